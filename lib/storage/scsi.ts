@@ -1,0 +1,102 @@
+// The contract between a SCSI target (lib/storage: the command model over a block store) and whatever
+// carries commands to it (the WebSocket block protocol now, an iSCSI portal later). Commands travel as
+// CDBs exactly as SBC-3/SPC-4 define them, so a transport never interprets them. Covers opcodes, status
+// codes, sense keys and the ASC/ASCQ pairs vfab reports. Leaves out task management and ACA.
+
+export const SCSI_OP = {
+  TEST_UNIT_READY: 0x00,
+  REQUEST_SENSE: 0x03,
+  INQUIRY: 0x12,
+  RESERVE_6: 0x16,
+  RELEASE_6: 0x17,
+  READ_CAPACITY_10: 0x25,
+  READ_10: 0x28,
+  WRITE_10: 0x2a,
+  SYNCHRONIZE_CACHE_10: 0x35,
+  WRITE_SAME_10: 0x41,
+  UNMAP: 0x42,
+  RESERVE_10: 0x56,
+  RELEASE_10: 0x57,
+  PERSISTENT_RESERVE_IN: 0x5e,
+  PERSISTENT_RESERVE_OUT: 0x5f,
+  READ_16: 0x88,
+  COMPARE_AND_WRITE: 0x89,
+  WRITE_16: 0x8a,
+  SYNCHRONIZE_CACHE_16: 0x91,
+  WRITE_SAME_16: 0x93,
+  SERVICE_ACTION_IN_16: 0x9e, // READ CAPACITY (16) is service action 0x10
+  REPORT_LUNS: 0xa0,
+} as const;
+
+export const SCSI_STATUS = {
+  GOOD: 0x00,
+  CHECK_CONDITION: 0x02,
+  CONDITION_MET: 0x04,
+  BUSY: 0x08,
+  RESERVATION_CONFLICT: 0x18,
+  TASK_SET_FULL: 0x28,
+} as const;
+export type ScsiStatus = (typeof SCSI_STATUS)[keyof typeof SCSI_STATUS];
+
+export const SENSE_KEY = {
+  NO_SENSE: 0x0,
+  NOT_READY: 0x2,
+  MEDIUM_ERROR: 0x3,
+  HARDWARE_ERROR: 0x4,
+  ILLEGAL_REQUEST: 0x5,
+  UNIT_ATTENTION: 0x6,
+  DATA_PROTECT: 0x7,
+  ABORTED_COMMAND: 0xb,
+  MISCOMPARE: 0xe,
+} as const;
+
+/** Additional sense code + qualifier pairs (SPC-4 Annex D) that vfab uses. */
+export const ASC = {
+  INVALID_COMMAND_OPCODE: [0x20, 0x00],
+  LBA_OUT_OF_RANGE: [0x21, 0x00],
+  INVALID_FIELD_IN_CDB: [0x24, 0x00],
+  INVALID_FIELD_IN_PARAMETER_LIST: [0x26, 0x00],
+  PARAMETER_LIST_LENGTH_ERROR: [0x1a, 0x00],
+  LOGICAL_UNIT_NOT_SUPPORTED: [0x25, 0x00],
+  MISCOMPARE_DURING_VERIFY: [0x1d, 0x00],
+  UNRECOVERED_READ_ERROR: [0x11, 0x00],
+  LOGICAL_BLOCK_GUARD_CHECK_FAILED: [0x10, 0x01],
+  WRITE_ERROR: [0x0c, 0x00],
+  RESERVATIONS_PREEMPTED: [0x2a, 0x03],
+  RESERVATIONS_RELEASED: [0x2a, 0x04],
+  REGISTRATIONS_PREEMPTED: [0x2a, 0x05],
+  INSUFFICIENT_REGISTRATION_RESOURCES: [0x55, 0x04],
+} as const;
+
+/** Decoded sense data; `toFixedSense` in lib/storage renders it as fixed-format (0x70) bytes. */
+export interface Sense {
+  key: number;
+  asc: number;
+  ascq: number;
+  /** INFORMATION field: for MISCOMPARE the offset of the first differing byte (SBC-3 COMPARE AND WRITE). */
+  information?: number;
+}
+
+export interface ScsiCommand {
+  /** Who sends it: stable per connection (an IQN-like name); reservations are held by initiators. */
+  initiator: string;
+  /** Which logical unit, by its number on the target. */
+  lun: number;
+  /** The CDB, 6 to 16 bytes. */
+  cdb: Uint8Array;
+  /** Data-out buffer (WRITE, COMPARE AND WRITE, PERSISTENT RESERVE OUT, UNMAP parameter list, ...). */
+  dataOut?: Uint8Array;
+}
+
+export interface ScsiResult {
+  status: ScsiStatus;
+  /** Data-in buffer (READ, READ CAPACITY, INQUIRY, PERSISTENT RESERVE IN, ...). */
+  dataIn?: Uint8Array;
+  /** Present exactly when status is CHECK_CONDITION. */
+  sense?: Sense;
+}
+
+/** Anything that executes SCSI commands. Must never throw for a bad command: it answers CHECK CONDITION. */
+export interface ScsiTarget {
+  execute(cmd: ScsiCommand): Promise<ScsiResult>;
+}
