@@ -1,0 +1,116 @@
+// The benchmark's peer: a bare WebSocket relay chain with the same hop count as a vfab VM-to-VM path
+// across two hosts and one physical switch (sender process -> relay process -> receiver process: two
+// WebSocket hops, three processes). Frames travel as [u16 length][bytes] records, batched per event-loop
+// turn like vfab's links; the relay forwards whole messages without looking inside. It is the upper bound
+// for any switching logic on top of the same transport. Run by bench/index.ts; one role per process:
+//   receiver: listens, counts frames and latency, prints a report when told to stop (SIGTERM)
+//   relay --to URL: listens, forwards every message to URL
+//   sender --to URL --bytes N --seconds S [--rate PPS]: sends stamped frames for S seconds
+// Prints one JSON line on ready and one with its result. Binds 127.0.0.1 only.
+
+import { WebSocketServer, WebSocket } from 'ws';
+import { parseArgs } from 'node:util';
+import { StreamReceiver, writeStreamHeader, readStreamHeader, sharedNowNs } from '../../lib/traffic/stream.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { to: { type: 'string' }, bytes: { type: 'string', default: '64' }, seconds: { type: 'string', default: '3' }, rate: { type: 'string' } },
+});
+const role = positionals[0];
+const SEND_BUFFER_LIMIT_BYTES = 1 << 20;
+const FRAMES_PER_TURN = 64;
+const STAMP_OFFSET = 42; // where a UDP payload starts in an untagged IPv4/UDP frame
+
+function say(obj: unknown) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function listen(onMessage: (data: Buffer) => void): Promise<WebSocketServer> {
+  return new Promise((resolve) => {
+    const wss: WebSocketServer = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false }, () => resolve(wss));
+    wss.on('connection', (ws: WebSocket) => {
+      (ws as any)._socket?.setNoDelay(true);
+      ws.on('message', (data: Buffer) => onMessage(data));
+    });
+  });
+}
+
+function connect(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.once('open', () => {
+      (ws as any)._socket?.setNoDelay(true);
+      resolve(ws);
+    });
+    ws.once('error', reject);
+  });
+}
+
+if (role === 'receiver') {
+  const rx = new StreamReceiver(1);
+  const wss = await listen((data) => {
+    const now = sharedNowNs();
+    for (let o = 0; o + 2 <= data.length; ) {
+      const len = data.readUInt16BE(o);
+      const stamp = readStreamHeader(data, o + 2 + STAMP_OFFSET);
+      if (stamp) rx.record(stamp.seq, stamp.sentAtNs, now);
+      o += 2 + len;
+    }
+  });
+  say({ event: 'ready', port: (wss.address() as any).port });
+  process.on('SIGTERM', () => {
+    say({ event: 'result', report: rx.report() });
+    process.exit(0);
+  });
+} else if (role === 'relay') {
+  const out = await connect(values.to!);
+  const wss = await listen((data) => {
+    if (out.bufferedAmount < SEND_BUFFER_LIMIT_BYTES) out.send(data);
+  });
+  say({ event: 'ready', port: (wss.address() as any).port });
+  process.on('SIGTERM', () => process.exit(0));
+} else if (role === 'sender') {
+  const ws = await connect(values.to!);
+  const frameBytes = Number(values.bytes);
+  const seconds = Number(values.seconds);
+  const rate = values.rate ? Number(values.rate) : 0;
+  const frame = Buffer.alloc(frameBytes);
+  frame.fill(0xff, 0, 6);
+  frame.writeUInt16BE(0x0800, 12);
+  let seq = 0;
+  const endAt = performance.now() + seconds * 1000;
+  const startAt = performance.now();
+  say({ event: 'ready' });
+  const batch = Buffer.alloc(FRAMES_PER_TURN * (2 + frameBytes));
+  const sendSome = (count: number) => {
+    let o = 0;
+    for (let i = 0; i < count; i++) {
+      batch.writeUInt16BE(frameBytes, o);
+      writeStreamHeader(frame, STAMP_OFFSET, 1, seq++, sharedNowNs());
+      frame.copy(batch, o + 2);
+      o += 2 + frameBytes;
+    }
+    ws.send(batch.subarray(0, o));
+  };
+  await new Promise<void>((resolve) => {
+    const turn = () => {
+      const now = performance.now();
+      if (now >= endAt) return resolve();
+      if (rate > 0) {
+        const due = Math.floor(((now - startAt) / 1000) * rate) - seq;
+        if (due > 0) sendSome(Math.min(due, FRAMES_PER_TURN));
+        setTimeout(turn, 1);
+      } else {
+        if (ws.bufferedAmount < SEND_BUFFER_LIMIT_BYTES) sendSome(FRAMES_PER_TURN);
+        setImmediate(turn);
+      }
+    };
+    turn();
+  });
+  say({ event: 'result', sent: seq, seconds });
+  ws.close();
+  setTimeout(() => process.exit(0), 50);
+} else {
+  process.stderr.write('usage: ws-chain.ts receiver | relay --to URL | sender --to URL --bytes N --seconds S [--rate PPS]\n');
+  process.exit(2);
+}

@@ -1,0 +1,144 @@
+// vfab up / down / status / link: bring a fabric up and down, show what runs, take links down and up.
+
+import { VfabError } from '../../lib/errors.js';
+import { loadTopologyFile } from '../../lib/topology/load.js';
+import { control } from '../common/control-client.js';
+import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
+import { readState, isAlive, daemonForEndpoint } from '../fabric/state.js';
+import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from './io.js';
+
+export const UP_USAGE = `usage: vfab up FILE [--detach] [--time-scale N] [--json]
+
+Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
+127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
+Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
+returns once the fabric is up (stop it later with: vfab down).
+
+  --detach          return once the fabric is up, leave it running
+  --time-scale N    run the fabric's clocks N times faster (aging, beacons, timeouts); default 1
+  --json            print the fabric state as JSON once up
+
+example: vfab up topologies/quickstart.yaml --detach`;
+
+export async function upCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv, { detach: { type: 'boolean' }, 'time-scale': { type: 'string' }, json: { type: 'boolean' } }, UP_USAGE);
+  if (values.help) return io.out(UP_USAGE), EXIT_OK;
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new UsageError(`vfab up takes one topology file\n\n${UP_USAGE}`);
+  const timeScale = values['time-scale'] === undefined ? 1 : Number(values['time-scale']);
+  if (!(timeScale > 0 && timeScale <= 1000)) throw new UsageError(`--time-scale must be a number in (0, 1000], got ${values['time-scale']}`);
+  const topology = await loadTopologyFile(file);
+  const state = await fabricUp({
+    topology,
+    detached: values.detach ?? false,
+    timeScale,
+    onProgress: values.json ? undefined : (line) => io.err(line),
+  });
+  if (values.json) printJson(io, state);
+  else io.out(`fabric ${state.fabric} is up: ${state.daemons.length} daemons (${state.daemons.map((d) => d.name).join(', ')})`);
+  if (values.detach) return EXIT_OK;
+  io.err('press Ctrl-C to stop the fabric');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await fabricDown(state);
+  io.err('fabric stopped');
+  return EXIT_OK;
+}
+
+export const DOWN_USAGE = `usage: vfab down [--json]
+
+Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.`;
+
+export async function downCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' } }, DOWN_USAGE);
+  if (values.help) return io.out(DOWN_USAGE), EXIT_OK;
+  const state = readState();
+  const result = await fabricDown(state);
+  if (values.json) printJson(io, { fabric: state.fabric, ...result });
+  else io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+  return EXIT_OK;
+}
+
+export const STATUS_USAGE = `usage: vfab status [NODE] [--json]
+
+Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
+group, VLAN, MAC, the uplink each port uses and why) and VMs; switches with their ports and links.
+NODE limits the output to one host or switch.`;
+
+export async function statusCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, STATUS_USAGE);
+  if (values.help) return io.out(STATUS_USAGE), EXIT_OK;
+  const state = readState();
+  const daemons = positionals[0] ? state.daemons.filter((d) => d.name === positionals[0]) : state.daemons;
+  if (positionals[0] && daemons.length === 0) throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${positionals[0]}`);
+  const reports: any[] = [];
+  for (const d of daemons) {
+    if (!isAlive(d.pid)) {
+      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: false });
+      continue;
+    }
+    try {
+      const status = await control(d, state.token, 'GET', '/control/status');
+      reports.push({ ...status, name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true });
+    } catch (e) {
+      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message });
+    }
+  }
+  if (values.json) {
+    printJson(io, { fabric: state.fabric, startedAt: state.startedAt, daemons: reports });
+    return EXIT_OK;
+  }
+  io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
+  for (const r of reports) io.out(renderStatus(r));
+  return reports.every((r) => r.running) ? EXIT_OK : EXIT_FAILED;
+}
+
+function renderStatus(r: any): string {
+  const lines: string[] = [];
+  lines.push(`\n${r.kind} ${r.name}  pid ${r.pid}${r.port ? `  port ${r.port}` : ''}  ${r.running ? 'running' : 'NOT RUNNING'}`);
+  if (r.error) lines.push(`  error: ${r.error}`);
+  if (r.links?.length) {
+    lines.push('  links:');
+    lines.push(indent(table([['local', 'peer', 'carrier', 'admin', 'tx', 'rx', 'drops'], ...r.links.map((l: any) => [l.local, l.peer, l.carrier ? 'up' : 'down', l.adminUp === false ? 'down' : 'up', String(l.counters?.txFrames ?? ''), String(l.counters?.rxFrames ?? ''), String((l.counters?.txDropsCarrier ?? 0) + (l.counters?.txDropsQueueFull ?? 0))])]), 4));
+  }
+  for (const vs of r.vswitches ?? []) {
+    lines.push(`  vSwitch ${vs.name} (MTU ${vs.mtu}, uplinks ${vs.uplinks.map((u: any) => `${u.name}:${u.up ? 'up' : 'down'}`).join(' ')})`);
+    if (vs.ports?.length) {
+      lines.push(indent(table([['port', 'name', 'port group', 'vlan', 'mac', 'uplink', 'why'], ...vs.ports.map((p: any) => [String(p.portId), p.name ?? '', p.portGroup, String(p.vlanId), p.effectiveMac ?? p.mac ?? '', p.uplink ?? '-', p.uplinkReason ?? ''])]), 4));
+    }
+  }
+  if (r.vms?.length) {
+    lines.push('  VMs:');
+    lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
+  }
+  if (r.ports?.length) {
+    lines.push('  ports:');
+    lines.push(indent(table([['port', 'mode', 'vlans', 'native', 'link', 'rx', 'tx', 'drops'], ...r.ports.map((p: any) => [p.name, p.mode, p.vlans ?? String(p.accessVlan ?? ''), String(p.nativeVlan ?? ''), p.up ? 'up' : 'down', String(p.counters?.rxFrames ?? ''), String(p.counters?.txFrames ?? ''), String(p.counters?.drops ?? '')])]), 4));
+  }
+  return lines.join('\n');
+}
+
+function indent(text: string, n: number): string {
+  return text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+}
+
+export const LINK_USAGE = `usage: vfab link down|up ENDPOINT [--json]
+
+Takes a link down or up at ENDPOINT, like pulling or plugging a cable: the carrier is lost (or
+restored) at both ends. ENDPOINT is <node>.<interface>: a host uplink (esx1.vmnic0) or a switch
+port (sw1.Gi1/0/1).`;
+
+export async function linkCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, LINK_USAGE);
+  if (values.help) return io.out(LINK_USAGE), EXIT_OK;
+  const [action, endpoint] = positionals;
+  if ((action !== 'down' && action !== 'up') || !endpoint) throw new UsageError(LINK_USAGE);
+  const state = readState();
+  const { daemon, iface } = daemonForEndpoint(state, endpoint);
+  const result = await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(iface)}`, { up: action === 'up' });
+  if (values.json) printJson(io, result);
+  else io.out(`${endpoint}: link ${action}`);
+  return EXIT_OK;
+}

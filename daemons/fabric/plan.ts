@@ -1,0 +1,88 @@
+// From a loaded topology to what each daemon runs: one host daemon per ESX host, one switch daemon per
+// physical switch, one storage daemon per array. Covers each daemon's config document and, for every
+// link, which end dials (the WebSocket client) and which listens. Rule: a host uplink always dials the
+// physical-switch port; between two switches (or two hosts) the end written first in the file dials.
+// Pure: no I/O.
+
+import type { Topology, Host, PhysicalSwitch, StorageArray } from '../../lib/topology/model.js';
+import type { DaemonKind } from './state.js';
+
+export interface LinkEnd {
+  /** This daemon's interface: a vmnic name on a host, a port name on a switch. */
+  local: string;
+  /** The other end, "<node>.<interface>". */
+  peer: string;
+  peerNode: string;
+  peerInterface: string;
+  /** 'dial': this end connects to the peer's /link/<peerInterface>; 'listen': it waits. */
+  role: 'dial' | 'listen';
+}
+
+export interface HostConfig {
+  kind: 'host';
+  fabric: string;
+  host: Host;
+  links: LinkEnd[];
+  timeScale: number;
+}
+
+export interface SwitchConfig {
+  kind: 'switch';
+  fabric: string;
+  switch: PhysicalSwitch;
+  links: LinkEnd[];
+  timeScale: number;
+}
+
+export interface ArrayConfig {
+  kind: 'array';
+  fabric: string;
+  array: StorageArray;
+}
+
+export type DaemonConfig = HostConfig | SwitchConfig | ArrayConfig;
+
+export interface PlannedDaemon {
+  name: string;
+  kind: DaemonKind;
+  config: DaemonConfig;
+}
+
+function splitEndpoint(ep: string): [string, string] {
+  const dot = ep.indexOf('.');
+  return [ep.slice(0, dot), ep.slice(dot + 1)];
+}
+
+export function planFabric(topology: Topology, timeScale = 1): PlannedDaemon[] {
+  const hostNames = new Set(topology.hosts.map((h) => h.name));
+  const ends = new Map<string, LinkEnd[]>();
+  const add = (node: string, end: LinkEnd) => {
+    const list = ends.get(node) ?? [];
+    list.push(end);
+    ends.set(node, list);
+  };
+  for (const link of topology.links) {
+    const [aNode, aIf] = splitEndpoint(link.a);
+    const [bNode, bIf] = splitEndpoint(link.b);
+    // the host end dials when exactly one end is a host; otherwise the first-written end dials
+    const aDials = hostNames.has(aNode) === hostNames.has(bNode) ? true : hostNames.has(aNode);
+    add(aNode, { local: aIf, peer: link.b, peerNode: bNode, peerInterface: bIf, role: aDials ? 'dial' : 'listen' });
+    add(bNode, { local: bIf, peer: link.a, peerNode: aNode, peerInterface: aIf, role: aDials ? 'listen' : 'dial' });
+  }
+  const plan: PlannedDaemon[] = [];
+  for (const sw of topology.switches) {
+    plan.push({ name: sw.name, kind: 'switch', config: { kind: 'switch', fabric: topology.name, switch: sw, links: ends.get(sw.name) ?? [], timeScale } });
+  }
+  for (const array of topology.arrays) {
+    plan.push({ name: array.name, kind: 'array', config: { kind: 'array', fabric: topology.name, array } });
+  }
+  for (const host of topology.hosts) {
+    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: ends.get(host.name) ?? [], timeScale } });
+  }
+  return plan;
+}
+
+/** The WebSocket URL of a daemon's link endpoint for one of its interfaces. */
+export function linkUrl(port: number, iface: string): string {
+  return `ws://127.0.0.1:${port}/link/${encodeURIComponent(iface)}`;
+}

@@ -1,0 +1,112 @@
+// Starting and stopping daemon processes: each host, switch and array is its own Node process on
+// loopback. Covers spawning with the fabric token, waiting for the ready line (with a timeout and the
+// log tail on failure), and stopping by PID (SIGTERM, then SIGKILL after a grace period). Only PIDs this
+// fabric started are ever signalled.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { VfabError } from '../../lib/errors.js';
+import { type DaemonKind, type DaemonRecord, isAlive } from './state.js';
+import { tsNodeArgs } from '../common/node-args.js';
+
+export const DAEMON_READY_TIMEOUT_MS = 20_000;
+export const DAEMON_STOP_GRACE_MS = 3_000;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const DAEMON_SCRIPTS: Record<DaemonKind, string> = {
+  host: path.resolve(here, '../hostd.ts'),
+  switch: path.resolve(here, '../switchd.ts'),
+  array: path.resolve(here, '../stored.ts'),
+  vm: path.resolve(here, '../vmd.ts'),
+};
+
+export interface SpawnOptions {
+  name: string;
+  kind: DaemonKind;
+  args: string[];
+  token: string;
+  logFile: string;
+  /** Keep running after the parent exits (vfab up --detach). */
+  detached: boolean;
+  env?: Record<string, string>;
+}
+
+export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
+  fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
+  const logFd = fs.openSync(opts.logFile, 'a');
+  const child = spawn(process.execPath, tsNodeArgs(DAEMON_SCRIPTS[opts.kind], opts.args), {
+    stdio: ['ignore', 'pipe', logFd],
+    detached: opts.detached,
+    env: { ...process.env, ...opts.env, VFAB_TOKEN: opts.token },
+  });
+  fs.closeSync(logFd);
+  const pid = child.pid;
+  if (pid === undefined) throw new VfabError('VFAB_DAEMON_SPAWN', `could not start ${opts.kind} daemon ${opts.name}`);
+  return await new Promise<DaemonRecord>((resolve, reject) => {
+    const lines = readline.createInterface({ input: child.stdout! });
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      lines.close();
+      if (isAlive(pid)) child.kill('SIGKILL');
+      reject(new VfabError('VFAB_DAEMON_START', `${opts.kind} daemon ${opts.name} ${why}\n${logTail(opts.logFile)}`));
+    };
+    const timer = setTimeout(() => fail(`did not report ready within ${DAEMON_READY_TIMEOUT_MS} ms`), DAEMON_READY_TIMEOUT_MS);
+    child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
+    lines.on('line', (line) => {
+      let msg: any;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (msg?.event !== 'ready') return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      lines.close();
+      child.stdout!.resume(); // keep draining so the daemon never blocks on a full pipe
+      if (opts.detached) child.unref();
+      (child.stdout as any).unref?.();
+      resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile });
+    });
+  });
+}
+
+export function logTail(file: string, lines = 15): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    return text.slice(-lines).map((l) => `  | ${l}`).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** SIGTERM every daemon, wait up to the grace period, then SIGKILL what is left. */
+export async function stopDaemons(daemons: DaemonRecord[], graceMs = DAEMON_STOP_GRACE_MS): Promise<{ stopped: string[]; killed: string[] }> {
+  const stopped: string[] = [];
+  const killed: string[] = [];
+  for (const d of daemons) {
+    if (isAlive(d.pid)) {
+      try {
+        process.kill(d.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  for (const d of daemons) {
+    while (isAlive(d.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    if (isAlive(d.pid)) {
+      try {
+        process.kill(d.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      killed.push(d.name);
+    } else stopped.push(d.name);
+  }
+  return { stopped, killed };
+}

@@ -1,0 +1,88 @@
+// Where a running fabric is recorded: `.vfab/state.json` in the working directory (or $VFAB_STATE_DIR),
+// written by `vfab up` and read by every other command. Covers the file's shape, reading and writing.
+// Leaves out locking: one `vfab up` per state directory at a time (a second one is refused).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { VfabError } from '../../lib/errors.js';
+
+export type DaemonKind = 'host' | 'switch' | 'array' | 'vm';
+
+export interface DaemonRecord {
+  name: string;
+  kind: DaemonKind;
+  pid: number;
+  port: number;
+  logFile: string;
+}
+
+export interface FabricState {
+  fabric: string;
+  topologyFile: string;
+  token: string;
+  startedAt: string;
+  timeScale: number;
+  runDir: string;
+  daemons: DaemonRecord[];
+  /** Which host daemon runs each VM (VM NIC endpoints "vm.nic" are served by their host). */
+  vmHosts: Record<string, string>;
+}
+
+export function stateDir(): string {
+  return path.resolve(process.env.VFAB_STATE_DIR ?? '.vfab');
+}
+
+export function statePath(dir = stateDir()): string {
+  return path.join(dir, 'state.json');
+}
+
+export function readState(dir = stateDir()): FabricState {
+  const file = statePath(dir);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new VfabError('VFAB_NO_FABRIC', `no fabric is running here (no ${path.relative(process.cwd(), file) || file}); start one with: vfab up FILE`);
+  }
+  return JSON.parse(text) as FabricState;
+}
+
+export function writeState(state: FabricState, dir = stateDir()): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = statePath(dir) + '.tmp';
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2));
+  fs.renameSync(tmp, statePath(dir));
+}
+
+export function removeState(dir = stateDir()): void {
+  fs.rmSync(statePath(dir), { force: true });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function findDaemon(state: FabricState, name: string): DaemonRecord {
+  const d = state.daemons.find((x) => x.name === name);
+  if (!d) {
+    throw new VfabError('VFAB_NOT_FOUND', `no daemon named ${JSON.stringify(name)} in fabric ${state.fabric} (have: ${state.daemons.map((x) => x.name).join(', ')})`);
+  }
+  return d;
+}
+
+/** The daemon that serves endpoint "<node>.<interface>": the node itself, or the host of a VM. */
+export function daemonForEndpoint(state: FabricState, endpoint: string): { daemon: DaemonRecord; node: string; iface: string } {
+  const dot = endpoint.indexOf('.');
+  if (dot <= 0 || dot === endpoint.length - 1) {
+    throw new VfabError('VFAB_BAD_ENDPOINT', `not an endpoint: ${JSON.stringify(endpoint)} (write <node>.<interface>, e.g. esx1.vmnic0, sw1.Gi1/0/1 or web1.nic0)`);
+  }
+  const node = endpoint.slice(0, dot);
+  const iface = endpoint.slice(dot + 1);
+  const host = state.vmHosts[node];
+  return { daemon: findDaemon(state, host ?? node), node, iface };
+}

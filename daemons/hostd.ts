@@ -1,0 +1,254 @@
+// hostd: one ESX-style host as its own process. Wraps lib/host (standard vSwitches, port groups, VMs with
+// their IP stacks) with its I/O: a WebSocket link per uplink (vmnic) dialled to a physical-switch port,
+// guest timers on the (optionally sped-up) clock, live capture, measured traffic streams and the control
+// API. Frame decisions are the libraries'; this file only moves bytes and keeps time.
+//
+// usage: node --import tsx daemons/hostd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
+// control API (JSON, Authorization: Bearer <token>):
+//   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, links
+//   GET  /control/mac-table               every vSwitch's table (told by ports, never learned)
+//   GET  /control/events?since=N          power, guest, vSwitch and carrier events
+//   POST /control/peers                   {peers: {vmnic: url}}: dial the uplinks
+//   POST /control/links/:vmnic            {up}: cable pulled / plugged
+//   POST /control/vms/:vm/power           {on}
+//   POST /control/vms/:vm/ping            {target, count, intervalMs, timeoutMs, sizeBytes, nic?}
+//   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC
+//   POST /control/vms/:vm/promiscuous     {nic?, on}: the guest adapter's promiscuous mode
+//   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
+//   POST /control/streams/send            {vm, nic?, target, udpPort, frameBytes, seconds, ratePps?, streamId}
+//   POST /control/streams/sink            {vm, udpPort, streamId}: count a stream at this VM
+//   GET  /control/streams/:vm             reports of the VM's sinks
+//   WS   /link/:vmnic, /capture?point=P   see docs/link-protocol.md
+
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SystemClock } from '../lib/clock.js';
+import { VfabError } from '../lib/errors.js';
+import { EsxHost, type HostEvent } from '../lib/host/host.js';
+import { parseMac, macToString } from '../lib/wire/mac.js';
+import type { StreamReceiver } from '../lib/traffic/stream.js';
+import { sharedNowNs } from '../lib/traffic/stream.js';
+import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
+import { CaptureServer } from './common/capture-server.js';
+import { DaemonLinks } from './common/links.js';
+import { EventLog } from './common/events.js';
+import type { HostConfig } from './fabric/plan.js';
+
+export const MAX_PING_COUNT = 10_000;
+export const MAX_STREAM_SECONDS = 600;
+/** Frames a stream sender hands the vSwitch per event-loop turn when unpaced. */
+const STREAM_FRAMES_PER_TURN = 64;
+
+const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
+if (values.help || !values.config) {
+  process.stderr.write('usage: hostd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]\n(normally started by `vfab up`)\n');
+  process.exit(values.help ? 0 : 2);
+}
+const config = JSON.parse(fs.readFileSync(values.config, 'utf8')) as HostConfig;
+const name = values.name ?? config.host.name;
+const token = daemonToken();
+const timeScale = config.timeScale ?? 1;
+const clock = new SystemClock(timeScale);
+const events = new EventLog(name, () => clock.nowMs());
+
+const capture = new CaptureServer({ setTap: (point, on) => host.setTap(point, on) });
+
+const links = new DaemonLinks(name, config.links, token, {
+  frame: (vmnic, frame) => {
+    host.receiveUplink(vmnic, frame);
+    scheduleTick();
+  },
+  carrier: (vmnic, up, reason) => {
+    events.add('carrier', { uplink: vmnic, up, reason });
+    host.setUplinkLink(vmnic, up);
+    scheduleTick();
+  },
+});
+
+const host: EsxHost = new EsxHost(config.host, clock, {
+  uplinkTx: (vmnic, frame) => {
+    links.send(vmnic, frame);
+  },
+  event: (e: HostEvent) => logHostEvent(e),
+  tap: (point, direction, frame) => capture.frame(point, direction, frame),
+});
+
+function logHostEvent(e: HostEvent): void {
+  if (e.kind === 'power') events.add('power', { vm: e.vm, on: e.on });
+  else if (e.kind === 'vswitch') {
+    const { kind, ...rest } = e.event as any;
+    if (rest.frame) delete rest.frame;
+    if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
+    events.add(kind, { vswitch: e.vswitch, ...rest });
+  } else {
+    const { kind, ...rest } = e.action as any;
+    if (kind === 'pingReply' || kind === 'pingTimeout') return; // ping results go to the caller
+    if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
+    events.add(kind, { vm: e.vm, ...rest });
+  }
+}
+
+// Guest timers (ARP retries, ping timeouts) on the host clock.
+let tickTimer: NodeJS.Timeout | undefined;
+let tickAtMs = Infinity;
+function scheduleTick(): void {
+  const due = host.nextDeadlineMs();
+  if (due === undefined || due >= tickAtMs) return;
+  if (tickTimer) clearTimeout(tickTimer);
+  tickAtMs = due;
+  tickTimer = setTimeout(() => {
+    tickTimer = undefined;
+    tickAtMs = Infinity;
+    host.tick();
+    scheduleTick();
+  }, Math.max(0, (due - clock.nowMs()) / timeScale) + 1);
+}
+
+const sleepHostMs = (ms: number) => new Promise((r) => setTimeout(r, ms / timeScale));
+
+async function ping(vm: string, body: any) {
+  const target = String(body?.target ?? '');
+  if (!target) throw new VfabError('VFAB_USAGE', 'ping needs a target IP');
+  const count = Math.min(Math.max(1, Number(body?.count ?? 4)), MAX_PING_COUNT);
+  const intervalMs = Math.max(1, Number(body?.intervalMs ?? 200));
+  const timeoutMs = Math.max(1, Number(body?.timeoutMs ?? 1000));
+  const sizeBytes = Math.max(0, Number(body?.sizeBytes ?? 56));
+  const nic = host.pickNic(vm, target, body?.nic);
+  const id = (Math.random() * 0xffff) | 0;
+  const replies = new Map<number, { seq: number; rttMs: number | null; ttl?: number; bytes?: number; error?: string }>();
+  let settle: () => void = () => {};
+  const done = new Promise<void>((r) => (settle = r));
+  const stop = host.listen(vm, (a) => {
+    if (a.kind === 'pingReply' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: a.rttMs, ttl: a.ttl, bytes: a.bytes });
+    else if (a.kind === 'pingTimeout' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: null, error: 'timeout' });
+    else if (a.kind === 'sendFailed') {
+      for (let s = 0; s < count; s++) if (!replies.has(s)) replies.set(s, { seq: s, rttMs: null, error: a.message });
+    } else return;
+    if (replies.size >= count) settle();
+  });
+  try {
+    for (let seq = 0; seq < count && replies.size < count; seq++) {
+      host.ping(vm, nic, target, { id, seq, sizeBytes, timeoutMs });
+      scheduleTick();
+      if (seq < count - 1) await sleepHostMs(intervalMs);
+    }
+    await Promise.race([done, sleepHostMs(timeoutMs + 2000)]);
+  } finally {
+    stop();
+  }
+  const ordered = [...Array(count).keys()].map((s) => replies.get(s) ?? { seq: s, rttMs: null, error: 'no answer' });
+  const ep = host.endpoint(vm);
+  return { vm, nic: config.host.vms.find((v) => v.name === vm)!.nics[nic]!.name, sourceIp: ep.nicIp(nic) ?? '-', target, sent: count, received: ordered.filter((r) => r.rttMs !== null).length, replies: ordered };
+}
+
+// ------------------------------------------------------------ measured streams
+const sinks = new Map<string, StreamReceiver[]>();
+
+async function sendStream(body: any) {
+  const vm = String(body?.vm);
+  const target = String(body?.target);
+  const nic = host.pickNic(vm, target, body?.nic);
+  const udpPort = Number(body?.udpPort ?? 9000);
+  const frameBytes = Math.min(Math.max(64, Number(body?.frameBytes ?? 64)), 9018);
+  const seconds = Math.min(Math.max(0.01, Number(body?.seconds ?? 1)), MAX_STREAM_SECONDS);
+  const ratePps = Number(body?.ratePps ?? 0);
+  const streamId = Number(body?.streamId ?? 1);
+  // resolve the next hop first (ARP through the fabric)
+  let sender = host.streamSender(vm, nic, target, udpPort, frameBytes, streamId);
+  for (let i = 0; !sender && i < 100; i++) {
+    scheduleTick();
+    await new Promise((r) => setTimeout(r, 20));
+    sender = host.streamSender(vm, nic, target, udpPort, frameBytes, streamId);
+  }
+  if (!sender) throw new VfabError('VFAB_STREAM_UNRESOLVED', `${vm} could not resolve ${target} (no ARP reply)`);
+  const s = sender;
+  const startMs = performance.now();
+  const endMs = startMs + seconds * 1000;
+  await new Promise<void>((resolve) => {
+    const turn = () => {
+      const now = performance.now();
+      if (now >= endMs) return resolve();
+      if (ratePps > 0) {
+        const due = Math.floor(((now - startMs) / 1000) * ratePps) - s.sent;
+        if (due > 0) host.sendStreamFrames(s, Math.min(due, 1000), sharedNowNs());
+        setTimeout(turn, 1);
+      } else {
+        // unpaced: fill the uplink queue, then yield so links can flush (tail drop beyond, like a NIC)
+        host.sendStreamFrames(s, STREAM_FRAMES_PER_TURN, sharedNowNs());
+        setImmediate(turn);
+      }
+    };
+    turn();
+  });
+  const elapsedS = (performance.now() - startMs) / 1000;
+  return { vm, target, streamId, sent: s.sent, seconds: elapsedS, sentPps: s.sent / elapsedS };
+}
+
+function vmPath(req: { params: Record<string, string> }): string {
+  return req.params.vm!;
+}
+
+const server = new ControlServer(token)
+  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), clockMs: clock.nowMs() }))
+  .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
+  .on('GET', '/control/events', (req) => ({ events: events.since(Number(req.query.get('since') ?? 0)), dropped: events.dropped }))
+  .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
+  .on('POST', '/control/links/:vmnic', (req) => {
+    const up = req.body?.up !== false;
+    links.setAdminUp(req.params.vmnic!, up);
+    events.add('admin-link', { uplink: req.params.vmnic, up });
+    return { uplink: req.params.vmnic, up };
+  })
+  .on('POST', '/control/vms/:vm/power', (req) => {
+    if (req.body?.on === false) host.powerOff(vmPath(req));
+    else host.powerOn(vmPath(req));
+    scheduleTick();
+    return { vm: vmPath(req), poweredOn: host.isPoweredOn(vmPath(req)) };
+  })
+  .on('POST', '/control/vms/:vm/ping', (req) => ping(vmPath(req), req.body))
+  .on('POST', '/control/vms/:vm/mac', (req) => {
+    const vm = vmPath(req);
+    const nic = host.pickNic(vm, '0.0.0.0', req.body?.nic);
+    const ep = host.endpoint(vm);
+    host.applyGuestActions(vm, ep.setMac(nic, parseMac(String(req.body?.mac))));
+    return { vm, nic, mac: macToString(ep.nicMac(nic)) };
+  })
+  .on('POST', '/control/vms/:vm/promiscuous', (req) => {
+    const vm = vmPath(req);
+    const nic = host.pickNic(vm, '0.0.0.0', req.body?.nic);
+    host.applyGuestActions(vm, host.endpoint(vm).setPromiscuous(nic, req.body?.on !== false));
+    return { vm, nic, promiscuous: req.body?.on !== false };
+  })
+  .on('POST', '/control/vms/:vm/raw', (req) => {
+    const vm = vmPath(req);
+    const nic = host.pickNic(vm, '0.0.0.0', req.body?.nic);
+    const hex = String(req.body?.frameHex ?? '');
+    if (!/^([0-9a-fA-F]{2})+$/.test(hex) || hex.length > 2 * 9022) throw new VfabError('VFAB_USAGE', 'frameHex must be the frame as hex, at most 9022 bytes');
+    host.transmitFromVm(vm, nic, Buffer.from(hex, 'hex'));
+    return { vm, nic, bytes: hex.length / 2 };
+  })
+  .on('POST', '/control/streams/sink', (req) => {
+    const vm = String(req.body?.vm);
+    const receiver = host.addStreamSink(vm, Number(req.body?.streamId ?? 1), Number(req.body?.udpPort ?? 9000));
+    sinks.set(vm, [...(sinks.get(vm) ?? []), receiver]);
+    return { vm, streamId: receiver.streamId };
+  })
+  .on('POST', '/control/streams/send', (req) => sendStream(req.body))
+  .on('GET', '/control/streams/:vm', (req) => ({ vm: req.params.vm, streams: (sinks.get(req.params.vm!) ?? []).map((r) => r.report()) }))
+  .on('POST', '/control/streams/:vm/clear', (req) => {
+    host.removeStreamSinks(req.params.vm!);
+    sinks.delete(req.params.vm!);
+    return { vm: req.params.vm };
+  })
+  .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))
+  .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
+
+host.powerOnAll();
+scheduleTick();
+const boundPort = await server.listen(Number(values.port), values.host);
+onShutdown(async () => {
+  links.close();
+  capture.close();
+  await server.close();
+});
+announceReady(name, boundPort);

@@ -1,0 +1,192 @@
+// One ScsiTarget over several block-protocol connections (one per path, same initiator identity so
+// reservations follow the host, as with one host's HBAs). Path choice comes from lib/storage/multipath.ts;
+// this file owns the connections and timers. A command whose path drops (VFAB_BLOCK_DISCONNECTED) is
+// retried on another path without the caller seeing an error; with all paths down it waits for a path up
+// to the APD timeout. failPath(i)/restorePath(i) act like pulling / re-plugging a cable. Dead paths that
+// were not failed on purpose are reconnected every `reconnectIntervalMs`. Leaves out ALUA and path probing
+// with TEST UNIT READY.
+
+import { VfabError } from '../../lib/errors.js';
+import { SystemClock, type Clock } from '../../lib/clock.js';
+import type { ScsiCommand, ScsiResult, ScsiTarget } from '../../lib/storage/scsi.js';
+import { BLOCK_ERROR } from '../../lib/storage/protocol.js';
+import { MultipathSelector, type PathPolicy, type PathStatus } from '../../lib/storage/multipath.js';
+import { BlockClient, connectBlockClient } from './block-client.js';
+
+/** Default time between reconnect attempts on a path that died by itself. */
+export const RECONNECT_INTERVAL_MS = 1000;
+/** Retries of one command across paths before giving up (guards against a path that accepts and drops). */
+export const MAX_PATH_RETRIES = 64;
+
+export interface MultipathClientOptions {
+  /** One block URL per path (ws://127.0.0.1:PORT/block). */
+  urls: string[];
+  token: string;
+  initiator: string;
+  policy?: PathPolicy;
+  preferredPath?: number;
+  rrIops?: number;
+  apdTimeoutMs?: number;
+  maxInFlight?: number;
+  /** Reconnect dead paths that were not failed with failPath (default true). */
+  autoReconnect?: boolean;
+  reconnectIntervalMs?: number;
+  clock?: Clock;
+  log?: (line: string) => void;
+}
+
+export interface MultipathPathInfo extends PathStatus {
+  url: string;
+  connected: boolean;
+  adminDown: boolean;
+}
+
+export class MultipathClient implements ScsiTarget {
+  readonly selector: MultipathSelector;
+  private readonly clients: Array<BlockClient | undefined>;
+  private readonly adminDown: boolean[];
+  private readonly reconnectTimers: Array<NodeJS.Timeout | undefined>;
+  private readonly waiters = new Set<() => void>();
+  private readonly clock: Clock;
+  private closed = false;
+  retriedCommands = 0;
+
+  private constructor(private readonly opts: MultipathClientOptions) {
+    this.clock = opts.clock ?? new SystemClock();
+    this.selector = new MultipathSelector({
+      pathCount: opts.urls.length,
+      policy: opts.policy ?? 'rr',
+      ...(opts.preferredPath !== undefined ? { preferredPath: opts.preferredPath } : {}),
+      ...(opts.rrIops !== undefined ? { rrIops: opts.rrIops } : {}),
+      ...(opts.apdTimeoutMs !== undefined ? { apdTimeoutMs: opts.apdTimeoutMs } : {}),
+    });
+    this.clients = new Array<BlockClient | undefined>(opts.urls.length).fill(undefined);
+    this.adminDown = new Array<boolean>(opts.urls.length).fill(false);
+    this.reconnectTimers = new Array<NodeJS.Timeout | undefined>(opts.urls.length).fill(undefined);
+  }
+
+  /** Connects every path; succeeds if at least one path connects (the others are marked dead). */
+  static async connect(opts: MultipathClientOptions): Promise<MultipathClient> {
+    const mc = new MultipathClient(opts);
+    const results = await Promise.allSettled(opts.urls.map((_, i) => mc.connectPath(i)));
+    if (results.every((r) => r.status === 'rejected')) {
+      mc.close();
+      throw (results[0] as PromiseRejectedResult).reason as Error;
+    }
+    return mc;
+  }
+
+  private async connectPath(i: number): Promise<void> {
+    try {
+      const c = await connectBlockClient({
+        url: this.opts.urls[i],
+        token: this.opts.token,
+        initiator: this.opts.initiator,
+        ...(this.opts.maxInFlight !== undefined ? { maxInFlight: this.opts.maxInFlight } : {}),
+      });
+      if (this.closed || this.adminDown[i]) {
+        c.close();
+        return;
+      }
+      this.clients[i] = c;
+      c.once('close', () => {
+        if (this.clients[i] === c) this.onPathLost(i, 'connection closed');
+      });
+      this.selector.pathRestored(i);
+      this.wakeWaiters();
+    } catch (e) {
+      this.onPathLost(i, (e as Error).message);
+      throw e;
+    }
+  }
+
+  private onPathLost(i: number, why: string): void {
+    this.clients[i] = undefined;
+    if (!this.selector.isDead(i)) this.opts.log?.(`path ${i} (${this.opts.urls[i]}) dead: ${why}`);
+    this.selector.pathFailed(i, this.clock.nowMs());
+    if (this.closed || this.adminDown[i] || this.opts.autoReconnect === false || this.reconnectTimers[i]) return;
+    this.reconnectTimers[i] = setTimeout(() => {
+      this.reconnectTimers[i] = undefined;
+      if (!this.closed && !this.adminDown[i]) this.connectPath(i).catch(() => {});
+    }, this.opts.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
+  }
+
+  async execute(cmd: ScsiCommand): Promise<ScsiResult> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new VfabError(BLOCK_ERROR.DISCONNECTED, 'multipath client closed');
+      const v = this.selector.select(cmd.lun, this.clock.nowMs());
+      if (v.kind === 'fail') throw v.error;
+      if (v.kind === 'wait') {
+        await this.waitForPath(v.deadlineMs);
+        continue;
+      }
+      const client = this.clients[v.path];
+      if (!client || !client.connected) {
+        this.onPathLost(v.path, 'not connected');
+        continue;
+      }
+      try {
+        return await client.execute(cmd);
+      } catch (e) {
+        if ((e as VfabError).code !== BLOCK_ERROR.DISCONNECTED || attempt >= MAX_PATH_RETRIES) throw e;
+        this.retriedCommands++;
+        if (this.clients[v.path] === client) this.onPathLost(v.path, (e as Error).message);
+      }
+    }
+  }
+
+  private waitForPath(deadlineMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, deadlineMs - this.clock.nowMs()) + 1);
+      this.waiters.add(done);
+    });
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Takes a path down like a pulled cable: in-flight commands on it are retried on other paths. */
+  failPath(i: number): void {
+    this.selector.isDead(i); // validates the index
+    this.adminDown[i] = true;
+    clearTimeout(this.reconnectTimers[i]);
+    this.reconnectTimers[i] = undefined;
+    const c = this.clients[i];
+    this.clients[i] = undefined;
+    this.selector.pathFailed(i, this.clock.nowMs());
+    c?.terminate();
+  }
+
+  /** Brings a path back (reconnects it). */
+  async restorePath(i: number): Promise<void> {
+    this.selector.isDead(i);
+    this.adminDown[i] = false;
+    if (this.clients[i]?.connected) return;
+    await this.connectPath(i);
+  }
+
+  paths(): MultipathPathInfo[] {
+    return this.selector.status().map((s) => ({
+      ...s,
+      url: this.opts.urls[s.path],
+      connected: this.clients[s.path]?.connected === true,
+      adminDown: this.adminDown[s.path],
+    }));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (let i = 0; i < this.clients.length; i++) {
+      clearTimeout(this.reconnectTimers[i]);
+      this.clients[i]?.close();
+      this.clients[i] = undefined;
+    }
+    this.wakeWaiters();
+  }
+}

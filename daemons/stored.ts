@@ -1,0 +1,320 @@
+// `stored`: the shared storage array process. Opens the array (LevelDB under --data-dir, or --memory),
+// ensures the LUNs of --config exist, serves the block protocol on WebSocket /block (docs/block-protocol.md)
+// and a JSON control API under /control/ on the same port. Follows the vfab daemon conventions: fabric
+// token from VFAB_TOKEN (Bearer header or ?token=), one JSON ready line on stdout, logs on stderr,
+// SIGTERM/SIGINT close cleanly with exit 0. Durability is the array's job: a write is acknowledged only
+// after the array resolved it. Leaves out iSCSI and LUN masking.
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { VfabError } from '../lib/errors.js';
+import { openArray, type LunInfo, type StorageArray } from '../lib/storage/array.js';
+import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
+import { BlockServer, requestHasToken } from './storage/block-server.js';
+
+/** Largest control API request body. */
+export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
+const GIB = 1024 ** 3;
+
+export const STORED_ERROR = {
+  /** Bad command line or config file. */
+  BAD_CONFIG: 'VFAB_STORED_BAD_CONFIG',
+  /** Control request without the fabric token. */
+  UNAUTHORIZED: 'VFAB_STORED_UNAUTHORIZED',
+  /** Unknown control path or method. */
+  NOT_FOUND: 'VFAB_STORED_NOT_FOUND',
+  /** Control body not JSON, too large, or missing fields. */
+  BAD_REQUEST: 'VFAB_STORED_BAD_REQUEST',
+} as const;
+
+const HELP = `usage: node --import tsx daemons/stored.ts [options]
+  --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512 }] }
+  --data-dir DIR       LevelDB directory (required unless --memory or config.dataDir)
+  --memory             keep LUNs in memory only (lost on exit)
+  --name NAME          array name (default from config, else "vfab-array")
+  --host ADDR          listen address (default 127.0.0.1)
+  --port N             listen port (default 0 = any free port)
+  --max-in-flight N    largest window granted per connection (default ${MAX_IN_FLIGHT})
+  --no-group-commit    one fsync per write instead of group commit
+  --help               this text
+env VFAB_TOKEN: fabric token (generated and printed on stderr if unset).
+Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize},
+  POST /control/luns/NAME/grow {sizeBytes|sizeGB}, DELETE /control/luns/NAME. Block protocol: WebSocket /block.
+`;
+
+interface LunSpec {
+  name: string;
+  sizeBytes?: number;
+  sizeGB?: number;
+  blockSize?: 512 | 4096;
+}
+interface StoredConfig {
+  name?: string;
+  dataDir?: string;
+  luns?: LunSpec[];
+}
+
+function log(line: string): void {
+  process.stderr.write(`[stored ${process.pid}] ${line}\n`);
+}
+
+function die(message: string): never {
+  process.stderr.write(`stored: ${message}\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; maxInFlight: number; groupCommit: boolean } {
+  let cfg: StoredConfig = {};
+  let memory = false;
+  let host = '127.0.0.1';
+  let port = 0;
+  let maxInFlight = MAX_IN_FLIGHT;
+  let groupCommit = true;
+  let dataDir: string | undefined;
+  let name: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) die(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--help':
+      case '-h':
+        process.stdout.write(HELP);
+        process.exit(0);
+      // eslint-disable-next-line no-fallthrough
+      case '--config': {
+        const file = val();
+        try {
+          cfg = JSON.parse(readFileSync(file, 'utf8')) as StoredConfig;
+        } catch (e) {
+          die(`${STORED_ERROR.BAD_CONFIG}: cannot read config ${file}: ${(e as Error).message}`);
+        }
+        if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) die(`${STORED_ERROR.BAD_CONFIG}: config must be a JSON object`);
+        break;
+      }
+      case '--data-dir':
+        dataDir = val();
+        break;
+      case '--memory':
+        memory = true;
+        break;
+      case '--name':
+        name = val();
+        break;
+      case '--host':
+        host = val();
+        break;
+      case '--port':
+        port = Number(val());
+        if (!Number.isInteger(port) || port < 0 || port > 65535) die(`${STORED_ERROR.BAD_CONFIG}: bad --port`);
+        break;
+      case '--max-in-flight':
+        maxInFlight = Number(val());
+        if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_IN_FLIGHT) die(`${STORED_ERROR.BAD_CONFIG}: --max-in-flight must be 1..${MAX_IN_FLIGHT}`);
+        break;
+      case '--no-group-commit':
+        groupCommit = false;
+        break;
+      default:
+        die(`${STORED_ERROR.BAD_CONFIG}: unknown option ${a} (see --help)`);
+    }
+  }
+  if (dataDir !== undefined) cfg.dataDir = dataDir;
+  if (name !== undefined) cfg.name = name;
+  if (!memory && cfg.dataDir === undefined) die(`${STORED_ERROR.BAD_CONFIG}: --data-dir DIR is required unless --memory`);
+  if (cfg.luns !== undefined && !Array.isArray(cfg.luns)) die(`${STORED_ERROR.BAD_CONFIG}: config.luns must be an array`);
+  return { cfg, memory, host, port, maxInFlight, groupCommit };
+}
+
+function sizeFromBody(body: Record<string, unknown>): number | undefined {
+  if (typeof body.sizeBytes === 'number') return body.sizeBytes;
+  if (typeof body.sizeGB === 'number') return Math.round(body.sizeGB * GIB);
+  return undefined;
+}
+
+function httpStatusFor(code: string): number {
+  if (code === 'VFAB_STORAGE_NO_SUCH_LUN' || code === STORED_ERROR.NOT_FOUND) return 404;
+  if (code === 'VFAB_STORAGE_LUN_EXISTS') return 409;
+  if (code === STORED_ERROR.UNAUTHORIZED) return 401;
+  if (code.startsWith('VFAB_STORAGE_BAD') || code === 'VFAB_STORAGE_SHRINK_NOT_ALLOWED' || code === 'VFAB_STORAGE_TOO_MANY_LUNS' || code === STORED_ERROR.BAD_REQUEST) return 400;
+  return 500;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, e: unknown): void {
+  const ve = e instanceof VfabError ? e : new VfabError('VFAB_STORED_INTERNAL', e instanceof Error ? e.message : String(e));
+  sendJson(res, httpStatusFor(ve.code), { error: { code: ve.code, message: ve.message } });
+}
+
+function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_CONTROL_BODY_BYTES) {
+      reject(new VfabError(STORED_ERROR.BAD_REQUEST, `body larger than ${MAX_CONTROL_BODY_BYTES} bytes`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    req.on('data', (c: Buffer) => {
+      total += c.length;
+      if (total > MAX_CONTROL_BODY_BYTES) {
+        reject(new VfabError(STORED_ERROR.BAD_REQUEST, `body larger than ${MAX_CONTROL_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve({});
+      try {
+        const v = JSON.parse(text) as unknown;
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+        resolve(v as Record<string, unknown>);
+      } catch (e) {
+        reject(new VfabError(STORED_ERROR.BAD_REQUEST, `body is not a JSON object: ${(e as Error).message}`));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise<void> {
+  for (const spec of specs) {
+    const sizeBytes = sizeFromBody(spec as unknown as Record<string, unknown>);
+    if (typeof spec.name !== 'string' || sizeBytes === undefined) die(`${STORED_ERROR.BAD_CONFIG}: each LUN needs name and sizeBytes or sizeGB`);
+    const have = array.getLun(spec.name);
+    if (have) {
+      if (have.sizeBytes < sizeBytes) await array.growLun(spec.name, sizeBytes);
+      continue;
+    }
+    const info = await array.createLun({ name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}) });
+    log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes (${info.id})`);
+  }
+}
+
+async function main(): Promise<void> {
+  const { cfg, memory, host, port, maxInFlight, groupCommit } = parseArgs(process.argv.slice(2));
+  let token = process.env.VFAB_TOKEN;
+  if (!token) {
+    token = randomBytes(16).toString('hex');
+    log(`VFAB_TOKEN not set; generated token: ${token}`);
+  }
+  const name = cfg.name ?? 'vfab-array';
+  const array = await openArray({ ...(memory ? {} : { dataDir: cfg.dataDir }), name, groupCommit });
+  await ensureLuns(array, cfg.luns ?? []);
+  const startedMs = performance.now();
+
+  const lunEntries = (): Array<{ lun: number; name: string; blockSizeBytes: number; blocks: number }> =>
+    array.listLuns().map((l: LunInfo) => ({ lun: l.lun, name: l.name, blockSizeBytes: l.blockSizeBytes, blocks: l.blocks }));
+  const block = new BlockServer({
+    target: array,
+    token,
+    maxInFlight,
+    luns: lunEntries,
+    log,
+    onInitiatorGone: (initiator) => array.nexusLoss(initiator),
+  });
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e) => sendError(res, e));
+  });
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!requestHasToken(req, token!)) throw new VfabError(STORED_ERROR.UNAUTHORIZED, 'missing or wrong fabric token');
+    const path = (req.url ?? '/').split('?')[0];
+    const method = req.method ?? 'GET';
+    if (method === 'GET' && path === '/control/status') {
+      return sendJson(res, 200, {
+        name,
+        pid: process.pid,
+        port: (server.address() as AddressInfo).port,
+        durable: array.durable,
+        dataDir: memory ? null : cfg.dataDir,
+        uptimeMs: Math.round(performance.now() - startedMs),
+        luns: array.listLuns(),
+        sessions: block.sessions(),
+        stats: array.stats(),
+      });
+    }
+    if (method === 'GET' && path === '/control/luns') return sendJson(res, 200, { luns: array.listLuns() });
+    if (method === 'GET' && path === '/control/sessions') return sendJson(res, 200, { sessions: block.sessions() });
+    if (method === 'POST' && path === '/control/luns') {
+      const body = await readBody(req);
+      const sizeBytes = sizeFromBody(body);
+      if (typeof body.name !== 'string' || sizeBytes === undefined) {
+        throw new VfabError(STORED_ERROR.BAD_REQUEST, 'need {"name": string, "sizeBytes" | "sizeGB": number, "blockSize"?: 512|4096}');
+      }
+      const bs = body.blockSize ?? body.blockSizeBytes;
+      if (bs !== undefined && bs !== 512 && bs !== 4096) throw new VfabError('VFAB_STORAGE_BAD_SIZE', `block size ${String(bs)} is not 512 or 4096`);
+      const info = await array.createLun({ name: body.name, sizeBytes, ...(bs !== undefined ? { blockSizeBytes: bs as 512 | 4096 } : {}) });
+      log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes`);
+      return sendJson(res, 201, info);
+    }
+    const m = /^\/control\/luns\/([^/]+)(\/grow)?$/.exec(path);
+    if (m) {
+      const lunName = decodeURIComponent(m[1]);
+      if (method === 'POST' && m[2]) {
+        const body = await readBody(req);
+        const sizeBytes = sizeFromBody(body);
+        if (sizeBytes === undefined) throw new VfabError(STORED_ERROR.BAD_REQUEST, 'need {"sizeBytes" | "sizeGB": number}');
+        return sendJson(res, 200, await array.growLun(lunName, sizeBytes));
+      }
+      if (method === 'DELETE' && !m[2]) {
+        await array.deleteLun(lunName);
+        log(`deleted LUN ${lunName}`);
+        return sendJson(res, 200, { deleted: lunName });
+      }
+      if (method === 'GET' && !m[2]) {
+        const info = array.getLun(lunName);
+        if (!info) throw new VfabError('VFAB_STORAGE_NO_SUCH_LUN', `no LUN ${lunName}`);
+        return sendJson(res, 200, info);
+      }
+    }
+    throw new VfabError(STORED_ERROR.NOT_FOUND, `no control endpoint ${method} ${path}`);
+  }
+
+  server.on('upgrade', (req, socket, head) => {
+    if (!block.handleUpgrade(req, socket, head)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    }
+  });
+  server.on('clientError', (_e, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  log(`array ${name} (${array.durable ? `LevelDB ${cfg.dataDir}` : 'memory'}) with ${array.listLuns().length} LUNs on ${host}:${actualPort}`);
+  process.stdout.write(`${JSON.stringify({ event: 'ready', name, port: actualPort, pid: process.pid })}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: closing`);
+    block.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await array.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`stored: fatal: ${e instanceof VfabError ? `${e.code}: ` : ''}${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,182 @@
+// switchd: one physical switch as its own process. Wraps lib/pswitch (access/trunk ports, native VLAN,
+// MAC learning and aging, MAC moves and flaps, static port-channels) with its I/O: a WebSocket link per
+// port, aging timers on the (optionally sped-up) clock, live capture and the control API. The frame
+// decisions are the library's; this file only moves bytes.
+//
+// usage: node --import tsx daemons/switchd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
+// control API (JSON, Authorization: Bearer <token>):
+//   GET  /control/status            ports, port-channels, links, counters
+//   GET  /control/mac-table         learned MACs (vlan, mac, port, age, moves)
+//   POST /control/mac-table/clear   {vlan?, port?, mac?}
+//   GET  /control/events?since=N    MAC learned/moved/flapped/aged, link changes
+//   POST /control/peers             {peers: {port: url}}: dial the links this switch originates
+//   POST /control/links/:port       {up}: cable pulled / plugged (carrier lost at both ends)
+//   POST /control/ports/:port/shutdown {shutdown}: "shutdown" / "no shutdown"
+//   WS   /link/:port                the Ethernet link of a port (docs/link-protocol.md)
+//   WS   /capture?point=sw.port     live capture
+
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SystemClock } from '../lib/clock.js';
+import { PhysicalSwitch, type PhysicalSwitchConfig, type SwitchEvent } from '../lib/pswitch/pswitch.js';
+import type { PhysicalSwitch as SwitchModel } from '../lib/topology/model.js';
+import { expandVlanRanges } from '../lib/topology/model.js';
+import { VfabError } from '../lib/errors.js';
+import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
+import { CaptureServer } from './common/capture-server.js';
+import { DaemonLinks } from './common/links.js';
+import { EventLog } from './common/events.js';
+import type { SwitchConfig } from './fabric/plan.js';
+
+const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
+if (values.help || !values.config) {
+  process.stderr.write('usage: switchd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]\n(normally started by `vfab up`)\n');
+  process.exit(values.help ? 0 : 2);
+}
+const config = JSON.parse(fs.readFileSync(values.config, 'utf8')) as SwitchConfig;
+const model = config.switch;
+const name = values.name ?? model.name;
+const token = daemonToken();
+const clock = new SystemClock(config.timeScale ?? 1);
+const timeScale = config.timeScale ?? 1;
+
+export function switchConfigFromModel(m: SwitchModel): PhysicalSwitchConfig {
+  return {
+    name: m.name,
+    macAgingMs: m.macAgingMs,
+    ports: m.ports.map((p) => ({
+      name: p.name,
+      mode: p.mode,
+      ...(p.mode === 'access' ? { accessVlan: p.accessVlan } : {}),
+      ...(p.mode === 'trunk'
+        ? { nativeVlan: p.nativeVlan, allowedVlans: p.allowedVlans.length === 1 && p.allowedVlans[0]![0] <= 1 && p.allowedVlans[0]![1] >= 4094 ? ('all' as const) : expandVlanRanges(p.allowedVlans) }
+        : {}),
+      mtuBytes: m.mtu,
+      shutdown: p.shutdown,
+      description: p.description,
+    })),
+    portChannels: m.portChannels.map((pc) => ({ name: pc.name, members: pc.members, mode: 'on' as const, loadBalance: pc.loadBalance })),
+  };
+}
+
+const sw = new PhysicalSwitch(switchConfigFromModel(model), clock);
+const events = new EventLog(name, () => clock.nowMs());
+const portIndex = new Map<string, number>();
+for (const p of sw.ports()) portIndex.set(p.name, p.index);
+const tapped = new Uint8Array(sw.portCount());
+// every port starts unplugged; carrier on its link brings it up
+for (let i = 0; i < sw.portCount(); i++) sw.setLinkUp(i, false);
+let ingressFrameNo = 0;
+
+const capture = new CaptureServer({
+  setTap(point, on) {
+    const prefix = `${name}.`;
+    if (!point.startsWith(prefix)) return false;
+    const i = portIndex.get(point.slice(prefix.length));
+    if (i === undefined) return false;
+    tapped[i] = on ? 1 : 0;
+    return true;
+  },
+});
+
+function logEvents(list: SwitchEvent[] | undefined): void {
+  if (!list) return;
+  for (const e of list) {
+    const { type, ...rest } = e;
+    events.add(type, rest);
+  }
+  scheduleAging();
+}
+
+const portNames = sw.ports().map((p) => p.name);
+const links = new DaemonLinks(name, config.links, token, {
+  frame(local, frame) {
+    const i = portIndex.get(local);
+    if (i === undefined) return;
+    if (tapped[i]) capture.frame(`${name}.${local}`, 'in', frame);
+    const r = sw.receive(i, frame, ++ingressFrameNo);
+    for (let k = 0; k < r.count; k++) {
+      const out = r.ports[k]!;
+      const bytes = r.frames[k]!;
+      if (tapped[out]) capture.frame(`${name}.${portNames[out]}`, 'out', bytes);
+      links.send(portNames[out]!, bytes);
+    }
+    if (r.events) logEvents(r.events);
+  },
+  carrier(local, up, reason) {
+    const i = portIndex.get(local);
+    if (i === undefined) return;
+    events.add('carrier', { port: local, up, reason });
+    logEvents(sw.setLinkUp(i, up));
+  },
+});
+
+// Aging runs on the switch's clock; with --time-scale the wall-clock wait shrinks accordingly.
+let agingTimer: NodeJS.Timeout | undefined;
+let agingAtMs = Infinity;
+function scheduleAging(): void {
+  const due = sw.nextAgingDeadlineMs();
+  if (due === undefined || due >= agingAtMs) return;
+  if (agingTimer) clearTimeout(agingTimer);
+  agingAtMs = due;
+  agingTimer = setTimeout(() => {
+    agingTimer = undefined;
+    agingAtMs = Infinity;
+    logEvents(sw.age());
+    scheduleAging();
+  }, Math.max(0, (due - clock.nowMs()) / timeScale) + 1);
+  agingTimer.unref();
+}
+
+function port(nameText: string): number {
+  const i = portIndex.get(nameText);
+  if (i === undefined) throw new VfabError('VFAB_NOT_FOUND', `switch ${name} has no port ${nameText}`);
+  return i;
+}
+
+const server = new ControlServer(token)
+  .on('GET', '/control/status', () => ({
+    name,
+    kind: 'switch',
+    links: links.status(),
+    ports: sw.ports().map((p) => ({ ...p, vlans: p.mode === 'access' ? String(p.accessVlan) : Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all', counters: sw.portCounters(p.index) })),
+    portChannels: sw.portChannels(),
+    counters: sw.counters(),
+    clockMs: clock.nowMs(),
+  }))
+  .on('GET', '/control/mac-table', () => ({ entries: sw.macTable() }))
+  .on('POST', '/control/mac-table/clear', (req) => ({ cleared: sw.clearMacTable(req.body ?? {}) }))
+  .on('GET', '/control/events', (req) => ({ events: events.since(Number(req.query.get('since') ?? 0)), dropped: events.dropped }))
+  .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
+  .on('POST', '/control/links/:port', (req) => {
+    port(req.params.port!);
+    links.setAdminUp(req.params.port!, req.body?.up !== false);
+    events.add('admin-link', { port: req.params.port, up: req.body?.up !== false });
+    return { port: req.params.port, up: req.body?.up !== false };
+  })
+  .on('POST', '/control/ports/:port/shutdown', (req) => {
+    const shut = req.body?.shutdown !== false;
+    logEvents(sw.setShutdown(port(req.params.port!), shut));
+    return { port: req.params.port, shutdown: shut };
+  })
+  .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))
+  .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
+
+function compact(vlans: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < vlans.length; ) {
+    let j = i;
+    while (j + 1 < vlans.length && vlans[j + 1] === vlans[j]! + 1) j++;
+    out.push(i === j ? `${vlans[i]}` : `${vlans[i]}-${vlans[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+const boundPort = await server.listen(Number(values.port), values.host);
+onShutdown(async () => {
+  links.close();
+  capture.close();
+  await server.close();
+});
+announceReady(name, boundPort);

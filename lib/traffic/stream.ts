@@ -1,0 +1,139 @@
+// Measured traffic streams between VMs: a sender stamps each UDP payload with a stream id, a sequence
+// number and the send time; a receiver counts frames, losses (sequence gaps), duplicates and reordering,
+// and keeps a bounded latency sample for percentiles. Used by benchmarks ("frames/s, p50, p99") and by
+// failover scenarios ("frames lost, ms without delivery"). Times are in ns on a clock both ends share
+// (daemons pass performance.timeOrigin + performance.now(), which all processes on one machine agree on).
+// Leaves out rate pacing (the daemon schedules sends).
+
+export const STREAM_MAGIC = 0x76666162; // "vfab"
+export const STREAM_HEADER_BYTES = 20; // magic u32, stream u32, seq u32, sentAtNs f64
+/** Latency samples kept per receiver; later samples replace random earlier ones (reservoir). */
+export const LATENCY_SAMPLES_MAX = 100_000;
+
+export function writeStreamHeader(buf: Uint8Array, offset: number, streamId: number, seq: number, sentAtNs: number): void {
+  const view = new DataView(buf.buffer, buf.byteOffset + offset, STREAM_HEADER_BYTES);
+  view.setUint32(0, STREAM_MAGIC);
+  view.setUint32(4, streamId >>> 0);
+  view.setUint32(8, seq >>> 0);
+  view.setFloat64(12, sentAtNs);
+}
+
+export interface StreamStamp {
+  streamId: number;
+  seq: number;
+  sentAtNs: number;
+}
+
+/** Reads a stream header, or undefined when the payload is not a vfab stream payload. */
+export function readStreamHeader(buf: Uint8Array, offset: number): StreamStamp | undefined {
+  if (buf.length - offset < STREAM_HEADER_BYTES) return undefined;
+  const view = new DataView(buf.buffer, buf.byteOffset + offset, STREAM_HEADER_BYTES);
+  if (view.getUint32(0) !== STREAM_MAGIC) return undefined;
+  return { streamId: view.getUint32(4), seq: view.getUint32(8), sentAtNs: view.getFloat64(12) };
+}
+
+export interface StreamReport {
+  streamId: number;
+  received: number;
+  /** Highest sequence number seen + 1 minus distinct frames received: frames never seen. */
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  firstAtNs: number | null;
+  lastAtNs: number | null;
+  /** The longest time between two consecutive arrivals (an outage shows here), ms. */
+  maxGapMs: number;
+  /** Arrival time (ns) at the start of the longest gap, or null. */
+  maxGapStartNs: number | null;
+  latencyMs: { p50: number; p99: number; max: number; mean: number; samples: number } | null;
+}
+
+/** Receiver-side accounting for one stream. */
+export class StreamReceiver {
+  private received = 0;
+  private duplicates = 0;
+  private reordered = 0;
+  private highestSeq = -1;
+  private seen: Uint8Array = new Uint8Array(1024);
+  private firstAtNs: number | null = null;
+  private lastAtNs: number | null = null;
+  private maxGapNs = 0;
+  private maxGapStartNs: number | null = null;
+  private readonly samples: Float64Array;
+  private sampleCount = 0;
+  private latencySumNs = 0;
+  private latencyMaxNs = 0;
+  private rng = 0x9e3779b9;
+
+  constructor(readonly streamId: number, private readonly maxSamples = LATENCY_SAMPLES_MAX) {
+    this.samples = new Float64Array(maxSamples);
+  }
+
+  /** Records one arrival of `seq` sent at `sentAtNs`, received at `nowNs`. */
+  record(seq: number, sentAtNs: number, nowNs: number): void {
+    if (seq >= this.seen.length * 8) {
+      let size = this.seen.length;
+      while (seq >= size * 8) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.seen);
+      this.seen = grown;
+    }
+    const byte = seq >>> 3;
+    const bit = 1 << (seq & 7);
+    if (this.seen[byte]! & bit) {
+      this.duplicates++;
+      return;
+    }
+    this.seen[byte]! |= bit;
+    this.received++;
+    if (seq < this.highestSeq) this.reordered++;
+    else this.highestSeq = seq;
+    if (this.lastAtNs !== null && nowNs - this.lastAtNs > this.maxGapNs) {
+      this.maxGapNs = nowNs - this.lastAtNs;
+      this.maxGapStartNs = this.lastAtNs;
+    }
+    if (this.firstAtNs === null) this.firstAtNs = nowNs;
+    this.lastAtNs = nowNs;
+    const latencyNs = nowNs - sentAtNs;
+    this.latencySumNs += latencyNs;
+    if (latencyNs > this.latencyMaxNs) this.latencyMaxNs = latencyNs;
+    if (this.sampleCount < this.maxSamples) this.samples[this.sampleCount] = latencyNs;
+    else {
+      // reservoir sampling with a fixed-seed xorshift, so reports repeat for the same arrivals
+      this.rng ^= this.rng << 13;
+      this.rng ^= this.rng >>> 17;
+      this.rng ^= this.rng << 5;
+      const slot = (this.rng >>> 0) % (this.received);
+      if (slot < this.maxSamples) this.samples[slot] = latencyNs;
+    }
+    this.sampleCount++;
+  }
+
+  report(sentCount?: number): StreamReport {
+    const expected = sentCount ?? this.highestSeq + 1;
+    const n = Math.min(this.sampleCount, this.maxSamples);
+    let latencyMs: StreamReport['latencyMs'] = null;
+    if (n > 0) {
+      const sorted = Float64Array.from(this.samples.subarray(0, n)).sort();
+      const pick = (q: number) => sorted[Math.min(n - 1, Math.floor(q * n))]! / 1e6;
+      latencyMs = { p50: pick(0.5), p99: pick(0.99), max: this.latencyMaxNs / 1e6, mean: this.latencySumNs / this.received / 1e6, samples: n };
+    }
+    return {
+      streamId: this.streamId,
+      received: this.received,
+      lost: Math.max(0, expected - this.received),
+      duplicates: this.duplicates,
+      reordered: this.reordered,
+      firstAtNs: this.firstAtNs,
+      lastAtNs: this.lastAtNs,
+      maxGapMs: this.maxGapNs / 1e6,
+      maxGapStartNs: this.maxGapStartNs,
+      latencyMs,
+    };
+  }
+}
+
+/** Nanoseconds on a time line shared by every process on this machine. */
+export function sharedNowNs(): number {
+  return (performance.timeOrigin + performance.now()) * 1e6;
+}
