@@ -1,0 +1,309 @@
+// The storage array: a LUN table (create, grow, delete, list) and a SCSI target over one BlockStore,
+// in memory (no dataDir) or in LevelDB (dataDir). This is the API shared with the block transport
+// (lib/storage/protocol.ts) and the stored daemon. Covers LUN records and NAA IDs, reloading LUNs and
+// persistent reservations at open, and per-LUN stats. Leaves out the transports, snapshots, shrinking
+// LUNs and LUN masking. Command semantics: lib/storage/target.ts; docs/storage-model.md.
+
+import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import { VfabError } from '../errors.js';
+import type { ScsiCommand, ScsiResult, ScsiTarget } from './scsi.js';
+import { type BlockSizeBytes, type BlockStore, STORAGE_ERROR } from './blockstore.js';
+import { MemoryBlockStore } from './blockstore-memory.js';
+import { LevelBlockStore } from './blockstore-level.js';
+import { LunReservations } from './reservations.js';
+import { BlockTarget, type LunStats, emptyLunStats, prMetaKey } from './target.js';
+
+/** LUNs per array; LUN numbers are 0..MAX_LUNS-1 (peripheral device addressing in REPORT LUNS). */
+export const MAX_LUNS = 256;
+/** Largest LUN: 16 TiB. */
+export const MAX_LUN_BYTES = 16 * 1024 ** 4;
+/** LUN names: 1..MAX_LUN_NAME_CHARS of [A-Za-z0-9._-]. */
+export const MAX_LUN_NAME_CHARS = 64;
+export const DEFAULT_BLOCK_SIZE_BYTES: BlockSizeBytes = 512;
+/** IEEE company ID placed in NAA-6 designators. Not a registered OUI: vfab is an emulator. */
+export const VFAB_NAA_COMPANY_ID = 0x766661; // "vfa"
+
+export interface LunInfo {
+  /** LUN number on the target. */
+  lun: number;
+  name: string;
+  /** Stable NAA-6 ID: "naa.6" followed by 31 hex digits (16 bytes). */
+  id: string;
+  sizeBytes: number;
+  blockSizeBytes: BlockSizeBytes;
+  blocks: number;
+  createdAtMs: number;
+}
+
+export interface LunStatsEntry extends LunStats {
+  lun: number;
+  name: string;
+}
+
+export interface ArrayStats {
+  name: string;
+  luns: LunStatsEntry[];
+  totals: LunStats;
+}
+
+export interface StorageArray extends ScsiTarget {
+  readonly name: string;
+  /** True when the array is backed by LevelDB (acknowledged writes survive kill -9). */
+  readonly durable: boolean;
+  createLun(opts: { name: string; sizeBytes: number; blockSizeBytes?: BlockSizeBytes }): Promise<LunInfo>;
+  listLuns(): LunInfo[];
+  getLun(nameOrNumber: string | number): LunInfo | undefined;
+  /** Grow only; the new blocks read as zeros. */
+  growLun(nameOrNumber: string | number, newSizeBytes: number): Promise<LunInfo>;
+  deleteLun(nameOrNumber: string | number): Promise<void>;
+  stats(): ArrayStats;
+  /** The transport lost an initiator's connection: its SPC-2 reservations are released. */
+  nexusLoss(initiator: string): void;
+  /** LOGICAL UNIT RESET task management function: releases the LUN's SPC-2 reservation. */
+  logicalUnitReset(nameOrNumber: string | number): void;
+  close(): Promise<void>;
+}
+
+export interface OpenArrayOptions {
+  /** LevelDB directory; undefined = in-memory. */
+  dataDir?: string;
+  /** Array name (NAA ID input, stats); default "vfab-array". */
+  name?: string;
+  /** Source of LunInfo.createdAtMs; default wall-clock milliseconds. */
+  clock?: Clock;
+  /** LevelDB only: group commit (default true) or one fsync per write. */
+  groupCommit?: boolean;
+}
+
+const LUN_META_PREFIX = 'lun/';
+const ARRAY_META_KEY = 'array';
+const lunMetaKey = (lun: number): string => LUN_META_PREFIX + String(lun).padStart(5, '0');
+const NAME_RE = /^[A-Za-z0-9._-]+$/;
+const wallClock: Clock = { nowMs: () => Date.now() };
+
+function storageError(code: string, message: string, details?: Record<string, unknown>): VfabError {
+  return new VfabError(code, message, details);
+}
+
+/** NAA-6 (IEEE Registered Extended) ID: 4-bit NAA, 24-bit company ID, 100 bits from a hash of the inputs. */
+export function makeNaaId(parts: Array<string | number>): string {
+  const digest = createHash('sha256').update(parts.join('\u0000')).digest('hex');
+  return 'naa.6' + VFAB_NAA_COMPANY_ID.toString(16).padStart(6, '0') + digest.slice(0, 25);
+}
+
+function validSize(sizeBytes: unknown, blockSizeBytes: number): sizeBytes is number {
+  return (
+    typeof sizeBytes === 'number' &&
+    Number.isSafeInteger(sizeBytes) &&
+    sizeBytes > 0 &&
+    sizeBytes <= MAX_LUN_BYTES &&
+    sizeBytes % blockSizeBytes === 0
+  );
+}
+
+function parseLunRecord(bytes: Uint8Array): LunInfo | undefined {
+  try {
+    const r = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<LunInfo>;
+    if (
+      typeof r.lun === 'number' &&
+      typeof r.name === 'string' &&
+      typeof r.id === 'string' &&
+      (r.blockSizeBytes === 512 || r.blockSizeBytes === 4096) &&
+      validSize(r.sizeBytes, r.blockSizeBytes) &&
+      typeof r.createdAtMs === 'number'
+    ) {
+      return { lun: r.lun, name: r.name, id: r.id, sizeBytes: r.sizeBytes, blockSizeBytes: r.blockSizeBytes, blocks: r.sizeBytes / r.blockSizeBytes, createdAtMs: r.createdAtMs };
+    }
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
+class Array_ implements StorageArray {
+  private readonly byNumber = new Map<number, LunInfo>();
+  private readonly byName = new Map<string, LunInfo>();
+  private serial = 0;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly store: BlockStore,
+    private readonly target: BlockTarget,
+    private readonly clock: Clock,
+  ) {}
+
+  get durable(): boolean {
+    return this.store.durable;
+  }
+
+  async load(): Promise<void> {
+    const meta = await this.store.getMeta(ARRAY_META_KEY);
+    if (meta !== undefined) {
+      try {
+        const j = JSON.parse(Buffer.from(meta).toString('utf8')) as { serial?: unknown };
+        if (typeof j.serial === 'number') this.serial = j.serial;
+      } catch {
+        throw storageError(STORAGE_ERROR.CORRUPT_META, 'bad array record');
+      }
+    }
+    for (const [key, value] of await this.store.listMeta(LUN_META_PREFIX)) {
+      const info = parseLunRecord(value);
+      if (info === undefined) throw storageError(STORAGE_ERROR.CORRUPT_META, `bad LUN record ${key}`);
+      let pr = new LunReservations();
+      const prBytes = await this.store.getMeta(prMetaKey(info.lun));
+      if (prBytes !== undefined) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(Buffer.from(prBytes).toString('utf8'));
+        } catch {
+          parsed = undefined;
+        }
+        const r = LunReservations.fromJSON(parsed);
+        if (!r.ok) throw r.error;
+        pr = r.value;
+      }
+      this.byNumber.set(info.lun, info);
+      this.byName.set(info.name, info);
+      this.target.addLun(info, pr);
+    }
+  }
+
+  execute(cmd: ScsiCommand): Promise<ScsiResult> {
+    return this.target.execute(cmd);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw storageError(STORAGE_ERROR.CLOSED, `array ${this.name} is closed`);
+  }
+
+  async createLun(opts: { name: string; sizeBytes: number; blockSizeBytes?: BlockSizeBytes }): Promise<LunInfo> {
+    this.checkOpen();
+    const name = opts?.name;
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_LUN_NAME_CHARS || !NAME_RE.test(name)) {
+      throw storageError(STORAGE_ERROR.BAD_NAME, `bad LUN name ${JSON.stringify(name)}: 1-${MAX_LUN_NAME_CHARS} of [A-Za-z0-9._-]`);
+    }
+    const bs = opts.blockSizeBytes ?? DEFAULT_BLOCK_SIZE_BYTES;
+    if (bs !== 512 && bs !== 4096) throw storageError(STORAGE_ERROR.BAD_SIZE, `block size must be 512 or 4096, got ${String(bs)}`);
+    if (!validSize(opts.sizeBytes, bs)) {
+      throw storageError(STORAGE_ERROR.BAD_SIZE, `LUN size must be a positive multiple of ${bs} up to ${MAX_LUN_BYTES} bytes`, { sizeBytes: opts.sizeBytes });
+    }
+    if (this.byName.has(name)) throw storageError(STORAGE_ERROR.LUN_EXISTS, `LUN ${name} exists`);
+    let lun = 0;
+    while (this.byNumber.has(lun)) lun++;
+    if (lun >= MAX_LUNS) throw storageError(STORAGE_ERROR.TOO_MANY_LUNS, `at most ${MAX_LUNS} LUNs`);
+    const createdAtMs = this.clock.nowMs();
+    const serial = ++this.serial;
+    const info: LunInfo = {
+      lun,
+      name,
+      id: makeNaaId([this.name, name, lun, createdAtMs, serial]),
+      sizeBytes: opts.sizeBytes,
+      blockSizeBytes: bs,
+      blocks: opts.sizeBytes / bs,
+      createdAtMs,
+    };
+    // Claim name and number before the first await so concurrent createLun calls cannot collide.
+    this.byNumber.set(lun, info);
+    this.byName.set(name, info);
+    try {
+      await this.store.dropLun(lun); // leftovers of a half-deleted LUN with this number
+      await this.store.putMeta(ARRAY_META_KEY, Buffer.from(JSON.stringify({ serial: this.serial })));
+      await this.store.putMeta(lunMetaKey(lun), Buffer.from(JSON.stringify(info)));
+      await this.store.deleteMeta(prMetaKey(lun));
+    } catch (e) {
+      this.byNumber.delete(lun);
+      this.byName.delete(name);
+      throw e instanceof VfabError ? e : storageError(STORAGE_ERROR.IO, `createLun ${name}: ${String(e)}`);
+    }
+    this.target.addLun(info);
+    return { ...info };
+  }
+
+  listLuns(): LunInfo[] {
+    return [...this.byNumber.values()].sort((a, b) => a.lun - b.lun).map((i) => ({ ...i }));
+  }
+
+  private find(nameOrNumber: string | number): LunInfo | undefined {
+    return typeof nameOrNumber === 'number' ? this.byNumber.get(nameOrNumber) : this.byName.get(nameOrNumber);
+  }
+
+  getLun(nameOrNumber: string | number): LunInfo | undefined {
+    const i = this.find(nameOrNumber);
+    return i === undefined ? undefined : { ...i };
+  }
+
+  async growLun(nameOrNumber: string | number, newSizeBytes: number): Promise<LunInfo> {
+    this.checkOpen();
+    const cur = this.find(nameOrNumber);
+    if (cur === undefined) throw storageError(STORAGE_ERROR.NO_SUCH_LUN, `no LUN ${String(nameOrNumber)}`);
+    if (!validSize(newSizeBytes, cur.blockSizeBytes)) {
+      throw storageError(STORAGE_ERROR.BAD_SIZE, `LUN size must be a positive multiple of ${cur.blockSizeBytes} up to ${MAX_LUN_BYTES} bytes`, { sizeBytes: newSizeBytes });
+    }
+    if (newSizeBytes < cur.sizeBytes) {
+      throw storageError(STORAGE_ERROR.SHRINK, `LUN ${cur.name} is ${cur.sizeBytes} bytes; LUNs only grow`, { sizeBytes: newSizeBytes });
+    }
+    const info: LunInfo = { ...cur, sizeBytes: newSizeBytes, blocks: newSizeBytes / cur.blockSizeBytes };
+    await this.store.putMeta(lunMetaKey(info.lun), Buffer.from(JSON.stringify(info)));
+    this.byNumber.set(info.lun, info);
+    this.byName.set(info.name, info);
+    this.target.updateLun(info);
+    return { ...info };
+  }
+
+  async deleteLun(nameOrNumber: string | number): Promise<void> {
+    this.checkOpen();
+    const info = this.find(nameOrNumber);
+    if (info === undefined) throw storageError(STORAGE_ERROR.NO_SUCH_LUN, `no LUN ${String(nameOrNumber)}`);
+    this.target.removeLun(info.lun); // from here on commands see LOGICAL UNIT NOT SUPPORTED
+    this.byNumber.delete(info.lun);
+    this.byName.delete(info.name);
+    await this.store.deleteMeta(lunMetaKey(info.lun));
+    await this.store.deleteMeta(prMetaKey(info.lun));
+    await this.store.dropLun(info.lun);
+  }
+
+  stats(): ArrayStats {
+    const totals = emptyLunStats();
+    const luns: LunStatsEntry[] = [];
+    for (const info of this.listLuns()) {
+      const s = this.target.lunStats(info.lun) ?? emptyLunStats();
+      luns.push({ lun: info.lun, name: info.name, ...s });
+      for (const k of Object.keys(totals) as Array<keyof LunStats>) totals[k] += s[k];
+    }
+    return { name: this.name, luns, totals };
+  }
+
+  nexusLoss(initiator: string): void {
+    this.target.nexusLoss(initiator);
+  }
+
+  logicalUnitReset(nameOrNumber: string | number): void {
+    const info = this.find(nameOrNumber);
+    if (info !== undefined) this.target.logicalUnitReset(info.lun);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.store.close();
+  }
+}
+
+/** Open (or create) an array. With dataDir the LUN table and persistent reservations are reloaded. */
+export async function openArray(opts: OpenArrayOptions = {}): Promise<StorageArray> {
+  const store: BlockStore =
+    opts.dataDir === undefined
+      ? new MemoryBlockStore()
+      : await LevelBlockStore.open(opts.dataDir, { groupCommit: opts.groupCommit ?? true });
+  const target = new BlockTarget(store);
+  const array = new Array_(opts.name ?? 'vfab-array', store, target, opts.clock ?? wallClock);
+  try {
+    await array.load();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return array;
+}

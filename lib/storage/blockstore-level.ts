@@ -1,0 +1,210 @@
+// LevelDB BlockStore (level 10 / classic-level). Key layout, all binary (no per-block string keys):
+//   block:    [0x42 'B'][lun u16 BE][lba u64 BE]        (11 bytes; lun-major, lba order = disk order)
+//   metadata: [0x4d 'M'][utf-8 name]                    (LUN table, persistent reservations)
+// One block per key, value [crc32 u32 BE][data] (keyEncoding/valueEncoding 'buffer'): a random 4 KiB read
+// is one get, a write never reads-modifies-writes an extent, and thin blocks cost nothing.
+// Durability: every write goes out in a batch with { sync: true } before it is acknowledged. With group
+// commit (default) writes that arrive while a synced batch is in flight are merged into the next batch;
+// each is acknowledged only after its batch is synced. Each write's blocks are in one batch, so a torn
+// multi-block write never shows a mix. Leaves out a read cache (see docs/storage-model.md) and compaction tuning.
+
+import { Level } from 'level';
+import { ok, type Result } from '../errors.js';
+import {
+  type BlockStore,
+  type WriteOptions,
+  checksumError,
+  closedError,
+  decodeBlockValueInto,
+  encodeBlockValue,
+} from './blockstore.js';
+
+const BLOCK_PREFIX = 0x42;
+const META_PREFIX = 0x4d;
+export const BLOCK_KEY_BYTES = 11;
+/** Below this many blocks, UNMAP deletes each key blindly; above, it first lists the allocated keys. */
+export const UNMAP_BLIND_DELETE_BLOCKS = 64;
+
+/** The LevelDB key of one block. */
+export function blockKey(lun: number, lba: number): Buffer {
+  const k = Buffer.allocUnsafe(BLOCK_KEY_BYTES);
+  k[0] = BLOCK_PREFIX;
+  k.writeUInt16BE(lun, 1);
+  k.writeUInt32BE(Math.floor(lba / 0x100000000), 3);
+  k.writeUInt32BE(lba >>> 0, 7);
+  return k;
+}
+
+function lbaOfKey(key: Buffer): number {
+  return key.readUInt32BE(3) * 0x100000000 + key.readUInt32BE(7);
+}
+
+function metaKey(name: string): Buffer {
+  return Buffer.concat([Buffer.of(META_PREFIX), Buffer.from(name, 'utf8')]);
+}
+
+type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export interface LevelBlockStoreOptions {
+  /** Merge writes that arrive during a synced batch into the next one (default true). */
+  groupCommit?: boolean;
+  /**
+   * fsync each batch (default true). false is for measurements only: LevelDB has then written the log
+   * record to the OS (it survives kill -9 of the process) but not to the disk (power loss).
+   */
+  sync?: boolean;
+}
+
+export class LevelBlockStore implements BlockStore {
+  readonly durable = true;
+  private pendingOps: Op[] = [];
+  private pendingWaiters: Waiter[] = [];
+  private committing = false;
+  private closed = false;
+  /** Batches written so far and writes they carried (measure group commit). */
+  readonly commitStats = { batches: 0, writes: 0 };
+
+  private constructor(
+    /** The raw database; tests use it to corrupt stored values directly. */
+    readonly db: Level<Buffer, Buffer>,
+    private readonly groupCommit: boolean,
+    private readonly sync: boolean,
+  ) {}
+
+  static async open(dir: string, opts: LevelBlockStoreOptions = {}): Promise<LevelBlockStore> {
+    const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    return new LevelBlockStore(db, opts.groupCommit ?? true, opts.sync ?? true);
+  }
+
+  /** Write ops durably; resolves after the batch that carries them is synced. */
+  private commit(ops: Op[]): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    if (!this.groupCommit) {
+      this.commitStats.batches++;
+      this.commitStats.writes++;
+      return this.db.batch(ops, { sync: this.sync });
+    }
+    return new Promise<void>((resolve, reject) => {
+      for (let i = 0; i < ops.length; i++) this.pendingOps.push(ops[i]!);
+      this.pendingWaiters.push({ resolve, reject });
+      if (!this.committing) void this.runBatches();
+    });
+  }
+
+  private async runBatches(): Promise<void> {
+    this.committing = true;
+    while (this.pendingWaiters.length > 0) {
+      const ops = this.pendingOps;
+      const waiters = this.pendingWaiters;
+      this.pendingOps = [];
+      this.pendingWaiters = [];
+      try {
+        if (ops.length > 0) {
+          this.commitStats.batches++;
+          this.commitStats.writes += waiters.length;
+          await this.db.batch(ops, { sync: this.sync });
+        }
+        for (const w of waiters) w.resolve();
+      } catch (e) {
+        for (const w of waiters) w.reject(e);
+      }
+    }
+    this.committing = false;
+  }
+
+  async readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number): Promise<Result<Buffer>> {
+    if (this.closed) return { ok: false, error: closedError() };
+    if (count === 1) {
+      const value = await this.db.get(blockKey(lun, lba));
+      const out = value === undefined ? Buffer.alloc(blockSizeBytes) : Buffer.allocUnsafe(blockSizeBytes);
+      if (value !== undefined && !decodeBlockValueInto(value, blockSizeBytes, out, 0)) {
+        return { ok: false, error: checksumError(lun, lba) };
+      }
+      return ok(out);
+    }
+    const out = Buffer.alloc(count * blockSizeBytes);
+    // One iterator = one consistent snapshot: a concurrent multi-block write is seen whole or not at all.
+    const entries = await this.db.iterator({ gte: blockKey(lun, lba), lt: blockKey(lun, lba + count) }).all();
+    for (const [key, value] of entries) {
+      const at = lbaOfKey(key);
+      if (!decodeBlockValueInto(value, blockSizeBytes, out, (at - lba) * blockSizeBytes)) {
+        return { ok: false, error: checksumError(lun, at) };
+      }
+    }
+    return ok(out);
+  }
+
+  writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, _opts?: WriteOptions): Promise<void> {
+    const count = Math.floor(data.length / blockSizeBytes);
+    const ops: Op[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      ops[i] = { type: 'put', key: blockKey(lun, lba + i), value: encodeBlockValue(data, i * blockSizeBytes, blockSizeBytes) };
+    }
+    return this.commit(ops);
+  }
+
+  async unmapBlocks(lun: number, lba: number, count: number, _opts?: WriteOptions): Promise<void> {
+    if (this.closed) throw closedError();
+    const ops: Op[] = [];
+    if (count <= UNMAP_BLIND_DELETE_BLOCKS) {
+      for (let i = 0; i < count; i++) ops.push({ type: 'del', key: blockKey(lun, lba + i) });
+    } else {
+      // Thin LUNs are mostly unallocated: delete only keys that exist (the target's range lock keeps
+      // writers of this range out between the listing and the batch).
+      const keys = await this.db.keys({ gte: blockKey(lun, lba), lt: blockKey(lun, lba + count) }).all();
+      for (const key of keys) ops.push({ type: 'del', key });
+    }
+    if (ops.length > 0) await this.commit(ops);
+  }
+
+  async dropLun(lun: number): Promise<void> {
+    if (this.closed) throw closedError();
+    await this.flush();
+    await this.db.clear({ gte: blockKey(lun, 0), lt: blockKey(lun + 1, 0) });
+  }
+
+  async allocatedBlocks(lun: number): Promise<number> {
+    const keys = await this.db.keys({ gte: blockKey(lun, 0), lt: blockKey(lun + 1, 0) }).all();
+    return keys.length;
+  }
+
+  async getMeta(key: string): Promise<Uint8Array | undefined> {
+    if (this.closed) throw closedError();
+    return (await this.db.get(metaKey(key))) ?? undefined;
+  }
+
+  putMeta(key: string, value: Uint8Array): Promise<void> {
+    return this.commit([{ type: 'put', key: metaKey(key), value: Buffer.from(value) }]);
+  }
+
+  deleteMeta(key: string): Promise<void> {
+    return this.commit([{ type: 'del', key: metaKey(key) }]);
+  }
+
+  async listMeta(prefix: string): Promise<Array<[string, Uint8Array]>> {
+    if (this.closed) throw closedError();
+    const start = metaKey(prefix);
+    const end = Buffer.concat([start, Buffer.of(0xff)]); // 0xff never occurs in UTF-8
+    const entries = await this.db.iterator({ gte: start, lt: end }).all();
+    return entries.map(([k, v]) => [k.subarray(1).toString('utf8'), v]);
+  }
+
+  /** Every write issued before this call is synced when it resolves. */
+  flush(): Promise<void> {
+    if (!this.groupCommit || (!this.committing && this.pendingWaiters.length === 0)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    await this.db.close();
+  }
+}

@@ -1,0 +1,659 @@
+// The SCSI command model of the vfab array: ScsiTarget.execute over a BlockStore, per SBC-3 (READ/WRITE
+// 10/16, COMPARE AND WRITE, WRITE SAME 10/16, UNMAP, SYNCHRONIZE CACHE 10/16, READ CAPACITY 10/16) and
+// SPC-4 (TEST UNIT READY, INQUIRY with VPD 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, SPC-2
+// RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad input is CHECK CONDITION and
+// changes no data. Leaves out protection information (RDPROTECT/WRPROTECT must be 0), unit attentions,
+// task management (except `nexusLoss`/`logicalUnitReset` for SPC-2 reservations), descriptor sense,
+// GET LBA STATUS and third-party reservations. docs/storage-model.md lists every sense it returns.
+
+import type { Clock } from '../clock.js';
+import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from './scsi.js';
+import { type BlockStore, STORAGE_ERROR } from './blockstore.js';
+import { RangeLock } from './range-lock.js';
+import {
+  ACCESS,
+  LunReservations,
+  PR_IN_SA,
+  PR_OUTCOME,
+  PR_OUT_PARAM_BYTES,
+  type AccessClass,
+} from './reservations.js';
+import {
+  ASC_EXTRA,
+  checkCondition,
+  good,
+  illegalRequest,
+  invalidFieldInCdb,
+  invalidFieldInParameterList,
+  invalidOpcode,
+  lbaOutOfRange,
+  lunNotSupported,
+  parameterListLengthError,
+  reservationConflict,
+  toFixedSense,
+} from './sense.js';
+import type { LunInfo } from './array.js';
+
+/** Largest READ/WRITE data transfer; VPD 0xb0 MAXIMUM TRANSFER LENGTH reports it in blocks. */
+export const MAX_TRANSFER_BYTES = 4 * 1024 * 1024;
+/** VPD 0xb0 MAXIMUM COMPARE AND WRITE LENGTH, in blocks. */
+export const MAX_CAW_BLOCKS = 16;
+/** Largest WRITE SAME, in blocks (VPD 0xb0 MAXIMUM WRITE SAME LENGTH). */
+export const MAX_WRITE_SAME_BLOCKS = 65536;
+/** WRITE SAME with non-zero data is written in batches of this many blocks. */
+export const WRITE_SAME_CHUNK_BLOCKS = 256;
+/** VPD 0xb0 MAXIMUM UNMAP LBA COUNT (per descriptor and per command). */
+export const MAX_UNMAP_LBA_COUNT = 1 << 22;
+/** VPD 0xb0 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT. */
+export const MAX_UNMAP_DESCRIPTORS = 256;
+/** Longest CDB accepted (iSCSI pads to 16; longer is refused). */
+export const MAX_CDB_BYTES = 16;
+/** Supported VPD pages, ascending (VPD 0x00). */
+export const VPD_PAGES = [0x00, 0x80, 0x83, 0xb0, 0xb2] as const;
+
+export const INQUIRY_VENDOR = 'VFAB';
+export const INQUIRY_PRODUCT = 'VIRTUAL-DISK';
+export const INQUIRY_REVISION = '0100';
+
+export function maxTransferBlocks(blockSizeBytes: number): number {
+  return Math.floor(MAX_TRANSFER_BYTES / blockSizeBytes);
+}
+
+export interface LunStats {
+  reads: number;
+  writes: number;
+  readBytes: number;
+  writtenBytes: number;
+  compareAndWrites: number;
+  cawMiscompares: number;
+  unmappedBlocks: number;
+  reservationConflicts: number;
+  checksumErrors: number;
+  /** CHECK CONDITION answers of every kind (including the counted ones above). */
+  checkConditions: number;
+}
+
+export function emptyLunStats(): LunStats {
+  return {
+    reads: 0,
+    writes: 0,
+    readBytes: 0,
+    writtenBytes: 0,
+    compareAndWrites: 0,
+    cawMiscompares: 0,
+    unmappedBlocks: 0,
+    reservationConflicts: 0,
+    checksumErrors: 0,
+    checkConditions: 0,
+  };
+}
+
+interface TargetLun {
+  info: LunInfo;
+  naa: Buffer; // 16-byte NAA designator from info.id
+  lock: RangeLock;
+  pr: LunReservations;
+  stats: LunStats;
+}
+
+/** Where persistent reservation state of LUN n lives in the store. */
+export const prMetaKey = (lun: number): string => `pr/${lun}`;
+
+const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
+const u32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+/** A 64-bit CDB field as a Number; values beyond 2^53 become Infinity (always out of range). */
+const u64 = (b: Uint8Array, o: number): number => {
+  const hi = u32(b, o);
+  return hi > 0x1fffff ? Infinity : hi * 0x100000000 + u32(b, o + 4);
+};
+
+/** CDB length implied by the opcode's group code (SPC-4 §4.2.5.1); 0 = vendor/reserved group. */
+function cdbLengthFor(op: number): number {
+  switch (op >> 5) {
+    case 0:
+      return 6;
+    case 1:
+    case 2:
+      return 10;
+    case 4:
+      return 16;
+    case 5:
+      return 12;
+    default:
+      return 0;
+  }
+}
+
+function naaBytes(id: string): Buffer {
+  const hex = id.startsWith('naa.') ? id.slice(4) : id;
+  const out = Buffer.alloc(16);
+  if (/^[0-9a-fA-F]{32}$/.test(hex)) Buffer.from(hex, 'hex').copy(out);
+  return out;
+}
+
+function asciiField(text: string, width: number): Buffer {
+  return Buffer.from(text.padEnd(width, ' ').slice(0, width), 'latin1');
+}
+
+function truncate(data: Buffer, allocationBytes: number): Buffer {
+  return data.length > allocationBytes ? data.subarray(0, allocationBytes) : data;
+}
+
+const INTERNAL_FAILURE: ScsiResult = checkCondition(SENSE_KEY.HARDWARE_ERROR, ASC_EXTRA.INTERNAL_TARGET_FAILURE);
+
+export interface BlockTargetOptions {
+  clock?: Clock;
+}
+
+/** SCSI target over a BlockStore; the LUN table is managed by the owner (lib/storage/array.ts). */
+export class BlockTarget implements ScsiTarget {
+  private readonly luns = new Map<number, TargetLun>();
+
+  constructor(readonly store: BlockStore, _opts: BlockTargetOptions = {}) {}
+
+  addLun(info: LunInfo, pr: LunReservations = new LunReservations()): void {
+    this.luns.set(info.lun, { info, naa: naaBytes(info.id), lock: new RangeLock(), pr, stats: emptyLunStats() });
+  }
+
+  updateLun(info: LunInfo): void {
+    const l = this.luns.get(info.lun);
+    if (l !== undefined) l.info = info;
+  }
+
+  removeLun(lun: number): void {
+    this.luns.delete(lun);
+  }
+
+  lunStats(lun: number): LunStats | undefined {
+    const s = this.luns.get(lun)?.stats;
+    return s === undefined ? undefined : { ...s };
+  }
+
+  reservations(lun: number): LunReservations | undefined {
+    return this.luns.get(lun)?.pr;
+  }
+
+  /** I_T nexus loss (transport connection gone): SPC-2 reservations of that initiator are released. */
+  nexusLoss(initiator: string): void {
+    for (const l of this.luns.values()) if (l.pr.spc2Holder === initiator) l.pr.spc2Holder = null;
+  }
+
+  /** LOGICAL UNIT RESET: releases the SPC-2 reservation (how ESXi breaks a stale SCSI-2 reserve). */
+  logicalUnitReset(lun: number): void {
+    const l = this.luns.get(lun);
+    if (l !== undefined) l.pr.spc2Holder = null;
+  }
+
+  async execute(cmd: ScsiCommand): Promise<ScsiResult> {
+    let result: ScsiResult;
+    try {
+      result = await this.dispatch(cmd);
+    } catch {
+      result = INTERNAL_FAILURE;
+    }
+    if (result.status === SCSI_STATUS.CHECK_CONDITION) {
+      const l = this.luns.get(cmd.lun);
+      if (l !== undefined) l.stats.checkConditions++;
+    }
+    return result;
+  }
+
+  private conflict(l: TargetLun, initiator: string, cls: AccessClass): boolean {
+    if (l.pr.access(initiator, cls)) return false;
+    l.stats.reservationConflicts++;
+    return true;
+  }
+
+  private dispatch(cmd: ScsiCommand): Promise<ScsiResult> | ScsiResult {
+    const cdb = cmd.cdb;
+    if (!(cdb instanceof Uint8Array) || cdb.length === 0 || cdb.length > MAX_CDB_BYTES) return invalidFieldInCdb();
+    const op = cdb[0]!;
+    const need = cdbLengthFor(op);
+    if (need === 0) return invalidOpcode();
+    if (cdb.length < need) return invalidFieldInCdb();
+    if (typeof cmd.initiator !== 'string') return invalidFieldInCdb();
+    const l = this.luns.get(cmd.lun);
+    switch (op) {
+      case SCSI_OP.REPORT_LUNS:
+        return this.reportLuns(cdb);
+      case SCSI_OP.INQUIRY:
+        return this.inquiry(l, cdb);
+      case SCSI_OP.REQUEST_SENSE:
+        return this.requestSense(l, cdb);
+    }
+    if (l === undefined) return lunNotSupported();
+    switch (op) {
+      case SCSI_OP.READ_10:
+        return this.read(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.READ_16:
+        return this.read(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.WRITE_10:
+        return this.write(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.WRITE_16:
+        return this.write(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.COMPARE_AND_WRITE:
+        return this.compareAndWrite(l, cmd);
+      case SCSI_OP.WRITE_SAME_10:
+        return this.writeSame(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.WRITE_SAME_16:
+        return this.writeSame(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.UNMAP:
+        return this.unmap(l, cmd);
+      case SCSI_OP.SYNCHRONIZE_CACHE_10:
+        return this.synchronizeCache(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.SYNCHRONIZE_CACHE_16:
+        return this.synchronizeCache(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.READ_CAPACITY_10:
+        return this.readCapacity10(l, cmd);
+      case SCSI_OP.SERVICE_ACTION_IN_16:
+        return this.readCapacity16(l, cmd);
+      case SCSI_OP.TEST_UNIT_READY:
+        return this.conflict(l, cmd.initiator, ACCESS.STATUS) ? reservationConflict() : good();
+      case SCSI_OP.RESERVE_6:
+      case SCSI_OP.RESERVE_10:
+      case SCSI_OP.RELEASE_6:
+      case SCSI_OP.RELEASE_10:
+        return this.spc2(l, cmd, op);
+      case SCSI_OP.PERSISTENT_RESERVE_IN:
+        return this.prIn(l, cmd);
+      case SCSI_OP.PERSISTENT_RESERVE_OUT:
+        return this.prOut(l, cmd);
+      default:
+        return invalidOpcode();
+    }
+  }
+
+  // ---- block commands (SBC-3) ----
+
+  private async read(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+    if ((cmd.cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // RDPROTECT: no protection information
+    const bs = l.info.blockSizeBytes;
+    if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb();
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
+    if (this.conflict(l, cmd.initiator, ACCESS.READ)) return reservationConflict();
+    if (blocks === 0) return good();
+    const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs);
+    if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
+    l.stats.reads++;
+    l.stats.readBytes += res.value.length;
+    return good(res.value);
+  }
+
+  private readFailure(l: TargetLun, code: string, details: Record<string, unknown> | undefined): ScsiResult {
+    if (code === STORAGE_ERROR.CHECKSUM) {
+      l.stats.checksumErrors++;
+      const lba = typeof details?.['lba'] === 'number' ? (details['lba'] as number) : undefined;
+      return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.UNRECOVERED_READ_ERROR, lba);
+    }
+    return INTERNAL_FAILURE;
+  }
+
+  /** Data-out must be exactly `expectedBytes`; otherwise PARAMETER LIST LENGTH ERROR (INFORMATION = expected). */
+  private static dataOutMismatch(cmd: ScsiCommand, expectedBytes: number): ScsiResult | undefined {
+    const got = cmd.dataOut === undefined ? 0 : cmd.dataOut.length;
+    return got === expectedBytes ? undefined : parameterListLengthError(expectedBytes);
+  }
+
+  private async write(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+    if ((cmd.cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // WRPROTECT
+    const bs = l.info.blockSizeBytes;
+    if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb();
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
+    const mismatch = BlockTarget.dataOutMismatch(cmd, blocks * bs);
+    if (mismatch !== undefined) return mismatch;
+    if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
+    if (blocks === 0) return good();
+    // Every write is durable before GOOD (FUA or not), so FUA needs no extra step; see docs/storage-model.md.
+    const wait = l.lock.acquire(lba, blocks);
+    if (wait !== undefined) await wait;
+    try {
+      await this.store.writeBlocks(l.info.lun, lba, cmd.dataOut!, bs, { sync: true });
+    } catch {
+      return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+    } finally {
+      l.lock.release(lba, blocks);
+    }
+    l.stats.writes++;
+    l.stats.writtenBytes += blocks * bs;
+    return good();
+  }
+
+  private async compareAndWrite(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> {
+    const cdb = cmd.cdb;
+    if ((cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // WRPROTECT
+    const lba = u64(cdb, 2);
+    const blocks = cdb[13]!;
+    if (blocks > MAX_CAW_BLOCKS) return invalidFieldInCdb();
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
+    const bs = l.info.blockSizeBytes;
+    const half = blocks * bs;
+    const mismatch = BlockTarget.dataOutMismatch(cmd, 2 * half);
+    if (mismatch !== undefined) return mismatch;
+    if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
+    if (blocks === 0) return good(); // SBC-3: zero blocks is not an error, nothing is compared or written
+    const data = cmd.dataOut!;
+    const wait = l.lock.acquire(lba, blocks);
+    if (wait !== undefined) await wait;
+    try {
+      l.stats.compareAndWrites++;
+      const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs);
+      if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
+      const current = res.value;
+      const verify = data.subarray(0, half);
+      if (Buffer.compare(current, verify) !== 0) {
+        let offset = 0;
+        while (offset < half && current[offset] === verify[offset]) offset++;
+        l.stats.cawMiscompares++;
+        return checkCondition(SENSE_KEY.MISCOMPARE, ASC.MISCOMPARE_DURING_VERIFY, offset);
+      }
+      try {
+        await this.store.writeBlocks(l.info.lun, lba, data.subarray(half), bs, { sync: true });
+      } catch {
+        return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+      }
+      l.stats.writes++;
+      l.stats.writtenBytes += half;
+      return good();
+    } finally {
+      l.lock.release(lba, blocks);
+    }
+  }
+
+  private async writeSame(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+    const flags = cmd.cdb[1]!;
+    const is16 = cmd.cdb[0] === SCSI_OP.WRITE_SAME_16;
+    if ((flags & 0xe0) !== 0 || (flags & 0x10) !== 0) return invalidFieldInCdb(); // WRPROTECT, ANCHOR
+    if (!is16 && (flags & 0x01) !== 0) return invalidFieldInCdb(); // bit 0 reserved in WRITE SAME(10)
+    const ndob = is16 && (flags & 0x01) !== 0;
+    if (blocks === 0 || blocks > MAX_WRITE_SAME_BLOCKS) return invalidFieldInCdb(); // WSNZ=1
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
+    const bs = l.info.blockSizeBytes;
+    const mismatch = BlockTarget.dataOutMismatch(cmd, ndob ? 0 : bs);
+    if (mismatch !== undefined) return mismatch;
+    if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
+    const pattern = ndob ? undefined : cmd.dataOut!;
+    const zero = pattern === undefined || pattern.every((b) => b === 0);
+    const lun = l.info.lun;
+    const wait = l.lock.acquire(lba, blocks);
+    if (wait !== undefined) await wait;
+    try {
+      if (zero) {
+        // LBPRZ=1: a deallocated block reads as zeros, so zero data is stored as "unmapped" either way.
+        await this.store.unmapBlocks(lun, lba, blocks, { sync: true });
+        l.stats.unmappedBlocks += blocks;
+      } else {
+        const chunkBlocks = Math.min(blocks, WRITE_SAME_CHUNK_BLOCKS);
+        const chunk = Buffer.allocUnsafe(chunkBlocks * bs);
+        for (let i = 0; i < chunkBlocks; i++) chunk.set(pattern!, i * bs);
+        for (let done = 0; done < blocks; done += chunkBlocks) {
+          const n = Math.min(chunkBlocks, blocks - done);
+          await this.store.writeBlocks(lun, lba + done, chunk.subarray(0, n * bs), bs, { sync: true });
+        }
+        l.stats.writes++;
+        l.stats.writtenBytes += blocks * bs;
+      }
+    } catch {
+      return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+    } finally {
+      l.lock.release(lba, blocks);
+    }
+    return good();
+  }
+
+  private async unmap(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> {
+    const cdb = cmd.cdb;
+    if ((cdb[1]! & 0x01) !== 0) return invalidFieldInCdb(); // ANCHOR (ANC_SUP=0)
+    const paramBytes = u16(cdb, 7);
+    const mismatch = BlockTarget.dataOutMismatch(cmd, paramBytes);
+    if (mismatch !== undefined) return mismatch;
+    if (paramBytes === 0) return this.conflict(l, cmd.initiator, ACCESS.WRITE) ? reservationConflict() : good();
+    if (paramBytes < 8) return parameterListLengthError();
+    const p = cmd.dataOut!;
+    const descBytes = u16(p, 2);
+    if (u16(p, 0) < 6 || descBytes > paramBytes - 8) return parameterListLengthError();
+    const count = Math.floor(descBytes / 16); // a trailing partial descriptor is ignored (SBC-3 §5.28.2)
+    if (count > MAX_UNMAP_DESCRIPTORS) return invalidFieldInParameterList();
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const o = 8 + 16 * i;
+      const lba = u64(p, o);
+      const n = u32(p, o + 8);
+      total += n;
+      if (n > MAX_UNMAP_LBA_COUNT || total > MAX_UNMAP_LBA_COUNT) return invalidFieldInParameterList();
+      if (lba + n > l.info.blocks) return lbaOutOfRange();
+    }
+    if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
+    try {
+      for (let i = 0; i < count; i++) {
+        const o = 8 + 16 * i;
+        const lba = u64(p, o);
+        const n = u32(p, o + 8);
+        if (n === 0) continue;
+        const wait = l.lock.acquire(lba, n);
+        if (wait !== undefined) await wait;
+        try {
+          await this.store.unmapBlocks(l.info.lun, lba, n, { sync: true });
+        } finally {
+          l.lock.release(lba, n);
+        }
+        l.stats.unmappedBlocks += n;
+      }
+    } catch {
+      return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+    }
+    return good();
+  }
+
+  private async synchronizeCache(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
+    if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
+    try {
+      await this.store.flush();
+    } catch {
+      return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+    }
+    return good();
+  }
+
+  private readCapacity10(l: TargetLun, cmd: ScsiCommand): ScsiResult {
+    const cdb = cmd.cdb;
+    if ((cdb[8]! & 0x01) === 0 && u32(cdb, 2) !== 0) return invalidFieldInCdb(); // LBA must be 0 without PMI
+    if (this.conflict(l, cmd.initiator, ACCESS.STATUS)) return reservationConflict();
+    const out = Buffer.alloc(8);
+    const last = l.info.blocks - 1;
+    out.writeUInt32BE(last > 0xfffffffe ? 0xffffffff : last, 0);
+    out.writeUInt32BE(l.info.blockSizeBytes, 4);
+    return good(out);
+  }
+
+  private readCapacity16(l: TargetLun, cmd: ScsiCommand): ScsiResult {
+    const cdb = cmd.cdb;
+    if ((cdb[1]! & 0x1f) !== 0x10) return invalidFieldInCdb(); // only READ CAPACITY (16)
+    if (this.conflict(l, cmd.initiator, ACCESS.STATUS)) return reservationConflict();
+    const out = Buffer.alloc(32);
+    out.writeBigUInt64BE(BigInt(l.info.blocks - 1), 0);
+    out.writeUInt32BE(l.info.blockSizeBytes, 8);
+    out[14] = 0x80 | 0x40; // LBPME (thin), LBPRZ (unmapped blocks read as zeros)
+    return good(truncate(out, u32(cdb, 10)));
+  }
+
+  // ---- SPC-4 commands ----
+
+  private reportLuns(cdb: Uint8Array): ScsiResult {
+    const select = cdb[2]!;
+    if (select > 2) return invalidFieldInCdb();
+    const alloc = u32(cdb, 6);
+    if (alloc < 16) return invalidFieldInCdb();
+    const numbers = select === 1 ? [] : [...this.luns.keys()].sort((a, b) => a - b);
+    const out = Buffer.alloc(8 + 8 * numbers.length);
+    out.writeUInt32BE(8 * numbers.length, 0);
+    numbers.forEach((n, i) => {
+      // peripheral device addressing below 256, flat space addressing above (SAM-5 §4.7)
+      if (n < 256) out[9 + 8 * i] = n;
+      else out.writeUInt16BE(0x4000 | n, 8 + 8 * i);
+    });
+    return good(truncate(out, alloc));
+  }
+
+  private inquiry(l: TargetLun | undefined, cdb: Uint8Array): ScsiResult {
+    const evpd = (cdb[1]! & 0x01) !== 0;
+    if ((cdb[1]! & 0xfe) !== 0) return invalidFieldInCdb(); // CMDDT / obsolete bits
+    const page = cdb[2]!;
+    const alloc = u16(cdb, 3);
+    if (!evpd) {
+      if (page !== 0) return invalidFieldInCdb();
+      const out = Buffer.alloc(36);
+      out[0] = l === undefined ? 0x7f : 0x00; // PQ 011b + type 1Fh for a LUN that does not exist
+      out[2] = 0x06; // SPC-4
+      out[3] = 0x12; // HISUP, response data format 2
+      out[4] = 36 - 5;
+      out[7] = 0x02; // CMDQUE
+      asciiField(INQUIRY_VENDOR, 8).copy(out, 8);
+      asciiField(INQUIRY_PRODUCT, 16).copy(out, 16);
+      asciiField(INQUIRY_REVISION, 4).copy(out, 32);
+      return good(truncate(out, alloc));
+    }
+    if (l === undefined) return lunNotSupported();
+    let body: Buffer;
+    switch (page) {
+      case 0x00:
+        body = Buffer.from(VPD_PAGES);
+        break;
+      case 0x80:
+        body = Buffer.from(l.naa.toString('hex'), 'latin1');
+        break;
+      case 0x83: {
+        const naa = Buffer.alloc(4 + 16);
+        naa[0] = 0x01; // code set binary
+        naa[1] = 0x03; // association: logical unit, designator type NAA
+        naa[3] = 16;
+        l.naa.copy(naa, 4);
+        const t10Id = Buffer.concat([asciiField(INQUIRY_VENDOR, 8), Buffer.from(l.info.name, 'latin1')]);
+        const t10 = Buffer.alloc(4);
+        t10[0] = 0x02; // code set ASCII
+        t10[1] = 0x01; // T10 vendor ID
+        t10[3] = t10Id.length;
+        body = Buffer.concat([naa, t10, t10Id]);
+        break;
+      }
+      case 0xb0: {
+        body = Buffer.alloc(0x3c);
+        const bs = l.info.blockSizeBytes;
+        body[0] = 0x01; // byte 4: WSNZ
+        body[1] = MAX_CAW_BLOCKS; // byte 5
+        body.writeUInt16BE(1, 2); // OPTIMAL TRANSFER LENGTH GRANULARITY
+        body.writeUInt32BE(maxTransferBlocks(bs), 4);
+        body.writeUInt32BE(maxTransferBlocks(bs), 8);
+        body.writeUInt32BE(MAX_UNMAP_LBA_COUNT, 16);
+        body.writeUInt32BE(MAX_UNMAP_DESCRIPTORS, 20);
+        body.writeUInt32BE(1, 24); // OPTIMAL UNMAP GRANULARITY
+        body.writeBigUInt64BE(BigInt(MAX_WRITE_SAME_BLOCKS), 32);
+        break;
+      }
+      case 0xb2:
+        body = Buffer.alloc(4);
+        body[1] = 0x80 | 0x40 | 0x20 | 0x04; // LBPU, LBPWS, LBPWS10, LBPRZ
+        body[2] = 0x02; // provisioning type: thin
+        break;
+      default:
+        return invalidFieldInCdb();
+    }
+    const out = Buffer.alloc(4 + body.length);
+    out[1] = page;
+    out.writeUInt16BE(body.length, 2);
+    body.copy(out, 4);
+    return good(truncate(out, alloc));
+  }
+
+  private requestSense(l: TargetLun | undefined, cdb: Uint8Array): ScsiResult {
+    if ((cdb[1]! & 0x01) !== 0) return invalidFieldInCdb(); // DESC: descriptor format not supported
+    // Sense is returned with each CHECK CONDITION (autosense); nothing is pending afterwards.
+    const sense =
+      l === undefined
+        ? { key: SENSE_KEY.ILLEGAL_REQUEST, asc: ASC.LOGICAL_UNIT_NOT_SUPPORTED[0], ascq: ASC.LOGICAL_UNIT_NOT_SUPPORTED[1] }
+        : { key: SENSE_KEY.NO_SENSE, asc: 0, ascq: 0 };
+    return good(truncate(toFixedSense(sense), cdb[4]!));
+  }
+
+  private spc2(l: TargetLun, cmd: ScsiCommand, op: number): ScsiResult {
+    const flags = cmd.cdb[1]!;
+    const ten = op === SCSI_OP.RESERVE_10 || op === SCSI_OP.RELEASE_10;
+    // 3RDPTY (bit 4) and LONGID (bit 1, 10-byte) or the obsolete extent bit (bit 0, 6-byte) are not supported.
+    if ((flags & 0x10) !== 0 || (flags & (ten ? 0x02 : 0x01)) !== 0) return invalidFieldInCdb();
+    const reserve = op === SCSI_OP.RESERVE_6 || op === SCSI_OP.RESERVE_10;
+    if (this.conflict(l, cmd.initiator, reserve ? ACCESS.RESERVE : ACCESS.RELEASE)) return reservationConflict();
+    if (!reserve) {
+      l.pr.spc2Release(cmd.initiator);
+      return good();
+    }
+    if (!l.pr.spc2Reserve(cmd.initiator)) {
+      l.stats.reservationConflicts++;
+      return reservationConflict();
+    }
+    return good();
+  }
+
+  private prIn(l: TargetLun, cmd: ScsiCommand): ScsiResult {
+    const sa = cmd.cdb[1]! & 0x1f;
+    const alloc = u16(cmd.cdb, 7);
+    if (this.conflict(l, cmd.initiator, ACCESS.PR_IN)) return reservationConflict();
+    switch (sa) {
+      case PR_IN_SA.READ_KEYS:
+        return good(truncate(l.pr.readKeys(), alloc));
+      case PR_IN_SA.READ_RESERVATION:
+        return good(truncate(l.pr.readReservation(), alloc));
+      case PR_IN_SA.REPORT_CAPABILITIES:
+        return good(truncate(LunReservations.reportCapabilities(), alloc));
+      default:
+        return invalidFieldInCdb();
+    }
+  }
+
+  private async prOut(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> {
+    const cdb = cmd.cdb;
+    const sa = cdb[1]! & 0x1f;
+    if (sa > 0x07) return invalidFieldInCdb();
+    const paramBytes = u32(cdb, 5);
+    if (paramBytes !== PR_OUT_PARAM_BYTES) return parameterListLengthError(PR_OUT_PARAM_BYTES);
+    const mismatch = BlockTarget.dataOutMismatch(cmd, paramBytes);
+    if (mismatch !== undefined) return mismatch;
+    if (this.conflict(l, cmd.initiator, ACCESS.PR_OUT)) return reservationConflict();
+    const p = Buffer.from(cmd.dataOut!.buffer, cmd.dataOut!.byteOffset, cmd.dataOut!.length);
+    const before = l.pr.toJSON();
+    const { outcome, changed } = l.pr.prOut(cmd.initiator, sa, cdb[2]! >> 4, cdb[2]! & 0x0f, {
+      reservationKey: p.readBigUInt64BE(0),
+      serviceActionKey: p.readBigUInt64BE(8),
+      flags: p[20]!,
+    });
+    switch (outcome) {
+      case PR_OUTCOME.GOOD:
+        break;
+      case PR_OUTCOME.CONFLICT:
+        l.stats.reservationConflicts++;
+        return reservationConflict();
+      case PR_OUTCOME.INVALID_FIELD_IN_CDB:
+        return invalidFieldInCdb();
+      case PR_OUTCOME.INVALID_FIELD_IN_PARAMETER_LIST:
+        return invalidFieldInParameterList();
+      case PR_OUTCOME.INVALID_RELEASE:
+        return illegalRequest(ASC_EXTRA.INVALID_RELEASE_OF_PERSISTENT_RESERVATION);
+      case PR_OUTCOME.INSUFFICIENT_RESOURCES:
+        return illegalRequest(ASC.INSUFFICIENT_REGISTRATION_RESOURCES);
+    }
+    if (changed) {
+      try {
+        // "Persistent reservations must be persistent": durable before GOOD.
+        await this.store.putMeta(prMetaKey(l.info.lun), Buffer.from(JSON.stringify(l.pr.toJSON())));
+      } catch {
+        const restored = LunReservations.fromJSON(before);
+        if (restored.ok) {
+          const spc2 = l.pr.spc2Holder;
+          l.pr = restored.value;
+          l.pr.spc2Holder = spc2;
+        }
+        return INTERNAL_FAILURE;
+      }
+    }
+    return good();
+  }
+}

@@ -1,0 +1,85 @@
+// The array's LUN table API (in memory): createLun validation and VFAB_STORAGE_* codes, LUN numbering,
+// getLun by name or number, grow-only, deleteLun, stats.
+import { expect } from 'chai';
+import { ManualClock } from '../../lib/clock.js';
+import { MAX_LUNS, MAX_LUN_BYTES, openArray, type StorageArray } from '../../lib/storage/array.js';
+import { STORAGE_ERROR } from '../../lib/storage/blockstore.js';
+import * as cdb from '../../lib/storage/cdb.js';
+import { VfabError } from '../../lib/errors.js';
+import { A, expectGood, run } from './helpers.js';
+
+async function rejects(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).to.be.instanceOf(VfabError);
+    expect((e as VfabError).code).to.equal(code);
+    return;
+  }
+  expect.fail(`expected ${code}`);
+}
+
+describe('storage array (LUN table)', () => {
+  let arr: StorageArray;
+  const clock = new ManualClock(1_000);
+  beforeEach(async () => {
+    arr = await openArray({ name: 'lt', clock });
+  });
+  afterEach(() => arr.close());
+
+  it('creates LUNs with the lowest free number, NAA ID, blocks and createdAtMs from the clock', async () => {
+    const a = await arr.createLun({ name: 'a', sizeBytes: 1 << 20 });
+    clock.advance(5);
+    const b = await arr.createLun({ name: 'b', sizeBytes: 1 << 20, blockSizeBytes: 4096 });
+    expect(a).to.deep.include({ lun: 0, blockSizeBytes: 512, blocks: 2048, createdAtMs: 1000 });
+    expect(b).to.deep.include({ lun: 1, blockSizeBytes: 4096, blocks: 256, createdAtMs: 1005 });
+    expect(a.id).to.match(/^naa\.6[0-9a-f]{31}$/);
+    expect(arr.getLun('b')).to.deep.equal(b);
+    expect(arr.getLun(1)).to.deep.equal(b);
+    await arr.deleteLun(0);
+    expect((await arr.createLun({ name: 'c', sizeBytes: 512 })).lun).to.equal(0);
+  });
+
+  it('rejects bad names, sizes and duplicates with VFAB_STORAGE_* codes', async () => {
+    await rejects(arr.createLun({ name: '', sizeBytes: 512 }), STORAGE_ERROR.BAD_NAME);
+    await rejects(arr.createLun({ name: 'a b', sizeBytes: 512 }), STORAGE_ERROR.BAD_NAME);
+    await rejects(arr.createLun({ name: 'x'.repeat(65), sizeBytes: 512 }), STORAGE_ERROR.BAD_NAME);
+    await rejects(arr.createLun({ name: 'a', sizeBytes: 0 }), STORAGE_ERROR.BAD_SIZE);
+    await rejects(arr.createLun({ name: 'a', sizeBytes: 1000 }), STORAGE_ERROR.BAD_SIZE);
+    await rejects(arr.createLun({ name: 'a', sizeBytes: 512, blockSizeBytes: 4096 }), STORAGE_ERROR.BAD_SIZE);
+    await rejects(arr.createLun({ name: 'a', sizeBytes: MAX_LUN_BYTES + 512 }), STORAGE_ERROR.BAD_SIZE);
+    await rejects(arr.createLun({ name: 'a', sizeBytes: 1024, blockSizeBytes: 1024 as 512 }), STORAGE_ERROR.BAD_SIZE);
+    await arr.createLun({ name: 'a', sizeBytes: 512 });
+    await rejects(arr.createLun({ name: 'a', sizeBytes: 512 }), STORAGE_ERROR.LUN_EXISTS);
+    expect(arr.listLuns()).to.have.length(1);
+  });
+
+  it(`stops at MAX_LUNS (${MAX_LUNS})`, async () => {
+    await Promise.all(Array.from({ length: MAX_LUNS }, (_, i) => arr.createLun({ name: `l${i}`, sizeBytes: 512 })));
+    expect(new Set(arr.listLuns().map((l) => l.lun)).size).to.equal(MAX_LUNS);
+    await rejects(arr.createLun({ name: 'one-more', sizeBytes: 512 }), STORAGE_ERROR.TOO_MANY_LUNS);
+  });
+
+  it('grows only; unknown LUNs are VFAB_STORAGE_NO_SUCH_LUN', async () => {
+    await arr.createLun({ name: 'a', sizeBytes: 4096 });
+    await rejects(arr.growLun('a', 2048), STORAGE_ERROR.SHRINK);
+    await rejects(arr.growLun('a', 5000), STORAGE_ERROR.BAD_SIZE);
+    await rejects(arr.growLun('zz', 8192), STORAGE_ERROR.NO_SUCH_LUN);
+    await rejects(arr.deleteLun(7), STORAGE_ERROR.NO_SUCH_LUN);
+    expect((await arr.growLun(0, 8192)).blocks).to.equal(16);
+  });
+
+  it('stats count reads, writes and bytes per LUN and in total', async () => {
+    await arr.createLun({ name: 'a', sizeBytes: 512 * 8 });
+    expectGood(await run(arr, A, 0, cdb.write10(0, 2), Buffer.alloc(1024, 1)));
+    expectGood(await run(arr, A, 0, cdb.read10(0, 1)));
+    const s = arr.stats();
+    expect(s.luns[0]).to.deep.include({ lun: 0, name: 'a', reads: 1, writes: 1, readBytes: 512, writtenBytes: 1024 });
+    expect(s.totals.writtenBytes).to.equal(1024);
+  });
+
+  it('refuses LUN changes after close', async () => {
+    await arr.close();
+    await rejects(arr.createLun({ name: 'a', sizeBytes: 512 }), STORAGE_ERROR.CLOSED);
+  });
+});
