@@ -5,6 +5,7 @@ import { VfabError } from '../lib/errors.js';
 import { type CliIo, stdio, EXIT_USAGE, EXIT_FAILED } from './cli/io.js';
 import { upCommand, downCommand, statusCommand, linkCommand } from './cli/fabric-commands.js';
 import { pingCommand, macTableCommand } from './cli/net-commands.js';
+import { captureCommand } from './cli/capture-command.js';
 
 type Command = { run: (argv: string[], io: CliIo) => Promise<number>; summary: string };
 
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   ping: { run: pingCommand, summary: 'ping from inside a VM (ARP + ICMP through the fabric)' },
   'mac-table': { run: macTableCommand, summary: "a switch's learned MACs (with moves) or a host's vSwitch tables" },
   link: { run: linkCommand, summary: 'take a link down or up (carrier lost at both ends)' },
+  capture: { run: captureCommand, summary: 'live capture at a vNIC, uplink or switch port into pcap/pcapng (or stdout)' },
 };
 
 export function registerCommand(name: string, command: Command): void {

@@ -63,6 +63,8 @@ export function parseMac(text: string): Mac {
   throw new VfabError('VFAB_BAD_MAC', `not a MAC address: ${JSON.stringify(text)} (expected e.g. 00:50:56:01:02:03)`);
 }
 
+/** Six byte values to a MAC; throws VFAB_BAD_MAC for any other count (instead of yielding NaN). */
 export function macFromBytes(bytes: ArrayLike<number>): Mac {
+  if (bytes.length !== MAC_BYTES) throw new VfabError('VFAB_BAD_MAC', `a MAC has ${MAC_BYTES} bytes, got ${bytes.length}`);
   return readMac(Uint8Array.from(bytes), 0);
 }

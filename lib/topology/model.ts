@@ -1,0 +1,540 @@
+// The typed, normalised topology model that lib/topology/load.ts builds from a topology YAML file, plus
+// small helpers over it: VLAN list parsing and formatting, endpoint resolution ("esx1.vmnic0"), link
+// peers and the deterministic MAC generator for vNICs written without a MAC. Every object carries the
+// source location it came from, so daemons and the design-validation tool can point at file:line:field.
+// Follows /work/shared/spec/vsphere-semantics.md §2 (VLANs), §3 (teaming), §4 (security), §5 (shaping),
+// §6.2 (static MAC range 00:50:56:00:00:00-3f:ff:ff), §8 (limits). Leaves out runtime state (link
+// status, learned MACs): the model describes intended configuration only. Plain data, JSON-serialisable.
+
+import { type Mac, macToString } from '../wire/mac.js';
+
+// ---------------------------------------------------------------------------------------------------
+// Limits (spec §8 unless marked [INF])
+
+/** Name length of hosts, switches, arrays, vSwitches, port groups, VMs, NICs, LUNs (spec §8: vSwitch name). */
+export const MAX_NAME_LENGTH = 32;
+export const MAX_VSWITCHES_PER_HOST = 127;
+export const MAX_PORT_GROUPS_PER_VSWITCH = 512;
+/** Ports per standard switch at creation (spec §8, 6.0). Counted as vNICs attached to the vSwitch. */
+export const MAX_PORTS_PER_VSWITCH = 4088;
+/** Active ports per host (spec §8); every vfab VM is powered on, so each vNIC is an active port. */
+export const MAX_ACTIVE_PORTS_PER_HOST = 1016;
+/** Physical NICs per host; also the uplink limit of one vSwitch (spec §8; 32-bit uplink masks). */
+export const MAX_PNICS_PER_HOST = 32;
+export const MAX_UPLINKS_PER_VSWITCH = 32;
+export const MAX_VNICS_PER_VM = 10;
+export const MIN_VSWITCH_MTU_BYTES = 1280; // [INF] the smallest MTU ESXi's UI accepts
+export const MAX_VSWITCH_MTU_BYTES = 9000;
+export const DEFAULT_MTU_BYTES = 1500;
+/** Physical switch MTU (system MTU); 9216 is the usual jumbo ceiling of Ethernet switches [INF]. */
+export const MAX_SWITCH_MTU_BYTES = 9216;
+export const MIN_MAC_AGING_SECONDS = 10; // IOS range 10-1000000
+export const MAX_MAC_AGING_SECONDS = 1_000_000;
+export const DEFAULT_MAC_AGING_SECONDS = 300;
+/** Ports in one EtherChannel (IOS static channel) [INF]. */
+export const MAX_PORT_CHANNEL_MEMBERS = 8;
+export const MAX_SWITCH_PORTS = 1024; // [INF] per physical switch
+export const MAX_DISKS_PER_VM = 60; // [INF] 4 controllers x 15
+export const MAX_LUNS_PER_ARRAY = 256; // [INF] SCSI LUN IDs 0-255 on a target
+/** Paths per LUN [INF: ESXi allows 32]. */
+export const MAX_STORAGE_PATHS = 32;
+export const MAX_LUN_SIZE_GB = 65536; // [INF] VMFS 64 TB
+export const BYTES_PER_GB = 1024 ** 3; // sizes in the file are GiB
+/** Largest topology file read; checked before parsing. */
+export const MAX_TOPOLOGY_FILE_BYTES = 4 * 1024 * 1024;
+/** Problems reported per load; the rest are counted in one last problem. */
+export const MAX_PROBLEMS = 100;
+
+export const SWITCH_VLAN_MIN = 1;
+export const SWITCH_VLAN_MAX = 4094;
+export const PORT_GROUP_VLAN_NONE = 0;
+export const PORT_GROUP_VLAN_ALL = 4095;
+
+/** Manual static MACs must be in 00:50:56:00:00:00-00:50:56:3f:ff:ff (spec §6.2). */
+export const STATIC_MAC_BASE: Mac = 0x005056000000;
+export const STATIC_MAC_COUNT = 0x400000;
+
+// ---------------------------------------------------------------------------------------------------
+// Model
+
+/** Where an object or field came from; `path` is e.g. `hosts[0].vswitches[0].portGroups[1].vlan`. */
+export interface SourceLoc {
+  file: string;
+  line: number;
+  column: number;
+  path: string;
+}
+
+/** Inclusive VLAN range; a VLAN set is a sorted list of disjoint, non-adjacent ranges. */
+export type VlanRange = readonly [first: number, last: number];
+
+export type SecurityVerdict = 'accept' | 'reject';
+export type LoadBalancing = 'srcPortId' | 'srcMac' | 'ipHash' | 'explicit';
+export type FailureDetection = 'linkStatus' | 'beaconProbing';
+export type PathPolicy = 'roundRobin' | 'fixed' | 'mru';
+export type SwitchPortMode = 'access' | 'trunk';
+export type PortChannelLoadBalance =
+  | 'src-mac' | 'dst-mac' | 'src-dst-mac' | 'src-ip' | 'dst-ip' | 'src-dst-ip';
+
+export interface Topology {
+  name: string;
+  description: string;
+  file: string;
+  defaults: { macAgingSeconds: number; mtu: number; security: SecurityPolicy };
+  switches: PhysicalSwitch[];
+  hosts: Host[];
+  links: Link[];
+  arrays: StorageArray[];
+  loc: SourceLoc;
+}
+
+export interface PhysicalSwitch {
+  name: string;
+  description: string;
+  macAgingMs: number;
+  mtu: number;
+  ports: SwitchPort[];
+  portChannels: PortChannel[];
+  loc: SourceLoc;
+}
+
+export interface SwitchPort {
+  name: string;
+  description: string;
+  mode: SwitchPortMode;
+  /** Access VLAN (access ports; 1 by default). For trunks: 0. */
+  accessVlan: number;
+  /** VLANs carried by a trunk (1-4094 by default); `[[accessVlan, accessVlan]]` on an access port. */
+  allowedVlans: VlanRange[];
+  /** Untagged VLAN of a trunk (1 by default); equals accessVlan on an access port. */
+  nativeVlan: number;
+  /** Administratively down. */
+  shutdown: boolean;
+  /** Name of the port-channel this port belongs to, if any. */
+  portChannel: string | undefined;
+  loc: SourceLoc;
+}
+
+export interface PortChannel {
+  name: string;
+  members: string[];
+  mode: 'on';
+  loadBalance: PortChannelLoadBalance;
+  loc: SourceLoc;
+}
+
+export interface Host {
+  name: string;
+  description: string;
+  vswitches: VSwitch[];
+  vms: Vm[];
+  storage: HostStorage[];
+  loc: SourceLoc;
+}
+
+export interface TeamingPolicy {
+  loadBalancing: LoadBalancing;
+  /** Active uplinks in failover order. */
+  active: string[];
+  standby: string[];
+  /** Uplinks of the vSwitch in neither list (never used, spec §3.1). */
+  unused: string[];
+  failback: boolean;
+  notifySwitches: boolean;
+  failureDetection: FailureDetection;
+}
+
+export interface SecurityPolicy {
+  promiscuous: SecurityVerdict;
+  macChanges: SecurityVerdict;
+  forgedTransmits: SecurityVerdict;
+}
+
+/** Egress shaping of a vSS (spec §5); UI units: Kbit/s and KB. */
+export interface TrafficShapingPolicy {
+  enabled: boolean;
+  averageKbps: number;
+  peakKbps: number;
+  burstKB: number;
+}
+
+export interface VSwitch {
+  name: string;
+  mtu: number;
+  /** Uplink (vmnic) names in order; uplink index i = position in this list. */
+  uplinks: string[];
+  teaming: TeamingPolicy;
+  security: SecurityPolicy;
+  trafficShaping: TrafficShapingPolicy;
+  portGroups: PortGroup[];
+  loc: SourceLoc;
+}
+
+export interface PortGroup {
+  name: string;
+  /** 0 = untagged (EST), 1-4094 = VST, 4095 = VGT (spec §2.1). */
+  vlan: number;
+  /** Effective policies: the vSwitch's, with this port group's overrides applied. */
+  teaming: TeamingPolicy;
+  security: SecurityPolicy;
+  trafficShaping: TrafficShapingPolicy;
+  /** Which policy fields the port group overrides (for reports), e.g. ["teaming.active"]. */
+  overrides: string[];
+  /** Name of the vSwitch that holds this port group. */
+  vswitch: string;
+  loc: SourceLoc;
+}
+
+export interface IpInterface {
+  /** Dotted IPv4 address, e.g. "192.0.2.11". */
+  address: string;
+  prefixLength: number;
+  /** As written, normalised: "192.0.2.11/24". */
+  text: string;
+}
+
+export interface VmNic {
+  name: string;
+  portGroup: string;
+  /** vSwitch holding the port group (resolved at load time). */
+  vswitch: string;
+  mac: Mac;
+  macText: string;
+  /** True if the MAC was generated (no `mac` in the file). */
+  macGenerated: boolean;
+  ip: IpInterface | undefined;
+  gateway: string | undefined;
+  /** VLAN the guest tags its frames with (only on a 4095 port group); undefined = untagged. */
+  guestVlan: number | undefined;
+  loc: SourceLoc;
+}
+
+export interface VmDisk {
+  name: string;
+  array: string;
+  lun: string;
+  sizeBytes: number;
+  loc: SourceLoc;
+}
+
+export interface Vm {
+  name: string;
+  host: string;
+  nics: VmNic[];
+  disks: VmDisk[];
+  /** True: the VM runs in its own process and attaches to its vSwitch port over WebSocket. */
+  external: boolean;
+  loc: SourceLoc;
+}
+
+export interface HostStorage {
+  array: string;
+  luns: string[];
+  paths: number;
+  policy: PathPolicy;
+  loc: SourceLoc;
+}
+
+export interface Link {
+  /** Canonical endpoints "<node>.<interface>". */
+  a: string;
+  b: string;
+  loc: SourceLoc;
+}
+
+export interface StorageArray {
+  name: string;
+  luns: Lun[];
+  loc: SourceLoc;
+}
+
+export interface Lun {
+  name: string;
+  /** SCSI LUN number on the array's target. */
+  lunId: number;
+  blockSizeBytes: 512 | 4096;
+  sizeBytes: number;
+  blockCount: number;
+  loc: SourceLoc;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// VLAN lists
+
+export type VlanListResult = { ok: true; ranges: VlanRange[] } | { ok: false; message: string; hint?: string };
+
+/**
+ * Parses a VLAN list as written in the file: a number, a string such as "10,20,100-110" or "all", or a
+ * list mixing both (`[10, "100-110"]`). Returns merged, sorted ranges, or a message for the first bad item.
+ */
+export function parseVlanList(value: unknown, min = SWITCH_VLAN_MIN, max = SWITCH_VLAN_MAX): VlanListResult {
+  const items: unknown[] = Array.isArray(value) ? value : [value];
+  const ranges: Array<[number, number]> = [];
+  for (const item of items) {
+    if (typeof item === 'number') {
+      if (!Number.isInteger(item) || item < min || item > max) {
+        return { ok: false, message: `VLAN ${item} is out of range ${min}-${max}` };
+      }
+      ranges.push([item, item]);
+      continue;
+    }
+    if (typeof item !== 'string') return { ok: false, message: `expected a VLAN number or range, got ${typeof item}` };
+    const text = item.trim();
+    if (text === '') continue;
+    if (text.toLowerCase() === 'all') {
+      ranges.push([min, max]);
+      continue;
+    }
+    for (const part of text.split(',')) {
+      const m = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(part);
+      if (!m) {
+        return { ok: false, message: `\`${part.trim()}\` is not a VLAN or a range`, hint: 'write e.g. "10,20,100-110" or "all"' };
+      }
+      const first = Number(m[1]);
+      const last = m[2] === undefined ? first : Number(m[2]);
+      for (const v of [first, last]) {
+        if (v < min || v > max) return { ok: false, message: `VLAN ${v} is out of range ${min}-${max}` };
+      }
+      if (last < first) return { ok: false, message: `range \`${part.trim()}\` is reversed`, hint: `write ${last}-${first}` };
+      ranges.push([first, last]);
+    }
+  }
+  return { ok: true, ranges: mergeVlanRanges(ranges) };
+}
+
+export function mergeVlanRanges(ranges: ReadonlyArray<VlanRange>): VlanRange[] {
+  const sorted = [...ranges].sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [];
+  for (const [first, last] of sorted) {
+    const prev = out[out.length - 1];
+    if (prev && first <= prev[1] + 1) prev[1] = Math.max(prev[1], last);
+    else out.push([first, last]);
+  }
+  return out;
+}
+
+export function vlanSetHas(ranges: ReadonlyArray<VlanRange>, vid: number): boolean {
+  for (const [first, last] of ranges) if (vid >= first && vid <= last) return true;
+  return false;
+}
+
+export function expandVlanRanges(ranges: ReadonlyArray<VlanRange>): number[] {
+  const out: number[] = [];
+  for (const [first, last] of ranges) for (let v = first; v <= last; v++) out.push(v);
+  return out;
+}
+
+/** "1,10,20-30" (IOS style). Empty set: "none". */
+export function formatVlanRanges(ranges: ReadonlyArray<VlanRange>): string {
+  if (ranges.length === 0) return 'none';
+  return ranges.map(([f, l]) => (f === l ? `${f}` : `${f}-${l}`)).join(',');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Generated MACs
+
+/** FNV-1a, 32 bits, over UTF-16 code units; stable across runs and platforms. */
+function fnv1a32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/**
+ * The MAC vfab gives a vNIC written without one: 00:50:56:00:00:00-3f:ff:ff (spec §6.2), picked by a
+ * hash of "<host>/<vm>/<nic>". `taken` holds MACs already in use; on a clash the next free address in
+ * the range is used, so the result is unique within `taken` and depends only on the file's contents.
+ */
+export function generateNicMac(host: string, vm: string, nic: string, taken?: ReadonlySet<Mac>): Mac {
+  let offset = fnv1a32(`${host}/${vm}/${nic}`) % STATIC_MAC_COUNT;
+  for (let tries = 0; tries < STATIC_MAC_COUNT; tries++) {
+    const mac = STATIC_MAC_BASE + offset;
+    if (!taken || !taken.has(mac)) return mac;
+    offset = (offset + 1) % STATIC_MAC_COUNT;
+  }
+  throw new RangeError('static MAC range exhausted');
+}
+
+export function isStaticVmwareMac(mac: Mac): boolean {
+  return mac >= STATIC_MAC_BASE && mac < STATIC_MAC_BASE + STATIC_MAC_COUNT;
+}
+
+export { macToString };
+
+// ---------------------------------------------------------------------------------------------------
+// Lookups, endpoints, links
+
+export function findHost(t: Topology, name: string): Host | undefined {
+  return t.hosts.find((h) => h.name === name);
+}
+export function findSwitch(t: Topology, name: string): PhysicalSwitch | undefined {
+  return t.switches.find((s) => s.name === name);
+}
+export function findArray(t: Topology, name: string): StorageArray | undefined {
+  return t.arrays.find((a) => a.name === name);
+}
+export function findVm(t: Topology, name: string): { host: Host; vm: Vm } | undefined {
+  for (const host of t.hosts) {
+    const vm = host.vms.find((v) => v.name === name);
+    if (vm) return { host, vm };
+  }
+  return undefined;
+}
+/** Port group by name on a host (names are unique per host), with its vSwitch. */
+export function findPortGroup(host: Host, name: string): { vswitch: VSwitch; portGroup: PortGroup } | undefined {
+  for (const vswitch of host.vswitches) {
+    const portGroup = vswitch.portGroups.find((p) => p.name === name);
+    if (portGroup) return { vswitch, portGroup };
+  }
+  return undefined;
+}
+/** The vSwitch that owns uplink `pnic` on `host` (a pNIC belongs to one vSwitch, spec §8). */
+export function findUplink(host: Host, pnic: string): { vswitch: VSwitch; uplinkIndex: number } | undefined {
+  for (const vswitch of host.vswitches) {
+    const uplinkIndex = vswitch.uplinks.indexOf(pnic);
+    if (uplinkIndex >= 0) return { vswitch, uplinkIndex };
+  }
+  return undefined;
+}
+
+export type EndpointRef =
+  | { kind: 'uplink'; endpoint: string; host: Host; vswitch: VSwitch; uplink: string; uplinkIndex: number }
+  | { kind: 'switchPort'; endpoint: string; switch: PhysicalSwitch; port: SwitchPort }
+  | { kind: 'vmNic'; endpoint: string; host: Host; vm: Vm; nic: VmNic };
+
+export type EndpointResolution =
+  | { ok: true; ref: EndpointRef }
+  | { ok: false; message: string; hint?: string };
+
+/**
+ * What "<node>.<interface>" names: a host uplink ("esx1.vmnic0"), a physical switch port ("sw1.Gi1/0/1")
+ * or a VM NIC ("web1.nic0"). The node is the text before the first dot (node names hold no dots).
+ */
+export function resolveEndpointDetailed(t: Topology, text: string): EndpointResolution {
+  const dot = text.indexOf('.');
+  if (dot <= 0 || dot === text.length - 1) {
+    return { ok: false, message: `\`${text}\` is not an endpoint`, hint: 'write <node>.<interface>, e.g. esx1.vmnic0 or sw1.Gi1/0/1' };
+  }
+  const node = text.slice(0, dot);
+  const iface = text.slice(dot + 1);
+  const host = findHost(t, node);
+  if (host) {
+    const up = findUplink(host, iface);
+    if (up) return { ok: true, ref: { kind: 'uplink', endpoint: text, host, vswitch: up.vswitch, uplink: iface, uplinkIndex: up.uplinkIndex } };
+    const known = host.vswitches.flatMap((v) => v.uplinks);
+    return {
+      ok: false,
+      message: `host ${node} has no uplink \`${iface}\`${didYouMean(iface, known)}`,
+      hint: known.length ? `uplinks of ${node}: ${known.join(', ')} (declared under vswitches[].uplinks)` : `add ${iface} to a vSwitch's uplinks on ${node}`,
+    };
+  }
+  const sw = findSwitch(t, node);
+  if (sw) {
+    const port = sw.ports.find((p) => p.name === iface);
+    if (port) return { ok: true, ref: { kind: 'switchPort', endpoint: text, switch: sw, port } };
+    const pc = sw.portChannels.find((p) => p.name === iface);
+    if (pc) {
+      return { ok: false, message: `${iface} is a port-channel, not a port`, hint: `link its member ports instead (${pc.members.join(', ')})` };
+    }
+    return {
+      ok: false,
+      message: `switch ${node} has no port \`${iface}\`${didYouMean(iface, sw.ports.map((p) => p.name))}`,
+      hint: `declare it under the ports of switch ${node}`,
+    };
+  }
+  const found = findVm(t, node);
+  if (found) {
+    const nic = found.vm.nics.find((n) => n.name === iface);
+    if (nic) return { ok: true, ref: { kind: 'vmNic', endpoint: text, host: found.host, vm: found.vm, nic } };
+    return { ok: false, message: `VM ${node} has no NIC \`${iface}\`${didYouMean(iface, found.vm.nics.map((n) => n.name))}` };
+  }
+  if (findArray(t, node)) {
+    return { ok: false, message: `${node} is a storage array; it has no Ethernet interfaces`, hint: 'hosts reach arrays through hosts[].storage' };
+  }
+  const nodes = [...t.hosts.map((h) => h.name), ...t.switches.map((s) => s.name)];
+  return { ok: false, message: `unknown node \`${node}\`${didYouMean(node, nodes)}`, hint: nodes.length ? `known hosts and switches: ${nodes.join(', ')}` : undefined };
+}
+
+export function resolveEndpoint(t: Topology, text: string): EndpointRef | undefined {
+  const r = resolveEndpointDetailed(t, text);
+  return r.ok ? r.ref : undefined;
+}
+
+/** The endpoint at the other end of the link attached to `endpoint`, if any. */
+export function linkPeer(t: Topology, endpoint: string): EndpointRef | undefined {
+  for (const link of t.links) {
+    if (link.a === endpoint) return resolveEndpoint(t, link.b);
+    if (link.b === endpoint) return resolveEndpoint(t, link.a);
+  }
+  return undefined;
+}
+
+export interface LinkPeer {
+  link: Link;
+  /** Interface on `node` ("vmnic0", "Gi1/0/1"). */
+  localInterface: string;
+  remote: EndpointRef;
+}
+
+/** Every link of a node (host or switch), with the far end resolved, in file order. */
+export function linkPeers(t: Topology, node: string): LinkPeer[] {
+  const out: LinkPeer[] = [];
+  const prefix = `${node}.`;
+  for (const link of t.links) {
+    for (const [local, remote] of [[link.a, link.b], [link.b, link.a]] as const) {
+      if (!local.startsWith(prefix)) continue;
+      const ref = resolveEndpoint(t, remote);
+      if (ref) out.push({ link, localInterface: local.slice(prefix.length), remote: ref });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Did-you-mean
+
+/** Optimal string alignment distance: edits plus swaps of two neighbours ("VM-01" vs "VM-10" is 1). */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push(new Array<number>(b.length + 1).fill(0));
+    rows[i]![0] = i;
+  }
+  for (let j = 0; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/** The closest candidate (case-insensitive edit distance within about a third of the length), if any. */
+export function closestName(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  const w = word.toLowerCase();
+  for (const c of candidates) {
+    const cl = c.toLowerCase();
+    let d = editDistance(w, cl);
+    if (d > 0 && (cl.startsWith(w) || w.startsWith(cl))) d = Math.min(d, 2);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  return best !== undefined && bestDistance <= limit && best !== word ? best : undefined;
+}
+
+/** " (did you mean `x`?)" or "". */
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const c = closestName(word, candidates);
+  return c === undefined ? '' : ` (did you mean \`${c}\`?)`;
+}
