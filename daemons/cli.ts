@@ -2,25 +2,21 @@
 // and turning errors into messages and exit codes (2 for bad usage or input, 1 for a failed check).
 
 import { VfabError } from '../lib/errors.js';
-import { type CliIo, stdio, EXIT_USAGE, EXIT_FAILED } from './cli/io.js';
-import { upCommand, downCommand, statusCommand, linkCommand } from './cli/fabric-commands.js';
-import { pingCommand, macTableCommand } from './cli/net-commands.js';
-import { captureCommand } from './cli/capture-command.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type CliIo, type Command, type CommandTable, stdio, EXIT_USAGE, EXIT_FAILED } from './cli/io.js';
 
-type Command = { run: (argv: string[], io: CliIo) => Promise<number>; summary: string };
+// Every module in daemons/cli/commands/ exports `commands`; adding a command is adding a file there.
+const COMMANDS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli', 'commands');
+const COMMANDS: CommandTable = {};
+for (const file of fs.readdirSync(COMMANDS_DIR).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort()) {
+  const mod = (await import(path.join(COMMANDS_DIR, file))) as { commands?: CommandTable };
+  Object.assign(COMMANDS, mod.commands ?? {});
+}
 
-const COMMANDS: Record<string, Command> = {
-  up: { run: upCommand, summary: 'start a fabric from a topology file and wait until every link is up' },
-  down: { run: downCommand, summary: 'stop the running fabric' },
-  status: { run: statusCommand, summary: 'hosts, vSwitches, ports and their uplinks, switches, links' },
-  ping: { run: pingCommand, summary: 'ping from inside a VM (ARP + ICMP through the fabric)' },
-  'mac-table': { run: macTableCommand, summary: "a switch's learned MACs (with moves) or a host's vSwitch tables" },
-  link: { run: linkCommand, summary: 'take a link down or up (carrier lost at both ends)' },
-  capture: { run: captureCommand, summary: 'live capture at a vNIC, uplink or switch port into pcap/pcapng (or stdout)' },
-};
-
-export function registerCommand(name: string, command: Command): void {
-  COMMANDS[name] = command;
+function sortedCommands(): Array<[string, Command]> {
+  return Object.entries(COMMANDS).sort((a, b) => (a[1].order ?? 100) - (b[1].order ?? 100) || a[0].localeCompare(b[0]));
 }
 
 function usage(): string {
@@ -31,7 +27,7 @@ each its own process, linked by WebSockets that carry real Ethernet frames and r
 usage: vfab COMMAND [ARGS] [--json] [--help]
 
 commands:
-${Object.entries(COMMANDS)
+${sortedCommands()
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
   .join('\n')}
 

@@ -43,3 +43,12 @@ export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
+
+/** One subcommand: `order` sorts the help listing (lower first). */
+export interface Command {
+  run: (argv: string[], io: CliIo) => Promise<number>;
+  summary: string;
+  order?: number;
+}
+/** What each module in daemons/cli/commands/ exports as `commands`. */
+export type CommandTable = Record<string, Command>;
