@@ -155,7 +155,7 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
     this.counters.sent++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(this.flushBound);
+      setImmediate(this.flushBound);
     }
   }
 

@@ -1,0 +1,168 @@
+// Storage benchmark: 4 KiB random read and write IOPS / MB/s / latency at queue depth 1 and 32 over the
+// WebSocket block protocol against a spawned `stored` process (LevelDB, durable writes), next to raw LevelDB
+// get/put (sync) rates for the same block size measured in this process in the same run, with the ratio.
+// Bounded: each phase runs `seconds` (default 1.5 s), about 15-20 s in total. `--json` prints one JSON
+// document. Used by bench/index.ts through runStorageBench(). Leaves out iSCSI and multi-host load.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { Level } from 'level';
+import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
+import { VDisk, percentile, runWorkload, type WorkloadResult } from '../lib/storage/vdisk.js';
+import { connectBlockClient } from '../daemons/storage/block-client.js';
+
+export const BENCH_BLOCK_BYTES = 4096;
+/** Blocks in the measured region (64 MiB of 4 KiB blocks), prefilled so reads hit real data. */
+export const BENCH_REGION_BLOCKS = 16384;
+export const DEFAULT_PHASE_SECONDS = 1.5;
+/** Upper bound on one phase whatever `seconds` says. */
+export const MAX_PHASE_SECONDS = 10;
+
+export interface StorageBenchOptions {
+  seconds?: number;
+  log?: (line: string) => void;
+}
+
+export interface RateResult {
+  ios: number;
+  iops: number;
+  mbPerSec: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+export interface StorageBenchPhase {
+  op: 'read' | 'write';
+  queueDepth: number;
+  protocol: RateResult;
+  rawLevel: RateResult;
+  /** protocol IOPS / raw LevelDB IOPS. */
+  ratio: number;
+}
+
+export interface StorageBenchResult {
+  blockBytes: number;
+  regionBlocks: number;
+  phaseSeconds: number;
+  phases: StorageBenchPhase[];
+}
+
+function fromWorkload(r: WorkloadResult): RateResult {
+  return { ios: r.ios, iops: Math.round(r.iops), mbPerSec: +r.mbPerSec.toFixed(2), latencyP50Ms: +r.latencyP50Ms.toFixed(3), latencyP99Ms: +r.latencyP99Ms.toFixed(3) };
+}
+
+async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: number, seconds: number, clock: Clock): Promise<RateResult> {
+  const rnd = seededRandom(99 + depth);
+  const value = randomBytes(BENCH_BLOCK_BYTES);
+  const endMs = clock.nowMs() + seconds * 1000;
+  const startMs = clock.nowMs();
+  const lat: number[] = [];
+  let ios = 0;
+  const key = (n: number): Buffer => {
+    const k = Buffer.alloc(6);
+    k.writeUIntBE(n, 0, 6);
+    return k;
+  };
+  await Promise.all(
+    Array.from({ length: depth }, async () => {
+      while (clock.nowMs() < endMs) {
+        const k = key(Math.floor(rnd() * BENCH_REGION_BLOCKS));
+        const t0 = clock.nowMs();
+        if (op === 'read') await db.get(k);
+        else await db.put(k, value, { sync: true });
+        lat.push(clock.nowMs() - t0);
+        ios++;
+      }
+    }),
+  );
+  const elapsedMs = clock.nowMs() - startMs;
+  lat.sort((a, b) => a - b);
+  const iops = (ios * 1000) / elapsedMs;
+  return { ios, iops: Math.round(iops), mbPerSec: +((iops * BENCH_BLOCK_BYTES) / 1e6).toFixed(2), latencyP50Ms: +percentile(lat, 0.5).toFixed(3), latencyP99Ms: +percentile(lat, 0.99).toFixed(3) };
+}
+
+export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<StorageBenchResult> {
+  const seconds = Math.min(opts.seconds ?? DEFAULT_PHASE_SECONDS, MAX_PHASE_SECONDS);
+  const log = opts.log ?? ((): void => {});
+  const clock = new SystemClock();
+  const storedDir = mkdtempSync(join(tmpdir(), 'vfab-bench-stored-'));
+  const rawDir = mkdtempSync(join(tmpdir(), 'vfab-bench-level-'));
+  const token = randomBytes(8).toString('hex');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir], {
+    env: { ...process.env, VFAB_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const db = new Level<Buffer, Buffer>(rawDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('stored not ready in 20 s')), 20_000);
+      createInterface({ input: child.stdout! }).once('line', (line) => {
+        clearTimeout(t);
+        resolve((JSON.parse(line) as { port: number }).port);
+      });
+      child.once('exit', (code) => reject(new Error(`stored exited ${code}`)));
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/control/luns`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench', sizeBytes: BENCH_REGION_BLOCKS * BENCH_BLOCK_BYTES, blockSize: BENCH_BLOCK_BYTES }),
+    });
+    if (res.status !== 201) throw new Error(`LUN create failed: ${await res.text()}`);
+    const client = await connectBlockClient({ url: `ws://127.0.0.1:${port}/block`, token, initiator: 'iqn.vfab:bench', maxInFlight: 32 });
+    const disk = await VDisk.open(client, 0, 'iqn.vfab:bench');
+
+    log('prefilling 64 MiB over the protocol and in raw LevelDB');
+    await runWorkload(disk, { pattern: 'sequential', blockBytes: 256 * 1024, depth: 8, count: (BENCH_REGION_BLOCKS * BENCH_BLOCK_BYTES) / (256 * 1024), readPercent: 0, clock, random: seededRandom(1) });
+    for (let i = 0; i < BENCH_REGION_BLOCKS; i += 1024) {
+      const batch = db.batch();
+      for (let k = i; k < i + 1024; k++) {
+        const key = Buffer.alloc(6);
+        key.writeUIntBE(k, 0, 6);
+        batch.put(key, randomBytes(BENCH_BLOCK_BYTES));
+      }
+      await batch.write();
+    }
+
+    const phases: StorageBenchPhase[] = [];
+    for (const op of ['read', 'write'] as const) {
+      for (const queueDepth of [1, 32]) {
+        const p = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth: queueDepth, seconds, readPercent: op === 'read' ? 100 : 0, clock, random: seededRandom(queueDepth) });
+        if (p.errors > 0) throw new Error(`protocol ${op} QD${queueDepth}: ${p.errors} errors, first: ${p.firstError}`);
+        const raw = await rawRun(db, op, queueDepth, seconds, clock);
+        const phase: StorageBenchPhase = { op, queueDepth, protocol: fromWorkload(p), rawLevel: raw, ratio: +(p.iops / raw.iops).toFixed(3) };
+        log(`${op} QD${queueDepth}: protocol ${phase.protocol.iops} IOPS (${phase.protocol.mbPerSec} MB/s, p99 ${phase.protocol.latencyP99Ms} ms), raw LevelDB ${raw.iops} IOPS, ratio ${phase.ratio}`);
+        phases.push(phase);
+      }
+    }
+    client.close();
+    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, phases };
+  } finally {
+    await db.close().catch(() => {});
+    if (child.exitCode === null && child.pid !== undefined) {
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(child.pid, 'SIGTERM');
+      await exited;
+    }
+    rmSync(storedDir, { recursive: true, force: true });
+    rmSync(rawDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && /bench[\\/]storage\.ts$/.test(process.argv[1])) {
+  const json = process.argv.includes('--json');
+  const si = process.argv.indexOf('--seconds');
+  const seconds = si > 0 ? Number(process.argv[si + 1]) : undefined;
+  runStorageBench({ ...(seconds ? { seconds } : {}), log: json ? undefined : (l) => console.log(l) })
+    .then((r) => {
+      if (json) console.log(JSON.stringify(r));
+      process.exit(0);
+    })
+    .catch((e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    });
+}
