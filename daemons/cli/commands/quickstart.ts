@@ -1,0 +1,140 @@
+// vfab quickstart (what `npm start` runs): brings up the embedded quickstart fabric (2 hosts, 2 physical
+// switches, 2 VLANs, 2 uplinks per host), proves reachability inside each VLAN and isolation between
+// them with real pings, measures a link failover under traffic, writes pcap/pcapng captures, prints a
+// summary and tears everything down. Exit 0 when every check came out as the design predicts.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CommandTable, CliIo } from '../io.js';
+import { parse, printJson, table, EXIT_OK, EXIT_FAILED } from '../io.js';
+import { loadTopologyFile } from '../../../lib/topology/load.js';
+import { fabricUp, fabricDown } from '../../fabric/lifecycle.js';
+import { startCapture, type CaptureSession } from '../../fabric/capture-client.js';
+import { control } from '../../common/control-client.js';
+import { findDaemon, type FabricState } from '../../fabric/state.js';
+import type { PingResult } from '../net-commands.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const QUICKSTART_TOPOLOGY = path.resolve(here, '../../../topologies/quickstart.yaml');
+/** Rate of the measured stream during the failover check. */
+export const QUICKSTART_STREAM_PPS = 2000;
+
+const USAGE = `usage: vfab quickstart [--out DIR] [--json]
+
+Runs the quickstart end to end (this is what \`npm start\` does):
+  1. starts ${path.relative(process.cwd(), QUICKSTART_TOPOLOGY)}: hosts esx1 and esx2, switches sw1 and sw2,
+     VLAN 10 (web1, web2) and VLAN 20 (app1, db1), each host with vmnic0 -> sw1 and vmnic1 -> sw2;
+  2. pings inside each VLAN (replies expected) and across VLANs (isolation expected);
+  3. sends ${QUICKSTART_STREAM_PPS} frames/s from web2 to web1, pulls esx1's active uplink (vmnic0) and
+     reports frames lost and the longest gap until traffic flows over vmnic1;
+  4. writes captures to DIR (default ./captures/quickstart): web1.nic0 (pcap, untagged, what the guest
+     sees), esx1 uplinks and the sw1-sw2 trunk (pcapng, with 802.1Q tags);
+  5. prints a summary and stops every process it started.`;
+
+interface Check {
+  check: string;
+  expected: string;
+  got: string;
+  ok: boolean;
+}
+
+async function ping(state: FabricState, vm: string, target: string, count = 3): Promise<PingResult> {
+  const host = findDaemon(state, state.vmHosts[vm]!);
+  return control<PingResult>(host, state.token, 'POST', `/control/vms/${vm}/ping`, { target, count, intervalMs: 100, timeoutMs: 500 }, 30_000);
+}
+
+async function quickstart(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+  if (values.help) return io.out(USAGE), EXIT_OK;
+  const outDir = path.resolve(values.out ?? 'captures/quickstart');
+  fs.mkdirSync(outDir, { recursive: true });
+  const log = (line: string) => (values.json ? undefined : io.err(line));
+  const topology = await loadTopologyFile(QUICKSTART_TOPOLOGY);
+  const stateDir = path.resolve('.vfab', 'quickstart');
+  log(`starting fabric ${topology.name} from ${path.relative(process.cwd(), QUICKSTART_TOPOLOGY)}`);
+  const state = await fabricUp({ topology, stateDir, onProgress: (l) => log(`  ${l}`) });
+  const checks: Check[] = [];
+  const captures: Array<{ file: string; points: string[]; session: CaptureSession }> = [];
+  let failover: Record<string, unknown> = {};
+  const stop = async () => {
+    for (const c of captures) await c.session.stop().catch(() => undefined);
+    await fabricDown(state, stateDir);
+  };
+  const onSignal = () => void stop().then(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  try {
+    const capture = async (file: string, points: string[]) => {
+      const full = path.join(outDir, file);
+      captures.push({ file: full, points, session: await startCapture(state, points, full, file.endsWith('.pcapng') ? 'pcapng' : 'pcap') });
+    };
+    await capture('web1.nic0.pcap', ['web1.nic0']);
+    await capture('esx1-uplinks.pcapng', ['esx1.vmnic0', 'esx1.vmnic1']);
+    await capture('sw1-sw2-trunk.pcapng', ['sw1.Gi1/0/48']);
+
+    log('pinging inside VLAN 10 (web1 on esx1 -> web2 on esx2), inside VLAN 20 (app1 on esx1 -> db1 on esx2) and across VLANs (web1 -> db1)');
+    const pairs: Array<[string, string, string, boolean]> = [
+      ['web1', '192.0.2.12', 'VLAN 10: web1 -> web2 (across hosts and switches)', true],
+      ['app1', '198.51.100.11', 'VLAN 20: app1 -> db1 (across hosts and switches)', true],
+      ['web1', '198.51.100.11', 'VLAN 10 -> VLAN 20: web1 -> db1 (no router between VLANs)', false],
+    ];
+    for (const [vm, target, what, reachable] of pairs) {
+      const r = await ping(state, vm, target);
+      const rtts = r.replies.filter((x) => x.rttMs !== null).map((x) => x.rttMs!);
+      checks.push({
+        check: what,
+        expected: reachable ? 'replies' : 'isolated',
+        got: r.received > 0 ? `${r.received}/${r.sent} replies, rtt ${Math.min(...rtts).toFixed(1)}-${Math.max(...rtts).toFixed(1)} ms` : `0/${r.sent} replies`,
+        ok: reachable === r.received > 0,
+      });
+    }
+
+    log(`failover: ${QUICKSTART_STREAM_PPS} frames/s web2 -> web1 while esx1.vmnic0 goes down`);
+    const esx1 = findDaemon(state, 'esx1');
+    const esx2 = findDaemon(state, 'esx2');
+    await control(esx1, state.token, 'POST', '/control/streams/sink', { vm: 'web1', udpPort: 9000, streamId: 7 });
+    const streamSeconds = 3;
+    const sending = control<{ sent: number }>(esx2, state.token, 'POST', '/control/streams/send', { vm: 'web2', target: '192.0.2.11', udpPort: 9000, frameBytes: 128, seconds: streamSeconds, ratePps: QUICKSTART_STREAM_PPS, streamId: 7 }, 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const downAt = Date.now();
+    await control(esx1, state.token, 'POST', '/control/links/vmnic0', { up: false });
+    const sent = await sending;
+    await new Promise((r) => setTimeout(r, 300));
+    const report = (await control<{ streams: any[] }>(esx1, state.token, 'GET', '/control/streams/web1')).streams[0];
+    const status = await control<any>(esx1, state.token, 'GET', '/control/status');
+    const web1Port = status.vswitches[0].ports.find((p: any) => p.name === 'web1.nic0');
+    failover = { sent: sent.sent, received: report.received, lost: report.lost, maxGapMs: Math.round(report.maxGapMs * 10) / 10, web1Uplink: web1Port?.uplink, linkDownAfterMs: Date.now() - downAt };
+    checks.push({
+      check: 'failover: esx1.vmnic0 down under traffic',
+      expected: 'traffic resumes on vmnic1',
+      got: `${report.received}/${sent.sent} frames delivered, ${report.lost} lost, longest gap ${report.maxGapMs.toFixed(1)} ms, web1 now on ${web1Port?.uplink ?? 'none'}`,
+      ok: web1Port?.uplink === 'vmnic1' && report.received > sent.sent * 0.5,
+    });
+    const after = await ping(state, 'web1', '192.0.2.12');
+    checks.push({ check: 'VLAN 10 after failover: web1 -> web2', expected: 'replies', got: `${after.received}/${after.sent} replies`, ok: after.received > 0 });
+    await control(esx1, state.token, 'POST', '/control/links/vmnic0', { up: true });
+
+    for (const c of captures) {
+      const r = await c.session.stop();
+      (c as any).frames = r.frames;
+    }
+    captures.length = 0;
+    const files = fs.readdirSync(outDir).filter((f) => /\.pcap(ng)?$/.test(f)).map((f) => ({ file: path.join(outDir, f), bytes: fs.statSync(path.join(outDir, f)).size }));
+    const allOk = checks.every((c) => c.ok);
+    if (values.json) printJson(io, { fabric: state.fabric, checks, failover, captures: files, ok: allOk });
+    else {
+      io.out(`\nvfab quickstart: ${topology.name}`);
+      io.out(table([['check', 'expected', 'got', ''], ...checks.map((c) => [c.check, c.expected, c.got, c.ok ? 'ok' : 'UNEXPECTED'])]));
+      io.out(`\ncaptures (open in Wireshark):\n${files.map((f) => `  ${path.relative(process.cwd(), f.file)}  (${f.bytes} bytes)`).join('\n')}`);
+      io.out(allOk ? '\nall checks came out as the design predicts' : '\nsome checks did not come out as expected (see UNEXPECTED above)');
+    }
+    return allOk ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    await stop();
+  }
+}
+
+export const commands: CommandTable = {
+  quickstart: { run: quickstart, summary: 'run the quickstart: fabric up, pings, a failover under traffic, captures, summary, down (npm start)', order: 1 },
+};

@@ -1,0 +1,4 @@
+// Capture writers and readers (libpcap and pcapng), re-exported. See docs/capture.md.
+export * from './common.js';
+export * from './pcap.js';
+export * from './pcapng.js';

@@ -1,0 +1,419 @@
+// Ethernet links between vfab daemons: the EthernetLink interface, the transport-independent endpoint
+// (admin state, carrier, batching, tail drop, counters) and an in-process pair. Every link carries raw
+// Ethernet frames (no FCS) in the record format of lib/link/codec.ts (docs/link-protocol.md). Carrier is
+// up when both ends are admin-up and the transport is connected, like a cable between two NICs: taking
+// one end down is seen at both. Sends never block: a frame that does not fit the queue is tail-dropped
+// and counted. Leaves out sockets: daemons/link/ws-link.ts supplies the WebSocket transport. The flush
+// is deferred to the end of the event-loop turn through an injected scheduler (setImmediate by default),
+// so frames sent within one turn travel together in one message.
+
+import { ETH_HEADER_BYTES, MAX_FRAME_BYTES } from '../wire/ethernet.js';
+import {
+  CarrierReason,
+  LINK_PROTOCOL_VERSION,
+  LinkEncoder,
+  LinkError,
+  type LinkRecordHandler,
+  decodeLinkMessage,
+} from './codec.js';
+
+/** Bytes a link may hold unsent (batch being built + transport buffer) before it tail-drops frames. */
+export const LINK_QUEUE_BYTES = 1024 * 1024;
+
+export interface LinkCounters {
+  txFrames: number;
+  rxFrames: number;
+  txBytes: number;
+  rxBytes: number;
+  txMessages: number;
+  rxMessages: number;
+  /** Frames refused by send() because carrier was down. */
+  txDropsCarrier: number;
+  /** Frames refused by send() because the queue was full (tail drop). */
+  txDropsQueueFull: number;
+  /** Frames refused by send() for being shorter than an Ethernet header or longer than MAX_FRAME_BYTES. */
+  txDropsInvalid: number;
+  /** Received records or messages that were malformed (bad lengths, text messages, bad control records, runts). */
+  rxDropsMalformed: number;
+  /** Received frames longer than MAX_FRAME_BYTES. */
+  rxDropsOversize: number;
+  /** Received messages longer than MAX_LINK_MESSAGE_BYTES (the transport closes the connection). */
+  rxDropsOversizeMessage: number;
+  /** Frames that arrived while carrier was down (in flight when the link went down). */
+  rxDropsCarrier: number;
+  /** Records of a type this version does not know (skipped). */
+  rxUnknownRecords: number;
+  carrierUps: number;
+  carrierDowns: number;
+  /** Transport connections made (1 for an in-process pair; grows with each WebSocket reconnection). */
+  connects: number;
+}
+
+export interface EthernetLink {
+  readonly name: string;
+  /** Queues `frame` (copied) for the peer. false = dropped: carrier down, queue full or invalid size; counted. */
+  send(frame: Uint8Array): boolean;
+  /** "link down" at this end: the peer sees carrier down too (like pulling a cable). */
+  setAdminUp(up: boolean): void;
+  readonly adminUp: boolean;
+  /** True when both ends are admin-up and the transport is connected. */
+  readonly carrier: boolean;
+  /** The single frame handler (a later call replaces it). The Buffer is a view valid during the call; copy to keep it. */
+  onFrame(handler: (frame: Buffer) => void): void;
+  /** Adds a carrier listener: reason is 'admin-down', 'peer-admin-down', 'peer-gone', 'closed', 'connected'... */
+  onCarrier(handler: (up: boolean, reason: string) => void): void;
+  readonly counters: Readonly<LinkCounters>;
+  close(): void;
+}
+
+/** What an endpoint needs from a connection. */
+export interface LinkTransport {
+  write(message: Buffer): void;
+  /** Bytes accepted by write() but not yet handed to the network. */
+  bufferedBytes(): number;
+  /** Closes the connection once written messages are out. */
+  end(): void;
+}
+
+export type FlushScheduler = (flush: () => void) => void;
+export const setImmediateScheduler: FlushScheduler = (flush) => {
+  setImmediate(flush);
+};
+
+export interface LinkEndpointOptions {
+  /** Tail-drop threshold; default LINK_QUEUE_BYTES. */
+  queueBytes?: number;
+  /** Defers the flush to the end of the turn; default setImmediate. */
+  schedule?: FlushScheduler;
+  /** Called once when close() is called (the owner forgets the link). */
+  onClose?: () => void;
+}
+
+function zeroCounters(): LinkCounters {
+  return {
+    txFrames: 0,
+    rxFrames: 0,
+    txBytes: 0,
+    rxBytes: 0,
+    txMessages: 0,
+    rxMessages: 0,
+    txDropsCarrier: 0,
+    txDropsQueueFull: 0,
+    txDropsInvalid: 0,
+    rxDropsMalformed: 0,
+    rxDropsOversize: 0,
+    rxDropsOversizeMessage: 0,
+    rxDropsCarrier: 0,
+    rxUnknownRecords: 0,
+    carrierUps: 0,
+    carrierDowns: 0,
+    connects: 0,
+  };
+}
+
+export type CaptureFrameHandler = (timestampNs: bigint, direction: number, capturePointId: number, frame: Buffer) => void;
+
+/** One end of a link, independent of the transport that carries its messages. */
+export class LinkEndpoint implements EthernetLink {
+  readonly counters: LinkCounters = zeroCounters();
+  /** Name the peer announced in its HELLO. */
+  peerName: string | undefined;
+  peerVersion: number | undefined;
+  /** The last malformed-input error seen (for diagnostics). */
+  lastRxError: LinkError | undefined;
+
+  private transport: LinkTransport | undefined;
+  private admin = true;
+  private peerAdmin = false;
+  private carrierUp = false;
+  private closed = false;
+  private endAfterFlush = false;
+  private flushScheduled = false;
+  /** transport.bufferedBytes() read once at the start of each batch. */
+  private batchBaseBytes = 0;
+  private readonly queueBytes: number;
+  private readonly schedule: FlushScheduler;
+  private readonly encoder = new LinkEncoder();
+  private readonly flushBound = () => this.flush();
+  private readonly handler: LinkRecordHandler;
+  private frameHandler: ((frame: Buffer) => void) | undefined;
+  private captureHandler: CaptureFrameHandler | undefined;
+  private readonly carrierHandlers: Array<(up: boolean, reason: string) => void> = [];
+
+  constructor(
+    readonly name: string,
+    private readonly options: LinkEndpointOptions = {},
+  ) {
+    this.queueBytes = options.queueBytes ?? LINK_QUEUE_BYTES;
+    if (!(this.queueBytes > 0)) throw new RangeError(`queueBytes ${this.queueBytes} must be positive`);
+    this.schedule = options.schedule ?? setImmediateScheduler;
+    const counters = this.counters;
+    this.handler = {
+      frame: (frame) => {
+        if (!this.carrierUp) {
+          counters.rxDropsCarrier++;
+          return;
+        }
+        counters.rxFrames++;
+        counters.rxBytes += frame.length;
+        if (this.frameHandler !== undefined) this.frameHandler(frame);
+      },
+      carrier: (up, reasonCode) => {
+        this.peerAdmin = up;
+        const reason = up
+          ? reasonCode === CarrierReason.ADMIN_UP ? 'peer-admin-up' : 'connected'
+          : reasonCode === CarrierReason.SHUTDOWN ? 'peer-closed' : 'peer-admin-down';
+        this.updateCarrier(reason);
+      },
+      hello: (version, endpointName) => {
+        this.peerName = endpointName;
+        this.peerVersion = version;
+        if (version !== LINK_PROTOCOL_VERSION) {
+          this.rxError(new LinkError('VFAB_LINK_VERSION', `peer ${endpointName} speaks link protocol ${version}, not ${LINK_PROTOCOL_VERSION}`));
+        }
+      },
+      captureFrame: (timestampNs, direction, capturePointId, frame) => {
+        if (this.captureHandler !== undefined) this.captureHandler(timestampNs, direction, capturePointId, frame);
+      },
+      recordError: (error) => {
+        if (error.code === 'VFAB_LINK_FRAME_OVERSIZE') counters.rxDropsOversize++;
+        else counters.rxDropsMalformed++;
+        this.lastRxError = error;
+      },
+      unknownRecord: () => {
+        counters.rxUnknownRecords++;
+      },
+    };
+  }
+
+  get adminUp(): boolean {
+    return this.admin;
+  }
+
+  get carrier(): boolean {
+    return this.carrierUp;
+  }
+
+  get connected(): boolean {
+    return this.transport !== undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  onFrame(handler: (frame: Buffer) => void): void {
+    this.frameHandler = handler;
+  }
+
+  onCarrier(handler: (up: boolean, reason: string) => void): void {
+    this.carrierHandlers.push(handler);
+  }
+
+  /** Receives CAPTURE_FRAME records (live capture streams from a daemon to the CLI). */
+  onCaptureFrame(handler: CaptureFrameHandler): void {
+    this.captureHandler = handler;
+  }
+
+  send(frame: Uint8Array): boolean {
+    const counters = this.counters;
+    if (!this.carrierUp) {
+      counters.txDropsCarrier++;
+      return false;
+    }
+    const length = frame.length;
+    if (length < ETH_HEADER_BYTES || length > MAX_FRAME_BYTES) {
+      counters.txDropsInvalid++;
+      return false;
+    }
+    const pending = this.encoder.pendingBytes;
+    if (pending === 0) this.batchBaseBytes = this.transport!.bufferedBytes();
+    if (this.batchBaseBytes + pending + length > this.queueBytes) {
+      counters.txDropsQueueFull++;
+      return false;
+    }
+    this.encoder.appendFrame(frame);
+    counters.txFrames++;
+    counters.txBytes += length;
+    this.requestFlush();
+    return true;
+  }
+
+  /** Sends a CAPTURE_FRAME record (capture streams; subject to carrier and the queue like frames). */
+  sendCaptureFrame(timestampNs: bigint, direction: number, capturePointId: number, frame: Uint8Array): boolean {
+    if (!this.carrierUp) {
+      this.counters.txDropsCarrier++;
+      return false;
+    }
+    const pending = this.encoder.pendingBytes;
+    if (pending === 0) this.batchBaseBytes = this.transport!.bufferedBytes();
+    if (this.batchBaseBytes + pending + frame.length > this.queueBytes) {
+      this.counters.txDropsQueueFull++;
+      return false;
+    }
+    if (!this.encoder.appendCaptureFrame(timestampNs, direction, capturePointId, frame)) {
+      this.counters.txDropsInvalid++;
+      return false;
+    }
+    this.requestFlush();
+    return true;
+  }
+
+  /**
+   * Sends raw message bytes as they are (after anything already batched). For tests and tools that must
+   * produce malformed input; bypasses carrier and queue checks. Returns false when not connected.
+   */
+  sendRaw(message: Buffer): boolean {
+    if (this.transport === undefined) return false;
+    this.flush();
+    this.transport.write(message);
+    return true;
+  }
+
+  setAdminUp(up: boolean): void {
+    if (this.closed || up === this.admin) return;
+    this.admin = up;
+    if (this.transport !== undefined) {
+      this.encoder.appendCarrier(up, up ? CarrierReason.ADMIN_UP : CarrierReason.ADMIN_DOWN);
+      this.requestFlush();
+    }
+    this.updateCarrier(up ? 'admin-up' : 'admin-down');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.transport !== undefined) {
+      this.encoder.appendCarrier(false, CarrierReason.SHUTDOWN);
+      this.endAfterFlush = true;
+      this.requestFlush();
+    }
+    this.updateCarrier('closed');
+    this.options.onClose?.();
+  }
+
+  // ------------------------------------------------------------ transport side
+
+  /** The transport connected: announce ourselves; carrier comes up when the peer's CARRIER(up) arrives. */
+  attachTransport(transport: LinkTransport): void {
+    if (this.closed) {
+      transport.end();
+      return;
+    }
+    if (this.transport !== undefined) this.detachTransport('replaced');
+    this.transport = transport;
+    this.counters.connects++;
+    this.peerAdmin = false;
+    this.encoder.take(); // anything left from a previous connection is stale
+    this.encoder.appendHello(LINK_PROTOCOL_VERSION, this.name);
+    this.encoder.appendCarrier(this.admin, CarrierReason.NONE);
+    this.requestFlush();
+  }
+
+  /** The transport is gone (or `transport` is given and is not the current one: ignored). */
+  detachTransport(reason = 'peer-gone', transport?: LinkTransport): void {
+    if (this.transport === undefined || (transport !== undefined && transport !== this.transport)) return;
+    this.transport = undefined;
+    this.peerAdmin = false;
+    this.encoder.take();
+    this.updateCarrier(reason);
+  }
+
+  /** One binary message from the peer. */
+  receiveMessage(message: Buffer): void {
+    this.counters.rxMessages++;
+    const result = decodeLinkMessage(message, this.handler);
+    if (!result.ok) {
+      if (result.error.code === 'VFAB_LINK_MESSAGE_TOO_LARGE') this.counters.rxDropsOversizeMessage++;
+      else this.counters.rxDropsMalformed++;
+      this.lastRxError = result.error;
+    }
+  }
+
+  /** Input the transport could not pass on (a text message, an oversize message): counted. */
+  receiveInvalid(error: LinkError): void {
+    if (error.code === 'VFAB_LINK_MESSAGE_TOO_LARGE') this.counters.rxDropsOversizeMessage++;
+    else this.counters.rxDropsMalformed++;
+    this.lastRxError = error;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private rxError(error: LinkError): void {
+    this.counters.rxDropsMalformed++;
+    this.lastRxError = error;
+  }
+
+  private requestFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.schedule(this.flushBound);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const messages = this.encoder.take();
+    const transport = this.transport;
+    if (transport === undefined) return;
+    for (let i = 0; i < messages.length; i++) {
+      this.counters.txMessages++;
+      transport.write(messages[i]!);
+    }
+    if (this.endAfterFlush) {
+      this.endAfterFlush = false;
+      this.transport = undefined;
+      transport.end();
+    }
+  }
+
+  private updateCarrier(reason: string): void {
+    const up = !this.closed && this.transport !== undefined && this.admin && this.peerAdmin && this.peerVersion === LINK_PROTOCOL_VERSION;
+    if (up === this.carrierUp) return;
+    this.carrierUp = up;
+    if (up) this.counters.carrierUps++;
+    else this.counters.carrierDowns++;
+    for (const handler of this.carrierHandlers) handler(up, reason);
+  }
+}
+
+// ---------------------------------------------------------------- in-process pair
+
+class InProcessTransport implements LinkTransport {
+  constructor(
+    private readonly self: LinkEndpoint,
+    private readonly peer: LinkEndpoint,
+    private readonly schedule: FlushScheduler,
+  ) {}
+  write(message: Buffer): void {
+    this.peer.receiveMessage(message);
+  }
+  bufferedBytes(): number {
+    return 0;
+  }
+  end(): void {
+    const self = this.self;
+    self.detachTransport('closed', this);
+    // The peer notices the "cable" is gone after the messages already written.
+    this.schedule(() => this.peer.detachTransport('peer-gone'));
+  }
+}
+
+export interface InProcessLinkOptions {
+  queueBytes?: number;
+  schedule?: FlushScheduler;
+}
+
+/**
+ * Two connected ends in one process. Same semantics as a WebSocket link: frames sent in one turn are
+ * delivered together, asynchronously (the receiver decodes the same messages a socket would carry).
+ * Carrier comes up after one turn, once the ends have exchanged HELLO and CARRIER.
+ */
+export function createInProcessLinkPair(nameA: string, nameB: string, options: InProcessLinkOptions = {}): [LinkEndpoint, LinkEndpoint] {
+  const schedule = options.schedule ?? setImmediateScheduler;
+  const endpointOptions = { schedule, ...(options.queueBytes !== undefined ? { queueBytes: options.queueBytes } : {}) };
+  const a = new LinkEndpoint(nameA, endpointOptions);
+  const b = new LinkEndpoint(nameB, endpointOptions);
+  a.attachTransport(new InProcessTransport(a, b, schedule));
+  b.attachTransport(new InProcessTransport(b, a, schedule));
+  return [a, b];
+}
