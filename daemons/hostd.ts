@@ -10,14 +10,21 @@
 //   GET  /control/events?since=N          power, guest, vSwitch and carrier events
 //   POST /control/peers                   {peers: {vmnic: url}}: dial the uplinks
 //   POST /control/links/:vmnic            {up}: cable pulled / plugged
+//   POST /control/links/:vmnic/impair     {lossPercent?, direction?: tx|rx|both, delayMs?, jitterMs?, seed?}; {} clears
+//   POST /control/links/:vmnic/flap       {schedule: [{atMs, up}]} or {periodMs, downMs, count}; {} cancels
 //   POST /control/vms/:vm/power           {on}
 //   POST /control/vms/:vm/ping            {target, count, intervalMs, timeoutMs, sizeBytes, nic?}
 //   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC
 //   POST /control/vms/:vm/promiscuous     {nic?, on}: the guest adapter's promiscuous mode
 //   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
-//   POST /control/streams/send            {vm, nic?, target, udpPort, frameBytes, seconds, ratePps?, streamId}
+//   POST /control/streams/send            {vm, nic?, target, udpPort, frameBytes, seconds, ratePps?, streamId, background?}
+//                                         background: true returns {streamId, started: true} at once
 //   POST /control/streams/sink            {vm, udpPort, streamId}: count a stream at this VM
-//   GET  /control/streams/:vm             reports of the VM's sinks
+//   GET  /control/streams/:vm             reports of the VM's sinks, and its senders {streamId, sent, running}
+//   POST /control/streams/:vm/clear       forget the VM's sinks and finished senders
+// events (GET /control/events) also carry teaming: failover, failback, pinned, notify (RARPs: count,
+// uplink, vlan), link-up/down, beacon-failed/-restored, shotgun-on/-off, no-uplink, shaping-drop;
+// carrier changes; impairment-set/-cleared, flap-set/-change/-cancelled.
 //   WS   /link/:vmnic, /capture?point=P   see docs/link-protocol.md
 
 import fs from 'node:fs';
@@ -33,6 +40,7 @@ import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
 import { EventLog } from './common/events.js';
 import type { HostConfig } from './fabric/plan.js';
+import { attachHostStorage } from './host-storage.js';
 
 export const MAX_PING_COUNT = 10_000;
 export const MAX_STREAM_SECONDS = 600;
@@ -63,7 +71,7 @@ const links = new DaemonLinks(name, config.links, token, {
     host.setUplinkLink(vmnic, up);
     scheduleTick();
   },
-});
+}, { clock, timeScale, event: (type, fields) => events.add(type, fields) });
 
 const host: EsxHost = new EsxHost(config.host, clock, {
   uplinkTx: (vmnic, frame) => {
@@ -75,6 +83,7 @@ const host: EsxHost = new EsxHost(config.host, clock, {
 
 function logHostEvent(e: HostEvent): void {
   if (e.kind === 'power') events.add('power', { vm: e.vm, on: e.on });
+  else if (e.kind === 'teaming') events.add(e.type, { vswitch: e.vswitch, message: e.message, ...e.details });
   else if (e.kind === 'vswitch') {
     const { kind, ...rest } = e.event as any;
     if (rest.frame) delete rest.frame;
@@ -143,8 +152,39 @@ async function ping(vm: string, body: any) {
 
 // ------------------------------------------------------------ measured streams
 const sinks = new Map<string, StreamReceiver[]>();
+/** Senders per VM (background and foreground), reported by GET /control/streams/:vm. */
+const senders = new Map<string, Array<{ streamId: number; sent: number; running: boolean; error?: string }>>();
+/** Senders one host keeps running at once. */
+export const MAX_RUNNING_SENDERS = 64;
 
-async function sendStream(body: any) {
+function senderRecord(vm: string, streamId: number) {
+  const running = [...senders.values()].flat().filter((r) => r.running).length;
+  if (running >= MAX_RUNNING_SENDERS) throw new VfabError('VFAB_HOST_TOO_MANY_STREAMS', `a host runs at most ${MAX_RUNNING_SENDERS} stream senders at once`);
+  const list = (senders.get(vm) ?? []).filter((r) => r.streamId !== streamId);
+  const rec: { streamId: number; sent: number; running: boolean; error?: string } = { streamId, sent: 0, running: true };
+  list.push(rec);
+  senders.set(vm, list);
+  return rec;
+}
+
+async function startStream(body: any) {
+  const vm = String(body?.vm);
+  const streamId = Number(body?.streamId ?? 1);
+  host.isPoweredOn(vm); // VFAB_NOT_FOUND before anything starts
+  const rec = senderRecord(vm, streamId);
+  const run = sendStream(body, rec);
+  if (body?.background === true) {
+    run.catch((e) => {
+      rec.error = (e as Error).message;
+      rec.running = false;
+      events.add('stream-failed', { vm, streamId, message: rec.error });
+    });
+    return { vm, streamId, started: true };
+  }
+  return await run;
+}
+
+async function sendStream(body: any, rec: { sent: number; running: boolean }) {
   const vm = String(body?.vm);
   const target = String(body?.target);
   const nic = host.pickNic(vm, target, body?.nic);
@@ -160,14 +200,18 @@ async function sendStream(body: any) {
     await new Promise((r) => setTimeout(r, 20));
     sender = host.streamSender(vm, nic, target, udpPort, frameBytes, streamId);
   }
-  if (!sender) throw new VfabError('VFAB_STREAM_UNRESOLVED', `${vm} could not resolve ${target} (no ARP reply)`);
+  if (!sender) {
+    rec.running = false;
+    throw new VfabError('VFAB_STREAM_UNRESOLVED', `${vm} could not resolve ${target} (no ARP reply)`);
+  }
   const s = sender;
   const startMs = performance.now();
   const endMs = startMs + seconds * 1000;
   await new Promise<void>((resolve) => {
     const turn = () => {
       const now = performance.now();
-      if (now >= endMs) return resolve();
+      rec.sent = s.sent;
+      if (now >= endMs || !rec.running) return resolve();
       if (ratePps > 0) {
         const due = Math.floor(((now - startMs) / 1000) * ratePps) - s.sent;
         if (due > 0) host.sendStreamFrames(s, Math.min(due, 1000), sharedNowNs());
@@ -181,6 +225,9 @@ async function sendStream(body: any) {
     turn();
   });
   const elapsedS = (performance.now() - startMs) / 1000;
+  rec.sent = s.sent;
+  rec.running = false;
+  events.add('stream-done', { vm, streamId, sent: s.sent, seconds: Math.round(elapsedS * 1000) / 1000 });
   return { vm, target, streamId, sent: s.sent, seconds: elapsedS, sentPps: s.sent / elapsedS };
 }
 
@@ -198,6 +245,14 @@ const server = new ControlServer(token)
     links.setAdminUp(req.params.vmnic!, up);
     events.add('admin-link', { uplink: req.params.vmnic, up });
     return { uplink: req.params.vmnic, up };
+  })
+  .on('POST', '/control/links/:vmnic/impair', (req) => {
+    const impairment = links.impair(req.params.vmnic!, req.body ?? {});
+    return { uplink: req.params.vmnic, impairment };
+  })
+  .on('POST', '/control/links/:vmnic/flap', (req) => {
+    const flap = links.flap(req.params.vmnic!, req.body ?? {});
+    return { uplink: req.params.vmnic, flap };
   })
   .on('POST', '/control/vms/:vm/power', (req) => {
     if (req.body?.on === false) host.powerOff(vmPath(req));
@@ -233,15 +288,18 @@ const server = new ControlServer(token)
     sinks.set(vm, [...(sinks.get(vm) ?? []), receiver]);
     return { vm, streamId: receiver.streamId };
   })
-  .on('POST', '/control/streams/send', (req) => sendStream(req.body))
-  .on('GET', '/control/streams/:vm', (req) => ({ vm: req.params.vm, streams: (sinks.get(req.params.vm!) ?? []).map((r) => r.report()) }))
+  .on('POST', '/control/streams/send', (req) => startStream(req.body))
+  .on('GET', '/control/streams/:vm', (req) => ({ vm: req.params.vm, streams: (sinks.get(req.params.vm!) ?? []).map((r) => r.report()), senders: senders.get(req.params.vm!) ?? [] }))
   .on('POST', '/control/streams/:vm/clear', (req) => {
     host.removeStreamSinks(req.params.vm!);
     sinks.delete(req.params.vm!);
+    senders.set(req.params.vm!, (senders.get(req.params.vm!) ?? []).filter((r) => r.running));
     return { vm: req.params.vm };
   })
   .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
+
+attachHostStorage({ server, config, token, events }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 
 host.powerOnAll();
 scheduleTick();

@@ -12,6 +12,8 @@
 //   POST /control/peers             {peers: {port: url}}: dial the links this switch originates
 //   POST /control/links/:port       {up}: cable pulled / plugged (carrier lost at both ends)
 //   POST /control/ports/:port/shutdown {shutdown}: "shutdown" / "no shutdown"
+//   POST /control/links/:port/impair {lossPercent?, direction?: tx|rx|both, delayMs?, jitterMs?, seed?}; {} clears
+//   POST /control/links/:port/flap   {schedule: [{atMs, up}]} or {periodMs, downMs, count}; {} cancels
 //   WS   /link/:port                the Ethernet link of a port (docs/link-protocol.md)
 //   WS   /capture?point=sw.port     live capture
 
@@ -109,7 +111,7 @@ const links = new DaemonLinks(name, config.links, token, {
     events.add('carrier', { port: local, up, reason });
     logEvents(sw.setLinkUp(i, up));
   },
-});
+}, { clock, timeScale, event: (type, fields) => events.add(type, fields) });
 
 // Aging runs on the switch's clock; with --time-scale the wall-clock wait shrinks accordingly.
 let agingTimer: NodeJS.Timeout | undefined;
@@ -154,9 +156,19 @@ const server = new ControlServer(token)
     events.add('admin-link', { port: req.params.port, up: req.body?.up !== false });
     return { port: req.params.port, up: req.body?.up !== false };
   })
+  .on('POST', '/control/links/:port/impair', (req) => {
+    port(req.params.port!);
+    return { port: req.params.port, impairment: links.impair(req.params.port!, req.body ?? {}) };
+  })
+  .on('POST', '/control/links/:port/flap', (req) => {
+    port(req.params.port!);
+    return { port: req.params.port, flap: links.flap(req.params.port!, req.body ?? {}) };
+  })
   .on('POST', '/control/ports/:port/shutdown', (req) => {
     const shut = req.body?.shutdown !== false;
     logEvents(sw.setShutdown(port(req.params.port!), shut));
+    // a shut port drops its line: the attached NIC sees link down (like IOS "administratively down")
+    if (links.has(req.params.port!)) links.setAdminUp(req.params.port!, !shut);
     return { port: req.params.port, shutdown: shut };
   })
   .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))

@@ -1,11 +1,62 @@
 // A daemon's Ethernet links: the ends it listens for (WsLinkServer at /link/<interface>) and the ends it
 // dials once told where its peers are (POST /control/peers). Covers binding each link to a local
 // interface, carrier and frame callbacks, admin up/down, and status rows. Shared by hostd and switchd.
+// Fault injection (POST /control/links/:iface/impair and /flap): seeded loss per direction, delay and
+// jitter (lib/faults/impairment.ts) applied at this end, and flap schedules that take the link admin-down
+// and up on the daemon's scaled clock. With no impairment set, frames take the unimpaired fast path (no
+// decision, no copy, no timer). Leaves out corruption and duplication.
 
 import { VfabError } from '../../lib/errors.js';
 import type { EthernetLink } from '../../lib/link/link.js';
 import { WsLinkServer, connectWsLink } from '../link/ws-link.js';
 import type { LinkEnd } from '../fabric/plan.js';
+import type { Clock } from '../../lib/clock.js';
+import { FlapPlan, LinkImpairment, MAX_FLAP_CHANGES } from '../../lib/faults/impairment.js';
+
+/** Frames an impaired direction may hold for delayed delivery before it tail-drops (counted). */
+export const MAX_DELAYED_FRAMES_PER_LINK = 65_536;
+
+/** Body of POST /control/links/:iface/impair; `{}` clears. */
+export interface ImpairRequest {
+  lossPercent?: number;
+  /** Which direction loses frames, seen from this end (tx = frames this end sends). Default both. */
+  direction?: 'tx' | 'rx' | 'both';
+  delayMs?: number;
+  jitterMs?: number;
+  seed?: number;
+}
+
+/** Body of POST /control/links/:iface/flap; `{}` cancels. Times relative to now, on the scaled clock. */
+export type FlapRequest = { schedule: Array<{ atMs: number; up: boolean }> } | { periodMs: number; downMs: number; count: number } | Record<string, never>;
+
+export interface LinkFaultOptions {
+  clock: Clock;
+  /** Scaled-clock ms per wall ms (timers wait ms / timeScale). */
+  timeScale: number;
+  /** Event log hook (impairment set/cleared, flap changes). */
+  event?: (type: string, fields: Record<string, unknown>) => void;
+}
+
+interface DelayQueue {
+  frames: Buffer[];
+  atMs: number[];
+  head: number;
+  timer: NodeJS.Timeout | undefined;
+  overflowDrops: number;
+}
+
+interface Faults {
+  impair: LinkImpairment;
+  config: ImpairRequest & { seed: number };
+  tx: DelayQueue;
+  rx: DelayQueue;
+  lostTx: number;
+  lostRx: number;
+}
+
+function newQueue(): DelayQueue {
+  return { frames: [], atMs: [], head: 0, timer: undefined, overflowDrops: 0 };
+}
 
 export interface LinkCallbacks {
   frame(local: string, frame: Buffer): void;
@@ -17,14 +68,18 @@ interface Slot {
   link: EthernetLink | undefined;
   /** Admin state requested before the link existed. */
   adminUp: boolean;
+  /** null = unimpaired fast path. */
+  faults: Faults | null;
+  flapTimers: NodeJS.Timeout[];
+  flap: { changes: Array<{ atMs: number; up: boolean }>; startedAtMs: number } | null;
 }
 
 export class DaemonLinks {
   readonly server: WsLinkServer;
   private readonly slots = new Map<string, Slot>();
 
-  constructor(private readonly name: string, ends: LinkEnd[], private readonly token: string, private readonly cb: LinkCallbacks) {
-    for (const end of ends) this.slots.set(end.local, { end, link: undefined, adminUp: true });
+  constructor(private readonly name: string, ends: LinkEnd[], private readonly token: string, private readonly cb: LinkCallbacks, private readonly faultOpts?: LinkFaultOptions) {
+    for (const end of ends) this.slots.set(end.local, { end, link: undefined, adminUp: true, faults: null, flapTimers: [], flap: null });
     this.server = new WsLinkServer({
       token,
       onLink: (local, link) => {
@@ -41,7 +96,10 @@ export class DaemonLinks {
   private bind(slot: Slot, link: EthernetLink): void {
     slot.link = link;
     const local = slot.end.local;
-    link.onFrame((frame) => this.cb.frame(local, frame));
+    link.onFrame((frame) => {
+      if (slot.faults === null) this.cb.frame(local, frame);
+      else this.impairedRx(slot, frame);
+    });
     link.onCarrier((up, reason) => this.cb.carrier(local, up, reason));
     if (!slot.adminUp) link.setAdminUp(false);
     if (link.carrier) this.cb.carrier(local, true, 'connected');
@@ -61,8 +119,11 @@ export class DaemonLinks {
   }
 
   send(local: string, frame: Uint8Array): boolean {
-    const link = this.slots.get(local)?.link;
-    return link ? link.send(frame) : false;
+    const slot = this.slots.get(local);
+    const link = slot?.link;
+    if (!link) return false;
+    if (slot!.faults === null) return link.send(frame);
+    return this.impairedTx(slot!, frame);
   }
 
   /** Link for `local` (undefined until connected or dialled). */
@@ -89,11 +150,184 @@ export class DaemonLinks {
       carrier: s.link?.carrier ?? false,
       adminUp: s.adminUp,
       counters: s.link?.counters ?? null,
+      impairment: s.faults
+        ? { ...s.faults.config, lostTx: s.faults.lostTx, lostRx: s.faults.lostRx, delayedDropsTx: s.faults.tx.overflowDrops, delayedDropsRx: s.faults.rx.overflowDrops }
+        : null,
+      flap: s.flap,
     }));
   }
 
   close(): void {
-    for (const s of this.slots.values()) s.link?.close();
+    for (const s of this.slots.values()) {
+      this.clearFaults(s);
+      this.cancelFlap(s);
+      s.link?.close();
+    }
     this.server.close();
+  }
+
+  // ------------------------------------------------------------------ fault injection
+
+  private slot(local: string): Slot {
+    const slot = this.slots.get(local);
+    if (!slot) throw new VfabError('VFAB_NOT_FOUND', `${this.name} has no link on ${local} (links: ${[...this.slots.keys()].join(', ') || 'none'})`);
+    return slot;
+  }
+
+  private fo(): LinkFaultOptions {
+    if (!this.faultOpts) throw new VfabError('VFAB_LINK_FAULTS_UNAVAILABLE', `${this.name} was started without a clock for fault injection`);
+    return this.faultOpts;
+  }
+
+  /** Sets (or with `{}` clears) loss/delay/jitter on link `local`. Returns the settings now in force. */
+  impair(local: string, req: ImpairRequest): ImpairRequest | null {
+    const slot = this.slot(local);
+    const fo = this.fo();
+    const empty = req.lossPercent === undefined && req.delayMs === undefined && req.jitterMs === undefined;
+    this.clearFaults(slot);
+    if (empty) {
+      fo.event?.('impairment-cleared', { link: local });
+      return null;
+    }
+    const dir = req.direction ?? 'both';
+    if (dir !== 'tx' && dir !== 'rx' && dir !== 'both') throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `direction ${JSON.stringify(dir)} must be tx, rx or both`);
+    const seed = req.seed ?? 1;
+    // aToB = this end transmitting, bToA = this end receiving
+    const impair = new LinkImpairment({
+      seed,
+      ...(req.lossPercent !== undefined ? { lossPercent: Number(req.lossPercent) } : {}),
+      lossDirection: dir === 'tx' ? 'aToB' : dir === 'rx' ? 'bToA' : 'both',
+      ...(req.delayMs !== undefined ? { delayMs: Number(req.delayMs) } : {}),
+      ...(req.jitterMs !== undefined ? { jitterMs: Number(req.jitterMs) } : {}),
+    });
+    const config = { ...req, direction: dir, seed };
+    slot.faults = { impair, config, tx: newQueue(), rx: newQueue(), lostTx: 0, lostRx: 0 };
+    fo.event?.('impairment-set', { link: local, ...config });
+    return config;
+  }
+
+  private clearFaults(slot: Slot): void {
+    const f = slot.faults;
+    if (!f) return;
+    slot.faults = null;
+    // frames held for delay are released now rather than lost
+    for (const [q, dir] of [[f.tx, 'tx'], [f.rx, 'rx']] as const) {
+      if (q.timer) clearTimeout(q.timer);
+      for (let i = q.head; i < q.frames.length; i++) this.emitDelayed(slot, dir, q.frames[i]!);
+    }
+  }
+
+  private impairedTx(slot: Slot, frame: Uint8Array): boolean {
+    const f = slot.faults!;
+    const now = this.faultOpts!.clock.nowMs();
+    const d = f.impair.decide('aToB', now);
+    if (d.drop) {
+      f.lostTx++;
+      return false;
+    }
+    if (d.deliverAtMs <= now && f.tx.head === f.tx.frames.length) return slot.link!.send(frame);
+    return this.hold(slot, f.tx, 'tx', Buffer.from(frame), d.deliverAtMs);
+  }
+
+  private impairedRx(slot: Slot, frame: Buffer): void {
+    const f = slot.faults!;
+    const now = this.faultOpts!.clock.nowMs();
+    const d = f.impair.decide('bToA', now);
+    if (d.drop) {
+      f.lostRx++;
+      return;
+    }
+    if (d.deliverAtMs <= now && f.rx.head === f.rx.frames.length) return this.cb.frame(slot.end.local, frame);
+    this.hold(slot, f.rx, 'rx', Buffer.from(frame), d.deliverAtMs);
+  }
+
+  /** Queues a delayed frame (FIFO: impairment never reorders) with one timer per direction. */
+  private hold(slot: Slot, q: DelayQueue, dir: 'tx' | 'rx', frame: Buffer, atMs: number): boolean {
+    if (q.frames.length - q.head >= MAX_DELAYED_FRAMES_PER_LINK) {
+      q.overflowDrops++;
+      return false;
+    }
+    q.frames.push(frame);
+    q.atMs.push(atMs);
+    if (!q.timer) this.armQueue(slot, q, dir);
+    return true;
+  }
+
+  private armQueue(slot: Slot, q: DelayQueue, dir: 'tx' | 'rx'): void {
+    const fo = this.faultOpts!;
+    const waitMs = Math.max(0, (q.atMs[q.head]! - fo.clock.nowMs()) / fo.timeScale);
+    q.timer = setTimeout(() => {
+      q.timer = undefined;
+      const now = fo.clock.nowMs();
+      while (q.head < q.frames.length && q.atMs[q.head]! <= now + 0.5) {
+        const frame = q.frames[q.head]!;
+        q.frames[q.head] = undefined as unknown as Buffer;
+        q.head++;
+        this.emitDelayed(slot, dir, frame);
+      }
+      if (q.head === q.frames.length) {
+        q.frames.length = 0;
+        q.atMs.length = 0;
+        q.head = 0;
+      } else {
+        if (q.head > 1024) {
+          q.frames.splice(0, q.head);
+          q.atMs.splice(0, q.head);
+          q.head = 0;
+        }
+        this.armQueue(slot, q, dir);
+      }
+    }, waitMs);
+  }
+
+  private emitDelayed(slot: Slot, dir: 'tx' | 'rx', frame: Buffer): void {
+    if (dir === 'tx') slot.link?.send(frame);
+    else this.cb.frame(slot.end.local, frame);
+  }
+
+  /**
+   * Flap schedule on link `local` (times relative to now, scaled clock): explicit changes, or `count`
+   * cycles of down for `downMs` every `periodMs` starting now. `{}` cancels and leaves the link up.
+   */
+  flap(local: string, req: FlapRequest): { changes: Array<{ atMs: number; up: boolean }> } | null {
+    const slot = this.slot(local);
+    const fo = this.fo();
+    this.cancelFlap(slot);
+    let changes: Array<{ atMs: number; up: boolean }>;
+    if ('schedule' in req && Array.isArray(req.schedule)) {
+      changes = req.schedule.map((c) => ({ atMs: Number(c.atMs), up: c.up !== false }));
+    } else if ('periodMs' in req) {
+      const periodMs = Number(req.periodMs);
+      const downMs = Number(req.downMs);
+      const count = Number(req.count ?? 1);
+      if (!(Number.isInteger(count) && count >= 1 && count * 2 <= MAX_FLAP_CHANGES)) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `flap count ${req.count} must be 1..${MAX_FLAP_CHANGES / 2}`);
+      if (!(Number.isFinite(periodMs) && Number.isFinite(downMs) && downMs > 0 && downMs < periodMs)) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `flap down time ${req.downMs} ms must be > 0 and < the period ${req.periodMs} ms`);
+      changes = [];
+      for (let k = 0; k < count; k++) changes.push({ atMs: k * periodMs, up: false }, { atMs: k * periodMs + downMs, up: true });
+    } else {
+      this.setAdminUp(local, true);
+      fo.event?.('flap-cancelled', { link: local });
+      return null;
+    }
+    if (changes.some((c) => !(c.atMs >= 0))) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', 'flap times must be >= 0 (relative to now)');
+    new FlapPlan({ changes }); // validates order and size
+    const startedAtMs = fo.clock.nowMs();
+    slot.flap = { changes, startedAtMs };
+    fo.event?.('flap-set', { link: local, changes: changes.length, lastAtMs: changes[changes.length - 1]?.atMs ?? 0 });
+    changes.forEach((c, i) => {
+      const t = setTimeout(() => {
+        this.setAdminUp(local, c.up);
+        fo.event?.('flap-change', { link: local, up: c.up, step: i + 1, of: changes.length });
+        if (i === changes.length - 1) slot.flap = null;
+      }, c.atMs / fo.timeScale);
+      slot.flapTimers.push(t);
+    });
+    return { changes };
+  }
+
+  private cancelFlap(slot: Slot): void {
+    for (const t of slot.flapTimers) clearTimeout(t);
+    slot.flapTimers = [];
+    slot.flap = null;
   }
 }

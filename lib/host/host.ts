@@ -2,12 +2,22 @@
 // small IP stack) and the frame flow between them: guest -> vSwitch port -> local ports or uplinks, and
 // uplink -> vSwitch -> guests. Uplink transmission, time and capture are passed in (the host daemon does
 // the I/O), so whole hosts run in tests without sockets. Follows spec §1 (forwarding), §2 (VLANs), §4
-// (security) through lib/vswitch; teaming is the vSwitch's uplink selector. Also: measured traffic streams
-// (lib/traffic) for benchmarks and failover numbers. Leaves out vmkernel ports and vMotion.
+// (security) through lib/vswitch. Teaming (spec §3): one lib/teaming TeamingEngine per vSwitch is its uplink
+// selector; the host performs the engine's actions (RARPs on notify, beacons, failover events) and diverts
+// beacons (EtherType 0x8922) arriving on uplinks to it. The engine is the ONE source of notify-switches RARPs
+// (the vSwitch's own notify is turned off), so each event sends its RARPs exactly once (§3.10). Traffic
+// shaping (spec §5): a token bucket per port on VM egress when the port group enables it, queue released
+// on tick(), drops counted. Also: measured traffic streams (lib/traffic) for benchmarks and failover
+// numbers. Leaves out vmkernel ports, vMotion, and changing teaming/shaping of a running host.
 
 import { VfabError } from '../errors.js';
 import type { Clock } from '../clock.js';
-import type { Host as HostModel, Vm as VmModel } from '../topology/model.js';
+import type { Host as HostModel, Vm as VmModel, VSwitch as VSwitchModel, TeamingPolicy as TeamingModel, TrafficShapingPolicy } from '../topology/model.js';
+import { TeamingEngine, type TeamingAction, type PortDescription } from '../teaming/engine.js';
+import type { TeamingPolicy } from '../teaming/policy.js';
+import { TokenBucketShaper, kbitToBps, kbToBytes, type ShaperStats } from '../shaping/token-bucket.js';
+import { buildRarpAnnounce } from '../wire/arp.js';
+import type { Mac } from '../wire/mac.js';
 import { VSwitch, type VSwitchEvent } from '../vswitch/vswitch.js';
 import type { SecurityPolicy } from '../vswitch/config.js';
 import { VmEndpoint, type EndpointAction, type EndpointActions } from '../endpoint/vm-endpoint.js';
@@ -21,6 +31,13 @@ export const MAX_STREAMS_PER_HOST = 64;
 /** A guest's burst of actions is processed iteratively; this bounds one burst (a storm guard). */
 export const MAX_FRAMES_PER_BURST = 100_000;
 const IPV4_PROTO_UDP = 17;
+/** Beacon EtherType (spec §3.9); frames of this type arriving on an uplink go to the teaming engine. */
+const ETHERTYPE_BEACON = 0x8922;
+const ETHERTYPE_VLAN_TPID = 0x8100;
+/** A port that keeps dropping to its shaper logs at most one shaping-drop event per this interval. */
+export const SHAPING_DROP_EVENT_INTERVAL_MS = 1000;
+/** Prefix of the burned-in uplink MACs a host derives (locally administered, 02:56:...). */
+const UPLINK_MAC_BASE = 0x025600000000;
 
 export type CaptureDirection = 'in' | 'out';
 /** Called for every frame at a tapped point; `direction` is relative to the point's owner. */
@@ -35,8 +52,28 @@ export interface HostIo {
   tap?: CaptureTap;
 }
 
+/**
+ * A teaming or shaping fact for the event log. `type`: failover | failback | shotgun | mac-change (ports
+ * moved: details from, to, ports), pinned (ports got their first uplink), notify (RARPs sent: details
+ * port, mac, uplink, vlan, count, reason), link-down | link-up | beacon-failed | beacon-restored |
+ * shotgun-on | shotgun-off | no-uplink (the engine's own events), shaping-drop (details port, droppedFrames).
+ */
+export interface TeamingHostEvent {
+  kind: 'teaming';
+  vswitch: string;
+  type: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export interface HostOptions {
+  /** RARPs per notify (default: the engine's NOTIFY_RARP_COUNT). */
+  notifyCount?: number;
+}
+
 export type HostEvent =
   | { kind: 'vswitch'; vswitch: string; event: VSwitchEvent }
+  | TeamingHostEvent
   | { kind: 'endpoint'; vm: string; action: EndpointAction }
   | { kind: 'power'; vm: string; on: boolean };
 
@@ -47,6 +84,16 @@ interface NicBinding {
   portId: number;
   point: string; // "vm.nic"
   tapped: boolean;
+  /** Egress shaper (spec §5), null when the port group does not shape. */
+  shaper: TokenBucketShaper | null;
+  lastDropEventMs: number;
+  droppedAtLastEvent: number;
+}
+
+interface VsState {
+  vs: VSwitch;
+  model: VSwitchModel;
+  engine: TeamingEngine;
 }
 
 interface VmState {
@@ -84,6 +131,9 @@ export interface StreamSender {
 export class EsxHost {
   readonly name: string;
   private readonly vswitches = new Map<string, VSwitch>();
+  private readonly teams = new Map<VSwitch, VsState>();
+  private readonly shaped = new Set<NicBinding>();
+  private readonly clock: Clock;
   private readonly vms = new Map<string, VmState>();
   private readonly uplinks = new Map<string, UplinkBinding>();
   /** By vSwitch, then port ID. */
@@ -93,17 +143,33 @@ export class EsxHost {
   private readonly queue: Array<{ binding: NicBinding; frame: Uint8Array }> = [];
   private draining = false;
 
-  constructor(readonly model: HostModel, clock: Clock, private readonly io: HostIo) {
+  constructor(readonly model: HostModel, clock: Clock, private readonly io: HostIo, opts: HostOptions = {}) {
     this.name = model.name;
+    this.clock = clock;
+    const hostHash = fnv16(model.name);
+    let uplinkSerial = 0;
     for (const vsm of model.vswitches) {
       const vs = new VSwitch({
         name: vsm.name,
         mtuBytes: vsm.mtu,
         uplinks: vsm.uplinks,
         security: toSecurity(vsm.security),
-        portGroups: vsm.portGroups.map((pg) => ({ name: pg.name, vlanId: pg.vlan, security: toSecurity(pg.security), notifySwitches: pg.teaming.notifySwitches })),
-        notifySwitches: vsm.teaming.notifySwitches,
+        // the teaming engine is the one source of notify-switches RARPs (it knows failover/failback reasons)
+        portGroups: vsm.portGroups.map((pg) => ({ name: pg.name, vlanId: pg.vlan, security: toSecurity(pg.security), notifySwitches: false })),
+        notifySwitches: false,
       });
+      const engine = new TeamingEngine({
+        uplinks: vsm.uplinks,
+        vswitchPolicy: toTeaming(vsm.teaming),
+        portGroupPolicies: Object.fromEntries(vsm.portGroups.map((pg) => [pg.name, toTeaming(pg.teaming)])),
+        clock,
+        uplinkMacs: vsm.uplinks.map(() => UPLINK_MAC_BASE + hostHash * 256 + (uplinkSerial++ & 0xff)),
+        portGroupVlans: Object.fromEntries(vsm.portGroups.map((pg) => [pg.name, pg.vlan])),
+        initialLinkDown: [...vsm.uplinks],
+        ...(opts.notifyCount !== undefined ? { notifyCount: opts.notifyCount } : {}),
+      });
+      vs.setUplinkSelector(engine);
+      this.teams.set(vs, { vs, model: vsm, engine });
       this.vswitches.set(vsm.name, vs);
       this.ports.set(vs, new Map());
       vsm.uplinks.forEach((vmnic, index) => {
@@ -136,12 +202,17 @@ export class EsxHost {
     vm.nics = vm.model.nics.map((n, i) => {
       const vs = this.vswitches.get(n.vswitch)!;
       const portId = vs.connectPort({ portGroup: n.portGroup, initialMac: n.mac, name: `${vm.model.name}.${n.name}` });
-      const binding: NicBinding = { vm, nic: i, vs, portId, point: `${vm.model.name}.${n.name}`, tapped: false };
+      const pgm = this.teams.get(vs)!.model.portGroups.find((pg) => pg.name === n.portGroup)!;
+      const shaper = pgm.trafficShaping.enabled ? new TokenBucketShaper(toShaping(pgm.trafficShaping), this.clock.nowMs()) : null;
+      const binding: NicBinding = { vm, nic: i, vs, portId, point: `${vm.model.name}.${n.name}`, tapped: false, shaper, lastDropEventMs: -Infinity, droppedAtLastEvent: 0 };
       this.ports.get(vs)!.set(portId, binding);
+      if (shaper) this.shaped.add(binding);
       return binding;
     });
     this.io.event?.({ kind: 'power', vm: vmName, on: true });
     this.takeVSwitchEvents();
+    // §3.10: power-on notify on the port's uplink (nothing when no uplink is up yet; link-up pins and notifies)
+    for (const b of vm.nics) this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portConnected({ portId: b.portId, portGroup: vm.model.nics[b.nic]!.portGroup, mac: vm.endpoint.nicMac(b.nic) }));
     this.runActions(vm, vm.endpoint.powerOn());
   }
 
@@ -151,8 +222,10 @@ export class EsxHost {
     this.runActions(vm, vm.endpoint.powerOff());
     vm.poweredOn = false;
     for (const b of vm.nics) {
+      this.teams.get(b.vs)!.engine.portDisconnected(b.portId);
       b.vs.disconnectPort(b.portId);
       this.ports.get(b.vs)!.delete(b.portId);
+      this.shaped.delete(b);
     }
     vm.nics = [];
     this.io.event?.({ kind: 'power', vm: vmName, on: false });
@@ -173,6 +246,15 @@ export class EsxHost {
     const up = this.uplinks.get(vmnic);
     if (!up) return;
     if (up.tapped) this.io.tap?.(`${this.name}.${vmnic}`, 'in', frame);
+    // §3.9: beacons go to the teaming engine, never to VMs
+    if (frame.length >= 14) {
+      let type = (frame[12]! << 8) | frame[13]!;
+      if (type === ETHERTYPE_VLAN_TPID && frame.length >= 18) type = (frame[16]! << 8) | frame[17]!;
+      if (type === ETHERTYPE_BEACON) {
+        this.teams.get(up.vs)!.engine.onBeacon(up.index, frame);
+        return;
+      }
+    }
     const result = up.vs.fromUplink(up.index, frame);
     this.deliverToPorts(up.vs, result.portCount, result.portIds, result.portFrames);
     this.drain();
@@ -185,6 +267,7 @@ export class EsxHost {
     b.up = up;
     b.vs.setUplinkUp(b.index, up);
     this.takeVSwitchEvents();
+    this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.setLinkState(b.index, up));
   }
 
   /** Performs actions a guest produced outside a frame (MAC change, promiscuous mode, ...). */
@@ -228,6 +311,9 @@ export class EsxHost {
           if (b) {
             const events = b.vs.setEffectiveMac(b.portId, a.mac);
             for (const e of events) this.onVSwitchEvent(b.vs, e);
+            // §3.10 / §4.3 Accept: the port's MAC moved in the table: re-pin (srcMac) and notify
+            const moved = events.find((e) => e.kind === 'mac_changed' && e.portId === b.portId) as Extract<VSwitchEvent, { kind: 'mac_changed' }> | undefined;
+            if (moved) this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portMacChanged({ portId: b.portId, portGroup: vm.model.nics[b.nic]!.portGroup, mac: moved.newMac }));
           }
           break;
         }
@@ -254,7 +340,8 @@ export class EsxHost {
       let n = 0;
       while (this.queue.length > 0 && n++ < MAX_FRAMES_PER_BURST) {
         const { binding, frame } = this.queue.shift()!;
-        this.forwardFromPort(binding, frame);
+        if (binding.shaper === null) this.forwardFromPort(binding, frame);
+        else this.shapeFromPort(binding, frame, false);
       }
       this.queue.length = 0;
     } finally {
@@ -274,6 +361,89 @@ export class EsxHost {
       }
     }
     this.deliverToPorts(b.vs, r.portCount, r.portIds, r.portFrames);
+  }
+
+  /** §5.1: VM egress through the port's token bucket. `reused`: the caller reuses `frame`, so queue a copy. */
+  private shapeFromPort(b: NicBinding, frame: Uint8Array, reused: boolean): void {
+    const shaper = b.shaper!;
+    const nowMs = this.clock.nowMs();
+    const verdict = shaper.offer(reused ? Buffer.from(frame) : frame, nowMs);
+    if (verdict === 'send') this.forwardFromPort(b, frame);
+    else if (verdict === 'dropped') this.noteShapingDrop(b, nowMs);
+  }
+
+  private noteShapingDrop(b: NicBinding, nowMs: number): void {
+    if (nowMs - b.lastDropEventMs < SHAPING_DROP_EVENT_INTERVAL_MS) return;
+    const st = b.shaper!.stats;
+    this.io.event?.({
+      kind: 'teaming', vswitch: b.vs.name, type: 'shaping-drop',
+      message: `${b.point}: traffic shaping queue full, ${st.droppedFrames - b.droppedAtLastEvent} frames dropped since the last report (${st.droppedFrames} in all)`,
+      details: { port: b.point, portId: b.portId, droppedFrames: st.droppedFrames, droppedBytes: st.droppedBytes, newDrops: st.droppedFrames - b.droppedAtLastEvent },
+    });
+    b.lastDropEventMs = nowMs;
+    b.droppedAtLastEvent = st.droppedFrames;
+  }
+
+  /** Releases shaped frames that are due (called from tick()). */
+  private releaseShaped(nowMs: number): void {
+    for (const b of this.shaped) {
+      const due = b.shaper!.nextReleaseMs();
+      if (due === null || due > nowMs) continue;
+      for (const f of b.shaper!.dequeueDue(nowMs)) this.forwardFromPort(b, f);
+    }
+    this.drain();
+  }
+
+  // ------------------------------------------------------------------ teaming actions
+
+  /**
+   * Carries out what a teaming engine decided. Events first (engine events, then port moves grouped by
+   * reason/from/to), so a timeline shows "failover" before the RARPs it caused; then beacons and RARPs.
+   */
+  private performTeaming(vs: VSwitch, actions: TeamingAction[]): void {
+    if (actions.length === 0) return;
+    const names = vs.uplinkNames;
+    const bindings = this.ports.get(vs)!;
+    const moves = new Map<string, { reason: string; from: string | null; to: string | null; ports: Array<{ portId: number; port: string }> }>();
+    for (const a of actions) {
+      if (a.kind === 'event') {
+        this.io.event?.({
+          kind: 'teaming', vswitch: vs.name, type: a.type, message: a.message,
+          details: { ...(a.uplink !== undefined ? { uplink: names[a.uplink] } : {}), ...(a.portGroup !== undefined ? { portGroup: a.portGroup } : {}) },
+        });
+      } else if (a.kind === 'repin') {
+        const from = a.from === null ? null : names[a.from]!;
+        const to = a.to === null ? (a.toMask ? bitNames(a.toMask, names).join('+') : null) : names[a.to]!;
+        const reason = from === null && to !== null && a.reason !== 'shotgun' ? 'pinned' : a.reason;
+        const key = `${reason}|${from}|${to}`;
+        let m = moves.get(key);
+        if (!m) moves.set(key, (m = { reason, from, to, ports: [] }));
+        m.ports.push({ portId: a.portId, port: bindings.get(a.portId)?.point ?? `port ${a.portId}` });
+      }
+    }
+    for (const m of moves.values()) {
+      this.io.event?.({
+        kind: 'teaming', vswitch: vs.name, type: m.reason,
+        message: `${m.reason}: ${m.ports.map((p) => p.port).join(', ')} ${m.from ? `moved from ${m.from} ` : ''}to ${m.to ?? 'no uplink'}`,
+        details: { from: m.from, to: m.to, ports: m.ports },
+      });
+    }
+    for (const a of actions) {
+      if (a.kind === 'beacon') {
+        this.sendUplink(names[a.uplink]!, a.frame);
+      } else if (a.kind === 'notify') {
+        // §3.10/§3.11: `count` RARPs on the port's (new) uplink, one frame built once
+        const frame = buildRarpAnnounce(a.mac, a.vlanId);
+        const uplink = names[a.uplink]!;
+        for (let i = 0; i < a.count; i++) this.sendUplink(uplink, frame);
+        const port = bindings.get(a.portId)?.point ?? `port ${a.portId}`;
+        this.io.event?.({
+          kind: 'teaming', vswitch: vs.name, type: 'notify',
+          message: `${a.count} RARPs for ${macText(a.mac)} (${port}) sent on ${uplink}${a.vlanId ? ` VLAN ${a.vlanId}` : ''} (${a.reason})`,
+          details: { portId: a.portId, port, mac: macText(a.mac), uplink, vlan: a.vlanId ?? 0, count: a.count, reason: a.reason },
+        });
+      }
+    }
   }
 
   private sendUplink(vmnic: string, frame: Uint8Array): void {
@@ -296,13 +466,26 @@ export class EsxHost {
 
   // ------------------------------------------------------------------ time
 
-  /** Runs every guest's due timers (ARP retries, ping timeouts). */
+  /** Runs everything due: beacon rounds and their failovers, shaper releases, guest timers (ARP, ping). */
   tick(): void {
+    for (const t of this.teams.values()) {
+      const d = t.engine.nextDeadlineMs();
+      if (d !== null && d <= this.clock.nowMs()) this.performTeaming(t.vs, t.engine.tick());
+    }
+    if (this.shaped.size > 0) this.releaseShaped(this.clock.nowMs());
     for (const vm of this.vms.values()) if (vm.poweredOn) this.runActions(vm, vm.endpoint.tick());
   }
 
   nextDeadlineMs(): number | undefined {
     let next: number | undefined;
+    for (const t of this.teams.values()) {
+      const d = t.engine.nextDeadlineMs();
+      if (d !== null && (next === undefined || d < next)) next = d;
+    }
+    for (const b of this.shaped) {
+      const d = b.shaper!.nextReleaseMs();
+      if (d !== null && (next === undefined || d < next)) next = d;
+    }
     for (const vm of this.vms.values()) {
       if (!vm.poweredOn) continue;
       const d = vm.endpoint.nextDeadlineMs();
@@ -402,9 +585,11 @@ export class EsxHost {
 
   /** Sends `count` stamped frames of a stream through the vSwitch (the hot path of benchmarks). */
   sendStreamFrames(s: StreamSender, count: number, nowNs: number): void {
+    const b = s.binding;
     for (let i = 0; i < count; i++) {
       writeStreamHeader(s.frame, s.stampOffset, s.streamId, s.sent++, nowNs);
-      this.forwardFromPort(s.binding, s.frame);
+      if (b.shaper === null) this.forwardFromPort(b, s.frame);
+      else this.shapeFromPort(b, s.frame, true);
     }
   }
 
@@ -438,13 +623,22 @@ export class EsxHost {
 
   status() {
     return {
-      vswitches: [...this.vswitches.values()].map((vs) => ({
-        name: vs.name,
-        mtu: vs.mtuBytes,
-        uplinks: vs.uplinkNames.map((n, i) => ({ name: n, up: vs.isUplinkUp(i) })),
-        ports: vs.ports().map((p) => ({ ...p, uplink: p.egressUplinks.join('+') || null, uplinkReason: p.egressUplinks.length ? 'first uplink with link up' : 'no uplink with link up' })),
-        counters: vs.counters(),
-      })),
+      vswitches: [...this.vswitches.values()].map((vs) => {
+        const t = this.teams.get(vs)!;
+        const bindings = this.ports.get(vs)!;
+        return {
+          name: vs.name,
+          mtu: vs.mtuBytes,
+          teaming: t.model.teaming,
+          uplinks: t.engine.uplinkStatus().map((u, i) => ({ ...u, up: vs.isUplinkUp(i) })),
+          ports: vs.ports().map((p) => {
+            const d: PortDescription = t.engine.describePort(p.portId);
+            const shaper = bindings.get(p.portId)?.shaper;
+            return { ...p, uplink: d.uplink ?? (d.uplinks.join('+') || null), uplinks: d.uplinks, uplinkReason: d.reason, shaping: shaper ? shapingStatus(shaper) : null };
+          }),
+          counters: vs.counters(),
+        };
+      }),
       vms: [...this.vms.values()].map((vm) => ({
         name: vm.model.name,
         poweredOn: vm.poweredOn,
@@ -470,6 +664,25 @@ export class EsxHost {
     return this.vswitches.get(name);
   }
 
+  /** The teaming engine of a vSwitch (status, tests). */
+  teaming(vswitchName: string): TeamingEngine | undefined {
+    const vs = this.vswitches.get(vswitchName);
+    return vs ? this.teams.get(vs)?.engine : undefined;
+  }
+
+  /** Where a VM's vNIC egresses now, and why (spec §3; `vfab status`). */
+  describeNic(vmName: string, nic = 0): PortDescription & { portId: number | null } {
+    const b = this.vm(vmName).nics[nic];
+    if (!b) return { uplink: null, uplinks: [], reason: `${vmName} nic ${nic} is not connected`, portId: null };
+    return { ...this.teams.get(b.vs)!.engine.describePort(b.portId), portId: b.portId };
+  }
+
+  /** Shaper counters of a VM's vNIC (null when its port group does not shape). */
+  shapingStats(vmName: string, nic = 0): ShaperStats | null {
+    const s = this.vm(vmName).nics[nic]?.shaper;
+    return s ? { ...s.stats } : null;
+  }
+
   private vm(name: string): VmState {
     const vm = this.vms.get(name);
     if (!vm) throw new VfabError('VFAB_NOT_FOUND', `no VM ${name} on host ${this.name} (has: ${[...this.vms.keys()].join(', ') || 'none'})`);
@@ -485,6 +698,35 @@ export class EsxHost {
 
 function toSecurity(p: { promiscuous: string; macChanges: string; forgedTransmits: string }): SecurityPolicy {
   return { allowPromiscuous: p.promiscuous === 'accept', allowMacChanges: p.macChanges === 'accept', allowForgedTransmits: p.forgedTransmits === 'accept' };
+}
+
+function toTeaming(t: TeamingModel): TeamingPolicy {
+  return { loadBalancing: t.loadBalancing, active: [...t.active], standby: [...t.standby], failback: t.failback, notifySwitches: t.notifySwitches, failureDetection: t.failureDetection };
+}
+
+function toShaping(p: TrafficShapingPolicy) {
+  return { averageBps: kbitToBps(p.averageKbps), peakBps: kbitToBps(p.peakKbps), burstBytes: kbToBytes(p.burstKB) };
+}
+
+function shapingStatus(s: TokenBucketShaper) {
+  return { ...s.stats, queueFrames: s.queueLength, queueBytes: s.queueBytes };
+}
+
+function macText(mac: Mac): string {
+  return macToString(mac);
+}
+
+function bitNames(mask: number, names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < names.length; i++) if (mask & (1 << i)) out.push(names[i]!);
+  return out;
+}
+
+/** 16-bit FNV-1a fold of a name: the host part of its derived uplink MACs. */
+function fnv16(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return ((h >>> 16) ^ h) & 0xffff;
 }
 
 function ipToNumber(text: string): number | undefined {

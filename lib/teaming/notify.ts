@@ -6,6 +6,7 @@
 
 import { VfabError, type Result, ok, err } from '../errors.js';
 import { type Mac, BROADCAST_MAC, readMac, writeMac } from '../wire/mac.js';
+import { buildRarpAnnounce } from '../wire/arp.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_RARP, ETHERTYPE_VLAN, MIN_FRAME_BYTES, VLAN_MAX, VLAN_MIN } from '../wire/ethernet.js';
 
 /** RARPs per port per notify event (spec §3.10: "about 5"). */
@@ -22,13 +23,14 @@ export interface Rarp {
   vlanId?: number;
 }
 
-/** Writes the RARP frame into `buf` (at least 60 bytes, 64 when tagged). Returns the length written. */
+/** Writes the RARP frame into `buf` (at least 60 bytes). Returns the length written. */
 export function emitRarp(r: Rarp, buf: Uint8Array): number {
   const tagged = r.vlanId !== undefined && r.vlanId !== 0;
   if (tagged && !(Number.isInteger(r.vlanId) && r.vlanId! >= VLAN_MIN && r.vlanId! <= VLAN_MAX)) {
     throw new VfabError('VFAB_TEAMING_BAD_VLAN', `RARP VLAN ${r.vlanId} is not ${VLAN_MIN}..${VLAN_MAX}`);
   }
-  const total = tagged ? MIN_FRAME_BYTES + 4 : MIN_FRAME_BYTES;
+  // §3.11: padded to the 60-byte minimum before the FCS, tagged or not (as lib/wire/arp.ts buildRarpAnnounce)
+  const total = MIN_FRAME_BYTES;
   if (buf.length < total) throw new VfabError('VFAB_TEAMING_BUFFER_SMALL', `RARP needs ${total} bytes, buffer has ${buf.length}`);
   writeMac(buf, 0, BROADCAST_MAC);
   writeMac(buf, 6, r.mac);
@@ -54,10 +56,13 @@ export function emitRarp(r: Rarp, buf: Uint8Array): number {
   return total;
 }
 
+/** The whole frame, from the one RARP builder (lib/wire/arp.ts buildRarpAnnounce); VLAN checked here first. */
 export function buildRarp(r: Rarp): Buffer {
-  const buf = Buffer.alloc(r.vlanId ? MIN_FRAME_BYTES + 4 : MIN_FRAME_BYTES);
-  emitRarp(r, buf);
-  return buf;
+  const tagged = r.vlanId !== undefined && r.vlanId !== 0;
+  if (tagged && !(Number.isInteger(r.vlanId) && r.vlanId! >= VLAN_MIN && r.vlanId! <= VLAN_MAX)) {
+    throw new VfabError('VFAB_TEAMING_BAD_VLAN', `RARP VLAN ${r.vlanId} is not ${VLAN_MIN}..${VLAN_MAX}`);
+  }
+  return buildRarpAnnounce(r.mac, tagged ? r.vlanId : undefined);
 }
 
 /** Parses a RARP reverse request (as sent by notify-switches) from untrusted bytes. */

@@ -5,7 +5,8 @@ import { buildRarp, emitRarp, parseRarp, RARP_OP_REVERSE_REQUEST } from '../../l
 const M = '005056800001';
 const BODY = '8035' + '0001' + '0800' + '06' + '04' + '0003' + M + '00000000' + M + '00000000';
 const UNTAGGED = 'ffffffffffff' + M + BODY + '00'.repeat(18);
-const TAGGED = 'ffffffffffff' + M + '8100' + '0064' + BODY + '00'.repeat(18);
+// §3.11: padded to 60 bytes before the FCS, tag included (the same bytes as lib/wire/arp.ts buildRarpAnnounce)
+const TAGGED = 'ffffffffffff' + M + '8100' + '0064' + BODY + '00'.repeat(14);
 
 describe('notify-switches RARP (§3.11)', () => {
   it('§3.11 emits "reverse request who-is M tell M" padded to 60 bytes into a 0xa5 buffer', () => {
