@@ -185,7 +185,7 @@ function fieldLabel(segs: readonly PathSeg[]): string {
   return last;
 }
 
-function schemaProblem(e: ErrorObject, at: Locator): TopologyProblem | undefined {
+export function schemaProblem(e: ErrorObject, at: Locator): TopologyProblem | undefined {
   const segs = segsOf(e.instancePath);
   const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
   const hint = typeof parent['x-hint'] === 'string' ? (parent['x-hint'] as string) : undefined;

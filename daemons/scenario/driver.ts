@@ -1,0 +1,384 @@
+// The scenario runner's I/O side: a ScenarioDriver (lib/scenario/runner.ts) over a running fabric. Turns
+// actions into control-API calls (links, impairments, flaps, shutdown, power, MAC changes, pings,
+// background streams), kill/restart into daemons/fabric/faults.ts, captures into pcapng files in the
+// run's output directory, and gathers the evidence at the end: stream reports, RARP frames read back from
+// the captures, and every daemon's events on the scene clock (fabric ms since the scenario started).
+// Each daemon's clock has its own origin, so the driver measures an offset per daemon from its status
+// reply (and again after a restart). Scenario times are fabric time: waits sleep ms / timeScale, a
+// stream's rate and length are converted to wall time for hostd. Leaves out step order and checking
+// (lib/scenario) and bringing the fabric up (run.ts).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { VfabError } from '../../lib/errors.js';
+import { control } from '../common/control-client.js';
+import { type FabricState, daemonForEndpoint, findDaemon } from '../fabric/state.js';
+import { startCapture, type CaptureSession } from '../fabric/capture-client.js';
+import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, shutPort } from '../fabric/faults.js';
+import { readPcapng } from '../../lib/capture/pcapng.js';
+import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
+import { readMac } from '../../lib/wire/mac.js';
+import { findVm, type Topology } from '../../lib/topology/model.js';
+import type { ActionStep } from '../../lib/scenario/model.js';
+import type { ScenarioDriver, PortUplink } from '../../lib/scenario/runner.js';
+import type { MacTableRow, RarpFrame, RunEvidence, StreamEvidence } from '../../lib/scenario/evaluate.js';
+import { type TimelineEntry, toTimelineEntry } from '../../lib/scenario/timeline.js';
+import { EventPoller } from './events.js';
+
+/** How often (wall ms) the driver reads every daemon's events during a run. */
+export const EVENT_POLL_INTERVAL_MS = 250;
+/** Extra wall time a stream may take beyond its length before the driver gives up waiting for it. */
+export const STREAM_GRACE_MS = 15_000;
+/** Wall time one ping may take beyond its own timeouts. */
+const PING_SLACK_MS = 10_000;
+/** ARP offset in a RARP packet: sender hardware address (RFC 903 reuses the ARP layout). */
+const RARP_SHA_OFFSET = 8;
+const RARP_MIN_BYTES = 28;
+
+/** Status round trips per daemon when measuring its clock offset. */
+const CALIBRATION_SAMPLES = 5;
+/** Extra slack (wall ms) for timer and event-loop jitter when comparing daemon and runner times. */
+const CLOCK_SLACK_WALL_MS = 2;
+
+const epochNowMs = () => performance.timeOrigin + performance.now();
+
+interface StreamRun {
+  action: ActionStep & { kind: 'traffic' };
+  toVm: string;
+  target: string;
+  send: Promise<any>;
+  result?: any;
+  error?: string;
+}
+
+export interface FabricDriverOptions {
+  state: FabricState;
+  stateDir: string;
+  topology: Topology;
+  timeScale: number;
+  outDir: string;
+  /** Progress lines (each step as it runs). */
+  log?: (line: string) => void;
+}
+
+export class FabricDriver implements ScenarioDriver {
+  private readonly startEpochMs = epochNowMs();
+  private readonly offsets = new Map<string, number>();
+  private readonly uncertaintyMs = new Map<string, number>();
+  private readonly poller: EventPoller;
+  private readonly events: TimelineEntry[] = [];
+  private readonly captures: Array<{ name: string; file: string; points: string[]; session: CaptureSession }> = [];
+  private readonly streams = new Map<string, StreamRun>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private stopRequested = false;
+  private wake: (() => void) | undefined;
+  readonly warnings: string[] = [];
+
+  constructor(private readonly o: FabricDriverOptions) {
+    this.poller = new EventPoller(o.state);
+    this.poller.onRestart = (name) => void this.calibrate(name);
+  }
+
+  /** Measures every daemon's clock offset and starts polling events. Call once before running. */
+  async start(): Promise<void> {
+    await Promise.all(this.poller.daemons().map((d) => this.calibrate(d.name)));
+    await this.pollOnce();
+    this.schedulePoll();
+  }
+
+  /** Ctrl-C: the runner stops before its next step; a running wait ends at once. */
+  abort(): void {
+    this.stopRequested = true;
+    this.wake?.();
+  }
+
+  aborted(): boolean {
+    return this.stopRequested;
+  }
+
+  nowMs(): number {
+    return (epochNowMs() - this.startEpochMs) * this.o.timeScale;
+  }
+
+  private epochToScene(epochMs: number): number {
+    return (epochMs - this.startEpochMs) * this.o.timeScale;
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.stopRequested) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms / this.o.timeScale);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async calibrate(name: string): Promise<void> {
+    const d = findDaemon(this.o.state, name);
+    // the reading with the shortest round trip bounds the error best
+    let best: { rttMs: number; offset: number } | undefined;
+    for (let i = 0; i < CALIBRATION_SAMPLES; i++) {
+      const before = this.nowMs();
+      const status = await control<{ clockMs: number }>(d, this.o.state.token, 'GET', '/control/status');
+      const after = this.nowMs();
+      if (!best || after - before < best.rttMs) best = { rttMs: after - before, offset: status.clockMs - (before + after) / 2 };
+    }
+    this.offsets.set(name, best!.offset);
+    this.uncertaintyMs.set(name, best!.rttMs / 2);
+  }
+
+  /** How far (scene ms) a daemon's event time may be off the runner's clock: half the best round trip. */
+  clockSlackMs(): number {
+    return Math.max(0, ...this.uncertaintyMs.values()) + CLOCK_SLACK_WALL_MS * this.o.timeScale;
+  }
+
+  private schedulePoll(): void {
+    this.pollTimer = setTimeout(() => {
+      this.polling = this.pollOnce().finally(() => {
+        this.polling = undefined;
+        if (this.pollTimer !== undefined) this.schedulePoll();
+      });
+    }, EVENT_POLL_INTERVAL_MS);
+    this.pollTimer.unref();
+  }
+
+  private async pollOnce(): Promise<void> {
+    for (const r of await this.poller.poll()) {
+      const offset = this.offsets.get(r.daemon) ?? 0;
+      for (const e of r.events) this.events.push(toTimelineEntry(e, offset));
+    }
+  }
+
+  private targetIp(text: string): { ip: string; vm: string | undefined } {
+    if (/^\d+\.\d+\.\d+\.\d+$/.test(text)) {
+      for (const h of this.o.topology.hosts) for (const vm of h.vms) if (vm.nics.some((n) => n.ip?.address === text)) return { ip: text, vm: vm.name };
+      return { ip: text, vm: undefined };
+    }
+    const found = findVm(this.o.topology, text);
+    const ip = found?.vm.nics.find((n) => n.ip)?.ip?.address;
+    if (!found || !ip) throw new VfabError('VFAB_SCENARIO_TARGET', `${text} is not a VM with an IP address`);
+    return { ip, vm: found.vm.name };
+  }
+
+  private hostOf(vm: string) {
+    const host = this.o.state.vmHosts[vm];
+    if (!host) throw new VfabError('VFAB_NOT_FOUND', `no VM named ${vm}`);
+    return findDaemon(this.o.state, host);
+  }
+
+  async act(a: ActionStep): Promise<string | undefined> {
+    const { state } = this.o;
+    this.o.log?.(`  ${(this.nowMs() / 1000).toFixed(3)} s  ${a.kind}`);
+    switch (a.kind) {
+      case 'traffic': {
+        const { ip, vm: toVm } = this.targetIp(a.to);
+        if (!toVm) throw new VfabError('VFAB_SCENARIO_TARGET', `traffic ${a.name}: ${a.to} is not the address of a VM in the topology (a sink must count it)`);
+        await control(this.hostOf(toVm), state.token, 'POST', '/control/streams/sink', { vm: toVm, udpPort: a.udpPort, streamId: a.streamId });
+        const wallSeconds = a.seconds / this.o.timeScale;
+        const body = { vm: a.from, target: ip, udpPort: a.udpPort, frameBytes: a.frameBytes, seconds: wallSeconds, ratePps: a.ratePps * this.o.timeScale, streamId: a.streamId, background: true };
+        const run: StreamRun = { action: a, toVm, target: ip, send: Promise.resolve() };
+        run.send = control(this.hostOf(a.from), state.token, 'POST', '/control/streams/send', body, wallSeconds * 1000 + STREAM_GRACE_MS)
+          .then((r) => (run.result = r))
+          .catch((e) => (run.error = (e as Error).message));
+        this.streams.set(a.name, run);
+        return `stream ${a.streamId} to ${ip}:${a.udpPort}`;
+      }
+      case 'ping': {
+        const r = await this.ping(a.from, a.to, a.count);
+        return r.detail;
+      }
+      case 'link': {
+        const { daemon, iface } = daemonForEndpoint(state, a.endpoint);
+        await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(iface)}`, { up: a.up });
+        return undefined;
+      }
+      case 'impair': {
+        const { kind: _k, endpoint, clear, ...req } = a;
+        await impairEndpoint(state, endpoint, clear ? {} : req);
+        return undefined;
+      }
+      case 'flap':
+        await flapEndpoint(state, a.endpoint, { periodMs: a.periodMs, downMs: a.downMs, count: a.count });
+        return undefined;
+      case 'shut':
+        await shutPort(state, a.endpoint, a.shutdown);
+        return undefined;
+      case 'kill': {
+        const r = await killDaemon(state, a.node);
+        return `pid ${r.pid}${r.wasRunning ? '' : ' (was not running)'}`;
+      }
+      case 'restart': {
+        // keep what the old process logged
+        const d = findDaemon(state, a.node);
+        await this.pollOnce().catch(() => {});
+        const r = await restartDaemon(state, a.node, { stateDir: this.o.stateDir, detached: false });
+        this.poller.reset(d.name);
+        await this.calibrate(d.name);
+        return `pid ${r.oldPid} -> ${r.pid}`;
+      }
+      case 'power':
+        await control(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/power`, { on: a.on });
+        return undefined;
+      case 'setMac': {
+        const r = await control<{ mac: string }>(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/mac`, { ...(a.nic ? { nic: a.nic } : {}), mac: a.macText });
+        return `guest MAC now ${r.mac}`;
+      }
+      case 'capture': {
+        const file = path.join(this.o.outDir, `${a.name}.pcapng`);
+        const session = await startCapture(state, a.points, file, 'pcapng');
+        this.captures.push({ name: a.name, file, points: a.points, session });
+        return `-> ${file}`;
+      }
+      case 'wait':
+        await this.sleep(a.ms);
+        return undefined;
+    }
+  }
+
+  async ping(from: string, to: string, count: number): Promise<{ sent: number; received: number; detail: string }> {
+    const { ip } = this.targetIp(to);
+    const intervalMs = 200;
+    const timeoutMs = 1000;
+    const wallMs = (count * (intervalMs + timeoutMs)) / this.o.timeScale + PING_SLACK_MS;
+    const r = await control<{ sent: number; received: number; replies: Array<{ rttMs: number | null; error?: string }> }>(
+      this.hostOf(from), this.o.state.token, 'POST', `/control/vms/${encodeURIComponent(from)}/ping`, { target: ip, count, intervalMs, timeoutMs }, wallMs);
+    const errors = [...new Set(r.replies.filter((x) => x.rttMs === null).map((x) => x.error ?? 'timeout'))];
+    return { sent: r.sent, received: r.received, detail: `ping ${from} -> ${ip}: ${r.received}/${r.sent} replies${errors.length ? ` (${errors.join(', ')})` : ''}` };
+  }
+
+  async macTable(switchName: string): Promise<MacTableRow[]> {
+    const d = findDaemon(this.o.state, switchName);
+    const r = await control<{ entries: MacTableRow[] }>(d, this.o.state.token, 'GET', '/control/mac-table');
+    return r.entries;
+  }
+
+  async portUplink(vm: string): Promise<PortUplink> {
+    const status = await control<any>(this.hostOf(vm), this.o.state.token, 'GET', '/control/status');
+    for (const vs of status.vswitches ?? []) {
+      for (const p of vs.ports ?? []) {
+        if (typeof p.name === 'string' && p.name.startsWith(`${vm}.`)) {
+          return { port: p.name, uplink: p.uplink ?? null, egressUplinks: p.egressUplinks ?? (p.uplink ? [p.uplink] : []), ...(p.uplinkReason ? { reason: p.uplinkReason } : {}) };
+        }
+      }
+    }
+    throw new VfabError('VFAB_NOT_FOUND', `no vSwitch port for ${vm} (is it powered on?)`);
+  }
+
+  async uplinkTxFrames(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const d of this.o.state.daemons.filter((x) => x.kind === 'host')) {
+      try {
+        const status = await control<{ links: Array<{ local: string; counters?: { txFrames?: number } }> }>(d, this.o.state.token, 'GET', '/control/status');
+        for (const l of status.links) out[`${d.name}.${l.local}`] = l.counters?.txFrames ?? 0;
+      } catch {
+        /* a killed host has no counters */
+      }
+    }
+    return out;
+  }
+
+  async collect(): Promise<RunEvidence> {
+    const streams = new Map<string, StreamEvidence>();
+    for (const [name, run] of this.streams) streams.set(name, await this.finishStream(name, run));
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    await this.polling;
+    await this.pollOnce().catch(() => {});
+    const rarps: RarpFrame[] = [];
+    const capturedPoints = new Set<string>();
+    for (const c of this.captures) {
+      await c.session.stop();
+      for (const p of c.points) capturedPoints.add(p);
+      rarps.push(...this.readRarps(c.file));
+    }
+    rarps.sort((x, y) => x.sceneMs - y.sceneMs);
+    return { timeline: [...this.events], streams, rarps, capturedPoints };
+  }
+
+  /** Stops polling and captures without collecting (teardown after an error). */
+  async close(): Promise<void> {
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    await this.polling;
+    for (const c of this.captures) await c.session.stop().catch(() => {});
+    this.captures.length = 0;
+  }
+
+  private async finishStream(name: string, run: StreamRun): Promise<StreamEvidence> {
+    const { state } = this.o;
+    const a = run.action;
+    const deadline = Date.now() + (a.seconds * 1000) / this.o.timeScale + STREAM_GRACE_MS;
+    await run.send;
+    let sent: number | null = typeof run.result?.sent === 'number' ? run.result.sent : null;
+    let error = run.error;
+    if (run.result?.started) {
+      // background sender: wait until hostd says it stopped
+      for (;;) {
+        const r = await control<any>(this.hostOf(a.from), state.token, 'GET', `/control/streams/${encodeURIComponent(a.from)}`).catch(() => undefined);
+        const s = (r?.senders ?? []).find((x: any) => x.streamId === a.streamId);
+        if (s && !s.running) {
+          sent = s.sent;
+          if (s.error) error = s.error;
+          break;
+        }
+        if (Date.now() > deadline) {
+          sent = s?.sent ?? null;
+          error = `the sender was still running ${STREAM_GRACE_MS} ms after the stream should have ended`;
+          break;
+        }
+        await new Promise((r2) => setTimeout(r2, 50));
+      }
+    }
+    // let the last frames arrive
+    await new Promise((r) => setTimeout(r, 100));
+    const sink = await control<any>(this.hostOf(run.toVm), state.token, 'GET', `/control/streams/${encodeURIComponent(run.toVm)}`).catch((e) => ({ error: (e as Error).message }));
+    const rep = (sink?.streams ?? []).find((x: any) => x.streamId === a.streamId);
+    const received = rep?.received ?? 0;
+    const lost = sent !== null ? Math.max(0, sent - received) : (rep?.lost ?? 0);
+    return {
+      name, from: a.from, to: run.toVm, sent, received, lost,
+      maxGapMs: (rep?.maxGapMs ?? 0) * this.o.timeScale,
+      maxGapAtMs: typeof rep?.maxGapStartNs === 'number' ? this.epochToScene(rep.maxGapStartNs / 1e6) : null,
+      ...(error ?? sink?.error ? { error: error ?? sink.error } : {}),
+    };
+  }
+
+  private readRarps(file: string): RarpFrame[] {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (e) {
+      this.warnings.push(`cannot read capture ${file}: ${(e as Error).message}`);
+      return [];
+    }
+    if (bytes.length === 0) return [];
+    const parsed = readPcapng(bytes);
+    if (!parsed.ok) {
+      this.warnings.push(`capture ${file}: ${parsed.error.message}`);
+      return [];
+    }
+    const out: RarpFrame[] = [];
+    for (const p of parsed.value.packets) {
+      const f = p.data;
+      if (f.length < ETH_HEADER_BYTES || ethInnerType(f) !== ETHERTYPE_RARP) continue;
+      const tagged = ethIsTagged(f);
+      const off = ETH_HEADER_BYTES + (tagged ? VLAN_TAG_BYTES : 0);
+      if (f.length < off + RARP_MIN_BYTES) continue;
+      const point = parsed.value.interfaces[p.interfaceId]?.name ?? '?';
+      out.push({
+        sceneMs: p.timestampNs === undefined ? 0 : this.epochToScene(Number(p.timestampNs) / 1e6),
+        point,
+        direction: p.direction === 'inbound' ? 'in' : 'out',
+        mac: readMac(f, off + RARP_SHA_OFFSET),
+        ...(tagged ? { vlan: ethVid(f) } : {}),
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,109 @@
+// `vfab run` end to end: load and check the scenario and its topology, bring the fabric up in a private
+// state directory (so it never collides with a fabric the user runs), run the steps with a FabricDriver,
+// write the outputs (timeline.txt, timeline.json, result.json, captures, optional JUnit XML) and always
+// tear the fabric down: on success, on failure and on Ctrl-C (SIGINT/SIGTERM abort the run first).
+// Leaves out argument parsing and printing (daemons/cli/commands/scenario.ts).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadTopologyFile } from '../../lib/topology/load.js';
+import { loadScenarioFile, assertAgainstTopology } from '../../lib/scenario/load.js';
+import type { Scenario } from '../../lib/scenario/model.js';
+import { runScenario, type RunResult } from '../../lib/scenario/runner.js';
+import { formatTimeline } from '../../lib/scenario/timeline.js';
+import { junitXml } from '../../lib/scenario/junit.js';
+import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
+import { FabricDriver } from './driver.js';
+
+export interface RunOptions {
+  /** Output directory; default .vfab/runs/<scenario>-<timestamp>. */
+  outDir?: string;
+  /** Write JUnit XML here. */
+  junitFile?: string;
+  /** Overrides the scenario's timeScale. */
+  timeScale?: number;
+  log?: (line: string) => void;
+  /** Handle SIGINT/SIGTERM (abort, tear down); default true. */
+  handleSignals?: boolean;
+}
+
+export interface RunReport extends RunResult {
+  file: string;
+  topologyFile: string;
+  timeScale: number;
+  outDir: string;
+  files: string[];
+  warnings: string[];
+}
+
+export function defaultOutDir(s: Scenario, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  return path.resolve('.vfab', 'runs', `${s.name}-${stamp}`);
+}
+
+/** Loads and checks a scenario and its topology; throws ScenarioError / TopologyError (exit 2). */
+export async function loadScenarioAndTopology(file: string) {
+  const scenario = await loadScenarioFile(file);
+  const topologyFile = path.resolve(path.dirname(file), scenario.topology);
+  const topology = await loadTopologyFile(topologyFile);
+  assertAgainstTopology(scenario, topology);
+  return { scenario, topology, topologyFile };
+}
+
+export async function runScenarioFile(file: string, opts: RunOptions = {}): Promise<RunReport> {
+  const log = opts.log ?? (() => {});
+  const { scenario, topology, topologyFile } = await loadScenarioAndTopology(file);
+  const timeScale = opts.timeScale ?? scenario.timeScale;
+  const outDir = path.resolve(opts.outDir ?? defaultOutDir(scenario));
+  fs.mkdirSync(outDir, { recursive: true });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfab-run-'));
+  let driver: FabricDriver | undefined;
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    driver?.abort();
+  };
+  if (opts.handleSignals ?? true) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  let state: Awaited<ReturnType<typeof fabricUp>> | undefined;
+  try {
+    log(`scenario ${scenario.name}: bringing up ${topology.name} (time scale ${timeScale})`);
+    state = await fabricUp({ topology, stateDir, timeScale, detached: false, onProgress: (l) => log(`  ${l}`) });
+    if (interrupted) throw new Error('interrupted while the fabric came up');
+    driver = new FabricDriver({ state, stateDir, topology, timeScale, outDir, log });
+    await driver.start();
+    const result = await runScenario(scenario, driver);
+    const report: RunReport = { ...result, file: path.resolve(file), topologyFile, timeScale, outDir, files: [], warnings: driver.warnings };
+    writeOutputs(report, opts.junitFile);
+    return report;
+  } finally {
+    await driver?.close().catch(() => {});
+    if (state) await fabricDown(state, stateDir).catch(() => {});
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    if (opts.handleSignals ?? true) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+}
+
+function writeOutputs(r: RunReport, junitFile?: string): void {
+  const write = (name: string, text: string) => {
+    const f = path.join(r.outDir, name);
+    fs.writeFileSync(f, text);
+    r.files.push(f);
+  };
+  for (const f of fs.readdirSync(r.outDir)) if (f.endsWith('.pcapng')) r.files.push(path.join(r.outDir, f));
+  write('timeline.txt', `# scenario ${r.scenario}: times in ms since the scenario started (fabric time, scale ${r.timeScale})\n${formatTimeline(r.timeline)}`);
+  write('timeline.json', JSON.stringify(r.timeline, null, 1));
+  const { timeline: _t, ...summary } = r;
+  write('result.json', JSON.stringify(summary, null, 2));
+  if (junitFile) {
+    fs.mkdirSync(path.dirname(path.resolve(junitFile)), { recursive: true });
+    fs.writeFileSync(junitFile, junitXml({ scenario: r.scenario, durationMs: r.durationMs, results: r.results, ...(r.error ? { error: r.error } : {}) }));
+    r.files.push(path.resolve(junitFile));
+  }
+}

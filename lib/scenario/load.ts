@@ -1,0 +1,378 @@
+// Scenario file loader: YAML text -> typed model (model.ts). Parses with yaml v2 (parseDocument +
+// LineCounter), validates against scenario.schema.json with ajv (problems mapped by lib/topology's
+// schemaProblem, located by lib/topology/source.ts's Locator), then checks what a schema cannot: one
+// action per step, labels, stream and capture names, `after` references, durations. A second pass,
+// checkAgainstTopology, checks names against the loaded topology (VMs, switches, endpoints). All problems
+// are reported together as file:line:column. Leaves out running the scenario (runner.ts).
+
+import { readFile, stat } from 'node:fs/promises';
+import { Ajv } from 'ajv';
+import { LineCounter, parseDocument } from 'yaml';
+import { VfabError } from '../errors.js';
+import { parseMac, macToString } from '../wire/mac.js';
+import { formatProblems, schemaProblem } from '../topology/load.js';
+import { Locator, type PathSeg, type TopologyProblem } from '../topology/source.js';
+import { closestName, findSwitch, findVm, resolveEndpointDetailed, MAX_PROBLEMS, type Topology } from '../topology/model.js';
+import {
+  type ActionStep, type Expectation, type ExpectationSpec, type Scenario, type Step,
+  DEFAULT_FRAME_BYTES, DEFAULT_PING_COUNT, MAX_SCENARIO_FILE_BYTES, MAX_WAIT_MS, STREAM_UDP_PORT_BASE,
+  describeExpectation, parseDurationMs,
+} from './model.js';
+import schema from './scenario.schema.json' with { type: 'json' };
+
+export { schema as scenarioSchema };
+export type ScenarioProblem = TopologyProblem;
+
+/** Schema or semantic mistakes in a scenario file (including names the topology does not have). */
+export const VFAB_SCENARIO_INVALID = 'VFAB_SCENARIO_INVALID';
+/** The scenario file is not well-formed YAML. */
+export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
+/** The scenario file cannot be read (missing, unreadable, larger than MAX_SCENARIO_FILE_BYTES). */
+export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
+
+const MAX_YAML_ALIAS_COUNT = 1000;
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'power', 'setMac', 'wait', 'capture', 'expect'] as const;
+const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping'] as const;
+
+export class ScenarioError extends VfabError {
+  readonly problems: ScenarioProblem[];
+  constructor(code: string, problems: ScenarioProblem[]) {
+    const first = problems[0];
+    const summary = problems.length === 1 ? 'one problem' : `${problems.length} problems`;
+    super(code, `invalid scenario ${first?.file ?? ''}: ${summary}\n${formatProblems(problems)}`, { problems });
+    this.name = 'ScenarioError';
+    this.problems = problems;
+  }
+}
+
+/** Reads and parses a scenario file; throws ScenarioError (VFAB_SCENARIO_READ / _YAML / _INVALID). */
+export async function loadScenarioFile(path: string): Promise<Scenario> {
+  let text: string;
+  try {
+    const info = await stat(path);
+    if (info.size > MAX_SCENARIO_FILE_BYTES) {
+      throw new ScenarioError(VFAB_SCENARIO_READ, [{ file: path, line: 1, column: 1, path: '', message: `file is ${info.size} bytes; scenario files are limited to ${MAX_SCENARIO_FILE_BYTES} bytes` }]);
+    }
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if (e instanceof ScenarioError) throw e;
+    throw new ScenarioError(VFAB_SCENARIO_READ, [{ file: path, line: 1, column: 1, path: '', message: `cannot read file: ${(e as Error).message}` }]);
+  }
+  return parseScenario(text, path);
+}
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+ajv.addVocabulary(['x-hint']);
+const validate = ajv.compile(schema);
+
+/** Parses scenario YAML `text` (reported as `fileName`); returns the model or throws ScenarioError. */
+export function parseScenario(text: string, fileName: string): Scenario {
+  if (Buffer.byteLength(text, 'utf8') > MAX_SCENARIO_FILE_BYTES) {
+    throw new ScenarioError(VFAB_SCENARIO_READ, [{ file: fileName, line: 1, column: 1, path: '', message: `scenario text exceeds ${MAX_SCENARIO_FILE_BYTES} bytes` }]);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, merge: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ScenarioError(VFAB_SCENARIO_YAML, doc.errors.slice(0, MAX_PROBLEMS).map((e) => {
+      const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+      return { file: fileName, line: pos.line, column: pos.col, path: '', message: (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '') };
+    }));
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+  } catch (e) {
+    throw new ScenarioError(VFAB_SCENARIO_YAML, [{ file: fileName, line: 1, column: 1, path: '', message: (e as Error).message }]);
+  }
+  const at = new Locator(fileName, doc, lineCounter);
+  if (raw === null || raw === undefined) {
+    throw new ScenarioError(VFAB_SCENARIO_INVALID, [{ file: fileName, line: 1, column: 1, path: '', message: 'the file is empty', hint: 'start with `name:`, `topology:` and `steps:`; see scenarios/failover-notify-on.yaml' }]);
+  }
+  const problems: ScenarioProblem[] = [];
+  if (!validate(raw)) {
+    const seen = new Set<string>();
+    for (const e of validate.errors ?? []) {
+      const p = schemaProblem(e, at);
+      if (!p) continue;
+      const key = `${p.path}\u0000${p.message}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        problems.push(p);
+      }
+    }
+    // a wrong type at a path makes finer errors below it noise
+    const typePaths = problems.filter((p) => p.message.startsWith('expected ')).map((p) => p.path);
+    const kept = problems.filter((p) => !typePaths.some((t) => p.path !== t && t !== '' && (p.path.startsWith(`${t}.`) || p.path.startsWith(`${t}[`))));
+    problems.length = 0;
+    problems.push(...kept);
+  }
+  if (problems.length > 0) fail(problems);
+  const scenario = buildScenario(raw as Record<string, any>, fileName, at, problems);
+  if (problems.length > 0) fail(problems);
+  return scenario;
+}
+
+function fail(problems: ScenarioProblem[]): never {
+  problems.sort((x, y) => x.line - y.line || x.column - y.column);
+  throw new ScenarioError(VFAB_SCENARIO_INVALID, problems.slice(0, MAX_PROBLEMS));
+}
+
+function buildScenario(raw: Record<string, any>, file: string, at: Locator, problems: ScenarioProblem[]): Scenario {
+  const labels = new Map<string, number>(); // label -> step index
+  const streams = new Map<string, ActionStep & { kind: 'traffic' }>();
+  const captures = new Set<string>();
+  const steps: Step[] = [];
+  let streamCount = 0;
+  const rawSteps: any[] = raw.steps;
+  rawSteps.forEach((s, i) => {
+    const segs: PathSeg[] = ['steps', i];
+    const index = i + 1;
+    const keys = ACTION_KEYS.filter((k) => s[k] !== undefined);
+    if (keys.length !== 1) {
+      problems.push(at.problem(segs, keys.length === 0 ? 'a step needs an action or an expect block' : `a step holds one action, found ${keys.join(' and ')}`,
+        `one of: ${ACTION_KEYS.join(', ')} (split it into several steps)`));
+      return;
+    }
+    const key = keys[0]!;
+    const v = s[key];
+    const loc = at.loc([...segs, key], true);
+    const label: string | undefined = s.label;
+    if (label !== undefined) {
+      if (labels.has(label)) problems.push(at.problem([...segs, 'label'], `label \`${label}\` is already used by step ${labels.get(label)}`, 'labels name one step each'));
+      else labels.set(label, index);
+    }
+    const base = { index, ...(label !== undefined ? { label } : {}), ...(s.note !== undefined ? { note: s.note } : {}), loc };
+    if (key === 'expect') {
+      const expectations: ExpectationSpec[] = [];
+      (v as any[]).forEach((item, j) => {
+        const isegs: PathSeg[] = [...segs, 'expect', j];
+        const ek = EXPECT_KEYS.filter((k) => item[k] !== undefined);
+        if (ek.length !== 1) {
+          problems.push(at.problem(isegs, ek.length === 0 ? 'an expectation needs a check' : `an expectation holds one check, found ${ek.join(' and ')}`, `one of: ${EXPECT_KEYS.join(', ')}`));
+          return;
+        }
+        const check = buildExpectation(ek[0]!, item[ek[0]!], [...isegs, ek[0]!], at, problems, streams, labels);
+        if (!check) return;
+        expectations.push({ id: `${index}.${j + 1}`, name: item.name ?? describeExpectation(check), check, loc: at.loc([...isegs, ek[0]!], true) });
+      });
+      steps.push({ ...base, kind: 'expect', expectations });
+      return;
+    }
+    const action = buildAction(key, v, [...segs, key], at, problems, streamCount + 1);
+    if (!action) return;
+    if (action.kind === 'traffic') {
+      if (streams.has(action.name)) problems.push(at.problem([...segs, key, 'name'], `stream \`${action.name}\` is already defined`, 'give each traffic step its own name'));
+      streams.set(action.name, action);
+      streamCount++;
+    }
+    if (action.kind === 'capture') {
+      if (captures.has(action.name)) problems.push(at.problem([...segs, key, 'name'], `capture \`${action.name}\` is already defined`, 'each capture writes <name>.pcapng; give each its own name'));
+      captures.add(action.name);
+    }
+    steps.push({ ...base, kind: 'action', action });
+  });
+  return { name: raw.name, description: raw.description ?? '', file, topology: raw.topology, timeScale: raw.timeScale ?? 1, steps };
+}
+
+function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[], at: Locator, problems: ScenarioProblem[], streamNo: number): ActionStep | undefined {
+  switch (key) {
+    case 'traffic':
+      return { kind: 'traffic', name: v.name, streamId: streamNo, from: v.from, to: v.to, ratePps: v.rate, frameBytes: v.frameBytes ?? DEFAULT_FRAME_BYTES, seconds: v.seconds, udpPort: v.udpPort ?? STREAM_UDP_PORT_BASE + streamNo };
+    case 'ping':
+      return { kind: 'ping', from: v.from, to: v.to, count: v.count ?? DEFAULT_PING_COUNT };
+    case 'link':
+      return v.down !== undefined ? { kind: 'link', endpoint: v.down, up: false } : { kind: 'link', endpoint: v.up, up: true };
+    case 'impair': {
+      const clear = v.clear === true;
+      const fields = ['lossPercent', 'direction', 'delayMs', 'jitterMs', 'seed'].filter((f) => v[f] !== undefined);
+      if (clear && fields.length > 0) problems.push(at.problem([...segs, 'clear'], `clear: true takes no other settings, found ${fields.join(', ')}`));
+      if (!clear && fields.length === 0) problems.push(at.problem(segs, 'impair needs lossPercent, delayMs or jitterMs (or clear: true)'));
+      return { kind: 'impair', endpoint: v.endpoint, clear, ...Object.fromEntries(fields.map((f) => [f, v[f]])) } as ActionStep;
+    }
+    case 'flap':
+      if (v.downMs >= v.periodMs) problems.push(at.problem([...segs, 'downMs'], `downMs (${v.downMs}) must be shorter than periodMs (${v.periodMs})`));
+      return { kind: 'flap', endpoint: v.endpoint, periodMs: v.periodMs, downMs: v.downMs, count: v.count };
+    case 'shut': return { kind: 'shut', endpoint: v, shutdown: true };
+    case 'noShut': return { kind: 'shut', endpoint: v, shutdown: false };
+    case 'kill': return { kind: 'kill', node: v };
+    case 'restart': return { kind: 'restart', node: v };
+    case 'power': return { kind: 'power', vm: v.vm, on: v.on };
+    case 'setMac': {
+      const mac = safeMac(v.mac);
+      if (mac === undefined) {
+        problems.push(at.problem([...segs, 'mac'], `${JSON.stringify(v.mac)} is not a MAC address`));
+        return undefined;
+      }
+      return { kind: 'setMac', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), mac, macText: macToString(mac) };
+    }
+    case 'wait': {
+      const ms = parseDurationMs(v);
+      if (ms === undefined || ms > MAX_WAIT_MS) {
+        problems.push(at.problem(segs, ms === undefined ? `${JSON.stringify(v)} is not a duration` : `wait ${ms} ms is longer than ${MAX_WAIT_MS} ms`, 'milliseconds as a number, or text such as 500ms, 2s, 1m'));
+        return undefined;
+      }
+      return { kind: 'wait', ms };
+    }
+    case 'capture': return { kind: 'capture', name: v.name, points: v.points };
+    default: return undefined;
+  }
+}
+
+function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathSeg[], at: Locator, problems: ScenarioProblem[],
+  streams: Map<string, unknown>, labels: Map<string, number>): Expectation | undefined {
+  const needStream = (name: string | undefined) => {
+    if (name !== undefined && !streams.has(name)) {
+      problems.push(at.problem([...segs, 'stream'], `no traffic step named \`${name}\` before this point${didYouMean(name, streams.keys())}`,
+        streams.size ? `streams: ${[...streams.keys()].join(', ')}` : 'start one with a traffic step first'));
+    }
+  };
+  const needLabel = (label: string | undefined) => {
+    if (label !== undefined && !labels.has(label)) {
+      problems.push(at.problem([...segs, 'after'], `no step labelled \`${label}\` before this point${didYouMean(label, labels.keys())}`, 'give the step a `label:` and refer to it here'));
+    }
+  };
+  const minMax = (min: number | undefined, max: number | undefined, dMin: number, dMax: number) => {
+    const lo = min ?? dMin;
+    const hi = max ?? dMax;
+    if (lo > hi) problems.push(at.problem([...segs, 'min'], `min (${lo}) is larger than max (${hi})`));
+    return { min: lo, max: hi };
+  };
+  const mac = (text: string | undefined, field = 'mac') => {
+    if (text === undefined) return undefined;
+    const r = safeMac(text);
+    if (r === undefined) problems.push(at.problem([...segs, field], `${JSON.stringify(text)} is not a MAC address`));
+    return r;
+  };
+  switch (key) {
+    case 'framesLost':
+    case 'maxGapMs':
+      needStream(v.stream);
+      return { kind: key, stream: v.stream, ...minMax(v.min, v.max, 0, Infinity) };
+    case 'uplinkCarries':
+    case 'uplinkIdle': {
+      if ((v.stream === undefined) === (v.vm === undefined)) problems.push(at.problem(segs, `${key} names either a stream or a vm`, 'e.g. { endpoint: esx1.vmnic1, stream: s1 } or { endpoint: esx1.vmnic1, vm: web1 }'));
+      needStream(v.stream);
+      needLabel(v.after);
+      return { kind: key, endpoint: v.endpoint, ...pick(v, ['stream', 'vm', 'minFrames', 'after']) };
+    }
+    case 'rarpCount': {
+      needLabel(v.after);
+      const m = mac(v.mac);
+      return { kind: 'rarpCount', point: v.point, ...(m !== undefined ? { mac: m, macText: macToString(m) } : {}), direction: v.direction ?? 'any', ...minMax(v.min, v.max, 1, Infinity), ...pick(v, ['after', 'withinMs']) };
+    }
+    case 'macTable': {
+      const m = mac(v.mac);
+      if (m === undefined) return undefined;
+      return { kind: 'macTable', switch: v.switch, ...(v.vlan !== undefined ? { vlan: v.vlan } : {}), mac: m, macText: macToString(m), port: v.port === undefined ? null : v.port };
+    }
+    case 'event':
+      needLabel(v.after);
+      return { kind: 'event', source: v.source, type: v.type, match: v.match ?? {}, ...minMax(v.min, v.max, 1, Infinity), ...pick(v, ['after', 'withinMs']) };
+    case 'ping':
+      return { kind: 'ping', from: v.from, to: v.to, expect: v.expect, count: v.count ?? DEFAULT_PING_COUNT };
+  }
+}
+
+function safeMac(text: string): number | undefined {
+  try {
+    return parseMac(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function pick(v: Record<string, unknown>, keys: string[]): Record<string, any> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (v[k] !== undefined) out[k] = v[k];
+  return out;
+}
+
+function didYouMean(word: string, names: Iterable<string>): string {
+  const c = closestName(word, names);
+  return c === undefined ? '' : ` (did you mean \`${c}\`?)`;
+}
+
+// ---- names against the topology ------------------------------------------------------------------
+
+/**
+ * Checks every VM, switch, node and endpoint a scenario names against the topology it runs on. Returns
+ * problems located in the scenario file (empty when all names resolve). Needs the scenario's text again
+ * for locations, so it takes a Locator-free path: each step's and expectation's `loc` is used.
+ */
+export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[] {
+  const problems: ScenarioProblem[] = [];
+  const vmNames = t.hosts.flatMap((h) => h.vms.map((v) => v.name));
+  const nodes = [...t.hosts.map((h) => h.name), ...t.switches.map((x) => x.name)];
+  const at = (loc: { file: string; line: number; column: number; path: string }, message: string, hint?: string) =>
+    problems.push({ file: loc.file, line: loc.line, column: loc.column, path: loc.path, message, ...(hint ? { hint } : {}) });
+  const vm = (loc: Step['loc'], name: string) => {
+    if (!findVm(t, name)) at(loc, `topology ${t.name} has no VM \`${name}\`${didYouMean(name, vmNames)}`, `VMs: ${vmNames.join(', ')}`);
+  };
+  const target = (loc: Step['loc'], text: string) => {
+    if (/^\d+\.\d+\.\d+\.\d+$/.test(text)) return;
+    const found = findVm(t, text);
+    if (!found) return vm(loc, text);
+    if (!found.vm.nics.some((n) => n.ip)) at(loc, `VM \`${text}\` has no IP address to send to`, 'give one of its NICs an ip, or write an address');
+  };
+  const endpoint = (loc: Step['loc'], text: string, kinds: string[]) => {
+    const r = resolveEndpointDetailed(t, text);
+    if (!r.ok) at(loc, r.message, r.hint);
+    else if (!kinds.includes(r.ref.kind)) at(loc, `${text} is a ${r.ref.kind}; expected ${kinds.join(' or ')}`);
+  };
+  const sw = (loc: Step['loc'], name: string) => {
+    if (!findSwitch(t, name)) at(loc, `topology ${t.name} has no switch \`${name}\`${didYouMean(name, t.switches.map((x) => x.name))}`);
+  };
+  for (const step of s.steps) {
+    if (step.kind === 'action') {
+      const a = step.action;
+      const loc = step.loc;
+      switch (a.kind) {
+        case 'traffic': vm(loc, a.from); target(loc, a.to); break;
+        case 'ping': vm(loc, a.from); target(loc, a.to); break;
+        case 'link': case 'impair': case 'flap': endpoint(loc, a.endpoint, ['uplink', 'switchPort']); break;
+        case 'shut': endpoint(loc, a.endpoint, ['switchPort']); break;
+        case 'kill': case 'restart':
+          if (!nodes.includes(a.node)) at(loc, `topology ${t.name} has no host or switch \`${a.node}\`${didYouMean(a.node, nodes)}`);
+          break;
+        case 'power': vm(loc, a.vm); break;
+        case 'setMac': {
+          vm(loc, a.vm);
+          const f = findVm(t, a.vm);
+          if (f && a.nic !== undefined && !f.vm.nics.some((n) => n.name === a.nic)) at(loc, `VM ${a.vm} has no NIC \`${a.nic}\``, `NICs: ${f.vm.nics.map((n) => n.name).join(', ')}`);
+          break;
+        }
+        case 'capture': for (const p of a.points) endpoint(loc, p, ['uplink', 'switchPort', 'vmNic']); break;
+        default: break;
+      }
+      continue;
+    }
+    for (const e of step.expectations) {
+      const c = e.check;
+      const loc = e.loc;
+      switch (c.kind) {
+        case 'uplinkCarries': case 'uplinkIdle': endpoint(loc, c.endpoint, ['uplink']); if (c.vm) vm(loc, c.vm); break;
+        case 'rarpCount': endpoint(loc, c.point, ['uplink', 'switchPort', 'vmNic']); break;
+        case 'macTable': {
+          sw(loc, c.switch);
+          const x = findSwitch(t, c.switch);
+          if (x && c.port !== null && !x.ports.some((p) => p.name === c.port) && !x.portChannels.some((p) => p.name === c.port)) {
+            at(loc, `switch ${c.switch} has no port \`${c.port}\`${didYouMean(c.port, x.ports.map((p) => p.name))}`);
+          }
+          break;
+        }
+        case 'event':
+          if (!nodes.includes(c.source)) at(loc, `topology ${t.name} has no host or switch \`${c.source}\`${didYouMean(c.source, nodes)}`, 'events come from hosts and switches');
+          break;
+        case 'ping': vm(loc, c.from); target(loc, c.to); break;
+        default: break;
+      }
+    }
+  }
+  return problems;
+}
+
+/** Throws ScenarioError(VFAB_SCENARIO_INVALID) when the scenario names things the topology lacks. */
+export function assertAgainstTopology(s: Scenario, t: Topology): void {
+  const problems = checkAgainstTopology(s, t);
+  if (problems.length > 0) fail(problems);
+}
