@@ -1,8 +1,15 @@
 // Storage benchmark: 4 KiB random read and write IOPS / MB/s / latency at queue depth 1 and 32 over the
 // WebSocket block protocol against a spawned `stored` process (LevelDB, durable writes), next to raw LevelDB
-// get/put (sync) rates for the same block size measured in this process in the same run, with the ratio.
+// get/put rates for the same block size measured in this process in the same run, with the ratio.
+// "Raw" (RAW_DEFINITION below) is a LevelDB opened with the same options, holding the same 64 MiB region
+// under the same key layout ([0x42][lun u16][lba u64]) and value format ([crc32][4 KiB]), driven by
+// `depth` concurrent loops of one db.get / db.put({sync: true}) each: the same concurrency as the
+// protocol phase, no checksum check, no SCSI, no network. There is no block cache above LevelDB in the
+// array, so nothing favours the protocol side (LevelDB's own cache and the OS page cache serve both).
 // Bounded: each phase runs `seconds` (default 1.5 s), about 15-20 s in total. `--json` prints one JSON
-// document. Used by bench/index.ts through runStorageBench(). Leaves out iSCSI and multi-host load.
+// document; `--only read|write` runs one kind; VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") is passed
+// to the stored process for profiling. Used by bench/index.ts through runStorageBench(). Leaves out iSCSI
+// and multi-host load.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +21,12 @@ import { Level } from 'level';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import { VDisk, percentile, runWorkload, type WorkloadResult } from '../lib/storage/vdisk.js';
 import { connectBlockClient } from '../daemons/storage/block-client.js';
+import { blockKey } from '../lib/storage/blockstore-level.js';
+import { encodeBlockValue } from '../lib/storage/blockstore.js';
+
+/** What the raw column measures (printed with the results). */
+export const RAW_DEFINITION =
+  'raw = LevelDB in the bench process, same key layout and value format (4 KiB + crc32), same queue depth as concurrent db.get / db.put(sync) loops; no checksum check, no SCSI, no network; no block cache on either side';
 
 export const BENCH_BLOCK_BYTES = 4096;
 /** Blocks in the measured region (64 MiB of 4 KiB blocks), prefilled so reads hit real data. */
@@ -25,6 +38,8 @@ export const MAX_PHASE_SECONDS = 10;
 export interface StorageBenchOptions {
   seconds?: number;
   log?: (line: string) => void;
+  /** Only reads or only writes (default both). */
+  only?: 'read' | 'write';
 }
 
 export interface RateResult {
@@ -48,6 +63,7 @@ export interface StorageBenchResult {
   blockBytes: number;
   regionBlocks: number;
   phaseSeconds: number;
+  raw: string;
   phases: StorageBenchPhase[];
 }
 
@@ -57,16 +73,12 @@ function fromWorkload(r: WorkloadResult): RateResult {
 
 async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: number, seconds: number, clock: Clock): Promise<RateResult> {
   const rnd = seededRandom(99 + depth);
-  const value = randomBytes(BENCH_BLOCK_BYTES);
+  const value = encodeBlockValue(randomBytes(BENCH_BLOCK_BYTES), 0, BENCH_BLOCK_BYTES);
   const endMs = clock.nowMs() + seconds * 1000;
   const startMs = clock.nowMs();
   const lat: number[] = [];
   let ios = 0;
-  const key = (n: number): Buffer => {
-    const k = Buffer.alloc(6);
-    k.writeUIntBE(n, 0, 6);
-    return k;
-  };
+  const key = (n: number): Buffer => blockKey(0, n);
   await Promise.all(
     Array.from({ length: depth }, async () => {
       while (clock.nowMs() < endMs) {
@@ -92,7 +104,8 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
   const storedDir = mkdtempSync(join(tmpdir(), 'vfab-bench-stored-'));
   const rawDir = mkdtempSync(join(tmpdir(), 'vfab-bench-level-'));
   const token = randomBytes(8).toString('hex');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir], {
+  const extraNodeArgs = (process.env.VFAB_BENCH_STORED_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const child = spawn(process.execPath, [...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir], {
     env: { ...process.env, VFAB_TOKEN: token },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -120,15 +133,14 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
     for (let i = 0; i < BENCH_REGION_BLOCKS; i += 1024) {
       const batch = db.batch();
       for (let k = i; k < i + 1024; k++) {
-        const key = Buffer.alloc(6);
-        key.writeUIntBE(k, 0, 6);
-        batch.put(key, randomBytes(BENCH_BLOCK_BYTES));
+        batch.put(blockKey(0, k), encodeBlockValue(randomBytes(BENCH_BLOCK_BYTES), 0, BENCH_BLOCK_BYTES));
       }
       await batch.write();
     }
 
     const phases: StorageBenchPhase[] = [];
-    for (const op of ['read', 'write'] as const) {
+    log(RAW_DEFINITION);
+    for (const op of opts.only ? [opts.only] : (['read', 'write'] as const)) {
       for (const queueDepth of [1, 32]) {
         const p = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth: queueDepth, seconds, readPercent: op === 'read' ? 100 : 0, clock, random: seededRandom(queueDepth) });
         if (p.errors > 0) throw new Error(`protocol ${op} QD${queueDepth}: ${p.errors} errors, first: ${p.firstError}`);
@@ -139,7 +151,7 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
       }
     }
     client.close();
-    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, phases };
+    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, raw: RAW_DEFINITION, phases };
   } finally {
     await db.close().catch(() => {});
     if (child.exitCode === null && child.pid !== undefined) {
@@ -156,7 +168,9 @@ if (process.argv[1] && /bench[\\/]storage\.ts$/.test(process.argv[1])) {
   const json = process.argv.includes('--json');
   const si = process.argv.indexOf('--seconds');
   const seconds = si > 0 ? Number(process.argv[si + 1]) : undefined;
-  runStorageBench({ ...(seconds ? { seconds } : {}), log: json ? undefined : (l) => console.log(l) })
+  const oi = process.argv.indexOf('--only');
+  const only = oi > 0 ? (process.argv[oi + 1] as 'read' | 'write') : undefined;
+  runStorageBench({ ...(seconds ? { seconds } : {}), ...(only ? { only } : {}), log: json ? undefined : (l) => console.log(l) })
     .then((r) => {
       if (json) console.log(JSON.stringify(r));
       process.exit(0);

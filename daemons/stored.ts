@@ -30,7 +30,8 @@ export const STORED_ERROR = {
 } as const;
 
 const HELP = `usage: node --import tsx daemons/stored.ts [options]
-  --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512 }] }
+  --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512, "lun": 0 }] }
+                       or the plan written by \`vfab up\`: { "kind": "array", "array": { "name", "luns": [{ "name", "lunId", "blockSizeBytes", "sizeBytes" }] } }
   --data-dir DIR       LevelDB directory (required unless --memory or config.dataDir)
   --memory             keep LUNs in memory only (lost on exit)
   --name NAME          array name (default from config, else "vfab-array")
@@ -40,7 +41,7 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --no-group-commit    one fsync per write instead of group commit
   --help               this text
 env VFAB_TOKEN: fabric token (generated and printed on stderr if unset).
-Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize},
+Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize,lun?},
   POST /control/luns/NAME/grow {sizeBytes|sizeGB}, DELETE /control/luns/NAME. Block protocol: WebSocket /block.
 `;
 
@@ -49,6 +50,24 @@ interface LunSpec {
   sizeBytes?: number;
   sizeGB?: number;
   blockSize?: 512 | 4096;
+  /** LUN number (topology lunId); default the lowest free one. */
+  lun?: number;
+}
+
+/** The topology form (daemons/fabric/plan.ts ArrayConfig) turned into the stored config form. */
+function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
+  if (raw.kind !== 'array' || typeof raw.array !== 'object' || raw.array === null) return raw as StoredConfig;
+  const a = raw.array as { name?: unknown; luns?: unknown };
+  const luns: LunSpec[] = [];
+  for (const l of Array.isArray(a.luns) ? (a.luns as Array<Record<string, unknown>>) : []) {
+    luns.push({
+      name: l.name as string,
+      ...(typeof l.sizeBytes === 'number' ? { sizeBytes: l.sizeBytes } : {}),
+      ...(l.blockSizeBytes === 512 || l.blockSizeBytes === 4096 ? { blockSize: l.blockSizeBytes } : {}),
+      ...(typeof l.lunId === 'number' ? { lun: l.lunId } : {}),
+    });
+  }
+  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), luns };
 }
 interface StoredConfig {
   name?: string;
@@ -91,6 +110,7 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
         const file = val();
         try {
           cfg = JSON.parse(readFileSync(file, 'utf8')) as StoredConfig;
+          if (typeof cfg === 'object' && cfg !== null && !Array.isArray(cfg)) cfg = storedConfigFromPlan(cfg as Record<string, unknown>);
         } catch (e) {
           die(`${STORED_ERROR.BAD_CONFIG}: cannot read config ${file}: ${(e as Error).message}`);
         }
@@ -139,7 +159,7 @@ function sizeFromBody(body: Record<string, unknown>): number | undefined {
 
 function httpStatusFor(code: string): number {
   if (code === 'VFAB_STORAGE_NO_SUCH_LUN' || code === STORED_ERROR.NOT_FOUND) return 404;
-  if (code === 'VFAB_STORAGE_LUN_EXISTS') return 409;
+  if (code === 'VFAB_STORAGE_LUN_EXISTS' || code === 'VFAB_STORAGE_LUN_NUMBER_IN_USE') return 409;
   if (code === STORED_ERROR.UNAUTHORIZED) return 401;
   if (code.startsWith('VFAB_STORAGE_BAD') || code === 'VFAB_STORAGE_SHRINK_NOT_ALLOWED' || code === 'VFAB_STORAGE_TOO_MANY_LUNS' || code === STORED_ERROR.BAD_REQUEST) return 400;
   return 500;
@@ -191,15 +211,22 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
 }
 
 async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise<void> {
-  for (const spec of specs) {
+  // LUNs with a fixed number first, so a numberless one never takes a number another LUN asks for.
+  const ordered = [...specs.filter((s) => s.lun !== undefined), ...specs.filter((s) => s.lun === undefined)];
+  for (const spec of ordered) {
     const sizeBytes = sizeFromBody(spec as unknown as Record<string, unknown>);
     if (typeof spec.name !== 'string' || sizeBytes === undefined) die(`${STORED_ERROR.BAD_CONFIG}: each LUN needs name and sizeBytes or sizeGB`);
     const have = array.getLun(spec.name);
     if (have) {
-      if (have.sizeBytes < sizeBytes) await array.growLun(spec.name, sizeBytes);
+      if (spec.lun !== undefined && have.lun !== spec.lun) log(`LUN ${spec.name} is LUN ${have.lun} in the data directory, not ${spec.lun} as configured (LUNs are not renumbered)`);
+      if (spec.blockSize !== undefined && have.blockSizeBytes !== spec.blockSize) log(`LUN ${spec.name} keeps its ${have.blockSizeBytes}-byte blocks (configured ${spec.blockSize})`);
+      if (have.sizeBytes < sizeBytes) {
+        await array.growLun(spec.name, sizeBytes);
+        log(`grew LUN ${have.lun} ${spec.name} to ${sizeBytes} bytes`);
+      }
       continue;
     }
-    const info = await array.createLun({ name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}) });
+    const info = await array.createLun({ name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}), ...(spec.lun !== undefined ? { lun: spec.lun } : {}) });
     log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes (${info.id})`);
   }
 }
@@ -257,7 +284,8 @@ async function main(): Promise<void> {
       }
       const bs = body.blockSize ?? body.blockSizeBytes;
       if (bs !== undefined && bs !== 512 && bs !== 4096) throw new VfabError('VFAB_STORAGE_BAD_SIZE', `block size ${String(bs)} is not 512 or 4096`);
-      const info = await array.createLun({ name: body.name, sizeBytes, ...(bs !== undefined ? { blockSizeBytes: bs as 512 | 4096 } : {}) });
+      if (body.lun !== undefined && typeof body.lun !== 'number') throw new VfabError(STORED_ERROR.BAD_REQUEST, '"lun" must be a number');
+      const info = await array.createLun({ name: body.name, sizeBytes, ...(bs !== undefined ? { blockSizeBytes: bs as 512 | 4096 } : {}), ...(typeof body.lun === 'number' ? { lun: body.lun } : {}) });
       log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes`);
       return sendJson(res, 201, info);
     }

@@ -99,6 +99,11 @@ async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], toke
       peers[end.local] = linkUrl(peerPort, end.peerInterface);
     }
     if (Object.keys(peers).length > 0) await control({ port: portOf.get(d.name)! }, token, 'POST', '/control/peers', { peers });
+    // hosts with storage: where each array's block protocol listens (daemons/host-storage.ts connects its paths)
+    if (d.config.kind === 'host' && d.config.host.storage.length > 0) {
+      const arrays = Object.fromEntries(d.config.host.storage.filter((s) => portOf.has(s.array)).map((s) => [s.array, `ws://127.0.0.1:${portOf.get(s.array)}/block`]));
+      await control({ port: portOf.get(d.name)! }, token, 'POST', '/control/storage/arrays', { arrays });
+    }
   }
 }
 

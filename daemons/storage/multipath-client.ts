@@ -9,7 +9,7 @@
 import { VfabError } from '../../lib/errors.js';
 import { SystemClock, type Clock } from '../../lib/clock.js';
 import type { ScsiCommand, ScsiResult, ScsiTarget } from '../../lib/storage/scsi.js';
-import { BLOCK_ERROR } from '../../lib/storage/protocol.js';
+import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
 import { MultipathSelector, type PathPolicy, type PathStatus } from '../../lib/storage/multipath.js';
 import { BlockClient, connectBlockClient } from './block-client.js';
 
@@ -169,6 +169,12 @@ export class MultipathClient implements ScsiTarget {
     this.adminDown[i] = false;
     if (this.clients[i]?.connected) return;
     await this.connectPath(i);
+  }
+
+  /** The LUN list from the HELLO_ACK of a connected path (a snapshot taken at connect time). */
+  lunEntries(): LunEntry[] {
+    for (const c of this.clients) if (c?.connected) return c.luns;
+    return [];
   }
 
   paths(): MultipathPathInfo[] {

@@ -51,7 +51,8 @@ export interface StorageArray extends ScsiTarget {
   readonly name: string;
   /** True when the array is backed by LevelDB (acknowledged writes survive kill -9). */
   readonly durable: boolean;
-  createLun(opts: { name: string; sizeBytes: number; blockSizeBytes?: BlockSizeBytes }): Promise<LunInfo>;
+  /** `lun`: the LUN number to use (topology lunId); default the lowest free one. */
+  createLun(opts: CreateLunOptions): Promise<LunInfo>;
   listLuns(): LunInfo[];
   getLun(nameOrNumber: string | number): LunInfo | undefined;
   /** Grow only; the new blocks read as zeros. */
@@ -63,6 +64,13 @@ export interface StorageArray extends ScsiTarget {
   /** LOGICAL UNIT RESET task management function: releases the LUN's SPC-2 reservation. */
   logicalUnitReset(nameOrNumber: string | number): void;
   close(): Promise<void>;
+}
+
+export interface CreateLunOptions {
+  name: string;
+  sizeBytes: number;
+  blockSizeBytes?: BlockSizeBytes;
+  lun?: number;
 }
 
 export interface OpenArrayOptions {
@@ -178,7 +186,7 @@ class Array_ implements StorageArray {
     if (this.closed) throw storageError(STORAGE_ERROR.CLOSED, `array ${this.name} is closed`);
   }
 
-  async createLun(opts: { name: string; sizeBytes: number; blockSizeBytes?: BlockSizeBytes }): Promise<LunInfo> {
+  async createLun(opts: CreateLunOptions): Promise<LunInfo> {
     this.checkOpen();
     const name = opts?.name;
     if (typeof name !== 'string' || name.length === 0 || name.length > MAX_LUN_NAME_CHARS || !NAME_RE.test(name)) {
@@ -191,7 +199,16 @@ class Array_ implements StorageArray {
     }
     if (this.byName.has(name)) throw storageError(STORAGE_ERROR.LUN_EXISTS, `LUN ${name} exists`);
     let lun = 0;
-    while (this.byNumber.has(lun)) lun++;
+    if (opts.lun !== undefined) {
+      if (!Number.isInteger(opts.lun) || opts.lun < 0 || opts.lun >= MAX_LUNS) {
+        throw storageError(STORAGE_ERROR.BAD_LUN_NUMBER, `LUN number ${String(opts.lun)} outside 0..${MAX_LUNS - 1}`);
+      }
+      const holder = this.byNumber.get(opts.lun);
+      if (holder !== undefined) throw storageError(STORAGE_ERROR.LUN_NUMBER_IN_USE, `LUN number ${opts.lun} is taken by ${holder.name}`, { lun: opts.lun, name: holder.name });
+      lun = opts.lun;
+    } else {
+      while (this.byNumber.has(lun)) lun++;
+    }
     if (lun >= MAX_LUNS) throw storageError(STORAGE_ERROR.TOO_MANY_LUNS, `at most ${MAX_LUNS} LUNs`);
     const createdAtMs = this.clock.nowMs();
     const serial = ++this.serial;

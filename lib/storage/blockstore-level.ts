@@ -6,14 +6,22 @@
 // Durability: every write goes out in a batch with { sync: true } before it is acknowledged. With group
 // commit (default) writes that arrive while a synced batch is in flight are merged into the next batch;
 // each is acknowledged only after its batch is synced. Each write's blocks are in one batch, so a torn
-// multi-block write never shows a mix. Leaves out a read cache (see docs/storage-model.md) and compaction tuning.
+// multi-block write never shows a mix.
+// Reads: single-block reads issued in the same turn (one incoming block-protocol message carries up to the
+// window's worth) are coalesced into one `getMany` (one thread-pool hop and one implicit snapshot for up to
+// MAX_READ_COALESCE_KEYS keys instead of one per key), and a block is returned as a view into the value
+// LevelDB handed back (no copy) once its CRC matched. Leaves out a read cache (see docs/storage-model.md)
+// and compaction tuning.
 
 import { Level } from 'level';
-import { ok, type Result } from '../errors.js';
+import { VfabError, ok, type Result } from '../errors.js';
 import {
+  BLOCK_CRC_BYTES,
+  STORAGE_ERROR,
   type BlockStore,
   type WriteOptions,
   checksumError,
+  blockValueValid,
   closedError,
   decodeBlockValueInto,
   encodeBlockValue,
@@ -24,6 +32,12 @@ const META_PREFIX = 0x4d;
 export const BLOCK_KEY_BYTES = 11;
 /** Below this many blocks, UNMAP deletes each key blindly; above, it first lists the allocated keys. */
 export const UNMAP_BLIND_DELETE_BLOCKS = 64;
+/**
+ * Most single-block reads merged into one getMany. A turn with more is split into several getManys so
+ * LevelDB's reads run on several thread-pool threads at once and the first answers go out earlier
+ * (measured on this 2-CPU machine: 16 beats both 4 and one getMany for all 32 of a QD32 turn).
+ */
+export const MAX_READ_COALESCE_KEYS = 16;
 
 /** The LevelDB key of one block. */
 export function blockKey(lun: number, lba: number): Buffer {
@@ -43,7 +57,19 @@ function metaKey(name: string): Buffer {
   return Buffer.concat([Buffer.of(META_PREFIX), Buffer.from(name, 'utf8')]);
 }
 
+function ioError(e: unknown): VfabError {
+  return new VfabError(STORAGE_ERROR.IO, `LevelDB read failed: ${e instanceof Error ? e.message : String(e)}`);
+}
+
 type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+interface PendingRead {
+  key: Buffer;
+  lun: number;
+  lba: number;
+  blockSizeBytes: number;
+  resolve: (r: Result<Buffer>) => void;
+}
 
 interface Waiter {
   resolve: () => void;
@@ -66,6 +92,11 @@ export class LevelBlockStore implements BlockStore {
   private pendingWaiters: Waiter[] = [];
   private committing = false;
   private closed = false;
+  private pendingReads: PendingRead[] = [];
+  private readScheduled = false;
+  private readonly runReadsBound = (): void => this.runReads();
+  /** getMany calls and the single-block reads they carried (measure read coalescing). */
+  readonly readStats = { getManys: 0, reads: 0 };
   /** Batches written so far and writes they carried (measure group commit). */
   readonly commitStats = { batches: 0, writes: 0 };
 
@@ -121,12 +152,13 @@ export class LevelBlockStore implements BlockStore {
   async readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number): Promise<Result<Buffer>> {
     if (this.closed) return { ok: false, error: closedError() };
     if (count === 1) {
-      const value = await this.db.get(blockKey(lun, lba));
-      const out = value === undefined ? Buffer.alloc(blockSizeBytes) : Buffer.allocUnsafe(blockSizeBytes);
-      if (value !== undefined && !decodeBlockValueInto(value, blockSizeBytes, out, 0)) {
-        return { ok: false, error: checksumError(lun, lba) };
-      }
-      return ok(out);
+      return new Promise<Result<Buffer>>((resolve) => {
+        this.pendingReads.push({ key: blockKey(lun, lba), lun, lba, blockSizeBytes, resolve });
+        if (!this.readScheduled) {
+          this.readScheduled = true;
+          queueMicrotask(this.runReadsBound);
+        }
+      });
     }
     const out = Buffer.alloc(count * blockSizeBytes);
     // One iterator = one consistent snapshot: a concurrent multi-block write is seen whole or not at all.
@@ -138,6 +170,35 @@ export class LevelBlockStore implements BlockStore {
       }
     }
     return ok(out);
+  }
+
+  /** Sends every single-block read queued in this turn to LevelDB as getMany calls. */
+  private runReads(): void {
+    this.readScheduled = false;
+    const all = this.pendingReads;
+    this.pendingReads = [];
+    for (let from = 0; from < all.length; from += MAX_READ_COALESCE_KEYS) {
+      const reads = from === 0 && all.length <= MAX_READ_COALESCE_KEYS ? all : all.slice(from, from + MAX_READ_COALESCE_KEYS);
+      const keys = new Array<Buffer>(reads.length);
+      for (let i = 0; i < reads.length; i++) keys[i] = reads[i]!.key;
+      this.readStats.getManys++;
+      this.readStats.reads += reads.length;
+      this.db.getMany(keys).then(
+        (values) => {
+          for (let i = 0; i < reads.length; i++) {
+            const r = reads[i]!;
+            const value = values[i];
+            if (value === undefined || value === null) r.resolve(ok(Buffer.alloc(r.blockSizeBytes)));
+            else if (blockValueValid(value, r.blockSizeBytes)) r.resolve(ok(value.subarray(BLOCK_CRC_BYTES)));
+            else r.resolve({ ok: false, error: checksumError(r.lun, r.lba) });
+          }
+        },
+        (e: unknown) => {
+          const error = this.closed ? closedError() : ioError(e);
+          for (const r of reads) r.resolve({ ok: false, error });
+        },
+      );
+    }
   }
 
   writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, _opts?: WriteOptions): Promise<void> {

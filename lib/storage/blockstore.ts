@@ -33,6 +33,10 @@ export const STORAGE_ERROR = {
   NO_SUCH_LUN: 'VFAB_STORAGE_NO_SUCH_LUN',
   /** growLun: the new size is smaller than the current one (LUNs only grow). */
   SHRINK: 'VFAB_STORAGE_SHRINK_NOT_ALLOWED',
+  /** createLun: an explicit LUN number outside 0..MAX_LUNS-1. */
+  BAD_LUN_NUMBER: 'VFAB_STORAGE_BAD_LUN_NUMBER',
+  /** createLun: the explicit LUN number belongs to another LUN. */
+  LUN_NUMBER_IN_USE: 'VFAB_STORAGE_LUN_NUMBER_IN_USE',
   /** createLun: MAX_LUNS reached. */
   TOO_MANY_LUNS: 'VFAB_STORAGE_TOO_MANY_LUNS',
 } as const;
@@ -91,6 +95,13 @@ export function decodeBlockValueInto(value: Uint8Array, blockSizeBytes: number, 
   if (crc32(data) !== stored) return false;
   out.set(data, outOffset);
   return true;
+}
+
+/** True when a stored value has the right length and its checksum matches (the data is value[4..]). */
+export function blockValueValid(value: Uint8Array, blockSizeBytes: number): boolean {
+  if (value.length !== BLOCK_CRC_BYTES + blockSizeBytes) return false;
+  const stored = ((value[0]! << 24) | (value[1]! << 16) | (value[2]! << 8) | value[3]!) >>> 0;
+  return crc32(value.subarray(BLOCK_CRC_BYTES)) === stored;
 }
 
 export function checksumError(lun: number, lba: number): VfabError {
