@@ -53,7 +53,6 @@ async function bareChain(frameBytes: number, seconds: number, ratePps?: number):
   const rx = await startRole(['receiver']);
   const relay = await startRole(['relay', '--to', `ws://127.0.0.1:${rx.ready.port}`]);
   const tx = await startRole(['sender', '--to', `ws://127.0.0.1:${relay.ready.port}`, '--bytes', String(frameBytes), '--seconds', String(seconds), ...(ratePps ? ['--rate', String(ratePps)] : [])]);
-  await tx.lines.next(); // {"event":"ready"}
   const result = JSON.parse((await tx.lines.next()).value);
   await new Promise((r) => setTimeout(r, 300));
   rx.child.kill('SIGTERM');
