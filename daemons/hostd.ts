@@ -39,6 +39,7 @@ import { ControlServer, announceReady, onShutdown, daemonToken } from './common/
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
 import { EventLog } from './common/events.js';
+import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
 
@@ -97,20 +98,10 @@ function logHostEvent(e: HostEvent): void {
   }
 }
 
-// Guest timers (ARP retries, ping timeouts) on the host clock.
-let tickTimer: NodeJS.Timeout | undefined;
-let tickAtMs = Infinity;
+// Guest timers (ARP retries, ping timeouts), teaming beacons and shaper releases on the host clock.
+const tickTimer = new DeadlineTimer(clock, timeScale, () => host.nextDeadlineMs(), () => host.tick());
 function scheduleTick(): void {
-  const due = host.nextDeadlineMs();
-  if (due === undefined || due >= tickAtMs) return;
-  if (tickTimer) clearTimeout(tickTimer);
-  tickAtMs = due;
-  tickTimer = setTimeout(() => {
-    tickTimer = undefined;
-    tickAtMs = Infinity;
-    host.tick();
-    scheduleTick();
-  }, Math.max(0, (due - clock.nowMs()) / timeScale) + 1);
+  tickTimer.schedule();
 }
 
 const sleepHostMs = (ms: number) => new Promise((r) => setTimeout(r, ms / timeScale));

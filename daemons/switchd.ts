@@ -20,14 +20,14 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../lib/clock.js';
-import { PhysicalSwitch, type PhysicalSwitchConfig, type SwitchEvent } from '../lib/pswitch/pswitch.js';
-import type { PhysicalSwitch as SwitchModel } from '../lib/topology/model.js';
-import { expandVlanRanges } from '../lib/topology/model.js';
+import { PhysicalSwitch, type SwitchEvent } from '../lib/pswitch/pswitch.js';
+import { switchConfigFromModel } from '../lib/pswitch/from-topology.js';
 import { VfabError } from '../lib/errors.js';
 import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
 import { EventLog } from './common/events.js';
+import { DeadlineTimer } from './common/deadline-timer.js';
 import type { SwitchConfig } from './fabric/plan.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
@@ -42,24 +42,6 @@ const token = daemonToken();
 const clock = new SystemClock(config.timeScale ?? 1);
 const timeScale = config.timeScale ?? 1;
 
-export function switchConfigFromModel(m: SwitchModel): PhysicalSwitchConfig {
-  return {
-    name: m.name,
-    macAgingMs: m.macAgingMs,
-    ports: m.ports.map((p) => ({
-      name: p.name,
-      mode: p.mode,
-      ...(p.mode === 'access' ? { accessVlan: p.accessVlan } : {}),
-      ...(p.mode === 'trunk'
-        ? { nativeVlan: p.nativeVlan, allowedVlans: p.allowedVlans.length === 1 && p.allowedVlans[0]![0] <= 1 && p.allowedVlans[0]![1] >= 4094 ? ('all' as const) : expandVlanRanges(p.allowedVlans) }
-        : {}),
-      mtuBytes: m.mtu,
-      shutdown: p.shutdown,
-      description: p.description,
-    })),
-    portChannels: m.portChannels.map((pc) => ({ name: pc.name, members: pc.members, mode: 'on' as const, loadBalance: pc.loadBalance })),
-  };
-}
 
 const sw = new PhysicalSwitch(switchConfigFromModel(model), clock);
 const events = new EventLog(name, () => clock.nowMs());
@@ -114,20 +96,9 @@ const links = new DaemonLinks(name, config.links, token, {
 }, { clock, timeScale, event: (type, fields) => events.add(type, fields) });
 
 // Aging runs on the switch's clock; with --time-scale the wall-clock wait shrinks accordingly.
-let agingTimer: NodeJS.Timeout | undefined;
-let agingAtMs = Infinity;
+const agingTimer = new DeadlineTimer(clock, timeScale, () => sw.nextAgingDeadlineMs(), () => logEvents(sw.age()), false);
 function scheduleAging(): void {
-  const due = sw.nextAgingDeadlineMs();
-  if (due === undefined || due >= agingAtMs) return;
-  if (agingTimer) clearTimeout(agingTimer);
-  agingAtMs = due;
-  agingTimer = setTimeout(() => {
-    agingTimer = undefined;
-    agingAtMs = Infinity;
-    logEvents(sw.age());
-    scheduleAging();
-  }, Math.max(0, (due - clock.nowMs()) / timeScale) + 1);
-  agingTimer.unref();
+  agingTimer.schedule();
 }
 
 function port(nameText: string): number {

@@ -3,11 +3,12 @@
 // be taken down (carrier lost at both ends: the host's uplink and the switch port). Records what each
 // cable end sent and the events of every node, stamped with the clock. Not a test file itself.
 
+import { switchConfigFromModel } from '../../lib/pswitch/from-topology.js';
 import { ManualClock } from '../../lib/clock.js';
 import { EsxHost, type HostEvent } from '../../lib/host/host.js';
-import { PhysicalSwitch, type PhysicalSwitchConfig, type SwitchEvent } from '../../lib/pswitch/pswitch.js';
+import { PhysicalSwitch, type SwitchEvent } from '../../lib/pswitch/pswitch.js';
 import { parseTopology } from '../../lib/topology/load.js';
-import { expandVlanRanges, type PhysicalSwitch as SwitchModel, type Topology } from '../../lib/topology/model.js';
+import type { Topology } from '../../lib/topology/model.js';
 
 export interface FabricEvent {
   timeMs: number;
@@ -16,20 +17,6 @@ export interface FabricEvent {
   [k: string]: unknown;
 }
 
-function switchConfig(m: SwitchModel): PhysicalSwitchConfig {
-  return {
-    name: m.name,
-    macAgingMs: m.macAgingMs,
-    ports: m.ports.map((p) => ({
-      name: p.name,
-      mode: p.mode,
-      ...(p.mode === 'access' ? { accessVlan: p.accessVlan } : { nativeVlan: p.nativeVlan, allowedVlans: expandVlanRanges(p.allowedVlans) }),
-      mtuBytes: m.mtu,
-      shutdown: p.shutdown,
-    })),
-    portChannels: m.portChannels.map((pc) => ({ name: pc.name, members: pc.members, mode: 'on' as const, loadBalance: pc.loadBalance })),
-  };
-}
 
 export class MiniFabric {
   readonly clock = new ManualClock(0);
@@ -52,7 +39,7 @@ export class MiniFabric {
       this.peer.set(l.b, l.a);
     }
     for (const sm of this.topology.switches) {
-      const sw = new PhysicalSwitch(switchConfig(sm), this.clock);
+      const sw = new PhysicalSwitch(switchConfigFromModel(sm), this.clock);
       this.switches.set(sm.name, sw);
       for (const p of sw.ports()) if (!this.peer.has(`${sm.name}.${p.name}`)) sw.setLinkUp(p.index, false);
     }
