@@ -16,6 +16,16 @@ async function ping(s: FabricState, count: number): Promise<number[]> {
   return r.replies.filter((x) => x.rttMs !== null).map((x) => x.seq);
 }
 
+/** After a restart the fresh guest stack resolves ARP first: retry (bounded) until 3 replies arrive. */
+async function pingsFlowAgain(s: FabricState, withinMs = 10_000): Promise<number[]> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const got = await ping(s, 3);
+    if (got.length === 3 || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe('e2e: fault injection (vfab fault ...)', function () {
   this.timeout(90_000);
   let state: FabricState | undefined;
@@ -91,9 +101,9 @@ describe('e2e: fault injection (vfab fault ...)', function () {
     const r = await restartDaemon(s, 'sw2', { stateDir: dir, detached: false });
     expect(r.port).to.equal(old.port);
     expect(readState(dir).daemons.find((d) => d.name === 'sw2')!.pid).to.equal(r.pid);
-    expect(await ping(s, 3)).to.have.length(3);
+    expect(await pingsFlowAgain(s)).to.have.length(3);
     const h = await restartDaemon(s, 'esx1', { stateDir: dir, detached: false });
     expect(h.redialled).to.have.members(['vmnic0', 'vmnic1']);
-    expect(await ping(s, 3)).to.have.length(3);
+    expect(await pingsFlowAgain(s)).to.have.length(3);
   });
 });
