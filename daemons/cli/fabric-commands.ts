@@ -80,8 +80,10 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
       continue;
     }
     try {
-      const status = await control(d, state.token, 'GET', '/control/status');
-      reports.push({ ...status, name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true });
+      const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
+      // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
+      const storage = d.kind === 'host' ? await control<any>(d, state.token, 'GET', '/control/storage').catch(() => undefined) : undefined;
+      reports.push({ ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true });
     } catch (e) {
       reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message });
     }
@@ -112,6 +114,10 @@ function renderStatus(r: any): string {
   if (r.vms?.length) {
     lines.push('  VMs:');
     lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
+  }
+  for (const a of r.storage?.arrays ?? []) {
+    lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);
+    lines.push(indent(table([['path', 'state', 'active', 'connected', 'failures'], ...a.paths.map((p: any) => [p.name, p.state, p.io ? 'yes' : '', p.connected ? 'yes' : 'no', String(p.failures)])]), 4));
   }
   if (r.ports?.length) {
     lines.push('  ports:');

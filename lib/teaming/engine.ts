@@ -345,7 +345,7 @@ export class TeamingEngine implements UplinkSelector {
     }
     const u = st.uplink;
     if (ps.rp.role[u] === 'standby') {
-      const why = downActives.length ? `${list(downActives)} ${downActives.every((i) => !this.isLinkUp(i)) ? 'down' : 'failed'}` : 'active NICs held back (failback off)';
+      const why = downActives.length ? `${list(downActives)} ${downActives.every((i) => !this.isLinkUp(i)) ? 'down' : 'failed'}` : ps.rp.activeIdx.length === 0 ? 'no active NIC configured' : 'active NICs held back (failback off)';
       return { uplink: nm(u), uplinks: [nm(u)], reason: `standby ${nm(u)} in use: ${why}` };
     }
     let how: string;
