@@ -131,6 +131,16 @@ export class DaemonLinks {
     return this.slots.get(local)?.link;
   }
 
+  /** The fullest link's queued bytes (a load generator waits while it is high, like a sender's NIC ring). */
+  maxQueuedBytes(): number {
+    let max = 0;
+    for (const slot of this.slots.values()) {
+      const q = slot.link?.queuedBytes ?? 0;
+      if (q > max) max = q;
+    }
+    return max;
+  }
+
   has(local: string): boolean {
     return this.slots.has(local);
   }

@@ -6,5 +6,7 @@ export const TSX_LOADER_URL = import.meta.resolve('tsx');
 
 /** argv (after the node binary) that runs the TypeScript file `script` with `args`. */
 export function tsNodeArgs(script: string, args: string[] = []): string[] {
-  return ['--import', TSX_LOADER_URL, script, ...args];
+  // VFAB_CPU_PROF_DIR=DIR: every daemon writes a V8 CPU profile there when it exits (for `npm run bench`)
+  const prof = process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : [];
+  return [...prof, '--import', TSX_LOADER_URL, script, ...args];
 }

@@ -63,6 +63,8 @@ export interface EthernetLink {
   /** Adds a carrier listener: reason is 'admin-down', 'peer-admin-down', 'peer-gone', 'closed', 'connected'... */
   onCarrier(handler: (up: boolean, reason: string) => void): void;
   readonly counters: Readonly<LinkCounters>;
+  /** Bytes waiting to leave (encoder batch + transport buffer): a sender that respects it never tail-drops. */
+  readonly queuedBytes: number;
   close(): void;
 }
 
@@ -188,6 +190,10 @@ export class LinkEndpoint implements EthernetLink {
 
   get adminUp(): boolean {
     return this.admin;
+  }
+
+  get queuedBytes(): number {
+    return this.encoder.pendingBytes + (this.transport?.bufferedBytes() ?? 0);
   }
 
   get carrier(): boolean {

@@ -10,12 +10,28 @@ export const STREAM_HEADER_BYTES = 20; // magic u32, stream u32, seq u32, sentAt
 /** Latency samples kept per receiver; later samples replace random earlier ones (reservoir). */
 export const LATENCY_SAMPLES_MAX = 100_000;
 
+// Per-frame codec without allocation: the double goes through one shared scratch (big-endian on the wire).
+const scratchF64 = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratchF64.buffer);
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function writeU32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+}
+
+function readU32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
 export function writeStreamHeader(buf: Uint8Array, offset: number, streamId: number, seq: number, sentAtNs: number): void {
-  const view = new DataView(buf.buffer, buf.byteOffset + offset, STREAM_HEADER_BYTES);
-  view.setUint32(0, STREAM_MAGIC);
-  view.setUint32(4, streamId >>> 0);
-  view.setUint32(8, seq >>> 0);
-  view.setFloat64(12, sentAtNs);
+  writeU32(buf, offset, STREAM_MAGIC);
+  writeU32(buf, offset + 4, streamId >>> 0);
+  writeU32(buf, offset + 8, seq >>> 0);
+  scratchF64[0] = sentAtNs;
+  for (let i = 0; i < 8; i++) buf[offset + 12 + i] = scratchBytes[LITTLE_ENDIAN_HOST ? 7 - i : i]!;
 }
 
 export interface StreamStamp {
@@ -27,9 +43,9 @@ export interface StreamStamp {
 /** Reads a stream header, or undefined when the payload is not a vfab stream payload. */
 export function readStreamHeader(buf: Uint8Array, offset: number): StreamStamp | undefined {
   if (buf.length - offset < STREAM_HEADER_BYTES) return undefined;
-  const view = new DataView(buf.buffer, buf.byteOffset + offset, STREAM_HEADER_BYTES);
-  if (view.getUint32(0) !== STREAM_MAGIC) return undefined;
-  return { streamId: view.getUint32(4), seq: view.getUint32(8), sentAtNs: view.getFloat64(12) };
+  if (readU32(buf, offset) !== STREAM_MAGIC) return undefined;
+  for (let i = 0; i < 8; i++) scratchBytes[LITTLE_ENDIAN_HOST ? 7 - i : i] = buf[offset + 12 + i]!;
+  return { streamId: readU32(buf, offset + 4), seq: readU32(buf, offset + 8), sentAtNs: scratchF64[0]! };
 }
 
 export interface StreamReport {
