@@ -26,24 +26,30 @@
 // uplink, vlan), link-up/down, beacon-failed/-restored, shotgun-on/-off, no-uplink, shaping-drop;
 // carrier changes; impairment-set/-cleared, flap-set/-change/-cancelled.
 //   WS   /link/:vmnic, /capture?point=P   see docs/link-protocol.md
+//   WS   /link/<vm>.<nic>                  the link of an external VM's vNIC (daemons/vmd.ts or any client
+//                                         speaking docs/link-protocol.md, "Attaching a VM"); carrier down
+//                                         blocks the VM's vSwitch port. Guest routes (ping, raw) for an
+//                                         external VM answer VFAB_VM_EXTERNAL; mac/promiscuous program its port.
 
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../lib/clock.js';
 import { VfabError } from '../lib/errors.js';
 import { EsxHost, type HostEvent } from '../lib/host/host.js';
-import { parseMac, macToString } from '../lib/wire/mac.js';
+import { macToString } from '../lib/wire/mac.js';
 import type { StreamReceiver } from '../lib/traffic/stream.js';
 import { sharedNowNs } from '../lib/traffic/stream.js';
 import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
+import { LINK_QUEUE_BYTES } from '../lib/link/link.js';
 import { EventLog } from './common/events.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
+import { registerVmRoutes } from './common/vm-control.js';
 
-export const MAX_PING_COUNT = 10_000;
+export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
 /** Frames a stream sender hands the vSwitch per event-loop turn when unpaced. */
 const STREAM_FRAMES_PER_TURN = 64;
@@ -62,14 +68,34 @@ const events = new EventLog(name, () => clock.nowMs());
 
 const capture = new CaptureServer({ setTap: (point, on) => host.setTap(point, on) });
 
+// External VMs: one listening link end per vNIC, named "<vm>.<nic>" (the plan adds them to config.links).
+const externalNics = new Map<string, { vm: string; nic: number }>();
+const externalLinkNames = new Map<string, string[]>(); // vm -> link name per vNIC index
+for (const vm of config.host.vms) {
+  if (!vm.external) continue;
+  externalLinkNames.set(vm.name, vm.nics.map((n, i) => {
+    const local = `${vm.name}.${n.name}`;
+    externalNics.set(local, { vm: vm.name, nic: i });
+    return local;
+  }));
+}
+
 const links = new DaemonLinks(name, config.links, token, {
-  frame: (vmnic, frame) => {
-    host.receiveUplink(vmnic, frame);
+  frame: (local, frame) => {
+    const ext = externalNics.get(local);
+    if (ext === undefined) host.receiveUplink(local, frame);
+    else host.receiveFromVm(ext.vm, ext.nic, frame);
     scheduleTick();
   },
-  carrier: (vmnic, up, reason) => {
-    events.add('carrier', { uplink: vmnic, up, reason });
-    host.setUplinkLink(vmnic, up);
+  carrier: (local, up, reason) => {
+    const ext = externalNics.get(local);
+    if (ext === undefined) {
+      events.add('carrier', { uplink: local, up, reason });
+      host.setUplinkLink(local, up);
+    } else {
+      events.add('carrier', { vm: ext.vm, nic: local.slice(ext.vm.length + 1), up, reason });
+      host.setVmLink(ext.vm, ext.nic, up);
+    }
     scheduleTick();
   },
 }, { clock, timeScale, event: (type, fields) => events.add(type, fields) });
@@ -77,6 +103,10 @@ const links = new DaemonLinks(name, config.links, token, {
 const host: EsxHost = new EsxHost(config.host, clock, {
   uplinkTx: (vmnic, frame) => {
     links.send(vmnic, frame);
+  },
+  vmTx: (vm, nic, frame) => {
+    const local = externalLinkNames.get(vm)?.[nic];
+    if (local !== undefined) links.send(local, frame);
   },
   event: (e: HostEvent) => logHostEvent(e),
   tap: (point, direction, frame) => capture.frame(point, direction, frame),
@@ -102,43 +132,6 @@ function logHostEvent(e: HostEvent): void {
 const tickTimer = new DeadlineTimer(clock, timeScale, () => host.nextDeadlineMs(), () => host.tick());
 function scheduleTick(): void {
   tickTimer.schedule();
-}
-
-const sleepHostMs = (ms: number) => new Promise((r) => setTimeout(r, ms / timeScale));
-
-async function ping(vm: string, body: any) {
-  const target = String(body?.target ?? '');
-  if (!target) throw new VfabError('VFAB_USAGE', 'ping needs a target IP');
-  const count = Math.min(Math.max(1, Number(body?.count ?? 4)), MAX_PING_COUNT);
-  const intervalMs = Math.max(1, Number(body?.intervalMs ?? 200));
-  const timeoutMs = Math.max(1, Number(body?.timeoutMs ?? 1000));
-  const sizeBytes = Math.max(0, Number(body?.sizeBytes ?? 56));
-  const nic = host.pickNic(vm, target, body?.nic);
-  const id = (Math.random() * 0xffff) | 0;
-  const replies = new Map<number, { seq: number; rttMs: number | null; ttl?: number; bytes?: number; error?: string }>();
-  let settle: () => void = () => {};
-  const done = new Promise<void>((r) => (settle = r));
-  const stop = host.listen(vm, (a) => {
-    if (a.kind === 'pingReply' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: a.rttMs, ttl: a.ttl, bytes: a.bytes });
-    else if (a.kind === 'pingTimeout' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: null, error: 'timeout' });
-    else if (a.kind === 'sendFailed') {
-      for (let s = 0; s < count; s++) if (!replies.has(s)) replies.set(s, { seq: s, rttMs: null, error: a.message });
-    } else return;
-    if (replies.size >= count) settle();
-  });
-  try {
-    for (let seq = 0; seq < count && replies.size < count; seq++) {
-      host.ping(vm, nic, target, { id, seq, sizeBytes, timeoutMs });
-      scheduleTick();
-      if (seq < count - 1) await sleepHostMs(intervalMs);
-    }
-    await Promise.race([done, sleepHostMs(timeoutMs + 2000)]);
-  } finally {
-    stop();
-  }
-  const ordered = [...Array(count).keys()].map((s) => replies.get(s) ?? { seq: s, rttMs: null, error: 'no answer' });
-  const ep = host.endpoint(vm);
-  return { vm, nic: config.host.vms.find((v) => v.name === vm)!.nics[nic]!.name, sourceIp: ep.nicIp(nic) ?? '-', target, sent: count, received: ordered.filter((r) => r.rttMs !== null).length, replies: ordered };
 }
 
 // ------------------------------------------------------------ measured streams
@@ -208,8 +201,9 @@ async function sendStream(body: any, rec: { sent: number; running: boolean }) {
         if (due > 0) host.sendStreamFrames(s, Math.min(due, 1000), sharedNowNs());
         setTimeout(turn, 1);
       } else {
-        // unpaced: fill the uplink queue, then yield so links can flush (tail drop beyond, like a NIC)
-        host.sendStreamFrames(s, STREAM_FRAMES_PER_TURN, sharedNowNs());
+        // unpaced: as fast as the uplinks drain; generating frames only to tail-drop them would just burn
+        // the CPU the rest of the fabric needs (the bare relay peer's sender waits the same way)
+        if (links.maxQueuedBytes() < LINK_QUEUE_BYTES / 2) host.sendStreamFrames(s, STREAM_FRAMES_PER_TURN, sharedNowNs());
         setImmediate(turn);
       }
     };
@@ -251,28 +245,6 @@ const server = new ControlServer(token)
     scheduleTick();
     return { vm: vmPath(req), poweredOn: host.isPoweredOn(vmPath(req)) };
   })
-  .on('POST', '/control/vms/:vm/ping', (req) => ping(vmPath(req), req.body))
-  .on('POST', '/control/vms/:vm/mac', (req) => {
-    const vm = vmPath(req);
-    const nic = host.pickNic(vm, '0.0.0.0', req.body?.nic);
-    const ep = host.endpoint(vm);
-    host.applyGuestActions(vm, ep.setMac(nic, parseMac(String(req.body?.mac))));
-    return { vm, nic, mac: macToString(ep.nicMac(nic)) };
-  })
-  .on('POST', '/control/vms/:vm/promiscuous', (req) => {
-    const vm = vmPath(req);
-    const nic = host.pickNic(vm, '0.0.0.0', req.body?.nic);
-    host.applyGuestActions(vm, host.endpoint(vm).setPromiscuous(nic, req.body?.on !== false));
-    return { vm, nic, promiscuous: req.body?.on !== false };
-  })
-  .on('POST', '/control/vms/:vm/raw', (req) => {
-    const vm = vmPath(req);
-    const nic = host.pickNic(vm, '0.0.0.0', req.body?.nic);
-    const hex = String(req.body?.frameHex ?? '');
-    if (!/^([0-9a-fA-F]{2})+$/.test(hex) || hex.length > 2 * 9022) throw new VfabError('VFAB_USAGE', 'frameHex must be the frame as hex, at most 9022 bytes');
-    host.transmitFromVm(vm, nic, Buffer.from(hex, 'hex'));
-    return { vm, nic, bytes: hex.length / 2 };
-  })
   .on('POST', '/control/streams/sink', (req) => {
     const vm = String(req.body?.vm);
     const receiver = host.addStreamSink(vm, Number(req.body?.streamId ?? 1), Number(req.body?.udpPort ?? 9000));
@@ -290,6 +262,7 @@ const server = new ControlServer(token)
   .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
 
+registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, raw (daemons/common/vm-control.ts)
 attachHostStorage({ server, config, token, events }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 
 host.powerOnAll();

@@ -1,5 +1,6 @@
 // Bringing a whole fabric up and down: `vfab up`, `vfab down`, `npm start` and the end-to-end tests use
-// it. Covers writing each daemon's config, spawning switches, arrays and hosts as separate processes,
+// it. Covers writing each daemon's config, spawning switches, arrays, hosts and then the vm daemons of
+// external VMs (their config gets the host's link URLs) as separate processes,
 // telling the dialling ends where their peers listen, waiting until every link has carrier at both ends
 // (with progress), recording the fabric in the state file, and stopping every daemon it started.
 
@@ -9,7 +10,7 @@ import { VfabError } from '../../lib/errors.js';
 import type { Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
 import { control } from '../common/control-client.js';
-import { planFabric, linkUrl, type PlannedDaemon } from './plan.js';
+import { planFabric, linkUrl, type PlannedDaemon, type VmConfig } from './plan.js';
 import { spawnDaemon, stopDaemons } from './process.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, isAlive } from './state.js';
 
@@ -55,14 +56,23 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     timeScale,
     runDir,
     daemons: [],
-    vmHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.map((vm) => [vm.name, h.name]))),
+    // an external VM's guest routes (ping, mac, ...) are served by its own vm daemon, named like the VM
+    vmHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.map((vm) => [vm.name, vm.external ? vm.name : h.name]))),
+    externalVmHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.filter((vm) => vm.external).map((vm) => [vm.name, h.name]))),
   };
   const started: DaemonRecord[] = [];
   try {
-    // listeners first (switches and arrays), then hosts; each prints its port when ready
+    // listeners first (switches and arrays), then hosts, then external VMs; each prints its port when ready
     const order = [...plan].sort((a, b) => rank(a) - rank(b));
     let n = 0;
     for (const d of order) {
+      if (d.config.kind === 'vm') {
+        // the host listens already: tell the VM where each vNIC's port is
+        const hostRec = started.find((r) => r.name === (d.config as VmConfig).host);
+        if (!hostRec) throw new VfabError('VFAB_FABRIC_PEER', `external VM ${d.name}: no daemon for its host ${d.config.host}`);
+        d.config.nicUrls = Object.fromEntries(d.config.links.map((end) => [end.local, linkUrl(hostRec.port, end.peerInterface)]));
+        d.config.hostControlPort = hostRec.port;
+      }
       const configFile = path.join(runDir, `${d.name}.json`);
       fs.writeFileSync(configFile, JSON.stringify(d.config, null, 2));
       const args = ['--config', configFile, '--name', d.name];
@@ -84,13 +94,13 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
 }
 
 function rank(d: PlannedDaemon): number {
-  return d.kind === 'switch' ? 0 : d.kind === 'array' ? 1 : 2;
+  return d.kind === 'switch' ? 0 : d.kind === 'array' ? 1 : d.kind === 'host' ? 2 : 3;
 }
 
 async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], token: string): Promise<void> {
   const portOf = new Map(started.map((d) => [d.name, d.port]));
   for (const d of plan) {
-    if (d.config.kind === 'array') continue;
+    if (d.config.kind === 'array' || d.config.kind === 'vm') continue; // vm daemons dial from their config
     const peers: Record<string, string> = {};
     for (const end of d.config.links) {
       if (end.role !== 'dial') continue;
@@ -127,7 +137,7 @@ export async function waitLinksUp(state: FabricState, timeoutMs: number, progres
 export async function linkCensus(state: FabricState): Promise<{ up: number; total: number; down: string[] }> {
   const ends = new Map<string, boolean>();
   for (const d of state.daemons) {
-    if (d.kind !== 'host' && d.kind !== 'switch') continue;
+    if (d.kind !== 'host' && d.kind !== 'switch' && d.kind !== 'vm') continue;
     const status = await control<{ links: LinkStatus[] }>(d, state.token, 'GET', '/control/status');
     for (const l of status.links) ends.set(`${d.name}.${l.local}`, l.carrier);
   }
@@ -136,7 +146,7 @@ export async function linkCensus(state: FabricState): Promise<{ up: number; tota
   let total = 0;
   const down: string[] = [];
   for (const d of state.daemons) {
-    if (d.kind !== 'host' && d.kind !== 'switch') continue;
+    if (d.kind !== 'host' && d.kind !== 'switch' && d.kind !== 'vm') continue;
     const cfg = JSON.parse(fs.readFileSync(path.join(state.runDir, `${d.name}.json`), 'utf8'));
     for (const end of cfg.links as Array<{ local: string; peer: string }>) {
       const a = `${d.name}.${end.local}`;

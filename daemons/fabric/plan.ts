@@ -2,9 +2,11 @@
 // physical switch, one storage daemon per array. Covers each daemon's config document and, for every
 // link, which end dials (the WebSocket client) and which listens. Rule: a host uplink always dials the
 // physical-switch port; between two switches (or two hosts) the end written first in the file dials.
+// External VMs (`external: true`): one vm daemon each (daemons/vmd.ts), named like the VM; each vNIC is a
+// link whose host end listens at /link/<vm>.<nic> and whose VM end dials it.
 // Pure: no I/O.
 
-import type { Topology, Host, PhysicalSwitch, StorageArray } from '../../lib/topology/model.js';
+import type { Topology, Host, PhysicalSwitch, StorageArray, Vm } from '../../lib/topology/model.js';
 import type { DaemonKind } from './state.js';
 
 export interface LinkEnd {
@@ -40,7 +42,22 @@ export interface ArrayConfig {
   array: StorageArray;
 }
 
-export type DaemonConfig = HostConfig | SwitchConfig | ArrayConfig;
+/** An external VM's daemon (vmd). Link ends: one 'dial' end per vNIC, `local` = the vNIC name. */
+export interface VmConfig {
+  kind: 'vm';
+  fabric: string;
+  vm: Vm;
+  /** The host whose vSwitch ports the vNICs attach to. */
+  host: string;
+  links: LinkEnd[];
+  timeScale: number;
+  /** Filled in by `vfab up` once the host listens: the WebSocket URL of each vNIC's port, by vNIC name. */
+  nicUrls?: Record<string, string>;
+  /** Filled in by `vfab up`: the host daemon's control port (vNIC MAC/promiscuous programming). */
+  hostControlPort?: number;
+}
+
+export type DaemonConfig = HostConfig | SwitchConfig | ArrayConfig | VmConfig;
 
 export interface PlannedDaemon {
   name: string;
@@ -77,9 +94,28 @@ export function planFabric(topology: Topology, timeScale = 1): PlannedDaemon[] {
     plan.push({ name: array.name, kind: 'array', config: { kind: 'array', fabric: topology.name, array } });
   }
   for (const host of topology.hosts) {
-    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: ends.get(host.name) ?? [], timeScale } });
+    const vmEnds = host.vms.filter((vm) => vm.external).flatMap((vm) => externalVmEnds(host.name, vm).hostEnds);
+    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale } });
+  }
+  for (const host of topology.hosts) {
+    for (const vm of host.vms) {
+      if (!vm.external) continue;
+      plan.push({ name: vm.name, kind: 'vm', config: { kind: 'vm', fabric: topology.name, vm, host: host.name, links: externalVmEnds(host.name, vm).vmEnds, timeScale } });
+    }
   }
   return plan;
+}
+
+/** The two ends of each vNIC link of an external VM: the host listens at "<vm>.<nic>", the VM dials. */
+export function externalVmEnds(hostName: string, vm: Vm): { hostEnds: LinkEnd[]; vmEnds: LinkEnd[] } {
+  const hostEnds: LinkEnd[] = [];
+  const vmEnds: LinkEnd[] = [];
+  for (const n of vm.nics) {
+    const hostIf = `${vm.name}.${n.name}`;
+    hostEnds.push({ local: hostIf, peer: `${vm.name}.${n.name}`, peerNode: vm.name, peerInterface: n.name, role: 'listen' });
+    vmEnds.push({ local: n.name, peer: `${hostName}.${hostIf}`, peerNode: hostName, peerInterface: hostIf, role: 'dial' });
+  }
+  return { hostEnds, vmEnds };
 }
 
 /** The WebSocket URL of a daemon's link endpoint for one of its interfaces. */

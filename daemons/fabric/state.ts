@@ -24,8 +24,13 @@ export interface FabricState {
   timeScale: number;
   runDir: string;
   daemons: DaemonRecord[];
-  /** Which host daemon runs each VM (VM NIC endpoints "vm.nic" are served by their host). */
+  /**
+   * Which daemon serves each VM's guest routes (/control/vms/:vm/...): its host, or for an external VM
+   * its own vm daemon (named like the VM).
+   */
   vmHosts: Record<string, string>;
+  /** External VMs -> the host whose vSwitch ports (and capture points "vm.nic") they attach to. */
+  externalVmHosts?: Record<string, string>;
 }
 
 export function stateDir(): string {
@@ -75,7 +80,7 @@ export function findDaemon(state: FabricState, name: string): DaemonRecord {
   return d;
 }
 
-/** The daemon that serves endpoint "<node>.<interface>": the node itself, or the host of a VM. */
+/** The daemon that serves endpoint "<node>.<interface>": the node itself, or the host of a VM (external or not). */
 export function daemonForEndpoint(state: FabricState, endpoint: string): { daemon: DaemonRecord; node: string; iface: string } {
   const dot = endpoint.indexOf('.');
   if (dot <= 0 || dot === endpoint.length - 1) {
@@ -83,6 +88,6 @@ export function daemonForEndpoint(state: FabricState, endpoint: string): { daemo
   }
   const node = endpoint.slice(0, dot);
   const iface = endpoint.slice(dot + 1);
-  const host = state.vmHosts[node];
+  const host = state.externalVmHosts?.[node] ?? state.vmHosts[node];
   return { daemon: findDaemon(state, host ?? node), node, iface };
 }

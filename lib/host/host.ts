@@ -9,6 +9,8 @@
 // shaping (spec §5): a token bucket per port on VM egress when the port group enables it, queue released
 // on tick(), drops counted. Also: measured traffic streams (lib/traffic) for benchmarks and failover
 // numbers. Leaves out vmkernel ports, vMotion, and changing teaming/shaping of a running host.
+// External VMs (`external: true`, run by daemons/vmd.ts): see the "external VMs" section below; their
+// vSwitch ports are the same, only the guest side is a link (io.vmTx / receiveFromVm) instead of a VmEndpoint.
 
 import { VfabError } from '../errors.js';
 import type { Clock } from '../clock.js';
@@ -50,6 +52,11 @@ export interface HostIo {
   event?(event: HostEvent): void;
   /** Capture hook, called only for points registered with `setTap`. */
   tap?: CaptureTap;
+  /**
+   * A frame the vSwitch delivers to vNIC `nic` of an external VM (one that runs outside the host and is
+   * attached over a link). The frame is valid during the call only: copy to keep it.
+   */
+  vmTx?(vm: string, nic: number, frame: Uint8Array): void;
 }
 
 /**
@@ -98,7 +105,15 @@ interface VsState {
 
 interface VmState {
   model: VmModel;
+  /**
+   * The guest's IP stack. For an external VM a never-powered shadow: it only holds the vNIC settings the
+   * guest programmed (MAC, promiscuous), which the host turns into vSwitch port state; it sends nothing.
+   */
   endpoint: VmEndpoint;
+  /** True: the guest runs outside the host (vmd) and is attached over a link per vNIC. */
+  external: boolean;
+  /** External VMs: carrier of each vNIC's link (false = the port is blocked). */
+  linkUp: boolean[];
   poweredOn: boolean;
   nics: NicBinding[];
   /** The daemon registers a listener to see this VM's actions (ping replies, ...). */
@@ -189,7 +204,7 @@ export class EsxHost {
           ...(n.guestVlan !== undefined ? { guestVlanId: n.guestVlan } : {}),
         })),
       });
-      this.vms.set(vm.name, { model: vm, endpoint, poweredOn: false, nics: [], listeners: new Set() });
+      this.vms.set(vm.name, { model: vm, endpoint, external: vm.external === true, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set() });
     }
   }
 
@@ -207,19 +222,20 @@ export class EsxHost {
       const binding: NicBinding = { vm, nic: i, vs, portId, point: `${vm.model.name}.${n.name}`, tapped: false, shaper, lastDropEventMs: -Infinity, droppedAtLastEvent: 0 };
       this.ports.get(vs)!.set(portId, binding);
       if (shaper) this.shaped.add(binding);
+      if (vm.external && !vm.linkUp[i]) vs.setPortBlocked(portId, true);
       return binding;
     });
     this.io.event?.({ kind: 'power', vm: vmName, on: true });
     this.takeVSwitchEvents();
     // §3.10: power-on notify on the port's uplink (nothing when no uplink is up yet; link-up pins and notifies)
     for (const b of vm.nics) this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portConnected({ portId: b.portId, portGroup: vm.model.nics[b.nic]!.portGroup, mac: vm.endpoint.nicMac(b.nic) }));
-    this.runActions(vm, vm.endpoint.powerOn());
+    if (!vm.external) this.runActions(vm, vm.endpoint.powerOn());
   }
 
   powerOff(vmName: string): void {
     const vm = this.vm(vmName);
     if (!vm.poweredOn) return;
-    this.runActions(vm, vm.endpoint.powerOff());
+    if (!vm.external) this.runActions(vm, vm.endpoint.powerOff());
     vm.poweredOn = false;
     for (const b of vm.nics) {
       this.teams.get(b.vs)!.engine.portDisconnected(b.portId);
@@ -277,24 +293,40 @@ export class EsxHost {
 
   /** A frame the guest of `vmName` sends on vNIC `nic` (used by sendRaw-style injections). */
   transmitFromVm(vmName: string, nic: number, frame: Uint8Array): void {
-    const vm = this.vm(vmName);
+    const vm = this.internalVm(vmName);
     this.runActions(vm, vm.endpoint.sendRaw(nic, frame));
   }
 
   private deliverToPorts(vs: VSwitch, count: number, portIds: Int32Array, frames: Uint8Array[]): void {
     if (count === 0) return;
     const table = this.ports.get(vs)!;
-    // copy out first: the ForwardResult is reused by the next vSwitch call
-    const pending: Array<[NicBinding, Uint8Array]> = [];
+    if (count === 1) {
+      // the common case (known unicast): nothing to copy out of the reused ForwardResult
+      const b = table.get(portIds[0]!);
+      if (b) this.deliverToNic(b, frames[0]!);
+      return;
+    }
+    // copy out first: the ForwardResult is reused by the next vSwitch call a guest's reply makes
+    const bindings: NicBinding[] = [];
+    const copies: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
       const b = table.get(portIds[i]!);
-      if (b) pending.push([b, frames[i]!]);
+      if (b) {
+        bindings.push(b);
+        copies.push(frames[i]!);
+      }
     }
-    for (const [b, frame] of pending) {
-      if (b.tapped) this.io.tap?.(b.point, 'in', frame);
-      if (this.sinkCount > 0 && this.trySink(b, frame)) continue;
-      this.runActions(b.vm, b.vm.endpoint.receive(b.nic, frame));
+    for (let i = 0; i < bindings.length; i++) this.deliverToNic(bindings[i]!, copies[i]!);
+  }
+
+  private deliverToNic(b: NicBinding, frame: Uint8Array): void {
+    if (b.tapped) this.io.tap?.(b.point, 'in', frame);
+    if (b.vm.external) {
+      this.io.vmTx?.(b.vm.model.name, b.nic, frame);
+      return;
     }
+    if (this.sinkCount > 0 && this.trySink(b, frame)) return;
+    this.runActions(b.vm, b.vm.endpoint.receive(b.nic, frame));
   }
 
   /** Guest actions: transmissions go through the vSwitch (queued, so a burst never recurses). */
@@ -303,7 +335,8 @@ export class EsxHost {
       switch (a.kind) {
         case 'transmit': {
           const b = vm.nics[a.nic];
-          if (b) this.queue.push({ binding: b, frame: a.frame });
+          // an external VM's shadow endpoint never transmits; its frames arrive through receiveFromVm
+          if (b && !vm.external) this.queue.push({ binding: b, frame: a.frame });
           break;
         }
         case 'macChanged': {
@@ -473,7 +506,7 @@ export class EsxHost {
       if (d !== null && d <= this.clock.nowMs()) this.performTeaming(t.vs, t.engine.tick());
     }
     if (this.shaped.size > 0) this.releaseShaped(this.clock.nowMs());
-    for (const vm of this.vms.values()) if (vm.poweredOn) this.runActions(vm, vm.endpoint.tick());
+    for (const vm of this.vms.values()) if (vm.poweredOn && !vm.external) this.runActions(vm, vm.endpoint.tick());
   }
 
   nextDeadlineMs(): number | undefined {
@@ -487,7 +520,7 @@ export class EsxHost {
       if (d !== null && (next === undefined || d < next)) next = d;
     }
     for (const vm of this.vms.values()) {
-      if (!vm.poweredOn) continue;
+      if (!vm.poweredOn || vm.external) continue;
       const d = vm.endpoint.nextDeadlineMs();
       if (d !== undefined && (next === undefined || d < next)) next = d;
     }
@@ -499,6 +532,7 @@ export class EsxHost {
   /** Sends one echo request; replies and timeouts reach `listen` listeners as actions. */
   ping(vmName: string, nic: number, target: string, opts: { id: number; seq: number; sizeBytes?: number; timeoutMs?: number }): void {
     const vm = this.poweredVm(vmName);
+    this.notExternal(vm);
     this.runActions(vm, vm.endpoint.ping(nic, target, opts));
   }
 
@@ -531,7 +565,7 @@ export class EsxHost {
 
   /** Makes `vmName` count stream frames arriving on UDP `udpPort` without passing them to its stack. */
   addStreamSink(vmName: string, streamId: number, udpPort: number): StreamReceiver {
-    this.vm(vmName);
+    this.internalVm(vmName);
     if (this.sinkCount >= MAX_STREAMS_PER_HOST) throw new VfabError('VFAB_HOST_TOO_MANY_STREAMS', `a host measures at most ${MAX_STREAMS_PER_HOST} streams`);
     const receiver = new StreamReceiver(streamId);
     const list = this.sinks.get(vmName) ?? [];
@@ -569,6 +603,7 @@ export class EsxHost {
    */
   streamSender(vmName: string, nic: number, dstIp: string, udpPort: number, frameBytes: number, streamId: number): StreamSender | undefined {
     const vm = this.poweredVm(vmName);
+    this.notExternal(vm);
     const payloadBytes = Math.max(STREAM_HEADER_BYTES, frameBytes - 42 - (vm.model.nics[nic]?.guestVlan !== undefined ? 4 : 0));
     const frame = vm.endpoint.udpFrameTemplate(nic, dstIp, udpPort, udpPort, payloadBytes);
     if (!frame) {
@@ -619,6 +654,37 @@ export class EsxHost {
     return [...[...this.uplinks.keys()].map((u) => `${this.name}.${u}`), ...[...this.vms.values()].flatMap((vm) => vm.model.nics.map((n) => `${vm.model.name}.${n.name}`))];
   }
 
+  // ------------------------------------------------------------------ external VMs
+
+  /** True if `vmName` runs outside the host (topology `external: true`). */
+  isExternal(vmName: string): boolean {
+    return this.vm(vmName).external;
+  }
+
+  /**
+   * A frame from an external VM's vNIC `nic` (its link). It enters the vSwitch exactly like an internal
+   * guest's transmission: captures, shaping (spec §5), security policy (§4), VLANs (§2) and teaming (§3)
+   * apply. `frame` may be a view valid only during the call. Dropped silently (the link counts nothing
+   * extra) when the VM is powered off; a blocked port counts port_blocked in the vSwitch.
+   */
+  receiveFromVm(vmName: string, nic: number, frame: Uint8Array): void {
+    const vm = this.vms.get(vmName);
+    const b = vm?.external ? vm.nics[nic] : undefined;
+    if (b === undefined) return;
+    if (b.shaper === null) this.forwardFromPort(b, frame);
+    else this.shapeFromPort(b, frame, true);
+    this.drain();
+  }
+
+  /** Carrier of an external VM's vNIC link: down blocks its vSwitch port (frames to it dropped, counted port_blocked). */
+  setVmLink(vmName: string, nic: number, up: boolean): void {
+    const vm = this.vm(vmName);
+    if (!vm.external || nic < 0 || nic >= vm.linkUp.length || vm.linkUp[nic] === up) return;
+    vm.linkUp[nic] = up;
+    const b = vm.nics[nic];
+    if (b) b.vs.setPortBlocked(b.portId, !up);
+  }
+
   // ------------------------------------------------------------------ status
 
   status() {
@@ -642,6 +708,7 @@ export class EsxHost {
       vms: [...this.vms.values()].map((vm) => ({
         name: vm.model.name,
         poweredOn: vm.poweredOn,
+        ...(vm.external ? { external: true, links: vm.model.nics.map((n, i) => ({ nic: n.name, carrier: vm.linkUp[i]! })) } : {}),
         nics: vm.model.nics.map((n, i) => ({
           name: n.name,
           mac: macToString(vm.endpoint.nicMac(i)),
@@ -650,8 +717,9 @@ export class EsxHost {
           vswitch: n.vswitch,
           portId: vm.nics[i]?.portId ?? null,
         })),
-        counters: vm.endpoint.counters,
-        arp: vm.endpoint.arpTable(),
+        // an external guest's counters and ARP table live in its vmd (GET /control/status there)
+        counters: vm.external ? null : vm.endpoint.counters,
+        arp: vm.external ? [] : vm.endpoint.arpTable(),
       })),
     };
   }
@@ -687,6 +755,17 @@ export class EsxHost {
     const vm = this.vms.get(name);
     if (!vm) throw new VfabError('VFAB_NOT_FOUND', `no VM ${name} on host ${this.name} (has: ${[...this.vms.keys()].join(', ') || 'none'})`);
     return vm;
+  }
+
+  /** The VM, refusing external ones (their guest runs in a vmd, which serves guest operations). */
+  private internalVm(name: string): VmState {
+    const vm = this.vm(name);
+    this.notExternal(vm);
+    return vm;
+  }
+
+  private notExternal(vm: VmState): void {
+    if (vm.external) throw new VfabError('VFAB_VM_EXTERNAL', `VM ${vm.model.name} runs outside host ${this.name} (external: true); its vm daemon serves guest operations`);
   }
 
   private poweredVm(name: string): VmState {
