@@ -5,7 +5,11 @@
 // under the same key layout ([0x42][lun u16][lba u64]) and value format ([crc32][4 KiB]), driven by
 // `depth` concurrent loops of one db.get / db.put({sync: true}) each: the same concurrency as the
 // protocol phase, no checksum check, no SCSI, no network. There is no block cache above LevelDB in the
-// array, so nothing favours the protocol side (LevelDB's own cache and the OS page cache serve both).
+// array, so nothing favours the protocol side (LevelDB's own 8 MiB block cache and the OS page cache serve
+// both; the 64 MiB working set does not fit the block cache). After the prefill both stores are compacted
+// (stored via POST /control/compact) so no background compaction runs during the measured phases. Each
+// phase also reports CPU microseconds per I/O (bench process + stored for the protocol, from /proc on
+// Linux), which depends far less on other load on the machine than IOPS do.
 // Bounded: each phase runs `seconds` (default 1.5 s), about 15-20 s in total. `--json` prints one JSON
 // document; `--only read|write` runs one kind; VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") is passed
 // to the stored process for profiling. Used by bench/index.ts through runStorageBench(). Leaves out iSCSI
@@ -17,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Level } from 'level';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import { VDisk, percentile, runWorkload, type WorkloadResult } from '../lib/storage/vdisk.js';
@@ -26,7 +31,7 @@ import { encodeBlockValue } from '../lib/storage/blockstore.js';
 
 /** What the raw column measures (printed with the results). */
 export const RAW_DEFINITION =
-  'raw = LevelDB in the bench process, same key layout and value format (4 KiB + crc32), same queue depth as concurrent db.get / db.put(sync) loops; no checksum check, no SCSI, no network; no block cache on either side';
+  'raw = LevelDB in the bench process, same key layout and value format (4 KiB + crc32), same queue depth as concurrent db.get / db.put(sync) loops; no checksum check, no SCSI, no network; working set 64 MiB of random 4 KiB blocks, LevelDB block cache 8 MiB (default) on both sides, no cache above LevelDB, both stores compacted before measuring; CPU us/IO = user+system time of all threads per I/O';
 
 export const BENCH_BLOCK_BYTES = 4096;
 /** Blocks in the measured region (64 MiB of 4 KiB blocks), prefilled so reads hit real data. */
@@ -44,6 +49,14 @@ export interface StorageBenchOptions {
 
 export interface RateResult {
   ios: number;
+  /**
+   * CPU time (user + system, all threads) per I/O in microseconds: for the protocol the bench process
+   * (client) plus stored, for raw the bench process. Unlike IOPS it does not depend much on what else
+   * the machine runs; with both CPUs busy, IOPS ~ 2 s / cpuUsPerIo.
+   */
+  cpuUsPerIo: number;
+  /** Protocol only: the part of cpuUsPerIo spent in stored (the rest is the client in the bench process). */
+  storedCpuUsPerIo?: number;
   iops: number;
   mbPerSec: number;
   latencyP50Ms: number;
@@ -67,8 +80,25 @@ export interface StorageBenchResult {
   phases: StorageBenchPhase[];
 }
 
-function fromWorkload(r: WorkloadResult): RateResult {
-  return { ios: r.ios, iops: Math.round(r.iops), mbPerSec: +r.mbPerSec.toFixed(2), latencyP50Ms: +r.latencyP50Ms.toFixed(3), latencyP99Ms: +r.latencyP99Ms.toFixed(3) };
+/** CPU microseconds (user + system) used so far by a process: this one, or another via /proc (Linux). */
+function cpuUs(pid?: number): number {
+  if (pid === undefined) {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS_PER_SEC;
+  } catch {
+    return NaN;
+  }
+}
+/** USER_HZ of /proc/<pid>/stat (100 on Linux x86 and arm). */
+const CLOCK_TICKS_PER_SEC = 100;
+
+function fromWorkload(r: WorkloadResult, cpuUsTotal: number, storedCpuUs: number): RateResult {
+  return { ios: r.ios, cpuUsPerIo: Math.round(cpuUsTotal / Math.max(1, r.ios)), storedCpuUsPerIo: Math.round(storedCpuUs / Math.max(1, r.ios)), iops: Math.round(r.iops), mbPerSec: +r.mbPerSec.toFixed(2), latencyP50Ms: +r.latencyP50Ms.toFixed(3), latencyP99Ms: +r.latencyP99Ms.toFixed(3) };
 }
 
 async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: number, seconds: number, clock: Clock): Promise<RateResult> {
@@ -78,6 +108,7 @@ async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: nu
   const startMs = clock.nowMs();
   const lat: number[] = [];
   let ios = 0;
+  const cpu0 = cpuUs();
   const key = (n: number): Buffer => blockKey(0, n);
   await Promise.all(
     Array.from({ length: depth }, async () => {
@@ -94,7 +125,7 @@ async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: nu
   const elapsedMs = clock.nowMs() - startMs;
   lat.sort((a, b) => a - b);
   const iops = (ios * 1000) / elapsedMs;
-  return { ios, iops: Math.round(iops), mbPerSec: +((iops * BENCH_BLOCK_BYTES) / 1e6).toFixed(2), latencyP50Ms: +percentile(lat, 0.5).toFixed(3), latencyP99Ms: +percentile(lat, 0.99).toFixed(3) };
+  return { ios, cpuUsPerIo: Math.round((cpuUs() - cpu0) / Math.max(1, ios)), iops: Math.round(iops), mbPerSec: +((iops * BENCH_BLOCK_BYTES) / 1e6).toFixed(2), latencyP50Ms: +percentile(lat, 0.5).toFixed(3), latencyP99Ms: +percentile(lat, 0.99).toFixed(3) };
 }
 
 export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<StorageBenchResult> {
@@ -105,7 +136,8 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
   const rawDir = mkdtempSync(join(tmpdir(), 'vfab-bench-level-'));
   const token = randomBytes(8).toString('hex');
   const extraNodeArgs = (process.env.VFAB_BENCH_STORED_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const child = spawn(process.execPath, [...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir], {
+  const extraStoredArgs = (process.env.VFAB_BENCH_STORED_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const child = spawn(process.execPath, [...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir, ...extraStoredArgs], {
     env: { ...process.env, VFAB_TOKEN: token },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -137,16 +169,27 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
       }
       await batch.write();
     }
+    // Both prefills leave LevelDB compactions running in the background (stored's and this process's);
+    // finish them now so they do not eat the 2 CPUs during the first measured phases (unevenly: the raw
+    // store's compaction ran during the protocol phases).
+    const compactRes = await fetch(`http://127.0.0.1:${port}/control/compact`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    if (compactRes.status !== 200) throw new Error(`compact failed: ${await compactRes.text()}`);
+    await (db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> }).compactRange(Buffer.of(0x00), Buffer.of(0xff));
+    log('compacted both stores before measuring');
 
     const phases: StorageBenchPhase[] = [];
     log(RAW_DEFINITION);
     for (const op of opts.only ? [opts.only] : (['read', 'write'] as const)) {
       for (const queueDepth of [1, 32]) {
+        const storedCpu0 = cpuUs(child.pid);
+        const cpu0 = cpuUs() + storedCpu0;
         const p = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth: queueDepth, seconds, readPercent: op === 'read' ? 100 : 0, clock, random: seededRandom(queueDepth) });
+        const storedCpuUs = cpuUs(child.pid) - storedCpu0;
+        const cpuProtocolUs = cpuUs() + storedCpuUs + storedCpu0 - cpu0;
         if (p.errors > 0) throw new Error(`protocol ${op} QD${queueDepth}: ${p.errors} errors, first: ${p.firstError}`);
         const raw = await rawRun(db, op, queueDepth, seconds, clock);
-        const phase: StorageBenchPhase = { op, queueDepth, protocol: fromWorkload(p), rawLevel: raw, ratio: +(p.iops / raw.iops).toFixed(3) };
-        log(`${op} QD${queueDepth}: protocol ${phase.protocol.iops} IOPS (${phase.protocol.mbPerSec} MB/s, p99 ${phase.protocol.latencyP99Ms} ms), raw LevelDB ${raw.iops} IOPS, ratio ${phase.ratio}`);
+        const phase: StorageBenchPhase = { op, queueDepth, protocol: fromWorkload(p, cpuProtocolUs, storedCpuUs), rawLevel: raw, ratio: +(p.iops / raw.iops).toFixed(3) };
+        log(`${op} QD${queueDepth}: protocol ${phase.protocol.iops} IOPS (${phase.protocol.mbPerSec} MB/s, p99 ${phase.protocol.latencyP99Ms} ms, ${phase.protocol.cpuUsPerIo} CPU us/IO of which stored ${phase.protocol.storedCpuUsPerIo}), raw LevelDB ${raw.iops} IOPS (${raw.cpuUsPerIo} CPU us/IO), ratio ${phase.ratio}`);
         phases.push(phase);
       }
     }

@@ -42,7 +42,8 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --help               this text
 env VFAB_TOKEN: fabric token (generated and printed on stderr if unset).
 Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize,lun?},
-  POST /control/luns/NAME/grow {sizeBytes|sizeGB}, DELETE /control/luns/NAME. Block protocol: WebSocket /block.
+  POST /control/luns/NAME/grow {sizeBytes|sizeGB}, DELETE /control/luns/NAME, POST /control/compact (finish LevelDB
+  compaction now, used by the bench before measuring). Block protocol: WebSocket /block.
 `;
 
 interface LunSpec {
@@ -276,6 +277,11 @@ async function main(): Promise<void> {
     }
     if (method === 'GET' && path === '/control/luns') return sendJson(res, 200, { luns: array.listLuns() });
     if (method === 'GET' && path === '/control/sessions') return sendJson(res, 200, { sessions: block.sessions() });
+    if (method === 'POST' && path === '/control/compact') {
+      const t0 = performance.now();
+      await array.compact();
+      return sendJson(res, 200, { compacted: true, tookMs: Math.round(performance.now() - t0) });
+    }
     if (method === 'POST' && path === '/control/luns') {
       const body = await readBody(req);
       const sizeBytes = sizeFromBody(body);

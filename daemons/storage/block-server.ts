@@ -33,6 +33,7 @@ import {
   type ResponseRecord,
 } from '../../lib/storage/protocol.js';
 import { toFixedSense } from '../../lib/storage/sense.js';
+import { isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
 
 /** Commands queued per session beyond the window before new ones get TASK SET FULL. */
 export const MAX_QUEUED_COMMANDS = 4 * MAX_IN_FLIGHT;
@@ -158,6 +159,9 @@ class BlockSession {
   private readonly helloTimer: NodeJS.Timeout;
   private readonly flushBound = (): void => this.flush();
   private readonly onDrainBound = (): void => this.onDrain();
+  /** The target's callback entry (hot path) when it has one: one bound function per session, none per command. */
+  private readonly submitTarget: SubmitTarget | undefined;
+  private readonly onSubmittedBound = (rec: CommandRecord, res: ScsiResult): void => this.complete(rec.tag, res);
 
   constructor(
     private readonly server: BlockServer,
@@ -166,6 +170,7 @@ class BlockSession {
     private readonly remote: string,
   ) {
     ws.binaryType = 'nodebuffer';
+    this.submitTarget = isSubmitTarget(server.opts.target) ? server.opts.target : undefined;
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', () => this.onClose());
     ws.on('error', (e) => server.log(`block session ${sessionId}: ${e.message}`));
@@ -304,6 +309,10 @@ class BlockSession {
     this.active++;
     this.activeTags.add(rec.tag);
     const tag = rec.tag;
+    if (this.submitTarget !== undefined) {
+      this.submitTarget.submit({ initiator: this.initiator!, lun: rec.lun, cdb: rec.cdb, dataOut: rec.dataOut }, rec, this.onSubmittedBound);
+      return;
+    }
     let p: Promise<ScsiResult>;
     try {
       p = this.server.opts.target.execute({ initiator: this.initiator!, lun: rec.lun, cdb: rec.cdb, dataOut: rec.dataOut });

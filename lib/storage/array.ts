@@ -12,7 +12,7 @@ import { type BlockSizeBytes, type BlockStore, STORAGE_ERROR } from './blockstor
 import { MemoryBlockStore } from './blockstore-memory.js';
 import { LevelBlockStore } from './blockstore-level.js';
 import { LunReservations } from './reservations.js';
-import { BlockTarget, type LunStats, emptyLunStats, prMetaKey } from './target.js';
+import { BlockTarget, type LunStats, type SubmitDone, type SubmitTarget, emptyLunStats, prMetaKey } from './target.js';
 
 /** LUNs per array; LUN numbers are 0..MAX_LUNS-1 (peripheral device addressing in REPORT LUNS). */
 export const MAX_LUNS = 256;
@@ -47,7 +47,7 @@ export interface ArrayStats {
   totals: LunStats;
 }
 
-export interface StorageArray extends ScsiTarget {
+export interface StorageArray extends ScsiTarget, SubmitTarget {
   readonly name: string;
   /** True when the array is backed by LevelDB (acknowledged writes survive kill -9). */
   readonly durable: boolean;
@@ -63,6 +63,8 @@ export interface StorageArray extends ScsiTarget {
   nexusLoss(initiator: string): void;
   /** LOGICAL UNIT RESET task management function: releases the LUN's SPC-2 reservation. */
   logicalUnitReset(nameOrNumber: string | number): void;
+  /** Finishes the store's background compaction now (no-op in memory); used before measurements. */
+  compact(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -182,6 +184,10 @@ class Array_ implements StorageArray {
     return this.target.execute(cmd);
   }
 
+  submit<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): void {
+    this.target.submit(cmd, ctx, done);
+  }
+
   private checkOpen(): void {
     if (this.closed) throw storageError(STORAGE_ERROR.CLOSED, `array ${this.name} is closed`);
   }
@@ -299,6 +305,11 @@ class Array_ implements StorageArray {
   logicalUnitReset(nameOrNumber: string | number): void {
     const info = this.find(nameOrNumber);
     if (info !== undefined) this.target.logicalUnitReset(info.lun);
+  }
+
+  async compact(): Promise<void> {
+    this.checkOpen();
+    await this.store.compact?.();
   }
 
   async close(): Promise<void> {

@@ -47,6 +47,14 @@ export interface WriteOptions {
 }
 
 /**
+ * Completion of a callback-style single-block read (the READ fast path: no Promise per command). Exactly
+ * one of data / error is set; data is the block (a view, valid until the caller drops it).
+ */
+export interface BlockReadCallback {
+  blockRead(data: Buffer | undefined, error: VfabError | undefined): void;
+}
+
+/**
  * Per-LUN blocks plus metadata. Multi-block writes are one atomic batch. Reads verify each block's
  * checksum; a mismatch yields a VFAB_STORAGE_CHECKSUM error carrying `details.lba`.
  * Callers (the target) validate ranges; a store trusts lun/lba/count.
@@ -56,6 +64,11 @@ export interface BlockStore {
   readonly durable: boolean;
   /** Read `count` blocks from `lba`; unwritten blocks are zeros. Result is count*blockSizeBytes long. */
   readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number): Promise<Result<Buffer>>;
+  /**
+   * Optional fast path: read one block and call `cb.blockRead` later (never synchronously, never throws),
+   * with the same checksum and zero-fill rules as readBlocks. Stores without it are used through readBlocks.
+   */
+  readBlockCb?(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback): void;
   /** Write data (a whole number of blocks) from `lba` as one atomic batch. */
   writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, opts?: WriteOptions): Promise<void>;
   /** Deallocate `count` blocks from `lba` (they read as zeros afterwards), one atomic batch. */
@@ -72,6 +85,11 @@ export interface BlockStore {
   listMeta(prefix: string): Promise<Array<[string, Uint8Array]>>;
   /** Resolves once every write issued before it is durable (SYNCHRONIZE CACHE). */
   flush(): Promise<void>;
+  /**
+   * Optional: finish the store's background reorganisation now (LevelDB compaction), so a measurement
+   * that follows is not sharing the CPU with it. Data and durability are unchanged.
+   */
+  compact?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -2,13 +2,14 @@
 // 10/16, COMPARE AND WRITE, WRITE SAME 10/16, UNMAP, SYNCHRONIZE CACHE 10/16, READ CAPACITY 10/16) and
 // SPC-4 (TEST UNIT READY, INQUIRY with VPD 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, SPC-2
 // RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad input is CHECK CONDITION and
-// changes no data. Leaves out protection information (RDPROTECT/WRPROTECT must be 0), unit attentions,
+// changes no data. `submit` is a callback entry with a Promise-free fast path for single-block READs. Leaves out protection information (RDPROTECT/WRPROTECT must be 0), unit attentions,
 // task management (except `nexusLoss`/`logicalUnitReset` for SPC-2 reservations), descriptor sense,
 // GET LBA STATUS and third-party reservations. docs/storage-model.md lists every sense it returns.
 
 import type { Clock } from '../clock.js';
 import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from './scsi.js';
-import { type BlockStore, STORAGE_ERROR } from './blockstore.js';
+import { type BlockReadCallback, type BlockStore, STORAGE_ERROR } from './blockstore.js';
+import type { VfabError } from '../errors.js';
 import { RangeLock } from './range-lock.js';
 import {
   ACCESS,
@@ -141,6 +142,42 @@ function truncate(data: Buffer, allocationBytes: number): Buffer {
 
 const INTERNAL_FAILURE: ScsiResult = checkCondition(SENSE_KEY.HARDWARE_ERROR, ASC_EXTRA.INTERNAL_TARGET_FAILURE);
 
+/** Completion of submit(): `ctx` is the caller's own per-command object, so no closure per command. */
+export type SubmitDone<C> = (ctx: C, result: ScsiResult) => void;
+
+/**
+ * A ScsiTarget that also takes commands callback-style (the block server's hot path). `done` is called
+ * exactly once, never synchronously inside submit, and submit never throws.
+ */
+export interface SubmitTarget extends ScsiTarget {
+  submit<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): void;
+}
+
+export function isSubmitTarget(t: ScsiTarget): t is SubmitTarget {
+  return typeof (t as Partial<SubmitTarget>).submit === 'function';
+}
+
+/** One single-block READ on the fast path: the store calls blockRead, this answers the submitter. */
+class FastRead<C> implements BlockReadCallback {
+  constructor(
+    private readonly target: BlockTarget,
+    private readonly l: TargetLun,
+    private readonly ctx: C,
+    private readonly done: SubmitDone<C>,
+  ) {}
+
+  blockRead(data: Buffer | undefined, error: VfabError | undefined): void {
+    let result: ScsiResult;
+    if (error !== undefined) result = this.target.readFailureResult(this.l, error.code, error.details);
+    else {
+      this.l.stats.reads++;
+      this.l.stats.readBytes += data!.length;
+      result = good(data);
+    }
+    this.done(this.ctx, result);
+  }
+}
+
 export interface BlockTargetOptions {
   clock?: Clock;
 }
@@ -182,6 +219,46 @@ export class BlockTarget implements ScsiTarget {
   logicalUnitReset(lun: number): void {
     const l = this.luns.get(lun);
     if (l !== undefined) l.pr.spc2Holder = null;
+  }
+
+  /**
+   * Callback-style execute. A single-block READ (10)/(16) that passes every check goes straight to the
+   * store's readBlockCb (no Promise, no async frames); anything else, including every READ that ends in
+   * CHECK CONDITION or RESERVATION CONFLICT, runs through execute() so the answers are identical.
+   */
+  submit<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): void {
+    const cdb = cmd.cdb;
+    const store = this.store;
+    if (store.readBlockCb !== undefined && cdb instanceof Uint8Array && typeof cmd.initiator === 'string') {
+      const op = cdb[0];
+      let lba = -1;
+      let blocks = 0;
+      if (op === SCSI_OP.READ_16 && cdb.length >= 16 && cdb.length <= MAX_CDB_BYTES) {
+        lba = u64(cdb, 2);
+        blocks = u32(cdb, 10);
+      } else if (op === SCSI_OP.READ_10 && cdb.length >= 10 && cdb.length <= MAX_CDB_BYTES) {
+        lba = u32(cdb, 2);
+        blocks = u16(cdb, 7);
+      }
+      if (blocks === 1 && (cdb[1]! & 0xe0) === 0) {
+        const l = this.luns.get(cmd.lun);
+        if (l !== undefined && lba + 1 <= l.info.blocks && l.pr.access(cmd.initiator, ACCESS.READ)) {
+          store.readBlockCb(l.info.lun, lba, l.info.blockSizeBytes, new FastRead(this, l, ctx, done));
+          return;
+        }
+      }
+    }
+    this.execute(cmd).then(
+      (res) => done(ctx, res),
+      () => done(ctx, INTERNAL_FAILURE),
+    );
+  }
+
+  /** The SCSI answer to a failed store read (MEDIUM ERROR with the LBA for a checksum, else internal). */
+  readFailureResult(l: TargetLun, code: string, details: Record<string, unknown> | undefined): ScsiResult {
+    const r = this.readFailure(l, code, details);
+    if (r.status === SCSI_STATUS.CHECK_CONDITION) l.stats.checkConditions++;
+    return r;
   }
 
   async execute(cmd: ScsiCommand): Promise<ScsiResult> {

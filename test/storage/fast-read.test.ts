@@ -1,0 +1,137 @@
+// READ fast path (lib/storage/target.ts submit, LevelBlockStore.readBlockCb): a single-block READ (10)/(16)
+// skips the Promise chain but must answer exactly what execute() answers (SBC-3 READ, SPC-4 reservations,
+// docs/storage-model.md error table), never call back synchronously, and count stats the same way. Also
+// compact() (used by the bench before measuring) keeps data.
+import { expect } from 'chai';
+import { LevelBlockStore, blockKey } from '../../lib/storage/blockstore-level.js';
+import { openArray, type StorageArray } from '../../lib/storage/array.js';
+import { isSubmitTarget } from '../../lib/storage/target.js';
+import { read10, read16, reserve6 } from '../../lib/storage/cdb.js';
+import { ASC, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult } from '../../lib/storage/scsi.js';
+import type { VfabError } from '../../lib/errors.js';
+import { A, B, expectConflict, expectGood, expectSense } from './helpers.js';
+import { makeTempDir, removeTempDir } from './tmpdir.js';
+
+const BS = 4096;
+
+function submit(arr: StorageArray, cmd: ScsiCommand): { result: Promise<ScsiResult>; sync: boolean } {
+  let answered = false;
+  const result = new Promise<ScsiResult>((resolve) => {
+    arr.submit(cmd, 'ctx', (ctx, res) => {
+      expect(ctx).to.equal('ctx');
+      expect(answered, 'done called once').to.equal(false);
+      answered = true;
+      resolve(res);
+    });
+  });
+  return { result, sync: answered };
+}
+
+describe('storage/READ fast path (submit) and compact', function () {
+  this.timeout(20_000);
+  let dir: string;
+  let arr: StorageArray;
+  beforeEach(async () => {
+    dir = makeTempDir('fastread');
+    arr = await openArray({ dataDir: dir });
+    await arr.createLun({ name: 'ds', sizeBytes: 64 * BS, blockSizeBytes: BS });
+  });
+  afterEach(async () => {
+    await arr.close();
+    removeTempDir(dir);
+  });
+
+  it('the array is a SubmitTarget', () => {
+    expect(isSubmitTarget(arr)).to.equal(true);
+  });
+
+  it('READ (16) and READ (10) of one block answer the written data, asynchronously, like execute (SBC-3)', async () => {
+    const data = Buffer.alloc(BS, 0x3c);
+    data.writeUInt32BE(0xdeadbeef, 100);
+    await arr.execute({ initiator: A, lun: 0, cdb: Buffer.from([0x8a, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0]), dataOut: data });
+    for (const cdb of [read16(7, 1), read10(7, 1)]) {
+      const s = submit(arr, { initiator: A, lun: 0, cdb });
+      expect(s.sync, 'never answered inside submit').to.equal(false);
+      const fast = await s.result;
+      const slow = await arr.execute({ initiator: A, lun: 0, cdb });
+      expect(expectGood(fast).equals(data)).to.equal(true);
+      expect(Buffer.from(fast.dataIn!).equals(Buffer.from(slow.dataIn!))).to.equal(true);
+    }
+    const stats = arr.stats().luns[0]!;
+    expect(stats.reads).to.equal(4);
+    expect(stats.readBytes).to.equal(4 * BS);
+  });
+
+  it('an unwritten block reads as zeros (thin, LBPRZ)', async () => {
+    const r = await submit(arr, { initiator: A, lun: 0, cdb: read16(63, 1) }).result;
+    expect(expectGood(r).equals(Buffer.alloc(BS))).to.equal(true);
+  });
+
+  it('out of range, RDPROTECT, missing LUN and reservation conflict give the same answers as execute', async () => {
+    const rdprotect = read16(0, 1);
+    rdprotect[1] = 0x20;
+    const cases: ScsiCommand[] = [
+      { initiator: A, lun: 0, cdb: read16(64, 1) },
+      { initiator: A, lun: 0, cdb: rdprotect },
+      { initiator: A, lun: 9, cdb: read16(0, 1) },
+      { initiator: A, lun: 0, cdb: read16(0, 0) },
+      { initiator: A, lun: 0, cdb: read16(0, 2) },
+    ];
+    for (const cmd of cases) {
+      const fast = await submit(arr, cmd).result;
+      const slow = await arr.execute(cmd);
+      expect(fast, `cdb ${Buffer.from(cmd.cdb).toString('hex')}`).to.deep.equal(slow);
+    }
+    expectSense(await submit(arr, cases[0]!).result, SENSE_KEY.ILLEGAL_REQUEST, [0x21, 0x00]);
+    // SPC-2 reservation by B: A's READ conflicts on both paths
+    expectGood(await arr.execute({ initiator: B, lun: 0, cdb: reserve6() }));
+    expectConflict(await submit(arr, { initiator: A, lun: 0, cdb: read16(0, 1) }).result);
+    expectGood(await submit(arr, { initiator: B, lun: 0, cdb: read16(0, 1) }).result);
+  });
+
+  it('a corrupted block is MEDIUM ERROR / UNRECOVERED READ ERROR with INFORMATION = LBA, counted once', async () => {
+    await arr.execute({ initiator: A, lun: 0, cdb: Buffer.from([0x8a, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0]), dataOut: Buffer.alloc(BS, 1) });
+    await arr.close();
+    const store = await LevelBlockStore.open(dir);
+    const bad = Buffer.from((await store.db.get(blockKey(0, 5)))!);
+    bad[200] ^= 0x01;
+    await store.db.put(blockKey(0, 5), bad);
+    await store.close();
+    arr = await openArray({ dataDir: dir });
+    const r = await submit(arr, { initiator: A, lun: 0, cdb: read16(5, 1) }).result;
+    expect(r.status).to.equal(SCSI_STATUS.CHECK_CONDITION);
+    expectSense(r, SENSE_KEY.MEDIUM_ERROR, ASC.UNRECOVERED_READ_ERROR, 5);
+    expect(r.dataIn).to.equal(undefined);
+    const s = arr.stats().luns[0]!;
+    expect([s.checksumErrors, s.checkConditions, s.reads]).to.deep.equal([1, 1, 0]);
+  });
+
+  it('readBlockCb on a closed store answers VFAB_STORAGE_CLOSED, asynchronously', async () => {
+    const store = await LevelBlockStore.open(makeTempDir('fastread-closed'));
+    const loc = store.db.location;
+    await store.close();
+    let sync = true;
+    const got = await new Promise<VfabError | undefined>((resolve) => {
+      store.readBlockCb(0, 0, BS, { blockRead: (_d, e) => resolve(e) });
+      sync = false;
+    });
+    expect(sync).to.equal(false);
+    expect(got?.code).to.equal('VFAB_STORAGE_CLOSED');
+    removeTempDir(loc);
+  });
+
+  it('compact() keeps every block and the LUN table; a memory array compacts as a no-op', async () => {
+    for (let i = 0; i < 16; i++) {
+      await arr.execute({ initiator: A, lun: 0, cdb: Buffer.from([0x8a, 0, 0, 0, 0, 0, 0, 0, 0, i, 0, 0, 0, 1, 0, 0]), dataOut: Buffer.alloc(BS, i + 1) });
+    }
+    await arr.compact();
+    for (let i = 0; i < 16; i++) {
+      const r = await submit(arr, { initiator: A, lun: 0, cdb: read16(i, 1) }).result;
+      expect(expectGood(r).every((b) => b === i + 1), `block ${i}`).to.equal(true);
+    }
+    expect(arr.listLuns().map((l) => l.name)).to.deep.equal(['ds']);
+    const mem = await openArray();
+    await mem.compact();
+    await mem.close();
+  });
+});
