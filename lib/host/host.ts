@@ -26,7 +26,7 @@ import { VmEndpoint, type EndpointAction, type EndpointActions } from '../endpoi
 import { ethIsTagged, ETHERTYPE_IPV4, VLAN_TAG_BYTES } from '../wire/ethernet.js';
 import { parseIpv4Address, prefixMask, sameSubnet } from '../wire/ipv4.js';
 import { macToString } from '../wire/mac.js';
-import { StreamReceiver, readStreamHeader, writeStreamHeader, STREAM_HEADER_BYTES } from '../traffic/stream.js';
+import { StreamReceiver, readStreamHeaderInto, sharedNowNs, writeStreamHeader, STREAM_HEADER_BYTES, type StreamStamp } from '../traffic/stream.js';
 
 /** Streams a host measures at once (senders and receivers each). */
 export const MAX_STREAMS_PER_HOST = 64;
@@ -41,12 +41,24 @@ export const SHAPING_DROP_EVENT_INTERVAL_MS = 1000;
 /** Prefix of the burned-in uplink MACs a host derives (locally administered, 02:56:...). */
 const UPLINK_MAC_BASE = 0x025600000000;
 
+/**
+ * Spacing of the RARPs of one notify (§3.10: "about 5 per VM per link event"; their timing is not
+ * documented [INF]). The first leaves at once, the rest one every NOTIFY_RARP_SPACING_MS. A newer notify
+ * for the same port cancels what is left of the older one, so when a port moves twice in quick succession
+ * (link up, then failback a moment later) the last RARPs the switches see come from the current uplink,
+ * even if the older burst took a longer path through the physical network.
+ */
+export const NOTIFY_RARP_SPACING_MS = 50;
+
 export type CaptureDirection = 'in' | 'out';
-/** Called for every frame at a tapped point; `direction` is relative to the point's owner. */
+/** Called for every frame at a tapped point; `direction` is relative to the point's owner. Valid during the call only. */
 export type CaptureTap = (point: string, direction: CaptureDirection, frame: Uint8Array) => void;
 
 export interface HostIo {
-  /** Put `frame` on the wire of uplink `vmnic`. */
+  /**
+   * Put `frame` on the wire of uplink `vmnic`. The frame is valid during the call only (it may be the
+   * vSwitch's scratch copy, rewritten by the next frame): copy to keep it.
+   */
   uplinkTx(vmnic: string, frame: Uint8Array): void;
   /** Something worth a line in the event stream happened. */
   event?(event: HostEvent): void;
@@ -57,6 +69,12 @@ export interface HostIo {
    * attached over a link). The frame is valid during the call only: copy to keep it.
    */
   vmTx?(vm: string, nic: number, frame: Uint8Array): void;
+  /**
+   * Arrival time of a stream frame in ns on the time line all processes share (default: sharedNowNs()
+   * per frame). A daemon may read the clock once per received link message and return that instant for
+   * every frame of it, as the bare relay peer's receiver does.
+   */
+  streamNowNs?(): number;
 }
 
 /**
@@ -118,6 +136,8 @@ interface VmState {
   nics: NicBinding[];
   /** The daemon registers a listener to see this VM's actions (ping replies, ...). */
   listeners: Set<(action: EndpointAction) => void>;
+  /** Measured streams counted at this VM (addStreamSink). */
+  sinks: StreamSink[];
 }
 
 interface UplinkBinding {
@@ -150,11 +170,17 @@ export class EsxHost {
   private readonly shaped = new Set<NicBinding>();
   private readonly clock: Clock;
   private readonly vms = new Map<string, VmState>();
+  /** The same VMs and teaming states as arrays (nextDeadlineMs runs per frame). */
+  private readonly vmList: VmState[] = [];
+  private readonly teamList: VsState[] = [];
   private readonly uplinks = new Map<string, UplinkBinding>();
   /** By vSwitch, then port ID. */
   private readonly ports = new Map<VSwitch, Map<number, NicBinding>>();
-  private readonly sinks = new Map<string, StreamSink[]>(); // vm name -> sinks
   private sinkCount = 0;
+  /** trySink reads each stream header into this (no allocation per frame). */
+  private readonly stamp: StreamStamp = { streamId: 0, seq: 0, sentAtNs: 0 };
+  /** RARPs still to send per port (key: vSwitch name + port ID), one burst per port at a time. */
+  private readonly pendingNotify = new Map<string, { uplink: string; frame: Uint8Array; remaining: number; nextAtMs: number }>();
   private readonly queue: Array<{ binding: NicBinding; frame: Uint8Array }> = [];
   private draining = false;
 
@@ -172,6 +198,11 @@ export class EsxHost {
         // the teaming engine is the one source of notify-switches RARPs (it knows failover/failback reasons)
         portGroups: vsm.portGroups.map((pg) => ({ name: pg.name, vlanId: pg.vlan, security: toSecurity(pg.security), notifySwitches: false })),
         notifySwitches: false,
+      }, {
+        // tag push/pop copies go to the vSwitch's scratch areas: every consumer below (uplinkTx, taps,
+        // guests, sinks, external VMs) is done with the bytes before the next vSwitch call, except the
+        // several deliveries of one frame, which deliverToPorts copies out first
+        reuseOutputBuffers: true,
       });
       const engine = new TeamingEngine({
         uplinks: vsm.uplinks,
@@ -185,6 +216,7 @@ export class EsxHost {
       });
       vs.setUplinkSelector(engine);
       this.teams.set(vs, { vs, model: vsm, engine });
+      this.teamList.push(this.teams.get(vs)!);
       this.vswitches.set(vsm.name, vs);
       this.ports.set(vs, new Map());
       vsm.uplinks.forEach((vmnic, index) => {
@@ -204,7 +236,9 @@ export class EsxHost {
           ...(n.guestVlan !== undefined ? { guestVlanId: n.guestVlan } : {}),
         })),
       });
-      this.vms.set(vm.name, { model: vm, endpoint, external: vm.external === true, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set() });
+      const state: VmState = { model: vm, endpoint, external: vm.external === true, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
+      this.vms.set(vm.name, state);
+      this.vmList.push(state);
     }
   }
 
@@ -306,14 +340,25 @@ export class EsxHost {
       if (b) this.deliverToNic(b, frames[0]!);
       return;
     }
-    // copy out first: the ForwardResult is reused by the next vSwitch call a guest's reply makes
+    // copy out first: the ForwardResult (and the vSwitch's scratch bytes) are reused by the next vSwitch
+    // call a guest's reply makes; destinations sharing one scratch frame share one copy
     const bindings: NicBinding[] = [];
     const copies: Uint8Array[] = [];
+    let lastScratch: Uint8Array | null = null;
+    let lastCopy: Uint8Array | null = null;
     for (let i = 0; i < count; i++) {
       const b = table.get(portIds[i]!);
       if (b) {
         bindings.push(b);
-        copies.push(frames[i]!);
+        let frame = frames[i]!;
+        if (vs.isScratch(frame)) {
+          if (frame !== lastScratch) {
+            lastScratch = frame;
+            lastCopy = Buffer.from(frame);
+          }
+          frame = lastCopy!;
+        }
+        copies.push(frame);
       }
     }
     for (let i = 0; i < bindings.length; i++) this.deliverToNic(bindings[i]!, copies[i]!);
@@ -367,7 +412,7 @@ export class EsxHost {
   }
 
   private drain(): void {
-    if (this.draining) return;
+    if (this.draining || this.queue.length === 0) return;
     this.draining = true;
     try {
       let n = 0;
@@ -468,11 +513,14 @@ export class EsxHost {
         // §3.10/§3.11: `count` RARPs on the port's (new) uplink, one frame built once
         const frame = buildRarpAnnounce(a.mac, a.vlanId);
         const uplink = names[a.uplink]!;
-        for (let i = 0; i < a.count; i++) this.sendUplink(uplink, frame);
+        this.sendUplink(uplink, frame);
+        const key = `${vs.name}\u0000${a.portId}`;
+        if (a.count > 1) this.pendingNotify.set(key, { uplink, frame, remaining: a.count - 1, nextAtMs: this.clock.nowMs() + NOTIFY_RARP_SPACING_MS });
+        else this.pendingNotify.delete(key);
         const port = bindings.get(a.portId)?.point ?? `port ${a.portId}`;
         this.io.event?.({
           kind: 'teaming', vswitch: vs.name, type: 'notify',
-          message: `${a.count} RARPs for ${macText(a.mac)} (${port}) sent on ${uplink}${a.vlanId ? ` VLAN ${a.vlanId}` : ''} (${a.reason})`,
+          message: `${a.count} RARPs for ${macText(a.mac)} (${port}) sent on ${uplink}${a.vlanId ? ` VLAN ${a.vlanId}` : ''} (${a.reason}), one every ${NOTIFY_RARP_SPACING_MS} ms`,
           details: { portId: a.portId, port, mac: macText(a.mac), uplink, vlan: a.vlanId ?? 0, count: a.count, reason: a.reason },
         });
       }
@@ -506,20 +554,39 @@ export class EsxHost {
       if (d !== null && d <= this.clock.nowMs()) this.performTeaming(t.vs, t.engine.tick());
     }
     if (this.shaped.size > 0) this.releaseShaped(this.clock.nowMs());
+    if (this.pendingNotify.size > 0) this.sendDueNotifies(this.clock.nowMs());
     for (const vm of this.vms.values()) if (vm.poweredOn && !vm.external) this.runActions(vm, vm.endpoint.tick());
   }
 
+  private sendDueNotifies(nowMs: number): void {
+    for (const [key, n] of this.pendingNotify) {
+      if (n.nextAtMs > nowMs) continue;
+      this.sendUplink(n.uplink, n.frame);
+      if (--n.remaining <= 0) this.pendingNotify.delete(key);
+      else n.nextAtMs = nowMs + NOTIFY_RARP_SPACING_MS;
+    }
+  }
+
   nextDeadlineMs(): number | undefined {
+    // daemons ask after every frame: plain arrays, no iterator per call
     let next: number | undefined;
-    for (const t of this.teams.values()) {
-      const d = t.engine.nextDeadlineMs();
+    const teams = this.teamList;
+    for (let i = 0; i < teams.length; i++) {
+      const d = teams[i]!.engine.nextDeadlineMs();
       if (d !== null && (next === undefined || d < next)) next = d;
     }
-    for (const b of this.shaped) {
-      const d = b.shaper!.nextReleaseMs();
-      if (d !== null && (next === undefined || d < next)) next = d;
+    if (this.shaped.size > 0) {
+      for (const b of this.shaped) {
+        const d = b.shaper!.nextReleaseMs();
+        if (d !== null && (next === undefined || d < next)) next = d;
+      }
     }
-    for (const vm of this.vms.values()) {
+    if (this.pendingNotify.size > 0) {
+      for (const n of this.pendingNotify.values()) if (next === undefined || n.nextAtMs < next) next = n.nextAtMs;
+    }
+    const vms = this.vmList;
+    for (let i = 0; i < vms.length; i++) {
+      const vm = vms[i]!;
       if (!vm.poweredOn || vm.external) continue;
       const d = vm.endpoint.nextDeadlineMs();
       if (d !== undefined && (next === undefined || d < next)) next = d;
@@ -565,33 +632,34 @@ export class EsxHost {
 
   /** Makes `vmName` count stream frames arriving on UDP `udpPort` without passing them to its stack. */
   addStreamSink(vmName: string, streamId: number, udpPort: number): StreamReceiver {
-    this.internalVm(vmName);
+    const vm = this.internalVm(vmName);
     if (this.sinkCount >= MAX_STREAMS_PER_HOST) throw new VfabError('VFAB_HOST_TOO_MANY_STREAMS', `a host measures at most ${MAX_STREAMS_PER_HOST} streams`);
     const receiver = new StreamReceiver(streamId);
-    const list = this.sinks.get(vmName) ?? [];
-    list.push({ receiver, udpPort });
-    this.sinks.set(vmName, list);
+    vm.sinks.push({ receiver, udpPort });
     this.sinkCount++;
     return receiver;
   }
 
   removeStreamSinks(vmName: string): void {
-    this.sinkCount -= this.sinks.get(vmName)?.length ?? 0;
-    this.sinks.delete(vmName);
+    const vm = this.vms.get(vmName);
+    if (vm === undefined) return;
+    this.sinkCount -= vm.sinks.length;
+    vm.sinks = [];
   }
 
   private trySink(b: NicBinding, frame: Uint8Array): boolean {
-    const list = this.sinks.get(b.vm.model.name);
-    if (!list) return false;
+    const list = b.vm.sinks;
+    if (list.length === 0) return false;
     const l2 = ethIsTagged(frame) ? 14 + VLAN_TAG_BYTES : 14;
     if (((frame[l2 - 2]! << 8) | frame[l2 - 1]!) !== ETHERTYPE_IPV4 || frame[l2 + 9] !== IPV4_PROTO_UDP) return false;
     const ihl = (frame[l2]! & 0x0f) * 4;
     const dstPort = (frame[l2 + ihl + 2]! << 8) | frame[l2 + ihl + 3]!;
-    for (const s of list) {
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
       if (s.udpPort !== dstPort) continue;
-      const stamp = readStreamHeader(frame, l2 + ihl + 8);
-      if (!stamp || stamp.streamId !== s.receiver.streamId) return false;
-      s.receiver.record(stamp.seq, stamp.sentAtNs, (performance.timeOrigin + performance.now()) * 1e6);
+      const stamp = this.stamp;
+      if (!readStreamHeaderInto(frame, l2 + ihl + 8, stamp) || stamp.streamId !== s.receiver.streamId) return false;
+      s.receiver.record(stamp.seq, stamp.sentAtNs, this.io.streamNowNs !== undefined ? this.io.streamNowNs() : sharedNowNs());
       return true;
     }
     return false;

@@ -5,7 +5,8 @@
 
 import { switchConfigFromModel } from '../../lib/pswitch/from-topology.js';
 import { ManualClock } from '../../lib/clock.js';
-import { EsxHost, type HostEvent } from '../../lib/host/host.js';
+import { EsxHost, NOTIFY_RARP_SPACING_MS, type HostEvent } from '../../lib/host/host.js';
+import { NOTIFY_RARP_MAX } from '../../lib/teaming/notify.js';
 import { PhysicalSwitch, type SwitchEvent } from '../../lib/pswitch/pswitch.js';
 import { parseTopology } from '../../lib/topology/load.js';
 import type { Topology } from '../../lib/topology/model.js';
@@ -131,6 +132,11 @@ export class MiniFabric {
       }
     }
     this.pump();
+  }
+
+  /** Lets every pending notify burst finish (§3.10 RARPs leave NOTIFY_RARP_SPACING_MS apart). */
+  settleNotify(): void {
+    this.advance(NOTIFY_RARP_SPACING_MS * NOTIFY_RARP_MAX + 10, 10);
   }
 
   /** Advances the clock in steps of at most `stepMs`, running every host's and switch's due timers. */

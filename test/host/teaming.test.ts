@@ -37,6 +37,7 @@ function stream(f: MiniFabric, from: EsxHost, fromVm: string, to: EsxHost, toVm:
 describe('EsxHost teaming: link-status failover and notify switches', () => {
   it('§3.10 power-on sends exactly NOTIFY_RARP_COUNT (5) RARPs per port, once, on its uplink only', () => {
     const f = new MiniFabric(FAILOVER_YAML);
+    f.settleNotify();
     expect(f.rarpsFrom('esx1.vmnic0', APP1)).to.equal(5);
     expect(f.rarpsFrom('esx1.vmnic1', APP1)).to.equal(0);
     expect(f.rarpsFrom('esx1.vmnic0', QUIET1), 'notify off in APP-quiet').to.equal(0);
@@ -59,6 +60,7 @@ describe('EsxHost teaming: link-status failover and notify switches', () => {
     expect(fo).to.have.length(1);
     expect(fo[0]).to.include({ from: 'vmnic0', to: 'vmnic1' });
     expect((fo[0]!.ports as Array<{ port: string }>).map((p) => p.port)).to.have.members(['app1.nic0', 'quiet1.nic0']);
+    f.settleNotify();
     expect(f.rarpsFrom('esx1.vmnic1', APP1, mark)).to.equal(5);
     expect(f.rarpsFrom('esx1.vmnic1', QUIET1, mark)).to.equal(0);
     expect(f.sw('sw2').lookupMac(10, APP1), 'moved by the RARPs').to.equal('Gi1/0/1');
@@ -109,7 +111,21 @@ describe('EsxHost teaming: link-status failover and notify switches', () => {
     f.setCable('esx1.vmnic0', true);
     expect(f.ofType('failback', 'esx1')[0]).to.include({ from: 'vmnic1', to: 'vmnic0' });
     expect(f.host('esx1').describeNic('app1').uplink).to.equal('vmnic0');
+    f.settleNotify();
     expect(f.rarpsFrom('esx1.vmnic0', APP1, mark)).to.equal(5);
+  });
+
+  it('§3.10 a port that moves twice in quick succession: the older RARP burst is cut short, the last RARPs come from the current uplink', () => {
+    const f = new MiniFabric(FAILOVER_YAML);
+    f.settleNotify();
+    const mark0 = f.sentCount('esx1.vmnic0');
+    const mark1 = f.sentCount('esx1.vmnic1');
+    f.setCable('esx1.vmnic0', false); // failover: burst starts on vmnic1
+    f.setCable('esx1.vmnic0', true); // failback at once: burst on vmnic0 replaces it
+    f.settleNotify();
+    expect(f.rarpsFrom('esx1.vmnic1', APP1, mark1), 'only the first RARP of the superseded burst left').to.equal(1);
+    expect(f.rarpsFrom('esx1.vmnic0', APP1, mark0)).to.equal(5);
+    expect(f.sw('sw1').lookupMac(10, APP1)).to.equal('Gi1/0/1');
   });
 
   it('§3.8 failback no: the standby keeps the ports after recovery', () => {

@@ -54,6 +54,7 @@ describe('spec audit: teaming (§3.1, §3.10)', () => {
     const mark0 = f.sentCount('esx1.vmnic0');
     esx1.applyGuestActions('app1', esx1.endpoint('app1').setMac(0, APP1_NEW));
     f.pump();
+    f.settleNotify();
     expect(f.rarpsFrom('esx1.vmnic0', APP1_NEW, mark0)).to.equal(5);
     expect(f.rarpsFrom('esx1.vmnic1', APP1_NEW)).to.equal(0);
     expect(f.sw('sw1').lookupMac(10, APP1_NEW)).to.equal('Gi1/0/1', 'the switch learned the new MAC from the RARPs');
@@ -70,10 +71,12 @@ describe('spec audit: teaming (§3.1, §3.10)', () => {
 
   it('§3.10 a flapping link repeats the notification on every change, 5 RARPs each time, on the new uplink', () => {
     const f = new MiniFabric(FAILOVER_YAML);
+    f.settleNotify();
     expect(f.rarpsFrom('esx1.vmnic0', APP1)).to.equal(5); // power-on
     const counts: Array<[number, number]> = [];
     for (const up of [false, true, false, true]) {
       f.setCable('esx1.vmnic0', up);
+      f.settleNotify();
       counts.push([f.rarpsFrom('esx1.vmnic0', APP1), f.rarpsFrom('esx1.vmnic1', APP1)]);
     }
     // down: failover to vmnic1; up: failback to vmnic0 (failback yes); and again

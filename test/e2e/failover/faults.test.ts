@@ -1,6 +1,8 @@
 // Fault injection on a running fabric (topologies/failover.yaml): seeded loss in one direction that
 // repeats run to run, a flap schedule with carrier lost at both ends, switch port shut, and a switch
 // killed (SIGKILL) and restarted on the same port with its peers reconnecting.
+import { NOTIFY_RARP_SPACING_MS } from '../../../lib/host/host.js';
+import { NOTIFY_RARP_MAX } from '../../../lib/teaming/notify.js';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,6 +44,9 @@ describe('e2e: fault injection (vfab fault ...)', function () {
   it('impair: seeded tx loss drops the same echo replies on every run; clear restores', async () => {
     const s = state!;
     expect(await ping(s, 3)).to.have.length(3); // ARP warm
+    // the notify RARPs of link-up leave NOTIFY_RARP_SPACING_MS apart; let them finish, so the seeded loss
+    // below decides over echo replies only
+    await new Promise((r) => setTimeout(r, NOTIFY_RARP_SPACING_MS * NOTIFY_RARP_MAX + 200));
     // loss on what esx1 sends on vmnic0 (app1's replies): requests arrive, some replies do not
     await impairEndpoint(s, 'esx1.vmnic0', { lossPercent: 40, direction: 'tx', seed: 42 });
     const run1 = await ping(s, 40);
