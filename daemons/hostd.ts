@@ -85,7 +85,7 @@ const links = new DaemonLinks(name, config.links, token, {
     const ext = externalNics.get(local);
     if (ext === undefined) host.receiveUplink(local, frame);
     else host.receiveFromVm(ext.vm, ext.nic, frame);
-    scheduleTick();
+    scheduleTickAfterCallback();
   },
   carrier: (local, up, reason) => {
     const ext = externalNics.get(local);
@@ -110,6 +110,7 @@ const host: EsxHost = new EsxHost(config.host, clock, {
   },
   event: (e: HostEvent) => logHostEvent(e),
   tap: (point, direction, frame) => capture.frame(point, direction, frame),
+  streamNowNs: () => streamArrivalNs(),
 });
 
 function logHostEvent(e: HostEvent): void {
@@ -133,8 +134,36 @@ const tickTimer = new DeadlineTimer(clock, timeScale, () => host.nextDeadlineMs(
 function scheduleTick(): void {
   tickTimer.schedule();
 }
+// Frames arrive in batches (one link message per I/O callback): re-arm the timer once per batch, when
+// the callback's microtasks run, instead of after every frame.
+let tickPending = false;
+const scheduleTickNow = () => {
+  tickPending = false;
+  tickTimer.schedule();
+};
+function scheduleTickAfterCallback(): void {
+  if (tickPending) return;
+  tickPending = true;
+  queueMicrotask(scheduleTickNow);
+}
 
 // ------------------------------------------------------------ measured streams
+// Stream arrivals are stamped once per I/O callback (one received link message, usually), like the bare
+// relay peer's receiver stamps once per message: the shared clock costs more than the rest of a sink.
+let arrivalNs = 0;
+let arrivalFresh = false;
+const expireArrival = () => {
+  arrivalFresh = false;
+};
+function streamArrivalNs(): number {
+  if (!arrivalFresh) {
+    arrivalNs = sharedNowNs();
+    arrivalFresh = true;
+    queueMicrotask(expireArrival);
+  }
+  return arrivalNs;
+}
+
 const sinks = new Map<string, StreamReceiver[]>();
 /** Senders per VM (background and foreground), reported by GET /control/streams/:vm. */
 const senders = new Map<string, Array<{ streamId: number; sent: number; running: boolean; error?: string }>>();

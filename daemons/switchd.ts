@@ -19,7 +19,7 @@
 
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SystemClock } from '../lib/clock.js';
+import { SystemClock, type Clock } from '../lib/clock.js';
 import { PhysicalSwitch, type SwitchEvent } from '../lib/pswitch/pswitch.js';
 import { switchConfigFromModel } from '../lib/pswitch/from-topology.js';
 import { VfabError } from '../lib/errors.js';
@@ -42,8 +42,28 @@ const token = daemonToken();
 const clock = new SystemClock(config.timeScale ?? 1);
 const timeScale = config.timeScale ?? 1;
 
+/**
+ * The switch reads the time for every frame (learning, aging). Frames handled in one I/O callback arrive
+ * at one instant, so the clock is read once per callback and kept until its microtasks run.
+ */
+class CallbackClock implements Clock {
+  private fresh = false;
+  private cachedMs = 0;
+  private readonly expire = () => {
+    this.fresh = false;
+  };
+  constructor(private readonly base: Clock) {}
+  nowMs(): number {
+    if (!this.fresh) {
+      this.cachedMs = this.base.nowMs();
+      this.fresh = true;
+      queueMicrotask(this.expire);
+    }
+    return this.cachedMs;
+  }
+}
 
-const sw = new PhysicalSwitch(switchConfigFromModel(model), clock);
+const sw = new PhysicalSwitch(switchConfigFromModel(model), new CallbackClock(clock));
 const events = new EventLog(name, () => clock.nowMs());
 const portIndex = new Map<string, number>();
 for (const p of sw.ports()) portIndex.set(p.name, p.index);

@@ -59,7 +59,8 @@ function newQueue(): DelayQueue {
 }
 
 export interface LinkCallbacks {
-  frame(local: string, frame: Buffer): void;
+  /** A received frame: a view valid during the call only (copy to keep it). */
+  frame(local: string, frame: Uint8Array): void;
   carrier(local: string, up: boolean, reason: string): void;
 }
 
@@ -77,6 +78,8 @@ interface Slot {
 export class DaemonLinks {
   readonly server: WsLinkServer;
   private readonly slots = new Map<string, Slot>();
+  private lastSendLocal = '';
+  private lastSendSlot: Slot | undefined;
 
   constructor(private readonly name: string, ends: LinkEnd[], private readonly token: string, private readonly cb: LinkCallbacks, private readonly faultOpts?: LinkFaultOptions) {
     for (const end of ends) this.slots.set(end.local, { end, link: undefined, adminUp: true, faults: null, flapTimers: [], flap: null });
@@ -96,7 +99,7 @@ export class DaemonLinks {
   private bind(slot: Slot, link: EthernetLink): void {
     slot.link = link;
     const local = slot.end.local;
-    link.onFrame((frame) => {
+    link.onFrameView((frame) => {
       if (slot.faults === null) this.cb.frame(local, frame);
       else this.impairedRx(slot, frame);
     });
@@ -118,12 +121,20 @@ export class DaemonLinks {
     return dialled;
   }
 
+  /** Queues `frame` (copied before this returns) on link `local`; false when dropped or not connected. */
   send(local: string, frame: Uint8Array): boolean {
-    const slot = this.slots.get(local);
-    const link = slot?.link;
+    // per frame: the last slot is remembered (a stream keeps sending on one link)
+    let slot = this.lastSendSlot;
+    if (slot === undefined || local !== this.lastSendLocal) {
+      slot = this.slots.get(local);
+      if (slot === undefined) return false;
+      this.lastSendLocal = local;
+      this.lastSendSlot = slot;
+    }
+    const link = slot.link;
     if (!link) return false;
-    if (slot!.faults === null) return link.send(frame);
-    return this.impairedTx(slot!, frame);
+    if (slot.faults === null) return link.send(frame);
+    return this.impairedTx(slot, frame);
   }
 
   /** Link for `local` (undefined until connected or dialled). */
@@ -239,7 +250,7 @@ export class DaemonLinks {
     return this.hold(slot, f.tx, 'tx', Buffer.from(frame), d.deliverAtMs);
   }
 
-  private impairedRx(slot: Slot, frame: Buffer): void {
+  private impairedRx(slot: Slot, frame: Uint8Array): void {
     const f = slot.faults!;
     const now = this.faultOpts!.clock.nowMs();
     const d = f.impair.decide('bToA', now);

@@ -3,7 +3,8 @@
 // name across reconnections) and the client side (connects, reconnects with exponential backoff plus
 // jitter, carrier down while disconnected). Both sides: no per-message deflate, maxPayload =
 // MAX_LINK_MESSAGE_BYTES, TCP no-delay (ws sets it on every socket), frames of one event-loop turn
-// batched into one message, tail drop above LINK_QUEUE_BYTES of ws.bufferedAmount. Follows RFC 6455 and
+// batched into one message, tail drop above LINK_QUEUE_BYTES of ws.bufferedAmount; the client masks with
+// an all-zero key (loopback only), so neither side copies or XORs payloads. Follows RFC 6455 and
 // docs/link-protocol.md. Leaves out TLS and keepalive pings (a silently dead peer is noticed only when
 // TCP reports it).
 
@@ -25,6 +26,14 @@ const ENDPOINT_NAME_RE = /^[A-Za-z0-9._:/-]+$/;
 
 export function isValidEndpointName(name: string): boolean {
   return name.length >= 1 && Buffer.byteLength(name) <= MAX_ENDPOINT_NAME_BYTES && ENDPOINT_NAME_RE.test(name);
+}
+
+/** Fills a client frame's masking key with zeros (see connect()). */
+function zeroMask(mask: Buffer): void {
+  mask[0] = 0;
+  mask[1] = 0;
+  mask[2] = 0;
+  mask[3] = 0;
 }
 
 class WsTransport implements LinkTransport {
@@ -251,6 +260,10 @@ export class WsClientLink extends LinkEndpoint {
       perMessageDeflate: false,
       maxPayload: MAX_LINK_MESSAGE_BYTES,
       handshakeTimeout: LINK_HANDSHAKE_TIMEOUT_MS,
+      // All-zero masking key: links run on 127.0.0.1 only, with no proxy in between (the random key of
+      // RFC 6455 §5.3 protects intermediaries). ws then neither copies nor XORs the payload, and the
+      // server skips unmasking (docs/link-protocol.md, "Connecting").
+      generateMask: zeroMask,
     });
     this.socket = ws;
     let opened = false;

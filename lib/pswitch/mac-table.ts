@@ -28,6 +28,14 @@ export interface MacEntry {
 export class MacTable {
   private readonly vlans: Array<Map<Mac, MacEntry> | undefined> = new Array(VLAN_ID_SPACE);
   private count = 0;
+  // The two entries found last (a frame looks up its source, then its destination): hits only, forgotten
+  // whenever an entry leaves the table.
+  private hitVlan0 = -1;
+  private hitMac0 = -1;
+  private hit0: MacEntry | undefined;
+  private hitVlan1 = -1;
+  private hitMac1 = -1;
+  private hit1: MacEntry | undefined;
 
   constructor(readonly maxEntries: number) {}
 
@@ -40,8 +48,28 @@ export class MacTable {
   }
 
   get(vlan: number, mac: Mac): MacEntry | undefined {
+    if (mac === this.hitMac0 && vlan === this.hitVlan0) return this.hit0;
+    if (mac === this.hitMac1 && vlan === this.hitVlan1) return this.hit1;
     const m = this.vlans[vlan];
-    return m === undefined ? undefined : m.get(mac);
+    const e = m === undefined ? undefined : m.get(mac);
+    if (e !== undefined) {
+      this.hitVlan1 = this.hitVlan0;
+      this.hitMac1 = this.hitMac0;
+      this.hit1 = this.hit0;
+      this.hitVlan0 = vlan;
+      this.hitMac0 = mac;
+      this.hit0 = e;
+    }
+    return e;
+  }
+
+  private forgetHits(): void {
+    this.hitVlan0 = -1;
+    this.hitMac0 = -1;
+    this.hit0 = undefined;
+    this.hitVlan1 = -1;
+    this.hitMac1 = -1;
+    this.hit1 = undefined;
   }
 
   /** Adds a new entry; the caller checks isFull() and absence first. */
@@ -57,6 +85,7 @@ export class MacTable {
     };
     m.set(mac, entry);
     this.count++;
+    this.forgetHits(); // the caller checked absence; forgetting keeps a replaced entry from lingering
     return entry;
   }
 
@@ -65,12 +94,14 @@ export class MacTable {
     if (m !== undefined && m.get(entry.mac) === entry) {
       m.delete(entry.mac);
       this.count--;
+      this.forgetHits();
     }
   }
 
   /** Removes and returns every entry for which `pred` is true. */
   removeWhere(pred: (e: MacEntry) => boolean): MacEntry[] {
     const removed: MacEntry[] = [];
+    this.forgetHits();
     for (let v = 0; v < VLAN_ID_SPACE; v++) {
       const m = this.vlans[v];
       if (m === undefined || m.size === 0) continue;

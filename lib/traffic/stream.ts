@@ -42,10 +42,22 @@ export interface StreamStamp {
 
 /** Reads a stream header, or undefined when the payload is not a vfab stream payload. */
 export function readStreamHeader(buf: Uint8Array, offset: number): StreamStamp | undefined {
-  if (buf.length - offset < STREAM_HEADER_BYTES) return undefined;
-  if (readU32(buf, offset) !== STREAM_MAGIC) return undefined;
+  const stamp: StreamStamp = { streamId: 0, seq: 0, sentAtNs: 0 };
+  return readStreamHeaderInto(buf, offset, stamp) ? stamp : undefined;
+}
+
+/**
+ * readStreamHeader without allocating (per-frame receive paths): fills `into` and returns true, or
+ * returns false (leaving `into` unchanged) when the payload is not a vfab stream payload.
+ */
+export function readStreamHeaderInto(buf: Uint8Array, offset: number, into: StreamStamp): boolean {
+  if (offset < 0 || buf.length - offset < STREAM_HEADER_BYTES) return false;
+  if (readU32(buf, offset) !== STREAM_MAGIC) return false;
   for (let i = 0; i < 8; i++) scratchBytes[LITTLE_ENDIAN_HOST ? 7 - i : i] = buf[offset + 12 + i]!;
-  return { streamId: readU32(buf, offset + 4), seq: readU32(buf, offset + 8), sentAtNs: scratchF64[0]! };
+  into.streamId = readU32(buf, offset + 4);
+  into.seq = readU32(buf, offset + 8);
+  into.sentAtNs = scratchF64[0]!;
+  return true;
 }
 
 export interface StreamReport {
@@ -149,7 +161,9 @@ export class StreamReceiver {
   }
 }
 
+const TIME_ORIGIN_MS = performance.timeOrigin;
+
 /** Nanoseconds on a time line shared by every process on this machine. */
 export function sharedNowNs(): number {
-  return (performance.timeOrigin + performance.now()) * 1e6;
+  return (TIME_ORIGIN_MS + performance.now()) * 1e6;
 }

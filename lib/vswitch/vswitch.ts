@@ -10,7 +10,10 @@
 // untagged copy per input frame, shared by every destination that needs those bytes). They fill and
 // return one ForwardResult owned by this vSwitch: it is valid until the next fromPort/fromUplink call.
 // Output frames may be the very input buffer (when no re-tagging is needed); the caller must not reuse
-// the input buffer until it has sent them.
+// the input buffer until it has sent them. With `reuseOutputBuffers` the re-tagged and untagged copies
+// are written into two scratch areas owned by the vSwitch instead of new buffers (no allocation per
+// frame): their bytes, too, are valid only until the next fromPort/fromUplink call (`isScratch` tells
+// them apart, for a caller that must keep one).
 
 import { VfabError } from '../errors.js';
 import { type Mac, BROADCAST_MAC, ZERO_MAC, isGroupMac, macToString, readMac } from '../wire/mac.js';
@@ -81,6 +84,9 @@ export class ForwardResult {
 }
 
 const EMPTY_FRAME = new Uint8Array(0);
+const EMPTY_BUFFER = Buffer.alloc(0);
+/** One scratch area (reuseOutputBuffers): the largest accepted frame plus the tag a re-tag adds. */
+const SCRATCH_AREA_BYTES = MAX_FRAME_BYTES + VLAN_TAG_BYTES;
 
 export type VSwitchEvent =
   /** §6.7: two ports registered one MAC in one VLAN; unicast goes to `activePortId` (the newest). */
@@ -234,8 +240,27 @@ export class VSwitch implements UplinkLinkState {
   private curUntagged: Uint8Array | null = null;
   private curRetagged: Uint8Array | null = null;
   private curNoted = -1;
+  /** Scratch areas for re-tagged and untagged copies (reuseOutputBuffers), in one ArrayBuffer. */
+  private readonly scratch: ArrayBuffer | null;
+  private readonly scratchTagged: Buffer;
+  private readonly scratchUntagged: Buffer;
+  /** The last lookup() and isLocalSource() answers, valid until a registration changes (-1: none). */
+  private lookupVlan = -1;
+  private lookupMac = -1;
+  private lookupPort: PortState | undefined;
+  private localSourceVlan = -1;
+  private localSourceMac = -1;
+  private localSource = false;
+  /** The last view handed out of each scratch area (reused while frames keep the same length). */
+  private viewTagged: Buffer;
+  private viewUntagged: Buffer;
 
-  constructor(config: VSwitchConfig, opts?: { selector?: UplinkSelector }) {
+  /**
+   * `reuseOutputBuffers`: write re-tagged / untagged copies into scratch areas owned by the vSwitch
+   * (valid until the next fromPort/fromUplink call) instead of allocating them; for callers that copy or
+   * finish with the bytes synchronously (see the file header).
+   */
+  constructor(config: VSwitchConfig, opts?: { selector?: UplinkSelector; reuseOutputBuffers?: boolean }) {
     validateVSwitchConfig(config);
     this.name = config.name;
     this.mtuBytes = config.mtuBytes ?? DEFAULT_MTU_BYTES;
@@ -258,6 +283,24 @@ export class VSwitch implements UplinkLinkState {
     }
     this.result = new ForwardResult(this.maxPorts);
     this.selector = opts?.selector ?? new FirstActiveUplinkSelector(this);
+    if (opts?.reuseOutputBuffers === true) {
+      // a re-tagged copy is at most one tag longer than the largest accepted frame; an untagged one shorter
+      const all = Buffer.allocUnsafeSlow(2 * SCRATCH_AREA_BYTES);
+      this.scratch = all.buffer as ArrayBuffer;
+      this.scratchTagged = all.subarray(0, SCRATCH_AREA_BYTES);
+      this.scratchUntagged = all.subarray(SCRATCH_AREA_BYTES);
+    } else {
+      this.scratch = null;
+      this.scratchTagged = EMPTY_BUFFER;
+      this.scratchUntagged = EMPTY_BUFFER;
+    }
+    this.viewTagged = this.scratchTagged;
+    this.viewUntagged = this.scratchUntagged;
+  }
+
+  /** True when `frame` lives in this vSwitch's scratch areas (reuseOutputBuffers): copy it to keep it. */
+  isScratch(frame: Uint8Array): boolean {
+    return this.scratch !== null && frame.buffer === this.scratch;
   }
 
   // ------------------------------------------------------------------ UplinkLinkState
@@ -636,13 +679,44 @@ export class VSwitch implements UplinkLinkState {
   /** Bytes for an EST/VST port: untagged. */
   private accessBytes(): Uint8Array {
     if (!this.curTagged) return this.curFrame;
-    return (this.curUntagged ??= untagCopy(this.curFrame));
+    return (this.curUntagged ??= this.scratch === null ? untagCopy(this.curFrame) : this.untagIntoScratch(this.curFrame));
   }
 
   /** Bytes for a VGT port or an uplink: tagged with the VLAN unless it is VLAN 0 (§2.2). */
   private trunkBytes(): Uint8Array {
     if (this.curTagged || this.curVlan === 0) return this.curFrame;
-    return (this.curRetagged ??= pushVlanTag(this.curFrame, this.curVlan, 0));
+    return (this.curRetagged ??= this.scratch === null ? pushVlanTag(this.curFrame, this.curVlan, 0) : this.tagIntoScratch(this.curFrame, this.curVlan));
+  }
+
+  /** pushVlanTag (PCP 0) into the tagged scratch area. */
+  private tagIntoScratch(frame: Uint8Array, vid: number): Buffer {
+    const out = this.scratchTagged;
+    const length = frame.length + VLAN_TAG_BYTES;
+    out.set(frame, VLAN_TAG_BYTES); // addresses land 4 bytes late (rewritten below), the rest in place
+    out.copyWithin(0, VLAN_TAG_BYTES, VLAN_TAG_BYTES + 12);
+    out[12] = 0x81;
+    out[13] = 0x00;
+    out[14] = (vid >>> 8) & 0x0f;
+    out[15] = vid & 0xff;
+    let view = this.viewTagged;
+    if (view.length !== length) this.viewTagged = view = out.subarray(0, length);
+    return view;
+  }
+
+  /** untagCopy into the untagged scratch area (padded to MIN_FRAME_BYTES with zeros). */
+  private untagIntoScratch(frame: Uint8Array): Buffer {
+    const out = this.scratchUntagged;
+    const bodyBytes = frame.length - VLAN_TAG_BYTES;
+    out.set(frame, 0);
+    out.copyWithin(12, 12 + VLAN_TAG_BYTES, frame.length);
+    let length = bodyBytes;
+    if (bodyBytes < MIN_FRAME_BYTES) {
+      out.fill(0, bodyBytes, MIN_FRAME_BYTES);
+      length = MIN_FRAME_BYTES;
+    }
+    let view = this.viewUntagged;
+    if (view.length !== length) this.viewUntagged = view = out.subarray(0, length);
+    return view;
   }
 
   private deliver(q: PortState): void {
@@ -732,6 +806,16 @@ export class VSwitch implements UplinkLinkState {
 
   /** §1.1 / §6.7: the newest registration of `mac` visible in `vlan` (VLAN ports and VGT ports). */
   private lookup(vlan: number, mac: Mac): PortState | undefined {
+    // a stream repeats one destination: the last answer holds until a registration changes
+    if (mac === this.lookupMac && vlan === this.lookupVlan) return this.lookupPort;
+    const best = this.lookupTables(vlan, mac);
+    this.lookupVlan = vlan;
+    this.lookupMac = mac;
+    this.lookupPort = best;
+    return best;
+  }
+
+  private lookupTables(vlan: number, mac: Mac): PortState | undefined {
     let best: PortState | undefined;
     const a = vlan < VLAN_ID_VGT ? this.macTables[vlan]?.get(mac) : undefined;
     if (a !== undefined) best = a[a.length - 1];
@@ -744,7 +828,22 @@ export class VSwitch implements UplinkLinkState {
   }
 
   private isLocalSource(vlan: number, mac: Mac): boolean {
-    return (this.macTables[vlan]?.has(mac) ?? false) || (this.macTables[VLAN_ID_VGT]?.has(mac) ?? false);
+    if (mac === this.localSourceMac && vlan === this.localSourceVlan) return this.localSource;
+    const local = (this.macTables[vlan]?.has(mac) ?? false) || (this.macTables[VLAN_ID_VGT]?.has(mac) ?? false);
+    this.localSourceVlan = vlan;
+    this.localSourceMac = mac;
+    this.localSource = local;
+    return local;
+  }
+
+  /** A registration changed: forget the remembered lookups. */
+  private forgetLookups(): void {
+    this.lookupVlan = -1;
+    this.lookupMac = -1;
+    this.lookupPort = undefined;
+    this.localSourceVlan = -1;
+    this.localSourceMac = -1;
+    this.localSource = false;
   }
 
   // ------------------------------------------------------------------ internals: control plane
@@ -762,6 +861,7 @@ export class VSwitch implements UplinkLinkState {
   }
 
   private register(p: PortState, mac: Mac, events: VSwitchEvent[]): void {
+    this.forgetLookups();
     const table = (this.macTables[p.vlanId] ??= new Map<Mac, PortState[]>());
     let list = table.get(mac);
     if (list === undefined) table.set(mac, (list = []));
@@ -774,6 +874,7 @@ export class VSwitch implements UplinkLinkState {
   }
 
   private unregister(p: PortState): void {
+    this.forgetLookups();
     const table = this.macTables[p.vlanId];
     const list = table?.get(p.registeredMac);
     if (table === undefined || list === undefined) return;
