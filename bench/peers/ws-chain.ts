@@ -4,7 +4,9 @@
 // turn like vfab's links; the relay forwards whole messages without looking inside. It is the upper bound
 // for any switching logic on top of the same transport. Run by bench/index.ts; one role per process:
 //   receiver: listens, counts frames and latency, prints a report when told to stop (SIGTERM)
-//   relay --to URL: listens, forwards every message to URL
+//   relay --to URL [--per-frame]: listens, forwards every message to URL; with --per-frame it takes each
+//       message apart and sends its frames on one by one, re-batched per event-loop turn (the per-frame
+//       work any frame relay does, without switching decisions)
 //   sender --to URL --bytes N --seconds S [--rate PPS]: sends stamped frames for S seconds
 // Prints one JSON line on ready and one with its result. Binds 127.0.0.1 only.
 
@@ -14,7 +16,7 @@ import { StreamReceiver, writeStreamHeader, readStreamHeader, sharedNowNs } from
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { to: { type: 'string' }, bytes: { type: 'string', default: '64' }, seconds: { type: 'string', default: '3' }, rate: { type: 'string' } },
+  options: { to: { type: 'string' }, bytes: { type: 'string', default: '64' }, seconds: { type: 'string', default: '3' }, rate: { type: 'string' }, 'per-frame': { type: 'boolean' } },
 });
 const role = positionals[0];
 const SEND_BUFFER_LIMIT_BYTES = 1 << 20;
@@ -37,7 +39,9 @@ function listen(onMessage: (data: Buffer) => void): Promise<WebSocketServer> {
 
 function connect(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    // the same transport options as vfab's links (daemons/link/ws-link.ts): no compression, and an all-zero
+    // masking key on loopback, so neither side pays for masking; the peer must not be handicapped
+    const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: (mask: Buffer) => void mask.fill(0) });
     ws.once('open', () => {
       (ws as any)._socket?.setNoDelay(true);
       resolve(ws);
@@ -64,8 +68,33 @@ if (role === 'receiver') {
   });
 } else if (role === 'relay') {
   const out = await connect(values.to!);
+  const perFrame = values['per-frame'] === true;
+  const batch = Buffer.allocUnsafe(256 * 1024);
+  let used = 0;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (used > 0 && out.bufferedAmount < SEND_BUFFER_LIMIT_BYTES) out.send(Buffer.from(batch.subarray(0, used)));
+    used = 0;
+  };
   const wss = await listen((data) => {
-    if (out.bufferedAmount < SEND_BUFFER_LIMIT_BYTES) out.send(data);
+    if (!perFrame) {
+      if (out.bufferedAmount < SEND_BUFFER_LIMIT_BYTES) out.send(data);
+      return;
+    }
+    for (let o = 0; o + 2 <= data.length; ) {
+      const len = data.readUInt16BE(o);
+      const frame = data.subarray(o + 2, o + 2 + len);
+      if (used + 2 + len > batch.length) flush();
+      batch.writeUInt16BE(len, used);
+      batch.set(frame, used + 2);
+      used += 2 + len;
+      o += 2 + len;
+    }
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   });
   say({ event: 'ready', port: (wss.address() as any).port });
   process.on('SIGTERM', () => process.exit(0));
