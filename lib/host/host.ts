@@ -19,7 +19,6 @@ import { TeamingEngine, type TeamingAction, type PortDescription } from '../team
 import type { TeamingPolicy } from '../teaming/policy.js';
 import { TokenBucketShaper, kbitToBps, kbToBytes, type ShaperStats } from '../shaping/token-bucket.js';
 import { buildRarpAnnounce } from '../wire/arp.js';
-import type { Mac } from '../wire/mac.js';
 import { VSwitch, type VSwitchEvent } from '../vswitch/vswitch.js';
 import type { SecurityPolicy } from '../vswitch/config.js';
 import { VmEndpoint, type EndpointAction, type EndpointActions } from '../endpoint/vm-endpoint.js';
@@ -109,6 +108,8 @@ interface NicBinding {
   portId: number;
   point: string; // "vm.nic"
   tapped: boolean;
+  /** Its vSwitch's uplinks by uplink index (resolved once, so egress needs no lookup per frame). */
+  uplinks: UplinkBinding[];
   /** Egress shaper (spec §5), null when the port group does not shape. */
   shaper: TokenBucketShaper | null;
   lastDropEventMs: number;
@@ -142,6 +143,8 @@ interface VmState {
 
 interface UplinkBinding {
   vmnic: string;
+  /** Capture point "<host>.<vmnic>". */
+  point: string;
   vs: VSwitch;
   index: number;
   up: boolean;
@@ -180,7 +183,9 @@ export class EsxHost {
   /** trySink reads each stream header into this (no allocation per frame). */
   private readonly stamp: StreamStamp = { streamId: 0, seq: 0, sentAtNs: 0 };
   /** RARPs still to send per port (key: vSwitch name + port ID), one burst per port at a time. */
-  private readonly pendingNotify = new Map<string, { uplink: string; frame: Uint8Array; remaining: number; nextAtMs: number }>();
+  /** Uplink bindings per vSwitch, by uplink index. */
+  private readonly uplinksOf = new Map<VSwitch, UplinkBinding[]>();
+  private readonly pendingNotify = new Map<string, { uplink: UplinkBinding; frame: Uint8Array; remaining: number; nextAtMs: number }>();
   private readonly queue: Array<{ binding: NicBinding; frame: Uint8Array }> = [];
   private draining = false;
 
@@ -219,10 +224,12 @@ export class EsxHost {
       this.teamList.push(this.teams.get(vs)!);
       this.vswitches.set(vsm.name, vs);
       this.ports.set(vs, new Map());
-      vsm.uplinks.forEach((vmnic, index) => {
-        this.uplinks.set(vmnic, { vmnic, vs, index, up: false, tapped: false });
+      this.uplinksOf.set(vs, vsm.uplinks.map((vmnic, index) => {
+        const up: UplinkBinding = { vmnic, point: `${model.name}.${vmnic}`, vs, index, up: false, tapped: false };
+        this.uplinks.set(vmnic, up);
         vs.setUplinkUp(index, false);
-      });
+        return up;
+      }));
     }
     for (const vm of model.vms) {
       const endpoint = new VmEndpoint({
@@ -253,7 +260,7 @@ export class EsxHost {
       const portId = vs.connectPort({ portGroup: n.portGroup, initialMac: n.mac, name: `${vm.model.name}.${n.name}` });
       const pgm = this.teams.get(vs)!.model.portGroups.find((pg) => pg.name === n.portGroup)!;
       const shaper = pgm.trafficShaping.enabled ? new TokenBucketShaper(toShaping(pgm.trafficShaping), this.clock.nowMs()) : null;
-      const binding: NicBinding = { vm, nic: i, vs, portId, point: `${vm.model.name}.${n.name}`, tapped: false, shaper, lastDropEventMs: -Infinity, droppedAtLastEvent: 0 };
+      const binding: NicBinding = { vm, nic: i, vs, portId, point: `${vm.model.name}.${n.name}`, tapped: false, uplinks: this.uplinksOf.get(vs)!, shaper, lastDropEventMs: -Infinity, droppedAtLastEvent: 0 };
       this.ports.get(vs)!.set(portId, binding);
       if (shaper) this.shaped.add(binding);
       if (vm.external && !vm.linkUp[i]) vs.setPortBlocked(portId, true);
@@ -295,7 +302,7 @@ export class EsxHost {
   receiveUplink(vmnic: string, frame: Uint8Array): void {
     const up = this.uplinks.get(vmnic);
     if (!up) return;
-    if (up.tapped) this.io.tap?.(`${this.name}.${vmnic}`, 'in', frame);
+    if (up.tapped) this.io.tap?.(up.point, 'in', frame);
     // §3.9: beacons go to the teaming engine, never to VMs
     if (frame.length >= 14) {
       let type = (frame[12]! << 8) | frame[13]!;
@@ -433,9 +440,9 @@ export class EsxHost {
     const mask = r.uplinkMask;
     const upFrame = r.uplinkFrame;
     if (mask !== 0 && upFrame) {
-      const names = b.vs.uplinkNames;
-      for (let i = 0; i < names.length; i++) {
-        if (mask & (1 << i)) this.sendUplink(names[i]!, upFrame);
+      const ups = b.uplinks;
+      for (let i = 0; i < ups.length; i++) {
+        if (mask & (1 << i)) this.sendUplink(ups[i]!, upFrame);
       }
     }
     this.deliverToPorts(b.vs, r.portCount, r.portIds, r.portFrames);
@@ -481,6 +488,7 @@ export class EsxHost {
   private performTeaming(vs: VSwitch, actions: TeamingAction[]): void {
     if (actions.length === 0) return;
     const names = vs.uplinkNames;
+    const ups = this.uplinksOf.get(vs)!;
     const bindings = this.ports.get(vs)!;
     const moves = new Map<string, { reason: string; from: string | null; to: string | null; ports: Array<{ portId: number; port: string }> }>();
     for (const a of actions) {
@@ -508,29 +516,29 @@ export class EsxHost {
     }
     for (const a of actions) {
       if (a.kind === 'beacon') {
-        this.sendUplink(names[a.uplink]!, a.frame);
+        this.sendUplink(ups[a.uplink]!, a.frame);
       } else if (a.kind === 'notify') {
         // §3.10/§3.11: `count` RARPs on the port's (new) uplink, one frame built once
         const frame = buildRarpAnnounce(a.mac, a.vlanId);
-        const uplink = names[a.uplink]!;
-        this.sendUplink(uplink, frame);
+        const up = ups[a.uplink]!;
+        const uplink = up.vmnic;
+        this.sendUplink(up, frame);
         const key = `${vs.name}\u0000${a.portId}`;
-        if (a.count > 1) this.pendingNotify.set(key, { uplink, frame, remaining: a.count - 1, nextAtMs: this.clock.nowMs() + NOTIFY_RARP_SPACING_MS });
+        if (a.count > 1) this.pendingNotify.set(key, { uplink: up, frame, remaining: a.count - 1, nextAtMs: this.clock.nowMs() + NOTIFY_RARP_SPACING_MS });
         else this.pendingNotify.delete(key);
         const port = bindings.get(a.portId)?.point ?? `port ${a.portId}`;
         this.io.event?.({
           kind: 'teaming', vswitch: vs.name, type: 'notify',
-          message: `${a.count} RARPs for ${macText(a.mac)} (${port}) sent on ${uplink}${a.vlanId ? ` VLAN ${a.vlanId}` : ''} (${a.reason}), one every ${NOTIFY_RARP_SPACING_MS} ms`,
-          details: { portId: a.portId, port, mac: macText(a.mac), uplink, vlan: a.vlanId ?? 0, count: a.count, reason: a.reason },
+          message: `${a.count} RARPs for ${macToString(a.mac)} (${port}) sent on ${uplink}${a.vlanId ? ` VLAN ${a.vlanId}` : ''} (${a.reason}), one every ${NOTIFY_RARP_SPACING_MS} ms`,
+          details: { portId: a.portId, port, mac: macToString(a.mac), uplink, vlan: a.vlanId ?? 0, count: a.count, reason: a.reason },
         });
       }
     }
   }
 
-  private sendUplink(vmnic: string, frame: Uint8Array): void {
-    const up = this.uplinks.get(vmnic);
-    if (up?.tapped) this.io.tap?.(`${this.name}.${vmnic}`, 'out', frame);
-    this.io.uplinkTx(vmnic, frame);
+  private sendUplink(up: UplinkBinding, frame: Uint8Array): void {
+    if (up.tapped) this.io.tap?.(up.point, 'out', frame);
+    this.io.uplinkTx(up.vmnic, frame);
   }
 
   private takeVSwitchEvents(): void {
@@ -538,10 +546,7 @@ export class EsxHost {
   }
 
   private onVSwitchEvent(vs: VSwitch, e: VSwitchEvent): void {
-    if (e.kind === 'notify_switches') {
-      const names = vs.uplinkNames;
-      for (let i = 0; i < names.length; i++) if (e.uplinkMask & (1 << i)) this.sendUplink(names[i]!, e.frame);
-    }
+    // (the vSwitch's own notify_switches events never come: its notify is off, the teaming engine sends RARPs)
     this.io.event?.({ kind: 'vswitch', vswitch: vs.name, event: e });
   }
 
@@ -857,10 +862,6 @@ function toShaping(p: TrafficShapingPolicy) {
 
 function shapingStatus(s: TokenBucketShaper) {
   return { ...s.stats, queueFrames: s.queueLength, queueBytes: s.queueBytes };
-}
-
-function macText(mac: Mac): string {
-  return macToString(mac);
 }
 
 function bitNames(mask: number, names: readonly string[]): string[] {
