@@ -27,6 +27,38 @@ export interface PathFigures {
   received: number;
   latencyP50Ms: number | null;
   latencyP99Ms: number | null;
+  /**
+   * CPU time (user + system) of the path's three processes during the throughput phase, per frame
+   * received, in ns (null where /proc is not available). Moves much less with other load on the machine
+   * than frames/s do; the three processes share the machine's CPUs, so every process's cost counts.
+   */
+  cpuNsPerFrame: number | null;
+}
+
+const USER_HZ = 100;
+/** CPU seconds (user + system) a process has used, or null (no /proc, process gone). */
+export function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return null;
+  }
+}
+
+function cpuOf(pids: Array<number | undefined>): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    const s = processCpuSeconds(pid);
+    if (s === null) return null;
+    sum += s;
+  }
+  return sum;
+}
+
+function perFrameNs(before: number | null, after: number | null, frames: number): number | null {
+  return before === null || after === null || frames <= 0 ? null : ((after - before) / frames) * 1e9;
 }
 
 export interface FabricBenchRow {
@@ -53,16 +85,21 @@ function startRole(args: string[]): Promise<{ child: ChildProcess; lines: AsyncI
   return lines.next().then((first) => ({ child, lines, ready: JSON.parse(first.value) }));
 }
 
-async function bareChain(frameBytes: number, seconds: number, ratePps?: number, perFrame = false): Promise<{ sent: number; report: StreamReport }> {
+async function bareChain(frameBytes: number, seconds: number, ratePps?: number, perFrame = false): Promise<{ sent: number; report: StreamReport; cpuNsPerFrame: number | null }> {
   const rx = await startRole(['receiver']);
   const relay = await startRole(['relay', '--to', `ws://127.0.0.1:${rx.ready.port}`, ...(perFrame ? ['--per-frame'] : [])]);
   const tx = await startRole(['sender', '--to', `ws://127.0.0.1:${relay.ready.port}`, '--bytes', String(frameBytes), '--seconds', String(seconds), ...(ratePps ? ['--rate', String(ratePps)] : [])]);
+  // the receiver and relay from /proc; the sender reports its own (it exits when done)
+  const pids = [rx.child.pid, relay.child.pid];
+  const cpuBefore = cpuOf(pids);
   const result = JSON.parse((await tx.lines.next()).value);
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 300)); // the last frames land
+  const cpuRest = cpuOf(pids);
+  const cpuAfter = cpuRest === null || typeof result.cpuSeconds !== 'number' ? null : cpuRest + result.cpuSeconds;
   rx.child.kill('SIGTERM');
   const report = JSON.parse((await rx.lines.next()).value).report as StreamReport;
   relay.child.kill('SIGTERM');
-  return { sent: result.sent, report };
+  return { sent: result.sent, report, cpuNsPerFrame: perFrameNs(cpuBefore, cpuAfter, report.received) };
 }
 
 // ------------------------------------------------------------------ vfab path
@@ -78,14 +115,17 @@ export async function runFabricBench(opts: { seconds?: number; sizes?: number[];
     const esx1 = findDaemon(state, 'esx1');
     const esx2 = findDaemon(state, 'esx2');
     let streamId = 100;
+    const pids = state.daemons.map((d) => d.pid);
     const measure = async (frameBytes: number, ratePps?: number) => {
       const id = ++streamId;
       await control(esx2, state.token, 'POST', '/control/streams/sink', { vm: 'vm-b', udpPort: 9000, streamId: id });
+      const cpuBefore = cpuOf(pids);
       const sent = await control<{ sent: number }>(esx1, state.token, 'POST', '/control/streams/send', { vm: 'vm-a', target: '192.0.2.2', udpPort: 9000, frameBytes, seconds: ratePps ? 2 : seconds, streamId: id, ...(ratePps ? { ratePps } : {}) }, 120_000);
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 300)); // the last frames land
+      const cpuAfter = cpuOf(pids);
       const report = (await control<{ streams: StreamReport[] }>(esx2, state.token, 'GET', '/control/streams/vm-b')).streams.find((s) => s.streamId === id)!;
       await control(esx2, state.token, 'POST', '/control/streams/vm-b/clear', {});
-      return { sent: sent.sent, report };
+      return { sent: sent.sent, report, cpuNsPerFrame: perFrameNs(cpuBefore, cpuAfter, report.received) };
     };
     for (const frameBytes of sizes) {
       log(`vfab ${frameBytes} B: throughput ${seconds} s, latency 2 s at ${LATENCY_RATE_PPS} frames/s`);
@@ -97,9 +137,9 @@ export async function runFabricBench(opts: { seconds?: number; sizes?: number[];
       log(`frame-relay chain ${frameBytes} B: throughput`);
       const ft = await bareChain(frameBytes, seconds, undefined, true);
       const fl = await bareChain(frameBytes, 2, LATENCY_RATE_PPS, true);
-      const vfab: PathFigures = { framesPerSec: rate(vt.report), sent: vt.sent, received: vt.report.received, latencyP50Ms: vl.report.latencyMs?.p50 ?? null, latencyP99Ms: vl.report.latencyMs?.p99 ?? null };
-      const bare: PathFigures = { framesPerSec: rate(bt.report), sent: bt.sent, received: bt.report.received, latencyP50Ms: bl.report.latencyMs?.p50 ?? null, latencyP99Ms: bl.report.latencyMs?.p99 ?? null };
-      const frameRelay: PathFigures = { framesPerSec: rate(ft.report), sent: ft.sent, received: ft.report.received, latencyP50Ms: fl.report.latencyMs?.p50 ?? null, latencyP99Ms: fl.report.latencyMs?.p99 ?? null };
+      const vfab: PathFigures = { framesPerSec: rate(vt.report), sent: vt.sent, received: vt.report.received, latencyP50Ms: vl.report.latencyMs?.p50 ?? null, latencyP99Ms: vl.report.latencyMs?.p99 ?? null, cpuNsPerFrame: vt.cpuNsPerFrame };
+      const bare: PathFigures = { framesPerSec: rate(bt.report), sent: bt.sent, received: bt.report.received, latencyP50Ms: bl.report.latencyMs?.p50 ?? null, latencyP99Ms: bl.report.latencyMs?.p99 ?? null, cpuNsPerFrame: bt.cpuNsPerFrame };
+      const frameRelay: PathFigures = { framesPerSec: rate(ft.report), sent: ft.sent, received: ft.report.received, latencyP50Ms: fl.report.latencyMs?.p50 ?? null, latencyP99Ms: fl.report.latencyMs?.p99 ?? null, cpuNsPerFrame: ft.cpuNsPerFrame };
       rows.push({
         frameBytes,
         vfab,

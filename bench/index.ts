@@ -22,9 +22,9 @@ if (want('fabric')) {
     rows,
   };
   for (const r of rows) {
-    log(`   ${String(r.frameBytes).padStart(4)} B  vfab ${fmt(r.vfab.framesPerSec)} frames/s (p50 ${fmt(r.vfab.latencyP50Ms, 3)} ms, p99 ${fmt(r.vfab.latencyP99Ms, 3)} ms)` +
-      `  bare chain ${fmt(r.bareChain.framesPerSec)} frames/s (p50 ${fmt(r.bareChain.latencyP50Ms, 3)} ms, p99 ${fmt(r.bareChain.latencyP99Ms, 3)} ms)  ratio ${(r.ratio * 100).toFixed(0)} %` +
-      `  | frame-relay chain ${fmt(r.frameRelayChain.framesPerSec)} frames/s, ratio ${(r.frameRelayRatio * 100).toFixed(0)} %`);
+    log(`   ${String(r.frameBytes).padStart(4)} B  vfab ${fmt(r.vfab.framesPerSec)} frames/s (p50 ${fmt(r.vfab.latencyP50Ms, 3)} ms, p99 ${fmt(r.vfab.latencyP99Ms, 3)} ms, ${fmt(r.vfab.cpuNsPerFrame)} CPU ns/frame)` +
+      `  bare chain ${fmt(r.bareChain.framesPerSec)} frames/s (p50 ${fmt(r.bareChain.latencyP50Ms, 3)} ms, p99 ${fmt(r.bareChain.latencyP99Ms, 3)} ms, ${fmt(r.bareChain.cpuNsPerFrame)} CPU ns/frame)  ratio ${(r.ratio * 100).toFixed(0)} %` +
+      `  | frame-relay chain ${fmt(r.frameRelayChain.framesPerSec)} frames/s (${fmt(r.frameRelayChain.cpuNsPerFrame)} CPU ns/frame), ratio ${(r.frameRelayRatio * 100).toFixed(0)} %`);
   }
 }
 

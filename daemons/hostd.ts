@@ -43,6 +43,7 @@ import { ControlServer, announceReady, onShutdown, daemonToken } from './common/
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
 import { LINK_QUEUE_BYTES } from '../lib/link/link.js';
+import { forEachRunFrame } from '../lib/link/codec.js';
 import { EventLog } from './common/events.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
@@ -80,11 +81,23 @@ for (const vm of config.host.vms) {
   }));
 }
 
+let runVm: { vm: string; nic: number } = { vm: '', nic: 0 };
+const receiveRunFromVm = (frame: Uint8Array) => host.receiveFromVm(runVm.vm, runVm.nic, frame);
 const links = new DaemonLinks(name, config.links, token, {
   frame: (local, frame) => {
     const ext = externalNics.get(local);
     if (ext === undefined) host.receiveUplink(local, frame);
     else host.receiveFromVm(ext.vm, ext.nic, frame);
+    scheduleTickAfterCallback();
+  },
+  // same-header runs on an uplink (lib/link/codec.ts); an external VM's frames go one by one
+  frameRun: (local, first, count, records, frameBytes, maxFrameBytes) => {
+    const ext = externalNics.get(local);
+    if (ext === undefined) host.receiveUplinkRun(local, first, records, maxFrameBytes);
+    else {
+      runVm = ext;
+      forEachRunFrame(records, 0, receiveRunFromVm);
+    }
     scheduleTickAfterCallback();
   },
   carrier: (local, up, reason) => {

@@ -20,7 +20,8 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SystemClock, type Clock } from '../lib/clock.js';
-import { PhysicalSwitch, type SwitchEvent } from '../lib/pswitch/pswitch.js';
+import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../lib/pswitch/pswitch.js';
+import { forEachRunFrame } from '../lib/link/codec.js';
 import { switchConfigFromModel } from '../lib/pswitch/from-topology.js';
 import { VfabError } from '../lib/errors.js';
 import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
@@ -93,19 +94,59 @@ function logEvents(list: SwitchEvent[] | undefined): void {
 }
 
 const portNames = sw.ports().map((p) => p.name);
+
+/** Performs a result of receive() for one frame. */
+function perform(r: SwitchResult): void {
+  for (let k = 0; k < r.count; k++) {
+    const out = r.ports[k]!;
+    const bytes = r.frames[k]!;
+    if (tapped[out]) capture.frame(`${name}.${portNames[out]}`, 'out', bytes);
+    links.send(portNames[out]!, bytes);
+  }
+  if (r.events) logEvents(r.events);
+}
+
+function receiveFrame(i: number, frame: Uint8Array): void {
+  if (tapped[i]) capture.frame(`${name}.${portNames[i]}`, 'in', frame);
+  perform(sw.receive(i, frame, ++ingressFrameNo));
+}
+
+// the rest of a run the switch did not take whole, frame by frame (one function: no closure per run)
+let runPort = 0;
+const receiveRunRest = (frame: Uint8Array) => receiveFrame(runPort, frame);
+let runOutPoint = '';
+const captureRunOut = (frame: Uint8Array) => capture.frame(runOutPoint, 'out', frame);
+
 const links = new DaemonLinks(name, config.links, token, {
   frame(local, frame) {
     const i = portIndex.get(local);
     if (i === undefined) return;
-    if (tapped[i]) capture.frame(`${name}.${local}`, 'in', frame);
-    const r = sw.receive(i, frame, ++ingressFrameNo);
-    for (let k = 0; k < r.count; k++) {
-      const out = r.ports[k]!;
-      const bytes = r.frames[k]!;
-      if (tapped[out]) capture.frame(`${name}.${portNames[out]}`, 'out', bytes);
-      links.send(portNames[out]!, bytes);
+    receiveFrame(i, frame);
+  },
+  // Same-header runs (lib/link/codec.ts): one decision, and when the switch takes the run whole its
+  // records leave unchanged with one copy. A tapped ingress port sees every frame on the per-frame path.
+  frameRun(local, first, count, records, frameBytes, maxFrameBytes) {
+    const i = portIndex.get(local);
+    if (i === undefined) return;
+    runPort = i;
+    if (tapped[i]) {
+      forEachRunFrame(records, 0, receiveRunRest);
+      return;
     }
-    if (r.events) logEvents(r.events);
+    const r = sw.receiveRun(i, first, count, frameBytes, maxFrameBytes, ingressFrameNo + 1);
+    if (r.runFrames === count) {
+      ingressFrameNo += count;
+      const out = r.ports[0]!;
+      if (tapped[out]) {
+        runOutPoint = `${name}.${portNames[out]}`;
+        forEachRunFrame(records, 0, captureRunOut);
+      }
+      links.sendRun(portNames[out]!, records, count, frameBytes);
+      return;
+    }
+    ingressFrameNo++;
+    perform(r);
+    forEachRunFrame(records, 1, receiveRunRest);
   },
   carrier(local, up, reason) {
     const i = portIndex.get(local);

@@ -109,6 +109,7 @@ if (role === 'receiver') {
   let seq = 0;
   const endAt = performance.now() + seconds * 1000;
   const startAt = performance.now();
+  const cpuAtStart = process.cpuUsage();
   say({ event: 'ready' });
   const batch = Buffer.alloc(FRAMES_PER_TURN * (2 + frameBytes));
   const sendSome = (count: number) => {
@@ -136,7 +137,9 @@ if (role === 'receiver') {
     };
     turn();
   });
-  say({ event: 'result', sent: seq, seconds });
+  // CPU this process spent sending (it exits before the bench could read /proc)
+  const cpu = process.cpuUsage(cpuAtStart);
+  say({ event: 'result', sent: seq, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
   ws.close();
   setTimeout(() => process.exit(0), 50);
 } else {

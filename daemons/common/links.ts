@@ -9,6 +9,7 @@
 import { VfabError } from '../../lib/errors.js';
 import type { EthernetLink } from '../../lib/link/link.js';
 import { WsLinkServer, connectWsLink } from '../link/ws-link.js';
+import { forEachRunFrame } from '../../lib/link/codec.js';
 import type { LinkEnd } from '../fabric/plan.js';
 import type { Clock } from '../../lib/clock.js';
 import { FlapPlan, LinkImpairment, MAX_FLAP_CHANGES } from '../../lib/faults/impairment.js';
@@ -62,6 +63,11 @@ export interface LinkCallbacks {
   /** A received frame: a view valid during the call only (copy to keep it). */
   frame(local: string, frame: Uint8Array): void;
   carrier(local: string, up: boolean, reason: string): void;
+  /**
+   * When present, runs of frames that share their first RUN_KEY_BYTES bytes arrive in one call (see
+   * EthernetLink.onFrameRun); on an impaired link they are taken apart and go through frame() one by one.
+   */
+  frameRun?(local: string, first: Uint8Array, count: number, records: Uint8Array, frameBytes: number, maxFrameBytes: number): void;
 }
 
 interface Slot {
@@ -103,6 +109,14 @@ export class DaemonLinks {
       if (slot.faults === null) this.cb.frame(local, frame);
       else this.impairedRx(slot, frame);
     });
+    const frameRun = this.cb.frameRun;
+    if (frameRun !== undefined) {
+      const impairedRx = (frame: Uint8Array) => this.impairedRx(slot, frame);
+      link.onFrameRun((first, count, records, frameBytes, maxFrameBytes) => {
+        if (slot.faults === null) frameRun(local, first, count, records, frameBytes, maxFrameBytes);
+        else forEachRunFrame(records, 0, impairedRx);
+      });
+    }
     link.onCarrier((up, reason) => this.cb.carrier(local, up, reason));
     if (!slot.adminUp) link.setAdminUp(false);
     if (link.carrier) this.cb.carrier(local, true, 'connected');
@@ -135,6 +149,29 @@ export class DaemonLinks {
     if (!link) return false;
     if (slot.faults === null) return link.send(frame);
     return this.impairedTx(slot, frame);
+  }
+
+  /**
+   * Queues a received run's records unchanged on link `local` (one copy; see EthernetLink.sendRun). An
+   * impaired link takes the frames one by one. Returns the frames queued.
+   */
+  sendRun(local: string, records: Uint8Array, count: number, frameBytes: number): number {
+    let slot = this.lastSendSlot;
+    if (slot === undefined || local !== this.lastSendLocal) {
+      slot = this.slots.get(local);
+      if (slot === undefined) return 0;
+      this.lastSendLocal = local;
+      this.lastSendSlot = slot;
+    }
+    const link = slot.link;
+    if (!link) return 0;
+    if (slot.faults === null) return link.sendRun(records, count, frameBytes);
+    let sent = 0;
+    const s = slot;
+    forEachRunFrame(records, 0, (frame) => {
+      if (this.impairedTx(s, frame)) sent++;
+    });
+    return sent;
   }
 
   /** Link for `local` (undefined until connected or dialled). */

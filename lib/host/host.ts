@@ -25,6 +25,7 @@ import { VmEndpoint, type EndpointAction, type EndpointActions } from '../endpoi
 import { ethIsTagged, ETHERTYPE_IPV4, VLAN_TAG_BYTES } from '../wire/ethernet.js';
 import { parseIpv4Address, prefixMask, sameSubnet } from '../wire/ipv4.js';
 import { macToString } from '../wire/mac.js';
+import { RunCursor } from '../link/codec.js';
 import { StreamReceiver, readStreamHeaderInto, sharedNowNs, writeStreamHeader, STREAM_HEADER_BYTES, type StreamStamp } from '../traffic/stream.js';
 
 /** Streams a host measures at once (senders and receivers each). */
@@ -182,6 +183,9 @@ export class EsxHost {
   private sinkCount = 0;
   /** trySink reads each stream header into this (no allocation per frame). */
   private readonly stamp: StreamStamp = { streamId: 0, seq: 0, sentAtNs: 0 };
+  private readonly runCursor = new RunCursor();
+  /** sendStreamFrames' copy of the bytes a stream's first frame left with (grown on demand). */
+  private streamScratch: Buffer = Buffer.allocUnsafe(2048);
   /** RARPs still to send per port (key: vSwitch name + port ID), one burst per port at a time. */
   /** Uplink bindings per vSwitch, by uplink index. */
   private readonly uplinksOf = new Map<VSwitch, UplinkBinding[]>();
@@ -304,17 +308,66 @@ export class EsxHost {
     if (!up) return;
     if (up.tapped) this.io.tap?.(up.point, 'in', frame);
     // §3.9: beacons go to the teaming engine, never to VMs
-    if (frame.length >= 14) {
-      let type = (frame[12]! << 8) | frame[13]!;
-      if (type === ETHERTYPE_VLAN_TPID && frame.length >= 18) type = (frame[16]! << 8) | frame[17]!;
-      if (type === ETHERTYPE_BEACON) {
-        this.teams.get(up.vs)!.engine.onBeacon(up.index, frame);
-        return;
-      }
+    if (isBeacon(frame)) {
+      this.teams.get(up.vs)!.engine.onBeacon(up.index, frame);
+      return;
     }
     const result = up.vs.fromUplink(up.index, frame);
     this.deliverToPorts(up.vs, result.portCount, result.portIds, result.portFrames);
     this.drain();
+  }
+
+  /**
+   * A run of frames arrived on uplink `vmnic` (lib/link/codec.ts: back to back, same first RUN_KEY_BYTES
+   * bytes; `records` as handed to a frameRun handler, `first` its first frame). When the vSwitch decides
+   * the run at once (VSwitch.fromUplinkRun), each frame is delivered to that one port with only its
+   * bytes converted; the moment a delivery makes the guest act (anything but a passive measuring sink, a
+   * tap or an external VM's link), the rest goes through receiveUplink() frame by frame, so a guest's
+   * reply or MAC change is seen by the frames after it exactly as without runs.
+   */
+  receiveUplinkRun(vmnic: string, first: Uint8Array, records: Uint8Array, maxFrameBytes: number): void {
+    const up = this.uplinks.get(vmnic);
+    if (!up) return;
+    const cursor = this.runCursor.reset(records);
+    cursor.next(); // the first frame (given as `first`)
+    if (up.tapped || isBeacon(first) || !up.vs.fromUplinkRun(up.index, first, maxFrameBytes)) {
+      const r = up.vs.lastResult;
+      if (!up.tapped && !isBeacon(first)) {
+        // decided above for the first frame alone: perform that, then the others one by one
+        this.deliverToPorts(up.vs, r.portCount, r.portIds, r.portFrames);
+        this.drain();
+      } else {
+        this.receiveUplink(vmnic, first);
+      }
+      while (cursor.next()) this.receiveUplink(vmnic, cursor.view());
+      return;
+    }
+    const vs = up.vs;
+    const b = this.ports.get(vs)!.get(vs.lastResult.portIds[0]!);
+    let passive = b === undefined || this.deliverPassive(b, vs.lastResult.portFrames[0]!);
+    // a measuring sink reads the frame where it lies (tagged or not), without a view or an untagged copy
+    const direct = b !== undefined && !b.tapped && !b.vm.external && b.vm.sinks.length > 0;
+    // (a frame the sink does not take is looked at below like any other)
+    while (passive && cursor.next()) {
+      if (direct && this.trySinkAt(b, cursor.records, cursor.offset, cursor.offset + cursor.length)) {
+        vs.countRepeatFromUplink(cursor.length);
+        continue;
+      }
+      const frame = cursor.view();
+      if (isBeacon(frame)) {
+        // the run key ends before a tagged frame's inner EtherType: a beacon among the run goes to the
+        // teaming engine as per frame, and may change its state: the rest is decided frame by frame
+        this.receiveUplink(vmnic, frame);
+        passive = false;
+      } else if (b === undefined) {
+        vs.countRepeatFromUplink(cursor.length);
+      } else {
+        passive = this.deliverPassive(b, vs.repeatFromUplink(frame));
+      }
+    }
+    if (passive) return;
+    this.drain();
+    while (cursor.next()) this.receiveUplink(vmnic, cursor.view());
   }
 
   /** Link state of an uplink changed (carrier). */
@@ -369,6 +422,21 @@ export class EsxHost {
       }
     }
     for (let i = 0; i < bindings.length; i++) this.deliverToNic(bindings[i]!, copies[i]!);
+  }
+
+  /**
+   * deliverToNic for a run: true when the frame went to a tap, an external VM's link or a measuring sink
+   * only (nothing on the host changed); false when the guest's stack took it (it may have acted).
+   */
+  private deliverPassive(b: NicBinding, frame: Uint8Array): boolean {
+    if (b.tapped) this.io.tap?.(b.point, 'in', frame);
+    if (b.vm.external) {
+      this.io.vmTx?.(b.vm.model.name, b.nic, frame);
+      return true;
+    }
+    if (this.sinkCount > 0 && this.trySink(b, frame)) return true;
+    this.runActions(b.vm, b.vm.endpoint.receive(b.nic, frame));
+    return false;
   }
 
   private deliverToNic(b: NicBinding, frame: Uint8Array): void {
@@ -653,17 +721,26 @@ export class EsxHost {
   }
 
   private trySink(b: NicBinding, frame: Uint8Array): boolean {
+    return this.trySinkAt(b, frame, 0, frame.length);
+  }
+
+  /**
+   * A measuring sink of the VM takes the frame starting at `buf[at]` (tagged or untagged: the sink reads
+   * the same UDP port and stamp either way), or false. The frame ends at `end` (exclusive) in `buf`.
+   */
+  private trySinkAt(b: NicBinding, buf: Uint8Array, at: number, end: number): boolean {
     const list = b.vm.sinks;
-    if (list.length === 0) return false;
-    const l2 = ethIsTagged(frame) ? 14 + VLAN_TAG_BYTES : 14;
-    if (((frame[l2 - 2]! << 8) | frame[l2 - 1]!) !== ETHERTYPE_IPV4 || frame[l2 + 9] !== IPV4_PROTO_UDP) return false;
-    const ihl = (frame[l2]! & 0x0f) * 4;
-    const dstPort = (frame[l2 + ihl + 2]! << 8) | frame[l2 + ihl + 3]!;
+    if (list.length === 0 || end - at < 14 + VLAN_TAG_BYTES) return false;
+    const l2 = at + (((buf[at + 12]! << 8) | buf[at + 13]!) === ETHERTYPE_VLAN_TPID ? 14 + VLAN_TAG_BYTES : 14);
+    if (((buf[l2 - 2]! << 8) | buf[l2 - 1]!) !== ETHERTYPE_IPV4 || buf[l2 + 9] !== IPV4_PROTO_UDP) return false;
+    const ihl = (buf[l2]! & 0x0f) * 4;
+    if (l2 + ihl + 8 + STREAM_HEADER_BYTES > end) return false;
+    const dstPort = (buf[l2 + ihl + 2]! << 8) | buf[l2 + ihl + 3]!;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
       if (s.udpPort !== dstPort) continue;
       const stamp = this.stamp;
-      if (!readStreamHeaderInto(frame, l2 + ihl + 8, stamp) || stamp.streamId !== s.receiver.streamId) return false;
+      if (!readStreamHeaderInto(buf, l2 + ihl + 8, stamp) || stamp.streamId !== s.receiver.streamId) return false;
       s.receiver.record(stamp.seq, stamp.sentAtNs, this.io.streamNowNs !== undefined ? this.io.streamNowNs() : sharedNowNs());
       return true;
     }
@@ -694,10 +771,41 @@ export class EsxHost {
   /** Sends `count` stamped frames of a stream through the vSwitch (the hot path of benchmarks). */
   sendStreamFrames(s: StreamSender, count: number, nowNs: number): void {
     const b = s.binding;
-    for (let i = 0; i < count; i++) {
-      writeStreamHeader(s.frame, s.stampOffset, s.streamId, s.sent++, nowNs);
-      if (b.shaper === null) this.forwardFromPort(b, s.frame);
-      else this.shapeFromPort(b, s.frame, true);
+    if (b.shaper !== null || b.tapped || count < 2) {
+      for (let i = 0; i < count; i++) {
+        writeStreamHeader(s.frame, s.stampOffset, s.streamId, s.sent++, nowNs);
+        if (b.shaper === null) this.forwardFromPort(b, s.frame);
+        else this.shapeFromPort(b, s.frame, true);
+      }
+      return;
+    }
+    // The frames of a stream differ only in the stamp (payload): the vSwitch decides the first one, and
+    // when that is "out of these uplinks only" the others leave the same way, stamped in a copy of the
+    // bytes it sent (tag included), without a vSwitch decision or tag copy each.
+    writeStreamHeader(s.frame, s.stampOffset, s.streamId, s.sent++, nowNs);
+    this.forwardFromPort(b, s.frame);
+    const vs = b.vs;
+    const r = vs.lastResult;
+    if (this.queue.length > 0 || !vs.fromPortRepeatable(b.portId)) {
+      for (let i = 1; i < count; i++) {
+        writeStreamHeader(s.frame, s.stampOffset, s.streamId, s.sent++, nowNs);
+        this.forwardFromPort(b, s.frame);
+      }
+      return;
+    }
+    const mask = r.uplinkMask;
+    const sent = r.uplinkFrame!;
+    let tpl = this.streamScratch;
+    if (tpl.length < sent.length) tpl = this.streamScratch = Buffer.allocUnsafe(Math.max(sent.length, 2 * tpl.length));
+    const out = tpl.subarray(0, sent.length);
+    out.set(sent);
+    const stampAt = s.stampOffset + (sent.length - s.frame.length); // after the tag the vSwitch added
+    const ups = b.uplinks;
+    const frameBytes = s.frame.length;
+    for (let i = 1; i < count; i++) {
+      writeStreamHeader(out, stampAt, s.streamId, s.sent++, nowNs);
+      vs.countRepeatFromPort(frameBytes, mask);
+      for (let k = 0; k < ups.length; k++) if (mask & (1 << k)) this.sendUplink(ups[k]!, out);
     }
   }
 
@@ -883,4 +991,12 @@ function ipToNumber(text: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A beacon probe (EtherType 0x8922, tagged or not): §3.9, for the teaming engine only. */
+function isBeacon(frame: Uint8Array): boolean {
+  if (frame.length < 14) return false;
+  let type = (frame[12]! << 8) | frame[13]!;
+  if (type === ETHERTYPE_VLAN_TPID && frame.length >= 18) type = (frame[16]! << 8) | frame[17]!;
+  return type === ETHERTYPE_BEACON;
 }

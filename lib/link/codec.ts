@@ -4,7 +4,9 @@
 // and CAPTURE_FRAME (a frame seen at a capture point, for live capture streams). Covers a batching
 // encoder (one copy of each frame into a shared chunk, messages are slices of it) and a visitor decoder
 // that validates every length, hands frames out as zero-copy views and never throws. Unknown record types
-// are skipped (and reported) so newer peers can add records. Leaves out the transport (lib/link/link.ts,
+// are skipped (and reported) so newer peers can add records. Receivers that ask for them get runs:
+// consecutive frames with the same first RUN_KEY_BYTES bytes in one call, and can forward a run's records
+// unchanged (appendFrameRecords / appendRecordsMessage). Leaves out the transport (lib/link/link.ts,
 // daemons/link/ws-link.ts). Frame limits follow lib/wire/ethernet.ts (IEEE 802.3 / 802.1Q, jumbo §1.13).
 
 import { VfabError, type Result, ok, err } from '../errors.js';
@@ -24,6 +26,20 @@ export const MAX_RECORD_PAYLOAD_BYTES = 0xffff;
 export const MAX_LINK_MESSAGE_BYTES = 256 * 1024;
 /** Size of the encoder's copy-in chunks; a message never spans two chunks. */
 export const LINK_ENCODER_CHUNK_BYTES = 64 * 1024;
+/**
+ * Frame runs (receive side): consecutive FRAME records whose frames agree on their first RUN_KEY_BYTES
+ * bytes (destination, source, and the TPID + TCI or EtherType + 2 bytes) get one switching decision. Only
+ * frames of at least RUN_MIN_FRAME_BYTES (a tagged header) join a run, and a run's records never exceed
+ * MAX_RUN_BYTES, so a whole run fits one encoder chunk when it is forwarded unchanged.
+ */
+export const RUN_KEY_BYTES = 16;
+export const RUN_MIN_FRAME_BYTES = 18;
+export const MAX_RUN_BYTES = 64 * 1024;
+/**
+ * A run forwarded unchanged of at least this many bytes leaves as a WebSocket message of its own, without
+ * a copy; smaller runs are copied into the current message (a copy of a few KiB costs less than a message).
+ */
+export const ZERO_COPY_RUN_BYTES = 16 * 1024;
 /** Endpoint names (HELLO, URL path) are 1..MAX_ENDPOINT_NAME_BYTES bytes of UTF-8. */
 export const MAX_ENDPOINT_NAME_BYTES = 128;
 export const CARRIER_PAYLOAD_BYTES = 2;
@@ -81,6 +97,26 @@ export class LinkEncoder {
     this.chunk = allocate(chunkBytes);
   }
 
+  /**
+   * Ends the current message and queues `records` (valid FRAME records, e.g. a received run) as a message
+   * of its own without copying: the caller must not change those bytes afterwards (a received WebSocket
+   * message never is). For large runs, where a copy costs more than one more message.
+   */
+  appendRecordsMessage(records: Uint8Array): void {
+    if (this.cursor > this.batchStart) {
+      this.sealed.push(this.chunk.subarray(this.batchStart, this.cursor));
+      this.sealedBytes += this.cursor - this.batchStart;
+      this.batchStart = this.cursor;
+    }
+    this.sealed.push(Buffer.from(records.buffer, records.byteOffset, records.length));
+    this.sealedBytes += records.length;
+  }
+
+  /** The most bytes one appendFrameRecords() call takes (one chunk). */
+  get maxAppendBytes(): number {
+    return this.chunkBytes;
+  }
+
   /** Bytes appended since the last take(). */
   get pendingBytes(): number {
     return this.sealedBytes + (this.cursor - this.batchStart);
@@ -100,6 +136,18 @@ export class LinkEncoder {
     const at = this.cursor;
     this.cursor += recordBytes;
     return at;
+  }
+
+  /**
+   * Appends FRAME records already encoded (a run from decodeLinkMessage, forwarded unchanged) with one
+   * copy. The caller vouches that `records` holds only valid FRAME records (the decoder checked them).
+   * Returns false (nothing appended) when the bytes would not fit one chunk.
+   */
+  appendFrameRecords(records: Uint8Array): boolean {
+    if (records.length > this.chunkBytes) return false;
+    const at = this.reserve(records.length);
+    this.chunk.set(records, at);
+    return true;
   }
 
   /** Appends a FRAME record. Returns false (nothing appended) for a runt or a frame over MAX_FRAME_BYTES. */
@@ -177,6 +225,13 @@ export interface LinkRecordHandler {
    * message (no copy), which is cheaper to make per frame than a Buffer view.
    */
   frameView?(frame: Uint8Array): void;
+  /**
+   * When present, consecutive valid FRAME records whose frames share their first RUN_KEY_BYTES bytes
+   * arrive here as one run of `count` >= 2 frames instead of one call each: `first` is the first frame (a
+   * view), `records` the run's encoded records (a view: type, length, frame, ...; walk them with
+   * forEachRunFrame), `frameBytes` the sum and `maxFrameBytes` the largest of the frame lengths.
+   */
+  frameRun?(first: Uint8Array, count: number, records: Uint8Array, frameBytes: number, maxFrameBytes: number): void;
   carrier(up: boolean, reasonCode: number): void;
   hello(version: number, endpointName: string): void;
   captureFrame(timestampNs: bigint, direction: number, capturePointId: number, frame: Buffer): void;
@@ -199,6 +254,8 @@ export function decodeLinkMessage(message: Buffer, handler: LinkRecordHandler): 
   let offset = 0;
   let records = 0;
   const views = handler.frameView !== undefined;
+  const runs = handler.frameRun !== undefined;
+  let view: DataView | undefined;
   const arrayBuffer = message.buffer;
   const base = message.byteOffset;
   while (offset < end) {
@@ -220,6 +277,11 @@ export function decodeLinkMessage(message: Buffer, handler: LinkRecordHandler): 
           handler.recordError(new LinkError('VFAB_LINK_FRAME_OVERSIZE', `frame of ${length} bytes exceeds MAX_FRAME_BYTES (${MAX_FRAME_BYTES})`));
         } else if (length < ETH_HEADER_BYTES) {
           handler.recordError(new LinkError('VFAB_LINK_FRAME_RUNT', `frame of ${length} bytes is shorter than an Ethernet header`));
+        } else if (runs && length >= RUN_MIN_FRAME_BYTES && stop < end) {
+          // one DataView per message: the key compares read 4 bytes at a time
+          if (view === undefined) view = new DataView(arrayBuffer, base, end);
+          offset = decodeRun(message, view, start - RECORD_HEADER_BYTES, start, length, end, handler);
+          records += runCount - 1;
         } else if (views) {
           handler.frameView!(new Uint8Array(arrayBuffer, base + start, length));
         } else {
@@ -258,6 +320,103 @@ export function decodeLinkMessage(message: Buffer, handler: LinkRecordHandler): 
     }
   }
   return ok(records);
+}
+
+/** Frames in the run decodeRun last found (module state: no result object per run). */
+let runCount = 1;
+
+/**
+ * From a valid FRAME record at `recordAt` (frame at `start`, `length` bytes), collects the following FRAME
+ * records with the same first RUN_KEY_BYTES bytes and hands them to frameRun (or the single frame to
+ * frameView/frame). Returns the offset after the last record taken; records it stops at are decoded by
+ * the caller as usual (their errors included).
+ */
+function decodeRun(message: Buffer, view: DataView, recordAt: number, start: number, length: number, end: number, handler: LinkRecordHandler): number {
+  let next = start + length;
+  let count = 1;
+  let frameBytes = length;
+  let maxFrameBytes = length;
+  const limit = Math.min(end, recordAt + MAX_RUN_BYTES);
+  // RUN_KEY_BYTES = 16: four 32-bit words
+  const k0 = view.getInt32(start);
+  const k1 = view.getInt32(start + 4);
+  const k2 = view.getInt32(start + 8);
+  const k3 = view.getInt32(start + 12);
+  while (next + RECORD_HEADER_BYTES <= limit && message[next] === RECORD_FRAME) {
+    const len = (message[next + 1]! << 8) | message[next + 2]!;
+    const at = next + RECORD_HEADER_BYTES;
+    if (len < RUN_MIN_FRAME_BYTES || len > MAX_FRAME_BYTES || at + len > limit) break;
+    if (view.getInt32(at) !== k0 || view.getInt32(at + 4) !== k1 || view.getInt32(at + 8) !== k2 || view.getInt32(at + 12) !== k3) break;
+    count++;
+    frameBytes += len;
+    if (len > maxFrameBytes) maxFrameBytes = len;
+    next = at + len;
+  }
+  runCount = count;
+  const arrayBuffer = message.buffer;
+  const base = message.byteOffset;
+  if (count === 1) {
+    if (handler.frameView !== undefined) handler.frameView(new Uint8Array(arrayBuffer, base + start, length));
+    else handler.frame(Buffer.from(arrayBuffer, base + start, length));
+  } else {
+    handler.frameRun!(new Uint8Array(arrayBuffer, base + start, length), count, new Uint8Array(arrayBuffer, base + recordAt, next - recordAt), frameBytes, maxFrameBytes);
+  }
+  return next;
+}
+
+/**
+ * Calls `fn` with a view of each frame of a run's records (as handed to frameRun), skipping the first
+ * `skip` frames. The records were validated by the decoder; this only walks them.
+ */
+export function forEachRunFrame(records: Uint8Array, skip: number, fn: (frame: Uint8Array) => void): void {
+  const arrayBuffer = records.buffer;
+  const base = records.byteOffset;
+  const end = records.length;
+  let offset = 0;
+  let index = 0;
+  while (offset + RECORD_HEADER_BYTES <= end) {
+    const len = (records[offset + 1]! << 8) | records[offset + 2]!;
+    const at = offset + RECORD_HEADER_BYTES;
+    if (index++ >= skip) fn(new Uint8Array(arrayBuffer, base + at, len));
+    offset = at + len;
+  }
+}
+
+/**
+ * Walks the frames of a run's records without a callback per frame: `reset(records)`, then `next()` until
+ * it returns false, reading `frame` (a view) after each true. One cursor per consumer, reused.
+ */
+export class RunCursor {
+  /** The records being walked, and the current frame's offset and length in them (after next()). */
+  records: Uint8Array = new Uint8Array(0);
+  offset = 0;
+  length = 0;
+  private nextAt = 0;
+
+  reset(records: Uint8Array): this {
+    this.records = records;
+    this.nextAt = 0;
+    this.offset = 0;
+    this.length = 0;
+    return this;
+  }
+
+  /** Steps to the next frame (no allocation); false at the end. */
+  next(): boolean {
+    const records = this.records;
+    const at = this.nextAt + RECORD_HEADER_BYTES;
+    if (at > records.length) return false;
+    const len = (records[at - 2]! << 8) | records[at - 1]!;
+    this.offset = at;
+    this.length = len;
+    this.nextAt = at + len;
+    return true;
+  }
+
+  /** A view of the current frame (allocates a view; valid as long as the records are). */
+  view(): Uint8Array {
+    return new Uint8Array(this.records.buffer, this.records.byteOffset + this.offset, this.length);
+  }
 }
 
 // ---------------------------------------------------------------- value type (tests, tools, docs)

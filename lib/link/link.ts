@@ -14,7 +14,10 @@ import {
   LinkEncoder,
   LinkError,
   type LinkRecordHandler,
+  RECORD_HEADER_BYTES,
   decodeLinkMessage,
+  RunCursor,
+  ZERO_COPY_RUN_BYTES,
 } from './codec.js';
 
 /** Bytes a link may hold unsent (batch being built + transport buffer) before it tail-drops frames. */
@@ -65,6 +68,18 @@ export interface EthernetLink {
    * onFrame handler, and onFrame replaces it. Valid during the call only.
    */
   onFrameView(handler: (frame: Uint8Array) => void): void;
+  /**
+   * Receives runs of frames that share their first RUN_KEY_BYTES bytes (see LinkRecordHandler.frameRun)
+   * as one call; frames outside runs still go to the onFrameView handler, which must be set too.
+   * Views valid during the call only. Counters count every frame of a run.
+   */
+  onFrameRun(handler: FrameRunHandler): void;
+  /**
+   * Queues a run's encoded FRAME records (as received from onFrameRun) unchanged, with one copy. Returns
+   * the number of frames queued: all of them, or, when the whole run does not fit the queue, as many as
+   * send() would have taken one by one (the rest are tail-dropped and counted).
+   */
+  sendRun(records: Uint8Array, count: number, frameBytes: number): number;
   /** Adds a carrier listener: reason is 'admin-down', 'peer-admin-down', 'peer-gone', 'closed', 'connected'... */
   onCarrier(handler: (up: boolean, reason: string) => void): void;
   readonly counters: Readonly<LinkCounters>;
@@ -118,6 +133,8 @@ function zeroCounters(): LinkCounters {
   };
 }
 
+export type FrameRunHandler = (first: Uint8Array, count: number, records: Uint8Array, frameBytes: number, maxFrameBytes: number) => void;
+
 export type CaptureFrameHandler = (timestampNs: bigint, direction: number, capturePointId: number, frame: Buffer) => void;
 
 /** One end of a link, independent of the transport that carries its messages. */
@@ -145,6 +162,9 @@ export class LinkEndpoint implements EthernetLink {
   private readonly handler: LinkRecordHandler;
   /** The same handler plus frameView: used while an onFrameView handler is registered. */
   private readonly viewHandler: LinkRecordHandler;
+  /** viewHandler plus frameRun: used while an onFrameRun handler is registered too. */
+  private readonly runHandler: LinkRecordHandler;
+  private frameRunHandler: FrameRunHandler | undefined;
   private frameHandler: ((frame: Buffer) => void) | undefined;
   private frameViewHandler: ((frame: Uint8Array) => void) | undefined;
   private captureHandler: CaptureFrameHandler | undefined;
@@ -206,6 +226,18 @@ export class LinkEndpoint implements EthernetLink {
         if (this.frameViewHandler !== undefined) this.frameViewHandler(frame);
       },
     };
+    this.runHandler = {
+      ...this.viewHandler,
+      frameRun: (first, count, records, frameBytes, maxFrameBytes) => {
+        if (!this.carrierUp) {
+          counters.rxDropsCarrier += count;
+          return;
+        }
+        counters.rxFrames += count;
+        counters.rxBytes += frameBytes;
+        if (this.frameRunHandler !== undefined) this.frameRunHandler(first, count, records, frameBytes, maxFrameBytes);
+      },
+    };
   }
 
   get adminUp(): boolean {
@@ -236,6 +268,72 @@ export class LinkEndpoint implements EthernetLink {
   onFrameView(handler: (frame: Uint8Array) => void): void {
     this.frameViewHandler = handler;
     this.frameHandler = undefined;
+  }
+
+  onFrameRun(handler: FrameRunHandler): void {
+    this.frameRunHandler = handler;
+  }
+
+  sendRun(records: Uint8Array, count: number, frameBytes: number): number {
+    const counters = this.counters;
+    if (!this.carrierUp) {
+      counters.txDropsCarrier += count;
+      return 0;
+    }
+    if (records.length > this.encoder.maxAppendBytes) {
+      // larger than a run from decodeLinkMessage can be: frame by frame
+      let sent = 0;
+      const cursor = new RunCursor().reset(records);
+      while (cursor.next()) if (this.send(cursor.view())) sent++;
+      return sent;
+    }
+    const pending = this.encoder.pendingBytes;
+    if (pending === 0) this.batchBaseBytes = this.transport!.bufferedBytes();
+    const roomBytes = this.queueBytes - this.batchBaseBytes - pending;
+    // send() takes a frame when the queue plus the frame fits: for the run's last frame that is the
+    // records before it plus its own length, so the whole run fits when records.length - 3 does
+    if (records.length - RECORD_HEADER_BYTES <= roomBytes) {
+      if (records.length >= ZERO_COPY_RUN_BYTES) this.encoder.appendRecordsMessage(records);
+      else this.encoder.appendFrameRecords(records);
+      counters.txFrames += count;
+      counters.txBytes += frameBytes;
+      this.requestFlush();
+      return count;
+    }
+    return this.sendRunPartly(records, roomBytes);
+  }
+
+  /**
+   * The queue takes part of a run: what send() would take frame by frame (tail drop, counted): the
+   * longest fitting prefix with one copy, then any later frame that still fits on its own.
+   */
+  private sendRunPartly(records: Uint8Array, roomBytes: number): number {
+    const counters = this.counters;
+    let offset = 0;
+    let queued = 0; // record bytes of this run in the queue
+    let sent = 0;
+    let inPrefix = true;
+    while (offset + RECORD_HEADER_BYTES <= records.length) {
+      const length = (records[offset + 1]! << 8) | records[offset + 2]!;
+      const next = offset + RECORD_HEADER_BYTES + length;
+      if (queued + length <= roomBytes) {
+        if (!inPrefix) this.encoder.appendFrameRecords(records.subarray(offset, next));
+        queued += next - offset;
+        sent++;
+        counters.txFrames++;
+        counters.txBytes += length;
+      } else {
+        if (inPrefix) {
+          inPrefix = false;
+          if (offset > 0) this.encoder.appendFrameRecords(records.subarray(0, offset));
+        }
+        counters.txDropsQueueFull++;
+      }
+      offset = next;
+    }
+    if (inPrefix && queued > 0) this.encoder.appendFrameRecords(records.subarray(0, queued));
+    if (sent > 0) this.requestFlush();
+    return sent;
   }
 
   onCarrier(handler: (up: boolean, reason: string) => void): void {
@@ -354,7 +452,10 @@ export class LinkEndpoint implements EthernetLink {
   /** One binary message from the peer. */
   receiveMessage(message: Buffer): void {
     this.counters.rxMessages++;
-    const result = decodeLinkMessage(message, this.frameViewHandler !== undefined ? this.viewHandler : this.handler);
+    const result = decodeLinkMessage(
+      message,
+      this.frameViewHandler === undefined ? this.handler : this.frameRunHandler === undefined ? this.viewHandler : this.runHandler,
+    );
     if (!result.ok) {
       if (result.error.code === 'VFAB_LINK_MESSAGE_TOO_LARGE') this.counters.rxDropsOversizeMessage++;
       else this.counters.rxDropsMalformed++;

@@ -84,6 +84,11 @@ export interface SwitchResult {
   readonly frames: Uint8Array[];
   /** Events raised by this frame, undefined when none (no array is allocated then). */
   events: SwitchEvent[] | undefined;
+  /**
+   * Frames this result stands for: 1 from receive(); from receiveRun() the whole run when it was taken
+   * at once (every frame forwarded unchanged to ports[0]), else 1 (only the first frame was decided).
+   */
+  runFrames: number;
 }
 
 export interface PortStatus {
@@ -244,7 +249,7 @@ export class PhysicalSwitch {
 
     this.result = {
       verdict: 'drop', dropReason: undefined, vlan: -1, count: 0,
-      ports: new Int32Array(n), frames: new Array<Uint8Array>(n), events: undefined,
+      ports: new Int32Array(n), frames: new Array<Uint8Array>(n), events: undefined, runFrames: 1,
     };
   }
 
@@ -261,6 +266,7 @@ export class PhysicalSwitch {
     r.events = undefined;
     r.dropReason = undefined;
     r.vlan = -1;
+    r.runFrames = 1;
     const inLport = this.portLport[portIndex];
     if (inLport === undefined) {
       throw new VfabError('VFAB_PSWITCH_UNKNOWN_PORT', `switch ${this.name} has no port index ${portIndex}`, { portIndex });
@@ -345,6 +351,44 @@ export class PhysicalSwitch {
     if (r.count === 0) return this.drop(pc, candidates === 0 ? DROP.no_egress : DROP.mtu_exceeded);
     this.flooded++;
     r.verdict = 'flood';
+    return r;
+  }
+
+  /**
+   * A run of `count` frames received back to back on one port that agree on their first RUN_KEY_BYTES
+   * bytes (lib/link/codec.ts: destination, source, TPID + TCI or EtherType), `frameBytes` in total, none
+   * longer than `maxFrameBytes`. Decides the first frame as receive() does. When that is a known-unicast
+   * forward with no event, out of one port (not a port-channel hash over several members) with the bytes
+   * unchanged, and the largest frame fits both ports' MTU, every other frame of the run gets the same
+   * decision, so they are accounted at once (counters, the source entry refreshed at the same instant)
+   * and result.runFrames = count: the caller sends the run's bytes out ports[0] as they are. Otherwise
+   * runFrames = 1 and the caller hands the other frames to receive() one by one. The run is taken as
+   * arriving at one instant, as a burst does on a wire.
+   */
+  receiveRun(portIndex: number, first: Uint8Array, count: number, frameBytes: number, maxFrameBytes: number, frameNo?: number): SwitchResult {
+    const r = this.receive(portIndex, first, frameNo);
+    if (count < 2 || r.verdict !== 'forward' || r.count !== 1 || r.events !== undefined || r.frames[0] !== first) return r;
+    const out = r.ports[0]!;
+    const tagged = ((first[12]! << 8) | first[13]!) === ETHERTYPE_VLAN;
+    const maxPayloadBytes = maxFrameBytes - ETH_HEADER_BYTES - (tagged ? VLAN_TAG_BYTES : 0);
+    if (maxPayloadBytes > this.portMtu[portIndex]! || maxPayloadBytes > this.portMtu[out]!) return r;
+    if (this.lportUp[this.portLport[out]!]!.length !== 1) return r;
+    // the source must be in the table on this port (not a zero MAC, not refused by a full table: those
+    // count a drop per frame)
+    const src = this.table.get(r.vlan, readMac(first, 6));
+    if (src === undefined || src.lport !== this.portLport[portIndex]) return r;
+    const n = count - 1;
+    const restBytes = frameBytes - first.length;
+    const inCtr = this.portCtr[portIndex]!.traffic;
+    inCtr[C_RX_FRAMES]! += n;
+    inCtr[C_RX_BYTES]! += restBytes;
+    inCtr[C_RX_UNICAST + CAST_UNICAST]! += n;
+    const outCtr = this.portCtr[out]!.traffic;
+    outCtr[C_TX_FRAMES]! += n;
+    outCtr[C_TX_BYTES]! += restBytes;
+    outCtr[C_TX_UNICAST + CAST_UNICAST]! += n;
+    this.knownUnicast += n;
+    r.runFrames = count;
     return r;
   }
 

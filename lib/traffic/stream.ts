@@ -83,10 +83,12 @@ export class StreamReceiver {
   private reordered = 0;
   private highestSeq = -1;
   private seen: Uint8Array = new Uint8Array(1024);
-  private firstAtNs: number | null = null;
-  private lastAtNs: number | null = null;
+  // arrival times are plain doubles with NaN for "none yet" (a field that may hold null stores each new
+  // double in a fresh heap box: one allocation per frame)
+  private firstAtNs = NaN;
+  private lastAtNs = NaN;
   private maxGapNs = 0;
-  private maxGapStartNs: number | null = null;
+  private maxGapStartNs = NaN;
   private readonly samples: Float64Array;
   private sampleCount = 0;
   private latencySumNs = 0;
@@ -116,11 +118,12 @@ export class StreamReceiver {
     this.received++;
     if (seq < this.highestSeq) this.reordered++;
     else this.highestSeq = seq;
-    if (this.lastAtNs !== null && nowNs - this.lastAtNs > this.maxGapNs) {
+    // (NaN compares false: no gap before the first arrival)
+    if (nowNs - this.lastAtNs > this.maxGapNs) {
       this.maxGapNs = nowNs - this.lastAtNs;
       this.maxGapStartNs = this.lastAtNs;
     }
-    if (this.firstAtNs === null) this.firstAtNs = nowNs;
+    if (this.received === 1) this.firstAtNs = nowNs;
     this.lastAtNs = nowNs;
     const latencyNs = nowNs - sentAtNs;
     this.latencySumNs += latencyNs;
@@ -131,7 +134,8 @@ export class StreamReceiver {
       this.rng ^= this.rng << 13;
       this.rng ^= this.rng >>> 17;
       this.rng ^= this.rng << 5;
-      const slot = (this.rng >>> 0) % (this.received);
+      // uniform in [0, received) by scaling (a modulo of a double costs several times more)
+      const slot = Math.floor(((this.rng >>> 0) / 4294967296) * this.received);
       if (slot < this.maxSamples) this.samples[slot] = latencyNs;
     }
     this.sampleCount++;
@@ -152,10 +156,10 @@ export class StreamReceiver {
       lost: Math.max(0, expected - this.received),
       duplicates: this.duplicates,
       reordered: this.reordered,
-      firstAtNs: this.firstAtNs,
-      lastAtNs: this.lastAtNs,
+      firstAtNs: Number.isNaN(this.firstAtNs) ? null : this.firstAtNs,
+      lastAtNs: Number.isNaN(this.lastAtNs) ? null : this.lastAtNs,
       maxGapMs: this.maxGapNs / 1e6,
-      maxGapStartNs: this.maxGapStartNs,
+      maxGapStartNs: Number.isNaN(this.maxGapStartNs) ? null : this.maxGapStartNs,
       latencyMs,
     };
   }

@@ -25,7 +25,11 @@ export interface UplinkSelector {
    * for beacon-probing "shotgun" (§3.9), 0 when no uplink is usable. Called per frame; must not allocate.
    */
   selectEgress(port: PortTeamingView, frame: Uint8Array): number;
-  /** Reverse-path rule (§1.10): may `port` receive `frame` that arrived on uplink `uplinkIndex`? */
+  /**
+   * Reverse-path rule (§1.10): may `port` receive `frame` that arrived on uplink `uplinkIndex`? Decided by
+   * port and uplink (at most the frame's first 16 bytes): VSwitch.fromUplinkRun applies one answer to a
+   * run of frames that share those bytes.
+   */
   acceptsIngress(port: PortTeamingView, uplinkIndex: number, frame: Uint8Array): boolean;
 }
 

@@ -240,6 +240,11 @@ export class VSwitch implements UplinkLinkState {
   private curUntagged: Uint8Array | null = null;
   private curRetagged: Uint8Array | null = null;
   private curNoted = -1;
+  /** The port of the run fromUplinkRun() accepted, and whether its frames are untagged on the way. */
+  private repeatPort: PortState | undefined;
+  private repeatUntag = false;
+  /** The sending port fromPortRepeatable() accepted. */
+  private repeatSender: PortState | undefined;
   /** Scratch areas for re-tagged and untagged copies (reuseOutputBuffers), in one ArrayBuffer. */
   private readonly scratch: ArrayBuffer | null;
   private readonly scratchTagged: Buffer;
@@ -564,6 +569,86 @@ export class VSwitch implements UplinkLinkState {
       return this.finishDropped(this.curNoted >= 0 ? this.curNoted : DROP.NO_DESTINATION, undefined);
     }
     return r;
+  }
+
+  /** The result of the last fromPort/fromUplink/fromUplinkRun call (reused by the next one). */
+  get lastResult(): ForwardResult {
+    return this.result;
+  }
+
+  /**
+   * fromUplink() for the first frame of a run (lib/link/codec.ts: frames received back to back that
+   * agree on their first RUN_KEY_BYTES bytes, none longer than `maxFrameBytes`). Returns true when every
+   * other frame of the run gets the same decision: a known unicast delivered to exactly one port, nothing
+   * refused on the way, and the largest frame within the MTU. The caller then passes each of the other
+   * frames to repeatFromUplink() (instead of fromUplink()) as long as it makes no other call on this
+   * vSwitch or its uplink selector in between; the decision is this call's `result`.
+   * The reverse-path rule (UplinkSelector.acceptsIngress) decides by port and uplink, not by later bytes.
+   */
+  fromUplinkRun(uplinkIndex: number, first: Uint8Array, maxFrameBytes: number): boolean {
+    const r = this.fromUplink(uplinkIndex, first);
+    this.repeatPort = undefined;
+    if (r.portCount !== 1 || r.dropCode >= 0 || this.curNoted >= 0 || (first[0]! & 1) === 1) return false;
+    if (maxFrameBytes - (this.curTagged ? ETH_HEADER_BYTES + VLAN_TAG_BYTES : ETH_HEADER_BYTES) > this.mtuBytes) return false;
+    const q = this.portsById.get(r.portIds[0]!);
+    if (q === undefined) return false;
+    this.repeatPort = q;
+    // the bytes the port got: the frame itself, or (tagged frame, EST/VST port) an untagged copy
+    this.repeatUntag = this.curTagged && q.vlanId !== VLAN_ID_VGT;
+    return true;
+  }
+
+  /**
+   * One more frame of the run fromUplinkRun() accepted: counted as fromUplink() would count it; returns
+   * the bytes for the run's port (the frame, or an untagged copy in the scratch area when the vSwitch
+   * reuses output buffers).
+   */
+  repeatFromUplink(frame: Uint8Array): Uint8Array {
+    const q = this.repeatPort!;
+    this.framesFromUplinks++;
+    this.bytesFromUplinks += frame.length;
+    const bytes = !this.repeatUntag ? frame : this.scratch === null ? untagCopy(frame) : this.untagIntoScratch(frame);
+    q.rxFrames++;
+    q.rxBytes += bytes.length;
+    this.deliveriesToPorts++;
+    return bytes;
+  }
+
+  /**
+   * Counts one more frame of the accepted run, of `frameBytes` on the wire, as repeatFromUplink() would,
+   * for a caller that consumes the frame as received (a measuring sink reads it tagged or not alike).
+   */
+  countRepeatFromUplink(frameBytes: number): void {
+    const q = this.repeatPort!;
+    this.framesFromUplinks++;
+    this.bytesFromUplinks += frameBytes;
+    q.rxFrames++;
+    q.rxBytes += !this.repeatUntag ? frameBytes : Math.max(frameBytes - VLAN_TAG_BYTES, MIN_FRAME_BYTES);
+    this.deliveriesToPorts++;
+  }
+
+  /**
+   * After fromPort(portId, frame): true when the same frame sent again (every byte the vSwitch or its
+   * uplink selector reads unchanged: only payload bytes past the headers differ, as in a traffic
+   * generator's stream) gets the same decision: out of the uplinks in the result's uplinkMask only,
+   * nothing delivered or refused locally. Then countRepeatFromPort() accounts each such frame instead of
+   * a fromPort() call, as long as no other call on this vSwitch or its selector comes in between.
+   */
+  fromPortRepeatable(portId: number): boolean {
+    const r = this.result;
+    if (r.portCount !== 0 || r.uplinkMask === 0 || r.dropCode >= 0 || this.curNoted >= 0) return false;
+    this.repeatSender = this.portsById.get(portId);
+    return this.repeatSender !== undefined;
+  }
+
+  /** One more frame of `frameBytes` from the port fromPortRepeatable() accepted, counted as fromPort() would. */
+  countRepeatFromPort(frameBytes: number, uplinkMask: number): void {
+    const p = this.repeatSender!;
+    this.framesFromPorts++;
+    this.bytesFromPorts += frameBytes;
+    p.txFrames++;
+    p.txBytes += frameBytes;
+    this.framesToUplinks += popcount32(uplinkMask);
   }
 
   // ------------------------------------------------------------------ status

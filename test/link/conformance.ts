@@ -1,11 +1,11 @@
 // The EthernetLink conformance suite: one set of behaviours every link transport must show, run by
 // inprocess.test.ts (in-process pair) and ws-link.test.ts (WebSocket pair on 127.0.0.1). Covers frame
 // integrity and order, batching, carrier propagation both ways, admin-down and queue-full drops,
-// malformed and oversize input, invalid sends and close. Transport-specific cases (reconnect, auth)
+// malformed and oversize input, invalid sends and close, same-header runs (onFrameRun / sendRun). Transport-specific cases (reconnect, auth)
 // live with their transport's tests.
 
 import { expect } from 'chai';
-import { RECORD_CARRIER, RECORD_FRAME, RECORD_HEADER_BYTES } from '../../lib/link/codec.js';
+import { LinkEncoder, RECORD_CARRIER, RECORD_FRAME, RECORD_HEADER_BYTES, forEachRunFrame } from '../../lib/link/codec.js';
 import type { LinkEndpoint } from '../../lib/link/link.js';
 import { MAX_FRAME_BYTES } from '../../lib/wire/ethernet.js';
 
@@ -221,6 +221,59 @@ export function runLinkConformance(label: string, factory: LinkPairFactory): voi
       expect(b.carrier).to.equal(true);
       a.send(seqFrame(3));
       await waitFor(() => got.length === 3, 'a frame after the garbage');
+    });
+
+    it('same-header runs arrive at onFrameRun (counted per frame) and sendRun forwards them intact, small and large', async () => {
+      const { a, b } = await open();
+      const runs: Array<{ count: number; frameBytes: number; maxFrameBytes: number; frames: Buffer[] }> = [];
+      const singles: Buffer[] = [];
+      b.onFrameView((f) => singles.push(Buffer.from(f)));
+      b.onFrameRun((first, count, records, frameBytes, maxFrameBytes) => {
+        const frames: Buffer[] = [];
+        forEachRunFrame(records, 0, (f) => frames.push(Buffer.from(f)));
+        expect(Buffer.from(first).equals(frames[0]!)).to.equal(true);
+        runs.push({ count, frameBytes, maxFrameBytes, frames });
+        // forward the run back unchanged: 30 x 64 B is copied, 40 x 1500 B (> ZERO_COPY_RUN_BYTES) is not
+        expect(b.sendRun(records, count, frameBytes)).to.equal(count);
+      });
+      const back = collectFrames(a);
+      const small = Array.from({ length: 30 }, (_, i) => seqFrame(i, 64)); // one key: bytes 14..15 are 0
+      const large = Array.from({ length: 40 }, (_, i) => seqFrame(100 + i, 1500));
+      for (const f of small) a.send(f);
+      await settle(1);
+      for (const f of large) a.send(f);
+      await waitFor(() => back.length === 70, 'both runs back at a');
+      expect(singles).to.have.length(0);
+      expect(runs.map((r) => [r.count, r.frameBytes, r.maxFrameBytes])).to.deep.equal([[30, 30 * 64, 64], [40, 40 * 1500, 1500]]);
+      expect(back.every((f, i) => f.equals([...small, ...large][i]!))).to.equal(true);
+      expect(b.counters.rxFrames).to.equal(70);
+      expect(b.counters.rxBytes).to.equal(30 * 64 + 40 * 1500);
+      expect(b.counters.txFrames).to.equal(70);
+      expect(b.counters.txBytes).to.equal(30 * 64 + 40 * 1500);
+    });
+
+    it('sendRun tail-drops exactly what send() would, frame by frame, and counts carrier-down drops', async () => {
+      const queueBytes = 32 * 1024;
+      const { a, b } = await open({ queueBytes });
+      // a run of 30 x 1500 B (45 KB) does not fit a 32 KB queue: the longest fitting prefix goes
+      const enc = new LinkEncoder();
+      const frames = Array.from({ length: 30 }, (_, i) => seqFrame(i, 1500));
+      for (const f of frames) enc.appendFrame(f);
+      const records = enc.take()[0]!;
+      const got = collectFrames(b);
+      const sent = a.sendRun(records, 30, 30 * 1500);
+      expect(sent).to.equal(Math.floor((queueBytes + RECORD_HEADER_BYTES) / (1500 + RECORD_HEADER_BYTES)));
+      expect(a.counters.txDropsQueueFull).to.equal(30 - sent);
+      expect(a.counters.txFrames).to.equal(sent);
+      await waitFor(() => got.length === sent, 'the accepted prefix');
+      expect(got.map((f) => f.readUInt32BE(14))).to.deep.equal([...Array(sent).keys()]);
+      // the same frames through send() on a fresh pair give the same split
+      await fx!.teardown();
+      const ref = await open({ queueBytes });
+      expect(frames.map((f) => ref.a.send(f)).filter(Boolean).length).to.equal(sent);
+      ref.a.setAdminUp(false);
+      expect(ref.a.sendRun(records, 30, 30 * 1500)).to.equal(0);
+      expect(ref.a.counters.txDropsCarrier).to.equal(30);
     });
 
     it('close() at one end takes carrier down at the other and refuses sends', async () => {
