@@ -9,6 +9,7 @@ import { fabricUp, fabricDown } from '../../daemons/fabric/lifecycle.js';
 import { control } from '../../daemons/common/control-client.js';
 import { findDaemon } from '../../daemons/fabric/state.js';
 
+process.stdout.on('error', () => {}); // a closed pipe (| head) must not skip the teardown
 const here = path.dirname(fileURLToPath(import.meta.url));
 const frameBytes = Number(process.argv[2] ?? 64);
 const seconds = Number(process.argv[3] ?? 3);

@@ -1,9 +1,12 @@
 // Client side of the vfab block protocol (docs/block-protocol.md): one authenticated WebSocket connection,
 // one initiator identity, pipelined SCSI commands matched by tag (responses may come out of order). Never
 // exceeds the window the server granted: extra commands wait in a local queue. Commands issued in the same
-// tick go out batched in one message. On disconnect every in-flight and queued command is rejected with
-// VFAB_BLOCK_DISCONNECTED. Convenience read/write/compareAndWrite use READ(16)/WRITE(16)/COMPARE AND WRITE
-// (SBC-3). Leaves out reconnection (multipath-client does that) and task management.
+// turn go out batched in one message. `execute` returns a Promise; `executeCb(cmd, ctx, done)` is the same
+// without a Promise per command (the workload generator's hot path). Responses are read with scanRecord
+// (no record objects). On loopback the WebSocket masking key is all zeros (RFC 6455 §5.3 allows any key).
+// On disconnect every in-flight and queued command fails with VFAB_BLOCK_DISCONNECTED. Convenience
+// read/write/compareAndWrite use READ(16)/WRITE(16)/COMPARE AND WRITE (SBC-3). Leaves out reconnection
+// (multipath-client does that) and task management.
 
 import { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
@@ -21,15 +24,17 @@ import {
   MAX_LUN_NUMBER,
   MIN_CDB_BYTES,
   RECORD_TYPE,
-  emitRecord,
+  RecordScan,
+  commandRecordBytes,
+  emitCommand,
   encodeMessage,
   isUnknownRecord,
   parseMessage,
-  recordSize,
-  type CommandRecord,
+  scanRecord,
   type HelloAckRecord,
   type LunEntry,
 } from '../../lib/storage/protocol.js';
+import type { CallbackScsiTarget, ScsiCallback } from '../../lib/storage/vdisk.js';
 
 /** Time allowed for the WebSocket upgrade plus HELLO/HELLO_ACK. */
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -44,10 +49,46 @@ export interface BlockClientOptions {
   connectTimeoutMs?: number;
 }
 
-interface Pending {
-  rec: CommandRecord;
+/** One command from executeCb/execute until its answer: what goes on the wire and whom to tell. */
+class Pending {
+  constructor(
+    readonly tag: number,
+    readonly lun: number,
+    readonly cdb: Uint8Array,
+    readonly dataOut: Uint8Array | undefined,
+    readonly ctx: unknown,
+    readonly done: ScsiCallback<unknown>,
+  ) {}
+}
+
+/** execute()'s context: the Promise's settle functions. */
+interface PromiseCtx {
   resolve: (r: ScsiResult) => void;
   reject: (e: Error) => void;
+}
+
+function settlePromise(ctx: PromiseCtx, result: ScsiResult | undefined, error: Error | undefined): void {
+  if (error !== undefined) ctx.reject(error);
+  else ctx.resolve(result!);
+}
+
+/** All-zero WebSocket masking key (see connectBlockClient). */
+function zeroMask(mask: Buffer): void {
+  mask[0] = 0;
+  mask[1] = 0;
+  mask[2] = 0;
+  mask[3] = 0;
+}
+
+/** True for URLs whose host is the loopback interface (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 export interface CompareAndWriteOutcome {
@@ -68,7 +109,7 @@ export interface BlockClientStats {
   protocolErrors: number;
 }
 
-export class BlockClient extends EventEmitter implements ScsiTarget {
+export class BlockClient extends EventEmitter implements ScsiTarget, CallbackScsiTarget {
   readonly window: number;
   readonly sessionId: number;
   readonly luns: LunEntry[];
@@ -76,7 +117,8 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
   private nextTag = 1;
   private readonly inFlight = new Map<number, Pending>();
   private readonly waiting: Pending[] = [];
-  private outgoing: CommandRecord[] = [];
+  private outgoing: Pending[] = [];
+  private readonly scan = new RecordScan();
   private outgoingBytes = 0;
   private flushScheduled = false;
   private closedError: VfabError | undefined;
@@ -112,31 +154,43 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
 
   execute(cmd: ScsiCommand): Promise<ScsiResult> {
     return new Promise<ScsiResult>((resolve, reject) => {
-      if (this.closedError) {
-        reject(this.closedError);
-        return;
-      }
-      const cdbBytes = cmd.cdb.length;
-      if (cdbBytes < MIN_CDB_BYTES || cdbBytes > MAX_CDB_BYTES) {
-        reject(new VfabError(BLOCK_ERROR.BAD_COMMAND, `CDB length ${cdbBytes} outside ${MIN_CDB_BYTES}..${MAX_CDB_BYTES}`));
-        return;
-      }
-      if (!(Number.isInteger(cmd.lun) && cmd.lun >= 0 && cmd.lun <= MAX_LUN_NUMBER)) {
-        reject(new VfabError(BLOCK_ERROR.BAD_COMMAND, `LUN ${cmd.lun} outside 0..${MAX_LUN_NUMBER}`));
-        return;
-      }
-      if (cmd.dataOut && cmd.dataOut.length > this.maxDataOutBytes) {
-        reject(new VfabError(BLOCK_ERROR.DATA_TOO_LARGE, `data-out of ${cmd.dataOut.length} bytes exceeds the server's ${this.maxDataOutBytes}`));
-        return;
-      }
-      const rec: CommandRecord = { type: RECORD_TYPE.COMMAND, tag: this.allocTag(), lun: cmd.lun, cdb: cmd.cdb, dataOut: cmd.dataOut };
-      const p: Pending = { rec, resolve, reject };
-      if (this.inFlight.size < this.window) this.send(p);
-      else {
-        this.waiting.push(p);
-        if (this.waiting.length > this.counters.maxQueued) this.counters.maxQueued = this.waiting.length;
-      }
+      this.executeCb<PromiseCtx>(cmd, { resolve, reject }, settlePromise);
     });
+  }
+
+  /**
+   * Callback form of execute (CallbackScsiTarget): no Promise per command. `done(ctx, result, undefined)`
+   * on an answer, `done(ctx, undefined, error)` when the command is refused or the connection is lost;
+   * never called synchronously inside executeCb. cmd.cdb and cmd.dataOut are read when the batch is sent
+   * (at the end of the turn): the caller must not change them before `done`.
+   */
+  executeCb<C>(cmd: ScsiCommand, ctx: C, done: ScsiCallback<C>): void {
+    const refused = this.refusal(cmd);
+    if (refused !== undefined) {
+      queueMicrotask(() => done(ctx, undefined, refused));
+      return;
+    }
+    const p = new Pending(this.allocTag(), cmd.lun, cmd.cdb, cmd.dataOut, ctx, done as ScsiCallback<unknown>);
+    if (this.inFlight.size < this.window) this.send(p);
+    else {
+      this.waiting.push(p);
+      if (this.waiting.length > this.counters.maxQueued) this.counters.maxQueued = this.waiting.length;
+    }
+  }
+
+  private refusal(cmd: ScsiCommand): VfabError | undefined {
+    if (this.closedError) return this.closedError;
+    const cdbBytes = cmd.cdb.length;
+    if (cdbBytes < MIN_CDB_BYTES || cdbBytes > MAX_CDB_BYTES) {
+      return new VfabError(BLOCK_ERROR.BAD_COMMAND, `CDB length ${cdbBytes} outside ${MIN_CDB_BYTES}..${MAX_CDB_BYTES}`);
+    }
+    if (!(Number.isInteger(cmd.lun) && cmd.lun >= 0 && cmd.lun <= MAX_LUN_NUMBER)) {
+      return new VfabError(BLOCK_ERROR.BAD_COMMAND, `LUN ${cmd.lun} outside 0..${MAX_LUN_NUMBER}`);
+    }
+    if (cmd.dataOut && cmd.dataOut.length > this.maxDataOutBytes) {
+      return new VfabError(BLOCK_ERROR.DATA_TOO_LARGE, `data-out of ${cmd.dataOut.length} bytes exceeds the server's ${this.maxDataOutBytes}`);
+    }
+    return undefined;
   }
 
   private allocTag(): number {
@@ -147,15 +201,17 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
   }
 
   private send(p: Pending): void {
-    this.inFlight.set(p.rec.tag, p);
-    const size = recordSize(p.rec);
+    this.inFlight.set(p.tag, p);
+    const size = commandRecordBytes(p.cdb.length, p.dataOut === undefined ? 0 : p.dataOut.length);
     if (this.outgoingBytes + size > MAX_BLOCK_MESSAGE_BYTES) this.flush();
-    this.outgoing.push(p.rec);
+    this.outgoing.push(p);
     this.outgoingBytes += size;
     this.counters.sent++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushBound);
+      // End of the current turn (after every response of the chunk just read has been handled): no
+      // wait for the event loop's check phase, which matters at queue depth 1.
+      queueMicrotask(this.flushBound);
     }
   }
 
@@ -164,7 +220,7 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
     if (this.outgoing.length === 0) return;
     const buf = Buffer.allocUnsafe(this.outgoingBytes);
     let offset = 0;
-    for (const r of this.outgoing) offset += emitRecord(buf, offset, r);
+    for (const p of this.outgoing) offset += emitCommand(buf, offset, p.tag, p.lun, p.cdb, p.dataOut);
     this.outgoing = [];
     this.outgoingBytes = 0;
     if (this.closedError) return;
@@ -174,6 +230,7 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
 
   private onMessage(data: Buffer): void {
     this.counters.messagesIn++;
+    if (this.onResponses(data)) return;
     const parsed = parseMessage(data);
     if (!parsed.ok) {
       this.counters.protocolErrors++;
@@ -197,17 +254,14 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
         this.counters.completed++;
         const result: ScsiResult = { status: rec.status as ScsiResult['status'] };
         if (rec.dataIn) result.dataIn = rec.dataIn;
-        if (rec.sense) {
-          const s = parseFixedSense(rec.sense);
-          result.sense = s.ok ? s.value : { key: SENSE_KEY.HARDWARE_ERROR, asc: 0x44, ascq: 0 };
-        }
-        p.resolve(result);
+        if (rec.sense) result.sense = senseOf(rec.sense);
+        p.done(p.ctx, result, undefined);
       } else if (rec.type === RECORD_TYPE.ERROR) {
         const p = rec.tag !== 0 ? this.inFlight.get(rec.tag) : undefined;
         if (p) {
           this.inFlight.delete(rec.tag);
           this.counters.completed++;
-          p.reject(new VfabError(rec.code, rec.message, { tag: rec.tag }));
+          p.done(p.ctx, undefined, new VfabError(rec.code, rec.message, { tag: rec.tag }));
         } else {
           this.counters.protocolErrors++;
           this.lastServerError = `${rec.code}: ${rec.message}`;
@@ -220,6 +274,41 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
     while (this.inFlight.size < this.window && this.waiting.length > 0) this.send(this.waiting.shift()!);
   }
 
+  /**
+   * Hot path: a message of well-formed RESPONSE records only (the usual case), handled without building
+   * records. Returns false, having done nothing, for any other message (parseMessage handles it).
+   */
+  private onResponses(data: Buffer): boolean {
+    const scan = this.scan;
+    let offset = 0;
+    while (offset < data.length) {
+      if (!scanRecord(data, offset, scan) || scan.type !== RECORD_TYPE.RESPONSE) return false;
+      offset += scan.recordBytes;
+    }
+    if (offset === 0) return false;
+    offset = 0;
+    while (offset < data.length) {
+      scanRecord(data, offset, scan);
+      offset += scan.recordBytes;
+      const tag = scan.tag;
+      const p = this.inFlight.get(tag);
+      if (p === undefined) {
+        this.counters.protocolErrors++;
+        this.emit('protocolError', new VfabError(BLOCK_ERROR.UNKNOWN_TAG, `response for unknown tag ${tag}`));
+        continue;
+      }
+      this.inFlight.delete(tag);
+      this.counters.completed++;
+      const result: ScsiResult = { status: scan.status as ScsiResult['status'] };
+      if (scan.dataBytes > 0) result.dataIn = data.subarray(scan.dataOffset, scan.dataOffset + scan.dataBytes);
+      if (scan.senseBytes > 0) result.sense = senseOf(data.subarray(scan.senseOffset, scan.senseOffset + scan.senseBytes));
+      p.done(p.ctx, result, undefined);
+      if (this.closedError) return true;
+    }
+    while (this.inFlight.size < this.window && this.waiting.length > 0) this.send(this.waiting.shift()!);
+    return true;
+  }
+
   private onClose(why: string): void {
     if (this.closedError) return;
     const detail = this.lastServerError ? `${why}; last server error ${this.lastServerError}` : why;
@@ -229,7 +318,7 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
     this.waiting.length = 0;
     this.outgoing = [];
     this.outgoingBytes = 0;
-    for (const p of all) p.reject(this.closedError);
+    for (const p of all) p.done(p.ctx, undefined, this.closedError);
     this.emit('close', this.closedError);
   }
 
@@ -299,6 +388,11 @@ export class BlockClient extends EventEmitter implements ScsiTarget {
   }
 }
 
+function senseOf(bytes: Uint8Array): Sense {
+  const s = parseFixedSense(bytes);
+  return s.ok ? s.value : { key: SENSE_KEY.HARDWARE_ERROR, asc: 0x44, ascq: 0 };
+}
+
 export function describeSense(s: Sense | undefined): string {
   if (!s) return 'no sense';
   const h = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
@@ -323,6 +417,10 @@ export function connectBlockClient(opts: BlockClientOptions): Promise<BlockClien
       headers: { authorization: `Bearer ${opts.token}` },
       perMessageDeflate: false,
       maxPayload: 2 * MAX_BLOCK_MESSAGE_BYTES,
+      // On loopback an all-zero masking key (the random key of RFC 6455 §5.3 protects intermediaries, and
+      // there are none on 127.0.0.1): ws then neither copies nor XORs the payload and the server skips
+      // unmasking. Any other host gets ws's random keys.
+      ...(isLoopbackUrl(opts.url) ? { generateMask: zeroMask } : {}),
     });
     ws.binaryType = 'nodebuffer';
     let done = false;

@@ -547,3 +547,216 @@ export function errorRecord(tag: number, code: string, message: string): ErrorRe
   return { type: RECORD_TYPE.ERROR, tag: tag >>> 0, code, message: m };
 }
 
+
+// ---------------------------------------------------------------------------------------------------------
+// Hot path (one COMMAND or RESPONSE per 4 KiB I/O): allocation-free scanning and emitting. `scanRecord`
+// accepts a subset of what parseRecord accepts (well-formed COMMAND and RESPONSE records) and fills a reused
+// RecordScan with field positions instead of building a record; on anything else it returns false and the
+// caller falls back to parseRecord, which stays the authority for every error and every other record type.
+// `MessageBuilder` appends records into a reusable buffer so a turn's records become one message.
+
+/** Field positions of one COMMAND or RESPONSE record, filled by scanRecord (reused: no allocation). */
+export class RecordScan {
+  type = 0;
+  recordBytes = 0;
+  tag = 0;
+  /** COMMAND: LUN. */
+  lun = 0;
+  /** RESPONSE: SCSI status. */
+  status = 0;
+  /** COMMAND: CDB position. */
+  cdbOffset = 0;
+  cdbBytes = 0;
+  /** RESPONSE: sense position. */
+  senseOffset = 0;
+  senseBytes = 0;
+  /** COMMAND data-out or RESPONSE data-in position. */
+  dataOffset = 0;
+  dataBytes = 0;
+}
+
+function be32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+function putBe32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = v >>> 16;
+  buf[at + 2] = v >>> 8;
+  buf[at + 3] = v;
+}
+
+/**
+ * True when the record at `offset` is a COMMAND or RESPONSE that parseRecord would accept; `out` then holds
+ * its fields. False for every other case (other types, any malformation): use parseRecord there.
+ */
+export function scanRecord(buf: Uint8Array, offset: number, out: RecordScan): boolean {
+  const left = buf.length - offset;
+  if (left < COMMAND_FIXED_BYTES) return false; // COMMAND_FIXED_BYTES === RESPONSE_FIXED_BYTES
+  const type = buf[offset]!;
+  if (buf[offset + OFF.flags] !== 0 || buf[offset + OFF.reserved] !== 0 || buf[offset + OFF.reserved + 1] !== 0) return false;
+  const recordBytes = be32(buf, offset + OFF.recordBytes);
+  if (recordBytes > left) return false;
+  if (type === RECORD_TYPE.COMMAND) {
+    const cdbBytes = buf[offset + OFF.cmdCdbBytes]!;
+    const dataBytes = be32(buf, offset + OFF.cmdDataOutBytes);
+    if (buf[offset + OFF.cmdReserved] !== 0 || cdbBytes < MIN_CDB_BYTES || cdbBytes > MAX_CDB_BYTES || dataBytes > MAX_DATA_TRANSFER_BYTES) return false;
+    if (COMMAND_FIXED_BYTES + cdbBytes + dataBytes !== recordBytes) return false;
+    out.type = type;
+    out.recordBytes = recordBytes;
+    out.tag = be32(buf, offset + OFF.cmdTag);
+    out.lun = (buf[offset + OFF.cmdLun]! << 8) | buf[offset + OFF.cmdLun + 1]!;
+    out.cdbOffset = offset + OFF.cmdCdb;
+    out.cdbBytes = cdbBytes;
+    out.dataOffset = out.cdbOffset + cdbBytes;
+    out.dataBytes = dataBytes;
+    return true;
+  }
+  if (type === RECORD_TYPE.RESPONSE) {
+    const senseBytes = buf[offset + OFF.rspSenseBytes]!;
+    const dataBytes = be32(buf, offset + OFF.rspDataInBytes);
+    if (buf[offset + OFF.rspReserved] !== 0 || buf[offset + OFF.rspReserved + 1] !== 0 || senseBytes > MAX_SENSE_BYTES || dataBytes > MAX_DATA_TRANSFER_BYTES) return false;
+    if (RESPONSE_FIXED_BYTES + senseBytes + dataBytes !== recordBytes) return false;
+    out.type = type;
+    out.recordBytes = recordBytes;
+    out.tag = be32(buf, offset + OFF.rspTag);
+    out.status = buf[offset + OFF.rspStatus]!;
+    out.senseOffset = offset + OFF.rspSense;
+    out.senseBytes = senseBytes;
+    out.dataOffset = out.senseOffset + senseBytes;
+    out.dataBytes = dataBytes;
+    return true;
+  }
+  return false;
+}
+
+/** Size of a RESPONSE record with this much sense and data. */
+export function responseRecordBytes(senseBytes: number, dataBytes: number): number {
+  return RESPONSE_FIXED_BYTES + senseBytes + dataBytes;
+}
+
+/** Size of a COMMAND record with this CDB and data-out. */
+export function commandRecordBytes(cdbBytes: number, dataBytes: number): number {
+  return COMMAND_FIXED_BYTES + cdbBytes + dataBytes;
+}
+
+/**
+ * Writes a RESPONSE at `offset` (the caller reserved responseRecordBytes(...)); same bytes as emitRecord of
+ * the equivalent ResponseRecord, without building one. Throws (a sender bug) on over-long sense or data.
+ */
+export function emitResponse(buf: Uint8Array, offset: number, tag: number, status: number, sense: Uint8Array | undefined, dataIn: Uint8Array | undefined): number {
+  const senseBytes = sense === undefined ? 0 : sense.length;
+  const dataBytes = dataIn === undefined ? 0 : dataIn.length;
+  if (senseBytes > MAX_SENSE_BYTES) badEmit(`sense of ${senseBytes} bytes exceeds ${MAX_SENSE_BYTES}`);
+  if (dataBytes > MAX_DATA_TRANSFER_BYTES) badEmit(`data-in of ${dataBytes} bytes exceeds ${MAX_DATA_TRANSFER_BYTES}`);
+  const size = RESPONSE_FIXED_BYTES + senseBytes + dataBytes;
+  if (buf.length - offset < size) badEmit(`emit needs ${size} bytes at offset ${offset}, buffer has ${buf.length - offset}`);
+  buf[offset] = RECORD_TYPE.RESPONSE;
+  buf[offset + 1] = 0;
+  buf[offset + 2] = 0;
+  buf[offset + 3] = 0;
+  putBe32(buf, offset + OFF.recordBytes, size);
+  putBe32(buf, offset + OFF.rspTag, tag >>> 0);
+  buf[offset + OFF.rspStatus] = status;
+  buf[offset + OFF.rspSenseBytes] = senseBytes;
+  buf[offset + OFF.rspReserved] = 0;
+  buf[offset + OFF.rspReserved + 1] = 0;
+  putBe32(buf, offset + OFF.rspDataInBytes, dataBytes);
+  if (sense !== undefined) buf.set(sense, offset + OFF.rspSense);
+  if (dataIn !== undefined) buf.set(dataIn, offset + OFF.rspSense + senseBytes);
+  return size;
+}
+
+/** Writes a COMMAND at `offset`; same bytes as emitRecord of the equivalent CommandRecord. */
+export function emitCommand(buf: Uint8Array, offset: number, tag: number, lun: number, cdb: Uint8Array, dataOut: Uint8Array | undefined): number {
+  const cdbBytes = cdb.length;
+  const dataBytes = dataOut === undefined ? 0 : dataOut.length;
+  if (cdbBytes < MIN_CDB_BYTES || cdbBytes > MAX_CDB_BYTES) badEmit(`CDB length ${cdbBytes} outside ${MIN_CDB_BYTES}..${MAX_CDB_BYTES}`);
+  if (dataBytes > MAX_DATA_TRANSFER_BYTES) badEmit(`data-out of ${dataBytes} bytes exceeds ${MAX_DATA_TRANSFER_BYTES}`);
+  if (!(lun >= 0 && lun <= MAX_LUN_NUMBER)) badEmit(`LUN ${lun} outside 0..${MAX_LUN_NUMBER}`);
+  const size = COMMAND_FIXED_BYTES + cdbBytes + dataBytes;
+  if (buf.length - offset < size) badEmit(`emit needs ${size} bytes at offset ${offset}, buffer has ${buf.length - offset}`);
+  buf[offset] = RECORD_TYPE.COMMAND;
+  buf[offset + 1] = 0;
+  buf[offset + 2] = 0;
+  buf[offset + 3] = 0;
+  putBe32(buf, offset + OFF.recordBytes, size);
+  putBe32(buf, offset + OFF.cmdTag, tag >>> 0);
+  buf[offset + OFF.cmdLun] = lun >>> 8;
+  buf[offset + OFF.cmdLun + 1] = lun;
+  buf[offset + OFF.cmdCdbBytes] = cdbBytes;
+  buf[offset + OFF.cmdReserved] = 0;
+  putBe32(buf, offset + OFF.cmdDataOutBytes, dataBytes);
+  buf.set(cdb, offset + OFF.cmdCdb);
+  if (dataOut !== undefined) buf.set(dataOut, offset + OFF.cmdCdb + cdbBytes);
+  return size;
+}
+
+/** First capacity of a MessageBuilder buffer (one QD32 turn of 4 KiB reads fits). */
+export const MESSAGE_BUILDER_INITIAL_BYTES = 256 * 1024;
+/** Buffers up to this size are kept for reuse once their message has been written; larger ones are dropped. */
+export const MESSAGE_BUILDER_POOLED_BYTES = 1024 * 1024;
+/** Spare buffers kept per builder. */
+export const MESSAGE_BUILDER_SPARES = 2;
+
+/**
+ * Accumulates records into one message buffer. `reserve(n)` returns the offset to write n bytes at (growing
+ * the buffer up to MAX_BLOCK_MESSAGE_BYTES; the caller takes the message first when `bytes + n` would
+ * exceed it). `take()` hands out the message (a view of the buffer) and starts a new one. The socket owner
+ * calls `written()` once per taken message when the transport is done with it, in taking order (stream
+ * writes complete in order); that buffer is then reused, so a turn's responses cost no allocation.
+ */
+export class MessageBuilder {
+  private buf: Buffer;
+  private used = 0;
+  private readonly inUse: Buffer[] = [];
+  private readonly spare: Buffer[] = [];
+
+  constructor(private readonly initialBytes = MESSAGE_BUILDER_INITIAL_BYTES) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /** Bytes in the message being built. */
+  get bytes(): number {
+    return this.used;
+  }
+
+  /** The buffer to write into at the offset reserve() returned (valid until the next reserve/take). */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  reserve(n: number): number {
+    const at = this.used;
+    const need = at + n;
+    if (need > this.buf.length) {
+      if (need > MAX_BLOCK_MESSAGE_BYTES) badEmit(`message of ${need} bytes exceeds ${MAX_BLOCK_MESSAGE_BYTES}`);
+      const grown = Buffer.allocUnsafe(Math.min(MAX_BLOCK_MESSAGE_BYTES, Math.max(need, 2 * this.buf.length)));
+      this.buf.copy(grown, 0, 0, at);
+      this.buf = grown;
+    }
+    this.used = need;
+    return at;
+  }
+
+  /** The message built so far (empty when nothing was reserved); the builder starts a new one. */
+  take(): Buffer {
+    const msg = this.buf.subarray(0, this.used);
+    if (this.used === 0) return msg;
+    this.inUse.push(this.buf);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(this.initialBytes);
+    this.used = 0;
+    return msg;
+  }
+
+  /** The oldest taken message has been written: its buffer may be reused. */
+  written(): void {
+    const b = this.inUse.shift();
+    if (b !== undefined && b.length <= MESSAGE_BUILDER_POOLED_BYTES && this.spare.length < MESSAGE_BUILDER_SPARES) this.spare.push(b);
+  }
+
+  /** Drops the message being built (connection gone). */
+  discard(): void {
+    this.used = 0;
+  }
+}

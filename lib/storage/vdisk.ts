@@ -2,14 +2,35 @@
 // (SBC-3), with read-modify-write for writes that do not start or end on a block boundary, split into
 // transfers of at most MAX_VDISK_TRANSFER_BYTES. Also the workload generator behind `vfab disk load` and
 // bench/storage.ts: random or sequential I/O of `blockBytes` at queue depth `depth`, a read/write mix, for
-// a count or a duration, reporting IOPS, MB/s and latency p50/p99. Time and randomness are injected.
+// a count or a duration, reporting IOPS, MB/s and latency p50/p99. Time and randomness are injected. Over a
+// CallbackScsiTarget (the block client) the workload runs callback-driven: no Promise, async frame or
+// closure per I/O, CDBs rewritten in place per slot.
 // Leaves out caching and atomicity of unaligned writes against other writers (RMW is not locked: callers
 // that share blocks use COMPARE AND WRITE).
 
 import { VfabError } from '../errors.js';
 import type { Clock, Random } from '../clock.js';
-import { SCSI_STATUS, type ScsiResult, type ScsiTarget } from './scsi.js';
+import { SCSI_OP, SCSI_STATUS, type ScsiCommand, type ScsiResult, type ScsiTarget } from './scsi.js';
 import { parseReadCapacity16, read16, readCapacity16, synchronizeCache16, write16 } from './cdb.js';
+
+/**
+ * Completion of executeCb: exactly one of result / error is set (error = the command never got a SCSI
+ * answer, e.g. the connection was lost). `ctx` is the caller's own per-command object: no closure needed.
+ */
+export type ScsiCallback<C> = (ctx: C, result: ScsiResult | undefined, error: Error | undefined) => void;
+
+/**
+ * A ScsiTarget that also takes commands callback-style (no Promise per command): the workload generator
+ * uses it when present. `done` is called exactly once, never synchronously inside executeCb. The target
+ * keeps references to cmd.cdb and cmd.dataOut until `done` runs: the caller must not change them before.
+ */
+export interface CallbackScsiTarget extends ScsiTarget {
+  executeCb<C>(cmd: ScsiCommand, ctx: C, done: ScsiCallback<C>): void;
+}
+
+export function isCallbackScsiTarget(t: ScsiTarget): t is CallbackScsiTarget {
+  return typeof (t as Partial<CallbackScsiTarget>).executeCb === 'function';
+}
 
 /** Largest single READ/WRITE the disk issues (matches the block protocol's data limit). */
 export const MAX_VDISK_TRANSFER_BYTES = 1024 * 1024;
@@ -213,6 +234,10 @@ export async function runWorkload(disk: VDisk, o: WorkloadOptions): Promise<Work
   let firstError: string | undefined;
   let maxLatency = 0;
 
+  if (isCallbackScsiTarget(disk.target)) {
+    return runWorkloadCb(disk.target, disk, o, { blocksPerIo, firstLba, slots, writeData, startMs, endMs, maxIos, readPercent });
+  }
+
   const worker = async (): Promise<void> => {
     while (issued < maxIos && o.clock.nowMs() < endMs) {
       issued++;
@@ -256,4 +281,113 @@ export async function runWorkload(disk: VDisk, o: WorkloadOptions): Promise<Work
     latencyP99Ms: percentile(samples, 0.99),
     latencyMaxMs: maxLatency,
   };
+}
+
+/** Fills a READ (16) / WRITE (16) CDB in place (same bytes as cdb.ts read16/write16 without flags). */
+function fillRw16(cdb: Buffer, op: number, lba: number, blocks: number): void {
+  cdb.fill(0);
+  cdb[0] = op;
+  cdb.writeUInt32BE(Math.floor(lba / 0x100000000), 2);
+  cdb.writeUInt32BE(lba >>> 0, 6);
+  cdb.writeUInt32BE(blocks >>> 0, 10);
+}
+
+/** One outstanding I/O of a callback-driven workload: its command (CDB rewritten per I/O) and start time. */
+class WorkloadSlot {
+  readonly cdb = Buffer.alloc(16);
+  readonly cmd: ScsiCommand;
+  lba = 0;
+  isRead = false;
+  t0Ms = 0;
+  constructor(initiator: string, lun: number) {
+    this.cmd = { initiator, lun, cdb: this.cdb, dataOut: undefined };
+  }
+}
+
+interface WorkloadPlan {
+  blocksPerIo: number;
+  firstLba: number;
+  slots: number;
+  writeData: Uint8Array;
+  startMs: number;
+  endMs: number;
+  maxIos: number;
+  readPercent: number;
+}
+
+/**
+ * runWorkload over a CallbackScsiTarget: `depth` slots, each issuing its next I/O from the completion of
+ * the previous one (no Promise, no async frame and no closure per I/O; one clock read per I/O, the end of
+ * one I/O being the start of the next). Same counts, errors, sampling and results as the async loop.
+ */
+function runWorkloadCb(target: CallbackScsiTarget, disk: VDisk, o: WorkloadOptions, plan: WorkloadPlan): Promise<WorkloadResult> {
+  const { blocksPerIo, firstLba, slots, writeData, startMs, endMs, maxIos, readPercent } = plan;
+  /** As writeBlocks does: the CDB covers the data given (writeData defaults to blockBytes). */
+  const writeBlocks = writeData.length / disk.blockSizeBytes;
+  const samples: number[] = [];
+  let issued = 0;
+  let seq = 0;
+  let reads = 0;
+  let writes = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  let maxLatency = 0;
+  let active = 0;
+  return new Promise<WorkloadResult>((resolve) => {
+    const finish = (): void => {
+      const elapsedMs = o.clock.nowMs() - startMs;
+      samples.sort((a, b) => a - b);
+      const ios = reads + writes;
+      const perSec = elapsedMs > 0 ? 1000 / elapsedMs : 0;
+      resolve({
+        ios,
+        reads,
+        writes,
+        errors,
+        firstError,
+        elapsedMs,
+        iops: ios * perSec,
+        mbPerSec: (ios * o.blockBytes * perSec) / 1e6,
+        latencyP50Ms: percentile(samples, 0.5),
+        latencyP99Ms: percentile(samples, 0.99),
+        latencyMaxMs: maxLatency,
+      });
+    };
+    const issue = (s: WorkloadSlot, nowMs: number): void => {
+      issued++;
+      const slot = o.pattern === 'random' ? Math.floor(o.random() * slots) : seq++ % slots;
+      s.lba = firstLba + slot * blocksPerIo;
+      s.isRead = o.random() * 100 < readPercent;
+      fillRw16(s.cdb, s.isRead ? SCSI_OP.READ_16 : SCSI_OP.WRITE_16, s.lba, s.isRead ? blocksPerIo : writeBlocks);
+      s.cmd.dataOut = s.isRead ? undefined : writeData;
+      s.t0Ms = nowMs;
+      target.executeCb(s.cmd, s, done);
+    };
+    const done = (s: WorkloadSlot, r: ScsiResult | undefined, e: Error | undefined): void => {
+      const nowMs = o.clock.nowMs();
+      if (r !== undefined && r.status === SCSI_STATUS.GOOD) {
+        if (s.isRead) reads++;
+        else writes++;
+      } else {
+        errors++;
+        firstError ??= r !== undefined ? ioError(s.isRead ? `READ (16) lba ${s.lba} x${blocksPerIo}` : `WRITE (16) lba ${s.lba}`, r).message : e!.message;
+      }
+      const lat = nowMs - s.t0Ms;
+      if (lat > maxLatency) maxLatency = lat;
+      if (samples.length < MAX_LATENCY_SAMPLES) samples.push(lat);
+      else {
+        const k = Math.floor(o.random() * (reads + writes + errors));
+        if (k < MAX_LATENCY_SAMPLES) samples[k] = lat;
+      }
+      if (issued < maxIos && nowMs < endMs) issue(s, nowMs);
+      else if (--active === 0) finish();
+    };
+    for (let i = 0; i < o.depth; i++) {
+      const nowMs = o.clock.nowMs();
+      if (!(issued < maxIos && nowMs < endMs)) break;
+      active++;
+      issue(new WorkloadSlot(disk.initiator, disk.lun), nowMs);
+    }
+    if (active === 0) finish();
+  });
 }
