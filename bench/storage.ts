@@ -12,8 +12,11 @@
 // Linux), which depends far less on other load on the machine than IOPS do.
 // Bounded: each phase runs `seconds` (default 1.5 s), about 15-20 s in total. `--json` prints one JSON
 // document; `--only read|write` runs one kind; VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") is passed
-// to the stored process for profiling. Used by bench/index.ts through runStorageBench(). Leaves out iSCSI
-// and multi-host load.
+// to the stored process for profiling. V8 heap flags of the bench process (`--max-semi-space-size` etc.,
+// from its command line; NODE_OPTIONS is inherited anyway) are passed on to stored, so the raw peer (this
+// process) and the protocol (this process + stored) always run under the same GC settings; run it as
+// `node --max-semi-space-size=1 --import tsx bench/storage.ts` (docs/storage-model.md, "Third round").
+// Used by bench/index.ts through runStorageBench(). Leaves out iSCSI and multi-host load.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +42,14 @@ export const BENCH_REGION_BLOCKS = 16384;
 export const DEFAULT_PHASE_SECONDS = 1.5;
 /** Upper bound on one phase whatever `seconds` says. */
 export const MAX_PHASE_SECONDS = 10;
+
+/** V8 heap-sizing flags that stored gets when the bench process runs with them (same GC on both sides). */
+const HEAP_FLAG_RE = /^--(max|min)-semi-space-size(=|$)|^--max-old-space-size(=|$)|^--semi-space-growth-factor(=|$)/;
+
+/** The bench process's own V8 heap flags (from process.execArgv), to pass on to stored. */
+export function heapNodeArgs(execArgv: readonly string[] = process.execArgv): string[] {
+  return execArgv.filter((a) => HEAP_FLAG_RE.test(a) && a.includes('='));
+}
 
 export interface StorageBenchOptions {
   seconds?: number;
@@ -77,6 +88,8 @@ export interface StorageBenchResult {
   regionBlocks: number;
   phaseSeconds: number;
   raw: string;
+  /** V8 heap flags both sides ran with (bench process and stored); empty = V8 defaults. */
+  heapNodeArgs: string[];
   phases: StorageBenchPhase[];
 }
 
@@ -137,7 +150,9 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
   const token = randomBytes(8).toString('hex');
   const extraNodeArgs = (process.env.VFAB_BENCH_STORED_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
   const extraStoredArgs = (process.env.VFAB_BENCH_STORED_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const child = spawn(process.execPath, [...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir, ...extraStoredArgs], {
+  const heapArgs = heapNodeArgs();
+  log(`V8 heap flags on both sides: ${heapArgs.length > 0 ? heapArgs.join(' ') : 'none'}${process.env.NODE_OPTIONS ? ` (NODE_OPTIONS ${process.env.NODE_OPTIONS})` : ''}`);
+  const child = spawn(process.execPath, [...heapArgs, ...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir, ...extraStoredArgs], {
     env: { ...process.env, VFAB_TOKEN: token },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -197,7 +212,7 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
       }
     }
     client.close();
-    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, raw: RAW_DEFINITION, phases };
+    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, raw: RAW_DEFINITION, heapNodeArgs: heapArgs, phases };
   } finally {
     await db.close().catch(() => {});
     if (child.exitCode === null && child.pid !== undefined) {
