@@ -1,12 +1,21 @@
 // How vfab starts a TypeScript entry point in a child process: node with the tsx loader, resolved to an
-// absolute URL so the child works whatever its working directory.
+// absolute URL so the child works whatever its working directory, with the V8 flags daemons run with.
 
 /** URL of tsx's loader (the same one `node --import tsx` uses), for `node --import <url>`. */
 export const TSX_LOADER_URL = import.meta.resolve('tsx');
+
+/**
+ * V8 flags every vfab daemon (and every benchmark peer started the same way) runs with. A 1 MiB young
+ * generation: the daemons' garbage is mostly socket-read buffers, WebSocket messages and LevelDB values,
+ * held outside the JS heap; with V8's default (larger) young generation those die in old space and V8
+ * runs full collections every 50-100 ms instead of cheap scavenges. Measured: 25-30 % less CPU per block
+ * read (docs/storage-model.md, "Third round") and per received frame (docs/fabric-performance.md).
+ */
+export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** argv (after the node binary) that runs the TypeScript file `script` with `args`. */
 export function tsNodeArgs(script: string, args: string[] = []): string[] {
   // VFAB_CPU_PROF_DIR=DIR: every daemon writes a V8 CPU profile there when it exits (for `npm run bench`)
   const prof = process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : [];
-  return [...prof, '--import', TSX_LOADER_URL, script, ...args];
+  return [...DAEMON_V8_FLAGS, ...prof, '--import', TSX_LOADER_URL, script, ...args];
 }
