@@ -184,6 +184,8 @@ export class EsxHost {
   /** trySink reads each stream header into this (no allocation per frame). */
   private readonly stamp: StreamStamp = { streamId: 0, seq: 0, sentAtNs: 0 };
   private readonly runCursor = new RunCursor();
+  /** Arrival time (ns) of the run being delivered, -1 outside a run. */
+  private arrivalNs = -1;
   /** sendStreamFrames' copy of the bytes a stream's first frame left with (grown on demand). */
   private streamScratch: Buffer = Buffer.allocUnsafe(2048);
   /** RARPs still to send per port (key: vSwitch name + port ID), one burst per port at a time. */
@@ -345,8 +347,10 @@ export class EsxHost {
     const vs = up.vs;
     const b = this.ports.get(vs)!.get(vs.lastResult.portIds[0]!);
     let passive = b === undefined || this.deliverPassive(b, vs.lastResult.portFrames[0]!);
-    // a measuring sink reads the frame where it lies (tagged or not), without a view or an untagged copy
+    // a measuring sink reads the frame where it lies (tagged or not), without a view or an untagged copy;
+    // the frames of a run arrived together: one arrival time for all of them
     const direct = b !== undefined && !b.tapped && !b.vm.external && b.vm.sinks.length > 0;
+    if (direct) this.arrivalNs = this.io.streamNowNs !== undefined ? this.io.streamNowNs() : sharedNowNs();
     // (a frame the sink does not take is looked at below like any other)
     while (passive && cursor.next()) {
       if (direct && this.trySinkAt(b, cursor.records, cursor.offset, cursor.offset + cursor.length)) {
@@ -365,6 +369,7 @@ export class EsxHost {
         passive = this.deliverPassive(b, vs.repeatFromUplink(frame));
       }
     }
+    this.arrivalNs = -1;
     if (passive) return;
     this.drain();
     while (cursor.next()) this.receiveUplink(vmnic, cursor.view());
@@ -741,7 +746,7 @@ export class EsxHost {
       if (s.udpPort !== dstPort) continue;
       const stamp = this.stamp;
       if (!readStreamHeaderInto(buf, l2 + ihl + 8, stamp) || stamp.streamId !== s.receiver.streamId) return false;
-      s.receiver.record(stamp.seq, stamp.sentAtNs, this.io.streamNowNs !== undefined ? this.io.streamNowNs() : sharedNowNs());
+      s.receiver.record(stamp.seq, stamp.sentAtNs, this.arrivalNs >= 0 ? this.arrivalNs : this.io.streamNowNs !== undefined ? this.io.streamNowNs() : sharedNowNs());
       return true;
     }
     return false;

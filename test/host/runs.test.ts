@@ -70,8 +70,9 @@ class Rig {
       event: (e) => this.events.push(JSON.parse(JSON.stringify(e))),
       tap: (point, dir, frame) => this.out.push(`tap ${point} ${dir} ${hex(frame)}`),
       vmTx: (vm, nic, frame) => this.out.push(`vm ${vm}.${nic} ${hex(frame)}`),
-      // every arrival gets the next instant: the sink reports then show the number and order of records
-      streamNowNs: () => (this.arrivalNs += 1000),
+      // like hostd, arrivals are stamped once per received message (one I/O callback): the frames of a
+      // message arrive at one instant, whichever way they are delivered; each message at a later one
+      streamNowNs: () => this.arrivalNs,
     });
     this.host.powerOnAll();
     this.host.setUplinkLink('vmnic0', true);
@@ -101,7 +102,10 @@ class Rig {
           },
         }
       : base;
-    for (const m of messages) expect(decodeLinkMessage(m, handler).ok).to.equal(true);
+    for (const m of messages) {
+      this.arrivalNs += 1000;
+      expect(decodeLinkMessage(m, handler).ok).to.equal(true);
+    }
   }
 
   snapshot() {
