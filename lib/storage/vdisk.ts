@@ -264,7 +264,11 @@ export async function runWorkload(disk: VDisk, o: WorkloadOptions): Promise<Work
     }
   };
   await Promise.all(Array.from({ length: o.depth }, worker));
-  const elapsedMs = o.clock.nowMs() - startMs;
+  return workloadResult(reads, writes, errors, firstError, o.clock.nowMs() - startMs, o.blockBytes, samples, maxLatency);
+}
+
+/** The figures of a finished workload (sorts `samples`). */
+function workloadResult(reads: number, writes: number, errors: number, firstError: string | undefined, elapsedMs: number, blockBytes: number, samples: number[], maxLatencyMs: number): WorkloadResult {
   samples.sort((a, b) => a - b);
   const ios = reads + writes;
   const perSec = elapsedMs > 0 ? 1000 / elapsedMs : 0;
@@ -276,10 +280,10 @@ export async function runWorkload(disk: VDisk, o: WorkloadOptions): Promise<Work
     firstError,
     elapsedMs,
     iops: ios * perSec,
-    mbPerSec: (ios * o.blockBytes * perSec) / 1e6,
+    mbPerSec: (ios * blockBytes * perSec) / 1e6,
     latencyP50Ms: percentile(samples, 0.5),
     latencyP99Ms: percentile(samples, 0.99),
-    latencyMaxMs: maxLatency,
+    latencyMaxMs: maxLatencyMs,
   };
 }
 
@@ -335,23 +339,7 @@ function runWorkloadCb(target: CallbackScsiTarget, disk: VDisk, o: WorkloadOptio
   let active = 0;
   return new Promise<WorkloadResult>((resolve) => {
     const finish = (): void => {
-      const elapsedMs = o.clock.nowMs() - startMs;
-      samples.sort((a, b) => a - b);
-      const ios = reads + writes;
-      const perSec = elapsedMs > 0 ? 1000 / elapsedMs : 0;
-      resolve({
-        ios,
-        reads,
-        writes,
-        errors,
-        firstError,
-        elapsedMs,
-        iops: ios * perSec,
-        mbPerSec: (ios * o.blockBytes * perSec) / 1e6,
-        latencyP50Ms: percentile(samples, 0.5),
-        latencyP99Ms: percentile(samples, 0.99),
-        latencyMaxMs: maxLatency,
-      });
+      resolve(workloadResult(reads, writes, errors, firstError, o.clock.nowMs() - startMs, o.blockBytes, samples, maxLatency));
     };
     const issue = (s: WorkloadSlot, nowMs: number): void => {
       issued++;
