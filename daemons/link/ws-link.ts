@@ -37,6 +37,8 @@ function zeroMask(mask: Buffer): void {
 }
 
 class WsTransport implements LinkTransport {
+  /** ws writes a message to the socket (or queues it, counted in bufferedAmount); the kernel copies it. */
+  readonly releasesWrittenBytes = true;
   constructor(readonly ws: WebSocket) {}
   write(message: Buffer): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(message);

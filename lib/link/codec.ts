@@ -203,6 +203,17 @@ export class LinkEncoder {
     return true;
   }
 
+  /**
+   * The bytes of every message taken so far are no longer referenced by anyone (the transport wrote them
+   * and kept no reference): the next batch starts again at the beginning of the current chunk, so a link
+   * whose socket keeps up allocates no new chunks. Does nothing while a batch is open.
+   */
+  rewind(): void {
+    if (this.cursor !== this.batchStart || this.sealed.length > 0) return;
+    this.cursor = 0;
+    this.batchStart = 0;
+  }
+
   /** Ends the batch: its messages in order (none when nothing was appended). */
   take(): Buffer[] {
     const messages = this.sealed;

@@ -95,6 +95,12 @@ export interface LinkTransport {
   bufferedBytes(): number;
   /** Closes the connection once written messages are out. */
   end(): void;
+  /**
+   * True when the transport keeps no reference to a written message once bufferedBytes() is 0 (a socket:
+   * the kernel has its own copy), so the sender may reuse those bytes. An in-process transport hands the
+   * bytes themselves to the peer, which may keep views of them: false (the default).
+   */
+  readonly releasesWrittenBytes?: boolean;
 }
 
 export type FlushScheduler = (flush: () => void) => void;
@@ -492,6 +498,8 @@ export class LinkEndpoint implements EthernetLink {
       this.counters.txMessages++;
       transport.write(messages[i]!);
     }
+    // everything written is in the kernel: the next batch reuses the encoder's chunk instead of a new one
+    if (transport.releasesWrittenBytes === true && transport.bufferedBytes() === 0) this.encoder.rewind();
     if (this.endAfterFlush) {
       this.endAfterFlush = false;
       this.transport = undefined;

@@ -95,6 +95,34 @@ describe('link codec: encoder', () => {
     enc.take();
     expect(first!.equals(snapshot)).to.equal(true);
   });
+
+  it('rewind() (the transport holds none of the taken bytes) makes the next batch reuse the chunk from its start', () => {
+    const enc = new LinkEncoder();
+    enc.appendFrame(Buffer.alloc(64, 1));
+    const [first] = enc.take();
+    enc.rewind();
+    enc.appendFrame(Buffer.alloc(64, 2));
+    const [second] = enc.take();
+    expect(second!.buffer).to.equal(first!.buffer);
+    expect(second!.byteOffset).to.equal(first!.byteOffset);
+    expect(second![3]).to.equal(2);
+  });
+
+  it('rewind() does nothing while a batch is open or sealed messages wait', () => {
+    const enc = new LinkEncoder();
+    enc.appendFrame(Buffer.alloc(64, 1));
+    enc.rewind(); // open batch: ignored
+    enc.appendFrame(Buffer.alloc(64, 2));
+    const [both] = enc.take();
+    expect(both!.length).to.equal(2 * (3 + 64));
+    expect(both![3]).to.equal(1);
+    // a batch larger than a chunk leaves a sealed message behind the open one: ignored too
+    for (let i = 0; i < 2000; i++) enc.appendFrame(Buffer.alloc(100, 3));
+    enc.rewind();
+    const messages = enc.take();
+    expect(messages.length).to.be.greaterThan(1);
+    expect(messages.reduce((n, m) => n + m.length, 0)).to.equal(2000 * 103);
+  });
 });
 
 describe('link codec: decoder', () => {
