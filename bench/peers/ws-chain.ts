@@ -111,8 +111,13 @@ if (role === 'receiver') {
   const startAt = performance.now();
   const cpuAtStart = process.cpuUsage();
   say({ event: 'ready' });
-  const batch = Buffer.alloc(FRAMES_PER_TURN * (2 + frameBytes));
+  const batchBytes = FRAMES_PER_TURN * (2 + frameBytes);
+  let batch = Buffer.alloc(batchBytes);
   const sendSome = (count: number) => {
+    // ws sends the buffer itself (zero mask: no masked copy): while an earlier message still waits in the
+    // socket (bufferedAmount > 0) it may be this buffer, so write the next one elsewhere. The same rule
+    // as vfab's link encoder (lib/link/link.ts, releasesWrittenBytes).
+    if (ws.bufferedAmount > 0) batch = Buffer.allocUnsafe(batchBytes);
     let o = 0;
     for (let i = 0; i < count; i++) {
       batch.writeUInt16BE(frameBytes, o);
