@@ -370,9 +370,23 @@ export class EsxHost {
       }
     }
     this.arrivalNs = -1;
-    if (passive) return;
+    if (passive) {
+      this.forgetRun(vs);
+      return;
+    }
     this.drain();
     while (cursor.next()) this.receiveUplink(vmnic, cursor.view());
+    this.forgetRun(vs);
+  }
+
+  /**
+   * Drops the references this host and the vSwitch keep to the message a run came in: held past the
+   * call they keep a received WebSocket message (tens of KiB outside the JS heap) alive through young
+   * collections into old space, which then needs full collections to free it.
+   */
+  private forgetRun(vs: VSwitch): void {
+    this.runCursor.reset(EMPTY_RECORDS);
+    vs.forgetFrame();
   }
 
   /** Link state of an uplink changed (carrier). */
@@ -997,6 +1011,8 @@ function ipToNumber(text: string): number | undefined {
     return undefined;
   }
 }
+
+const EMPTY_RECORDS = new Uint8Array(0);
 
 /** A beacon probe (EtherType 0x8922, tagged or not): §3.9, for the teaming engine only. */
 function isBeacon(frame: Uint8Array): boolean {

@@ -571,6 +571,18 @@ export class VSwitch implements UplinkLinkState {
     return r;
   }
 
+  /**
+   * Forgets the last frame passed in (the vSwitch keeps a reference to it until the next call): for
+   * callers whose frames are views into large received messages, so the message can be freed early.
+   * The last result's port frames may be such views too and are cleared as well.
+   */
+  forgetFrame(): void {
+    this.curFrame = EMPTY_FRAME;
+    const r = this.result;
+    for (let i = 0; i < r.portCount; i++) r.portFrames[i] = EMPTY_FRAME;
+    r.uplinkFrame = null;
+  }
+
   /** The result of the last fromPort/fromUplink/fromUplinkRun call (reused by the next one). */
   get lastResult(): ForwardResult {
     return this.result;
