@@ -18,6 +18,7 @@ const cpuS = (pid: number) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) / tick;
 };
+const sysS = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) / tick;
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfab-cpu-'));
 const state = await fabricUp({ topology: await loadTopologyFile(path.join(here, '../topologies/two-hosts.yaml')), stateDir });
 try {
@@ -26,13 +27,15 @@ try {
   const daemons = state.daemons.filter((d) => d.pid);
   await control(esx2, state.token, 'POST', '/control/streams/sink', { vm: 'vm-b', udpPort: 9000, streamId: 1 });
   const before = daemons.map((d) => cpuS(d.pid!));
+  const sysBefore = daemons.map((d) => sysS(d.pid!));
   const sent = await control<{ sent: number }>(esx1, state.token, 'POST', '/control/streams/send', { vm: 'vm-a', target: '192.0.2.2', udpPort: 9000, frameBytes, seconds, streamId: 1 }, 120_000);
   const after = daemons.map((d) => cpuS(d.pid!));
+  const sysAfter = daemons.map((d) => sysS(d.pid!));
   await new Promise((r) => setTimeout(r, 300));
   const rep = (await control<{ streams: any[] }>(esx2, state.token, 'GET', '/control/streams/vm-b')).streams[0];
   const rx = rep.received;
   console.log(`${frameBytes} B: sent ${sent.sent}, received ${rx} (${(rx / seconds / 1e6).toFixed(2)} M/s)`);
-  daemons.forEach((d, i) => console.log(`  ${d.name.padEnd(6)} ${(after[i]! - before[i]!).toFixed(2)} CPU s, ${(((after[i]! - before[i]!) / rx) * 1e9).toFixed(0)} ns per received frame`));
+  daemons.forEach((d, i) => console.log(`  ${d.name.padEnd(6)} ${(after[i]! - before[i]!).toFixed(2)} CPU s, ${(((after[i]! - before[i]!) / rx) * 1e9).toFixed(0)} ns per received frame (system ${(sysAfter[i]! - sysBefore[i]!).toFixed(2)} s)`));
   for (const d of state.daemons) {
     const st = await control<{ links: any[] }>(d, state.token, 'GET', '/control/status');
     for (const l of st.links ?? []) {

@@ -1,5 +1,5 @@
 // Micro-benchmark of the receiving host's per-frame cost: decode a link message of 64 tagged stream
-// frames and hand it to EsxHost (runs, or frame by frame). usage: node --import tsx bench/tools/host-rx.ts
+// frames and hand it to EsxHost (runs, or frame by frame). usage: node --import tsx bench/tools/host-rx.ts [frameBytes]
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTopologyFile } from '../../lib/topology/load.js';
@@ -17,16 +17,17 @@ const rx = new EsxHost(topo.hosts[1]!, clock, { uplinkTx: () => {}, streamNowNs:
 for (const h of [tx, rx]) { h.powerOnAll(); h.setUplinkLink('vmnic0', true); }
 const sink = rx.addStreamSink('vm-b', 1, 9000);
 // a 64-byte UDP stream frame vm-a -> vm-b (the stamp is what the sink reads; checksums are not checked there)
-const tpl = Buffer.alloc(64);
+const frameBytes = Number(process.argv[2] ?? 64); // untagged frame size
+const tpl = Buffer.alloc(frameBytes);
 tpl.writeUIntBE(0x005056000a02, 0, 6);
 tpl.writeUIntBE(0x005056000a01, 6, 6);
 tpl.writeUInt16BE(0x0800, 12);
-tpl[14] = 0x45; tpl.writeUInt16BE(50, 16); tpl[22] = 64; tpl[23] = 17;
+tpl[14] = 0x45; tpl.writeUInt16BE(frameBytes - 14, 16); tpl[22] = 64; tpl[23] = 17;
 tpl.set([192, 0, 2, 1, 192, 0, 2, 2], 26);
-tpl.writeUInt16BE(9000, 34); tpl.writeUInt16BE(9000, 36); tpl.writeUInt16BE(30, 38);
+tpl.writeUInt16BE(9000, 34); tpl.writeUInt16BE(9000, 36); tpl.writeUInt16BE(frameBytes - 34, 38);
 const tagged = Buffer.from(pushVlanTag(tpl, 10));
 const enc = new LinkEncoder();
-const perMsg = 64;
+const perMsg = Math.max(1, Math.min(64, Math.floor(60000 / (frameBytes + 7)))); // one message of at most ~60 KB
 const messages: Buffer[] = [];
 let seq = 0;
 for (let m = 0; m < 200; m++) {
