@@ -44,7 +44,7 @@ export const DEFAULT_PHASE_SECONDS = 1.5;
 export const MAX_PHASE_SECONDS = 10;
 
 /** V8 heap-sizing flags that stored gets when the bench process runs with them (same GC on both sides). */
-const HEAP_FLAG_RE = /^--(max|min)-semi-space-size(=|$)|^--max-old-space-size(=|$)|^--semi-space-growth-factor(=|$)/;
+const HEAP_FLAG_RE = /^--(max|min)-semi-space-size(=|$)|^--(max|initial)-old-space-size(=|$)|^--semi-space-growth-factor(=|$)/;
 
 /** The bench process's own V8 heap flags (from process.execArgv), to pass on to stored. */
 export function heapNodeArgs(execArgv: readonly string[] = process.execArgv): string[] {

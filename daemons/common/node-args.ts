@@ -5,13 +5,15 @@
 export const TSX_LOADER_URL = import.meta.resolve('tsx');
 
 /**
- * V8 flags every vfab daemon (and every benchmark peer started the same way) runs with. A 1 MiB young
- * generation: the daemons' garbage is mostly socket-read buffers, WebSocket messages and LevelDB values,
- * held outside the JS heap; with V8's default (larger) young generation those die in old space and V8
- * runs full collections every 50-100 ms instead of cheap scavenges. Measured: 25-30 % less CPU per block
- * read (docs/storage-model.md, "Third round") and per received frame (docs/fabric-performance.md).
+ * V8 flags every vfab daemon (and every benchmark peer started the same way) runs with. The daemons'
+ * garbage is mostly socket-read buffers, WebSocket messages and LevelDB values, held outside a small JS
+ * heap (about 10 MB). A 1 MiB young generation collects their wrappers while they are young; a 64 MB
+ * initial old generation keeps V8 from starting a full mark-compact every 40-100 ms just because the
+ * small old generation's limit is reached (measured with --trace-gc: 36-52 per 3 s in a receiving host at
+ * 1500 B frames, 1-2 after). Measured: 25-30 % less CPU per block read (docs/storage-model.md, "Third
+ * round"), and per received frame 2.2-3.0 -> 1.2 us at 1500 B (docs/fabric-performance.md).
  */
-export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--initial-old-space-size=64'];
 
 /** argv (after the node binary) that runs the TypeScript file `script` with `args`. */
 export function tsNodeArgs(script: string, args: string[] = []): string[] {

@@ -7,8 +7,8 @@ import { heapNodeArgs } from '../../bench/storage.js';
 
 describe('bench/storage heapNodeArgs (same GC flags for raw peer and stored)', () => {
   it('passes on semi-space and old-space sizes given with a value', () => {
-    const args = heapNodeArgs(['--max-semi-space-size=1', '--import', 'tsx', '--max-old-space-size=512', '--min-semi-space-size=1']);
-    expect(args).to.deep.equal(['--max-semi-space-size=1', '--max-old-space-size=512', '--min-semi-space-size=1']);
+    const args = heapNodeArgs(['--max-semi-space-size=1', '--import', 'tsx', '--max-old-space-size=512', '--min-semi-space-size=1', '--initial-old-space-size=64']);
+    expect(args).to.deep.equal(['--max-semi-space-size=1', '--max-old-space-size=512', '--min-semi-space-size=1', '--initial-old-space-size=64']);
   });
 
   it('leaves out unrelated flags, profiling flags and flags without a value', () => {
