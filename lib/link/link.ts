@@ -5,7 +5,9 @@
 // one end down is seen at both. Sends never block: a frame that does not fit the queue is tail-dropped
 // and counted. Leaves out sockets: daemons/link/ws-link.ts supplies the WebSocket transport. The flush
 // is deferred to the end of the event-loop turn through an injected scheduler (setImmediate by default),
-// so frames sent within one turn travel together in one message.
+// so frames sent within one turn travel together in one message. Receivers may take same-header runs in
+// one call (onFrameRun) and forward a run's records unchanged (sendRun); on a transport that releases
+// written bytes (a socket) the encoder reuses its chunk once everything is written.
 
 import { ETH_HEADER_BYTES, MAX_FRAME_BYTES } from '../wire/ethernet.js';
 import {
