@@ -36,12 +36,12 @@ export interface PathFigures {
 }
 
 const USER_HZ = 100;
-/** CPU seconds (user + system) a process has used, or null (no /proc, process gone). */
-export function processCpuSeconds(pid: number | undefined): number | null {
+/** CPU seconds a process has used (user + system, or system only), or null (no /proc, process gone). */
+export function processCpuSeconds(pid: number | undefined, only?: 'system'): number | null {
   if (pid === undefined) return null;
   try {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    return ((only === 'system' ? 0 : Number(fields[11])) + Number(fields[12])) / USER_HZ;
   } catch {
     return null;
   }
@@ -79,7 +79,8 @@ function rate(r: StreamReport): number {
 }
 
 // ------------------------------------------------------------------ bare chain peer
-function startRole(args: string[]): Promise<{ child: ChildProcess; lines: AsyncIterableIterator<string>; ready: any }> {
+/** Starts one role of the bare chain peer; resolves with its first (ready) line parsed. */
+export function startRole(args: string[]): Promise<{ child: ChildProcess; lines: AsyncIterableIterator<string>; ready: any }> {
   const child = spawn(process.execPath, tsNodeArgs(path.join(here, 'peers/ws-chain.ts'), args), { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return lines.next().then((first) => ({ child, lines, ready: JSON.parse(first.value) }));

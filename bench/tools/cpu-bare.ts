@@ -1,22 +1,11 @@
 // CPU per process of the bare relay chain (bench/peers/ws-chain.ts) during one unpaced 3 s run, to set
 // against bench/tools/cpu-fabric.ts. usage: node --import tsx bench/tools/cpu-bare.ts [frameBytes]
-import { spawn } from 'node:child_process';
-import readline from 'node:readline';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { tsNodeArgs } from '../../daemons/common/node-args.js';
-import { processCpuSeconds } from '../fabric.js';
-const here = path.dirname(fileURLToPath(import.meta.url));
+import { processCpuSeconds, startRole } from '../fabric.js';
 const bytes = process.argv[2] ?? '64';
-async function role(args: string[]) {
-  const child = spawn(process.execPath, tsNodeArgs(path.join(here, '../peers/ws-chain.ts'), args), { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  return { child, lines, ready: JSON.parse((await lines.next()).value) };
-}
-const rx = await role(['receiver']);
-const relay = await role(['relay', '--to', `ws://127.0.0.1:${rx.ready.port}`]);
+const rx = await startRole(['receiver']);
+const relay = await startRole(['relay', '--to', `ws://127.0.0.1:${rx.ready.port}`]);
 const b0 = [processCpuSeconds(rx.child.pid)!, processCpuSeconds(relay.child.pid)!];
-const tx = await role(['sender', '--to', `ws://127.0.0.1:${relay.ready.port}`, '--bytes', bytes, '--seconds', '3']);
+const tx = await startRole(['sender', '--to', `ws://127.0.0.1:${relay.ready.port}`, '--bytes', bytes, '--seconds', '3']);
 const res = JSON.parse((await tx.lines.next()).value);
 await new Promise((r) => setTimeout(r, 300));
 const b1 = [processCpuSeconds(rx.child.pid)!, processCpuSeconds(relay.child.pid)!];

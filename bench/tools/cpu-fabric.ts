@@ -8,17 +8,14 @@ import { loadTopologyFile } from '../../lib/topology/load.js';
 import { fabricUp, fabricDown } from '../../daemons/fabric/lifecycle.js';
 import { control } from '../../daemons/common/control-client.js';
 import { findDaemon } from '../../daemons/fabric/state.js';
+import { processCpuSeconds } from '../fabric.js';
 
 process.stdout.on('error', () => {}); // a closed pipe (| head) must not skip the teardown
 const here = path.dirname(fileURLToPath(import.meta.url));
 const frameBytes = Number(process.argv[2] ?? 64);
 const seconds = Number(process.argv[3] ?? 3);
-const tick = 100; // USER_HZ
-const cpuS = (pid: number) => {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / tick;
-};
-const sysS = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) / tick;
+const cpuS = (pid: number) => processCpuSeconds(pid) ?? NaN;
+const sysS = (pid: number) => processCpuSeconds(pid, 'system') ?? NaN;
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfab-cpu-'));
 const state = await fabricUp({ topology: await loadTopologyFile(path.join(here, '../topologies/two-hosts.yaml')), stateDir });
 try {

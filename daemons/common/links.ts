@@ -137,14 +137,8 @@ export class DaemonLinks {
 
   /** Queues `frame` (copied before this returns) on link `local`; false when dropped or not connected. */
   send(local: string, frame: Uint8Array): boolean {
-    // per frame: the last slot is remembered (a stream keeps sending on one link)
-    let slot = this.lastSendSlot;
-    if (slot === undefined || local !== this.lastSendLocal) {
-      slot = this.slots.get(local);
-      if (slot === undefined) return false;
-      this.lastSendLocal = local;
-      this.lastSendSlot = slot;
-    }
+    const slot = this.sendSlot(local);
+    if (slot === undefined) return false;
     const link = slot.link;
     if (!link) return false;
     if (slot.faults === null) return link.send(frame);
@@ -156,13 +150,8 @@ export class DaemonLinks {
    * impaired link takes the frames one by one. Returns the frames queued.
    */
   sendRun(local: string, records: Uint8Array, count: number, frameBytes: number): number {
-    let slot = this.lastSendSlot;
-    if (slot === undefined || local !== this.lastSendLocal) {
-      slot = this.slots.get(local);
-      if (slot === undefined) return 0;
-      this.lastSendLocal = local;
-      this.lastSendSlot = slot;
-    }
+    const slot = this.sendSlot(local);
+    if (slot === undefined) return 0;
     const link = slot.link;
     if (!link) return 0;
     if (slot.faults === null) return link.sendRun(records, count, frameBytes);
@@ -172,6 +161,18 @@ export class DaemonLinks {
       if (this.impairedTx(s, frame)) sent++;
     });
     return sent;
+  }
+
+  /** The slot of link `local`; the last one is remembered (a stream keeps sending on one link). */
+  private sendSlot(local: string): Slot | undefined {
+    let slot = this.lastSendSlot;
+    if (slot === undefined || local !== this.lastSendLocal) {
+      slot = this.slots.get(local);
+      if (slot === undefined) return undefined;
+      this.lastSendLocal = local;
+      this.lastSendSlot = slot;
+    }
+    return slot;
   }
 
   /** Link for `local` (undefined until connected or dialled). */

@@ -380,17 +380,8 @@ function decodeRun(message: Buffer, view: DataView, recordAt: number, start: num
  * `skip` frames. The records were validated by the decoder; this only walks them.
  */
 export function forEachRunFrame(records: Uint8Array, skip: number, fn: (frame: Uint8Array) => void): void {
-  const arrayBuffer = records.buffer;
-  const base = records.byteOffset;
-  const end = records.length;
-  let offset = 0;
-  let index = 0;
-  while (offset + RECORD_HEADER_BYTES <= end) {
-    const len = (records[offset + 1]! << 8) | records[offset + 2]!;
-    const at = offset + RECORD_HEADER_BYTES;
-    if (index++ >= skip) fn(new Uint8Array(arrayBuffer, base + at, len));
-    offset = at + len;
-  }
+  const cursor = new RunCursor().reset(records);
+  for (let index = 0; cursor.next(); index++) if (index >= skip) fn(cursor.view());
 }
 
 /**

@@ -616,14 +616,8 @@ export class VSwitch implements UplinkLinkState {
    * reuses output buffers).
    */
   repeatFromUplink(frame: Uint8Array): Uint8Array {
-    const q = this.repeatPort!;
-    this.framesFromUplinks++;
-    this.bytesFromUplinks += frame.length;
-    const bytes = !this.repeatUntag ? frame : this.scratch === null ? untagCopy(frame) : this.untagIntoScratch(frame);
-    q.rxFrames++;
-    q.rxBytes += bytes.length;
-    this.deliveriesToPorts++;
-    return bytes;
+    this.countRepeatFromUplink(frame.length);
+    return !this.repeatUntag ? frame : this.scratch === null ? untagCopy(frame) : this.untagIntoScratch(frame);
   }
 
   /**
@@ -635,6 +629,7 @@ export class VSwitch implements UplinkLinkState {
     this.framesFromUplinks++;
     this.bytesFromUplinks += frameBytes;
     q.rxFrames++;
+    // the untagged copy is padded to MIN_FRAME_BYTES (untagCopy / untagIntoScratch)
     q.rxBytes += !this.repeatUntag ? frameBytes : Math.max(frameBytes - VLAN_TAG_BYTES, MIN_FRAME_BYTES);
     this.deliveriesToPorts++;
   }

@@ -197,9 +197,10 @@ describe('EsxHost runs: receiveUplinkRun equals receiveUplink frame by frame', (
     const seqs = [...range(20), 12, 25, 20, 21, 22, 23, 24, ...range(14).map((i) => 26 + i)];
     const frames = seqs.map((s, i) => streamFrame(SINK, 10, '192.0.2.1', 9000, 1, s, i < 36 ? [64, 400, 20, 1400][i % 4] : [0, 64][i % 2]));
     const vs = b.host.vswitch('vSwitch0')!;
-    const fast = [sinon.spy(vs, 'countRepeatFromUplink'), sinon.spy(vs, 'repeatFromUplink')];
+    // every frame of the fast path is counted by countRepeatFromUplink (repeatFromUplink counts through it)
+    const fast = [sinon.spy(vs, 'countRepeatFromUplink')];
     compareReceive(a, b, 'vmnic0', frames, sinks);
-    expect(fast[0]!.callCount + fast[1]!.callCount, 'the fast path was taken (frames 2-37; the 37th goes to the stack)').to.equal(36);
+    expect(fast[0]!.callCount, 'the fast path was taken (frames 2-37; the 37th goes to the stack)').to.equal(36);
     expect(sinks[1].report().received).to.be.greaterThan(30);
     expect(sinks[1].report().duplicates).to.equal(1);
   });
