@@ -11,12 +11,14 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { VfabError } from '../lib/errors.js';
 import { openArray, type LunInfo, type StorageArray } from '../lib/storage/array.js';
+import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../lib/storage/block-cache.js';
 import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
 import { BlockServer, requestHasToken } from './storage/block-server.js';
 
 /** Largest control API request body. */
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
 const GIB = 1024 ** 3;
+const MIB = 1024 ** 2;
 
 export const STORED_ERROR = {
   /** Bad command line or config file. */
@@ -39,6 +41,8 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --port N             listen port (default 0 = any free port)
   --max-in-flight N    largest window granted per connection (default ${MAX_IN_FLIGHT})
   --no-group-commit    one fsync per write instead of group commit
+  --read-cache-mb N    read cache in front of LevelDB, in MiB (default ${DEFAULT_READ_CACHE_BYTES / MIB}; 0 = none;
+                       max ${MAX_READ_CACHE_BYTES / MIB}); GET /control/status shows its hits and misses
   --help               this text
 env VFAB_TOKEN: fabric token (generated and printed on stderr if unset).
 Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize,lun?},
@@ -85,13 +89,14 @@ function die(message: string): never {
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; maxInFlight: number; groupCommit: boolean } {
+function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
   let cfg: StoredConfig = {};
   let memory = false;
   let host = '127.0.0.1';
   let port = 0;
   let maxInFlight = MAX_IN_FLIGHT;
   let groupCommit = true;
+  let readCacheBytes = DEFAULT_READ_CACHE_BYTES;
   let dataDir: string | undefined;
   let name: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -141,6 +146,12 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
       case '--no-group-commit':
         groupCommit = false;
         break;
+      case '--read-cache-mb': {
+        const mb = Number(val());
+        if (!Number.isInteger(mb) || mb < 0 || mb * MIB > MAX_READ_CACHE_BYTES) die(`${STORED_ERROR.BAD_CONFIG}: --read-cache-mb must be a whole number 0..${MAX_READ_CACHE_BYTES / MIB}`);
+        readCacheBytes = mb * MIB;
+        break;
+      }
       default:
         die(`${STORED_ERROR.BAD_CONFIG}: unknown option ${a} (see --help)`);
     }
@@ -149,7 +160,7 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
   if (name !== undefined) cfg.name = name;
   if (!memory && cfg.dataDir === undefined) die(`${STORED_ERROR.BAD_CONFIG}: --data-dir DIR is required unless --memory`);
   if (cfg.luns !== undefined && !Array.isArray(cfg.luns)) die(`${STORED_ERROR.BAD_CONFIG}: config.luns must be an array`);
-  return { cfg, memory, host, port, maxInFlight, groupCommit };
+  return { cfg, memory, host, port, maxInFlight, groupCommit, readCacheBytes };
 }
 
 function sizeFromBody(body: Record<string, unknown>): number | undefined {
@@ -233,14 +244,14 @@ async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise<void> 
 }
 
 async function main(): Promise<void> {
-  const { cfg, memory, host, port, maxInFlight, groupCommit } = parseArgs(process.argv.slice(2));
+  const { cfg, memory, host, port, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
   let token = process.env.VFAB_TOKEN;
   if (!token) {
     token = randomBytes(16).toString('hex');
     log(`VFAB_TOKEN not set; generated token: ${token}`);
   }
   const name = cfg.name ?? 'vfab-array';
-  const array = await openArray({ ...(memory ? {} : { dataDir: cfg.dataDir }), name, groupCommit });
+  const array = await openArray({ ...(memory ? {} : { dataDir: cfg.dataDir }), name, groupCommit, readCacheBytes });
   await ensureLuns(array, cfg.luns ?? []);
   const startedMs = performance.now();
 

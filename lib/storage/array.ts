@@ -1,5 +1,6 @@
 // The storage array: a LUN table (create, grow, delete, list) and a SCSI target over one BlockStore,
-// in memory (no dataDir) or in LevelDB (dataDir). This is the API shared with the block transport
+// in memory (no dataDir) or in LevelDB (dataDir, with a read cache in front unless readCacheBytes is 0:
+// blockstore-cached.ts). This is the API shared with the block transport
 // (lib/storage/protocol.ts) and the stored daemon. Covers LUN records and NAA IDs, reloading LUNs and
 // persistent reservations at open, and per-LUN stats. Leaves out the transports, snapshots, shrinking
 // LUNs and LUN masking. Command semantics: lib/storage/target.ts; docs/storage-model.md.
@@ -10,6 +11,8 @@ import { VfabError } from '../errors.js';
 import type { ScsiCommand, ScsiResult, ScsiTarget } from './scsi.js';
 import { type BlockSizeBytes, type BlockStore, STORAGE_ERROR } from './blockstore.js';
 import { MemoryBlockStore } from './blockstore-memory.js';
+import { CachedBlockStore } from './blockstore-cached.js';
+import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES, READ_CACHE_CHUNK_BYTES, emptyReadCacheStats, type ReadCacheStats } from './block-cache.js';
 import { LevelBlockStore } from './blockstore-level.js';
 import { LunReservations } from './reservations.js';
 import { BlockTarget, type LunStats, type SubmitDone, type SubmitTarget, emptyLunStats, prMetaKey } from './target.js';
@@ -45,6 +48,8 @@ export interface ArrayStats {
   name: string;
   luns: LunStatsEntry[];
   totals: LunStats;
+  /** The read cache's counters (capacityBytes 0 when the array has none). */
+  readCache: ReadCacheStats;
 }
 
 export interface StorageArray extends ScsiTarget, SubmitTarget {
@@ -84,6 +89,11 @@ export interface OpenArrayOptions {
   clock?: Clock;
   /** LevelDB only: group commit (default true) or one fsync per write. */
   groupCommit?: boolean;
+  /**
+   * LevelDB only: bytes of read cache in front of the store (blockstore-cached.ts); default
+   * DEFAULT_READ_CACHE_BYTES, 0 = no cache. The in-memory store has none (it is memory already).
+   */
+  readCacheBytes?: number;
 }
 
 const LUN_META_PREFIX = 'lun/';
@@ -295,7 +305,8 @@ class Array_ implements StorageArray {
       luns.push({ lun: info.lun, name: info.name, ...s });
       for (const k of Object.keys(totals) as Array<keyof LunStats>) totals[k] += s[k];
     }
-    return { name: this.name, luns, totals };
+    const readCache = this.store instanceof CachedBlockStore ? this.store.cacheStats() : emptyReadCacheStats();
+    return { name: this.name, luns, totals, readCache };
   }
 
   nexusLoss(initiator: string): void {
@@ -321,10 +332,16 @@ class Array_ implements StorageArray {
 
 /** Open (or create) an array. With dataDir the LUN table and persistent reservations are reloaded. */
 export async function openArray(opts: OpenArrayOptions = {}): Promise<StorageArray> {
-  const store: BlockStore =
-    opts.dataDir === undefined
-      ? new MemoryBlockStore()
-      : await LevelBlockStore.open(opts.dataDir, { groupCommit: opts.groupCommit ?? true });
+  const cacheBytes = opts.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES;
+  if (!Number.isInteger(cacheBytes) || cacheBytes < 0 || cacheBytes > MAX_READ_CACHE_BYTES || (cacheBytes > 0 && cacheBytes < READ_CACHE_CHUNK_BYTES)) {
+    throw storageError(STORAGE_ERROR.BAD_CACHE_SIZE, `read cache size must be 0 or ${READ_CACHE_CHUNK_BYTES}..${MAX_READ_CACHE_BYTES} bytes, got ${cacheBytes}`);
+  }
+  let store: BlockStore;
+  if (opts.dataDir === undefined) store = new MemoryBlockStore();
+  else {
+    const level = await LevelBlockStore.open(opts.dataDir, { groupCommit: opts.groupCommit ?? true });
+    store = cacheBytes > 0 ? new CachedBlockStore(level, cacheBytes) : level;
+  }
   const target = new BlockTarget(store);
   const array = new Array_(opts.name ?? 'vfab-array', store, target, opts.clock ?? wallClock);
   try {

@@ -12,7 +12,7 @@
 // MAX_READ_COALESCE_KEYS keys instead of one per key), and a block is returned as a view into the value
 // LevelDB handed back (no copy) once its CRC matched. `readBlockCb` is the same read without a Promise
 // (the target's READ fast path); `compact` finishes background compaction (the bench calls it before
-// measuring). Leaves out a read cache (see docs/storage-model.md) and compaction tuning.
+// measuring). Leaves out caching above LevelDB (blockstore-cached.ts wraps this store) and compaction tuning.
 
 import { Level } from 'level';
 import { VfabError, ok, type Result } from '../errors.js';

@@ -37,6 +37,8 @@ export const STORAGE_ERROR = {
   BAD_LUN_NUMBER: 'VFAB_STORAGE_BAD_LUN_NUMBER',
   /** createLun: the explicit LUN number belongs to another LUN. */
   LUN_NUMBER_IN_USE: 'VFAB_STORAGE_LUN_NUMBER_IN_USE',
+  /** openArray: a read cache size that is not 0 or READ_CACHE_CHUNK_BYTES..MAX_READ_CACHE_BYTES. */
+  BAD_CACHE_SIZE: 'VFAB_STORAGE_BAD_CACHE_SIZE',
   /** createLun: MAX_LUNS reached. */
   TOO_MANY_LUNS: 'VFAB_STORAGE_TOO_MANY_LUNS',
 } as const;
@@ -48,7 +50,8 @@ export interface WriteOptions {
 
 /**
  * Completion of a callback-style single-block read (the READ fast path: no Promise per command). Exactly
- * one of data / error is set; data is the block (a view, valid until the caller drops it).
+ * one of data / error is set; data is the block as a view that is valid only during the call (it may lie
+ * in read-cache memory that a later fill reuses): copy it to keep it.
  */
 export interface BlockReadCallback {
   blockRead(data: Buffer | undefined, error: VfabError | undefined): void;

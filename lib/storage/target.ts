@@ -147,7 +147,8 @@ export type SubmitDone<C> = (ctx: C, result: ScsiResult) => void;
 
 /**
  * A ScsiTarget that also takes commands callback-style (the block server's hot path). `done` is called
- * exactly once, never synchronously inside submit, and submit never throws.
+ * exactly once, never synchronously inside submit, and submit never throws. A result's dataIn is valid
+ * only during the `done` call (a READ answered from the read cache lends cache memory): copy it to keep it.
  */
 export interface SubmitTarget extends ScsiTarget {
   submit<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): void;

@@ -11,6 +11,8 @@ import { BLOCK_ERROR, MAX_BLOCK_MESSAGE_BYTES, RECORD_TYPE, encodeMessage, parse
 import { ASC, SCSI_STATUS, SENSE_KEY } from '../../../lib/storage/scsi.js';
 import { PR_TYPE } from '../../../lib/storage/reservations.js';
 import { parseReadKeys, prIn, prOut, read16, release6, reserve6, write16 } from '../../../lib/storage/cdb.js';
+import { spawnSync } from 'node:child_process';
+import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../../../lib/storage/block-cache.js';
 import { TOKEN, control, killStored, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
 
 const BS = 512;
@@ -72,6 +74,25 @@ describe('e2e storage: stored daemon', function () {
       expect(unauth.status).to.equal(401);
       const status = await control(stored!, 'GET', '/control/status');
       expect(status.json).to.include({ durable: true, pid: stored!.pid });
+    });
+
+    it('GET /control/status shows the read cache: the default size, a miss and then a hit for one block read twice', async () => {
+      const before = (await control(stored!, 'GET', '/control/status')).json.stats.readCache;
+      expect(before.capacityBytes).to.equal(DEFAULT_READ_CACHE_BYTES);
+      const c = await connect('iqn.test:cache');
+      const lba = 4242;
+      await c.write(0, lba, pattern(lba, 77));
+      for (let i = 0; i < 2; i++) expect((await c.read(0, lba, 1)).equals(pattern(lba, 77))).to.equal(true);
+      const after = (await control(stored!, 'GET', '/control/status')).json.stats.readCache;
+      expect([after.misses - before.misses, after.hits - before.hits]).to.deep.equal([1, 1]);
+    });
+
+    it('--read-cache-mb outside 0..MAX exits 2 with VFAB_STORED_BAD_CONFIG before opening anything', () => {
+      for (const bad of ['-1', '1.5', 'lots', String(MAX_READ_CACHE_BYTES / 1024 ** 2 + 1)]) {
+        const r = spawnSync(process.execPath, ['--import', 'tsx', 'daemons/stored.ts', '--memory', '--read-cache-mb', bad], { encoding: 'utf8', timeout: 20_000 });
+        expect(r.status, bad).to.equal(2);
+        expect(r.stderr).to.include('VFAB_STORED_BAD_CONFIG').and.include('--read-cache-mb');
+      }
     });
   });
 

@@ -1,0 +1,237 @@
+// CachedBlockStore (lib/storage/blockstore-cached.ts): the shared BlockStore conformance suite over the
+// LevelDB and the in-memory store with a cache in front; hits answered from the cache (asynchronously, as
+// the readBlockCb contract says); writes, unmaps and LUN drops invalidating; a read overtaken by a write
+// never leaving its old data in the cache (both orders, driven by hand through a scripted inner store);
+// checksum errors never cached; Promise reads returning copies; openArray's cache size checks and stats.
+import { expect } from 'chai';
+import { CachedBlockStore } from '../../lib/storage/blockstore-cached.js';
+import { LevelBlockStore, blockKey } from '../../lib/storage/blockstore-level.js';
+import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
+import { STORAGE_ERROR, type BlockReadCallback } from '../../lib/storage/blockstore.js';
+import { openArray } from '../../lib/storage/array.js';
+import { VfabError } from '../../lib/errors.js';
+import { read16, write16 } from '../../lib/storage/cdb.js';
+import { blockStoreConformance } from './blockstore.conformance.js';
+import { A, expectGood } from './helpers.js';
+import { makeTempDir, removeTempDir } from './tmpdir.js';
+
+const MIB = 1024 * 1024;
+
+blockStoreConformance('cached(level)', async () => {
+  const dir = makeTempDir('bsc');
+  const level = await LevelBlockStore.open(dir);
+  const store = new CachedBlockStore(level, 4 * MIB);
+  return {
+    store,
+    corrupt: async (lun, lba) => {
+      const key = blockKey(lun, lba);
+      const v = await level.db.get(key);
+      if (v === undefined) throw new Error('no such block');
+      const bad = Buffer.from(v);
+      bad[bad.length - 1]! ^= 0x01;
+      await level.db.put(key, bad);
+    },
+    cleanup: async () => {
+      await store.close();
+      removeTempDir(dir);
+    },
+  };
+});
+
+blockStoreConformance('cached(memory)', async () => {
+  const inner = new MemoryBlockStore();
+  const store = new CachedBlockStore(inner, 4 * MIB);
+  return {
+    store,
+    corrupt: async (lun, lba) => {
+      const v = inner.rawValue(lun, lba);
+      if (v === undefined) throw new Error('no such block');
+      v[v.length - 1]! ^= 0x01;
+    },
+    cleanup: () => store.close(),
+  };
+});
+
+/** Reads one block through readBlockCb; `sync` tells whether the callback ran inside the call. */
+function readCb(store: CachedBlockStore, lun: number, lba: number, bs: number): { done: Promise<Buffer>; sync: boolean } {
+  let called = false;
+  const done = new Promise<Buffer>((resolve, reject) => {
+    store.readBlockCb(lun, lba, bs, {
+      blockRead(data, error) {
+        called = true;
+        if (error !== undefined) reject(error);
+        else resolve(Buffer.from(data!));
+      },
+    });
+  });
+  return { done, sync: called };
+}
+
+/** An inner store whose single-block reads and writes complete only when the test says so. */
+class ScriptedStore extends MemoryBlockStore {
+  readonly reads: Array<{ lun: number; lba: number; bs: number; cb: BlockReadCallback }> = [];
+  readonly writes: Array<() => Promise<void>> = [];
+  readBlockCb(lun: number, lba: number, bs: number, cb: BlockReadCallback): void {
+    this.reads.push({ lun, lba, bs, cb });
+  }
+  /** Answers the oldest pending read with what the store holds now. */
+  async answerRead(): Promise<void> {
+    const r = this.reads.shift()!;
+    const res = await this.readBlocks(r.lun, r.lba, 1, r.bs);
+    if (res.ok) r.cb.blockRead(res.value, undefined);
+    else r.cb.blockRead(undefined, res.error);
+  }
+  override writeBlocks(lun: number, lba: number, data: Uint8Array, bs: number): Promise<void> {
+    return new Promise((resolve, reject) => this.writes.push(() => super.writeBlocks(lun, lba, data, bs).then(resolve, reject)));
+  }
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('CachedBlockStore', function () {
+  this.timeout(20_000);
+
+  it('answers a repeated read from the cache, never synchronously, with the same bytes', async () => {
+    const inner = new MemoryBlockStore();
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    await store.writeBlocks(0, 5, Buffer.alloc(4096, 0x5a), 4096);
+    const first = readCb(store, 0, 5, 4096);
+    expect(first.sync).to.equal(false);
+    expect((await first.done).equals(Buffer.alloc(4096, 0x5a))).to.equal(true);
+    const innerRead = inner.readBlocks.bind(inner);
+    let innerReads = 0;
+    inner.readBlocks = (...a) => (innerReads++, innerRead(...a));
+    const second = readCb(store, 0, 5, 4096);
+    expect(second.sync).to.equal(false);
+    expect((await second.done).equals(Buffer.alloc(4096, 0x5a))).to.equal(true);
+    expect(innerReads).to.equal(0);
+    const s = store.cacheStats();
+    expect([s.hits, s.misses, s.fills]).to.deep.equal([1, 1, 1]);
+  });
+
+  it('a write, an unmap and a LUN drop each make the next read see the store', async () => {
+    const store = new CachedBlockStore(new MemoryBlockStore(), 4 * MIB);
+    const read = async (lba: number): Promise<Buffer> => readCb(store, 1, lba, 512).done;
+    await store.writeBlocks(1, 0, Buffer.alloc(1024, 1), 512);
+    expect((await read(0))[0]).to.equal(1);
+    expect((await read(1))[0]).to.equal(1);
+    await store.writeBlocks(1, 0, Buffer.alloc(512, 2), 512);
+    expect((await read(0))[0]).to.equal(2);
+    await store.unmapBlocks(1, 1, 1);
+    expect((await read(1)).equals(Buffer.alloc(512))).to.equal(true);
+    expect((await read(0))[0]).to.equal(2);
+    await store.dropLun(1);
+    expect((await read(0)).equals(Buffer.alloc(512))).to.equal(true);
+  });
+
+  it('a read issued before a write and answered with the old data after it does not fill the cache', async () => {
+    const inner = new ScriptedStore();
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    await MemoryBlockStore.prototype.writeBlocks.call(inner, 0, 9, Buffer.alloc(512, 0xaa), 512);
+    const old = readCb(store, 0, 9, 512);
+    await tick();
+    expect(inner.reads.length).to.equal(1);
+    const w = store.writeBlocks(0, 9, Buffer.alloc(512, 0xbb), 512);
+    // The read is answered with the old contents while the write is still out.
+    await inner.answerRead();
+    expect((await old.done)[0]).to.equal(0xaa);
+    await inner.writes.shift()!();
+    await w;
+    const after = readCb(store, 0, 9, 512);
+    await tick();
+    expect(inner.reads.length, 'a miss, not a stale hit').to.equal(1);
+    await inner.answerRead();
+    expect((await after.done)[0]).to.equal(0xbb);
+    expect(store.cacheStats().staleFillsSkipped).to.equal(1);
+  });
+
+  it('a read issued while a write is out, answered before the write lands, is dropped when it lands', async () => {
+    const inner = new ScriptedStore();
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    await MemoryBlockStore.prototype.writeBlocks.call(inner, 0, 3, Buffer.alloc(512, 0x11), 512);
+    const w = store.writeBlocks(0, 3, Buffer.alloc(512, 0x22), 512);
+    const during = readCb(store, 0, 3, 512);
+    await tick();
+    await inner.answerRead(); // the write has not reached the store yet: old data, and it fills
+    expect((await during.done)[0]).to.equal(0x11);
+    expect(store.cacheStats().entries).to.equal(1);
+    await inner.writes.shift()!();
+    await w;
+    expect(store.cacheStats().entries).to.equal(0);
+    const after = readCb(store, 0, 3, 512);
+    await tick();
+    await inner.answerRead();
+    expect((await after.done)[0]).to.equal(0x22);
+  });
+
+  it('a checksum error is answered every time and never cached', async () => {
+    const inner = new MemoryBlockStore();
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    await store.writeBlocks(2, 0, Buffer.alloc(512, 7), 512);
+    inner.rawValue(2, 0)![100]! ^= 0x80;
+    for (let i = 0; i < 2; i++) {
+      const err = await readCb(store, 2, 0, 512).done.then(
+        () => undefined,
+        (e: VfabError) => e,
+      );
+      expect(err?.code).to.equal(STORAGE_ERROR.CHECKSUM);
+    }
+    expect(store.cacheStats().entries).to.equal(0);
+  });
+
+  it('readBlocks of one block returns a copy that later cache traffic cannot change', async () => {
+    const store = new CachedBlockStore(new MemoryBlockStore(), 1 * MIB);
+    await store.writeBlocks(0, 0, Buffer.alloc(4096, 0x31), 4096);
+    await store.readBlocks(0, 0, 1, 4096); // fill
+    const r = await store.readBlocks(0, 0, 1, 4096); // hit
+    if (!r.ok) throw r.error;
+    await store.writeBlocks(0, 0, Buffer.alloc(4096, 0x32), 4096);
+    for (let lba = 1; lba < 300; lba++) await store.readBlocks(0, lba, 1, 4096); // reuse every slot
+    expect(r.value.equals(Buffer.alloc(4096, 0x31))).to.equal(true);
+  });
+
+  it('with capacity 0 every read goes to the inner store', async () => {
+    const store = new CachedBlockStore(new MemoryBlockStore(), 0);
+    await store.writeBlocks(0, 0, Buffer.alloc(512, 3), 512);
+    for (let i = 0; i < 3; i++) expect((await readCb(store, 0, 0, 512).done)[0]).to.equal(3);
+    expect(store.cacheStats().hits).to.equal(0);
+  });
+});
+
+describe('storage/array read cache', function () {
+  this.timeout(20_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = makeTempDir('arrcache');
+  });
+  afterEach(() => removeTempDir(dir));
+
+  it('openArray rejects a cache size that is not 0 or 1 MiB..MAX_READ_CACHE_BYTES, before opening anything', async () => {
+    for (const bad of [-1, 1000, 1.5, 17 * 1024 * MIB]) {
+      const err = await openArray({ dataDir: dir, readCacheBytes: bad }).then(
+        () => undefined,
+        (e: VfabError) => e,
+      );
+      expect(err?.code, String(bad)).to.equal(STORAGE_ERROR.BAD_CACHE_SIZE);
+    }
+  });
+
+  it('an array on LevelDB caches READs (stats.readCache), an in-memory one has no cache', async () => {
+    const arr = await openArray({ dataDir: dir, readCacheBytes: 2 * MIB });
+    try {
+      await arr.createLun({ name: 'ds', sizeBytes: 16 * 4096, blockSizeBytes: 4096 });
+      expectGood(await arr.execute({ initiator: A, lun: 0, cdb: write16(4, 1), dataOut: Buffer.alloc(4096, 0x44) }));
+      for (let i = 0; i < 3; i++) {
+        const r = await new Promise<Buffer>((resolve) => arr.submit({ initiator: A, lun: 0, cdb: read16(4, 1) }, null, (_c, res) => resolve(Buffer.from(expectGood(res)))));
+        expect(r.equals(Buffer.alloc(4096, 0x44))).to.equal(true);
+      }
+      const c = arr.stats().readCache;
+      expect([c.capacityBytes, c.misses, c.hits, c.entries]).to.deep.equal([2 * MIB, 1, 2, 1]);
+    } finally {
+      await arr.close();
+    }
+    const mem = await openArray({});
+    expect(mem.stats().readCache.capacityBytes).to.equal(0);
+    await mem.close();
+  });
+});
