@@ -1,24 +1,28 @@
 // Storage benchmark: 4 KiB random read and write IOPS / MB/s / latency at queue depth 1 and 32 over the
-// WebSocket block protocol against a spawned `stored` process (LevelDB, durable writes), next to raw LevelDB
-// get/put rates for the same block size measured in this process in the same run, with the ratio.
-// "Raw" (RAW_DEFINITION below) is a LevelDB opened with the same options, holding the same 64 MiB region
-// under the same key layout ([0x42][lun u16][lba u64]) and value format ([crc32][4 KiB]), driven by
-// `depth` concurrent loops of one db.get / db.put({sync: true}) each: the same concurrency as the
-// protocol phase, no checksum check, no SCSI, no network. There is no block cache above LevelDB in the
-// array, so nothing favours the protocol side (LevelDB's own 8 MiB block cache and the OS page cache serve
-// both; the 64 MiB working set does not fit the block cache). After the prefill both stores are compacted
-// (stored via POST /control/compact) so no background compaction runs during the measured phases. Each
-// phase also reports CPU microseconds per I/O (bench process + stored for the protocol, from /proc on
-// Linux), which depends far less on other load on the machine than IOPS do.
-// Bounded: each phase runs `seconds` (default 1.5 s), about 15-20 s in total. `--json` prints one JSON
+// WebSocket block protocol against a spawned `stored` process (LevelDB, durable writes, its default read
+// cache), next to raw LevelDB get/put rates for the same block size measured in this process in the same
+// run, with the ratio. "Raw" (RAW_DEFINITION below) is a LevelDB opened with the same options and the same
+// memory for caching (LevelDB's block cache = its 8 MiB default + the array's read cache size), holding
+// the same 64 MiB region under the same key layout ([0x42][lun u16][lba u64]) and value format
+// ([crc32][4 KiB]), driven by `depth` concurrent loops of one db.get / db.put({sync: true}) each: the same
+// concurrency as the protocol phase, no checksum check, no SCSI, no network. Before the measured phases
+// one warm-up pass reads every block of the region once on both sides (the array's cache, both LevelDB
+// block caches and the JIT of both processes start warm alike); each read phase reports its cache hit
+// ratio, and a last phase measures read QD32 again with stored restarted on the same data without a
+// cache (`--read-cache-mb 0`, warmed the same way): the miss path, every read a LevelDB get. After the prefill both stores are
+// compacted (stored via POST /control/compact) so no background compaction runs during the measured
+// phases. Each phase also reports CPU microseconds per I/O (bench process + stored for the protocol, from
+// /proc on Linux), which depends far less on other load on the machine than IOPS do.
+// Bounded: each phase runs `seconds` (default 1.5 s), about 20-25 s in total. `--json` prints one JSON
 // document; `--only read|write` runs one kind; VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") is passed
-// to the stored process for profiling. V8 heap flags of the bench process (`--max-semi-space-size` etc.,
-// from its command line; NODE_OPTIONS is inherited anyway) are passed on to stored, so the raw peer (this
-// process) and the protocol (this process + stored) always run under the same GC settings; run it as
-// `node --max-semi-space-size=1 --import tsx bench/storage.ts` (docs/storage-model.md, "Third round").
-// Used by bench/index.ts through runStorageBench(). Leaves out iSCSI and multi-host load.
+// to the stored process for profiling, VFAB_BENCH_STORED_ARGS to stored itself. V8 heap flags of the bench
+// process (`--max-semi-space-size` etc., from its command line; NODE_OPTIONS is inherited anyway) are
+// passed on to stored, so the raw peer (this process) and the protocol (this process + stored) always run
+// under the same GC settings; run it as `node --max-semi-space-size=1 --import tsx bench/storage.ts`
+// (docs/storage-model.md, "Third round"). Used by bench/index.ts through runStorageBench(). Leaves out
+// iSCSI and multi-host load.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,10 +35,13 @@ import { VDisk, percentile, runWorkload, type WorkloadResult } from '../lib/stor
 import { connectBlockClient } from '../daemons/storage/block-client.js';
 import { blockKey } from '../lib/storage/blockstore-level.js';
 import { encodeBlockValue } from '../lib/storage/blockstore.js';
+import { DEFAULT_READ_CACHE_BYTES, type ReadCacheStats } from '../lib/storage/block-cache.js';
 
 /** What the raw column measures (printed with the results). */
 export const RAW_DEFINITION =
-  'raw = LevelDB in the bench process, same key layout and value format (4 KiB + crc32), same queue depth as concurrent db.get / db.put(sync) loops; no checksum check, no SCSI, no network; working set 64 MiB of random 4 KiB blocks, LevelDB block cache 8 MiB (default) on both sides, no cache above LevelDB, both stores compacted before measuring; CPU us/IO = user+system time of all threads per I/O';
+  'raw = LevelDB in the bench process, same key layout and value format (4 KiB + crc32), same queue depth as concurrent db.get / db.put(sync) loops; no checksum check, no SCSI, no network; working set 64 MiB of random 4 KiB blocks; same memory for caching on both sides (stored: LevelDB 8 MiB + its 128 MiB read cache; raw: LevelDB block cache 136 MiB); one warm-up pass reads every block once on both sides before measuring (hit ratio printed) and the last phase repeats read QD32 with no array cache; both stores compacted before measuring; CPU us/IO = user+system time of all threads per I/O';
+/** LevelDB's own block cache size when none is given (classic-level / LevelDB default). */
+export const LEVELDB_DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
 
 export const BENCH_BLOCK_BYTES = 4096;
 /** Blocks in the measured region (64 MiB of 4 KiB blocks), prefilled so reads hit real data. */
@@ -68,6 +75,8 @@ export interface RateResult {
   cpuUsPerIo: number;
   /** Protocol only: the part of cpuUsPerIo spent in stored (the rest is the client in the bench process). */
   storedCpuUsPerIo?: number;
+  /** Protocol reads only: share of this phase's reads the array's read cache answered (0..1). */
+  cacheHitRatio?: number;
   iops: number;
   mbPerSec: number;
   latencyP50Ms: number;
@@ -77,6 +86,8 @@ export interface RateResult {
 export interface StorageBenchPhase {
   op: 'read' | 'write';
   queueDepth: number;
+  /** Whether stored ran with its read cache ('off' = the miss path: every read a LevelDB get). */
+  arrayCache: 'on' | 'off';
   protocol: RateResult;
   rawLevel: RateResult;
   /** protocol IOPS / raw LevelDB IOPS. */
@@ -90,6 +101,9 @@ export interface StorageBenchResult {
   raw: string;
   /** V8 heap flags both sides ran with (bench process and stored); empty = V8 defaults. */
   heapNodeArgs: string[];
+  /** stored's read cache and the raw LevelDB's block cache, bytes (the same memory for caching). */
+  arrayReadCacheBytes: number;
+  rawLevelCacheBytes: number;
   phases: StorageBenchPhase[];
 }
 
@@ -141,22 +155,41 @@ async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: nu
   return { ios, cpuUsPerIo: Math.round((cpuUs() - cpu0) / Math.max(1, ios)), iops: Math.round(iops), mbPerSec: +((iops * BENCH_BLOCK_BYTES) / 1e6).toFixed(2), latencyP50Ms: +percentile(lat, 0.5).toFixed(3), latencyP99Ms: +percentile(lat, 0.99).toFixed(3) };
 }
 
-export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<StorageBenchResult> {
-  const seconds = Math.min(opts.seconds ?? DEFAULT_PHASE_SECONDS, MAX_PHASE_SECONDS);
-  const log = opts.log ?? ((): void => {});
-  const clock = new SystemClock();
-  const storedDir = mkdtempSync(join(tmpdir(), 'vfab-bench-stored-'));
-  const rawDir = mkdtempSync(join(tmpdir(), 'vfab-bench-level-'));
-  const token = randomBytes(8).toString('hex');
+/** Writes the whole region over the protocol with random data, 256 KiB per write. */
+export async function prefillProtocol(disk: VDisk, clock: Clock): Promise<void> {
+  const prefillData = randomBytes(256 * 1024);
+  await runWorkload(disk, { pattern: 'sequential', blockBytes: 256 * 1024, depth: 8, count: (BENCH_REGION_BLOCKS * BENCH_BLOCK_BYTES) / (256 * 1024), readPercent: 0, clock, random: seededRandom(1), writeData: prefillData });
+}
+
+/**
+ * Reads every block of the region once, sequentially at QD32, through the protocol and (when given) the raw
+ * LevelDB: both caches (the array's, LevelDB's block cache on both sides) and both processes' JIT start
+ * the measured phases warm, the same way.
+ */
+export async function warmUp(disk: VDisk, db: Level<Buffer, Buffer> | undefined, clock: Clock): Promise<void> {
+  const r = await runWorkload(disk, { pattern: 'sequential', blockBytes: BENCH_BLOCK_BYTES, depth: 32, count: BENCH_REGION_BLOCKS, readPercent: 100, clock, random: seededRandom(7) });
+  if (r.errors > 0) throw new Error(`warm-up: ${r.errors} errors, first: ${r.firstError}`);
+  if (db === undefined) return;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < BENCH_REGION_BLOCKS) await db.get(blockKey(0, next++));
+    }),
+  );
+}
+
+export interface StoredProcess {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Spawns stored on `dataDir` and waits for its ready line (the listening port). */
+export async function startStored(dataDir: string, token: string, storedArgs: string[]): Promise<StoredProcess> {
   const extraNodeArgs = (process.env.VFAB_BENCH_STORED_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const extraStoredArgs = (process.env.VFAB_BENCH_STORED_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const heapArgs = heapNodeArgs();
-  log(`V8 heap flags on both sides: ${heapArgs.length > 0 ? heapArgs.join(' ') : 'none'}${process.env.NODE_OPTIONS ? ` (NODE_OPTIONS ${process.env.NODE_OPTIONS})` : ''}`);
-  const child = spawn(process.execPath, [...heapArgs, ...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', storedDir, ...extraStoredArgs], {
+  const child = spawn(process.execPath, [...heapNodeArgs(), ...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', dataDir, ...storedArgs], {
     env: { ...process.env, VFAB_TOKEN: token },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const db = new Level<Buffer, Buffer>(rawDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('stored not ready in 20 s')), 20_000);
@@ -166,20 +199,57 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
       });
       child.once('exit', (code) => reject(new Error(`stored exited ${code}`)));
     });
-    const res = await fetch(`http://127.0.0.1:${port}/control/luns`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench', sizeBytes: BENCH_REGION_BLOCKS * BENCH_BLOCK_BYTES, blockSize: BENCH_BLOCK_BYTES }),
-    });
-    if (res.status !== 201) throw new Error(`LUN create failed: ${await res.text()}`);
-    const client = await connectBlockClient({ url: `ws://127.0.0.1:${port}/block`, token, initiator: 'iqn.vfab:bench', maxInFlight: 32 });
-    const disk = await VDisk.open(client, 0, 'iqn.vfab:bench');
+    return { child, port };
+  } catch (e) {
+    await stopStored(child);
+    throw e;
+  }
+}
+
+export async function stopStored(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(child.pid, 'SIGTERM');
+  await exited;
+}
+
+export async function control(port: number, token: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${port}/control/${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  if (res.status >= 300) throw new Error(`${method} /control/${path} failed: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function readCacheStats(port: number, token: string): Promise<ReadCacheStats> {
+  return ((await control(port, token, 'GET', 'status')) as { stats: { readCache: ReadCacheStats } }).stats.readCache;
+}
+
+export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<StorageBenchResult> {
+  const seconds = Math.min(opts.seconds ?? DEFAULT_PHASE_SECONDS, MAX_PHASE_SECONDS);
+  const log = opts.log ?? ((): void => {});
+  const clock = new SystemClock();
+  const storedDir = mkdtempSync(join(tmpdir(), 'vfab-bench-stored-'));
+  const rawDir = mkdtempSync(join(tmpdir(), 'vfab-bench-level-'));
+  const token = randomBytes(8).toString('hex');
+  const extraStoredArgs = (process.env.VFAB_BENCH_STORED_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const heapArgs = heapNodeArgs();
+  log(`V8 heap flags on both sides: ${heapArgs.length > 0 ? heapArgs.join(' ') : 'none'}${process.env.NODE_OPTIONS ? ` (NODE_OPTIONS ${process.env.NODE_OPTIONS})` : ''}`);
+  const rawCacheBytes = LEVELDB_DEFAULT_CACHE_BYTES + DEFAULT_READ_CACHE_BYTES;
+  const db = new Level<Buffer, Buffer>(rawDir, { keyEncoding: 'buffer', valueEncoding: 'buffer', cacheSize: rawCacheBytes } as ConstructorParameters<typeof Level<Buffer, Buffer>>[1]);
+  let stored: StoredProcess | undefined;
+  try {
+    stored = await startStored(storedDir, token, extraStoredArgs);
+    await control(stored.port, token, 'POST', 'luns', { name: 'bench', sizeBytes: BENCH_REGION_BLOCKS * BENCH_BLOCK_BYTES, blockSize: BENCH_BLOCK_BYTES });
+    let client = await connectBlockClient({ url: `ws://127.0.0.1:${stored.port}/block`, token, initiator: 'iqn.vfab:bench', maxInFlight: 32 });
+    let disk = await VDisk.open(client, 0, 'iqn.vfab:bench');
 
     log('prefilling 64 MiB over the protocol and in raw LevelDB');
     // Random data on both sides, as in the raw prefill below: a compressible pattern would make the two
     // stores hold different data (snappy-compressed blocks on one side only, so different read work).
-    const prefillData = randomBytes(256 * 1024);
-    await runWorkload(disk, { pattern: 'sequential', blockBytes: 256 * 1024, depth: 8, count: (BENCH_REGION_BLOCKS * BENCH_BLOCK_BYTES) / (256 * 1024), readPercent: 0, clock, random: seededRandom(1), writeData: prefillData });
+    await prefillProtocol(disk, clock);
     for (let i = 0; i < BENCH_REGION_BLOCKS; i += 1024) {
       const batch = db.batch();
       for (let k = i; k < i + 1024; k++) {
@@ -190,36 +260,54 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
     // Both prefills leave LevelDB compactions running in the background (stored's and this process's);
     // finish them now so they do not eat the 2 CPUs during the first measured phases (unevenly: the raw
     // store's compaction ran during the protocol phases).
-    const compactRes = await fetch(`http://127.0.0.1:${port}/control/compact`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-    if (compactRes.status !== 200) throw new Error(`compact failed: ${await compactRes.text()}`);
+    await control(stored.port, token, 'POST', 'compact');
     await (db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> }).compactRange(Buffer.of(0x00), Buffer.of(0xff));
     log('compacted both stores before measuring');
 
     const phases: StorageBenchPhase[] = [];
     log(RAW_DEFINITION);
-    for (const op of opts.only ? [opts.only] : (['read', 'write'] as const)) {
-      for (const queueDepth of [1, 32]) {
-        const storedCpu0 = cpuUs(child.pid);
-        const cpu0 = cpuUs() + storedCpu0;
-        const p = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth: queueDepth, seconds, readPercent: op === 'read' ? 100 : 0, clock, random: seededRandom(queueDepth) });
-        const storedCpuUs = cpuUs(child.pid) - storedCpu0;
-        const cpuProtocolUs = cpuUs() + storedCpuUs + storedCpu0 - cpu0;
-        if (p.errors > 0) throw new Error(`protocol ${op} QD${queueDepth}: ${p.errors} errors, first: ${p.firstError}`);
-        const raw = await rawRun(db, op, queueDepth, seconds, clock);
-        const phase: StorageBenchPhase = { op, queueDepth, protocol: fromWorkload(p, cpuProtocolUs, storedCpuUs), rawLevel: raw, ratio: +(p.iops / raw.iops).toFixed(3) };
-        log(`${op} QD${queueDepth}: protocol ${phase.protocol.iops} IOPS (${phase.protocol.mbPerSec} MB/s, p99 ${phase.protocol.latencyP99Ms} ms, ${phase.protocol.cpuUsPerIo} CPU us/IO of which stored ${phase.protocol.storedCpuUsPerIo}), raw LevelDB ${raw.iops} IOPS (${raw.cpuUsPerIo} CPU us/IO), ratio ${phase.ratio}`);
-        phases.push(phase);
+    await warmUp(disk, db, clock);
+    log('warm-up: every block of the region read once on both sides');
+    const measure = async (op: 'read' | 'write', queueDepth: number, arrayCache: 'on' | 'off'): Promise<void> => {
+      const port = stored!.port;
+      const cache0 = op === 'read' ? await readCacheStats(port, token) : undefined;
+      const storedCpu0 = cpuUs(stored!.child.pid);
+      const cpu0 = cpuUs() + storedCpu0;
+      const p = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth: queueDepth, seconds, readPercent: op === 'read' ? 100 : 0, clock, random: seededRandom(queueDepth) });
+      const storedCpuUs = cpuUs(stored!.child.pid) - storedCpu0;
+      const cpuProtocolUs = cpuUs() + storedCpuUs + storedCpu0 - cpu0;
+      if (p.errors > 0) throw new Error(`protocol ${op} QD${queueDepth}: ${p.errors} errors, first: ${p.firstError}`);
+      const protocol = fromWorkload(p, cpuProtocolUs, storedCpuUs);
+      if (cache0 !== undefined) {
+        const cache1 = await readCacheStats(port, token);
+        const lookups = cache1.hits + cache1.misses - cache0.hits - cache0.misses;
+        protocol.cacheHitRatio = lookups > 0 ? +((cache1.hits - cache0.hits) / lookups).toFixed(3) : 0;
       }
+      const raw = await rawRun(db, op, queueDepth, seconds, clock);
+      const phase: StorageBenchPhase = { op, queueDepth, arrayCache, protocol, rawLevel: raw, ratio: +(p.iops / raw.iops).toFixed(3) };
+      const cacheNote = protocol.cacheHitRatio !== undefined ? `, array cache ${arrayCache} hit ${(protocol.cacheHitRatio * 100).toFixed(1)} %` : '';
+      log(`${op} QD${queueDepth}: protocol ${protocol.iops} IOPS (${protocol.mbPerSec} MB/s, p99 ${protocol.latencyP99Ms} ms, ${protocol.cpuUsPerIo} CPU us/IO of which stored ${protocol.storedCpuUsPerIo}${cacheNote}), raw LevelDB ${raw.iops} IOPS (${raw.cpuUsPerIo} CPU us/IO), ratio ${phase.ratio}`);
+      phases.push(phase);
+    };
+    for (const op of opts.only ? [opts.only] : (['read', 'write'] as const)) {
+      for (const queueDepth of [1, 32]) await measure(op, queueDepth, 'on');
+    }
+    if (opts.only !== 'write') {
+      // The miss path: the same data, stored restarted without a read cache.
+      client.close();
+      await stopStored(stored.child);
+      stored = await startStored(storedDir, token, [...extraStoredArgs, '--read-cache-mb', '0']);
+      client = await connectBlockClient({ url: `ws://127.0.0.1:${stored.port}/block`, token, initiator: 'iqn.vfab:bench', maxInFlight: 32 });
+      disk = await VDisk.open(client, 0, 'iqn.vfab:bench');
+      await warmUp(disk, undefined, clock);
+      log('stored restarted with --read-cache-mb 0 (every read a LevelDB get), warmed up as before');
+      await measure('read', 32, 'off');
     }
     client.close();
-    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, raw: RAW_DEFINITION, heapNodeArgs: heapArgs, phases };
+    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, raw: RAW_DEFINITION, heapNodeArgs: heapArgs, arrayReadCacheBytes: DEFAULT_READ_CACHE_BYTES, rawLevelCacheBytes: rawCacheBytes, phases };
   } finally {
     await db.close().catch(() => {});
-    if (child.exitCode === null && child.pid !== undefined) {
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(child.pid, 'SIGTERM');
-      await exited;
-    }
+    if (stored !== undefined) await stopStored(stored.child);
     rmSync(storedDir, { recursive: true, force: true });
     rmSync(rawDir, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { VfabError } from '../../../lib/errors.js';
 import { parseSizeBytes, formatSize } from '../../../lib/storage/size.js';
+import type { ReadCacheStats } from '../../../lib/storage/block-cache.js';
 import { control } from '../../common/control-client.js';
 import { readState, findDaemon, isAlive, type FabricState, type DaemonRecord } from '../../fabric/state.js';
 import { type CliIo, type CommandTable, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
@@ -29,6 +30,8 @@ stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as zeros.
 
 SIZE is bytes with an optional binary unit: 4G, 512M, 1.5G, 64K, 4096.
 --array is needed only when the fabric has more than one array.
+\`lun list\` also shows the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read
+are kept in memory and answered from there until written, unmapped or evicted.
 LUNs only grow (no shrink). Deleting a LUN drops its blocks at once; hosts then get LOGICAL UNIT NOT
 SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates them.
 
@@ -99,6 +102,14 @@ interface LunRow {
   blocks: number;
 }
 
+/** One line on the array's read cache (stored --read-cache-mb): size, memory in use, hit ratio. */
+export function readCacheLine(c: ReadCacheStats): string {
+  if (c.capacityBytes === 0) return 'read cache: off';
+  const lookups = c.hits + c.misses;
+  const ratio = lookups > 0 ? ` (${((100 * c.hits) / lookups).toFixed(1)} % hits)` : '';
+  return `read cache: ${formatSize(c.capacityBytes)}, ${formatSize(c.allocatedBytes)} allocated, ${c.entries} blocks, ${c.hits} hits / ${c.misses} misses${ratio}`;
+}
+
 function lunRows(luns: LunRow[]): string {
   return table([['lun', 'name', 'size', 'block', 'blocks', 'id'], ...luns.map((l) => [String(l.lun), l.name, formatSize(l.sizeBytes), String(l.blockSizeBytes), String(l.blocks), l.id])]);
 }
@@ -119,8 +130,10 @@ export async function lunCommand(argv: string[], io: CliIo): Promise<number> {
   switch (verb) {
     case 'list': {
       const { luns } = await control<{ luns: LunRow[] }>(array, state.token, 'GET', '/control/luns');
-      if (values.json) return printJson(io, { array: array.name, luns }), EXIT_OK;
+      const { stats } = await control<{ stats: { readCache: ReadCacheStats } }>(array, state.token, 'GET', '/control/status');
+      if (values.json) return printJson(io, { array: array.name, luns, readCache: stats.readCache }), EXIT_OK;
       io.out(luns.length ? `array ${array.name}\n${lunRows(luns)}` : `array ${array.name} has no LUNs (create one: vfab lun create NAME --size 4G)`);
+      io.out(readCacheLine(stats.readCache));
       return EXIT_OK;
     }
     case 'create': {
