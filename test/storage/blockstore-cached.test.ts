@@ -1,7 +1,8 @@
 // CachedBlockStore (lib/storage/blockstore-cached.ts): the shared BlockStore conformance suite over the
 // LevelDB and the in-memory store with a cache in front; hits answered from the cache (asynchronously, as
 // the readBlockCb contract says); writes, unmaps and LUN drops invalidating; a read overtaken by a write
-// never leaving its old data in the cache (both orders, driven by hand through a scripted inner store);
+// never leaving its old data in the cache (both orders, driven by hand through a scripted inner store, and
+// a seeded fuzz where the store executes reads, delivers their answers and applies writes in random order);
 // checksum errors never cached; Promise reads returning copies; openArray's cache size checks and stats.
 import { expect } from 'chai';
 import { CachedBlockStore } from '../../lib/storage/blockstore-cached.js';
@@ -10,6 +11,7 @@ import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
 import { STORAGE_ERROR, type BlockReadCallback } from '../../lib/storage/blockstore.js';
 import { openArray } from '../../lib/storage/array.js';
 import { VfabError } from '../../lib/errors.js';
+import { seededRandom } from '../../lib/clock.js';
 import { read16, write16 } from '../../lib/storage/cdb.js';
 import { blockStoreConformance } from './blockstore.conformance.js';
 import { A, expectGood } from './helpers.js';
@@ -162,6 +164,104 @@ describe('CachedBlockStore', function () {
     await tick();
     await inner.answerRead();
     expect((await after.done)[0]).to.equal(0x22);
+  });
+
+  it('seeded fuzz: reads, writes and unmaps completing in random order; every read sees a value its block held while it was out, and the cache ends equal to the store', async () => {
+    const LBAS = 6;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rnd = seededRandom(seed);
+      const inner = new ScriptedStore();
+      const unmaps: Array<() => Promise<void>> = [];
+      inner.unmapBlocks = (lun, lba, count) => new Promise<void>((resolve, reject) => unmaps.push(() => MemoryBlockStore.prototype.unmapBlocks.call(inner, lun, lba, count).then(resolve, reject)));
+      const store = new CachedBlockStore(inner, 1 * MIB);
+      let step = 0;
+      /** Per block: [step applied, tag] (tag 0 = zeros); the block's contents over time. */
+      const history: Array<Array<[number, number]>> = Array.from({ length: LBAS }, () => [[0, 0]]);
+      const tagOf = (b: Buffer): number => b.readUInt32BE(0);
+      const blockWith = (tag: number): Buffer => {
+        const b = Buffer.alloc(512);
+        b.writeUInt32BE(tag, 0);
+        return b;
+      };
+      const checks: Array<Promise<void>> = [];
+      const pending: Array<() => Promise<void>> = [];
+      const executed: Array<{ cb: BlockReadCallback; data: Buffer }> = [];
+      let nextTag = 1;
+      for (let i = 0; i < 400; i++) {
+        step++;
+        const r = rnd();
+        if (r < 0.4) {
+          const lba = Math.floor(rnd() * LBAS);
+          const issuedAt = step;
+          const read = readCb(store, 0, lba, 512);
+          checks.push(
+            read.done.then((data) => {
+              const h = history[lba]!;
+              const tag = tagOf(data);
+              // allowed: the contents at issue time, or anything applied since (until now)
+              const atIssue = [...h].reverse().find(([at]) => at <= issuedAt)![1];
+              const since = h.filter(([at]) => at > issuedAt).map(([, t]) => t);
+              expect([atIssue, ...since], `seed ${seed} read of lba ${lba} issued at step ${issuedAt}`).to.include(tag);
+            }),
+          );
+        } else if (r < 0.6) {
+          const lba = Math.floor(rnd() * LBAS);
+          const tag = nextTag++;
+          const w = store.writeBlocks(0, lba, blockWith(tag), 512);
+          const apply = inner.writes.pop()!;
+          pending.push(async () => {
+            await apply();
+            history[lba]!.push([step, tag]);
+            await w;
+          });
+        } else if (r < 0.65) {
+          const lba = Math.floor(rnd() * LBAS);
+          const u = store.unmapBlocks(0, lba, 1);
+          const apply = unmaps.pop()!;
+          pending.push(async () => {
+            await apply();
+            history[lba]!.push([step, 0]);
+            await u;
+          });
+        } else if (r < 0.75 && inner.reads.length > 0) {
+          // The store executes a read (takes its data now) ...
+          const k = Math.floor(rnd() * inner.reads.length);
+          const [one] = inner.reads.splice(k, 1);
+          const res = await MemoryBlockStore.prototype.readBlocks.call(inner, one!.lun, one!.lba, 1, one!.bs);
+          if (!res.ok) throw res.error;
+          executed.push({ cb: one!.cb, data: res.value });
+        } else if (r < 0.85 && executed.length > 0) {
+          // ... and its answer reaches the cache later, as LevelDB's worker thread and the event loop do.
+          const k = Math.floor(rnd() * executed.length);
+          const [one] = executed.splice(k, 1);
+          one!.cb.blockRead(one!.data, undefined);
+        } else if (pending.length > 0) {
+          const k = Math.floor(rnd() * pending.length);
+          const [op] = pending.splice(k, 1);
+          await op!();
+        }
+        await Promise.resolve();
+      }
+      while (pending.length > 0) await pending.shift()!();
+      for (const e of executed.splice(0)) e.cb.blockRead(e.data, undefined);
+      while (inner.reads.length > 0) {
+        await tick();
+        while (inner.reads.length > 0) await inner.answerRead();
+        await tick();
+      }
+      await Promise.all(checks);
+      // Quiet now: every block read through the cache equals the store.
+      for (let lba = 0; lba < LBAS; lba++) {
+        const viaCache = readCb(store, 0, lba, 512);
+        await tick();
+        while (inner.reads.length > 0) await inner.answerRead();
+        const direct = await MemoryBlockStore.prototype.readBlocks.call(inner, 0, lba, 1, 512);
+        if (!direct.ok) throw direct.error;
+        expect(tagOf(await viaCache.done), `seed ${seed} lba ${lba} at the end`).to.equal(tagOf(direct.value));
+      }
+      const st = store.cacheStats();
+      expect(st.hits + st.fills, `seed ${seed}: the cache was used`).to.be.greaterThan(0);
+    }
   });
 
   it('a checksum error is answered every time and never cached', async () => {
