@@ -62,7 +62,7 @@ interface LunSpec {
 /** The topology form (daemons/fabric/plan.ts ArrayConfig) turned into the stored config form. */
 function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
   if (raw.kind !== 'array' || typeof raw.array !== 'object' || raw.array === null) return raw as StoredConfig;
-  const a = raw.array as { name?: unknown; luns?: unknown };
+  const a = raw.array as { name?: unknown; luns?: unknown; readCacheBytes?: unknown };
   const luns: LunSpec[] = [];
   for (const l of Array.isArray(a.luns) ? (a.luns as Array<Record<string, unknown>>) : []) {
     luns.push({
@@ -72,11 +72,13 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(typeof l.lunId === 'number' ? { lun: l.lunId } : {}),
     });
   }
-  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), luns };
+  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns };
 }
 interface StoredConfig {
   name?: string;
   dataDir?: string;
+  /** Read cache size (topology arrays[].readCacheMB); --read-cache-mb wins. */
+  readCacheBytes?: number;
   luns?: LunSpec[];
 }
 
@@ -96,7 +98,7 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
   let port = 0;
   let maxInFlight = MAX_IN_FLIGHT;
   let groupCommit = true;
-  let readCacheBytes = DEFAULT_READ_CACHE_BYTES;
+  let readCacheBytes: number | undefined;
   let dataDir: string | undefined;
   let name: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -160,7 +162,7 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
   if (name !== undefined) cfg.name = name;
   if (!memory && cfg.dataDir === undefined) die(`${STORED_ERROR.BAD_CONFIG}: --data-dir DIR is required unless --memory`);
   if (cfg.luns !== undefined && !Array.isArray(cfg.luns)) die(`${STORED_ERROR.BAD_CONFIG}: config.luns must be an array`);
-  return { cfg, memory, host, port, maxInFlight, groupCommit, readCacheBytes };
+  return { cfg, memory, host, port, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
 }
 
 function sizeFromBody(body: Record<string, unknown>): number | undefined {

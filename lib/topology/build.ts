@@ -9,7 +9,7 @@
 
 import { isGroupMac, macToString, parseMac, type Mac } from '../wire/mac.js';
 import {
-  BYTES_PER_GB, DEFAULT_MAC_AGING_SECONDS, DEFAULT_MTU_BYTES, MAX_ACTIVE_PORTS_PER_HOST,
+  BYTES_PER_GB, BYTES_PER_MIB, DEFAULT_MAC_AGING_SECONDS, DEFAULT_MTU_BYTES, MAX_ACTIVE_PORTS_PER_HOST,
   MAX_PNICS_PER_HOST, MAX_PORTS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, PORT_GROUP_VLAN_ALL, didYouMean, formatVlanRanges,
   generateNicMac, parseVlanList, resolveEndpointDetailed,
   type FailureDetection, type Host, type HostStorage, type LoadBalancing, type Link, type Lun,
@@ -17,6 +17,7 @@ import {
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface,
 } from './model.js';
+import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { type Locator, type PathSeg, type TopologyProblem, pathText } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -159,7 +160,8 @@ class Builder {
         blockCount: Math.floor(sizeBytes / blockSizeBytes), loc: this.at.loc(ls),
       };
     });
-    return { name: str(r.name, ''), luns, loc: this.at.loc(segs) };
+    const readCacheBytes = int(r.readCacheMB, DEFAULT_READ_CACHE_BYTES / BYTES_PER_MIB) * BYTES_PER_MIB;
+    return { name: str(r.name, ''), luns, readCacheBytes, loc: this.at.loc(segs) };
   }
 
   // ---- physical switches -------------------------------------------------------------------------

@@ -40,6 +40,7 @@ export const MAX_LUNS_PER_ARRAY = 256; // [INF] SCSI LUN IDs 0-255 on a target
 export const MAX_STORAGE_PATHS = 32;
 export const MAX_LUN_SIZE_GB = 65536; // [INF] VMFS 64 TB
 export const BYTES_PER_GB = 1024 ** 3; // sizes in the file are GiB
+export const BYTES_PER_MIB = 1024 ** 2; // cache sizes in the file are MiB
 /** Largest topology file read; checked before parsing. */
 export const MAX_TOPOLOGY_FILE_BYTES = 4 * 1024 * 1024;
 /** Problems reported per load; the rest are counted in one last problem. */
@@ -245,6 +246,8 @@ export interface Link {
 export interface StorageArray {
   name: string;
   luns: Lun[];
+  /** The array's read cache (stored --read-cache-mb); DEFAULT_READ_CACHE_BYTES unless the topology says. */
+  readCacheBytes: number;
   loc: SourceLoc;
 }
 

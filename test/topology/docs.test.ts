@@ -10,6 +10,7 @@ import {
   MAX_NAME_LENGTH, MAX_PORT_GROUPS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, MAX_VNICS_PER_VM, MAX_VSWITCHES_PER_HOST,
   MAX_VSWITCH_MTU_BYTES, MAX_PORT_CHANNEL_MEMBERS, MAX_STORAGE_PATHS, findPortGroup, linkPeer,
 } from '../../lib/topology/model.js';
+import { MAX_READ_CACHE_BYTES } from '../../lib/storage/block-cache.js';
 import schema from '../../lib/topology/topology.schema.json' with { type: 'json' };
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -38,6 +39,7 @@ describe('topology docs and examples', () => {
     expect(d.vswitch.properties.portGroups.maxItems).to.equal(MAX_PORT_GROUPS_PER_VSWITCH);
     expect(d.vswitch.properties.uplinks.maxItems).to.equal(MAX_UPLINKS_PER_VSWITCH);
     expect(d.vm.properties.nics.maxItems).to.equal(MAX_VNICS_PER_VM);
+    expect(d.array.properties.readCacheMB.maximum * 1024 ** 2).to.equal(MAX_READ_CACHE_BYTES);
     expect(d.vswitchMtu.maximum).to.equal(MAX_VSWITCH_MTU_BYTES);
     expect(d.nodeName.maxLength).to.equal(MAX_NAME_LENGTH);
     expect(d.label.maxLength).to.equal(MAX_NAME_LENGTH);

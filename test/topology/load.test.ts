@@ -193,6 +193,20 @@ describe('topology loader', () => {
       expectOneProblem(text, 'hosts[0].vswitches[1].uplinks', 'at most 32');
     });
 
+    it('an array read cache is a whole number of MiB, 0-16384; 0 turns it off, leaving it out gives 128 MiB', () => {
+      const bad = fabric({ arrays: `
+        - name: array2
+          readCacheMB: 20000   # <-
+      ` });
+      const p = expectOneProblem(bad, 'arrays[1].readCacheMB', /16384/);
+      expect(p.hint).to.include('MiB');
+      const ok = parseTopology(fabric({ arrays: `
+        - name: array2
+          readCacheMB: 0
+      ` }), 'ok.yaml');
+      expect(ok.arrays.map((a) => a.readCacheBytes)).to.deep.equal([128 * 1024 ** 2, 0]);
+    });
+
     it('a link is exactly two endpoints', () => {
       const text = fabric({ links: `
         - [esx1.vmnic1]   # <-

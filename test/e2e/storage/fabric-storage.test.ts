@@ -3,7 +3,6 @@
 // esx1 and `vfab disk read` of the same bytes through esx2, a workload surviving a failed path, and
 // all-paths-down failing after the (shortened) APD timeout. Always torn down in after().
 
-import { DEFAULT_READ_CACHE_BYTES } from '../../../lib/storage/block-cache.js';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -71,9 +70,9 @@ describe('e2e storage: quickstart fabric with array1, hosts, paths and VM disks'
     const ds = r.json.luns.find((l: any) => l.name === 'datastore1');
     expect(ds).to.include({ lun: 0, blockSizeBytes: 512, sizeBytes: 4 * 1024 ** 3 });
     expect(ds.id).to.match(/^naa\.6[0-9a-f]{31}$/);
-    expect(r.json.readCache.capacityBytes).to.equal(DEFAULT_READ_CACHE_BYTES);
+    expect(r.json.readCache.capacityBytes).to.equal(64 * 1024 ** 2, 'arrays[].readCacheMB: 64 in quickstart.yaml');
     const text = await cli(lunCommand, ['list']);
-    expect(text.text).to.match(/^read cache: 128M, /m);
+    expect(text.text).to.match(/^read cache: 64M, /m);
   });
 
   it('vfab lun create / grow / delete, with precise errors for bad sizes, shrinking and unknown LUNs', async () => {
