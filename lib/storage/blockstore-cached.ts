@@ -19,7 +19,7 @@ import { BlockCache, type ReadCacheStats } from './block-cache.js';
 import type { BlockReadCallback, BlockStore, WriteOptions } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 
-interface Hit {
+interface Lookup {
   lun: number;
   lba: number;
   blockSizeBytes: number;
@@ -56,9 +56,9 @@ export class CachedBlockStore implements BlockStore {
   readonly cache: BlockCache;
   /** Writes, unmaps and drops issued plus those finished: a read may fill only if this did not move. */
   private mutations = 0;
-  private pendingHits: Hit[] = [];
-  private hitsScheduled = false;
-  private readonly runHitsBound = (): void => this.runHits();
+  private pendingLookups: Lookup[] = [];
+  private lookupsScheduled = false;
+  private readonly runLookupsBound = (): void => this.runLookups();
 
   constructor(
     readonly inner: BlockStore,
@@ -83,19 +83,19 @@ export class CachedBlockStore implements BlockStore {
       this.innerRead(lun, lba, blockSizeBytes, cb);
       return;
     }
-    // Looked up when the hits are answered (one microtask per turn): the contract says never synchronously,
+    // Looked up when the turn's lookups are answered (one microtask per turn): the contract says never synchronously,
     // and the view must be fresh when it is handed over.
-    this.pendingHits.push({ lun, lba, blockSizeBytes, cb });
-    if (!this.hitsScheduled) {
-      this.hitsScheduled = true;
-      queueMicrotask(this.runHitsBound);
+    this.pendingLookups.push({ lun, lba, blockSizeBytes, cb });
+    if (!this.lookupsScheduled) {
+      this.lookupsScheduled = true;
+      queueMicrotask(this.runLookupsBound);
     }
   }
 
-  private runHits(): void {
-    this.hitsScheduled = false;
-    const all = this.pendingHits;
-    this.pendingHits = [];
+  private runLookups(): void {
+    this.lookupsScheduled = false;
+    const all = this.pendingLookups;
+    this.pendingLookups = [];
     for (let i = 0; i < all.length; i++) {
       const r = all[i]!;
       const data = this.cache.get(r.lun, r.lba);
