@@ -3,7 +3,8 @@
 // 4 KiB reads at one queue depth for N seconds; prints IOPS and CPU us per read split into client (this
 // process) and stored. No raw LevelDB peer: use it with --cpu-prof (this process) and
 // VFAB_BENCH_STORED_NODE_ARGS="--cpu-prof" (stored) to see where a read's time goes.
-// usage: node --max-semi-space-size=1 --initial-old-space-size=64 --import tsx bench/tools/storage-reads.ts [seconds] [depth]
+// usage: node --max-semi-space-size=1 --initial-old-space-size=64 --import tsx bench/tools/storage-reads.ts [seconds] [depth] [readPercent] [cold]
+// (cold: no warm-up pass, so the read cache starts empty and the run shows how it fills)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { BENCH_BLOCK_BYTES, BENCH_REGION_BLOCKS, control, prefillProtocol, start
 
 const seconds = Math.min(Number(process.argv[2] ?? 5), 30);
 const depth = Math.min(Number(process.argv[3] ?? 32), 256);
+const readPercent = Math.min(Math.max(Number(process.argv[4] ?? 100), 0), 100);
 const clock = new SystemClock();
 const dir = mkdtempSync(join(tmpdir(), 'vfab-storage-reads-'));
 const token = randomBytes(8).toString('hex');
@@ -30,13 +32,14 @@ try {
   const disk = await VDisk.open(client, 0, 'iqn.vfab:reads');
   await prefillProtocol(disk, clock);
   await control(stored.port, token, 'POST', 'compact');
-  await warmUp(disk, undefined, clock);
+  if (process.argv[5] !== 'cold') await warmUp(disk, undefined, clock);
   const s0 = cpuOf(stored.child.pid!);
   const c0 = cpuOf(process.pid);
-  const r = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth, seconds, readPercent: 100, clock, random: seededRandom(depth) });
+  const r = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth, seconds, readPercent, clock, random: seededRandom(depth) });
   const storedUs = cpuOf(stored.child.pid!) - s0;
   const clientUs = cpuOf(process.pid) - c0;
-  console.log(`read QD${depth} ${seconds} s: ${Math.round(r.iops)} IOPS, p99 ${r.latencyP99Ms.toFixed(3)} ms, CPU us/read client ${(clientUs / r.ios).toFixed(1)} stored ${(storedUs / r.ios).toFixed(1)}, errors ${r.errors}`);
+  const cache = ((await control(stored.port, token, 'GET', 'status')) as { stats: { readCache: { hits: number; misses: number; staleFillsSkipped: number } } }).stats.readCache;
+  console.log(`${readPercent} % reads QD${depth} ${seconds} s: ${Math.round(r.iops)} IOPS (${r.reads} reads, ${r.writes} writes), p99 ${r.latencyP99Ms.toFixed(3)} ms, CPU us/IO client ${(clientUs / r.ios).toFixed(1)} stored ${(storedUs / r.ios).toFixed(1)}, errors ${r.errors}; read cache since start ${cache.hits} hits / ${cache.misses} misses, ${cache.staleFillsSkipped} fills skipped`);
   client.close();
 } finally {
   await stopStored(stored.child);

@@ -5,10 +5,13 @@
 // blocks they touch, so the cache only ever holds what the store holds (write-through, never write-back:
 // durability is the inner store's alone).
 // Consistency: a read that the inner store answers may have been overtaken by a write issued after it; its
-// data must not enter the cache. Every write, unmap and drop bumps a mutation counter when issued and
-// again when done (invalidating its blocks both times), and a read's data is copied in only if the counter
-// did not move while the read was out. A miss during a mixed load therefore often skips the fill
-// (counted as staleFillsSkipped); a pure read load fills every miss.
+// data must not enter the cache. Every write, unmap and drop takes a sequence number when issued and
+// again when done (invalidating its blocks both times); while misses are out, each of these is also
+// recorded with the blocks it touches. A miss remembers the sequence number at its issue, and its data is
+// copied in only if no mutation recorded since then touched its block. So a mixed load fills every miss
+// whose own block was left alone; the rest are counted as staleFillsSkipped. The record list is pruned to
+// what the oldest miss still out can need, and capped at MAX_TRACKED_MUTATIONS: when a stuck read would
+// need more, the oldest records are dropped and every read issued before them skips its fill.
 // Multi-block reads go to the inner store (one consistent snapshot there) and neither use nor fill the
 // cache. Checksums: a block is verified when it comes from the inner store; a cached copy is DRAM and is
 // not re-verified, so a value corrupted on disk after it was cached is only detected once it is evicted
@@ -26,18 +29,32 @@ interface Lookup {
   cb: BlockReadCallback;
 }
 
-/** A miss on its way through the inner store: fills the cache if no mutation overtook it. */
+/**
+ * Most mutations remembered for misses still out (about 40 bytes each). A read that stays out across more
+ * writes than this skips its fill.
+ */
+export const MAX_TRACKED_MUTATIONS = 4096;
+
+/** A write, unmap or LUN drop (count < 0) issued or finished while misses were out. */
+interface MutationRecord {
+  seq: number;
+  lun: number;
+  lba: number;
+  count: number;
+}
+
+/** A miss on its way through the inner store: fills the cache if no mutation of its block overtook it. */
 class MissRead implements BlockReadCallback {
   constructor(
     private readonly owner: CachedBlockStore,
     private readonly lun: number,
     private readonly lba: number,
-    private readonly mutationsAtIssue: number,
+    private readonly seqAtIssue: number,
     private readonly cb: BlockReadCallback,
   ) {}
 
   blockRead(data: Buffer | undefined, error: VfabError | undefined): void {
-    if (data !== undefined) this.owner.fill(this.lun, this.lba, data, this.mutationsAtIssue);
+    this.owner.missDone(this.lun, this.lba, data, this.seqAtIssue);
     this.cb.blockRead(data, error);
   }
 }
@@ -54,8 +71,15 @@ class PromiseRead implements BlockReadCallback {
 export class CachedBlockStore implements BlockStore {
   readonly durable: boolean;
   readonly cache: BlockCache;
-  /** Writes, unmaps and drops issued plus those finished: a read may fill only if this did not move. */
-  private mutations = 0;
+  /** Moves with every write, unmap and drop, when issued and when done. */
+  private seq = 0;
+  /** Mutations since the oldest miss still out, oldest first (from recentHead on). */
+  private recent: MutationRecord[] = [];
+  private recentHead = 0;
+  /** Misses out, by the seq at their issue; insertion order is seq order (seq only grows). */
+  private readonly missesOut = new Map<number, number>();
+  /** Fills of misses issued before this seq are skipped (their records were dropped at the cap). */
+  private staleBefore = 0;
   private pendingLookups: Lookup[] = [];
   private lookupsScheduled = false;
   private readonly runLookupsBound = (): void => this.runLookups();
@@ -72,10 +96,44 @@ export class CachedBlockStore implements BlockStore {
     return this.cache.stats();
   }
 
-  /** Called by MissRead. */
-  fill(lun: number, lba: number, data: Buffer, mutationsAtIssue: number): void {
-    if (this.mutations === mutationsAtIssue) this.cache.put(lun, lba, data);
-    else this.cache.noteStaleFill();
+  /** Called by MissRead: the miss is no longer out; its data fills unless a mutation of its block overtook it. */
+  missDone(lun: number, lba: number, data: Buffer | undefined, seqAtIssue: number): void {
+    if (data !== undefined) {
+      if (this.overtaken(lun, lba, seqAtIssue)) this.cache.noteStaleFill();
+      else this.cache.put(lun, lba, data);
+    }
+    const left = this.missesOut.get(seqAtIssue)! - 1;
+    if (left > 0) this.missesOut.set(seqAtIssue, left);
+    else this.missesOut.delete(seqAtIssue);
+    this.pruneRecent();
+  }
+
+  private overtaken(lun: number, lba: number, seqAtIssue: number): boolean {
+    if (seqAtIssue < this.staleBefore) return true;
+    const recent = this.recent;
+    for (let i = recent.length - 1; i >= this.recentHead; i--) {
+      const m = recent[i]!;
+      if (m.seq <= seqAtIssue) break;
+      if (m.lun === lun && (m.count < 0 || (lba >= m.lba && lba < m.lba + m.count))) return true;
+    }
+    return false;
+  }
+
+  /** Drops the records no miss still out can need (all of them once no miss is out). */
+  private pruneRecent(): void {
+    if (this.missesOut.size === 0) {
+      if (this.recent.length > 0) {
+        this.recent = [];
+        this.recentHead = 0;
+      }
+      return;
+    }
+    const oldest = this.missesOut.keys().next().value as number;
+    while (this.recentHead < this.recent.length && this.recent[this.recentHead]!.seq <= oldest) this.recentHead++;
+    if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
+      this.recent = this.recent.slice(this.recentHead);
+      this.recentHead = 0;
+    }
   }
 
   readBlockCb(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback): void {
@@ -100,7 +158,11 @@ export class CachedBlockStore implements BlockStore {
       const r = all[i]!;
       const data = this.cache.get(r.lun, r.lba);
       if (data !== undefined && data.length === r.blockSizeBytes) r.cb.blockRead(data, undefined);
-      else this.innerRead(r.lun, r.lba, r.blockSizeBytes, new MissRead(this, r.lun, r.lba, this.mutations, r.cb));
+      else {
+        const seq = this.seq;
+        this.missesOut.set(seq, (this.missesOut.get(seq) ?? 0) + 1);
+        this.innerRead(r.lun, r.lba, r.blockSizeBytes, new MissRead(this, r.lun, r.lba, seq, r.cb));
+      }
     }
   }
 
@@ -125,8 +187,8 @@ export class CachedBlockStore implements BlockStore {
   }
 
   /**
-   * Runs a write, unmap or drop (count < 0: the whole LUN): its blocks are invalidated and the mutation
-   * counter bumped when it is issued and again when it is done, so no read that it may overtake fills.
+   * Runs a write, unmap or drop (count < 0: the whole LUN): its blocks are invalidated, and recorded for
+   * the misses out, when it is issued and again when it is done, so no read that it may overtake fills.
    */
   private async mutate(lun: number, lba: number, count: number, run: () => Promise<void>): Promise<void> {
     this.mutated(lun, lba, count);
@@ -138,9 +200,16 @@ export class CachedBlockStore implements BlockStore {
   }
 
   private mutated(lun: number, lba: number, count: number): void {
-    this.mutations++;
+    const seq = ++this.seq;
     if (count < 0) this.cache.dropLun(lun);
     else this.cache.invalidate(lun, lba, count);
+    if (this.missesOut.size === 0) return; // every later read is issued after this one
+    this.recent.push({ seq, lun, lba, count });
+    if (this.recent.length - this.recentHead > MAX_TRACKED_MUTATIONS) {
+      // A read is out across too many mutations: forget the oldest; reads issued before it skip their fill.
+      this.staleBefore = this.recent[this.recentHead]!.seq;
+      this.recentHead++;
+    }
   }
 
   writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, opts?: WriteOptions): Promise<void> {

@@ -5,7 +5,7 @@
 // a seeded fuzz where the store executes reads, delivers their answers and applies writes in random order);
 // checksum errors never cached; Promise reads returning copies; openArray's cache size checks and stats.
 import { expect } from 'chai';
-import { CachedBlockStore } from '../../lib/storage/blockstore-cached.js';
+import { CachedBlockStore, MAX_TRACKED_MUTATIONS } from '../../lib/storage/blockstore-cached.js';
 import { LevelBlockStore, blockKey } from '../../lib/storage/blockstore-level.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
 import { STORAGE_ERROR, type BlockReadCallback } from '../../lib/storage/blockstore.js';
@@ -205,13 +205,15 @@ describe('CachedBlockStore', function () {
             }),
           );
         } else if (r < 0.6) {
-          const lba = Math.floor(rnd() * LBAS);
+          // one or two blocks, the same tag in each
+          const count = rnd() < 0.7 ? 1 : 2;
+          const lba = Math.floor(rnd() * (LBAS - count + 1));
           const tag = nextTag++;
-          const w = store.writeBlocks(0, lba, blockWith(tag), 512);
+          const w = store.writeBlocks(0, lba, Buffer.concat(Array.from({ length: count }, () => blockWith(tag))), 512);
           const apply = inner.writes.pop()!;
           pending.push(async () => {
             await apply();
-            history[lba]!.push([step, tag]);
+            for (let b = lba; b < lba + count; b++) history[b]!.push([step, tag]);
             await w;
           });
         } else if (r < 0.65) {
@@ -262,6 +264,47 @@ describe('CachedBlockStore', function () {
       const st = store.cacheStats();
       expect(st.hits + st.fills, `seed ${seed}: the cache was used`).to.be.greaterThan(0);
     }
+  });
+
+  it('a write to another block while a miss is out does not stop its fill; a LUN drop does', async () => {
+    const inner = new ScriptedStore();
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    await MemoryBlockStore.prototype.writeBlocks.call(inner, 0, 1, Buffer.alloc(512, 0x01), 512);
+    const first = readCb(store, 0, 1, 512);
+    await tick();
+    const w = store.writeBlocks(0, 2, Buffer.alloc(512, 0x02), 512); // block 2, not 1
+    await inner.answerRead();
+    await inner.writes.shift()!();
+    await w;
+    expect((await first.done)[0]).to.equal(0x01);
+    expect(store.cacheStats()).to.include({ fills: 1, entries: 1, staleFillsSkipped: 0 });
+    // the same on another LUN, but this time the LUN is dropped while the read is out
+    await MemoryBlockStore.prototype.writeBlocks.call(inner, 3, 1, Buffer.alloc(512, 0x03), 512);
+    const second = readCb(store, 3, 1, 512);
+    await tick();
+    const res = await MemoryBlockStore.prototype.readBlocks.call(inner, 3, 1, 1, 512); // the store executes it ...
+    const pendingRead = inner.reads.shift()!;
+    await store.dropLun(3); // ... the LUN goes ...
+    pendingRead.cb.blockRead(res.ok ? res.value : undefined, undefined); // ... and then the answer arrives
+    expect((await second.done)[0]).to.equal(0x03);
+    expect(store.cacheStats()).to.include({ fills: 1, staleFillsSkipped: 1 });
+  });
+
+  it(`a miss out across more than MAX_TRACKED_MUTATIONS (${MAX_TRACKED_MUTATIONS}) writes skips its fill; later reads fill again`, async () => {
+    const inner = new ScriptedStore();
+    inner.writeBlocks = (lun, lba, data, bs) => MemoryBlockStore.prototype.writeBlocks.call(inner, lun, lba, data, bs);
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    const stuck = readCb(store, 0, 0, 512);
+    await tick();
+    for (let i = 0; i <= MAX_TRACKED_MUTATIONS; i++) await store.writeBlocks(1, i, Buffer.alloc(512, 9), 512); // other LUN
+    await inner.answerRead();
+    await stuck.done;
+    expect(store.cacheStats().staleFillsSkipped).to.equal(1);
+    const next = readCb(store, 0, 0, 512);
+    await tick();
+    await inner.answerRead();
+    await next.done;
+    expect(store.cacheStats()).to.include({ fills: 1, staleFillsSkipped: 1 });
   });
 
   it('a checksum error is answered every time and never cached', async () => {
