@@ -6,6 +6,8 @@ import { control } from '../common/control-client.js';
 import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
 import { readState, isAlive, daemonForEndpoint } from '../fabric/state.js';
 import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from './io.js';
+import { formatSize } from '../../lib/storage/size.js';
+import { readCacheLine } from './commands/storage.js';
 
 export const UP_USAGE = `usage: vfab up FILE [--detach] [--time-scale N] [--json]
 
@@ -64,8 +66,9 @@ export async function downCommand(argv: string[], io: CliIo): Promise<number> {
 export const STATUS_USAGE = `usage: vfab status [NODE] [--json]
 
 Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
-group, VLAN, MAC, the uplink each port uses and why) and VMs; switches with their ports and links.
-NODE limits the output to one host or switch.`;
+group, VLAN, MAC, the uplink each port uses and why), VMs and storage paths; switches with their ports
+and links; arrays with their LUNs (I/O counters), block sessions and read cache.
+NODE limits the output to one host, switch or array.`;
 
 export async function statusCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, STATUS_USAGE);
@@ -119,11 +122,33 @@ function renderStatus(r: any): string {
     lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);
     lines.push(indent(table([['path', 'state', 'active', 'connected', 'failures'], ...a.paths.map((p: any) => [p.name, p.state, p.io ? 'yes' : '', p.connected ? 'yes' : 'no', String(p.failures)])]), 4));
   }
+  if (r.kind === 'array' && Array.isArray(r.luns)) lines.push(...renderArray(r));
   if (r.ports?.length) {
     lines.push('  ports:');
     lines.push(indent(table([['port', 'mode', 'vlans', 'native', 'link', 'rx', 'tx', 'drops'], ...r.ports.map((p: any) => [p.name, p.mode, p.vlans ?? String(p.accessVlan ?? ''), String(p.nativeVlan ?? ''), p.up ? 'up' : 'down', String(p.counters?.rxFrames ?? ''), String(p.counters?.txFrames ?? ''), String(p.counters?.drops ?? '')])]), 4));
   }
   return lines.join('\n');
+}
+
+/** An array's part of `vfab status`: store, LUNs with their I/O counters, block sessions, read cache. */
+function renderArray(r: any): string[] {
+  const lines = [`  store: ${r.durable ? `LevelDB ${r.dataDir ?? ''}`.trimEnd() : 'memory (lost on exit)'}`];
+  const byLun = new Map<number, any>((r.stats?.luns ?? []).map((l: any) => [l.lun, l]));
+  if (r.luns.length === 0) lines.push('  LUNs: none (vfab lun create NAME --size 4G)');
+  else {
+    lines.push('  LUNs:');
+    lines.push(indent(table([['lun', 'name', 'size', 'block', 'reads', 'writes', 'CAW (miscompare)', 'conflicts', 'checksum errors'], ...r.luns.map((l: any) => {
+      const st = byLun.get(l.lun) ?? {};
+      return [String(l.lun), l.name, formatSize(l.sizeBytes), String(l.blockSizeBytes), String(st.reads ?? 0), String(st.writes ?? 0), `${st.compareAndWrites ?? 0} (${st.cawMiscompares ?? 0})`, String(st.reservationConflicts ?? 0), String(st.checksumErrors ?? 0)];
+    })]), 4));
+  }
+  const sessions: any[] = r.sessions ?? [];
+  if (sessions.length > 0) {
+    lines.push('  block sessions:');
+    lines.push(indent(table([['session', 'initiator', 'from', 'window', 'active', 'commands'], ...sessions.map((x) => [String(x.sessionId), x.initiator ?? '-', x.remote, String(x.window), String(x.active), String(x.commands)])]), 4));
+  } else lines.push('  block sessions: none');
+  if (r.stats?.readCache) lines.push(`  ${readCacheLine(r.stats.readCache)}`);
+  return lines;
 }
 
 function indent(text: string, n: number): string {

@@ -12,6 +12,7 @@ import { loadTopologyFile } from '../../../lib/topology/load.js';
 import type { FabricState } from '../../../daemons/fabric/state.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { lunCommand, diskCommand } from '../../../daemons/cli/commands/storage.js';
+import { statusCommand } from '../../../daemons/cli/fabric-commands.js';
 import type { CliIo } from '../../../daemons/cli/io.js';
 import { VfabError } from '../../../lib/errors.js';
 
@@ -73,6 +74,13 @@ describe('e2e storage: quickstart fabric with array1, hosts, paths and VM disks'
     expect(r.json.readCache.capacityBytes).to.equal(64 * 1024 ** 2, 'arrays[].readCacheMB: 64 in quickstart.yaml');
     const text = await cli(lunCommand, ['list']);
     expect(text.text).to.match(/^read cache: 64M, /m);
+    const io = capture();
+    await statusCommand(['array1'], io);
+    const status = io.text();
+    expect(status).to.match(/^array array1 .* running$/m);
+    expect(status).to.match(/^\s+0\s+datastore1\s+4G\s+512\s/m);
+    expect(status).to.match(/^  block sessions:$/m);
+    expect(status).to.match(/^  read cache: 64M, /m);
   });
 
   it('vfab lun create / grow / delete, with precise errors for bad sizes, shrinking and unknown LUNs', async () => {
