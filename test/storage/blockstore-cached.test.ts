@@ -6,53 +6,20 @@
 // checksum errors never cached; Promise reads returning copies; openArray's cache size checks and stats.
 import { expect } from 'chai';
 import { CachedBlockStore, MAX_TRACKED_MUTATIONS } from '../../lib/storage/blockstore-cached.js';
-import { LevelBlockStore, blockKey } from '../../lib/storage/blockstore-level.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
 import { STORAGE_ERROR, type BlockReadCallback } from '../../lib/storage/blockstore.js';
 import { openArray } from '../../lib/storage/array.js';
 import { VfabError } from '../../lib/errors.js';
 import { seededRandom } from '../../lib/clock.js';
 import { read16, write16 } from '../../lib/storage/cdb.js';
-import { blockStoreConformance } from './blockstore.conformance.js';
+import { blockStoreConformance, levelHarness, memoryHarness } from './blockstore.conformance.js';
 import { A, expectGood } from './helpers.js';
 import { makeTempDir, removeTempDir } from './tmpdir.js';
 
 const MIB = 1024 * 1024;
 
-blockStoreConformance('cached(level)', async () => {
-  const dir = makeTempDir('bsc');
-  const level = await LevelBlockStore.open(dir);
-  const store = new CachedBlockStore(level, 4 * MIB);
-  return {
-    store,
-    corrupt: async (lun, lba) => {
-      const key = blockKey(lun, lba);
-      const v = await level.db.get(key);
-      if (v === undefined) throw new Error('no such block');
-      const bad = Buffer.from(v);
-      bad[bad.length - 1]! ^= 0x01;
-      await level.db.put(key, bad);
-    },
-    cleanup: async () => {
-      await store.close();
-      removeTempDir(dir);
-    },
-  };
-});
-
-blockStoreConformance('cached(memory)', async () => {
-  const inner = new MemoryBlockStore();
-  const store = new CachedBlockStore(inner, 4 * MIB);
-  return {
-    store,
-    corrupt: async (lun, lba) => {
-      const v = inner.rawValue(lun, lba);
-      if (v === undefined) throw new Error('no such block');
-      v[v.length - 1]! ^= 0x01;
-    },
-    cleanup: () => store.close(),
-  };
-});
+blockStoreConformance('cached(level)', () => levelHarness({}, (s) => new CachedBlockStore(s, 4 * MIB)));
+blockStoreConformance('cached(memory)', () => memoryHarness((s) => new CachedBlockStore(s, 4 * MIB)));
 
 /** Reads one block through readBlockCb; `sync` tells whether the callback ran inside the call. */
 function readCb(store: CachedBlockStore, lun: number, lba: number, bs: number): { done: Promise<Buffer>; sync: boolean } {

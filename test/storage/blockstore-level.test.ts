@@ -2,29 +2,11 @@
 // data surviving close/reopen, group commit merging concurrent writes into fewer synced batches.
 import { expect } from 'chai';
 import { LevelBlockStore, blockKey } from '../../lib/storage/blockstore-level.js';
-import { blockStoreConformance } from './blockstore.conformance.js';
+import { blockStoreConformance, levelHarness } from './blockstore.conformance.js';
 import { makeTempDir, removeTempDir } from './tmpdir.js';
 
 for (const groupCommit of [true, false]) {
-  blockStoreConformance(`level (groupCommit=${groupCommit})`, async () => {
-    const dir = makeTempDir('bs');
-    const store = await LevelBlockStore.open(dir, { groupCommit });
-    return {
-      store,
-      corrupt: async (lun, lba) => {
-        const key = blockKey(lun, lba);
-        const v = await store.db.get(key);
-        if (v === undefined) throw new Error('no such block');
-        const bad = Buffer.from(v);
-        bad[bad.length - 1]! ^= 0x01;
-        await store.db.put(key, bad);
-      },
-      cleanup: async () => {
-        await store.close();
-        removeTempDir(dir);
-      },
-    };
-  });
+  blockStoreConformance(`level (groupCommit=${groupCommit})`, () => levelHarness({ groupCommit }));
 }
 
 describe('LevelBlockStore', () => {

@@ -1,10 +1,13 @@
 // Conformance suite for BlockStore implementations: thin reads, atomic multi-block writes, unmap,
 // checksums verified on read (corrupting a stored value directly), metadata records, dropLun.
-// Each store's test file calls blockStoreConformance with a factory.
+// Each store's test file calls blockStoreConformance with a factory (levelHarness / memoryHarness here).
 
 import { expect } from 'chai';
 import type { BlockStore } from '../../lib/storage/blockstore.js';
 import { STORAGE_ERROR } from '../../lib/storage/blockstore.js';
+import { LevelBlockStore, blockKey, type LevelBlockStoreOptions } from '../../lib/storage/blockstore-level.js';
+import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
+import { makeTempDir, removeTempDir } from './tmpdir.js';
 
 export interface StoreHarness {
   store: BlockStore;
@@ -17,6 +20,43 @@ function pattern(blocks: number, blockSizeBytes: number, seed: number): Buffer {
   const b = Buffer.alloc(blocks * blockSizeBytes);
   for (let i = 0; i < b.length; i++) b[i] = (i * 31 + seed * 7 + (i >> 9)) & 0xff;
   return b;
+}
+
+/** A LevelDB store in a temporary directory, optionally wrapped (e.g. in a CachedBlockStore). */
+export async function levelHarness(opts: LevelBlockStoreOptions = {}, wrap: (s: LevelBlockStore) => BlockStore = (s) => s): Promise<StoreHarness> {
+  const dir = makeTempDir('bs');
+  const level = await LevelBlockStore.open(dir, opts);
+  const store = wrap(level);
+  return {
+    store,
+    corrupt: async (lun, lba) => {
+      const key = blockKey(lun, lba);
+      const v = await level.db.get(key);
+      if (v === undefined) throw new Error('no such block');
+      const bad = Buffer.from(v);
+      bad[bad.length - 1]! ^= 0x01;
+      await level.db.put(key, bad);
+    },
+    cleanup: async () => {
+      await store.close();
+      removeTempDir(dir);
+    },
+  };
+}
+
+/** An in-memory store, optionally wrapped. */
+export async function memoryHarness(wrap: (s: MemoryBlockStore) => BlockStore = (s) => s): Promise<StoreHarness> {
+  const inner = new MemoryBlockStore();
+  const store = wrap(inner);
+  return {
+    store,
+    corrupt: async (lun, lba) => {
+      const v = inner.rawValue(lun, lba);
+      if (v === undefined) throw new Error('no such block');
+      v[v.length - 1]! ^= 0x01;
+    },
+    cleanup: () => store.close(),
+  };
 }
 
 export function blockStoreConformance(name: string, factory: () => Promise<StoreHarness>): void {
