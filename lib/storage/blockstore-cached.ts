@@ -130,6 +130,11 @@ export class CachedBlockStore implements BlockStore {
     }
     const oldest = this.missesOut.keys().next().value as number;
     while (this.recentHead < this.recent.length && this.recent[this.recentHead]!.seq <= oldest) this.recentHead++;
+    this.compactRecent();
+  }
+
+  /** Gives back the array space before recentHead once it is most of the array. */
+  private compactRecent(): void {
     if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
       this.recent = this.recent.slice(this.recentHead);
       this.recentHead = 0;
@@ -209,6 +214,7 @@ export class CachedBlockStore implements BlockStore {
       // A read is out across too many mutations: forget the oldest; reads issued before it skip their fill.
       this.staleBefore = this.recent[this.recentHead]!.seq;
       this.recentHead++;
+      this.compactRecent();
     }
   }
 
