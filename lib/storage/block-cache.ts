@@ -33,11 +33,13 @@ export interface ReadCacheStats {
   evictions: number;
   /** Blocks dropped because they were written, unmapped or their LUN deleted. */
   invalidations: number;
+  /** READs with FUA set, sent past the cache to the store (SBC-3: from the medium). */
+  fuaReads: number;
 }
 
 /** The cache's counters, zeroed. */
 export function emptyReadCacheStats(capacityBytes = 0): ReadCacheStats {
-  return { capacityBytes, allocatedBytes: 0, entries: 0, hits: 0, misses: 0, fills: 0, staleFillsSkipped: 0, evictions: 0, invalidations: 0 };
+  return { capacityBytes, allocatedBytes: 0, entries: 0, hits: 0, misses: 0, fills: 0, staleFillsSkipped: 0, evictions: 0, invalidations: 0, fuaReads: 0 };
 }
 
 const FREE = -1;
@@ -209,6 +211,11 @@ export class BlockCache {
   /** Counts a store read whose data was not copied in (it may have been overtaken by a write). */
   noteStaleFill(): void {
     this.counters.staleFillsSkipped++;
+  }
+
+  /** Counts a READ with FUA that went past the cache. */
+  noteFuaRead(): void {
+    this.counters.fuaReads++;
   }
 
   /** Forgets everything (the store closed); allocated memory stays with the cache object. */

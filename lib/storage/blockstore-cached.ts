@@ -12,14 +12,16 @@
 // whose own block was left alone; the rest are counted as staleFillsSkipped. The record list is pruned to
 // what the oldest miss still out can need, and capped at MAX_TRACKED_MUTATIONS: when a stuck read would
 // need more, the oldest records are dropped and every read issued before them skips its fill.
+// Cache hints (SBC-3 READ byte 1): FUA reads skip the lookup and go to the inner store (the medium; the
+// cache is volatile); DPO reads may hit but a DPO miss does not fill.
 // Multi-block reads go to the inner store (one consistent snapshot there) and neither use nor fill the
 // cache. Checksums: a block is verified when it comes from the inner store; a cached copy is DRAM and is
-// not re-verified, so a value corrupted on disk after it was cached is only detected once it is evicted
-// (as in an array whose cache holds a good copy). Leaves out readahead and per-LUN cache partitions.
+// not re-verified, so a value corrupted on disk after it was cached is detected by a FUA read or once it
+// is evicted (as in an array whose cache holds a good copy). Leaves out readahead and per-LUN cache partitions.
 
 import { ok, type Result } from '../errors.js';
 import { BlockCache, type ReadCacheStats } from './block-cache.js';
-import type { BlockReadCallback, BlockStore, WriteOptions } from './blockstore.js';
+import { READ_DPO, READ_FUA, type BlockReadCallback, type BlockStore, type WriteOptions } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 
 interface Lookup {
@@ -27,6 +29,8 @@ interface Lookup {
   lba: number;
   blockSizeBytes: number;
   cb: BlockReadCallback;
+  /** READ_DPO: a miss does not fill. */
+  dpo: boolean;
 }
 
 /**
@@ -51,10 +55,11 @@ class MissRead implements BlockReadCallback {
     private readonly lba: number,
     private readonly seqAtIssue: number,
     private readonly cb: BlockReadCallback,
+    private readonly fill: boolean,
   ) {}
 
   blockRead(data: Buffer | undefined, error: VfabError | undefined): void {
-    this.owner.missDone(this.lun, this.lba, data, this.seqAtIssue);
+    this.owner.missDone(this.lun, this.lba, this.fill ? data : undefined, this.seqAtIssue);
     this.cb.blockRead(data, error);
   }
 }
@@ -141,14 +146,20 @@ export class CachedBlockStore implements BlockStore {
     }
   }
 
-  readBlockCb(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback): void {
+  readBlockCb(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback, hints = 0): void {
     if (!this.cache.enabled) {
       this.innerRead(lun, lba, blockSizeBytes, cb);
       return;
     }
+    if ((hints & READ_FUA) !== 0) {
+      // From the medium (SBC-3 FUA): skip the lookup; what comes back may refresh the cache unless DPO.
+      this.cache.noteFuaRead();
+      this.issueMiss(lun, lba, blockSizeBytes, cb, (hints & READ_DPO) === 0);
+      return;
+    }
     // Looked up when the turn's lookups are answered (one microtask per turn): the contract says never synchronously,
     // and the view must be fresh when it is handed over.
-    this.pendingLookups.push({ lun, lba, blockSizeBytes, cb });
+    this.pendingLookups.push({ lun, lba, blockSizeBytes, cb, dpo: (hints & READ_DPO) !== 0 });
     if (!this.lookupsScheduled) {
       this.lookupsScheduled = true;
       queueMicrotask(this.runLookupsBound);
@@ -163,12 +174,15 @@ export class CachedBlockStore implements BlockStore {
       const r = all[i]!;
       const data = this.cache.get(r.lun, r.lba);
       if (data !== undefined && data.length === r.blockSizeBytes) r.cb.blockRead(data, undefined);
-      else {
-        const seq = this.seq;
-        this.missesOut.set(seq, (this.missesOut.get(seq) ?? 0) + 1);
-        this.innerRead(r.lun, r.lba, r.blockSizeBytes, new MissRead(this, r.lun, r.lba, seq, r.cb));
-      }
+      else this.issueMiss(r.lun, r.lba, r.blockSizeBytes, r.cb, !r.dpo);
     }
+  }
+
+  /** Sends a read to the inner store, counted as out until it answers; its data fills if `fill`. */
+  private issueMiss(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback, fill: boolean): void {
+    const seq = this.seq;
+    this.missesOut.set(seq, (this.missesOut.get(seq) ?? 0) + 1);
+    this.innerRead(lun, lba, blockSizeBytes, new MissRead(this, lun, lba, seq, cb, fill));
   }
 
   private innerRead(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback): void {
@@ -183,11 +197,11 @@ export class CachedBlockStore implements BlockStore {
     );
   }
 
-  readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number): Promise<Result<Buffer>> {
+  readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number, hints = 0): Promise<Result<Buffer>> {
     if (count !== 1 || !this.cache.enabled) return this.inner.readBlocks(lun, lba, count, blockSizeBytes);
     const cb = new PromiseRead();
     const p = new Promise<Result<Buffer>>((resolve) => (cb.resolve = resolve));
-    this.readBlockCb(lun, lba, blockSizeBytes, cb);
+    this.readBlockCb(lun, lba, blockSizeBytes, cb, hints);
     return p;
   }
 

@@ -43,6 +43,16 @@ export const STORAGE_ERROR = {
   TOO_MANY_LUNS: 'VFAB_STORAGE_TOO_MANY_LUNS',
 } as const;
 
+/**
+ * Cache hints of a read, from the READ CDB's byte 1 (SBC-3 §5.x READ (10)/(16)): READ_FUA = the data must
+ * come from the medium, not a volatile cache; READ_DPO = do not keep what is read in a cache. Stores
+ * without a cache ignore them.
+ */
+export const READ_FUA = 0x08;
+export const READ_DPO = 0x10;
+/** The bits of a READ CDB's byte 1 that are cache hints (pass `cdb[1] & READ_CACHE_HINTS`). */
+export const READ_CACHE_HINTS = READ_FUA | READ_DPO;
+
 export interface WriteOptions {
   /** Durable (survives kill -9 and power loss as far as fsync does) before the promise resolves. */
   sync?: boolean;
@@ -65,13 +75,16 @@ export interface BlockReadCallback {
 export interface BlockStore {
   /** True when acknowledged writes survive a process kill (LevelDB), false for the in-memory store. */
   readonly durable: boolean;
-  /** Read `count` blocks from `lba`; unwritten blocks are zeros. Result is count*blockSizeBytes long. */
-  readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number): Promise<Result<Buffer>>;
+  /**
+   * Read `count` blocks from `lba`; unwritten blocks are zeros. Result is count*blockSizeBytes long.
+   * `hints`: READ_FUA / READ_DPO bits (default none).
+   */
+  readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number, hints?: number): Promise<Result<Buffer>>;
   /**
    * Optional fast path: read one block and call `cb.blockRead` later (never synchronously, never throws),
    * with the same checksum and zero-fill rules as readBlocks. Stores without it are used through readBlocks.
    */
-  readBlockCb?(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback): void;
+  readBlockCb?(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback, hints?: number): void;
   /** Write data (a whole number of blocks) from `lba` as one atomic batch. */
   writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, opts?: WriteOptions): Promise<void>;
   /** Deallocate `count` blocks from `lba` (they read as zeros afterwards), one atomic batch. */

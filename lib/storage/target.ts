@@ -8,7 +8,7 @@
 
 import type { Clock } from '../clock.js';
 import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from './scsi.js';
-import { type BlockReadCallback, type BlockStore, STORAGE_ERROR } from './blockstore.js';
+import { type BlockReadCallback, type BlockStore, READ_CACHE_HINTS, READ_FUA, STORAGE_ERROR } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 import { RangeLock } from './range-lock.js';
 import {
@@ -244,7 +244,7 @@ export class BlockTarget implements ScsiTarget {
       if (blocks === 1 && (cdb[1]! & 0xe0) === 0) {
         const l = this.luns.get(cmd.lun);
         if (l !== undefined && lba + 1 <= l.info.blocks && l.pr.access(cmd.initiator, ACCESS.READ)) {
-          store.readBlockCb(l.info.lun, lba, l.info.blockSizeBytes, new FastRead(this, l, ctx, done));
+          store.readBlockCb(l.info.lun, lba, l.info.blockSizeBytes, new FastRead(this, l, ctx, done), cdb[1]! & READ_CACHE_HINTS);
           return;
         }
       }
@@ -350,7 +350,7 @@ export class BlockTarget implements ScsiTarget {
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     if (this.conflict(l, cmd.initiator, ACCESS.READ)) return reservationConflict();
     if (blocks === 0) return good();
-    const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs);
+    const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, cmd.cdb[1]! & READ_CACHE_HINTS);
     if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
     l.stats.reads++;
     l.stats.readBytes += res.value.length;
@@ -414,7 +414,8 @@ export class BlockTarget implements ScsiTarget {
     if (wait !== undefined) await wait;
     try {
       l.stats.compareAndWrites++;
-      const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs);
+      // FUA (byte 1 bit 3) also means: compare against the medium, not a volatile cache.
+      const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, cmd.cdb[1]! & READ_FUA);
       if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
       const current = res.value;
       const verify = data.subarray(0, half);

@@ -3,17 +3,20 @@
 // the readBlockCb contract says); writes, unmaps and LUN drops invalidating; a read overtaken by a write
 // never leaving its old data in the cache (both orders, driven by hand through a scripted inner store, and
 // a seeded fuzz where the store executes reads, delivers their answers and applies writes in random order);
-// checksum errors never cached; Promise reads returning copies; openArray's cache size checks and stats.
+// checksum errors never cached; Promise reads returning copies; READ FUA past the cache and DPO not filling
+// (SBC-3), through the target; openArray's cache size checks and stats.
 import { expect } from 'chai';
 import { CachedBlockStore, MAX_TRACKED_MUTATIONS } from '../../lib/storage/blockstore-cached.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
-import { STORAGE_ERROR, type BlockReadCallback } from '../../lib/storage/blockstore.js';
+import { READ_DPO, STORAGE_ERROR, type BlockReadCallback } from '../../lib/storage/blockstore.js';
 import { openArray } from '../../lib/storage/array.js';
 import { VfabError } from '../../lib/errors.js';
 import { seededRandom } from '../../lib/clock.js';
-import { read16, write16 } from '../../lib/storage/cdb.js';
+import { compareAndWrite, read10, read16, write10, write16 } from '../../lib/storage/cdb.js';
+import { BlockTarget } from '../../lib/storage/target.js';
+import { ASC, SENSE_KEY, type ScsiResult } from '../../lib/storage/scsi.js';
 import { blockStoreConformance, levelHarness, memoryHarness } from './blockstore.conformance.js';
-import { A, expectGood } from './helpers.js';
+import { A, blocksOf, expectGood, expectSense, run } from './helpers.js';
 import { makeTempDir, removeTempDir } from './tmpdir.js';
 
 const MIB = 1024 * 1024;
@@ -307,6 +310,48 @@ describe('CachedBlockStore', function () {
     await store.writeBlocks(0, 0, Buffer.alloc(512, 3), 512);
     for (let i = 0; i < 3; i++) expect((await readCb(store, 0, 0, 512).done)[0]).to.equal(3);
     expect(store.cacheStats().hits).to.equal(0);
+  });
+});
+
+describe('storage/read cache and the READ cache hints (SBC-3 FUA, DPO)', () => {
+  /** A target over a cached in-memory store, LUN 0 of 16 blocks of 512 bytes, block 3 written and cached. */
+  async function cachedTarget(): Promise<{ t: BlockTarget; inner: MemoryBlockStore; store: CachedBlockStore; submit: (c: Uint8Array) => Promise<ScsiResult> }> {
+    const inner = new MemoryBlockStore();
+    const store = new CachedBlockStore(inner, 1 * MIB);
+    const t = new BlockTarget(store);
+    t.addLun({ lun: 0, name: 'x', id: 'naa.6' + '0'.repeat(31), sizeBytes: 8192, blockSizeBytes: 512, blocks: 16, createdAtMs: 0 });
+    const submit = (c: Uint8Array): Promise<ScsiResult> =>
+      new Promise((resolve) => t.submit({ initiator: A, lun: 0, cdb: c }, null, (_ctx, r) => resolve(r.dataIn ? { ...r, dataIn: Buffer.from(r.dataIn) } : r)));
+    expectGood(await run(t, A, 0, write10(3, 1), blocksOf(1, 512, 5)));
+    expectGood(await submit(read16(3, 1))); // fills
+    return { t, inner, store, submit };
+  }
+
+  it('FUA reads come from the store, not the cache: a block corrupted on the medium after it was cached is reported', async () => {
+    const { t, inner, store, submit } = await cachedTarget();
+    inner.rawValue(0, 3)![100]! ^= 0x40; // the medium goes bad behind the cache
+    expect(expectGood(await submit(read16(3, 1))).equals(blocksOf(1, 512, 5))).to.equal(true, 'no FUA: the cached copy');
+    expectSense(await submit(read16(3, 1, { fua: true })), SENSE_KEY.MEDIUM_ERROR, ASC.UNRECOVERED_READ_ERROR, 3);
+    expectSense(await run(t, A, 0, read10(3, 1, { fua: true })), SENSE_KEY.MEDIUM_ERROR, ASC.UNRECOVERED_READ_ERROR, 3);
+    // COMPARE AND WRITE with FUA compares against the medium too, and writes nothing
+    expectSense(await run(t, A, 0, compareAndWrite(3, 1, { fua: true }), Buffer.concat([blocksOf(1, 512, 5), Buffer.alloc(512)])), SENSE_KEY.MEDIUM_ERROR, ASC.UNRECOVERED_READ_ERROR, 3);
+    expect(store.cacheStats().fuaReads).to.equal(3);
+  });
+
+  it('a FUA read that finds good data refreshes the cache; a DPO miss does not fill, a DPO hit is a hit', async () => {
+    const { store, submit } = await cachedTarget();
+    expect(expectGood(await submit(read16(3, 1, { fua: true }))).equals(blocksOf(1, 512, 5))).to.equal(true);
+    const dpo = Buffer.from(read16(7, 1));
+    dpo[1] = READ_DPO;
+    expectGood(await submit(dpo)); // miss, not kept
+    const before = store.cacheStats();
+    expectGood(await submit(read16(7, 1)));
+    expect(store.cacheStats().misses - before.misses, 'block 7 was not kept').to.equal(1);
+    const dpoHit = Buffer.from(read16(3, 1));
+    dpoHit[1] = READ_DPO;
+    const h0 = store.cacheStats().hits;
+    expectGood(await submit(dpoHit));
+    expect(store.cacheStats().hits - h0).to.equal(1);
   });
 });
 
