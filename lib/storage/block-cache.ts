@@ -23,7 +23,9 @@ export interface ReadCacheStats {
   allocatedBytes: number;
   /** Blocks held now. */
   entries: number;
+  /** Blocks answered from the cache (a multi-block read counts each of its blocks). */
   hits: number;
+  /** Blocks looked up and not found (a multi-block read that lacks any block counts all of them). */
   misses: number;
   /** Blocks copied in after a store read. */
   fills: number;
@@ -160,6 +162,32 @@ export class BlockCache {
     const pool = this.pools.get(this.lunBlockBytes.get(lun)!)!;
     pool.touch(slot);
     return pool.view(slot);
+  }
+
+  /**
+   * Copies blocks lba .. lba+count-1 into `out` (count * blockBytes long) if the cache holds every one of
+   * them at that size, counting `count` hits; else copies nothing and counts `count` misses.
+   */
+  copyRun(lun: number, lba: number, count: number, blockBytes: number, out: Buffer): boolean {
+    const lbas = this.index.get(lun);
+    if (lbas === undefined || this.lunBlockBytes.get(lun) !== blockBytes) {
+      this.counters.misses += count;
+      return false;
+    }
+    for (let i = 0; i < count; i++) {
+      if (!lbas.has(lba + i)) {
+        this.counters.misses += count;
+        return false;
+      }
+    }
+    const pool = this.pools.get(blockBytes)!;
+    for (let i = 0; i < count; i++) {
+      const slot = lbas.get(lba + i)!;
+      pool.touch(slot);
+      out.set(pool.view(slot), i * blockBytes);
+    }
+    this.counters.hits += count;
+    return true;
   }
 
   /** Copies `data` (one block of `data.length` bytes, a cacheable block size) in as (lun, lba). */

@@ -1,9 +1,9 @@
 // A BlockStore with a read cache (block-cache.ts) in front of another store: the array's DRAM cache.
-// Single-block reads (the READ fast path `readBlockCb` and one-block `readBlocks`) are answered from the
-// cache when it holds the block; misses go to the inner store and, once its checksum matched there, the
-// block is copied in. Writes, unmaps and LUN drops go to the inner store unchanged and invalidate the
-// blocks they touch, so the cache only ever holds what the store holds (write-through, never write-back:
-// durability is the inner store's alone).
+// Reads (the single-block READ fast path `readBlockCb`, and `readBlocks` up to MAX_CACHED_READ_BYTES) are
+// answered from the cache when it holds the blocks; misses go to the inner store, and what comes back
+// with a matching checksum is copied in block by block. Writes, unmaps and LUN drops go to the inner
+// store unchanged and invalidate the blocks they touch, so the cache only ever holds what the store held
+// (write-through, never write-back: durability is the inner store's alone).
 // Consistency: a read that the inner store answers may have been overtaken by a write issued after it; its
 // data must not enter the cache. Every write, unmap and drop takes a sequence number when issued and
 // again when done (invalidating its blocks both times); while misses are out, each of these is also
@@ -12,12 +12,16 @@
 // whose own block was left alone; the rest are counted as staleFillsSkipped. The record list is pruned to
 // what the oldest miss still out can need, and capped at MAX_TRACKED_MUTATIONS: when a stuck read would
 // need more, the oldest records are dropped and every read issued before them skips its fill.
+// Multi-block reads: while a write is out, single-block fills may leave its blocks in the cache half old,
+// half new (until the write is done and invalidates them again), so a multi-block read is answered from
+// the cache only when every block is there and no write, unmap or drop overlapping it is out; otherwise
+// it reads the whole range from the inner store (one snapshot there) and fills block by block. A
+// multi-block write is therefore seen whole or not at all, as the BlockStore contract says.
 // Cache hints (SBC-3 READ byte 1): FUA reads skip the lookup and go to the inner store (the medium; the
 // cache is volatile); DPO reads may hit but a DPO miss does not fill.
-// Multi-block reads go to the inner store (one consistent snapshot there) and neither use nor fill the
-// cache. Checksums: a block is verified when it comes from the inner store; a cached copy is DRAM and is
-// not re-verified, so a value corrupted on disk after it was cached is detected by a FUA read or once it
-// is evicted (as in an array whose cache holds a good copy). Leaves out readahead and per-LUN cache partitions.
+// Checksums: a block is verified when it comes from the inner store; a cached copy is DRAM and is not
+// verified again, so a value corrupted on disk after it was cached is detected by a FUA read or once it is
+// evicted (as in an array whose cache holds a good copy). Leaves out readahead and per-LUN partitions.
 
 import { ok, type Result } from '../errors.js';
 import { BlockCache, type ReadCacheStats } from './block-cache.js';
@@ -38,6 +42,13 @@ interface Lookup {
  * writes than this skips its fill.
  */
 export const MAX_TRACKED_MUTATIONS = 4096;
+
+/**
+ * Largest read (bytes) that uses the cache: 64 KiB, e.g. a 4 KiB guest I/O on a 512-byte LUN (8 blocks)
+ * or 16 blocks of 4 KiB. Larger reads (sequential streaming) go straight to the store and do not fill,
+ * so one big scan does not push out the blocks that random I/O keeps hot.
+ */
+export const MAX_CACHED_READ_BYTES = 64 * 1024;
 
 /** A write, unmap or LUN drop (count < 0) issued or finished while misses were out. */
 interface MutationRecord {
@@ -85,6 +96,8 @@ export class CachedBlockStore implements BlockStore {
   private readonly missesOut = new Map<number, number>();
   /** Fills of misses issued before this seq are skipped (their records were dropped at the cap). */
   private staleBefore = 0;
+  /** Writes, unmaps and drops issued and not yet done (a few per session window). */
+  private readonly mutationsOut: MutationRecord[] = [];
   private pendingLookups: Lookup[] = [];
   private lookupsScheduled = false;
   private readonly runLookupsBound = (): void => this.runLookups();
@@ -102,11 +115,12 @@ export class CachedBlockStore implements BlockStore {
   }
 
   /** Called by MissRead: the miss is no longer out; its data fills unless a mutation of its block overtook it. */
-  missDone(lun: number, lba: number, data: Buffer | undefined, seqAtIssue: number): void {
+  missDone(lun: number, lba: number, data: Buffer | undefined, seqAtIssue: number, last = true): void {
     if (data !== undefined) {
       if (this.overtaken(lun, lba, seqAtIssue)) this.cache.noteStaleFill();
       else this.cache.put(lun, lba, data);
     }
+    if (!last) return;
     const left = this.missesOut.get(seqAtIssue)! - 1;
     if (left > 0) this.missesOut.set(seqAtIssue, left);
     else this.missesOut.delete(seqAtIssue);
@@ -198,11 +212,39 @@ export class CachedBlockStore implements BlockStore {
   }
 
   readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number, hints = 0): Promise<Result<Buffer>> {
-    if (count !== 1 || !this.cache.enabled) return this.inner.readBlocks(lun, lba, count, blockSizeBytes);
-    const cb = new PromiseRead();
-    const p = new Promise<Result<Buffer>>((resolve) => (cb.resolve = resolve));
-    this.readBlockCb(lun, lba, blockSizeBytes, cb, hints);
-    return p;
+    if (!this.cache.enabled || count * blockSizeBytes > MAX_CACHED_READ_BYTES) return this.inner.readBlocks(lun, lba, count, blockSizeBytes);
+    if (count === 1) {
+      const cb = new PromiseRead();
+      const p = new Promise<Result<Buffer>>((resolve) => (cb.resolve = resolve));
+      this.readBlockCb(lun, lba, blockSizeBytes, cb, hints);
+      return p;
+    }
+    return this.readRun(lun, lba, count, blockSizeBytes, hints);
+  }
+
+  /**
+   * A multi-block read: from the cache when it holds every block and no overlapping mutation is out (FUA
+   * aside), else one read of the whole range from the inner store (one snapshot there), whose blocks then
+   * fill one by one, each unless a mutation of that block overtook the read (or DPO).
+   */
+  private async readRun(lun: number, lba: number, count: number, blockSizeBytes: number, hints: number): Promise<Result<Buffer>> {
+    if ((hints & READ_FUA) !== 0) this.cache.noteFuaRead();
+    else if (!this.mutationOut(lun, lba, count)) {
+      const out = Buffer.allocUnsafe(count * blockSizeBytes);
+      if (this.cache.copyRun(lun, lba, count, blockSizeBytes, out)) return ok(out);
+    }
+    const seq = this.seq;
+    this.missesOut.set(seq, (this.missesOut.get(seq) ?? 0) + 1);
+    let res: Result<Buffer> | undefined;
+    try {
+      res = await this.inner.readBlocks(lun, lba, count, blockSizeBytes);
+      return res;
+    } finally {
+      const data = res?.ok && (hints & READ_DPO) === 0 ? res.value : undefined;
+      for (let i = 0; i < count; i++) {
+        this.missDone(lun, lba + i, data?.subarray(i * blockSizeBytes, (i + 1) * blockSizeBytes), seq, i === count - 1);
+      }
+    }
   }
 
   /**
@@ -210,12 +252,23 @@ export class CachedBlockStore implements BlockStore {
    * the misses out, when it is issued and again when it is done, so no read that it may overtake fills.
    */
   private async mutate(lun: number, lba: number, count: number, run: () => Promise<void>): Promise<void> {
+    const out: MutationRecord = { seq: 0, lun, lba, count };
+    this.mutationsOut.push(out);
     this.mutated(lun, lba, count);
     try {
       await run();
     } finally {
+      this.mutationsOut.splice(this.mutationsOut.indexOf(out), 1);
       this.mutated(lun, lba, count);
     }
+  }
+
+  /** Whether a write, unmap or drop that overlaps these blocks is out. */
+  private mutationOut(lun: number, lba: number, count: number): boolean {
+    for (const m of this.mutationsOut) {
+      if (m.lun === lun && (m.count < 0 || (m.lba < lba + count && lba < m.lba + m.count))) return true;
+    }
+    return false;
   }
 
   private mutated(lun: number, lba: number, count: number): void {

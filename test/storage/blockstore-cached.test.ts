@@ -6,7 +6,7 @@
 // checksum errors never cached; Promise reads returning copies; READ FUA past the cache and DPO not filling
 // (SBC-3), through the target; openArray's cache size checks and stats.
 import { expect } from 'chai';
-import { CachedBlockStore, MAX_TRACKED_MUTATIONS } from '../../lib/storage/blockstore-cached.js';
+import { CachedBlockStore, MAX_CACHED_READ_BYTES, MAX_TRACKED_MUTATIONS } from '../../lib/storage/blockstore-cached.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
 import { READ_DPO, STORAGE_ERROR, type BlockReadCallback } from '../../lib/storage/blockstore.js';
 import { openArray } from '../../lib/storage/array.js';
@@ -161,17 +161,27 @@ describe('CachedBlockStore', function () {
         step++;
         const r = rnd();
         if (r < 0.4) {
-          const lba = Math.floor(rnd() * LBAS);
+          // one block through the READ fast path, or two through readBlocks
+          const count = rnd() < 0.8 ? 1 : 2;
+          const lba = Math.floor(rnd() * (LBAS - count + 1));
           const issuedAt = step;
-          const read = readCb(store, 0, lba, 512);
+          const done =
+            count === 1
+              ? readCb(store, 0, lba, 512).done
+              : store.readBlocks(0, lba, 2, 512).then((res) => {
+                  if (!res.ok) throw res.error;
+                  return res.value;
+                });
           checks.push(
-            read.done.then((data) => {
-              const h = history[lba]!;
-              const tag = tagOf(data);
-              // allowed: the contents at issue time, or anything applied since (until now)
-              const atIssue = [...h].reverse().find(([at]) => at <= issuedAt)![1];
-              const since = h.filter(([at]) => at > issuedAt).map(([, t]) => t);
-              expect([atIssue, ...since], `seed ${seed} read of lba ${lba} issued at step ${issuedAt}`).to.include(tag);
+            done.then((data) => {
+              for (let b = 0; b < count; b++) {
+                const h = history[lba + b]!;
+                const tag = tagOf(data.subarray(b * 512));
+                // allowed: the contents at issue time, or anything applied since (until now)
+                const atIssue = [...h].reverse().find(([at]) => at <= issuedAt)![1];
+                const since = h.filter(([at]) => at > issuedAt).map(([, t]) => t);
+                expect([atIssue, ...since], `seed ${seed} read of lba ${lba + b} issued at step ${issuedAt}`).to.include(tag);
+              }
             }),
           );
         } else if (r < 0.6) {
@@ -277,6 +287,58 @@ describe('CachedBlockStore', function () {
     await inner.answerRead();
     await next.done;
     expect(store.cacheStats()).to.include({ fills: 1, staleFillsSkipped: 1 });
+  });
+
+  it('a multi-block read up to MAX_CACHED_READ_BYTES uses the cache (4 KiB on a 512-byte LUN); a larger one neither uses nor fills it', async () => {
+    const inner = new MemoryBlockStore();
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    const data = Buffer.concat(Array.from({ length: 8 }, (_, i) => Buffer.alloc(512, i + 1)));
+    await store.writeBlocks(0, 16, data, 512);
+    let innerReads = 0;
+    const innerRead = inner.readBlocks.bind(inner);
+    inner.readBlocks = (...a) => (innerReads++, innerRead(...a));
+    for (let i = 0; i < 2; i++) {
+      const r = await store.readBlocks(0, 16, 8, 512);
+      if (!r.ok) throw r.error;
+      expect(r.value.equals(data)).to.equal(true);
+    }
+    expect(innerReads, 'the second 4 KiB read came from the cache').to.equal(1);
+    expect(store.cacheStats()).to.include({ misses: 8, hits: 8, fills: 8 });
+    const big = MAX_CACHED_READ_BYTES / 512 + 1;
+    for (let i = 0; i < 2; i++) await store.readBlocks(0, 1000, big, 512);
+    expect(innerReads).to.equal(3);
+    expect(store.cacheStats().fills).to.equal(8);
+  });
+
+  it('a multi-block read never shows a multi-block write half done, even when the cache holds its blocks half old, half new', async () => {
+    const inner = new ScriptedStore();
+    let land!: () => Promise<void>;
+    let finish!: () => void;
+    inner.writeBlocks = (lun, lba, data, bs) =>
+      new Promise<void>((resolve) => {
+        land = () => MemoryBlockStore.prototype.writeBlocks.call(inner, lun, lba, data, bs);
+        finish = resolve;
+      });
+    const store = new CachedBlockStore(inner, 4 * MIB);
+    await MemoryBlockStore.prototype.writeBlocks.call(inner, 0, 0, Buffer.alloc(1024, 0xaa), 512);
+    const w = store.writeBlocks(0, 0, Buffer.alloc(1024, 0xbb), 512);
+    const r1 = readCb(store, 0, 1, 512); // executed before the write lands: old
+    await tick();
+    const old1 = await MemoryBlockStore.prototype.readBlocks.call(inner, 0, 1, 1, 512);
+    const pending1 = inner.reads.shift()!;
+    await land();
+    const r0 = readCb(store, 0, 0, 512); // executed after it landed: new
+    await tick();
+    await inner.answerRead();
+    pending1.cb.blockRead(old1.ok ? old1.value : undefined, undefined);
+    expect([(await r0.done)[0], (await r1.done)[0]]).to.deep.equal([0xbb, 0xaa]);
+    expect(store.cacheStats().entries, 'the cache now holds block 0 new and block 1 old').to.equal(2);
+    const during = await store.readBlocks(0, 0, 2, 512);
+    if (!during.ok) throw during.error;
+    expect([during.value[0], during.value[512]]).to.deep.equal([0xbb, 0xbb]);
+    finish();
+    await w;
+    expect(store.cacheStats().entries, 'the write, done, invalidated both').to.equal(0);
   });
 
   it('a checksum error is answered every time and never cached', async () => {
