@@ -33,7 +33,7 @@ export const STORED_ERROR = {
 
 const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512, "lun": 0 }] }
-                       or the plan written by \`vfab up\`: { "kind": "array", "array": { "name", "luns": [{ "name", "lunId", "blockSizeBytes", "sizeBytes" }] } }
+                       or the plan written by \`vfab up\`: { "kind": "array", "array": { "name", "readCacheBytes", "luns": [{ "name", "lunId", "blockSizeBytes", "sizeBytes" }] } }
   --data-dir DIR       LevelDB directory (required unless --memory or config.dataDir)
   --memory             keep LUNs in memory only (lost on exit)
   --name NAME          array name (default from config, else "vfab-array")
