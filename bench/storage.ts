@@ -28,11 +28,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Level } from 'level';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import { VDisk, percentile, runWorkload, type WorkloadResult } from '../lib/storage/vdisk.js';
 import { connectBlockClient } from '../daemons/storage/block-client.js';
+import { processCpuSeconds } from './fabric.js';
 import { blockKey } from '../lib/storage/blockstore-level.js';
 import { encodeBlockValue } from '../lib/storage/blockstore.js';
 import { DEFAULT_READ_CACHE_BYTES, type ReadCacheStats } from '../lib/storage/block-cache.js';
@@ -107,22 +107,14 @@ export interface StorageBenchResult {
   phases: StorageBenchPhase[];
 }
 
-/** CPU microseconds (user + system) used so far by a process: this one, or another via /proc (Linux). */
+/** CPU microseconds (user + system) used so far: this process (process.cpuUsage), or another via /proc. */
 function cpuUs(pid?: number): number {
   if (pid === undefined) {
     const u = process.cpuUsage();
     return u.user + u.system;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS_PER_SEC;
-  } catch {
-    return NaN;
-  }
+  return (processCpuSeconds(pid) ?? NaN) * 1e6;
 }
-/** USER_HZ of /proc/<pid>/stat (100 on Linux x86 and arm). */
-const CLOCK_TICKS_PER_SEC = 100;
 
 function fromWorkload(r: WorkloadResult, cpuUsTotal: number, storedCpuUs: number): RateResult {
   return { ios: r.ios, cpuUsPerIo: Math.round(cpuUsTotal / Math.max(1, r.ios)), storedCpuUsPerIo: Math.round(storedCpuUs / Math.max(1, r.ios)), iops: Math.round(r.iops), mbPerSec: +r.mbPerSec.toFixed(2), latencyP50Ms: +r.latencyP50Ms.toFixed(3), latencyP99Ms: +r.latencyP99Ms.toFixed(3) };

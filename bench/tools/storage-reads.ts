@@ -5,7 +5,7 @@
 // VFAB_BENCH_STORED_NODE_ARGS="--cpu-prof" (stored) to see where a read's time goes.
 // usage: node --max-semi-space-size=1 --initial-old-space-size=64 --import tsx bench/tools/storage-reads.ts [seconds] [depth] [readPercent] [cold]
 // (cold: no warm-up pass, so the read cache starts empty and the run shows how it fills)
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,7 @@ import { SystemClock, seededRandom } from '../../lib/clock.js';
 import { VDisk, runWorkload } from '../../lib/storage/vdisk.js';
 import { connectBlockClient } from '../../daemons/storage/block-client.js';
 import { BENCH_BLOCK_BYTES, BENCH_REGION_BLOCKS, control, prefillProtocol, startStored, stopStored, warmUp } from '../storage.js';
+import { processCpuSeconds } from '../fabric.js';
 
 const seconds = Math.min(Number(process.argv[2] ?? 5), 30);
 const depth = Math.min(Number(process.argv[3] ?? 32), 256);
@@ -22,10 +23,8 @@ const dir = mkdtempSync(join(tmpdir(), 'vfab-storage-reads-'));
 const token = randomBytes(8).toString('hex');
 const storedArgs = (process.env.VFAB_BENCH_STORED_ARGS ?? '').split(' ').filter((a) => a.length > 0);
 const stored = await startStored(dir, token, storedArgs);
-const cpuOf = (pid: number): number => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 1e4; // USER_HZ 100 -> us
-};
+/** CPU microseconds a process has used so far (/proc). */
+const cpuOf = (pid: number): number => (processCpuSeconds(pid) ?? NaN) * 1e6;
 try {
   await control(stored.port, token, 'POST', 'luns', { name: 'bench', sizeBytes: BENCH_REGION_BLOCKS * BENCH_BLOCK_BYTES, blockSize: BENCH_BLOCK_BYTES });
   const client = await connectBlockClient({ url: `ws://127.0.0.1:${stored.port}/block`, token, initiator: 'iqn.vfab:reads', maxInFlight: depth });

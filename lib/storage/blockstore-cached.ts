@@ -70,17 +70,9 @@ class MissRead implements BlockReadCallback {
   ) {}
 
   blockRead(data: Buffer | undefined, error: VfabError | undefined): void {
-    this.owner.missDone(this.lun, this.lba, this.fill ? data : undefined, this.seqAtIssue);
+    if (this.fill && data !== undefined) this.owner.fill(this.lun, this.lba, data, this.seqAtIssue);
+    this.owner.missFinished(this.seqAtIssue);
     this.cb.blockRead(data, error);
-  }
-}
-
-/** readBlocks(count 1) through the callback path. */
-class PromiseRead implements BlockReadCallback {
-  resolve!: (r: Result<Buffer>) => void;
-  blockRead(data: Buffer | undefined, error: VfabError | undefined): void {
-    // The data may be a view into cache memory, valid only now: the Promise's caller keeps a copy.
-    this.resolve(error !== undefined ? { ok: false, error } : ok(Buffer.from(data!)));
   }
 }
 
@@ -114,13 +106,21 @@ export class CachedBlockStore implements BlockStore {
     return this.cache.stats();
   }
 
-  /** Called by MissRead: the miss is no longer out; its data fills unless a mutation of its block overtook it. */
-  missDone(lun: number, lba: number, data: Buffer | undefined, seqAtIssue: number, last = true): void {
-    if (data !== undefined) {
-      if (this.overtaken(lun, lba, seqAtIssue)) this.cache.noteStaleFill();
-      else this.cache.put(lun, lba, data);
-    }
-    if (!last) return;
+  /** Copies one block a miss brought back into the cache, unless a mutation of that block overtook the read. */
+  fill(lun: number, lba: number, data: Buffer, seqAtIssue: number): void {
+    if (this.overtaken(lun, lba, seqAtIssue)) this.cache.noteStaleFill();
+    else this.cache.put(lun, lba, data);
+  }
+
+  /** Counts a read to the inner store as out; returns the seq it was issued at. */
+  private missStarted(): number {
+    const seq = this.seq;
+    this.missesOut.set(seq, (this.missesOut.get(seq) ?? 0) + 1);
+    return seq;
+  }
+
+  /** A read issued at seqAtIssue is no longer out. */
+  missFinished(seqAtIssue: number): void {
     const left = this.missesOut.get(seqAtIssue)! - 1;
     if (left > 0) this.missesOut.set(seqAtIssue, left);
     else this.missesOut.delete(seqAtIssue);
@@ -194,9 +194,7 @@ export class CachedBlockStore implements BlockStore {
 
   /** Sends a read to the inner store, counted as out until it answers; its data fills if `fill`. */
   private issueMiss(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback, fill: boolean): void {
-    const seq = this.seq;
-    this.missesOut.set(seq, (this.missesOut.get(seq) ?? 0) + 1);
-    this.innerRead(lun, lba, blockSizeBytes, new MissRead(this, lun, lba, seq, cb, fill));
+    this.innerRead(lun, lba, blockSizeBytes, new MissRead(this, lun, lba, this.missStarted(), cb, fill));
   }
 
   private innerRead(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback): void {
@@ -213,19 +211,13 @@ export class CachedBlockStore implements BlockStore {
 
   readBlocks(lun: number, lba: number, count: number, blockSizeBytes: number, hints = 0): Promise<Result<Buffer>> {
     if (!this.cache.enabled || count * blockSizeBytes > MAX_CACHED_READ_BYTES) return this.inner.readBlocks(lun, lba, count, blockSizeBytes);
-    if (count === 1) {
-      const cb = new PromiseRead();
-      const p = new Promise<Result<Buffer>>((resolve) => (cb.resolve = resolve));
-      this.readBlockCb(lun, lba, blockSizeBytes, cb, hints);
-      return p;
-    }
     return this.readRun(lun, lba, count, blockSizeBytes, hints);
   }
 
   /**
-   * A multi-block read: from the cache when it holds every block and no overlapping mutation is out (FUA
-   * aside), else one read of the whole range from the inner store (one snapshot there), whose blocks then
-   * fill one by one, each unless a mutation of that block overtook the read (or DPO).
+   * A Promise read: a copy out of the cache when it holds every block and no overlapping mutation is out
+   * (FUA aside), else one read of the whole range from the inner store (one snapshot there), whose blocks
+   * then fill one by one, each unless a mutation of that block overtook the read (or DPO).
    */
   private async readRun(lun: number, lba: number, count: number, blockSizeBytes: number, hints: number): Promise<Result<Buffer>> {
     if ((hints & READ_FUA) !== 0) this.cache.noteFuaRead();
@@ -233,17 +225,16 @@ export class CachedBlockStore implements BlockStore {
       const out = Buffer.allocUnsafe(count * blockSizeBytes);
       if (this.cache.copyRun(lun, lba, count, blockSizeBytes, out)) return ok(out);
     }
-    const seq = this.seq;
-    this.missesOut.set(seq, (this.missesOut.get(seq) ?? 0) + 1);
+    const seq = this.missStarted();
     let res: Result<Buffer> | undefined;
     try {
       res = await this.inner.readBlocks(lun, lba, count, blockSizeBytes);
       return res;
     } finally {
-      const data = res?.ok && (hints & READ_DPO) === 0 ? res.value : undefined;
-      for (let i = 0; i < count; i++) {
-        this.missDone(lun, lba + i, data?.subarray(i * blockSizeBytes, (i + 1) * blockSizeBytes), seq, i === count - 1);
+      if (res?.ok && (hints & READ_DPO) === 0) {
+        for (let i = 0; i < count; i++) this.fill(lun, lba + i, res.value.subarray(i * blockSizeBytes, (i + 1) * blockSizeBytes), seq);
       }
+      this.missFinished(seq);
     }
   }
 

@@ -219,72 +219,122 @@ export async function runWorkload(disk: VDisk, o: WorkloadOptions): Promise<Work
     throw new VfabError(VDISK_ERROR.BAD_WORKLOAD, `region ${offsetBytes}+${regionBytes} does not fit the disk or one I/O`);
   }
   const blocksPerIo = o.blockBytes / bs;
-  const firstLba = offsetBytes / bs;
-  const slots = Math.floor(regionBytes / o.blockBytes);
   const writeData = o.writeData ?? Buffer.alloc(o.blockBytes, 0x5a);
-  const startMs = o.clock.nowMs();
-  const endMs = o.seconds !== undefined ? startMs + o.seconds * 1000 : Infinity;
-  const maxIos = o.count ?? Infinity;
-  const samples: number[] = [];
-  let issued = 0;
-  let seq = 0;
-  let reads = 0;
-  let writes = 0;
-  let errors = 0;
-  let firstError: string | undefined;
-  let maxLatency = 0;
-
-  if (isCallbackScsiTarget(disk.target)) {
-    return runWorkloadCb(disk.target, disk, o, { blocksPerIo, firstLba, slots, writeData, startMs, endMs, maxIos, readPercent });
-  }
+  const run = new WorkloadRun(o, blocksPerIo, offsetBytes / bs, Math.floor(regionBytes / o.blockBytes), readPercent);
+  if (isCallbackScsiTarget(disk.target)) return runWorkloadCb(disk.target, disk, run, blocksPerIo, writeData);
 
   const worker = async (): Promise<void> => {
-    while (issued < maxIos && o.clock.nowMs() < endMs) {
-      issued++;
-      const slot = o.pattern === 'random' ? Math.floor(o.random() * slots) : seq++ % slots;
-      const lba = firstLba + slot * blocksPerIo;
-      const isRead = o.random() * 100 < readPercent;
+    while (run.more(o.clock.nowMs())) {
+      const lba = run.nextLba();
+      const isRead = run.nextIsRead();
       const t0 = o.clock.nowMs();
       try {
         if (isRead) await disk.readBlocks(lba, blocksPerIo);
         else await disk.writeBlocks(lba, writeData);
-        if (isRead) reads++;
-        else writes++;
+        run.succeeded(isRead);
       } catch (e) {
-        errors++;
-        firstError ??= (e as Error).message;
+        run.failed((e as Error).message);
       }
-      const lat = o.clock.nowMs() - t0;
-      if (lat > maxLatency) maxLatency = lat;
-      if (samples.length < MAX_LATENCY_SAMPLES) samples.push(lat);
-      else {
-        const k = Math.floor(o.random() * (reads + writes + errors));
-        if (k < MAX_LATENCY_SAMPLES) samples[k] = lat;
-      }
+      run.latency(o.clock.nowMs() - t0);
     }
   };
   await Promise.all(Array.from({ length: o.depth }, worker));
-  return workloadResult(reads, writes, errors, firstError, o.clock.nowMs() - startMs, o.blockBytes, samples, maxLatency);
+  return run.result(o.clock.nowMs());
 }
 
-/** The figures of a finished workload (sorts `samples`). */
-function workloadResult(reads: number, writes: number, errors: number, firstError: string | undefined, elapsedMs: number, blockBytes: number, samples: number[], maxLatencyMs: number): WorkloadResult {
-  samples.sort((a, b) => a - b);
-  const ios = reads + writes;
-  const perSec = elapsedMs > 0 ? 1000 / elapsedMs : 0;
-  return {
-    ios,
-    reads,
-    writes,
-    errors,
-    firstError,
-    elapsedMs,
-    iops: ios * perSec,
-    mbPerSec: (ios * blockBytes * perSec) / 1e6,
-    latencyP50Ms: percentile(samples, 0.5),
-    latencyP99Ms: percentile(samples, 0.99),
-    latencyMaxMs: maxLatencyMs,
-  };
+/**
+ * The state of one runWorkload, shared by its two loops (Promise and callback): which I/O comes next
+ * (one random() for the slot, then one for read or write), the counts, and latency samples (the first
+ * MAX_LATENCY_SAMPLES, then reservoir sampling, one random() per I/O past that).
+ */
+class WorkloadRun {
+  private readonly startMs: number;
+  private readonly endMs: number;
+  private readonly maxIos: number;
+  private issued = 0;
+  private seq = 0;
+  private reads = 0;
+  private writes = 0;
+  private errors = 0;
+  private firstError: string | undefined;
+  private maxLatencyMs = 0;
+  private readonly samples: number[] = [];
+
+  constructor(
+    private readonly o: WorkloadOptions,
+    private readonly blocksPerIo: number,
+    private readonly firstLba: number,
+    private readonly slots: number,
+    private readonly readPercent: number,
+  ) {
+    this.startMs = o.clock.nowMs();
+    this.endMs = o.seconds !== undefined ? this.startMs + o.seconds * 1000 : Infinity;
+    this.maxIos = o.count ?? Infinity;
+  }
+
+  get clock(): Clock {
+    return this.o.clock;
+  }
+
+  get depth(): number {
+    return this.o.depth;
+  }
+
+  /** Whether another I/O may start now (count and time left). */
+  more(nowMs: number): boolean {
+    return this.issued < this.maxIos && nowMs < this.endMs;
+  }
+
+  /** Counts an I/O as issued and returns its first LBA. */
+  nextLba(): number {
+    this.issued++;
+    const slot = this.o.pattern === 'random' ? Math.floor(this.o.random() * this.slots) : this.seq++ % this.slots;
+    return this.firstLba + slot * this.blocksPerIo;
+  }
+
+  nextIsRead(): boolean {
+    return this.o.random() * 100 < this.readPercent;
+  }
+
+  succeeded(isRead: boolean): void {
+    if (isRead) this.reads++;
+    else this.writes++;
+  }
+
+  failed(message: string): void {
+    this.errors++;
+    this.firstError ??= message;
+  }
+
+  latency(ms: number): void {
+    if (ms > this.maxLatencyMs) this.maxLatencyMs = ms;
+    if (this.samples.length < MAX_LATENCY_SAMPLES) this.samples.push(ms);
+    else {
+      const k = Math.floor(this.o.random() * (this.reads + this.writes + this.errors));
+      if (k < MAX_LATENCY_SAMPLES) this.samples[k] = ms;
+    }
+  }
+
+  /** The figures of the finished workload. */
+  result(nowMs: number): WorkloadResult {
+    const samples = this.samples.sort((a, b) => a - b);
+    const ios = this.reads + this.writes;
+    const elapsedMs = nowMs - this.startMs;
+    const perSec = elapsedMs > 0 ? 1000 / elapsedMs : 0;
+    return {
+      ios,
+      reads: this.reads,
+      writes: this.writes,
+      errors: this.errors,
+      firstError: this.firstError,
+      elapsedMs,
+      iops: ios * perSec,
+      mbPerSec: (ios * this.o.blockBytes * perSec) / 1e6,
+      latencyP50Ms: percentile(samples, 0.5),
+      latencyP99Ms: percentile(samples, 0.99),
+      latencyMaxMs: this.maxLatencyMs,
+    };
+  }
 }
 
 /** Fills a READ (16) / WRITE (16) CDB in place (same bytes as cdb.ts read16/write16 without flags). */
@@ -308,74 +358,39 @@ class WorkloadSlot {
   }
 }
 
-interface WorkloadPlan {
-  blocksPerIo: number;
-  firstLba: number;
-  slots: number;
-  writeData: Uint8Array;
-  startMs: number;
-  endMs: number;
-  maxIos: number;
-  readPercent: number;
-}
-
 /**
  * runWorkload over a CallbackScsiTarget: `depth` slots, each issuing its next I/O from the completion of
  * the previous one (no Promise, no async frame and no closure per I/O; one clock read per I/O, the end of
  * one I/O being the start of the next). Same counts, errors, sampling and results as the async loop.
  */
-function runWorkloadCb(target: CallbackScsiTarget, disk: VDisk, o: WorkloadOptions, plan: WorkloadPlan): Promise<WorkloadResult> {
-  const { blocksPerIo, firstLba, slots, writeData, startMs, endMs, maxIos, readPercent } = plan;
+function runWorkloadCb(target: CallbackScsiTarget, disk: VDisk, run: WorkloadRun, blocksPerIo: number, writeData: Uint8Array): Promise<WorkloadResult> {
+  const clock = run.clock;
   /** As writeBlocks does: the CDB covers the data given (writeData defaults to blockBytes). */
   const writeBlocks = writeData.length / disk.blockSizeBytes;
-  const samples: number[] = [];
-  let issued = 0;
-  let seq = 0;
-  let reads = 0;
-  let writes = 0;
-  let errors = 0;
-  let firstError: string | undefined;
-  let maxLatency = 0;
   let active = 0;
   return new Promise<WorkloadResult>((resolve) => {
-    const finish = (): void => {
-      resolve(workloadResult(reads, writes, errors, firstError, o.clock.nowMs() - startMs, o.blockBytes, samples, maxLatency));
-    };
     const issue = (s: WorkloadSlot, nowMs: number): void => {
-      issued++;
-      const slot = o.pattern === 'random' ? Math.floor(o.random() * slots) : seq++ % slots;
-      s.lba = firstLba + slot * blocksPerIo;
-      s.isRead = o.random() * 100 < readPercent;
+      s.lba = run.nextLba();
+      s.isRead = run.nextIsRead();
       fillRw16(s.cdb, s.isRead ? SCSI_OP.READ_16 : SCSI_OP.WRITE_16, s.lba, s.isRead ? blocksPerIo : writeBlocks);
       s.cmd.dataOut = s.isRead ? undefined : writeData;
       s.t0Ms = nowMs;
       target.executeCb(s.cmd, s, done);
     };
     const done = (s: WorkloadSlot, r: ScsiResult | undefined, e: Error | undefined): void => {
-      const nowMs = o.clock.nowMs();
-      if (r !== undefined && r.status === SCSI_STATUS.GOOD) {
-        if (s.isRead) reads++;
-        else writes++;
-      } else {
-        errors++;
-        firstError ??= r !== undefined ? ioError(s.isRead ? `READ (16) lba ${s.lba} x${blocksPerIo}` : `WRITE (16) lba ${s.lba}`, r).message : e!.message;
-      }
-      const lat = nowMs - s.t0Ms;
-      if (lat > maxLatency) maxLatency = lat;
-      if (samples.length < MAX_LATENCY_SAMPLES) samples.push(lat);
-      else {
-        const k = Math.floor(o.random() * (reads + writes + errors));
-        if (k < MAX_LATENCY_SAMPLES) samples[k] = lat;
-      }
-      if (issued < maxIos && nowMs < endMs) issue(s, nowMs);
-      else if (--active === 0) finish();
+      const nowMs = clock.nowMs();
+      if (r !== undefined && r.status === SCSI_STATUS.GOOD) run.succeeded(s.isRead);
+      else run.failed(r !== undefined ? ioError(s.isRead ? `READ (16) lba ${s.lba} x${blocksPerIo}` : `WRITE (16) lba ${s.lba}`, r).message : e!.message);
+      run.latency(nowMs - s.t0Ms);
+      if (run.more(nowMs)) issue(s, nowMs);
+      else if (--active === 0) resolve(run.result(clock.nowMs()));
     };
-    for (let i = 0; i < o.depth; i++) {
-      const nowMs = o.clock.nowMs();
-      if (!(issued < maxIos && nowMs < endMs)) break;
+    for (let i = 0; i < run.depth; i++) {
+      const nowMs = clock.nowMs();
+      if (!run.more(nowMs)) break;
       active++;
       issue(new WorkloadSlot(disk.initiator, disk.lun), nowMs);
     }
-    if (active === 0) finish();
+    if (active === 0) resolve(run.result(clock.nowMs()));
   });
 }

@@ -16,7 +16,7 @@ import { compareAndWrite, read10, read16, write10, write16 } from '../../lib/sto
 import { BlockTarget } from '../../lib/storage/target.js';
 import { ASC, SENSE_KEY, type ScsiResult } from '../../lib/storage/scsi.js';
 import { blockStoreConformance, levelHarness, memoryHarness } from './blockstore.conformance.js';
-import { A, blocksOf, expectGood, expectSense, run } from './helpers.js';
+import { A, B, blocksOf, expectGood, expectSense, run } from './helpers.js';
 import { makeTempDir, removeTempDir } from './tmpdir.js';
 
 const MIB = 1024 * 1024;
@@ -432,6 +432,54 @@ describe('storage/array read cache', function () {
         (e: VfabError) => e,
       );
       expect(err?.code, String(bad)).to.equal(STORAGE_ERROR.BAD_CACHE_SIZE);
+    }
+  });
+
+  it('spec §7.3/§7.6: a host polling another host\'s heartbeat slot through the cache sees every ATS update acknowledged before its read', async () => {
+    const arr = await openArray({ dataDir: dir, readCacheBytes: 2 * MIB });
+    try {
+      await arr.createLun({ name: 'ds', sizeBytes: 64 * 512, blockSizeBytes: 512 });
+      const SLOT = 7;
+      const slot = (gen: number): Buffer => {
+        const b = Buffer.alloc(512);
+        b.writeUInt32BE(0xabcdef02, 0); // in use (§7.1)
+        b.writeUInt32BE(gen, 4);
+        return b;
+      };
+      expectGood(await arr.execute({ initiator: B, lun: 0, cdb: write10(SLOT, 1), dataOut: slot(0) }));
+      const UPDATES = 150;
+      let acked = 0;
+      let issued = 0;
+      let reads = 0;
+      let done = false;
+      // host B heartbeats with ATS (COMPARE AND WRITE old -> new generation)
+      const writer = (async () => {
+        for (let g = 1; g <= UPDATES; g++) {
+          issued = g;
+          expectGood(await arr.execute({ initiator: B, lun: 0, cdb: compareAndWrite(SLOT, 1), dataOut: Buffer.concat([slot(g - 1), slot(g)]) }));
+          acked = g;
+        }
+        done = true;
+      })();
+      // host A polls B's slot (READ fast path, through the cache) at depth 4
+      const poller = async (): Promise<void> => {
+        while (!done) {
+          const ackedAtIssue = acked;
+          const r = await new Promise<ScsiResult>((resolve) => arr.submit({ initiator: A, lun: 0, cdb: read16(SLOT, 1) }, null, (_c, res) => resolve(res)));
+          const gen = Buffer.from(expectGood(r)).readUInt32BE(4);
+          reads++;
+          expect(gen, 'never older than an update acknowledged before the read').to.be.at.least(ackedAtIssue);
+          expect(gen, 'never newer than the update in flight').to.be.at.most(issued);
+          await tick(); // a cache hit answers within microtasks: let B's I/O run, as a network would
+        }
+      };
+      await Promise.all([writer, poller(), poller(), poller(), poller()]);
+      const last = await new Promise<ScsiResult>((resolve) => arr.submit({ initiator: A, lun: 0, cdb: read16(SLOT, 1) }, null, (_c, res) => resolve(res)));
+      expect(Buffer.from(expectGood(last)).readUInt32BE(4)).to.equal(UPDATES);
+      expect(reads).to.be.greaterThan(UPDATES);
+      expect(arr.stats().readCache.hits, 'the polls did go through the cache').to.be.greaterThan(0);
+    } finally {
+      await arr.close();
     }
   });
 
