@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTopologyFile } from '../../../lib/topology/load.js';
 import { control } from '../../../daemons/common/control-client.js';
+import type { PingResult } from '../../../daemons/cli/net-commands.js';
 import { fabricUp, fabricDown } from '../../../daemons/fabric/lifecycle.js';
 import { type FabricState, type DaemonRecord, findDaemon, isAlive } from '../../../daemons/fabric/state.js';
 
@@ -61,22 +62,8 @@ export function trackPids(pids: number[]): void {
   for (const p of pids) startedPids.add(p);
 }
 
-export interface PingReply {
-  seq: number;
-  rttMs: number | null;
-  ttl?: number;
-  bytes?: number;
-  error?: string;
-}
-export interface PingResult {
-  vm: string;
-  nic: string;
-  sourceIp: string;
-  target: string;
-  sent: number;
-  received: number;
-  replies: PingReply[];
-}
+/** What a VM's ping control call answers (the CLI's own type). */
+export type { PingResult };
 export interface PingOptions {
   count?: number;
   intervalMs?: number;
