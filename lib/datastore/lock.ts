@@ -14,7 +14,7 @@ import {
 } from './format.js';
 import { type HostCtx, atomicUpdate, ioOrThrow } from './host.js';
 import { replayJournal } from './journal.js';
-import { type Gen, emit, sleepUntil } from './proc.js';
+import { type Gen, emit, io, sleepUntil } from './proc.js';
 
 export type HeldMode = Exclude<LockMode, 'free'>;
 
@@ -140,18 +140,24 @@ export function* acquireLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<F
       if (c.live.length > 0) {
         // Watch every live holder's slot for a full lease (§7.6); any change means alive.
         const from = ctx.nowMs;
+        const end = from + t.leaseMs;
         let moved: Watched | undefined;
-        while (moved === undefined) {
-          const end = from + t.leaseMs;
-          yield* sleepUntil(Math.min(ctx.nowMs + t.heartbeatMs, end));
+        // A read that fails or times out observes nothing: the watch goes on, and it ends only with a
+        // successful read of every slot at or after the end of the window.
+        for (let seenAtEnd = false; moved === undefined && !seenAtEnd; ) {
+          if (ctx.nowMs >= end + t.leaseMs) throw new DatastoreError(DS_ERROR.IO_FAILED, `cannot read the heartbeat slots of entry ${entry}'s holders`, { entry });
+          yield* sleepUntil(ctx.nowMs >= end ? ctx.nowMs + t.offlineRetryMs : Math.min(ctx.nowMs + t.heartbeatMs, end));
+          const atEnd = ctx.nowMs >= end;
+          let all = true;
           for (const w of c.live) {
-            const now = yield* ioOrThrow(ctx, { kind: 'read', lba: w.lba, blocks: 1 }, `read heartbeat slot ${w.slot.index}`);
-            if (!now.equals(w.image)) {
+            const r = yield* io({ kind: 'read', lba: w.lba, blocks: 1 }, ctx.nowMs + t.ioTimeoutMs);
+            if (r.status !== 'good') all = false;
+            else if (!r.data!.equals(w.image)) {
               moved = w;
               break;
             }
           }
-          if (ctx.nowMs >= end) break;
+          seenAtEnd = atEnd && all;
         }
         if (moved !== undefined) {
           const who = moved.slot.hostName || moved.holder.owner;

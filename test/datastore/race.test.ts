@@ -59,10 +59,12 @@ describe('datastore lock race (§7.6): seeded stalls and deaths', function () {
           } else if (roll < 0.6 && beliefs.has(n)) {
             h.run(`rel${step}`, releaseLock(h.ctx, 1));
             beliefs.delete(n);
-          } else if (roll < 0.7) {
+          } else if (roll < 0.65) {
             sim.stall(n, sim.now + Math.floor(rnd() * 25_000));
-          } else if (roll < 0.72 && deaths < HOSTS - 2) {
-            sim.kill(n);
+          } else if (roll < 0.69 && deaths < HOSTS - 2) {
+            // kill a live holder when there is one (its belief stays: a dead holder holds until broken)
+            const victim = [...beliefs.keys()].find((x) => !sim.host(x).dead) ?? n;
+            sim.kill(victim);
             deaths++;
           }
         }
