@@ -54,9 +54,13 @@ describe('datastore lock race (§7.6): seeded stalls and deaths', function () {
         const h = sim.host(n);
         const roll = rnd();
         if (!h.dead) {
-          if (roll < 0.5 && !acquiring.has(n) && !beliefs.has(n) && h.ctx.online) {
-            acquiring.set(n, h.run(`acq${step}`, acquireLock(h.ctx, 1, 'exclusive')));
-          } else if (roll < 0.6 && beliefs.has(n)) {
+          if (roll < 0.5) {
+            // a burst: every idle live host asks at the same moment, so the takes really race
+            for (const m of names) {
+              const hm = sim.host(m);
+              if (!hm.dead && !acquiring.has(m) && !beliefs.has(m) && hm.ctx.online) acquiring.set(m, hm.run(`acq${step}`, acquireLock(hm.ctx, 1, 'exclusive')));
+            }
+          } else if (roll < 0.6 && beliefs.has(n) && !acquiring.has(n)) {
             h.run(`rel${step}`, releaseLock(h.ctx, 1));
             beliefs.delete(n);
           } else if (roll < 0.65) {

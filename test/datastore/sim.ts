@@ -14,7 +14,7 @@ import type { BlockSizeBytes } from '../../lib/storage/blockstore.js';
 import { type FormatOptions, type Superblock, entryLba, parseEntry, parseSlot, parseSuperblock, planFormat, slotLba, type FileEntry, type HeartbeatSlot } from '../../lib/datastore/format.js';
 import { type HostCtx, createHostCtx, heartbeat } from '../../lib/datastore/host.js';
 import { type Action, type DsEvent, type Gen, type IoRequest, type IoResult, Proc, type ScsiRequest, fromScsiResult, toScsiCommand } from '../../lib/datastore/proc.js';
-import type { NasCtx } from '../../lib/datastore/nas-lease.js';
+import { type NasCtx, nasTiming } from '../../lib/datastore/nas-lease.js';
 
 export const uuidOf = (name: string): string => Buffer.from(name.padEnd(16, '.').slice(0, 16), 'latin1').toString('hex');
 
@@ -143,8 +143,7 @@ export class Sim {
   nasCtx(h: SimHost): NasCtx {
     let c = this.nasCtxs.get(h);
     if (c === undefined) {
-      const s = this.nasTimeScale;
-      this.nasCtxs.set(h, (c = { hostName: h.name, nowMs: 0, timing: { refreshMs: 10_000 / s, updateTimeoutMs: 5_000 / s, maxFailures: 3 } }));
+      this.nasCtxs.set(h, (c = { hostName: h.name, nowMs: 0, timing: nasTiming(this.nasTimeScale) }));
     }
     return c;
   }
