@@ -9,6 +9,7 @@ import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import type { Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
+import { takeClockAnchor } from '../common/fabric-clock.js';
 import { control } from '../common/control-client.js';
 import { planFabric, linkUrl, type PlannedDaemon, type VmConfig } from './plan.js';
 import { spawnDaemon, stopDaemons } from './process.js';
@@ -47,13 +48,16 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   fs.mkdirSync(runDir, { recursive: true });
   const token = newToken();
   const timeScale = opts.timeScale ?? 1;
-  const plan = planFabric(opts.topology, timeScale);
+  // one clock for the whole fabric: every daemon's clock, event and capture time runs on this anchor
+  const clock = takeClockAnchor();
+  const plan = planFabric(opts.topology, timeScale, clock);
   const state: FabricState = {
     fabric: opts.topology.name,
     topologyFile: opts.topology.file,
     token,
-    startedAt: new Date().toISOString(),
+    startedAt: new Date(clock.wallMs).toISOString(),
     timeScale,
+    clock,
     runDir,
     daemons: [],
     // an external VM's guest routes (ping, mac, ...) are served by its own vm daemon, named like the VM

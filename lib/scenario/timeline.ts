@@ -47,10 +47,10 @@ function fieldText(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** `   1234.5 ms  sw1     mac-move  vlan=10 mac=00:50:56:00:10:01 fromPort=Gi1/0/1 toPort=Gi1/0/2` */
-export function formatTimelineLine(e: TimelineEntry): string {
+/** `   1234.5 ms  sw1     mac-move  vlan=10 mac=00:50:56:00:10:01 fromPort=Gi1/0/1 toPort=Gi1/0/2` (`decimals` of a ms). */
+export function formatTimelineLine(e: TimelineEntry, decimals = 1): string {
   const fields = Object.entries(e.fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${fieldText(v)}`).join(' ');
-  return `${e.sceneMs.toFixed(1).padStart(10)} ms  ${e.source.padEnd(8)} ${e.type.padEnd(16)} ${fields}`.trimEnd();
+  return `${e.sceneMs.toFixed(decimals).padStart(9 + decimals)} ms  ${e.source.padEnd(8)} ${e.type.padEnd(16)} ${fields}`.trimEnd();
 }
 
 export function formatTimeline(entries: readonly TimelineEntry[]): string {
