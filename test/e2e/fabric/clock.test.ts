@@ -119,6 +119,10 @@ describe('e2e fabric: one fabric clock for events and captures (topologies/quick
     const capNg = cli(['capture', ...points, '-w', ng, '--seconds', '6'], 30_000);
     const capPcap = cli(['capture', ...points, '-w', pcap, '--seconds', '6'], 30_000);
     await new Promise((r) => setTimeout(r, 2000)); // both CLIs attached
+    // a stream web1 -> web2 crosses esx1, sw2 (or sw1 and the trunk) and esx2 at once: batches of
+    // different daemons overlap in time, which is what the merge has to order
+    await fab.call('esx2', 'POST', '/control/streams/sink', { vm: 'web2', udpPort: 9000, streamId: 7 });
+    await fab.call('esx1', 'POST', '/control/streams/send', { vm: 'web1', target: '192.0.2.12', udpPort: 9000, frameBytes: 128, seconds: 1, ratePps: 3000, streamId: 7, background: true });
     const startMs = clock.nowMs();
     const down = await cli(['link', 'down', 'esx1.vmnic0']);
     expect(down.code, down.stderr).to.equal(0);
