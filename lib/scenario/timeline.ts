@@ -1,7 +1,8 @@
 // The scenario timeline: every daemon's events and the runner's own steps on one time axis, in ms since
-// the scenario started (fabric time). Covers converting a daemon's clock to scene time (each daemon's
-// clock has its own origin; the runner measures the offset once per daemon), merging, sorting and the
-// one-line text form written to timeline.txt and shown as evidence. Pure; leaves out fetching events.
+// the scenario started (fabric time). Covers converting a daemon's event time to scene time (every daemon
+// is on the one fabric clock, lib/fabric-clock.ts: scene = fabric ms - the fabric ms the scenario started
+// at), merging, sorting and the one-line text form written to timeline.txt and shown as evidence. Pure;
+// leaves out fetching events.
 
 export interface TimelineEntry {
   /** ms since the scenario started, fabric time. */
@@ -20,14 +21,6 @@ export interface DaemonEvent {
   source: string;
   type: string;
   [field: string]: unknown;
-}
-
-/**
- * Offset that turns a daemon's clock reading into scene time: scene = daemonMs - offset. Measured from
- * one reading `daemonClockMs` taken when the scene clock read `sceneMs` (e.g. the daemon's status reply).
- */
-export function clockOffsetMs(daemonClockMs: number, sceneMs: number): number {
-  return daemonClockMs - sceneMs;
 }
 
 export function toTimelineEntry(e: DaemonEvent, offsetMs: number): TimelineEntry {
