@@ -19,9 +19,14 @@ export const NS_PER_MS = 1_000_000;
 /** Event times are kept to the microsecond: finer than any hop between daemons (tens of µs). */
 export const EVENT_TIME_DECIMALS = 3;
 
+/** The anchor's monotonic reading as a number to subtract (parse once, read the clock often). */
+export function anchorOriginNs(anchor: FabricClockAnchor): bigint {
+  return BigInt(anchor.monotonicNs);
+}
+
 /** Fabric ns since the anchor for a monotonic reading (scaled: time runs `timeScale` times faster). */
-export function fabricNsAt(anchor: FabricClockAnchor, monotonicNs: bigint, timeScale = 1): number {
-  return Number(monotonicNs - BigInt(anchor.monotonicNs)) * timeScale;
+export function fabricNsAt(originNs: bigint, monotonicNs: bigint, timeScale = 1): number {
+  return Number(monotonicNs - originNs) * timeScale;
 }
 
 /** Fabric ms rounded to the microsecond, as events carry it. */

@@ -1,13 +1,13 @@
 // lib/fabric-clock.ts: fabric time from a monotonic reading, capture timestamps and wall time text.
 import { expect } from 'chai';
-import { captureTimestampNs, eventTimeMs, fabricMsOfCapture, fabricNsAt, wallClockText, wallTimeText, type FabricClockAnchor } from '../lib/fabric-clock.js';
+import { anchorOriginNs, captureTimestampNs, eventTimeMs, fabricMsOfCapture, fabricNsAt, wallClockText, wallTimeText, type FabricClockAnchor } from '../lib/fabric-clock.js';
 
 const anchor: FabricClockAnchor = { monotonicNs: '5000000000000', wallMs: Date.UTC(2026, 11, 6, 7, 0, 0, 0) };
 
 describe('fabric-clock', () => {
   it('fabric time is monotonic time since the anchor, scaled', () => {
-    expect(fabricNsAt(anchor, 5_000_001_500_000n)).to.equal(1_500_000);
-    expect(fabricNsAt(anchor, 5_000_001_500_000n, 4)).to.equal(6_000_000);
+    expect(fabricNsAt(anchorOriginNs(anchor), 5_000_001_500_000n)).to.equal(1_500_000);
+    expect(fabricNsAt(anchorOriginNs(anchor), 5_000_001_500_000n, 4)).to.equal(6_000_000);
   });
 
   it('capture timestamps are the anchor wall time plus fabric time, and convert back', () => {

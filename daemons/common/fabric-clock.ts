@@ -4,7 +4,7 @@
 // Covers taking the anchor (`vfab up`) and a Clock on it for daemons and the CLI. Leaves out the math.
 
 import type { Clock } from '../../lib/clock.js';
-import { type FabricClockAnchor, captureTimestampNs, fabricNsAt, NS_PER_MS } from '../../lib/fabric-clock.js';
+import { type FabricClockAnchor, anchorOriginNs, captureTimestampNs, fabricNsAt, NS_PER_MS } from '../../lib/fabric-clock.js';
 
 /** The monotonic and wall clocks read together (wall first, then monotonic: a few hundred ns apart). */
 export function takeClockAnchor(): FabricClockAnchor {
@@ -19,12 +19,12 @@ export class FabricClock implements Clock {
 
   constructor(anchor: FabricClockAnchor | undefined, private readonly timeScale = 1) {
     this.anchor = anchor ?? takeClockAnchor();
-    this.originNs = BigInt(this.anchor.monotonicNs);
+    this.originNs = anchorOriginNs(this.anchor);
   }
 
   /** Fabric ns since the anchor (scaled). */
   nowNs(): number {
-    return Number(process.hrtime.bigint() - this.originNs) * this.timeScale;
+    return fabricNsAt(this.originNs, process.hrtime.bigint(), this.timeScale);
   }
 
   nowMs(): number {
@@ -34,10 +34,5 @@ export class FabricClock implements Clock {
   /** Now as a capture timestamp: ns since the Unix epoch on the fabric's line. */
   captureNowNs(): bigint {
     return captureTimestampNs(this.anchor, this.nowNs());
-  }
-
-  /** Fabric ns of a monotonic reading taken elsewhere. */
-  fabricNsOf(monotonicNs: bigint): number {
-    return fabricNsAt(this.anchor, monotonicNs, this.timeScale);
   }
 }
