@@ -14,7 +14,7 @@ import { control } from '../common/control-client.js';
 import type { FlapRequest, ImpairRequest } from '../common/links.js';
 import { spawnDaemon, stopDaemons } from './process.js';
 import { type FabricState, type DaemonRecord, findDaemon, isAlive, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
-import { waitLinksUp, setUpDaemon, readDaemonConfig, daemonArgs } from './lifecycle.js';
+import { waitLinksUp, setUpDaemon, attachStorage, readDaemonConfig, daemonArgs } from './lifecycle.js';
 
 /** How long kill waits for the process to be gone. */
 export const KILL_WAIT_MS = 5_000;
@@ -61,6 +61,8 @@ export interface RestartResult {
   redialled: string[];
   /** A host: the arrays it attached again. An array: the hosts whose paths to it are connected again. */
   storage: string[];
+  /** A host: arrays that are down; it attaches them when they restart. */
+  arraysDown: string[];
 }
 
 /**
@@ -84,20 +86,23 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
   state.daemons = state.daemons.map((x) => (x.name === name ? updated : x));
   writeState(state, opts.stateDir ?? defaultStateDir());
   const portOf = (node: string) => state.daemons.find((x) => x.name === node)?.port;
-  const { redialled, storage } = await setUpDaemon(name, config, portOf, state.token);
-  if (config.kind === 'array') storage.push(...(await reattachHosts(state, name, portOf)));
+  // an array that is down (vfab fault kill) is attached when it restarts (reattachHosts)
+  const arrayRunning = (array: string) => isAlive(findDaemon(state, array).pid);
+  const { redialled, storage, arraysDown } = await setUpDaemon(name, config, portOf, state.token, { arrayRunning });
+  if (config.kind === 'array') storage.push(...(await reattachHosts(state, name, portOf, arrayRunning)));
   if (opts.waitLinks ?? true) await waitLinksUp(state, opts.linksTimeoutMs ?? RESTART_LINKS_TIMEOUT_MS);
-  return { name, kind: d.kind, oldPid, pid: rec.pid, port: rec.port, redialled, storage };
+  return { name, kind: d.kind, oldPid, pid: rec.pid, port: rec.port, redialled, storage, arraysDown };
 }
 
 /** The hosts that see a restarted array: attach again where needed, then wait for their paths. */
-async function reattachHosts(state: FabricState, array: string, portOf: (node: string) => number | undefined): Promise<string[]> {
+async function reattachHosts(state: FabricState, array: string, portOf: (node: string) => number | undefined, arrayRunning: (array: string) => boolean): Promise<string[]> {
   const hosts: string[] = [];
   for (const h of state.daemons) {
     if (h.kind !== 'host' || !isAlive(h.pid)) continue;
     const config = readDaemonConfig(state, h.name);
     if (config.kind !== 'host' || !config.host.storage.some((s) => s.array === array)) continue;
-    await setUpDaemon(h.name, config, portOf, state.token); // attached arrays are left as they are
+    // storage only: the host's links are fine (re-sending its peers would redial them)
+    await attachStorage(h.name, config, portOf, state.token, { arrayRunning });
     hosts.push(h.name);
   }
   const deadline = Date.now() + RESTART_STORAGE_TIMEOUT_MS;

@@ -13,7 +13,7 @@ import { VfabError } from '../../lib/errors.js';
 import type { Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
 import { control } from '../common/control-client.js';
-import { planFabric, linkUrl, type DaemonConfig, type PlannedDaemon, type VmConfig } from './plan.js';
+import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type PlannedDaemon, type VmConfig } from './plan.js';
 import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stores.js';
 import { spawnDaemon, stopDaemons } from './process.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, isAlive } from './state.js';
@@ -130,15 +130,21 @@ export interface SetUpResult {
   redialled: string[];
   /** Arrays the host attached (every path connected or reconnecting). */
   storage: string[];
+  /** Arrays not running (SetUpOptions.arrayRunning): the host attaches them when they restart. */
+  arraysDown: string[];
+}
+
+export interface SetUpOptions {
+  /** False for an array that is down (killed): its hosts are not told about it until it restarts. */
+  arrayRunning?: (array: string) => boolean;
 }
 
 /**
  * What the orchestrator tells a started daemon, and tells it again after a restart: a dialling end's
- * peers (POST /control/peers) and a host's arrays (POST /control/storage/arrays, which resolves once each
- * array is attached; daemons/host-storage.ts). A host that cannot attach an array is an error.
+ * peers (POST /control/peers) and a host's arrays (attachStorage).
  */
-export async function setUpDaemon(name: string, config: DaemonConfig, portOf: (node: string) => number | undefined, token: string): Promise<SetUpResult> {
-  const result: SetUpResult = { redialled: [], storage: [] };
+export async function setUpDaemon(name: string, config: DaemonConfig, portOf: (node: string) => number | undefined, token: string, opts: SetUpOptions = {}): Promise<SetUpResult> {
+  const result: SetUpResult = { redialled: [], storage: [], arraysDown: [] };
   if (config.kind === 'array' || config.kind === 'vm') return result; // vm daemons dial from their config
   const port = portOf(name);
   if (port === undefined) throw new VfabError('VFAB_FABRIC_PEER', `no daemon for ${name}`);
@@ -149,25 +155,39 @@ export async function setUpDaemon(name: string, config: DaemonConfig, portOf: (n
     if (peerPort === undefined) throw new VfabError('VFAB_FABRIC_PEER', `link ${name}.${end.local} -> ${end.peer}: no daemon for ${end.peerNode}`);
     peers[end.local] = linkUrl(peerPort, end.peerInterface);
   }
+  // (re-sending peers redials those links: done once per start, never to a daemon that did not restart)
   if (Object.keys(peers).length > 0) {
     const r = await control<{ dialled?: string[] }>({ port }, token, 'POST', '/control/peers', { peers });
     result.redialled = r.dialled ?? Object.keys(peers);
   }
-  // hosts with storage: where each array's block protocol listens (daemons/host-storage.ts connects its paths)
-  if (config.kind === 'host' && config.host.storage.length > 0) {
-    const arrays: Record<string, string> = {};
-    for (const s of config.host.storage) {
-      const arrayPort = portOf(s.array);
-      if (arrayPort !== undefined) arrays[s.array] = `ws://127.0.0.1:${arrayPort}/block`;
-    }
-    const status = await control<{ arrays: Array<{ array: string; state: string; error: string | null }> }>({ port }, token, 'POST', '/control/storage/arrays', { arrays });
-    for (const a of status.arrays) {
-      if (!(a.array in arrays)) continue;
-      if (a.state !== 'attached') throw new VfabError('VFAB_FABRIC_STORAGE', `host ${name} could not attach array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}`);
-      result.storage.push(a.array);
-    }
-  }
+  if (config.kind === 'host') Object.assign(result, await attachStorage(name, config, portOf, token, opts));
   return result;
+}
+
+/**
+ * Tells a host where each of its arrays' block protocol listens (POST /control/storage/arrays, which
+ * resolves once each array is attached; daemons/host-storage.ts); arrays attached already are left as
+ * they are, so it is safe to send again. A host that cannot attach a running array is an error.
+ */
+export async function attachStorage(name: string, config: HostConfig, portOf: (node: string) => number | undefined, token: string, opts: SetUpOptions = {}): Promise<{ storage: string[]; arraysDown: string[] }> {
+  const out = { storage: [] as string[], arraysDown: [] as string[] };
+  const port = portOf(name);
+  if (config.host.storage.length === 0 || port === undefined) return out;
+  const arrays: Record<string, string> = {};
+  for (const s of config.host.storage) {
+    const arrayPort = portOf(s.array);
+    if (arrayPort === undefined) continue;
+    if (opts.arrayRunning?.(s.array) === false) out.arraysDown.push(s.array);
+    else arrays[s.array] = `ws://127.0.0.1:${arrayPort}/block`;
+  }
+  if (Object.keys(arrays).length === 0) return out;
+  const status = await control<{ arrays: Array<{ array: string; state: string; error: string | null }> }>({ port }, token, 'POST', '/control/storage/arrays', { arrays });
+  for (const a of status.arrays) {
+    if (!(a.array in arrays)) continue;
+    if (a.state !== 'attached') throw new VfabError('VFAB_FABRIC_STORAGE', `host ${name} could not attach array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}`);
+    out.storage.push(a.array);
+  }
+  return out;
 }
 
 async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], token: string): Promise<void> {

@@ -72,7 +72,7 @@ export async function faultCommand(argv: string[], io: CliIo): Promise<number> {
     case 'restart': {
       const r = await restartDaemon(state, target);
       result = r;
-      const storage = r.storage.length ? `, ${r.kind === 'array' ? 'hosts reconnected' : 'arrays attached'}: ${r.storage.join(', ')}` : '';
+      const storage = `${r.storage.length ? `, ${r.kind === 'array' ? 'hosts reconnected' : 'arrays attached'}: ${r.storage.join(', ')}` : ''}${r.arraysDown.length ? `, not running (attached when restarted): ${r.arraysDown.join(', ')}` : ''}`;
       line = `restarted ${target}: pid ${r.pid} on port ${r.port}${r.redialled.length ? `, redialled ${r.redialled.join(', ')}` : ''}${storage}; every link is up`;
       break;
     }

@@ -4,8 +4,9 @@
 // and blocks written over the block protocol and through a VM disk survive `vfab down` / `vfab up`; a
 // larger topology LUN grows, a smaller one is refused with exit 2; `vfab array wipe` (refused while
 // running or without --yes) and `vfab down --purge` delete, plain down does not; after
-// `vfab fault restart esx1` the VM's disk works, and I/O running while array1 restarts finishes
-// without errors with both paths connected again when restart returns.
+// `vfab fault restart esx1` the VM's disk works; I/O running while array1 restarts finishes without
+// errors with both paths connected again when restart returns; a host restarted while its array was
+// killed attaches it when the array restarts.
 
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
@@ -163,6 +164,17 @@ describe('e2e storage: arrays keep their data; restart brings back storage', fun
     await ok('disk', 'read', 'web1', 'disk0', '4096', '5000', '--out', back);
     // the load wrote random blocks of disk0 too; the LUN keep was not touched by it
     expect((await withArray(async (c) => c.read((await lunNumber('keep'))!, LBA, BLOCKS))).equals(keepData)).to.equal(true);
+  });
+
+  it('a host restarted while its array is down attaches it when the array restarts', async () => {
+    await ok('fault', 'kill', 'array1');
+    const host = await json('fault', 'restart', 'esx1');
+    expect(host).to.deep.include({ storage: [], arraysDown: ['array1'] });
+    const array = await json('fault', 'restart', 'array1');
+    expect(array.storage).to.deep.equal(['esx1']);
+    const back = path.join(dir, 'back4.bin');
+    await ok('disk', 'read', 'web1', 'disk0', '65536', '16', '--out', back);
+    expect(fs.readFileSync(back).length).to.equal(16);
   });
 
   it('vfab array wipe: refused while the array runs (exit 1) and without --yes (exit 2, says what); deletes with --yes', async () => {
