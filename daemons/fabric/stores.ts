@@ -102,7 +102,11 @@ function storeFiles(dataDir: string): Array<{ name: string; bytes: number }> {
   return names.filter((n) => LEVELDB_FILE_RE.test(n)).map((name) => ({ name, bytes: fs.statSync(path.join(dataDir, name)).size }));
 }
 
-/** What is in array `name`'s store: opens it once (no read cache) to list its LUNs; refuses if it is in use. */
+/**
+ * What is in array `name`'s store: opens it once (no read cache) to list its LUNs; refuses if it is in
+ * use (LevelDB's lock). Callers check the fabric's state first: a refused open still rotates LevelDB's
+ * info log (LOG -> LOG.old) of the running store, nothing else.
+ */
 export async function describeStore(name: string, dataDir: string): Promise<StoreSummary> {
   const files = storeFiles(dataDir);
   const summary: StoreSummary = { array: name, dataDir, exists: files.some((f) => f.name === 'CURRENT'), files: files.length, bytes: files.reduce((s, f) => s + f.bytes, 0), luns: [] };
