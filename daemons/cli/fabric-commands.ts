@@ -16,6 +16,9 @@ Starts every physical switch, storage array and ESX host of the topology FILE as
 127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
 Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
 returns once the fabric is up (stop it later with: vfab down).
+Arrays keep their LUNs and data across down / up (.vfab/arrays/<array>/ or arrays[].dataDir): missing
+topology LUNs are created, larger ones grown; a topology LUN smaller than the stored one is refused
+(exit 2). Delete the data with: vfab down --purge, or vfab array wipe ARRAY --yes.
 
   --detach          return once the fabric is up, leave it running
   --time-scale N    run the fabric's clocks N times faster (aging, beacons, timeouts); default 1

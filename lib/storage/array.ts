@@ -103,6 +103,8 @@ export interface OpenArrayOptions {
  * A topology problem: the file asks for something the data does not allow (exit 2 in the CLI).
  */
 export const LUN_SHRINK_REFUSED = 'VFAB_TOPOLOGY_LUN_SHRINK';
+/** A configured LUN that the store lacks asks for a LUN number another stored LUN holds. */
+export const LUN_NUMBER_TAKEN = 'VFAB_TOPOLOGY_LUN_NUMBER_TAKEN';
 
 /** A LUN the configuration wants on the array. */
 export interface LunSpec {
@@ -122,7 +124,8 @@ export interface EnsureLunsResult {
 
 /**
  * Makes the configured LUNs exist: a missing one is created, a larger configured size grows the stored
- * LUN, and a smaller one is refused (LUN_SHRINK_REFUSED) before anything changes. LUNs in the store that
+ * LUN, and a smaller one is refused (LUN_SHRINK_REFUSED) before anything changes, as is a missing LUN
+ * whose number another stored LUN holds (LUN_NUMBER_TAKEN). LUNs in the store that
  * the list does not name (made with `vfab lun create`) are left alone; the number and block size of an
  * existing LUN never change.
  */
@@ -136,6 +139,15 @@ export async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise
           `${formatSize(spec.sizeBytes)} (${spec.sizeBytes} bytes); LUNs only grow. Give it at least ${formatSize(have.sizeBytes)}, ` +
           `or delete the array's data first: vfab array wipe ${array.name} --yes`,
         { array: array.name, lun: spec.name, storedBytes: have.sizeBytes, configuredBytes: spec.sizeBytes },
+      );
+    }
+    const holder = have === undefined && spec.lun !== undefined ? array.getLun(spec.lun) : undefined;
+    if (holder !== undefined) {
+      throw storageError(
+        LUN_NUMBER_TAKEN,
+        `array ${array.name}: the topology's LUN ${spec.name} is to be LUN ${spec.lun}, but the store has LUN ${holder.name} there; ` +
+          `give ${spec.name} another id, delete ${holder.name} (vfab lun delete ${holder.name}), or delete the array's data: vfab array wipe ${array.name} --yes`,
+        { array: array.name, lun: spec.name, number: spec.lun, heldBy: holder.name },
       );
     }
   }

@@ -3,7 +3,7 @@
 // grow, refuse to shrink before changing anything, leave other LUNs alone).
 import { expect } from 'chai';
 import { ManualClock } from '../../lib/clock.js';
-import { LUN_SHRINK_REFUSED, MAX_LUNS, MAX_LUN_BYTES, ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
+import { LUN_NUMBER_TAKEN, LUN_SHRINK_REFUSED, MAX_LUNS, MAX_LUN_BYTES, ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
 import { STORAGE_ERROR } from '../../lib/storage/blockstore.js';
 import * as cdb from '../../lib/storage/cdb.js';
 import { VfabError } from '../../lib/errors.js';
@@ -106,6 +106,16 @@ describe('storage array (LUN table)', () => {
       expect(error?.message).to.match(/^array lt: LUN b holds 4K \(4096 bytes\) but the topology asks for 2K \(2048 bytes\)/);
       expect(error?.details).to.deep.equal({ array: 'lt', lun: 'b', storedBytes: 4096, configuredBytes: 2048 });
       expect(arr.listLuns().map((l) => [l.name, l.sizeBytes]), 'a not grown, c not created').to.deep.equal([['a', 4096], ['b', 4096]]);
+    });
+
+    it('refuses a missing LUN whose number a stored LUN holds, naming both, before changing any LUN', async () => {
+      await arr.createLun({ name: 'keep', sizeBytes: 4096, lun: 1 }); // made by `vfab lun create`
+      await ensureLuns(arr, [{ name: 'ds0', sizeBytes: 4096, lun: 0 }]);
+      const e = await ensureLuns(arr, [{ name: 'ds0', sizeBytes: 8192, lun: 0 }, { name: 'ds1', sizeBytes: 4096, lun: 1 }]).catch((x: VfabError) => x);
+      expect(e).to.be.instanceOf(VfabError);
+      expect((e as VfabError).code).to.equal(LUN_NUMBER_TAKEN);
+      expect((e as VfabError).message).to.match(/LUN ds1 is to be LUN 1, but the store has LUN keep there/);
+      expect(arr.getLun('ds0')?.sizeBytes, 'ds0 not grown').to.equal(4096);
     });
 
     it('keeps the stored number and block size of an existing LUN and says so', async () => {
