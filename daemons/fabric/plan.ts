@@ -45,6 +45,8 @@ export interface ArrayConfig {
   kind: 'array';
   fabric: string;
   array: StorageArray;
+  /** Filled in by `vfab up`: the absolute folder of the array's store (daemons/fabric/stores.ts). */
+  dataDir?: string;
 }
 
 /** An external VM's daemon (vmd). Link ends: one 'dial' end per vNIC, `local` = the vNIC name. */
