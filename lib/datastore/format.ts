@@ -273,6 +273,12 @@ function firstNonZero(b: Buffer, from: number, to: number): number {
 class Check {
   constructor(readonly b: Buffer, readonly structure: string, readonly base: number) {}
 
+  /** A Check over `block` once its length, magic, CRC and tail are right; else the error. */
+  static open(block: Uint8Array, structure: string, base: number, magic: number | readonly number[]): Check | { ok: false; error: DatastoreError } {
+    const c = new Check(Buffer.from(block.buffer, block.byteOffset, block.byteLength), structure, base);
+    return c.frame(magic) ?? c;
+  }
+
   bad(field: string, offset: number, why: string, code: (typeof DS_ERROR)[keyof typeof DS_ERROR] = DS_ERROR.BAD_FIELD): { ok: false; error: DatastoreError } {
     return err(fieldError(code, this.structure, field, offset, why, this.base));
   }
@@ -392,10 +398,9 @@ export function emitSuperblock(sb: Superblock): Buffer {
  * must be exactly what computeLayout gives for the recorded sizes (nothing is trusted on its own word).
  */
 export function parseSuperblock(block: Uint8Array, lunBlockSize?: number): R<Superblock> {
-  const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  const c = new Check(b, 'superblock', 0);
-  const framed = c.frame(MAGIC.SUPERBLOCK);
-  if (framed) return framed;
+  const c = Check.open(block, 'superblock', 0, MAGIC.SUPERBLOCK);
+  if (!(c instanceof Check)) return c;
+  const b = c.b;
   const version = b.readUInt16LE(SB.VERSION);
   if (version !== DS_FORMAT_VERSION) return c.bad('version', SB.VERSION, `is ${version}, this vfab reads version ${DS_FORMAT_VERSION}`);
   const lockingCode = b.readUInt8(SB.LOCKING);
@@ -469,10 +474,9 @@ export function emitSlot(s: HeartbeatSlot, blockSize: number): Buffer {
 
 /** Parses one heartbeat slot; `expectIndex` is its position in the region (checked when given). */
 export function parseSlot(block: Uint8Array, expectIndex?: number, base = 0): R<HeartbeatSlot> {
-  const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  const c = new Check(b, 'heartbeat slot', base);
-  const framed = c.frame([SLOT_STATE.FREE, SLOT_STATE.IN_USE, SLOT_STATE.REPLAYING]);
-  if (framed) return framed;
+  const c = Check.open(block, 'heartbeat slot', base, [SLOT_STATE.FREE, SLOT_STATE.IN_USE, SLOT_STATE.REPLAYING]);
+  if (!(c instanceof Check)) return c;
+  const b = c.b;
   const state = SLOT_STATE_NAMES[b.readUInt32LE(HB.STATE)]!;
   const index = b.readUInt32LE(HB.INDEX);
   if (index >= DS_MAX_HOSTS || (expectIndex !== undefined && index !== expectIndex)) {
@@ -584,10 +588,9 @@ export function emitEntry(e: FileEntry, blockSize: number): Buffer {
 }
 
 export function parseEntry(block: Uint8Array, fileEntries: number, expectIndex?: number, base = 0): R<FileEntry> {
-  const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  const c = new Check(b, 'file entry', base);
-  const framed = c.frame(MAGIC.FILE_ENTRY);
-  if (framed) return framed;
+  const c = Check.open(block, 'file entry', base, MAGIC.FILE_ENTRY);
+  if (!(c instanceof Check)) return c;
+  const b = c.b;
   const index = b.readUInt32LE(FE.INDEX);
   if (index >= fileEntries || (expectIndex !== undefined && index !== expectIndex)) {
     return c.bad('entry index', FE.INDEX, `is ${index}, the entry sits at position ${expectIndex ?? '<' + fileEntries}`);
@@ -642,10 +645,9 @@ export function emitJournalHeader(h: JournalHeader, blockSize: number): Buffer {
 }
 
 export function parseJournalHeader(block: Uint8Array, expectSlot?: number, base = 0): R<JournalHeader> {
-  const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  const c = new Check(b, 'journal header', base);
-  const framed = c.frame(MAGIC.JOURNAL_HEADER);
-  if (framed) return framed;
+  const c = Check.open(block, 'journal header', base, MAGIC.JOURNAL_HEADER);
+  if (!(c instanceof Check)) return c;
+  const b = c.b;
   const slot = b.readUInt32LE(JH.SLOT);
   if (slot >= DS_MAX_HOSTS || (expectSlot !== undefined && slot !== expectSlot)) return c.bad('slot', JH.SLOT, `is ${slot}, the journal belongs to slot ${expectSlot ?? '<' + DS_MAX_HOSTS}`);
   const checkpoint = c.u64('checkpoint', JH.CHECKPOINT);
@@ -677,10 +679,9 @@ export function emitJournalRecord(r: JournalRecord, blockSize: number): Buffer {
 }
 
 export function parseJournalRecord(block: Uint8Array, fileEntries: number, fileBlocks: number, base = 0): R<JournalRecord> {
-  const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  const c = new Check(b, 'journal record', base);
-  const framed = c.frame(MAGIC.JOURNAL_RECORD);
-  if (framed) return framed;
+  const c = Check.open(block, 'journal record', base, MAGIC.JOURNAL_RECORD);
+  if (!(c instanceof Check)) return c;
+  const b = c.b;
   const slot = b.readUInt32LE(JR.SLOT);
   if (slot >= DS_MAX_HOSTS) return c.bad('slot', JR.SLOT, `is ${slot}, at most ${DS_MAX_HOSTS - 1}`);
   const seq = c.u64('sequence', JR.SEQ);
@@ -730,10 +731,9 @@ export function emitBitmap(m: BitmapBlock, blockSize: number): Buffer {
 
 /** Parses bitmap block `expectIndex`; bits beyond the datastore's file blocks must be zero. */
 export function parseBitmap(block: Uint8Array, expectIndex: number, fileBlocks: number, base = 0): R<BitmapBlock> {
-  const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  const c = new Check(b, 'bitmap block', base);
-  const framed = c.frame(MAGIC.BITMAP);
-  if (framed) return framed;
+  const c = Check.open(block, 'bitmap block', base, MAGIC.BITMAP);
+  if (!(c instanceof Check)) return c;
+  const b = c.b;
   const index = b.readUInt32LE(BM.INDEX);
   if (index !== expectIndex) return c.bad('bitmap index', BM.INDEX, `is ${index}, the block sits at position ${expectIndex}`);
   const z = c.zero('reserved', BM.RESERVED, BM.BITS);

@@ -4,7 +4,6 @@ import { expect } from 'chai';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { DS_JOURNAL_MAX_TXN_RECORDS, type EntryMeta, computeLayout, emitJournalHeader, entryLba, journalLbaOf } from '../../lib/datastore/format.js';
 import { bitmapSpans, encodeTxn, findFreeRun, journalRecordLba, journalledUpdate, planReplay, replayJournal, setBits } from '../../lib/datastore/journal.js';
-import { acquireLock } from '../../lib/datastore/lock.js';
 import { Sim } from './sim.js';
 
 const META = (name: string): EntryMeta => ({ type: 'file', parent: 0, name, sizeBytes: 1024 * 1024, extents: [{ start: 1, count: 1 }] });
@@ -67,10 +66,7 @@ describe('datastore journal (§7.9): on the simulated LUN', () => {
     sim.host('esx1').mount();
     sim.host('esx2').mount();
     await sim.advance(50);
-    const h = sim.host('esx1');
-    const p = h.run('lock', acquireLock(h.ctx, 1, 'exclusive'));
-    await sim.advance(50);
-    p.value();
+    (await sim.host('esx1').lockFor(1, 'exclusive', 50)).value();
     return sim;
   }
 
@@ -98,9 +94,7 @@ describe('datastore journal (§7.9): on the simulated LUN', () => {
     await sim.advance(100);
     sim.kill('esx1');
     const h2 = sim.host('esx2');
-    const p = h2.run('lock', acquireLock(h2.ctx, 1, 'exclusive'));
-    await sim.advance(20_000);
-    p.value();
+    (await h2.lockFor(1, 'exclusive', 20_000)).value();
     expect(h2.eventsOf('journal-replayed')[0]!.details!.redone).to.have.length(1);
     expect((await sim.entry(1)).meta.name).to.equal('b.vmx');
   });
@@ -116,9 +110,7 @@ describe('datastore journal (§7.9): on the simulated LUN', () => {
     const l = sim.superblock().layout;
     await sim.exec('x', { kind: 'write', lba: journalRecordLba(l, h.ctx.slot!.index, first + 1), data: Buffer.alloc(512, 0x77) });
     const h2 = sim.host('esx2');
-    const p = h2.run('lock', acquireLock(h2.ctx, 1, 'exclusive'));
-    await sim.advance(20_000);
-    p.value();
+    (await h2.lockFor(1, 'exclusive', 20_000)).value();
     const ev = h2.eventsOf('journal-replayed')[0]!.details!;
     expect([ev.redone, ev.torn]).to.deep.equal([[], [first]]);
     expect((await sim.entry(1)).meta.type).to.equal('unused');

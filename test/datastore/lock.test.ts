@@ -25,9 +25,7 @@ describe('datastore locks (§7.5-§7.8)', () => {
   it('§7.5 a free lock is taken with one ATS: exclusive, owner, its slot address and generation, lock generation 1', async () => {
     const sim = await setup(['esx1']);
     const h = sim.host('esx1');
-    const p = h.run('lock', acquireLock(h.ctx, 1, 'exclusive'));
-    await sim.advance(100);
-    p.value();
+    (await h.lockFor(1, 'exclusive', 100)).value();
     const e = await sim.entry(1);
     expect(e.lock).to.deep.include({ mode: 'exclusive', owner: h.uuid, ownerSlotLba: h.ctx.slot!.lba, ownerSlotGeneration: 1, generation: 1 });
     expect(e.lock.holders).to.have.length(1);
@@ -68,9 +66,7 @@ describe('datastore locks (§7.5-§7.8)', () => {
   it('§7.6 a dead owner: unchanged for 16 s, slot marked being replayed, journal replayed, slot freed with generation + 1, lock taken', async () => {
     const sim = await setup(['esx1', 'esx2']);
     const h1 = sim.host('esx1');
-    const p1 = h1.run('lock', acquireLock(h1.ctx, 1, 'exclusive'));
-    await sim.advance(100);
-    p1.value();
+    (await h1.lockFor(1, 'exclusive', 100)).value();
     // esx1 journals a metadata change and dies before applying it
     const j = h1.run('update', journalledUpdate(h1.ctx, [{ op: 'entry-meta', entry: 1, meta: FLAT }, { op: 'bitmap-set', start: 0, bits: 2 }], 'journal'));
     await sim.advance(50);
@@ -80,8 +76,7 @@ describe('datastore locks (§7.5-§7.8)', () => {
     sim.kill('esx1');
     const t0 = sim.now;
     const h2 = sim.host('esx2');
-    const p2 = h2.run('lock', acquireLock(h2.ctx, 1, 'exclusive'));
-    await sim.advance(15_000);
+    const p2 = await h2.lockFor(1, 'exclusive', 15_000);
     expect(p2.done).to.equal(false); // still inside the window
     await sim.advance(5_000);
     const e = p2.value<{ lock: { owner: string } }>();
@@ -184,9 +179,7 @@ describe('datastore ATS+SCSI locking (§7.7)', () => {
   it('on an ATS+SCSI volume a lock is taken under a whole-LUN SCSI-2 reservation (RESERVE, READ, WRITE, RELEASE), no ATS on the lock', async () => {
     const sim = await setup(['esx1'], 'ats-scsi');
     const h = sim.host('esx1');
-    const p = h.run('lock', acquireLock(h.ctx, 1, 'exclusive'));
-    await sim.advance(100);
-    p.value();
+    (await h.lockFor(1, 'exclusive', 100)).value();
     const lba = entryLba(sim.superblock().layout, 1);
     const ops = sim.log.filter((x) => x.host === 'esx1' && x.t >= 50).filter((x) => x.lba === lba || x.kind === 'reserve' || x.kind === 'release').map((x) => x.kind);
     expect(ops).to.deep.equal(['read', 'reserve', 'read', 'write', 'release']);

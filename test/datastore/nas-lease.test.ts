@@ -8,6 +8,14 @@ import { Sim } from './sim.js';
 
 const PATH = lckPath('/web1', 4242);
 
+/** esx1 takes the lease, runs `ms`, and dies. */
+async function ownerDiesAfter(sim: Sim, ms: number): Promise<void> {
+  const a = sim.host('esx1');
+  a.run('lease', holdLease(sim.nasCtx(a), PATH, 'exclusive'));
+  await sim.advance(ms);
+  sim.kill('esx1');
+}
+
 describe('datastore NAS .lck leases (§7.10)', () => {
   it('the stale time is refresh × failures + timeout = 35 s', () => {
     expect(staleAfterMs(nasTiming())).to.equal(35_000);
@@ -51,10 +59,7 @@ describe('datastore NAS .lck leases (§7.10)', () => {
 
   it('a dead owner: the .lck is broken only after 35 s unchanged, then the new owner holds it', async () => {
     const sim = new Sim();
-    const a = sim.host('esx1');
-    a.run('lease', holdLease(sim.nasCtx(a), PATH, 'exclusive'));
-    await sim.advance(5000);
-    sim.kill('esx1');
+    await ownerDiesAfter(sim, 5000);
     const b = sim.host('esx2');
     const t0 = sim.now;
     const p = b.run('lease', holdLease(sim.nasCtx(b), PATH, 'exclusive'));
@@ -86,10 +91,7 @@ describe('datastore NAS .lck leases (§7.10)', () => {
   it('the time scale shrinks every NAS interval alike (scale 10: stale after 3.5 s)', async () => {
     const sim = new Sim();
     sim.nasTimeScale = 10;
-    const a = sim.host('esx1');
-    a.run('lease', holdLease(sim.nasCtx(a), PATH, 'exclusive'));
-    await sim.advance(100);
-    sim.kill('esx1');
+    await ownerDiesAfter(sim, 100);
     const b = sim.host('esx2');
     const t0 = sim.now;
     b.run('acq', acquireLease(sim.nasCtx(b), PATH, 'exclusive'));

@@ -15,6 +15,7 @@ import { type FormatOptions, type Superblock, entryLba, parseEntry, parseSlot, p
 import { type HostCtx, createHostCtx, heartbeat } from '../../lib/datastore/host.js';
 import { type Action, type DsEvent, type Gen, type IoRequest, type IoResult, Proc, type ScsiRequest, fromScsiResult, toScsiCommand } from '../../lib/datastore/proc.js';
 import { type NasCtx, nasTiming } from '../../lib/datastore/nas-lease.js';
+import { type HeldMode, acquireLock } from '../../lib/datastore/lock.js';
 
 export const uuidOf = (name: string): string => Buffer.from(name.padEnd(16, '.').slice(0, 16), 'latin1').toString('hex');
 
@@ -77,6 +78,13 @@ export class SimHost {
     this.ctx = createHostCtx({ hostUuid: this.uuid, hostName: this.name, sb: this.sim.superblock(), timeScale });
     this.hb = this.run('heartbeat', heartbeat(this.ctx));
     return this.hb;
+  }
+
+  /** Starts acquireLock(entry, mode) on this host and runs the simulation `ms` further. */
+  async lockFor(entry: number, mode: HeldMode, ms: number): Promise<SimProc> {
+    const p = this.run(`lock-${entry}`, acquireLock(this.ctx, entry, mode));
+    await this.sim.advance(ms);
+    return p;
   }
 
   eventsOf(kind: DsEvent['kind']): DsEvent[] {
