@@ -31,6 +31,12 @@ export const DS_ERROR = {
   IO_FAILED: 'VFAB_DATASTORE_IO_FAILED',
   /** A journal transaction has more records than DS_JOURNAL_MAX_TXN_RECORDS. */
   JOURNAL_TXN_TOO_BIG: 'VFAB_DATASTORE_JOURNAL_TXN_TOO_BIG',
+  /** A file or directory of that name exists already (or a directory to delete is not empty). */
+  EXISTS: 'VFAB_DATASTORE_EXISTS',
+  /** The entry is not in use, or is not a directory where one is needed. */
+  NOT_FOUND: 'VFAB_DATASTORE_NOT_FOUND',
+  /** No free file blocks or file-table entries left. */
+  NO_SPACE: 'VFAB_DATASTORE_NO_SPACE',
   /** The operation needs a mounted volume with a live heartbeat. */
   NOT_MOUNTED: 'VFAB_DATASTORE_NOT_MOUNTED',
 } as const;

@@ -112,15 +112,20 @@ export function* breakSlot(ctx: HostCtx, w: Watched): Gen<boolean> {
  * DatastoreError VFAB_DATASTORE_LOCKED naming the owner when a holder's heartbeat moves within the lease.
  */
 export function* acquireLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<FileEntry> {
+  return (yield* takeLock(ctx, entry, mode)).entry;
+}
+
+/** acquireLock, also saying whether this call took the lock (false: this host held it already). */
+export function* takeLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<{ entry: FileEntry; taken: boolean }> {
   const l = ctx.sb.layout;
   const t = ctx.timing;
   const lba = entryLba(l, entry);
-  for (let round = 0; round < DS_LOCK_MAX_ROUNDS; round++) {
+  rounds: for (let round = 0; round < DS_LOCK_MAX_ROUNDS; round++) {
     const mine = me(ctx);
     const { raw, entry: cur } = yield* readEntry(ctx, entry);
     const lock = cur.lock;
     let holders: LockHolder[];
-    if (lock.mode === mode && lock.holders.some((h) => sameHolder(h, mine))) return cur; // held already
+    if (lock.mode === mode && lock.holders.some((h) => sameHolder(h, mine))) return { entry: cur, taken: false }; // held already
     if (compatible(lock.mode, mode)) {
       if (lock.holders.length >= DS_MAX_LOCK_HOLDERS) {
         throw new DatastoreError(DS_ERROR.HOLDERS_FULL, `lock of entry ${entry} already has ${DS_MAX_LOCK_HOLDERS} holders`, { entry });
@@ -148,6 +153,9 @@ export function* acquireLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<F
           if (ctx.nowMs >= end + t.leaseMs) throw new DatastoreError(DS_ERROR.IO_FAILED, `cannot read the heartbeat slots of entry ${entry}'s holders`, { entry });
           yield* sleepUntil(ctx.nowMs >= end ? ctx.nowMs + t.offlineRetryMs : Math.min(ctx.nowMs + t.heartbeatMs, end));
           const atEnd = ctx.nowMs >= end;
+          // The lock itself changed (released, or taken over): decide again from what it is now.
+          const again = yield* io({ kind: 'read', lba, blocks: 1 }, ctx.nowMs + t.ioTimeoutMs);
+          if (again.status === 'good' && !again.data!.equals(raw)) continue rounds;
           let all = true;
           for (const w of c.live) {
             const r = yield* io({ kind: 'read', lba: w.lba, blocks: 1 }, ctx.nowMs + t.ioTimeoutMs);
@@ -177,7 +185,7 @@ export function* acquireLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<F
     const r = yield* atomicUpdate(ctx, lba, raw, emitEntry(next, l.blockSize), true);
     if (r.ok) {
       yield* emit('lock-acquired', `locked entry ${entry} (${cur.meta.name}) ${mode}`, { entry, mode, generation: next.lock.generation });
-      return next;
+      return { entry: next, taken: true };
     }
     if (r.why !== 'miscompare') throw new DatastoreError(DS_ERROR.IO_FAILED, `taking the lock of entry ${entry}: ${r.why}`, { entry });
   }

@@ -252,6 +252,12 @@ export class Sim {
 
   // ---------------------------------------------------------------- inspection helpers (direct reads)
 
+  /** The LUN from LBA 0 to the data area (what inspectVolume decodes). */
+  async metadata(): Promise<Buffer> {
+    const r = await this.exec('inspector', { kind: 'read', lba: 0, blocks: this.superblock().layout.dataLba });
+    return r.status === 'good' ? r.data! : Buffer.alloc(0);
+  }
+
   async slot(index: number): Promise<HeartbeatSlot> {
     const l = this.superblock().layout;
     const r = await this.exec('inspector', { kind: 'read', lba: slotLba(l, index), blocks: 1 });
