@@ -3,8 +3,9 @@
 // when an incompatible holder's heartbeat slot still holds its generation, watch that slot for a full
 // lease: if it moves, fail ("locked by <host>"); if it does not, break: mark the slot being replayed (ATS),
 // replay the holder's journal, free the slot with generation + 1, then take the lock (ATS). A holder whose
-// slot no longer holds the generation recorded in the lock is dead already and is dropped at once.
-// Release removes this host from the holders. Runs as generators under proc.ts. Leaves out lock upgrade
+// slot no longer holds the generation recorded in the lock is dead already and is dropped at once. While
+// watching, the lock record is read again too: if it changed (released, taken over), the decision is made
+// again from what it is now. Release removes this host from the holders. Runs as generators under proc.ts. Leaves out lock upgrade
 // (read-only to exclusive) and the HA uses of locks (next issue).
 
 import { DS_ERROR, DatastoreError } from './errors.js';

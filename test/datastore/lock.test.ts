@@ -234,3 +234,20 @@ describe('datastore ATS+SCSI locking (§7.7)', () => {
     expect(sim.log.filter((x) => x.host === 'esx1' && x.kind === 'write').length).to.be.greaterThan(3); // heartbeats went through
   });
 });
+
+describe('datastore on a 4096-byte-block LUN', () => {
+  it('mount, heartbeat, lock, and break of a dead owner work alike: every ATS covers one 4096-byte block', async () => {
+    const sim = new Sim({ blockSize: 4096, lunBytes: 16 * 1024 * 1024 });
+    await sim.format();
+    await sim.load();
+    for (const n of ['esx1', 'esx2']) sim.host(n).mount();
+    await sim.advance(50);
+    (await sim.host('esx1').lockFor(1, 'exclusive', 100)).value();
+    sim.kill('esx1');
+    const p = await sim.host('esx2').lockFor(1, 'exclusive', 20_000);
+    expect(p.value<{ lock: { owner: string } }>().lock.owner).to.equal(sim.host('esx2').uuid);
+    expect(sim.host('esx2').eventsOf('lock-broken')).to.have.length(1);
+    expect(sim.target.lunStats(0)!.compareAndWrites).to.be.greaterThan(10);
+    expect(sim.target.lunStats(0)!.checkConditions).to.equal(sim.target.lunStats(0)!.cawMiscompares); // no malformed ATS
+  });
+});
