@@ -7,7 +7,8 @@
 // Latency: a paced stream at LATENCY_RATE_PPS for LATENCY_SECONDS, p50/p99 from send to receive on a
 // clock shared by all processes. CPU ns per frame: user + system time of the path's three processes
 // during the throughput phase, per frame received. The fabric and both chains' relay and receiver stay
-// up for the whole run (as vfab's daemons do); only a chain's sender is started per phase. Every phase
+// up for the whole run (as vfab's daemons do); only a chain's sender is started per phase; each side
+// runs WARMUP_SECONDS unmeasured per frame size before the rounds. Every phase
 // is bounded in time. Leaves out: more hops, more VMs, other frame sizes (bench/tools/ for those).
 
 import os from 'node:os';
@@ -29,6 +30,8 @@ export const LATENCY_RATE_PPS = 1000;
 export const LATENCY_SECONDS = 2;
 export const DEFAULT_THROUGHPUT_SECONDS = 3;
 export const FRAME_SIZES = [64, 1500];
+/** Unmeasured throughput run per side and frame size before the rounds (JIT, queues, buffers warm). */
+export const WARMUP_SECONDS = 1;
 /** Wait after a sender stops before reading the receiver: the last frames in the queues land. */
 export const SETTLE_MS = 300;
 /** The issue's target: vfab frames/s at least this share of the bare chain's. */
@@ -146,6 +149,7 @@ function chainSide(id: string, label: string, chain: () => RelayChain, frameByte
       const l = await chain().run(frameBytes, LATENCY_SECONDS, LATENCY_RATE_PPS);
       return figures(t, l);
     },
+    warmUp: async () => void (await chain().run(frameBytes, WARMUP_SECONDS)),
   };
 }
 
@@ -193,6 +197,7 @@ export async function runFabricBench(opts: { seconds?: number; sizes?: number[];
         id: 'vfab',
         label: 'vfab',
         measure: async () => figures(await vfab.run(frameBytes, seconds), await vfab.run(frameBytes, LATENCY_SECONDS, LATENCY_RATE_PPS)),
+        warmUp: async () => void (await vfab.run(frameBytes, WARMUP_SECONDS)),
       };
       comparisons.push(
         await runComparison({

@@ -1,15 +1,16 @@
 // The benchmark harness every comparison of `npm run bench` runs on (docs/benchmarks.md): the sides of a
 // comparison (vfab and its peer(s), measured in the same run) run in interleaved rounds, the order
 // reversed every other round (A B, B A, ...) so a slow drift of the machine weighs on both sides alike;
-// each figure is summed up as the median with its min and max over the rounds, and each side's ratio to
-// the comparison's baseline is the median of the per-round ratios (pairs measured seconds apart, not two
-// medians from different minutes). Also here: CPU accounting from /proc (per process, the bench's whole
-// process tree, the machine), and the noise guard: a fixed CPU loop timed before, between and after the
-// rounds, plus the CPU that processes outside the bench used during each round; a comparison whose
-// machine speed moved by more than MACHINE_SPEED_TOLERANCE_PERCENT, or that shared the machine with more
-// than FOREIGN_LOAD_LIMIT_CORES of other work, is marked noisy. The pure parts (stats, order, ratios,
-// verdicts, targets) are unit-tested in test/bench/; what a side measures is up to each bench/*.ts.
-// Leaves out: pinning processes to CPUs, and anything that needs root.
+// each side may warm up once, unmeasured, before round 1; each figure is summed up as the median with
+// its min and max over the rounds, and each side's ratio to the comparison's baseline is the median of
+// the per-round ratios (pairs measured seconds apart, not two medians from different minutes). Also
+// here: CPU accounting from /proc (per process, the bench's whole process tree, the machine), and the
+// noise guard: a fixed CPU loop timed before, between and after the rounds, plus the CPU that processes
+// outside the bench used during each round; a comparison whose machine speed moved by more than
+// MACHINE_SPEED_TOLERANCE_PERCENT, or that shared the machine with more than FOREIGN_LOAD_LIMIT_CORES of
+// other work, is marked noisy. The pure parts (stats, order, ratios, verdicts, targets) are unit-tested
+// in test/bench/; what a side measures is up to each bench/*.ts. Leaves out: pinning processes to CPUs,
+// and anything that needs root.
 
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -84,6 +85,11 @@ export interface Side {
   label: string;
   /** Measures one round; returns a value (or null: not measurable here) for each figure id. */
   measure(round: number): Promise<Record<string, number | null>>;
+  /**
+   * Run once, unmeasured, before the first round (each side in turn): the JIT of every process of the
+   * side compiles its hot paths and caches fill, so round 1 is not the only round that pays for them.
+   */
+  warmUp?(): Promise<void>;
 }
 
 /** A target printed beside the figures, judged on one summary of one figure. */
@@ -237,6 +243,7 @@ export async function runComparison(spec: ComparisonSpec): Promise<ComparisonRes
   if (spec.baseline !== undefined && !spec.sides.some((s) => s.id === spec.baseline)) throw new Error(`${spec.name}: baseline ${spec.baseline} is not a side`);
   const m = spec.machine ?? realMachine;
   const log = spec.log ?? (() => {});
+  for (const side of spec.sides) await side.warmUp?.();
   const probeMs = [m.probe()];
   const rounds: RoundRecord[] = [];
   for (let r = 0; r < spec.rounds; r++) {

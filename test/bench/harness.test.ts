@@ -195,6 +195,15 @@ describe('bench harness: runComparison', () => {
     expect(res.noise.verdict).to.equal('noisy');
   });
 
+  it('warms every side up once, unmeasured, before the first round', async () => {
+    const seq: string[] = [];
+    const a = { ...side('a', seq, [1, 1]), warmUp: async () => void seq.push('warm a') };
+    const b = { ...side('b', seq, [1, 1]), warmUp: async () => void seq.push('warm b') };
+    const res = await runComparison({ name: 'x', figures: FIGS.slice(0, 1), sides: [a, b], baseline: 'b', rounds: 2, machine: fakeMachine([10]) });
+    expect(seq).to.deep.equal(['warm a', 'warm b', 'a', 'b', 'b', 'a']);
+    expect(res.rounds).to.have.length(2);
+  });
+
   it('rejects a baseline that is not one of the sides', async () => {
     let err: unknown;
     try {
