@@ -5,7 +5,7 @@
 // stderr). Options are checked strictly (bench/options.ts): bad usage exits 2 naming the input; a
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
 // (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts). Each is bounded in time; the
-// whole run takes about 10 minutes on 2 CPUs at the default 5 rounds. Method: docs/benchmarks.md.
+// whole run takes about 8 minutes on 2 CPUs at the default 5 rounds. Method: docs/benchmarks.md.
 
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -37,7 +37,7 @@ the CPU time per frame / I/O / command of every process involved, targets, and a
   --help         this text
 
 examples:
-  npm run bench                                   # everything, about 10 minutes on 2 CPUs
+  npm run bench                                   # everything, about 8 minutes on 2 CPUs
   npm run bench -- --only fabric                  # one area
   npm run bench -- --only cli,storage --rounds 7  # more rounds for a tighter median
   npm run bench -- --only fabric --rounds 2 --seconds 1 --json > /tmp/fabric.json   # a quick check
