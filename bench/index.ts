@@ -10,7 +10,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs, type Area, type BenchOptions } from './options.js';
-import { formatComparison, type ComparisonResult } from './harness.js';
+import { FOREIGN_LOAD_LIMIT_CORES, MACHINE_SPEED_TOLERANCE_PERCENT, formatComparison, type ComparisonResult } from './harness.js';
 
 let opts: BenchOptions;
 try {
@@ -91,7 +91,7 @@ for (const area of opts.areas) {
 }
 
 const noisy = all.filter((c) => c.noise.verdict === 'noisy').map((c) => c.name);
-result.noise = { verdict: noisy.length > 0 ? 'noisy' : 'steady', noisyComparisons: noisy };
+result.noise = { verdict: noisy.length > 0 ? 'noisy' : 'steady', noisyComparisons: noisy, limits: { machineSpeedTolerancePercent: MACHINE_SPEED_TOLERANCE_PERCENT, foreignLoadLimitCores: FOREIGN_LOAD_LIMIT_CORES } };
 result.elapsedSeconds = Math.round((performance.now() - started) / 1000);
 result.failedAreas = failed;
 
