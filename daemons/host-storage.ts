@@ -63,6 +63,8 @@ export interface HostStorageDeps {
   events: EventLog;
   clock?: Clock;
   log?: (line: string) => void;
+  /** Told when an array is attached (its LUNs can be used; daemons/datastore mounts its datastores). */
+  onAttached?: (array: string) => void;
 }
 
 interface ArrayState {
@@ -235,6 +237,7 @@ export class HostStorage {
       }
       a.state = 'attached';
       this.deps.events.add('storage-attached', { array: a.name, paths: a.paths, policy: a.policy, luns: [...a.luns.keys()] });
+      this.deps.onAttached?.(a.name);
       for (const d of this.disks.values()) if (d.array === a.name) await this.placeDisk(d, a);
     } catch (e) {
       a.state = 'failed';
@@ -380,6 +383,12 @@ export class HostStorage {
       mbPerSec: +r.mbPerSec.toFixed(2),
       retriedOnOtherPath: (client?.retriedCommands ?? 0) - retriedBefore,
     };
+  }
+
+  /** LUN `lunName` of `array` once attached (the datastores' block device), else undefined. */
+  lunOf(array: string, lunName: string): VDisk | undefined {
+    const a = this.arrays.get(array);
+    return a?.state === 'attached' ? a.luns.get(lunName) : undefined;
   }
 
   private clientOf(lun: VDisk): MultipathClient | undefined {

@@ -22,6 +22,7 @@
 //   POST /control/streams/sink            {vm, udpPort, streamId}: count a stream at this VM
 //   GET  /control/streams/:vm             reports of the VM's sinks, and its senders {streamId, sent, running}
 //   POST /control/streams/:vm/clear       forget the VM's sinks and finished senders
+//   /control/datastores/...               VMFS-like datastores and VM power-on locks (daemons/datastore/host-datastores.ts)
 // events (GET /control/events) also carry teaming: failover, failback, pinned, notify (RARPs: count,
 // uplink, vlan), link-up/down, beacon-failed/-restored, shotgun-on/-off, no-uplink, shaping-drop;
 // carrier changes; impairment-set/-cleared, flap-set/-change/-cancelled.
@@ -50,6 +51,7 @@ import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
 import { registerVmRoutes } from './common/vm-control.js';
+import { HostDatastores } from './datastore/host-datastores.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
@@ -319,12 +321,16 @@ const server = new ControlServer(token)
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
 
 registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, raw (daemons/common/vm-control.ts)
-attachHostStorage({ server, config, token, events }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
+// VMFS-like datastores of hosts[].datastores, mounted when their array attaches (daemons/datastore/)
+const datastores = new HostDatastores({ host: name, datastores: config.host.datastores ?? [], clock, timeScale, events, lunOf: (a, l) => storage.lunOf(a, l) });
+const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
+datastores.register(server);
 
 host.powerOnAll();
 scheduleTick();
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
+  datastores.close();
   links.close();
   drops.close();
   capture.close();

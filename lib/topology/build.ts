@@ -12,7 +12,7 @@ import {
   BYTES_PER_GB, BYTES_PER_MIB, DEFAULT_MAC_AGING_SECONDS, DEFAULT_MTU_BYTES, MAX_ACTIVE_PORTS_PER_HOST,
   MAX_PNICS_PER_HOST, MAX_PORTS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, PORT_GROUP_VLAN_ALL, didYouMean, formatVlanRanges,
   generateNicMac, parseVlanList, resolveEndpointDetailed,
-  type FailureDetection, type Host, type HostStorage, type LoadBalancing, type Link, type Lun,
+  type FailureDetection, type Host, type HostDatastore, type HostStorage, type LoadBalancing, type Link, type Lun,
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface,
@@ -291,7 +291,33 @@ class Builder {
     if (ports > MAX_ACTIVE_PORTS_PER_HOST) {
       this.report([...segs, 'vms'], `${ports} vNICs on this host; at most ${MAX_ACTIVE_PORTS_PER_HOST} active ports per host`, 'spec §8');
     }
+    if (has(r, 'datastores')) host.datastores = this.hostDatastores(list(r.datastores), [...segs, 'datastores'], host);
     return host;
+  }
+
+  /** hosts[].datastores: each on a LUN the host sees, not used by a VM disk of the host (the old LBA-0 directory). */
+  private hostDatastores(items: unknown[], segs: PathSeg[], host: Host): HostDatastore[] {
+    const names = new Map<string, PathSeg[]>();
+    const out: HostDatastore[] = [];
+    items.forEach((item, i) => {
+      const r = obj(item);
+      const ss = [...segs, i];
+      const name = str(r.name, '');
+      const lun = str(r.lun, '');
+      if (name && !this.unique(names, name, [...ss, 'name'], 'datastore name', 'datastore names are unique within a host')) return;
+      const seen = host.storage.filter((s) => s.luns.includes(lun) && (!has(r, 'array') || s.array === str(r.array, '')));
+      if (lun && seen.length !== 1) {
+        this.report([...ss, 'lun'], seen.length === 0 ? `host ${host.name} does not see LUN ${lun}${has(r, 'array') ? ` of ${str(r.array, '')}` : ''}` : `LUN \`${lun}\` is seen on ${seen.map((s) => s.array).join(' and ')}`,
+          seen.length === 0 ? `add the LUN to the host's storage` : 'add array: <name> to the datastore');
+        return;
+      }
+      if (host.vms.some((v) => v.disks.some((d) => d.lun === lun && d.array === seen[0]!.array))) {
+        this.report([...ss, 'lun'], `LUN ${lun} holds VM disks of this host (the LBA-0 disk directory); a datastore needs a LUN of its own`, 'declare another LUN for the datastore');
+        return;
+      }
+      out.push({ name, array: seen[0]!.array, lun, loc: this.at.loc(ss) });
+    });
+    return out;
   }
 
   private vswitch(

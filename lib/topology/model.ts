@@ -130,6 +130,8 @@ export interface Host {
   vswitches: VSwitch[];
   vms: Vm[];
   storage: HostStorage[];
+  /** VMFS-like datastores the host mounts when its storage attaches (docs/datastores.md); absent = none. */
+  datastores?: HostDatastore[];
   loc: SourceLoc;
 }
 
@@ -233,6 +235,14 @@ export interface HostStorage {
   luns: string[];
   paths: number;
   policy: PathPolicy;
+  loc: SourceLoc;
+}
+
+/** A datastore a host mounts: `name` (its label) on LUN `lun` of array `array`. */
+export interface HostDatastore {
+  name: string;
+  array: string;
+  lun: string;
   loc: SourceLoc;
 }
 

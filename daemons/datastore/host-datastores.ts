@@ -1,0 +1,373 @@
+// A host's VMFS-like datastores (docs/datastores.md): the datastores the topology lists for the host
+// (`hosts[].datastores`), mounted when their array attaches, heartbeated by a DatastoreDriver
+// (driver.ts) over the host's block client, and VM power-on/off as exclusive locks on the VM's files
+// (lib/datastore/vm.ts). Control routes registered on hostd's ControlServer:
+//   GET  /control/datastores                          each datastore: state, label, slot, generation
+//   POST /control/datastores/:ds/format               {force?, locking?: ats-only|ats-scsi}: format the LUN, mount
+//   POST /control/datastores/:ds/mount                mount (claim a heartbeat slot, start heartbeating)
+//   POST /control/datastores/:ds/unmount              stop heartbeating and free the slot (VMs must be off)
+//   GET  /control/datastores/:ds/files                files and directories with their locks
+//   GET  /control/datastores/:ds/heartbeats           heartbeat slots: owner, generation, pulse age
+//   GET  /control/datastores/:ds/inspect              the whole metadata decoded and cross-checked
+//   POST /control/datastores/:ds/vms/:vm/power-on     {waitMs?}: open the VM's files exclusively
+//   POST /control/datastores/:ds/vms/:vm/power-off    release them
+// Events (GET /control/events): datastore-mounted, -unmounted, -offline ("lost access to volume"),
+// -online, -heartbeat-timeout, -lock-acquired, -lock-refused, -lock-broken, -lock-released,
+// -journal-replayed, -file-created, ...; vm-power-on, vm-power-on-failed, vm-power-off. Leaves out NAS
+// datastores, rescans, and VM disks as datastore files (today's VM disks are the LBA-0 directory's).
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { Clock } from '../../lib/clock.js';
+import type { HostDatastore } from '../../lib/topology/model.js';
+import { VfabError } from '../../lib/errors.js';
+import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
+import {
+  type FileEntry, type HeartbeatSlot, type LockingMode, type Superblock, entryLba, parseEntry, parseSlot, parseSuperblock, planFormat, slotIndexAt, slotLba,
+} from '../../lib/datastore/format.js';
+import { type HostCtx, createHostCtx, heartbeat, unmount } from '../../lib/datastore/host.js';
+import { inspectVolume, metadataBlocks } from '../../lib/datastore/inspect.js';
+import { powerOffVm, powerOnVm, vmFiles } from '../../lib/datastore/vm.js';
+import type { ControlServer } from '../common/server.js';
+import type { EventLog } from '../common/events.js';
+import type { VDisk } from '../../lib/storage/vdisk.js';
+import { DatastoreDriver } from './driver.js';
+
+/** Bytes read from LBA 0 before formatting, to refuse a LUN holding data (the old disk directory is 64 KiB). */
+export const FORMAT_INSPECT_BYTES = 64 * 1024;
+/** Longest wait of a power-on (fabric ms) a request may ask for. */
+export const MAX_POWER_ON_WAIT_MS = 600_000;
+/** Longest a mount waits for its heartbeat slot (wall ms). */
+export const MOUNT_TIMEOUT_MS = 30_000;
+
+export const HOST_DATASTORE_ERROR = {
+  /** No datastore of that name on this host (hosts[].datastores). */
+  NOT_FOUND: 'VFAB_HOSTDATASTORE_NOT_FOUND',
+  /** The datastore's array is not attached yet. */
+  NOT_ATTACHED: 'VFAB_HOSTDATASTORE_NOT_ATTACHED',
+  /** A bad request body (force, locking, waitMs). */
+  BAD_REQUEST: 'VFAB_HOSTDATASTORE_BAD_REQUEST',
+  /** The operation needs the datastore unmounted (format) or mounted and online (power-on). */
+  BAD_STATE: 'VFAB_HOSTDATASTORE_BAD_STATE',
+} as const;
+
+export type DatastoreState = 'waiting' | 'unformatted' | 'foreign' | 'mounting' | 'mounted' | 'offline' | 'unmounted' | 'failed';
+
+interface Ds {
+  name: string;
+  array: string;
+  lun: string;
+  state: DatastoreState;
+  error: string | undefined;
+  driver: DatastoreDriver | undefined;
+  ctx: HostCtx | undefined;
+  /** VMs powered on here (name -> opened paths). */
+  vms: Map<string, string[]>;
+}
+
+export interface HostDatastoresDeps {
+  host: string;
+  datastores: HostDatastore[];
+  clock: Clock;
+  timeScale: number;
+  events: EventLog;
+  /** The attached LUN, or undefined while its array is not attached. */
+  lunOf: (array: string, lun: string) => VDisk | undefined;
+  log?: (line: string) => void;
+}
+
+/** A stable 16-byte host UUID (hex) from the host name: the same host claims the same identity after a restart. */
+export function hostUuidOf(host: string): string {
+  return createHash('sha256').update(`vfab-host:${host}`).digest('hex').slice(0, 32);
+}
+
+function bad(message: string): VfabError {
+  return new VfabError(HOST_DATASTORE_ERROR.BAD_REQUEST, message);
+}
+
+export class HostDatastores {
+  private readonly list = new Map<string, Ds>();
+  readonly hostUuid: string;
+
+  constructor(private readonly deps: HostDatastoresDeps) {
+    this.hostUuid = hostUuidOf(deps.host);
+    for (const d of deps.datastores) this.list.set(d.name, { name: d.name, array: d.array, lun: d.lun, state: 'waiting', error: undefined, driver: undefined, ctx: undefined, vms: new Map() });
+  }
+
+  register(server: ControlServer): void {
+    server
+      .on('GET', '/control/datastores', () => ({ host: this.deps.host, hostUuid: this.hostUuid, datastores: [...this.list.values()].map((d) => this.summary(d)) }))
+      .on('POST', '/control/datastores/:ds/format', (req) => this.format(this.get(req.params.ds!), req.body))
+      .on('POST', '/control/datastores/:ds/mount', (req) => this.mount(this.get(req.params.ds!)))
+      .on('POST', '/control/datastores/:ds/unmount', (req) => this.unmount(this.get(req.params.ds!)))
+      .on('GET', '/control/datastores/:ds/files', (req) => this.files(this.get(req.params.ds!)))
+      .on('GET', '/control/datastores/:ds/heartbeats', (req) => this.heartbeats(this.get(req.params.ds!)))
+      .on('GET', '/control/datastores/:ds/inspect', (req) => this.inspect(this.get(req.params.ds!)))
+      .on('POST', '/control/datastores/:ds/vms/:vm/power-on', (req) => this.powerOn(this.get(req.params.ds!), req.params.vm!, req.body))
+      .on('POST', '/control/datastores/:ds/vms/:vm/power-off', (req) => this.powerOff(this.get(req.params.ds!), req.params.vm!));
+  }
+
+  private get(name: string): Ds {
+    const d = this.list.get(name);
+    if (d === undefined) {
+      throw new VfabError(HOST_DATASTORE_ERROR.NOT_FOUND, `${this.deps.host} has no datastore ${JSON.stringify(name)} (datastores here: ${[...this.list.keys()].join(', ') || 'none'}; see hosts[].datastores)`);
+    }
+    return d;
+  }
+
+  private summary(d: Ds): Record<string, unknown> {
+    const c = d.ctx;
+    return {
+      name: d.name, array: d.array, lun: d.lun, state: d.state, error: d.error ?? null,
+      label: c?.sb.label ?? null, volumeUuid: c?.sb.volumeUuid ?? null, locking: c?.sb.locking ?? null,
+      slot: c?.slot?.index ?? null, generation: c?.slot?.generation ?? null,
+      leaseMs: c?.sb.leaseMs ?? null, vms: [...d.vms.keys()],
+    };
+  }
+
+  private event(d: Ds, type: string, fields: Record<string, unknown>): void {
+    this.deps.events.add(type, { host: this.deps.host, datastore: d.name, ...fields });
+  }
+
+  /** A driver over the datastore's LUN (a fresh one per mount, so a stopped mount's Procs stay stopped). */
+  private driverFor(d: Ds): DatastoreDriver {
+    const lun = this.deps.lunOf(d.array, d.lun);
+    if (lun === undefined) throw new VfabError(HOST_DATASTORE_ERROR.NOT_ATTACHED, `array ${d.array} (LUN ${d.lun}) is not attached to ${this.deps.host} yet`);
+    return new DatastoreDriver({
+      lun: { target: lun.target, lun: lun.lun, initiator: lun.initiator, blockSizeBytes: lun.blockSizeBytes, sizeBytes: lun.sizeBytes },
+      clock: this.deps.clock,
+      timeScale: this.deps.timeScale,
+      event: (type, fields) => this.onDsEvent(d, type, fields),
+      base: { host: this.deps.host, datastore: d.name },
+    });
+  }
+
+  private onDsEvent(d: Ds, type: string, fields: Record<string, unknown>): void {
+    this.deps.events.add(type, fields);
+    if (type === 'datastore-offline' && d.state === 'mounted') d.state = 'offline';
+    if (type === 'datastore-online' && d.state === 'offline') d.state = 'mounted';
+  }
+
+  /** hostd's storage attached `array`: mount the datastores on it (those already formatted). */
+  arrayAttached(array: string): void {
+    for (const d of this.list.values()) {
+      if (d.array !== array || d.state !== 'waiting') continue;
+      this.mount(d).catch((e: Error) => this.deps.log?.(`datastore ${d.name}: ${e.message}`));
+    }
+  }
+
+  private async readSuperblock(driver: DatastoreDriver): Promise<{ ok: true; sb: Superblock } | { ok: false; blank: boolean; why: string }> {
+    const bs = driver.lun.blockSizeBytes;
+    const first = await driver.read(0, 1);
+    const sb = parseSuperblock(first, bs);
+    if (sb.ok) return { ok: true, sb: sb.value };
+    return { ok: false, blank: !first.some((b) => b !== 0), why: sb.error.message };
+  }
+
+  async mount(d: Ds): Promise<unknown> {
+    if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') return this.summary(d);
+    const driver = this.driverFor(d);
+    const sb = await this.readSuperblock(driver);
+    if (!sb.ok) {
+      d.state = sb.blank ? 'unformatted' : 'foreign';
+      d.error = sb.blank ? 'the LUN is blank: format it (vfab datastore format)' : `the LUN holds no datastore (${sb.why})`;
+      this.event(d, 'datastore-not-mounted', { reason: d.error });
+      return this.summary(d);
+    }
+    const ctx = createHostCtx({ hostUuid: this.hostUuid, hostName: this.deps.host, sb: sb.sb });
+    d.state = 'mounting';
+    d.error = undefined;
+    d.driver = driver;
+    d.ctx = ctx;
+    let failed: Error | undefined;
+    driver.run('heartbeat', ctx, heartbeat(ctx)).catch((e: Error) => {
+      failed = e;
+      if (d.driver !== driver) return; // unmounted meanwhile
+      d.state = 'failed';
+      d.error = e.message;
+      this.event(d, 'datastore-mount-failed', { message: e.message, code: (e as VfabError).code });
+    });
+    const until = Date.now() + MOUNT_TIMEOUT_MS;
+    while (!ctx.online && failed === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    if (failed !== undefined) throw failed;
+    if (!ctx.online) {
+      driver.stopAll();
+      d.state = 'failed';
+      d.error = `no heartbeat slot within ${MOUNT_TIMEOUT_MS} ms`;
+      throw new DatastoreError(DS_ERROR.IO_FAILED, `mounting ${d.name}: ${d.error}`);
+    }
+    d.state = 'mounted';
+    return this.summary(d);
+  }
+
+  async unmount(d: Ds): Promise<unknown> {
+    if (d.vms.size > 0) throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `${d.name} has powered-on VMs on ${this.deps.host} (${[...d.vms.keys()].join(', ')}): power them off first`);
+    const driver = d.driver;
+    const ctx = d.ctx;
+    if (driver === undefined || ctx === undefined || (d.state !== 'mounted' && d.state !== 'offline')) return this.summary(d);
+    d.driver = undefined; // the heartbeat's end is not a failure
+    d.state = 'unmounted';
+    driver.stopNamed('heartbeat', new DatastoreError(DS_ERROR.NOT_MOUNTED, 'unmounting'));
+    await driver.run('unmount', ctx, unmount(ctx));
+    driver.stopAll();
+    return this.summary(d);
+  }
+
+  async format(d: Ds, body: Record<string, unknown> | undefined): Promise<unknown> {
+    const force = body?.force ?? false;
+    if (typeof force !== 'boolean') throw bad('"force" must be true or false');
+    const locking = body?.locking ?? 'ats-only';
+    if (locking !== 'ats-only' && locking !== 'ats-scsi') throw bad(`"locking" must be ats-only or ats-scsi, got ${JSON.stringify(locking)}`);
+    if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
+      throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `${d.name} is mounted on ${this.deps.host}: unmount it first`);
+    }
+    const driver = this.driverFor(d);
+    const lun = driver.lun;
+    const inspect = await driver.read(0, Math.min(FORMAT_INSPECT_BYTES, lun.sizeBytes) / lun.blockSizeBytes);
+    const plan = planFormat(lun.sizeBytes, lun.blockSizeBytes, { label: d.name, volumeUuid: randomBytes(16).toString('hex'), locking: locking as LockingMode, inspect, force });
+    if (!plan.ok) throw plan.error;
+    for (const w of plan.value.writes) await driver.write(w.lba, w.data);
+    const sb = plan.value.superblock;
+    this.event(d, 'datastore-formatted', { label: sb.label, volumeUuid: sb.volumeUuid, locking: sb.locking, forced: force });
+    d.state = 'waiting';
+    const mounted = await this.mount(d);
+    return { formatted: { label: sb.label, volumeUuid: sb.volumeUuid, locking: sb.locking, layout: sb.layout }, ...(mounted as object) };
+  }
+
+  /** Metadata reads (listings, inspect) go straight to the LUN: they take no lock. */
+  private async superblockOf(d: Ds): Promise<{ driver: DatastoreDriver; sb: Superblock }> {
+    const driver = d.driver ?? this.driverFor(d);
+    const r = await this.readSuperblock(driver);
+    if (!r.ok) throw new DatastoreError(r.blank ? DS_ERROR.NOT_MOUNTED : DS_ERROR.BAD_MAGIC, `${d.name} is not formatted${r.blank ? '' : `: ${r.why}`}`);
+    return { driver, sb: r.sb };
+  }
+
+  private async readSlots(driver: DatastoreDriver, sb: Superblock): Promise<Array<HeartbeatSlot | undefined>> {
+    const l = sb.layout;
+    const raw = await driver.read(l.hbLba, l.slotCount);
+    return Array.from({ length: l.slotCount }, (_, i) => {
+      const s = parseSlot(raw.subarray(i * l.blockSize, (i + 1) * l.blockSize), i, slotLba(l, i) * l.blockSize);
+      return s.ok ? s.value : undefined;
+    });
+  }
+
+  async heartbeats(d: Ds): Promise<unknown> {
+    const { driver, sb } = await this.superblockOf(d);
+    const now = this.deps.clock.nowMs();
+    const slots = await this.readSlots(driver, sb);
+    return {
+      datastore: d.name, label: sb.label, leaseMs: sb.leaseMs, heartbeatMs: sb.heartbeatMs, nowMs: now,
+      slots: slots.flatMap((s, i) => (s === undefined ? [{ index: i, state: 'unreadable' }] : s.state === 'free' && s.generation === 0 ? [] : [{
+        index: s.index, state: s.state, owner: s.state === 'free' ? null : s.hostName || s.owner, ownerUuid: s.state === 'free' ? null : s.owner,
+        generation: s.generation, pulse: s.pulse, pulseAgeMs: s.state === 'free' ? null : Math.max(0, Math.round(now - s.pulseMs)),
+      }])),
+    };
+  }
+
+  async files(d: Ds): Promise<unknown> {
+    const { driver, sb } = await this.superblockOf(d);
+    const l = sb.layout;
+    const slots = await this.readSlots(driver, sb);
+    const raw = await driver.read(l.fileTableLba, l.fileEntries);
+    const entries: FileEntry[] = [];
+    for (let i = 0; i < l.fileEntries; i++) {
+      const e = parseEntry(raw.subarray(i * l.blockSize, (i + 1) * l.blockSize), l.fileEntries, i, entryLba(l, i) * l.blockSize);
+      if (e.ok && e.value.meta.type !== 'unused') entries.push(e.value);
+    }
+    const byIndex = new Map(entries.map((e) => [e.index, e]));
+    const pathOf = (e: FileEntry): string => {
+      const parts: string[] = [];
+      for (let x: FileEntry | undefined = e, n = 0; x !== undefined && x.index !== 0 && n < l.fileEntries; x = byIndex.get(x.meta.parent), n++) parts.unshift(x.meta.name);
+      return parts.join('/') || '/';
+    };
+    const holderName = (h: { owner: string; slotLba: number; slotGeneration: number }) => {
+      const s = slots[slotIndexAt(l, h.slotLba)];
+      const live = s !== undefined && s.state !== 'free' && s.owner === h.owner && s.generation === h.slotGeneration;
+      return { owner: live ? s.hostName : h.owner, ownerUuid: h.owner, slot: slotIndexAt(l, h.slotLba), slotGeneration: h.slotGeneration, heartbeat: live ? s.state : 'gone' };
+    };
+    return {
+      datastore: d.name,
+      files: entries.map((e) => ({
+        path: pathOf(e), entry: e.index, type: e.meta.type, sizeBytes: e.meta.sizeBytes,
+        lock: { mode: e.lock.mode, generation: e.lock.generation, holders: e.lock.holders.map(holderName) },
+      })),
+    };
+  }
+
+  async inspect(d: Ds): Promise<unknown> {
+    const { driver, sb } = await this.superblockOf(d);
+    const meta = await driver.read(0, metadataBlocks(sb.layout));
+    const r = inspectVolume(meta, driver.lun.blockSizeBytes);
+    const rep = r.report;
+    if (rep === undefined) return { datastore: d.name, clean: false, problems: r.problem ? [r.problem] : [] };
+    const pendingJournals = rep.journals.flatMap((j, i) => (j !== undefined && j.txns.length > 0 ? [{ slot: i, transactions: j.txns.length }] : []));
+    return {
+      datastore: d.name,
+      clean: rep.problems.length === 0,
+      superblock: { label: sb.label, volumeUuid: sb.volumeUuid, locking: sb.locking, version: sb.version, blockSize: sb.layout.blockSize, heartbeatMs: sb.heartbeatMs, ioTimeoutMs: sb.ioTimeoutMs, leaseMs: sb.leaseMs, offlineRetryMs: sb.offlineRetryMs },
+      layout: sb.layout,
+      slotsInUse: rep.slots.filter((s) => s !== undefined && s.state !== 'free').length,
+      files: rep.entries.filter((e) => e !== undefined && e.meta.type !== 'unused').length - 1,
+      lockedFiles: rep.entries.filter((e) => e !== undefined && e.lock.mode !== 'free').length,
+      pendingJournals,
+      problems: rep.problems,
+    };
+  }
+
+  private online(d: Ds): { driver: DatastoreDriver; ctx: HostCtx } {
+    if (d.driver === undefined || d.ctx === undefined || d.state !== 'mounted') {
+      throw new DatastoreError(DS_ERROR.NOT_MOUNTED, `${d.name} is ${d.state} on ${this.deps.host}${d.error ? ` (${d.error})` : ''}: it must be mounted and online`);
+    }
+    return { driver: d.driver, ctx: d.ctx };
+  }
+
+  async powerOn(d: Ds, vm: string, body: Record<string, unknown> | undefined): Promise<unknown> {
+    const { driver, ctx } = this.online(d);
+    const waitMs = body?.waitMs ?? ctx.timing.leaseMs + 4 * ctx.timing.heartbeatMs;
+    if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > MAX_POWER_ON_WAIT_MS) throw bad(`"waitMs" must be 0..${MAX_POWER_ON_WAIT_MS} (fabric ms), got ${JSON.stringify(waitMs)}`);
+    const fields: Record<string, unknown> = { vm };
+    const name = `power-on ${vm} ${Math.random().toString(36).slice(2)}`;
+    const started = this.deps.clock.nowMs();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('wait')), waitMs / this.deps.timeScale);
+    });
+    const run = driver.run(name, ctx, powerOnVm(ctx, vm, (path) => (fields.file = path)), fields);
+    try {
+      const opened = await Promise.race([run, timedOut]);
+      d.vms.set(vm, opened.map((o) => o.path));
+      const r = { vm, host: this.deps.host, datastore: d.name, files: opened, tookMs: Math.round(this.deps.clock.nowMs() - started) };
+      this.event(d, 'vm-power-on', { vm, files: opened.map((o) => o.path), created: opened.filter((o) => o.created).map((o) => o.path) });
+      return r;
+    } catch (e) {
+      let err = e as VfabError;
+      if ((e as Error).message === 'wait' && !(e instanceof VfabError)) {
+        driver.stopNamed(name, new Error('stopped'));
+        run.catch(() => {}); // its rejection is this one
+        const owner = await this.ownerOf(d, vm).catch(() => undefined);
+        err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${fields.file ?? vm} is held and its owner's heartbeat has not been seen stopped for the whole lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead owner's lock is broken after that lease`, { file: fields.file, ownerName: owner, waitMs });
+      }
+      this.event(d, 'vm-power-on-failed', { vm, file: fields.file, code: err.code, message: err.message });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async ownerOf(d: Ds, vm: string): Promise<string | undefined> {
+    const f = (await this.files(d)) as { files: Array<{ path: string; lock: { holders: Array<{ owner: string }> } }> };
+    const vmx = f.files.find((x) => x.path === `${vm}/${vmFiles(vm)[0]!.name}`);
+    return vmx?.lock.holders[0]?.owner;
+  }
+
+  async powerOff(d: Ds, vm: string): Promise<unknown> {
+    const { driver, ctx } = this.online(d);
+    const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm), { vm });
+    d.vms.delete(vm);
+    this.event(d, 'vm-power-off', { vm, files: released });
+    return { vm, host: this.deps.host, datastore: d.name, released };
+  }
+
+  close(): void {
+    for (const d of this.list.values()) d.driver?.stopAll();
+  }
+}
