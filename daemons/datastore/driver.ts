@@ -53,10 +53,13 @@ export function eventType(kind: DsEvent['kind']): string {
   }
 }
 
+/** Fields added to each event of a Proc: fixed, or computed from the event's details (e.g. entry -> file). */
+export type EventFields = Record<string, unknown> | ((details: Record<string, unknown>) => Record<string, unknown>);
+
 interface Running {
   proc: Proc<unknown>;
   timer: NodeJS.Timeout | undefined;
-  fields: Record<string, unknown>;
+  fields: EventFields;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -76,10 +79,10 @@ export class DatastoreDriver {
 
   /**
    * Runs `gen` as a Proc until it returns (the promise resolves with its value) or throws (rejects).
-   * `fields` are added to each event it emits (e.g. the file it locks). `now` is the ctx the generator
+   * `fields` are added to each event it emits (e.g. the file whose lock it is). `now` is the ctx the generator
    * reads the time from (the Proc keeps it current).
    */
-  run<T>(name: string, now: { nowMs: number }, gen: Gen<T>, fields: Record<string, unknown> = {}): Promise<T> {
+  run<T>(name: string, now: { nowMs: number }, gen: Gen<T>, fields: EventFields = {}): Promise<T> {
     if (this.running.size >= MAX_PROCS_PER_DATASTORE) {
       return Promise.reject(new DatastoreError(DS_ERROR.CONTENDED, `${MAX_PROCS_PER_DATASTORE} datastore operations are running already; try again`));
     }
@@ -118,7 +121,11 @@ export class DatastoreDriver {
 
   private perform(r: Running, actions: Action[]): void {
     for (const a of actions) {
-      if (a.type === 'event') this.deps.event(eventType(a.event.kind), { ...this.deps.base, ...r.fields, message: a.event.message, ...(a.event.details ?? {}) });
+      if (a.type === 'event') {
+        const details = a.event.details ?? {};
+        const extra = typeof r.fields === 'function' ? r.fields(details) : r.fields;
+        this.deps.event(eventType(a.event.kind), { ...this.deps.base, ...extra, message: a.event.message, ...details });
+      }
       else if (a.type === 'wake') this.arm(r, a.atMs);
       else if (a.type === 'io') this.issue(r, a.id, a.req as ScsiRequest);
       // 'abort': nothing to cancel on the wire; the Proc ignores a late completion of that id

@@ -324,14 +324,19 @@ export class HostDatastores {
     const { driver, ctx } = this.online(d);
     const waitMs = body?.waitMs ?? ctx.timing.leaseMs + 4 * ctx.timing.heartbeatMs;
     if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > MAX_POWER_ON_WAIT_MS) throw bad(`"waitMs" must be 0..${MAX_POWER_ON_WAIT_MS} (fabric ms), got ${JSON.stringify(waitMs)}`);
-    const fields: Record<string, unknown> = { vm };
+    const fileOf = new Map<number, string>();
+    let current: string | undefined;
+    const fields = (details: Record<string, unknown>) => ({ vm, file: fileOf.get(details.entry as number) ?? current ?? null });
     const name = `power-on ${vm} ${Math.random().toString(36).slice(2)}`;
     const started = this.deps.clock.nowMs();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('wait')), waitMs / this.deps.timeScale);
     });
-    const run = driver.run(name, ctx, powerOnVm(ctx, vm, (path) => (fields.file = path)), fields);
+    const run = driver.run(name, ctx, powerOnVm(ctx, vm, (path, entry) => {
+      current = path;
+      if (entry !== undefined) fileOf.set(entry, path);
+    }), fields);
     try {
       const opened = await Promise.race([run, timedOut]);
       d.vms.set(vm, opened.map((o) => o.path));
@@ -344,9 +349,9 @@ export class HostDatastores {
         driver.stopNamed(name, new Error('stopped'));
         run.catch(() => {}); // its rejection is this one
         const owner = await this.ownerOf(d, vm).catch(() => undefined);
-        err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${fields.file ?? vm} is held and its owner's heartbeat has not been seen stopped for the whole lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead owner's lock is broken after that lease`, { file: fields.file, ownerName: owner, waitMs });
+        err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${current ?? vm} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead host's lock is broken only after that (wait longer or retry)`, { file: current, ownerName: owner, waitMs });
       }
-      this.event(d, 'vm-power-on-failed', { vm, file: fields.file, code: err.code, message: err.message });
+      this.event(d, 'vm-power-on-failed', { vm, file: current ?? null, code: err.code, message: err.message });
       throw err;
     } finally {
       clearTimeout(timer);

@@ -51,12 +51,13 @@ function* vmDir(ctx: HostCtx, vm: string): Gen<number> {
 }
 
 /**
- * Opens the VM's files exclusively (creating them on first use). `onFile` is told the path before each
- * lock operation (for events). Throws VFAB_DATASTORE_LOCKED "locked by <host>" when a live host holds one.
+ * Opens the VM's files exclusively (creating them on first use). `onFile` is told each file's path and
+ * entry as soon as it is known (so events about an entry can name the file). Throws VFAB_DATASTORE_LOCKED "locked by <host>" when a live host holds one.
  * Throws VFAB_DATASTORE_LOCKED too when this host has the VM open already.
  */
-export function* powerOnVm(ctx: HostCtx, vm: string, onFile: (path: string) => void = () => {}): Gen<OpenedFile[]> {
+export function* powerOnVm(ctx: HostCtx, vm: string, onFile: (path: string, entry?: number) => void = () => {}): Gen<OpenedFile[]> {
   const dir = yield* vmDir(ctx, vm);
+  onFile(vm, dir);
   const opened: OpenedFile[] = [];
   try {
     for (const f of vmFiles(vm)) {
@@ -66,6 +67,7 @@ export function* powerOnVm(ctx: HostCtx, vm: string, onFile: (path: string) => v
       if (entry === undefined) {
         try {
           entry = yield* createFile(ctx, dir, f.name, f.sizeBytes); // created open (exclusive)
+          onFile(path, entry);
           opened.push({ path, entry, created: true });
           continue;
         } catch (e) {
@@ -74,6 +76,7 @@ export function* powerOnVm(ctx: HostCtx, vm: string, onFile: (path: string) => v
           if (entry === undefined) throw e;
         }
       }
+      onFile(path, entry);
       const { taken } = yield* takeLock(ctx, entry, 'exclusive');
       if (!taken) throw new DatastoreError(DS_ERROR.LOCKED, `${vm} is powered on on this host already (${path} is open here)`, { path, ownerName: ctx.hostName });
       opened.push({ path, entry, created: false });
