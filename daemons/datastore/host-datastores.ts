@@ -217,14 +217,14 @@ export class HostDatastores {
     if (typeof force !== 'boolean') throw bad('"force" must be true or false');
     const locking = body?.locking ?? 'ats-only';
     if (locking !== 'ats-only' && locking !== 'ats-scsi') throw bad(`"locking" must be ats-only or ats-scsi, got ${JSON.stringify(locking)}`);
-    if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
-      throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `${d.name} is mounted on ${this.deps.host}: unmount it first`);
-    }
     const driver = this.driverFor(d);
     const lun = driver.lun;
     const inspect = await driver.read(0, Math.min(FORMAT_INSPECT_BYTES, lun.sizeBytes) / lun.blockSizeBytes);
     const plan = planFormat(lun.sizeBytes, lun.blockSizeBytes, { label: d.name, volumeUuid: randomBytes(16).toString('hex'), locking: locking as LockingMode, inspect, force });
     if (!plan.ok) throw plan.error;
+    if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
+      throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `${d.name} is mounted on ${this.deps.host}: unmount it (on every host) before formatting it again`);
+    }
     for (const w of plan.value.writes) await driver.write(w.lba, w.data);
     const sb = plan.value.superblock;
     this.event(d, 'datastore-formatted', { label: sb.label, volumeUuid: sb.volumeUuid, locking: sb.locking, forced: force });

@@ -1,0 +1,134 @@
+// End-to-end: two host daemons (esx1, esx2) mount datastore ds1 on array1's LUN over the real block
+// protocol (topologies/e2e/datastore.yaml), at time scale 8 so the 16 s lease takes 2 s. Checks: format
+// (refused again without --force), both hosts heartbeating, 20 power-on races of one VM where exactly
+// one host wins each time, and kill -9 of the host running a VM: the other host's power-on fails while
+// the lease window is open and succeeds after it by breaking the lock (journal replayed, slot generation
+// + 1); then the lock names the new owner and inspect finds the datastore clean. Bounded: about 30 s.
+
+import { expect } from 'chai';
+import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
+import { control } from '../../../daemons/common/control-client.js';
+import { datastoreCommand, vmCommand } from '../../../daemons/cli/commands/datastore.js';
+import type { CliIo } from '../../../daemons/cli/io.js';
+import { isAlive } from '../../../daemons/fabric/state.js';
+
+const TIME_SCALE = 8;
+/** The volume's lease (fabric ms, the format default) and its wall-clock length at TIME_SCALE. */
+const LEASE_MS = 16_000;
+const LEASE_WALL_MS = LEASE_MS / TIME_SCALE;
+const RACES = 20;
+
+async function cli(fn: (argv: string[], io: CliIo) => Promise<number>, args: string[]): Promise<{ code: number; text: string; json: any; error?: any }> {
+  const lines: string[] = [];
+  const io: CliIo = { out: (t) => lines.push(t), err: (t) => lines.push(t) };
+  try {
+    const code = await fn(args, io);
+    const text = lines.join('\n');
+    return { code, text, json: args.includes('--json') ? JSON.parse(text) : undefined };
+  } catch (e) {
+    return { code: -1, text: lines.join('\n'), json: undefined, error: e };
+  }
+}
+
+describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks', function () {
+  this.timeout(60_000);
+  let fab: TestFabric;
+  const saved = process.env.VFAB_STATE_DIR;
+  const api = (host: string, method: 'GET' | 'POST', path: string, body?: unknown) => control<any>(fab.daemon(host), fab.state.token, method, path, body, 30_000);
+  const powerOn = (host: string, vm: string, body: unknown = {}) => api(host, 'POST', `/control/datastores/ds1/vms/${vm}/power-on`, body);
+  const powerOff = (host: string, vm: string) => api(host, 'POST', `/control/datastores/ds1/vms/${vm}/power-off`, {});
+
+  before(async function () {
+    this.timeout(FABRIC_UP_TIMEOUT_MS);
+    fab = await startFabric('topologies/e2e/datastore.yaml', { timeScale: TIME_SCALE });
+    process.env.VFAB_STATE_DIR = fab.stateDir;
+  });
+
+  after(async function () {
+    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
+    await fab?.down();
+    if (saved === undefined) delete process.env.VFAB_STATE_DIR;
+    else process.env.VFAB_STATE_DIR = saved;
+  });
+
+  it('formats ds1 through esx1 and mounts it on both hosts; a second format is refused without --force', async () => {
+    for (const h of ['esx1', 'esx2']) {
+      await waitFor(async () => (await api(h, 'GET', '/control/datastores')).datastores[0].state === 'unformatted', `${h} sees the blank LUN`, 15_000);
+    }
+    const f = await cli(datastoreCommand, ['format', 'ds1', '--json']);
+    expect(f.error, f.error?.message).to.equal(undefined);
+    expect(f.code).to.equal(0);
+    expect(f.json.mounted.map((m: any) => [m.host, m.state])).to.deep.equal([['esx1', 'mounted'], ['esx2', 'mounted']]);
+    const again = await cli(datastoreCommand, ['format', 'ds1', '--host', 'esx2']);
+    expect(again.error?.code).to.equal('VFAB_DATASTORE_ALREADY_FORMATTED');
+    const hb = await cli(datastoreCommand, ['heartbeats', 'ds1', '--json']);
+    const owners = hb.json.slots.filter((s: any) => s.state === 'in-use').map((s: any) => s.owner).sort();
+    expect(owners).to.deep.equal(['esx1', 'esx2']);
+    // both slots keep pulsing: the pulse count moves within a few heartbeat intervals
+    const before = new Map<string, number>(hb.json.slots.map((s: any) => [s.owner, s.pulse]));
+    await waitFor(async () => {
+      const now = (await cli(datastoreCommand, ['heartbeats', 'ds1', '--json'])).json.slots;
+      return now.filter((s: any) => s.state === 'in-use' && s.pulse > before.get(s.owner)!).length === 2;
+    }, 'both heartbeats pulse', 5_000);
+  });
+
+  it(`two hosts race to power on the same VM ${RACES} times: exactly one wins each time, the other is told who holds it`, async () => {
+    const wins = { esx1: 0, esx2: 0 };
+    for (let i = 0; i < RACES; i++) {
+      const results = await Promise.allSettled([powerOn('esx1', 'race1'), powerOn('esx2', 'race1')]);
+      const won = results.flatMap((r, k) => (r.status === 'fulfilled' ? [k === 0 ? 'esx1' : 'esx2'] : []));
+      expect(won, `race ${i}: ${results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'won')).join(' / ')}`).to.have.length(1);
+      const winner = won[0] as 'esx1' | 'esx2';
+      const loser = winner === 'esx1' ? 'esx2' : 'esx1';
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(lost.reason.code).to.equal('VFAB_DATASTORE_LOCKED');
+      expect(lost.reason.message).to.match(new RegExp(`^locked by ${winner}`));
+      wins[winner]++;
+      const locks = (await api(loser, 'GET', '/control/datastores/ds1/files')).files.filter((f: any) => f.path.startsWith('race1/'));
+      expect(locks.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)])).to.deep.equal([
+        ['race1/race1.vmx', 'exclusive', [winner]],
+        ['race1/race1-flat.vmdk', 'exclusive', [winner]],
+      ]);
+      await powerOff(winner, 'race1');
+    }
+    expect(wins.esx1 + wins.esx2).to.equal(RACES);
+    const events = (await api('esx2', 'GET', '/control/events?since=0')).events;
+    expect(events.some((e: any) => e.type === 'vm-power-on-failed' && e.vm === 'race1' && /locked by esx1/.test(e.message)) || wins.esx2 === RACES).to.equal(true);
+  });
+
+  it('kill -9 of the host running a VM: power-on elsewhere fails while the lease is open, then breaks the lock and succeeds', async () => {
+    const on = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx1', '--json']);
+    expect(on.error?.message).to.equal(undefined);
+    expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']);
+    const esx1 = fab.daemon('esx1');
+    process.kill(esx1.pid, 'SIGKILL');
+    await waitFor(() => !isAlive(esx1.pid), 'esx1 gone', 5_000);
+    // while the window is open: a power-on that may wait only 2 s (fabric) cannot break the lock
+    const early = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--wait', '2']);
+    expect(early.error?.code).to.equal('VFAB_DATASTORE_LOCKED');
+    expect(early.error?.message).to.match(/^locked by esx1/);
+    // after the window: esx2 watches esx1's slot for the whole lease, breaks the lock and powers on
+    const t0 = Date.now();
+    const late = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--json']);
+    expect(late.error?.message).to.equal(undefined);
+    expect(Date.now() - t0).to.be.at.least(LEASE_WALL_MS * 0.9, 'the lock is broken only after a full lease');
+    const locks = (await cli(datastoreCommand, ['locks', 'ds1', '--host', 'esx2', '--json'])).json.files;
+    for (const p of ['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']) {
+      const f = locks.find((x: any) => x.path === p);
+      expect(f.lock.mode, p).to.equal('exclusive');
+      expect(f.lock.holders.map((h: any) => h.owner), p).to.deep.equal(['esx2']);
+    }
+    const hb = (await cli(datastoreCommand, ['heartbeats', 'ds1', '--host', 'esx2', '--json'])).json.slots;
+    expect(hb.filter((s: any) => s.state === 'in-use').map((s: any) => s.owner)).to.deep.equal(['esx2']);
+    expect(hb.find((s: any) => s.state === 'free' && s.generation === 2), 'esx1 slot freed with generation + 1').to.not.equal(undefined);
+    const inspect = await cli(datastoreCommand, ['inspect', 'ds1', '--host', 'esx2', '--json']);
+    expect(inspect.json.problems).to.deep.equal([]);
+    expect(inspect.code).to.equal(0);
+    expect(inspect.json.clean).to.equal(true);
+    const events = (await api('esx2', 'GET', '/control/events?since=0')).events.filter((e: any) => e.vm === 'crash1');
+    const types = events.map((e: any) => e.type);
+    expect(types).to.include.members(['vm-power-on-failed', 'datastore-journal-replayed', 'datastore-lock-broken', 'vm-power-on']);
+    const broken = events.find((e: any) => e.type === 'datastore-lock-broken');
+    expect(broken).to.include({ host: 'esx2', datastore: 'ds1', file: 'crash1/crash1.vmx' });
+  });
+});
