@@ -443,6 +443,17 @@ describe('topology loader', () => {
       expectOneProblem(noLun, 'hosts[1].storage[0].luns[0]', 'array array1 has no LUN `lun5`');
     });
 
+    it('datastores: on a LUN the host sees; unseen LUN, LUN holding VM disks and duplicate names refused', () => {
+      const host2 = (datastores: string, extra = '') => fabric({ hosts: `- name: esx2\n  storage:\n    - { array: array1, luns: [lun0] }\n${extra}  datastores:\n${datastores}` });
+      const ok = parseTopology(host2('    - { name: ds1, lun: lun0 }'), 't.yaml');
+      expect(ok.hosts[1]!.datastores!.map((d) => [d.name, d.array, d.lun])).to.deep.equal([['ds1', 'array1', 'lun0']]);
+      expect(parseTopology(fabric(), 't.yaml').hosts[0]!.datastores).to.equal(undefined);
+      expectOneProblem(host2('    - { name: ds1, lun: lun1 }   # <-'), 'hosts[1].datastores[0].lun', 'host esx2 does not see LUN lun1');
+      expectOneProblem(host2('    - { name: ds1, lun: lun0 }\n    - { name: ds1, lun: lun0 }   # <-'), 'hosts[1].datastores[1].name', 'duplicate datastore name `ds1`');
+      const disks = '  vms:\n    - name: v2\n      disks:\n        - { lun: lun0, sizeGB: 0.5 }\n';
+      expectOneProblem(host2('    - { name: ds1, lun: lun0 }   # <-', disks), 'hosts[1].datastores[0].lun', 'holds VM disks of this host');
+    });
+
     it('§5.3 peak bandwidth below average is refused', () => {
       const text = fabric({ vswitches: '- name: vSwitch1\n  trafficShaping: { enabled: true, averageKbps: 2000, peakKbps: 1000 }   # <-' });
       expectOneProblem(text, 'hosts[0].vswitches[1].trafficShaping.peakKbps', 'below the average');
