@@ -1,9 +1,10 @@
 // End-to-end: two host daemons (esx1, esx2) mount datastore ds1 on array1's LUN over the real block
 // protocol (topologies/e2e/datastore.yaml), at time scale 8 so the 16 s lease takes 2 s. Checks: format
 // (refused again without --force), both hosts heartbeating, 20 power-on races of one VM where exactly
-// one host wins each time, and kill -9 of the host running a VM: the other host's power-on fails while
-// the lease window is open and succeeds after it by breaking the lock (journal replayed, slot generation
-// + 1); then the lock names the new owner and inspect finds the datastore clean. Bounded: about 30 s.
+// one host wins each time, every path of a host down (offline after the lease, online when a path
+// returns), and kill -9 of the host running a VM: the other host's power-on fails while the lease window
+// is open and succeeds after it by breaking the lock (journal replayed, slot generation + 1); then the lock
+// names the new owner and inspect finds the datastore clean. Bounded: about 20 s.
 
 import { expect } from 'chai';
 import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
@@ -94,6 +95,23 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     expect(wins.esx1 + wins.esx2).to.equal(RACES);
     const events = (await api('esx2', 'GET', '/control/events?since=0')).events;
     expect(events.some((e: any) => e.type === 'vm-power-on-failed' && e.vm === 'race1' && /locked by esx1/.test(e.message)) || wins.esx2 === RACES).to.equal(true);
+  });
+
+  it('every path of esx2 down: "lost access to volume" (offline) after the lease, back online when a path returns', async () => {
+    const since = (await api('esx2', 'GET', '/control/events?since=0')).events.at(-1)?.seq ?? 0;
+    const t0 = Date.now();
+    for (const i of [0, 1]) await api('esx2', 'POST', `/control/storage/paths/array1/${i}`, { up: false });
+    const offline = await waitFor(async () => (await api('esx2', 'GET', `/control/events?since=${since}`)).events.find((e: any) => e.type === 'datastore-offline'), 'esx2 offline', 10_000);
+    expect(Date.now() - t0).to.be.at.least(LEASE_WALL_MS * 0.5, 'offline only once the lease passed without a heartbeat');
+    expect(offline).to.include({ host: 'esx2', datastore: 'ds1' });
+    expect(offline.message).to.match(/^lost access to volume ds1/);
+    expect((await api('esx2', 'GET', '/control/datastores')).datastores[0].state).to.equal('offline');
+    const refused = await powerOn('esx2', 'race1').then(() => undefined, (e) => e);
+    expect(refused?.code, 'no power-on while offline').to.equal('VFAB_DATASTORE_NOT_MOUNTED');
+    await api('esx2', 'POST', '/control/storage/paths/array1/0', { up: true });
+    await waitFor(async () => (await api('esx2', 'GET', `/control/events?since=${since}`)).events.some((e: any) => e.type === 'datastore-online'), 'esx2 online again', 10_000);
+    expect((await api('esx2', 'GET', '/control/datastores')).datastores[0].state).to.equal('mounted');
+    await api('esx2', 'POST', '/control/storage/paths/array1/1', { up: true });
   });
 
   it('kill -9 of the host running a VM: power-on elsewhere fails while the lease is open, then breaks the lock and succeeds', async () => {
