@@ -27,6 +27,8 @@ import {
 import { type HostCtx, createHostCtx, heartbeat, unmount } from '../../lib/datastore/host.js';
 import { inspectVolume, metadataBlocks } from '../../lib/datastore/inspect.js';
 import { powerOffVm, powerOnVm, vmFiles } from '../../lib/datastore/vm.js';
+import { reclaimOwnSlots } from '../../lib/datastore/reclaim.js';
+import type { Gen } from '../../lib/datastore/proc.js';
 import type { ControlServer } from '../common/server.js';
 import type { EventLog } from '../common/events.js';
 import type { VDisk } from '../../lib/storage/vdisk.js';
@@ -78,6 +80,12 @@ export interface HostDatastoresDeps {
 /** A stable 16-byte host UUID (hex) from the host name: the same host claims the same identity after a restart. */
 export function hostUuidOf(host: string): string {
   return createHash('sha256').update(`vfab-host:${host}`).digest('hex').slice(0, 32);
+}
+
+/** Mount: reclaim this host's own stale slots (a previous life that did not unmount), then heartbeat. */
+function* mountAndHeartbeat(ctx: HostCtx): Gen<void> {
+  yield* reclaimOwnSlots(ctx);
+  yield* heartbeat(ctx);
 }
 
 function bad(message: string): VfabError {
@@ -179,7 +187,7 @@ export class HostDatastores {
     d.driver = driver;
     d.ctx = ctx;
     let failed: Error | undefined;
-    driver.run('heartbeat', ctx, heartbeat(ctx)).catch((e: Error) => {
+    driver.run('heartbeat', ctx, mountAndHeartbeat(ctx)).catch((e: Error) => {
       failed = e;
       if (d.driver !== driver) return; // unmounted meanwhile
       d.state = 'failed';
@@ -348,6 +356,8 @@ export class HostDatastores {
       if ((e as Error).message === 'wait' && !(e instanceof VfabError)) {
         driver.stopNamed(name, new Error('stopped'));
         run.catch(() => {}); // its rejection is this one
+        // a file it had opened already (the .vmx, waiting on the disk) is closed again
+        if (!d.vms.has(vm)) await driver.run(`power-on ${vm} cleanup`, ctx, powerOffVm(ctx, vm), { vm }).catch(() => {});
         const owner = await this.ownerOf(d, vm).catch(() => undefined);
         err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${current ?? vm} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead host's lock is broken only after that (wait longer or retry)`, { file: current, ownerName: owner, waitMs });
       }
@@ -372,6 +382,7 @@ export class HostDatastores {
     return { vm, host: this.deps.host, datastore: d.name, released };
   }
 
+  /** Daemon shutdown: every Proc stops where it is (the slot is reclaimed at the next mount, see reclaim.ts). */
   close(): void {
     for (const d of this.list.values()) d.driver?.stopAll();
   }
