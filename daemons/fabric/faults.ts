@@ -13,7 +13,8 @@ import { control } from '../common/control-client.js';
 import type { FlapRequest, ImpairRequest } from '../common/links.js';
 import { linkUrl, type LinkEnd } from './plan.js';
 import { spawnDaemon, stopDaemons } from './process.js';
-import { type FabricState, type DaemonRecord, findDaemon, isAlive, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
+import { type FabricState, type DaemonRecord, findDaemon, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
+import { checkDaemonPid } from './pid-identity.js';
 import { waitLinksUp } from './lifecycle.js';
 
 /** How long kill waits for the process to be gone. */
@@ -24,7 +25,7 @@ export const RESTART_LINKS_TIMEOUT_MS = 30_000;
 /** SIGKILL a daemon by its recorded PID (no clean shutdown: peers see their links drop). */
 export async function killDaemon(state: FabricState, name: string): Promise<{ name: string; pid: number; wasRunning: boolean }> {
   const d = findDaemon(state, name);
-  const wasRunning = isAlive(d.pid);
+  const wasRunning = checkDaemonPid(d).state === 'running'; // a reused PID is not ours to kill
   if (wasRunning) {
     try {
       process.kill(d.pid, 'SIGKILL');
@@ -32,8 +33,8 @@ export async function killDaemon(state: FabricState, name: string): Promise<{ na
       /* gone already */
     }
     const deadline = Date.now() + KILL_WAIT_MS;
-    while (isAlive(d.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    if (isAlive(d.pid)) throw new VfabError('VFAB_FAULT_KILL_FAILED', `${name} (pid ${d.pid}) is still alive ${KILL_WAIT_MS} ms after SIGKILL`);
+    while (checkDaemonPid(d).state === 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (checkDaemonPid(d).state === 'running') throw new VfabError('VFAB_FAULT_KILL_FAILED', `${name} (pid ${d.pid}) is still alive ${KILL_WAIT_MS} ms after SIGKILL`);
   }
   return { name, pid: d.pid, wasRunning };
 }
@@ -53,7 +54,7 @@ export interface RestartOptions {
  */
 export async function restartDaemon(state: FabricState, name: string, opts: RestartOptions = {}): Promise<{ name: string; oldPid: number; pid: number; port: number; redialled: string[] }> {
   const d = findDaemon(state, name);
-  if (isAlive(d.pid)) await stopDaemons([d]);
+  await stopDaemons([d]); // signals it only while it is provably still this daemon
   const configFile = path.join(state.runDir, `${d.name}.json`);
   if (!fs.existsSync(configFile)) throw new VfabError('VFAB_FAULT_NO_CONFIG', `no recorded config for ${name} (${configFile})`);
   const args = ['--config', configFile, '--name', d.name, '--port', String(d.port)];
@@ -64,7 +65,7 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
     throw new VfabError('VFAB_FAULT_PORT_CHANGED', `${name} came back on port ${rec.port}, not ${d.port}; its peers would not find it`);
   }
   const oldPid = d.pid;
-  const updated: DaemonRecord = { ...d, pid: rec.pid };
+  const updated: DaemonRecord = { ...d, pid: rec.pid, ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) };
   state.daemons = state.daemons.map((x) => (x.name === name ? updated : x));
   writeState(state, opts.stateDir ?? defaultStateDir());
   const redialled = await redialPeers(state, updated);

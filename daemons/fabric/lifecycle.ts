@@ -11,8 +11,9 @@ import type { Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
 import { control } from '../common/control-client.js';
 import { planFabric, linkUrl, type PlannedDaemon, type VmConfig } from './plan.js';
-import { spawnDaemon, stopDaemons } from './process.js';
-import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, isAlive } from './state.js';
+import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
+import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
+import { checkDaemonPid } from './pid-identity.js';
 
 export const LINKS_UP_TIMEOUT_MS = 30_000;
 const LINK_POLL_MS = 50;
@@ -36,13 +37,14 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   const progress = opts.onProgress ?? (() => {});
   try {
     const existing = readState(dir);
-    if (existing.daemons.some((d) => isAlive(d.pid))) {
+    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
       throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
     }
   } catch (e) {
     if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
   }
   const runDir = path.join(dir, 'run');
+  ensurePrivateDir(dir); // the state file, run configs and logs hold or lead to the token: owner only
   fs.rmSync(runDir, { recursive: true, force: true });
   fs.mkdirSync(runDir, { recursive: true });
   const token = newToken();
@@ -74,7 +76,7 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
         d.config.hostControlPort = hostRec.port;
       }
       const configFile = path.join(runDir, `${d.name}.json`);
-      fs.writeFileSync(configFile, JSON.stringify(d.config, null, 2));
+      writePrivateFile(configFile, JSON.stringify(d.config, null, 2));
       const args = ['--config', configFile, '--name', d.name];
       if (d.kind === 'array') args.push('--data-dir', path.join(runDir, 'data', d.name));
       const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false });
@@ -161,7 +163,7 @@ export async function linkCensus(state: FabricState): Promise<{ up: number; tota
   return { up, total, down };
 }
 
-export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir()): Promise<{ stopped: string[]; killed: string[] }> {
+export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir()): Promise<{ stopped: string[]; killed: string[]; notSignalled: NotSignalled[] }> {
   const result = await stopDaemons(state.daemons);
   removeState(stateDirPath);
   return result;
