@@ -12,8 +12,8 @@ export interface RawResponse {
 }
 
 /**
- * Parses every complete response at the start of `buf`; returns them and the bytes consumed. Responses
- * without Content-Length (none of ours) end the parse.
+ * Parses every complete response at the start of `buf` (Content-Length or chunked bodies); returns them
+ * and the bytes consumed. Throws on bytes that are not an HTTP response.
  */
 export function parseResponses(buf: Buffer): { responses: RawResponse[]; used: number } {
   const responses: RawResponse[] = [];
@@ -29,6 +29,29 @@ export function parseResponses(buf: Buffer): { responses: RawResponse[]; used: n
       const colon = line.indexOf(':');
       if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
+    if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+      // chunked (Node's own answers, e.g. 400 for a missing Host): size line, data, CRLF ... 0 CRLF CRLF
+      let p = end + 4;
+      let body = '';
+      let complete = false;
+      for (;;) {
+        const eol = buf.indexOf('\r\n', p, 'latin1');
+        if (eol < 0) break;
+        const size = parseInt(buf.toString('latin1', p, eol), 16);
+        if (!Number.isFinite(size)) throw new Error('bad chunk size');
+        if (eol + 2 + size + 2 > buf.length) break;
+        body += buf.toString('utf8', eol + 2, eol + 2 + size);
+        p = eol + 2 + size + 2;
+        if (size === 0) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete) break;
+      responses.push({ status: Number(m[1]), headers, body });
+      at = p;
+      continue;
+    }
     const length = Number(headers['content-length'] ?? 0);
     if (end + 4 + length > buf.length) break;
     responses.push({ status: Number(m[1]), headers, body: buf.toString('utf8', end + 4, end + 4 + length) });
@@ -38,10 +61,11 @@ export function parseResponses(buf: Buffer): { responses: RawResponse[]; used: n
 }
 
 /**
- * Writes `data` on a fresh connection and collects responses until `expect` of them arrived or the server
- * closed the connection (or `timeoutMs` passed). Never rejects on connection errors: a reset is a close.
+ * Writes `data` on a fresh connection (then half-closes it when `endAfterWrite`) and collects responses
+ * until `expect` of them arrived or the server closed the connection (or `timeoutMs` passed). Never
+ * rejects on connection errors: a reset is a close.
  */
-export function rawExchange(port: number, data: string | Buffer, expect = 1, timeoutMs = 10_000): Promise<{ responses: RawResponse[]; closed: boolean }> {
+export function rawExchange(port: number, data: string | Buffer, expect = 1, timeoutMs = 10_000, endAfterWrite = false): Promise<{ responses: RawResponse[]; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);
@@ -55,12 +79,19 @@ export function rawExchange(port: number, data: string | Buffer, expect = 1, tim
       resolve({ responses, closed });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.on('connect', () => socket.write(data));
+    socket.on('connect', () => (endAfterWrite ? socket.end(data) : socket.write(data)));
     socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
-      const { responses: got, used } = parseResponses(buf);
-      responses.push(...got);
-      buf = buf.subarray(used);
+      try {
+        const { responses: got, used } = parseResponses(buf);
+        responses.push(...got);
+        buf = buf.subarray(used);
+      } catch {
+        // not HTTP: reported as status 0 with the bytes, for the caller to judge
+        responses.push({ status: 0, headers: {}, body: buf.toString('latin1', 0, 2000) });
+        finish(false);
+        return;
+      }
       if (responses.length >= expect) finish(false);
     });
     socket.on('error', () => finish(true));
