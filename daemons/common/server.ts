@@ -4,7 +4,7 @@
 // JSON bodies with a size limit, typed error replies (every failure of a request is answered: 400, 401,
 // 404, 405, 413; a handler's own bug is a 500), the bounds of http-guard.ts (connections, head and body
 // time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT. Leaves out TLS:
-// daemons listen on loopback only by default. docs/errors.md "Security and limits" describes the bounds.
+// daemons listen on loopback only by default. docs/security.md describes the bounds.
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';

@@ -4,7 +4,7 @@
 // that the command line still carries `--name <daemon>`. Linux: field 22 of /proc/PID/stat (starttime,
 // clock ticks since boot) and /proc/PID/cmdline. Elsewhere: `ps -o lstart=` and `ps -o args=` when ps
 // exists; with neither, only "a process with that PID exists" is known and the command line cannot be
-// checked (documented in docs/errors.md "Security and limits"). Leaves out PID namespaces.
+// checked (documented in docs/security.md). Leaves out PID namespaces.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

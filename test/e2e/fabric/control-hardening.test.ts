@@ -5,7 +5,7 @@
 // request line, and a request head that never ends; each is answered (400/401/404/408/413) or the
 // connection is closed, and the daemon still serves GET /control/status afterwards. Fabric:
 // topologies/external-vm.yaml (sw1, esx1, esx2, vm daemons ext1 and raw1) plus a stored on --memory.
-// Bounds: docs/errors.md "Security and limits".
+// Bounds: docs/security.md.
 
 import { expect } from 'chai';
 import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, type TestFabric } from '../helpers/fabric.js';

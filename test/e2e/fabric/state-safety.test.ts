@@ -3,7 +3,7 @@
 // and `vfab status` never trust a PID that is no longer the daemon vfab started (a reused PID of an
 // unrelated process is reported, not signalled); a corrupt (truncated) state file is a clear
 // VFAB_STATE_CORRUPT naming the file (exit 2), and `vfab down` still stops the daemons it can prove are
-// its own. Fabric: topologies/native-vlan-trap.yaml (3 daemons). See docs/errors.md "Security and limits".
+// its own. Fabric: topologies/native-vlan-trap.yaml (3 daemons). See docs/security.md.
 
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
