@@ -14,7 +14,7 @@ import type { FlapRequest, ImpairRequest } from '../common/links.js';
 import { linkUrl, type LinkEnd } from './plan.js';
 import { spawnDaemon, stopDaemons } from './process.js';
 import { type FabricState, type DaemonRecord, findDaemon, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
-import { checkDaemonPid } from './pid-identity.js';
+import { checkDaemonPid, stillExists } from './pid-identity.js';
 import { waitLinksUp } from './lifecycle.js';
 
 /** How long kill waits for the process to be gone. */
@@ -33,8 +33,8 @@ export async function killDaemon(state: FabricState, name: string): Promise<{ na
       /* gone already */
     }
     const deadline = Date.now() + KILL_WAIT_MS;
-    while (checkDaemonPid(d).state === 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    if (checkDaemonPid(d).state === 'running') throw new VfabError('VFAB_FAULT_KILL_FAILED', `${name} (pid ${d.pid}) is still alive ${KILL_WAIT_MS} ms after SIGKILL`);
+    while (stillExists(d) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (stillExists(d)) throw new VfabError('VFAB_FAULT_KILL_FAILED', `${name} (pid ${d.pid}) is still alive ${KILL_WAIT_MS} ms after SIGKILL`);
   }
   return { name, pid: d.pid, wasRunning };
 }

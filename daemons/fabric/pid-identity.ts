@@ -49,19 +49,21 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Fields 3.. of /proc/PID/stat ("pid (comm) state ..."; comm may hold spaces and parentheses). */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`${PROC}/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The start time of process `pid` as an opaque string (see the file comment), or undefined if unknown. */
 export function processStartTime(pid: number): string | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   if (hasProc()) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`${PROC}/${pid}/stat`, 'utf8');
-    } catch {
-      return undefined;
-    }
-    // "pid (comm) state ppid ..." where comm may hold spaces and parentheses: fields count from the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const startTime = rest[22 - 3]; // field 22; rest[0] is field 3
+    const startTime = procStat(pid)?.[22 - 3]; // field 22; index 0 is field 3
     return startTime !== undefined && /^\d+$/.test(startTime) ? startTime : undefined;
   }
   return ps(pid, 'lstart');
@@ -82,9 +84,21 @@ export function processArgs(pid: number): string[] | undefined {
   return args === undefined ? undefined : args.split(/\s+/);
 }
 
+/**
+ * True while the process that `rec` recorded still exists, a zombie not yet reaped included (its
+ * command line is gone, its start time is not): what to wait on after signalling it.
+ */
+export function stillExists(rec: DaemonIdentity): boolean {
+  if (!isAlive(rec.pid)) return false;
+  if (rec.startTime === undefined) return true;
+  const now = processStartTime(rec.pid);
+  return now === undefined || now === rec.startTime;
+}
+
 /** Checks that `rec.pid` is still the daemon `rec.name` that vfab started (never signals anything). */
 export function checkDaemonPid(rec: DaemonIdentity): PidState {
   if (!isAlive(rec.pid)) return { state: 'gone' };
+  if (hasProc() && procStat(rec.pid)?.[0] === 'Z') return { state: 'gone' }; // exited, not yet reaped
   const startTime = processStartTime(rec.pid);
   if (rec.startTime !== undefined && startTime !== undefined && startTime !== rec.startTime) {
     return { state: 'foreign', reason: `pid ${rec.pid} is no longer ${rec.name} (started at another time)` };

@@ -11,7 +11,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { VfabError } from '../../lib/errors.js';
 import { type DaemonKind, type DaemonRecord, STATE_FILE_MODE, ensurePrivateDir } from './state.js';
-import { checkDaemonPid, isAlive, processStartTime } from './pid-identity.js';
+import { checkDaemonPid, isAlive, processStartTime, stillExists } from './pid-identity.js';
 import { tsNodeArgs } from '../common/node-args.js';
 
 export const DAEMON_READY_TIMEOUT_MS = 20_000;
@@ -118,8 +118,8 @@ export async function stopDaemons(daemons: DaemonRecord[], graceMs = DAEMON_STOP
   }
   const deadline = Date.now() + graceMs;
   for (const d of ours) {
-    while (checkDaemonPid(d).state === 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    if (checkDaemonPid(d).state === 'running') {
+    while (stillExists(d) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    if (stillExists(d)) {
       try {
         process.kill(d.pid, 'SIGKILL');
       } catch {
