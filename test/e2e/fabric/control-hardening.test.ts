@@ -9,13 +9,14 @@
 
 import { expect } from 'chai';
 import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, type TestFabric } from '../helpers/fabric.js';
-import { rawExchange } from '../helpers/raw-http.js';
+import { expectServing, rawExchange } from '../helpers/raw-http.js';
 import { TOKEN, killStored, spawnStored, type StoredProcess } from '../storage/helpers.js';
-import { isAlive } from '../../../daemons/fabric/pid-identity.js';
 import { HEADERS_TIMEOUT_MS } from '../../../daemons/common/http-guard.js';
 
 interface Target {
   name: string;
+  /** Its --name (what the PID check looks for on the command line). */
+  daemon: string;
   port: number;
   pid: number;
   token: string;
@@ -35,10 +36,10 @@ describe('e2e: hostile requests never end a daemon (topologies/external-vm.yaml 
     stored = await spawnStored(['--memory', '--name', 'arr1']);
     const t = fab.state.token;
     targets.push(
-      { name: 'switchd sw1', port: fab.daemon('sw1').port, pid: fab.daemon('sw1').pid, token: t, paramRoute: '/control/links/%E0%A4%A/impair' },
-      { name: 'hostd esx1', port: fab.daemon('esx1').port, pid: fab.daemon('esx1').pid, token: t, paramRoute: '/control/links/%E0%A4%A/impair' },
-      { name: 'vm daemon ext1', port: fab.daemon('ext1').port, pid: fab.daemon('ext1').pid, token: t, paramRoute: '/control/links/%E0%A4%A/impair' },
-      { name: 'stored', port: stored.port, pid: stored.pid, token: TOKEN, paramRoute: '/control/luns/%E0%A4%A/grow' },
+      { name: 'switchd sw1', daemon: 'sw1', port: fab.daemon('sw1').port, pid: fab.daemon('sw1').pid, token: t, paramRoute: '/control/links/%E0%A4%A/impair' },
+      { name: 'hostd esx1', daemon: 'esx1', port: fab.daemon('esx1').port, pid: fab.daemon('esx1').pid, token: t, paramRoute: '/control/links/%E0%A4%A/impair' },
+      { name: 'vm daemon ext1', daemon: 'ext1', port: fab.daemon('ext1').port, pid: fab.daemon('ext1').pid, token: t, paramRoute: '/control/links/%E0%A4%A/impair' },
+      { name: 'stored', daemon: 'arr1', port: stored.port, pid: stored.pid, token: TOKEN, paramRoute: '/control/luns/%E0%A4%A/grow' },
     );
   });
 
@@ -48,12 +49,7 @@ describe('e2e: hostile requests never end a daemon (topologies/external-vm.yaml 
     await fab?.down();
   });
 
-  /** The daemon is alive and answers a valid control request. */
-  async function servesStatus(t: Target): Promise<void> {
-    expect(isAlive(t.pid), `${t.name} is alive`).to.equal(true);
-    const r = await rawExchange(t.port, `GET /control/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.token}\r\nConnection: close\r\n\r\n`);
-    expect(r.responses[0]?.status, `${t.name} answers GET /control/status`).to.equal(200);
-  }
+  const servesStatus = (t: Target): Promise<void> => expectServing(t.name, t.pid, t.daemon, t.port, t.token);
 
   const CASES: Array<{ what: string; request: (t: Target) => string; allowed: number[] }> = [
     { what: 'GET //x:99999/ without the token', request: () => 'GET //x:99999/ HTTP/1.1\r\nHost: x\r\n\r\n', allowed: [401] },

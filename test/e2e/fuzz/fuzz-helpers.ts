@@ -2,10 +2,8 @@
 // failure can be replayed), byte-level mutators driven by lib/clock.ts seededRandom, an RSS sampler for
 // the daemon under test, and the "still alive and serving" check. Not a test file.
 
-import { expect } from 'chai';
 import { seededRandom, type Random } from '../../../lib/clock.js';
-import { checkDaemonPid } from '../../../daemons/fabric/pid-identity.js';
-import { rawExchange, rssBytes } from '../helpers/raw-http.js';
+import { rssBytes } from '../helpers/raw-http.js';
 
 /** The seed of every fuzz run; set VFAB_FUZZ_SEED=N to replay another. */
 export const FUZZ_SEED = Number(process.env.VFAB_FUZZ_SEED ?? 20261206);
@@ -88,9 +86,4 @@ export class RssSampler {
   }
 }
 
-/** The daemon is still the same live process and answers GET /control/status with 200. */
-export async function expectServing(what: string, pid: number, name: string, port: number, token: string): Promise<void> {
-  expect(checkDaemonPid({ name, pid }).state, `${what} is still running`).to.equal('running');
-  const r = await rawExchange(port, `GET /control/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
-  expect(r.responses[0]?.status, `${what} answers GET /control/status`).to.equal(200);
-}
+export { expectServing } from '../helpers/raw-http.js';

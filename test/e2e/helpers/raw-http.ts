@@ -1,9 +1,12 @@
 // Raw HTTP/1.1 over TCP for tests that send what a well-behaved client never would (odd request targets,
 // broken request lines, pipelined batches): write bytes, read back responses one by one (status line,
-// headers, Content-Length body). Also reads a process's resident set size from /proc. Not a test file.
+// headers, Content-Length or chunked body). Also reads a process's resident set size from /proc and checks
+// that a daemon still runs and serves. Not a test file.
 
 import net from 'node:net';
 import fs from 'node:fs';
+import { expect } from 'chai';
+import { checkDaemonPid } from '../../../daemons/fabric/pid-identity.js';
 
 export interface RawResponse {
   status: number;
@@ -107,4 +110,11 @@ export function rssBytes(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The daemon `name` (pid) is still the same live process and answers GET /control/status with 200. */
+export async function expectServing(what: string, pid: number, name: string, port: number, token: string): Promise<void> {
+  expect(checkDaemonPid({ name, pid }).state, `${what} is still running`).to.equal('running');
+  const r = await rawExchange(port, `GET /control/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+  expect(r.responses[0]?.status, `${what} answers GET /control/status`).to.equal(200);
 }
