@@ -37,6 +37,7 @@ function forgedState(dir: string, pid: number, startTime: string | undefined): v
     runDir: path.join(dir, 'run'),
     daemons: [{ name: 'esx1', kind: 'host', pid, port: 9, logFile: path.join(dir, 'logs', 'esx1.log'), ...(startTime !== undefined ? { startTime } : {}) }],
     vmHosts: {},
+    clock: { monotonicNs: '0', wallMs: Date.now() },
   };
   fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
 }
