@@ -131,7 +131,7 @@ export function createGuardedServer(handler: http.RequestListener, opts: GuardOp
  * Bounds an upgraded socket: it must complete its WebSocket handshake (ws clears socket timeouts when it
  * takes the socket over) or be closed within UPGRADE_HANDSHAKE_TIMEOUT_MS. Errors on it are absorbed.
  */
-export function guardUpgradeSocket(socket: Duplex & { setTimeout?: (ms: number, cb?: () => void) => unknown }): void {
+export function guardUpgradeSocket(socket: Duplex & { setTimeout?: (ms: number, cb?: () => void) => unknown }, timeoutMs = UPGRADE_HANDSHAKE_TIMEOUT_MS): void {
   socket.on('error', () => socket.destroy());
-  socket.setTimeout?.(UPGRADE_HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
+  socket.setTimeout?.(timeoutMs, () => socket.destroy());
 }

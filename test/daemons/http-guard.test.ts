@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createGuardedServer, parseRequestTarget, presentedToken, requestAuthorized, tokenMatches, decodeSegment } from '../../daemons/common/http-guard.js';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createGuardedServer, guardUpgradeSocket, parseRequestTarget, presentedToken, requestAuthorized, tokenMatches, decodeSegment } from '../../daemons/common/http-guard.js';
 
 const req = (url: string, authorization?: string) => ({ url, headers: authorization === undefined ? {} : { authorization } });
 
@@ -63,6 +64,35 @@ describe('daemons/common/http-guard', () => {
       expect(closed.slice(3), 'connections over the cap are closed').to.deep.equal([true, true]);
     } finally {
       for (const s of sockets) s.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('an upgraded socket that never becomes a WebSocket is dropped; one that does is left alone (200 ms bound here)', async () => {
+    const wss = new WebSocketServer({ noServer: true });
+    const server = createGuardedServer((_q, res) => res.end('ok'));
+    server.on('upgrade', (req, socket, head) => {
+      guardUpgradeSocket(socket, 200);
+      if (req.url === '/ws') wss.handleUpgrade(req, socket, head, () => {});
+      // '/stall': a handler that neither answers nor hands the socket on
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const stalled = net.connect(port, '127.0.0.1');
+      stalled.on('error', () => {});
+      const started = Date.now();
+      stalled.write('GET /stall HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      await new Promise((r) => stalled.once('close', r));
+      expect(Date.now() - started, 'dropped after the upgrade timeout').to.be.within(150, 5_000);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+      await new Promise((r) => setTimeout(r, 600));
+      expect(ws.readyState, 'a finished handshake clears the timer').to.equal(WebSocket.OPEN);
+      ws.terminate();
+    } finally {
+      wss.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     }
