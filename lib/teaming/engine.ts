@@ -20,8 +20,13 @@ import { BeaconProber, type BeaconVerdict } from './beacon.js';
 import { NOTIFY_RARP_COUNT, NOTIFY_RARP_MAX } from './notify.js';
 import { type ResolvedPolicy, type TeamingPolicy, type UplinkRole, mergePolicy, resolvePolicy, teamingError, validateUplinks } from './policy.js';
 
-export type NotifyReason = 'power-on' | 'failover' | 'failback' | 'mac-change';
-export type RepinReason = 'failover' | 'failback' | 'shotgun' | 'mac-change';
+/**
+ * Why a port's RARPs go out. `port-up`: the port had no uplink (powered on before any carrier, as at
+ * fabric start-up, or all its uplinks were down) and now has one; nothing failed and nothing came back
+ * to replace another uplink, so it is neither a failover nor a failback.
+ */
+export type NotifyReason = 'power-on' | 'port-up' | 'failover' | 'failback' | 'mac-change';
+export type RepinReason = 'port-up' | 'failover' | 'failback' | 'shotgun' | 'mac-change';
 export type TeamingEventType =
   | 'link-down'
   | 'link-up'
@@ -475,12 +480,15 @@ export class TeamingEngine implements UplinkSelector {
         const fromIngress = st.ingressMask;
         this.pin(st);
         if (st.uplink === from && st.egressMask === fromMask && st.ingressMask === fromIngress) continue;
-        const reason: RepinReason = ps.shotgunMask !== 0 ? 'shotgun' : cause;
+        // a port that had no uplink at all gets its first one: no failure, no failback (it replaces nothing)
+        const portUp = fromMask === 0 && st.egressMask !== 0 && ps.shotgunMask === 0;
+        const why = portUp ? 'port-up' : cause;
+        const reason: RepinReason = ps.shotgunMask !== 0 ? 'shotgun' : why;
         if (st.uplink !== from || st.egressMask !== fromMask) {
           actions.push({ kind: 'repin', portId: st.portId, from: from < 0 ? null : from, to: st.uplink < 0 ? null : st.uplink, toMask: st.egressMask, reason });
         }
         // IP-hash teams sit on an EtherChannel: the physical switch sees one logical port, no notify needed.
-        if (ps.mode !== MODE_IP_HASH && (st.uplink !== from || st.egressMask !== fromMask)) this.pushNotify(actions, st, cause);
+        if (ps.mode !== MODE_IP_HASH && (st.uplink !== from || st.egressMask !== fromMask)) this.pushNotify(actions, st, why);
       }
     }
   }
