@@ -22,6 +22,8 @@ export interface FailoverMeasurement {
   received: number;
   /** Longest time between two arrivals at the receiver (ms). */
   maxGapMs: number;
+  /** Where that gap began, in ms after the uplink was pulled (negative: before), when known. */
+  maxGapStartMsAfterPull?: number | null;
   /** The receiving port's uplink after the failover, and the one it should be on. */
   uplinkAfter: string | null;
   standby: string;
@@ -52,7 +54,12 @@ export function judgeFailover(m: FailoverMeasurement): FailoverVerdict {
   if (m.received === 0) misses.push('nothing arrived');
   else {
     if (lossPercent > FAILOVER_MAX_LOSS_PERCENT) misses.push(`over ${FAILOVER_MAX_LOSS_PERCENT} % lost`);
-    if (!(m.maxGapMs < FAILOVER_MAX_GAP_MS)) misses.push(`gap not under ${FAILOVER_MAX_GAP_MS} ms`);
+    if (!(m.maxGapMs < FAILOVER_MAX_GAP_MS)) {
+      // say where it was: a gap far from the pull is the machine pausing the fabric, not the failover
+      const at = m.maxGapStartMsAfterPull;
+      const where = at === undefined || at === null ? '' : `, from ${Math.round(Math.abs(at))} ms ${at < 0 ? 'before' : 'after'} the pull`;
+      misses.push(`gap not under ${FAILOVER_MAX_GAP_MS} ms${where}`);
+    }
   }
   if (m.uplinkAfter !== m.standby) misses.push(`not on ${m.standby}`);
   const got =

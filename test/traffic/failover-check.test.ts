@@ -33,6 +33,8 @@ describe('quickstart failover verdict', () => {
     const v = judgeFailover({ ...GOOD, maxGapMs: 100 });
     expect(v.ok).to.equal(false);
     expect(v.got).to.match(/\(gap not under 100 ms\)$/);
+    expect(judgeFailover({ ...GOOD, maxGapMs: 113.3, maxGapStartMsAfterPull: 1629.9 }).got).to.match(/\(gap not under 100 ms, from 1630 ms after the pull\)$/);
+    expect(judgeFailover({ ...GOOD, maxGapMs: 120, maxGapStartMsAfterPull: -40.2 }).got).to.match(/from 40 ms before the pull\)$/);
   });
 
   it('fails when the port is not on the standby afterwards, or nothing arrived', () => {

@@ -136,15 +136,16 @@ async function quickstart(argv: string[], io: CliIo): Promise<number> {
     const report = await settledSinkReport(state, esx1, 'web1', streamId, sent.sent);
     const status = await control<any>(esx1, state.token, 'GET', '/control/status');
     const web1Port = status.vswitches[0].ports.find((p: any) => p.name === 'web1.nic0');
+    // where the longest gap began, in ms after the uplink was pulled (negative: before it)
+    const gapAt = report?.maxGapStartNs != null ? Math.round((report.maxGapStartNs - downAtNs) / 1e5) / 10 : null;
     const verdict = judgeFailover({
       ratePps: QUICKSTART_STREAM_PPS, seconds: QUICKSTART_STREAM_SECONDS, sent: sent.sent, received: report?.received ?? 0,
-      maxGapMs: report?.maxGapMs ?? 0, uplinkAfter: web1Port?.uplink ?? null, standby,
+      maxGapMs: report?.maxGapMs ?? 0, maxGapStartMsAfterPull: gapAt, uplinkAfter: web1Port?.uplink ?? null, standby,
     });
     failover = {
       sent: sent.sent, received: report?.received ?? 0, lost: verdict.lost, lossPercent: Math.round(verdict.lossPercent * 100) / 100,
-      maxGapMs: Math.round((report?.maxGapMs ?? 0) * 10) / 10, maxLossPercent: FAILOVER_MAX_LOSS_PERCENT, maxGapBoundMs: FAILOVER_MAX_GAP_MS,
-      // where the longest gap began, in ms after the uplink was pulled (negative: before it)
-      maxGapStartMsAfterDown: report?.maxGapStartNs != null ? Math.round((report.maxGapStartNs - downAtNs) / 1e5) / 10 : null,
+      maxGapMs: Math.round((report?.maxGapMs ?? 0) * 10) / 10, maxGapStartMsAfterDown: gapAt,
+      maxLossPercent: FAILOVER_MAX_LOSS_PERCENT, maxGapBoundMs: FAILOVER_MAX_GAP_MS,
       web1Uplink: web1Port?.uplink, linkDownAfterMs: Date.now() - downAt,
     };
     checks.push({ check: `failover: esx1.${active} down, ${QUICKSTART_STREAM_PPS} frames/s web2 -> web1`, expected: verdict.expected, got: verdict.got, ok: verdict.ok });
