@@ -8,6 +8,7 @@ import { readState, isAlive, daemonForEndpoint } from '../fabric/state.js';
 import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from './io.js';
 import { formatSize } from '../../lib/storage/size.js';
 import { readCacheLine } from './commands/storage.js';
+import { wipeLine } from './commands/array.js';
 
 export const UP_USAGE = `usage: vfab up FILE [--detach] [--time-scale N] [--json]
 
@@ -15,6 +16,9 @@ Starts every physical switch, storage array and ESX host of the topology FILE as
 127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
 Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
 returns once the fabric is up (stop it later with: vfab down).
+Arrays keep their LUNs and data across down / up (.vfab/arrays/<array>/ or arrays[].dataDir): missing
+topology LUNs are created, larger ones grown; a topology LUN smaller than the stored one is refused
+(exit 2). Delete the data with: vfab down --purge, or vfab array wipe ARRAY --yes.
 
   --detach          return once the fabric is up, leave it running
   --time-scale N    run the fabric's clocks N times faster (aging, beacons, timeouts); default 1
@@ -49,17 +53,29 @@ export async function upCommand(argv: string[], io: CliIo): Promise<number> {
   return EXIT_OK;
 }
 
-export const DOWN_USAGE = `usage: vfab down [--json]
+export const DOWN_USAGE = `usage: vfab down [--purge] [--json]
 
-Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.`;
+Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.
+The arrays keep their data (LUNs and blocks): the next vfab up finds it again.
+
+  --purge   also delete the data of this fabric's arrays once they stopped (their stores, by
+            default .vfab/arrays/<array>/, or the topology's arrays[].dataDir); this cannot be undone
+  --json    print what was stopped (and deleted) as JSON
+
+examples:
+  vfab down
+  vfab down --purge      # start from empty arrays next time`;
 
 export async function downCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parse(argv, { json: { type: 'boolean' } }, DOWN_USAGE);
+  const { values } = parse(argv, { purge: { type: 'boolean' }, json: { type: 'boolean' } }, DOWN_USAGE);
   if (values.help) return io.out(DOWN_USAGE), EXIT_OK;
   const state = readState();
-  const result = await fabricDown(state);
+  const result = await fabricDown(state, undefined, { purge: values.purge ?? false });
   if (values.json) printJson(io, { fabric: state.fabric, ...result });
-  else io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+  else {
+    io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+    for (const w of result.purged ?? []) io.out(wipeLine(w));
+  }
   return EXIT_OK;
 }
 

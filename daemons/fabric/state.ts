@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
+import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
 
 export type DaemonKind = 'host' | 'switch' | 'array' | 'vm';
 
@@ -22,6 +23,8 @@ export interface FabricState {
   token: string;
   startedAt: string;
   timeScale: number;
+  /** The fabric clock's anchor (lib/fabric-clock.ts): every event and capture time is on it. */
+  clock: FabricClockAnchor;
   runDir: string;
   daemons: DaemonRecord[];
   /**

@@ -248,6 +248,11 @@ export interface StorageArray {
   luns: Lun[];
   /** The array's read cache (stored --read-cache-mb); DEFAULT_READ_CACHE_BYTES unless the topology says. */
   readCacheBytes: number;
+  /**
+   * Where the array keeps its LevelDB store, as written in the file (relative paths are relative to the
+   * topology file's folder; `vfab up` resolves them). Absent: `.vfab/arrays/<name>/` in the state dir.
+   */
+  dataDir?: string;
   loc: SourceLoc;
 }
 

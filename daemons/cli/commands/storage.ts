@@ -25,15 +25,17 @@ const LUN_USAGE = `usage: vfab lun create NAME --size SIZE [--block-size 512|409
        vfab lun delete NAME [--array ARRAY] [--json]
 
 LUNs are thin block devices on the fabric's storage array (the stored daemon, LevelDB under
-.vfab/run/data/<array>). Each has a name, a size, a block size (512 or 4096 bytes), a LUN number and a
-stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as zeros.
+.vfab/arrays/<array>/ or the topology's arrays[].dataDir). Each has a name, a size, a block size (512 or
+4096 bytes), a LUN number and a stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as
+zeros. LUNs and their data stay across vfab down / up (delete them: vfab array wipe, vfab down --purge).
 
 SIZE is bytes with an optional binary unit: 4G, 512M, 1.5G, 64K, 4096.
 --array is needed only when the fabric has more than one array.
 \`lun list\` also shows the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read
 are kept in memory and answered from there until written, unmapped or evicted.
 LUNs only grow (no shrink). Deleting a LUN drops its blocks at once; hosts then get LOGICAL UNIT NOT
-SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates them.
+SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates the missing
+ones and grows smaller ones (a topology size below the stored LUN's is refused).
 
 examples:
   vfab lun create scratch --size 2G --block-size 4096
