@@ -9,8 +9,8 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FAILOVER_MAX_GAP_MS, FAILOVER_MAX_LOSS_PERCENT } from '../../../lib/traffic/failover-check.js';
-import { QUICKSTART_STREAM_PPS } from '../../../daemons/cli/commands/quickstart.js';
+import { FAILOVER_MAX_GAP_MS, FAILOVER_MAX_LOSS_PERCENT, FAILOVER_MIN_SENT_RATIO } from '../../../lib/traffic/failover-check.js';
+import { QUICKSTART_STREAM_PPS, QUICKSTART_STREAM_SECONDS } from '../../../daemons/cli/commands/quickstart.js';
 import { FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli } from '../helpers/fabric.js';
 
 describe('e2e: vfab quickstart --json (npm start)', function () {
@@ -39,7 +39,7 @@ describe('e2e: vfab quickstart --json (npm start)', function () {
     const row = json.checks.find((c: any) => c.check.startsWith('failover:'));
     expect(row.expected, 'the bound is stated to the user').to.equal(`on ${f.web1Uplink}, <= ${FAILOVER_MAX_LOSS_PERCENT} % lost, gap < ${FAILOVER_MAX_GAP_MS} ms`);
     expect(f.lost, 'lost = sent - delivered').to.equal(f.sent - f.received);
-    expect(f.sent, 'the sender ran at the rate it claims').to.be.at.least(QUICKSTART_STREAM_PPS * 3 * 0.95);
+    expect(f.sent, 'the sender ran at the rate it claims').to.be.at.least(QUICKSTART_STREAM_PPS * QUICKSTART_STREAM_SECONDS * FAILOVER_MIN_SENT_RATIO);
     expect(f.lossPercent, JSON.stringify(f)).to.be.at.most(FAILOVER_MAX_LOSS_PERCENT);
     expect(f.maxGapMs, JSON.stringify(f)).to.be.below(FAILOVER_MAX_GAP_MS);
   });
