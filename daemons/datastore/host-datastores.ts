@@ -233,12 +233,28 @@ export class HostDatastores {
     if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
       throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `${d.name} is mounted on ${this.deps.host}: unmount it (on every host) before formatting it again`);
     }
+    const live = await this.liveHosts(driver);
+    if (live.length > 0) throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `the datastore on ${d.lun} is in use: the heartbeat of ${live.join(', ')} moves (unmount it there first; --force does not override this)`, { hosts: live });
     for (const w of plan.value.writes) await driver.write(w.lba, w.data);
     const sb = plan.value.superblock;
     this.event(d, 'datastore-formatted', { label: sb.label, volumeUuid: sb.volumeUuid, locking: sb.locking, forced: force });
     d.state = 'waiting';
     const mounted = await this.mount(d);
     return { formatted: { label: sb.label, volumeUuid: sb.volumeUuid, locking: sb.locking, layout: sb.layout }, ...(mounted as object) };
+  }
+
+  /**
+   * Hosts whose heartbeat on the datastore now on the LUN (if any) moves: slots read twice, one and a half
+   * heartbeat intervals apart. A slot left in use by a dead host does not move and does not count.
+   */
+  private async liveHosts(driver: DatastoreDriver): Promise<string[]> {
+    const r = await this.readSuperblock(driver);
+    if (!r.ok) return [];
+    const first = await this.readSlots(driver, r.sb);
+    if (!first.some((s) => s?.state === 'in-use')) return [];
+    await new Promise((res) => setTimeout(res, (1.5 * r.sb.heartbeatMs) / this.deps.timeScale));
+    const second = await this.readSlots(driver, r.sb);
+    return second.flatMap((s, i) => (s !== undefined && s.state !== 'free' && (first[i]?.pulse !== s.pulse || first[i]?.generation !== s.generation) ? [s.hostName || s.owner] : []));
   }
 
   /** Metadata reads (listings, inspect) go straight to the LUN: they take no lock. */

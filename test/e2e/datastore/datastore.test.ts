@@ -1,10 +1,11 @@
 // End-to-end: two host daemons (esx1, esx2) mount datastore ds1 on array1's LUN over the real block
 // protocol (topologies/e2e/datastore.yaml), at time scale 8 so the 16 s lease takes 2 s. Checks: format
-// (refused again without --force), both hosts heartbeating, 20 power-on races of one VM where exactly
-// one host wins each time, every path of a host down (offline after the lease, online when a path
-// returns), and kill -9 of the host running a VM: the other host's power-on fails while the lease window
-// is open and succeeds after it by breaking the lock (journal replayed, slot generation + 1); then the lock
-// names the new owner and inspect finds the datastore clean. Bounded: about 20 s.
+// (refused again without --force, and with it while another host heartbeats), both hosts heartbeating,
+// 20 power-on races of one VM where exactly one host wins each time, every path of a host down (offline
+// after the lease, online when a path returns), and kill -9 of the host running a VM: the other host's
+// power-on fails while the lease window is open and succeeds after it by breaking the lock (journal
+// replayed, slot generation + 1); then the lock names the new owner and inspect finds the datastore clean.
+// Bounded: about 20 s.
 
 import { expect } from 'chai';
 import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
@@ -52,7 +53,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     else process.env.VFAB_STATE_DIR = saved;
   });
 
-  it('formats ds1 through esx1 and mounts it on both hosts; a second format is refused without --force', async () => {
+  it('formats ds1 through esx1 and mounts it on both hosts; formatting again is refused (without --force; with it while esx2 heartbeats)', async () => {
     for (const h of ['esx1', 'esx2']) {
       await waitFor(async () => (await api(h, 'GET', '/control/datastores')).datastores[0].state === 'unformatted', `${h} sees the blank LUN`, 15_000);
     }
@@ -62,6 +63,12 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     expect(f.json.mounted.map((m: any) => [m.host, m.state])).to.deep.equal([['esx1', 'mounted'], ['esx2', 'mounted']]);
     const again = await cli(datastoreCommand, ['format', 'ds1', '--host', 'esx2']);
     expect(again.error?.code).to.equal('VFAB_DATASTORE_ALREADY_FORMATTED');
+    // --force does not format under a host whose heartbeat moves
+    expect((await cli(datastoreCommand, ['unmount', 'ds1', '--host', 'esx1'])).code).to.equal(0);
+    const forced = await cli(datastoreCommand, ['format', 'ds1', '--host', 'esx1', '--force']);
+    expect(forced.error?.code).to.equal('VFAB_HOSTDATASTORE_BAD_STATE');
+    expect(forced.error?.message).to.contain('the heartbeat of esx2 moves');
+    expect((await cli(datastoreCommand, ['mount', 'ds1', '--host', 'esx1'])).code).to.equal(0);
     const hb = await cli(datastoreCommand, ['heartbeats', 'ds1', '--json']);
     const owners = hb.json.slots.filter((s: any) => s.state === 'in-use').map((s: any) => s.owner).sort();
     expect(owners).to.deep.equal(['esx1', 'esx2']);
@@ -118,6 +125,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     const on = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx1', '--json']);
     expect(on.error?.message).to.equal(undefined);
     expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']);
+    const mine = (await api('esx1', 'GET', '/control/datastores')).datastores[0];
     const esx1 = fab.daemon('esx1');
     process.kill(esx1.pid, 'SIGKILL');
     await waitFor(() => !isAlive(esx1.pid), 'esx1 gone', 5_000);
@@ -138,7 +146,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     }
     const hb = (await cli(datastoreCommand, ['heartbeats', 'ds1', '--host', 'esx2', '--json'])).json.slots;
     expect(hb.filter((s: any) => s.state === 'in-use').map((s: any) => s.owner)).to.deep.equal(['esx2']);
-    expect(hb.find((s: any) => s.state === 'free' && s.generation === 2), 'esx1 slot freed with generation + 1').to.not.equal(undefined);
+    expect(hb.find((s: any) => s.index === mine.slot), 'esx1 slot freed with generation + 1').to.include({ state: 'free', generation: mine.generation + 1 });
     const inspect = await cli(datastoreCommand, ['inspect', 'ds1', '--host', 'esx2', '--json']);
     expect(inspect.json.problems).to.deep.equal([]);
     expect(inspect.code).to.equal(0);
