@@ -7,7 +7,7 @@
 // (the disk's blocks are allocated, not yet read or written through the datastore) and swap/log files.
 
 import { DS_ERROR, DatastoreError } from './errors.js';
-import { DS_FILE_BLOCK_BYTES } from './format.js';
+import { DS_FILE_BLOCK_BYTES, DS_MAX_NAME_BYTES } from './format.js';
 import type { HostCtx } from './host.js';
 import { createFile, listDir } from './files.js';
 import { releaseLock, takeLock } from './lock.js';
@@ -28,6 +28,17 @@ export interface OpenedFile {
   path: string;
   entry: number;
   created: boolean;
+}
+
+/** Longest VM name: its disk file name (`<vm>-flat.vmdk`) must fit a file name. */
+export const DS_MAX_VM_NAME_BYTES = DS_MAX_NAME_BYTES - Buffer.byteLength('-flat.vmdk');
+
+/** Refuses a VM name before anything is created: 1..DS_MAX_VM_NAME_BYTES UTF-8 bytes, no "/" or NUL. */
+export function checkVmName(vm: string): void {
+  const n = Buffer.byteLength(vm, 'utf8');
+  if (n < 1 || n > DS_MAX_VM_NAME_BYTES || vm.includes('/') || vm.includes('\0') || vm === '.' || vm === '..') {
+    throw new DatastoreError(DS_ERROR.BAD_OPTION, `VM name "${vm}" must be 1..${DS_MAX_VM_NAME_BYTES} UTF-8 bytes without "/" or NUL`, { vm });
+  }
 }
 
 function* find(ctx: HostCtx, dir: number, name: string): Gen<number | undefined> {
@@ -56,6 +67,7 @@ function* vmDir(ctx: HostCtx, vm: string): Gen<number> {
  * Throws VFAB_DATASTORE_LOCKED too when this host has the VM open already.
  */
 export function* powerOnVm(ctx: HostCtx, vm: string, onFile: (path: string, entry?: number) => void = () => {}): Gen<OpenedFile[]> {
+  checkVmName(vm);
   const dir = yield* vmDir(ctx, vm);
   onFile(vm, dir);
   const opened: OpenedFile[] = [];

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { listDir } from '../../lib/datastore/files.js';
-import { powerOffVm, powerOnVm, vmFiles, type OpenedFile } from '../../lib/datastore/vm.js';
+import { DS_MAX_VM_NAME_BYTES, powerOffVm, powerOnVm, vmFiles, type OpenedFile } from '../../lib/datastore/vm.js';
 import { acquireLock } from '../../lib/datastore/lock.js';
 import { Sim } from './sim.js';
 
@@ -68,6 +68,20 @@ describe('VM power-on/off over datastore files', () => {
     await sim.advance(1000);
     expect(again.value<OpenedFile[]>().map((o) => o.created)).to.deep.equal([false, false]);
     expect((await entryByPath(sim, 'web1/web1.vmx')).lock.owner).to.equal(b.uuid);
+  });
+
+  it('a VM name whose disk file name would not fit is refused before anything is created', async () => {
+    const sim = await setup(['esx1']);
+    const h = sim.host('esx1');
+    const p = h.run('on', powerOnVm(h.ctx, 'v'.repeat(DS_MAX_VM_NAME_BYTES + 1)));
+    await sim.advance(1000);
+    expect(p.error()?.code).to.equal(DS_ERROR.BAD_OPTION);
+    const ls = h.run('ls', listDir(h.ctx, 0));
+    await sim.advance(100);
+    expect(ls.value<unknown[]>()).to.deep.equal([]);
+    const ok = h.run('on', powerOnVm(h.ctx, 'v'.repeat(DS_MAX_VM_NAME_BYTES)));
+    await sim.advance(1000);
+    expect(ok.value<OpenedFile[]>()).to.have.length(2);
   });
 
   it('a host cannot power on a VM it runs already (and keeps it running)', async () => {
