@@ -100,15 +100,16 @@ export function* powerOnVm(ctx: HostCtx, vm: string, onFile: (path: string, entr
   }
 }
 
-/** Closes the VM's files (releases this host's locks); returns the paths it released. */
+/** Closes the VM's files (releases this host's locks); returns the paths it released (none when not open here). */
 export function* powerOffVm(ctx: HostCtx, vm: string): Gen<string[]> {
   const dir = yield* find(ctx, 0, vm);
   if (dir === undefined) throw new DatastoreError(DS_ERROR.NOT_FOUND, `no VM ${vm} on ${ctx.sb.label} (no directory ${vm}/)`, { vm });
   const released: string[] = [];
+  const files = yield* listDir(ctx, dir);
   for (const f of vmFiles(vm)) {
-    const entry = yield* find(ctx, dir, f.name);
-    if (entry === undefined) continue;
-    yield* releaseLock(ctx, entry);
+    const e = files.find((x) => x.meta.name === f.name);
+    if (e === undefined || !e.lock.holders.some((h) => h.owner === ctx.hostUuid && h.slotGeneration === ctx.slot?.generation)) continue; // not open here
+    yield* releaseLock(ctx, e.index);
     released.push(`${vm}/${f.name}`);
   }
   return released;

@@ -61,6 +61,10 @@ describe('VM power-on/off over datastore files', () => {
     await sim.advance(10_000);
     expect(on2.error()?.code).to.equal(DS_ERROR.LOCKED);
     expect(on2.error()?.message).to.equal('locked by esx1');
+    const notHere = b.run('off', powerOffVm(b.ctx, 'web1'));
+    await sim.advance(500);
+    expect(notHere.value<string[]>(), 'esx2 has nothing of web1 open').to.deep.equal([]);
+    expect((await entryByPath(sim, 'web1/web1.vmx')).lock.owner).to.equal(a.uuid);
     const off = a.run('off', powerOffVm(a.ctx, 'web1'));
     await sim.advance(500);
     expect(off.value<string[]>()).to.deep.equal(['web1/web1.vmx', 'web1/web1-flat.vmdk']);

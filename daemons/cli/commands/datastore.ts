@@ -45,7 +45,8 @@ fails with VFAB_DATASTORE_LOCKED "locked by <host>" (exit 1). When that host is 
 heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
 (replays the dead host's journal, frees its slot) and powers on. --wait bounds how long (fabric seconds,
 default the lease plus four heartbeats). --datastore is needed when HOST mounts more than one.
-Power-off releases the files. The VM need not be in the topology: it is files on the datastore.
+Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
+it is files on the datastore.
 
 examples:
   vfab vm power-on app1 --host esx1
@@ -206,7 +207,10 @@ export async function vmCommand(argv: string[], io: CliIo): Promise<number> {
   const r = await control<any>(h, state.token, 'POST', path, waitMs === undefined ? {} : { waitMs }, 660_000);
   if (values.json) return printJson(io, r), EXIT_OK;
   if (verb === 'power-on') io.out(`${vm} powered on on ${h.name} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.files.map((f: any) => `${f.path}${f.created ? ' (created)' : ''}`).join(', ')} open exclusive`);
-  else io.out(`${vm} powered off on ${h.name}: released ${r.released.join(', ') || 'nothing'}`);
+  else if (r.released.length === 0) {
+    io.err(`${vm} is not powered on on ${h.name}: none of its files is open there`);
+    return EXIT_FAILED;
+  } else io.out(`${vm} powered off on ${h.name}: released ${r.released.join(', ')}`);
   return EXIT_OK;
 }
 
