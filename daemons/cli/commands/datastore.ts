@@ -91,6 +91,8 @@ async function hostsWith(state: FabricState, name: string): Promise<DaemonRecord
   return out;
 }
 
+const DATASTORE_VERBS = ['format', 'mount', 'unmount', 'list', 'inspect', 'locks', 'heartbeats'];
+
 const dsPath = (name: string, rest: string) => `/control/datastores/${encodeURIComponent(name)}/${rest}`;
 
 export async function datastoreCommand(argv: string[], io: CliIo): Promise<number> {
@@ -98,6 +100,10 @@ export async function datastoreCommand(argv: string[], io: CliIo): Promise<numbe
   if (values.help) return io.out(DATASTORE_USAGE), EXIT_OK;
   const [verb, ...args] = positionals;
   if (!verb) throw new UsageError(DATASTORE_USAGE);
+  if (!DATASTORE_VERBS.includes(verb)) throw new UsageError(`unknown datastore action ${JSON.stringify(verb)} (${DATASTORE_VERBS.join(', ')})\n\n${DATASTORE_USAGE}`);
+  if (values.locking !== undefined && verb !== 'format') throw new UsageError(`--locking is an option of vfab datastore format only`);
+  if (values.force && verb !== 'format') throw new UsageError(`--force is an option of vfab datastore format only`);
+  if (values.locking !== undefined && values.locking !== 'ats-only' && values.locking !== 'ats-scsi') throw new UsageError(`--locking must be ats-only or ats-scsi, got ${JSON.stringify(values.locking)}`);
   const state = readState();
   const host = values.host === undefined ? undefined : runningHost(state, values.host);
   const one = async (): Promise<{ name: string; h: DaemonRecord }> => {
@@ -105,11 +111,8 @@ export async function datastoreCommand(argv: string[], io: CliIo): Promise<numbe
     const name = args[0]!;
     return { name, h: host ?? (await hostsWith(state, name))[0]! };
   };
-  if (values.locking !== undefined && verb !== 'format') throw new UsageError(`--locking is an option of vfab datastore format only`);
-  if (values.force && verb !== 'format') throw new UsageError(`--force is an option of vfab datastore format only`);
   switch (verb) {
     case 'format': {
-      if (values.locking !== undefined && values.locking !== 'ats-only' && values.locking !== 'ats-scsi') throw new UsageError(`--locking must be ats-only or ats-scsi, got ${JSON.stringify(values.locking)}`);
       const { name, h } = await one();
       const r = await control<any>(h, state.token, 'POST', dsPath(name, 'format'), { force: values.force === true, ...(values.locking ? { locking: values.locking } : {}) }, 120_000);
       const mounted: Array<{ host: string; state: string; slot: number | null }> = [{ host: h.name, state: r.state, slot: r.slot }];
@@ -175,7 +178,7 @@ export async function datastoreCommand(argv: string[], io: CliIo): Promise<numbe
       return EXIT_OK;
     }
     default:
-      throw new UsageError(`unknown datastore action ${JSON.stringify(verb)} (format, mount, unmount, list, inspect, locks, heartbeats)\n\n${DATASTORE_USAGE}`);
+      throw new UsageError(`unknown datastore action ${JSON.stringify(verb)}\n\n${DATASTORE_USAGE}`);
   }
 }
 
