@@ -1,104 +1,116 @@
 // vfab up / down / status / link: bring a fabric up and down, show what runs, take links down and up.
+// Topology loading and process orchestration are imported when `up`/`down` run, so `vfab status` starts
+// quickly.
 
 import { VfabError } from '../../lib/errors.js';
-import { loadTopologyFile } from '../../lib/topology/load.js';
 import { control } from '../common/control-client.js';
-import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
-import { readState, isAlive, daemonForEndpoint } from '../fabric/state.js';
-import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from './io.js';
+import { readState, isAlive, daemonForEndpoint, suggest } from '../fabric/state.js';
+import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC } from './io.js';
 import { formatSize } from '../../lib/storage/size.js';
-import { readCacheLine } from './commands/storage.js';
+import { readCacheLine } from './read-cache-line.js';
 
-export const UP_USAGE = `usage: vfab up FILE [--detach] [--time-scale N] [--json]
+/** Largest --time-scale: fabric clocks run at most this many times faster than the wall clock. */
+export const MAX_TIME_SCALE = 1000;
 
-Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
+const up = defineCommand(
+  {
+    usage: ['FILE [--detach] [--time-scale N] [--json]'],
+    description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
 127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
 Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
-returns once the fabric is up (stop it later with: vfab down).
+returns once the fabric is up (stop it later with: vfab down).`,
+    options: {
+      detach: { type: 'bool', description: 'return once the fabric is up, leave it running' },
+      'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },
+      json: { ...JSON_OPTION, description: 'print the fabric state as JSON once up' },
+    },
+    args: { min: 1, max: 1 },
+    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
+    exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
+  },
+  async ({ values, positionals }, io) => {
+    const { loadTopologyFile } = await import('../../lib/topology/load.js');
+    const { fabricUp, fabricDown } = await import('../fabric/lifecycle.js');
+    const topology = await loadTopologyFile(positionals[0]!);
+    const state = await fabricUp({
+      topology,
+      detached: values.detach,
+      timeScale: values['time-scale'],
+      onProgress: values.json ? undefined : (line) => io.err(line),
+    });
+    if (values.json) printJson(io, state);
+    else io.out(`fabric ${state.fabric} is up: ${state.daemons.length} daemons (${state.daemons.map((d) => d.name).join(', ')})`);
+    if (values.detach) return EXIT_OK;
+    io.err('press Ctrl-C to stop the fabric');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await fabricDown(state);
+    io.err('fabric stopped');
+    return EXIT_OK;
+  },
+);
 
-  --detach          return once the fabric is up, leave it running
-  --time-scale N    run the fabric's clocks N times faster (aging, beacons, timeouts); default 1
-  --json            print the fabric state as JSON once up
+const down = defineCommand(
+  {
+    usage: ['[--json]'],
+    description: 'Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.',
+    options: { json: JSON_OPTION },
+    args: { min: 0, max: 0 },
+    examples: ['down', 'down --json'],
+  },
+  async ({ values }, io) => {
+    const { fabricDown } = await import('../fabric/lifecycle.js');
+    const state = readState();
+    const result = await fabricDown(state);
+    if (values.json) printJson(io, { fabric: state.fabric, ...result });
+    else io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+    return EXIT_OK;
+  },
+);
 
-example: vfab up topologies/quickstart.yaml --detach`;
-
-export async function upCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { detach: { type: 'boolean' }, 'time-scale': { type: 'string' }, json: { type: 'boolean' } }, UP_USAGE);
-  if (values.help) return io.out(UP_USAGE), EXIT_OK;
-  const file = positionals[0];
-  if (!file || positionals.length > 1) throw new UsageError(`vfab up takes one topology file\n\n${UP_USAGE}`);
-  const timeScale = values['time-scale'] === undefined ? 1 : Number(values['time-scale']);
-  if (!(timeScale > 0 && timeScale <= 1000)) throw new UsageError(`--time-scale must be a number in (0, 1000], got ${values['time-scale']}`);
-  const topology = await loadTopologyFile(file);
-  const state = await fabricUp({
-    topology,
-    detached: values.detach ?? false,
-    timeScale,
-    onProgress: values.json ? undefined : (line) => io.err(line),
-  });
-  if (values.json) printJson(io, state);
-  else io.out(`fabric ${state.fabric} is up: ${state.daemons.length} daemons (${state.daemons.map((d) => d.name).join(', ')})`);
-  if (values.detach) return EXIT_OK;
-  io.err('press Ctrl-C to stop the fabric');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await fabricDown(state);
-  io.err('fabric stopped');
-  return EXIT_OK;
-}
-
-export const DOWN_USAGE = `usage: vfab down [--json]
-
-Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.`;
-
-export async function downCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parse(argv, { json: { type: 'boolean' } }, DOWN_USAGE);
-  if (values.help) return io.out(DOWN_USAGE), EXIT_OK;
-  const state = readState();
-  const result = await fabricDown(state);
-  if (values.json) printJson(io, { fabric: state.fabric, ...result });
-  else io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
-  return EXIT_OK;
-}
-
-export const STATUS_USAGE = `usage: vfab status [NODE] [--json]
-
-Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
+const status = defineCommand(
+  {
+    usage: ['[NODE] [--json]'],
+    description: `Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
 group, VLAN, MAC, the uplink each port uses and why), VMs and storage paths; switches with their ports
 and links; arrays with their LUNs (I/O counters), block sessions and read cache.
-NODE limits the output to one host, switch or array.`;
-
-export async function statusCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, STATUS_USAGE);
-  if (values.help) return io.out(STATUS_USAGE), EXIT_OK;
-  const state = readState();
-  const daemons = positionals[0] ? state.daemons.filter((d) => d.name === positionals[0]) : state.daemons;
-  if (positionals[0] && daemons.length === 0) throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${positionals[0]}`);
-  const reports: any[] = [];
-  for (const d of daemons) {
-    if (!isAlive(d.pid)) {
-      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: false });
-      continue;
+NODE limits the output to one host, switch or array.`,
+    options: { json: JSON_OPTION },
+    args: { min: 0, max: 1 },
+    examples: ['status', 'status esx1', 'status --json'],
+    exits: { 3: 'no fabric is running here, or a daemon is not running or does not answer (each is listed)' },
+  },
+  async ({ values, positionals }, io) => {
+    const state = readState();
+    const only = positionals[0];
+    const daemons = only !== undefined ? state.daemons.filter((d) => d.name === only) : state.daemons;
+    if (only !== undefined && daemons.length === 0) {
+      const names = state.daemons.map((d) => d.name);
+      throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${JSON.stringify(only)}${suggest(only, names)} (have: ${names.join(', ')})`);
     }
-    try {
-      const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
-      // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
-      const storage = d.kind === 'host' ? await control<any>(d, state.token, 'GET', '/control/storage').catch(() => undefined) : undefined;
-      reports.push({ ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true });
-    } catch (e) {
-      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message });
+    const reports = await Promise.all(daemons.map(async (d): Promise<any> => {
+      if (!isAlive(d.pid)) return { name: d.name, kind: d.kind, pid: d.pid, running: false };
+      try {
+        const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
+        // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
+        const storage = d.kind === 'host' ? await control<any>(d, state.token, 'GET', '/control/storage').catch(() => undefined) : undefined;
+        return { ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true };
+      } catch (e) {
+        return { name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message };
+      }
+    }));
+    const broken = reports.filter((r) => !r.running || r.error);
+    if (values.json) printJson(io, { fabric: state.fabric, startedAt: state.startedAt, daemons: reports });
+    else {
+      io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
+      for (const r of reports) io.out(renderStatus(r));
     }
-  }
-  if (values.json) {
-    printJson(io, { fabric: state.fabric, startedAt: state.startedAt, daemons: reports });
-    return EXIT_OK;
-  }
-  io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
-  for (const r of reports) io.out(renderStatus(r));
-  return reports.every((r) => r.running) ? EXIT_OK : EXIT_FAILED;
-}
+    for (const r of broken) io.err(`vfab status: ${r.kind} ${r.name} (pid ${r.pid}) ${r.running ? `does not answer: ${r.error}` : 'is not running'}`);
+    return broken.length > 0 ? EXIT_NO_FABRIC : EXIT_OK;
+  },
+);
 
 function renderStatus(r: any): string {
   const lines: string[] = [];
@@ -155,21 +167,26 @@ function indent(text: string, n: number): string {
   return text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
 }
 
-export const LINK_USAGE = `usage: vfab link down|up ENDPOINT [--json]
-
-Takes a link down or up at ENDPOINT, like pulling or plugging a cable: the carrier is lost (or
+const link = defineCommand(
+  {
+    usage: ['down|up ENDPOINT [--json]'],
+    description: `Takes a link down or up at ENDPOINT, like pulling or plugging a cable: the carrier is lost (or
 restored) at both ends. ENDPOINT is <node>.<interface>: a host uplink (esx1.vmnic0) or a switch
-port (sw1.Gi1/0/1).`;
+port (sw1.Gi1/0/1).`,
+    options: { json: JSON_OPTION },
+    args: { min: 2, max: 2 },
+    verbs: ['down', 'up'],
+    examples: ['link down esx1.vmnic0   # then: vfab status esx1 (which uplink took over, and why)', 'link up esx1.vmnic0'],
+  },
+  async ({ values, positionals }, io) => {
+    const [action, endpoint] = positionals as [string, string];
+    const state = readState();
+    const { daemon, iface } = daemonForEndpoint(state, endpoint);
+    const result = await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(iface)}`, { up: action === 'up' });
+    if (values.json) printJson(io, result);
+    else io.out(`${endpoint}: link ${action}`);
+    return EXIT_OK;
+  },
+);
 
-export async function linkCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, LINK_USAGE);
-  if (values.help) return io.out(LINK_USAGE), EXIT_OK;
-  const [action, endpoint] = positionals;
-  if ((action !== 'down' && action !== 'up') || !endpoint) throw new UsageError(LINK_USAGE);
-  const state = readState();
-  const { daemon, iface } = daemonForEndpoint(state, endpoint);
-  const result = await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(iface)}`, { up: action === 'up' });
-  if (values.json) printJson(io, result);
-  else io.out(`${endpoint}: link ${action}`);
-  return EXIT_OK;
-}
+export const commands: CommandTable = { up, down, status, link };

@@ -1,8 +1,6 @@
-// How vfab starts a TypeScript entry point in a child process: node with the tsx loader, resolved to an
-// absolute URL so the child works whatever its working directory, with the V8 flags daemons run with.
-
-/** URL of tsx's loader (the same one `node --import tsx` uses), for `node --import <url>`. */
-export const TSX_LOADER_URL = import.meta.resolve('tsx');
+// How vfab starts a daemon in a child process: node on the compiled JavaScript in dist/ with the V8
+// flags daemons run with. TypeScript files (benchmark peers) start the same way with the tsx loader,
+// which is a devDependency: it is resolved only when asked for, never by the CLI or a daemon.
 
 /**
  * V8 flags every vfab daemon (and every benchmark peer started the same way) runs with. The daemons'
@@ -15,9 +13,18 @@ export const TSX_LOADER_URL = import.meta.resolve('tsx');
  */
 export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--initial-old-space-size=64'];
 
-/** argv (after the node binary) that runs the TypeScript file `script` with `args`. */
+/** VFAB_CPU_PROF_DIR=DIR: every daemon writes a V8 CPU profile there when it exits (for `npm run bench`). */
+function profileArgs(): string[] {
+  return process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : [];
+}
+
+/** argv (after the node binary) that runs the JavaScript file `script` (a daemon in dist/) with `args`. */
+export function daemonNodeArgs(script: string, args: string[] = []): string[] {
+  return [...DAEMON_V8_FLAGS, ...profileArgs(), script, ...args];
+}
+
+/** argv that runs the TypeScript file `script` through tsx (benchmark peers; tsx is a devDependency). */
 export function tsNodeArgs(script: string, args: string[] = []): string[] {
-  // VFAB_CPU_PROF_DIR=DIR: every daemon writes a V8 CPU profile there when it exits (for `npm run bench`)
-  const prof = process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : [];
-  return [...DAEMON_V8_FLAGS, ...prof, '--import', TSX_LOADER_URL, script, ...args];
+  // the loader as an absolute URL, so the child works whatever its working directory
+  return [...DAEMON_V8_FLAGS, ...profileArgs(), '--import', import.meta.resolve('tsx'), script, ...args];
 }
