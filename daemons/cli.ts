@@ -3,6 +3,8 @@
 // (daemons/cli/options.ts), and the one place where errors become exit codes: 0 success, 1 a check
 // failed, 2 bad usage or input, 3 no fabric running or a daemon unreachable. Leaves out the commands.
 
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { VfabError } from '../lib/errors.js';
 import { closestName } from '../lib/text/did-you-mean.js';
 import { type CliIo, stdio } from './cli/io.js';
@@ -102,5 +104,5 @@ export async function run(argv: string[]): Promise<never> {
   return await new Promise<never>(() => setImmediate(() => process.exit(code)));
 }
 
-const isEntry = process.argv[1] && /cli\.[jt]s$/.test(process.argv[1]);
-if (isEntry) await run(process.argv.slice(2));
+// `node dist/daemons/cli.js ...` works like bin/vfab.js (a test runner importing this module does not)
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await run(process.argv.slice(2));

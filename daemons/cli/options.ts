@@ -228,6 +228,11 @@ export function parseCommandLine<O extends OptionTable>(command: string, spec: C
     const guess = closestName(verb, spec.verbs);
     throw new UsageError(`unknown action ${JSON.stringify(verb)} for vfab ${command}: one of ${spec.verbs.join(', ')}${guess ? ` (did you mean ${guess}?)` : ''}`);
   }
+  if (positionals.length < spec.args.min || positionals.length > spec.args.max) {
+    const want = spec.args.min === spec.args.max ? `${spec.args.min}` : spec.args.max === Infinity ? `at least ${spec.args.min}` : `${spec.args.min}-${spec.args.max}`;
+    const extra = positionals.length > spec.args.max ? `: unexpected ${positionals.slice(spec.args.max).map((p) => JSON.stringify(p)).join(' ')}` : '';
+    throw new UsageError(`vfab ${command} takes ${want} argument${want === '1' ? '' : 's'}, got ${positionals.length}${extra}\nusage: ${spec.usage.map((u) => `vfab ${command} ${u}`).join('\n       ')} ${seeHelp}`);
+  }
   const values: Record<string, unknown> = {};
   const typedBy: Record<string, string> = {};
   for (const [name, d] of Object.entries(spec.options)) {
@@ -240,16 +245,11 @@ export function parseCommandLine<O extends OptionTable>(command: string, spec: C
       typedBy[name] = `${given[0]!.typed.replace(/=$/, '')}${given[0]!.text !== undefined ? ` ${given[0]!.text}` : ''}`;
       values[name] = d.repeatable ? given.map(convert) : convert(given[0]!);
     } else {
-      if (d.required && (verb === undefined || !d.verbs || d.verbs.includes(verb))) {
+      if (d.required && (!d.verbs || (verb !== undefined && d.verbs.includes(verb)))) {
         throw new UsageError(`${d.short ? `-${d.short}` : `--${name}`} ${placeholder(d)} is required${verb !== undefined ? ` for vfab ${command} ${verb}` : ''} ${seeHelp}`);
       }
       values[name] = d.repeatable ? [] : d.type === 'bool' ? (d.default ?? false) : d.default;
     }
-  }
-  if (positionals.length < spec.args.min || positionals.length > spec.args.max) {
-    const want = spec.args.min === spec.args.max ? `${spec.args.min}` : spec.args.max === Infinity ? `at least ${spec.args.min}` : `${spec.args.min}-${spec.args.max}`;
-    const extra = positionals.length > spec.args.max ? `: unexpected ${positionals.slice(spec.args.max).map((p) => JSON.stringify(p)).join(' ')}` : '';
-    throw new UsageError(`vfab ${command} takes ${want} argument${want === '1' ? '' : 's'}, got ${positionals.length}${extra}\nusage: ${spec.usage.map((u) => `vfab ${command} ${u}`).join('\n       ')} ${seeHelp}`);
   }
   return { values: values as Values<O>, positionals, typed: typedBy as Partial<Record<keyof O, string>>, help: false };
 }
