@@ -33,7 +33,6 @@
 
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SystemClock } from '../lib/clock.js';
 import { VfabError } from '../lib/errors.js';
 import { EsxHost, type HostEvent } from '../lib/host/host.js';
 import { macToString } from '../lib/wire/mac.js';
@@ -45,6 +44,8 @@ import { DaemonLinks } from './common/links.js';
 import { LINK_QUEUE_BYTES } from '../lib/link/link.js';
 import { forEachRunFrame } from '../lib/link/codec.js';
 import { EventLog } from './common/events.js';
+import { FabricClock } from './common/fabric-clock.js';
+import { DropEvents } from './common/drop-events.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
@@ -64,10 +65,14 @@ const config = JSON.parse(fs.readFileSync(values.config, 'utf8')) as HostConfig;
 const name = values.name ?? config.host.name;
 const token = daemonToken();
 const timeScale = config.timeScale ?? 1;
-const clock = new SystemClock(timeScale);
+// the fabric clock (lib/fabric-clock.ts): guest timers, teaming, events and capture times on one line
+const clock = new FabricClock(config.clock, timeScale);
 const events = new EventLog(name, () => clock.nowMs());
 
-const capture = new CaptureServer({ setTap: (point, on) => host.setTap(point, on) });
+const capture = new CaptureServer({ setTap: (point, on) => host.setTap(point, on) }, () => clock.captureNowNs());
+const drops = new DropEvents(clock, timeScale, events, capture);
+/** "web1.nic0" stays as is; "<host>.vmnic0" is named "vmnic0" in events, like every other uplink event. */
+const dropPortName = (point: string) => (point.startsWith(`${name}.`) ? point.slice(name.length + 1) : point);
 
 // External VMs: one listening link end per vNIC, named "<vm>.<nic>" (the plan adds them to config.links).
 const externalNics = new Map<string, { vm: string; nic: number }>();
@@ -123,12 +128,19 @@ const host: EsxHost = new EsxHost(config.host, clock, {
   },
   event: (e: HostEvent) => logHostEvent(e),
   tap: (point, direction, frame) => capture.frame(point, direction, frame),
+  drop: (point, reason, frame) => drops.dropped(dropPortName(point), point, reason, frame),
   streamNowNs: () => streamArrivalNs(),
 });
 
 function logHostEvent(e: HostEvent): void {
   if (e.kind === 'power') events.add('power', { vm: e.vm, on: e.on });
-  else if (e.kind === 'teaming') events.add(e.type, { vswitch: e.vswitch, message: e.message, ...e.details });
+  else if (e.kind === 'teaming') {
+    events.add(e.type, { vswitch: e.vswitch, message: e.message, ...e.details });
+    // the first RARP of a notify was just sent (and tapped): say why on it
+    if (e.type === 'notify' && capture.watching(`${name}.${String(e.details.uplink)}`)) {
+      capture.comment(`${name}.${String(e.details.uplink)}`, `${name}: notify RARP for ${String(e.details.mac)} (${String(e.details.port)}), ${String(e.details.reason)}`);
+    }
+  }
   else if (e.kind === 'vswitch') {
     const { kind, ...rest } = e.event as any;
     if (rest.frame) delete rest.frame;
@@ -265,12 +277,14 @@ function vmPath(req: { params: Record<string, string> }): string {
 const server = new ControlServer(token)
   .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), clockMs: clock.nowMs() }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
-  .on('GET', '/control/events', (req) => ({ events: events.since(Number(req.query.get('since') ?? 0)), dropped: events.dropped }))
+  .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
   .on('POST', '/control/links/:vmnic', (req) => {
     const up = req.body?.up !== false;
-    links.setAdminUp(req.params.vmnic!, up);
+    if (!links.has(req.params.vmnic!)) links.setAdminUp(req.params.vmnic!, up); // no such link: throws VFAB_NOT_FOUND naming the links
+    // the cause is logged before its effects (carrier, teaming failover, RARPs) so the stream reads in order
     events.add('admin-link', { uplink: req.params.vmnic, up });
+    links.setAdminUp(req.params.vmnic!, up);
     return { uplink: req.params.vmnic, up };
   })
   .on('POST', '/control/links/:vmnic/impair', (req) => {
@@ -312,6 +326,7 @@ scheduleTick();
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
   links.close();
+  drops.close();
   capture.close();
   await server.close();
 });

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { VfabError } from '../lib/errors.js';
-import { openArray, type LunInfo, type StorageArray } from '../lib/storage/array.js';
+import { openArray, ensureLuns, type LunInfo, type LunSpec as ArrayLunSpec } from '../lib/storage/array.js';
 import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../lib/storage/block-cache.js';
 import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
 import { BlockServer, requestHasToken } from './storage/block-server.js';
@@ -224,25 +224,13 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   });
 }
 
-async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise<void> {
-  // LUNs with a fixed number first, so a numberless one never takes a number another LUN asks for.
-  const ordered = [...specs.filter((s) => s.lun !== undefined), ...specs.filter((s) => s.lun === undefined)];
-  for (const spec of ordered) {
+/** The config's LUNs, validated, for ensureLuns (lib/storage/array.ts). */
+function lunSpecs(specs: LunSpec[]): ArrayLunSpec[] {
+  return specs.map((spec) => {
     const sizeBytes = sizeFromBody(spec as unknown as Record<string, unknown>);
     if (typeof spec.name !== 'string' || sizeBytes === undefined) die(`${STORED_ERROR.BAD_CONFIG}: each LUN needs name and sizeBytes or sizeGB`);
-    const have = array.getLun(spec.name);
-    if (have) {
-      if (spec.lun !== undefined && have.lun !== spec.lun) log(`LUN ${spec.name} is LUN ${have.lun} in the data directory, not ${spec.lun} as configured (LUNs are not renumbered)`);
-      if (spec.blockSize !== undefined && have.blockSizeBytes !== spec.blockSize) log(`LUN ${spec.name} keeps its ${have.blockSizeBytes}-byte blocks (configured ${spec.blockSize})`);
-      if (have.sizeBytes < sizeBytes) {
-        await array.growLun(spec.name, sizeBytes);
-        log(`grew LUN ${have.lun} ${spec.name} to ${sizeBytes} bytes`);
-      }
-      continue;
-    }
-    const info = await array.createLun({ name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}), ...(spec.lun !== undefined ? { lun: spec.lun } : {}) });
-    log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes (${info.id})`);
-  }
+    return { name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}), ...(spec.lun !== undefined ? { lun: spec.lun } : {}) };
+  });
 }
 
 async function main(): Promise<void> {
@@ -254,7 +242,16 @@ async function main(): Promise<void> {
   }
   const name = cfg.name ?? 'vfab-array';
   const array = await openArray({ ...(memory ? {} : { dataDir: cfg.dataDir }), name, groupCommit, readCacheBytes });
-  await ensureLuns(array, cfg.luns ?? []);
+  let ensured;
+  try {
+    ensured = await ensureLuns(array, lunSpecs(cfg.luns ?? []));
+  } catch (e) {
+    await array.close();
+    throw e;
+  }
+  for (const info of ensured.created) log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes (${info.id})`);
+  for (const g of ensured.grown) log(`grew LUN ${g.name} from ${g.fromBytes} to ${g.toBytes} bytes`);
+  for (const line of ensured.kept) log(line);
   const startedMs = performance.now();
 
   const lunEntries = (): Array<{ lun: number; name: string; blockSizeBytes: number; blocks: number }> =>
@@ -362,6 +359,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  // the orchestrator (daemons/fabric/process.ts) reports a coded failure before ready with its own code
+  if (e instanceof VfabError) process.stdout.write(`${JSON.stringify({ event: 'fatal', code: e.code, message: e.message })}\n`);
   process.stderr.write(`stored: fatal: ${e instanceof VfabError ? `${e.code}: ` : ''}${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
   process.exit(1);
 });

@@ -19,7 +19,7 @@
 
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SystemClock, type Clock } from '../lib/clock.js';
+import type { Clock } from '../lib/clock.js';
 import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../lib/pswitch/pswitch.js';
 import { forEachRunFrame } from '../lib/link/codec.js';
 import { switchConfigFromModel } from '../lib/pswitch/from-topology.js';
@@ -28,6 +28,9 @@ import { ControlServer, announceReady, onShutdown, daemonToken } from './common/
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
 import { EventLog } from './common/events.js';
+import { FabricClock } from './common/fabric-clock.js';
+import { DropEvents } from './common/drop-events.js';
+import { switchEventsComment } from '../lib/events/comments.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
 import type { SwitchConfig } from './fabric/plan.js';
 
@@ -40,8 +43,9 @@ const config = JSON.parse(fs.readFileSync(values.config, 'utf8')) as SwitchConfi
 const model = config.switch;
 const name = values.name ?? model.name;
 const token = daemonToken();
-const clock = new SystemClock(config.timeScale ?? 1);
 const timeScale = config.timeScale ?? 1;
+// the fabric clock (lib/fabric-clock.ts): aging, events and capture times on the fabric's one time line
+const clock = new FabricClock(config.clock, timeScale);
 
 /**
  * The switch reads the time for every frame (learning, aging). Frames handled in one I/O callback arrive
@@ -82,7 +86,8 @@ const capture = new CaptureServer({
     tapped[i] = on ? 1 : 0;
     return true;
   },
-});
+}, () => clock.captureNowNs());
+const drops = new DropEvents(clock, timeScale, events, capture);
 
 function logEvents(list: SwitchEvent[] | undefined): void {
   if (!list) return;
@@ -94,6 +99,18 @@ function logEvents(list: SwitchEvent[] | undefined): void {
 }
 
 const portNames = sw.ports().map((p) => p.name);
+
+/**
+ * What the frame received on port `i` did, for its capture (a comment on the frame the tap just saw) and
+ * the event stream (drops). Runs before perform(), so the comment follows its frame in the stream.
+ */
+function decided(i: number, frame: Uint8Array, r: SwitchResult): void {
+  if (r.verdict === 'drop' && r.dropReason !== undefined) drops.dropped(portNames[i]!, `${name}.${portNames[i]}`, r.dropReason, frame);
+  else if (tapped[i] && r.events !== undefined) {
+    const text = switchEventsComment(name, r.events);
+    if (text !== null) capture.comment(`${name}.${portNames[i]}`, text);
+  }
+}
 
 /** Performs a result of receive() for one frame. */
 function perform(r: SwitchResult): void {
@@ -108,7 +125,9 @@ function perform(r: SwitchResult): void {
 
 function receiveFrame(i: number, frame: Uint8Array): void {
   if (tapped[i]) capture.frame(`${name}.${portNames[i]}`, 'in', frame);
-  perform(sw.receive(i, frame, ++ingressFrameNo));
+  const r = sw.receive(i, frame, ++ingressFrameNo);
+  if (r.verdict === 'drop' || r.events !== undefined) decided(i, frame, r);
+  perform(r);
 }
 
 // the rest of a run the switch did not take whole, frame by frame (one function: no closure per run)
@@ -145,6 +164,7 @@ const links = new DaemonLinks(name, config.links, token, {
       return;
     }
     ingressFrameNo++;
+    if (r.verdict === 'drop' || r.events !== undefined) decided(i, first, r);
     perform(r);
     forEachRunFrame(records, 1, receiveRunRest);
   },
@@ -180,12 +200,14 @@ const server = new ControlServer(token)
   }))
   .on('GET', '/control/mac-table', () => ({ entries: sw.macTable() }))
   .on('POST', '/control/mac-table/clear', (req) => ({ cleared: sw.clearMacTable(req.body ?? {}) }))
-  .on('GET', '/control/events', (req) => ({ events: events.since(Number(req.query.get('since') ?? 0)), dropped: events.dropped }))
+  .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
   .on('POST', '/control/links/:port', (req) => {
     port(req.params.port!);
-    links.setAdminUp(req.params.port!, req.body?.up !== false);
+    if (!links.has(req.params.port!)) links.setAdminUp(req.params.port!, true); // no cable there: throws VFAB_NOT_FOUND naming the links
+    // the cause is logged before its effects (carrier, MAC flush) so the event stream reads in order
     events.add('admin-link', { port: req.params.port, up: req.body?.up !== false });
+    links.setAdminUp(req.params.port!, req.body?.up !== false);
     return { port: req.params.port, up: req.body?.up !== false };
   })
   .on('POST', '/control/links/:port/impair', (req) => {
@@ -220,6 +242,7 @@ function compact(vlans: number[]): string {
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
   links.close();
+  drops.close();
   capture.close();
   await server.close();
 });

@@ -22,7 +22,7 @@
 
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SystemClock } from '../lib/clock.js';
+import { FabricClock } from './common/fabric-clock.js';
 import { VfabError } from '../lib/errors.js';
 import { macToString } from '../lib/wire/mac.js';
 import type { EndpointAction } from '../lib/endpoint/vm-endpoint.js';
@@ -44,7 +44,7 @@ const vmName = config.vm.name;
 const name = values.name ?? vmName;
 const token = daemonToken();
 const timeScale = config.timeScale ?? 1;
-const clock = new SystemClock(timeScale);
+const clock = new FabricClock(config.clock, timeScale);
 const events = new EventLog(name, () => clock.nowMs());
 
 function readConfig(file: string): VmConfig {
@@ -143,7 +143,7 @@ function vmStatus() {
 
 const server = new ControlServer(token)
   .on('GET', '/control/status', () => ({ name, kind: 'vm', host: config.host, links: links.status(), vms: [vmStatus()], clockMs: clock.nowMs() }))
-  .on('GET', '/control/events', (req) => ({ events: events.since(Number(req.query.get('since') ?? 0)), dropped: events.dropped }))
+  .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/vms/:vm/power', (req) => {
     guest.endpoint(req.params.vm!); // VFAB_NOT_FOUND for another VM
     const on = req.body?.on !== false;

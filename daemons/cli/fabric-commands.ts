@@ -18,7 +18,10 @@ const up = defineCommand(
     description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
 127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
 Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
-returns once the fabric is up (stop it later with: vfab down).`,
+returns once the fabric is up (stop it later with: vfab down).
+Arrays keep their LUNs and data across down / up (.vfab/arrays/<array>/ or arrays[].dataDir): missing
+topology LUNs are created, larger ones grown; a topology LUN smaller than the stored one is refused
+(exit 2). Delete the data with: vfab down --purge, or vfab array wipe ARRAY --yes.`,
     options: {
       detach: { type: 'bool', description: 'return once the fabric is up, leave it running' },
       'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },
@@ -54,18 +57,26 @@ returns once the fabric is up (stop it later with: vfab down).`,
 
 const down = defineCommand(
   {
-    usage: ['[--json]'],
-    description: 'Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.',
-    options: { json: JSON_OPTION },
+    usage: ['[--purge] [--json]'],
+    description: `Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.
+The arrays keep their data (LUNs and blocks): the next vfab up finds it again.`,
+    options: {
+      purge: { type: 'bool', description: "also delete the data of this fabric's arrays once they stopped (their stores, by default .vfab/arrays/<array>/, or the topology's arrays[].dataDir); this cannot be undone" },
+      json: { ...JSON_OPTION, description: 'print what was stopped (and deleted) as JSON' },
+    },
     args: { min: 0, max: 0 },
-    examples: ['down', 'down --json'],
+    examples: ['down', 'down --purge      # start from empty arrays next time'],
   },
   async ({ values }, io) => {
     const { fabricDown } = await import('../fabric/lifecycle.js');
+    const { wipeLine } = await import('./commands/array.js');
     const state = readState();
-    const result = await fabricDown(state);
+    const result = await fabricDown(state, undefined, { purge: values.purge });
     if (values.json) printJson(io, { fabric: state.fabric, ...result });
-    else io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+    else {
+      io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+      for (const w of result.purged ?? []) io.out(wipeLine(w));
+    }
     return EXIT_OK;
   },
 );

@@ -79,7 +79,7 @@ export interface CommandSpec<O extends OptionTable = OptionTable> {
 
 type ValueOf<D extends OptionDef> = D['type'] extends 'bool' ? boolean : D['type'] extends 'string' | 'enum' ? string : number;
 export type Values<O extends OptionTable> = {
-  [K in keyof O]: O[K] extends { repeatable: true } ? Array<ValueOf<O[K]>> : O[K] extends { default: string | number | boolean } | { required: true } ? ValueOf<O[K]> : ValueOf<O[K]> | undefined;
+  [K in keyof O]: O[K] extends { type: 'bool' } ? boolean : O[K] extends { repeatable: true } ? Array<ValueOf<O[K]>> : O[K] extends { default: string | number | boolean } | { required: true } ? ValueOf<O[K]> : ValueOf<O[K]> | undefined;
 };
 
 export interface Parsed<O extends OptionTable> {

@@ -29,5 +29,6 @@ export const COMMANDS: Record<string, CommandEntry> = {
   probe: { order: 41, summary: 'bring a design up, ping every pair, print the reachability matrix per VLAN, tear down', load: async () => (await import('./commands/validate.js')).commands.probe! },
   diff: { order: 42, summary: 'what a design change does to findings, reachability and single points of failure', load: async () => (await import('./commands/validate.js')).commands.diff! },
   lun: { order: 40, summary: 'create, list, grow and delete LUNs on the storage array', load: async () => (await import('./commands/storage.js')).commands.lun! },
+  array: { order: 42, summary: "the arrays' stored data: list the stores, wipe one (delete its LUNs and data)", load: async () => (await import('./commands/array.js')).commands.array! },
   disk: { order: 41, summary: 'VM disks: write/read files, run a workload, storage paths (fail/restore), status', load: async () => (await import('./commands/storage.js')).commands.disk! },
 };

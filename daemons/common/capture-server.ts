@@ -1,7 +1,10 @@
 // Live capture streams from a daemon to `vfab capture`: a WebSocket at /capture?point=<endpoint>[&point=...]
 // carrying CAPTURE_FRAME records of the link protocol (docs/link-protocol.md), batched per event-loop turn.
 // Covers subscribing and unsubscribing points (the daemon taps only points someone watches) and tail drop
-// when the reader falls behind (counted, reported when the stream ends). Auth is checked by ControlServer.
+// when the reader falls behind (counted, reported when the stream ends). Frames are stamped on the fabric
+// clock (lib/fabric-clock.ts), so streams of different daemons merge by time. A daemon may comment the
+// frame it just tapped (why it was dropped, which MAC it moved): a CAPTURE_COMMENT record right after it.
+// Auth is checked by ControlServer.
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -24,13 +27,16 @@ interface Subscriber {
   encoder: LinkEncoder;
   scheduled: boolean;
   dropped: number;
+  /** Point id of the last frame appended to this stream, -1 when it was dropped (a comment needs it). */
+  lastPointId: number;
 }
 
 export class CaptureServer {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
   private readonly byPoint = new Map<string, Set<Subscriber>>();
 
-  constructor(private readonly hooks: CaptureHooks) {}
+  /** `timestampNs`: now as a capture timestamp on the fabric clock (FabricClock.captureNowNs). */
+  constructor(private readonly hooks: CaptureHooks, private readonly timestampNs: () => bigint) {}
 
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== CAPTURE_PATH) return false;
@@ -47,7 +53,7 @@ export class CaptureServer {
   }
 
   private accept(ws: WebSocket, points: string[]): void {
-    const sub: Subscriber = { ws, pointIds: new Map(points.map((p, i) => [p, i])), encoder: new LinkEncoder(MAX_LINK_MESSAGE_BYTES), scheduled: false, dropped: 0 };
+    const sub: Subscriber = { ws, pointIds: new Map(points.map((p, i) => [p, i])), encoder: new LinkEncoder(MAX_LINK_MESSAGE_BYTES), scheduled: false, dropped: 0, lastPointId: -1 };
     for (const p of points) {
       let set = this.byPoint.get(p);
       if (!set) this.byPoint.set(p, (set = new Set()));
@@ -74,22 +80,45 @@ export class CaptureServer {
   frame(point: string, direction: 'in' | 'out', frame: Uint8Array): void {
     const subs = this.byPoint.get(point);
     if (!subs) return;
-    const ts = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e3)) * 1000n;
+    const ts = this.timestampNs();
     for (const sub of subs) {
       if (sub.ws.bufferedAmount + sub.encoder.pendingBytes > CAPTURE_QUEUE_BYTES) {
         sub.dropped++;
+        sub.lastPointId = -1;
         continue;
       }
-      sub.encoder.appendCaptureFrame(ts, direction === 'in' ? CAPTURE_DIRECTION_IN : CAPTURE_DIRECTION_OUT, sub.pointIds.get(point)!, frame);
-      if (!sub.scheduled) {
-        sub.scheduled = true;
-        setImmediate(() => {
-          sub.scheduled = false;
-          if (sub.ws.readyState !== WebSocket.OPEN) return;
-          for (const m of sub.encoder.take()) sub.ws.send(m);
-        });
-      }
+      const id = sub.pointIds.get(point)!;
+      sub.lastPointId = sub.encoder.appendCaptureFrame(ts, direction === 'in' ? CAPTURE_DIRECTION_IN : CAPTURE_DIRECTION_OUT, id, frame) ? id : -1;
+      this.schedule(sub);
     }
+  }
+
+  /** True when someone captures `point` (a comment is worth composing). */
+  watching(point: string): boolean {
+    return this.byPoint.has(point);
+  }
+
+  /** Comments the frame just passed to frame() at `point` (in every stream that got that frame). */
+  comment(point: string, text: string): void {
+    const subs = this.byPoint.get(point);
+    if (!subs) return;
+    for (const sub of subs) {
+      const id = sub.pointIds.get(point)!;
+      if (sub.lastPointId !== id) continue;
+      sub.encoder.appendCaptureComment(id, text);
+      sub.lastPointId = -1;
+      this.schedule(sub);
+    }
+  }
+
+  private schedule(sub: Subscriber): void {
+    if (sub.scheduled) return;
+    sub.scheduled = true;
+    setImmediate(() => {
+      sub.scheduled = false;
+      if (sub.ws.readyState !== WebSocket.OPEN) return;
+      for (const m of sub.encoder.take()) sub.ws.send(m);
+    });
   }
 
   close(): void {

@@ -1,24 +1,48 @@
 // The reading side of live capture: connects to the daemons that own the requested points
-// (/capture?point=...), decodes CAPTURE_FRAME records and writes them to one pcap or pcapng stream.
-// pcapng gets one interface per point (named after it) and each packet's direction; classic pcap merges
-// every point into one Ethernet stream. Frames keep their 802.1Q tags exactly as they crossed the point.
+// (/capture?point=...), decodes CAPTURE_FRAME and CAPTURE_COMMENT records and writes one pcap or pcapng
+// stream. Frames of several daemons are merged in time order on the fabric clock (lib/capture/merge.ts,
+// a bounded reorder window), so the file is in strict time order. pcapng gets one interface per point
+// (named after it), each packet's direction and the daemon's comment (why it was dropped, which MAC it
+// moved) as the packet comment; classic pcap merges every point into one Ethernet stream and has no
+// comments. Frames keep their 802.1Q tags exactly as they crossed the point.
+// Order of work: every point is checked and every stream open before the output file is created, so a bad
+// point leaves no file; a daemon that goes away mid-capture ends the capture (`lost` names it) with the
+// frames so far written out in a valid file.
 
 import fs from 'node:fs';
 import { WebSocket } from 'ws';
 import { VfabError } from '../../lib/errors.js';
 import { PcapWriter } from '../../lib/capture/pcap.js';
 import { PcapngWriter } from '../../lib/capture/pcapng.js';
+import { CaptureMerger, CAPTURE_REORDER_WINDOW_MS, type MergeFrame } from '../../lib/capture/merge.js';
 import { decodeLinkMessage, CAPTURE_DIRECTION_IN } from '../../lib/link/codec.js';
+import { FabricClock } from '../common/fabric-clock.js';
 import { type FabricState, daemonForEndpoint } from './state.js';
 
 export type CaptureFormat = 'pcap' | 'pcapng';
 
+/** How often (wall ms) held frames are looked at while streams are quiet. */
+const MERGE_TICK_MS = Math.max(10, Math.round(CAPTURE_REORDER_WINDOW_MS / 5));
+/** Wall time to open the stream of one daemon. */
+export const CAPTURE_CONNECT_TIMEOUT_MS = 5_000;
+
+export interface CaptureResult {
+  frames: number;
+  malformed: number;
+  /** Frames that came later than the reorder window and were written with the time of the frame before. */
+  late: number;
+  /** Set when a daemon's stream ended before stop() (the daemon died or stopped): which, and how. */
+  lost?: { daemon: string; reason: string };
+}
+
 export interface CaptureSession {
   /** Frames written so far. */
   readonly frames: number;
-  /** Resolves once `count` frames were written (if a count was given). */
+  /** Resolves once `count` frames were written (if a count was given), or a daemon's stream ended. */
   readonly done: Promise<void>;
-  stop(): Promise<{ frames: number; malformed: number }>;
+  /** Set when a daemon's stream ended before stop(): which daemon, and how. */
+  readonly lost: { daemon: string; reason: string } | undefined;
+  stop(): Promise<CaptureResult>;
 }
 
 export function formatFor(file: string, format?: string): CaptureFormat {
@@ -27,39 +51,103 @@ export function formatFor(file: string, format?: string): CaptureFormat {
   return file.endsWith('.pcapng') ? 'pcapng' : 'pcap';
 }
 
-export async function startCapture(state: FabricState, points: string[], out: string | NodeJS.WritableStream, format: CaptureFormat, count?: number): Promise<CaptureSession> {
-  const stream = typeof out === 'string' ? fs.createWriteStream(out) : out;
-  const sink = (chunk: Buffer) => void stream.write(chunk);
-  const pcap = format === 'pcap' ? new PcapWriter(sink) : undefined;
-  const pcapng = format === 'pcapng' ? new PcapngWriter(sink) : undefined;
+/** Which daemon serves each point; a point no daemon has is VFAB_CAPTURE_POINT naming it. */
+function pointsByDaemon(state: FabricState, points: string[]): Map<string, { port: number; points: string[] }> {
   const byDaemon = new Map<string, { port: number; points: string[] }>();
   for (const p of points) {
-    const { daemon } = daemonForEndpoint(state, p);
+    let daemon;
+    try {
+      daemon = daemonForEndpoint(state, p).daemon;
+    } catch (e) {
+      throw new VfabError('VFAB_CAPTURE_POINT', `no capture point ${p}: ${(e as Error).message}`, { point: p });
+    }
     const entry = byDaemon.get(daemon.name) ?? { port: daemon.port, points: [] };
     entry.points.push(p);
     byDaemon.set(daemon.name, entry);
   }
+  return byDaemon;
+}
+
+/** Opens the capture stream of one daemon: resolves once the daemon took every point. */
+function openStream(state: FabricState, daemon: string, port: number, pts: string[]): Promise<WebSocket> {
+  const qs = pts.map((p) => `point=${encodeURIComponent(p)}`).join('&');
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/capture?${qs}`, { headers: { authorization: `Bearer ${state.token}` }, perMessageDeflate: false, handshakeTimeout: CAPTURE_CONNECT_TIMEOUT_MS });
+  return new Promise<WebSocket>((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => reject(new VfabError('VFAB_CAPTURE_POINT', `cannot capture ${pts.join(', ')} at ${daemon}: ${body || `HTTP ${res.statusCode}`}`, { points: pts })));
+    });
+    ws.once('error', (e) => reject(new VfabError('VFAB_CAPTURE_UNREACHABLE', `cannot reach ${daemon} (127.0.0.1:${port}) to capture ${pts.join(', ')}: ${e.message}`, { daemon })));
+  });
+}
+
+/** Creates (truncates) the output file; a path that cannot be written is VFAB_CAPTURE_FILE naming it. */
+function openOutput(file: string): fs.WriteStream {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'w');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'no such directory' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : err.message;
+    throw new VfabError('VFAB_CAPTURE_FILE', `cannot write capture file ${file}: ${why}`, { file, errno: err.code });
+  }
+  return fs.createWriteStream(file, { fd });
+}
+
+export async function startCapture(state: FabricState, points: string[], out: string | NodeJS.WritableStream, format: CaptureFormat, count?: number): Promise<CaptureSession> {
+  const byDaemon = pointsByDaemon(state, points);
+  const opened = await Promise.allSettled([...byDaemon].map(([daemon, { port, points: pts }]) => openStream(state, daemon, port, pts)));
+  const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    for (const r of opened) if (r.status === 'fulfilled') r.value.terminate();
+    throw failed.reason;
+  }
+  const sockets = opened.map((r) => (r as PromiseFulfilledResult<WebSocket>).value);
+  let stream: NodeJS.WritableStream;
+  try {
+    stream = typeof out === 'string' ? openOutput(out) : out;
+  } catch (e) {
+    for (const ws of sockets) ws.terminate();
+    throw e;
+  }
+  let writeError: Error | undefined;
+  stream.on('error', (e) => (writeError ??= e));
+  const sink = (chunk: Buffer) => void stream.write(chunk);
+  const pcap = format === 'pcap' ? new PcapWriter(sink) : undefined;
+  const pcapng = format === 'pcapng' ? new PcapngWriter(sink) : undefined;
   const interfaceOf = new Map<string, number>();
   if (pcapng) for (const p of points) interfaceOf.set(p, pcapng.addInterface({ name: p, description: `vfab capture point ${p}` }));
+
+  const clock = new FabricClock(state.clock, state.timeScale);
+  const merger = new CaptureMerger();
   let frames = 0;
   let malformed = 0;
+  let lost: { daemon: string; reason: string } | undefined;
+  let stopping = false;
   let finish: () => void = () => {};
   const done = new Promise<void>((r) => (finish = r));
-  const sockets: WebSocket[] = [];
-  for (const { port, points: pts } of byDaemon.values()) {
-    const qs = pts.map((p) => `point=${encodeURIComponent(p)}`).join('&');
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/capture?${qs}`, { headers: { authorization: `Bearer ${state.token}` }, perMessageDeflate: false });
-    sockets.push(ws);
+
+  const write = (list: MergeFrame[]) => {
+    for (const f of list) {
+      if (count !== undefined && frames >= count) return;
+      if (pcapng) {
+        const late = f.lateNs !== undefined ? `arrived ${(Number(f.lateNs) / 1e6).toFixed(3)} ms late: time raised to keep the file in order` : undefined;
+        const comment = [f.comment, late].filter((c) => c !== undefined).join('; ');
+        pcapng.writeFrame(interfaceOf.get(f.point)!, f.timestampNs, f.frame, { direction: f.direction === 'in' ? 'inbound' : 'outbound', ...(comment ? { comment } : {}) });
+      } else pcap!.writeFrame(f.timestampNs, f.frame);
+      frames++;
+      if (count !== undefined && frames >= count) finish();
+    }
+  };
+  const tick = setInterval(() => write(merger.release(clock.captureNowNs())), MERGE_TICK_MS);
+  tick.unref();
+
+  [...byDaemon.entries()].forEach(([daemon, { points: pts }], k) => {
+    const ws = sockets[k]!;
+    const streamId = merger.addStream();
     let ids: string[] = pts;
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => reject(new VfabError('VFAB_CAPTURE_POINT', `cannot capture ${pts.join(', ')}: ${body || `HTTP ${res.statusCode}`}`)));
-      });
-      ws.once('error', reject);
-    });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) {
         try {
@@ -74,12 +162,10 @@ export async function startCapture(state: FabricState, points: string[], out: st
         carrier() {},
         hello() {},
         captureFrame(ts, direction, pointId, frame) {
-          if (count !== undefined && frames >= count) return;
-          const point = ids[pointId] ?? ids[0]!;
-          if (pcapng) pcapng.writeFrame(interfaceOf.get(point)!, ts, frame, { direction: direction === CAPTURE_DIRECTION_IN ? 'inbound' : 'outbound' });
-          else pcap!.writeFrame(ts, frame);
-          frames++;
-          if (count !== undefined && frames >= count) finish();
+          merger.push(streamId, { timestampNs: ts, point: ids[pointId] ?? ids[0]!, direction: direction === CAPTURE_DIRECTION_IN ? 'in' : 'out', frame });
+        },
+        captureComment(pointId, text) {
+          merger.comment(streamId, ids[pointId] ?? ids[0]!, text);
         },
         recordError() {
           malformed++;
@@ -87,14 +173,28 @@ export async function startCapture(state: FabricState, points: string[], out: st
         unknownRecord() {},
       });
       if (!r.ok) malformed++;
+      write(merger.release(clock.captureNowNs()));
     });
-  }
+    ws.once('close', (code: number, reason: Buffer) => {
+      merger.closeStream(streamId);
+      if (stopping) return;
+      lost ??= { daemon, reason: code === 1001 ? `${daemon} stopped (${reason.toString() || 'going away'})` : `the connection to ${daemon} closed (code ${code})` };
+      finish();
+    });
+    ws.on('error', () => {}); // the close that follows says what happened
+  });
+
   return {
     get frames() {
       return frames;
     },
+    get lost() {
+      return lost;
+    },
     done,
     async stop() {
+      stopping = true;
+      clearInterval(tick);
       await Promise.all(
         sockets.map((ws) => new Promise<void>((resolve) => {
           if (ws.readyState === WebSocket.CLOSED) return resolve();
@@ -103,8 +203,10 @@ export async function startCapture(state: FabricState, points: string[], out: st
           setTimeout(resolve, 1000).unref();
         })),
       );
+      write(merger.drain());
       if (typeof out === 'string') await new Promise<void>((r) => (stream as fs.WriteStream).end(() => r()));
-      return { frames, malformed };
+      if (writeError) throw new VfabError('VFAB_CAPTURE_FILE', `cannot write capture file ${typeof out === 'string' ? out : 'stdout'}: ${writeError.message}`);
+      return { frames, malformed, late: merger.late, ...(lost ? { lost } : {}) };
     },
   };
 }

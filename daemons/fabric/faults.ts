@@ -1,20 +1,20 @@
 // Fault injection at the orchestrator level: kill a daemon (SIGKILL by its recorded PID), restart it
 // (respawn with the recorded config file on the same port, so peers reconnect: hosts dial again with
-// backoff, switches listen again; a restarted dialler is re-told its peers with POST /control/peers), and
+// backoff, switches listen again; then everything `vfab up` told it is told again by the same code,
+// lifecycle.ts setUpDaemon: a dialler's peers, a host's arrays; a restarted array is re-announced to the
+// hosts that see it and restart waits until their paths are connected again), and
 // the per-endpoint faults of the control API (impair, flap, clear, switch port shut / no shut) resolved
 // from "<node>.<interface>". Used by `vfab fault ...` (daemons/cli/commands/fault.ts) and the scenario
 // runner. Only PIDs recorded in the fabric's state file are ever signalled. Leaves out partitions of
 // several links at once (call these per link) and killing individual VMs (they live inside hostd).
 
-import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
 import type { FlapRequest, ImpairRequest } from '../common/links.js';
-import { linkUrl, type LinkEnd } from './plan.js';
 import { spawnDaemon, stopDaemons } from './process.js';
 import { type FabricState, type DaemonRecord, findDaemon, isAlive, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
-import { waitLinksUp } from './lifecycle.js';
+import { waitLinksUp, setUpDaemon, attachStorage, readDaemonConfig, daemonArgs } from './lifecycle.js';
 
 /** How long kill waits for the process to be gone. */
 export const KILL_WAIT_MS = 5_000;
@@ -47,17 +47,35 @@ export interface RestartOptions {
   linksTimeoutMs?: number;
 }
 
+/** How long restart of an array waits for the hosts' storage paths to connect again. */
+export const RESTART_STORAGE_TIMEOUT_MS = 30_000;
+const STORAGE_POLL_MS = 50;
+
+export interface RestartResult {
+  name: string;
+  kind: DaemonRecord['kind'];
+  oldPid: number;
+  pid: number;
+  port: number;
+  /** Link ends told where to dial again. */
+  redialled: string[];
+  /** A host: the arrays it attached again. An array: the hosts whose paths to it are connected again. */
+  storage: string[];
+  /** A host: arrays that are down; it attaches them when they restart. */
+  arraysDown: string[];
+}
+
 /**
  * Respawns `name` with its recorded config on its recorded port (stopping it first if it still runs),
- * re-sends its peers when it dials, updates the state file, and (by default) waits for every link.
+ * sets it up as `vfab up` did (setUpDaemon), updates the state file, and (by default) waits for every
+ * link. For an array, the hosts that see it are told again where it listens (a host that had failed to
+ * attach attaches now) and restart returns once every path that is not failed on purpose is connected.
  */
-export async function restartDaemon(state: FabricState, name: string, opts: RestartOptions = {}): Promise<{ name: string; oldPid: number; pid: number; port: number; redialled: string[] }> {
+export async function restartDaemon(state: FabricState, name: string, opts: RestartOptions = {}): Promise<RestartResult> {
   const d = findDaemon(state, name);
   if (isAlive(d.pid)) await stopDaemons([d]);
-  const configFile = path.join(state.runDir, `${d.name}.json`);
-  if (!fs.existsSync(configFile)) throw new VfabError('VFAB_FAULT_NO_CONFIG', `no recorded config for ${name} (${configFile})`);
-  const args = ['--config', configFile, '--name', d.name, '--port', String(d.port)];
-  if (d.kind === 'array') args.push('--data-dir', path.join(state.runDir, 'data', d.name));
+  const config = readDaemonConfig(state, name);
+  const args = [...daemonArgs(d.name, config, path.join(state.runDir, `${d.name}.json`)), '--port', String(d.port)];
   const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token: state.token, logFile: d.logFile, detached: opts.detached ?? true });
   if (rec.port !== d.port) {
     await stopDaemons([rec]);
@@ -67,23 +85,39 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
   const updated: DaemonRecord = { ...d, pid: rec.pid };
   state.daemons = state.daemons.map((x) => (x.name === name ? updated : x));
   writeState(state, opts.stateDir ?? defaultStateDir());
-  const redialled = await redialPeers(state, updated);
+  const portOf = (node: string) => state.daemons.find((x) => x.name === node)?.port;
+  // an array that is down (vfab fault kill) is attached when it restarts (reattachHosts)
+  const arrayRunning = (array: string) => isAlive(findDaemon(state, array).pid);
+  const { redialled, storage, arraysDown } = await setUpDaemon(name, config, portOf, state.token, { arrayRunning });
+  if (config.kind === 'array') storage.push(...(await reattachHosts(state, name, portOf, arrayRunning)));
   if (opts.waitLinks ?? true) await waitLinksUp(state, opts.linksTimeoutMs ?? RESTART_LINKS_TIMEOUT_MS);
-  return { name, oldPid, pid: rec.pid, port: rec.port, redialled };
+  return { name, kind: d.kind, oldPid, pid: rec.pid, port: rec.port, redialled, storage, arraysDown };
 }
 
-/** A restarted process forgot where its dialling ends go: tell it again (the orchestrator's job). */
-async function redialPeers(state: FabricState, d: DaemonRecord): Promise<string[]> {
-  if (d.kind !== 'host' && d.kind !== 'switch') return [];
-  const cfg = JSON.parse(fs.readFileSync(path.join(state.runDir, `${d.name}.json`), 'utf8')) as { links: LinkEnd[] };
-  const peers: Record<string, string> = {};
-  for (const end of cfg.links) {
-    if (end.role !== 'dial') continue;
-    peers[end.local] = linkUrl(findDaemon(state, end.peerNode).port, end.peerInterface);
+/** The hosts that see a restarted array: attach again where needed, then wait for their paths. */
+async function reattachHosts(state: FabricState, array: string, portOf: (node: string) => number | undefined, arrayRunning: (array: string) => boolean): Promise<string[]> {
+  const hosts: string[] = [];
+  for (const h of state.daemons) {
+    if (h.kind !== 'host' || !isAlive(h.pid)) continue;
+    const config = readDaemonConfig(state, h.name);
+    if (config.kind !== 'host' || !config.host.storage.some((s) => s.array === array)) continue;
+    // storage only: the host's links are fine (re-sending its peers would redial them)
+    await attachStorage(h.name, config, portOf, state.token, { arrayRunning });
+    hosts.push(h.name);
   }
-  if (Object.keys(peers).length === 0) return [];
-  const r = await control<{ dialled: string[] }>(d, state.token, 'POST', '/control/peers', { peers });
-  return r.dialled;
+  const deadline = Date.now() + RESTART_STORAGE_TIMEOUT_MS;
+  for (const name of hosts) {
+    for (;;) {
+      const st = await control<{ arrays: Array<{ array: string; state: string; paths: Array<{ connected: boolean; adminDown: boolean }> }> }>(findDaemon(state, name), state.token, 'GET', '/control/storage');
+      const a = st.arrays.find((x) => x.array === array);
+      if (a?.state === 'attached' && a.paths.every((p) => p.connected || p.adminDown)) break;
+      if (Date.now() > deadline) {
+        throw new VfabError('VFAB_FAULT_STORAGE_TIMEOUT', `host ${name}: paths to ${array} not connected again within ${RESTART_STORAGE_TIMEOUT_MS} ms (${a?.paths.map((p) => (p.connected ? 'up' : 'down')).join(', ') ?? 'not attached'})`);
+      }
+      await new Promise((r) => setTimeout(r, STORAGE_POLL_MS));
+    }
+  }
+  return hosts;
 }
 
 /** Loss / delay / jitter on one link end ("esx1.vmnic0", "sw1.Gi1/0/1"); `{}` clears. */

@@ -1,16 +1,21 @@
 // Bringing a whole fabric up and down: `vfab up`, `vfab down`, `npm start` and the end-to-end tests use
 // it. Covers writing each daemon's config, spawning switches, arrays, hosts and then the vm daemons of
 // external VMs (their config gets the host's link URLs) as separate processes,
-// telling the dialling ends where their peers listen, waiting until every link has carrier at both ends
-// (with progress), recording the fabric in the state file, and stopping every daemon it started.
+// telling the dialling ends where their peers listen and the hosts where their arrays' block protocol
+// listens (setUpDaemon: also what `vfab fault restart` re-sends), waiting until every link has carrier
+// at both ends (with progress), recording the fabric in the state file, and stopping every daemon it
+// started. Arrays keep their stores outside the run directory (daemons/fabric/stores.ts); only
+// `vfab down --purge` (fabricDown with purge) deletes them here.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import type { Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
+import { takeClockAnchor } from '../common/fabric-clock.js';
 import { control } from '../common/control-client.js';
-import { planFabric, linkUrl, type PlannedDaemon, type VmConfig } from './plan.js';
+import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type PlannedDaemon, type VmConfig } from './plan.js';
+import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stores.js';
 import { spawnDaemon, stopDaemons } from './process.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, isAlive } from './state.js';
 
@@ -47,13 +52,19 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   fs.mkdirSync(runDir, { recursive: true });
   const token = newToken();
   const timeScale = opts.timeScale ?? 1;
-  const plan = planFabric(opts.topology, timeScale);
+  // one clock for the whole fabric: every daemon's clock, event and capture time runs on this anchor
+  const clock = takeClockAnchor();
+  const plan = planFabric(opts.topology, timeScale, clock);
+  for (const d of plan) {
+    if (d.config.kind === 'array') d.config.dataDir = arrayDataDir(d.config.array, opts.topology.file, dir);
+  }
   const state: FabricState = {
     fabric: opts.topology.name,
     topologyFile: opts.topology.file,
     token,
-    startedAt: new Date().toISOString(),
+    startedAt: new Date(clock.wallMs).toISOString(),
     timeScale,
+    clock,
     runDir,
     daemons: [],
     // an external VM's guest routes (ping, mac, ...) are served by its own vm daemon, named like the VM
@@ -75,9 +86,10 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
       }
       const configFile = path.join(runDir, `${d.name}.json`);
       fs.writeFileSync(configFile, JSON.stringify(d.config, null, 2));
-      const args = ['--config', configFile, '--name', d.name];
-      if (d.kind === 'array') args.push('--data-dir', path.join(runDir, 'data', d.name));
-      const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false });
+      const rec = await spawnDaemon({ name: d.name, kind: d.kind, args: daemonArgs(d.name, d.config, configFile), token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false });
+      if (d.config.kind === 'array') {
+        rememberStores(dir, [{ array: d.name, dataDir: d.config.dataDir!, fabric: state.fabric, topologyFile: path.resolve(state.topologyFile), usedAt: new Date().toISOString() }]);
+      }
       started.push(rec);
       progress(`started ${d.kind} ${d.name} (pid ${rec.pid}, port ${rec.port}) [${++n}/${plan.length}]`);
     }
@@ -97,24 +109,94 @@ function rank(d: PlannedDaemon): number {
   return d.kind === 'switch' ? 0 : d.kind === 'array' ? 1 : d.kind === 'host' ? 2 : 3;
 }
 
+/** The command line of a daemon started from its recorded config file (the same for up and restart). */
+export function daemonArgs(name: string, config: DaemonConfig, configFile: string): string[] {
+  const args = ['--config', configFile, '--name', name];
+  if (config.kind === 'array') {
+    if (config.dataDir === undefined) throw new VfabError('VFAB_FAULT_NO_CONFIG', `array ${name}: its config names no data directory (${configFile})`);
+    args.push('--data-dir', config.dataDir);
+  }
+  return args;
+}
+
+/** The config `vfab up` wrote for daemon `name` in the run directory. */
+export function readDaemonConfig(state: FabricState, name: string): DaemonConfig {
+  const file = path.join(state.runDir, `${name}.json`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as DaemonConfig;
+  } catch (e) {
+    throw new VfabError('VFAB_FAULT_NO_CONFIG', `no recorded config for ${name} (${file}): ${(e as Error).message}`);
+  }
+}
+
+export interface SetUpResult {
+  /** Link ends told where to dial. */
+  redialled: string[];
+  /** Arrays the host attached (every path connected or reconnecting). */
+  storage: string[];
+  /** Arrays not running (SetUpOptions.arrayRunning): the host attaches them when they restart. */
+  arraysDown: string[];
+}
+
+export interface SetUpOptions {
+  /** False for an array that is down (killed): its hosts are not told about it until it restarts. */
+  arrayRunning?: (array: string) => boolean;
+}
+
+/**
+ * What the orchestrator tells a started daemon, and tells it again after a restart: a dialling end's
+ * peers (POST /control/peers) and a host's arrays (attachStorage).
+ */
+export async function setUpDaemon(name: string, config: DaemonConfig, portOf: (node: string) => number | undefined, token: string, opts: SetUpOptions = {}): Promise<SetUpResult> {
+  const result: SetUpResult = { redialled: [], storage: [], arraysDown: [] };
+  if (config.kind === 'array' || config.kind === 'vm') return result; // vm daemons dial from their config
+  const port = portOf(name);
+  if (port === undefined) throw new VfabError('VFAB_FABRIC_PEER', `no daemon for ${name}`);
+  const peers: Record<string, string> = {};
+  for (const end of config.links) {
+    if (end.role !== 'dial') continue;
+    const peerPort = portOf(end.peerNode);
+    if (peerPort === undefined) throw new VfabError('VFAB_FABRIC_PEER', `link ${name}.${end.local} -> ${end.peer}: no daemon for ${end.peerNode}`);
+    peers[end.local] = linkUrl(peerPort, end.peerInterface);
+  }
+  // (re-sending peers redials those links: done once per start, never to a daemon that did not restart)
+  if (Object.keys(peers).length > 0) {
+    const r = await control<{ dialled?: string[] }>({ port }, token, 'POST', '/control/peers', { peers });
+    result.redialled = r.dialled ?? Object.keys(peers);
+  }
+  if (config.kind === 'host') Object.assign(result, await attachStorage(name, config, portOf, token, opts));
+  return result;
+}
+
+/**
+ * Tells a host where each of its arrays' block protocol listens (POST /control/storage/arrays, which
+ * resolves once each array is attached; daemons/host-storage.ts); arrays attached already are left as
+ * they are, so it is safe to send again. A host that cannot attach a running array is an error.
+ */
+export async function attachStorage(name: string, config: HostConfig, portOf: (node: string) => number | undefined, token: string, opts: SetUpOptions = {}): Promise<{ storage: string[]; arraysDown: string[] }> {
+  const out = { storage: [] as string[], arraysDown: [] as string[] };
+  const port = portOf(name);
+  if (config.host.storage.length === 0 || port === undefined) return out;
+  const arrays: Record<string, string> = {};
+  for (const s of config.host.storage) {
+    const arrayPort = portOf(s.array);
+    if (arrayPort === undefined) continue;
+    if (opts.arrayRunning?.(s.array) === false) out.arraysDown.push(s.array);
+    else arrays[s.array] = `ws://127.0.0.1:${arrayPort}/block`;
+  }
+  if (Object.keys(arrays).length === 0) return out;
+  const status = await control<{ arrays: Array<{ array: string; state: string; error: string | null }> }>({ port }, token, 'POST', '/control/storage/arrays', { arrays });
+  for (const a of status.arrays) {
+    if (!(a.array in arrays)) continue;
+    if (a.state !== 'attached') throw new VfabError('VFAB_FABRIC_STORAGE', `host ${name} could not attach array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}`);
+    out.storage.push(a.array);
+  }
+  return out;
+}
+
 async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], token: string): Promise<void> {
   const portOf = new Map(started.map((d) => [d.name, d.port]));
-  for (const d of plan) {
-    if (d.config.kind === 'array' || d.config.kind === 'vm') continue; // vm daemons dial from their config
-    const peers: Record<string, string> = {};
-    for (const end of d.config.links) {
-      if (end.role !== 'dial') continue;
-      const peerPort = portOf.get(end.peerNode);
-      if (peerPort === undefined) throw new VfabError('VFAB_FABRIC_PEER', `link ${d.name}.${end.local} -> ${end.peer}: no daemon for ${end.peerNode}`);
-      peers[end.local] = linkUrl(peerPort, end.peerInterface);
-    }
-    if (Object.keys(peers).length > 0) await control({ port: portOf.get(d.name)! }, token, 'POST', '/control/peers', { peers });
-    // hosts with storage: where each array's block protocol listens (daemons/host-storage.ts connects its paths)
-    if (d.config.kind === 'host' && d.config.host.storage.length > 0) {
-      const arrays = Object.fromEntries(d.config.host.storage.filter((s) => portOf.has(s.array)).map((s) => [s.array, `ws://127.0.0.1:${portOf.get(s.array)}/block`]));
-      await control({ port: portOf.get(d.name)! }, token, 'POST', '/control/storage/arrays', { arrays });
-    }
-  }
+  for (const d of plan) await setUpDaemon(d.name, d.config, (n) => portOf.get(n), token);
 }
 
 /** Polls every daemon's link list until each link reports carrier at both ends. */
@@ -147,8 +229,9 @@ export async function linkCensus(state: FabricState): Promise<{ up: number; tota
   const down: string[] = [];
   for (const d of state.daemons) {
     if (d.kind !== 'host' && d.kind !== 'switch' && d.kind !== 'vm') continue;
-    const cfg = JSON.parse(fs.readFileSync(path.join(state.runDir, `${d.name}.json`), 'utf8'));
-    for (const end of cfg.links as Array<{ local: string; peer: string }>) {
+    const cfg = readDaemonConfig(state, d.name);
+    if (cfg.kind === 'array') continue;
+    for (const end of cfg.links) {
       const a = `${d.name}.${end.local}`;
       const key = [a, end.peer].sort().join(' ');
       if (seen.has(key)) continue;
@@ -161,8 +244,20 @@ export async function linkCensus(state: FabricState): Promise<{ up: number; tota
   return { up, total, down };
 }
 
-export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir()): Promise<{ stopped: string[]; killed: string[] }> {
+export interface DownOptions {
+  /** Also delete the stores of the fabric's arrays once they stopped (`vfab down --purge`). */
+  purge?: boolean;
+}
+
+export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir(), opts: DownOptions = {}): Promise<{ stopped: string[]; killed: string[]; purged?: WipeResult[] }> {
+  // where the arrays' stores are, read before anything stops
+  const stores = opts.purge ? state.daemons.filter((d) => d.kind === 'array').map((d) => ({ name: d.name, config: readDaemonConfig(state, d.name) })) : [];
   const result = await stopDaemons(state.daemons);
   removeState(stateDirPath);
-  return result;
+  if (!opts.purge) return result;
+  const purged: WipeResult[] = [];
+  for (const { name, config } of stores) {
+    if (config.kind === 'array' && config.dataDir !== undefined) purged.push(await wipeStore(stateDirPath, name, config.dataDir));
+  }
+  return { ...result, purged };
 }

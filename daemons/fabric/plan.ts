@@ -8,6 +8,7 @@
 
 import type { Topology, Host, PhysicalSwitch, StorageArray, Vm } from '../../lib/topology/model.js';
 import type { DaemonKind } from './state.js';
+import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
 
 export interface LinkEnd {
   /** This daemon's interface: a vmnic name on a host, a port name on a switch. */
@@ -26,6 +27,8 @@ export interface HostConfig {
   host: Host;
   links: LinkEnd[];
   timeScale: number;
+  /** The fabric clock's anchor: the daemon's clock, event and capture times run on it. */
+  clock?: FabricClockAnchor;
 }
 
 export interface SwitchConfig {
@@ -34,12 +37,16 @@ export interface SwitchConfig {
   switch: PhysicalSwitch;
   links: LinkEnd[];
   timeScale: number;
+  /** The fabric clock's anchor: the daemon's clock, event and capture times run on it. */
+  clock?: FabricClockAnchor;
 }
 
 export interface ArrayConfig {
   kind: 'array';
   fabric: string;
   array: StorageArray;
+  /** Filled in by `vfab up`: the absolute folder of the array's store (daemons/fabric/stores.ts). */
+  dataDir?: string;
 }
 
 /** An external VM's daemon (vmd). Link ends: one 'dial' end per vNIC, `local` = the vNIC name. */
@@ -51,6 +58,8 @@ export interface VmConfig {
   host: string;
   links: LinkEnd[];
   timeScale: number;
+  /** The fabric clock's anchor: the daemon's clock, event and capture times run on it. */
+  clock?: FabricClockAnchor;
   /** Filled in by `vfab up` once the host listens: the WebSocket URL of each vNIC's port, by vNIC name. */
   nicUrls?: Record<string, string>;
   /** Filled in by `vfab up`: the host daemon's control port (vNIC MAC/promiscuous programming). */
@@ -70,7 +79,8 @@ function splitEndpoint(ep: string): [string, string] {
   return [ep.slice(0, dot), ep.slice(dot + 1)];
 }
 
-export function planFabric(topology: Topology, timeScale = 1): PlannedDaemon[] {
+export function planFabric(topology: Topology, timeScale = 1, clock?: FabricClockAnchor): PlannedDaemon[] {
+  const anchor = clock ? { clock } : {};
   const hostNames = new Set(topology.hosts.map((h) => h.name));
   const ends = new Map<string, LinkEnd[]>();
   const add = (node: string, end: LinkEnd) => {
@@ -88,19 +98,19 @@ export function planFabric(topology: Topology, timeScale = 1): PlannedDaemon[] {
   }
   const plan: PlannedDaemon[] = [];
   for (const sw of topology.switches) {
-    plan.push({ name: sw.name, kind: 'switch', config: { kind: 'switch', fabric: topology.name, switch: sw, links: ends.get(sw.name) ?? [], timeScale } });
+    plan.push({ name: sw.name, kind: 'switch', config: { kind: 'switch', fabric: topology.name, switch: sw, links: ends.get(sw.name) ?? [], timeScale, ...anchor } });
   }
   for (const array of topology.arrays) {
     plan.push({ name: array.name, kind: 'array', config: { kind: 'array', fabric: topology.name, array } });
   }
   for (const host of topology.hosts) {
     const vmEnds = host.vms.filter((vm) => vm.external).flatMap((vm) => externalVmEnds(host.name, vm).hostEnds);
-    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale } });
+    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor } });
   }
   for (const host of topology.hosts) {
     for (const vm of host.vms) {
       if (!vm.external) continue;
-      plan.push({ name: vm.name, kind: 'vm', config: { kind: 'vm', fabric: topology.name, vm, host: host.name, links: externalVmEnds(host.name, vm).vmEnds, timeScale } });
+      plan.push({ name: vm.name, kind: 'vm', config: { kind: 'vm', fabric: topology.name, vm, host: host.name, links: externalVmEnds(host.name, vm).vmEnds, timeScale, ...anchor } });
     }
   }
   return plan;

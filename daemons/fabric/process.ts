@@ -49,14 +49,18 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
   if (pid === undefined) throw new VfabError('VFAB_DAEMON_SPAWN', `could not start ${opts.kind} daemon ${opts.name}`);
   return await new Promise<DaemonRecord>((resolve, reject) => {
     const lines = readline.createInterface({ input: child.stdout! });
+    // {"event":"fatal","code":"VFAB_...","message"} before exiting: the daemon's own error, passed on with its code
+    let fatal: { code: string; message: string } | undefined;
     const fail = (why: string) => {
       clearTimeout(timer);
       lines.close();
       if (isAlive(pid)) child.kill('SIGKILL');
-      reject(new VfabError('VFAB_DAEMON_START', `${opts.kind} daemon ${opts.name} ${why}\n${logTail(opts.logFile)}`));
+      if (fatal) reject(new VfabError(fatal.code, `${opts.kind} daemon ${opts.name} did not start: ${fatal.message}`));
+      else reject(new VfabError('VFAB_DAEMON_START', `${opts.kind} daemon ${opts.name} ${why}\n${logTail(opts.logFile)}`));
     };
     const timer = setTimeout(() => fail(`did not report ready within ${DAEMON_READY_TIMEOUT_MS} ms`), DAEMON_READY_TIMEOUT_MS);
-    child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
+    // 'close', not 'exit': every line the daemon wrote (a fatal line) has been read by then
+    child.once('close', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
     lines.on('line', (line) => {
       let msg: any;
       try {
@@ -64,9 +68,13 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
       } catch {
         return;
       }
+      if (msg?.event === 'fatal' && typeof msg.code === 'string' && /^VFAB_[A-Z0-9_]+$/.test(msg.code) && typeof msg.message === 'string') {
+        fatal = { code: msg.code, message: msg.message };
+        return;
+      }
       if (msg?.event !== 'ready') return;
       clearTimeout(timer);
-      child.removeAllListeners('exit');
+      child.removeAllListeners('close');
       lines.close();
       child.stdout!.resume(); // keep draining so the daemon never blocks on a full pipe
       if (opts.detached) child.unref();

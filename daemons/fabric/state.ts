@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import { closestName } from '../../lib/text/did-you-mean.js';
+import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
 
 export type DaemonKind = 'host' | 'switch' | 'array' | 'vm';
 
@@ -23,6 +24,8 @@ export interface FabricState {
   token: string;
   startedAt: string;
   timeScale: number;
+  /** The fabric clock's anchor (lib/fabric-clock.ts): every event and capture time is on it. */
+  clock: FabricClockAnchor;
   runDir: string;
   daemons: DaemonRecord[];
   /**

@@ -3,8 +3,9 @@
 // background streams), kill/restart into daemons/fabric/faults.ts, captures into pcapng files in the
 // run's output directory, and gathers the evidence at the end: stream reports, RARP frames read back from
 // the captures, and every daemon's events on the scene clock (fabric ms since the scenario started).
-// Each daemon's clock has its own origin, so the driver measures an offset per daemon from its status
-// reply (and again after a restart). Scenario times are fabric time: waits sleep ms / timeScale, a
+// Daemons, captures and the driver read one fabric clock (lib/fabric-clock.ts, anchored by `vfab up`),
+// so scene time is fabric time minus the fabric time the scenario started at, for every daemon and every
+// captured frame alike (a restarted daemon keeps the anchor). Scenario times are fabric time: waits sleep ms / timeScale, a
 // stream's rate and length are converted to wall time for hostd. Leaves out step order and checking
 // (lib/scenario) and bringing the fabric up (run.ts).
 
@@ -24,6 +25,8 @@ import type { ScenarioDriver, PortUplink } from '../../lib/scenario/runner.js';
 import type { MacTableRow, RarpFrame, RunEvidence, StreamEvidence } from '../../lib/scenario/evaluate.js';
 import { type TimelineEntry, toTimelineEntry } from '../../lib/scenario/timeline.js';
 import { EventPoller } from './events.js';
+import { FabricClock } from '../common/fabric-clock.js';
+import { fabricMsOfCapture } from '../../lib/fabric-clock.js';
 
 /** How often (wall ms) the driver reads every daemon's events during a run. */
 export const EVENT_POLL_INTERVAL_MS = 250;
@@ -35,8 +38,6 @@ const PING_SLACK_MS = 10_000;
 const RARP_SHA_OFFSET = 8;
 const RARP_MIN_BYTES = 28;
 
-/** Status round trips per daemon when measuring its clock offset. */
-const CALIBRATION_SAMPLES = 5;
 /** Extra slack (wall ms) for timer and event-loop jitter when comparing daemon and runner times. */
 const CLOCK_SLACK_WALL_MS = 2;
 
@@ -63,8 +64,9 @@ export interface FabricDriverOptions {
 
 export class FabricDriver implements ScenarioDriver {
   private readonly startEpochMs = epochNowMs();
-  private readonly offsets = new Map<string, number>();
-  private readonly uncertaintyMs = new Map<string, number>();
+  private readonly clock: FabricClock;
+  /** Fabric ms when the scenario started: scene time 0. */
+  private readonly sceneStartMs: number;
   private readonly poller: EventPoller;
   private readonly events: TimelineEntry[] = [];
   private readonly captures: Array<{ name: string; file: string; points: string[]; session: CaptureSession }> = [];
@@ -76,13 +78,13 @@ export class FabricDriver implements ScenarioDriver {
   readonly warnings: string[] = [];
 
   constructor(private readonly o: FabricDriverOptions) {
+    this.clock = new FabricClock(o.state.clock, o.timeScale);
+    this.sceneStartMs = this.clock.nowMs();
     this.poller = new EventPoller(o.state);
-    this.poller.onRestart = (name) => void this.calibrate(name);
   }
 
-  /** Measures every daemon's clock offset and starts polling events. Call once before running. */
+  /** Starts polling events. Call once before running. */
   async start(): Promise<void> {
-    await Promise.all(this.poller.daemons().map((d) => this.calibrate(d.name)));
     await this.pollOnce();
     this.schedulePoll();
   }
@@ -98,7 +100,7 @@ export class FabricDriver implements ScenarioDriver {
   }
 
   nowMs(): number {
-    return (epochNowMs() - this.startEpochMs) * this.o.timeScale;
+    return this.clock.nowMs() - this.sceneStartMs;
   }
 
   private epochToScene(epochMs: number): number {
@@ -119,23 +121,9 @@ export class FabricDriver implements ScenarioDriver {
     });
   }
 
-  private async calibrate(name: string): Promise<void> {
-    const d = findDaemon(this.o.state, name);
-    // the reading with the shortest round trip bounds the error best
-    let best: { rttMs: number; offset: number } | undefined;
-    for (let i = 0; i < CALIBRATION_SAMPLES; i++) {
-      const before = this.nowMs();
-      const status = await control<{ clockMs: number }>(d, this.o.state.token, 'GET', '/control/status');
-      const after = this.nowMs();
-      if (!best || after - before < best.rttMs) best = { rttMs: after - before, offset: status.clockMs - (before + after) / 2 };
-    }
-    this.offsets.set(name, best!.offset);
-    this.uncertaintyMs.set(name, best!.rttMs / 2);
-  }
-
-  /** How far (scene ms) a daemon's event time may be off the runner's clock: half the best round trip. */
+  /** How far (scene ms) a daemon's event time may be off the runner's clock: timer and event-loop jitter only (one clock). */
   clockSlackMs(): number {
-    return Math.max(0, ...this.uncertaintyMs.values()) + CLOCK_SLACK_WALL_MS * this.o.timeScale;
+    return CLOCK_SLACK_WALL_MS * this.o.timeScale;
   }
 
   private schedulePoll(): void {
@@ -150,8 +138,7 @@ export class FabricDriver implements ScenarioDriver {
 
   private async pollOnce(): Promise<void> {
     for (const r of await this.poller.poll()) {
-      const offset = this.offsets.get(r.daemon) ?? 0;
-      for (const e of r.events) this.events.push(toTimelineEntry(e, offset));
+      for (const e of r.events) this.events.push(toTimelineEntry(e, this.sceneStartMs));
     }
   }
 
@@ -219,7 +206,6 @@ export class FabricDriver implements ScenarioDriver {
         await this.pollOnce().catch(() => {});
         const r = await restartDaemon(state, a.node, { stateDir: this.o.stateDir, detached: false });
         this.poller.reset(d.name);
-        await this.calibrate(d.name);
         return `pid ${r.oldPid} -> ${r.pid}`;
       }
       case 'power':
@@ -372,7 +358,7 @@ export class FabricDriver implements ScenarioDriver {
       if (f.length < off + RARP_MIN_BYTES) continue;
       const point = parsed.value.interfaces[p.interfaceId]?.name ?? '?';
       out.push({
-        sceneMs: p.timestampNs === undefined ? 0 : this.epochToScene(Number(p.timestampNs) / 1e6),
+        sceneMs: p.timestampNs === undefined ? 0 : fabricMsOfCapture(this.o.state.clock, p.timestampNs) - this.sceneStartMs,
         point,
         direction: p.direction === 'inbound' ? 'in' : 'out',
         mac: readMac(f, off + RARP_SHA_OFFSET),

@@ -62,6 +62,12 @@ export interface HostIo {
   uplinkTx(vmnic: string, frame: Uint8Array): void;
   /** Something worth a line in the event stream happened. */
   event?(event: HostEvent): void;
+  /**
+   * The vSwitch dropped `frame` whole (nothing delivered) for `reason` (a DropReason, spec §1/§2/§4) where
+   * it entered: `point` is the VM port ("vm.nic") or the uplink ("<host>.<vmnic>"); a tap there saw the
+   * frame just before. Valid during the call only.
+   */
+  drop?(point: string, reason: string, frame: Uint8Array): void;
   /** Capture hook, called only for points registered with `setTap`. */
   tap?: CaptureTap;
   /**
@@ -315,6 +321,7 @@ export class EsxHost {
       return;
     }
     const result = up.vs.fromUplink(up.index, frame);
+    if (result.dropCode >= 0) this.io.drop?.(up.point, result.dropReason!, frame);
     this.deliverToPorts(up.vs, result.portCount, result.portIds, result.portFrames);
     this.drain();
   }
@@ -336,6 +343,7 @@ export class EsxHost {
       const r = up.vs.lastResult;
       if (!up.tapped && !isBeacon(first)) {
         // decided above for the first frame alone: perform that, then the others one by one
+        if (r.dropCode >= 0) this.io.drop?.(up.point, r.dropReason!, first);
         this.deliverToPorts(up.vs, r.portCount, r.portIds, r.portFrames);
         this.drain();
       } else {
@@ -524,6 +532,7 @@ export class EsxHost {
   private forwardFromPort(b: NicBinding, frame: Uint8Array): void {
     if (b.tapped) this.io.tap?.(b.point, 'out', frame);
     const r = b.vs.fromPort(b.portId, frame);
+    if (r.dropCode >= 0) this.io.drop?.(b.point, r.dropReason!, frame);
     const mask = r.uplinkMask;
     const upFrame = r.uplinkFrame;
     if (mask !== 0 && upFrame) {

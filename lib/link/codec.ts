@@ -1,7 +1,8 @@
 // The vfab link message format (docs/link-protocol.md): one binary WebSocket message carries a sequence
 // of records, each `type (u8) | payload length (u16, big-endian) | payload`. Record types: FRAME (one
 // Ethernet frame without FCS), CARRIER (admin state + reason), HELLO (protocol version + endpoint name)
-// and CAPTURE_FRAME (a frame seen at a capture point, for live capture streams). Covers a batching
+// CAPTURE_FRAME (a frame seen at a capture point, for live capture streams) and CAPTURE_COMMENT (why the
+// frame before it at that point was dropped or what it caused). Covers a batching
 // encoder (one copy of each frame into a shared chunk, messages are slices of it) and a visitor decoder
 // that validates every length, hands frames out as zero-copy views and never throws. Unknown record types
 // are skipped (and reported) so newer peers can add records. Receivers that ask for them get runs:
@@ -18,6 +19,7 @@ export const RECORD_FRAME = 0x01;
 export const RECORD_CARRIER = 0x02;
 export const RECORD_HELLO = 0x03;
 export const RECORD_CAPTURE_FRAME = 0x04;
+export const RECORD_CAPTURE_COMMENT = 0x05;
 
 export const RECORD_HEADER_BYTES = 3;
 /** The u16 length field caps every record payload. */
@@ -45,6 +47,10 @@ export const MAX_ENDPOINT_NAME_BYTES = 128;
 export const CARRIER_PAYLOAD_BYTES = 2;
 /** timestamp ns (u64) + direction (u8) + capture point id (u32). */
 export const CAPTURE_FRAME_FIXED_BYTES = 13;
+/** capture point id (u32), then the comment's UTF-8 text. */
+export const CAPTURE_COMMENT_FIXED_BYTES = 4;
+/** A capture comment's text is cut to this many bytes (a sentence, not a log). */
+export const MAX_CAPTURE_COMMENT_BYTES = 1024;
 /** The largest record the encoder writes (a CAPTURE_FRAME around a largest frame). */
 export const MAX_ENCODED_RECORD_BYTES = RECORD_HEADER_BYTES + CAPTURE_FRAME_FIXED_BYTES + MAX_FRAME_BYTES;
 
@@ -204,6 +210,22 @@ export class LinkEncoder {
   }
 
   /**
+   * Appends a CAPTURE_COMMENT record: `text` (cut to MAX_CAPTURE_COMMENT_BYTES) belongs to the last
+   * CAPTURE_FRAME of `capturePointId` before it in the stream.
+   */
+  appendCaptureComment(capturePointId: number, text: string): void {
+    let bytes = Buffer.from(text, 'utf8');
+    if (bytes.length > MAX_CAPTURE_COMMENT_BYTES) bytes = bytes.subarray(0, MAX_CAPTURE_COMMENT_BYTES);
+    const payloadBytes = CAPTURE_COMMENT_FIXED_BYTES + bytes.length;
+    const at = this.reserve(RECORD_HEADER_BYTES + payloadBytes);
+    const chunk = this.chunk;
+    chunk[at] = RECORD_CAPTURE_COMMENT;
+    chunk.writeUInt16BE(payloadBytes, at + 1);
+    chunk.writeUInt32BE(capturePointId >>> 0, at + 3);
+    chunk.set(bytes, at + 3 + CAPTURE_COMMENT_FIXED_BYTES);
+  }
+
+  /**
    * The bytes of every message taken so far are no longer referenced by anyone (the transport wrote them
    * and kept no reference): the next batch starts again at the beginning of the current chunk, so a link
    * whose socket keeps up allocates no new chunks. Does nothing while a batch is open.
@@ -246,6 +268,8 @@ export interface LinkRecordHandler {
   carrier(up: boolean, reasonCode: number): void;
   hello(version: number, endpointName: string): void;
   captureFrame(timestampNs: bigint, direction: number, capturePointId: number, frame: Buffer): void;
+  /** A CAPTURE_COMMENT record; without this handler it goes to unknownRecord. */
+  captureComment?(capturePointId: number, text: string): void;
   /** A record that was skipped: VFAB_LINK_FRAME_OVERSIZE, _FRAME_RUNT, _BAD_CARRIER, _BAD_HELLO, _BAD_CAPTURE. */
   recordError(error: LinkError): void;
   /** A record of a type this version does not know; skipped. */
@@ -326,6 +350,14 @@ export function decodeLinkMessage(message: Buffer, handler: LinkRecordHandler): 
         }
         break;
       }
+      case RECORD_CAPTURE_COMMENT:
+        if (handler.captureComment === undefined) handler.unknownRecord(type, message.subarray(start, stop));
+        else if (length < CAPTURE_COMMENT_FIXED_BYTES || length > CAPTURE_COMMENT_FIXED_BYTES + MAX_CAPTURE_COMMENT_BYTES) {
+          handler.recordError(new LinkError('VFAB_LINK_BAD_CAPTURE', `CAPTURE_COMMENT record of ${length} bytes is invalid`));
+        } else {
+          handler.captureComment(message.readUInt32BE(start), message.toString('utf8', start + CAPTURE_COMMENT_FIXED_BYTES, stop));
+        }
+        break;
       default:
         handler.unknownRecord(type, message.subarray(start, stop));
     }

@@ -2,7 +2,7 @@
 // defaults and limits, and the validation that turns a config into a normalised form (or a VfabError
 // VFAB_PSWITCH_*). Follows IOS conventions for access/trunk ports (switchport mode, access VLAN, trunk
 // allowed/native VLAN) and static EtherChannel ("channel-group N mode on"); the spec side is
-// /work/shared/spec/vsphere-semantics.md §2.6, §2.7 (VLANs), §3.4 (IP hash needs a static channel).
+// docs/vsphere-behaviour.md §2.6, §2.7 (VLANs), §3.4 (IP hash needs a static channel).
 // Leaves out LACP/PAgP, voice VLANs, private VLANs and STP: a channel member whose settings differ from
 // the others is rejected here (IOS would suspend it) rather than emulated as suspended.
 

@@ -3,7 +3,7 @@
 // trunk ports (native VLAN untagged both ways, priority tags), egress tagging, per-VLAN MAC learning with
 // aging, MAC-move and flap detection, a bounded MAC table, static port-channels ("mode on") with a hash
 // per frame, and per-port counters with named drop reasons. Follows IEEE 802.1Q bridging and IOS
-// behaviour; the vSphere side of these rules is in /work/shared/spec/vsphere-semantics.md §2.6, §2.7
+// behaviour; the vSphere side of these rules is in docs/vsphere-behaviour.md §2.6, §2.7
 // (native VLAN, allowed VLANs), §3.4 (IP hash needs a static channel, else MAC moves), §3.8 (flapping
 // uplinks show up as MAC moves), §6.6 (duplicate MACs -> MAC flaps on the upstream switch).
 // Leaves out STP (the reserved 01:80:c2:00:00:0x group is dropped), LACP, IGMP snooping, static/secure

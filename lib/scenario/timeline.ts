@@ -1,7 +1,8 @@
 // The scenario timeline: every daemon's events and the runner's own steps on one time axis, in ms since
-// the scenario started (fabric time). Covers converting a daemon's clock to scene time (each daemon's
-// clock has its own origin; the runner measures the offset once per daemon), merging, sorting and the
-// one-line text form written to timeline.txt and shown as evidence. Pure; leaves out fetching events.
+// the scenario started (fabric time). Covers converting a daemon's event time to scene time (every daemon
+// is on the one fabric clock, lib/fabric-clock.ts: scene = fabric ms - the fabric ms the scenario started
+// at), merging, sorting and the one-line text form written to timeline.txt and shown as evidence. Pure;
+// leaves out fetching events.
 
 export interface TimelineEntry {
   /** ms since the scenario started, fabric time. */
@@ -22,14 +23,6 @@ export interface DaemonEvent {
   [field: string]: unknown;
 }
 
-/**
- * Offset that turns a daemon's clock reading into scene time: scene = daemonMs - offset. Measured from
- * one reading `daemonClockMs` taken when the scene clock read `sceneMs` (e.g. the daemon's status reply).
- */
-export function clockOffsetMs(daemonClockMs: number, sceneMs: number): number {
-  return daemonClockMs - sceneMs;
-}
-
 export function toTimelineEntry(e: DaemonEvent, offsetMs: number): TimelineEntry {
   const { seq: _seq, timeMs, source, type, ...fields } = e;
   return { sceneMs: timeMs - offsetMs, source, type, fields };
@@ -47,10 +40,10 @@ function fieldText(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** `   1234.5 ms  sw1     mac-move  vlan=10 mac=00:50:56:00:10:01 fromPort=Gi1/0/1 toPort=Gi1/0/2` */
-export function formatTimelineLine(e: TimelineEntry): string {
+/** `   1234.5 ms  sw1     mac-move  vlan=10 mac=00:50:56:00:10:01 fromPort=Gi1/0/1 toPort=Gi1/0/2` (`decimals` of a ms). */
+export function formatTimelineLine(e: TimelineEntry, decimals = 1): string {
   const fields = Object.entries(e.fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${fieldText(v)}`).join(' ');
-  return `${e.sceneMs.toFixed(1).padStart(10)} ms  ${e.source.padEnd(8)} ${e.type.padEnd(16)} ${fields}`.trimEnd();
+  return `${e.sceneMs.toFixed(decimals).padStart(9 + decimals)} ms  ${e.source.padEnd(8)} ${e.type.padEnd(16)} ${fields}`.trimEnd();
 }
 
 export function formatTimeline(entries: readonly TimelineEntry[]): string {

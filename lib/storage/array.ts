@@ -2,8 +2,9 @@
 // in memory (no dataDir) or in LevelDB (dataDir, with a read cache in front unless readCacheBytes is 0:
 // blockstore-cached.ts). This is the API shared with the block transport
 // (lib/storage/protocol.ts) and the stored daemon. Covers LUN records and NAA IDs, reloading LUNs and
-// persistent reservations at open, and per-LUN stats. Leaves out the transports, snapshots, shrinking
-// LUNs and LUN masking. Command semantics: lib/storage/target.ts; docs/storage-model.md.
+// persistent reservations at open, per-LUN stats, and reconciling the stored LUNs with a configured list
+// (ensureLuns: create what is missing, grow, refuse to shrink). Leaves out the transports, snapshots,
+// shrinking LUNs and LUN masking. Command semantics: lib/storage/target.ts; docs/storage-model.md.
 
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -15,6 +16,7 @@ import { CachedBlockStore } from './blockstore-cached.js';
 import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES, READ_CACHE_CHUNK_BYTES, emptyReadCacheStats, type ReadCacheStats } from './block-cache.js';
 import { LevelBlockStore } from './blockstore-level.js';
 import { LunReservations } from './reservations.js';
+import { formatSize } from './size.js';
 import { BlockTarget, type LunStats, type SubmitDone, type SubmitTarget, emptyLunStats, prMetaKey } from './target.js';
 
 /** LUNs per array; LUN numbers are 0..MAX_LUNS-1 (peripheral device addressing in REPORT LUNS). */
@@ -94,6 +96,78 @@ export interface OpenArrayOptions {
    * DEFAULT_READ_CACHE_BYTES, 0 = no cache. The in-memory store has none (it is memory already).
    */
   readCacheBytes?: number;
+}
+
+/**
+ * A configured LUN (topology arrays[].luns) is smaller than the LUN of that name in the array's store.
+ * A topology problem: the file asks for something the data does not allow (exit 2 in the CLI).
+ */
+export const LUN_SHRINK_REFUSED = 'VFAB_TOPOLOGY_LUN_SHRINK';
+/** A configured LUN that the store lacks asks for a LUN number another stored LUN holds. */
+export const LUN_NUMBER_TAKEN = 'VFAB_TOPOLOGY_LUN_NUMBER_TAKEN';
+
+/** A LUN the configuration wants on the array. */
+export interface LunSpec {
+  name: string;
+  sizeBytes: number;
+  blockSizeBytes?: BlockSizeBytes;
+  /** LUN number; default the lowest free one. */
+  lun?: number;
+}
+
+export interface EnsureLunsResult {
+  created: LunInfo[];
+  grown: Array<{ name: string; fromBytes: number; toBytes: number }>;
+  /** Configured differences that are kept as stored (LUN number, block size): one line each. */
+  kept: string[];
+}
+
+/**
+ * Makes the configured LUNs exist: a missing one is created, a larger configured size grows the stored
+ * LUN, and a smaller one is refused (LUN_SHRINK_REFUSED) before anything changes, as is a missing LUN
+ * whose number another stored LUN holds (LUN_NUMBER_TAKEN). LUNs in the store that
+ * the list does not name (made with `vfab lun create`) are left alone; the number and block size of an
+ * existing LUN never change.
+ */
+export async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise<EnsureLunsResult> {
+  for (const spec of specs) {
+    const have = array.getLun(spec.name);
+    if (have !== undefined && spec.sizeBytes < have.sizeBytes) {
+      throw storageError(
+        LUN_SHRINK_REFUSED,
+        `array ${array.name}: LUN ${spec.name} holds ${formatSize(have.sizeBytes)} (${have.sizeBytes} bytes) but the topology asks for ` +
+          `${formatSize(spec.sizeBytes)} (${spec.sizeBytes} bytes); LUNs only grow. Give it at least ${formatSize(have.sizeBytes)}, ` +
+          `or delete the array's data first: vfab array wipe ${array.name} --yes`,
+        { array: array.name, lun: spec.name, storedBytes: have.sizeBytes, configuredBytes: spec.sizeBytes },
+      );
+    }
+    const holder = have === undefined && spec.lun !== undefined ? array.getLun(spec.lun) : undefined;
+    if (holder !== undefined) {
+      throw storageError(
+        LUN_NUMBER_TAKEN,
+        `array ${array.name}: the topology's LUN ${spec.name} is to be LUN ${spec.lun}, but the store has LUN ${holder.name} there; ` +
+          `give ${spec.name} another id, delete ${holder.name} (vfab lun delete ${holder.name}), or delete the array's data: vfab array wipe ${array.name} --yes`,
+        { array: array.name, lun: spec.name, number: spec.lun, heldBy: holder.name },
+      );
+    }
+  }
+  const result: EnsureLunsResult = { created: [], grown: [], kept: [] };
+  // LUNs with a fixed number first, so a numberless one never takes a number another LUN asks for.
+  const ordered = [...specs.filter((s) => s.lun !== undefined), ...specs.filter((s) => s.lun === undefined)];
+  for (const spec of ordered) {
+    const have = array.getLun(spec.name);
+    if (have === undefined) {
+      result.created.push(await array.createLun(spec));
+      continue;
+    }
+    if (spec.lun !== undefined && have.lun !== spec.lun) result.kept.push(`LUN ${spec.name} is LUN ${have.lun} in the store, not ${spec.lun} as configured (LUNs are not renumbered)`);
+    if (spec.blockSizeBytes !== undefined && have.blockSizeBytes !== spec.blockSizeBytes) result.kept.push(`LUN ${spec.name} keeps its ${have.blockSizeBytes}-byte blocks (configured ${spec.blockSizeBytes})`);
+    if (spec.sizeBytes > have.sizeBytes) {
+      await array.growLun(spec.name, spec.sizeBytes);
+      result.grown.push({ name: spec.name, fromBytes: have.sizeBytes, toBytes: spec.sizeBytes });
+    }
+  }
+  return result;
 }
 
 const LUN_META_PREFIX = 'lun/';

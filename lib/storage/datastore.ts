@@ -1,7 +1,7 @@
 // A minimal VMFS-like datastore on a LUN: where each VM disk lives. The first DATASTORE_DIR_BYTES of the
 // LUN hold a directory (UTF-8 JSON, zero padded; all zeros = empty), the disks follow it sequentially,
 // each starting on a DISK_ALIGN_BYTES boundary, in the order hosts first opened them. Hosts change the
-// directory only with COMPARE AND WRITE of the whole directory (ATS, vsphere-semantics §7.3), so two
+// directory only with COMPARE AND WRITE of the whole directory (ATS, docs/vsphere-behaviour.md §7.3), so two
 // hosts adding disks at once never both win; the loser re-reads and retries. Pure: this file encodes,
 // parses and plans; daemons/host-storage.ts does the SCSI I/O. Leaves out freeing disks, growing them,
 // files, heartbeats and on-disk locks per disk.

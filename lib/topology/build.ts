@@ -81,6 +81,11 @@ class Builder {
     };
     this.checkNodeNames(root);
     const arrays = list(root.arrays).map((a, i) => this.array(obj(a), ['arrays', i]));
+    const dataDirs = new Map<string, PathSeg[]>();
+    arrays.forEach((a, i) => {
+      // two arrays in one store would fight over its lock (and its LUN table): one folder each
+      if (a.dataDir) this.unique(dataDirs, a.dataDir.replace(/\/+$/, ''), ['arrays', i, 'dataDir'], 'array dataDir', 'give each array its own folder');
+    });
     const switches = list(root.switches).map((s, i) => this.switch(obj(s), ['switches', i], defaults.macAgingSeconds));
     const hosts = list(root.hosts).map((h, i) => this.host(obj(h), ['hosts', i], defaults, arrays));
     this.assignGeneratedMacs();
@@ -161,7 +166,8 @@ class Builder {
       };
     });
     const readCacheBytes = int(r.readCacheMB, DEFAULT_READ_CACHE_BYTES / BYTES_PER_MIB) * BYTES_PER_MIB;
-    return { name: str(r.name, ''), luns, readCacheBytes, loc: this.at.loc(segs) };
+    const dataDir = str(r.dataDir, '');
+    return { name: str(r.name, ''), luns, readCacheBytes, ...(dataDir ? { dataDir } : {}), loc: this.at.loc(segs) };
   }
 
   // ---- physical switches -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // small helpers over it: VLAN list parsing and formatting, endpoint resolution ("esx1.vmnic0"), link
 // peers and the deterministic MAC generator for vNICs written without a MAC. Every object carries the
 // source location it came from, so daemons and the design-validation tool can point at file:line:field.
-// Follows /work/shared/spec/vsphere-semantics.md §2 (VLANs), §3 (teaming), §4 (security), §5 (shaping),
+// Follows docs/vsphere-behaviour.md §2 (VLANs), §3 (teaming), §4 (security), §5 (shaping),
 // §6.2 (static MAC range 00:50:56:00:00:00-3f:ff:ff), §8 (limits). Leaves out runtime state (link
 // status, learned MACs): the model describes intended configuration only. Plain data, JSON-serialisable.
 
@@ -249,6 +249,11 @@ export interface StorageArray {
   luns: Lun[];
   /** The array's read cache (stored --read-cache-mb); DEFAULT_READ_CACHE_BYTES unless the topology says. */
   readCacheBytes: number;
+  /**
+   * Where the array keeps its LevelDB store, as written in the file (relative paths are relative to the
+   * topology file's folder; `vfab up` resolves them). Absent: `.vfab/arrays/<name>/` in the state dir.
+   */
+  dataDir?: string;
   loc: SourceLoc;
 }
 

@@ -1,7 +1,7 @@
 // Static analysis of a whole design for `vfab diff` and `vfab probe`: the expected and predicted
 // reachability of every pair of VM NICs that share a VLAN or a subnet (plus each NIC's gateway), and the
 // single points of failure of each VM NIC (an uplink or a physical switch all of its team's paths
-// cross). Built on graph.ts. Follows vsphere-semantics.md §1.4/§2.5 (VLAN = broadcast domain), §3.1/§3.7
+// cross). Built on graph.ts. Follows docs/vsphere-behaviour.md §1.4/§2.5 (VLAN = broadcast domain), §3.1/§3.7
 // (team uplinks and failover). Leaves out L3 routing (vfab has no routers: a gateway is another VM NIC).
 
 import type { Topology } from '../topology/model.js';

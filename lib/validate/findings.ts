@@ -1,7 +1,7 @@
 // Design-validation findings and the rule catalog: the Finding record every rule returns (rule ID,
 // severity, file:line:column, field path, message, hint, related locations, a stable key for `vfab diff`)
 // and one metadata entry per rule (name, title, spec section, docs anchor) used by the text, JSON and
-// SARIF outputs. Rule semantics follow /work/shared/spec/vsphere-semantics.md (section per rule below).
+// SARIF outputs. Rule semantics follow docs/vsphere-behaviour.md (section per rule below).
 // Leaves out the checks themselves (rules.ts) and output formats (sarif.ts, the CLI).
 
 import type { SourceLoc } from '../topology/model.js';

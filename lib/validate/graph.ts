@@ -3,7 +3,7 @@
 // of a port group becomes on the physical side (and whether the reply comes back in a form the port
 // group accepts), which (switch, VLAN) pairs form one broadcast domain across switch-to-switch links
 // (trunks, access ports, native VLANs, port-channel members), and L2 reachability between two VM NICs.
-// Follows /work/shared/spec/vsphere-semantics.md §1.4/§2.5 (local switching by VLAN), §2.1-§2.3 (VST,
+// Follows docs/vsphere-behaviour.md §1.4/§2.5 (local switching by VLAN), §2.1-§2.3 (VST,
 // EST, VGT tagging and classification), §2.6 (native VLAN), §2.7 (allowed VLANs), §3.1 (active/standby).
 // Leaves out runtime state (link status, learned MACs, which active uplink a port is pinned to): when a
 // team's uplinks lead to different domains the result is "partial". Pure functions over the model.

@@ -1,7 +1,7 @@
 // Entry point of design validation (`vfab validate`, `vfab diff`): parse topology text with the loader
 // (lib/topology/load.ts), run every rule (rules.ts) with field-precise locations (locate.ts), or return
 // the loader's problems when the file does not load (the CLI exits 2). Pure: the caller reads the file.
-// Follows vsphere-semantics.md (sections per rule in findings.ts). Leaves out output formats (sarif.ts).
+// Follows docs/vsphere-behaviour.md (sections per rule in findings.ts). Leaves out output formats (sarif.ts).
 
 import { parseTopology, TopologyError, type TopologyProblem } from '../topology/load.js';
 import type { Topology } from '../topology/model.js';

@@ -1,7 +1,7 @@
 // Pure half of `vfab probe`: turns daemon status documents (GET /control/status of hostd and switchd)
 // into flat drop-counter snapshots, explains a failed pair from the counters that moved while only that
 // pair was pinging (which hop dropped the frame and why), classifies each probe result against the
-// design's expectation, and renders the per-VLAN reachability matrix. Follows vsphere-semantics.md §1.6,
+// design's expectation, and renders the per-VLAN reachability matrix. Follows docs/vsphere-behaviour.md §1.6,
 // §1.10, §2.3, §2.6, §2.7 for the explanations; drop reason names come from lib/vswitch/drop-reasons.ts
 // and lib/pswitch/counters.ts. Leaves out bringing the fabric up and sending pings (daemons/validate).
 

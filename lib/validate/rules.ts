@@ -1,6 +1,6 @@
 // The design rules of `vfab validate`: pure functions over the loaded Topology model (lib/topology) and
 // its physical graph (graph.ts), each returning findings with rule ID, severity, location, message and a
-// hint that says how to fix it. Rules and their spec sections (/work/shared/spec/vsphere-semantics.md)
+// hint that says how to fix it. Rules and their spec sections (docs/vsphere-behaviour.md)
 // are listed in findings.ts and docs/validate.md. Leaves out what the loader already refuses (IP hash
 // with standby/unused uplinks or with beacon probing, beacon probing with fewer than 2 uplinks, dangling
 // references: those files do not load, exit 2) and anything that needs the running fabric (probe).

@@ -24,7 +24,7 @@ function ruleDescriptor(r: RuleInfo, docsUri: string) {
     id: r.id,
     name: r.name,
     shortDescription: { text: r.title },
-    fullDescription: { text: `${r.title} (vsphere-semantics.md ${r.spec}).` },
+    fullDescription: { text: `${r.title} (docs/vsphere-behaviour.md ${r.spec}).` },
     helpUri: `${docsUri}#${r.anchor}`,
     defaultConfiguration: { level: LEVEL[r.severity] },
     properties: { spec: r.spec },

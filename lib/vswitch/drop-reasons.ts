@@ -1,7 +1,7 @@
 // Why the vSwitch dropped a frame: stable names, numeric codes for counter arrays, and a one-line
 // explanation each (shown by `vfab status` and by the design-validation tool when a ping fails).
 // Covers every drop the decision engine in vswitch.ts can make. Spec rules cited per reason
-// (vsphere-semantics.md §1, §2, §4). Split horizon (§1.2) is structural, so no "uplink to uplink" drop
+// (docs/vsphere-behaviour.md §1, §2, §4). Split horizon (§1.2) is structural, so no "uplink to uplink" drop
 // ever happens: an uplink frame's result simply never lists uplinks.
 
 export const DROP = {

@@ -1,6 +1,6 @@
 // The standard vSwitch (vSS) as a pure decision engine: the host daemon hands it frames from VM ports
 // and from uplinks; it answers which ports and uplinks get which bytes, or why the frame was dropped.
-// Follows vsphere-semantics.md §1 (forwarding: told MAC table, split horizon, no STP, known/unknown
+// Follows docs/vsphere-behaviour.md §1 (forwarding: told MAC table, split horizon, no STP, known/unknown
 // unicast, broadcast, multicast filters, reverse path, promiscuous duplicates, MTU), §2 (VLAN 0 / VST /
 // VGT tagging and classification, guest-tag mismatch, native-VLAN trap), §4 (security policy), §6.7
 // (duplicate MACs) and §8 (limits). Leaves out traffic shaping (§5), teaming policy (§3, reached only

@@ -35,3 +35,16 @@ export function runTshark(args: string[]): string {
   if (run.status !== 0) throw new Error(`tshark ${args.join(' ')} exited with ${run.status}: ${run.stderr}`);
   return run.stdout;
 }
+
+/** capinfos comes with tshark (Debian's tshark depends on wireshark-common, which ships it). */
+export const CAPINFOS_INSTALL_HINT = TSHARK_INSTALL_HINT + '  (capinfos is in wireshark-common, installed with tshark)';
+
+/** capinfos's "Strict time order" line for `file`: true, false, or throws when capinfos fails. */
+export function strictTimeOrder(file: string): boolean {
+  const run = spawnSync('capinfos', ['-o', file], { encoding: 'utf8', timeout: 30_000 });
+  if (run.error) throw run.error;
+  if (run.status !== 0) throw new Error(`capinfos -o ${file} exited with ${run.status}: ${run.stderr}`);
+  const m = /Strict time order:\s+(True|False)/.exec(run.stdout);
+  if (!m) throw new Error(`capinfos -o ${file} printed no "Strict time order" line:\n${run.stdout}`);
+  return m[1] === 'True';
+}

@@ -4,7 +4,7 @@
 // n calls of sendStreamFrames(s, 1). Two hosts are built from one topology model on ManualClocks at the
 // same time; everything observable must be identical: uplink bytes in order, taps, external-VM frames,
 // events, host status (vSwitch and port counters, guest counters, teaming), MAC tables, stream sink
-// reports and beacons handed to the teaming engine. Spec: vsphere-semantics.md §1 (forwarding), §2
+// reports and beacons handed to the teaming engine. Spec: docs/vsphere-behaviour.md §1 (forwarding), §2
 // (VLANs), §3.9 (beacons), §5 (shaping). Leaves out sockets (daemons/hostd.ts) and the physical switch.
 
 import { expect } from 'chai';

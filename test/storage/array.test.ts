@@ -1,8 +1,9 @@
 // The array's LUN table API (in memory): createLun validation and VFAB_STORAGE_* codes, LUN numbering,
-// getLun by name or number, grow-only, deleteLun, stats.
+// getLun by name or number, grow-only, deleteLun, stats; ensureLuns (configured LUNs: create missing,
+// grow, refuse to shrink before changing anything, leave other LUNs alone).
 import { expect } from 'chai';
 import { ManualClock } from '../../lib/clock.js';
-import { MAX_LUNS, MAX_LUN_BYTES, openArray, type StorageArray } from '../../lib/storage/array.js';
+import { LUN_NUMBER_TAKEN, LUN_SHRINK_REFUSED, MAX_LUNS, MAX_LUN_BYTES, ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
 import { STORAGE_ERROR } from '../../lib/storage/blockstore.js';
 import * as cdb from '../../lib/storage/cdb.js';
 import { VfabError } from '../../lib/errors.js';
@@ -81,5 +82,47 @@ describe('storage array (LUN table)', () => {
   it('refuses LUN changes after close', async () => {
     await arr.close();
     await rejects(arr.createLun({ name: 'a', sizeBytes: 512 }), STORAGE_ERROR.CLOSED);
+  });
+
+  describe('ensureLuns (topology LUNs at start)', () => {
+    it('creates missing LUNs (numbered ones first), grows smaller ones, leaves LUNs it does not name alone', async () => {
+      await arr.createLun({ name: 'keep', sizeBytes: 4096 }); // made by `vfab lun create`: LUN 0
+      const first = await ensureLuns(arr, [{ name: 'free', sizeBytes: 1024 }, { name: 'fixed', sizeBytes: 2048, lun: 1 }]);
+      expect(first.created.map((l) => [l.name, l.lun])).to.deep.equal([['fixed', 1], ['free', 2]]);
+      const again = await ensureLuns(arr, [{ name: 'free', sizeBytes: 1024 }, { name: 'fixed', sizeBytes: 8192, lun: 1 }]);
+      expect(again).to.deep.equal({ created: [], grown: [{ name: 'fixed', fromBytes: 2048, toBytes: 8192 }], kept: [] });
+      expect(arr.listLuns().map((l) => [l.name, l.sizeBytes])).to.deep.equal([['keep', 4096], ['fixed', 8192], ['free', 1024]]);
+    });
+
+    it('refuses a smaller size with the array, LUN and both sizes, before changing any LUN', async () => {
+      await ensureLuns(arr, [{ name: 'a', sizeBytes: 4096 }, { name: 'b', sizeBytes: 4096 }]);
+      let error: VfabError | undefined;
+      try {
+        await ensureLuns(arr, [{ name: 'a', sizeBytes: 8192 }, { name: 'b', sizeBytes: 2048 }, { name: 'c', sizeBytes: 512 }]);
+      } catch (e) {
+        error = e as VfabError;
+      }
+      expect(error?.code).to.equal(LUN_SHRINK_REFUSED);
+      expect(error?.message).to.match(/^array lt: LUN b holds 4K \(4096 bytes\) but the topology asks for 2K \(2048 bytes\)/);
+      expect(error?.details).to.deep.equal({ array: 'lt', lun: 'b', storedBytes: 4096, configuredBytes: 2048 });
+      expect(arr.listLuns().map((l) => [l.name, l.sizeBytes]), 'a not grown, c not created').to.deep.equal([['a', 4096], ['b', 4096]]);
+    });
+
+    it('refuses a missing LUN whose number a stored LUN holds, naming both, before changing any LUN', async () => {
+      await arr.createLun({ name: 'keep', sizeBytes: 4096, lun: 1 }); // made by `vfab lun create`
+      await ensureLuns(arr, [{ name: 'ds0', sizeBytes: 4096, lun: 0 }]);
+      const e = await ensureLuns(arr, [{ name: 'ds0', sizeBytes: 8192, lun: 0 }, { name: 'ds1', sizeBytes: 4096, lun: 1 }]).catch((x: VfabError) => x);
+      expect(e).to.be.instanceOf(VfabError);
+      expect((e as VfabError).code).to.equal(LUN_NUMBER_TAKEN);
+      expect((e as VfabError).message).to.match(/LUN ds1 is to be LUN 1, but the store has LUN keep there/);
+      expect(arr.getLun('ds0')?.sizeBytes, 'ds0 not grown').to.equal(4096);
+    });
+
+    it('keeps the stored number and block size of an existing LUN and says so', async () => {
+      await arr.createLun({ name: 'x', sizeBytes: 4096, lun: 3 });
+      const r = await ensureLuns(arr, [{ name: 'x', sizeBytes: 4096, lun: 0, blockSizeBytes: 4096 }]);
+      expect(r.kept).to.have.length(2);
+      expect(arr.getLun('x')).to.include({ lun: 3, blockSizeBytes: 512 });
+    });
   });
 });

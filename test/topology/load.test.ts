@@ -207,6 +207,25 @@ describe('topology loader', () => {
       expect(ok.arrays.map((a) => a.readCacheBytes)).to.deep.equal([128 * 1024 ** 2, 0]);
     });
 
+    it('an array dataDir is kept as written (vfab up resolves it), absent by default, one folder per array', () => {
+      const ok = parseTopology(fabric({ arrays: `
+        - name: array2
+          dataDir: data/array2
+      ` }), 'ok.yaml');
+      expect(ok.arrays.map((a) => a.dataDir)).to.deep.equal([undefined, 'data/array2']);
+      const dup = fabric({ arrays: `
+        - name: array2
+          dataDir: data/shared
+        - name: array3
+          dataDir: data/shared/   # <-
+      ` });
+      expectOneProblem(dup, 'arrays[2].dataDir', 'duplicate array dataDir');
+      expectOneProblem(fabric({ arrays: `
+        - name: array2
+          dataDir: ""   # <-
+      ` }), 'arrays[1].dataDir', /.+/);
+    });
+
     it('a link is exactly two endpoints', () => {
       const text = fabric({ links: `
         - [esx1.vmnic1]   # <-

@@ -2,7 +2,7 @@
 // countRepeatFromUplink, fromPortRepeatable / countRepeatFromPort) against the per-frame entry points
 // they replace (fromUplink, fromPort). Two identical vSwitches get the same frames: one frame by frame,
 // the other the way EsxHost uses the run API; every delivery (port and bytes), every counter, the port
-// status, the MAC table and the events must come out identical. Follows vsphere-semantics.md §1.4-§1.13,
+// status, the MAC table and the events must come out identical. Follows docs/vsphere-behaviour.md §1.4-§1.13,
 // §2.2/§2.3 (VLAN tagging), §4 (security). Leaves out the host and the link codec (test/host/runs.test.ts).
 
 import { expect } from 'chai';

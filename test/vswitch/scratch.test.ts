@@ -1,6 +1,6 @@
 // The vSwitch's reuseOutputBuffers mode (tag push/pop copies in scratch areas, no allocation per frame)
 // and its remembered MAC lookups: the bytes and decisions must be exactly those of the allocating mode
-// (vsphere-semantics.md §1.4, §1.5, §2.2, §2.3), and a registration change must be seen at once.
+// (docs/vsphere-behaviour.md §1.4, §1.5, §2.2, §2.3), and a registration change must be seen at once.
 
 import { expect } from 'chai';
 import { VSwitch, type VSwitchConfig } from '../../lib/vswitch/vswitch.js';

@@ -20,7 +20,9 @@ actions:
   kill NODE            SIGKILL the daemon of a host, switch or array (no clean shutdown: its peers
                        see their links drop, like a power cut)
   restart NODE         start NODE again with the same config on the same port (stops it first if it
-                       still runs); hosts dial their uplinks again, switches wait for them
+                       still runs) and set it up as vfab up did: its links are dialled again, a host
+                       attaches its arrays again, and the hosts of a restarted array reconnect their
+                       paths to it (restart returns once they have); an array keeps its data
   impair ENDPOINT      loss, delay and jitter on one cable end, decided from a seed so runs repeat
   flap ENDPOINT        take the link down and up on a schedule (carrier lost at both ends)
   clear ENDPOINT       remove impairments and cancel a flap on ENDPOINT
@@ -63,7 +65,8 @@ Times are on the fabric's clock: with vfab up --time-scale 10 a 2000 ms period t
       case 'restart': {
         const r = await restartDaemon(state, target);
         result = r;
-        line = `restarted ${target}: pid ${r.pid} on port ${r.port}${r.redialled.length ? `, redialled ${r.redialled.join(', ')}` : ''}; every link is up`;
+        const storage = `${r.storage.length ? `, ${r.kind === 'array' ? 'hosts reconnected' : 'arrays attached'}: ${r.storage.join(', ')}` : ''}${r.arraysDown.length ? `, not running (attached when restarted): ${r.arraysDown.join(', ')}` : ''}`;
+        line = `restarted ${target}: pid ${r.pid} on port ${r.port}${r.redialled.length ? `, redialled ${r.redialled.join(', ')}` : ''}${storage}; every link is up`;
         break;
       }
       case 'impair': {

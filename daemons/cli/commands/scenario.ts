@@ -3,10 +3,11 @@
 // drops, carrier changes, failovers, RARPs sent, shaping drops), optionally following it.
 
 import { VfabError } from '../../../lib/errors.js';
-import { formatTimelineLine, mergeTimeline, toTimelineEntry, type TimelineEntry } from '../../../lib/scenario/timeline.js';
+import { formatTimelineLine, toTimelineEntry, type DaemonEvent } from '../../../lib/scenario/timeline.js';
+import { EventOrderer, mergeEvents } from '../../../lib/events/order.js';
+import { wallClockText, wallTimeText } from '../../../lib/fabric-clock.js';
 import { readState } from '../../fabric/state.js';
-import { control } from '../../common/control-client.js';
-import { EventPoller } from '../../scenario/events.js';
+import { EventPoller, type PolledEvents } from '../../scenario/events.js';
 import { type CommandTable, defineCommand, printJson, JSON_OPTION, EXIT_OK, EXIT_FAILED, EXIT_USAGE } from '../io.js';
 import { MAX_TIME_SCALE } from '../fabric-commands.js';
 import { suggest } from '../../fabric/state.js';
@@ -74,16 +75,19 @@ const events = defineCommand(
   {
     usage: ['[--follow] [--json] [--node NAME] [--type TYPE]'],
     description: `Shows the events of every host and switch of the running fabric on one time line: MAC learning, aging,
-moves and flaps, drops with their reason, carrier changes, failovers and failbacks, RARPs sent (notify),
-beacon failures, shaping drops, impairments. Times are ms since the fabric started (fabric time).`,
+moves and flaps, drops with their reason (one event per port and reason per second, with a count),
+carrier changes, failovers and failbacks, RARPs sent (notify), beacon failures, shaping drops,
+impairments. Every daemon stamps its events on the fabric clock, so the same event prints with the same
+time in every call, and a cause prints before its effects. Each line: wall time (UTC, µs), fabric time
+(ms since vfab up), daemon, event, fields.`,
     options: {
-      follow: { type: 'bool', short: 'f', description: 'keep polling for new events until Ctrl-C' },
-      json: { ...JSON_OPTION, description: 'one JSON object per line' },
+      follow: { type: 'bool', short: 'f', description: 'keep polling for new events until Ctrl-C (each printed once every daemon is past it)' },
+      json: { ...JSON_OPTION, description: 'one JSON object per line: timeMs (fabric ms), wall (ISO time), source, seq, type, fields' },
       node: { type: 'string', value: 'NAME', repeatable: true, description: 'only events from this host or switch (or a comma list)' },
-      type: { type: 'string', value: 'TYPE', repeatable: true, description: 'only events of this type, e.g. mac-move or failover (or a comma list)' },
+      type: { type: 'string', value: 'TYPE', repeatable: true, description: 'only events of this type, e.g. mac-move, failover or drop (or a comma list)' },
     },
     args: { min: 0, max: 0 },
-    examples: ['events --follow', 'events --node sw1 --type mac-move,mac-flap', 'events --json | head'],
+    examples: ['events --type drop,mac-move', 'link down esx1.vmnic0 && vfab events --node esx1,sw1 --json', 'events --follow'],
     exits: { 1: 'a daemon answered with an error (named on stderr)' },
   },
   async ({ values }, io) => {
@@ -94,31 +98,26 @@ beacon failures, shaping drops, impairments. Times are ms since the fabric start
     const names = state.daemons.map((d) => d.name);
     if (nodes) for (const n of nodes) if (!names.includes(n)) throw new VfabError('VFAB_NOT_FOUND', `--node ${n}: no host or switch named ${JSON.stringify(n)}${suggest(n, names)} (have: ${names.join(', ')})`);
     const poller = new EventPoller(state, (d) => !nodes || nodes.has(d.name));
-    // every daemon's clock starts when it does; put them on the clock of the oldest one
-    const offsets = new Map<string, number>();
-    const clocks = await Promise.all(poller.daemons().map(async (d) => {
-      try {
-        return { name: d.name, clockMs: (await control<{ clockMs: number }>(d, state.token, 'GET', '/control/status')).clockMs };
-      } catch {
-        return { name: d.name, clockMs: 0 };
-      }
-    }));
-    const maxClock = Math.max(0, ...clocks.map((c) => c.clockMs));
-    for (const c of clocks) offsets.set(c.name, c.clockMs - maxClock);
-    const show = (entries: TimelineEntry[]) => {
-      for (const e of entries) {
+    const show = (events: DaemonEvent[]) => {
+      for (const e of events) {
         if (types && !types.has(e.type)) continue;
-        io.out(values.json ? JSON.stringify({ timeMs: Math.round(e.sceneMs * 1000) / 1000, source: e.source, type: e.type, ...e.fields }) : formatTimelineLine(e));
+        if (values.json) {
+          const { timeMs, source, seq, type, ...fields } = e;
+          io.out(JSON.stringify({ timeMs, wall: wallTimeText(state.clock, timeMs), source, seq, type, ...fields }));
+        } else {
+          io.out(`${wallClockText(state.clock, e.timeMs)}  ${formatTimelineLine(toTimelineEntry(e, 0), 3)}`);
+        }
       }
     };
-    const round = async () => {
-      const polled = await poller.poll();
-      for (const p of polled) if (p.error && !values.follow) io.err(`warning: ${p.daemon}: ${p.error}`);
-      show(mergeTimeline(...polled.map((p) => p.events.map((e) => toTimelineEntry(e, offsets.get(p.daemon) ?? 0)))));
-      return polled;
-    };
-    const first = await round();
-    if (!values.follow) return first.every((p) => !p.error) ? EXIT_OK : EXIT_FAILED;
+    const first = await poller.poll();
+    for (const p of first) if (p.error) io.err(`warning: ${p.daemon}: ${p.error}`);
+    if (!values.follow) {
+      show(mergeEvents(first.map((p) => p.events)));
+      return first.every((p) => !p.error) ? EXIT_OK : EXIT_FAILED;
+    }
+    const orderer = new EventOrderer();
+    const watermark = (polled: PolledEvents[]) => Math.min(...polled.flatMap((p) => (p.nowMs === undefined ? [] : [p.nowMs])));
+    show(orderer.round(first.flatMap((p) => p.events), watermark(first)));
     let stop = false;
     const onSignal = () => (stop = true);
     process.once('SIGINT', onSignal);
@@ -126,12 +125,15 @@ beacon failures, shaping drops, impairments. Times are ms since the fabric start
     try {
       while (!stop) {
         await new Promise((r) => setTimeout(r, EVENTS_FOLLOW_POLL_MS));
-        if (!stop) await round();
+        if (stop) break;
+        const polled = await poller.poll();
+        show(orderer.round(polled.flatMap((p) => p.events), watermark(polled)));
       }
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    show(orderer.flush());
     return EXIT_OK;
   },
 );

@@ -66,12 +66,14 @@ const lun = defineCommand(
   {
     usage: ['create NAME --size SIZE [--block-size 512|4096] [--lun N] [--array ARRAY] [--json]', 'list [--array ARRAY] [--json]', 'grow NAME --size SIZE [--array ARRAY] [--json]', 'delete NAME [--array ARRAY] [--json]'],
     description: `LUNs are thin block devices on the fabric's storage array (the stored daemon, LevelDB under
-.vfab/run/data/<array>). Each has a name, a size, a block size (512 or 4096 bytes), a LUN number and a
-stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as zeros.
+.vfab/arrays/<array>/ or the topology's arrays[].dataDir). Each has a name, a size, a block size (512 or
+4096 bytes), a LUN number and a stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as
+zeros. LUNs and their data stay across vfab down / up (delete them: vfab array wipe, vfab down --purge).
 \`lun list\` also shows the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read
 are kept in memory and answered from there until written, unmapped or evicted.
 LUNs only grow (no shrink). Deleting a LUN drops its blocks at once; hosts then get LOGICAL UNIT NOT
-SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates them.`,
+SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates the missing
+ones and grows smaller ones (a topology size below the stored LUN's is refused).`,
     options: {
       size: { type: 'size', min: 512, max: MAX_LUN_BYTES, required: true, verbs: ['create', 'grow'], description: 'LUN size with an optional binary unit: 4G, 512M, 1.5G, 4096' },
       'block-size': { type: 'enum', values: ['512', '4096'], verbs: ['create'], description: 'bytes per block (default 512)' },

@@ -33,6 +33,7 @@ describe('e2e CLI contract: exit codes 0/1/2/3 and messages, no fabric needed', 
     // the daemon "sw1" is this test process (alive) on a port where nothing listens: unreachable
     const state: FabricState = {
       fabric: 'fake', topologyFile: 'fake.yaml', token: 't', startedAt: new Date().toISOString(), timeScale: 1, runDir: fake,
+      clock: { monotonicNs: String(process.hrtime.bigint()), wallMs: Date.now() },
       daemons: [
         { name: 'sw1', kind: 'switch', pid: process.pid, port, logFile: path.join(fake, 'sw1.log') },
         { name: 'esx1', kind: 'host', pid: process.pid, port, logFile: path.join(fake, 'esx1.log') },
