@@ -1,9 +1,13 @@
-// Failover benchmark (issue "NIC teaming and failover"): (1) the outage of a link-status failover on a
-// running fabric (topologies/failover.yaml): 10 000 frames/s from web2 to app1 (notify on) and to quiet1
-// (notify off), esx1's active uplink taken down mid-stream; frames lost and the longest time without
-// delivery. (2) The cost of teaming on forwarding, in-process: frames/s through a vSwitch whose teaming
-// engine has 1 vs 4 uplinks (srcPortId and srcMac). Bounded: STREAM_SECONDS of traffic, FRAMES_PER_CASE
-// frames per in-process case. Speed is reported, never asserted. Run: npm run bench -- --only failover.
+// Failover benchmark (issue "NIC teaming and failover"), on the shared harness (bench/harness.ts,
+// docs/benchmarks.md): (1) the outage of a link-status failover, one round per fresh fabric
+// (topologies/failover.yaml, so no round inherits MAC tables or flap history from the one before):
+// 10 000 frames/s from web2 to app1 (notify on) and to quiet1 (notify off), esx1's active uplink taken
+// down mid-stream; frames lost and the longest time without delivery, as a series (median, min, max over
+// the rounds; there is no peer to divide by). (2) The cost of teaming on forwarding, in-process: frames/s
+// and CPU ns per frame through a vSwitch whose teaming engine has 4 uplinks against 1 (the baseline),
+// interleaved rounds, for srcPortId and srcMac. Bounded: STREAM_SECONDS of traffic per round,
+// FRAMES_PER_CASE frames per in-process measurement. Speed is reported, never asserted.
+// Run: npm run bench -- --only failover.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +21,7 @@ import { loadTopologyFile } from '../lib/topology/load.js';
 import { fabricUp, fabricDown } from '../daemons/fabric/lifecycle.js';
 import { control } from '../daemons/common/control-client.js';
 import { findDaemon } from '../daemons/fabric/state.js';
+import { DEFAULT_ROUNDS, runComparison, selfCpuSeconds, type ComparisonResult, type FigureSpec } from './harness.js';
 
 export const RATE_PPS = 10_000;
 export const STREAM_SECONDS = 3;
@@ -39,23 +44,56 @@ export interface FailoverOutage {
 
 export interface FailoverBenchResult {
   ratePps: number;
-  outage: FailoverOutage[];
-  teamingCost: Array<{ loadBalancing: LoadBalancing; uplinks: number; framesPerSec: number }>;
+  /** A series (one side, no ratio): the outage figures per round, each on a fresh fabric. */
+  outage: ComparisonResult;
+  /** One comparison per load balancing: 4 uplinks against 1 (the baseline). */
+  teamingCost: ComparisonResult[];
 }
 
-export async function runFailoverBench(opts: { log?: (line: string) => void; topologyFile?: string } = {}): Promise<FailoverBenchResult> {
+const OUTAGE_FIGURES: FigureSpec[] = [true, false].flatMap((on) => {
+  const n = on ? 'NotifyOn' : 'NotifyOff';
+  const l = on ? 'notify on' : 'notify off';
+  return [
+    { id: `lost${n}`, label: `${l}: frames lost`, better: 'lower' as const },
+    { id: `outageMs${n}`, label: `${l}: outage ms`, better: 'lower' as const },
+    { id: `maxGapMs${n}`, label: `${l}: longest gap ms`, better: 'lower' as const },
+  ];
+});
+
+const TEAMING_FIGURES: FigureSpec[] = [
+  { id: 'framesPerSec', label: 'frames/s', better: 'higher' },
+  { id: 'cpuNsPerFrame', label: 'CPU ns/frame', better: 'lower' },
+];
+
+export async function runFailoverBench(opts: { log?: (line: string) => void; topologyFile?: string; rounds?: number } = {}): Promise<FailoverBenchResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const outage = await measureOutage(opts.topologyFile ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '../topologies/failover.yaml'));
-  for (const o of outage) {
-    log(`link-status failover at ${RATE_PPS.toLocaleString('en-US')} frames/s, notify ${o.notify ? 'on ' : 'off'}: ${o.lost} of ${o.sent} frames lost = ${o.outageMs.toFixed(1)} ms without delivery (longest arrival gap ${o.maxGapMs.toFixed(1)} ms)${o.notify ? '' : ': black hole until the VM speaks or the switch entry ages (300 s)'}`);
-  }
-  const teamingCost: FailoverBenchResult['teamingCost'] = [];
+  const rounds = opts.rounds ?? DEFAULT_ROUNDS;
+  const topologyFile = opts.topologyFile ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '../topologies/failover.yaml');
+  log(`link-status failover at ${RATE_PPS.toLocaleString('en-US')} frames/s, esx1.vmnic0 down ${FAIL_AT_MS} ms into a ${STREAM_SECONDS} s stream, a fresh fabric per round; notify off: a black hole until the VM speaks or the switch entry ages (300 s), so its outage lasts to the end of the stream`);
+  const outage = await runComparison({
+    name: 'failover outage',
+    figures: OUTAGE_FIGURES,
+    sides: [
+      {
+        id: 'linkStatus',
+        label: 'link-status failover',
+        measure: async () => {
+          const out: Record<string, number | null> = {};
+          for (const o of await measureOutage(topologyFile)) {
+            const n = o.notify ? 'NotifyOn' : 'NotifyOff';
+            Object.assign(out, { [`lost${n}`]: o.lost, [`outageMs${n}`]: o.outageMs, [`maxGapMs${n}`]: o.maxGapMs, [`sent${n}`]: o.sent, [`received${n}`]: o.received });
+          }
+          return out;
+        },
+      },
+    ],
+    rounds,
+    log,
+  });
+  const teamingCost: ComparisonResult[] = [];
   for (const lb of ['srcPortId', 'srcMac'] as const) {
-    for (const n of [1, 4]) {
-      const fps = forwardingRate(lb, n);
-      teamingCost.push({ loadBalancing: lb, uplinks: n, framesPerSec: fps });
-      log(`vSwitch VM -> uplink with teaming ${lb.padEnd(9)} over ${n} uplink${n > 1 ? 's' : ' '}: ${fps.toLocaleString('en-US').padStart(12)} frames/s`);
-    }
+    const side = (n: number) => ({ id: n === 1 ? 'oneUplink' : `uplinks${n}`, label: `${n} uplink${n > 1 ? 's' : ''}`, measure: async () => forwardingRate(lb, n) });
+    teamingCost.push(await runComparison({ name: `vSwitch VM -> uplink, teaming ${lb}`, figures: TEAMING_FIGURES, sides: [side(4), side(1)], baseline: 'oneUplink', rounds, log }));
   }
   return { ratePps: RATE_PPS, outage, teamingCost };
 }
@@ -94,8 +132,8 @@ async function measureOutage(topologyFile: string): Promise<FailoverOutage[]> {
   }
 }
 
-/** Frames/s of VM -> uplink forwarding through a vSwitch whose selector is a TeamingEngine. */
-function forwardingRate(loadBalancing: LoadBalancing, uplinkCount: number): number {
+/** Frames/s and CPU ns per frame of VM -> uplink forwarding through a vSwitch whose selector is a TeamingEngine. */
+function forwardingRate(loadBalancing: LoadBalancing, uplinkCount: number): { framesPerSec: number; cpuNsPerFrame: number } {
   const uplinks = Array.from({ length: uplinkCount }, (_, i) => `vmnic${i}`);
   const vs = new VSwitch({ name: 'bench', uplinks, portGroups: [{ name: 'v10', vlanId: 10 }], notifySwitches: false });
   const engine = new TeamingEngine({
@@ -122,14 +160,16 @@ function forwardingRate(loadBalancing: LoadBalancing, uplinkCount: number): numb
   };
   for (let i = 0; i < WARMUP_FRAMES; i++) step(i);
   const t0 = performance.now();
+  const cpu0 = selfCpuSeconds();
   for (let i = 0; i < FRAMES_PER_CASE; i++) step(i);
+  const cpu = selfCpuSeconds() - cpu0;
   const ms = performance.now() - t0;
   if (out < FRAMES_PER_CASE) throw new Error(`teaming bench: only ${out} frames reached an uplink`);
-  return Math.round(FRAMES_PER_CASE / (ms / 1000));
+  return { framesPerSec: Math.round(FRAMES_PER_CASE / (ms / 1000)), cpuNsPerFrame: +((cpu / FRAMES_PER_CASE) * 1e9).toFixed(1) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await runFailoverBench();
+  const r = await runFailoverBench({ rounds: 1 });
   console.log(JSON.stringify(r, null, 2));
   process.exit(0);
 }

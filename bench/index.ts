@@ -1,49 +1,106 @@
-// npm run bench [-- --json] [-- --only fabric|storage|failover] [-- --seconds N]: every benchmark with
-// its peer measured in the same run, printed as figures and ratios (or one JSON document with --json).
-// Each part is bounded in time; the whole run takes about a minute and a half.
+// npm run bench [-- --only AREA[,AREA]] [-- --rounds N] [-- --seconds S] [-- --json]: every comparison
+// (vfab and its peers, measured in the same run) in interleaved rounds on the shared harness
+// (bench/harness.ts): figures as median (min-max), ratios as the median of the per-round ratios, CPU time
+// per unit, targets, and a noise verdict per comparison; or one JSON document with --json (progress on
+// stderr). Options are checked strictly (bench/options.ts): bad usage exits 2 naming the input; a
+// measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
+// (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts). Each is bounded in time; the
+// whole run takes about 8 minutes on 2 CPUs at the default 5 rounds. Method: docs/benchmarks.md.
 
-import { parseArgs } from 'node:util';
-import { runFabricBench, type FabricBenchRow } from './fabric.js';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { BENCH_USAGE, BenchUsageError, parseBenchArgs, type Area, type BenchOptions } from './options.js';
+import { FOREIGN_LOAD_LIMIT_CORES, MACHINE_SPEED_TOLERANCE_PERCENT, formatComparison, type ComparisonResult } from './harness.js';
 
-const { values } = parseArgs({ options: { json: { type: 'boolean' }, only: { type: 'string' }, seconds: { type: 'string' } } });
-const log = (line: string) => (values.json ? process.stderr.write(line + '\n') : process.stdout.write(line + '\n'));
-const want = (part: string) => !values.only || values.only.split(',').includes(part);
-const seconds = values.seconds ? Number(values.seconds) : undefined;
-const result: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, startedAt: new Date().toISOString() };
-
-const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-
-if (want('fabric')) {
-  log('== fabric: VM to VM across two hosts and a physical switch vs a bare WebSocket relay chain (same hop count)');
-  const rows: FabricBenchRow[] = await runFabricBench({ ...(seconds ? { seconds } : {}), log: (l) => log(`   ${l}`) });
-  result.fabric = {
-    target: 'vfab frames/s >= 70 % of the bare chain',
-    peers: 'bare chain: sender -> relay forwarding whole WebSocket messages -> receiver; frame-relay chain: the relay takes each message apart and re-batches every frame (per-frame relaying, no switching); both with the same transport options as vfab (no compression, zero mask on loopback)',
-    rows,
-  };
-  for (const r of rows) {
-    log(`   ${String(r.frameBytes).padStart(4)} B  vfab ${fmt(r.vfab.framesPerSec)} frames/s (p50 ${fmt(r.vfab.latencyP50Ms, 3)} ms, p99 ${fmt(r.vfab.latencyP99Ms, 3)} ms, ${fmt(r.vfab.cpuNsPerFrame)} CPU ns/frame)` +
-      `  bare chain ${fmt(r.bareChain.framesPerSec)} frames/s (p50 ${fmt(r.bareChain.latencyP50Ms, 3)} ms, p99 ${fmt(r.bareChain.latencyP99Ms, 3)} ms, ${fmt(r.bareChain.cpuNsPerFrame)} CPU ns/frame)  ratio ${(r.ratio * 100).toFixed(0)} %` +
-      `  | frame-relay chain ${fmt(r.frameRelayChain.framesPerSec)} frames/s (${fmt(r.frameRelayChain.cpuNsPerFrame)} CPU ns/frame), ratio ${(r.frameRelayRatio * 100).toFixed(0)} %`);
-  }
+let opts: BenchOptions;
+try {
+  opts = parseBenchArgs(process.argv.slice(2));
+} catch (e) {
+  if (!(e instanceof BenchUsageError)) throw e;
+  process.stderr.write(`npm run bench: ${e.message}\nsee: npm run bench -- --help\n`);
+  process.exit(2);
+}
+if (opts.help) {
+  process.stdout.write(BENCH_USAGE);
+  process.exit(0);
 }
 
-if (want('storage')) {
-  const mod = await import('./storage.js').catch(() => undefined);
-  if (mod?.runStorageBench) {
-    log('== storage: 4 KiB random I/O over the WebSocket block protocol vs raw LevelDB (same run)');
-    const storage = await mod.runStorageBench({ ...(seconds ? { seconds } : {}), log: (l: string) => log(`   ${l}`) });
-    result.storage = storage;
-  }
+const log = (line: string) => (opts.json ? process.stderr : process.stdout).write(line + '\n');
+const indent = (line: string) => log(`   ${line}`);
+const seconds = opts.seconds !== undefined ? { seconds: opts.seconds } : {};
+const rounds = opts.rounds;
+
+interface AreaRun {
+  data: object;
+  comparisons: ComparisonResult[];
 }
 
-if (want('failover')) {
-  const mod: any = await import('./failover.js').catch(() => undefined);
-  if (mod?.runFailoverBench) {
-    log('== failover: link-status failover under 10 000 frames/s, and the cost of teaming (1 vs 4 uplinks)');
-    result.failover = await mod.runFailoverBench({ log: (l: string) => log(`   ${l}`) });
+const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = {
+  fabric: {
+    title: 'fabric: VM to VM across two hosts and a physical switch vs a bare WebSocket relay chain (same hop count)',
+    run: async () => {
+      const r = await (await import('./fabric.js')).runFabricBench({ ...seconds, rounds, log: indent });
+      return { data: r, comparisons: r.comparisons };
+    },
+  },
+  storage: {
+    title: 'storage: 4 KiB random I/O over the WebSocket block protocol vs raw LevelDB',
+    run: async () => {
+      const r = await (await import('./storage.js')).runStorageBench({ ...seconds, rounds, log: indent });
+      return { data: r, comparisons: r.comparisons };
+    },
+  },
+  failover: {
+    title: 'failover: link-status failover under 10 000 frames/s, and the cost of teaming (4 uplinks vs 1)',
+    run: async () => {
+      const r = await (await import('./failover.js')).runFailoverBench({ rounds, log: indent });
+      return { data: r, comparisons: [r.outage, ...r.teamingCost] };
+    },
+  },
+  cli: {
+    title: 'cli: vfab --help and vfab status vs a bare Node start; idle RSS of the quickstart daemons',
+    run: async () => {
+      const r = await (await import('./cli.js')).runCliBench({ rounds, log: indent });
+      return { data: r, comparisons: [r.idleRss, r.start] };
+    },
+  },
+};
+
+const result: Record<string, unknown> = {
+  machine: { cpus: os.cpus().length, node: process.version, loadAverage: os.loadavg().map((l) => +l.toFixed(2)) },
+  startedAt: new Date().toISOString(),
+  options: { areas: opts.areas, rounds, seconds: opts.seconds ?? null },
+};
+const started = performance.now();
+const failed: string[] = [];
+const all: ComparisonResult[] = [];
+for (const area of opts.areas) {
+  log(`== ${AREA_RUNS[area].title}`);
+  const t0 = performance.now();
+  try {
+    const { data, comparisons } = await AREA_RUNS[area].run();
+    for (const c of comparisons) for (const line of formatComparison(c)) indent(line);
+    all.push(...comparisons);
+    result[area] = { ...data, elapsedSeconds: Math.round((performance.now() - t0) / 1000) };
+  } catch (e) {
+    failed.push(area);
+    indent(`${area} failed: ${(e as Error).stack ?? String(e)}`);
+    result[area] = { error: String((e as Error).message ?? e) };
   }
+  indent(`(${area}: ${Math.round((performance.now() - t0) / 1000)} s)`);
 }
 
-if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-process.exit(0);
+const noisy = all.filter((c) => c.noise.verdict === 'noisy').map((c) => c.name);
+result.noise = { verdict: noisy.length > 0 ? 'noisy' : 'steady', noisyComparisons: noisy, limits: { machineSpeedTolerancePercent: MACHINE_SPEED_TOLERANCE_PERCENT, foreignLoadLimitCores: FOREIGN_LOAD_LIMIT_CORES } };
+result.elapsedSeconds = Math.round((performance.now() - started) / 1000);
+result.failedAreas = failed;
+
+log('== summary');
+for (const c of all) {
+  for (const t of c.targets) indent(`${t.met === null ? 'not measured' : t.met ? 'met    ' : 'NOT met'}  ${t.text}: ${t.value === null ? '-' : +t.value.toFixed(2)}`);
+}
+indent(noisy.length > 0 ? `noisy (do not trust these): ${noisy.join('; ')}` : 'noise: every comparison steady');
+indent(`${result.elapsedSeconds} s in all${failed.length > 0 ? `; FAILED: ${failed.join(', ')}` : ''}`);
+
+if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+process.exit(failed.length > 0 ? 1 : 0);

@@ -1,26 +1,28 @@
 // Storage benchmark: 4 KiB random read and write IOPS / MB/s / latency at queue depth 1 and 32 over the
 // WebSocket block protocol against a spawned `stored` process (LevelDB, durable writes, its default read
-// cache), next to raw LevelDB get/put rates for the same block size measured in this process in the same
-// run, with the ratio. "Raw" (RAW_DEFINITION below) is a LevelDB opened with the same options and the same
-// memory for caching (LevelDB's block cache = its 8 MiB default + the array's read cache size), holding
-// the same 64 MiB region under the same key layout ([0x42][lun u16][lba u64]) and value format
-// ([crc32][4 KiB]), driven by `depth` concurrent loops of one db.get / db.put({sync: true}) each: the same
-// concurrency as the protocol phase, no checksum check, no SCSI, no network. Before the measured phases
-// one warm-up pass reads every block of the region once on both sides (the array's cache, both LevelDB
-// block caches and the JIT of both processes start warm alike); each read phase reports its cache hit
-// ratio, and a last phase measures read QD32 again with stored restarted on the same data without a
-// cache (`--read-cache-mb 0`, warmed the same way): the miss path, every read a LevelDB get. After the prefill both stores are
+// cache), next to raw LevelDB get/put rates for the same block size in this process (the baseline), in
+// interleaved rounds on the shared harness (bench/harness.ts, docs/benchmarks.md): one comparison per
+// phase (op, queue depth, array cache), protocol and raw alternating within it. "Raw" (RAW_DEFINITION
+// below) is a LevelDB opened with the same options and the same memory for caching (LevelDB's block
+// cache = its 8 MiB default + the array's read cache size), holding the same 64 MiB region under the same
+// key layout ([0x42][lun u16][lba u64]) and value format ([crc32][4 KiB]), driven by `depth` concurrent
+// loops of one db.get / db.put({sync: true}) each: the same concurrency as the protocol phase, no
+// checksum check, no SCSI, no network. Before the measured phases one warm-up pass reads every block of
+// the region once on both sides (the array's cache, both LevelDB block caches and the JIT of both
+// processes start warm alike); each protocol read reports its cache hit ratio, and a last comparison
+// measures read QD32 again with stored restarted on the same data without a cache (`--read-cache-mb 0`,
+// warmed the same way): the miss path, every read a LevelDB get. After the prefill both stores are
 // compacted (stored via POST /control/compact) so no background compaction runs during the measured
-// phases. Each phase also reports CPU microseconds per I/O (bench process + stored for the protocol, from
-// /proc on Linux), which depends far less on other load on the machine than IOPS do.
-// Bounded: each phase runs `seconds` (default 1.5 s), about 20-25 s in total. `--json` prints one JSON
-// document; `--only read|write` runs one kind; VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") is passed
-// to the stored process for profiling, VFAB_BENCH_STORED_ARGS to stored itself. V8 heap flags of the bench
-// process (`--max-semi-space-size` etc., from its command line; NODE_OPTIONS is inherited anyway) are
-// passed on to stored, so the raw peer (this process) and the protocol (this process + stored) always run
-// under the same GC settings; run it as `node --max-semi-space-size=1 --import tsx bench/storage.ts`
-// (docs/storage-model.md, "Third round"). Used by bench/index.ts through runStorageBench(). Leaves out
-// iSCSI and multi-host load.
+// phases. Each side also reports CPU microseconds per I/O (bench process + stored for the protocol, the
+// bench process for raw, from /proc on Linux), which depends far less on other load than IOPS do.
+// Bounded: each phase runs `seconds` (default 1.5 s) per side and round, about 2 minutes at 5 rounds.
+// `--json` prints one JSON document; `--only read|write` runs one kind; `--rounds N`;
+// VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") is passed to the stored process for profiling,
+// VFAB_BENCH_STORED_ARGS to stored itself. V8 heap flags of the bench process (`--max-semi-space-size`
+// etc., from its command line; NODE_OPTIONS is inherited anyway) are passed on to stored, so the raw peer
+// (this process) and the protocol (this process + stored) always run under the same GC settings; run it
+// as `node --max-semi-space-size=1 --import tsx bench/storage.ts` (docs/storage-model.md, "Third round").
+// Used by bench/index.ts through runStorageBench(). Leaves out iSCSI and multi-host load.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,9 +32,10 @@ import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { Level } from 'level';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
-import { VDisk, percentile, runWorkload, type WorkloadResult } from '../lib/storage/vdisk.js';
+import { VDisk, percentile, runWorkload } from '../lib/storage/vdisk.js';
 import { connectBlockClient } from '../daemons/storage/block-client.js';
-import { processCpuSeconds } from './fabric.js';
+import { BenchUsageError, parseBenchArgs, type BenchOptions } from './options.js';
+import { DEFAULT_ROUNDS, formatComparison, processCpuSeconds, runComparison, type ComparisonResult, type FigureSpec, type Side } from './harness.js';
 import { blockKey } from '../lib/storage/blockstore-level.js';
 import { encodeBlockValue } from '../lib/storage/blockstore.js';
 import { DEFAULT_READ_CACHE_BYTES, type ReadCacheStats } from '../lib/storage/block-cache.js';
@@ -61,39 +64,27 @@ export function heapNodeArgs(execArgv: readonly string[] = process.execArgv): st
 
 export interface StorageBenchOptions {
   seconds?: number;
+  rounds?: number;
   log?: (line: string) => void;
   /** Only reads or only writes (default both). */
   only?: 'read' | 'write';
 }
 
-export interface RateResult {
-  ios: number;
-  /**
-   * CPU time (user + system, all threads) per I/O in microseconds: for the protocol the bench process
-   * (client) plus stored, for raw the bench process. Unlike IOPS it does not depend much on what else
-   * the machine runs; with both CPUs busy, IOPS ~ 2 s / cpuUsPerIo.
-   */
-  cpuUsPerIo: number;
-  /** Protocol only: the part of cpuUsPerIo spent in stored (the rest is the client in the bench process). */
-  storedCpuUsPerIo?: number;
-  /** Protocol reads only: share of this phase's reads the array's read cache answered (0..1). */
-  cacheHitRatio?: number;
-  iops: number;
-  mbPerSec: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-}
+/** What a side reports per round (the figures below plus counts). */
+export const STORAGE_FIGURES: FigureSpec[] = [
+  { id: 'iops', label: 'IOPS', better: 'higher' },
+  /** user + system, all threads, per I/O: protocol = bench process (client) + stored, raw = bench process. */
+  { id: 'cpuUsPerIo', label: 'CPU us/IO', better: 'lower' },
+  { id: 'latencyP50Ms', label: 'latency p50 ms', better: 'lower' },
+  { id: 'latencyP99Ms', label: 'latency p99 ms', better: 'lower' },
+  /** Protocol only: the part of cpuUsPerIo spent in stored. */
+  { id: 'storedCpuUsPerIo', label: 'stored CPU us/IO', better: 'lower', ratio: false },
+  /** Protocol reads only: share of the reads the array's read cache answered (0..1). */
+  { id: 'cacheHitRatio', label: 'array cache hits', better: 'higher', ratio: false },
+];
 
-export interface StorageBenchPhase {
-  op: 'read' | 'write';
-  queueDepth: number;
-  /** Whether stored ran with its read cache ('off' = the miss path: every read a LevelDB get). */
-  arrayCache: 'on' | 'off';
-  protocol: RateResult;
-  rawLevel: RateResult;
-  /** protocol IOPS / raw LevelDB IOPS. */
-  ratio: number;
-}
+/** The read target (issue: protocol >= 0.8 of raw LevelDB at QD32). */
+export const READ_QD32_TARGET_RATIO = 0.8;
 
 export interface StorageBenchResult {
   blockBytes: number;
@@ -105,7 +96,8 @@ export interface StorageBenchResult {
   /** stored's read cache and the raw LevelDB's block cache, bytes (the same memory for caching). */
   arrayReadCacheBytes: number;
   rawLevelCacheBytes: number;
-  phases: StorageBenchPhase[];
+  /** One per phase: `storage read QD32 (array cache on)` etc.; sides protocol and rawLevel (baseline). */
+  comparisons: ComparisonResult[];
 }
 
 /** CPU microseconds (user + system) used so far: this process (process.cpuUsage), or another via /proc. */
@@ -117,12 +109,10 @@ function cpuUs(pid?: number): number {
   return (processCpuSeconds(pid) ?? NaN) * 1e6;
 }
 
-function fromWorkload(r: WorkloadResult, cpuUsTotal: number, storedCpuUs: number): RateResult {
-  return { ios: r.ios, cpuUsPerIo: Math.round(cpuUsTotal / Math.max(1, r.ios)), storedCpuUsPerIo: Math.round(storedCpuUs / Math.max(1, r.ios)), iops: Math.round(r.iops), mbPerSec: +r.mbPerSec.toFixed(2), latencyP50Ms: +r.latencyP50Ms.toFixed(3), latencyP99Ms: +r.latencyP99Ms.toFixed(3) };
-}
+type Figures = Record<string, number | null>;
 
-async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: number, seconds: number, clock: Clock): Promise<RateResult> {
-  const rnd = seededRandom(99 + depth);
+async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: number, seconds: number, clock: Clock, seed: number): Promise<Figures> {
+  const rnd = seededRandom(seed);
   const value = encodeBlockValue(randomBytes(BENCH_BLOCK_BYTES), 0, BENCH_BLOCK_BYTES);
   const endMs = clock.nowMs() + seconds * 1000;
   const startMs = clock.nowMs();
@@ -145,7 +135,7 @@ async function rawRun(db: Level<Buffer, Buffer>, op: 'read' | 'write', depth: nu
   const elapsedMs = clock.nowMs() - startMs;
   lat.sort((a, b) => a - b);
   const iops = (ios * 1000) / elapsedMs;
-  return { ios, cpuUsPerIo: Math.round((cpuUs() - cpu0) / Math.max(1, ios)), iops: Math.round(iops), mbPerSec: +((iops * BENCH_BLOCK_BYTES) / 1e6).toFixed(2), latencyP50Ms: +percentile(lat, 0.5).toFixed(3), latencyP99Ms: +percentile(lat, 0.99).toFixed(3) };
+  return { ios, cpuUsPerIo: +((cpuUs() - cpu0) / Math.max(1, ios)).toFixed(2), iops: Math.round(iops), mbPerSec: +((iops * BENCH_BLOCK_BYTES) / 1e6).toFixed(2), latencyP50Ms: +percentile(lat, 0.5).toFixed(3), latencyP99Ms: +percentile(lat, 0.99).toFixed(3), storedCpuUsPerIo: null, cacheHitRatio: null };
 }
 
 /** Writes the whole region over the protocol with random data, 256 KiB per write. */
@@ -222,6 +212,7 @@ async function readCacheStats(port: number, token: string): Promise<ReadCacheSta
 
 export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<StorageBenchResult> {
   const seconds = Math.min(opts.seconds ?? DEFAULT_PHASE_SECONDS, MAX_PHASE_SECONDS);
+  const rounds = opts.rounds ?? DEFAULT_ROUNDS;
   const log = opts.log ?? ((): void => {});
   const clock = new SystemClock();
   const storedDir = mkdtempSync(join(tmpdir(), 'vfab-bench-stored-'));
@@ -257,33 +248,60 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
     await (db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> }).compactRange(Buffer.of(0x00), Buffer.of(0xff));
     log('compacted both stores before measuring');
 
-    const phases: StorageBenchPhase[] = [];
+    const comparisons: ComparisonResult[] = [];
     log(RAW_DEFINITION);
     await warmUp(disk, db, clock);
     log('warm-up: every block of the region read once on both sides');
-    const measure = async (op: 'read' | 'write', queueDepth: number, arrayCache: 'on' | 'off'): Promise<void> => {
-      const port = stored!.port;
-      const cache0 = op === 'read' ? await readCacheStats(port, token) : undefined;
-      const storedCpu0 = cpuUs(stored!.child.pid);
-      const cpu0 = cpuUs() + storedCpu0;
-      const p = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth: queueDepth, seconds, readPercent: op === 'read' ? 100 : 0, clock, random: seededRandom(queueDepth) });
-      const storedCpuUs = cpuUs(stored!.child.pid) - storedCpu0;
-      const cpuProtocolUs = cpuUs() + storedCpuUs + storedCpu0 - cpu0;
-      if (p.errors > 0) throw new Error(`protocol ${op} QD${queueDepth}: ${p.errors} errors, first: ${p.firstError}`);
-      const protocol = fromWorkload(p, cpuProtocolUs, storedCpuUs);
-      if (cache0 !== undefined) {
-        const cache1 = await readCacheStats(port, token);
-        const lookups = cache1.hits + cache1.misses - cache0.hits - cache0.misses;
-        protocol.cacheHitRatio = lookups > 0 ? +((cache1.hits - cache0.hits) / lookups).toFixed(3) : 0;
-      }
-      const raw = await rawRun(db, op, queueDepth, seconds, clock);
-      const phase: StorageBenchPhase = { op, queueDepth, arrayCache, protocol, rawLevel: raw, ratio: +(p.iops / raw.iops).toFixed(3) };
-      const cacheNote = protocol.cacheHitRatio !== undefined ? `, array cache ${arrayCache} hit ${(protocol.cacheHitRatio * 100).toFixed(1)} %` : '';
-      log(`${op} QD${queueDepth}: protocol ${protocol.iops} IOPS (${protocol.mbPerSec} MB/s, p99 ${protocol.latencyP99Ms} ms, ${protocol.cpuUsPerIo} CPU us/IO of which stored ${protocol.storedCpuUsPerIo}${cacheNote}), raw LevelDB ${raw.iops} IOPS (${raw.cpuUsPerIo} CPU us/IO), ratio ${phase.ratio}`);
-      phases.push(phase);
+    const compare = async (op: 'read' | 'write', queueDepth: number, arrayCache: 'on' | 'off'): Promise<void> => {
+      const protocol: Side = {
+        id: 'protocol',
+        label: 'protocol',
+        measure: async (round) => {
+          const port = stored!.port;
+          const cache0 = op === 'read' ? await readCacheStats(port, token) : undefined;
+          const storedCpu0 = cpuUs(stored!.child.pid);
+          const selfCpu0 = cpuUs();
+          const p = await runWorkload(disk, { pattern: 'random', blockBytes: BENCH_BLOCK_BYTES, depth: queueDepth, seconds, readPercent: op === 'read' ? 100 : 0, clock, random: seededRandom(queueDepth + 1000 * round) });
+          const storedCpuUs = cpuUs(stored!.child.pid) - storedCpu0;
+          const totalCpuUs = cpuUs() - selfCpu0 + storedCpuUs;
+          if (p.errors > 0) throw new Error(`protocol ${op} QD${queueDepth}: ${p.errors} errors, first: ${p.firstError}`);
+          let cacheHitRatio: number | null = null;
+          if (cache0 !== undefined) {
+            const cache1 = await readCacheStats(port, token);
+            const lookups = cache1.hits + cache1.misses - cache0.hits - cache0.misses;
+            cacheHitRatio = lookups > 0 ? +((cache1.hits - cache0.hits) / lookups).toFixed(3) : 0;
+          }
+          const ios = Math.max(1, p.ios);
+          return { ios: p.ios, iops: Math.round(p.iops), cpuUsPerIo: +(totalCpuUs / ios).toFixed(2), storedCpuUsPerIo: +(storedCpuUs / ios).toFixed(2), mbPerSec: +p.mbPerSec.toFixed(2), latencyP50Ms: +p.latencyP50Ms.toFixed(3), latencyP99Ms: +p.latencyP99Ms.toFixed(3), cacheHitRatio };
+        },
+      };
+      const raw: Side = { id: 'rawLevel', label: 'raw LevelDB', measure: (round) => rawRun(db, op, queueDepth, seconds, clock, 99 + queueDepth + 1000 * round) };
+      comparisons.push(
+        await runComparison({
+          name: `storage ${op} QD${queueDepth} (array cache ${arrayCache})`,
+          figures: STORAGE_FIGURES,
+          sides: [protocol, raw],
+          baseline: 'rawLevel',
+          rounds,
+          log,
+          targets:
+            op === 'read' && queueDepth === 32
+              ? [
+                  {
+                    text: `protocol IOPS >= ${READ_QD32_TARGET_RATIO.toFixed(2)} x raw LevelDB`,
+                    figure: 'iops',
+                    side: 'protocol',
+                    on: 'ratio',
+                    atLeast: READ_QD32_TARGET_RATIO,
+                    why: 'the target is stated in IOPS; at QD32 both sides keep the machine busy, and the per-round pair cancels most load drift',
+                  },
+                ]
+              : [],
+        }),
+      );
     };
     for (const op of opts.only ? [opts.only] : (['read', 'write'] as const)) {
-      for (const queueDepth of [1, 32]) await measure(op, queueDepth, 'on');
+      for (const queueDepth of [1, 32]) await compare(op, queueDepth, 'on');
     }
     if (opts.only !== 'write') {
       // The miss path: the same data, stored restarted without a read cache.
@@ -294,10 +312,10 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
       disk = await VDisk.open(client, 0, 'iqn.vfab:bench');
       await warmUp(disk, undefined, clock);
       log('stored restarted with --read-cache-mb 0 (every read a LevelDB get), warmed up as before');
-      await measure('read', 32, 'off');
+      await compare('read', 32, 'off');
     }
     client.close();
-    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, raw: RAW_DEFINITION, heapNodeArgs: heapArgs, arrayReadCacheBytes: DEFAULT_READ_CACHE_BYTES, rawLevelCacheBytes: rawCacheBytes, phases };
+    return { blockBytes: BENCH_BLOCK_BYTES, regionBlocks: BENCH_REGION_BLOCKS, phaseSeconds: seconds, raw: RAW_DEFINITION, heapNodeArgs: heapArgs, arrayReadCacheBytes: DEFAULT_READ_CACHE_BYTES, rawLevelCacheBytes: rawCacheBytes, comparisons };
   } finally {
     await db.close().catch(() => {});
     if (stored !== undefined) await stopStored(stored.child);
@@ -307,14 +325,27 @@ export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<S
 }
 
 if (process.argv[1] && /bench[\\/]storage\.ts$/.test(process.argv[1])) {
-  const json = process.argv.includes('--json');
-  const si = process.argv.indexOf('--seconds');
-  const seconds = si > 0 ? Number(process.argv[si + 1]) : undefined;
-  const oi = process.argv.indexOf('--only');
-  const only = oi > 0 ? (process.argv[oi + 1] as 'read' | 'write') : undefined;
-  runStorageBench({ ...(seconds ? { seconds } : {}), ...(only ? { only } : {}), log: json ? undefined : (l) => console.log(l) })
+  // standalone: node --max-semi-space-size=1 --import tsx bench/storage.ts [--only read|write] [--seconds S] [--rounds N] [--json]
+  let opts: BenchOptions;
+  let only: string | undefined;
+  try {
+    const argv = process.argv.slice(2);
+    const oi = argv.indexOf('--only');
+    if (oi >= 0) {
+      only = argv[oi + 1];
+      if (only !== 'read' && only !== 'write') throw new BenchUsageError(`--only ${only ?? ''}: want read or write`);
+      argv.splice(oi, 2);
+    }
+    opts = parseBenchArgs(argv);
+  } catch (e) {
+    process.stderr.write(`bench/storage.ts: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  const say = (l: string): void => void (opts.json ? process.stderr : process.stdout).write(l + '\n');
+  runStorageBench({ rounds: opts.rounds, ...(opts.seconds ? { seconds: opts.seconds } : {}), ...(only ? { only: only as 'read' | 'write' } : {}), log: say })
     .then((r) => {
-      if (json) console.log(JSON.stringify(r));
+      if (opts.json) console.log(JSON.stringify(r, null, 2));
+      else for (const c of r.comparisons) for (const l of formatComparison(c)) say(l);
       process.exit(0);
     })
     .catch((e: unknown) => {

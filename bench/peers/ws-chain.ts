@@ -3,7 +3,8 @@
 // WebSocket hops, three processes). Frames travel as [u16 length][bytes] records, batched per event-loop
 // turn like vfab's links; the relay forwards whole messages without looking inside. It is the upper bound
 // for any switching logic on top of the same transport. Run by bench/index.ts; one role per process:
-//   receiver: listens, counts frames and latency, prints a report when told to stop (SIGTERM)
+//   receiver: listens, counts frames and latency; prints a report and starts counting afresh on SIGUSR2
+//       (so one receiver serves every round of a benchmark), prints a last report on SIGTERM
 //   relay --to URL [--per-frame]: listens, forwards every message to URL; with --per-frame it takes each
 //       message apart and sends its frames on one by one, re-batched per event-loop turn (the per-frame
 //       work any frame relay does, without switching decisions)
@@ -51,7 +52,7 @@ function connect(url: string): Promise<WebSocket> {
 }
 
 if (role === 'receiver') {
-  const rx = new StreamReceiver(1);
+  let rx = new StreamReceiver(1);
   const wss = await listen((data) => {
     const now = sharedNowNs();
     for (let o = 0; o + 2 <= data.length; ) {
@@ -62,6 +63,10 @@ if (role === 'receiver') {
     }
   });
   say({ event: 'ready', port: (wss.address() as any).port });
+  process.on('SIGUSR2', () => {
+    say({ event: 'result', report: rx.report() });
+    rx = new StreamReceiver(1);
+  });
   process.on('SIGTERM', () => {
     say({ event: 'result', report: rx.report() });
     process.exit(0);

@@ -1,6 +1,7 @@
 // CPU per process of the bare relay chain (bench/peers/ws-chain.ts) during one unpaced 3 s run, to set
 // against bench/tools/cpu-fabric.ts. usage: node --import tsx bench/tools/cpu-bare.ts [frameBytes]
-import { processCpuSeconds, startRole } from '../fabric.js';
+import { startRole } from '../fabric.js';
+import { processCpuSeconds } from '../harness.js';
 const bytes = process.argv[2] ?? '64';
 const rx = await startRole(['receiver']);
 const relay = await startRole(['relay', '--to', `ws://127.0.0.1:${rx.ready.port}`]);

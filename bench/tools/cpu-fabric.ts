@@ -8,7 +8,7 @@ import { loadTopologyFile } from '../../lib/topology/load.js';
 import { fabricUp, fabricDown } from '../../daemons/fabric/lifecycle.js';
 import { control } from '../../daemons/common/control-client.js';
 import { findDaemon } from '../../daemons/fabric/state.js';
-import { processCpuSeconds } from '../fabric.js';
+import { processCpuSeconds } from '../harness.js';
 
 process.stdout.on('error', () => {}); // a closed pipe (| head) must not skip the teardown
 const here = path.dirname(fileURLToPath(import.meta.url));

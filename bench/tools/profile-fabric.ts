@@ -11,8 +11,9 @@ fs.rmSync(values.dir!, { recursive: true, force: true });
 fs.mkdirSync(values.dir!, { recursive: true });
 process.env.VFAB_CPU_PROF_DIR = values.dir;
 const { runFabricBench } = await import('../fabric.js');
-const rows = await runFabricBench({ seconds: Number(values.seconds), sizes: [Number(values.bytes)] });
-console.log(JSON.stringify(rows[0], null, 2));
+const { formatComparison } = await import('../harness.js');
+const result = await runFabricBench({ seconds: Number(values.seconds), sizes: [Number(values.bytes)], rounds: 1 });
+for (const line of formatComparison(result.comparisons[0]!)) console.log(line);
 await new Promise((r) => setTimeout(r, 500));
 for (const file of fs.readdirSync(values.dir!).filter((f) => f.endsWith('.cpuprofile'))) {
   const prof = JSON.parse(fs.readFileSync(path.join(values.dir!, file), 'utf8'));

@@ -13,7 +13,7 @@ import { SystemClock, seededRandom } from '../../lib/clock.js';
 import { VDisk, runWorkload } from '../../lib/storage/vdisk.js';
 import { connectBlockClient } from '../../daemons/storage/block-client.js';
 import { BENCH_BLOCK_BYTES, BENCH_REGION_BLOCKS, control, prefillProtocol, startStored, stopStored, warmUp } from '../storage.js';
-import { processCpuSeconds } from '../fabric.js';
+import { processCpuSeconds } from '../harness.js';
 
 const seconds = Math.min(Number(process.argv[2] ?? 5), 30);
 const depth = Math.min(Number(process.argv[3] ?? 32), 256);
