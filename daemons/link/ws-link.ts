@@ -11,7 +11,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from '../common/ws.js';
 import type { Random } from '../../lib/clock.js';
 import { LinkError, MAX_ENDPOINT_NAME_BYTES, MAX_LINK_MESSAGE_BYTES } from '../../lib/link/codec.js';
 import { type EthernetLink, type FlushScheduler, LinkEndpoint, type LinkTransport } from '../../lib/link/link.js';
