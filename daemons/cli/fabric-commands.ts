@@ -2,10 +2,12 @@
 // Topology loading and process orchestration are imported when `up`/`down` run, so `vfab status` starts
 // quickly.
 
+import fs from 'node:fs';
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, isAlive, daemonForEndpoint, suggest } from '../fabric/state.js';
-import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC } from './io.js';
+import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath } from '../fabric/state.js';
+import { checkDaemonPid } from '../fabric/pid-identity.js';
+import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE } from './io.js';
 import { formatSize } from '../../lib/storage/size.js';
 import { readCacheLine } from './read-cache-line.js';
 
@@ -59,7 +61,11 @@ const down = defineCommand(
   {
     usage: ['[--purge] [--json]'],
     description: `Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.
-The arrays keep their data (LUNs and blocks): the next vfab up finds it again.`,
+The arrays keep their data (LUNs and blocks): the next vfab up finds it again.
+A PID is signalled only while it is provably the daemon vfab started (same process start time, and
+--name <daemon> on its command line); a reused PID is reported and left alone. If the state file is
+corrupt (e.g. cut short), the daemons whose records are still whole and whose PIDs match are stopped,
+the file is moved aside to state.json.corrupt, and the exit code is 2 (the state file is bad input).`,
     options: {
       purge: { type: 'bool', description: "also delete the data of this fabric's arrays once they stopped (their stores, by default .vfab/arrays/<array>/, or the topology's arrays[].dataDir); this cannot be undone" },
       json: { ...JSON_OPTION, description: 'print what was stopped (and deleted) as JSON' },
@@ -70,16 +76,38 @@ The arrays keep their data (LUNs and blocks): the next vfab up finds it again.`,
   async ({ values }, io) => {
     const { fabricDown } = await import('../fabric/lifecycle.js');
     const { wipeLine } = await import('./commands/array.js');
-    const state = readState();
+    let state;
+    try {
+      state = readState();
+    } catch (e) {
+      if (e instanceof VfabError && e.code === 'VFAB_STATE_CORRUPT') return downFromCorruptState(e, values.json, io);
+      throw e;
+    }
     const result = await fabricDown(state, undefined, { purge: values.purge });
+    for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
     if (values.json) printJson(io, { fabric: state.fabric, ...result });
     else {
-      io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+      io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
       for (const w of result.purged ?? []) io.out(wipeLine(w));
     }
     return EXIT_OK;
   },
 );
+
+/** `vfab down` over a corrupt state file: stop what can be proven ours, move the file aside, exit 2. */
+async function downFromCorruptState(e: VfabError, json: boolean, io: CliIo): Promise<number> {
+  const { stopDaemons } = await import('../fabric/process.js');
+  const file = statePath();
+  const records = salvageDaemons();
+  const result = await stopDaemons(records);
+  const aside = `${file}.corrupt`;
+  fs.renameSync(file, aside);
+  for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
+  const summary = `state file ${file} is corrupt; stopped ${result.stopped.length + result.killed.length} daemon(s) whose records were whole and whose PIDs matched (${[...result.stopped, ...result.killed].join(', ') || 'none'}); any other daemon of that fabric could not be identified. The file was moved to ${aside}.`;
+  if (json) printJson(io, { error: { code: e.code, message: e.message }, file, movedTo: aside, ...result });
+  io.err(`vfab down: ${summary}`);
+  return EXIT_USAGE;
+}
 
 const status = defineCommand(
   {
@@ -102,7 +130,9 @@ NODE limits the output to one host, switch or array.`,
       throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${JSON.stringify(only)}${suggest(only, names)} (have: ${names.join(', ')})`);
     }
     const reports = await Promise.all(daemons.map(async (d): Promise<any> => {
-      if (!isAlive(d.pid)) return { name: d.name, kind: d.kind, pid: d.pid, running: false };
+      const pidState = checkDaemonPid(d);
+      // a reused PID is not the daemon: never trusted (no control call with the token to whatever listens)
+      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };
       try {
         const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
         // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
@@ -118,7 +148,7 @@ NODE limits the output to one host, switch or array.`,
       io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
       for (const r of reports) io.out(renderStatus(r));
     }
-    for (const r of broken) io.err(`vfab status: ${r.kind} ${r.name} (pid ${r.pid}) ${r.running ? `does not answer: ${r.error}` : 'is not running'}`);
+    for (const r of broken) io.err(`vfab status: ${r.kind} ${r.name} (pid ${r.pid}) ${r.running ? `does not answer: ${r.error}` : `is not running${r.error ? ` (${r.error})` : ''}`}`);
     return broken.length > 0 ? EXIT_NO_FABRIC : EXIT_OK;
   },
 );

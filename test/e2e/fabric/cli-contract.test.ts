@@ -1,17 +1,18 @@
 // The CLI contract across processes (`node bin/vfab.js`, the compiled CLI in dist/), without starting a
 // fabric: bad values exit 2 naming the option as typed, unknown options and commands exit 2 with "did you
 // mean", no fabric exits 3, a daemon that does not answer exits 3 and is named, unknown VMs/hosts/
-// endpoints exit 2 with a suggestion (against a hand-written state file whose daemon "runs" as this test
-// process on a port where nothing listens), and bin/vfab.js without dist/ says how to build it. Leaves
+// endpoints exit 2 with a suggestion (against a hand-written state file whose switch sw1 is a sleeping
+// child process started with `--name sw1` on a port where nothing listens, and whose host esx1 is this
+// test process, which is not a vfab daemon), and bin/vfab.js without dist/ says how to build it. Leaves
 // out commands against a live fabric (cli.test.ts).
 
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { FabricState } from '../../../daemons/fabric/state.js';
-import { makeTempDir, runCli, VFAB_BIN } from '../helpers/fabric.js';
+import { makeTempDir, runCli, trackPids, VFAB_BIN } from '../helpers/fabric.js';
 
 /** A loopback port nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -27,15 +28,18 @@ describe('e2e CLI contract: exit codes 0/1/2/3 and messages, no fabric needed', 
   const empty = makeTempDir('vfab-e2e-contract-empty-');
   const fake = makeTempDir('vfab-e2e-contract-fake-');
   const cli = (args: string[], stateDir = empty) => runCli(args, { stateDir });
+  let sleeper: ChildProcess;
 
   before(async () => {
     const port = await closedPort();
-    // the daemon "sw1" is this test process (alive) on a port where nothing listens: unreachable
+    // "sw1" is a process that looks like vfab's daemon sw1 (--name sw1) but listens nowhere: unreachable
+    sleeper = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)', '--', '--name', 'sw1'], { stdio: 'ignore' });
+    trackPids([sleeper.pid!]);
     const state: FabricState = {
       fabric: 'fake', topologyFile: 'fake.yaml', token: 't', startedAt: new Date().toISOString(), timeScale: 1, runDir: fake,
       clock: { monotonicNs: String(process.hrtime.bigint()), wallMs: Date.now() },
       daemons: [
-        { name: 'sw1', kind: 'switch', pid: process.pid, port, logFile: path.join(fake, 'sw1.log') },
+        { name: 'sw1', kind: 'switch', pid: sleeper.pid!, port, logFile: path.join(fake, 'sw1.log') },
         { name: 'esx1', kind: 'host', pid: process.pid, port, logFile: path.join(fake, 'esx1.log') },
       ],
       vmHosts: { web1: 'esx1' },
@@ -44,6 +48,7 @@ describe('e2e CLI contract: exit codes 0/1/2/3 and messages, no fabric needed', 
   });
 
   after(() => {
+    if (sleeper.pid !== undefined && sleeper.exitCode === null) process.kill(sleeper.pid, 'SIGKILL');
     fs.rmSync(empty, { recursive: true, force: true });
     fs.rmSync(fake, { recursive: true, force: true });
   });
@@ -95,7 +100,7 @@ describe('e2e CLI contract: exit codes 0/1/2/3 and messages, no fabric needed', 
     const status = await cli(['status'], fake);
     expect(status.code).to.equal(3);
     expect(status.stderr).to.match(/switch sw1 \(pid \d+\) does not answer: cannot reach switch sw1/);
-    expect(status.stderr).to.match(/host esx1 \(pid \d+\) does not answer/);
+    expect(status.stderr).to.match(/host esx1 \(pid \d+\) is not running \(pid \d+ is no longer esx1/);
   });
 
   it('unknown VMs, hosts and endpoints exit 2 and suggest the closest name', async () => {
