@@ -48,8 +48,8 @@ export const HOST_DATASTORE_ERROR = {
   NOT_ATTACHED: 'VFAB_HOSTDATASTORE_NOT_ATTACHED',
   /** A bad request body (force, locking, waitMs). */
   BAD_REQUEST: 'VFAB_HOSTDATASTORE_BAD_REQUEST',
-  /** The operation needs the datastore unmounted (format) or mounted and online (power-on). */
-  BAD_STATE: 'VFAB_HOSTDATASTORE_BAD_STATE',
+  /** The datastore is in use: mounted here (format), mounted by a live host (format --force), VMs on (unmount). */
+  IN_USE: 'VFAB_HOSTDATASTORE_IN_USE',
 } as const;
 
 export type DatastoreState = 'waiting' | 'unformatted' | 'foreign' | 'mounting' | 'mounted' | 'offline' | 'unmounted' | 'failed';
@@ -208,7 +208,7 @@ export class HostDatastores {
   }
 
   async unmount(d: Ds): Promise<unknown> {
-    if (d.vms.size > 0) throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `${d.name} has powered-on VMs on ${this.deps.host} (${[...d.vms.keys()].join(', ')}): power them off first`);
+    if (d.vms.size > 0) throw new VfabError(HOST_DATASTORE_ERROR.IN_USE, `${d.name} has powered-on VMs on ${this.deps.host} (${[...d.vms.keys()].join(', ')}): power them off first`);
     const driver = d.driver;
     const ctx = d.ctx;
     if (driver === undefined || ctx === undefined || (d.state !== 'mounted' && d.state !== 'offline')) return this.summary(d);
@@ -231,10 +231,10 @@ export class HostDatastores {
     const plan = planFormat(lun.sizeBytes, lun.blockSizeBytes, { label: d.name, volumeUuid: randomBytes(16).toString('hex'), locking: locking as LockingMode, inspect, force });
     if (!plan.ok) throw plan.error;
     if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
-      throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `${d.name} is mounted on ${this.deps.host}: unmount it (on every host) before formatting it again`);
+      throw new VfabError(HOST_DATASTORE_ERROR.IN_USE, `${d.name} is mounted on ${this.deps.host}: unmount it (on every host) before formatting it again`);
     }
     const live = await this.liveHosts(driver);
-    if (live.length > 0) throw new VfabError(HOST_DATASTORE_ERROR.BAD_STATE, `the datastore on ${d.lun} is in use: the heartbeat of ${live.join(', ')} moves (unmount it there first; --force does not override this)`, { hosts: live });
+    if (live.length > 0) throw new VfabError(HOST_DATASTORE_ERROR.IN_USE, `the datastore on ${d.lun} is in use: the heartbeat of ${live.join(', ')} moves (unmount it there first; --force does not override this)`, { hosts: live });
     for (const w of plan.value.writes) await driver.write(w.lba, w.data);
     const sb = plan.value.superblock;
     this.event(d, 'datastore-formatted', { label: sb.label, volumeUuid: sb.volumeUuid, locking: sb.locking, forced: force });

@@ -1,8 +1,12 @@
 // `vfab datastore` and `vfab vm` usage checks that need no running fabric: unknown actions, options of
 // the wrong action, bad values (named as typed), a missing --host, and --help with examples.
 import { expect } from 'chai';
-import { datastoreCommand, vmCommand } from '../../daemons/cli/commands/datastore.js';
+import { runCommand } from '../../daemons/cli.js';
 import type { CliIo } from '../../daemons/cli/io.js';
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+const datastoreCommand: Command = (args, io) => runCommand('datastore', args, io);
+const vmCommand: Command = (args, io) => runCommand('vm', args, io);
 
 async function usage(fn: (argv: string[], io: CliIo) => Promise<number>, argv: string[]): Promise<string> {
   try {
@@ -18,14 +22,14 @@ describe('vfab datastore / vfab vm usage', () => {
   it('names the bad action, option or value as typed', async () => {
     expect(await usage(datastoreCommand, ['frobnicate', 'ds1'])).to.contain('"frobnicate"');
     expect(await usage(datastoreCommand, ['list', '--force'])).to.contain('--force');
-    expect(await usage(datastoreCommand, ['format', 'ds1', '--locking', 'scsi-only'])).to.contain('"scsi-only"');
+    expect(await usage(datastoreCommand, ['format', 'ds1', '--locking', 'scsi-only'])).to.contain('--locking scsi-only');
     expect(await usage(datastoreCommand, ['list', '--bogus'])).to.contain('--bogus');
     expect(await usage(vmCommand, ['power-on', 'web1'])).to.contain('--host');
-    expect(await usage(vmCommand, ['power-on', 'web1', '--host', 'esx1', '--wait', 'soon'])).to.contain('"soon"');
+    expect(await usage(vmCommand, ['power-on', 'web1', '--host', 'esx1', '--wait', 'soon'])).to.contain('--wait soon');
     expect(await usage(vmCommand, ['power-on', 'web1', '--host', 'esx1', '--wait', '601'])).to.contain('--wait');
     expect(await usage(vmCommand, ['power-off', 'web1', '--host', 'esx1', '--wait', '3'])).to.contain('--wait');
     expect(await usage(vmCommand, ['reboot', 'web1'])).to.contain('"reboot"');
-    expect(await usage(vmCommand, ['power-on'])).to.contain('one VM name');
+    expect(await usage(vmCommand, ['power-on'])).to.contain('takes 2 arguments');
   });
 
   it('--help teaches with examples', async () => {

@@ -7,52 +7,8 @@ import { VfabError } from '../../../lib/errors.js';
 import { formatSize } from '../../../lib/storage/size.js';
 import { control } from '../../common/control-client.js';
 import { readState, isAlive, type FabricState, type DaemonRecord } from '../../fabric/state.js';
-import { type CliIo, type CommandTable, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
-
-const DATASTORE_USAGE = `usage: vfab datastore format NAME [--host HOST] [--force] [--locking ats-only|ats-scsi] [--json]
-       vfab datastore mount|unmount NAME [--host HOST] [--json]
-       vfab datastore list [--host HOST] [--json]
-       vfab datastore inspect NAME [--host HOST] [--json]
-       vfab datastore locks NAME [--host HOST] [--json]
-       vfab datastore heartbeats NAME [--host HOST] [--json]
-
-A datastore is a VMFS-like file system on a shared LUN (docs/datastores.md). The topology says which
-hosts mount it (hosts[].datastores: [{ name, lun }]); they mount it when their array attaches, each
-claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE AND WRITE.
-
-  format      writes an empty datastore on the LUN through HOST (default: the first host that lists it),
-              then mounts it on every host that lists it. A LUN holding anything else (a datastore, the
-              VM disk directory, any data) is refused unless --force.
-  mount       mount / unmount on HOST (default: every host that lists the datastore)
-  list        each host's datastores: state (mounted, offline, unformatted, ...), heartbeat slot
-  inspect     decodes the whole metadata and cross-checks it; exit 1 when it finds a problem
-  locks       files and directories with their lock mode and holders (host, alive or gone)
-  heartbeats  heartbeat slots: owner, generation, pulse count and age
-
-examples:
-  vfab datastore format ds1
-  vfab datastore list
-  vfab datastore locks ds1
-  vfab datastore heartbeats ds1 --json
-  vfab datastore inspect ds1 --host esx2`;
-
-const VM_USAGE = `usage: vfab vm power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]
-       vfab vm power-off VM --host HOST [--datastore NAME] [--json]
-
-Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx and <VM>/<VM>-flat.vmdk
-(created at the first power-on). While another host has them open and its heartbeat moves, power-on
-fails with VFAB_DATASTORE_LOCKED "locked by <host>" (exit 1). When that host is dead, HOST watches its
-heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
-(replays the dead host's journal, frees its slot) and powers on. --wait bounds how long (fabric seconds,
-default the lease plus four heartbeats). --datastore is needed when HOST mounts more than one.
-Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
-it is files on the datastore.
-
-examples:
-  vfab vm power-on app1 --host esx1
-  vfab vm power-on app1 --host esx2            # fails: locked by esx1
-  vfab vm power-off app1 --host esx1
-  vfab vm power-on app1 --host esx2 --wait 30`;
+import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
+import { MAX_POWER_ON_WAIT_MS } from '../../datastore/host-datastores.js';
 
 interface DsSummary {
   name: string;
@@ -91,133 +47,167 @@ async function hostsWith(state: FabricState, name: string): Promise<DaemonRecord
   return out;
 }
 
-const DATASTORE_VERBS = ['format', 'mount', 'unmount', 'list', 'inspect', 'locks', 'heartbeats'];
-
 const dsPath = (name: string, rest: string) => `/control/datastores/${encodeURIComponent(name)}/${rest}`;
 
-export async function datastoreCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, host: { type: 'string' }, force: { type: 'boolean' }, locking: { type: 'string' } }, DATASTORE_USAGE);
-  if (values.help) return io.out(DATASTORE_USAGE), EXIT_OK;
-  const [verb, ...args] = positionals;
-  if (!verb) throw new UsageError(DATASTORE_USAGE);
-  if (!DATASTORE_VERBS.includes(verb)) throw new UsageError(`unknown datastore action ${JSON.stringify(verb)} (${DATASTORE_VERBS.join(', ')})\n\n${DATASTORE_USAGE}`);
-  if (values.locking !== undefined && verb !== 'format') throw new UsageError(`--locking is an option of vfab datastore format only`);
-  if (values.force && verb !== 'format') throw new UsageError(`--force is an option of vfab datastore format only`);
-  if (values.locking !== undefined && values.locking !== 'ats-only' && values.locking !== 'ats-scsi') throw new UsageError(`--locking must be ats-only or ats-scsi, got ${JSON.stringify(values.locking)}`);
-  const state = readState();
-  const host = values.host === undefined ? undefined : runningHost(state, values.host);
-  const one = async (): Promise<{ name: string; h: DaemonRecord }> => {
-    if (args.length !== 1) throw new UsageError(`vfab datastore ${verb} needs NAME\n\n${DATASTORE_USAGE}`);
-    const name = args[0]!;
-    return { name, h: host ?? (await hostsWith(state, name))[0]! };
-  };
-  switch (verb) {
-    case 'format': {
-      const { name, h } = await one();
-      const r = await control<any>(h, state.token, 'POST', dsPath(name, 'format'), { force: values.force === true, ...(values.locking ? { locking: values.locking } : {}) }, 120_000);
-      const mounted: Array<{ host: string; state: string; slot: number | null }> = [{ host: h.name, state: r.state, slot: r.slot }];
-      for (const other of await hostsWith(state, name)) {
-        if (other.name === h.name) continue;
-        const m = await control<DsSummary>(other, state.token, 'POST', dsPath(name, 'mount'), {}, 60_000);
-        mounted.push({ host: other.name, state: m.state, slot: m.slot });
-      }
-      if (values.json) return printJson(io, { datastore: name, formatted: r.formatted, mounted }), EXIT_OK;
-      const l = r.formatted.layout;
-      io.out(`formatted ${name} through ${h.name}: ${r.formatted.locking}, ${l.slotCount} heartbeat slots, ${l.fileEntries} file entries, ${l.fileBlocks} file blocks of ${formatSize(l.fileBlockBytes)} (volume ${r.formatted.volumeUuid})`);
-      for (const m of mounted) io.out(`  ${m.host}: ${m.state}${m.slot !== null ? `, heartbeat slot ${m.slot}` : ''}`);
-      return mounted.every((m) => m.state === 'mounted') ? EXIT_OK : EXIT_FAILED;
-    }
-    case 'mount':
-    case 'unmount': {
-      if (args.length !== 1) throw new UsageError(`vfab datastore ${verb} needs NAME\n\n${DATASTORE_USAGE}`);
+const DATASTORE_VERBS = ['format', 'mount', 'unmount', 'list', 'inspect', 'locks', 'heartbeats'] as const;
+
+const datastoreCmd = defineCommand(
+  {
+    usage: [
+      'format NAME [--host HOST] [--force] [--locking ats-only|ats-scsi] [--json]',
+      'mount|unmount NAME [--host HOST] [--json]',
+      'list [--host HOST] [--json]',
+      'inspect|locks|heartbeats NAME [--host HOST] [--json]',
+    ],
+    description: `A datastore is a VMFS-like file system on a shared LUN (docs/datastores.md). The topology says which
+hosts mount it (hosts[].datastores: [{ name, lun }]); they mount it when their array attaches, each
+claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE AND WRITE.
+
+  format      writes an empty datastore on the LUN through HOST (default: the first host that lists it),
+              then mounts it on every host that lists it. A LUN holding anything (a datastore, the VM
+              disk directory, any data) is refused unless --force; a datastore another host still
+              heartbeats on is refused even with --force
+  mount       mount / unmount on HOST (default: every host that lists the datastore)
+  list        each host's datastores: state (mounted, offline, unformatted, ...), heartbeat slot
+  inspect     decodes the whole metadata and cross-checks it
+  locks       files and directories with their lock mode and holders (host, alive or gone)
+  heartbeats  heartbeat slots: owner, generation, pulse count and age`,
+    options: {
+      host: { type: 'string', value: 'HOST', description: 'the host to act through (default: the hosts that list the datastore)' },
+      force: { type: 'bool', verbs: ['format'], description: 'format over data or an existing datastore (not under a live host)' },
+      locking: { type: 'enum', values: ['ats-only', 'ats-scsi'], default: 'ats-only', verbs: ['format'], description: 'metadata locking: COMPARE AND WRITE only, or a SCSI-2 reservation of the LUN' },
+      json: JSON_OPTION,
+    },
+    args: { min: 1, max: 2 },
+    verbs: DATASTORE_VERBS,
+    examples: ['datastore format ds1 && vfab datastore list', 'datastore locks ds1', 'datastore heartbeats ds1 --host esx2 --json'],
+    exits: { 1: 'inspect found a problem, or a mount/format left a host not mounted' },
+  },
+  async ({ values, positionals }, io) => {
+    const [verb, ...args] = positionals as [string, ...string[]];
+    const state = readState();
+    const host = values.host === undefined ? undefined : runningHost(state, values.host);
+    const one = async (): Promise<{ name: string; h: DaemonRecord }> => {
+      if (args.length !== 1) throw new UsageError(`vfab datastore ${verb} needs NAME (see: vfab datastore --help)`);
       const name = args[0]!;
-      const targets = host ? [host] : await hostsWith(state, name);
-      const rows: DsSummary[] = [];
-      for (const h of targets) rows.push({ ...(await control<DsSummary>(h, state.token, 'POST', dsPath(name, verb), {}, 60_000)), name: h.name });
-      if (values.json) return printJson(io, { datastore: name, hosts: rows.map((r) => ({ host: r.name, state: r.state, slot: r.slot, error: r.error })) }), EXIT_OK;
-      for (const r of rows) io.out(`${r.name}: ${name} ${r.state}${r.slot !== null ? `, heartbeat slot ${r.slot}` : ''}${r.error ? ` (${r.error})` : ''}`);
-      const want = verb === 'mount' ? 'mounted' : 'unmounted';
-      return rows.every((r) => r.state === want) ? EXIT_OK : EXIT_FAILED;
-    }
-    case 'list': {
-      if (args.length > 0) throw new UsageError(`vfab datastore list takes no NAME (use --host HOST)\n\n${DATASTORE_USAGE}`);
-      const hosts = host ? [host] : liveHosts(state);
-      const out: Array<{ host: string; datastores: DsSummary[] }> = [];
-      for (const h of hosts) out.push({ host: h.name, datastores: await datastoresOf(state, h) });
-      if (values.json) return printJson(io, { hosts: out }), EXIT_OK;
-      const rows = out.flatMap((o) => o.datastores.map((d) => [o.host, d.name, `${d.array}/${d.lun}`, d.state, d.slot === null ? '-' : `${d.slot} (gen ${d.generation})`, d.vms.join(',') || '-', d.error ?? '']));
-      io.out(rows.length ? table([['host', 'datastore', 'lun', 'state', 'slot', 'vms', 'problem'], ...rows]) : 'no host lists a datastore (hosts[].datastores in the topology)');
-      return EXIT_OK;
-    }
-    case 'inspect': {
-      const { name, h } = await one();
-      const r = await control<any>(h, state.token, 'GET', dsPath(name, 'inspect'), undefined, 60_000);
-      if (values.json) return printJson(io, r), r.clean ? EXIT_OK : EXIT_FAILED;
-      if (r.superblock) {
-        const s = r.superblock;
-        io.out(`${name} (read through ${h.name}): label ${s.label}, volume ${s.volumeUuid}, ${s.locking}, ${s.blockSize}-byte blocks, heartbeat ${s.heartbeatMs} ms, lease ${s.leaseMs} ms`);
-        io.out(`  ${r.slotsInUse} heartbeat slot(s) in use, ${r.files} file(s), ${r.lockedFiles} locked, ${r.pendingJournals.length} journal(s) with unreplayed transactions`);
+      return { name, h: host ?? (await hostsWith(state, name))[0]! };
+    };
+    switch (verb) {
+      case 'format': {
+        const { name, h } = await one();
+        const r = await control<any>(h, state.token, 'POST', dsPath(name, 'format'), { force: values.force, locking: values.locking }, 120_000);
+        const mounted: Array<{ host: string; state: string; slot: number | null }> = [{ host: h.name, state: r.state, slot: r.slot }];
+        for (const other of await hostsWith(state, name)) {
+          if (other.name === h.name) continue;
+          const m = await control<DsSummary>(other, state.token, 'POST', dsPath(name, 'mount'), {}, 60_000);
+          mounted.push({ host: other.name, state: m.state, slot: m.slot });
+        }
+        if (values.json) return printJson(io, { datastore: name, formatted: r.formatted, mounted }), EXIT_OK;
+        const l = r.formatted.layout;
+        io.out(`formatted ${name} through ${h.name}: ${r.formatted.locking}, ${l.slotCount} heartbeat slots, ${l.fileEntries} file entries, ${l.fileBlocks} file blocks of ${formatSize(l.fileBlockBytes)} (volume ${r.formatted.volumeUuid})`);
+        for (const m of mounted) io.out(`  ${m.host}: ${m.state}${m.slot !== null ? `, heartbeat slot ${m.slot}` : ''}`);
+        return mounted.every((m) => m.state === 'mounted') ? EXIT_OK : EXIT_FAILED;
       }
-      io.out(r.clean ? '  clean: no problems found' : `  ${r.problems.length} problem(s):`);
-      for (const p of r.problems) io.out(`    byte ${p.offset}: ${p.code}: ${p.message}`);
-      return r.clean ? EXIT_OK : EXIT_FAILED;
+      case 'mount':
+      case 'unmount': {
+        if (args.length !== 1) throw new UsageError(`vfab datastore ${verb} needs NAME (see: vfab datastore --help)`);
+        const name = args[0]!;
+        const targets = host ? [host] : await hostsWith(state, name);
+        const rows: DsSummary[] = [];
+        for (const h of targets) rows.push({ ...(await control<DsSummary>(h, state.token, 'POST', dsPath(name, verb), {}, 60_000)), name: h.name });
+        if (values.json) return printJson(io, { datastore: name, hosts: rows.map((r) => ({ host: r.name, state: r.state, slot: r.slot, error: r.error })) }), EXIT_OK;
+        for (const r of rows) io.out(`${r.name}: ${name} ${r.state}${r.slot !== null ? `, heartbeat slot ${r.slot}` : ''}${r.error ? ` (${r.error})` : ''}`);
+        const want = verb === 'mount' ? 'mounted' : 'unmounted';
+        return rows.every((r) => r.state === want) ? EXIT_OK : EXIT_FAILED;
+      }
+      case 'list': {
+        if (args.length > 0) throw new UsageError(`vfab datastore list takes no NAME (got ${JSON.stringify(args[0])}; use --host HOST)`);
+        const hosts = host ? [host] : liveHosts(state);
+        const out: Array<{ host: string; datastores: DsSummary[] }> = [];
+        for (const h of hosts) out.push({ host: h.name, datastores: await datastoresOf(state, h) });
+        if (values.json) return printJson(io, { hosts: out }), EXIT_OK;
+        const rows = out.flatMap((o) => o.datastores.map((d) => [o.host, d.name, `${d.array}/${d.lun}`, d.state, d.slot === null ? '-' : `${d.slot} (gen ${d.generation})`, d.vms.join(',') || '-', d.error ?? '']));
+        io.out(rows.length ? table([['host', 'datastore', 'lun', 'state', 'slot', 'vms', 'problem'], ...rows]) : 'no host lists a datastore (hosts[].datastores in the topology)');
+        return EXIT_OK;
+      }
+      case 'inspect': {
+        const { name, h } = await one();
+        const r = await control<any>(h, state.token, 'GET', dsPath(name, 'inspect'), undefined, 60_000);
+        if (values.json) return printJson(io, r), r.clean ? EXIT_OK : EXIT_FAILED;
+        if (r.superblock) {
+          const s = r.superblock;
+          io.out(`${name} (read through ${h.name}): label ${s.label}, volume ${s.volumeUuid}, ${s.locking}, ${s.blockSize}-byte blocks, heartbeat ${s.heartbeatMs} ms, lease ${s.leaseMs} ms`);
+          io.out(`  ${r.slotsInUse} heartbeat slot(s) in use, ${r.files} file(s), ${r.lockedFiles} locked, ${r.pendingJournals.length} journal(s) with unreplayed transactions`);
+        }
+        io.out(r.clean ? '  clean: no problems found' : `  ${r.problems.length} problem(s):`);
+        for (const p of r.problems) io.out(`    byte ${p.offset}: ${p.code}: ${p.message}`);
+        return r.clean ? EXIT_OK : EXIT_FAILED;
+      }
+      case 'locks': {
+        const { name, h } = await one();
+        const r = await control<any>(h, state.token, 'GET', dsPath(name, 'files'));
+        if (values.json) return printJson(io, r), EXIT_OK;
+        io.out(table([['path', 'type', 'size', 'lock', 'holders'], ...r.files.map((f: any) => [f.path, f.type, formatSize(f.sizeBytes), f.lock.mode, f.lock.holders.map((x: any) => `${x.owner} (slot ${x.slot} gen ${x.slotGeneration}${x.heartbeat === 'gone' ? ', gone' : ''})`).join(', ') || '-'])]));
+        return EXIT_OK;
+      }
+      case 'heartbeats': {
+        const { name, h } = await one();
+        const r = await control<any>(h, state.token, 'GET', dsPath(name, 'heartbeats'));
+        if (values.json) return printJson(io, r), EXIT_OK;
+        io.out(`${name}: heartbeat every ${r.heartbeatMs} ms, lease ${r.leaseMs} ms (fabric time)`);
+        io.out(table([['slot', 'state', 'owner', 'generation', 'pulse', 'age'], ...r.slots.map((s: any) => [String(s.index), s.state, s.owner ?? '-', String(s.generation ?? '-'), String(s.pulse ?? '-'), s.pulseAgeMs === null || s.pulseAgeMs === undefined ? '-' : `${s.pulseAgeMs} ms`])]));
+        return EXIT_OK;
+      }
+      default:
+        throw new UsageError(`unknown datastore action ${JSON.stringify(verb)}`);
     }
-    case 'locks': {
-      const { name, h } = await one();
-      const r = await control<any>(h, state.token, 'GET', dsPath(name, 'files'));
-      if (values.json) return printJson(io, r), EXIT_OK;
-      io.out(table([['path', 'type', 'size', 'lock', 'holders'], ...r.files.map((f: any) => [f.path, f.type, formatSize(f.sizeBytes), f.lock.mode, f.lock.holders.map((x: any) => `${x.owner} (slot ${x.slot} gen ${x.slotGeneration}${x.heartbeat === 'gone' ? ', gone' : ''})`).join(', ') || '-'])]));
-      return EXIT_OK;
-    }
-    case 'heartbeats': {
-      const { name, h } = await one();
-      const r = await control<any>(h, state.token, 'GET', dsPath(name, 'heartbeats'));
-      if (values.json) return printJson(io, r), EXIT_OK;
-      io.out(`${name}: heartbeat every ${r.heartbeatMs} ms, lease ${r.leaseMs} ms (fabric time)`);
-      io.out(table([['slot', 'state', 'owner', 'generation', 'pulse', 'age'], ...r.slots.map((s: any) => [String(s.index), s.state, s.owner ?? '-', String(s.generation ?? '-'), String(s.pulse ?? '-'), s.pulseAgeMs === null || s.pulseAgeMs === undefined ? '-' : `${s.pulseAgeMs} ms`])]));
-      return EXIT_OK;
-    }
-    default:
-      throw new UsageError(`unknown datastore action ${JSON.stringify(verb)}\n\n${DATASTORE_USAGE}`);
-  }
-}
+  },
+);
 
-export async function vmCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, host: { type: 'string' }, datastore: { type: 'string' }, wait: { type: 'string' } }, VM_USAGE);
-  if (values.help) return io.out(VM_USAGE), EXIT_OK;
-  const [verb, vm, ...extra] = positionals;
-  if (verb !== 'power-on' && verb !== 'power-off') throw new UsageError(`${verb === undefined ? 'an action is needed' : `unknown vm action ${JSON.stringify(verb)}`} (power-on, power-off)\n\n${VM_USAGE}`);
-  if (vm === undefined || extra.length > 0) throw new UsageError(`vfab vm ${verb} needs exactly one VM name\n\n${VM_USAGE}`);
-  if (values.host === undefined) throw new UsageError(`vfab vm ${verb} needs --host HOST (the host to run it on)\n\n${VM_USAGE}`);
-  if (values.wait !== undefined && verb !== 'power-on') throw new UsageError('--wait is an option of vfab vm power-on only');
-  let waitMs: number | undefined;
-  if (values.wait !== undefined) {
-    const s = Number(values.wait);
-    if (!(s >= 0 && s <= 600)) throw new UsageError(`--wait must be 0..600 seconds, got ${JSON.stringify(values.wait)}`);
-    waitMs = s * 1000;
-  }
-  const state = readState();
-  const h = runningHost(state, values.host);
-  let ds = values.datastore;
-  if (ds === undefined) {
-    const mine = await datastoresOf(state, h);
-    if (mine.length !== 1) throw new UsageError(`${h.name} mounts ${mine.length === 0 ? 'no datastore' : `${mine.length} datastores (${mine.map((d) => d.name).join(', ')})`}: say which with --datastore`);
-    ds = mine[0]!.name;
-  }
-  const path = dsPath(ds, `vms/${encodeURIComponent(vm)}/${verb}`);
-  const started = Date.now();
-  if (!values.json && verb === 'power-on') io.err(`powering on ${vm} on ${h.name} (datastore ${ds})...`);
-  const r = await control<any>(h, state.token, 'POST', path, waitMs === undefined ? {} : { waitMs }, 660_000);
-  if (values.json) return printJson(io, r), EXIT_OK;
-  if (verb === 'power-on') io.out(`${vm} powered on on ${h.name} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.files.map((f: any) => `${f.path}${f.created ? ' (created)' : ''}`).join(', ')} open exclusive`);
-  else if (r.released.length === 0) {
-    io.err(`${vm} is not powered on on ${h.name}: none of its files is open there`);
-    return EXIT_FAILED;
-  } else io.out(`${vm} powered off on ${h.name}: released ${r.released.join(', ')}`);
-  return EXIT_OK;
-}
+const vmCmd = defineCommand(
+  {
+    usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]'],
+    description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx and <VM>/<VM>-flat.vmdk
+(created at the first power-on). While another host has them open and its heartbeat moves, power-on
+fails with VFAB_DATASTORE_LOCKED "locked by <host>" (exit 1). When that host is dead, HOST watches its
+heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
+(replays the dead host's journal, frees its slot) and powers on; --wait bounds how long.
+Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
+it is files on the datastore.`,
+    options: {
+      host: { type: 'string', value: 'HOST', required: true, description: 'the host to run the VM on' },
+      datastore: { type: 'string', value: 'NAME', description: 'the datastore holding the VM (needed only when HOST mounts more than one)' },
+      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats)' },
+      json: JSON_OPTION,
+    },
+    args: { min: 2, max: 2 },
+    verbs: ['power-on', 'power-off'],
+    examples: ['vm power-on app1 --host esx1', 'vm power-on app1 --host esx2   # fails: locked by esx1', 'vm power-off app1 --host esx1'],
+    exits: { 1: 'the VM is locked by another host (power-on) or not on HOST (power-off)' },
+  },
+  async ({ values, positionals }, io) => {
+    const [verb, vm] = positionals as [string, string];
+    const waitMs = values.wait === undefined ? undefined : values.wait * 1000;
+    const state = readState();
+    const h = runningHost(state, values.host);
+    let ds = values.datastore;
+    if (ds === undefined) {
+      const mine = await datastoresOf(state, h);
+      if (mine.length !== 1) throw new UsageError(`${h.name} mounts ${mine.length === 0 ? 'no datastore' : `${mine.length} datastores (${mine.map((d) => d.name).join(', ')})`}: say which with --datastore`);
+      ds = mine[0]!.name;
+    }
+    const path = dsPath(ds, `vms/${encodeURIComponent(vm)}/${verb}`);
+    const started = Date.now();
+    if (!values.json && verb === 'power-on') io.err(`powering on ${vm} on ${h.name} (datastore ${ds})...`);
+    const r = await control<any>(h, state.token, 'POST', path, waitMs === undefined ? {} : { waitMs }, 660_000);
+    if (values.json) return printJson(io, r), EXIT_OK;
+    if (verb === 'power-on') io.out(`${vm} powered on on ${h.name} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.files.map((f: any) => `${f.path}${f.created ? ' (created)' : ''}`).join(', ')} open exclusive`);
+    else if (r.released.length === 0) {
+      io.err(`${vm} is not powered on on ${h.name}: none of its files is open there`);
+      return EXIT_FAILED;
+    } else io.out(`${vm} powered off on ${h.name}: released ${r.released.join(', ')}`);
+    return EXIT_OK;
+  },
+);
 
-export const commands: CommandTable = {
-  datastore: { run: datastoreCommand, summary: 'VMFS-like datastores: format, mount, list, inspect, locks, heartbeats', order: 42 },
-  vm: { run: vmCommand, summary: 'power a VM on or off on a host (its files locked on the datastore)', order: 43 },
-};
+export const commands: CommandTable = { datastore: datastoreCmd, vm: vmCmd };

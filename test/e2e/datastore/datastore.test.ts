@@ -10,7 +10,7 @@
 import { expect } from 'chai';
 import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
 import { control } from '../../../daemons/common/control-client.js';
-import { datastoreCommand, vmCommand } from '../../../daemons/cli/commands/datastore.js';
+import { runCommand } from '../../../daemons/cli.js';
 import type { CliIo } from '../../../daemons/cli/io.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
 
@@ -19,6 +19,10 @@ const TIME_SCALE = 8;
 const LEASE_MS = 16_000;
 const LEASE_WALL_MS = LEASE_MS / TIME_SCALE;
 const RACES = 20;
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+const datastoreCommand: Command = (args, io) => runCommand('datastore', args, io);
+const vmCommand: Command = (args, io) => runCommand('vm', args, io);
 
 async function cli(fn: (argv: string[], io: CliIo) => Promise<number>, args: string[]): Promise<{ code: number; text: string; json: any; error?: any }> {
   const lines: string[] = [];
@@ -66,7 +70,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     // --force does not format under a host whose heartbeat moves
     expect((await cli(datastoreCommand, ['unmount', 'ds1', '--host', 'esx1'])).code).to.equal(0);
     const forced = await cli(datastoreCommand, ['format', 'ds1', '--host', 'esx1', '--force']);
-    expect(forced.error?.code).to.equal('VFAB_HOSTDATASTORE_BAD_STATE');
+    expect(forced.error?.code).to.equal('VFAB_HOSTDATASTORE_IN_USE');
     expect(forced.error?.message).to.contain('the heartbeat of esx2 moves');
     expect((await cli(datastoreCommand, ['mount', 'ds1', '--host', 'esx1'])).code).to.equal(0);
     const hb = await cli(datastoreCommand, ['heartbeats', 'ds1', '--json']);
