@@ -1,11 +1,11 @@
 // End-to-end: two host daemons (esx1, esx2) mount datastore ds1 on array1's LUN over the real block
 // protocol (topologies/e2e/datastore.yaml), at time scale 8 so the 16 s lease takes 2 s. Checks: format
 // (refused again without --force, and with it while another host heartbeats), both hosts heartbeating,
-// 20 power-on races of one VM where exactly one host wins each time, every path of a host down (offline
-// after the lease, online when a path returns), and kill -9 of the host running a VM: the other host's
-// power-on fails while the lease window is open and succeeds after it by breaking the lock (journal
-// replayed, slot generation + 1); then the lock names the new owner and inspect finds the datastore clean.
-// Bounded: about 20 s.
+// 20 power-on races of one VM where exactly one host wins each time, 5 more on the volume formatted
+// again as ATS+SCSI (metadata under SCSI-2 reservations), every path of a host down (offline after the
+// lease, online when a path returns), and kill -9 of the host running a VM: the other host's power-on
+// fails while the lease window is open and succeeds after it by breaking the lock (journal replayed, slot
+// generation + 1); then the lock names the new owner and inspect finds the datastore clean. About 20 s.
 
 import { expect } from 'chai';
 import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
@@ -19,6 +19,7 @@ const TIME_SCALE = 8;
 const LEASE_MS = 16_000;
 const LEASE_WALL_MS = LEASE_MS / TIME_SCALE;
 const RACES = 20;
+const SCSI_RACES = 5;
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
 const datastoreCommand: Command = (args, io) => runCommand('datastore', args, io);
@@ -106,6 +107,23 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     expect(wins.esx1 + wins.esx2).to.equal(RACES);
     const events = (await api('esx2', 'GET', '/control/events?since=0')).events;
     expect(events.some((e: any) => e.type === 'vm-power-on-failed' && e.vm === 'race1' && /locked by esx1/.test(e.message)) || wins.esx2 === RACES).to.equal(true);
+  });
+
+  it('an ATS+SCSI volume (metadata under a SCSI-2 reservation of the LUN): formatted again with --force, races still have one winner', async () => {
+    expect((await cli(datastoreCommand, ['unmount', 'ds1'])).code).to.equal(0);
+    const f = await cli(datastoreCommand, ['format', 'ds1', '--force', '--locking', 'ats-scsi', '--json']);
+    expect(f.error?.message).to.equal(undefined);
+    expect(f.json.formatted.locking).to.equal('ats-scsi');
+    expect(f.json.mounted.map((m: any) => m.state)).to.deep.equal(['mounted', 'mounted']);
+    for (let i = 0; i < SCSI_RACES; i++) {
+      const results = await Promise.allSettled([powerOn('esx1', 'scsi1'), powerOn('esx2', 'scsi1')]);
+      const won = results.flatMap((r, k) => (r.status === 'fulfilled' ? [k === 0 ? 'esx1' : 'esx2'] : []));
+      expect(won, `race ${i}: ${results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'won')).join(' / ')}`).to.have.length(1);
+      expect(((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error).message).to.match(new RegExp(`^locked by ${won[0]}`));
+      await powerOff(won[0]!, 'scsi1');
+    }
+    const inspect = await cli(datastoreCommand, ['inspect', 'ds1', '--json']);
+    expect(inspect.json.problems).to.deep.equal([]);
   });
 
   it('every path of esx2 down: "lost access to volume" (offline) after the lease, back online when a path returns', async () => {
