@@ -156,6 +156,8 @@ export interface ShareStoreOptions {
   kv: NasKv;
   capacityBytes: number;
   nowNs: NsClock;
+  /** Files plus directories allowed (default NAS_MAX_FILES_PER_SHARE; tests use fewer). */
+  maxFiles?: number;
 }
 
 export class ShareStore {
@@ -172,8 +174,10 @@ export class ShareStore {
   readonly kv: NasKv;
   capacityBytes: number;
   private readonly nowNs: NsClock;
+  private readonly maxFiles: number;
 
   private constructor(opts: ShareStoreOptions) {
+    this.maxFiles = Math.min(opts.maxFiles ?? NAS_MAX_FILES_PER_SHARE, NAS_MAX_FILES_PER_SHARE);
     this.kv = opts.kv;
     this.capacityBytes = opts.capacityBytes;
     this.nowNs = opts.nowNs;
@@ -320,7 +324,7 @@ export class ShareStore {
         return same ? { status: NAS_STATUS.OK, attrs: this.attrs(e) } : st(NAS_STATUS.EXIST);
       }
       if (type === NAS_FILE_TYPE.DIR && this.depth(d) + 1 > NAS_MAX_PATH_DEPTH) return st(NAS_STATUS.NAMETOOLONG);
-      if (this.inodes.size >= NAS_MAX_FILES_PER_SHARE) return st(NAS_STATUS.NOSPC);
+      if (this.inodes.size >= this.maxFiles) return st(NAS_STATUS.NOSPC);
       const id = this.nextId;
       const mtimeNs = this.tick();
       const n: Inode = {
