@@ -89,7 +89,7 @@ export class NasServer {
       return true;
     }
     if (this.sessionsById.size >= NAS_MAX_SESSIONS) {
-      refuse(socket, 503, 'VFAB_NAS_TOO_MANY_SESSIONS', `${NAS_MAX_SESSIONS} NAS connections are open`);
+      refuse(socket, 503, NAS_ERROR.TOO_MANY_SESSIONS, `${NAS_MAX_SESSIONS} NAS connections are open`);
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {

@@ -181,6 +181,8 @@ export const NAS_ERROR = {
   DISCONNECTED: 'VFAB_NAS_DISCONNECTED',
   /** Missing or wrong fabric token (HTTP 401). */
   UNAUTHORIZED: 'VFAB_NAS_UNAUTHORIZED',
+  /** The server holds its most NAS connections already (HTTP 503). */
+  TOO_MANY_SESSIONS: 'VFAB_NAS_TOO_MANY_SESSIONS',
   /** The handshake did not complete in time. */
   HANDSHAKE_TIMEOUT: 'VFAB_NAS_HANDSHAKE_TIMEOUT',
   /** A client call refused before sending (bad argument), or a sender bug in emit. */
