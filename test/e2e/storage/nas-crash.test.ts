@@ -1,5 +1,5 @@
 // Crash consistency of NAS shares in `stored`: the daemon is killed with SIGKILL at seeded random moments
-// (8 rounds, bounded to ~40 s) while 4 clients each run create -> stable write (100 000 bytes over two
+// (8 rounds, bounded to ~40 s; config in the plan form `vfab up` writes) while 4 clients each run create -> stable write (100 000 bytes over two
 // chunks) -> rename, file after file. After every restart: each acknowledged create, write and rename is
 // there, and nothing is torn: a file holds either no data or all of its write, and a renamed file is
 // under exactly one of its two names.
@@ -51,7 +51,7 @@ describe('e2e storage: NAS crash consistency (SIGKILL during creates and writes)
     const tracked: Tracked[] = [];
     let acked = 0;
     let kills = 0;
-    const spawn = (): Promise<StoredProcess> => spawnStored(['--data-dir', join(dir, 'db'), '--config', nasConfig(dir)], {}, dir);
+    const spawn = (): Promise<StoredProcess> => spawnStored(['--data-dir', join(dir, 'db'), '--config', nasConfig(dir, 'plan')], {}, dir);
 
     for (let round = 0; round < ROUNDS && Date.now() - start < BUDGET_MS; round++) {
       stored = await spawn();

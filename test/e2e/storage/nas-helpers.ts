@@ -5,9 +5,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoredProcess } from './helpers.js';
 
-export function nasConfig(dir: string, shares = [{ name: 'nfs1', sizeMB: 64 }]): string {
+/** A config file: stored's own form, or the plan form `vfab up` writes (the topology's array, shares included). */
+export function nasConfig(dir: string, form: 'stored' | 'plan' = 'stored', shares = [{ name: 'nfs1', sizeMB: 64 }]): string {
   const file = join(dir, 'stored.json');
-  writeFileSync(file, JSON.stringify({ name: 'arr-nas', shares }));
+  const cfg = form === 'stored' ? { name: 'arr-nas', shares } : { kind: 'array', fabric: 'nas-test', array: { name: 'arr-nas', luns: [], shares, readCacheBytes: 0 } };
+  writeFileSync(file, JSON.stringify(cfg));
   return file;
 }
 
