@@ -12,6 +12,7 @@
 // (header included). All integers are big-endian; 64-bit fields other than mtime carry values below 2^53.
 
 import { VfabError, type Result, ok, err } from '../errors.js';
+import { decodeText, dv, truncateUtf8 } from '../storage/protocol.js';
 
 export const NAS_PROTOCOL_VERSION = 1;
 /** WebSocket path of the NAS protocol on the `stored` daemon. */
@@ -263,20 +264,7 @@ function fail(code: string, message: string, details?: Record<string, unknown>):
   return err(new VfabError(code, message, details));
 }
 
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
-
-function dv(buf: Uint8Array): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-function decodeText(bytes: Uint8Array): string | undefined {
-  try {
-    return textDecoder.decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
 
 /** A u64 field as a number, or undefined when it is 2^53 or above. */
 function getU53(view: DataView, at: number): number | undefined {
@@ -590,9 +578,7 @@ export function encodeNasMessage(records: readonly NasRecord[]): Buffer {
 
 /** An ERROR record whose message is cut to NAS_MAX_ERROR_MESSAGE_BYTES (on a character boundary). */
 export function nasErrorRecord(id: number, code: string, message: string): NasErrorRecord {
-  let m = message;
-  while (Buffer.byteLength(m, 'utf8') > NAS_MAX_ERROR_MESSAGE_BYTES) m = m.slice(0, Math.floor(m.length * 0.9));
-  return { type: NAS_RECORD.ERROR, id: id >>> 0, code, message: m };
+  return { type: NAS_RECORD.ERROR, id: id >>> 0, code, message: truncateUtf8(message, NAS_MAX_ERROR_MESSAGE_BYTES) };
 }
 
 // ---- READDIR entries (the data of a READDIR reply) ----------------------------------------------------

@@ -257,6 +257,12 @@ export class ShareStore {
     return d;
   }
 
+  /** The directory `dirId` when `name` is a valid name in it, or the status to answer. */
+  private entryDir(dirId: number, name: string): Inode | NasStatus {
+    const d = this.dir(dirId);
+    return typeof d === 'number' ? d : (ShareStore.nameStatus(name) ?? d);
+  }
+
   private depth(n: Inode): number {
     let d = 0;
     for (let c = n; c.id !== NAS_ROOT_ID; c = this.inodes.get(c.parent)!) d++;
@@ -297,10 +303,8 @@ export class ShareStore {
 
   lookup(dirId: number, name: string): Promise<OpResult> {
     return this.run(async () => {
-      const d = this.dir(dirId);
+      const d = this.entryDir(dirId, name);
       if (typeof d === 'number') return st(d);
-      const bad = ShareStore.nameStatus(name);
-      if (bad !== undefined) return st(bad);
       const id = d.children!.get(name);
       return id === undefined ? st(NAS_STATUS.NOENT) : { status: NAS_STATUS.OK, attrs: this.attrs(this.inodes.get(id)!) };
     });
@@ -309,10 +313,8 @@ export class ShareStore {
   /** CREATE (type FILE, with `mode` and, for EXCLUSIVE, a non-zero `verifier`) and MKDIR (type DIR). */
   create(dirId: number, name: string, type: NasFileType, mode: number = NAS_CREATE.GUARDED, verifier = 0): Promise<OpResult> {
     return this.run(async () => {
-      const d = this.dir(dirId);
+      const d = this.entryDir(dirId, name);
       if (typeof d === 'number') return st(d);
-      const bad = ShareStore.nameStatus(name);
-      if (bad !== undefined) return st(bad);
       if (type === NAS_FILE_TYPE.FILE && mode !== NAS_CREATE.UNCHECKED && mode !== NAS_CREATE.GUARDED && mode !== NAS_CREATE.EXCLUSIVE) return st(NAS_STATUS.INVAL);
       const existing = d.children!.get(name);
       if (existing !== undefined) {
@@ -458,10 +460,8 @@ export class ShareStore {
   /** REMOVE a file or an empty directory. */
   remove(dirId: number, name: string): Promise<OpResult> {
     return this.run(async () => {
-      const d = this.dir(dirId);
+      const d = this.entryDir(dirId, name);
       if (typeof d === 'number') return st(d);
-      const bad = ShareStore.nameStatus(name);
-      if (bad !== undefined) return st(bad);
       const id = d.children!.get(name);
       if (id === undefined) return st(NAS_STATUS.NOENT);
       const n = this.inodes.get(id)!;
