@@ -132,6 +132,34 @@ describe('e2e storage: NAS shares on stored /nas', function () {
     expect(statuses.filter((s) => s === NAS_STATUS.OK)).to.have.length(total - extra);
   });
 
+  it('state errors: REQUEST before HELLO closes the connection; a duplicate request id gets ERROR DUPLICATE_ID', async () => {
+    const raw = async (first: Buffer, second?: Buffer): Promise<{ records: Array<{ type: number; id?: number; code?: string; status?: number }>; closed: boolean }> => {
+      const ws = new WebSocket(nasUrl(stored!), { headers: { authorization: `Bearer ${TOKEN}` } });
+      const records: Array<{ type: number; id?: number; code?: string; status?: number }> = [];
+      let closed = false;
+      ws.on('message', (d: Buffer) => {
+        const p = parseNasMessage(d);
+        if (p.ok) records.push(...(p.value as typeof records));
+        if (second && records.length === 1 && records[0]!.type === NAS_RECORD.HELLO_ACK) ws.send(second);
+      });
+      const done = new Promise<void>((r) => ws.on('close', () => ((closed = true), r())));
+      await new Promise((r) => ws.once('open', r));
+      ws.send(first);
+      await Promise.race([done, new Promise((r) => setTimeout(r, 500))]);
+      ws.terminate();
+      return { records, closed };
+    };
+    const getattr = (id: number): NasRequest => ({ type: NAS_RECORD.REQUEST, id, op: NAS_OP.GETATTR, opFlags: 0, fileId: 1, arg: 0, count: 0, name: '', name2: '', data: undefined });
+    const early = await raw(encodeNasMessage([getattr(1)]));
+    expect(early.closed).to.equal(true);
+    expect(early.records[0]).to.include({ type: NAS_RECORD.ERROR, code: NAS_ERROR.UNEXPECTED_RECORD });
+    const hello = encodeNasMessage([{ type: NAS_RECORD.HELLO, version: NAS_PROTOCOL_VERSION, maxInFlight: 1, share: 'nfs1', client: 'dup' }]);
+    const dup = await raw(hello, encodeNasMessage([getattr(9), getattr(9)]));
+    expect(dup.closed).to.equal(false);
+    expect(dup.records.find((r) => r.type === NAS_RECORD.ERROR)).to.include({ id: 9, code: NAS_ERROR.DUPLICATE_ID });
+    expect(dup.records.filter((r) => r.type === NAS_RECORD.REPLY)).to.have.length(1);
+  });
+
   it('malformed messages are answered with ERROR records and never end stored (300 seeded, bounded)', async () => {
     const c = await connect('fuzzer');
     const rnd = seededRandom(1813);
