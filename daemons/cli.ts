@@ -53,7 +53,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
       const problems = (e as any).problems;
       io.err(`vfab ${name}: ${e.message}`);
       if (Array.isArray(problems) && !e.message.includes('\n')) for (const p of problems) io.err(`  ${p.file}:${p.line}:${p.column}: ${p.path}: ${p.message}${p.hint ? ` (${p.hint})` : ''}`);
-      return e.code === 'VFAB_USAGE' || e.code.startsWith('VFAB_TOPOLOGY') || e.code === 'VFAB_BAD_ENDPOINT' ? EXIT_USAGE : EXIT_FAILED;
+      return e.code === 'VFAB_USAGE' || e.code.startsWith('VFAB_TOPOLOGY') || e.code === 'VFAB_BAD_ENDPOINT' || e.code === 'VFAB_STATE_CORRUPT' ? EXIT_USAGE : EXIT_FAILED;
     }
     io.err(`vfab ${name}: internal error: ${(e as Error)?.stack ?? e}`);
     return EXIT_FAILED;

@@ -6,7 +6,7 @@
 // SIGTERM/SIGINT close cleanly with exit 0. Durability is the array's job: a write is acknowledged only
 // after the array resolved it. Leaves out iSCSI and LUN masking.
 
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,8 @@ import { VfabError } from '../lib/errors.js';
 import { openArray, ensureLuns, type LunInfo, type LunSpec as ArrayLunSpec } from '../lib/storage/array.js';
 import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../lib/storage/block-cache.js';
 import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
-import { BlockServer, requestHasToken } from './storage/block-server.js';
+import { BlockServer } from './storage/block-server.js';
+import { createGuardedServer, decodeSegment, guardUpgradeSocket, refuseSocket, requestAuthorized } from './common/http-guard.js';
 import { openNasService, type NasService } from './storage/nas-server.js';
 import type { ShareSpec } from '../lib/nas/shares.js';
 
@@ -30,8 +31,10 @@ export const STORED_ERROR = {
   UNAUTHORIZED: 'VFAB_STORED_UNAUTHORIZED',
   /** Unknown control path or method. */
   NOT_FOUND: 'VFAB_STORED_NOT_FOUND',
-  /** Control body not JSON, too large, or missing fields. */
+  /** Control body not JSON, or missing fields; a request target that is not a path. */
   BAD_REQUEST: 'VFAB_STORED_BAD_REQUEST',
+  /** Control body larger than MAX_CONTROL_BODY_BYTES (HTTP 413). */
+  TOO_LARGE: 'VFAB_STORED_TOO_LARGE',
 } as const;
 
 const HELP = `usage: node --import tsx daemons/stored.ts [options]
@@ -181,17 +184,23 @@ function httpStatusFor(code: string): number {
   if (code === 'VFAB_STORAGE_NO_SUCH_LUN' || code === STORED_ERROR.NOT_FOUND) return 404;
   if (code === 'VFAB_STORAGE_LUN_EXISTS' || code === 'VFAB_STORAGE_LUN_NUMBER_IN_USE') return 409;
   if (code === STORED_ERROR.UNAUTHORIZED) return 401;
+  if (code === STORED_ERROR.TOO_LARGE) return 413;
   if (code.startsWith('VFAB_STORAGE_BAD') || code === 'VFAB_STORAGE_SHRINK_NOT_ALLOWED' || code === 'VFAB_STORAGE_TOO_MANY_LUNS' || code === STORED_ERROR.BAD_REQUEST) return 400;
   return 500;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) {
+    res.destroy(); // an answer was already started: all that is left is to close
+    return;
+  }
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(status === 413 ? { connection: 'close' } : {}) });
   res.end(text);
 }
 
 function sendError(res: ServerResponse, e: unknown): void {
+  if (!(e instanceof VfabError)) log(`control request failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
   const ve = e instanceof VfabError ? e : new VfabError('VFAB_STORED_INTERNAL', e instanceof Error ? e.message : String(e));
   sendJson(res, httpStatusFor(ve.code), { error: { code: ve.code, message: ve.message } });
 }
@@ -200,7 +209,7 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_CONTROL_BODY_BYTES) {
-      reject(new VfabError(STORED_ERROR.BAD_REQUEST, `body larger than ${MAX_CONTROL_BODY_BYTES} bytes`));
+      reject(new VfabError(STORED_ERROR.TOO_LARGE, `body larger than ${MAX_CONTROL_BODY_BYTES} bytes`));
       req.resume();
       return;
     }
@@ -209,7 +218,7 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
     req.on('data', (c: Buffer) => {
       total += c.length;
       if (total > MAX_CONTROL_BODY_BYTES) {
-        reject(new VfabError(STORED_ERROR.BAD_REQUEST, `body larger than ${MAX_CONTROL_BODY_BYTES} bytes`));
+        reject(new VfabError(STORED_ERROR.TOO_LARGE, `body larger than ${MAX_CONTROL_BODY_BYTES} bytes`));
         req.destroy();
         return;
       }
@@ -278,12 +287,20 @@ async function main(): Promise<void> {
     onInitiatorGone: (initiator) => array.nexusLoss(initiator),
   });
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((e) => sendError(res, e));
+  const server = createGuardedServer((req, res) => {
+    handle(req, res).catch((e) => {
+      try {
+        sendError(res, e);
+      } catch {
+        res.destroy();
+      }
+    });
   });
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!requestHasToken(req, token!)) throw new VfabError(STORED_ERROR.UNAUTHORIZED, 'missing or wrong fabric token');
-    const path = (req.url ?? '/').split('?')[0];
+    if (!requestAuthorized(req, token!)) throw new VfabError(STORED_ERROR.UNAUTHORIZED, 'missing or wrong fabric token');
+    const raw = req.url ?? '';
+    if (!raw.startsWith('/')) throw new VfabError(STORED_ERROR.BAD_REQUEST, 'request target is not a path (/control/...)');
+    const path = raw.split('?')[0]!;
     const method = req.method ?? 'GET';
     if (method === 'GET' && path === '/control/status') {
       return sendJson(res, 200, {
@@ -295,6 +312,7 @@ async function main(): Promise<void> {
         uptimeMs: Math.round(performance.now() - startedMs),
         luns: array.listLuns(),
         sessions: block.sessions(),
+        inFlight: block.budgetInfo(),
         stats: array.stats(),
         nas: nas.status(),
       });
@@ -321,7 +339,8 @@ async function main(): Promise<void> {
     }
     const m = /^\/control\/luns\/([^/]+)(\/grow)?$/.exec(path);
     if (m) {
-      const lunName = decodeURIComponent(m[1]);
+      const lunName = decodeSegment(m[1]!);
+      if (lunName === undefined) throw new VfabError(STORED_ERROR.BAD_REQUEST, `path segment ${JSON.stringify(m[1])} is not valid percent-encoding`);
       if (method === 'POST' && m[2]) {
         const body = await readBody(req);
         const sizeBytes = sizeFromBody(body);
@@ -339,15 +358,18 @@ async function main(): Promise<void> {
         return sendJson(res, 200, info);
       }
     }
-    throw new VfabError(STORED_ERROR.NOT_FOUND, `no control endpoint ${method} ${path}`);
+    throw new VfabError(STORED_ERROR.NOT_FOUND, `no control endpoint ${method} ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`);
   }
 
   server.on('upgrade', (req, socket, head) => {
-    if (!block.handleUpgrade(req, socket, head) && !nas.server.handleUpgrade(req, socket, head)) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    guardUpgradeSocket(socket);
+    try {
+      if (!block.handleUpgrade(req, socket, head) && !nas.server.handleUpgrade(req, socket, head)) refuseSocket(socket, 404, 'Not Found');
+    } catch (e) {
+      log(`upgrade failed: ${(e as Error)?.stack ?? String(e)}`);
+      refuseSocket(socket, 500, 'Internal Server Error');
     }
   });
-  server.on('clientError', (_e, socket) => socket.destroy());
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

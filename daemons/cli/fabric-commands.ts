@@ -1,11 +1,14 @@
 // vfab up / down / status / link: bring a fabric up and down, show what runs, take links down and up.
 
+import fs from 'node:fs';
 import { VfabError } from '../../lib/errors.js';
 import { loadTopologyFile } from '../../lib/topology/load.js';
 import { control } from '../common/control-client.js';
 import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
-import { readState, isAlive, daemonForEndpoint } from '../fabric/state.js';
-import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from './io.js';
+import { readState, daemonForEndpoint, salvageDaemons, statePath } from '../fabric/state.js';
+import { stopDaemons } from '../fabric/process.js';
+import { checkDaemonPid } from '../fabric/pid-identity.js';
+import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED, EXIT_USAGE } from './io.js';
 import { formatSize } from '../../lib/storage/size.js';
 import { readCacheLine } from './commands/storage.js';
 import { wipeLine } from './commands/array.js';
@@ -57,6 +60,10 @@ export const DOWN_USAGE = `usage: vfab down [--purge] [--json]
 
 Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.
 The arrays keep their data (LUNs and blocks): the next vfab up finds it again.
+A PID is signalled only while it is provably the daemon vfab started (same process start time, and
+--name <daemon> on its command line); a reused PID is reported and left alone. If the state file is
+corrupt (e.g. cut short), the daemons whose records are still whole and whose PIDs match are stopped,
+the file is moved aside to state.json.corrupt, and the exit code is 2 (the state file is bad input).
 
   --purge   also delete the data of this fabric's arrays once they stopped (their stores, by
             default .vfab/arrays/<array>/, or the topology's arrays[].dataDir); this cannot be undone
@@ -69,14 +76,35 @@ examples:
 export async function downCommand(argv: string[], io: CliIo): Promise<number> {
   const { values } = parse(argv, { purge: { type: 'boolean' }, json: { type: 'boolean' } }, DOWN_USAGE);
   if (values.help) return io.out(DOWN_USAGE), EXIT_OK;
-  const state = readState();
+  let state;
+  try {
+    state = readState();
+  } catch (e) {
+    if (e instanceof VfabError && e.code === 'VFAB_STATE_CORRUPT') return downFromCorruptState(e, values.json ?? false, io);
+    throw e;
+  }
   const result = await fabricDown(state, undefined, { purge: values.purge ?? false });
+  for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
   if (values.json) printJson(io, { fabric: state.fabric, ...result });
   else {
-    io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''})`);
+    io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
     for (const w of result.purged ?? []) io.out(wipeLine(w));
   }
   return EXIT_OK;
+}
+
+/** `vfab down` over a corrupt state file: stop what can be proven ours, move the file aside, exit 2. */
+async function downFromCorruptState(e: VfabError, json: boolean, io: CliIo): Promise<number> {
+  const file = statePath();
+  const records = salvageDaemons();
+  const result = await stopDaemons(records);
+  const aside = `${file}.corrupt`;
+  fs.renameSync(file, aside);
+  for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
+  const summary = `state file ${file} is corrupt; stopped ${result.stopped.length + result.killed.length} daemon(s) whose records were whole and whose PIDs matched (${[...result.stopped, ...result.killed].join(', ') || 'none'}); any other daemon of that fabric could not be identified. The file was moved to ${aside}.`;
+  if (json) printJson(io, { error: { code: e.code, message: e.message }, file, movedTo: aside, ...result });
+  io.err(`vfab down: ${summary}`);
+  return EXIT_USAGE;
 }
 
 export const STATUS_USAGE = `usage: vfab status [NODE] [--json]
@@ -94,8 +122,10 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
   if (positionals[0] && daemons.length === 0) throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${positionals[0]}`);
   const reports: any[] = [];
   for (const d of daemons) {
-    if (!isAlive(d.pid)) {
-      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: false });
+    const pidState = checkDaemonPid(d);
+    if (pidState.state !== 'running') {
+      // a reused PID is not the daemon: never trusted (no control call with the token to whatever listens)
+      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) });
       continue;
     }
     try {

@@ -9,6 +9,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
+import type { RequestTarget } from './http-guard.js';
 import { LinkEncoder, MAX_LINK_MESSAGE_BYTES, CAPTURE_DIRECTION_IN, CAPTURE_DIRECTION_OUT } from '../../lib/link/codec.js';
 
 export const CAPTURE_PATH = '/capture';
@@ -38,7 +39,7 @@ export class CaptureServer {
   /** `timestampNs`: now as a capture timestamp on the fabric clock (FabricClock.captureNowNs). */
   constructor(private readonly hooks: CaptureHooks, private readonly timestampNs: () => bigint) {}
 
-  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget): boolean {
     if (url.pathname !== CAPTURE_PATH) return false;
     const points = url.searchParams.getAll('point').slice(0, MAX_CAPTURE_POINTS_PER_STREAM);
     const unknown = points.filter((p) => !this.hooks.setTap(p, this.byPoint.has(p)));

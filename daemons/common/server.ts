@@ -1,12 +1,28 @@
 // The I/O edge every vfab daemon shares: one HTTP server on 127.0.0.1 carrying the JSON control API
 // (/control/...) and WebSocket upgrades (links, capture streams, block protocol), all behind the fabric
-// token. Covers routing, auth, JSON bodies with a size limit, typed error replies, the ready line and
-// clean shutdown on SIGTERM/SIGINT. Leaves out TLS: daemons listen on loopback only by default.
+// token. Covers routing, auth (checked on the raw request before anything is parsed, see http-guard.ts),
+// JSON bodies with a size limit, typed error replies (every failure of a request is answered: 400, 401,
+// 404, 405, 413; a handler's own bug is a 500), the bounds of http-guard.ts (connections, head and body
+// time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT. Leaves out TLS:
+// daemons listen on loopback only by default. docs/security.md describes the bounds.
 
-import http from 'node:http';
+import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { timingSafeEqual, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { VfabError } from '../../lib/errors.js';
+import {
+  type RequestTarget,
+  createGuardedServer,
+  decodeSegment,
+  guardUpgradeSocket,
+  parseRequestTarget,
+  presentedToken,
+  refuseSocket,
+  requestAuthorized,
+  tokenMatches,
+} from './http-guard.js';
+
+export { tokenMatches, presentedToken, type RequestTarget };
 
 /** Control requests carry small JSON documents; anything larger is refused before it is read. */
 export const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
@@ -19,7 +35,7 @@ export interface ControlRequest {
   body: any;
 }
 export type ControlHandler = (req: ControlRequest) => Promise<JsonValue> | JsonValue;
-export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean;
+export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget) => boolean;
 
 interface Route {
   method: string;
@@ -33,18 +49,16 @@ export function newToken(): string {
   return randomBytes(24).toString('hex');
 }
 
-export function tokenMatches(expected: string, given: string | null | undefined): boolean {
-  if (!given) return false;
-  const a = Buffer.from(expected);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** The token of a request: `Authorization: Bearer <token>` or `?token=` (raw text, never throws). */
+export function requestToken(req: http.IncomingMessage): string | null {
+  return presentedToken(req);
 }
 
-/** The token of a request: `Authorization: Bearer <token>` or `?token=`. */
-export function requestToken(req: http.IncomingMessage, url: URL): string | null {
-  const auth = req.headers.authorization;
-  if (auth && auth.startsWith('Bearer ')) return auth.slice(7).trim();
-  return url.searchParams.get('token');
+/** HTTP status of a VfabError raised while serving a control request. */
+function statusFor(code: string): number {
+  if (code.endsWith('_NOT_FOUND')) return 404;
+  if (code.endsWith('_TOO_LARGE')) return 413;
+  return 400;
 }
 
 export class ControlServer {
@@ -53,9 +67,8 @@ export class ControlServer {
   readonly http: http.Server;
 
   constructor(private readonly token: string) {
-    this.http = http.createServer((req, res) => void this.handle(req, res));
+    this.http = createGuardedServer((req, res) => void this.handle(req, res));
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
-    this.http.keepAliveTimeout = 5000;
   }
 
   /** Registers a route; `:name` segments match one URL-encoded path segment. */
@@ -93,51 +106,89 @@ export class ControlServer {
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (!tokenMatches(this.token, requestToken(req, url))) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      socket.destroy();
+    guardUpgradeSocket(socket);
+    if (!requestAuthorized(req, this.token)) {
+      refuseSocket(socket, 401, 'Unauthorized');
       return;
     }
-    for (const handler of this.upgrades) if (handler(req, socket, head, url)) return;
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    socket.destroy();
+    const target = parseRequestTarget(req.url);
+    if (target === undefined) {
+      refuseSocket(socket, 400, 'Bad Request');
+      return;
+    }
+    try {
+      for (const handler of this.upgrades) if (handler(req, socket, head, target)) return;
+    } catch (e) {
+      process.stderr.write(`upgrade ${target.pathname}: ${(e as Error)?.stack ?? String(e)}\n`);
+      refuseSocket(socket, 500, 'Internal Server Error');
+      return;
+    }
+    refuseSocket(socket, 404, 'Not Found');
   }
 
+  /** Serves one request; never rejects (every failure is answered or the socket is closed). */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const reply = (status: number, value: unknown) => {
-      const body = JSON.stringify(value);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    };
-    if (!tokenMatches(this.token, requestToken(req, url))) {
-      reply(401, { error: { code: 'VFAB_AUTH', message: 'missing or wrong fabric token (Authorization: Bearer <token>)' } });
+    try {
+      await this.serve(req, res);
+    } catch (e) {
+      reply(res, 500, { error: { code: 'VFAB_INTERNAL', message: String((e as Error)?.message ?? e) } });
+    }
+  }
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!requestAuthorized(req, this.token)) {
+      reply(res, 401, { error: { code: 'VFAB_AUTH', message: 'missing or wrong fabric token (Authorization: Bearer <token>)' } });
+      return;
+    }
+    const target = parseRequestTarget(req.url);
+    if (target === undefined) {
+      reply(res, 400, { error: { code: 'VFAB_CONTROL_BAD_URL', message: 'request target is not a path (/control/...)' } });
       return;
     }
     let matchedPath = false;
     for (const route of this.routes) {
-      const m = route.pattern.exec(url.pathname);
+      const m = route.pattern.exec(target.pathname);
       if (!m) continue;
       matchedPath = true;
       if (route.method !== req.method) continue;
       try {
         const params: Record<string, string> = {};
-        route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1]!)));
+        route.names.forEach((name, i) => {
+          const value = decodeSegment(m[i + 1]!);
+          if (value === undefined) throw new VfabError('VFAB_CONTROL_BAD_URL', `path segment ${JSON.stringify(m[i + 1])} is not valid percent-encoding`);
+          params[name] = value;
+        });
         const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readJson(req);
-        const value = await route.handler({ params, query: url.searchParams, body });
-        reply(200, value ?? { ok: true });
+        const value = await route.handler({ params, query: target.searchParams, body });
+        reply(res, 200, value ?? { ok: true });
       } catch (e) {
-        const status = e instanceof VfabError ? (e.code.endsWith('_NOT_FOUND') ? 404 : 400) : 500;
-        const error = e instanceof VfabError ? e.toJSON() : { code: 'VFAB_INTERNAL', message: String((e as Error)?.message ?? e) };
-        reply(status, { error });
+        if (e instanceof VfabError) {
+          const status = statusFor(e.code);
+          reply(res, status, { error: e.toJSON() }, status === 413);
+        } else {
+          process.stderr.write(`${req.method} ${target.pathname}: ${(e as Error)?.stack ?? String(e)}\n`);
+          reply(res, 500, { error: { code: 'VFAB_INTERNAL', message: String((e as Error)?.message ?? e) } });
+        }
       }
       return;
     }
-    reply(matchedPath ? 405 : 404, { error: { code: matchedPath ? 'VFAB_METHOD' : 'VFAB_NOT_FOUND', message: `${req.method} ${url.pathname}` } });
+    const path = target.pathname.length > 200 ? `${target.pathname.slice(0, 200)}...` : target.pathname;
+    reply(res, matchedPath ? 405 : 404, { error: { code: matchedPath ? 'VFAB_METHOD' : 'VFAB_NOT_FOUND', message: `${req.method} ${path}` } });
   }
 }
 
+/** Answers a request with JSON; when an answer was already started, only closes the connection. */
+function reply(res: http.ServerResponse, status: number, value: unknown, close = false): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(close ? { connection: 'close' } : {}) });
+  res.end(body);
+}
+
+/** Reads a JSON object body of at most MAX_CONTROL_BODY_BYTES (none: `{}`). */
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_CONTROL_BODY_BYTES) throw new VfabError('VFAB_CONTROL_TOO_LARGE', `request body of ${declared} bytes exceeds ${MAX_CONTROL_BODY_BYTES}`);
@@ -149,11 +200,14 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
     chunks.push(chunk as Buffer);
   }
   if (total === 0) return {};
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new VfabError('VFAB_CONTROL_BAD_JSON', 'request body is not valid JSON');
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VfabError('VFAB_CONTROL_BAD_JSON', 'request body must be a JSON object');
+  return value;
 }
 
 /** Prints the one ready line the orchestrator waits for. */

@@ -13,7 +13,8 @@ import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
 import type { FlapRequest, ImpairRequest } from '../common/links.js';
 import { spawnDaemon, stopDaemons } from './process.js';
-import { type FabricState, type DaemonRecord, findDaemon, isAlive, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
+import { type FabricState, type DaemonRecord, findDaemon, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
+import { checkDaemonPid, stillExists } from './pid-identity.js';
 import { waitLinksUp, setUpDaemon, attachStorage, readDaemonConfig, daemonArgs } from './lifecycle.js';
 
 /** How long kill waits for the process to be gone. */
@@ -24,7 +25,7 @@ export const RESTART_LINKS_TIMEOUT_MS = 30_000;
 /** SIGKILL a daemon by its recorded PID (no clean shutdown: peers see their links drop). */
 export async function killDaemon(state: FabricState, name: string): Promise<{ name: string; pid: number; wasRunning: boolean }> {
   const d = findDaemon(state, name);
-  const wasRunning = isAlive(d.pid);
+  const wasRunning = checkDaemonPid(d).state === 'running'; // a reused PID is not ours to kill
   if (wasRunning) {
     try {
       process.kill(d.pid, 'SIGKILL');
@@ -32,8 +33,8 @@ export async function killDaemon(state: FabricState, name: string): Promise<{ na
       /* gone already */
     }
     const deadline = Date.now() + KILL_WAIT_MS;
-    while (isAlive(d.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    if (isAlive(d.pid)) throw new VfabError('VFAB_FAULT_KILL_FAILED', `${name} (pid ${d.pid}) is still alive ${KILL_WAIT_MS} ms after SIGKILL`);
+    while (stillExists(d) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (stillExists(d)) throw new VfabError('VFAB_FAULT_KILL_FAILED', `${name} (pid ${d.pid}) is still alive ${KILL_WAIT_MS} ms after SIGKILL`);
   }
   return { name, pid: d.pid, wasRunning };
 }
@@ -73,7 +74,7 @@ export interface RestartResult {
  */
 export async function restartDaemon(state: FabricState, name: string, opts: RestartOptions = {}): Promise<RestartResult> {
   const d = findDaemon(state, name);
-  if (isAlive(d.pid)) await stopDaemons([d]);
+  await stopDaemons([d]); // signals it only while it is provably still this daemon
   const config = readDaemonConfig(state, name);
   const args = [...daemonArgs(d.name, config, path.join(state.runDir, `${d.name}.json`)), '--port', String(d.port)];
   const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token: state.token, logFile: d.logFile, detached: opts.detached ?? true });
@@ -82,12 +83,12 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
     throw new VfabError('VFAB_FAULT_PORT_CHANGED', `${name} came back on port ${rec.port}, not ${d.port}; its peers would not find it`);
   }
   const oldPid = d.pid;
-  const updated: DaemonRecord = { ...d, pid: rec.pid };
+  const updated: DaemonRecord = { ...d, pid: rec.pid, ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) };
   state.daemons = state.daemons.map((x) => (x.name === name ? updated : x));
   writeState(state, opts.stateDir ?? defaultStateDir());
   const portOf = (node: string) => state.daemons.find((x) => x.name === node)?.port;
   // an array that is down (vfab fault kill) is attached when it restarts (reattachHosts)
-  const arrayRunning = (array: string) => isAlive(findDaemon(state, array).pid);
+  const arrayRunning = (array: string) => checkDaemonPid(findDaemon(state, array)).state === 'running';
   const { redialled, storage, arraysDown } = await setUpDaemon(name, config, portOf, state.token, { arrayRunning });
   if (config.kind === 'array') storage.push(...(await reattachHosts(state, name, portOf, arrayRunning)));
   if (opts.waitLinks ?? true) await waitLinksUp(state, opts.linksTimeoutMs ?? RESTART_LINKS_TIMEOUT_MS);
@@ -98,7 +99,7 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
 async function reattachHosts(state: FabricState, array: string, portOf: (node: string) => number | undefined, arrayRunning: (array: string) => boolean): Promise<string[]> {
   const hosts: string[] = [];
   for (const h of state.daemons) {
-    if (h.kind !== 'host' || !isAlive(h.pid)) continue;
+    if (h.kind !== 'host' || checkDaemonPid(h).state !== 'running') continue;
     const config = readDaemonConfig(state, h.name);
     if (config.kind !== 'host' || !config.host.storage.some((s) => s.array === array)) continue;
     // storage only: the host's links are fine (re-sending its peers would redial them)

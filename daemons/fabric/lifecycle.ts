@@ -16,8 +16,9 @@ import { takeClockAnchor } from '../common/fabric-clock.js';
 import { control } from '../common/control-client.js';
 import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type PlannedDaemon, type VmConfig } from './plan.js';
 import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stores.js';
-import { spawnDaemon, stopDaemons } from './process.js';
-import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, isAlive } from './state.js';
+import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
+import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
+import { checkDaemonPid } from './pid-identity.js';
 
 export const LINKS_UP_TIMEOUT_MS = 30_000;
 const LINK_POLL_MS = 50;
@@ -41,13 +42,14 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   const progress = opts.onProgress ?? (() => {});
   try {
     const existing = readState(dir);
-    if (existing.daemons.some((d) => isAlive(d.pid))) {
+    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
       throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
     }
   } catch (e) {
     if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
   }
   const runDir = path.join(dir, 'run');
+  ensurePrivateDir(dir); // the state file, run configs and logs hold or lead to the token: owner only
   fs.rmSync(runDir, { recursive: true, force: true });
   fs.mkdirSync(runDir, { recursive: true });
   const token = newToken();
@@ -85,7 +87,7 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
         d.config.hostControlPort = hostRec.port;
       }
       const configFile = path.join(runDir, `${d.name}.json`);
-      fs.writeFileSync(configFile, JSON.stringify(d.config, null, 2));
+      writePrivateFile(configFile, JSON.stringify(d.config, null, 2));
       const rec = await spawnDaemon({ name: d.name, kind: d.kind, args: daemonArgs(d.name, d.config, configFile), token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false });
       if (d.config.kind === 'array') {
         rememberStores(dir, [{ array: d.name, dataDir: d.config.dataDir!, fabric: state.fabric, topologyFile: path.resolve(state.topologyFile), usedAt: new Date().toISOString() }]);
@@ -249,7 +251,7 @@ export interface DownOptions {
   purge?: boolean;
 }
 
-export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir(), opts: DownOptions = {}): Promise<{ stopped: string[]; killed: string[]; purged?: WipeResult[] }> {
+export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir(), opts: DownOptions = {}): Promise<{ stopped: string[]; killed: string[]; notSignalled: NotSignalled[]; purged?: WipeResult[] }> {
   // where the arrays' stores are, read before anything stops
   const stores = opts.purge ? state.daemons.filter((d) => d.kind === 'array').map((d) => ({ name: d.name, config: readDaemonConfig(state, d.name) })) : [];
   const result = await stopDaemons(state.daemons);

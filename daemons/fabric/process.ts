@@ -1,7 +1,8 @@
 // Starting and stopping daemon processes: each host, switch and array is its own Node process on
 // loopback. Covers spawning with the fabric token, waiting for the ready line (with a timeout and the
 // log tail on failure), and stopping by PID (SIGTERM, then SIGKILL after a grace period). Only PIDs this
-// fabric started are ever signalled.
+// fabric started are ever signalled, and only while they are provably still that daemon (start time and
+// command line, daemons/fabric/pid-identity.ts): a reused PID is reported and left alone. Logs are 0600.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,7 +10,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { VfabError } from '../../lib/errors.js';
-import { type DaemonKind, type DaemonRecord, isAlive } from './state.js';
+import { type DaemonKind, type DaemonRecord, STATE_FILE_MODE, ensurePrivateDir } from './state.js';
+import { checkDaemonPid, isAlive, processStartTime, stillExists } from './pid-identity.js';
 import { tsNodeArgs } from '../common/node-args.js';
 
 export const DAEMON_READY_TIMEOUT_MS = 20_000;
@@ -35,8 +37,9 @@ export interface SpawnOptions {
 }
 
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
-  fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
-  const logFd = fs.openSync(opts.logFile, 'a');
+  ensurePrivateDir(path.dirname(opts.logFile));
+  const logFd = fs.openSync(opts.logFile, 'a', STATE_FILE_MODE);
+  fs.fchmodSync(logFd, STATE_FILE_MODE);
   const child = spawn(process.execPath, tsNodeArgs(DAEMON_SCRIPTS[opts.kind], opts.args), {
     stdio: ['ignore', 'pipe', logFd],
     detached: opts.detached,
@@ -77,7 +80,8 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
       child.stdout!.resume(); // keep draining so the daemon never blocks on a full pipe
       if (opts.detached) child.unref();
       (child.stdout as any).unref?.();
-      resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile });
+      const startTime = processStartTime(pid);
+      resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile, ...(startTime !== undefined ? { startTime } : {}) });
     });
   });
 }
@@ -91,23 +95,39 @@ export function logTail(file: string, lines = 15): string {
   }
 }
 
-/** SIGTERM every daemon, wait up to the grace period, then SIGKILL what is left. */
-export async function stopDaemons(daemons: DaemonRecord[], graceMs = DAEMON_STOP_GRACE_MS): Promise<{ stopped: string[]; killed: string[] }> {
+/** A recorded daemon whose PID is alive but no longer that daemon: reported, never signalled. */
+export interface NotSignalled {
+  name: string;
+  pid: number;
+  reason: string;
+}
+
+/**
+ * SIGTERM every daemon that is provably still ours, wait up to the grace period, then SIGKILL what is
+ * left (checked again just before). A PID that no longer matches its record lands in `notSignalled`.
+ */
+export async function stopDaemons(daemons: DaemonRecord[], graceMs = DAEMON_STOP_GRACE_MS): Promise<{ stopped: string[]; killed: string[]; notSignalled: NotSignalled[] }> {
   const stopped: string[] = [];
   const killed: string[] = [];
+  const notSignalled: NotSignalled[] = [];
+  const ours: DaemonRecord[] = [];
   for (const d of daemons) {
-    if (isAlive(d.pid)) {
-      try {
-        process.kill(d.pid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
+    const now = checkDaemonPid(d);
+    if (now.state === 'foreign') notSignalled.push({ name: d.name, pid: d.pid, reason: now.reason });
+    else if (now.state === 'gone') stopped.push(d.name);
+    else ours.push(d);
+  }
+  for (const d of ours) {
+    try {
+      process.kill(d.pid, 'SIGTERM');
+    } catch {
+      /* already gone */
     }
   }
   const deadline = Date.now() + graceMs;
-  for (const d of daemons) {
-    while (isAlive(d.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    if (isAlive(d.pid)) {
+  for (const d of ours) {
+    while (stillExists(d) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    if (stillExists(d)) {
       try {
         process.kill(d.pid, 'SIGKILL');
       } catch {
@@ -116,5 +136,5 @@ export async function stopDaemons(daemons: DaemonRecord[], graceMs = DAEMON_STOP
       killed.push(d.name);
     } else stopped.push(d.name);
   }
-  return { stopped, killed };
+  return { stopped, killed, notSignalled };
 }

@@ -1,11 +1,21 @@
 // Where a running fabric is recorded: `.vfab/state.json` in the working directory (or $VFAB_STATE_DIR),
-// written by `vfab up` and read by every other command. Covers the file's shape, reading and writing.
-// Leaves out locking: one `vfab up` per state directory at a time (a second one is refused).
+// written by `vfab up` and read by every other command. Covers the file's shape, reading (a corrupt or
+// truncated file is VFAB_STATE_CORRUPT naming the file; salvageDaemons recovers the daemon records that
+// are still whole), and writing: the file holds the fabric token, so the directory is made 0700 and the
+// file 0600 (owner only). Leaves out locking: one `vfab up` per state directory at a time (a second one
+// is refused).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
+import { isAlive } from './pid-identity.js';
+
+export { isAlive };
+
+/** Owner-only modes for the state directory and every file in it that holds or leads to the token. */
+export const STATE_DIR_MODE = 0o700;
+export const STATE_FILE_MODE = 0o600;
 
 export type DaemonKind = 'host' | 'switch' | 'array' | 'vm';
 
@@ -15,6 +25,8 @@ export interface DaemonRecord {
   pid: number;
   port: number;
   logFile: string;
+  /** The process start time at spawn (daemons/fabric/pid-identity.ts): proves the PID is still this daemon. */
+  startTime?: string;
 }
 
 export interface FabricState {
@@ -52,27 +64,88 @@ export function readState(dir = stateDir()): FabricState {
   } catch {
     throw new VfabError('VFAB_NO_FABRIC', `no fabric is running here (no ${path.relative(process.cwd(), file) || file}); start one with: vfab up FILE`);
   }
-  return JSON.parse(text) as FabricState;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw corrupt(file, `is not valid JSON (${(e as Error).message}${text.trimEnd().endsWith('}') ? '' : '; it looks truncated'})`);
+  }
+  const problem = stateProblem(value);
+  if (problem !== undefined) throw corrupt(file, problem);
+  return value as FabricState;
+}
+
+function corrupt(file: string, why: string): VfabError {
+  return new VfabError('VFAB_STATE_CORRUPT', `state file ${file} ${why}; \`vfab down\` stops the daemons it can still identify, or remove the file`, { file });
+}
+
+function isDaemonRecord(d: unknown): d is DaemonRecord {
+  const r = d as Partial<DaemonRecord> | null;
+  return (
+    typeof r === 'object' && r !== null && typeof r.name === 'string' && r.name !== '' &&
+    (r.kind === 'host' || r.kind === 'switch' || r.kind === 'array' || r.kind === 'vm') &&
+    Number.isInteger(r.pid) && r.pid! > 0 && Number.isInteger(r.port) && r.port! > 0 && r.port! <= 65535 &&
+    typeof r.logFile === 'string' && (r.startTime === undefined || typeof r.startTime === 'string')
+  );
+}
+
+/** What is wrong with a parsed state file, or undefined when it has the shape of a FabricState. */
+function stateProblem(v: unknown): string | undefined {
+  const s = v as Partial<FabricState> | null;
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) return 'is not a JSON object';
+  for (const key of ['fabric', 'token', 'runDir'] as const) if (typeof s[key] !== 'string') return `has no "${key}" string`;
+  if (!Array.isArray(s.daemons)) return 'has no "daemons" list';
+  const bad = s.daemons.findIndex((d) => !isDaemonRecord(d));
+  if (bad >= 0) return `has a malformed daemon record (daemons[${bad}])`;
+  if (typeof s.vmHosts !== 'object' || s.vmHosts === null) return 'has no "vmHosts" object';
+  return undefined;
+}
+
+/**
+ * The daemon records still whole in a state file that does not parse (e.g. cut short by a full disk):
+ * every `{...}` without nested braces that parses as a daemon record. The caller must still prove each
+ * PID is its daemon (checkDaemonPid) before signalling it.
+ */
+export function salvageDaemons(dir = stateDir()): DaemonRecord[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(statePath(dir), 'utf8');
+  } catch {
+    return [];
+  }
+  const found: DaemonRecord[] = [];
+  for (const m of text.matchAll(/\{[^{}]*\}/g)) {
+    try {
+      const rec = JSON.parse(m[0]) as unknown;
+      if (isDaemonRecord(rec)) found.push(rec);
+    } catch {
+      /* not a whole record */
+    }
+  }
+  return found;
+}
+
+/** Creates `dir` (and parents) and makes it owner-only. */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: STATE_DIR_MODE });
+  fs.chmodSync(dir, STATE_DIR_MODE);
+}
+
+/** Writes `text` to `file` readable by the owner only (replaced atomically through a temp file). */
+export function writePrivateFile(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  fs.rmSync(tmp, { force: true });
+  fs.writeFileSync(tmp, text, { mode: STATE_FILE_MODE, flag: 'wx' });
+  fs.renameSync(tmp, file);
 }
 
 export function writeState(state: FabricState, dir = stateDir()): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = statePath(dir) + '.tmp';
-  fs.writeFileSync(tmp, JSON.stringify(state, null, 2));
-  fs.renameSync(tmp, statePath(dir));
+  ensurePrivateDir(dir);
+  writePrivateFile(statePath(dir), JSON.stringify(state, null, 2));
 }
 
 export function removeState(dir = stateDir()): void {
   fs.rmSync(statePath(dir), { force: true });
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function findDaemon(state: FabricState, name: string): DaemonRecord {

@@ -8,11 +8,11 @@
 // docs/link-protocol.md. Leaves out TLS and keepalive pings (a silently dead peer is noticed only when
 // TCP reports it).
 
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Random } from '../../lib/clock.js';
+import { decodeSegment, parseRequestTarget, refuseSocket, requestAuthorized } from '../common/http-guard.js';
 import { LinkError, MAX_ENDPOINT_NAME_BYTES, MAX_LINK_MESSAGE_BYTES } from '../../lib/link/codec.js';
 import { type EthernetLink, type FlushScheduler, LinkEndpoint, type LinkTransport } from '../../lib/link/link.js';
 
@@ -97,12 +97,12 @@ export class WsServerLink extends LinkEndpoint {
 
 export class WsLinkServer {
   private readonly wss: WebSocketServer;
-  private readonly token: Buffer;
+  private readonly token: string;
   private readonly links = new Map<string, WsServerLink>();
 
   constructor(private readonly options: WsLinkServerOptions) {
     if (options.token.length === 0) throw new LinkError('VFAB_LINK_NO_TOKEN', 'a link server needs a non-empty token');
-    this.token = Buffer.from(options.token, 'utf8');
+    this.token = options.token;
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -121,20 +121,15 @@ export class WsLinkServer {
    * elsewhere); otherwise answers it: 401 for a wrong or missing token, 400 for a bad endpoint name.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    const url = new URL(req.url ?? '/', 'http://link.invalid');
-    if (!url.pathname.startsWith(LINK_PATH_PREFIX)) return false;
-    if (!this.authorized(req, url)) {
-      refuse(socket, 401, 'Unauthorized');
+    const target = parseRequestTarget(req.url);
+    if (target === undefined || !target.pathname.startsWith(LINK_PATH_PREFIX)) return false;
+    if (!requestAuthorized(req, this.token)) {
+      refuseSocket(socket, 401, 'Unauthorized');
       return true;
     }
-    let endpointName: string;
-    try {
-      endpointName = decodeURIComponent(url.pathname.slice(LINK_PATH_PREFIX.length));
-    } catch {
-      endpointName = '';
-    }
+    const endpointName = decodeSegment(target.pathname.slice(LINK_PATH_PREFIX.length)) ?? '';
     if (!isValidEndpointName(endpointName)) {
-      refuse(socket, 400, 'Bad Request');
+      refuseSocket(socket, 400, 'Bad Request');
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(endpointName, ws));
@@ -145,16 +140,6 @@ export class WsLinkServer {
   close(): void {
     for (const link of [...this.links.values()]) link.close();
     this.wss.close();
-  }
-
-  private authorized(req: IncomingMessage, url: URL): boolean {
-    const header = req.headers.authorization;
-    let presented: string | null = null;
-    if (typeof header === 'string' && header.startsWith('Bearer ')) presented = header.slice('Bearer '.length).trim();
-    else presented = url.searchParams.get('token');
-    if (presented === null) return false;
-    const given = Buffer.from(presented, 'utf8');
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
   }
 
   private accept(endpointName: string, ws: WebSocket): void {
@@ -181,11 +166,6 @@ export class WsLinkServer {
     if (previous !== undefined && previous !== ws) previous.terminate();
     if (isNew) this.options.onLink(endpointName, serverLink);
   }
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  socket.destroy();
 }
 
 // ---------------------------------------------------------------- client

@@ -5,7 +5,13 @@
 // frames are built in a reused buffer, no record objects on the hot path). Flow control: each session executes at
 // most `window` commands at a time; extra commands are queued and the socket is paused (no more reads)
 // while the queue is non-empty or the send buffer is above MAX_SEND_BUFFER_BYTES, so a fast sender is
-// slowed by TCP instead of growing server memory. Leaves out the array itself, task management, iSCSI.
+// slowed by TCP instead of growing server memory. Across connections, one in-flight byte budget per array
+// (MAX_ARRAY_IN_FLIGHT_BYTES: data-out held plus the working memory commandWorkingBytes estimates) admits
+// commands; a command that does not fit waits in its session's bounded queue, and sessions take turns
+// (round robin, one command each) as the budget frees, so a greedy client cannot starve another. When a
+// connection closes, its queued commands are dropped and its running ones are marked aborted (the target
+// answers TASK ABORTED instead of touching the medium when it reaches them). Connections are capped at
+// MAX_BLOCK_SESSIONS. Leaves out the array itself, task management functions, iSCSI.
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -38,7 +44,8 @@ import {
 } from '../../lib/storage/protocol.js';
 import type { ScsiCommand } from '../../lib/storage/scsi.js';
 import { toFixedSense } from '../../lib/storage/sense.js';
-import { isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
+import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
+import { refuseSocket, requestAuthorized } from '../common/http-guard.js';
 
 /** Commands queued per session beyond the window before new ones get TASK SET FULL. */
 export const MAX_QUEUED_COMMANDS = 4 * MAX_IN_FLIGHT;
@@ -48,6 +55,16 @@ export const MAX_SEND_BUFFER_BYTES = 16 * 1024 * 1024;
 export const WS_MAX_PAYLOAD_BYTES = 2 * MAX_BLOCK_MESSAGE_BYTES;
 /** Time a connection has to send its HELLO. */
 export const HELLO_TIMEOUT_MS = 10_000;
+/**
+ * Bytes the commands an array runs at once may hold, over all its connections: each command counts its
+ * data-out plus commandWorkingBytes (data-in, compare read, WRITE SAME batch) plus COMMAND_BASE_COST_BYTES.
+ * A command that does not fit waits (queued, its socket paused); one command always runs when none does.
+ */
+export const MAX_ARRAY_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+/** What a command costs beyond its data: record, CDB, sense, result and bookkeeping. */
+export const COMMAND_BASE_COST_BYTES = 1024;
+/** Block protocol connections one array serves at once (hosts x paths); more get HTTP 503. */
+export const MAX_BLOCK_SESSIONS = 64;
 
 export interface BlockServerOptions {
   target: ScsiTarget;
@@ -59,6 +76,8 @@ export interface BlockServerOptions {
   log?: (line: string) => void;
   /** Called when the last connection of an initiator closes (the array releases its SPC-2 reservations). */
   onInitiatorGone?: (initiator: string) => void;
+  /** In-flight byte budget of the array (default MAX_ARRAY_IN_FLIGHT_BYTES; tests use smaller ones). */
+  inFlightBytes?: number;
 }
 
 export interface BlockSessionInfo {
@@ -76,16 +95,9 @@ export interface BlockSessionInfo {
   bytesOut: number;
 }
 
-/** Checks `Authorization: Bearer <token>` or `?token=` on an HTTP request. */
+/** Checks `Authorization: Bearer <token>` or `?token=` on an HTTP request (constant time, raw text). */
 export function requestHasToken(req: IncomingMessage, token: string): boolean {
-  const auth = req.headers.authorization;
-  if (auth !== undefined && auth === `Bearer ${token}`) return true;
-  const q = req.url?.indexOf('?') ?? -1;
-  if (q >= 0) {
-    const params = new URLSearchParams(req.url!.slice(q + 1));
-    if (params.get('token') === token) return true;
-  }
-  return false;
+  return requestAuthorized(req, token);
 }
 
 /** Bytes of the header of an unmasked WebSocket frame carrying `payloadBytes` (RFC 6455 §5.2). */
@@ -108,11 +120,64 @@ function writeWsFrameHeader(buf: Buffer, at: number, payloadBytes: number): void
 }
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message } });
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  refuseSocket(socket, status, status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Not Found', JSON.stringify({ error: { code, message } }));
+}
+
+/** How admit() answers: run now, wait for the budget, or wait for this session's turn. */
+const ADMIT = { RUN: 0, FULL: 1, TURN: 2 } as const;
+type Admit = (typeof ADMIT)[keyof typeof ADMIT];
+
+/**
+ * The array-wide in-flight byte budget with a FIFO of sessions waiting for it (each at most once, so the
+ * FIFO is bounded by MAX_BLOCK_SESSIONS). A session at the head runs one command and goes to the back if
+ * it has more; a new command never overtakes waiting sessions.
+ */
+export class InFlightBudget {
+  usedBytes = 0;
+  /** Commands that had to wait for the budget or their turn (counted once per wait). */
+  waits = 0;
+  private readonly waiting: BlockSession[] = [];
+
+  constructor(readonly limitBytes: number) {}
+
+  get waitingSessions(): number {
+    return this.waiting.length;
+  }
+
+  admit(session: BlockSession, costBytes: number): Admit {
+    const head = this.waiting[0];
+    if (head !== undefined && head !== session) return this.wait(session, ADMIT.TURN);
+    if (this.usedBytes > 0 && this.usedBytes + costBytes > this.limitBytes) return this.wait(session, ADMIT.FULL);
+    if (head === session) {
+      this.waiting.shift();
+      session.waitingForBudget = false;
+    }
+    this.usedBytes += costBytes;
+    return ADMIT.RUN;
+  }
+
+  private wait(session: BlockSession, why: Admit): Admit {
+    if (!session.waitingForBudget) {
+      session.waitingForBudget = true;
+      this.waiting.push(session);
+      this.waits++;
+    }
+    return why;
+  }
+
+  /** Gives back a finished command's bytes and lets waiting sessions run what now fits, in turn. */
+  release(costBytes: number): void {
+    this.usedBytes -= costBytes;
+    while (this.waiting.length > 0) {
+      const s = this.waiting[0]!;
+      if (!s.isClosed && s.drainQueue() === ADMIT.FULL) return;
+      if (this.waiting[0] === s) {
+        // closed, or nothing it can run now (window full, queue empty): it asks again when it can
+        this.waiting.shift();
+        s.waitingForBudget = false;
+      }
+    }
+  }
 }
 
 export class BlockServer {
@@ -120,9 +185,13 @@ export class BlockServer {
   private readonly sessionsById = new Map<number, BlockSession>();
   private nextSessionId = 1;
   readonly maxInFlight: number;
+  readonly budget: InFlightBudget;
+  /** Upgrades refused because MAX_BLOCK_SESSIONS connections were open. */
+  refusedSessions = 0;
 
   constructor(readonly opts: BlockServerOptions) {
     this.maxInFlight = Math.min(Math.max(1, opts.maxInFlight ?? MAX_IN_FLIGHT), MAX_IN_FLIGHT);
+    this.budget = new InFlightBudget(opts.inFlightBytes ?? MAX_ARRAY_IN_FLIGHT_BYTES);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD_BYTES, perMessageDeflate: false });
   }
 
@@ -132,6 +201,11 @@ export class BlockServer {
     if (path !== BLOCK_WS_PATH) return false;
     if (!requestHasToken(req, this.opts.token)) {
       refuse(socket, 401, BLOCK_ERROR.UNAUTHORIZED, 'missing or wrong fabric token');
+      return true;
+    }
+    if (this.sessionsById.size >= MAX_BLOCK_SESSIONS) {
+      this.refusedSessions++;
+      refuse(socket, 503, BLOCK_ERROR.TOO_MANY_SESSIONS, `${MAX_BLOCK_SESSIONS} block sessions are open (MAX_BLOCK_SESSIONS)`);
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -145,6 +219,12 @@ export class BlockServer {
       });
     });
     return true;
+  }
+
+  /** The array-wide budget: bytes held by running commands, its limit, waits so far, sessions waiting. */
+  budgetInfo(): { usedBytes: number; limitBytes: number; waits: number; waitingSessions: number; refusedSessions: number } {
+    const b = this.budget;
+    return { usedBytes: b.usedBytes, limitBytes: b.limitBytes, waits: b.waits, waitingSessions: b.waitingSessions, refusedSessions: this.refusedSessions };
   }
 
   sessions(): BlockSessionInfo[] {
@@ -165,20 +245,29 @@ export class BlockServer {
 
 /** One received COMMAND: the ScsiCommand handed to the target and, with its tag, the submit context. */
 class SessionCommand implements ScsiCommand {
+  /** Set when the connection closes while the command runs (the target then skips the medium). */
+  aborted = false;
+  /** Bytes it holds of the array's in-flight budget while it runs. */
+  readonly costBytes: number;
   constructor(
     readonly tag: number,
     readonly initiator: string,
     readonly lun: number,
     readonly cdb: Uint8Array,
     readonly dataOut: Uint8Array | undefined,
-  ) {}
+  ) {
+    this.costBytes = COMMAND_BASE_COST_BYTES + (dataOut === undefined ? 0 : dataOut.length) + commandWorkingBytes(cdb);
+  }
 }
 
-class BlockSession {
+export class BlockSession {
   initiator: string | undefined;
   window = 0;
+  /** In the budget's FIFO (InFlightBudget keeps it). */
+  waitingForBudget = false;
   private active = 0;
-  private readonly activeTags = new Set<number>();
+  /** Commands received and not answered (queued or running), by tag; aborted when the connection closes. */
+  private readonly activeTags = new Map<number, SessionCommand>();
   private readonly queue: SessionCommand[] = [];
   /** Records answered in this turn, already encoded: sent as one message when the turn ends. */
   private readonly out = new MessageBuilder();
@@ -197,7 +286,7 @@ class BlockSession {
   private readonly onDrainBound = (): void => this.onDrain();
   /** The target's callback entry (hot path) when it has one: one bound function per session, none per command. */
   private readonly submitTarget: SubmitTarget | undefined;
-  private readonly onSubmittedBound = (cmd: SessionCommand, res: ScsiResult): void => this.complete(cmd.tag, res);
+  private readonly onSubmittedBound = (cmd: SessionCommand, res: ScsiResult): void => this.complete(cmd, res);
   /** ws calls this when a sent message has been written: its buffer goes back to the builder. */
   private readonly onWrittenBound = (): void => this.out.written();
 
@@ -335,15 +424,18 @@ class BlockSession {
     }
     this.commands++;
     if (this.active < this.window && this.queue.length === 0) {
-      this.run(rec);
-      return;
+      const admitted = this.server.budget.admit(this, rec.costBytes);
+      if (admitted === ADMIT.RUN) {
+        this.run(rec);
+        return;
+      }
     }
     if (this.queue.length >= MAX_QUEUED_COMMANDS) {
       // Only reachable by a client far beyond its window within already-received bytes.
       this.appendResponse(rec.tag, SCSI_STATUS.TASK_SET_FULL, undefined, undefined);
       return;
     }
-    this.activeTags.add(rec.tag);
+    this.activeTags.set(rec.tag, rec);
     this.queue.push(rec);
     if (!this.pausedForQueue) {
       this.pausedForQueue = true;
@@ -352,10 +444,13 @@ class BlockSession {
     }
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   private run(rec: SessionCommand): void {
     this.active++;
-    this.activeTags.add(rec.tag);
-    const tag = rec.tag;
+    this.activeTags.set(rec.tag, rec);
     if (this.submitTarget !== undefined) {
       this.submitTarget.submit(rec, rec, this.onSubmittedBound);
       return;
@@ -367,14 +462,20 @@ class BlockSession {
       p = Promise.reject(e);
     }
     p.then(
-      (res) => this.complete(tag, res),
-      (e: unknown) => this.failed(tag, e),
+      (res) => this.complete(rec, res),
+      (e: unknown) => this.failed(rec, e),
     );
   }
 
-  private complete(tag: number, res: ScsiResult): void {
+  /** A running command is over: its budget goes back (other sessions may run), its tag is free again. */
+  private finished(rec: SessionCommand): void {
     this.active--;
-    this.activeTags.delete(tag);
+    if (this.activeTags.get(rec.tag) === rec) this.activeTags.delete(rec.tag);
+    this.server.budget.release(rec.costBytes);
+  }
+
+  private complete(rec: SessionCommand, res: ScsiResult): void {
+    this.finished(rec);
     if (this.closed) return;
     let dataIn = res.dataIn;
     let status: number = res.status;
@@ -385,30 +486,37 @@ class BlockSession {
       status = SCSI_STATUS.CHECK_CONDITION;
       sense = toFixedSense({ key: 0x5, asc: 0x24, ascq: 0x00 });
     }
-    this.appendResponse(tag, status, sense, dataIn);
+    this.appendResponse(rec.tag, status, sense, dataIn);
     this.drainQueue();
   }
 
-  private failed(tag: number, e: unknown): void {
-    this.active--;
-    this.activeTags.delete(tag);
+  private failed(rec: SessionCommand, e: unknown): void {
+    this.finished(rec);
     if (this.closed) return;
     const message = e instanceof Error ? e.message : String(e);
-    this.server.log(`block session ${this.sessionId}: target failed tag ${tag}: ${message}`);
-    this.enqueueOut(errorRecord(tag, BLOCK_ERROR.TARGET_FAILED, message));
+    this.server.log(`block session ${this.sessionId}: target failed tag ${rec.tag}: ${message}`);
+    this.enqueueOut(errorRecord(rec.tag, BLOCK_ERROR.TARGET_FAILED, message));
     this.drainQueue();
   }
 
-  private drainQueue(): void {
-    while (this.active < this.window && this.queue.length > 0) {
-      const next = this.queue.shift()!;
-      this.activeTags.delete(next.tag);
+  /**
+   * Runs queued commands while the window and the array's budget allow; answers why it stopped
+   * (ADMIT.FULL: the budget, the caller should not wake later sessions yet).
+   */
+  drainQueue(): Admit {
+    let stopped: Admit = ADMIT.RUN;
+    while (!this.closed && this.active < this.window && this.queue.length > 0) {
+      const next = this.queue[0]!;
+      stopped = this.server.budget.admit(this, next.costBytes);
+      if (stopped !== ADMIT.RUN) break;
+      this.queue.shift();
       this.run(next);
     }
     if (this.queue.length === 0 && this.pausedForQueue) {
       this.pausedForQueue = false;
-      if (!this.pausedForSend) this.ws.resume();
+      if (!this.pausedForSend && !this.closed) this.ws.resume();
     }
+    return stopped;
   }
 
   /** Encodes a RESPONSE, framed, straight into this turn's output (no record object). */
@@ -507,16 +615,22 @@ class BlockSession {
     this.server.log(`block session ${this.sessionId}: closing: ${code}: ${message}`);
     this.enqueueOut(errorRecord(tag, code, message));
     this.flushScheduled = false; // the setImmediate finds the session closed and does nothing
-    this.closed = true;
-    this.queue.length = 0;
-    clearTimeout(this.helloTimer);
+    this.abortAll();
     this.writeOut(() => this.ws.close(1002, code.slice(0, 100)));
   }
 
   private onClose(): void {
+    this.abortAll();
+    this.out.discard();
+  }
+
+  /** The connection is gone (I_T nexus loss): queued commands are dropped, running ones marked aborted. */
+  private abortAll(): void {
     this.closed = true;
     clearTimeout(this.helloTimer);
+    for (const cmd of this.activeTags.values()) cmd.aborted = true;
+    this.activeTags.clear();
     this.queue.length = 0;
-    this.out.discard();
+    if (this.waitingForBudget) this.server.budget.release(0); // let the sessions behind it have their turn
   }
 }

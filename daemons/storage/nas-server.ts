@@ -31,7 +31,7 @@ import { MemoryNasKv, type NasKv } from '../../lib/nas/kv.js';
 import { LevelNasKv } from '../../lib/nas/kv-level.js';
 import { openShares, validateShares, type ShareSpec } from '../../lib/nas/shares.js';
 import { NAS_ROOT_ID, executeNasRequest, type ShareStats, type ShareStore } from '../../lib/nas/share-store.js';
-import { requestHasToken } from './block-server.js';
+import { refuseSocket, requestAuthorized } from '../common/http-guard.js';
 
 /** Requests waiting per session beyond the window; one more is answered JUKEBOX. */
 export const NAS_MAX_QUEUED_REQUESTS = 4 * NAS_MAX_IN_FLIGHT;
@@ -64,10 +64,8 @@ export interface NasSessionInfo {
   busyReplies: number;
 }
 
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message } });
-  const reason = status === 401 ? 'Unauthorized' : 'Service Unavailable';
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+function refuse(socket: Duplex, status: 401 | 503, code: string, message: string): void {
+  refuseSocket(socket, status, status === 401 ? 'Unauthorized' : 'Service Unavailable', JSON.stringify({ error: { code, message } }));
 }
 
 export class NasServer {
@@ -84,7 +82,7 @@ export class NasServer {
   /** Handles an HTTP upgrade; returns false if the path is not /nas (the caller handles it). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if ((req.url ?? '').split('?')[0] !== NAS_WS_PATH) return false;
-    if (!requestHasToken(req, this.opts.token)) {
+    if (!requestAuthorized(req, this.opts.token)) {
       refuse(socket, 401, NAS_ERROR.UNAUTHORIZED, 'missing or wrong fabric token');
       return true;
     }

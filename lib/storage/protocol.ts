@@ -139,6 +139,8 @@ export const BLOCK_ERROR = {
   DISCONNECTED: 'VFAB_BLOCK_DISCONNECTED',
   /** Missing or wrong fabric token (HTTP 401). */
   UNAUTHORIZED: 'VFAB_BLOCK_UNAUTHORIZED',
+  /** The array already serves its maximum number of block connections (HTTP 503). */
+  TOO_MANY_SESSIONS: 'VFAB_BLOCK_TOO_MANY_SESSIONS',
   /** The handshake did not complete in time. */
   HANDSHAKE_TIMEOUT: 'VFAB_BLOCK_HANDSHAKE_TIMEOUT',
   /** A command argument the client refuses to send (bad LUN number, CDB length, ...). */

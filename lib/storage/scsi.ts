@@ -35,6 +35,8 @@ export const SCSI_STATUS = {
   BUSY: 0x08,
   RESERVATION_CONFLICT: 0x18,
   TASK_SET_FULL: 0x28,
+  /** SAM-5: the task was aborted (here: its connection closed before it reached the medium). */
+  TASK_ABORTED: 0x40,
 } as const;
 export type ScsiStatus = (typeof SCSI_STATUS)[keyof typeof SCSI_STATUS];
 
@@ -86,6 +88,12 @@ export interface ScsiCommand {
   cdb: Uint8Array;
   /** Data-out buffer (WRITE, COMPARE AND WRITE, PERSISTENT RESERVE OUT, UNMAP parameter list, ...). */
   dataOut?: Uint8Array;
+  /**
+   * Set by the transport when the command's connection is gone (SAM-5 I_T nexus loss aborts its tasks).
+   * The target looks at it before a command touches the medium (after any range-lock wait) and then
+   * answers TASK ABORTED without reading or writing; a command already at the medium finishes.
+   */
+  readonly aborted?: boolean;
 }
 
 export interface ScsiResult {

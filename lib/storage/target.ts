@@ -56,6 +56,27 @@ export const INQUIRY_VENDOR = 'VFAB';
 export const INQUIRY_PRODUCT = 'VIRTUAL-DISK';
 export const INQUIRY_REVISION = '0100';
 
+/** Largest logical block a LUN may have (512 or 4096). */
+export const LARGEST_BLOCK_BYTES = 4096;
+
+/**
+ * An upper bound, from the CDB alone, of the memory the target allocates for a command beyond its
+ * data-out: the data-in of a READ, the compare read of COMPARE AND WRITE, the pattern batch of WRITE
+ * SAME. Block sizes are taken as LARGEST_BLOCK_BYTES (the LUN is not looked up). A short or unknown CDB
+ * costs 0 (the target answers it without I/O). Used for admission control by the block server.
+ */
+export function commandWorkingBytes(cdb: Uint8Array): number {
+  const op = cdb[0];
+  let blocks = 0;
+  if (op === SCSI_OP.READ_10 && cdb.length >= 10) blocks = u16(cdb, 7);
+  else if (op === SCSI_OP.READ_16 && cdb.length >= 16) blocks = u32(cdb, 10);
+  else if (op === SCSI_OP.COMPARE_AND_WRITE && cdb.length >= 16) blocks = Math.min(cdb[13]!, MAX_CAW_BLOCKS);
+  else if ((op === SCSI_OP.WRITE_SAME_10 || op === SCSI_OP.WRITE_SAME_16) && cdb.length >= 10) blocks = WRITE_SAME_CHUNK_BLOCKS;
+  return Math.min(blocks * LARGEST_BLOCK_BYTES, MAX_TRANSFER_BYTES);
+}
+
+const TASK_ABORTED_RESULT: ScsiResult = { status: SCSI_STATUS.TASK_ABORTED };
+
 export function maxTransferBlocks(blockSizeBytes: number): number {
   return Math.floor(MAX_TRANSFER_BYTES / blockSizeBytes);
 }
@@ -283,6 +304,7 @@ export class BlockTarget implements ScsiTarget {
   }
 
   private dispatch(cmd: ScsiCommand): Promise<ScsiResult> | ScsiResult {
+    if (cmd.aborted === true) return TASK_ABORTED_RESULT;
     const cdb = cmd.cdb;
     if (!(cdb instanceof Uint8Array) || cdb.length === 0 || cdb.length > MAX_CDB_BYTES) return invalidFieldInCdb();
     const op = cdb[0]!;
@@ -385,6 +407,7 @@ export class BlockTarget implements ScsiTarget {
     const wait = l.lock.acquire(lba, blocks);
     if (wait !== undefined) await wait;
     try {
+      if (cmd.aborted === true) return TASK_ABORTED_RESULT;
       await this.store.writeBlocks(l.info.lun, lba, cmd.dataOut!, bs, { sync: true });
     } catch {
       return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
@@ -413,6 +436,7 @@ export class BlockTarget implements ScsiTarget {
     const wait = l.lock.acquire(lba, blocks);
     if (wait !== undefined) await wait;
     try {
+      if (cmd.aborted === true) return TASK_ABORTED_RESULT;
       l.stats.compareAndWrites++;
       // FUA (byte 1 bit 3) also means: compare against the medium, not a volatile cache.
       const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, cmd.cdb[1]! & READ_FUA);
@@ -456,6 +480,7 @@ export class BlockTarget implements ScsiTarget {
     const wait = l.lock.acquire(lba, blocks);
     if (wait !== undefined) await wait;
     try {
+      if (cmd.aborted === true) return TASK_ABORTED_RESULT;
       if (zero) {
         // LBPRZ=1: a deallocated block reads as zeros, so zero data is stored as "unmapped" either way.
         await this.store.unmapBlocks(lun, lba, blocks, { sync: true });

@@ -20,8 +20,15 @@ import { BeaconProber, type BeaconVerdict } from './beacon.js';
 import { NOTIFY_RARP_COUNT, NOTIFY_RARP_MAX } from './notify.js';
 import { type ResolvedPolicy, type TeamingPolicy, type UplinkRole, mergePolicy, resolvePolicy, teamingError, validateUplinks } from './policy.js';
 
-export type NotifyReason = 'power-on' | 'failover' | 'failback' | 'mac-change';
-export type RepinReason = 'failover' | 'failback' | 'shotgun' | 'mac-change';
+/**
+ * Why a port moved and its RARPs went out. `startup`: uplinks getting carrier for the first time (a host
+ * starts with its VMs powered on and its uplinks still down, then each uplink comes up once): nothing
+ * failed and nothing came back. `port-up`: later, a port that had no uplink at all (every team NIC was
+ * down) gets one again. `failover`: an uplink in use went down or failed its beacons. `failback`: an
+ * uplink that had been up before came back and took ports over.
+ */
+export type NotifyReason = 'power-on' | 'startup' | 'port-up' | 'failover' | 'failback' | 'mac-change';
+export type RepinReason = 'startup' | 'port-up' | 'failover' | 'failback' | 'shotgun' | 'mac-change';
 export type TeamingEventType =
   | 'link-down'
   | 'link-up'
@@ -131,6 +138,8 @@ export class TeamingEngine implements UplinkSelector {
   private readonly portGroupVlans: Record<string, number>;
   private readonly prober: BeaconProber | null;
   private linkUpMask = 0;
+  /** Uplinks that have been healthy at least once (one coming up for the first time is start-up, not failback). */
+  private everHealthyMask = 0;
   private verdict: BeaconVerdict = { failedMask: 0, shotgunMask: 0 };
 
   constructor(opts: TeamingEngineOptions) {
@@ -152,6 +161,7 @@ export class TeamingEngine implements UplinkSelector {
       if (i < 0) throw teamingError('VFAB_TEAMING_UNKNOWN_NIC', `initialLinkDown: ${down} is not an uplink of this vSwitch`, { nic: down });
       this.linkUpMask &= ~(1 << i);
     }
+    this.everHealthyMask = this.linkUpMask;
 
     this.vswitch = this.makeState('', resolvePolicy(opts.vswitchPolicy, this.names, 'vSwitch policy'));
     for (const [pg, over] of Object.entries(opts.portGroupPolicies ?? {})) {
@@ -461,7 +471,11 @@ export class TeamingEngine implements UplinkSelector {
   /** After a health change: recompute every team, re-pin its ports, emit repin + notify actions. */
   private reevaluate(actions: TeamingAction[], healthyBefore: number): void {
     const healthyAfter = this.healthyBaseMask();
-    const cause: 'failover' | 'failback' = (healthyBefore & ~healthyAfter) !== 0 ? 'failover' : 'failback';
+    const gained = healthyAfter & ~healthyBefore;
+    let cause: 'failover' | 'failback' | 'startup' = 'failback';
+    if ((healthyBefore & ~healthyAfter) !== 0) cause = 'failover';
+    else if (gained !== 0 && (gained & this.everHealthyMask) === 0) cause = 'startup';
+    this.everHealthyMask |= healthyAfter;
     for (const ps of this.policies) {
       const hadUplink = ps.inUse.length > 0 || ps.shotgunMask !== 0;
       this.recomputeInUse(ps);
@@ -475,12 +489,15 @@ export class TeamingEngine implements UplinkSelector {
         const fromIngress = st.ingressMask;
         this.pin(st);
         if (st.uplink === from && st.egressMask === fromMask && st.ingressMask === fromIngress) continue;
-        const reason: RepinReason = ps.shotgunMask !== 0 ? 'shotgun' : cause;
+        // a port that had no uplink at all gets one: nothing failed and it replaces nothing
+        const portUp = fromMask === 0 && st.egressMask !== 0 && ps.shotgunMask === 0;
+        const why = portUp && cause !== 'startup' ? 'port-up' : cause;
+        const reason: RepinReason = ps.shotgunMask !== 0 ? 'shotgun' : why;
         if (st.uplink !== from || st.egressMask !== fromMask) {
           actions.push({ kind: 'repin', portId: st.portId, from: from < 0 ? null : from, to: st.uplink < 0 ? null : st.uplink, toMask: st.egressMask, reason });
         }
         // IP-hash teams sit on an EtherChannel: the physical switch sees one logical port, no notify needed.
-        if (ps.mode !== MODE_IP_HASH && (st.uplink !== from || st.egressMask !== fromMask)) this.pushNotify(actions, st, cause);
+        if (ps.mode !== MODE_IP_HASH && (st.uplink !== from || st.egressMask !== fromMask)) this.pushNotify(actions, st, why);
       }
     }
   }

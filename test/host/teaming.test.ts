@@ -115,6 +115,21 @@ describe('EsxHost teaming: link-status failover and notify switches', () => {
     expect(f.rarpsFrom('esx1.vmnic0', APP1, mark)).to.equal(5);
   });
 
+  it('§3.10 start-up RARPs (VMs power on before carrier) say startup, a port back from no uplink says port-up: neither is a failback', () => {
+    const f = new MiniFabric(FAILOVER_YAML); // VMs power on first, each uplink gets carrier after, as in a started fabric
+    const reasons = () => f.ofType('notify', 'esx1').filter((e) => e.port === 'app1.nic0').map((e) => [e.uplink, e.reason]);
+    expect(reasons()).to.deep.equal([['vmnic0', 'startup']]);
+    expect(f.ofType('failback', 'esx1')).to.deep.equal([]);
+    f.setCable('esx1.vmnic0', false);
+    f.setCable('esx1.vmnic1', false);
+    const mark = f.sentCount('esx1.vmnic0');
+    f.setCable('esx1.vmnic0', true);
+    expect(reasons()).to.deep.equal([['vmnic0', 'startup'], ['vmnic1', 'failover'], ['vmnic0', 'port-up']]);
+    expect(f.ofType('failback', 'esx1')).to.deep.equal([]);
+    f.settleNotify();
+    expect(f.rarpsFrom('esx1.vmnic0', APP1, mark)).to.equal(5);
+  });
+
   it('§3.10 a port that moves twice in quick succession: the older RARP burst is cut short, the last RARPs come from the current uplink', () => {
     const f = new MiniFabric(FAILOVER_YAML);
     f.settleNotify();

@@ -232,6 +232,20 @@ describe('teaming engine: notify switches (§3.10)', () => {
     const back = kinds(e.setLinkState(0, true), 'notify') as Extract<TeamingAction, { kind: 'notify' }>[];
     expect(back.map((a) => [a.portId, a.uplink, a.reason])).to.deep.equal([[1, 0, 'failback'], [2, 0, 'failback']]);
   });
+  it('§3.10 uplinks getting their first carrier notify as startup, a port back from no uplink as port-up; failover and failback keep theirs', () => {
+    const e = engine({ loadBalancing: 'explicit', active: ['vmnic0'], standby: ['vmnic1'] }, { initialLinkDown: ['vmnic0', 'vmnic1'] });
+    expect(e.portConnected(port(1)), 'powered on before any carrier: nothing to notify yet').to.deep.equal([]);
+    const first = e.setLinkState(1, true); // the standby gets carrier first
+    expect(kinds(first, 'repin')).to.deep.equal([{ kind: 'repin', portId: 1, from: null, to: 1, toMask: 0b10, reason: 'startup' }]);
+    expect(kinds(first, 'notify')).to.deep.equal([{ kind: 'notify', portId: 1, mac: PORT_MAC + 1, uplink: 1, count: 5, reason: 'startup' }]);
+    const reasons = (actions: TeamingAction[]) => kinds(actions, 'notify').map((a) => [a.uplink, a.reason]);
+    expect(reasons(e.setLinkState(0, true)), 'the active comes up for the first time and takes the port').to.deep.equal([[0, 'startup']]);
+    expect(reasons(e.setLinkState(0, false))).to.deep.equal([[1, 'failover']]);
+    expect(reasons(e.setLinkState(0, true)), 'vmnic0 had been up: now it is a failback').to.deep.equal([[0, 'failback']]);
+    e.setLinkState(0, false);
+    e.setLinkState(1, false); // no uplink left
+    expect(reasons(e.setLinkState(1, true)), 'back from no uplink at all').to.deep.equal([[1, 'port-up']]);
+  });
   it('§3.10 a MAC change notifies with the new MAC', () => {
     const e = engine({ loadBalancing: 'srcMac' });
     e.portConnected(port(1, 'VM Network', 0x005056800002));

@@ -1,7 +1,10 @@
 // vfab quickstart (what `npm start` runs): brings up the embedded quickstart fabric (2 hosts, 2 physical
 // switches, 2 VLANs, 2 uplinks per host), proves reachability inside each VLAN and isolation between
-// them with real pings, measures a link failover under traffic, writes pcap/pcapng captures, prints a
-// summary and tears everything down. Exit 0 when every check came out as the design predicts.
+// them with real pings, measures a link failover under traffic against a stated bound (frames sent by
+// web2's host vs delivered to web1's sink, longest gap between arrivals at web1; the verdicts are in
+// lib/traffic/failover-check.ts) and checks the reasons of web1's notify RARPs, writes pcap/pcapng
+// captures, prints a summary and tears everything down. Exit 0 when every check came out as the design
+// predicts. State goes under $VFAB_STATE_DIR (default .vfab)/quickstart.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,13 +15,22 @@ import { loadTopologyFile } from '../../../lib/topology/load.js';
 import { fabricUp, fabricDown } from '../../fabric/lifecycle.js';
 import { startCapture, type CaptureSession } from '../../fabric/capture-client.js';
 import { control } from '../../common/control-client.js';
-import { findDaemon, type FabricState } from '../../fabric/state.js';
+import { findDaemon, stateDir as defaultStateDir, type FabricState } from '../../fabric/state.js';
 import type { PingResult } from '../net-commands.js';
+import { sharedNowNs, type StreamReport } from '../../../lib/traffic/stream.js';
+import { FAILOVER_MAX_GAP_MS, FAILOVER_MAX_LOSS_PERCENT, judgeFailover, judgeNotifyReasons, type NotifySeen } from '../../../lib/traffic/failover-check.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const QUICKSTART_TOPOLOGY = path.resolve(here, '../../../topologies/quickstart.yaml');
 /** Rate of the measured stream during the failover check. */
 export const QUICKSTART_STREAM_PPS = 2000;
+/** How long the measured stream runs; the uplink goes down QUICKSTART_DOWN_AFTER_MS into it. */
+export const QUICKSTART_STREAM_SECONDS = 3;
+export const QUICKSTART_DOWN_AFTER_MS = 1000;
+/** After the sender stops, frames still in flight get this long to arrive before the count is read. */
+export const QUICKSTART_SETTLE_MAX_MS = 2000;
+/** The receiver's count is final when it has not moved for this long. */
+const SETTLE_QUIET_MS = 200;
 
 const USAGE = `usage: vfab quickstart [--out DIR] [--json]
 
@@ -27,7 +39,8 @@ Runs the quickstart end to end (this is what \`npm start\` does):
      VLAN 10 (web1, web2) and VLAN 20 (app1, db1), each host with vmnic0 -> sw1 and vmnic1 -> sw2;
   2. pings inside each VLAN (replies expected) and across VLANs (isolation expected);
   3. sends ${QUICKSTART_STREAM_PPS} frames/s from web2 to web1, pulls the esx1 uplink web1 uses and
-     reports frames lost and the longest gap until traffic flows over the other one;
+     reports frames lost and the longest gap at web1 (passes at most ${FAILOVER_MAX_LOSS_PERCENT} % lost, gap under
+     ${FAILOVER_MAX_GAP_MS} ms) and the reasons of web1's notify-switches RARPs (startup, then failover);
   4. writes captures to DIR (default ./captures/quickstart): web1.nic0 (pcap, untagged, what the guest
      sees), esx1 uplinks and the sw1-sw2 trunk (pcapng, with 802.1Q tags);
   5. prints a summary and stops every process it started.`;
@@ -44,6 +57,21 @@ async function ping(state: FabricState, vm: string, target: string, count = 3): 
   return control<PingResult>(host, state.token, 'POST', `/control/vms/${vm}/ping`, { target, count, intervalMs: 100, timeoutMs: 500 }, 30_000);
 }
 
+/** A VM's sink report once its count reaches `sent` or stops moving (frames in flight have landed). */
+async function settledSinkReport(state: FabricState, host: ReturnType<typeof findDaemon>, vm: string, streamId: number, sent: number): Promise<StreamReport | undefined> {
+  const read = async () => (await control<{ streams: StreamReport[] }>(host, state.token, 'GET', `/control/streams/${vm}`)).streams.find((r) => r.streamId === streamId);
+  const until = Date.now() + QUICKSTART_SETTLE_MAX_MS;
+  let report = await read();
+  let quietSince = Date.now();
+  while ((report?.received ?? 0) < sent && Date.now() < until && Date.now() - quietSince < SETTLE_QUIET_MS) {
+    await new Promise((r) => setTimeout(r, 50));
+    const next = await read();
+    if ((next?.received ?? 0) !== (report?.received ?? 0)) quietSince = Date.now();
+    report = next;
+  }
+  return report;
+}
+
 async function quickstart(argv: string[], io: CliIo): Promise<number> {
   const { values } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
   if (values.help) return io.out(USAGE), EXIT_OK;
@@ -51,7 +79,7 @@ async function quickstart(argv: string[], io: CliIo): Promise<number> {
   fs.mkdirSync(outDir, { recursive: true });
   const log = (line: string) => (values.json ? undefined : io.err(line));
   const topology = await loadTopologyFile(QUICKSTART_TOPOLOGY);
-  const stateDir = path.resolve('.vfab', 'quickstart');
+  const stateDir = path.join(defaultStateDir(), 'quickstart'); // under $VFAB_STATE_DIR when set
   log(`starting fabric ${topology.name} from ${path.relative(process.cwd(), QUICKSTART_TOPOLOGY)}`);
   const state = await fabricUp({ topology, stateDir, onProgress: (l) => log(`  ${l}`) });
   const checks: Check[] = [];
@@ -96,24 +124,36 @@ async function quickstart(argv: string[], io: CliIo): Promise<number> {
     const active: string = web1Before?.uplink ?? 'vmnic0';
     const standby = active === 'vmnic0' ? 'vmnic1' : 'vmnic0';
     log(`failover: ${QUICKSTART_STREAM_PPS} frames/s web2 -> web1 while esx1.${active} (web1's uplink) goes down`);
-    await control(esx1, state.token, 'POST', '/control/streams/sink', { vm: 'web1', udpPort: 9000, streamId: 7 });
-    const streamSeconds = 3;
-    const sending = control<{ sent: number }>(esx2, state.token, 'POST', '/control/streams/send', { vm: 'web2', target: '192.0.2.11', udpPort: 9000, frameBytes: 128, seconds: streamSeconds, ratePps: QUICKSTART_STREAM_PPS, streamId: 7 }, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    const streamId = 7;
+    await control(esx1, state.token, 'POST', '/control/streams/sink', { vm: 'web1', udpPort: 9000, streamId });
+    const sending = control<{ sent: number }>(esx2, state.token, 'POST', '/control/streams/send', { vm: 'web2', target: '192.0.2.11', udpPort: 9000, frameBytes: 128, seconds: QUICKSTART_STREAM_SECONDS, ratePps: QUICKSTART_STREAM_PPS, streamId }, 60_000);
+    await new Promise((r) => setTimeout(r, QUICKSTART_DOWN_AFTER_MS));
     const downAt = Date.now();
+    const downAtNs = sharedNowNs();
     await control(esx1, state.token, 'POST', `/control/links/${active}`, { up: false });
     const sent = await sending;
-    await new Promise((r) => setTimeout(r, 300));
-    const report = (await control<{ streams: any[] }>(esx1, state.token, 'GET', '/control/streams/web1')).streams[0];
+    // counted at the receiver (web1's sink) once the frames still in flight have landed
+    const report = await settledSinkReport(state, esx1, 'web1', streamId, sent.sent);
     const status = await control<any>(esx1, state.token, 'GET', '/control/status');
     const web1Port = status.vswitches[0].ports.find((p: any) => p.name === 'web1.nic0');
-    failover = { sent: sent.sent, received: report.received, lost: report.lost, maxGapMs: Math.round(report.maxGapMs * 10) / 10, web1Uplink: web1Port?.uplink, linkDownAfterMs: Date.now() - downAt };
-    checks.push({
-      check: `failover: esx1.${active} (web1's uplink) down under traffic`,
-      expected: `traffic resumes on ${standby}`,
-      got: `${report.received}/${sent.sent} frames delivered, ${report.lost} lost, longest gap ${report.maxGapMs.toFixed(1)} ms, web1 now on ${web1Port?.uplink ?? 'none'}`,
-      ok: web1Port?.uplink === standby && report.received > sent.sent * 0.5,
+    // where the longest gap began, in ms after the uplink was pulled (negative: before it)
+    const gapAt = report?.maxGapStartNs != null ? Math.round((report.maxGapStartNs - downAtNs) / 1e5) / 10 : null;
+    const verdict = judgeFailover({
+      ratePps: QUICKSTART_STREAM_PPS, seconds: QUICKSTART_STREAM_SECONDS, sent: sent.sent, received: report?.received ?? 0,
+      maxGapMs: report?.maxGapMs ?? 0, maxGapStartMsAfterPull: gapAt, uplinkAfter: web1Port?.uplink ?? null, standby,
     });
+    failover = {
+      sent: sent.sent, received: report?.received ?? 0, lost: verdict.lost, lossPercent: Math.round(verdict.lossPercent * 100) / 100,
+      maxGapMs: Math.round((report?.maxGapMs ?? 0) * 10) / 10, maxGapStartMsAfterDown: gapAt,
+      maxLossPercent: FAILOVER_MAX_LOSS_PERCENT, maxGapBoundMs: FAILOVER_MAX_GAP_MS,
+      web1Uplink: web1Port?.uplink, linkDownAfterMs: Date.now() - downAt,
+    };
+    checks.push({ check: `failover: esx1.${active} down, ${QUICKSTART_STREAM_PPS} frames/s web2 -> web1`, expected: verdict.expected, got: verdict.got, ok: verdict.ok });
+    const events = (await control<{ events: Array<Record<string, unknown>> }>(esx1, state.token, 'GET', '/control/events')).events;
+    const notifies = events.filter((e) => e.type === 'notify').map((e) => ({ port: String(e.port), uplink: String(e.uplink), reason: String(e.reason) }) satisfies NotifySeen);
+    const rarps = judgeNotifyReasons(notifies, 'web1.nic0', standby);
+    checks.push({ check: "notify switches: web1's RARPs (vfab events)", ...rarps });
+    failover.rarps = notifies.filter((n) => n.port === 'web1.nic0');
     const after = await ping(state, 'web1', '192.0.2.12');
     checks.push({ check: 'VLAN 10 after failover: web1 -> web2', expected: 'replies', got: `${after.received}/${after.sent} replies`, ok: after.received > 0 });
     await control(esx1, state.token, 'POST', `/control/links/${active}`, { up: true });

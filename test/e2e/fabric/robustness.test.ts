@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { MAX_LINK_MESSAGE_BYTES } from '../../../lib/link/codec.js';
-import { waitLinksUp } from '../../../daemons/fabric/lifecycle.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, alivePids, makeTempDir, runCli, startFabric, waitFor, type TestFabric } from '../helpers/fabric.js';
+import { killDaemon, restartDaemon } from '../../../daemons/fabric/faults.js';
+import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, alivePids, makeTempDir, runCli, startFabric, trackPids, waitFor, type TestFabric } from '../helpers/fabric.js';
 
 /** The bad messages, in order; each is one WebSocket message (text where noted). */
 const BAD_MESSAGES: Array<{ what: string; data: Buffer | string }> = [
@@ -71,9 +71,15 @@ describe('e2e fabric: bad input never crashes a daemon (topologies/native-vlan-t
   it('switchd: malformed and oversize link messages on a port are dropped and counted; forwarding goes on', async () => {
     const sw1 = fab.daemon('sw1');
     const linkOf = async () => (await fab.status('sw1')).links.find((l: any) => l.local === 'Gi1/0/10');
-    const before = (await linkOf()).counters;
-    // Attaching to the port takes it over from esx2 (one connection per endpoint, docs/link-protocol.md);
-    // esx2 reconnects on its own after a short backoff.
+    // Gi1/0/10 belongs to esx2's vmnic0, and the newest connection to an endpoint wins (docs/link-protocol.md).
+    // A running esx2 would dial back within 50-100 ms, take the port from this test's socket (closing it
+    // before the oversize message is read) and send its link-up RARPs into the counters. So esx2 is off
+    // while the test holds the port, and the counters are read once the port has gone quiet.
+    await killDaemon(fab.state, 'esx2');
+    const before = (await waitFor(async () => {
+      const l = await linkOf();
+      return l.carrier ? undefined : l;
+    }, 'sw1 Gi1/0/10 to lose carrier once esx2 is gone')).counters;
     const ws = await openLink(sw1.port, 'Gi1/0/10', fab.state.token);
     const closeCode = await sendBadInput(ws);
     expect(closeCode, 'the oversize message makes the daemon close with 1009 (message too big)').to.equal(1009);
@@ -86,7 +92,9 @@ describe('e2e fabric: bad input never crashes a daemon (topologies/native-vlan-t
     expect(after.rxFrames, 'nothing of it was taken for a frame').to.equal(before.rxFrames);
     expect(alivePids([sw1.pid])).to.deep.equal([sw1.pid]);
 
-    await waitLinksUp(fab.state, 15_000);
+    // esx2 back on its port: the fabric forwards again
+    const restarted = await restartDaemon(fab.state, 'esx2', { stateDir: fab.stateDir, detached: false, linksTimeoutMs: 15_000 });
+    trackPids([restarted.pid]);
     expect((await fab.ping('fixed', '192.0.2.20', { count: 2 })).received).to.equal(2);
   });
 

@@ -1,0 +1,112 @@
+// Is PID N still the vfab daemon we started? A PID in the state file may have been reused by an unrelated
+// process after the daemon died (reboot, crash, a long-lived state directory). At spawn vfab records the
+// process start time; before it signals or trusts a PID it checks that the start time is unchanged and
+// that the command line still carries `--name <daemon>`. Linux: field 22 of /proc/PID/stat (starttime,
+// clock ticks since boot) and /proc/PID/cmdline. Elsewhere: `ps -o lstart=` and `ps -o args=` when ps
+// exists; with neither, only "a process with that PID exists" is known and the command line cannot be
+// checked (documented in docs/security.md). Leaves out PID namespaces.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+
+/** What a recorded daemon PID is now. */
+export type PidState =
+  | { state: 'running' }
+  | { state: 'gone' }
+  /** A live process that is not the daemon (PID reused, or a different command line). */
+  | { state: 'foreign'; reason: string };
+
+export interface DaemonIdentity {
+  name: string;
+  pid: number;
+  /** processStartTime(pid) when the daemon was spawned; absent in state files of older vfab versions. */
+  startTime?: string;
+}
+
+const PROC = '/proc';
+
+function hasProc(): boolean {
+  return process.platform === 'linux' && fs.existsSync(`${PROC}/self/stat`);
+}
+
+function ps(pid: number, field: string): string | undefined {
+  try {
+    const out = execFileSync('ps', ['-o', `${field}=`, '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5_000 });
+    const text = out.trim();
+    return text === '' ? undefined : text;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/** Fields 3.. of /proc/PID/stat ("pid (comm) state ..."; comm may hold spaces and parentheses). */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`${PROC}/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The start time of process `pid` as an opaque string (see the file comment), or undefined if unknown. */
+export function processStartTime(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  if (hasProc()) {
+    const startTime = procStat(pid)?.[22 - 3]; // field 22; index 0 is field 3
+    return startTime !== undefined && /^\d+$/.test(startTime) ? startTime : undefined;
+  }
+  return ps(pid, 'lstart');
+}
+
+/** The argument vector of process `pid`, or undefined if it cannot be read. */
+export function processArgs(pid: number): string[] | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  if (hasProc()) {
+    try {
+      const raw = fs.readFileSync(`${PROC}/${pid}/cmdline`, 'utf8');
+      return raw.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
+    } catch {
+      return undefined;
+    }
+  }
+  const args = ps(pid, 'args');
+  return args === undefined ? undefined : args.split(/\s+/);
+}
+
+/**
+ * True while the process that `rec` recorded still exists, a zombie not yet reaped included (its
+ * command line is gone, its start time is not): what to wait on after signalling it.
+ */
+export function stillExists(rec: DaemonIdentity): boolean {
+  if (!isAlive(rec.pid)) return false;
+  if (rec.startTime === undefined) return true;
+  const now = processStartTime(rec.pid);
+  return now === undefined || now === rec.startTime;
+}
+
+/** Checks that `rec.pid` is still the daemon `rec.name` that vfab started (never signals anything). */
+export function checkDaemonPid(rec: DaemonIdentity): PidState {
+  if (!isAlive(rec.pid)) return { state: 'gone' };
+  if (hasProc() && procStat(rec.pid)?.[0] === 'Z') return { state: 'gone' }; // exited, not yet reaped
+  const startTime = processStartTime(rec.pid);
+  if (rec.startTime !== undefined && startTime !== undefined && startTime !== rec.startTime) {
+    return { state: 'foreign', reason: `pid ${rec.pid} is no longer ${rec.name} (started at another time)` };
+  }
+  const args = processArgs(rec.pid);
+  if (args !== undefined) {
+    const at = args.indexOf('--name');
+    if (at < 0 || args[at + 1] !== rec.name) return { state: 'foreign', reason: `pid ${rec.pid} is no longer ${rec.name} (its command line is not a vfab daemon named ${rec.name})` };
+  }
+  return { state: 'running' };
+}
