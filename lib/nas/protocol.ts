@@ -6,7 +6,8 @@
 // §2.6 nfsstat3); the framing is our own: no XDR, no RPC, no MOUNT protocol, no permissions or owners.
 // Leaves out the socket, authentication and flow control (daemons/storage/nas-server.ts, nas-client.ts)
 // and the file store (share-store.ts). Pure: parse validates untrusted bytes and returns a Result, emit
-// writes into a sized buffer.
+// writes into a sized buffer. The `.lck-<fileid>` lock files of docs/vsphere-behaviour.md §7.10 are made
+// with CREATE EXCLUSIVE and refreshed with small stable WRITEs (the lease logic is lib/datastore/nas-lease.ts).
 //
 // Every record starts with an 8-byte header: type u8, flags u8 (0), reserved u16 (0), recordBytes u32
 // (header included). All integers are big-endian; 64-bit fields other than mtime carry values below 2^53.

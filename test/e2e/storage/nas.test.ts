@@ -160,7 +160,7 @@ describe('e2e storage: NAS shares on stored /nas', function () {
     expect(dup.records.filter((r) => r.type === NAS_RECORD.REPLY)).to.have.length(1);
   });
 
-  it('malformed messages are answered with ERROR records and never end stored (300 seeded, bounded)', async () => {
+  it('malformed messages are answered with ERROR records and never end stored (300 seeded + 20 garbage handshakes, bounded)', async () => {
     const c = await connect('fuzzer');
     const rnd = seededRandom(1813);
     const good = encodeNasMessage([{ type: NAS_RECORD.REQUEST, id: 7, op: NAS_OP.LOOKUP, opFlags: 0, fileId: 1, arg: 0, count: 0, name: 'x', name2: '', data: undefined }]);
@@ -169,6 +169,16 @@ describe('e2e storage: NAS shares on stored /nas', function () {
       for (let k = 0; k < 1 + Math.floor(rnd() * 3); k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
       b.writeUInt32BE(0x10000 + i, 8); // ids not used by the client's own calls
       c.sendRaw(i % 10 === 0 ? b.subarray(0, Math.floor(rnd() * b.length)) : b);
+    }
+    // garbage as the first message of a connection: an ERROR and a close, nothing more
+    for (let i = 0; i < 20; i++) {
+      const ws = new WebSocket(nasUrl(stored!), { headers: { authorization: `Bearer ${TOKEN}` } });
+      await new Promise((r) => ws.once('open', r));
+      const g = Buffer.alloc(1 + Math.floor(rnd() * 80));
+      for (let k = 0; k < g.length; k++) g[k] = Math.floor(rnd() * 256);
+      const closed = new Promise((r) => ws.once('close', r));
+      ws.send(g);
+      await closed;
     }
     // the connection still works and the daemon is alive
     const f = await c.create(c.rootId, 'after-fuzz');
