@@ -44,6 +44,8 @@ export const NAS_CHUNK_BYTES = 64 * 1024;
 export const NAS_ROOT_ID = 1;
 /** Operations waiting on one share before new ones are answered JUKEBOX (server busy). */
 export const NAS_MAX_QUEUED_OPS = 4096;
+/** WRITE data held by operations waiting on one share; a WRITE beyond it is answered JUKEBOX. */
+export const NAS_MAX_QUEUED_WRITE_BYTES = 64 * 1024 * 1024;
 const FORMAT = 1;
 const INODE_FIXED_BYTES = 48;
 
@@ -167,6 +169,7 @@ export class ShareStore {
   private usedBytes = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private queued = 0;
+  private queuedWriteBytes = 0;
   private ops = 0;
   private ioErrors = 0;
   /** Inodes whose parent was missing when the share was loaded (left out of the tree). */
@@ -221,9 +224,12 @@ export class ShareStore {
   }
 
   /** Runs `fn` after every earlier operation on this share; a throw (kv failure) becomes status IO. */
-  private run(fn: () => Promise<OpResult>): Promise<OpResult> {
-    if (this.queued >= NAS_MAX_QUEUED_OPS) return Promise.resolve(st(NAS_STATUS.JUKEBOX));
+  private run(fn: () => Promise<OpResult>, writeBytes = 0): Promise<OpResult> {
+    if (this.queued >= NAS_MAX_QUEUED_OPS || (writeBytes > 0 && this.queuedWriteBytes + writeBytes > NAS_MAX_QUEUED_WRITE_BYTES)) {
+      return Promise.resolve(st(NAS_STATUS.JUKEBOX));
+    }
     this.queued++;
+    this.queuedWriteBytes += writeBytes;
     const p = this.tail.then(fn).then(
       (r) => r,
       () => {
@@ -233,6 +239,7 @@ export class ShareStore {
     );
     this.tail = p.then(() => {
       this.queued--;
+      this.queuedWriteBytes -= writeBytes;
       this.ops++;
     });
     return p;
@@ -415,7 +422,7 @@ export class ShareStore {
       f.size = newSize;
       f.mtimeNs = next.mtimeNs;
       return { status: NAS_STATUS.OK, attrs: this.attrs(f), value: data.length };
-    });
+    }, data.length);
   }
 
   /** Makes every earlier unstable WRITE durable (one synced batch: LevelDB syncs its log up to it). */

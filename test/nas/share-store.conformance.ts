@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import type { NasKv, NasKvOp } from '../../lib/nas/kv.js';
 import { NAS_CREATE, NAS_FILE_TYPE, NAS_MAX_PATH_DEPTH, NAS_OP, NAS_RECORD, NAS_STATUS, parseDirents, type NasRequest } from '../../lib/nas/protocol.js';
-import { NAS_CHUNK_BYTES, NAS_ROOT_ID, ShareStore, executeNasRequest, type OpResult } from '../../lib/nas/share-store.js';
+import { NAS_CHUNK_BYTES, NAS_MAX_QUEUED_WRITE_BYTES, NAS_ROOT_ID, ShareStore, executeNasRequest, type OpResult } from '../../lib/nas/share-store.js';
 
 export interface KvHarness {
   kv: NasKv;
@@ -237,6 +237,18 @@ export function shareStoreConformance(name: string, makeKv: () => Promise<KvHarn
       for (let i = 0; i < 3; i++) await mkfile(ROOT, `f${i}`);
       expect((await s.create(ROOT, 'f3', FILE)).status).to.equal(NAS_STATUS.NOSPC);
       expect((await s.create(ROOT, 'd', DIR)).status).to.equal(NAS_STATUS.NOSPC);
+    });
+
+    it('bounds the work waiting on a share: WRITE data past NAS_MAX_QUEUED_WRITE_BYTES gets JUKEBOX', async () => {
+      const id = await mkfile(ROOT, 'f');
+      s = await open(1024 * 1024 * 1024);
+      const mib = Buffer.alloc(1024 * 1024, 1);
+      const n = NAS_MAX_QUEUED_WRITE_BYTES / mib.length + 3;
+      const rs = await Promise.all(Array.from({ length: n }, (_, i) => s.write(id, (i % 8) * mib.length, mib, false)));
+      expect(rs.filter((r) => r.status === NAS_STATUS.JUKEBOX)).to.have.length(3);
+      expect(rs.filter((r) => r.status === NAS_STATUS.OK)).to.have.length(n - 3);
+      expect(s.stats().queued).to.equal(0);
+      ok(await s.write(id, 0, mib, false)); // drained: accepted again
     });
 
     it('a failed kv batch answers IO and changes nothing, in the store or in the kv', async () => {
