@@ -5,7 +5,7 @@
 // quickstart fabric (topologies/quickstart.yaml) that the bench starts in a temporary state dir and stops
 // by PID at the end. Also the idle resident memory (VmRSS) of each daemon of that fabric, sampled in
 // rounds before any command talks to it. The CLI runs as `node bin/vfab.js ...` with this process's
-// Node binary, so the bench measures whatever the entry point does (tsx today, compiled JS later).
+// Node binary, so the bench measures whatever the entry point does (the compiled CLI in dist/).
 // Leaves out: the quickstart's pings, failover and captures, and commands other than these two.
 
 import fs from 'node:fs';
@@ -95,7 +95,7 @@ function commandSide(id: string, label: string, args: string[], env: NodeJS.Proc
       }
       return { wallMs: +(wall / CLI_RUNS_PER_ROUND).toFixed(2), cpuMs: cpu === null ? null : +(cpu / CLI_RUNS_PER_ROUND).toFixed(1) };
     },
-    // one run first: the module and compile caches (tsx's among them) hold what every later run reads
+    // one run first: the OS file cache holds what every later run reads
     warmUp: async () => void (await timeCommand(args, env, expect)),
   };
 }

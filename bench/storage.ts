@@ -39,6 +39,7 @@ import { DEFAULT_ROUNDS, formatComparison, processCpuSeconds, runComparison, typ
 import { blockKey } from '../lib/storage/blockstore-level.js';
 import { encodeBlockValue } from '../lib/storage/blockstore.js';
 import { DEFAULT_READ_CACHE_BYTES, type ReadCacheStats } from '../lib/storage/block-cache.js';
+import { DAEMON_SCRIPTS } from '../daemons/fabric/process.js';
 
 /** What the raw column measures (printed with the results). */
 export const RAW_DEFINITION =
@@ -168,7 +169,7 @@ export interface StoredProcess {
 /** Spawns stored on `dataDir` and waits for its ready line (the listening port). */
 export async function startStored(dataDir: string, token: string, storedArgs: string[]): Promise<StoredProcess> {
   const extraNodeArgs = (process.env.VFAB_BENCH_STORED_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const child = spawn(process.execPath, [...heapNodeArgs(), ...extraNodeArgs, '--import', 'tsx', 'daemons/stored.ts', '--data-dir', dataDir, ...storedArgs], {
+  const child = spawn(process.execPath, [...heapNodeArgs(), ...extraNodeArgs, DAEMON_SCRIPTS.array, '--data-dir', dataDir, ...storedArgs], {
     env: { ...process.env, VFAB_TOKEN: token },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -23,15 +23,15 @@ import type { ControlServer } from './common/server.js';
 import type { EventLog } from './common/events.js';
 import { MultipathClient } from './storage/multipath-client.js';
 import type { PathPolicy } from '../lib/storage/multipath.js';
-import { VDisk, runWorkload, MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES } from '../lib/storage/vdisk.js';
+import { VDisk, runWorkload, MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES, MAX_WORKLOAD_SECONDS } from '../lib/storage/vdisk.js';
 import { SCSI_STATUS, SENSE_KEY } from '../lib/storage/scsi.js';
 import { compareAndWrite } from '../lib/storage/cdb.js';
 import { DATASTORE_DIR_BYTES, DATASTORE_ERROR, parseDirectory, planDisk, type DatastoreDisk } from '../lib/storage/datastore.js';
 
 /** Largest read or write of one control request (the base64 body stays under the 1 MiB control limit). */
 export const MAX_DISK_REQUEST_BYTES = 512 * 1024;
-/** Longest `disk load` run. */
-export const MAX_LOAD_SECONDS = 300;
+/** Longest `disk load` run (lib/storage/vdisk.ts, where the CLI reads it too). */
+export const MAX_LOAD_SECONDS = MAX_WORKLOAD_SECONDS;
 /** COMPARE AND WRITE attempts to add a disk to a directory other hosts are changing. */
 export const MAX_DIRECTORY_RETRIES = 16;
 /** Initiator names: IQN of the host (RFC 3720 style, date = vfab's naming authority month). */

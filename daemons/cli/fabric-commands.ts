@@ -1,100 +1,102 @@
 // vfab up / down / status / link: bring a fabric up and down, show what runs, take links down and up.
+// Topology loading and process orchestration are imported when `up`/`down` run, so `vfab status` starts
+// quickly.
 
 import fs from 'node:fs';
 import { VfabError } from '../../lib/errors.js';
-import { loadTopologyFile } from '../../lib/topology/load.js';
 import { control } from '../common/control-client.js';
-import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
-import { readState, daemonForEndpoint, salvageDaemons, statePath } from '../fabric/state.js';
-import { stopDaemons } from '../fabric/process.js';
+import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath } from '../fabric/state.js';
 import { checkDaemonPid } from '../fabric/pid-identity.js';
-import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED, EXIT_USAGE } from './io.js';
+import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE } from './io.js';
 import { formatSize } from '../../lib/storage/size.js';
-import { readCacheLine } from './commands/storage.js';
-import { wipeLine } from './commands/array.js';
+import { readCacheLine } from './read-cache-line.js';
 
-export const UP_USAGE = `usage: vfab up FILE [--detach] [--time-scale N] [--json]
+/** Largest --time-scale: fabric clocks run at most this many times faster than the wall clock. */
+export const MAX_TIME_SCALE = 1000;
 
-Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
+const up = defineCommand(
+  {
+    usage: ['FILE [--detach] [--time-scale N] [--json]'],
+    description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
 127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
 Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
 returns once the fabric is up (stop it later with: vfab down).
 Arrays keep their LUNs and data across down / up (.vfab/arrays/<array>/ or arrays[].dataDir): missing
 topology LUNs are created, larger ones grown; a topology LUN smaller than the stored one is refused
-(exit 2). Delete the data with: vfab down --purge, or vfab array wipe ARRAY --yes.
+(exit 2). Delete the data with: vfab down --purge, or vfab array wipe ARRAY --yes.`,
+    options: {
+      detach: { type: 'bool', description: 'return once the fabric is up, leave it running' },
+      'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },
+      json: { ...JSON_OPTION, description: 'print the fabric state as JSON once up' },
+    },
+    args: { min: 1, max: 1 },
+    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
+    exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
+  },
+  async ({ values, positionals }, io) => {
+    const { loadTopologyFile } = await import('../../lib/topology/load.js');
+    const { fabricUp, fabricDown } = await import('../fabric/lifecycle.js');
+    const topology = await loadTopologyFile(positionals[0]!);
+    const state = await fabricUp({
+      topology,
+      detached: values.detach,
+      timeScale: values['time-scale'],
+      onProgress: values.json ? undefined : (line) => io.err(line),
+    });
+    if (values.json) printJson(io, state);
+    else io.out(`fabric ${state.fabric} is up: ${state.daemons.length} daemons (${state.daemons.map((d) => d.name).join(', ')})`);
+    if (values.detach) return EXIT_OK;
+    io.err('press Ctrl-C to stop the fabric');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await fabricDown(state);
+    io.err('fabric stopped');
+    return EXIT_OK;
+  },
+);
 
-  --detach          return once the fabric is up, leave it running
-  --time-scale N    run the fabric's clocks N times faster (aging, beacons, timeouts); default 1
-  --json            print the fabric state as JSON once up
-
-example: vfab up topologies/quickstart.yaml --detach`;
-
-export async function upCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { detach: { type: 'boolean' }, 'time-scale': { type: 'string' }, json: { type: 'boolean' } }, UP_USAGE);
-  if (values.help) return io.out(UP_USAGE), EXIT_OK;
-  const file = positionals[0];
-  if (!file || positionals.length > 1) throw new UsageError(`vfab up takes one topology file\n\n${UP_USAGE}`);
-  const timeScale = values['time-scale'] === undefined ? 1 : Number(values['time-scale']);
-  if (!(timeScale > 0 && timeScale <= 1000)) throw new UsageError(`--time-scale must be a number in (0, 1000], got ${values['time-scale']}`);
-  const topology = await loadTopologyFile(file);
-  const state = await fabricUp({
-    topology,
-    detached: values.detach ?? false,
-    timeScale,
-    onProgress: values.json ? undefined : (line) => io.err(line),
-  });
-  if (values.json) printJson(io, state);
-  else io.out(`fabric ${state.fabric} is up: ${state.daemons.length} daemons (${state.daemons.map((d) => d.name).join(', ')})`);
-  if (values.detach) return EXIT_OK;
-  io.err('press Ctrl-C to stop the fabric');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await fabricDown(state);
-  io.err('fabric stopped');
-  return EXIT_OK;
-}
-
-export const DOWN_USAGE = `usage: vfab down [--purge] [--json]
-
-Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.
+const down = defineCommand(
+  {
+    usage: ['[--purge] [--json]'],
+    description: `Stops every daemon of the running fabric (SIGTERM, then SIGKILL after 3 s) and removes its state.
 The arrays keep their data (LUNs and blocks): the next vfab up finds it again.
 A PID is signalled only while it is provably the daemon vfab started (same process start time, and
 --name <daemon> on its command line); a reused PID is reported and left alone. If the state file is
 corrupt (e.g. cut short), the daemons whose records are still whole and whose PIDs match are stopped,
-the file is moved aside to state.json.corrupt, and the exit code is 2 (the state file is bad input).
-
-  --purge   also delete the data of this fabric's arrays once they stopped (their stores, by
-            default .vfab/arrays/<array>/, or the topology's arrays[].dataDir); this cannot be undone
-  --json    print what was stopped (and deleted) as JSON
-
-examples:
-  vfab down
-  vfab down --purge      # start from empty arrays next time`;
-
-export async function downCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parse(argv, { purge: { type: 'boolean' }, json: { type: 'boolean' } }, DOWN_USAGE);
-  if (values.help) return io.out(DOWN_USAGE), EXIT_OK;
-  let state;
-  try {
-    state = readState();
-  } catch (e) {
-    if (e instanceof VfabError && e.code === 'VFAB_STATE_CORRUPT') return downFromCorruptState(e, values.json ?? false, io);
-    throw e;
-  }
-  const result = await fabricDown(state, undefined, { purge: values.purge ?? false });
-  for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
-  if (values.json) printJson(io, { fabric: state.fabric, ...result });
-  else {
-    io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
-    for (const w of result.purged ?? []) io.out(wipeLine(w));
-  }
-  return EXIT_OK;
-}
+the file is moved aside to state.json.corrupt, and the exit code is 2 (the state file is bad input).`,
+    options: {
+      purge: { type: 'bool', description: "also delete the data of this fabric's arrays once they stopped (their stores, by default .vfab/arrays/<array>/, or the topology's arrays[].dataDir); this cannot be undone" },
+      json: { ...JSON_OPTION, description: 'print what was stopped (and deleted) as JSON' },
+    },
+    args: { min: 0, max: 0 },
+    examples: ['down', 'down --purge      # start from empty arrays next time'],
+  },
+  async ({ values }, io) => {
+    const { fabricDown } = await import('../fabric/lifecycle.js');
+    const { wipeLine } = await import('./commands/array.js');
+    let state;
+    try {
+      state = readState();
+    } catch (e) {
+      if (e instanceof VfabError && e.code === 'VFAB_STATE_CORRUPT') return downFromCorruptState(e, values.json, io);
+      throw e;
+    }
+    const result = await fabricDown(state, undefined, { purge: values.purge });
+    for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
+    if (values.json) printJson(io, { fabric: state.fabric, ...result });
+    else {
+      io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
+      for (const w of result.purged ?? []) io.out(wipeLine(w));
+    }
+    return EXIT_OK;
+  },
+);
 
 /** `vfab down` over a corrupt state file: stop what can be proven ours, move the file aside, exit 2. */
 async function downFromCorruptState(e: VfabError, json: boolean, io: CliIo): Promise<number> {
+  const { stopDaemons } = await import('../fabric/process.js');
   const file = statePath();
   const records = salvageDaemons();
   const result = await stopDaemons(records);
@@ -107,44 +109,49 @@ async function downFromCorruptState(e: VfabError, json: boolean, io: CliIo): Pro
   return EXIT_USAGE;
 }
 
-export const STATUS_USAGE = `usage: vfab status [NODE] [--json]
-
-Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
+const status = defineCommand(
+  {
+    usage: ['[NODE] [--json]'],
+    description: `Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
 group, VLAN, MAC, the uplink each port uses and why), VMs and storage paths; switches with their ports
 and links; arrays with their LUNs (I/O counters), block sessions and read cache.
-NODE limits the output to one host, switch or array.`;
-
-export async function statusCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, STATUS_USAGE);
-  if (values.help) return io.out(STATUS_USAGE), EXIT_OK;
-  const state = readState();
-  const daemons = positionals[0] ? state.daemons.filter((d) => d.name === positionals[0]) : state.daemons;
-  if (positionals[0] && daemons.length === 0) throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${positionals[0]}`);
-  const reports: any[] = [];
-  for (const d of daemons) {
-    const pidState = checkDaemonPid(d);
-    if (pidState.state !== 'running') {
+NODE limits the output to one host, switch or array.`,
+    options: { json: JSON_OPTION },
+    args: { min: 0, max: 1 },
+    examples: ['status', 'status esx1', 'status --json'],
+    exits: { 3: 'no fabric is running here, or a daemon is not running or does not answer (each is listed)' },
+  },
+  async ({ values, positionals }, io) => {
+    const state = readState();
+    const only = positionals[0];
+    const daemons = only !== undefined ? state.daemons.filter((d) => d.name === only) : state.daemons;
+    if (only !== undefined && daemons.length === 0) {
+      const names = state.daemons.map((d) => d.name);
+      throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${JSON.stringify(only)}${suggest(only, names)} (have: ${names.join(', ')})`);
+    }
+    const reports = await Promise.all(daemons.map(async (d): Promise<any> => {
+      const pidState = checkDaemonPid(d);
       // a reused PID is not the daemon: never trusted (no control call with the token to whatever listens)
-      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) });
-      continue;
+      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };
+      try {
+        const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
+        // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
+        const storage = d.kind === 'host' ? await control<any>(d, state.token, 'GET', '/control/storage').catch(() => undefined) : undefined;
+        return { ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true };
+      } catch (e) {
+        return { name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message };
+      }
+    }));
+    const broken = reports.filter((r) => !r.running || r.error);
+    if (values.json) printJson(io, { fabric: state.fabric, startedAt: state.startedAt, daemons: reports });
+    else {
+      io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
+      for (const r of reports) io.out(renderStatus(r));
     }
-    try {
-      const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
-      // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
-      const storage = d.kind === 'host' ? await control<any>(d, state.token, 'GET', '/control/storage').catch(() => undefined) : undefined;
-      reports.push({ ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true });
-    } catch (e) {
-      reports.push({ name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message });
-    }
-  }
-  if (values.json) {
-    printJson(io, { fabric: state.fabric, startedAt: state.startedAt, daemons: reports });
-    return EXIT_OK;
-  }
-  io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
-  for (const r of reports) io.out(renderStatus(r));
-  return reports.every((r) => r.running) ? EXIT_OK : EXIT_FAILED;
-}
+    for (const r of broken) io.err(`vfab status: ${r.kind} ${r.name} (pid ${r.pid}) ${r.running ? `does not answer: ${r.error}` : `is not running${r.error ? ` (${r.error})` : ''}`}`);
+    return broken.length > 0 ? EXIT_NO_FABRIC : EXIT_OK;
+  },
+);
 
 function renderStatus(r: any): string {
   const lines: string[] = [];
@@ -201,21 +208,26 @@ function indent(text: string, n: number): string {
   return text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
 }
 
-export const LINK_USAGE = `usage: vfab link down|up ENDPOINT [--json]
-
-Takes a link down or up at ENDPOINT, like pulling or plugging a cable: the carrier is lost (or
+const link = defineCommand(
+  {
+    usage: ['down|up ENDPOINT [--json]'],
+    description: `Takes a link down or up at ENDPOINT, like pulling or plugging a cable: the carrier is lost (or
 restored) at both ends. ENDPOINT is <node>.<interface>: a host uplink (esx1.vmnic0) or a switch
-port (sw1.Gi1/0/1).`;
+port (sw1.Gi1/0/1).`,
+    options: { json: JSON_OPTION },
+    args: { min: 2, max: 2 },
+    verbs: ['down', 'up'],
+    examples: ['link down esx1.vmnic0   # then: vfab status esx1 (which uplink took over, and why)', 'link up esx1.vmnic0'],
+  },
+  async ({ values, positionals }, io) => {
+    const [action, endpoint] = positionals as [string, string];
+    const state = readState();
+    const { daemon, iface } = daemonForEndpoint(state, endpoint);
+    const result = await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(iface)}`, { up: action === 'up' });
+    if (values.json) printJson(io, result);
+    else io.out(`${endpoint}: link ${action}`);
+    return EXIT_OK;
+  },
+);
 
-export async function linkCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, LINK_USAGE);
-  if (values.help) return io.out(LINK_USAGE), EXIT_OK;
-  const [action, endpoint] = positionals;
-  if ((action !== 'down' && action !== 'up') || !endpoint) throw new UsageError(LINK_USAGE);
-  const state = readState();
-  const { daemon, iface } = daemonForEndpoint(state, endpoint);
-  const result = await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(iface)}`, { up: action === 'up' });
-  if (values.json) printJson(io, result);
-  else io.out(`${endpoint}: link ${action}`);
-  return EXIT_OK;
-}
+export const commands: CommandTable = { up, down, status, link };

@@ -1,8 +1,7 @@
-// Shared pieces of the vfab CLI: output (text or --json), errors as exit codes, and option parsing on
-// node:util parseArgs (no dependency: it covers flags, values and positionals, which is all we need).
+// Shared pieces of the vfab CLI: output (text or --json), tables, and the shape of a command (its option
+// table lives in options.ts, which checks values and writes --help). Leaves out dispatch (daemons/cli.ts).
 
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { VfabError } from '../../lib/errors.js';
+import type { CommandSpec, OptionTable, Parsed } from './options.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -22,24 +21,24 @@ export const stdio: CliIo = {
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
 };
 
-/** Exit codes: 0 ok, 1 the command ran and found a failure (e.g. ping lost everything), 2 bad usage or input. */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_FABRIC, UsageError } from './options.js';
 
-export class UsageError extends VfabError {
-  constructor(message: string) {
-    super('VFAB_USAGE', message);
-  }
+/** One subcommand: its option table (validation and --help) and what it does with the parsed line. */
+export interface CommandDef<O extends OptionTable = any> {
+  spec: CommandSpec<O>;
+  run: (parsed: Parsed<O>, io: CliIo) => Promise<number>;
 }
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${usage}`);
-  }
+/** Declares a command; the table's literal types flow into `run`'s parsed values. */
+export function defineCommand<O extends OptionTable>(spec: CommandSpec<O>, run: (parsed: Parsed<O>, io: CliIo) => Promise<number>): CommandDef<O> {
+  return { spec, run };
 }
+
+/** What each module in daemons/cli/commands/ exports as `commands` (listed in daemons/cli/registry.ts). */
+export type CommandTable = Record<string, CommandDef>;
+
+/** --json, which most commands take. */
+export const JSON_OPTION = { type: 'bool', description: 'print the result as JSON (for machines)' } as const;
 
 export function printJson(io: CliIo, value: unknown): void {
   io.out(JSON.stringify(value, null, 2));
@@ -52,11 +51,3 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
-/** One subcommand: `order` sorts the help listing (lower first). */
-export interface Command {
-  run: (argv: string[], io: CliIo) => Promise<number>;
-  summary: string;
-  order?: number;
-}
-/** What each module in daemons/cli/commands/ exports as `commands`. */
-export type CommandTable = Record<string, Command>;

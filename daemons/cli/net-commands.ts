@@ -1,54 +1,52 @@
 // vfab ping / mac-table: reachability from inside a VM, and what a switch has learned.
 
-import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, findDaemon } from '../fabric/state.js';
-import { type CliIo, parse, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from './io.js';
+import { readState, findDaemon, findVmDaemon } from '../fabric/state.js';
+import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_FAILED } from './io.js';
 
 export const MAX_PING_COUNT = 10_000;
+/** Largest ICMP payload: a 9000-byte jumbo frame less the IPv4 and ICMP headers. */
+export const MAX_PING_PAYLOAD_BYTES = 8972;
+/** Longest --interval-ms and --timeout-ms. */
+export const MAX_PING_WAIT_MS = 60_000;
 
-export const PING_USAGE = `usage: vfab ping VM TARGET_IP [--count N] [--interval-ms MS] [--timeout-ms MS] [--size BYTES] [--nic NAME] [--json]
-
-Sends ICMP echo requests from inside VM (its own IP stack: ARP first, then ICMP) to TARGET_IP and
-prints each reply with its round-trip time, like ping(8). Exit 0 if any reply came back, 1 if none.
-
-  --count N         echo requests to send (default 4, at most ${MAX_PING_COUNT})
-  --interval-ms MS  time between requests (default 200)
-  --timeout-ms MS   how long to wait for each reply (default 1000)
-  --size BYTES      ICMP payload size (default 56)
-  --nic NAME        which vNIC to send from (default: the first one on TARGET_IP's subnet, else nic 0)
-
-example: vfab ping web1 192.0.2.12 --count 3`;
-
-export async function pingCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { count: { type: 'string', short: 'c' }, 'interval-ms': { type: 'string' }, 'timeout-ms': { type: 'string' }, size: { type: 'string' }, nic: { type: 'string' }, json: { type: 'boolean' } },
-    PING_USAGE,
-  );
-  if (values.help) return io.out(PING_USAGE), EXIT_OK;
-  const [vm, target] = positionals;
-  if (!vm || !target || positionals.length > 2) throw new UsageError(PING_USAGE);
-  const count = intOption(values.count, 4, 1, MAX_PING_COUNT, '--count');
-  const intervalMs = intOption(values['interval-ms'], 200, 1, 60_000, '--interval-ms');
-  const timeoutMs = intOption(values['timeout-ms'], 1000, 1, 60_000, '--timeout-ms');
-  const sizeBytes = intOption(values.size, 56, 0, 8972, '--size');
-  const state = readState();
-  const hostName = state.vmHosts[vm];
-  if (!hostName) throw new VfabError('VFAB_NOT_FOUND', `no VM named ${vm} (VMs: ${Object.keys(state.vmHosts).join(', ')})`);
-  const host = findDaemon(state, hostName);
-  const result = await control<PingResult>(host, state.token, 'POST', `/control/vms/${encodeURIComponent(vm)}/ping`, { target, count, intervalMs, timeoutMs, sizeBytes, nic: values.nic }, count * (intervalMs + timeoutMs) + 10_000);
-  if (values.json) printJson(io, result);
-  else {
-    io.out(`PING ${target} from ${vm}.${result.nic} (${result.sourceIp}): ${sizeBytes} data bytes`);
-    for (const r of result.replies) {
-      io.out(r.rttMs === null ? `no reply for icmp_seq=${r.seq} (${r.error ?? 'timeout'})` : `${r.bytes} bytes from ${target}: icmp_seq=${r.seq} ttl=${r.ttl} time=${r.rttMs.toFixed(3)} ms`);
+const ping = defineCommand(
+  {
+    usage: ['VM TARGET_IP [--count N] [--interval-ms MS] [--timeout-ms MS] [--size BYTES] [--nic NAME] [--json]'],
+    description: `Sends ICMP echo requests from inside VM (its own IP stack: ARP first, then ICMP) to TARGET_IP and
+prints each reply with its round-trip time, like ping(8).`,
+    options: {
+      count: { type: 'int', short: 'c', min: 1, max: MAX_PING_COUNT, default: 4, description: 'echo requests to send' },
+      'interval-ms': { type: 'duration', unit: 'ms', min: 1, max: MAX_PING_WAIT_MS, default: 200, description: 'time between requests' },
+      'timeout-ms': { type: 'duration', unit: 'ms', min: 1, max: MAX_PING_WAIT_MS, default: 1000, description: 'how long to wait for each reply' },
+      size: { type: 'int', value: 'BYTES', min: 0, max: MAX_PING_PAYLOAD_BYTES, default: 56, description: 'ICMP payload size in bytes' },
+      nic: { type: 'string', value: 'NAME', description: "which vNIC to send from (default: the first one on TARGET_IP's subnet, else nic 0)" },
+      json: JSON_OPTION,
+    },
+    args: { min: 2, max: 2 },
+    examples: ['ping web1 192.0.2.12 --count 3', 'ping web1 198.51.100.11 -c 1 --timeout-ms 300   # across VLANs: no reply, exit 1'],
+    exits: { 1: 'no reply came back' },
+  },
+  async ({ values, positionals }, io) => {
+    const [vm, target] = positionals as [string, string];
+    const { count, size: sizeBytes } = values;
+    const intervalMs = values['interval-ms'];
+    const timeoutMs = values['timeout-ms'];
+    const state = readState();
+    const host = findVmDaemon(state, vm);
+    const result = await control<PingResult>(host, state.token, 'POST', `/control/vms/${encodeURIComponent(vm)}/ping`, { target, count, intervalMs, timeoutMs, sizeBytes, nic: values.nic }, count * (intervalMs + timeoutMs) + 10_000);
+    if (values.json) printJson(io, result);
+    else {
+      io.out(`PING ${target} from ${vm}.${result.nic} (${result.sourceIp}): ${sizeBytes} data bytes`);
+      for (const r of result.replies) {
+        io.out(r.rttMs === null ? `no reply for icmp_seq=${r.seq} (${r.error ?? 'timeout'})` : `${r.bytes} bytes from ${target}: icmp_seq=${r.seq} ttl=${r.ttl} time=${r.rttMs.toFixed(3)} ms`);
+      }
+      const got = result.replies.filter((r) => r.rttMs !== null).length;
+      io.out(`--- ${target} ping statistics ---\n${result.replies.length} packets transmitted, ${got} received, ${(((result.replies.length - got) / result.replies.length) * 100).toFixed(0)}% packet loss`);
     }
-    const got = result.replies.filter((r) => r.rttMs !== null).length;
-    io.out(`--- ${target} ping statistics ---\n${result.replies.length} packets transmitted, ${got} received, ${(((result.replies.length - got) / result.replies.length) * 100).toFixed(0)}% packet loss`);
-  }
-  return result.received > 0 ? EXIT_OK : EXIT_FAILED;
-}
+    return result.received > 0 ? EXIT_OK : EXIT_FAILED;
+  },
+);
 
 export interface PingResult {
   vm: string;
@@ -60,36 +58,39 @@ export interface PingResult {
   replies: Array<{ seq: number; rttMs: number | null; ttl?: number; bytes?: number; error?: string }>;
 }
 
-function intOption(text: string | undefined, dflt: number, min: number, max: number, name: string): number {
-  if (text === undefined) return dflt;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got ${text}`);
-  return n;
-}
+/** Highest VLAN ID (802.1Q VID is 12 bits). */
+export const MAX_VLAN_ID = 4095;
 
-export const MAC_TABLE_USAGE = `usage: vfab mac-table NODE [--vlan N] [--json]
-
-Shows a MAC address table. For a physical switch: the MACs it learned per VLAN, the port, the age
+const macTable = defineCommand(
+  {
+    usage: ['NODE [--vlan N] [--json]'],
+    description: `Shows a MAC address table. For a physical switch: the MACs it learned per VLAN, the port, the age
 and how often each moved (a MAC that keeps moving between ports is flapping: a duplicate MAC or an IP-
 hash team without a port-channel). For an ESX host: each vSwitch's table, which is told by the ports
-and never learned (spec §1.1).`;
+and never learned (spec §1.1).`,
+    options: {
+      vlan: { type: 'int', min: 0, max: MAX_VLAN_ID, description: 'only entries of this VLAN' },
+      json: JSON_OPTION,
+    },
+    args: { min: 1, max: 1 },
+    examples: ['mac-table sw1', 'mac-table sw1 --vlan 10 --json', 'mac-table esx1'],
+  },
+  async ({ values, positionals }, io) => {
+    const node = positionals[0]!;
+    const state = readState();
+    const daemon = findDaemon(state, node);
+    const result = await control<{ entries: any[] }>(daemon, state.token, 'GET', '/control/mac-table');
+    const vlan = values.vlan;
+    const entries = vlan === undefined ? result.entries : result.entries.filter((e) => e.vlan === vlan);
+    if (values.json) return printJson(io, { node, entries }), EXIT_OK;
+    if (daemon.kind === 'switch') {
+      io.out(table([['vlan', 'mac', 'type', 'port', 'age s', 'moves'], ...entries.map((e) => [String(e.vlan), e.mac, e.type ?? 'dynamic', e.port, (e.ageMs / 1000).toFixed(1), String(e.moves ?? 0)])]));
+    } else {
+      io.out(table([['vswitch', 'vlan', 'mac', 'port', 'port group'], ...entries.map((e) => [e.vswitch, String(e.vlan), e.mac, String(e.portId), e.portGroup])]));
+    }
+    io.out(`${entries.length} entries`);
+    return EXIT_OK;
+  },
+);
 
-export async function macTableCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { vlan: { type: 'string' }, json: { type: 'boolean' } }, MAC_TABLE_USAGE);
-  if (values.help) return io.out(MAC_TABLE_USAGE), EXIT_OK;
-  const node = positionals[0];
-  if (!node) throw new UsageError(MAC_TABLE_USAGE);
-  const state = readState();
-  const daemon = findDaemon(state, node);
-  const result = await control<{ entries: any[] }>(daemon, state.token, 'GET', '/control/mac-table');
-  const vlan = values.vlan === undefined ? undefined : Number(values.vlan);
-  const entries = vlan === undefined ? result.entries : result.entries.filter((e) => e.vlan === vlan);
-  if (values.json) return printJson(io, { node, entries }), EXIT_OK;
-  if (daemon.kind === 'switch') {
-    io.out(table([['vlan', 'mac', 'type', 'port', 'age s', 'moves'], ...entries.map((e) => [String(e.vlan), e.mac, e.type ?? 'dynamic', e.port, (e.ageMs / 1000).toFixed(1), String(e.moves ?? 0)])]));
-  } else {
-    io.out(table([['vswitch', 'vlan', 'mac', 'port', 'port group'], ...entries.map((e) => [e.vswitch, String(e.vlan), e.mac, String(e.portId), e.portGroup])]));
-  }
-  io.out(`${entries.length} entries`);
-  return EXIT_OK;
-}
+export const commands: CommandTable = { ping, 'mac-table': macTable };

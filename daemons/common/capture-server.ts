@@ -8,7 +8,7 @@
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, WebSocket } from 'ws';
+import { WebSocketServer, WebSocket } from './ws.js';
 import type { RequestTarget } from './http-guard.js';
 import { LinkEncoder, MAX_LINK_MESSAGE_BYTES, CAPTURE_DIRECTION_IN, CAPTURE_DIRECTION_OUT } from '../../lib/link/codec.js';
 

@@ -2,6 +2,7 @@
 // Covers request/response, typed errors (the daemon's VFAB_* code comes back as a VfabError) and a
 // timeout. Leaves out retries: callers decide.
 
+import http from 'node:http';
 import { VfabError } from '../../lib/errors.js';
 
 export const CONTROL_TIMEOUT_MS = 30_000;
@@ -9,8 +10,24 @@ export const CONTROL_TIMEOUT_MS = 30_000;
 export interface DaemonAddress {
   port: number;
   host?: string;
+  /** When known (a fabric's DaemonRecord), errors name the daemon: "host esx1". */
+  name?: string;
+  kind?: string;
 }
 
+/** "host esx1 (127.0.0.1:4711)" or "daemon at 127.0.0.1:4711". */
+export function describeDaemon(d: DaemonAddress): string {
+  const at = `${d.host ?? '127.0.0.1'}:${d.port}`;
+  return d.name ? `${d.kind ?? 'daemon'} ${d.name} (${at})` : `daemon at ${at}`;
+}
+
+/** Largest reply body read from a daemon (a status of a big fabric is a few MB). */
+export const MAX_CONTROL_REPLY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One control call. On node:http rather than fetch: fetch loads undici on first use, 60-100 ms of a
+ * CLI call that otherwise takes about as long (measured on `vfab status`).
+ */
 export async function control<T = any>(
   daemon: DaemonAddress,
   token: string,
@@ -20,27 +37,40 @@ export async function control<T = any>(
   timeoutMs = CONTROL_TIMEOUT_MS,
 ): Promise<T> {
   const url = `http://${daemon.host ?? '127.0.0.1'}:${daemon.port}${path}`;
-  let res: Response;
-  try {
-    res = await fetch(url, {
+  const payload = body !== undefined ? Buffer.from(JSON.stringify(body)) : undefined;
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const unreachable = (why: string) => reject(new VfabError('VFAB_CONTROL_UNREACHABLE', `cannot reach ${describeDaemon(daemon)}: ${why}`, { daemon: daemon.name, url }));
+    const req = http.request(url, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(timeoutMs),
+      headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
+      timeout: timeoutMs,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes > MAX_CONTROL_REPLY_BYTES) {
+          req.destroy();
+          reject(new VfabError('VFAB_CONTROL_BAD_REPLY', `${describeDaemon(daemon)} answered more than ${MAX_CONTROL_REPLY_BYTES} bytes to ${method} ${path}`));
+        } else chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (e) => unreachable(`the reply broke off (${e.message})`));
     });
-  } catch (e) {
-    throw new VfabError('VFAB_CONTROL_UNREACHABLE', `cannot reach daemon at ${url}: ${(e as Error).message}`);
-  }
-  const text = await res.text();
+    // nothing listening (ECONNREFUSED) means the daemon is gone; a timeout means it does not answer
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => unreachable(e.code === 'ECONNREFUSED' ? 'connection refused (is it running? see: vfab status)' : e.code === 'ETIMEDOUT' ? e.message : (e.code ?? e.message)));
+    req.end(payload);
+  });
   let value: any;
   try {
     value = text ? JSON.parse(text) : undefined;
   } catch {
-    throw new VfabError('VFAB_CONTROL_BAD_REPLY', `daemon at ${url} answered ${res.status} with non-JSON`);
+    throw new VfabError('VFAB_CONTROL_BAD_REPLY', `${describeDaemon(daemon)} answered ${status} with non-JSON`);
   }
-  if (!res.ok) {
+  if (status < 200 || status >= 300) {
     const e = value?.error ?? {};
-    throw new VfabError(e.code ?? 'VFAB_CONTROL_FAILED', e.message ?? `HTTP ${res.status} from ${url}`, e.details);
+    throw new VfabError(e.code ?? 'VFAB_CONTROL_FAILED', e.message ?? `HTTP ${status} from ${url}`, e.details);
   }
   return value as T;
 }

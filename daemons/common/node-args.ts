@@ -1,8 +1,6 @@
-// How vfab starts a TypeScript entry point in a child process: node with the tsx loader, resolved to an
-// absolute URL so the child works whatever its working directory, with the V8 flags daemons run with.
-
-/** URL of tsx's loader (the same one `node --import tsx` uses), for `node --import <url>`. */
-export const TSX_LOADER_URL = import.meta.resolve('tsx');
+// How vfab starts a daemon in a child process: node on the compiled JavaScript in dist/ with the V8
+// flags daemons run with. TypeScript files (benchmark peers) start the same way with the tsx loader,
+// which is a devDependency: it is resolved only when asked for, never by the CLI or a daemon.
 
 /**
  * V8 flags every vfab daemon (and every benchmark peer started the same way) runs with. The daemons'
@@ -11,13 +9,24 @@ export const TSX_LOADER_URL = import.meta.resolve('tsx');
  * initial old generation keeps V8 from starting a full mark-compact every 40-100 ms just because the
  * small old generation's limit is reached (measured with --trace-gc: 36-52 per 3 s in a receiving host at
  * 1500 B frames, 1-2 after). Measured: 25-30 % less CPU per block read (docs/storage-model.md, "Third
- * round"), and per received frame 2.2-3.0 -> 1.2 us at 1500 B (docs/fabric-performance.md).
+ * round"), and per received frame 2.2-3.0 -> 1.2 us at 1500 B (docs/fabric-performance.md). The initial
+ * old generation is a limit, not an allocation: an idle daemon of the quickstart measured 53-60 MiB VmRSS
+ * (12-24 MiB private) with and without it, within run-to-run noise, so it stays.
  */
 export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--initial-old-space-size=64'];
 
-/** argv (after the node binary) that runs the TypeScript file `script` with `args`. */
+/** VFAB_CPU_PROF_DIR=DIR: every daemon writes a V8 CPU profile there when it exits (for `npm run bench`). */
+function profileArgs(): string[] {
+  return process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : [];
+}
+
+/** argv (after the node binary) that runs the JavaScript file `script` (a daemon in dist/) with `args`. */
+export function daemonNodeArgs(script: string, args: string[] = []): string[] {
+  return [...DAEMON_V8_FLAGS, ...profileArgs(), script, ...args];
+}
+
+/** argv that runs the TypeScript file `script` through tsx (benchmark peers; tsx is a devDependency). */
 export function tsNodeArgs(script: string, args: string[] = []): string[] {
-  // VFAB_CPU_PROF_DIR=DIR: every daemon writes a V8 CPU profile there when it exits (for `npm run bench`)
-  const prof = process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : [];
-  return [...DAEMON_V8_FLAGS, ...prof, '--import', TSX_LOADER_URL, script, ...args];
+  // the loader as an absolute URL, so the child works whatever its working directory
+  return [...DAEMON_V8_FLAGS, ...profileArgs(), '--import', import.meta.resolve('tsx'), script, ...args];
 }

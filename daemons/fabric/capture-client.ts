@@ -10,7 +10,7 @@
 // frames so far written out in a valid file.
 
 import fs from 'node:fs';
-import { WebSocket } from 'ws';
+import { WebSocket } from '../common/ws.js';
 import { VfabError } from '../../lib/errors.js';
 import { PcapWriter } from '../../lib/capture/pcap.js';
 import { PcapngWriter } from '../../lib/capture/pcapng.js';

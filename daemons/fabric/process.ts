@@ -8,21 +8,21 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { VfabError } from '../../lib/errors.js';
 import { type DaemonKind, type DaemonRecord, STATE_FILE_MODE, ensurePrivateDir } from './state.js';
 import { checkDaemonPid, isAlive, processStartTime, stillExists } from './pid-identity.js';
-import { tsNodeArgs } from '../common/node-args.js';
+import { daemonNodeArgs } from '../common/node-args.js';
+import { distScript } from '../common/paths.js';
 
 export const DAEMON_READY_TIMEOUT_MS = 20_000;
 export const DAEMON_STOP_GRACE_MS = 3_000;
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+/** Each daemon's compiled entry point (dist/, built by `npm ci` or `npm run build`): no TypeScript at run time. */
 export const DAEMON_SCRIPTS: Record<DaemonKind, string> = {
-  host: path.resolve(here, '../hostd.ts'),
-  switch: path.resolve(here, '../switchd.ts'),
-  array: path.resolve(here, '../stored.ts'),
-  vm: path.resolve(here, '../vmd.ts'),
+  host: distScript('daemons/hostd.ts'),
+  switch: distScript('daemons/switchd.ts'),
+  array: distScript('daemons/stored.ts'),
+  vm: distScript('daemons/vmd.ts'),
 };
 
 export interface SpawnOptions {
@@ -37,10 +37,12 @@ export interface SpawnOptions {
 }
 
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
+  const script = DAEMON_SCRIPTS[opts.kind];
+  if (!fs.existsSync(script)) throw new VfabError('VFAB_DAEMON_SPAWN', `cannot start ${opts.kind} daemon ${opts.name}: ${script} is missing (run npm ci, or npm run build)`);
   ensurePrivateDir(path.dirname(opts.logFile));
   const logFd = fs.openSync(opts.logFile, 'a', STATE_FILE_MODE);
   fs.fchmodSync(logFd, STATE_FILE_MODE);
-  const child = spawn(process.execPath, tsNodeArgs(DAEMON_SCRIPTS[opts.kind], opts.args), {
+  const child = spawn(process.execPath, daemonNodeArgs(script, opts.args), {
     stdio: ['ignore', 'pipe', logFd],
     detached: opts.detached,
     env: { ...process.env, ...opts.env, VFAB_TOKEN: opts.token },

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
+import { closestName } from '../../lib/text/did-you-mean.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
 import { isAlive } from './pid-identity.js';
 
@@ -148,12 +149,29 @@ export function removeState(dir = stateDir()): void {
   fs.rmSync(statePath(dir), { force: true });
 }
 
+/** " (did you mean x?)" when `name` is close to one of `names`, else "". */
+export function suggest(name: string, names: Iterable<string>): string {
+  const c = closestName(name, names);
+  return c === undefined ? '' : ` (did you mean ${c}?)`;
+}
+
 export function findDaemon(state: FabricState, name: string): DaemonRecord {
   const d = state.daemons.find((x) => x.name === name);
   if (!d) {
-    throw new VfabError('VFAB_NOT_FOUND', `no daemon named ${JSON.stringify(name)} in fabric ${state.fabric} (have: ${state.daemons.map((x) => x.name).join(', ')})`);
+    const names = state.daemons.map((x) => x.name);
+    throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${JSON.stringify(name)} in fabric ${state.fabric}${suggest(name, names)} (have: ${names.join(', ')})`);
   }
   return d;
+}
+
+/** The daemon that serves VM `vm` (its host, or its own vm daemon); an unknown VM is a usage error. */
+export function findVmDaemon(state: FabricState, vm: string): DaemonRecord {
+  const host = Object.hasOwn(state.vmHosts, vm) ? state.vmHosts[vm] : undefined;
+  if (!host) {
+    const vms = Object.keys(state.vmHosts);
+    throw new VfabError('VFAB_NOT_FOUND', `no VM named ${JSON.stringify(vm)} in fabric ${state.fabric}${suggest(vm, vms)} (VMs: ${vms.join(', ') || 'none'})`);
+  }
+  return findDaemon(state, host);
 }
 
 /** The daemon that serves endpoint "<node>.<interface>": the node itself, or the host of a VM (external or not). */
@@ -165,5 +183,9 @@ export function daemonForEndpoint(state: FabricState, endpoint: string): { daemo
   const node = endpoint.slice(0, dot);
   const iface = endpoint.slice(dot + 1);
   const host = state.externalVmHosts?.[node] ?? state.vmHosts[node];
+  if (host === undefined && !state.daemons.some((d) => d.name === node)) {
+    const nodes = [...state.daemons.map((d) => d.name), ...Object.keys(state.vmHosts)];
+    throw new VfabError('VFAB_NOT_FOUND', `no host, switch or VM named ${JSON.stringify(node)} in endpoint ${endpoint}${suggest(node, nodes)} (have: ${nodes.join(', ')})`);
+  }
   return { daemon: findDaemon(state, host ?? node), node, iface };
 }

@@ -10,7 +10,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from '../common/ws.js';
 import type { Random } from '../../lib/clock.js';
 import { decodeSegment, parseRequestTarget, refuseSocket, requestAuthorized } from '../common/http-guard.js';
 import { LinkError, MAX_ENDPOINT_NAME_BYTES, MAX_LINK_MESSAGE_BYTES } from '../../lib/link/codec.js';

@@ -9,7 +9,7 @@
 // (multipath-client does that) and task management.
 
 import { EventEmitter } from 'node:events';
-import { WebSocket } from 'ws';
+import { WebSocket } from '../common/ws.js';
 import { VfabError } from '../../lib/errors.js';
 import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget, type Sense } from '../../lib/storage/scsi.js';
 import { parseFixedSense } from '../../lib/storage/sense.js';

@@ -15,7 +15,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from '../common/ws.js';
 import type { ScsiTarget, ScsiResult } from '../../lib/storage/scsi.js';
 import { SCSI_STATUS } from '../../lib/storage/scsi.js';
 import {

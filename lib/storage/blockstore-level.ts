@@ -14,7 +14,7 @@
 // (the target's READ fast path); `compact` finishes background compaction (the bench calls it before
 // measuring). Leaves out caching above LevelDB (blockstore-cached.ts wraps this store) and compaction tuning.
 
-import { Level } from 'level';
+import { createRequire } from 'node:module';
 import { VfabError, ok, type Result } from '../errors.js';
 import {
   BLOCK_CRC_BYTES,
@@ -28,6 +28,10 @@ import {
   decodeBlockValueInto,
   encodeBlockValue,
 } from './blockstore.js';
+
+// level is CommonJS: required, not imported (no WebAssembly export scanner in stored; daemons/common/ws.ts).
+const { Level } = createRequire(import.meta.url)('level') as typeof import('level');
+type Level<K, V> = import('level').Level<K, V>;
 
 const BLOCK_PREFIX = 0x42;
 const META_PREFIX = 0x4d;

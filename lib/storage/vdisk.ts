@@ -36,6 +36,8 @@ export function isCallbackScsiTarget(t: ScsiTarget): t is CallbackScsiTarget {
 export const MAX_VDISK_TRANSFER_BYTES = 1024 * 1024;
 /** Largest queue depth of a workload. */
 export const MAX_WORKLOAD_DEPTH = 256;
+/** Longest workload run (`vfab disk load --seconds`), wall seconds. */
+export const MAX_WORKLOAD_SECONDS = 300;
 /** Latency samples kept for percentiles (reservoir). */
 export const MAX_LATENCY_SAMPLES = 100_000;
 

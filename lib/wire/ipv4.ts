@@ -5,10 +5,14 @@
 // length rules). Leaves out reassembly (fragments are reported, not joined), option interpretation and
 // IPv6. Addresses are 32-bit unsigned numbers on the hot path; ipaddr.js converts text at the edges.
 
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
 import { VfabError, type Result, ok, err } from '../errors.js';
 import { WireError } from './ethernet.js';
 import { internetChecksum } from './checksum.js';
+
+// ipaddr.js is CommonJS: required, not imported, so that no process starts Node's WebAssembly export
+// scanner for it (about 6 MiB of resident memory; see daemons/common/ws.ts).
+const ipaddr = createRequire(import.meta.url)('ipaddr.js') as typeof import('ipaddr.js');
 
 export const IPV4_VERSION_IHL_OFFSET = 0;
 export const IPV4_TOS_OFFSET = 1;

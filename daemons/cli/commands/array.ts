@@ -9,27 +9,8 @@ import { VfabError } from '../../../lib/errors.js';
 import { formatSize } from '../../../lib/storage/size.js';
 import { readState, isAlive, stateDir, type FabricState } from '../../fabric/state.js';
 import { ARRAYS_DIR, STORE_ERROR, describeStore, readKnownStores, storeLocation, wipeStore, type StoreSummary, type WipeResult } from '../../fabric/stores.js';
-import { type CliIo, type CommandTable, parse, printJson, table, UsageError, EXIT_OK } from '../io.js';
-
-const ARRAY_USAGE = `usage: vfab array list [--json]
-       vfab array wipe NAME [--yes] [--json]
-
-An array keeps its LUNs and every block written in a store on disk: by default .vfab/arrays/<array>/
-(next to state.json; $VFAB_STATE_DIR moves both), or the folder the topology names in arrays[].dataDir.
-The store survives vfab down / vfab up, vfab fault kill/restart and a reboot of the machine; it is
-deleted only by vfab down --purge (every array of the running fabric) or by vfab array wipe.
-
-  list   the stores known here (the folders vfab up last used): LUNs, bytes on disk, running or not
-  wipe   delete array NAME's store: its LUNs and their data. The array must not be running (stop the
-         fabric with vfab down first). Without --yes nothing is deleted: it says what would be.
-
-  --yes    really delete (wipe)
-  --json   machine-readable output
-
-examples:
-  vfab array list
-  vfab array wipe array1            # shows what would be deleted, exit 2
-  vfab array wipe array1 --yes      # deletes it; the next vfab up creates the topology's LUNs empty`;
+import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK } from '../io.js';
+import { suggest } from '../../fabric/state.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
 
@@ -102,7 +83,7 @@ async function wipe(name: string, yes: boolean, io: CliIo, json: boolean): Promi
   const { dataDir, known } = storeLocation(dir, name);
   if (!known && !fs.existsSync(dataDir)) {
     const names = knownNames(dir);
-    throw new UsageError(`no store for array ${JSON.stringify(name)} in ${dir} (stores here: ${names.join(', ') || 'none'})`);
+    throw new UsageError(`no store for array ${JSON.stringify(name)} in ${dir}${suggest(name, names)} (stores here: ${names.join(', ') || 'none'})`);
   }
   const summary = await describeStore(name, dataDir);
   if (!yes) {
@@ -114,16 +95,35 @@ async function wipe(name: string, yes: boolean, io: CliIo, json: boolean): Promi
   return EXIT_OK;
 }
 
-export async function arrayCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { yes: { type: 'boolean' }, json: { type: 'boolean' } }, ARRAY_USAGE);
-  if (values.help) return io.out(ARRAY_USAGE), EXIT_OK;
-  const [verb, name, ...extra] = positionals;
-  if (extra.length > 0) throw new UsageError(`unexpected ${JSON.stringify(extra[0])}\n\n${ARRAY_USAGE}`);
-  if (verb === 'list' && name === undefined) return list(io, values.json ?? false);
-  if (verb === 'wipe' && name !== undefined) return wipe(name, values.yes ?? false, io, values.json ?? false);
-  throw new UsageError(verb === undefined || verb === 'list' || verb === 'wipe' ? ARRAY_USAGE : `unknown array action ${JSON.stringify(verb)}\n\n${ARRAY_USAGE}`);
-}
+const array = defineCommand(
+  {
+    usage: ['list [--json]', 'wipe NAME [--yes] [--json]'],
+    description: `An array keeps its LUNs and every block written in a store on disk: by default .vfab/arrays/<array>/
+(next to state.json; $VFAB_STATE_DIR moves both), or the folder the topology names in arrays[].dataDir.
+The store survives vfab down / vfab up, vfab fault kill/restart and a reboot of the machine; it is
+deleted only by vfab down --purge (every array of the running fabric) or by vfab array wipe.
 
-export const commands: CommandTable = {
-  array: { run: arrayCommand, summary: "the arrays' stored data: list the stores, wipe one (delete its LUNs and data)", order: 42 },
-};
+  list   the stores known here (the folders vfab up last used): LUNs, bytes on disk, running or not
+  wipe   delete array NAME's store: its LUNs and their data. The array must not be running (stop the
+         fabric with vfab down first). Without --yes nothing is deleted: it says what would be.`,
+    options: {
+      yes: { type: 'bool', verbs: ['wipe'], description: 'really delete (without it, wipe only says what it would delete, exit 2)' },
+      json: { ...JSON_OPTION, description: 'machine-readable output' },
+    },
+    args: { min: 1, max: 2 },
+    verbs: ['list', 'wipe'],
+    examples: ['array list', 'array wipe array1            # shows what would be deleted, exit 2', 'array wipe array1 --yes      # deletes it; the next vfab up creates the topology\'s LUNs empty'],
+    exits: { 2: 'bad usage, an unknown array, or wipe without --yes (nothing deleted)' },
+  },
+  async ({ values, positionals }, io) => {
+    const [verb, name] = positionals as [string, string | undefined];
+    if (verb === 'list') {
+      if (name !== undefined) throw new UsageError(`vfab array list takes no NAME (got ${JSON.stringify(name)})`);
+      return list(io, values.json);
+    }
+    if (name === undefined) throw new UsageError('vfab array wipe needs an array NAME (see: vfab array --help)');
+    return wipe(name, values.yes, io, values.json);
+  },
+);
+
+export const commands: CommandTable = { array };

@@ -8,20 +8,20 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CommandTable, CliIo } from '../io.js';
-import { parse, printJson, table, EXIT_OK, EXIT_FAILED } from '../io.js';
+import { defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_FAILED } from '../io.js';
+import type { Parsed } from '../options.js';
 import { loadTopologyFile } from '../../../lib/topology/load.js';
 import { fabricUp, fabricDown } from '../../fabric/lifecycle.js';
 import { startCapture, type CaptureSession } from '../../fabric/capture-client.js';
 import { control } from '../../common/control-client.js';
+import { packageFile } from '../../common/paths.js';
 import { findDaemon, stateDir as defaultStateDir, type FabricState } from '../../fabric/state.js';
 import type { PingResult } from '../net-commands.js';
 import { sharedNowNs, type StreamReport } from '../../../lib/traffic/stream.js';
 import { FAILOVER_MAX_GAP_MS, FAILOVER_MAX_LOSS_PERCENT, judgeFailover, judgeNotifyReasons, type NotifySeen } from '../../../lib/traffic/failover-check.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const QUICKSTART_TOPOLOGY = path.resolve(here, '../../../topologies/quickstart.yaml');
+export const QUICKSTART_TOPOLOGY = packageFile('topologies', 'quickstart.yaml');
 /** Rate of the measured stream during the failover check. */
 export const QUICKSTART_STREAM_PPS = 2000;
 /** How long the measured stream runs; the uplink goes down QUICKSTART_DOWN_AFTER_MS into it. */
@@ -32,18 +32,10 @@ export const QUICKSTART_SETTLE_MAX_MS = 2000;
 /** The receiver's count is final when it has not moved for this long. */
 const SETTLE_QUIET_MS = 200;
 
-const USAGE = `usage: vfab quickstart [--out DIR] [--json]
-
-Runs the quickstart end to end (this is what \`npm start\` does):
-  1. starts ${path.relative(process.cwd(), QUICKSTART_TOPOLOGY)}: hosts esx1 and esx2, switches sw1 and sw2,
-     VLAN 10 (web1, web2) and VLAN 20 (app1, db1), each host with vmnic0 -> sw1 and vmnic1 -> sw2;
-  2. pings inside each VLAN (replies expected) and across VLANs (isolation expected);
-  3. sends ${QUICKSTART_STREAM_PPS} frames/s from web2 to web1, pulls the esx1 uplink web1 uses and
-     reports frames lost and the longest gap at web1 (passes at most ${FAILOVER_MAX_LOSS_PERCENT} % lost, gap under
-     ${FAILOVER_MAX_GAP_MS} ms) and the reasons of web1's notify-switches RARPs (startup, then failover);
-  4. writes captures to DIR (default ./captures/quickstart): web1.nic0 (pcap, untagged, what the guest
-     sees), esx1 uplinks and the sw1-sw2 trunk (pcapng, with 802.1Q tags);
-  5. prints a summary and stops every process it started.`;
+const OPTIONS = {
+  out: { type: 'string', value: 'DIR', default: 'captures/quickstart', description: 'where the captures go' },
+  json: { ...JSON_OPTION, description: 'print the checks, the failover figures and the captures as JSON' },
+} as const;
 
 interface Check {
   check: string;
@@ -72,10 +64,8 @@ async function settledSinkReport(state: FabricState, host: ReturnType<typeof fin
   return report;
 }
 
-async function quickstart(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
-  if (values.help) return io.out(USAGE), EXIT_OK;
-  const outDir = path.resolve(values.out ?? 'captures/quickstart');
+async function quickstart({ values }: Parsed<typeof OPTIONS>, io: CliIo): Promise<number> {
+  const outDir = path.resolve(values.out);
   fs.mkdirSync(outDir, { recursive: true });
   const log = (line: string) => (values.json ? undefined : io.err(line));
   const topology = await loadTopologyFile(QUICKSTART_TOPOLOGY);
@@ -180,5 +170,24 @@ async function quickstart(argv: string[], io: CliIo): Promise<number> {
 }
 
 export const commands: CommandTable = {
-  quickstart: { run: quickstart, summary: 'run the quickstart: fabric up, pings, a failover under traffic, captures, summary, down (npm start)', order: 1 },
+  quickstart: defineCommand(
+    {
+      usage: ['[--out DIR] [--json]'],
+      description: `Runs the quickstart end to end (this is what \`npm start\` does):
+  1. starts topologies/quickstart.yaml: hosts esx1 and esx2, switches sw1 and sw2,
+     VLAN 10 (web1, web2) and VLAN 20 (app1, db1), each host with vmnic0 -> sw1 and vmnic1 -> sw2;
+  2. pings inside each VLAN (replies expected) and across VLANs (isolation expected);
+  3. sends ${QUICKSTART_STREAM_PPS} frames/s from web2 to web1, pulls the esx1 uplink web1 uses and
+     reports frames lost and the longest gap at web1 (passes at most ${FAILOVER_MAX_LOSS_PERCENT} % lost, gap under
+     ${FAILOVER_MAX_GAP_MS} ms) and the reasons of web1's notify-switches RARPs (startup, then failover);
+  4. writes captures to DIR: web1.nic0 (pcap, untagged, what the guest sees), esx1 uplinks and the
+     sw1-sw2 trunk (pcapng, with 802.1Q tags);
+  5. prints a summary and stops every process it started.`,
+      options: OPTIONS,
+      args: { min: 0, max: 0 },
+      examples: ['quickstart', 'quickstart --out /tmp/qs --json'],
+      exits: { 1: 'a check did not come out as the design predicts (marked UNEXPECTED)' },
+    },
+    quickstart,
+  ),
 };

@@ -201,11 +201,14 @@ describe('e2e fabric: the vfab CLI on topologies/quickstart.yaml', function () {
     expect((await cli(['ping', 'web1', '192.0.2.12', '--count', '2', '--interval-ms', '100'])).code).to.equal(0);
   });
 
-  it('vfab ping to an unknown VM fails with a clear error naming the VMs that exist', async () => {
+  it('vfab ping to an unknown VM exits 2 with a clear error naming the VMs that exist (and the closest one)', async () => {
     const r = await cli(['ping', 'nosuchvm', '192.0.2.12']);
-    expect(r.code).to.not.equal(0);
-    expect(r.stderr).to.match(/no VM named nosuchvm/);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/no VM named "nosuchvm"/);
     expect(r.stderr).to.include('web1');
+    const typo = await cli(['ping', 'wbe1', '192.0.2.12']);
+    expect(typo.code).to.equal(2);
+    expect(typo.stderr).to.match(/no VM named "wbe1" in fabric quickstart \(did you mean web1\?\)/);
   });
 
   it('vfab down stops every daemon (no PID left) and removes the state; status then says no fabric', async () => {
@@ -215,7 +218,7 @@ describe('e2e fabric: the vfab CLI on topologies/quickstart.yaml', function () {
     expect(alivePids(pids)).to.deep.equal([]);
     expect(fs.existsSync(path.join(stateDir, 'state.json'))).to.equal(false);
     const s = await cli(['status']);
-    expect(s.code).to.not.equal(0);
+    expect(s.code).to.equal(3);
     expect(s.stderr).to.match(/no fabric is running/);
   });
 });

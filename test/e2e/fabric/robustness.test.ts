@@ -146,10 +146,10 @@ describe('e2e fabric: bad input never crashes a daemon (topologies/native-vlan-t
     expect(links.every((l: any) => l.carrier)).to.equal(true);
   });
 
-  it('vfab ping to an unknown VM gives a clear error and a non-zero exit', async () => {
+  it('vfab ping to an unknown VM gives a clear error and exit 2 (bad input)', async () => {
     const r = await runCli(['ping', 'ghost', '192.0.2.20'], { stateDir: fab.stateDir });
-    expect(r.code).to.equal(1);
-    expect(r.stderr).to.match(/vfab ping: no VM named ghost \(VMs: .*fixed/);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/vfab ping: no VM named "ghost" .*\(VMs: .*fixed/);
   });
 });
 

@@ -11,19 +11,23 @@ import { fabricUp, fabricDown } from '../../../daemons/fabric/lifecycle.js';
 import { loadTopologyFile } from '../../../lib/topology/load.js';
 import type { FabricState } from '../../../daemons/fabric/state.js';
 import { control } from '../../../daemons/common/control-client.js';
-import { lunCommand, diskCommand } from '../../../daemons/cli/commands/storage.js';
-import { statusCommand } from '../../../daemons/cli/fabric-commands.js';
+import { runCommand } from '../../../daemons/cli.js';
 import type { CliIo } from '../../../daemons/cli/io.js';
 import { VfabError } from '../../../lib/errors.js';
 
 const APD_TIMEOUT_MS = 1500;
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+const lunCommand: Command = (args, io) => runCommand('lun', args, io);
+const diskCommand: Command = (args, io) => runCommand('disk', args, io);
+const statusCommand: Command = (args, io) => runCommand('status', args, io);
 
 function capture(): CliIo & { text: () => string } {
   const lines: string[] = [];
   return { out: (t) => lines.push(t), err: (t) => lines.push(t), text: () => lines.join('\n') };
 }
 
-async function cli(fn: typeof lunCommand, args: string[]): Promise<{ code: number; text: string; json: any }> {
+async function cli(fn: Command, args: string[]): Promise<{ code: number; text: string; json: any }> {
   const io = capture();
   const code = await fn(args, io);
   const text = io.text();
@@ -32,7 +36,7 @@ async function cli(fn: typeof lunCommand, args: string[]): Promise<{ code: numbe
   return { code, text, json };
 }
 
-async function cliError(fn: typeof lunCommand, args: string[]): Promise<VfabError> {
+async function cliError(fn: Command, args: string[]): Promise<VfabError> {
   try {
     await fn(args, capture());
   } catch (e) {

@@ -1,5 +1,5 @@
 // Shared helpers for the storage e2e tests: an in-process block server over a fake target, and spawning
-// the `stored` daemon (node --import tsx daemons/stored.ts) on port 0, reading its ready line, killing it
+// the `stored` daemon (node dist/daemons/stored.js) on port 0, reading its ready line, killing it
 // by PID. Not a test file itself.
 
 import { createServer, type Server } from 'node:http';
@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import type { AddressInfo } from 'node:net';
 import { BlockServer, type BlockServerOptions } from '../../../daemons/storage/block-server.js';
 import { SCSI_STATUS, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../../lib/storage/scsi.js';
+import { DAEMON_SCRIPTS } from '../../../daemons/fabric/process.js';
 
 export const TOKEN = 'test-token-123';
 
@@ -85,7 +86,7 @@ export function removeDir(dir: string): void {
 
 /** Spawns `stored`, resolves with its port after the ready line. */
 export function spawnStored(args: string[], env: Record<string, string> = {}, dataDir = ''): Promise<StoredProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'daemons/stored.ts', ...args], {
+  const child = spawn(process.execPath, [DAEMON_SCRIPTS.array, ...args], {
     cwd: process.cwd(),
     env: { ...process.env, VFAB_TOKEN: TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

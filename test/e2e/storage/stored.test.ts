@@ -1,4 +1,4 @@
-// The `stored` daemon as a process (node --import tsx daemons/stored.ts, port 0, temp LevelDB dir):
+// The `stored` daemon as a process (node dist/daemons/stored.js, port 0, temp LevelDB dir):
 // control API, bad input with precise errors while others keep being served, SPC-2 and persistent
 // reservations over the wire (and PR surviving a restart), COMPARE AND WRITE contention from 8 connections,
 // and a Round Robin multipath write load losing one path without the caller seeing an error.
@@ -14,6 +14,7 @@ import { parseReadKeys, prIn, prOut, read16, release6, reserve6, write16 } from 
 import { spawnSync } from 'node:child_process';
 import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../../../lib/storage/block-cache.js';
 import { TOKEN, control, killStored, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
+import { DAEMON_SCRIPTS } from '../../../daemons/fabric/process.js';
 
 const BS = 512;
 
@@ -89,7 +90,7 @@ describe('e2e storage: stored daemon', function () {
 
     it('--read-cache-mb outside 0..MAX exits 2 with VFAB_STORED_BAD_CONFIG before opening anything', () => {
       for (const bad of ['-1', '1.5', 'lots', String(MAX_READ_CACHE_BYTES / 1024 ** 2 + 1)]) {
-        const r = spawnSync(process.execPath, ['--import', 'tsx', 'daemons/stored.ts', '--memory', '--read-cache-mb', bad], { encoding: 'utf8', timeout: 20_000 });
+        const r = spawnSync(process.execPath, [DAEMON_SCRIPTS.array, '--memory', '--read-cache-mb', bad], { encoding: 'utf8', timeout: 20_000 });
         expect(r.status, bad).to.equal(2);
         expect(r.stderr).to.include('VFAB_STORED_BAD_CONFIG').and.include('--read-cache-mb');
       }
