@@ -9,7 +9,7 @@
 // Leaves out reconnection, retry on JUKEBOX, and mounting (hosts do that later).
 
 import { randomInt } from 'node:crypto';
-import { WebSocket } from 'ws';
+import { WebSocket } from '../common/ws.js';
 import { VfabError } from '../../lib/errors.js';
 import {
   NAS_CREATE,

@@ -9,7 +9,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from '../common/ws.js';
 import {
   NAS_ERROR,
   NAS_MAX_IN_FLIGHT,

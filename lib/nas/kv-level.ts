@@ -3,8 +3,13 @@
 // promise resolves, so an acknowledged change survives kill -9 of the process and a power cut). Leaves
 // out caching and compaction tuning.
 
-import { Level } from 'level';
+import { createRequire } from 'node:module';
+import type { Level as LevelType } from 'level';
 import type { NasKv, NasKvOp } from './kv.js';
+
+// level is CommonJS: required, not imported (no WebAssembly export scanner in stored; daemons/common/ws.ts).
+const { Level } = createRequire(import.meta.url)('level') as typeof import('level');
+type Level<K, V> = LevelType<K, V>;
 
 export class LevelNasKv implements NasKv {
   private constructor(readonly db: Level<Buffer, Buffer>) {}
