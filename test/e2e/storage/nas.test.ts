@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { seededRandom } from '../../../lib/clock.js';
 import { NAS_CREATE, NAS_ERROR, NAS_FILE_TYPE, NAS_MAX_IN_FLIGHT, NAS_OP, NAS_PROTOCOL_VERSION, NAS_RECORD, NAS_STATUS, encodeNasMessage, parseNasMessage, type NasRequest } from '../../../lib/nas/protocol.js';
 import { NAS_MAX_QUEUED_REQUESTS } from '../../../daemons/storage/nas-server.js';
-import { connectNasClient, type NasClient } from '../../../daemons/storage/nas-client.js';
+import { NAS_CLIENT_MAX_QUEUED, connectNasClient, type NasClient } from '../../../daemons/storage/nas-client.js';
 import { TOKEN, control, killStored, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
 import { nasConfig, nasUrl } from './nas-helpers.js';
 
@@ -101,6 +101,11 @@ describe('e2e storage: NAS shares on stored /nas', function () {
     for (let i = 0; i < 64; i++) expect(data[i * 100], `write ${i}`).to.equal(i);
     const big = await connect('greedy', NAS_MAX_IN_FLIGHT);
     expect(big.window).to.equal(NAS_MAX_IN_FLIGHT);
+    // the client's own queue is bounded too: past window + NAS_CLIENT_MAX_QUEUED a call fails at once
+    const calls = Array.from({ length: 4 + NAS_CLIENT_MAX_QUEUED + 1 }, () => c.request({ op: NAS_OP.GETATTR, fileId: f.fileId }).then((r) => r.status, (e: { code: string }) => e.code));
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r === NAS_ERROR.BAD_REQUEST)).to.have.length(1);
+    expect(results.filter((r) => r === NAS_STATUS.OK)).to.have.length(4 + NAS_CLIENT_MAX_QUEUED);
   });
 
   it('a client ignoring its window: the server runs `window` at once, queues NAS_MAX_QUEUED_REQUESTS, answers the rest JUKEBOX', async () => {
