@@ -138,23 +138,32 @@ export class NasClient {
     });
   }
 
+  /** Sends queued calls while the window allows, several per message but no message over NAS_MAX_MESSAGE_BYTES. */
   private pump(): void {
-    const batch: NasRequest[] = [];
+    const parts: Buffer[] = [];
+    let bytes = 0;
     while (this.queue.length > 0 && this.inFlight.size < this.ack.maxInFlight) {
       const call = this.queue.shift()!;
       while (this.inFlight.has(this.nextId) || this.nextId === 0) this.nextId = (this.nextId + 1) >>> 0;
       call.req.id = this.nextId;
       this.nextId = (this.nextId + 1) >>> 0;
+      let encoded: Buffer;
       try {
-        encodeNasMessage([call.req]); // refuses a bad argument here, for this call only
+        encoded = encodeNasMessage([call.req]); // refuses a bad argument here, for this call only
       } catch (e) {
         call.reject(e instanceof VfabError ? e : new VfabError(NAS_ERROR.BAD_REQUEST, String(e)));
         continue;
       }
+      if (bytes + encoded.length > NAS_MAX_MESSAGE_BYTES) {
+        this.ws.send(Buffer.concat(parts, bytes));
+        parts.length = 0;
+        bytes = 0;
+      }
       this.inFlight.set(call.req.id, call);
-      batch.push(call.req);
+      parts.push(encoded);
+      bytes += encoded.length;
     }
-    if (batch.length > 0) this.ws.send(encodeNasMessage(batch));
+    if (parts.length > 0) this.ws.send(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes));
   }
 
   private onMessage(data: Buffer): void {
