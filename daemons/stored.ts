@@ -1,6 +1,7 @@
 // `stored`: the shared storage array process. Opens the array (LevelDB under --data-dir, or --memory),
 // ensures the LUNs of --config exist, serves the block protocol on WebSocket /block (docs/block-protocol.md)
-// and a JSON control API under /control/ on the same port. Follows the vfab daemon conventions: fabric
+// and a JSON control API under /control/ on the same port; the array's NAS shares (config `shares`) on
+// WebSocket /nas (daemons/storage/nas-server.ts, docs/nas-protocol.md). Follows the vfab daemon conventions: fabric
 // token from VFAB_TOKEN (Bearer header or ?token=), one JSON ready line on stdout, logs on stderr,
 // SIGTERM/SIGINT close cleanly with exit 0. Durability is the array's job: a write is acknowledged only
 // after the array resolved it. Leaves out iSCSI and LUN masking.
@@ -15,6 +16,8 @@ import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../lib/storage/b
 import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
 import { BlockServer } from './storage/block-server.js';
 import { createGuardedServer, decodeSegment, guardUpgradeSocket, refuseSocket, requestAuthorized } from './common/http-guard.js';
+import { openNasService, type NasService } from './storage/nas-server.js';
+import type { ShareSpec } from '../lib/nas/shares.js';
 
 /** Largest control API request body. */
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
@@ -35,7 +38,8 @@ export const STORED_ERROR = {
 } as const;
 
 const HELP = `usage: node --import tsx daemons/stored.ts [options]
-  --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512, "lun": 0 }] }
+  --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512, "lun": 0 }],
+                         "shares": [{ "name": "nfs1", "sizeMB": 1024 }] }
                        or the plan written by \`vfab up\`: { "kind": "array", "array": { "name", "readCacheBytes", "luns": [{ "name", "lunId", "blockSizeBytes", "sizeBytes" }] } }
   --data-dir DIR       LevelDB directory (required unless --memory or config.dataDir)
   --memory             keep LUNs in memory only (lost on exit)
@@ -50,7 +54,7 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
 env VFAB_TOKEN: fabric token (generated and printed on stderr if unset).
 Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize,lun?},
   POST /control/luns/NAME/grow {sizeBytes|sizeGB}, DELETE /control/luns/NAME, POST /control/compact (finish LevelDB
-  compaction now, used by the bench before measuring). Block protocol: WebSocket /block.
+  compaction now, used by the bench before measuring). Block protocol: WebSocket /block; NAS shares: WebSocket /nas.
 `;
 
 interface LunSpec {
@@ -65,7 +69,7 @@ interface LunSpec {
 /** The topology form (daemons/fabric/plan.ts ArrayConfig) turned into the stored config form. */
 function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
   if (raw.kind !== 'array' || typeof raw.array !== 'object' || raw.array === null) return raw as StoredConfig;
-  const a = raw.array as { name?: unknown; luns?: unknown; readCacheBytes?: unknown };
+  const a = raw.array as { name?: unknown; luns?: unknown; readCacheBytes?: unknown; shares?: unknown };
   const luns: LunSpec[] = [];
   for (const l of Array.isArray(a.luns) ? (a.luns as Array<Record<string, unknown>>) : []) {
     luns.push({
@@ -75,7 +79,7 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(typeof l.lunId === 'number' ? { lun: l.lunId } : {}),
     });
   }
-  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns };
+  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}) };
 }
 interface StoredConfig {
   name?: string;
@@ -83,6 +87,8 @@ interface StoredConfig {
   /** Read cache size (topology arrays[].readCacheMB); --read-cache-mb wins. */
   readCacheBytes?: number;
   luns?: LunSpec[];
+  /** NAS shares [{ name, sizeMB }] served on /nas. */
+  shares?: ShareSpec[];
 }
 
 function log(line: string): void {
@@ -258,6 +264,13 @@ async function main(): Promise<void> {
     await array.close();
     throw e;
   }
+  let nas: NasService;
+  try {
+    nas = await openNasService({ dataDir: memory ? undefined : cfg.dataDir, shares: cfg.shares ?? [], token, log });
+  } catch (e) {
+    await array.close();
+    throw e;
+  }
   for (const info of ensured.created) log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes (${info.id})`);
   for (const g of ensured.grown) log(`grew LUN ${g.name} from ${g.fromBytes} to ${g.toBytes} bytes`);
   for (const line of ensured.kept) log(line);
@@ -301,6 +314,7 @@ async function main(): Promise<void> {
         sessions: block.sessions(),
         inFlight: block.budgetInfo(),
         stats: array.stats(),
+        nas: nas.status(),
       });
     }
     if (method === 'GET' && path === '/control/luns') return sendJson(res, 200, { luns: array.listLuns() });
@@ -350,7 +364,7 @@ async function main(): Promise<void> {
   server.on('upgrade', (req, socket, head) => {
     guardUpgradeSocket(socket);
     try {
-      if (!block.handleUpgrade(req, socket, head)) refuseSocket(socket, 404, 'Not Found');
+      if (!block.handleUpgrade(req, socket, head) && !nas.server.handleUpgrade(req, socket, head)) refuseSocket(socket, 404, 'Not Found');
     } catch (e) {
       log(`upgrade failed: ${(e as Error)?.stack ?? String(e)}`);
       refuseSocket(socket, 500, 'Internal Server Error');
@@ -373,6 +387,7 @@ async function main(): Promise<void> {
     block.close();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+    await nas.close();
     await array.close();
     process.exit(0);
   };

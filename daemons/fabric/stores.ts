@@ -91,15 +91,22 @@ export interface StoreSummary {
   luns: Array<{ lun: number; name: string; sizeBytes: number }>;
 }
 
+/** The array's NAS shares live in a second LevelDB in this subfolder (daemons/storage/nas-server.ts NAS_STORE_DIR). */
+const NAS_SUBDIR = 'nas';
+
+/** LevelDB's files of the store: the LUN database at the top, the NAS database in `nas/` (as `nas/NAME`). */
 function storeFiles(dataDir: string): Array<{ name: string; bytes: number }> {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dataDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new VfabError(STORE_ERROR.IO, `cannot read ${dataDir}: ${(e as Error).message}`);
-  }
-  return names.filter((n) => LEVELDB_FILE_RE.test(n)).map((name) => ({ name, bytes: fs.statSync(path.join(dataDir, name)).size }));
+  const levelFiles = (dir: string, prefix: string) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new VfabError(STORE_ERROR.IO, `cannot read ${dir}: ${(e as Error).message}`);
+    }
+    return names.filter((n) => LEVELDB_FILE_RE.test(n)).map((name) => ({ name: prefix + name, bytes: fs.statSync(path.join(dir, name)).size }));
+  };
+  return [...levelFiles(dataDir, ''), ...levelFiles(path.join(dataDir, NAS_SUBDIR), `${NAS_SUBDIR}/`)];
 }
 
 /**
@@ -132,7 +139,8 @@ export interface WipeResult extends StoreSummary {
 }
 
 /**
- * Deletes array `name`'s store in `dataDir`: LevelDB's files, then the folder if nothing else is in it.
+ * Deletes array `name`'s store in `dataDir`: LevelDB's files (LUNs, and NAS shares in `nas/`), then the
+ * folders if nothing else is in them.
  * Refuses (STORE_ERROR.IN_USE) while a running array holds the store. Forgets the store in `stateDir`.
  */
 export async function wipeStore(stateDir: string, name: string, dataDir: string): Promise<WipeResult> {
@@ -141,6 +149,8 @@ export async function wipeStore(stateDir: string, name: string, dataDir: string)
   try {
     for (const f of files) fs.rmSync(path.join(dataDir, f.name), { force: true });
     let kept: string[] = [];
+    const nasDir = path.join(dataDir, NAS_SUBDIR);
+    if (fs.existsSync(nasDir) && fs.readdirSync(nasDir).length === 0) fs.rmdirSync(nasDir);
     if (fs.existsSync(dataDir)) {
       kept = fs.readdirSync(dataDir);
       if (kept.length === 0) fs.rmdirSync(dataDir);

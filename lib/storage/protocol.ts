@@ -223,11 +223,13 @@ function fail(code: string, message: string, details?: Record<string, unknown>):
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const textEncoder = new TextEncoder();
 
-function dv(buf: Uint8Array): DataView {
+/** A DataView over exactly the bytes of `buf` (also used by lib/nas/protocol.ts). */
+export function dv(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-function decodeText(bytes: Uint8Array): string | undefined {
+/** Strict UTF-8 decoding: undefined for invalid bytes (also used by lib/nas/protocol.ts). */
+export function decodeText(bytes: Uint8Array): string | undefined {
   try {
     return textDecoder.decode(bytes);
   } catch {
@@ -544,9 +546,14 @@ export function encodeMessage(records: readonly BlockRecord[]): Buffer {
 
 /** An ERROR record whose message is cut to MAX_ERROR_MESSAGE_BYTES (on a character boundary). */
 export function errorRecord(tag: number, code: string, message: string): ErrorRecord {
-  let m = message;
-  while (Buffer.byteLength(m, 'utf8') > MAX_ERROR_MESSAGE_BYTES) m = m.slice(0, Math.floor(m.length * 0.9));
-  return { type: RECORD_TYPE.ERROR, tag: tag >>> 0, code, message: m };
+  return { type: RECORD_TYPE.ERROR, tag: tag >>> 0, code, message: truncateUtf8(message, MAX_ERROR_MESSAGE_BYTES) };
+}
+
+/** `s` cut (on a character boundary) to at most `maxBytes` UTF-8 bytes. */
+export function truncateUtf8(s: string, maxBytes: number): string {
+  let m = s;
+  while (Buffer.byteLength(m, 'utf8') > maxBytes) m = m.slice(0, Math.floor(m.length * 0.9));
+  return m;
 }
 
 

@@ -12,7 +12,7 @@ import {
   BYTES_PER_GB, BYTES_PER_MIB, DEFAULT_MAC_AGING_SECONDS, DEFAULT_MTU_BYTES, MAX_ACTIVE_PORTS_PER_HOST,
   MAX_PNICS_PER_HOST, MAX_PORTS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, PORT_GROUP_VLAN_ALL, didYouMean, formatVlanRanges,
   generateNicMac, parseVlanList, resolveEndpointDetailed,
-  type FailureDetection, type Host, type HostDatastore, type HostStorage, type LoadBalancing, type Link, type Lun,
+  type FailureDetection, type Host, type HostDatastore, type HostStorage, type LoadBalancing, type Link, type Lun, type NasShare,
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface,
@@ -165,9 +165,17 @@ class Builder {
         blockCount: Math.floor(sizeBytes / blockSizeBytes), loc: this.at.loc(ls),
       };
     });
+    const shareNames = new Map<string, PathSeg[]>();
+    const shares: NasShare[] = list(r.shares).map((sh, i) => {
+      const rs = obj(sh);
+      const ss = [...segs, 'shares', i];
+      const name = str(rs.name, '');
+      if (name) this.unique(shareNames, name, [...ss, 'name'], 'share name', 'share names are unique within an array');
+      return { name, sizeMB: int(rs.sizeMB, 1), loc: this.at.loc(ss) };
+    });
     const readCacheBytes = int(r.readCacheMB, DEFAULT_READ_CACHE_BYTES / BYTES_PER_MIB) * BYTES_PER_MIB;
     const dataDir = str(r.dataDir, '');
-    return { name: str(r.name, ''), luns, readCacheBytes, ...(dataDir ? { dataDir } : {}), loc: this.at.loc(segs) };
+    return { name: str(r.name, ''), luns, shares, readCacheBytes, ...(dataDir ? { dataDir } : {}), loc: this.at.loc(segs) };
   }
 
   // ---- physical switches -------------------------------------------------------------------------

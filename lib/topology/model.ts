@@ -257,6 +257,8 @@ export interface Link {
 export interface StorageArray {
   name: string;
   luns: Lun[];
+  /** NAS shares served on the array's /nas endpoint (docs/nas-protocol.md). */
+  shares: NasShare[];
   /** The array's read cache (stored --read-cache-mb); DEFAULT_READ_CACHE_BYTES unless the topology says. */
   readCacheBytes: number;
   /**
@@ -264,6 +266,12 @@ export interface StorageArray {
    * topology file's folder; `vfab up` resolves them). Absent: `.vfab/arrays/<name>/` in the state dir.
    */
   dataDir?: string;
+  loc: SourceLoc;
+}
+
+export interface NasShare {
+  name: string;
+  sizeMB: number;
   loc: SourceLoc;
 }
 

@@ -8,6 +8,7 @@ import { openArray } from '../../lib/storage/array.js';
 import { VfabError } from '../../lib/errors.js';
 import { arrayDataDir, describeStore, readKnownStores, rememberStores, storeLocation, wipeStore, STORE_ERROR } from '../../daemons/fabric/stores.js';
 import { makeTempDir, removeTempDir } from '../storage/tmpdir.js';
+import { openNasService, NAS_STORE_DIR } from '../../daemons/storage/nas-server.js';
 
 describe('array stores (daemons/fabric/stores.ts)', () => {
   let dir: string;
@@ -46,6 +47,18 @@ describe('array stores (daemons/fabric/stores.ts)', () => {
     expect(readKnownStores(dir)).to.deep.equal([]);
     const empty = await describeStore('a1', store);
     expect(empty.exists).to.equal(false);
+  });
+
+  it('wipeStore also deletes the NAS shares\' database in nas/ (a purge leaves no share data behind)', async () => {
+    const store = path.join(dir, 'a1');
+    const array = await openArray({ dataDir: store, name: 'a1', readCacheBytes: 0 });
+    await array.close();
+    const nas = await openNasService({ dataDir: store, shares: [{ name: 'nfs1', sizeMB: 16 }], token: 't' });
+    await nas.close();
+    expect(fs.readdirSync(path.join(store, NAS_STORE_DIR))).to.include('CURRENT');
+    const r = await wipeStore(dir, 'a1', store);
+    expect(r.deleted).to.equal(true);
+    expect(fs.existsSync(store), 'the store folder is gone, nas/ with it').to.equal(false);
   });
 
   it('wipeStore refuses a store a running array holds open (VFAB_ARRAY_IN_USE) and deletes nothing', async () => {
