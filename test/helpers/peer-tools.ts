@@ -48,3 +48,18 @@ export function strictTimeOrder(file: string): boolean {
   if (!m) throw new Error(`capinfos -o ${file} printed no "Strict time order" line:\n${run.stdout}`);
   return m[1] === 'True';
 }
+
+/**
+ * Asserts that every capture in `files` is in strict time order (capinfos). Where capinfos is missing it
+ * fails in CI and, elsewhere, only warns: the caller's other assertions still run.
+ */
+export function assertStrictTimeOrder(files: string[]): void {
+  if (!hasPeerTool('capinfos')) {
+    const message = `peer tool "capinfos" is not installed; install it with: ${CAPINFOS_INSTALL_HINT}`;
+    if (process.env.CI === 'true') throw new Error(message);
+    console.warn(`      (time order not checked: ${message})`);
+    return;
+  }
+  const unordered = files.filter((f) => !strictTimeOrder(f));
+  if (unordered.length > 0) throw new Error(`not in strict time order (capinfos): ${unordered.join(', ')}`);
+}

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { FAILOVER_MAX_GAP_MS, FAILOVER_MAX_LOSS_PERCENT, FAILOVER_MIN_SENT_RATIO } from '../../../lib/traffic/failover-check.js';
 import { QUICKSTART_STREAM_PPS, QUICKSTART_STREAM_SECONDS } from '../../../daemons/cli/commands/quickstart.js';
 import { FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli } from '../helpers/fabric.js';
+import { assertStrictTimeOrder } from '../../helpers/peer-tools.js';
 
 describe('e2e: vfab quickstart --json (npm start)', function () {
   this.timeout(FABRIC_UP_TIMEOUT_MS + 30_000);
@@ -56,6 +57,7 @@ describe('e2e: vfab quickstart --json (npm start)', function () {
     const files = json.captures.map((c: any) => path.basename(c.file)).sort();
     expect(files).to.deep.equal(['esx1-uplinks.pcapng', 'sw1-sw2-trunk.pcapng', 'web1.nic0.pcap']);
     for (const c of json.captures) expect(c.bytes, c.file).to.be.above(1000);
+    assertStrictTimeOrder(json.captures.map((c: any) => c.file));
     expect(fs.existsSync(path.join(stateDir, 'quickstart', 'state.json')), 'the fabric was taken down').to.equal(false);
     // each daemon's command line names its config file under the state dir
     const left = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(stateDir));

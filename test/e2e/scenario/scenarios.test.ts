@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runScenarioFile } from '../../../daemons/scenario/run.js';
 import { formatFailure } from '../../../lib/scenario/evaluate.js';
+import { assertStrictTimeOrder } from '../../helpers/peer-tools.js';
 
 const SHIPPED = fs.readdirSync('scenarios').filter((f) => f.endsWith('.yaml')).sort();
 const RUN_TIMEOUT_MS = 60_000;
@@ -40,6 +41,8 @@ describe('e2e: shipped scenarios', function () {
       const timeline = fs.readFileSync(path.join(out, 'timeline.txt'), 'utf8');
       expect(timeline).to.match(/ms {2}runner +step /);
       expect(JSON.parse(fs.readFileSync(path.join(out, 'timeline.json'), 'utf8'))).to.be.an('array').that.is.not.empty;
+      const captures = fs.readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => /\.pcap(ng)?$/.test(f)).map((f) => path.join(out, f));
+      assertStrictTimeOrder(captures);
     });
   }
 });
