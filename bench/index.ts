@@ -5,7 +5,7 @@
 // stderr). Options are checked strictly (bench/options.ts): bad usage exits 2 naming the input; a
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
 // (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts). Each is bounded in time; the
-// whole run takes about 8 minutes on 2 CPUs at the default 5 rounds. Method: docs/benchmarks.md.
+// whole run takes about 7-8 minutes on 2 CPUs at the default rounds (5; storage 9). Method: docs/benchmarks.md.
 
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -69,7 +69,7 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
 const result: Record<string, unknown> = {
   machine: { cpus: os.cpus().length, node: process.version, loadAverage: os.loadavg().map((l) => +l.toFixed(2)) },
   startedAt: new Date().toISOString(),
-  options: { areas: opts.areas, rounds, seconds: opts.seconds ?? null },
+  options: { areas: opts.areas, rounds: rounds ?? null, seconds: opts.seconds ?? null },
 };
 const started = performance.now();
 const failed: string[] = [];

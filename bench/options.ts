@@ -3,7 +3,7 @@
 // what the user typed. Pure: no I/O here. Method and areas: docs/benchmarks.md.
 
 import { parseArgs } from 'node:util';
-import { DEFAULT_ROUNDS, MAX_ROUNDS } from './harness.js';
+import { DEFAULT_ROUNDS, MAX_ROUNDS, STORAGE_DEFAULT_ROUNDS } from './harness.js';
 
 /** The areas `--only` selects, in the order a full run measures them. */
 export const AREAS = ['fabric', 'storage', 'failover', 'cli'] as const;
@@ -16,7 +16,8 @@ export interface BenchOptions {
   json: boolean;
   help: boolean;
   areas: Area[];
-  rounds: number;
+  /** Rounds per comparison; each area's own default when absent (storage 9, the others 5). */
+  rounds?: number;
   /** Phase length for the fabric and storage comparisons; each area's own default when absent. */
   seconds?: number;
 }
@@ -30,7 +31,7 @@ prints each figure as median (min-max), each ratio as the median of the per-roun
 the CPU time per frame / I/O / command of every process involved, targets, and a noise verdict.
 
   --only LIST    areas to run, comma-separated: ${AREAS.join(', ')} (default: all)
-  --rounds N     rounds per comparison, ${1}-${MAX_ROUNDS} (default ${DEFAULT_ROUNDS})
+  --rounds N     rounds per comparison, ${1}-${MAX_ROUNDS} (default: storage ${STORAGE_DEFAULT_ROUNDS}, the others ${DEFAULT_ROUNDS})
   --seconds S    length of one measured phase in the fabric and storage areas, ${MIN_PHASE_SECONDS}-${MAX_PHASE_SECONDS}
                  (default: fabric 3, storage 1.5)
   --json         one JSON document on stdout (progress goes to stderr)
@@ -62,7 +63,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new BenchUsageError(`${(named ?? msg).replace(/ <value>$/, '')} needs a value`);
     throw new BenchUsageError(msg);
   }
-  const opts: BenchOptions = { json: values.json === true, help: values.help === true, areas: [...AREAS], rounds: DEFAULT_ROUNDS };
+  const opts: BenchOptions = { json: values.json === true, help: values.help === true, areas: [...AREAS] };
   if (values.only !== undefined) {
     const parts = values.only.split(',').map((p) => p.trim());
     const unknown = parts.filter((p) => !(AREAS as readonly string[]).includes(p));

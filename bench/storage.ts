@@ -15,7 +15,7 @@
 // compacted (stored via POST /control/compact) so no background compaction runs during the measured
 // phases. Each side also reports CPU microseconds per I/O (bench process + stored for the protocol, the
 // bench process for raw, from /proc on Linux), which depends far less on other load than IOPS do.
-// Bounded: each phase runs `seconds` (default 1.5 s) per side and round, about 2 minutes at 5 rounds.
+// Bounded: each phase runs `seconds` (default 1.5 s) per side and round, about 2.6 minutes at its default 9 rounds.
 // `--json` prints one JSON document; `--only read|write` runs one kind; `--rounds N`;
 // VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") is passed to the stored process for profiling,
 // VFAB_BENCH_STORED_ARGS to stored itself. V8 heap flags of the bench process (`--max-semi-space-size`
@@ -35,7 +35,7 @@ import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import { VDisk, percentile, runWorkload } from '../lib/storage/vdisk.js';
 import { connectBlockClient } from '../daemons/storage/block-client.js';
 import { BenchUsageError, parseBenchArgs, type BenchOptions } from './options.js';
-import { DEFAULT_ROUNDS, formatComparison, processCpuSeconds, runComparison, type ComparisonResult, type FigureSpec, type Side } from './harness.js';
+import { STORAGE_DEFAULT_ROUNDS, formatComparison, processCpuSeconds, runComparison, type ComparisonResult, type FigureSpec, type Side } from './harness.js';
 import { blockKey } from '../lib/storage/blockstore-level.js';
 import { encodeBlockValue } from '../lib/storage/blockstore.js';
 import { DEFAULT_READ_CACHE_BYTES, type ReadCacheStats } from '../lib/storage/block-cache.js';
@@ -212,7 +212,7 @@ async function readCacheStats(port: number, token: string): Promise<ReadCacheSta
 
 export async function runStorageBench(opts: StorageBenchOptions = {}): Promise<StorageBenchResult> {
   const seconds = Math.min(opts.seconds ?? DEFAULT_PHASE_SECONDS, MAX_PHASE_SECONDS);
-  const rounds = opts.rounds ?? DEFAULT_ROUNDS;
+  const rounds = opts.rounds ?? STORAGE_DEFAULT_ROUNDS;
   const log = opts.log ?? ((): void => {});
   const clock = new SystemClock();
   const storedDir = mkdtempSync(join(tmpdir(), 'vfab-bench-stored-'));
