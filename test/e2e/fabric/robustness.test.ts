@@ -13,7 +13,7 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { MAX_LINK_MESSAGE_BYTES } from '../../../lib/link/codec.js';
 import { killDaemon, restartDaemon } from '../../../daemons/fabric/faults.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, alivePids, makeTempDir, runCli, startFabric, trackPids, waitFor, type TestFabric } from '../helpers/fabric.js';
+import { alivePids, makeTempDir, runCli, trackPids, waitFor, type TestFabric, useFabric } from '../helpers/fabric.js';
 
 /** The bad messages, in order; each is one WebSocket message (text where noted). */
 const BAD_MESSAGES: Array<{ what: string; data: Buffer | string }> = [
@@ -58,15 +58,7 @@ describe('e2e fabric: bad input never crashes a daemon (topologies/native-vlan-t
   this.timeout(30_000);
   let fab: TestFabric;
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    fab = await startFabric('topologies/native-vlan-trap.yaml');
-  });
-
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await fab?.down();
-  });
+  useFabric('topologies/native-vlan-trap.yaml', (f) => (fab = f));
 
   it('switchd: malformed and oversize link messages on a port are dropped and counted; forwarding goes on', async () => {
     const sw1 = fab.daemon('sw1');

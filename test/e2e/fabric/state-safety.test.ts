@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli, startFabric, type TestFabric } from '../helpers/fabric.js';
+import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli, startFabric, type TestFabric, useFabric } from '../helpers/fabric.js';
 import { isAlive } from '../../../daemons/fabric/pid-identity.js';
 import type { FabricState } from '../../../daemons/fabric/state.js';
 
@@ -47,14 +47,7 @@ describe('e2e fabric: the state file is private and its PIDs are verified before
 
   describe('a running fabric (topologies/native-vlan-trap.yaml)', () => {
     let fab: TestFabric;
-    before(async function () {
-      this.timeout(FABRIC_UP_TIMEOUT_MS);
-      fab = await startFabric('topologies/native-vlan-trap.yaml');
-    });
-    after(async function () {
-      this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-      await fab?.down();
-    });
+    useFabric('topologies/native-vlan-trap.yaml', (f) => (fab = f));
 
     it('state dir is 0700; state.json, run configs and logs (token holders) are 0600', () => {
       expect(mode(fab.stateDir).toString(8), 'state dir').to.equal('700');

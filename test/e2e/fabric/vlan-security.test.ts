@@ -11,7 +11,7 @@ import { startCapture } from '../../../daemons/fabric/capture-client.js';
 import { requirePeerTool, runTshark, TSHARK_INSTALL_HINT } from '../../helpers/peer-tools.js';
 import { buildFrame } from '../../../lib/wire/ethernet.js';
 import { parseMac } from '../../../lib/wire/mac.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, makeTempDir, startFabric, waitFor, type TestFabric } from '../helpers/fabric.js';
+import { makeTempDir, waitFor, type TestFabric, useFabric } from '../helpers/fabric.js';
 
 /** IEEE local experimental EtherType: no VM stack speaks it, so every delivery shows up as one count. */
 const ETHERTYPE_EXPERIMENTAL = 0x88b5;
@@ -26,15 +26,7 @@ describe('e2e fabric: VLANs and security policy (topologies/e2e/security.yaml)',
   this.timeout(30_000);
   let fab: TestFabric;
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    fab = await startFabric('topologies/e2e/security.yaml');
-  });
-
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await fab?.down();
-  });
+  useFabric('topologies/e2e/security.yaml', (f) => (fab = f));
 
   it('§2.2/§2.3 a ping within VLAN 10 crosses both hosts and the physical switch and gets replies', async () => {
     const r = await fab.ping('a10', '192.0.2.110', { count: 3 });

@@ -8,7 +8,7 @@
 // RSS_BOUND_BYTES. Bounded in count and time (FUZZ_TIME_MS). Seed: FUZZ_SEED (VFAB_FUZZ_SEED replays).
 
 import { expect } from 'chai';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, type TestFabric } from '../helpers/fabric.js';
+import { type TestFabric, useFabric } from '../helpers/fabric.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { FUZZ_SEED, Fuzz, RssSampler, expectServing } from './fuzz-helpers.js';
 
@@ -107,14 +107,7 @@ describe('fuzz: the HTTP control API of switchd and hostd (seeded, bounded)', fu
   this.timeout(FUZZ_TIME_MS + 30_000);
   let fab: TestFabric;
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    fab = await startFabric('topologies/native-vlan-trap.yaml');
-  });
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await fab?.down();
-  });
+  useFabric('topologies/native-vlan-trap.yaml', (f) => (fab = f));
 
   it(`${PIPELINED_INPUTS} pipelined + ${RAW_INPUTS} raw inputs (seed ${FUZZ_SEED}): only 4xx/2xx answers, daemons alive, RSS under ${RSS_BOUND_BYTES / 2 ** 20} MiB`, async () => {
     const f = new Fuzz(FUZZ_SEED);

@@ -10,7 +10,7 @@
 import { expect } from 'chai';
 import { WebSocket } from 'ws';
 import { MAX_LINK_MESSAGE_BYTES, RECORD_CARRIER, RECORD_FRAME, RECORD_HELLO } from '../../../lib/link/codec.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor, type TestFabric } from '../helpers/fabric.js';
+import { waitFor, type TestFabric, useFabric } from '../helpers/fabric.js';
 import { isAlive } from '../../../daemons/fabric/pid-identity.js';
 import { FUZZ_SEED, Fuzz, RssSampler, expectServing } from './fuzz-helpers.js';
 
@@ -69,14 +69,7 @@ describe('fuzz: the link protocol at a switchd port (seeded, bounded)', function
   this.timeout(FUZZ_TIME_MS + 30_000);
   let fab: TestFabric;
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    fab = await startFabric('topologies/native-vlan-trap.yaml');
-  });
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await fab?.down();
-  });
+  useFabric('topologies/native-vlan-trap.yaml', (f) => (fab = f));
 
   it(`${INPUTS} mutated and random link messages (seed ${FUZZ_SEED}): sw1 alive, counting, RSS under ${RSS_BOUND_BYTES / 2 ** 20} MiB`, async () => {
     const f = new Fuzz(FUZZ_SEED);

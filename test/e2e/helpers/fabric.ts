@@ -259,3 +259,20 @@ export function runCli(args: string[], opts: CliOptions): Promise<CliResult> {
     });
   });
 }
+
+/**
+ * Brings `topologyFile`'s fabric up before the enclosing describe's tests and down after them (mocha
+ * hooks with the fabric timeouts), handing the running fabric to `use` once it is up.
+ */
+export function useFabric(topologyFile: string, use: (fab: TestFabric) => void, opts: StartOptions = {}): void {
+  let fab: TestFabric | undefined;
+  before(async function () {
+    this.timeout(FABRIC_UP_TIMEOUT_MS);
+    fab = await startFabric(topologyFile, opts);
+    use(fab);
+  });
+  after(async function () {
+    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
+    await fab?.down();
+  });
+}

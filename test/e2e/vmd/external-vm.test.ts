@@ -15,7 +15,7 @@ import { buildArpRequest, buildArpFrame, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_HTYPE
 import { buildFrame, ETHERTYPE_ARP } from '../../../lib/wire/ethernet.js';
 import { parseMac, readMac } from '../../../lib/wire/mac.js';
 import { parseIpv4Address } from '../../../lib/wire/ipv4.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, runCli, startFabric, trackPids, waitFor, type TestFabric } from '../helpers/fabric.js';
+import { runCli, trackPids, waitFor, type TestFabric, useFabric } from '../helpers/fabric.js';
 
 const EXT1_MAC = '00:50:56:00:0e:01';
 const RAW1_MAC = parseMac('00:50:56:00:0e:02');
@@ -28,15 +28,7 @@ describe('e2e external VMs: vmd attached to its vSwitch port over WebSocket (top
   this.timeout(30_000);
   let fab: TestFabric;
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    fab = await startFabric('topologies/external-vm.yaml');
-  });
-
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await fab?.down();
-  });
+  useFabric('topologies/external-vm.yaml', (f) => (fab = f));
 
   /** esx1's vSwitch port of `vm`'s nic0. */
   async function esx1Port(vm: string): Promise<any> {
