@@ -167,8 +167,9 @@ describe('iscsi/pdu codec', () => {
       const b = Buffer.from(FIXTURES.scsiExtCdb);
       b[BHS_BYTES + 1] = 0x12; // 3 + 18 bytes > 20
       expect(errorOf(b)).to.equal(ISCSI_ERROR.BAD_AHS);
-      b[BHS_BYTES + 1] = 0;
-      expect(errorOf(b)).to.equal(ISCSI_ERROR.BAD_AHS);
+      const zero = Buffer.concat([FIXTURES.scsiRead, Buffer.from('00000100', 'hex')]);
+      zero[4] = 1; // one word of AHS: length 0, type 1
+      expect(errorOf(zero)).to.equal(ISCSI_ERROR.BAD_AHS);
     });
 
     it('an AHS on a PDU type that has none', () => {
