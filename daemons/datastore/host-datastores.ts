@@ -10,7 +10,7 @@
 //   POST /control/datastores/:ds/format               {force?, locking?: ats-only|ats-scsi}: format the LUN, mount
 //   POST /control/datastores/:ds/mount                mount (claim a heartbeat slot, start heartbeating)
 //   POST /control/datastores/:ds/unmount              stop heartbeating and free the slot (VMs must be off)
-//   GET  /control/datastores/:ds/files                files and directories with their locks
+//   GET  /control/datastores/:ds/files                files and directories with their extents and locks
 //   GET  /control/datastores/:ds/heartbeats           heartbeat slots: owner, generation, pulse age
 //   GET  /control/datastores/:ds/inspect              the whole metadata decoded and cross-checked
 //   POST /control/datastores/:ds/vms/:vm/power-on     {waitMs?}: open the VM's files exclusively
@@ -339,7 +339,7 @@ export class HostDatastores {
     return {
       datastore: d.name,
       files: entries.map((e) => ({
-        path: pathOf(e), entry: e.index, type: e.meta.type, sizeBytes: e.meta.sizeBytes,
+        path: pathOf(e), entry: e.index, type: e.meta.type, sizeBytes: e.meta.sizeBytes, extents: e.meta.extents,
         lock: { mode: e.lock.mode, generation: e.lock.generation, holders: e.lock.holders.map(holderName) },
       })),
     };
