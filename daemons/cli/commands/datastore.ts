@@ -167,8 +167,9 @@ claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE A
 const vmCmd = defineCommand(
   {
     usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]'],
-    description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx and <VM>/<VM>-flat.vmdk
-(created at the first power-on). While another host has them open and its heartbeat moves, power-on
+    description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx, and per disk the
+descriptor <VM>.vmdk and the data <VM>-flat.vmdk (created at the first power-on; a VM the topology does not
+name gets one 1 MiB disk, a topology VM its datastore disks, and its NICs come up). While another host has them open and its heartbeat moves, power-on
 fails with VFAB_DATASTORE_LOCKED "locked by <host>" (exit 1). When that host is dead, HOST watches its
 heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
 (replays the dead host's journal, frees its slot) and powers on; --wait bounds how long.
