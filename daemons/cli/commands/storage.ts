@@ -181,7 +181,8 @@ const disk = defineCommand(
       'path HOST ARRAY INDEX down|up [--json]',
     ],
     description: `A VM's virtual disk is a byte range of a LUN (placed by the datastore directory at the start of the
-LUN, see docs/storage-model.md). Its host sends real SCSI READ/WRITE commands to the array over every
+LUN, see docs/storage-model.md), or a -flat.vmdk file on a VMFS-like datastore (disks[].datastore,
+docs/datastores.md; I/O only while its host has the VM powered on and the file locked). Its host sends real SCSI READ/WRITE commands to the array over every
 path the topology declares (hosts[].storage: paths, policy roundRobin|fixed|mru).
 
   write   copies FILE into the disk at OFFSET (partial blocks are read, merged and written back)

@@ -110,6 +110,13 @@ describe('e2e datastore: VM disks are files on the datastore, locked by the host
     expect((await rawFileBytes('web1/web1_1-flat.vmdk', 0, 16)).equals(Buffer.alloc(16)), 'data disk untouched').to.equal(true);
     const past = await failure(api('esx1', 'POST', '/control/vms/web1/disks/data/read', { offset: MIB - 10, length: 11 }));
     expect(past.code).to.equal('VFAB_VDISK_OUT_OF_RANGE');
+    // a short workload runs inside the flat file; vfab disk status names the file
+    const load = await api('esx1', 'POST', '/control/vms/web1/disks/data/load', { pattern: 'random', blockBytes: 4096, depth: 4, seconds: 0.3, readPercent: 100 });
+    expect([load.file, load.regionBytes, load.errors]).to.deep.equal(['ds1:web1/web1_1-flat.vmdk', MIB, 0]);
+    expect(load.ios).to.be.greaterThan(0);
+    const lines: string[] = [];
+    expect(await runCommand('disk', ['status', 'esx1'], { out: (t) => lines.push(t), err: (t) => lines.push(t) })).to.equal(0);
+    expect(lines.join('\n')).to.contain('[ds1] web1/web1-flat.vmdk').and.contain('[ds1] web1/web1_1-flat.vmdk');
   });
 
   it('esx2 cannot power web1 on while esx1 runs it ("locked by esx1"); after esx1 powers it off, esx2 can and esx1 cannot', async () => {
