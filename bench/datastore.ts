@@ -7,7 +7,8 @@
 // running the real lib/datastore generators through the driver hostd uses (daemons/datastore/driver.ts).
 // Three comparisons: (1) uncontended exclusive lock acquire of one host on its own file (acquire timed,
 // release not), p50/p99; (2) VM power-on of a fresh VM (lib/datastore/vm.ts: its directory and files
-// created and opened exclusively), then power-off, p50/p99, the VM removed again untimed; (3) metadata
+// created and opened exclusively), then power-off, p50/p99, the VM removed again untimed; and a boot
+// storm: every host powers on its own existing VM at the same moment, p50/p99; (3) metadata
 // operations per second with every host at once on one datastore, each creating and deleting its own
 // files (one file block each) in its own directory for a bounded time, with per-operation latency, CPU
 // per operation (bench process + stored), and the number of ATS miscompares, stale reads under a
@@ -48,7 +49,9 @@ export const DS_BENCH_BLOCK_BYTES = 512;
 /** Uncontended lock acquires per side and round (p99 of 200 is the second-slowest). */
 export const DEFAULT_LOCK_SAMPLES = 200;
 /** Fresh-VM power-ons per side and round (p99 of so few is close to the slowest; say so). */
-export const DEFAULT_POWER_ONS = 16;
+export const DEFAULT_POWER_ONS = 12;
+/** Boot-storm waves per side and round: every host powers on its VM at once, then all power off. */
+export const STORM_WAVES = 3;
 /** Length of the 8-host metadata phase per side and round, unless `--seconds` says otherwise. */
 export const DEFAULT_META_SECONDS = 3;
 /** Bounds of the sample counts (settings checked by datastoreBenchSettings). */
@@ -217,6 +220,9 @@ interface Datastore {
 
 let opSeq = 0;
 
+/** The VM each host powers on in the boot storm. */
+const stormVm = (m: Mount): string => `storm-${m.session.name}`;
+
 /** Runs `gen` on the mount's driver, stopped and failed after OP_TIMEOUT_MS. */
 async function runOp<T>(m: Mount, what: string, gen: Gen<T>): Promise<T> {
   const name = `${what} #${++opSeq}`;
@@ -294,6 +300,8 @@ async function openDatastore(stored: StoredProcess, token: string, sessions: Ses
     const m: Mount = { session: s, ctx, driver, counter, heartbeat: hb, dir: -1, lockFile: -1 };
     m.dir = await runOp(m, 'mkdir', makeDir(ctx, 0, `bench-${s.name}`));
     m.lockFile = await runOp(m, 'create lock file', makeFile(ctx, m.dir, 'lock-bench'));
+    await runOp(m, 'create storm VM', powerOnVm(ctx, stormVm(m)));
+    await runOp(m, 'power off storm VM', powerOffVm(ctx, stormVm(m)));
     counter.take();
     ds.mounts.push(m);
   }
@@ -364,7 +372,28 @@ async function powerOnRound(ds: Datastore, n: number): Promise<Figures> {
   }
   checkHealthy(ds);
   const a = latencySummary(on);
-  return { powerOnP50Ms: a.p50, powerOnP99Ms: a.p99, powerOffP50Ms: latencySummary(off).p50, samples: n };
+  const storm = await stormRound(ds);
+  return { powerOnP50Ms: a.p50, powerOnP99Ms: a.p99, powerOffP50Ms: latencySummary(off).p50, stormP50Ms: storm.p50, stormP99Ms: storm.p99, samples: n };
+}
+
+/**
+ * A boot storm: every host powers on its own existing VM (`storm-<host>`, created at setup and powered
+ * off) at the same moment, STORM_WAVES times; each power-on's wall time. No two hosts want the same lock,
+ * so what they share is the LUN: a reservation per lock on ATS+SCSI, nothing on ATS-only.
+ */
+async function stormRound(ds: Datastore): Promise<{ p50: number | null; p99: number | null }> {
+  const lat: number[] = [];
+  for (let wave = 0; wave < STORM_WAVES; wave++) {
+    await Promise.all(
+      ds.mounts.map(async (m) => {
+        const t0 = performance.now();
+        await runOp(m, 'storm power-on', powerOnVm(m.ctx, stormVm(m)));
+        lat.push(performance.now() - t0);
+      }),
+    );
+    await Promise.all(ds.mounts.map((m) => runOp(m, 'storm power-off', powerOffVm(m.ctx, stormVm(m)))));
+  }
+  return latencySummary(lat);
 }
 
 let fileSeq = 0;
@@ -432,6 +461,8 @@ export const POWER_ON_FIGURES: FigureSpec[] = [
   { id: 'powerOnP50Ms', label: 'power-on p50 ms', better: 'lower' },
   { id: 'powerOnP99Ms', label: 'power-on p99 ms', better: 'lower' },
   { id: 'powerOffP50Ms', label: 'power-off p50 ms', better: 'lower' },
+  { id: 'stormP50Ms', label: 'storm power-on p50 ms', better: 'lower' },
+  { id: 'stormP99Ms', label: 'storm power-on p99 ms', better: 'lower' },
 ];
 
 export const METADATA_FIGURES: FigureSpec[] = [
