@@ -524,6 +524,8 @@ export async function runDatastoreBench(opts: DatastoreBenchOptions = {}): Promi
       verify[ds.mode] = await verifyDatastore(ds);
       log(`${ds.mode}: metadata after the rounds ${verify[ds.mode]!.length === 0 ? 'verifies clean' : `has ${verify[ds.mode]!.length} problem(s): ${verify[ds.mode]!.slice(0, 3).join('; ')}`}`);
     }
+    const dirty = Object.entries(verify).filter(([, p]) => p.length > 0);
+    if (dirty.length > 0) throw new Error(`the datastore metadata does not verify clean after the rounds: ${dirty.map(([mode, p]) => `${mode}: ${p[0]}`).join('; ')}`);
     return { settings: st, lunBytes: DS_BENCH_LUN_BYTES, blockBytes: DS_BENCH_BLOCK_BYTES, timeScale: 1, lock, powerOn, metadata, comparisons: [lock, powerOn, metadata], verify };
   } finally {
     for (const ds of stores) await closeDatastore(ds);
