@@ -538,15 +538,17 @@ export async function runDatastoreBench(opts: DatastoreBenchOptions = {}): Promi
 if (process.argv[1] && /bench[\\/]datastore\.ts$/.test(process.argv[1])) {
   // standalone: node --import tsx bench/datastore.ts [--rounds N] [--seconds S] [--json]
   let o: ReturnType<typeof parseBenchArgs>;
+  let given: { rounds?: number; seconds?: number };
   try {
     o = parseBenchArgs(process.argv.slice(2));
-    datastoreBenchSettings({ ...(o.rounds !== undefined ? { rounds: o.rounds } : {}), ...(o.seconds !== undefined ? { seconds: o.seconds } : {}) });
+    given = { ...(o.rounds !== undefined ? { rounds: o.rounds } : {}), ...(o.seconds !== undefined ? { seconds: o.seconds } : {}) };
+    datastoreBenchSettings(given);
   } catch (e) {
     process.stderr.write(`bench/datastore.ts: ${(e as Error).message}\n`);
     process.exit(2);
   }
   const say = (l: string): void => void (o.json ? process.stderr : process.stdout).write(l + '\n');
-  runDatastoreBench({ ...(o.rounds !== undefined ? { rounds: o.rounds } : {}), ...(o.seconds !== undefined ? { seconds: o.seconds } : {}), log: say })
+  runDatastoreBench({ ...given, log: say })
     .then((r) => {
       if (o.json) console.log(JSON.stringify(r, null, 2));
       else for (const c of r.comparisons) for (const l of formatComparison(c)) say(l);
