@@ -48,12 +48,12 @@ export const DS_BENCH_LUN_BYTES = 128 * 1024 * 1024;
 export const DS_BENCH_BLOCK_BYTES = 512;
 /** Uncontended lock acquires per side and round (p99 of 200 is the second-slowest). */
 export const DEFAULT_LOCK_SAMPLES = 200;
-/** Fresh-VM power-ons per side and round (p99 of so few is close to the slowest; say so). */
-export const DEFAULT_POWER_ONS = 12;
+/** Fresh-VM power-ons per side and round, one per host (p99 of so few is the slowest). */
+export const DEFAULT_POWER_ONS = 8;
 /** Boot-storm waves per side and round: every host powers on its VM at once, then all power off. */
-export const STORM_WAVES = 3;
+export const STORM_WAVES = 2;
 /** Length of the 8-host metadata phase per side and round, unless `--seconds` says otherwise. */
-export const DEFAULT_META_SECONDS = 3;
+export const DEFAULT_META_SECONDS = 2;
 /** Bounds of the sample counts (settings checked by datastoreBenchSettings). */
 export const MAX_LOCK_SAMPLES = 10_000;
 export const MAX_POWER_ONS = 200;

@@ -33,7 +33,7 @@ the CPU time per frame / I/O / command of every process involved, targets, and a
   --only LIST    areas to run, comma-separated: ${AREAS.join(', ')} (default: all)
   --rounds N     rounds per comparison, ${1}-${MAX_ROUNDS} (default: storage ${STORAGE_DEFAULT_ROUNDS}, the others ${DEFAULT_ROUNDS})
   --seconds S    length of one measured phase in the fabric and storage areas and of the datastore
-                 area's 8-host metadata phase, ${MIN_PHASE_SECONDS}-${MAX_PHASE_SECONDS} (default: fabric 3, storage 1.5, datastore 3)
+                 area's 8-host metadata phase, ${MIN_PHASE_SECONDS}-${MAX_PHASE_SECONDS} (default: fabric 3, storage 1.5, datastore 2)
   --json         one JSON document on stdout (progress goes to stderr)
   --help         this text
 

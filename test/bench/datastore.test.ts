@@ -25,7 +25,7 @@ function usageError(f: () => unknown): string {
 }
 
 describe('datastore bench settings', () => {
-  it('fills in the defaults: 8 hosts, the default rounds, 3 s metadata phase', () => {
+  it('fills in the defaults: 8 hosts, the default rounds and metadata phase length', () => {
     expect(datastoreBenchSettings()).to.deep.equal({ rounds: DEFAULT_ROUNDS, metaSeconds: DEFAULT_META_SECONDS, lockSamples: DEFAULT_LOCK_SAMPLES, powerOns: DEFAULT_POWER_ONS, hosts: DS_BENCH_HOSTS });
     expect(DS_BENCH_HOSTS).to.equal(8);
     expect(datastoreBenchSettings({ rounds: 2, seconds: 0.5, lockSamples: 10, powerOns: 1 })).to.include({ rounds: 2, metaSeconds: 0.5, lockSamples: 10, powerOns: 1 });
