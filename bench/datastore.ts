@@ -489,6 +489,8 @@ export interface DatastoreBenchResult {
   comparisons: ComparisonResult[];
   /** Per mode: what the raw metadata check found after the rounds (empty = clean). */
   verify: Record<string, string[]>;
+  /** Per mode: datastore events of all hosts over the whole run, by type (datastore-heartbeat-timeout, ...). */
+  events: Record<string, Record<string, number>>;
 }
 
 const sideId = (mode: LockingMode): string => (mode === 'ats-only' ? 'atsOnly' : 'atsScsi');
@@ -520,13 +522,17 @@ export async function runDatastoreBench(opts: DatastoreBenchOptions = {}): Promi
     const powerOn = await compare(`datastore VM power-on, fresh VM (${st.powerOns} per round)`, POWER_ON_FIGURES, sides((ds) => powerOnRound(ds, st.powerOns), (ds) => powerOnRound(ds, 1)));
     const metadata = await compare(`datastore metadata ops, ${st.hosts} hosts at once (${st.metaSeconds} s per round)`, METADATA_FIGURES, sides((ds) => metadataRound(ds, st.metaSeconds, storedPid, log), (ds) => metadataRound(ds, MIN_PHASE_SECONDS, storedPid, log)));
     const verify: Record<string, string[]> = {};
+    const events: Record<string, Record<string, number>> = {};
     for (const ds of stores) {
+      events[ds.mode] = Object.fromEntries([...ds.events].sort(([a], [b]) => a.localeCompare(b)));
+      const odd = [...ds.events].filter(([t]) => /heartbeat-timeout|slot-lost|slot-changed|offline|replay/.test(t));
+      if (odd.length > 0) log(`${ds.mode}: ${odd.map(([t, n]) => `${n} ${t}`).join(', ')}`);
       verify[ds.mode] = await verifyDatastore(ds);
       log(`${ds.mode}: metadata after the rounds ${verify[ds.mode]!.length === 0 ? 'verifies clean' : `has ${verify[ds.mode]!.length} problem(s): ${verify[ds.mode]!.slice(0, 3).join('; ')}`}`);
     }
     const dirty = Object.entries(verify).filter(([, p]) => p.length > 0);
     if (dirty.length > 0) throw new Error(`the datastore metadata does not verify clean after the rounds: ${dirty.map(([mode, p]) => `${mode}: ${p[0]}`).join('; ')}`);
-    return { settings: st, lunBytes: DS_BENCH_LUN_BYTES, blockBytes: DS_BENCH_BLOCK_BYTES, timeScale: 1, lock, powerOn, metadata, comparisons: [lock, powerOn, metadata], verify };
+    return { settings: st, lunBytes: DS_BENCH_LUN_BYTES, blockBytes: DS_BENCH_BLOCK_BYTES, timeScale: 1, lock, powerOn, metadata, comparisons: [lock, powerOn, metadata], verify, events };
   } finally {
     for (const ds of stores) await closeDatastore(ds);
     for (const s of sessions) s.client.close();
