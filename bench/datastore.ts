@@ -14,8 +14,10 @@
 // per operation (bench process + stored), and the number of ATS miscompares, stale reads under a
 // reservation, reservation conflicts and their sum (the retries), counted on the wire of each session.
 // Everything is bounded: samples per round, seconds per phase, failed operations per host, and each
-// operation's wall time. Leaves out contended lock acquire (a live holder makes the other wait a full
-// lease, §7.6), VM disk data I/O, NAS datastores, and LUNs with ATS turned off.
+// operation's wall time. After the rounds each datastore's metadata is cross-checked raw (inspect.ts).
+// Follows docs/vsphere-behaviour.md §7.2-§7.8 through lib/datastore. Leaves out contended lock acquire
+// (the other host watches a live holder's heartbeat and fails once it moves, §7.6), VM disk data I/O, NAS
+// datastores, and LUNs with ATS turned off.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
