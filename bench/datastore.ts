@@ -114,7 +114,7 @@ export interface WireCounts {
   commands: number;
   /** COMPARE AND WRITE answered MISCOMPARE: another host changed the block first (ATS path). */
   atsMiscompares: number;
-  /** RESERVE ... RELEASE with no WRITE between: the block read under the reservation had changed (the reservation path's miscompare). */
+  /** RESERVE ... RELEASE with no WRITE between: the block read under the reservation had changed (the reservation path's miscompare; or its READ failed). */
   staleUnderReserve: number;
   /** Any command answered RESERVATION CONFLICT: another host held the LUN. */
   reservationConflicts: number;

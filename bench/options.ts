@@ -42,7 +42,7 @@ examples:
   npm run bench -- --only fabric                  # one area
   npm run bench -- --only cli,storage --rounds 7  # more rounds for a tighter median
   npm run bench -- --only fabric --rounds 2 --seconds 1 --json > /tmp/fabric.json   # a quick check
-  npm run bench -- --only datastore --rounds 1 --seconds 0.5  # ATS-only vs ATS+SCSI, about 20 s
+  npm run bench -- --only datastore --rounds 1 --seconds 0.5  # ATS-only vs ATS+SCSI, under a minute
 `;
 
 /** Parses bench/index.ts's argv (without node and the script); throws BenchUsageError naming the bad input. */
