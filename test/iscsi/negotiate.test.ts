@@ -17,6 +17,8 @@ import {
   type NegotiationContext,
   type TargetInfo,
 } from '../../lib/iscsi/negotiate.js';
+import { IscsiFramer } from '../../lib/iscsi/framer.js';
+import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES } from '../../lib/iscsi/negotiate.js';
 import { LOGIN_STATUS, OPCODE, STAGE, emitPdu, loginFlags, makePdu, parsePdu, type PduOf } from '../../lib/iscsi/pdu.js';
 import type { TextPair } from '../../lib/iscsi/text.js';
 import { FIXTURES, LIBISCSI_LOGIN_KEYS, textOf, withData } from './fixtures.js';
@@ -153,6 +155,29 @@ describe('iscsi/negotiate', () => {
       expect(a.response.flags).to.equal(loginFlags(false, false, STAGE.OPERATIONAL, 0));
       const b = loginStep(state, req(OPER_TO_FF, [], { data: text.subarray(100) }), CFG);
       expect(b.outcome, b.reason).to.equal('full-feature');
+    });
+
+    it('a login with digests end to end: framer -> loginStep -> response; CRC32C from the next PDU on', () => {
+      const framer = new IscsiFramer({ maxDataSegmentBytes: DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES });
+      const state = newLoginState(CFG);
+      const nop = makePdu(OPCODE.NOP_OUT, { immediate: true, itt: 2, ttt: 0xffffffff, cmdSN: 0xabcd, expStatSN: 0x101 });
+      const login = req(OPER_TO_FF, [...BASE, ['HeaderDigest', 'CRC32C'], ['DataDigest', 'CRC32C']]);
+      const wire = Buffer.concat([emitPdu(login), emitPdu(nop, { header: true, data: true })]);
+      const seen: string[] = [];
+      for (let p = 0; p < wire.length; p += 7) {
+        framer.push(wire.subarray(p, p + 7), (e) => {
+          if (e.type !== 'pdu') throw new Error(e.type);
+          seen.push(e.pdu.opcode.toString(16));
+          if (e.pdu.opcode !== OPCODE.LOGIN_REQUEST) return;
+          const d = loginStep(state, e.pdu, CFG);
+          expect(d.outcome, d.reason).to.equal('full-feature');
+          const rsp = parsePdu(emitPdu(d.response), 0, { header: false, data: false });
+          expect(rsp.ok).to.equal(true);
+          framer.configure({ digests: { header: d.params!.headerDigest, data: d.params!.dataDigest }, maxDataSegmentBytes: d.params!.targetMaxRecvDataSegmentBytes });
+        });
+      }
+      expect(seen).to.deep.equal(['3', '0']);
+      expect(framer.bufferedBytes, 'the NOP-Out digest was read as a digest, not left over').to.equal(0);
     });
 
     describe('refuses logins that break a rule, with the status RFC 7143 §11.13.5 gives', () => {
