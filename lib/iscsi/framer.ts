@@ -7,7 +7,8 @@
 // left the protocol with RFC 7143 §13.26) and everything the PDUs mean. Pure: no sockets or timers.
 //
 // Buffering is bounded: at most one PDU that is not complete yet is held (at most ISCSI_MAX_PDU_BYTES),
-// never a backlog; whole PDUs inside a chunk are handed out as views of that chunk without a copy.
+// never a backlog; whole PDUs inside a chunk are handed out as views of that chunk without a copy, and a
+// PDU split across chunks is copied once, into a buffer of its size allocated when its BHS is in.
 
 import type { VfabError } from '../errors.js';
 import { BHS_BYTES, FATAL_PDU_ERRORS, ISCSI_MAX_DATA_SEGMENT_BYTES, NO_DIGESTS, parsePdu, pduTotalBytes, type Digests, type Pdu } from './pdu.js';
@@ -32,9 +33,10 @@ export interface FramerOptions {
 export class IscsiFramer {
   private digests: Digests;
   private maxDataSegmentBytes: number;
-  /** Bytes of the PDU being assembled (a prefix of it), or none. */
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
+  /** The PDU being assembled: its first 48 bytes until the BHS is in, then a buffer of its whole size. */
+  private partial: Uint8Array = new Uint8Array(BHS_BYTES);
+  /** Bytes of `partial` filled (0: nothing held). */
+  private held = 0;
   /** Total bytes of the PDU being assembled, once its BHS is in; else 0. */
   private want = 0;
   private dead = false;
@@ -55,7 +57,7 @@ export class IscsiFramer {
 
   /** Bytes held for a PDU not yet complete (never more than one PDU). */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.held;
   }
 
   get failed(): boolean {
@@ -66,60 +68,49 @@ export class IscsiFramer {
   push(chunk: Uint8Array, emit: (e: FramerEvent) => void): void {
     let p = 0;
     while (!this.dead && p < chunk.length) {
-      if (this.pendingBytes === 0) {
-        // Fast path: whole PDUs straight from the chunk.
+      if (this.held === 0) {
+        // Fast path: whole PDUs straight from the chunk, no copy.
         const left = chunk.length - p;
-        if (left < BHS_BYTES) {
-          this.hold(chunk.subarray(p));
-          return;
-        }
-        const total = pduTotalBytes(chunk, p, this.digests, this.maxDataSegmentBytes);
-        if (!total.ok) return this.fatal(total.error, emit);
-        if (left < total.value) {
+        if (left >= BHS_BYTES) {
+          const total = pduTotalBytes(chunk, p, this.digests, this.maxDataSegmentBytes);
+          if (!total.ok) return this.fatal(total.error, emit);
+          if (left >= total.value) {
+            this.deliver(chunk, p, total.value, emit);
+            p += total.value;
+            continue;
+          }
           this.want = total.value;
-          this.hold(chunk.subarray(p));
-          return;
+          this.partial = new Uint8Array(total.value);
         }
-        this.deliver(chunk, p, total.value, emit);
-        p += total.value;
-        continue;
       }
-      // Slow path: complete the held prefix.
-      const need = (this.want || BHS_BYTES) - this.pendingBytes;
+      // Slow path: copy into the PDU being assembled (one copy of each byte).
+      const need = (this.want || BHS_BYTES) - this.held;
       const take = Math.min(need, chunk.length - p);
-      this.hold(chunk.subarray(p, p + take));
+      this.partial.set(chunk.subarray(p, p + take), this.held);
+      this.held += take;
       p += take;
       if (take < need) return;
-      const joined = this.joinPending();
       if (this.want === 0) {
-        const total = pduTotalBytes(joined, 0, this.digests, this.maxDataSegmentBytes);
+        const total = pduTotalBytes(this.partial, 0, this.digests, this.maxDataSegmentBytes);
         if (!total.ok) return this.fatal(total.error, emit);
         this.want = total.value;
-        this.pending = [joined];
-        if (this.want > BHS_BYTES) continue;
+        if (this.want > BHS_BYTES) {
+          const whole = new Uint8Array(this.want);
+          whole.set(this.partial);
+          this.partial = whole;
+          continue;
+        }
       }
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.want = 0;
-      this.deliver(joined, 0, joined.length, emit);
+      const pdu = this.partial;
+      this.reset();
+      this.deliver(pdu, 0, pdu.length, emit);
     }
   }
 
-  private hold(part: Uint8Array): void {
-    // A copy: the caller may reuse its chunk buffer once push returns.
-    this.pending.push(Uint8Array.prototype.slice.call(part));
-    this.pendingBytes += part.length;
-  }
-
-  private joinPending(): Uint8Array {
-    if (this.pending.length === 1) return this.pending[0];
-    const out = new Uint8Array(this.pendingBytes);
-    let at = 0;
-    for (const part of this.pending) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+  private reset(): void {
+    this.partial = new Uint8Array(BHS_BYTES);
+    this.held = 0;
+    this.want = 0;
   }
 
   private deliver(buf: Uint8Array, offset: number, bytes: number, emit: (e: FramerEvent) => void): void {
@@ -134,9 +125,7 @@ export class IscsiFramer {
 
   private fatal(error: VfabError, emit: (e: FramerEvent) => void): void {
     this.dead = true;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.want = 0;
+    this.reset();
     emit({ type: 'fatal', error });
   }
 }

@@ -38,6 +38,14 @@ describe('iscsi/framer', () => {
     expect(r.maxHeld).to.equal(0);
   });
 
+  it('hands out PDUs that lie whole in a chunk as views of it (no copy), the last one included', () => {
+    const chunk = Buffer.concat([FIXTURES.dataOut, FIXTURES.dataIn]);
+    const datas: Uint8Array[] = [];
+    new IscsiFramer().push(chunk, (e) => e.type === 'pdu' && datas.push(e.pdu.data));
+    expect(datas.length).to.equal(2);
+    for (const d of datas) expect(d.buffer).to.equal(chunk.buffer);
+  });
+
   it('split: the stream cut in two at every byte gives the same PDUs', () => {
     for (let cut = 1; cut < STREAM.length; cut++) {
       const r = run([STREAM.subarray(0, cut), STREAM.subarray(cut)]);
