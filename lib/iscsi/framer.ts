@@ -4,7 +4,7 @@
 // between a bad PDU the stream survives (unknown opcode, bad field, data digest: the caller answers with a
 // Reject, §7.8 and §11.17) and a fatal one (length over the limit, header digest mismatch: nothing after it
 // can be trusted, the caller closes the connection, §7.8). Leaves out resynchronisation (no markers, they
-// left the protocol with RFC 7143 §13.26) and everything the PDUs mean. Pure: no sockets or timers.
+// left the protocol with RFC 7143, which lists their keys as obsolete in §13) and everything the PDUs mean. Pure: no sockets or timers.
 //
 // Buffering is bounded: at most one PDU that is not complete yet is held (at most ISCSI_MAX_PDU_BYTES),
 // never a backlog; whole PDUs inside a chunk are handed out as views of that chunk without a copy, and a

@@ -59,7 +59,7 @@ export interface KeyDef {
   default?: string;
   /** Answered Irrelevant in a Discovery session. */
   discoveryIrrelevant?: boolean;
-  /** A constant answer (obsoleted keys, §13.26). */
+  /** A constant answer (keys RFC 7143 §13 lists as obsolete). */
   constant?: string;
 }
 
@@ -93,7 +93,7 @@ export const KEYS: Readonly<Record<string, KeyDef>> = {
   iSCSIProtocolLevel: { kind: 'min', use: 'LO', from: 'both', range: [0, 31], target: 1, default: '1' },
   // RFC 7145 (iSER) key libiscsi may send; vfab serves TCP only.
   RDMAExtensions: { kind: 'and', use: 'LO', from: 'both', target: 'No', default: 'No' },
-  // Obsoleted by RFC 7143 §13.26; RFC 3720 initiators still send them.
+  // Marker keys of RFC 3720, obsolete in RFC 7143 (§13); libiscsi still sends IFMarker/OFMarker.
   IFMarker: { kind: 'and', use: 'IO', from: 'both', constant: 'No' },
   OFMarker: { kind: 'and', use: 'IO', from: 'both', constant: 'No' },
   IFMarkInt: { kind: 'declarative', use: 'IO', from: 'both', constant: 'Reject' },
