@@ -1,5 +1,5 @@
 // CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the digest of iSCSI header and data digests
-// (RFC 7143 §13.1 and §11.1; test vectors of RFC 3720 Appendix B.4). Covers the checksum over one buffer,
+// (RFC 7143 §11.2.3 and §13.1; test vectors of RFC 3720 Appendix B.4). Covers the checksum over one buffer,
 // a running form over several buffers, and how the value travels (least significant byte first, the order
 // libiscsi and the RFC vectors use). Table-driven, eight bytes per step ("slicing by 8"), so a data digest
 // over a whole data segment costs a small part of what receiving it does. Pure: no I/O.

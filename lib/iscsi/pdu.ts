@@ -1,6 +1,6 @@
 // iSCSI PDU codec (RFC 7143 §11): the 48-byte Basic Header Segment (BHS) of every PDU type as a view with
 // named offsets, the Additional Header Segments (AHS, §11.2.2), the optional header and data digests
-// (CRC32C, §11.1 and §13.1) and the data segment padded to 4 bytes (§11.2.3). Covers parse (validates
+// (CRC32C, §11.2.3 and §13.1) and the data segment padded to 4 bytes (§11.2.4). Covers parse (validates
 // untrusted bytes against named limits and returns a typed error, never throws) and emit for every PDU
 // type, target side and initiator side (the latter for tests and tools). Leaves out stream reassembly
 // (lib/iscsi/framer.ts), text data (lib/iscsi/text.ts), login and negotiation (lib/iscsi/negotiate.ts) and
@@ -35,7 +35,7 @@ export const AHS_HEADER_BYTES = 3;
 /** Largest PDU vfab parses: BHS, AHS, header digest, data segment, data digest. */
 export const ISCSI_MAX_PDU_BYTES = BHS_BYTES + ISCSI_MAX_AHS_BYTES + DIGEST_BYTES + ISCSI_MAX_DATA_SEGMENT_BYTES + DIGEST_BYTES;
 
-/** Opcodes (§11.2.1.2); initiator opcodes are below 0x20, target opcodes from 0x20. */
+/** Opcodes (§11.2.1); initiator opcodes are below 0x20, target opcodes from 0x20. */
 export const OPCODE = {
   NOP_OUT: 0x00,
   SCSI_COMMAND: 0x01,
@@ -73,7 +73,7 @@ export const IMMEDIATE_BIT = 0x40;
 /** Byte 0 bit 7 is reserved (0). */
 export const OPCODE_RESERVED_BIT = 0x80;
 
-/** Flag bits of byte 1 (§11.3.1, §11.4.1, §11.7.1, §11.10, §11.12.1, §11.13.1). */
+/** Flag bits of byte 1 (§11.3, §11.4, §11.7, §11.10, §11.12, §11.13). */
 export const FLAG = {
   /** Final: last PDU of a sequence (on every PDU type that has it). */
   F: 0x80,
@@ -310,7 +310,7 @@ export function padded(n: number): number {
 }
 
 const KNOWN: ReadonlySet<number> = new Set(Object.values(OPCODE));
-/** PDU types whose DataSegmentLength must be 0 (§11.5.1, §11.6, §11.8, §11.14, §11.15). */
+/** PDU types whose DataSegmentLength must be 0 (§11.5, §11.6, §11.8, §11.14, §11.15, §11.16). */
 const NO_DATA: ReadonlySet<number> = new Set([OPCODE.TASK_MGMT_REQUEST, OPCODE.TASK_MGMT_RESPONSE, OPCODE.LOGOUT_REQUEST, OPCODE.LOGOUT_RESPONSE, OPCODE.R2T, OPCODE.SNACK_REQUEST]);
 
 export function isInitiatorOpcode(op: number): boolean {
