@@ -152,6 +152,7 @@ interface Task {
   solicitedEnd: number;
   bursts: Array<{ end: number; r2tSN: number }>;
   aborted: boolean;
+  released: boolean;
   /** A Task Management response waiting for this task's result. */
   waiters: Waiter[];
 }
@@ -258,6 +259,7 @@ export class IscsiSession {
     const t = this.tasks.get(itt);
     if (t === undefined || t.state !== 'running') return [];
     const out: SessionAction[] = [];
+    this.release(t); // the response already advertises the freed window slot
     if (!t.aborted && !this.closed) this.respondScsi(t, result, out);
     this.finish(t, out);
     return out;
@@ -392,6 +394,7 @@ export class IscsiSession {
       solicitedEnd: 0,
       bursts: [],
       aborted: false,
+      released: false,
       waiters: [],
     };
     this.addTask(t);
@@ -541,6 +544,7 @@ export class IscsiSession {
   /** Ends a task that never reached the SCSI layer with CHECK CONDITION. */
   private failTask(t: Task, key: number, asc: readonly [number, number], out: SessionAction[]): void {
     if (t.state === 'data-out' && t.received < t.edtl && t.write) this.rememberAborted(t.itt);
+    this.release(t);
     this.respondStatus(t, SCSI_STATUS.CHECK_CONDITION, { key, asc: asc[0], ascq: asc[1] }, out);
     this.finish(t, out);
   }
@@ -553,15 +557,19 @@ export class IscsiSession {
   /** The task leaves the table; its window slot and buffer are freed and waiting TMF responses go out. */
   private finish(t: Task, out: SessionAction[]): void {
     if (t.state === 'done') return;
+    this.release(t);
     t.state = 'done';
     this.tasks.delete(t.itt);
+    for (const w of t.waiters) if (--w.pending === 0) out.push(...w.respond());
+  }
+
+  /** Frees the task's window slot (or immediate slot) and its Data-Out buffer; once. */
+  private release(t: Task): void {
+    if (t.released) return;
+    t.released = true;
     if (t.immediate) this.immediateTasks--;
     else this.windowTasks--;
-    if (t.buf !== undefined) {
-      this.dataOutBytes -= t.buf.length;
-      t.buf = undefined;
-    }
-    for (const w of t.waiters) if (--w.pending === 0) out.push(...w.respond());
+    if (t.buf !== undefined) this.dataOutBytes -= t.buf.length;
   }
 
   // ---- responses ----------------------------------------------------------------------------------------------
