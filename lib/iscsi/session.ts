@@ -593,7 +593,7 @@ export class IscsiSession {
     let dataSN = 0;
     let burstStart = 0;
     for (let off = 0; off < sendBytes; ) {
-      const burstEnd = Math.min(sendBytes, burstStart + p.maxBurstBytes);
+      const burstEnd = Math.min(sendBytes, burstStart + Math.max(1, p.maxBurstBytes));
       const len = Math.min(seg, burstEnd - off);
       const last = off + len === sendBytes;
       const endOfSequence = off + len === burstEnd;

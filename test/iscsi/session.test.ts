@@ -156,6 +156,16 @@ describe('iscsi session: reads (Data-In)', () => {
     expect(r.residualCount).to.equal(512);
   });
 
+  it('CHECK CONDITION with data-in: the data goes in Data-Ins without the S bit, status and sense in a SCSI Response', () => {
+    const s = newSession({ initiatorMaxRecvDataSegmentBytes: 8192 });
+    s.receive(scsiCmd(5, FLAG.F | FLAG.READ, 512, cdb.read10(0, 1)));
+    const pdus = sent(s.complete(5, { status: SCSI_STATUS.CHECK_CONDITION, dataIn: pattern(512), sense: { key: SENSE_KEY.MEDIUM_ERROR, asc: 0x11, ascq: 0 } }));
+    expect(pdus.map((p) => p.opcode)).to.deep.equal([OPCODE.DATA_IN, OPCODE.SCSI_RESPONSE]);
+    expect(pdus[0]!.flags & FLAG.STATUS).to.equal(0);
+    const r = pdus[1] as PduOf<typeof OPCODE.SCSI_RESPONSE>;
+    expect([r.status, r.expDataSN, r.statSN]).to.deep.equal([SCSI_STATUS.CHECK_CONDITION, 1, 100]);
+  });
+
   it('residuals: underflow (less data than EDTL), overflow (more: only EDTL sent), none', () => {
     const s = newSession({ initiatorMaxRecvDataSegmentBytes: 8192 });
     s.receive(scsiCmd(1, FLAG.F | FLAG.READ, 4096, cdb.read10(0, 1)));
@@ -333,6 +343,7 @@ describe('iscsi session: writes (immediate data, unsolicited Data-Out, R2T)', ()
     const r2t = ofType(sent(s.receive(scsiCmd(5, FLAG.F | FLAG.WRITE, 512, cdb.write10(0, 1)))), OPCODE.R2T)[0]!;
     const pdus = sent(s.dataDigestError(dataOut(5, r2t.ttt, 0, pattern(512), 0, true)));
     expect(pdus.map((p) => p.opcode)).to.deep.equal([OPCODE.REJECT, OPCODE.SCSI_RESPONSE]);
+    expect(s.taskCount).to.equal(0);
     expect((pdus[0] as PduOf<typeof OPCODE.REJECT>).reason).to.equal(REJECT_REASON.DATA_DIGEST);
     const sense = parseFixedSense(pdus[1]!.data.subarray(2));
     expect(sense.ok && [sense.value.asc, sense.value.ascq]).to.deep.equal([...ISCSI_ASC.PROTOCOL_SERVICE_CRC_ERROR]);
