@@ -412,6 +412,7 @@ export class IscsiSession {
     }
     if (this.dataOutBytes + edtl > SESSION_MAX_DATA_OUT_BYTES) {
       this.counters.taskSetFull++;
+      this.release(t);
       this.respondStatus(t, SCSI_STATUS.TASK_SET_FULL, undefined, out);
       this.rememberAborted(t.itt); // its unsolicited Data-Out, if any, is discarded
       this.finish(t, out);

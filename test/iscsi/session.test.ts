@@ -11,7 +11,9 @@ import { FLAG, OPCODE, REJECT_REASON, RESERVED_TAG, emitPdu, makePdu, parsePdu, 
 import { sessionParams, type SessionParams } from '../../lib/iscsi/negotiate.js';
 import {
   ISCSI_ASC,
+  ISCSI_MAX_TRANSFER_BYTES,
   IscsiSession,
+  SESSION_MAX_DATA_OUT_BYTES,
   LOGOUT_RESPONSE,
   SESSION_MAX_IMMEDIATE_TASKS,
   TMF,
@@ -267,6 +269,21 @@ describe('iscsi session: writes (immediate data, unsolicited Data-Out, R2T)', ()
     }
   }
 
+  it('EDTL above ISCSI_MAX_TRANSFER_BYTES: INVALID FIELD IN CDB; buffered data-out above SESSION_MAX_DATA_OUT_BYTES: TASK SET FULL', () => {
+    const s = newSession({ initialR2T: true, immediateData: false });
+    let pdus = sent(s.receive(scsiCmd(1, FLAG.F | FLAG.WRITE, ISCSI_MAX_TRANSFER_BYTES + 1, cdb.write10(0, 1))));
+    let r = pdus[0] as PduOf<typeof OPCODE.SCSI_RESPONSE>;
+    expect([r.opcode, r.status]).to.deep.equal([OPCODE.SCSI_RESPONSE, SCSI_STATUS.CHECK_CONDITION]);
+    const n = SESSION_MAX_DATA_OUT_BYTES / ISCSI_MAX_TRANSFER_BYTES;
+    for (let i = 0; i < n; i++) expect(ofType(sent(s.receive(scsiCmd(10 + i, FLAG.F | FLAG.WRITE, ISCSI_MAX_TRANSFER_BYTES, cdb.write10(0, 1)))), OPCODE.R2T)).to.have.length(1);
+    expect(s.bufferedDataOutBytes).to.equal(SESSION_MAX_DATA_OUT_BYTES);
+    pdus = sent(s.receive(scsiCmd(99, FLAG.F | FLAG.WRITE, 512, cdb.write10(0, 1))));
+    r = pdus[0] as PduOf<typeof OPCODE.SCSI_RESPONSE>;
+    expect([r.opcode, r.status]).to.deep.equal([OPCODE.SCSI_RESPONSE, SCSI_STATUS.TASK_SET_FULL]);
+    expect(s.counters.taskSetFull).to.equal(1);
+    expect(s.taskCount).to.equal(n);
+  });
+
   it('immediate data when ImmediateData=No, or beyond FirstBurstLength, or F=0 with InitialR2T=Yes: Reject', () => {
     let s = newSession({ immediateData: false });
     let pdus = sent(s.receive(scsiCmd(1, FLAG.F | FLAG.WRITE, 512, cdb.write10(0, 1), { data: pattern(512) })));
@@ -447,6 +464,18 @@ describe('iscsi session: task management', () => {
     expect(r(sent(s.receive(tmf(TMF.ABORT_TASK, 50, 1234))))).to.equal(TMF_RESPONSE.NO_TASK);
     expect(r(sent(s.receive(tmf(TMF.TASK_REASSIGN, 51, 1))))).to.equal(TMF_RESPONSE.REASSIGN_UNSUPPORTED);
     expect(r(sent(s.receive(tmf(TMF.CLEAR_ACA, 52))))).to.equal(TMF_RESPONSE.NOT_SUPPORTED);
+  });
+
+  it('ABORT TASK SET ends this session’s tasks on the LUN (waiting and running) and answers after them', () => {
+    const s = newSession({ initialR2T: true, immediateData: false });
+    s.receive(scsiCmd(1, FLAG.F | FLAG.WRITE, 512, cdb.write10(0, 1), { lun: encodeLun(2) }));
+    s.receive(scsiCmd(2, FLAG.F | FLAG.READ, 512, cdb.read10(0, 1), { lun: encodeLun(2) }));
+    s.receive(scsiCmd(3, FLAG.F | FLAG.READ, 512, cdb.read10(0, 1), { lun: encodeLun(1) }));
+    expect(s.receive(tmf(TMF.ABORT_TASK_SET, 70, 0, 2))).to.deep.equal([{ kind: 'abort', itt: 2 }]);
+    expect(s.taskCount).to.equal(2);
+    const r = sent(s.complete(2, { status: SCSI_STATUS.TASK_ABORTED }));
+    expect(r.map((p) => [p.opcode, (p as PduOf<typeof OPCODE.TASK_MGMT_RESPONSE>).response])).to.deep.equal([[OPCODE.TASK_MGMT_RESPONSE, TMF_RESPONSE.COMPLETE]]);
+    expect(s.taskCount).to.equal(1);
   });
 
   it('LUN RESET aborts the tasks of that LUN only and hands the reset to the caller; cold reset closes', () => {
