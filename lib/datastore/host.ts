@@ -9,7 +9,7 @@
 
 import { DS_ERROR, DatastoreError } from './errors.js';
 import {
-  type HeartbeatSlot, type Intervals, type Superblock, ZERO_UUID, emitSlot, freeSlot, journalLbaOf, parseJournalHeader, parseSlot, slotLba,
+  type Extent, type HeartbeatSlot, type Intervals, type Superblock, ZERO_UUID, emitSlot, freeSlot, journalLbaOf, parseJournalHeader, parseSlot, slotLba,
 } from './format.js';
 import { type Gen, type IoResult, type Now, emit, io, sleepUntil } from './proc.js';
 
@@ -44,6 +44,14 @@ export interface MySlot {
   slot: HeartbeatSlot;
   /** Next journal sequence number. */
   nextSeq: number;
+  /**
+   * A journalled update failed after its journal write began (the array died or timed out): its
+   * transaction may be on disk and not applied, so this journal is replayed before the next update
+   * (journal.ts). Without it the next checkpoint would skip the transaction for good.
+   */
+  journalUnsettled?: boolean;
+  /** Entries and file blocks claimed by creates that then failed: given back at the next create (files.ts settleFailedCreates). */
+  orphans?: Array<{ entry: number; extents: Extent[] }>;
 }
 
 export interface HostCtx extends Now {
