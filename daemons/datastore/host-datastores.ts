@@ -28,6 +28,7 @@ import { type HostCtx, createHostCtx, heartbeat, unmount } from '../../lib/datas
 import { inspectVolume, metadataBlocks } from '../../lib/datastore/inspect.js';
 import { powerOffVm, powerOnVm, vmFiles } from '../../lib/datastore/vm.js';
 import { reclaimOwnSlots } from '../../lib/datastore/reclaim.js';
+import { settleUntilDone } from '../../lib/datastore/files.js';
 import type { Gen } from '../../lib/datastore/proc.js';
 import type { ControlServer } from '../common/server.js';
 import type { EventLog } from '../common/events.js';
@@ -86,6 +87,11 @@ export function hostUuidOf(host: string): string {
 function* mountAndHeartbeat(ctx: HostCtx): Gen<void> {
   yield* reclaimOwnSlots(ctx);
   yield* heartbeat(ctx);
+}
+
+/** What a create that failed half-way left behind (files.ts) is given back now, retried while the array is away. */
+function settleSoon(driver: DatastoreDriver, ctx: HostCtx): void {
+  if ((ctx.slot?.orphans?.length ?? 0) > 0 || ctx.slot?.journalUnsettled === true) driver.run('settle', ctx, settleUntilDone(ctx)).catch(() => {});
 }
 
 function bad(message: string): VfabError {
@@ -378,6 +384,7 @@ export class HostDatastores {
         err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${current ?? vm} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead host's lock is broken only after that (wait longer or retry)`, { file: current, ownerName: owner, waitMs });
       }
       this.event(d, 'vm-power-on-failed', { vm, file: current ?? null, code: err.code, message: err.message });
+      settleSoon(driver, ctx);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -392,7 +399,7 @@ export class HostDatastores {
 
   async powerOff(d: Ds, vm: string): Promise<unknown> {
     const { driver, ctx } = this.online(d);
-    const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm), { vm });
+    const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm), { vm }).finally(() => settleSoon(driver, ctx));
     d.vms.delete(vm);
     this.event(d, 'vm-power-off', { vm, files: released });
     return { vm, host: this.deps.host, datastore: d.name, released };

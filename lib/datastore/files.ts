@@ -15,7 +15,7 @@ import {
 import { type HostCtx, atomicUpdate, ioOrThrow } from './host.js';
 import { journalledUpdate, setBits, settleJournal } from './journal.js';
 import { releaseLock, takeLock } from './lock.js';
-import { type Gen, emit } from './proc.js';
+import { type Gen, emit, sleepUntil } from './proc.js';
 
 /** Most ATS rounds when claiming blocks or a free entry races with other hosts. */
 export const DS_CLAIM_MAX_TRIES = 16;
@@ -105,7 +105,13 @@ export function* createFile(ctx: HostCtx, parent: number, name: string, sizeByte
   const bs = l.blockSize;
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new DatastoreError(DS_ERROR.BAD_OPTION, `file size ${sizeBytes} must be a whole number of bytes >= 0`);
   yield* settleFailedCreates(ctx);
-  const { taken } = yield* takeLock(ctx, parent, 'exclusive');
+  let taken: boolean;
+  try {
+    ({ taken } = yield* takeLock(ctx, parent, 'exclusive'));
+  } catch (e) {
+    if ((e as DatastoreError).code === DS_ERROR.IO_FAILED) orphan(ctx, parent, []); // the lock may be ours on disk
+    throw e;
+  }
   try {
     const table = yield* readTable(ctx);
     if (table[parent]?.meta.type !== 'dir') throw new DatastoreError(DS_ERROR.NOT_FOUND, `entry ${parent} is not a directory`, { parent });
@@ -139,7 +145,14 @@ export function* createFile(ctx: HostCtx, parent: number, name: string, sizeByte
     yield* emit('file-created', `created ${name} as entry ${index} (${blocks} file block(s)), open exclusive`, { entry: index, name, parent });
     return index;
   } finally {
-    if (taken) yield* releaseLock(ctx, parent); // a directory this host had open stays open
+    if (taken) {
+      try {
+        yield* releaseLock(ctx, parent); // a directory this host had open stays open
+      } catch (e) {
+        orphan(ctx, parent, []); // released at the next settle, or other hosts could never create here again
+        throw e;
+      }
+    }
   }
 }
 
@@ -155,8 +168,10 @@ function orphan(ctx: HostCtx, entry: number, extents: Extent[]): void {
  * Gives back what creates that failed half-way (the array died, an I/O timed out) left behind: first this
  * host's journal is replayed if an update failed (journal.ts settleJournal: a create whose entry was
  * journalled completes), then for each failed create whose entry is still unused, the file blocks it may
- * have claimed that no entry uses are freed (one journalled transaction) and the entry's lock is released.
- * Blocks another entry uses are left alone. Without this every such failure leaks blocks and an entry.
+ * have claimed that no entry uses are freed (journalled); the lock of every entry remembered is released
+ * (the new file's: the caller was told the create failed; the parent directory's: its release failed).
+ * Blocks another entry uses are left alone. Without this every such failure leaks blocks and an entry, and
+ * a directory stays locked by a live host, so no other host can create in it again.
  */
 export function* settleFailedCreates(ctx: HostCtx): Gen<void> {
   const slot = ctx.slot;
@@ -182,12 +197,27 @@ export function* settleFailedCreates(ctx: HostCtx): Gen<void> {
       }
     }
     for (let i = 0; i < free.length; i += DS_JOURNAL_MAX_TXN_RECORDS) yield* journalledUpdate(ctx, free.slice(i, i + DS_JOURNAL_MAX_TXN_RECORDS));
-    for (const o of todo) if (table[o.entry]?.meta.type === 'unused') yield* releaseLock(ctx, o.entry);
+    for (const o of todo) yield* releaseLock(ctx, o.entry); // the create failed: nobody has the file (or the directory) open
     yield* emit('orphans-freed', `gave back what ${todo.length} failed create(s) had claimed: ${free.reduce((n, c) => n + (c.op === 'bitmap-clear' ? c.bits : 0), 0)} file block(s)`, { creates: todo.length });
   } catch (e) {
     slot.orphans = [...todo, ...slot.orphans].slice(0, DS_MAX_ORPHANS); // the array is still away: next time
     throw e;
   }
+}
+
+/** Settles failed creates, retrying every offline-retry interval while the array is away (at most DS_SETTLE_MAX_TRIES times). */
+export const DS_SETTLE_MAX_TRIES = 64;
+export function* settleUntilDone(ctx: HostCtx): Gen<boolean> {
+  for (let i = 0; i < DS_SETTLE_MAX_TRIES; i++) {
+    if (ctx.slot === undefined) return false;
+    try {
+      yield* settleFailedCreates(ctx);
+      return true;
+    } catch {
+      yield* sleepUntil(ctx.nowMs + ctx.timing.offlineRetryMs);
+    }
+  }
+  return false;
 }
 
 function* readHeld(ctx: HostCtx, entry: number, exclusive: boolean): Gen<FileEntry> {

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { type Layout, emitEntry, entryLba, journalLbaOf } from '../../lib/datastore/format.js';
-import { claimBlocks, createFile, deleteFile, growFile, listDir } from '../../lib/datastore/files.js';
+import { claimBlocks, createFile, deleteFile, growFile, listDir, settleUntilDone } from '../../lib/datastore/files.js';
 import { inspectVolume } from '../../lib/datastore/inspect.js';
 import type { EntryMeta, Extent, FileEntry } from '../../lib/datastore/format.js';
 import { crc32 } from 'node:zlib';
@@ -192,6 +192,29 @@ describe('datastore files (§7.8, §7.9)', () => {
     const names = (await Promise.all(Array.from({ length: 4 }, (_, i) => sim.entry(i)))).map((e) => e.meta.name);
     expect(names).to.include.members(['lost.vmdk', 'next.vmdk']); // the journalled create completed by the replay
     expect(h.eventsOf('journal-replayed')).to.have.length(1);
+    expect(await problems(sim)).to.deep.equal([]);
+  });
+
+  it('a create whose release of the parent directory times out: the directory is released again, other hosts can create in it', async () => {
+    const sim = await setup('esx1', 'esx2');
+    const h = sim.host('esx1');
+    const from = h.issuedLog.length;
+    const p = h.run('c', createFile(h.ctx, 0, 'a.vmx', 100));
+    // stalled from the checkpoint write on, for longer than two I/O timeouts: the checkpoint times out, then
+    // the read before the release does, so the release is never sent
+    const checkpoint = journalLbaOf(sim.superblock().layout, h.ctx.slot!.index);
+    for (let i = 0; i < 1000 && !h.issuedLog.slice(from).some((x) => x.kind === 'write' && x.lba === checkpoint); i++) await sim.advance(1);
+    sim.stall('esx1', sim.now + 20_000);
+    await sim.advance(25_000);
+    expect(p.error()?.code).to.equal(DS_ERROR.IO_FAILED);
+    expect((await sim.entry(0)).lock.mode, 'the release never reached the array').to.equal('exclusive');
+    const s = h.run('settle', settleUntilDone(h.ctx));
+    await sim.advance(200);
+    expect(s.value<boolean>()).to.equal(true);
+    expect((await sim.entry(0)).lock.mode).to.equal('free');
+    const other = sim.host('esx2').run('c2', createFile(sim.host('esx2').ctx, 0, 'b.vmx', 100));
+    await sim.advance(200);
+    other.value();
     expect(await problems(sim)).to.deep.equal([]);
   });
 });
