@@ -20,7 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
 import type { HostDatastore } from '../../lib/topology/model.js';
 import { VfabError } from '../../lib/errors.js';
-import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
+import { DS_ERROR, DatastoreError, type DsErrorCode } from '../../lib/datastore/errors.js';
 import {
   type FileEntry, type HeartbeatSlot, type LockingMode, type Superblock, entryLba, parseEntry, parseSlot, parseSuperblock, planFormat, slotIndexAt, slotLba,
 } from '../../lib/datastore/format.js';
@@ -235,7 +235,7 @@ export class HostDatastores {
     const lun = driver.lun;
     const inspect = await driver.read(0, Math.min(FORMAT_INSPECT_BYTES, lun.sizeBytes) / lun.blockSizeBytes);
     const plan = planFormat(lun.sizeBytes, lun.blockSizeBytes, { label: d.name, volumeUuid: randomBytes(16).toString('hex'), locking: locking as LockingMode, inspect, force });
-    if (!plan.ok) throw plan.error;
+    if (!plan.ok) throw new DatastoreError(plan.error.code as DsErrorCode, `${d.name} on LUN ${d.lun} of ${d.array}: ${plan.error.message}`, plan.error.details);
     if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
       throw new VfabError(HOST_DATASTORE_ERROR.IN_USE, `${d.name} is mounted on ${this.deps.host}: unmount it (on every host) before formatting it again`);
     }
@@ -324,7 +324,14 @@ export class HostDatastores {
   }
 
   async inspect(d: Ds): Promise<unknown> {
-    const { driver, sb } = await this.superblockOf(d);
+    const driver = d.driver ?? this.driverFor(d);
+    const r0 = await this.readSuperblock(driver);
+    // a superblock that does not parse is the report (structure and byte offset), not a failed request
+    if (!r0.ok) {
+      const p = inspectVolume(await driver.read(0, 1), driver.lun.blockSizeBytes).problem;
+      return { datastore: d.name, clean: false, problems: p ? [p] : [] };
+    }
+    const sb = r0.sb;
     const meta = await driver.read(0, metadataBlocks(sb.layout));
     const r = inspectVolume(meta, driver.lun.blockSizeBytes);
     const rep = r.report;
