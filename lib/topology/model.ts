@@ -282,6 +282,8 @@ export interface Lun {
   blockSizeBytes: 512 | 4096;
   sizeBytes: number;
   blockCount: number;
+  /** false: the array has no ATS (COMPARE AND WRITE) on this LUN; absent = on. */
+  ats?: false;
   loc: SourceLoc;
 }
 
