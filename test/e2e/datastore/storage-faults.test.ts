@@ -60,22 +60,29 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
     expect(exitCodeFor(badLun.error)).to.equal(2);
   });
 
-  it('a 10 s stall of esx1\'s I/O to the LUN: a heartbeat times out and is reissued, ds1 stays online; the aborted command is never sent', async () => {
-    const since1 = await lastSeq('esx1');
-    const r = await fault('storage-stall', 'esx1', 'array1/shared1', '--seconds', '10', '--json');
-    expect(r.error?.message).to.equal(undefined);
-    expect(r.json.message).to.equal('esx1: I/O to array1/shared1 stalled for 10000 ms (fabric clock)');
-    const end = await waitFor(async () => (await eventsSince('esx1', since1)).find((e) => e.type === 'storage-stall-end'), 'the stall ends', 10_000);
-    // the heartbeat held since the stall began hit its 8 s deadline: aborted (never sent), reissued, sent at the end
-    expect(end).to.include({ array: 'array1', lun: 'shared1' });
-    expect(end.aborted, 'a heartbeat aborted at its deadline').to.be.at.least(1);
-    expect(end.sent, 'the reissued heartbeat sent when the stall ended').to.be.at.least(1);
-    await sleep(wall(LEASE_MS)); // a whole lease later: had it gone offline, it would show by now
-    const types = (await eventsSince('esx1', since1)).map((e) => e.type);
-    expect(types).to.include('storage-stall-start');
-    expect(types).to.include('datastore-heartbeat-timeout');
-    expect(types, 'no "lost access" for a stall shorter than the lease').to.not.include('datastore-offline');
-    expect(await dsState('esx1')).to.equal('mounted');
+  it('a 10 s stall of esx1\'s I/O to the LUN keeps ds1 online; a heartbeat aborted at its deadline is never sent', async () => {
+    // The heartbeat held by the stall is aborted (8 s deadline) only when it was issued in the first 2 s of
+    // the stall (heartbeats come every 3 s): stall again, up to STALL_TRIES times, until that happened once.
+    const STALL_TRIES = 6;
+    let timedOut = 0;
+    for (let attempt = 0; attempt < STALL_TRIES && timedOut === 0; attempt++) {
+      const since = await lastSeq('esx1');
+      const r = await fault('storage-stall', 'esx1', 'array1/shared1', '--seconds', '10', '--json');
+      expect(r.error?.message).to.equal(undefined);
+      expect(r.json.message).to.equal('esx1: I/O to array1/shared1 stalled for 10000 ms (fabric clock)');
+      const end = await waitFor(async () => (await eventsSince('esx1', since)).find((e) => e.type === 'storage-stall-end'), 'the stall ends', 10_000);
+      expect(end).to.include({ array: 'array1', lun: 'shared1' });
+      const during = (await eventsSince('esx1', since)).filter((e) => e.seq < end.seq);
+      expect(during.map((e) => e.type)).to.include('storage-stall-start');
+      // each timeout aborted the held heartbeat; the stall's end must not send it (a stale ATS of an old image)
+      timedOut = during.filter((e) => e.type === 'datastore-heartbeat-timeout').length;
+      expect(end.aborted, 'held commands whose deadline passed are dropped, not sent').to.equal(timedOut);
+      expect(end.sent, 'the (reissued) heartbeat is sent when the stall ends').to.be.at.least(1);
+      await sleep(wall(LEASE_MS)); // a whole lease later: had it gone offline, it would show by now
+      expect((await eventsSince('esx1', since)).map((e) => e.type), 'no "lost access" for a stall shorter than the lease').to.not.include('datastore-offline');
+      expect(await dsState('esx1')).to.equal('mounted');
+    }
+    expect(timedOut, `a heartbeat timed out during one of ${STALL_TRIES} stalls`).to.be.at.least(1);
   });
 
   it('a 20 s stall: "lost access to volume" about 16 s after the last heartbeat, online again after the stall; esx2 unaffected', async () => {
@@ -109,16 +116,18 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
       await waitFor(async () => (await eventsSince(h, since[h])).some((e) => e.type === 'datastore-ats-unsupported'), `${h} finds ATS gone`, 5_000);
     }
     const cawBefore = (await lunStats()).compareAndWrites;
-    // metadata from both hosts at once: creating and locking files, under whole-LUN reservations
-    const ons = await Promise.all([
-      cliInProcess('vm', ['power-on', 'noats1', '--host', 'esx1', '--json']),
-      cliInProcess('vm', ['power-on', 'noats2', '--host', 'esx2', '--json']),
-      cliInProcess('vm', ['power-on', 'noats3', '--host', 'esx1', '--json']),
-    ]);
-    for (const o of ons) expect(o.error?.message).to.equal(undefined);
+    // metadata (create and lock files) while both hosts' heartbeats take whole-LUN reservations too. One
+    // power-on at a time: two hosts creating VMs in the root directory at once may find it locked by the other.
+    for (const [vm, host] of [['noats1', 'esx1'], ['noats2', 'esx2']]) {
+      const on = await cliInProcess('vm', ['power-on', vm!, '--host', host!, '--json']);
+      expect(on.error?.message).to.equal(undefined);
+      expect(on.json.files.map((f: any) => f.created)).to.deep.equal([true, true]);
+    }
     expect((await cliInProcess('vm', ['power-on', 'noats1', '--host', 'esx2'])).error?.code, 'locks still exclude').to.equal('VFAB_DATASTORE_LOCKED');
-    for (const [vm, host] of [['noats1', 'esx1'], ['noats2', 'esx2'], ['noats3', 'esx1']]) {
-      expect((await cliInProcess('vm', ['power-off', vm!, '--host', host!])).error?.message).to.equal(undefined);
+    for (const [vm, host] of [['noats1', 'esx1'], ['noats2', 'esx2']]) {
+      const off = await cliInProcess('vm', ['power-off', vm!, '--host', host!, '--json']);
+      expect(off.error?.message).to.equal(undefined);
+      expect(off.json.released, `${vm} was open on ${host}`).to.have.length(2);
     }
     await sleep(wall(2 * HEARTBEAT_MS));
     expect((await lunStats()).compareAndWrites, 'no COMPARE AND WRITE reaches a LUN without ATS').to.equal(cawBefore);
