@@ -46,7 +46,7 @@ function daemonOfKind(state: FabricState, name: unknown, kind: 'host' | 'array',
   const d = findDaemon(state, name);
   if (d.kind !== kind) {
     const names = state.daemons.filter((x) => x.kind === kind).map((x) => x.name);
-    throw bad(`storage fault: ${name} is a ${d.kind}, not ${kind === 'host' ? 'a host' : 'an array'} (${kind}s: ${names.join(', ') || 'none'})`);
+    throw bad(`storage fault: ${name} is ${/^[aeiou]/.test(d.kind) ? 'an' : 'a'} ${d.kind}, not ${kind === 'host' ? 'a host' : 'an array'} (${kind}s: ${names.join(', ') || 'none'})`);
   }
   return d;
 }

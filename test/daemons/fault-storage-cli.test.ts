@@ -53,7 +53,7 @@ describe('vfab fault: storage actions (usage)', () => {
       [{ kind: 'stall', host: 'esx1', array: 'array1', ms: -1 }, /"ms" must be 0\.\.600000/],
       [{ kind: 'stall', host: 'esx1', array: 'array1', ms: Number.NaN }, /"ms"/],
       [{ kind: 'stall', host: 'esx1', array: 'array1', lun: '', ms: 10 }, /"lun"/],
-      [{ kind: 'stall', host: 'array1', array: 'array1', ms: 10 }, /array1 is a array, not a host/],
+      [{ kind: 'stall', host: 'array1', array: 'array1', ms: 10 }, /array1 is an array, not a host/],
       [{ kind: 'paths', host: 'esx1', array: 'esx1', up: false }, /esx1 is a host, not an array/],
       [{ kind: 'paths', host: 'esx1', array: 'array1', up: 'no' }, /"up" must be true or false/],
       [{ kind: 'ats', array: 'array1', lun: 'shared1', enabled: 1 }, /"enabled" must be true or false/],

@@ -55,7 +55,7 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
     expect(unknownLun.error.message).to.contain('"nope"');
     const notHost = await fault('storage-paths', 'array1', 'array1', 'down');
     expect(exitCodeFor(notHost.error)).to.equal(2);
-    expect(notHost.error.message).to.contain('array1 is a array, not a host');
+    expect(notHost.error.message).to.contain('array1 is an array, not a host');
     const badLun = await fault('ats', 'array1/nope', 'off');
     expect(exitCodeFor(badLun.error)).to.equal(2);
   });
