@@ -85,11 +85,8 @@ and a 20 s storage stall takes 2 s.`,
     verbs: ['kill', 'restart', 'impair', 'flap', 'clear', 'shut', 'no-shut', 'storage-stall', 'storage-paths', 'ats'],
     examples: [
       'fault impair esx1.vmnic0 --loss 5 --direction tx --seed 7',
-      'fault flap sw1.Gi1/0/1 --period-ms 4000 --down-ms 1000 --count 2',
       'fault kill sw2 && vfab fault restart sw2',
       'fault storage-stall esx1 array1/shared1 --seconds 20',
-      'fault storage-paths esx1 array1 down',
-      'fault ats array1/shared1 off',
     ],
   },
   async ({ values, positionals, typed }, io) => {

@@ -8,7 +8,7 @@
 // online. About 25 s.
 
 import { expect } from 'chai';
-import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
+import { type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
 import { cliInProcess } from '../helpers/cli-in-process.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { exitCodeFor } from '../../../daemons/cli.js';
@@ -32,21 +32,20 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
   const dsState = async (host: string): Promise<string> => (await api(host, 'GET', '/control/datastores')).datastores[0].state;
   const lunStats = async (): Promise<any> => (await api('array1', 'GET', '/control/status')).stats.luns.find((l: any) => l.name === 'shared1');
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    fab = await startFabric('topologies/e2e/datastore.yaml', { timeScale: TIME_SCALE });
-    process.env.VFAB_STATE_DIR = fab.stateDir;
+  useFabric('topologies/e2e/datastore.yaml', (f) => {
+    fab = f;
+    process.env.VFAB_STATE_DIR = f.stateDir; // the in-process CLI finds this fabric
+  }, { timeScale: TIME_SCALE });
+  after(() => {
+    if (saved === undefined) delete process.env.VFAB_STATE_DIR;
+    else process.env.VFAB_STATE_DIR = saved;
+  });
+
+  before(async () => {
     for (const h of ['esx1', 'esx2']) await waitFor(async () => (await dsState(h)) === 'unformatted', `${h} sees the blank LUN`, 15_000);
     const f = await cliInProcess('datastore', ['format', 'ds1', '--json']);
     expect(f.error?.message).to.equal(undefined);
     expect(f.json.mounted.map((m: any) => m.state)).to.deep.equal(['mounted', 'mounted']);
-  });
-
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await fab?.down();
-    if (saved === undefined) delete process.env.VFAB_STATE_DIR;
-    else process.env.VFAB_STATE_DIR = saved;
   });
 
   it('refuses bad storage faults with exit 2 naming the input, before or at the daemon', async () => {
