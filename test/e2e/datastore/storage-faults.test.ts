@@ -17,6 +17,7 @@ const TIME_SCALE = 8;
 /** The volume's heartbeat and lease (fabric ms, the format defaults). */
 const HEARTBEAT_MS = 3_000;
 const LEASE_MS = 16_000;
+const IO_TIMEOUT_MS = 8_000;
 /** Fabric ms -> wall ms at TIME_SCALE. */
 const wall = (fabricMs: number): number => fabricMs / TIME_SCALE;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -96,12 +97,13 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
     expect(offline, 'offline during a stall longer than the lease').to.not.equal(undefined);
     expect(offline).to.include({ host: 'esx1', datastore: 'ds1' });
     expect(offline.message).to.match(/^lost access to volume ds1/);
-    // the last good heartbeat was at most one interval before the stall: offline LEASE_MS after it
+    // the last good heartbeat was about one interval or less before the stall: offline LEASE_MS after it
+    // (the bounds allow a heartbeat of slack each way for a loaded machine; a lease of half would fail)
     const afterStart = offline.timeMs - start.timeMs;
-    expect(afterStart, 'offline at the lease after the last good heartbeat').to.be.within(LEASE_MS - HEARTBEAT_MS - 500, 20_000);
+    expect(afterStart, 'offline at the lease after the last good heartbeat').to.be.within(LEASE_MS - 2 * HEARTBEAT_MS, 20_000);
     expect(offline.seq).to.be.below(end.seq, 'offline while the stall holds the I/O');
     expect(online.seq).to.be.above(end.seq, 'online after the stall ends');
-    expect(online.timeMs - end.timeMs, 'online within a few offline retries of the end').to.be.below(4_000);
+    expect(online.timeMs - end.timeMs, 'online at the first retry after the end, well within an I/O timeout').to.be.below(IO_TIMEOUT_MS);
     expect(await dsState('esx1')).to.equal('mounted');
     expect((await eventsSince('esx2', since2)).map((e) => e.type), 'the stall is esx1\'s alone').to.not.include('datastore-offline');
     expect(await dsState('esx2')).to.equal('mounted');
@@ -140,7 +142,7 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
     }
     const cawOn = (await lunStats()).compareAndWrites;
     const sinceOn = { esx1: await lastSeq('esx1'), esx2: await lastSeq('esx2') };
-    await sleep(wall(2 * HEARTBEAT_MS));
+    await sleep(wall(3 * HEARTBEAT_MS));
     expect((await lunStats()).compareAndWrites, 'heartbeats use ATS again').to.be.at.least(cawOn + 2);
     for (const h of ['esx1', 'esx2'] as const) expect((await eventsSince(h, sinceOn[h])).map((e) => e.type)).to.not.include('datastore-ats-unsupported');
   });
