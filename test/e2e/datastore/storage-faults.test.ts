@@ -70,6 +70,7 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
       const r = await fault('storage-stall', 'esx1', 'array1/shared1', '--seconds', '10', '--json');
       expect(r.error?.message).to.equal(undefined);
       expect(r.json.message).to.equal('esx1: I/O to array1/shared1 stalled for 10000 ms (fabric clock)');
+      if (attempt === 0) expect((await cliInProcess('disk', ['status', 'esx1'])).text).to.match(/I\/O STALLED to shared1: \d+ ms more/);
       const end = await waitFor(async () => (await eventsSince('esx1', since)).find((e) => e.type === 'storage-stall-end'), 'the stall ends', 10_000);
       expect(end).to.include({ array: 'array1', lun: 'shared1' });
       const during = (await eventsSince('esx1', since)).filter((e) => e.seq < end.seq);
@@ -113,6 +114,7 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
     const since = { esx1: await lastSeq('esx1'), esx2: await lastSeq('esx2') };
     const off = await fault('ats', 'array1/shared1', 'off', '--json');
     expect(off.json?.result?.ats, off.error?.message).to.equal(false);
+    expect((await cliInProcess('lun', ['list'])).text).to.match(/shared1 .* off /);
     for (const h of ['esx1', 'esx2'] as const) {
       await waitFor(async () => (await eventsSince(h, since[h])).some((e) => e.type === 'datastore-ats-unsupported'), `${h} finds ATS gone`, 5_000);
     }
@@ -139,6 +141,7 @@ describe('e2e datastore: storage faults (stall, all paths down, ATS off) through
     expect(await dsState('esx2')).to.equal('mounted');
 
     expect((await fault('ats', 'array1/shared1', 'on')).code).to.equal(0);
+    expect((await cliInProcess('lun', ['list'])).text).to.match(/shared1 .* on /);
     for (const h of ['esx1', 'esx2']) {
       expect((await cliInProcess('datastore', ['unmount', 'ds1', '--host', h])).error?.message).to.equal(undefined);
       expect((await cliInProcess('datastore', ['mount', 'ds1', '--host', h])).error?.message).to.equal(undefined);
