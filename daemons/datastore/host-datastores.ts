@@ -356,6 +356,7 @@ export class HostDatastores {
     const r0 = await this.readSuperblock(driver);
     // a superblock that does not parse is the report (structure and byte offset), not a failed request
     if (!r0.ok) {
+      if (r0.blank) throw new DatastoreError(DS_ERROR.NOT_MOUNTED, `${d.name} is not formatted: LBA 0 of ${d.lun} is blank`);
       const p = inspectVolume(await driver.read(0, 1), driver.lun.blockSizeBytes).problem;
       return { datastore: d.name, clean: false, problems: p ? [p] : [] };
     }
