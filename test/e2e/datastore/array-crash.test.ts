@@ -136,15 +136,17 @@ describe('e2e datastore: kill -9 of stored during metadata updates', function ()
       // a host gives back what its failed creates left (blocks, entries, a directory's lock) right after the
       // failure, retrying while the array is away: allow it SETTLE_MS after the array is back
       let ins = await cliJson(['inspect', 'ds1', '--json']);
-      for (const until = Date.now() + SETTLE_MS; ins.json?.problems?.length > 0 && Date.now() < until; ) {
+      const unsettled = (j: any) => j === undefined || j.problems.length > 0 || j.pendingJournals.length > 0;
+      for (const until = Date.now() + SETTLE_MS; unsettled(ins.json) && Date.now() < until; ) {
         await new Promise((r) => setTimeout(r, 100));
         ins = await cliJson(['inspect', 'ds1', '--json']);
       }
-      if (ins.json?.problems?.length > 0) {
+      if (unsettled(ins.json)) {
         for (const h of HOSTS) console.log((await api(h, 'GET', '/control/events?since=0')).events.filter((e: any) => /orphans|replayed|settle|failed/.test(e.type) || /claim|bitmap/.test(e.message ?? '')).slice(-15).map((e: any) => `${h} ${e.type} ${e.message ?? ''}`).join('\n'));
       }
       expect(ins.error?.message, `round ${round}: inspect`).to.equal(undefined);
       expect(ins.json.problems, `round ${round}: inspect problems`).to.deep.equal([]);
+      expect(ins.json.pendingJournals, `round ${round}: journals with transactions not yet replayed`).to.deep.equal([]);
       expect(ins.code).to.equal(0);
       for (const h of HOSTS) expect(isAlive(hostPids.get(h)!), `${h} (pid ${hostPids.get(h)}) alive`).to.equal(true);
       for (const h of HOSTS) expect(fab.daemon(h).pid, `${h} never restarted`).to.equal(hostPids.get(h));
