@@ -322,7 +322,7 @@ const server = new ControlServer(token)
 
 registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, raw (daemons/common/vm-control.ts)
 // VMFS-like datastores of hosts[].datastores, mounted when their array attaches (daemons/datastore/)
-const datastores = new HostDatastores({ host: name, datastores: config.host.datastores ?? [], clock, timeScale, events, lunOf: (a, l) => storage.lunOf(a, l) });
+const datastores = new HostDatastores({ host: name, datastores: config.host.datastores ?? [], clock, timeScale, events, lunOf: (a, l) => storage.lunOf(a, l), token, nasUrlOf: (a) => storage.nasUrlOf(a) });
 const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 datastores.register(server);
 
