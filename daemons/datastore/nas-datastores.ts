@@ -37,6 +37,12 @@ export const NAS_LCK_READ_BYTES = 512;
 export const NAS_EMPTY_LCK_RETRIES = 20;
 export const NAS_EMPTY_LCK_RETRY_MS = 5;
 
+/**
+ * A power-on's default wait (fabric ms): enough to break a dead host's lease on each of the VM's files
+ * (one stale time each, watched in turn) plus two refresh intervals: 2 × 35 s + 20 s = 90 s.
+ */
+export const defaultNasWaitMs = (t: NasTiming): number => vmFiles('x').length * staleAfterMs(t) + 2 * t.refreshMs;
+
 export const NAS_DATASTORE_ERROR = {
   /** The operation exists for VMFS-like datastores only (format). */
   NOT_SUPPORTED: 'VFAB_HOSTDATASTORE_NOT_SUPPORTED',
@@ -377,7 +383,7 @@ export class NasDatastores {
   async powerOn(d: NasDs, vm: string, body: Record<string, unknown> | undefined): Promise<unknown> {
     const { driver, client } = this.online(d);
     checkVmName(vm);
-    const waitMs = body?.waitMs ?? staleAfterMs(this.timing) + 2 * this.timing.refreshMs;
+    const waitMs = body?.waitMs ?? defaultNasWaitMs(this.timing);
     if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > 600_000) throw bad(`"waitMs" must be 0..600000 (fabric ms), got ${JSON.stringify(waitMs)}`);
     if (d.vms.has(vm)) throw new DatastoreError(DS_ERROR.LOCKED, `${vm} is powered on on this host already (its .lck files are held here)`, { vm, ownerName: this.deps.host });
     if (d.vms.size >= MAX_NAS_VMS_PER_DATASTORE) throw new DatastoreError(DS_ERROR.CONTENDED, `${MAX_NAS_VMS_PER_DATASTORE} VMs run on ${d.name} on ${this.deps.host} already`);
@@ -391,14 +397,10 @@ export class NasDatastores {
     try {
       files = await this.withTimeout(this.vmFilesOn(client, vm), this.timing.updateTimeoutMs * 2, `creating the files of ${vm}`);
       for (const f of files) fileOfLck.set(vmLckPath(vm, f.fileId), f.path);
-      current = files[0]?.path;
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('wait')), this.wallMs(waitMs));
       });
-      const run = driver.run(name, d.ctx, powerOnNasVm(d.ctx, vm, files), (details) => {
-        if (details.path !== undefined) current = fileOfLck.get(details.path as string) ?? current;
-        return fields(details);
-      });
+      const run = driver.run(name, d.ctx, powerOnNasVm(d.ctx, vm, files, (f) => (current = f.path)), fields);
       let leases: NasLease[];
       try {
         leases = await Promise.race([run, timedOut]);

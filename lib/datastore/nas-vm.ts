@@ -37,14 +37,17 @@ export function lckFileId(name: string): number | undefined {
 }
 
 /**
- * Takes the `.lck` of each file exclusively, in order. When a lease cannot be taken (VFAB_DATASTORE_LOCKED
- * "locked by <host>", or an I/O error), the leases taken so far are removed again and the error is thrown.
+ * Takes the `.lck` of each file exclusively, in order (`onFile` is told each file before its lease is
+ * sought). When a lease cannot be taken (VFAB_DATASTORE_LOCKED "locked by <host>", or an I/O error), the
+ * leases taken so far are removed again and the error is thrown. Each lease held by a dead host costs a
+ * whole stale time (watched one after the other).
  */
-export function* powerOnNasVm(ctx: NasCtx, vm: string, files: NasVmFile[]): Gen<NasLease[]> {
+export function* powerOnNasVm(ctx: NasCtx, vm: string, files: NasVmFile[], onFile: (file: NasVmFile) => void = () => {}): Gen<NasLease[]> {
   checkVmName(vm);
   const taken: NasLease[] = [];
   try {
     for (const f of files) {
+      onFile(f);
       const lck = vmLckPath(vm, f.fileId);
       const counter = yield* acquireLease(ctx, lck, 'exclusive');
       taken.push({ file: f.path, lck, counter });

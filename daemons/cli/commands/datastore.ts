@@ -192,13 +192,13 @@ fails with VFAB_DATASTORE_LOCKED "locked by <host>" (exit 1). When that host is 
 heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
 (replays the dead host's journal, frees its slot) and powers on; --wait bounds how long.
 On a NAS datastore the files are locked by .lck-<fileid> leases the host refreshes every 10 s; a dead
-host's lease is broken once it stayed unchanged for 35 s (fabric time; default wait 55 s).
+host's lease is broken once it stayed unchanged for 35 s (fabric time; default wait 90 s: 35 s per file).
 Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
 it is files on the datastore.`,
     options: {
       host: { type: 'string', value: 'HOST', required: true, description: 'the host to run the VM on' },
       datastore: { type: 'string', value: 'NAME', description: 'the datastore holding the VM (needed only when HOST mounts more than one)' },
-      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats; NAS: the stale time plus two refreshes)' },
+      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats; NAS: the stale time per file plus two refreshes)' },
       json: JSON_OPTION,
     },
     args: { min: 2, max: 2 },

@@ -1,0 +1,123 @@
+// End-to-end: two host daemons (esx1, esx2) mount NAS datastore nas1 on array1's share share1 over the
+// real NAS protocol (topologies/e2e/nas-datastore.yaml), at time scale 8 so the 10 s lease refresh takes
+// 1.25 s and the 35 s stale time 4.4 s. Checks: both hosts mount it (type nas; format refused), 10
+// power-on races of one VM where exactly one host wins each time and the other is told "locked by" the
+// winner, and kill -9 of the host running a VM: the other host's power-on fails while the `.lck` leases
+// are fresh and succeeds after the stale time by breaking them (event datastore-lock-broken); then the
+// leases name the new owner. About 40 s.
+
+import { expect } from 'chai';
+import { type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
+import { control } from '../../../daemons/common/control-client.js';
+import { runCommand } from '../../../daemons/cli.js';
+import type { CliIo } from '../../../daemons/cli/io.js';
+import { isAlive } from '../../../daemons/fabric/state.js';
+import { killDaemon } from '../../../daemons/fabric/faults.js';
+
+const TIME_SCALE = 8;
+/** The `.lck` stale time (fabric ms: 10 s refresh × 3 failures + 5 s timeout) and its wall-clock length. */
+const STALE_MS = 35_000;
+const STALE_WALL_MS = STALE_MS / TIME_SCALE;
+const RACES = 10;
+
+async function cli(command: 'datastore' | 'vm', args: string[]): Promise<{ code: number; text: string; json: any; error?: any }> {
+  const lines: string[] = [];
+  const io: CliIo = { out: (t) => lines.push(t), err: (t) => lines.push(t) };
+  try {
+    const code = await runCommand(command, args, io);
+    const text = lines.join('\n');
+    return { code, text, json: args.includes('--json') ? JSON.parse(text) : undefined };
+  } catch (e) {
+    return { code: -1, text: lines.join('\n'), json: undefined, error: e };
+  }
+}
+
+describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases', function () {
+  this.timeout(90_000);
+  let fab: TestFabric;
+  const saved = process.env.VFAB_STATE_DIR;
+  useFabric('topologies/e2e/nas-datastore.yaml', (f) => {
+    fab = f;
+    process.env.VFAB_STATE_DIR = f.stateDir;
+  }, { timeScale: TIME_SCALE });
+  after(() => {
+    if (saved === undefined) delete process.env.VFAB_STATE_DIR;
+    else process.env.VFAB_STATE_DIR = saved;
+  });
+  const api = (host: string, method: 'GET' | 'POST', path: string, body?: unknown) => control<any>(fab.daemon(host), fab.state.token, method, path, body, 30_000);
+  const powerOn = (host: string, vm: string, body: unknown = {}) => api(host, 'POST', `/control/datastores/nas1/vms/${vm}/power-on`, body);
+  const powerOff = (host: string, vm: string) => api(host, 'POST', `/control/datastores/nas1/vms/${vm}/power-off`, {});
+
+  it('both hosts mount share1 as NAS datastore nas1; format is refused (a share is not formatted)', async () => {
+    for (const h of ['esx1', 'esx2']) {
+      await waitFor(async () => (await api(h, 'GET', '/control/datastores')).datastores[0]?.state === 'mounted', `${h} mounts nas1`, 15_000);
+    }
+    const list = await cli('datastore', ['list', '--json']);
+    expect(list.json.hosts.map((h: any) => [h.host, h.datastores[0].name, h.datastores[0].type, h.datastores[0].share, h.datastores[0].state])).to.deep.equal([
+      ['esx1', 'nas1', 'nas', 'share1', 'mounted'],
+      ['esx2', 'nas1', 'nas', 'share1', 'mounted'],
+    ]);
+    const f = await cli('datastore', ['format', 'nas1']);
+    expect(f.error?.code).to.equal('VFAB_HOSTDATASTORE_NOT_SUPPORTED');
+    const hb = await cli('datastore', ['heartbeats', 'nas1']);
+    expect(hb.text).to.contain('no heartbeat slots');
+  });
+
+  it(`two hosts race to power on the same VM ${RACES} times: exactly one wins each time, the other is told who holds it`, async () => {
+    const wins = { esx1: 0, esx2: 0 };
+    for (let i = 0; i < RACES; i++) {
+      const results = await Promise.allSettled([powerOn('esx1', 'race1'), powerOn('esx2', 'race1')]);
+      const won = results.flatMap((r, k) => (r.status === 'fulfilled' ? [k === 0 ? 'esx1' : 'esx2'] : []));
+      expect(won, `race ${i}: ${results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'won')).join(' / ')}`).to.have.length(1);
+      const winner = won[0] as 'esx1' | 'esx2';
+      const loser = winner === 'esx1' ? 'esx2' : 'esx1';
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(lost.reason.code).to.equal('VFAB_DATASTORE_LOCKED');
+      expect(lost.reason.message).to.equal(`locked by ${winner}`);
+      wins[winner]++;
+      const files = (await api(loser, 'GET', '/control/datastores/nas1/files')).files.filter((f: any) => f.path.startsWith('race1/'));
+      expect(files.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)]).sort()).to.deep.equal([
+        ['race1/race1-flat.vmdk', 'exclusive', [winner]],
+        ['race1/race1.vmx', 'exclusive', [winner]],
+      ]);
+      expect((await powerOff(winner, 'race1')).released).to.have.length(2);
+    }
+    expect(wins.esx1 + wins.esx2).to.equal(RACES);
+    const events = [...(await api('esx1', 'GET', '/control/events?since=0')).events, ...(await api('esx2', 'GET', '/control/events?since=0')).events];
+    const refused = events.filter((e: any) => e.type === 'datastore-lock-refused' && e.vm === 'race1');
+    expect(refused.length).to.equal(RACES);
+    expect(refused[0]).to.include({ datastore: 'nas1', file: 'race1/race1.vmx' });
+    expect(events.filter((e: any) => e.type === 'vm-power-on' && e.vm === 'race1')).to.have.length(RACES);
+  });
+
+  it('kill -9 of the host running a VM: power-on elsewhere fails while its .lck leases are fresh, then breaks them after the stale time', async () => {
+    const on = await cli('vm', ['power-on', 'crash1', '--host', 'esx1', '--json']);
+    expect(on.error?.message).to.equal(undefined);
+    expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']);
+    const killed = await killDaemon(fab.state, 'esx1');
+    await waitFor(() => !isAlive(killed.pid), 'esx1 gone', 5_000);
+    // while the leases are fresh: a power-on that may wait only 2 s (fabric) cannot break them
+    const early = await cli('vm', ['power-on', 'crash1', '--host', 'esx2', '--wait', '2']);
+    expect(early.error?.code).to.equal('VFAB_DATASTORE_LOCKED');
+    expect(early.error?.message).to.match(/^locked by esx1/);
+    const held = (await cli('datastore', ['locks', 'nas1', '--host', 'esx2', '--json'])).json.files.find((f: any) => f.path === 'crash1/crash1.vmx');
+    expect(held.lock.holders.map((h: any) => [h.owner, h.stale])).to.deep.equal([['esx1', false]]);
+    // then: esx2 watches the .lck for the whole stale time, removes it and takes its own
+    const t0 = Date.now();
+    const late = await cli('vm', ['power-on', 'crash1', '--host', 'esx2', '--json']);
+    expect(late.error?.message).to.equal(undefined);
+    expect(Date.now() - t0).to.be.at.least(2 * STALE_WALL_MS * 0.9, 'each of the two .lck files is broken only after the stale time');
+    const locks = (await cli('datastore', ['locks', 'nas1', '--host', 'esx2', '--json'])).json.files.filter((f: any) => f.path.startsWith('crash1/'));
+    expect(locks.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)]).sort()).to.deep.equal([
+      ['crash1/crash1-flat.vmdk', 'exclusive', ['esx2']],
+      ['crash1/crash1.vmx', 'exclusive', ['esx2']],
+    ]);
+    const events = (await api('esx2', 'GET', '/control/events?since=0')).events.filter((e: any) => e.vm === 'crash1');
+    expect(events.map((e: any) => e.type)).to.include.members(['vm-power-on-failed', 'datastore-lease-stale', 'datastore-lock-broken', 'vm-power-on']);
+    const broken = events.filter((e: any) => e.type === 'datastore-lock-broken');
+    expect(broken.map((e: any) => [e.host, e.datastore, e.file, e.owner])).to.deep.equal([
+      ['esx2', 'nas1', 'crash1/crash1.vmx', 'esx1'],
+      ['esx2', 'nas1', 'crash1/crash1-flat.vmdk', 'esx1'],
+    ]);
+  });
+});
