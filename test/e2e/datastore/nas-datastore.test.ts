@@ -9,8 +9,7 @@
 import { expect } from 'chai';
 import { type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
 import { control } from '../../../daemons/common/control-client.js';
-import { runCommand } from '../../../daemons/cli.js';
-import type { CliIo } from '../../../daemons/cli/io.js';
+import { cli, datastoreCommand, powerOnRace, vmCommand } from './helpers.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
 import { killDaemon } from '../../../daemons/fabric/faults.js';
 
@@ -19,18 +18,6 @@ const TIME_SCALE = 8;
 const STALE_MS = 35_000;
 const STALE_WALL_MS = STALE_MS / TIME_SCALE;
 const RACES = 10;
-
-async function cli(command: 'datastore' | 'vm', args: string[]): Promise<{ code: number; text: string; json: any; error?: any }> {
-  const lines: string[] = [];
-  const io: CliIo = { out: (t) => lines.push(t), err: (t) => lines.push(t) };
-  try {
-    const code = await runCommand(command, args, io);
-    const text = lines.join('\n');
-    return { code, text, json: args.includes('--json') ? JSON.parse(text) : undefined };
-  } catch (e) {
-    return { code: -1, text: lines.join('\n'), json: undefined, error: e };
-  }
-}
 
 describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases', function () {
   this.timeout(90_000);
@@ -52,28 +39,22 @@ describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases'
     for (const h of ['esx1', 'esx2']) {
       await waitFor(async () => (await api(h, 'GET', '/control/datastores')).datastores[0]?.state === 'mounted', `${h} mounts nas1`, 15_000);
     }
-    const list = await cli('datastore', ['list', '--json']);
+    const list = await cli(datastoreCommand, ['list', '--json']);
     expect(list.json.hosts.map((h: any) => [h.host, h.datastores[0].name, h.datastores[0].type, h.datastores[0].share, h.datastores[0].state])).to.deep.equal([
       ['esx1', 'nas1', 'nas', 'share1', 'mounted'],
       ['esx2', 'nas1', 'nas', 'share1', 'mounted'],
     ]);
-    const f = await cli('datastore', ['format', 'nas1']);
+    const f = await cli(datastoreCommand, ['format', 'nas1']);
     expect(f.error?.code).to.equal('VFAB_HOSTDATASTORE_NOT_SUPPORTED');
-    const hb = await cli('datastore', ['heartbeats', 'nas1']);
+    const hb = await cli(datastoreCommand, ['heartbeats', 'nas1']);
     expect(hb.text).to.contain('no heartbeat slots');
   });
 
   it(`two hosts race to power on the same VM ${RACES} times: exactly one wins each time, the other is told who holds it`, async () => {
     const wins = { esx1: 0, esx2: 0 };
     for (let i = 0; i < RACES; i++) {
-      const results = await Promise.allSettled([powerOn('esx1', 'race1'), powerOn('esx2', 'race1')]);
-      const won = results.flatMap((r, k) => (r.status === 'fulfilled' ? [k === 0 ? 'esx1' : 'esx2'] : []));
-      expect(won, `race ${i}: ${results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'won')).join(' / ')}`).to.have.length(1);
-      const winner = won[0] as 'esx1' | 'esx2';
-      const loser = winner === 'esx1' ? 'esx2' : 'esx1';
-      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-      expect(lost.reason.code).to.equal('VFAB_DATASTORE_LOCKED');
-      expect(lost.reason.message).to.equal(`locked by ${winner}`);
+      const { winner, loser, refusal } = await powerOnRace(powerOn, 'race1', i);
+      expect(refusal).to.equal(`locked by ${winner}`);
       wins[winner]++;
       const files = (await api(loser, 'GET', '/control/datastores/nas1/files')).files.filter((f: any) => f.path.startsWith('race1/'));
       expect(files.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)]).sort()).to.deep.equal([
@@ -91,23 +72,23 @@ describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases'
   });
 
   it('kill -9 of the host running a VM: power-on elsewhere fails while its .lck leases are fresh, then breaks them after the stale time', async () => {
-    const on = await cli('vm', ['power-on', 'crash1', '--host', 'esx1', '--json']);
+    const on = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx1', '--json']);
     expect(on.error?.message).to.equal(undefined);
     expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']);
     const killed = await killDaemon(fab.state, 'esx1');
     await waitFor(() => !isAlive(killed.pid), 'esx1 gone', 5_000);
     // while the leases are fresh: a power-on that may wait only 2 s (fabric) cannot break them
-    const early = await cli('vm', ['power-on', 'crash1', '--host', 'esx2', '--wait', '2']);
+    const early = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--wait', '2']);
     expect(early.error?.code).to.equal('VFAB_DATASTORE_LOCKED');
     expect(early.error?.message).to.match(/^locked by esx1/);
-    const held = (await cli('datastore', ['locks', 'nas1', '--host', 'esx2', '--json'])).json.files.find((f: any) => f.path === 'crash1/crash1.vmx');
+    const held = (await cli(datastoreCommand, ['locks', 'nas1', '--host', 'esx2', '--json'])).json.files.find((f: any) => f.path === 'crash1/crash1.vmx');
     expect(held.lock.holders.map((h: any) => [h.owner, h.stale])).to.deep.equal([['esx1', false]]);
     // then: esx2 watches the .lck for the whole stale time, removes it and takes its own
     const t0 = Date.now();
-    const late = await cli('vm', ['power-on', 'crash1', '--host', 'esx2', '--json']);
+    const late = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--json']);
     expect(late.error?.message).to.equal(undefined);
     expect(Date.now() - t0).to.be.at.least(2 * STALE_WALL_MS * 0.9, 'each of the two .lck files is broken only after the stale time');
-    const locks = (await cli('datastore', ['locks', 'nas1', '--host', 'esx2', '--json'])).json.files.filter((f: any) => f.path.startsWith('crash1/'));
+    const locks = (await cli(datastoreCommand, ['locks', 'nas1', '--host', 'esx2', '--json'])).json.files.filter((f: any) => f.path.startsWith('crash1/'));
     expect(locks.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)]).sort()).to.deep.equal([
       ['crash1/crash1-flat.vmdk', 'exclusive', ['esx2']],
       ['crash1/crash1.vmx', 'exclusive', ['esx2']],
