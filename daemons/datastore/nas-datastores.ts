@@ -1,9 +1,8 @@
 // A host's NAS datastores (docs/datastores.md "NAS datastores"): the datastores the topology puts on an
 // array's NAS share (`hosts[].datastores: [{ name, share }]`), mounted when the array attaches by
 // connecting to its /nas endpoint (daemons/storage/nas-client.ts, docs/nas-protocol.md). While mounted the
-// host probes the share (GETATTR of its root) every lease refresh interval with the update timeout; after
-// as many failed probes in a row as a lease tolerates the datastore goes offline, is retried (reconnecting)
-// every offline-retry interval and comes back online on the first success. VM power-on creates the VM's
+// host probes the share (GETATTR of its root, reconnecting when the connection is gone) when
+// lib/datastore/nas-health.ts says, which also decides when it goes offline and comes back online. VM power-on creates the VM's
 // directory and files when missing and takes a `.lck-<fileid>` lease on each exclusively
 // (lib/datastore/nas-vm.ts), kept fresh by one refresh Proc per lease (nas-lease.ts refreshLease);
 // power-off removes them. Every interval is fabric time (the daemon's clock), run time-scale times faster in
@@ -16,7 +15,8 @@ import type { Clock } from '../../lib/clock.js';
 import type { HostDatastore } from '../../lib/topology/model.js';
 import { VfabError } from '../../lib/errors.js';
 import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
-import { type NasCtx, type NasTiming, NAS_MAX_FAILURES, nasTiming, parseLck, refreshLease, staleAfterMs } from '../../lib/datastore/nas-lease.js';
+import { type ShareHealth, afterProbe, initialShareHealth } from '../../lib/datastore/nas-health.js';
+import { type NasCtx, type NasTiming, nasTiming, parseLck, refreshLease, staleAfterMs } from '../../lib/datastore/nas-lease.js';
 import { type LckView, type NasLease, type NasVmFile, checkVmName, describeLck, lckFileId, powerOnNasVm, releaseNasLeases, vmFiles, vmLckPath } from '../../lib/datastore/nas-vm.js';
 import type { IoRequest, IoResult } from '../../lib/datastore/proc.js';
 import { NAS_CREATE, NAS_ERROR, NAS_FILE_TYPE, type NasAttrs, type NasDirent } from '../../lib/nas/protocol.js';
@@ -25,8 +25,6 @@ import type { ControlHandler, ControlServer } from '../common/server.js';
 import { NasClient } from '../storage/nas-client.js';
 import { DatastoreDriver } from './driver.js';
 
-/** While offline, how often the host tries the share again (fabric ms), like a VMFS-like datastore. */
-export const NAS_OFFLINE_RETRY_MS = 1_000;
 /** VMs one host may run on one NAS datastore (each holds two refresh Procs of the driver's 64). */
 export const MAX_NAS_VMS_PER_DATASTORE = 24;
 /** Directory entries a listing (locks, inspect) reads at most, over all directories. */
@@ -68,7 +66,7 @@ interface NasDs {
   /** The file id of each `.lck` this host created: refreshes write that file, not a successor of the same name. */
   lckIds: Map<string, number>;
   probeTimer: NodeJS.Timeout | undefined;
-  probeFailures: number;
+  health: ShareHealth;
 }
 
 export interface NasDatastoresDeps {
@@ -99,7 +97,7 @@ export class NasDatastores {
     for (const d of deps.datastores) {
       this.list.set(d.name, {
         name: d.name, array: d.array, share: d.share!, state: 'waiting', error: undefined, client: undefined, driver: undefined,
-        ctx: { hostName: deps.host, nowMs: 0, timing: this.timing }, vms: new Map(), lckIds: new Map(), probeTimer: undefined, probeFailures: 0,
+        ctx: { hostName: deps.host, nowMs: 0, timing: this.timing }, vms: new Map(), lckIds: new Map(), probeTimer: undefined, health: initialShareHealth(),
       });
     }
   }
@@ -214,7 +212,7 @@ export class NasDatastores {
     }
     d.error = undefined;
     d.state = 'mounted';
-    d.probeFailures = 0;
+    d.health = initialShareHealth();
     d.driver = new DatastoreDriver({
       clock: this.deps.clock,
       timeScale: this.deps.timeScale,
@@ -236,6 +234,7 @@ export class NasDatastores {
   private async probe(d: NasDs): Promise<void> {
     d.probeTimer = undefined;
     if (d.state !== 'mounted' && d.state !== 'offline') return;
+    let error: unknown;
     try {
       await this.withTimeout((async () => {
         const client = d.client ?? (await this.connect(d));
@@ -246,21 +245,22 @@ export class NasDatastores {
           throw e;
         }
       })(), this.timing.updateTimeoutMs, `probe of share ${d.share}`);
-      d.probeFailures = 0;
-      if (d.state === 'offline') {
-        d.state = 'mounted';
-        d.error = undefined;
-        this.event(d, 'datastore-online', { type: 'nas', share: d.share, message: `access to share ${d.share} restored` });
-      }
     } catch (e) {
-      d.probeFailures++;
-      if (d.state === 'mounted' && d.probeFailures >= NAS_MAX_FAILURES) {
-        d.state = 'offline';
-        d.error = message(e);
-        this.event(d, 'datastore-offline', { type: 'nas', share: d.share, message: `lost access to share ${d.share} of ${d.array}: ${d.probeFailures} probes failed (${d.error})` });
-      }
+      error = e;
     }
-    if (d.state === 'mounted' || d.state === 'offline') this.scheduleProbe(d, d.state === 'offline' ? NAS_OFFLINE_RETRY_MS : this.timing.refreshMs);
+    if (d.state !== 'mounted' && d.state !== 'offline') return; // unmounted meanwhile
+    const next = afterProbe(d.health, error === undefined, this.timing);
+    d.health = next.health;
+    if (next.change === 'offline') {
+      d.state = 'offline';
+      d.error = message(error);
+      this.event(d, 'datastore-offline', { type: 'nas', share: d.share, message: `lost access to share ${d.share} of ${d.array}: ${next.health.failures} probes failed (${d.error})` });
+    } else if (next.change === 'online') {
+      d.state = 'mounted';
+      d.error = undefined;
+      this.event(d, 'datastore-online', { type: 'nas', share: d.share, message: `access to share ${d.share} restored` });
+    }
+    this.scheduleProbe(d, next.nextProbeMs);
   }
 
   async unmount(d: NasDs): Promise<unknown> {
