@@ -4,14 +4,15 @@
 // power-on races of one VM where exactly one host wins each time and the other is told "locked by" the
 // winner, and kill -9 of the host running a VM: the other host's power-on fails while the `.lck` leases
 // are fresh and succeeds after the stale time by breaking them (event datastore-lock-broken); then the
-// leases name the new owner. About 40 s.
+// leases name the new owner; then kill -9 of the array: the share goes offline on esx2 (3 failed probes)
+// and its VM loses its leases, and after a restart of the array the share is online again. About 50 s.
 
 import { expect } from 'chai';
 import { type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { cli, datastoreCommand, powerOnRace, vmCommand } from './helpers.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
-import { killDaemon } from '../../../daemons/fabric/faults.js';
+import { killDaemon, restartDaemon } from '../../../daemons/fabric/faults.js';
 
 const TIME_SCALE = 8;
 /** The `.lck` stale time (fabric ms: 10 s refresh × 3 failures + 5 s timeout) and its wall-clock length. */
@@ -100,5 +101,23 @@ describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases'
       ['esx2', 'nas1', 'crash1/crash1.vmx', 'esx1'],
       ['esx2', 'nas1', 'crash1/crash1-flat.vmdk', 'esx1'],
     ]);
+  });
+
+  it('the array stops answering: the share goes offline (and the VM running there loses its leases), and comes back online', async () => {
+    const since = (await api('esx2', 'GET', '/control/events?since=0')).events.at(-1)?.seq ?? 0;
+    const events = async () => (await api('esx2', 'GET', `/control/events?since=${since}`)).events;
+    await killDaemon(fab.state, 'array1');
+    const offline = await waitFor(async () => (await events()).find((e: any) => e.type === 'datastore-offline'), 'esx2 offline', 20_000);
+    expect(offline).to.include({ host: 'esx2', datastore: 'nas1' });
+    expect(offline.message).to.match(/^lost access to share share1 of array1: 3 probes failed/);
+    expect((await api('esx2', 'GET', '/control/datastores')).datastores[0].state).to.equal('offline');
+    const refused = await powerOn('esx2', 'after1').then(() => undefined, (e) => e);
+    expect(refused?.code, 'no power-on while offline').to.equal('VFAB_DATASTORE_NOT_MOUNTED');
+    const lost = await waitFor(async () => (await events()).find((e: any) => e.type === 'vm-lease-lost'), 'crash1 loses its leases', 20_000);
+    expect(lost).to.include({ vm: 'crash1', datastore: 'nas1' });
+    await restartDaemon(fab.state, 'array1', { waitLinks: false });
+    await waitFor(async () => (await events()).some((e: any) => e.type === 'datastore-online'), 'esx2 online again', 20_000);
+    expect((await api('esx2', 'GET', '/control/datastores')).datastores[0]).to.include({ state: 'mounted', error: null });
+    expect((await powerOn('esx2', 'after1')).files.map((f: any) => f.path)).to.deep.equal(['after1/after1.vmx', 'after1/after1-flat.vmdk']);
   });
 });
