@@ -19,6 +19,7 @@ import { type ShareHealth, afterProbe, initialShareHealth } from '../../lib/data
 import { type NasCtx, type NasTiming, nasTiming, parseLck, refreshLease, staleAfterMs } from '../../lib/datastore/nas-lease.js';
 import { type LckView, type NasLease, type NasVmFile, checkVmName, describeLck, lckFileId, powerOnNasVm, releaseNasLeases, vmFiles, vmLckPath } from '../../lib/datastore/nas-vm.js';
 import type { IoRequest, IoResult } from '../../lib/datastore/proc.js';
+import { VM_DEFAULT_DISKS, descriptorText, vmxText } from '../../lib/datastore/vm.js';
 import { NAS_CREATE, NAS_ERROR, NAS_FILE_TYPE, type NasAttrs, type NasDirent } from '../../lib/nas/protocol.js';
 import type { EventLog } from '../common/events.js';
 import type { ControlHandler, ControlServer } from '../common/server.js';
@@ -36,10 +37,10 @@ export const NAS_EMPTY_LCK_RETRIES = 20;
 export const NAS_EMPTY_LCK_RETRY_MS = 5;
 
 /**
- * A power-on's default wait (fabric ms): enough to break a dead host's lease on each of the VM's files
- * (one stale time each, watched in turn) plus two refresh intervals: 2 × 35 s + 20 s = 90 s.
+ * A power-on's default wait (fabric ms): enough to break a dead host's leases (the .vmx's, then the other
+ * files' side by side: two stale times) plus two refresh intervals: 2 × 35 s + 20 s = 90 s.
  */
-export const defaultNasWaitMs = (t: NasTiming): number => vmFiles('x').length * staleAfterMs(t) + 2 * t.refreshMs;
+export const defaultNasWaitMs = (t: NasTiming): number => 2 * staleAfterMs(t) + 2 * t.refreshMs;
 
 export const NAS_DATASTORE_ERROR = {
   /** The operation exists for VMFS-like datastores only (format). */
@@ -370,7 +371,10 @@ export class NasDatastores {
       try {
         attrs = await client.create(dir, f.name, NAS_CREATE.GUARDED);
         created = true;
-        if (f.sizeBytes > 0) attrs = await client.setSize(attrs.fileId, f.sizeBytes);
+        // the .vmx and the descriptor get their text (as on a VMFS-like datastore); the flat file its size
+        const text = f.role === 'vmx' ? vmxText(vm, VM_DEFAULT_DISKS) : f.role === 'descriptor' ? descriptorText(vm, f.disk!, vmFiles(vm).find((x) => x.role === 'flat')!.sizeBytes) : undefined;
+        if (text !== undefined) attrs = await client.write(attrs.fileId, 0, Buffer.from(text));
+        else if (f.sizeBytes > 0) attrs = await client.setSize(attrs.fileId, f.sizeBytes);
       } catch (e) {
         if (statusOf(e) !== 'EXIST') throw e;
         attrs = await client.lookup(dir, f.name);
@@ -400,13 +404,28 @@ export class NasDatastores {
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('wait')), this.wallMs(waitMs));
       });
-      const run = driver.run(name, d.ctx, powerOnNasVm(d.ctx, vm, files, (f) => (current = f.path)), fields);
+      const names: string[] = [];
+      const take = (fs: NasVmFile[]): Promise<NasLease[]> => {
+        names.push(`${name} ${names.length}`);
+        return driver.run(names.at(-1)!, d.ctx, powerOnNasVm(d.ctx, vm, fs, (f) => (current = f.path)), fields);
+      };
+      // the .vmx first (racing hosts meet there), then the other files' leases side by side: a dead host's
+      // VM costs two stale times, however many disks it has
+      const run = (async () => {
+        const taken = await take(files.slice(0, 1));
+        const rest = await Promise.allSettled(files.slice(1).map((f) => take([f])));
+        for (const r of rest) if (r.status === 'fulfilled') taken.push(...r.value);
+        const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed === undefined) return taken;
+        await driver.run(`${name} give back`, d.ctx, releaseNasLeases(d.ctx, taken), fields);
+        throw failed.reason;
+      })();
       let leases: NasLease[];
       try {
         leases = await Promise.race([run, timedOut]);
       } catch (e) {
         if ((e as Error).message !== 'wait' || e instanceof VfabError) throw e;
-        driver.stopNamed(name, new Error('stopped'));
+        for (const n of names) driver.stopNamed(n, new Error('stopped'));
         run.catch(() => {});
         await this.giveBack(d, driver, vm, files);
         const owner = await this.ownerOf(client, vm, files, current);

@@ -1,8 +1,8 @@
 // A VM on a NAS datastore (docs/datastores.md "NAS datastores", docs/vsphere-behaviour.md §7.10): the same
-// files as on a VMFS-like datastore (`<vm>/<vm>.vmx`, `<vm>/<vm>-flat.vmdk`, vm.ts vmFiles), locked with
-// `.lck-<fileid>` leases in the VM's directory instead of on-disk locks. Power-on takes the leases in file
-// order (two hosts racing meet on the `.vmx`'s lease first: exactly one creates it), giving back the ones
-// it took when a later one fails; power-off removes them. Also what `vfab datastore locks` shows of a
+// files as on a VMFS-like datastore (`<vm>/<vm>.vmx`, `<vm>.vmdk`, `<vm>-flat.vmdk`, vm.ts vmFiles), locked
+// with `.lck-<fileid>` leases in the VM's directory instead of on-disk locks. Power-on takes the leases in
+// the order given (hostd takes the `.vmx`'s first, so two hosts racing meet there: exactly one creates
+// it), giving back the ones it took when a later one fails; power-off removes them. Also what `vfab datastore locks` shows of a
 // `.lck` (owner, mode, counter, age from the file's mtime). Runs as generators under proc.ts; the caller
 // creates the directory and files and keeps each lease fresh (nas-lease.ts refreshLease). Leaves out
 // read-only opens from the CLI, the VM's disk data, and swap/log files.
@@ -40,7 +40,7 @@ export function lckFileId(name: string): number | undefined {
  * Takes the `.lck` of each file exclusively, in order (`onFile` is told each file before its lease is
  * sought). When a lease cannot be taken (VFAB_DATASTORE_LOCKED "locked by <host>", or an I/O error), the
  * leases taken so far are removed again and the error is thrown. Each lease held by a dead host costs a
- * whole stale time (watched one after the other).
+ * whole stale time (leases of one call are watched one after the other).
  */
 export function* powerOnNasVm(ctx: NasCtx, vm: string, files: NasVmFile[], onFile: (file: NasVmFile) => void = () => {}): Gen<NasLease[]> {
   checkVmName(vm);

@@ -464,6 +464,20 @@ describe('topology loader', () => {
       expectOneProblem(host2('    - { name: nas1, share: share9 }   # <-'), 'hosts[1].datastores[0].share', 'no array has a share `share9`');
       expectOneProblem(host2('    - { name: nas1, share: share1, array: array1 }   # <-'), 'hosts[1].datastores[0].share', 'no array named array1 has a share `share1`');
       expectOneProblem(host2('    - { name: nas1, share: share1 }   # <-', '    - { array: array1, luns: [lun0] }\n'), 'hosts[1].datastores[0].share', 'host esx2 has no storage access to array2');
+      const disk = '  vms:\n    - name: v2\n      disks:\n        - { datastore: nas1, sizeGB: 0.5 }   # <-\n';
+      expectOneProblem(fabric({ arrays, hosts: `- name: esx2\n  storage:\n    - { array: array2 }\n  datastores:\n    - { name: nas1, share: share1 }\n${disk}` }), 'hosts[1].vms[0].disks[0].datastore', 'VM disks on NAS datastores are not emulated yet');
+    });
+
+    it('VM disks on a datastore: a datastore the host mounts, one per VM, exactly one of datastore and array + lun', () => {
+      const host2 = (disks: string, datastores = '    - { name: ds1, lun: lun0 }\n') =>
+        fabric({ hosts: `- name: esx2\n  storage:\n    - { array: array1, luns: [lun0] }\n  datastores:\n${datastores}  vms:\n    - name: v2\n      disks:\n${disks}` });
+      const ok = parseTopology(host2('        - { name: sys, datastore: ds1, sizeGB: 0.25 }\n        - { datastore: ds1, sizeGB: 0.5 }'), 't.yaml');
+      expect(ok.hosts[1]!.vms[0]!.disks.map((d) => [d.name, d.datastore, d.array, d.lun, d.sizeBytes])).to.deep.equal([['sys', 'ds1', '', '', 1024 ** 3 / 4], ['disk1', 'ds1', '', '', 1024 ** 3 / 2]]);
+      expectOneProblem(host2('        - { datastore: ds2, sizeGB: 1 }   # <-'), 'hosts[1].vms[0].disks[0].datastore', 'host esx2 does not mount datastore `ds2`');
+      expectOneProblem(host2('        - { datastore: ds1, sizeGB: 1 }\n        - { datastore: ds2, sizeGB: 1 }   # <-', '    - { name: ds1, lun: lun0 }\n    - { name: ds2, lun: lun0 }\n'),
+        'hosts[1].vms[0].disks[1].datastore', 'share one datastore');
+      expectOneProblem(host2('        - { datastore: ds1, lun: lun0, sizeGB: 1 }   # <-'), 'hosts[1].vms[0].disks[0].lun', 'not both');
+      expectOneProblem(host2('        - { name: d, sizeGB: 1 }   # <-'), 'hosts[1].vms[0].disks[0]', 'a disk needs lun');
     });
 
     it('§5.3 peak bandwidth below average is refused', () => {

@@ -3,7 +3,7 @@
 // (daemons/datastore/host-datastores.ts). Which host mounts which datastore comes from the topology
 // (hosts[].datastores, docs/datastores.md). NAS datastores (on a share, `.lck` leases) answer the same
 // routes: list, locks, heartbeats and inspect show their leases (owner, lease age) instead of heartbeat
-// slots; format is for LUNs only. Leaves out VM disks as datastore files.
+// slots; format is for LUNs only.
 
 import { VfabError } from '../../../lib/errors.js';
 import { formatSize } from '../../../lib/storage/size.js';
@@ -186,19 +186,21 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
 const vmCmd = defineCommand(
   {
     usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]'],
-    description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx and <VM>/<VM>-flat.vmdk
-(created at the first power-on). While another host has them open and its heartbeat moves, power-on
-fails with VFAB_DATASTORE_LOCKED "locked by <host>" (exit 1). When that host is dead, HOST watches its
-heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
+    description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx, and per disk the
+descriptor <VM>.vmdk and the data <VM>-flat.vmdk (created at the first power-on; a VM the topology does not
+name gets one 1 MiB disk, a topology VM its datastore disks, and its NICs come up). While another host
+has them open and its heartbeat moves, power-on fails with VFAB_DATASTORE_LOCKED "locked by <host>"
+(exit 1). When that host is dead, HOST watches its heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
 (replays the dead host's journal, frees its slot) and powers on; --wait bounds how long.
 On a NAS datastore the files are locked by .lck-<fileid> leases the host refreshes every 10 s; a dead
-host's lease is broken once it stayed unchanged for 35 s (fabric time; default wait 90 s: 35 s per file).
+host's lease is broken once it stayed unchanged for 35 s (fabric time; the .vmx's lease first, then the
+others': default wait 90 s).
 Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
 it is files on the datastore.`,
     options: {
       host: { type: 'string', value: 'HOST', required: true, description: 'the host to run the VM on' },
       datastore: { type: 'string', value: 'NAME', description: 'the datastore holding the VM (needed only when HOST mounts more than one)' },
-      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats; NAS: the stale time per file plus two refreshes)' },
+      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats; NAS: twice the stale time plus two refreshes)' },
       json: JSON_OPTION,
     },
     args: { min: 2, max: 2 },

@@ -60,9 +60,10 @@ describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases'
       const files = (await api(loser, 'GET', '/control/datastores/nas1/files')).files.filter((f: any) => f.path.startsWith('race1/'));
       expect(files.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)]).sort()).to.deep.equal([
         ['race1/race1-flat.vmdk', 'exclusive', [winner]],
+        ['race1/race1.vmdk', 'exclusive', [winner]],
         ['race1/race1.vmx', 'exclusive', [winner]],
       ]);
-      expect((await powerOff(winner, 'race1')).released).to.have.length(2);
+      expect((await powerOff(winner, 'race1')).released).to.have.length(3);
     }
     expect(wins.esx1 + wins.esx2).to.equal(RACES);
     const events = [...(await api('esx1', 'GET', '/control/events?since=0')).events, ...(await api('esx2', 'GET', '/control/events?since=0')).events];
@@ -75,7 +76,7 @@ describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases'
   it('kill -9 of the host running a VM: power-on elsewhere fails while its .lck leases are fresh, then breaks them after the stale time', async () => {
     const on = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx1', '--json']);
     expect(on.error?.message).to.equal(undefined);
-    expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']);
+    expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1.vmdk', 'crash1/crash1-flat.vmdk']);
     const killed = await killDaemon(fab.state, 'esx1');
     await waitFor(() => !isAlive(killed.pid), 'esx1 gone', 5_000);
     // while the leases are fresh: a power-on that may wait only 2 s (fabric) cannot break them
@@ -88,18 +89,22 @@ describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases'
     const t0 = Date.now();
     const late = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--json']);
     expect(late.error?.message).to.equal(undefined);
-    expect(Date.now() - t0).to.be.at.least(2 * STALE_WALL_MS * 0.9, 'each of the two .lck files is broken only after the stale time');
+    // the .vmx's lease first, then the two disk files' side by side: two stale times
+    expect(Date.now() - t0).to.be.at.least(2 * STALE_WALL_MS * 0.9, 'a .lck is broken only after the stale time');
     const locks = (await cli(datastoreCommand, ['locks', 'nas1', '--host', 'esx2', '--json'])).json.files.filter((f: any) => f.path.startsWith('crash1/'));
     expect(locks.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)]).sort()).to.deep.equal([
       ['crash1/crash1-flat.vmdk', 'exclusive', ['esx2']],
+      ['crash1/crash1.vmdk', 'exclusive', ['esx2']],
       ['crash1/crash1.vmx', 'exclusive', ['esx2']],
     ]);
     const events = (await api('esx2', 'GET', '/control/events?since=0')).events.filter((e: any) => e.vm === 'crash1');
     expect(events.map((e: any) => e.type)).to.include.members(['vm-power-on-failed', 'datastore-lease-stale', 'datastore-lock-broken', 'vm-power-on']);
     const broken = events.filter((e: any) => e.type === 'datastore-lock-broken');
-    expect(broken.map((e: any) => [e.host, e.datastore, e.file, e.owner])).to.deep.equal([
-      ['esx2', 'nas1', 'crash1/crash1.vmx', 'esx1'],
+    expect(broken[0]).to.include({ host: 'esx2', datastore: 'nas1', file: 'crash1/crash1.vmx', owner: 'esx1' });
+    expect(broken.map((e: any) => [e.host, e.datastore, e.file, e.owner]).sort()).to.deep.equal([
       ['esx2', 'nas1', 'crash1/crash1-flat.vmdk', 'esx1'],
+      ['esx2', 'nas1', 'crash1/crash1.vmdk', 'esx1'],
+      ['esx2', 'nas1', 'crash1/crash1.vmx', 'esx1'],
     ]);
   });
 
@@ -118,6 +123,6 @@ describe('e2e NAS datastore: two hosts, one share, VM power-on with .lck leases'
     await restartDaemon(fab.state, 'array1', { waitLinks: false });
     await waitFor(async () => (await events()).some((e: any) => e.type === 'datastore-online'), 'esx2 online again', 20_000);
     expect((await api('esx2', 'GET', '/control/datastores')).datastores[0]).to.include({ state: 'mounted', error: null });
-    expect((await powerOn('esx2', 'after1')).files.map((f: any) => f.path)).to.deep.equal(['after1/after1.vmx', 'after1/after1-flat.vmdk']);
+    expect((await powerOn('esx2', 'after1')).files.map((f: any) => f.path)).to.deep.equal(['after1/after1.vmx', 'after1/after1.vmdk', 'after1/after1-flat.vmdk']);
   });
 });
