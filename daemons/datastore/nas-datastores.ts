@@ -26,6 +26,8 @@ import type { ControlHandler, ControlServer } from '../common/server.js';
 import { NasClient } from '../storage/nas-client.js';
 import { DatastoreDriver } from './driver.js';
 
+/** Longest wait of a power-on (fabric ms) a request may ask for: the same as on a VMFS-like datastore. */
+export const MAX_NAS_POWER_ON_WAIT_MS = 600_000;
 /** VMs one host may run on one NAS datastore (each holds two refresh Procs of the driver's 64). */
 export const MAX_NAS_VMS_PER_DATASTORE = 24;
 /** Directory entries a listing (locks, inspect) reads at most, over all directories. */
@@ -388,7 +390,7 @@ export class NasDatastores {
     const { driver, client } = this.online(d);
     checkVmName(vm);
     const waitMs = body?.waitMs ?? defaultNasWaitMs(this.timing);
-    if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > 600_000) throw bad(`"waitMs" must be 0..600000 (fabric ms), got ${JSON.stringify(waitMs)}`);
+    if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > MAX_NAS_POWER_ON_WAIT_MS) throw bad(`"waitMs" must be 0..${MAX_NAS_POWER_ON_WAIT_MS} (fabric ms), got ${JSON.stringify(waitMs)}`);
     if (d.vms.has(vm)) throw new DatastoreError(DS_ERROR.LOCKED, `${vm} is powered on on this host already (its .lck files are held here)`, { vm, ownerName: this.deps.host });
     if (d.vms.size >= MAX_NAS_VMS_PER_DATASTORE) throw new DatastoreError(DS_ERROR.CONTENDED, `${MAX_NAS_VMS_PER_DATASTORE} VMs run on ${d.name} on ${this.deps.host} already`);
     const started = this.deps.clock.nowMs();
