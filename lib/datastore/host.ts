@@ -321,7 +321,14 @@ export function* unmount(ctx: HostCtx): Gen<void> {
   if (my === undefined) return;
   const l = ctx.sb.layout;
   const image = emitSlot(freeSlot(my.index, my.generation + 1, journalLbaOf(l, my.index)), l.blockSize);
-  const r = yield* atomicUpdate(ctx, my.lba, my.image, image, true);
+  let r = yield* atomicUpdate(ctx, my.lba, my.image, image, true);
+  if (!r.ok && r.why === 'miscompare') {
+    // A pulse sent just before the heartbeat stopped may have landed after all: if the slot is still ours
+    // (in use, our UUID, our generation), free it from what is on disk.
+    const cur = yield* ioOrThrow(ctx, { kind: 'read', lba: my.lba, blocks: 1 }, `read heartbeat slot ${my.index}`);
+    const s = parseSlot(cur, my.index, my.lba * l.blockSize);
+    if (s.ok && s.value.state === 'in-use' && s.value.owner === ctx.hostUuid && s.value.generation === my.generation) r = yield* atomicUpdate(ctx, my.lba, cur, image, true);
+  }
   if (!r.ok) throw new DatastoreError(DS_ERROR.IO_FAILED, `unmount: freeing slot ${my.index} failed (${r.why})`);
   ctx.slot = undefined;
   ctx.online = false;
