@@ -273,6 +273,7 @@ export class FabricDriver implements ScenarioDriver {
   async vmPower(req: PowerRequest): Promise<PowerAttempt> {
     const started = this.nowMs();
     const verb = req.on ? 'power-on' : 'power-off';
+    this.o.log?.(`  ${(started / 1000).toFixed(3)} s  ${verb} ${req.vm} on ${req.host}`);
     try {
       const ds = this.datastoreOn(req.host, req.datastore);
       const wallMs = (req.maxWaitMs ?? MAX_POWER_ON_WAIT_MS) / this.o.timeScale + POWER_SLACK_MS;

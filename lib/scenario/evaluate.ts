@@ -166,7 +166,7 @@ export function evaluateDeferred(spec: ExpectationSpec, ev: RunEvidence, windowM
       const hits = same.filter((e) => eventMatches(e, c.source, c.type, c.match) && e.sceneMs >= from && e.sceneMs <= to);
       const n = hits.length;
       const expected = `${c.max === 0 ? 'no' : rangeText(c.min, c.max, '')} ${c.type} event(s) from ${c.source}${Object.keys(c.match).length ? ` matching ${JSON.stringify(c.match)}` : ''} between ${fmtMs(from)} and ${fmtMs(to)}`.replace(/\s+/g, ' ');
-      const evidence = (n > 0 ? hits : same.length > 0 ? same : ev.timeline.filter((e) => e.source === c.source)).map(formatTimelineLine);
+      const evidence = (n > 0 ? hits : same.length > 0 ? same : ev.timeline.filter((e) => e.source === c.source)).map((e) => formatTimelineLine(e));
       if (n === 0 && same.length === 0) evidence.unshift(`(no ${c.type} events from ${c.source} at all; its events:)`);
       else if (n === 0) evidence.unshift(`(${c.type} events from ${c.source} outside the window or not matching:)`);
       return result(spec, n >= c.min && n <= c.max, expected, `${n}`, evidence, windowMs);

@@ -165,7 +165,7 @@ export function describeExpectation(e: Expectation): string {
       : `${e.switch} has ${e.macText}${e.vlan !== undefined ? ` in VLAN ${e.vlan}` : ''} at ${e.port}`;
     case 'event': {
       const m = Object.entries(e.match).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-      const count = e.min === 1 && e.max === Infinity ? 'an' : e.max === 0 ? 'no' : range(e.min, e.max);
+      const count = e.min === 1 && e.max === Infinity ? (/^[aeiou]/i.test(e.type) ? 'an' : 'a') : e.max === 0 ? 'no' : range(e.min, e.max);
       return `${count} ${e.type} event from ${e.source}${m ? ` with ${m}` : ''}${e.withinMs !== undefined ? ` within ${e.withinMs} ms` : ''}`;
     }
     case 'ping': return `${e.from} ${e.expect === 'reachable' ? 'reaches' : 'does not reach'} ${e.to}`;
