@@ -296,7 +296,7 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
     case 'rarpCount': {
       needLabel(v.after);
       const m = mac(v.mac);
-      return { kind: 'rarpCount', point: v.point, ...(m !== undefined ? { mac: m, macText: macToString(m) } : {}), direction: v.direction ?? 'any', ...minMax(v.min, v.max, 1, Infinity), ...pick(v, ['after', 'withinMs']) };
+      return { kind: 'rarpCount', point: v.point, ...(m !== undefined ? { mac: m, macText: macToString(m) } : {}), direction: v.direction ?? 'any', ...minMax(v.min, v.max, v.max === 0 ? 0 : 1, Infinity), ...pick(v, ['after', 'withinMs']) };
     }
     case 'macTable': {
       const m = mac(v.mac);
@@ -305,7 +305,7 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
     }
     case 'event':
       needLabel(v.after);
-      return { kind: 'event', source: v.source, type: v.type, match: v.match ?? {}, ...minMax(v.min, v.max, 1, Infinity), ...pick(v, ['after', 'withinMs']) };
+      return { kind: 'event', source: v.source, type: v.type, match: v.match ?? {}, ...minMax(v.min, v.max, v.max === 0 ? 0 : 1, Infinity), ...pick(v, ['after', 'withinMs']) };
     case 'ping':
       return { kind: 'ping', from: v.from, to: v.to, expect: v.expect, count: v.count ?? DEFAULT_PING_COUNT };
     case 'lock': {
