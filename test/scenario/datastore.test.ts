@@ -158,6 +158,9 @@ hosts:
     storage: [{ array: a1, luns: [l1, l2] }]
     datastores: [{ name: ds1, lun: l1 }, { name: ds2, lun: l2 }]
   - name: esx2
+  - name: esx3
+    storage: [{ array: a1, luns: [l2] }]
+    datastores: [{ name: ds2, lun: l2 }]
 arrays:
   - name: a1
     luns: [{ name: l1, sizeGB: 0.25 }, { name: l2, sizeGB: 0.25 }]
@@ -167,6 +170,20 @@ arrays:
     expect(resolveHostDatastore(t, 'esx2', undefined)).to.deep.include({ ok: false, message: 'host esx2 lists no datastore' });
     const p = checkAgainstTopology(parse('  - vmPowerOn: { vm: v, host: esx1 }\n  - storageFault: { stall: { host: esx2, array: a1, duration: 1s } }\n'), t).map((x) => x.message);
     expect(p).to.deep.equal(['host esx1 lists 2 datastores (ds1, ds2): say which', 'host esx2 has no paths to array `a1`']);
+    expect(checkAgainstTopology(parse('  - storageFault: { stall: { host: esx3, array: a1, lun: l1, duration: 1s } }\n'), t).map((x) => x.message))
+      .to.deep.equal(['host esx3 does not see LUN `l1` of a1']);
+    const race = (hosts: string, ds = '') => checkAgainstTopology(parse(`  - vmPowerOnRace: { vm: v, hosts: [${hosts}]${ds} }\n`), t).map((x) => x.message);
+    expect(race('esx3, esx1', ', datastore: ds2')).to.deep.equal([]);
+    expect(race('esx3, esx1')).to.deep.equal(['host esx1 lists 2 datastores (ds1, ds2): say which']);
+    const t2 = parseTopology(`name: apart
+hosts:
+  - { name: h1, storage: [{ array: a1, luns: [l1] }], datastores: [{ name: dsA, lun: l1 }] }
+  - { name: h2, storage: [{ array: a1, luns: [l2] }], datastores: [{ name: dsB, lun: l2 }] }
+arrays:
+  - { name: a1, luns: [{ name: l1, sizeGB: 0.25 }, { name: l2, sizeGB: 0.25 }] }
+`, 'apart.yaml');
+    expect(checkAgainstTopology(parse('  - vmPowerOnRace: { vm: v, hosts: [h1, h2] }\n'), t2).map((x) => x.message))
+      .to.deep.equal(["the racing hosts' only datastores differ (dsA, dsB): they would not race on one"]);
   });
 
   it('every shipped datastore scenario loads and its names resolve in its topology', async () => {
@@ -218,7 +235,12 @@ describe('scenario datastore checks: evaluation', () => {
     const ok = evaluatePower(spec, attempt('esx2', 'ok'));
     expect(formatFailure(ok)).to.contain('expected locked, got ok');
     expect(ok.evidence[0]).to.equal('esx2: power-on ok in 12.0 ms: opened app1/app1.vmx');
-    expect(formatFailure(evaluatePower(spec, attempt('esx2', 'fails')))).to.contain('expected locked, got fails (VFAB_DATASTORE_NOT_MOUNTED)');
+    const fails = evaluatePower(spec, attempt('esx2', 'fails'));
+    expect(fails.passed, 'fails is not locked').to.equal(false);
+    expect(formatFailure(fails)).to.contain('expected locked, got fails (VFAB_DATASTORE_NOT_MOUNTED)');
+    const offline = action(parse('  - vmPowerOn: { vm: app1, host: esx1, expect: fails }\n'), 0).outcome!;
+    expect(evaluatePower(offline, attempt('esx1', 'fails')).passed).to.equal(true);
+    expect(evaluatePower(offline, attempt('esx1', 'locked')).passed, 'locked is not fails').to.equal(false);
   });
 
   it('a race: exactly one winner per round, every other host locked, the winner powers off, every round ran', () => {
@@ -262,6 +284,8 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
     driver: ScenarioDriver;
     powers: Array<PowerRequest & { atMs: number }>;
     reads: number[];
+    /** Most power requests under way at once. */
+    maxInFlight: () => number;
   }
 
   /** A fake fabric: esx1 holds `f` until `releaseAtMs`, then esx2; power-on wins for the host in `winners` per round. */
@@ -271,6 +295,8 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
     const reads: number[] = [];
     let round = 0;
     let inRound = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
     const driver: ScenarioDriver = {
       nowMs: () => now,
       sleep: async (ms) => void (now += ms),
@@ -284,6 +310,9 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
       uplinkTxFrames: async () => ({}),
       vmPower: async (req) => {
         powers.push({ ...req, atMs: now });
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await new Promise((r) => setImmediate(r));
+        inFlight--;
         if (!req.on) return attempt(req.host, 'ok', false);
         if (opts.winners) {
           const winner = opts.winners[round]!;
@@ -302,7 +331,7 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
       datastoreState: async () => ({ state: opts.stateAt?.(now) ?? 'mounted' }),
       collect: async () => ({ timeline: [], streams: new Map(), rarps: [], capturedPoints: new Set() }),
     };
-    return { driver, powers, reads };
+    return { driver, powers, reads, maxInFlight: () => maxInFlight };
   }
 
   it('polls a lock check until it holds, with the states seen as evidence', async () => {
@@ -358,5 +387,6 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
       'esx1 on ds1', 'esx2 on ds1', 'esx2 off ds1', 'esx1 on ds1', 'esx2 on ds1', 'esx1 off ds1', 'esx1 on ds1', 'esx2 on ds1', 'esx2 off ds1',
     ]);
     expect(r.results[0]!.got).to.equal('one winner in each of 3 round(s) (wins: esx2 2, esx1 1)');
+    expect(f.maxInFlight(), 'both power-ons under way together').to.equal(2);
   });
 });
