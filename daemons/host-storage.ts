@@ -5,16 +5,22 @@
 // POST /control/storage/arrays; default VMware's 140 s). VM disks (`config.host.vms[].disks`) are byte
 // ranges of their LUN placed by the datastore directory (lib/storage/datastore.ts: sequential, 1 MiB
 // aligned, added with COMPARE AND WRITE so hosts sharing a LUN never overlap). Any host that sees the LUN
-// can read a disk of another host's VM (read-only), like browsing a shared datastore.
+// can read a disk of another host's VM (read-only), like browsing a shared datastore. A disk on a
+// VMFS-like datastore (`disks[].datastore`) is a file instead: its reads, writes and loads go through the
+// runs of its `-flat.vmdk` extents that daemons/datastore hands out (`datastoreDisk`) only while this host
+// holds the file's exclusive lock (the VM is powered on here).
 // Control routes registered on hostd's ControlServer:
 //   GET  /control/storage                              arrays, paths (state, I/O counts), LUNs, disks
 //   POST /control/storage/arrays                       {arrays: {name: ws-url}, apdTimeoutMs?}: attach
 //   POST /control/storage/paths/:array/:index          {up}: fail / restore one path (cable pull)
+//   POST /control/storage/paths/:array                 {up}: fail / restore every path to the array
+//   POST /control/storage/stall/:array                 {lun?, ms}: hold the host's I/O to the array (or one
+//                                                      LUN) for ms fabric ms (lib/storage/stall.ts); ms 0 ends it
 //   GET  /control/vms/:vm/disks                        the VM's disks
 //   POST /control/vms/:vm/disks/:disk/write            {offset, dataBase64}
 //   POST /control/vms/:vm/disks/:disk/read             {offset, length} -> {dataBase64}
 //   POST /control/vms/:vm/disks/:disk/load             {pattern, blockBytes, depth, seconds, readPercent}
-// Leaves out LUN rescans (LUNs created after attach are not seen until hostd restarts), VAAI and iSCSI.
+// Leaves out reading another host's datastore disk, LUN rescans (LUNs created after attach are not seen until hostd restarts), VAAI and iSCSI.
 
 import { VfabError } from '../lib/errors.js';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
@@ -26,7 +32,10 @@ import type { PathPolicy } from '../lib/storage/multipath.js';
 import { VDisk, runWorkload, MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES, MAX_WORKLOAD_SECONDS } from '../lib/storage/vdisk.js';
 import { SCSI_STATUS, SENSE_KEY } from '../lib/storage/scsi.js';
 import { compareAndWrite } from '../lib/storage/cdb.js';
+import { MAX_STALL_MS, StallGate } from '../lib/storage/stall.js';
 import { DATASTORE_DIR_BYTES, DATASTORE_ERROR, parseDirectory, planDisk, type DatastoreDisk } from '../lib/storage/datastore.js';
+import type { DatastoreDiskFile } from './datastore/host-datastores.js';
+import { flatName } from '../lib/datastore/vm.js';
 
 /** Largest read or write of one control request (the base64 body stays under the 1 MiB control limit). */
 export const MAX_DISK_REQUEST_BYTES = 512 * 1024;
@@ -65,6 +74,19 @@ export interface HostStorageDeps {
   log?: (line: string) => void;
   /** Told when an array is attached (its LUNs can be used; daemons/datastore mounts its datastores). */
   onAttached?: (array: string) => void;
+  /** A VM disk that is a datastore file: its LUN and runs, checked to be locked by this host (daemons/datastore). */
+  datastoreDisk?: (vm: string, disk: string) => Promise<DatastoreDiskFile | undefined>;
+}
+
+/** Where a disk request goes: the LUN, the disk's size and the LUN bytes of a disk byte range. */
+interface DiskTarget {
+  lun: VDisk;
+  sizeBytes: number;
+  runs: (offset: number, length: number) => Array<{ fileOffset: number; lunOffsetBytes: number; bytes: number }>;
+  /** The LUN region a workload runs over (a datastore file: its first contiguous run). */
+  region: { offsetBytes: number; regionBytes: number };
+  /** A datastore disk's file, e.g. "ds1:web1/web1-flat.vmdk". */
+  file?: string;
 }
 
 interface ArrayState {
@@ -75,6 +97,9 @@ interface ArrayState {
   lunNames: string[];
   url: string | undefined;
   client: MultipathClient | undefined;
+  /** In front of the client: holds commands while a stall fault is active (lib/storage/stall.ts). */
+  gate: StallGate | undefined;
+  stallTimer: NodeJS.Timeout | undefined;
   state: 'waiting' | 'connecting' | 'attached' | 'failed';
   error: string | undefined;
   luns: Map<string, VDisk>;
@@ -85,6 +110,8 @@ interface DiskState {
   name: string;
   array: string;
   lun: string;
+  /** The datastore of a disk that is a file there (no placement in the LBA-0 directory). */
+  datastore: string | undefined;
   sizeBytes: number;
   placed: DatastoreDisk | undefined;
   error: string | undefined;
@@ -109,12 +136,15 @@ export class HostStorage {
   private readonly disks = new Map<string, DiskState>();
   private readonly clock: Clock;
   private apdTimeoutMs: number | undefined;
+  /** The fabric's time scale: a stall of N fabric ms lasts N / timeScale wall ms. */
+  private readonly timeScale: number;
 
   constructor(private readonly deps: HostStorageDeps) {
     const h = deps.config.host;
     this.host = h.name;
     this.initiator = INITIATOR_PREFIX + h.name;
     this.clock = deps.clock ?? new SystemClock();
+    this.timeScale = deps.config.timeScale ?? 1;
     const env = process.env.VFAB_APD_TIMEOUT_MS;
     if (env !== undefined && env !== '') {
       const n = Number(env);
@@ -128,6 +158,8 @@ export class HostStorage {
         lunNames: s.luns ?? [],
         url: undefined,
         client: undefined,
+        gate: undefined,
+        stallTimer: undefined,
         state: 'waiting',
         error: undefined,
         luns: new Map(),
@@ -135,7 +167,7 @@ export class HostStorage {
     }
     for (const vm of h.vms) {
       for (const d of vm.disks ?? []) {
-        this.disks.set(`${vm.name}/${d.name}`, { vm: vm.name, name: d.name, array: d.array, lun: d.lun, sizeBytes: d.sizeBytes, placed: undefined, error: undefined });
+        this.disks.set(`${vm.name}/${d.name}`, { vm: vm.name, name: d.name, array: d.array, lun: d.lun, datastore: d.datastore, sizeBytes: d.sizeBytes, placed: undefined, error: undefined });
       }
     }
   }
@@ -145,6 +177,8 @@ export class HostStorage {
     server
       .on('GET', '/control/storage', () => this.status())
       .on('POST', '/control/storage/arrays', (req) => this.attach(req.body))
+      .on('POST', '/control/storage/paths/:array', (req) => this.setAllPaths(req.params.array!, req.body))
+      .on('POST', '/control/storage/stall/:array', (req) => this.stall(req.params.array!, req.body))
       .on('POST', '/control/storage/paths/:array/:index', (req) => this.setPath(req.params.array!, req.params.index!, req.body?.up !== false))
       .on('GET', '/control/vms/:vm/disks', (req) => ({ vm: req.params.vm, disks: this.vmDisks(req.params.vm!) }))
       .on('POST', '/control/vms/:vm/disks/:disk/write', (req) => this.write(req.params.vm!, req.params.disk!, req.body))
@@ -165,6 +199,8 @@ export class HostStorage {
         policy: a.policy,
         retriedCommands: a.client?.retriedCommands ?? 0,
         allPathsDownSinceMs: a.client?.selector.allPathsDownSinceMs ?? null,
+        stalls: a.gate?.active().map((st) => ({ lun: st.lun === undefined ? null : this.lunName(a, st.lun), remainingMs: Math.max(0, Math.round((st.untilMs - this.clock.nowMs()) * this.timeScale)), held: st.held })) ?? [],
+        stalledCommands: a.gate?.counters ?? null,
         paths: a.client
           ? a.client.paths().map((p) => ({ path: p.path, name: `vmhba64:C0:T0:P${p.path}`, state: p.state, io: p.io, connected: p.connected, adminDown: p.adminDown, selected: p.selected, failures: p.failures }))
           : Array.from({ length: a.paths }, (_, i) => ({ path: i, name: `vmhba64:C0:T0:P${i}`, state: 'dead', io: false, connected: false, adminDown: false, selected: 0, failures: 0 })),
@@ -175,6 +211,8 @@ export class HostStorage {
         disk: d.name,
         array: d.array,
         lun: d.lun,
+        datastore: d.datastore ?? null,
+        file: d.datastore === undefined ? null : `${d.vm}/${this.flatOf(d)}`,
         sizeBytes: d.sizeBytes,
         offsetBytes: d.placed?.offsetBytes ?? null,
         error: d.error ?? null,
@@ -184,7 +222,16 @@ export class HostStorage {
 
   private vmDisks(vm: string): unknown[] {
     if (!this.deps.config.host.vms.some((v) => v.name === vm)) throw this.noVm(vm);
-    return [...this.disks.values()].filter((d) => d.vm === vm).map((d) => ({ disk: d.name, array: d.array, lun: d.lun, sizeBytes: d.sizeBytes, offsetBytes: d.placed?.offsetBytes ?? null }));
+    return [...this.disks.values()].filter((d) => d.vm === vm).map((d) => ({
+      disk: d.name, array: d.array, lun: d.lun, datastore: d.datastore ?? null, file: d.datastore === undefined ? null : `${d.vm}/${this.flatOf(d)}`,
+      sizeBytes: d.sizeBytes, offsetBytes: d.placed?.offsetBytes ?? null,
+    }));
+  }
+
+  /** The flat file name of a datastore disk: `<vm>-flat.vmdk` for the VM's first datastore disk, `<vm>_N-flat.vmdk` after. */
+  private flatOf(d: DiskState): string {
+    const i = [...this.disks.values()].filter((x) => x.vm === d.vm && x.datastore !== undefined).indexOf(d);
+    return flatName(d.vm, i);
   }
 
   private noVm(vm: string): VfabError {
@@ -225,7 +272,12 @@ export class HostStorage {
           this.deps.events.add('storage-path', { array: a.name, message: line });
         },
       });
-      const entries = a.client.lunEntries();
+      const client = a.client;
+      const gate = new StallGate(client, () => this.clock.nowMs(), (e) => {
+        this.deps.events.add('storage-stall-end', { array: a.name, lun: e.lun === undefined ? null : this.lunName(a, e.lun), held: e.held, sent: e.sent, aborted: e.aborted });
+      });
+      a.gate = gate;
+      const entries = client.lunEntries();
       const wanted = a.lunNames.length > 0 ? a.lunNames : entries.map((e) => e.name);
       for (const lunName of wanted) {
         const e = entries.find((x) => x.name === lunName);
@@ -233,12 +285,12 @@ export class HostStorage {
           this.deps.log?.(`storage ${a.name}: LUN ${lunName} is not on the array`);
           continue;
         }
-        a.luns.set(lunName, new VDisk(a.client, { lun: e.lun, initiator: this.initiator, blockSizeBytes: e.blockSizeBytes, blocks: e.blocks }));
+        a.luns.set(lunName, new VDisk(gate, { lun: e.lun, initiator: this.initiator, blockSizeBytes: e.blockSizeBytes, blocks: e.blocks }));
       }
       a.state = 'attached';
       this.deps.events.add('storage-attached', { array: a.name, paths: a.paths, policy: a.policy, luns: [...a.luns.keys()] });
       this.deps.onAttached?.(a.name);
-      for (const d of this.disks.values()) if (d.array === a.name) await this.placeDisk(d, a);
+      for (const d of this.disks.values()) if (d.datastore === undefined && d.array === a.name) await this.placeDisk(d, a);
     } catch (e) {
       a.state = 'failed';
       a.error = e instanceof Error ? e.message : String(e);
@@ -285,13 +337,19 @@ export class HostStorage {
   }
 
   /** The disk to act on: this host's VM, or (read-only) another host's VM disk found on a visible LUN. */
-  private async resolve(vm: string, disk: string, forWrite: boolean): Promise<{ lun: VDisk; offsetBytes: number; sizeBytes: number }> {
+  private async resolve(vm: string, disk: string, forWrite: boolean): Promise<DiskTarget> {
     const local = this.deps.config.host.vms.some((v) => v.name === vm);
     if (local) {
       const d = this.disks.get(`${vm}/${disk}`);
       if (d === undefined) {
         const names = [...this.disks.values()].filter((x) => x.vm === vm).map((x) => x.name);
         throw new VfabError(HOST_STORAGE_ERROR.DISK_NOT_FOUND, `VM ${vm} has no disk ${JSON.stringify(disk)} (disks: ${names.join(', ') || 'none'})`);
+      }
+      if (d.datastore !== undefined) {
+        const f = await this.deps.datastoreDisk?.(vm, disk);
+        if (f === undefined) throw new VfabError(HOST_STORAGE_ERROR.NOT_ATTACHED, `disk ${vm}/${disk} is on datastore ${d.datastore}, which ${this.host} does not serve`);
+        const whole = f.sizeBytes > 0 ? f.runs(0, f.sizeBytes)[0]! : { lunOffsetBytes: 0, bytes: 0 };
+        return { lun: f.lun, sizeBytes: f.sizeBytes, runs: f.runs, region: { offsetBytes: whole.lunOffsetBytes, regionBytes: whole.bytes }, file: `${f.datastore}:${f.file}` };
       }
       const a = this.arrays.get(d.array);
       if (a === undefined) throw new VfabError(HOST_STORAGE_ERROR.ARRAY_NOT_FOUND, `${this.host} does not see array ${d.array}`);
@@ -300,7 +358,7 @@ export class HostStorage {
       if (lun === undefined) throw new VfabError(HOST_STORAGE_ERROR.LUN_NOT_FOUND, `LUN ${d.lun} of ${a.name} is not visible to ${this.host}`);
       if (d.placed === undefined) await this.placeDisk(d, a);
       if (d.placed === undefined) throw new VfabError(HOST_STORAGE_ERROR.NOT_ATTACHED, `disk ${vm}/${disk} has no place on ${d.lun}: ${d.error ?? 'unknown'}`);
-      return { lun, offsetBytes: d.placed.offsetBytes, sizeBytes: d.placed.sizeBytes };
+      return HostStorage.byteRange(lun, d.placed.offsetBytes, d.placed.sizeBytes);
     }
     // Another host's VM: look it up in the directories of the LUNs this host sees.
     for (const a of this.arrays.values()) {
@@ -311,10 +369,15 @@ export class HostStorage {
         const entry = dir.value.disks.find((x) => x.name === `${vm}/${disk}`);
         if (entry === undefined) continue;
         if (forWrite) throw new VfabError(HOST_STORAGE_ERROR.READ_ONLY, `${vm} does not run on ${this.host}: its disk ${disk} can only be read from here`);
-        return { lun, offsetBytes: entry.offsetBytes, sizeBytes: entry.sizeBytes };
+        return HostStorage.byteRange(lun, entry.offsetBytes, entry.sizeBytes);
       }
     }
     throw this.noVm(vm);
+  }
+
+  /** A disk that is one byte range of its LUN (the LBA-0 directory's). */
+  private static byteRange(lun: VDisk, offsetBytes: number, sizeBytes: number): DiskTarget {
+    return { lun, sizeBytes, runs: (offset, length) => [{ fileOffset: offset, lunOffsetBytes: offsetBytes + offset, bytes: length }], region: { offsetBytes, regionBytes: sizeBytes } };
   }
 
   private static checkRange(offset: number, length: number, sizeBytes: number, what: string): void {
@@ -331,8 +394,9 @@ export class HostStorage {
     const data = Buffer.from(b64, 'base64');
     const t = await this.resolve(vm, disk, true);
     HostStorage.checkRange(offset, data.length, t.sizeBytes, 'write');
-    await t.lun.write(t.offsetBytes + offset, data);
-    return { vm, disk, offset, bytes: data.length };
+    const runs = t.runs(offset, data.length);
+    for (const r of runs) await t.lun.write(r.lunOffsetBytes, data.subarray(r.fileOffset - offset, r.fileOffset - offset + r.bytes));
+    return { vm, disk, offset, bytes: data.length, ...(t.file ? { file: t.file, lunRuns: runs.map((r) => ({ lunOffsetBytes: r.lunOffsetBytes, bytes: r.bytes })) } : {}) };
   }
 
   async read(vm: string, disk: string, body: Record<string, unknown> | undefined): Promise<unknown> {
@@ -341,8 +405,10 @@ export class HostStorage {
     if (length > MAX_DISK_REQUEST_BYTES) throw new VfabError(HOST_STORAGE_ERROR.TOO_LARGE, `one read returns at most ${MAX_DISK_REQUEST_BYTES} bytes (split larger reads)`);
     const t = await this.resolve(vm, disk, false);
     HostStorage.checkRange(offset, length, t.sizeBytes, 'read');
-    const data = await t.lun.read(t.offsetBytes + offset, length);
-    return { vm, disk, offset, bytes: data.length, sizeBytes: t.sizeBytes, dataBase64: data.toString('base64') };
+    const parts: Buffer[] = [];
+    for (const r of t.runs(offset, length)) parts.push(Buffer.from(await t.lun.read(r.lunOffsetBytes, r.bytes)));
+    const data = Buffer.concat(parts);
+    return { vm, disk, offset, bytes: data.length, sizeBytes: t.sizeBytes, ...(t.file ? { file: t.file } : {}), dataBase64: data.toString('base64') };
   }
 
   async load(vm: string, disk: string, body: Record<string, unknown> | undefined): Promise<unknown> {
@@ -366,8 +432,8 @@ export class HostStorage {
       depth,
       seconds,
       readPercent,
-      offsetBytes: t.offsetBytes,
-      regionBytes: t.sizeBytes,
+      offsetBytes: t.region.offsetBytes,
+      regionBytes: t.region.regionBytes,
       clock: this.clock,
       random: seededRandom(Math.floor(this.clock.nowMs()) >>> 0),
     });
@@ -382,6 +448,7 @@ export class HostStorage {
       iops: Math.round(r.iops),
       mbPerSec: +r.mbPerSec.toFixed(2),
       retriedOnOtherPath: (client?.retriedCommands ?? 0) - retriedBefore,
+      ...(t.file ? { file: t.file, regionBytes: t.region.regionBytes } : {}),
     };
   }
 
@@ -392,13 +459,71 @@ export class HostStorage {
   }
 
   private clientOf(lun: VDisk): MultipathClient | undefined {
-    return lun.target instanceof MultipathClient ? lun.target : undefined;
+    const t = lun.target instanceof StallGate ? lun.target.inner : lun.target;
+    return t instanceof MultipathClient ? t : undefined;
   }
 
-  async setPath(array: string, index: string, up: boolean): Promise<unknown> {
+  private lunName(a: ArrayState, lun: number): string {
+    for (const [name, d] of a.luns) if (d.lun === lun) return name;
+    return String(lun);
+  }
+
+  /** The array `array` once it has a client (attached), or a coded error naming what is wrong. */
+  private attachedArray(array: string): ArrayState & { client: MultipathClient } {
     const a = this.arrays.get(array);
     if (a === undefined) throw new VfabError(HOST_STORAGE_ERROR.ARRAY_NOT_FOUND, `${this.host} does not see array ${JSON.stringify(array)} (sees: ${[...this.arrays.keys()].join(', ') || 'none'})`);
     if (a.client === undefined) throw new VfabError(HOST_STORAGE_ERROR.NOT_ATTACHED, `array ${array} is ${a.state}`);
+    return a as ArrayState & { client: MultipathClient };
+  }
+
+  /** Fails or restores every path of this host to `array` at once (all its storage cables). */
+  async setAllPaths(array: string, body: Record<string, unknown> | undefined): Promise<unknown> {
+    if (typeof body?.up !== 'boolean') throw bad('need {"up": true | false}');
+    const up = body.up;
+    const a = this.attachedArray(array);
+    const client = a.client;
+    if (up) await Promise.all(Array.from({ length: a.paths }, (_, i) => client.restorePath(i)));
+    else for (let i = 0; i < a.paths; i++) client.failPath(i);
+    this.deps.events.add('storage-paths-admin', { array, paths: a.paths, up });
+    return { array, up, paths: client.paths().map((p) => ({ path: p.path, state: p.state })) };
+  }
+
+  /**
+   * Stalls this host's I/O to `array` (or one LUN of it) for `ms` fabric ms: commands are held until the
+   * stall ends, then sent; ms 0 ends a stall now. A second stall of the same target extends it.
+   */
+  stall(array: string, body: Record<string, unknown> | undefined): unknown {
+    const a = this.attachedArray(array);
+    const ms = body?.ms;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_STALL_MS) throw bad(`"ms" must be a number of fabric ms 0..${MAX_STALL_MS}, got ${JSON.stringify(ms)}`);
+    let lun: number | undefined;
+    const lunName = body?.lun;
+    if (lunName !== undefined && lunName !== null) {
+      const d = typeof lunName === 'string' ? a.luns.get(lunName) : undefined;
+      if (d === undefined) throw new VfabError(HOST_STORAGE_ERROR.LUN_NOT_FOUND, `${this.host} sees no LUN ${JSON.stringify(lunName)} of array ${array} (sees: ${[...a.luns.keys()].join(', ') || 'none'})`);
+      lun = d.lun;
+    }
+    const gate = a.gate!;
+    const untilMs = gate.stall(lun, ms / this.timeScale); // the gate runs on wall ms, like the paths
+    if (ms > 0) this.deps.events.add('storage-stall-start', { array, lun: lunName ?? null, ms });
+    this.armStall(a);
+    return { array, lun: lunName ?? null, ms, remainingMs: Math.round((untilMs - this.clock.nowMs()) * this.timeScale) };
+  }
+
+  private armStall(a: ArrayState): void {
+    clearTimeout(a.stallTimer);
+    a.stallTimer = undefined;
+    const next = a.gate?.nextEndMs();
+    if (next === undefined) return;
+    a.stallTimer = setTimeout(() => {
+      a.stallTimer = undefined;
+      a.gate?.release();
+      this.armStall(a);
+    }, Math.max(0, Math.ceil(next - this.clock.nowMs())));
+  }
+
+  async setPath(array: string, index: string, up: boolean): Promise<unknown> {
+    const a = this.attachedArray(array);
     const i = Number(index);
     if (!Number.isInteger(i) || i < 0 || i >= a.paths) throw new VfabError('VFAB_MULTIPATH_NO_SUCH_PATH', `path ${index} outside 0..${a.paths - 1} of array ${array}`);
     if (up) await a.client.restorePath(i);
@@ -408,7 +533,11 @@ export class HostStorage {
   }
 
   close(): void {
-    for (const a of this.arrays.values()) a.client?.close();
+    for (const a of this.arrays.values()) {
+      clearTimeout(a.stallTimer);
+      a.gate?.close(new VfabError(HOST_STORAGE_ERROR.NOT_ATTACHED, `${this.host} is closing its storage`));
+      a.client?.close();
+    }
   }
 }
 

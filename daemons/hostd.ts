@@ -12,7 +12,7 @@
 //   POST /control/links/:vmnic            {up}: cable pulled / plugged
 //   POST /control/links/:vmnic/impair     {lossPercent?, direction?: tx|rx|both, delayMs?, jitterMs?, seed?}; {} clears
 //   POST /control/links/:vmnic/flap       {schedule: [{atMs, up}]} or {periodMs, downMs, count}; {} cancels
-//   POST /control/vms/:vm/power           {on}
+//   POST /control/vms/:vm/power           {on}; a VM with datastore disks first locks (or releases) its files
 //   POST /control/vms/:vm/ping            {target, count, intervalMs, timeoutMs, sizeBytes, nic?}
 //   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC
 //   POST /control/vms/:vm/promiscuous     {nic?, on}: the guest adapter's promiscuous mode
@@ -51,7 +51,7 @@ import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
 import { registerVmRoutes } from './common/vm-control.js';
-import { HostDatastores } from './datastore/host-datastores.js';
+import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
@@ -297,11 +297,18 @@ const server = new ControlServer(token)
     const flap = links.flap(req.params.vmnic!, req.body ?? {});
     return { uplink: req.params.vmnic, flap };
   })
-  .on('POST', '/control/vms/:vm/power', (req) => {
-    if (req.body?.on === false) host.powerOff(vmPath(req));
-    else host.powerOn(vmPath(req));
+  .on('POST', '/control/vms/:vm/power', async (req) => {
+    const vm = vmPath(req);
+    host.isPoweredOn(vm); // VFAB_NOT_FOUND for a VM not on this host
+    // a VM with datastore disks powers on only once its files are locked here (its NICs come up then)
+    if (datastores.homeOf(vm) !== undefined) {
+      const files = req.body?.on === false ? await datastores.powerOffTopologyVm(vm) : await datastores.powerOnTopologyVm(vm, { waitMs: MOUNT_TIMEOUT_MS, untilFormatted: false });
+      return { vm, poweredOn: host.isPoweredOn(vm), datastore: files };
+    }
+    if (req.body?.on === false) host.powerOff(vm);
+    else host.powerOn(vm);
     scheduleTick();
-    return { vm: vmPath(req), poweredOn: host.isPoweredOn(vmPath(req)) };
+    return { vm, poweredOn: host.isPoweredOn(vm) };
   })
   .on('POST', '/control/streams/sink', (req) => {
     const vm = String(req.body?.vm);
@@ -322,11 +329,24 @@ const server = new ControlServer(token)
 
 registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, raw (daemons/common/vm-control.ts)
 // VMFS-like datastores of hosts[].datastores, mounted when their array attaches (daemons/datastore/)
-const datastores = new HostDatastores({ host: name, datastores: config.host.datastores ?? [], clock, timeScale, events, lunOf: (a, l) => storage.lunOf(a, l) });
-const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
+const datastores = new HostDatastores({
+  host: name, datastores: config.host.datastores ?? [], clock, timeScale, events, lunOf: (a, l) => storage.lunOf(a, l),
+  vms: config.host.vms,
+  vmPowered: (vm, on) => {
+    if (on) host.powerOn(vm);
+    else host.powerOff(vm);
+    scheduleTick();
+  },
+});
+const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array), datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 datastores.register(server);
 
-host.powerOnAll();
+// VMs power on at start; one with datastore disks once its datastore is mounted and its files are locked
+// (a failure, e.g. "locked by esx2", is a vm-power-on-failed event and the VM stays off)
+for (const vm of config.host.vms) {
+  if (datastores.homeOf(vm.name) === undefined) host.powerOn(vm.name);
+  else datastores.powerOnTopologyVm(vm.name, { waitMs: VM_STARTUP_MOUNT_WAIT_MS, untilFormatted: true }).catch((e: Error) => process.stderr.write(`${name}: ${vm.name} stays off: ${e.message}\n`));
+}
 scheduleTick();
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {

@@ -9,7 +9,7 @@
 
 import type { Clock } from '../../lib/clock.js';
 import { read16, write16 } from '../../lib/storage/cdb.js';
-import { SCSI_STATUS, type ScsiTarget } from '../../lib/storage/scsi.js';
+import { SCSI_STATUS, type ScsiCommand, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { MAX_DATA_TRANSFER_BYTES } from '../../lib/storage/protocol.js';
 import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
 import { type Action, type DsEvent, type Gen, type IoResult, Proc, type ScsiRequest, fromScsiResult, toScsiCommand } from '../../lib/datastore/proc.js';
@@ -60,6 +60,8 @@ interface Running {
   proc: Proc<unknown>;
   timer: NodeJS.Timeout | undefined;
   fields: EventFields;
+  /** Commands issued and not yet answered, by I/O id: an abort marks them (a held command is then never sent). */
+  inFlight: Map<number, { aborted?: boolean }>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -87,7 +89,7 @@ export class DatastoreDriver {
       return Promise.reject(new DatastoreError(DS_ERROR.CONTENDED, `${MAX_PROCS_PER_DATASTORE} datastore operations are running already; try again`));
     }
     return new Promise<T>((resolve, reject) => {
-      const r: Running = { proc: new Proc(name, now, gen as Gen<unknown>), timer: undefined, fields, resolve: resolve as (v: unknown) => void, reject };
+      const r: Running = { proc: new Proc(name, now, gen as Gen<unknown>), timer: undefined, fields, inFlight: new Map(), resolve: resolve as (v: unknown) => void, reject };
       this.running.add(r);
       this.perform(r, r.proc.start(this.deps.clock.nowMs()));
     });
@@ -112,6 +114,8 @@ export class DatastoreDriver {
     if (!this.running.delete(r)) return;
     if (r.timer) clearTimeout(r.timer);
     r.timer = undefined;
+    for (const cmd of r.inFlight.values()) cmd.aborted = true;
+    r.inFlight.clear();
     const out = r.proc.result;
     if (error !== undefined) r.reject(error);
     else if (out === undefined) r.reject(new DatastoreError(DS_ERROR.NOT_MOUNTED, `${r.proc.name} stopped`));
@@ -128,9 +132,20 @@ export class DatastoreDriver {
       }
       else if (a.type === 'wake') this.arm(r, a.atMs);
       else if (a.type === 'io') this.issue(r, a.id, a.req as ScsiRequest);
-      // 'abort': nothing to cancel on the wire; the Proc ignores a late completion of that id
+      else if (a.type === 'abort') this.abort(r, a.id);
     }
     if (r.proc.done) this.finish(r);
+  }
+
+  /**
+   * The Proc gave up on I/O `id` (deadline passed, or the Proc stopped). A command already on the wire
+   * completes and its answer is ignored; one still queued at the host's edge (a stalled path, a path
+   * wait) sees `aborted` and is never sent, so no stale write lands after its issuer moved on.
+   */
+  private abort(r: Running, id: number): void {
+    const cmd = r.inFlight.get(id);
+    if (cmd !== undefined) cmd.aborted = true;
+    r.inFlight.delete(id);
   }
 
   private arm(r: Running, atMs: number): void {
@@ -148,9 +163,12 @@ export class DatastoreDriver {
     let done: Promise<IoResult>;
     if ((req.kind as string).startsWith('nas-')) done = Promise.resolve({ status: 'error', message: 'a block datastore has no NAS file operations' });
     else {
-      done = l.target.execute(toScsiCommand(req, l.initiator, l.lun, l.blockSizeBytes)).then(fromScsiResult, (e: Error) => ({ status: 'error' as const, message: e.message }));
+      const cmd: ScsiCommand & { aborted?: boolean } = toScsiCommand(req, l.initiator, l.lun, l.blockSizeBytes);
+      r.inFlight.set(id, cmd);
+      done = l.target.execute(cmd).then(fromScsiResult, (e: Error) => ({ status: 'error' as const, message: e.message }));
     }
     void done.then((result) => {
+      r.inFlight.delete(id);
       if (!this.running.has(r)) return;
       this.perform(r, r.proc.onIo(this.deps.clock.nowMs(), id, result));
     });

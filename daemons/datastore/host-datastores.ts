@@ -1,12 +1,16 @@
 // A host's VMFS-like datastores (docs/datastores.md): the datastores the topology lists for the host
 // (`hosts[].datastores`), mounted when their array attaches, heartbeated by a DatastoreDriver
 // (driver.ts) over the host's block client, and VM power-on/off as exclusive locks on the VM's files
-// (lib/datastore/vm.ts). Control routes registered on hostd's ControlServer:
+// (lib/datastore/vm.ts). A topology VM whose disks are on a datastore (`vms[].disks[].datastore`) is
+// powered on through its files: its disks' sizes make the file list, power-on waits (bounded) for the
+// datastore's mount, and hostd is told (vmPowered) to bring the VM's NICs up only once its files are
+// locked; its disks' I/O (diskFile) goes through the `-flat.vmdk` extents only while this host holds the
+// file's exclusive lock. Control routes registered on hostd's ControlServer:
 //   GET  /control/datastores                          each datastore: state, label, slot, generation
 //   POST /control/datastores/:ds/format               {force?, locking?: ats-only|ats-scsi}: format the LUN, mount
 //   POST /control/datastores/:ds/mount                mount (claim a heartbeat slot, start heartbeating)
 //   POST /control/datastores/:ds/unmount              stop heartbeating and free the slot (VMs must be off)
-//   GET  /control/datastores/:ds/files                files and directories with their locks
+//   GET  /control/datastores/:ds/files                files and directories with their extents and locks
 //   GET  /control/datastores/:ds/heartbeats           heartbeat slots: owner, generation, pulse age
 //   GET  /control/datastores/:ds/inspect              the whole metadata decoded and cross-checked
 //   POST /control/datastores/:ds/vms/:vm/power-on     {waitMs?}: open the VM's files exclusively
@@ -14,11 +18,11 @@
 // Events (GET /control/events): datastore-mounted, -unmounted, -offline ("lost access to volume"),
 // -online, -heartbeat-timeout, -lock-acquired, -lock-refused, -lock-broken, -lock-released,
 // -journal-replayed, -file-created, ...; vm-power-on, vm-power-on-failed, vm-power-off. Leaves out NAS
-// datastores, rescans, and VM disks as datastore files (today's VM disks are the LBA-0 directory's).
+// datastores and rescans.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
-import type { HostDatastore } from '../../lib/topology/model.js';
+import type { HostDatastore, Vm } from '../../lib/topology/model.js';
 import { VfabError } from '../../lib/errors.js';
 import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
 import {
@@ -26,7 +30,8 @@ import {
 } from '../../lib/datastore/format.js';
 import { type HostCtx, createHostCtx, heartbeat, unmount } from '../../lib/datastore/host.js';
 import { inspectVolume, metadataBlocks } from '../../lib/datastore/inspect.js';
-import { powerOffVm, powerOnVm, vmFiles } from '../../lib/datastore/vm.js';
+import { type OpenedFile, type VmDiskSpec, VM_DEFAULT_DISKS, flatName, powerOffVm, powerOnVm, vmFiles } from '../../lib/datastore/vm.js';
+import { type LunRun, mapFileRange } from '../../lib/datastore/extent-map.js';
 import { reclaimOwnSlots } from '../../lib/datastore/reclaim.js';
 import type { Gen } from '../../lib/datastore/proc.js';
 import type { ControlServer } from '../common/server.js';
@@ -40,6 +45,10 @@ export const FORMAT_INSPECT_BYTES = 64 * 1024;
 export const MAX_POWER_ON_WAIT_MS = 600_000;
 /** Longest a mount waits for its heartbeat slot (wall ms). */
 export const MOUNT_TIMEOUT_MS = 30_000;
+/** Longest a topology VM's power-on at start-up waits for its datastore to be mounted (wall ms; it may need formatting first). */
+export const VM_STARTUP_MOUNT_WAIT_MS = 120_000;
+/** How often that wait looks at the datastore's state (wall ms). */
+const MOUNT_POLL_MS = 20;
 
 export const HOST_DATASTORE_ERROR = {
   /** No datastore of that name on this host (hosts[].datastores). */
@@ -50,6 +59,10 @@ export const HOST_DATASTORE_ERROR = {
   BAD_REQUEST: 'VFAB_HOSTDATASTORE_BAD_REQUEST',
   /** The datastore is in use: mounted here (format), mounted by a live host (format --force), VMs on (unmount). */
   IN_USE: 'VFAB_HOSTDATASTORE_IN_USE',
+  /** A VM disk file is not open on this host (the VM is off here, or its lock moved): no I/O through it. */
+  NOT_OPEN: 'VFAB_HOSTDATASTORE_NOT_OPEN',
+  /** The VM's datastore was not mounted within the power-on's wait. */
+  NOT_MOUNTED: 'VFAB_HOSTDATASTORE_NOT_MOUNTED',
 } as const;
 
 export type DatastoreState = 'waiting' | 'unformatted' | 'foreign' | 'mounting' | 'mounted' | 'offline' | 'unmounted' | 'failed';
@@ -62,8 +75,8 @@ interface Ds {
   error: string | undefined;
   driver: DatastoreDriver | undefined;
   ctx: HostCtx | undefined;
-  /** VMs powered on here (name -> opened paths). */
-  vms: Map<string, string[]>;
+  /** VMs powered on here (name -> the files it opened). */
+  vms: Map<string, OpenedFile[]>;
 }
 
 export interface HostDatastoresDeps {
@@ -74,7 +87,22 @@ export interface HostDatastoresDeps {
   events: EventLog;
   /** The attached LUN, or undefined while its array is not attached. */
   lunOf: (array: string, lun: string) => VDisk | undefined;
+  /** This host's topology VMs (their datastore disks make their file lists). */
+  vms?: readonly Vm[];
+  /** Told when a VM's files were opened (on) or closed (off) here: hostd powers its NICs on or off. */
+  vmPowered?: (vm: string, on: boolean) => void;
   log?: (line: string) => void;
+}
+
+/** A topology VM's disk on a datastore, as the I/O routes use it: the LUN and the file's runs. */
+export interface DatastoreDiskFile {
+  datastore: string;
+  /** `<vm>/<vm>-flat.vmdk` (or `<vm>_N-flat.vmdk`). */
+  file: string;
+  lun: VDisk;
+  sizeBytes: number;
+  /** LUN runs of bytes [offset, offset + length) of the file (bounds-checked). */
+  runs: (offset: number, length: number) => LunRun[];
 }
 
 /** A stable 16-byte host UUID (hex) from the host name: the same host claims the same identity after a restart. */
@@ -311,7 +339,7 @@ export class HostDatastores {
     return {
       datastore: d.name,
       files: entries.map((e) => ({
-        path: pathOf(e), entry: e.index, type: e.meta.type, sizeBytes: e.meta.sizeBytes,
+        path: pathOf(e), entry: e.index, type: e.meta.type, sizeBytes: e.meta.sizeBytes, extents: e.meta.extents,
         lock: { mode: e.lock.mode, generation: e.lock.generation, holders: e.lock.holders.map(holderName) },
       })),
     };
@@ -357,15 +385,17 @@ export class HostDatastores {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('wait')), waitMs / this.deps.timeScale);
     });
+    const disks = this.diskSpecs(vm, d.name);
     const run = driver.run(name, ctx, powerOnVm(ctx, vm, (path, entry) => {
       current = path;
       if (entry !== undefined) fileOf.set(entry, path);
-    }), fields);
+    }, disks), fields);
     try {
       const opened = await Promise.race([run, timedOut]);
-      d.vms.set(vm, opened.map((o) => o.path));
+      d.vms.set(vm, opened);
       const r = { vm, host: this.deps.host, datastore: d.name, files: opened, tookMs: Math.round(this.deps.clock.nowMs() - started) };
-      this.event(d, 'vm-power-on', { vm, files: opened.map((o) => o.path), created: opened.filter((o) => o.created).map((o) => o.path) });
+      this.event(d, 'vm-power-on', { vm, files: opened.map((o) => o.path), created: opened.filter((o) => o.created).map((o) => o.path), grown: opened.filter((o) => o.grown).map((o) => o.path) });
+      if (this.homeOf(vm) === d.name) this.deps.vmPowered?.(vm, true);
       return r;
     } catch (e) {
       let err = e as VfabError;
@@ -373,7 +403,7 @@ export class HostDatastores {
         driver.stopNamed(name, new Error('stopped'));
         run.catch(() => {}); // its rejection is this one
         // a file it had opened already (the .vmx, waiting on the disk) is closed again
-        if (!d.vms.has(vm)) await driver.run(`power-on ${vm} cleanup`, ctx, powerOffVm(ctx, vm), { vm }).catch(() => {});
+        if (!d.vms.has(vm)) await driver.run(`power-on ${vm} cleanup`, ctx, powerOffVm(ctx, vm, disks), { vm }).catch(() => {});
         const owner = await this.ownerOf(d, vm).catch(() => undefined);
         err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${current ?? vm} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead host's lock is broken only after that (wait longer or retry)`, { file: current, ownerName: owner, waitMs });
       }
@@ -392,10 +422,89 @@ export class HostDatastores {
 
   async powerOff(d: Ds, vm: string): Promise<unknown> {
     const { driver, ctx } = this.online(d);
-    const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm), { vm });
+    if (this.homeOf(vm) === d.name) this.deps.vmPowered?.(vm, false); // the guest stops before its files close
+    const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm, this.diskSpecs(vm, d.name)), { vm });
     d.vms.delete(vm);
     this.event(d, 'vm-power-off', { vm, files: released });
     return { vm, host: this.deps.host, datastore: d.name, released };
+  }
+
+  /** The topology VM `vm` of this host, if it is one. */
+  private topologyVm(vm: string): Vm | undefined {
+    return this.deps.vms?.find((v) => v.name === vm);
+  }
+
+  /** The datastore holding the topology VM's disk files (its directory), or undefined (no datastore disks). */
+  homeOf(vm: string): string | undefined {
+    return this.topologyVm(vm)?.disks.find((x) => x.datastore)?.datastore;
+  }
+
+  /** The disks power-on creates for `vm` on datastore `ds`: the topology VM's disks there, else one default disk. */
+  private diskSpecs(vm: string, ds: string): readonly VmDiskSpec[] {
+    const disks = (this.topologyVm(vm)?.disks ?? []).filter((x) => x.datastore === ds);
+    return disks.length > 0 ? disks.map((x) => ({ sizeBytes: x.sizeBytes })) : VM_DEFAULT_DISKS;
+  }
+
+  /**
+   * Powers a topology VM with datastore disks on: waits for its datastore to be mounted (at most `waitMs`
+   * wall ms; `untilFormatted`: also while the LUN is still blank, as at start-up), then opens its files.
+   * A failure is an event vm-power-on-failed (with the reason, e.g. "locked by esx2") and a throw.
+   */
+  async powerOnTopologyVm(vm: string, o: { waitMs: number; untilFormatted: boolean }): Promise<unknown> {
+    const home = this.homeOf(vm);
+    if (home === undefined) throw new VfabError(HOST_DATASTORE_ERROR.NOT_FOUND, `VM ${vm} of ${this.deps.host} has no disk on a datastore`);
+    const d = this.get(home);
+    if (d.vms.has(vm)) return { vm, host: this.deps.host, datastore: d.name, files: d.vms.get(vm), already: true };
+    const until = Date.now() + o.waitMs;
+    const waiting = (): boolean => d.state === 'waiting' || d.state === 'mounting' || (o.untilFormatted && d.state === 'unformatted');
+    while (d.state !== 'mounted' && waiting() && Date.now() < until) await new Promise((r) => setTimeout(r, MOUNT_POLL_MS));
+    if (d.state !== 'mounted') {
+      const err = new VfabError(HOST_DATASTORE_ERROR.NOT_MOUNTED, `${vm} stays off: its datastore ${d.name} is ${d.state} on ${this.deps.host}${d.error ? ` (${d.error})` : ''}${waiting() ? ` after ${o.waitMs} ms` : ''}`);
+      this.event(d, 'vm-power-on-failed', { vm, file: null, code: err.code, message: err.message });
+      throw err;
+    }
+    return this.powerOn(d, vm, {});
+  }
+
+  /** Powers a topology VM with datastore disks off: its NICs go down, then its files are released. */
+  async powerOffTopologyVm(vm: string): Promise<unknown> {
+    const home = this.homeOf(vm);
+    if (home === undefined) throw new VfabError(HOST_DATASTORE_ERROR.NOT_FOUND, `VM ${vm} of ${this.deps.host} has no disk on a datastore`);
+    const d = this.get(home);
+    this.deps.vmPowered?.(vm, false);
+    if (!d.vms.has(vm)) return { vm, host: this.deps.host, datastore: d.name, released: [] };
+    return this.powerOff(d, vm);
+  }
+
+  /**
+   * Disk `disk` of topology VM `vm` when it is a datastore file: the LUN and the runs of its flat file,
+   * after checking on the LUN that this host holds the file's exclusive lock (the VM is powered on here
+   * and no other host broke the lock). Undefined when the disk is not on a datastore.
+   */
+  async diskFile(vm: string, disk: string): Promise<DatastoreDiskFile | undefined> {
+    const v = this.topologyVm(vm);
+    const onDs = (v?.disks ?? []).filter((x) => x.datastore);
+    const i = onDs.findIndex((x) => x.name === disk);
+    if (i < 0) return undefined;
+    const d = this.get(onDs[i]!.datastore!);
+    const file = `${vm}/${flatName(vm, i)}`;
+    const opened = d.vms.get(vm)?.find((o) => o.path === file);
+    if (opened === undefined) {
+      throw new VfabError(HOST_DATASTORE_ERROR.NOT_OPEN, `${file} on ${d.name} is not open on ${this.deps.host}: ${vm} is powered off here (power it on to lock its files)`, { vm, disk, file });
+    }
+    const { driver, ctx } = this.online(d);
+    const l = ctx.sb.layout;
+    const raw = await driver.read(entryLba(l, opened.entry), 1);
+    const e = parseEntry(raw, l.fileEntries, opened.entry, entryLba(l, opened.entry) * l.blockSize);
+    if (!e.ok) throw e.error;
+    const mine = e.value.lock.mode === 'exclusive' && e.value.lock.holders.some((h) => h.owner === this.hostUuid && h.slotGeneration === ctx.slot?.generation);
+    if (!mine || e.value.meta.name !== flatName(vm, i)) {
+      throw new VfabError(HOST_DATASTORE_ERROR.NOT_OPEN, `${file} on ${d.name} is no longer locked by ${this.deps.host} (lock ${e.value.lock.mode}, generation ${e.value.lock.generation}): no I/O through it`, { vm, disk, file });
+    }
+    const lun = this.deps.lunOf(d.array, d.lun);
+    if (lun === undefined) throw new VfabError(HOST_DATASTORE_ERROR.NOT_ATTACHED, `array ${d.array} (LUN ${d.lun}) is not attached to ${this.deps.host}`);
+    const meta = e.value.meta;
+    return { datastore: d.name, file, lun, sizeBytes: meta.sizeBytes, runs: (offset, length) => mapFileRange(l, meta, offset, length) };
   }
 
   /** Daemon shutdown: every Proc stops where it is (the slot is reclaimed at the next mount, see reclaim.ts). */

@@ -39,6 +39,8 @@ export const DS_ERROR = {
   NO_SPACE: 'VFAB_DATASTORE_NO_SPACE',
   /** The operation needs a mounted volume with a live heartbeat. */
   NOT_MOUNTED: 'VFAB_DATASTORE_NOT_MOUNTED',
+  /** A byte range of a file runs past its end (or its extents do not cover its size). */
+  OUT_OF_RANGE: 'VFAB_DATASTORE_OUT_OF_RANGE',
 } as const;
 
 export type DsErrorCode = (typeof DS_ERROR)[keyof typeof DS_ERROR];

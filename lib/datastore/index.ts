@@ -13,3 +13,4 @@ export * from './inspect.js';
 export * from './nas-lease.js';
 export * from './vm.js';
 export * from './reclaim.js';
+export * from './extent-map.js';

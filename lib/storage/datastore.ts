@@ -3,8 +3,9 @@
 // each starting on a DISK_ALIGN_BYTES boundary, in the order hosts first opened them. Hosts change the
 // directory only with COMPARE AND WRITE of the whole directory (ATS, docs/vsphere-behaviour.md §7.3), so two
 // hosts adding disks at once never both win; the loser re-reads and retries. Pure: this file encodes,
-// parses and plans; daemons/host-storage.ts does the SCSI I/O. Leaves out freeing disks, growing them,
-// files, heartbeats and on-disk locks per disk.
+// parses and plans; daemons/host-storage.ts does the SCSI I/O. Only for disks on an array LUN
+// (`disks[].lun`); a disk on a VMFS-like datastore (`disks[].datastore`) is a file there (lib/datastore/vm.ts).
+// Leaves out freeing disks, growing them, files, heartbeats and on-disk locks per disk.
 
 import { VfabError, ok, err, type Result } from '../errors.js';
 

@@ -162,7 +162,7 @@ class Builder {
       }
       return {
         name, lunId, blockSizeBytes, sizeBytes: Math.floor(sizeBytes / blockSizeBytes) * blockSizeBytes,
-        blockCount: Math.floor(sizeBytes / blockSizeBytes), loc: this.at.loc(ls),
+        blockCount: Math.floor(sizeBytes / blockSizeBytes), ...(rl.ats === false ? { ats: false as const } : {}), loc: this.at.loc(ls),
       };
     });
     const shareNames = new Map<string, PathSeg[]>();
@@ -300,7 +300,26 @@ class Builder {
       this.report([...segs, 'vms'], `${ports} vNICs on this host; at most ${MAX_ACTIVE_PORTS_PER_HOST} active ports per host`, 'spec §8');
     }
     if (has(r, 'datastores')) host.datastores = this.hostDatastores(list(r.datastores), [...segs, 'datastores'], host);
+    this.vmDatastoreDisks(host, segs);
     return host;
+  }
+
+  /** vms[].disks[].datastore: a datastore of this host (hosts[].datastores), one per VM (its directory's). */
+  private vmDatastoreDisks(host: Host, segs: PathSeg[]): void {
+    const names = (host.datastores ?? []).map((d) => d.name);
+    host.vms.forEach((vm, i) => {
+      let home: string | undefined;
+      vm.disks.forEach((d, j) => {
+        if (d.datastore === undefined || d.datastore === '') return;
+        const at = [...segs, 'vms', i, 'disks', j, 'datastore'];
+        if (!names.includes(d.datastore)) {
+          this.report(at, `host ${host.name} does not mount datastore \`${d.datastore}\`${didYouMean(d.datastore, names)}`,
+            names.length ? `datastores on ${host.name}: ${names.join(', ')}` : `declare it under hosts[].datastores of ${host.name}`);
+        } else if (home !== undefined && d.datastore !== home) {
+          this.report(at, `VM ${vm.name} has disks on ${home} already; a VM's datastore disks share one datastore (its directory ${vm.name}/)`, `put the disk on ${home}`);
+        } else home = d.datastore;
+      });
+    });
   }
 
   /** hosts[].datastores: each on a LUN the host sees, not used by a VM disk of the host (the old LBA-0 directory). */
@@ -604,6 +623,12 @@ class Builder {
     const lunName = str(r.lun, '');
     const arrayName = str(r.array, '');
     const disk: VmDisk = { name, array: arrayName, lun: lunName, sizeBytes: Math.round(num(r.sizeGB, 0) * BYTES_PER_GB), loc: this.at.loc(segs) };
+    if (has(r, 'datastore')) {
+      disk.datastore = str(r.datastore, '');
+      if (has(r, 'lun') || has(r, 'array')) this.report([...segs, has(r, 'lun') ? 'lun' : 'array'], 'a disk lives on a datastore or on array + lun, not both', 'remove lun/array, or datastore');
+      return disk; // the datastore is checked once the host's datastores are known (vmDatastoreDisks)
+    }
+    if (!has(r, 'lun')) this.report(segs, 'a disk needs lun (a region of an array LUN) or datastore (files on a datastore the host mounts)', 'add lun: <name> or datastore: <name>');
     if (!lunName) return disk;
     let candidates = arrays.flatMap((a) => a.luns.filter((l) => l.name === lunName).map((lun) => ({ array: a, lun })));
     if (arrayName) {

@@ -215,8 +215,11 @@ export interface VmNic {
 
 export interface VmDisk {
   name: string;
+  /** Array and LUN of a disk carved from a LUN (the LBA-0 directory); '' for a disk on a datastore. */
   array: string;
   lun: string;
+  /** A disk that is a file on this datastore of the host (hosts[].datastores); absent = on array + lun. */
+  datastore?: string;
   sizeBytes: number;
   loc: SourceLoc;
 }
@@ -282,6 +285,8 @@ export interface Lun {
   blockSizeBytes: 512 | 4096;
   sizeBytes: number;
   blockCount: number;
+  /** false: the array has no ATS (COMPARE AND WRITE) on this LUN; absent = on. */
+  ats?: false;
   loc: SourceLoc;
 }
 

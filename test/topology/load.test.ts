@@ -454,6 +454,18 @@ describe('topology loader', () => {
       expectOneProblem(host2('    - { name: ds1, lun: lun0 }   # <-', disks), 'hosts[1].datastores[0].lun', 'holds VM disks of this host');
     });
 
+    it('VM disks on a datastore: a datastore the host mounts, one per VM, exactly one of datastore and array + lun', () => {
+      const host2 = (disks: string, datastores = '    - { name: ds1, lun: lun0 }\n') =>
+        fabric({ hosts: `- name: esx2\n  storage:\n    - { array: array1, luns: [lun0] }\n  datastores:\n${datastores}  vms:\n    - name: v2\n      disks:\n${disks}` });
+      const ok = parseTopology(host2('        - { name: sys, datastore: ds1, sizeGB: 0.25 }\n        - { datastore: ds1, sizeGB: 0.5 }'), 't.yaml');
+      expect(ok.hosts[1]!.vms[0]!.disks.map((d) => [d.name, d.datastore, d.array, d.lun, d.sizeBytes])).to.deep.equal([['sys', 'ds1', '', '', 1024 ** 3 / 4], ['disk1', 'ds1', '', '', 1024 ** 3 / 2]]);
+      expectOneProblem(host2('        - { datastore: ds2, sizeGB: 1 }   # <-'), 'hosts[1].vms[0].disks[0].datastore', 'host esx2 does not mount datastore `ds2`');
+      expectOneProblem(host2('        - { datastore: ds1, sizeGB: 1 }\n        - { datastore: ds2, sizeGB: 1 }   # <-', '    - { name: ds1, lun: lun0 }\n    - { name: ds2, lun: lun0 }\n'),
+        'hosts[1].vms[0].disks[1].datastore', 'share one datastore');
+      expectOneProblem(host2('        - { datastore: ds1, lun: lun0, sizeGB: 1 }   # <-'), 'hosts[1].vms[0].disks[0].lun', 'not both');
+      expectOneProblem(host2('        - { name: d, sizeGB: 1 }   # <-'), 'hosts[1].vms[0].disks[0]', 'a disk needs lun');
+    });
+
     it('§5.3 peak bandwidth below average is refused', () => {
       const text = fabric({ vswitches: '- name: vSwitch1\n  trafficShaping: { enabled: true, averageKbps: 2000, peakKbps: 1000 }   # <-' });
       expectOneProblem(text, 'hosts[0].vswitches[1].trafficShaping.peakKbps', 'below the average');

@@ -1,7 +1,7 @@
 // Datastore commands of the vfab CLI: `vfab datastore format|mount|unmount|list|inspect|locks|heartbeats`
 // and `vfab vm power-on|power-off` (VM files locked on a datastore), through the hosts' control API
 // (daemons/datastore/host-datastores.ts). Which host mounts which datastore comes from the topology
-// (hosts[].datastores, docs/datastores.md). Leaves out NAS datastores and VM disks as datastore files.
+// (hosts[].datastores, docs/datastores.md). Leaves out NAS datastores.
 
 import { VfabError } from '../../../lib/errors.js';
 import { formatSize } from '../../../lib/storage/size.js';
@@ -167,10 +167,11 @@ claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE A
 const vmCmd = defineCommand(
   {
     usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]'],
-    description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx and <VM>/<VM>-flat.vmdk
-(created at the first power-on). While another host has them open and its heartbeat moves, power-on
-fails with VFAB_DATASTORE_LOCKED "locked by <host>" (exit 1). When that host is dead, HOST watches its
-heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
+    description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx, and per disk the
+descriptor <VM>.vmdk and the data <VM>-flat.vmdk (created at the first power-on; a VM the topology does not
+name gets one 1 MiB disk, a topology VM its datastore disks, and its NICs come up). While another host
+has them open and its heartbeat moves, power-on fails with VFAB_DATASTORE_LOCKED "locked by <host>"
+(exit 1). When that host is dead, HOST watches its heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
 (replays the dead host's journal, frees its slot) and powers on; --wait bounds how long.
 Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
 it is files on the datastore.`,

@@ -100,6 +100,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
       const locks = (await api(loser, 'GET', '/control/datastores/ds1/files')).files.filter((f: any) => f.path.startsWith('race1/'));
       expect(locks.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)])).to.deep.equal([
         ['race1/race1.vmx', 'exclusive', [winner]],
+        ['race1/race1.vmdk', 'exclusive', [winner]],
         ['race1/race1-flat.vmdk', 'exclusive', [winner]],
       ]);
       await powerOff(winner, 'race1');
@@ -146,7 +147,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
   it('kill -9 of the host running a VM: power-on elsewhere fails while the lease is open, then breaks the lock and succeeds', async () => {
     const on = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx1', '--json']);
     expect(on.error?.message).to.equal(undefined);
-    expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']);
+    expect(on.json.files.map((f: any) => f.path)).to.deep.equal(['crash1/crash1.vmx', 'crash1/crash1.vmdk', 'crash1/crash1-flat.vmdk']);
     const mine = (await api('esx1', 'GET', '/control/datastores')).datastores[0];
     const esx1 = fab.daemon('esx1');
     process.kill(esx1.pid, 'SIGKILL');
@@ -161,7 +162,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     expect(late.error?.message).to.equal(undefined);
     expect(Date.now() - t0).to.be.at.least(LEASE_WALL_MS * 0.9, 'the lock is broken only after a full lease');
     const locks = (await cli(datastoreCommand, ['locks', 'ds1', '--host', 'esx2', '--json'])).json.files;
-    for (const p of ['crash1/crash1.vmx', 'crash1/crash1-flat.vmdk']) {
+    for (const p of ['crash1/crash1.vmx', 'crash1/crash1.vmdk', 'crash1/crash1-flat.vmdk']) {
       const f = locks.find((x: any) => x.path === p);
       expect(f.lock.mode, p).to.equal('exclusive');
       expect(f.lock.holders.map((h: any) => h.owner), p).to.deep.equal(['esx2']);
