@@ -10,6 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import { VfabError } from '../errors.js';
+import { MAX_STALL_MS } from '../storage/stall.js';
 import { parseMac, macToString } from '../wire/mac.js';
 import { formatProblems, schemaProblem } from '../topology/load.js';
 import { Locator, type PathSeg, type TopologyProblem } from '../topology/source.js';
@@ -227,9 +228,8 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
     case 'datastoreFormat': return { kind: 'datastoreFormat', datastore: v.datastore, ...pick(v, ['host']), locking: v.locking ?? 'ats-only', force: v.force ?? false };
     case 'storageFault': {
       if (v.stall !== undefined) {
-        const ms = duration(v.stall.duration, [...segs, 'stall', 'duration'], MAX_WAIT_MS, at, problems);
+        const ms = duration(v.stall.duration, [...segs, 'stall', 'duration'], MAX_STALL_MS, at, problems);
         if (ms === undefined) return undefined;
-        if (ms === 0) problems.push(at.problem([...segs, 'stall', 'duration'], 'a stall of 0 ms does nothing', 'e.g. duration: 10s'));
         return { kind: 'storageFault', fault: { kind: 'stall', host: v.stall.host, array: v.stall.array, ...pick(v.stall, ['lun']), ms } as StorageFaultSpec };
       }
       if (v.paths !== undefined) return { kind: 'storageFault', fault: { kind: 'paths', host: v.paths.host, array: v.paths.array, up: v.paths.up } };

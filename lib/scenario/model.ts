@@ -145,7 +145,7 @@ export function describeAction(a: ActionStep): string {
 
 export function describeStorageFault(f: StorageFaultSpec): string {
   switch (f.kind) {
-    case 'stall': return `stall ${f.host}'s I/O to ${f.array}${f.lun ? `/${f.lun}` : ''} for ${f.ms} ms`;
+    case 'stall': return f.ms === 0 ? `end the stall of ${f.host}'s I/O to ${f.array}${f.lun ? `/${f.lun}` : ''}` : `stall ${f.host}'s I/O to ${f.array}${f.lun ? `/${f.lun}` : ''} for ${f.ms} ms`;
     case 'paths': return `${f.up ? 'restore' : 'fail'} every path of ${f.host} to ${f.array}`;
     case 'ats': return `ATS ${f.enabled ? 'on' : 'off'} on ${f.array}/${f.lun}`;
   }

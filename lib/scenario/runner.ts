@@ -174,6 +174,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
     }
     // expect block
     const atMs = driver.nowMs();
+    const open: Array<{ spec: ExpectationSpec; windowMs: [number, number] }> = [];
     for (const spec of step.expectations) {
       const c = spec.check;
       if (isDeferred(c)) {
@@ -182,6 +183,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
           const anchor = anchorStep(s, step, c.after);
           const from = anchor ? Math.max(0, (records.get(anchor.index)?.startMs ?? 0) - (driver.clockSlackMs?.() ?? 0)) : 0;
           windowMs = [from, c.withinMs !== undefined ? from + c.withinMs : atMs];
+          if (c.withinMs === undefined) open.push({ spec, windowMs });
         }
         deferred.push({ spec, windowMs });
         continue;
@@ -190,6 +192,9 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
       results.set(spec.id, r);
       note('check', { id: spec.id, passed: r.passed, name: spec.name, ...(r.passed ? {} : { expected: r.expected, got: r.got }) }, driver.nowMs());
     }
+    // a block that polled (lock, datastoreState with withinMs) waited for what it polled: windows without
+    // withinMs include that wait, so an event the awaited change logged counts
+    if (step.expectations.some((e) => isPolled(e.check))) for (const o of open) o.windowMs[1] = driver.nowMs();
     rec.endMs = driver.nowMs();
   }
 
@@ -224,6 +229,10 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
     durationMs: endMs,
     ...(error !== undefined ? { error } : {}),
   };
+
+  function isPolled(c: ExpectationSpec['check']): boolean {
+    return (c.kind === 'lock' || c.kind === 'datastoreState') && c.withinMs !== undefined;
+  }
 
   async function runPowerStep(a: ActionStep, spec: ExpectationSpec): Promise<ExpectationResult> {
     if (a.kind === 'vmPower') {

@@ -104,7 +104,8 @@ describe('scenario datastore steps: loading', () => {
     expect(problemsOf('  - vmPowerOff: { vm: app1, host: esx1, maxWait: 2s }\n')[0]).to.contain('steps[0].vmPowerOff.maxWait: unknown field `maxWait`');
     expect(problemsOf('  - vmPowerOnRace: { vm: app1, hosts: [esx1] }\n')[0]).to.match(/^4:\d+: steps\[0\]\.vmPowerOnRace\.hosts: .*at least 2/);
     expect(problemsOf('  - vmPowerOnRace: { vm: app1, hosts: [esx1, esx1] }\n')[0]).to.contain('steps[0].vmPowerOnRace.hosts');
-    expect(problemsOf('  - wait: 1s\n  - storageFault: { stall: { host: esx1, array: array1, duration: 0s } }\n')).to.deep.equal(['5:67: steps[1].storageFault.stall.duration: a stall of 0 ms does nothing']);
+    expect(problemsOf('  - wait: 1s\n  - storageFault: { stall: { host: esx1, array: array1, duration: 11m } }\n')).to.deep.equal(['5:67: steps[1].storageFault.stall.duration: 660000 ms is longer than 600000 ms']);
+    expect(action(parse('  - storageFault: { stall: { host: esx1, array: array1, duration: 0s } }\n'), 0).action, '0 ends a stall').to.deep.include({ fault: { kind: 'stall', host: 'esx1', array: 'array1', ms: 0 } });
     expect(problemsOf('  - storageFault: { stall: { host: esx1, array: array1 } }\n')[0]).to.contain('steps[0].storageFault.stall: missing required field `duration`');
     expect(problemsOf('  - storageFault: { paths: { host: esx1, array: array1, up: false }, ats: { array: array1, lun: l, enabled: true } }\n')[0]).to.contain('steps[0].storageFault');
     expect(problemsOf('  - storageFault: {}\n')[0]).to.contain('steps[0].storageFault');
@@ -289,7 +290,7 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
   }
 
   /** A fake fabric: esx1 holds `f` until `releaseAtMs`, then esx2; power-on wins for the host in `winners` per round. */
-  function fake(opts: { releaseAtMs?: number; winners?: string[]; outcome?: PowerAttempt['outcome']; stateAt?: (ms: number) => string } = {}): Fake {
+  function fake(opts: { releaseAtMs?: number; winners?: string[]; outcome?: PowerAttempt['outcome']; stateAt?: (ms: number) => string; eventAtMs?: number } = {}): Fake {
     let now = 0;
     const powers: Fake['powers'] = [];
     const reads: number[] = [];
@@ -329,7 +330,10 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
         return { via: 'esx2', files: [row('f', 'exclusive', [now >= (opts.releaseAtMs ?? Infinity) ? 'esx2' : 'esx1'])] };
       },
       datastoreState: async () => ({ state: opts.stateAt?.(now) ?? 'mounted' }),
-      collect: async () => ({ timeline: [], streams: new Map(), rarps: [], capturedPoints: new Set() }),
+      collect: async () => ({
+        timeline: opts.eventAtMs === undefined ? [] : [{ sceneMs: opts.eventAtMs, source: 'esx1', type: 'datastore-online', fields: { datastore: 'ds1' } }],
+        streams: new Map(), rarps: [], capturedPoints: new Set(),
+      }),
     };
     return { driver, powers, reads, maxInFlight: () => maxInFlight };
   }
@@ -362,6 +366,21 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
     const g = fake({ stateAt: (ms) => (ms >= 1000 ? 'offline' : 'mounted') });
     const polled = await runScenario(parse('  - expect:\n      - datastoreState: { host: esx1, datastore: ds1, state: offline, withinMs: 2000 }\n'), g.driver);
     expect(polled.results[0]!.passed).to.equal(true);
+  });
+
+  it('an event window without withinMs includes the wait of the polled checks in its block (not in a block without them)', async () => {
+    const text = (within: string) => `  - label: stall
+    wait: 1s
+  - vmPowerOff: { vm: app1, host: esx1 }
+  - expect:
+      - datastoreState: { host: esx1, datastore: ds1, state: mounted${within} }
+      - event: { source: esx1, type: datastore-online, after: stall }
+`;
+    const polled = await runScenario(parse(text(', withinMs: 8000')), fake({ stateAt: (ms) => (ms >= 4000 ? 'mounted' : 'offline'), eventAtMs: 3990 }).driver);
+    expect(polled.results.map((x) => [x.id, x.passed])).to.deep.equal([['2.1', true], ['3.1', true], ['3.2', true]]);
+    expect(polled.results[2]!.windowMs![1]).to.be.at.least(4000);
+    const once = await runScenario(parse(text('')), fake({ stateAt: () => 'mounted', eventAtMs: 3990 }).driver);
+    expect(once.results[2]!.passed, 'the event is after a block that did not wait').to.equal(false);
   });
 
   it('a power step with the wrong outcome fails its check and the run goes on; results follow step order', async () => {

@@ -7,19 +7,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadScenarioAndTopology, runScenarioFile } from '../../../daemons/scenario/run.js';
+import { runScenarioFile } from '../../../daemons/scenario/run.js';
 import { formatFailure } from '../../../lib/scenario/evaluate.js';
 import { assertStrictTimeOrder } from '../../helpers/peer-tools.js';
 
 const SHIPPED = fs.readdirSync('scenarios').filter((f) => f.endsWith('.yaml')).sort();
 const RUN_TIMEOUT_MS = 60_000;
-/**
- * Shipped scenarios that inject storage faults: they load and validate (below and in
- * test/scenario/datastore.test.ts) but cannot run until applyStorageFault is built. The lead empties this
- * list when the storage-faults work is merged.
- */
-const NEEDS_STORAGE_FAULTS = ['datastore-stall-10s.yaml', 'datastore-stall-20s.yaml', 'datastore-ats-off.yaml'];
-const NOT_RUN_REASON = 'not run: its storageFault step needs applyStorageFault (daemons/fabric/storage-faults.ts), which throws VFAB_FAULT_UNSUPPORTED until the storage-faults branch is merged; then remove it from NEEDS_STORAGE_FAULTS';
 
 describe('e2e: shipped scenarios', function () {
   this.timeout(RUN_TIMEOUT_MS);
@@ -38,14 +31,6 @@ describe('e2e: shipped scenarios', function () {
   });
 
   for (const file of SHIPPED) {
-    if (NEEDS_STORAGE_FAULTS.includes(file)) {
-      it(`${file} loads and its names resolve in its topology`, async () => {
-        const { scenario } = await loadScenarioAndTopology(path.join('scenarios', file));
-        expect(scenario.steps.some((s) => s.kind === 'action' && s.action.kind === 'storageFault')).to.equal(true);
-      });
-      it.skip(`${file} passes (${NOT_RUN_REASON})`);
-      continue;
-    }
     it(`${file} passes and writes its timeline and captures`, async () => {
       const out = path.join(outRoot, file);
       const r = await runScenarioFile(path.join('scenarios', file), { outDir: out, handleSignals: false });
