@@ -453,6 +453,12 @@ export class HostStorage {
   }
 
   /** LUN `lunName` of `array` once attached (the datastores' block device), else undefined. */
+  /** The array's NAS endpoint (same port as its block endpoint) once attached, for NAS datastores. */
+  nasUrlOf(array: string): string | undefined {
+    const a = this.arrays.get(array);
+    return a?.state === 'attached' && a.url !== undefined ? a.url.replace(/\/block$/, '/nas') : undefined;
+  }
+
   lunOf(array: string, lunName: string): VDisk | undefined {
     const a = this.arrays.get(array);
     return a?.state === 'attached' ? a.luns.get(lunName) : undefined;

@@ -4,15 +4,16 @@
 // FabricClock, already sped up by the fabric's time scale), so the volume's heartbeat, I/O timeout and
 // lease (docs/datastore-format.md) run time-scale times faster in wall-clock time, like every other timer
 // of the fabric: a wake at fabric time T waits (T - now) / timeScale wall ms. Also direct reads and writes
-// outside a Proc (format, inspect, listings). Follows docs/vsphere-behaviour.md §7.2-§7.9. Leaves out NAS
-// requests (answered with an error) and scheduling fairness between Procs (each has its own timer).
+// outside a Proc (format, inspect, listings). On a NAS datastore the Procs' NAS requests go to the
+// `nasIo` it is given (nas-datastores.ts). Follows docs/vsphere-behaviour.md §7.2-§7.10. Leaves out
+// scheduling fairness between Procs (each has its own timer).
 
 import type { Clock } from '../../lib/clock.js';
 import { read16, write16 } from '../../lib/storage/cdb.js';
 import { SCSI_STATUS, type ScsiCommand, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { MAX_DATA_TRANSFER_BYTES } from '../../lib/storage/protocol.js';
 import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
-import { type Action, type DsEvent, type Gen, type IoResult, Proc, type ScsiRequest, fromScsiResult, toScsiCommand } from '../../lib/datastore/proc.js';
+import { type Action, type DsEvent, type Gen, type IoRequest, type IoResult, Proc, type ScsiRequest, fromScsiResult, toScsiCommand } from '../../lib/datastore/proc.js';
 
 /** Bytes of one direct read or write (format, inspect): a quarter of the block protocol's largest transfer. */
 export const DIRECT_IO_CHUNK_BYTES = MAX_DATA_TRANSFER_BYTES / 4;
@@ -29,7 +30,10 @@ export interface LunHandle {
 }
 
 export interface DriverDeps {
-  lun: LunHandle;
+  /** The LUN of a VMFS-like datastore; absent on a NAS datastore. */
+  lun?: LunHandle;
+  /** Performs a NAS request (nas-create, -write, -read, -remove) on a NAS datastore's share. */
+  nasIo?: (req: IoRequest) => Promise<IoResult>;
   /** The fabric clock (ms, scaled). */
   clock: Clock;
   timeScale: number;
@@ -72,6 +76,7 @@ export class DatastoreDriver {
   constructor(private readonly deps: DriverDeps) {}
 
   get lun(): LunHandle {
+    if (this.deps.lun === undefined) throw new DatastoreError(DS_ERROR.BAD_OPTION, 'a NAS datastore has no LUN');
     return this.deps.lun;
   }
 
@@ -131,7 +136,7 @@ export class DatastoreDriver {
         this.deps.event(eventType(a.event.kind), { ...this.deps.base, ...extra, message: a.event.message, ...details });
       }
       else if (a.type === 'wake') this.arm(r, a.atMs);
-      else if (a.type === 'io') this.issue(r, a.id, a.req as ScsiRequest);
+      else if (a.type === 'io') this.issue(r, a.id, a.req);
       else if (a.type === 'abort') this.abort(r, a.id);
     }
     if (r.proc.done) this.finish(r);
@@ -158,12 +163,14 @@ export class DatastoreDriver {
     }, Math.ceil(waitMs));
   }
 
-  private issue(r: Running, id: number, req: ScsiRequest): void {
-    const l = this.deps.lun;
+  private issue(r: Running, id: number, req: IoRequest): void {
     let done: Promise<IoResult>;
-    if ((req.kind as string).startsWith('nas-')) done = Promise.resolve({ status: 'error', message: 'a block datastore has no NAS file operations' });
-    else {
-      const cmd: ScsiCommand & { aborted?: boolean } = toScsiCommand(req, l.initiator, l.lun, l.blockSizeBytes);
+    if ((req.kind as string).startsWith('nas-')) {
+      const nas = this.deps.nasIo;
+      done = nas === undefined ? Promise.resolve({ status: 'error', message: 'a block datastore has no NAS file operations' }) : nas(req).catch((e: Error) => ({ status: 'error' as const, message: e.message }));
+    } else {
+      const l = this.lun;
+      const cmd: ScsiCommand & { aborted?: boolean } = toScsiCommand(req as ScsiRequest, l.initiator, l.lun, l.blockSizeBytes);
       r.inFlight.set(id, cmd);
       done = l.target.execute(cmd).then(fromScsiResult, (e: Error) => ({ status: 'error' as const, message: e.message }));
     }
@@ -177,7 +184,7 @@ export class DatastoreDriver {
   // ------------------------------------------------------------ direct I/O (outside the state machines)
 
   async read(lba: number, blocks: number): Promise<Buffer> {
-    const l = this.deps.lun;
+    const l = this.lun;
     const per = Math.max(1, Math.floor(DIRECT_IO_CHUNK_BYTES / l.blockSizeBytes));
     const parts: Buffer[] = [];
     for (let at = lba; at < lba + blocks; at += per) {
@@ -191,7 +198,7 @@ export class DatastoreDriver {
   }
 
   async write(lba: number, data: Buffer): Promise<void> {
-    const l = this.deps.lun;
+    const l = this.lun;
     const per = Math.max(1, Math.floor(DIRECT_IO_CHUNK_BYTES / l.blockSizeBytes)) * l.blockSizeBytes;
     for (let off = 0; off < data.length; off += per) {
       const chunk = data.subarray(off, off + per);

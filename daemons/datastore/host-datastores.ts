@@ -17,8 +17,9 @@
 //   POST /control/datastores/:ds/vms/:vm/power-off    release them
 // Events (GET /control/events): datastore-mounted, -unmounted, -offline ("lost access to volume"),
 // -online, -heartbeat-timeout, -lock-acquired, -lock-refused, -lock-broken, -lock-released,
-// -journal-replayed, -file-created, ...; vm-power-on, vm-power-on-failed, vm-power-off. Leaves out NAS
-// datastores and rescans.
+// -journal-replayed, -file-created, ...; vm-power-on, vm-power-on-failed, vm-power-off. A datastore on a
+// NAS share (`share` instead of `lun`) is served by the same routes through nas-datastores.ts (`.lck`
+// leases; format is refused). Leaves out rescans.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
@@ -38,6 +39,7 @@ import type { ControlServer } from '../common/server.js';
 import type { EventLog } from '../common/events.js';
 import type { VDisk } from '../../lib/storage/vdisk.js';
 import { DatastoreDriver } from './driver.js';
+import { NasDatastores } from './nas-datastores.js';
 
 /** Bytes read from LBA 0 before formatting, to refuse a LUN holding data (the old disk directory is 64 KiB). */
 export const FORMAT_INSPECT_BYTES = 64 * 1024;
@@ -87,6 +89,9 @@ export interface HostDatastoresDeps {
   events: EventLog;
   /** The attached LUN, or undefined while its array is not attached. */
   lunOf: (array: string, lun: string) => VDisk | undefined;
+  /** For NAS datastores: the fabric token and the array's /nas URL (undefined while not attached). */
+  token: string;
+  nasUrlOf: (array: string) => string | undefined;
   /** This host's topology VMs (their datastore disks make their file lists). */
   vms?: readonly Vm[];
   /** Told when a VM's files were opened (on) or closed (off) here: hostd powers its NICs on or off. */
@@ -122,16 +127,19 @@ function bad(message: string): VfabError {
 
 export class HostDatastores {
   private readonly list = new Map<string, Ds>();
+  /** The host's NAS datastores (hosts[].datastores with a share). */
+  private readonly nas: NasDatastores;
   readonly hostUuid: string;
 
   constructor(private readonly deps: HostDatastoresDeps) {
     this.hostUuid = hostUuidOf(deps.host);
-    for (const d of deps.datastores) this.list.set(d.name, { name: d.name, array: d.array, lun: d.lun, state: 'waiting', error: undefined, driver: undefined, ctx: undefined, vms: new Map() });
+    this.nas = new NasDatastores({ ...deps, datastores: deps.datastores.filter((d) => d.share !== undefined) });
+    for (const d of deps.datastores.filter((x) => x.share === undefined)) this.list.set(d.name, { name: d.name, array: d.array, lun: d.lun, state: 'waiting', error: undefined, driver: undefined, ctx: undefined, vms: new Map() });
   }
 
   register(server: ControlServer): void {
-    server
-      .on('GET', '/control/datastores', () => ({ host: this.deps.host, hostUuid: this.hostUuid, datastores: [...this.list.values()].map((d) => this.summary(d)) }))
+    this.nas.dispatch(server) // a route naming a NAS datastore is served by nas-datastores.ts
+      .on('GET', '/control/datastores', () => ({ host: this.deps.host, hostUuid: this.hostUuid, datastores: [...[...this.list.values()].map((d) => this.summary(d)), ...this.nas.summaries()] }))
       .on('POST', '/control/datastores/:ds/format', (req) => this.format(this.get(req.params.ds!), req.body))
       .on('POST', '/control/datastores/:ds/mount', (req) => this.mount(this.get(req.params.ds!)))
       .on('POST', '/control/datastores/:ds/unmount', (req) => this.unmount(this.get(req.params.ds!)))
@@ -153,7 +161,7 @@ export class HostDatastores {
   private summary(d: Ds): Record<string, unknown> {
     const c = d.ctx;
     return {
-      name: d.name, array: d.array, lun: d.lun, state: d.state, error: d.error ?? null,
+      name: d.name, type: 'vmfs', array: d.array, lun: d.lun, state: d.state, error: d.error ?? null,
       label: c?.sb.label ?? null, volumeUuid: c?.sb.volumeUuid ?? null, locking: c?.sb.locking ?? null,
       slot: c?.slot?.index ?? null, generation: c?.slot?.generation ?? null,
       leaseMs: c?.sb.leaseMs ?? null, vms: [...d.vms.keys()],
@@ -185,6 +193,7 @@ export class HostDatastores {
 
   /** hostd's storage attached `array`: mount the datastores on it (those already formatted). */
   arrayAttached(array: string): void {
+    this.nas.arrayAttached(array);
     for (const d of this.list.values()) {
       if (d.array !== array || d.state !== 'waiting') continue;
       this.mount(d).catch((e: Error) => this.deps.log?.(`datastore ${d.name}: ${e.message}`));
@@ -509,6 +518,7 @@ export class HostDatastores {
 
   /** Daemon shutdown: every Proc stops where it is (the slot is reclaimed at the next mount, see reclaim.ts). */
   close(): void {
+    this.nas.close();
     for (const d of this.list.values()) d.driver?.stopAll();
   }
 }

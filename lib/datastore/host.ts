@@ -17,6 +17,8 @@ import { type Gen, type IoResult, type Now, emit, io, sleepUntil } from './proc.
 export const DS_RESERVE_BACKOFF_MS = 10;
 export const DS_RESERVE_BACKOFF_MAX_MS = 320;
 export const DS_RESERVE_MAX_TRIES = 40;
+/** Most waits (of DS_RESERVE_BACKOFF_MS each, 40 s) for another operation of the same host to release the LUN: longer than its four I/Os at the 8 s I/O timeout. */
+export const DS_LOCAL_RESERVE_MAX_WAITS = 4000;
 /** Most slot-claim rounds at mount (each reads the region and tries the free slots it saw). */
 export const DS_CLAIM_MAX_ROUNDS = 8;
 
@@ -53,12 +55,18 @@ export interface HostCtx extends Now {
   readonly timing: Timing;
   /** False once the LUN answered COMPARE AND WRITE with "unsupported" (sticky). */
   atsSupported: boolean;
+  /**
+   * True while one of this host's operations holds the LUN's SCSI-2 reservation. The array knows one
+   * initiator per host, so it would let a second operation of the same host in (and the first one's
+   * RELEASE would end the second's reservation): the host serializes its own reservation users here.
+   */
+  reserving: boolean;
   slot: MySlot | undefined;
   online: boolean;
 }
 
 export function createHostCtx(o: { hostUuid: string; hostName: string; sb: Superblock; timeScale?: number }): HostCtx {
-  return { hostUuid: o.hostUuid, hostName: o.hostName, sb: o.sb, timing: timingFor(o.sb, o.timeScale ?? 1), atsSupported: true, slot: undefined, online: false, nowMs: 0 };
+  return { hostUuid: o.hostUuid, hostName: o.hostName, sb: o.sb, timing: timingFor(o.sb, o.timeScale ?? 1), atsSupported: true, reserving: false, slot: undefined, online: false, nowMs: 0 };
 }
 
 /** The data of a good I/O, or a thrown DatastoreError naming `what`. */
@@ -78,6 +86,7 @@ export type UpdateOutcome = { ok: true } | { ok: false; why: 'miscompare' | 'tim
 export function* atomicUpdate(ctx: HostCtx, lba: number, old: Buffer, next: Buffer, metadata: boolean, deadlineMs?: number): Gen<UpdateOutcome> {
   const t = ctx.timing;
   let conflicts = 0;
+  let localWaits = 0;
   for (;;) {
     const deadline = (): number => deadlineMs ?? ctx.nowMs + t.ioTimeoutMs;
     const useScsi = !ctx.atsSupported || (metadata && ctx.sb.locking === 'ats-scsi');
@@ -91,13 +100,23 @@ export function* atomicUpdate(ctx: HostCtx, lba: number, old: Buffer, next: Buff
         yield* emit('ats-unsupported', 'the LUN rejects COMPARE AND WRITE: metadata updates take a SCSI-2 reservation of the LUN from now on');
         continue;
       }
+    } else if (ctx.reserving) {
+      // another operation of this host is inside its reservation: wait for it on the host (not a conflict)
+      if (++localWaits > DS_LOCAL_RESERVE_MAX_WAITS) return { ok: false, why: 'contended', message: `this host's own reservation stayed held for ${localWaits - 1} waits` };
+      yield* sleepUntil(ctx.nowMs + t.reserveBackoffMs);
+      continue;
     } else {
-      r = yield* io({ kind: 'reserve' }, deadline());
-      if (r.status === 'good') {
-        const out = yield* underReservation(ctx, lba, old, next, deadline());
-        const rel = yield* io({ kind: 'release' }, deadline());
-        if (rel.status !== 'good' && out.ok) return { ok: false, why: 'error', message: `RELEASE: ${rel.status}` };
-        return out;
+      ctx.reserving = true;
+      try {
+        r = yield* io({ kind: 'reserve' }, deadline());
+        if (r.status === 'good') {
+          const out = yield* underReservation(ctx, lba, old, next, deadline());
+          const rel = yield* io({ kind: 'release' }, deadline());
+          if (rel.status !== 'good' && out.ok) return { ok: false, why: 'error', message: `RELEASE: ${rel.status}` };
+          return out;
+        }
+      } finally {
+        ctx.reserving = false;
       }
     }
     if (r.status === 'timeout') return { ok: false, why: 'timeout' };
