@@ -188,8 +188,8 @@ arrays:
   });
 
   it('every shipped datastore scenario loads and its names resolve in its topology', async () => {
-    const files = fs.readdirSync('scenarios').filter((f) => f.startsWith('datastore-') && f.endsWith('.yaml'));
-    expect(files.sort()).to.deep.equal(['datastore-ats-off.yaml', 'datastore-host-crash.yaml', 'datastore-power-on-race.yaml', 'datastore-stall-10s.yaml', 'datastore-stall-20s.yaml']);
+    const files = fs.readdirSync('scenarios').filter((f) => /^(datastore|nas)-.*\.yaml$/.test(f));
+    expect(files.sort()).to.deep.equal(['datastore-ats-off.yaml', 'datastore-host-crash.yaml', 'datastore-power-on-race.yaml', 'datastore-stall-10s.yaml', 'datastore-stall-20s.yaml', 'nas-host-crash.yaml']);
     for (const f of files) await loadScenarioAndTopology(path.join('scenarios', f));
   });
 });
