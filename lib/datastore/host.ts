@@ -268,6 +268,7 @@ export function* heartbeat(ctx: HostCtx): Gen<void> {
   yield* emit('mounted', `mounted ${ctx.sb.label} with heartbeat slot ${ctx.slot.index} (generation ${ctx.slot.generation})`, { slot: ctx.slot.index, generation: ctx.slot.generation });
   let lastOk = ctx.nowMs;
   let next = lastOk + t.heartbeatMs;
+  let offlineSince = 0;
   for (;;) {
     if (ctx.online) {
       yield* sleepUntil(next);
@@ -292,6 +293,7 @@ export function* heartbeat(ctx: HostCtx): Gen<void> {
       }
       if (ctx.nowMs >= lastOk + t.leaseMs) {
         ctx.online = false;
+        offlineSince = ctx.nowMs;
         yield* emit('offline', `lost access to volume ${ctx.sb.label}: no successful heartbeat for ${t.leaseMs} ms`, { sinceMs: lastOk });
         continue;
       }
@@ -306,7 +308,7 @@ export function* heartbeat(ctx: HostCtx): Gen<void> {
           ctx.online = true;
           lastOk = ctx.nowMs;
           next = lastOk + t.heartbeatMs;
-          yield* emit('online', `access to volume ${ctx.sb.label} restored`, { offlineForMs: ctx.nowMs - start });
+          yield* emit('online', `access to volume ${ctx.sb.label} restored`, { offlineForMs: ctx.nowMs - offlineSince });
           continue;
         }
       }

@@ -89,6 +89,7 @@ describe('datastore heartbeat (§7.1-§7.4)', () => {
     const on = h.eventsOf('online');
     expect(on).to.have.length(1);
     expect(on[0]!.atMs - (lastOk + 25_500)).to.be.within(0, 1100);
+    expect(on[0]!.details!.offlineForMs).to.equal(on[0]!.atMs - off[0]!.atMs); // the whole outage, not the last retry
     expect(h.ctx.online).to.equal(true);
   });
 
