@@ -11,10 +11,9 @@
 
 import { expect } from 'chai';
 import { seededRandom } from '../../../lib/clock.js';
-import { type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
+import { type TestFabric, waitFor } from '../helpers/fabric.js';
+import { cli, datastoreCommand, useDatastoreFabric } from './helpers.js';
 import { control } from '../../../daemons/common/control-client.js';
-import { runCommand } from '../../../daemons/cli.js';
-import type { CliIo } from '../../../daemons/cli/io.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
 import { killDaemon, restartDaemon } from '../../../daemons/fabric/faults.js';
 
@@ -41,28 +40,12 @@ interface VmState {
   created: [boolean, boolean];
 }
 
-async function cliJson(args: string[]): Promise<{ code: number; json: any; error?: any }> {
-  const lines: string[] = [];
-  const io: CliIo = { out: (t) => lines.push(t), err: (t) => lines.push(t) };
-  try {
-    const code = await runCommand('datastore', args, io);
-    return { code, json: JSON.parse(lines.join('\n')) };
-  } catch (e) {
-    return { code: -1, json: undefined, error: e };
-  }
-}
 
 describe('e2e datastore: kill -9 of stored during metadata updates', function () {
   this.timeout(BUDGET_MS + 60_000);
   let fab: TestFabric;
-  const saved = process.env.VFAB_STATE_DIR;
-  useFabric('topologies/e2e/datastore.yaml', (f) => {
+  useDatastoreFabric('topologies/e2e/datastore.yaml', TIME_SCALE, (f) => {
     fab = f;
-    process.env.VFAB_STATE_DIR = f.stateDir;
-  }, { timeScale: TIME_SCALE });
-  after(() => {
-    if (saved === undefined) delete process.env.VFAB_STATE_DIR;
-    else process.env.VFAB_STATE_DIR = saved;
   });
   const api = (host: string, method: 'GET' | 'POST', path: string, body?: unknown) => control<any>(fab.daemon(host), fab.state.token, method, path, body, 30_000);
 
@@ -70,7 +53,7 @@ describe('e2e datastore: kill -9 of stored during metadata updates', function ()
     console.log(`      seed ${SEED} (VFAB_CRASH_SEED to repeat)`);
     const rnd = seededRandom(SEED);
     for (const h of HOSTS) await waitFor(async () => (await api(h, 'GET', '/control/datastores')).datastores[0].state === 'unformatted', `${h} sees the blank LUN`, 15_000);
-    const f = await cliJson(['format', 'ds1', '--json']);
+    const f = await cli(datastoreCommand, ['format', 'ds1', '--json']);
     expect(f.error?.message).to.equal(undefined);
     const hostPids = new Map(HOSTS.map((h) => [h, fab.daemon(h).pid]));
     const vms = new Map<string, VmState>();
@@ -135,11 +118,11 @@ describe('e2e datastore: kill -9 of stored during metadata updates', function ()
       }
       // a host gives back what its failed creates left (blocks, entries, a directory's lock) right after the
       // failure, retrying while the array is away: allow it SETTLE_MS after the array is back
-      let ins = await cliJson(['inspect', 'ds1', '--json']);
+      let ins = await cli(datastoreCommand, ['inspect', 'ds1', '--json']);
       const unsettled = (j: any) => j === undefined || j.problems.length > 0 || j.pendingJournals.length > 0;
       for (const until = Date.now() + SETTLE_MS; unsettled(ins.json) && Date.now() < until; ) {
         await new Promise((r) => setTimeout(r, 100));
-        ins = await cliJson(['inspect', 'ds1', '--json']);
+        ins = await cli(datastoreCommand, ['inspect', 'ds1', '--json']);
       }
       if (unsettled(ins.json)) {
         for (const h of HOSTS) console.log((await api(h, 'GET', '/control/events?since=0')).events.filter((e: any) => /orphans|replayed|settle|failed/.test(e.type) || /claim|bitmap/.test(e.message ?? '')).slice(-15).map((e: any) => `${h} ${e.type} ${e.message ?? ''}`).join('\n'));

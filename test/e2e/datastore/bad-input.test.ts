@@ -10,7 +10,8 @@
 
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
+import { type TestFabric, waitFor } from '../helpers/fabric.js';
+import { useDatastoreFabric } from './helpers.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { main } from '../../../daemons/cli.js';
 import type { CliIo } from '../../../daemons/cli/io.js';
@@ -29,11 +30,9 @@ describe('e2e datastore: bad input (foreign LUN, corrupt structures, own heartbe
   let bs: number;
   let layout: Layout;
   const pids = new Map<string, number>();
-  const saved = process.env.VFAB_STATE_DIR;
-  useFabric('topologies/e2e/datastore.yaml', (f) => {
+  useDatastoreFabric('topologies/e2e/datastore.yaml', TIME_SCALE, (f) => {
     fab = f;
-    process.env.VFAB_STATE_DIR = f.stateDir;
-  }, { timeScale: TIME_SCALE });
+  });
   before(async () => {
     const array = fab.daemon('array1');
     blk = await connectBlockClient({ url: `ws://127.0.0.1:${array.port}/block`, token: fab.state.token, initiator: 'iqn.2026-12.test:intruder' });
@@ -43,11 +42,7 @@ describe('e2e datastore: bad input (foreign LUN, corrupt structures, own heartbe
     layout = computeLayout(e.blocks * bs, bs)!;
     for (const h of HOSTS) pids.set(h, fab.daemon(h).pid);
   });
-  after(() => {
-    blk?.close();
-    if (saved === undefined) delete process.env.VFAB_STATE_DIR;
-    else process.env.VFAB_STATE_DIR = saved;
-  });
+  after(() => blk?.close());
   afterEach(async () => {
     for (const h of HOSTS) {
       expect(isAlive(pids.get(h)!), `${h} alive`).to.equal(true);

@@ -5,6 +5,7 @@
 
 import { expect } from 'chai';
 import { runCommand } from '../../../daemons/cli.js';
+import { type TestFabric, useFabric } from '../helpers/fabric.js';
 import type { CliIo } from '../../../daemons/cli/io.js';
 
 export type Command = (args: string[], io: CliIo) => Promise<number>;
@@ -35,4 +36,20 @@ export async function powerOnRace(powerOn: (host: RaceHost, vm: string) => Promi
   expect(lost.reason.code).to.equal('VFAB_DATASTORE_LOCKED');
   expect(lost.reason.message).to.match(new RegExp(`^locked by ${winner}`));
   return { winner, loser: winner === 'esx1' ? 'esx2' : 'esx1', refusal: lost.reason.message };
+}
+
+/**
+ * useFabric for the datastore tests: the in-process CLI (cli(), main()) is pointed at the fabric through
+ * VFAB_STATE_DIR while the suite runs, and VFAB_STATE_DIR is put back after it.
+ */
+export function useDatastoreFabric(topologyFile: string, timeScale: number, use: (fab: TestFabric) => void): void {
+  const saved = process.env.VFAB_STATE_DIR;
+  useFabric(topologyFile, (f) => {
+    process.env.VFAB_STATE_DIR = f.stateDir;
+    use(f);
+  }, { timeScale });
+  after(() => {
+    if (saved === undefined) delete process.env.VFAB_STATE_DIR;
+    else process.env.VFAB_STATE_DIR = saved;
+  });
 }
