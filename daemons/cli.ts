@@ -20,11 +20,18 @@ const USAGE_CODES = new Set([
   'VFAB_SCENARIO_INVALID', 'VFAB_SCENARIO_READ', 'VFAB_SCENARIO_YAML', 'VFAB_SCENARIO_TARGET', 'VFAB_VDISK_OUT_OF_RANGE',
 ]);
 
+/**
+ * Codes that name something wrong in data the fabric keeps (a corrupt datastore record on a LUN), not in
+ * what the user typed: a check failed (1), although the code says "BAD".
+ */
+const CORRUPT_DATA_CODES = new Set(['VFAB_DATASTORE_BAD_MAGIC', 'VFAB_DATASTORE_BAD_CHECKSUM', 'VFAB_DATASTORE_BAD_FIELD']);
+
 /** The exit code for an error: the one place the CLI decides it. */
 export function exitCodeFor(e: unknown): number {
   if (!(e instanceof VfabError)) return EXIT_FAILED;
   const code = e.code;
   if (NO_FABRIC_CODES.has(code)) return EXIT_NO_FABRIC;
+  if (CORRUPT_DATA_CODES.has(code)) return EXIT_FAILED;
   if (USAGE_CODES.has(code) || code.startsWith('VFAB_TOPOLOGY') || code.startsWith('VFAB_BAD_')) return EXIT_USAGE;
   if (code === 'VFAB_CONTROL_BAD_REPLY') return EXIT_FAILED;
   if (/_BAD_|_NOT_FOUND$|_NO_SUCH_/.test(code)) return EXIT_USAGE;

@@ -13,6 +13,9 @@
 //   GET  /control/storage                              arrays, paths (state, I/O counts), LUNs, disks
 //   POST /control/storage/arrays                       {arrays: {name: ws-url}, apdTimeoutMs?}: attach
 //   POST /control/storage/paths/:array/:index          {up}: fail / restore one path (cable pull)
+//   POST /control/storage/paths/:array                 {up}: fail / restore every path to the array
+//   POST /control/storage/stall/:array                 {lun?, ms}: hold the host's I/O to the array (or one
+//                                                      LUN) for ms fabric ms (lib/storage/stall.ts); ms 0 ends it
 //   GET  /control/vms/:vm/disks                        the VM's disks
 //   POST /control/vms/:vm/disks/:disk/write            {offset, dataBase64}
 //   POST /control/vms/:vm/disks/:disk/read             {offset, length} -> {dataBase64}
@@ -29,6 +32,7 @@ import type { PathPolicy } from '../lib/storage/multipath.js';
 import { VDisk, runWorkload, MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES, MAX_WORKLOAD_SECONDS } from '../lib/storage/vdisk.js';
 import { SCSI_STATUS, SENSE_KEY } from '../lib/storage/scsi.js';
 import { compareAndWrite } from '../lib/storage/cdb.js';
+import { MAX_STALL_MS, StallGate } from '../lib/storage/stall.js';
 import { DATASTORE_DIR_BYTES, DATASTORE_ERROR, parseDirectory, planDisk, type DatastoreDisk } from '../lib/storage/datastore.js';
 import type { DatastoreDiskFile } from './datastore/host-datastores.js';
 import { flatName } from '../lib/datastore/vm.js';
@@ -93,6 +97,9 @@ interface ArrayState {
   lunNames: string[];
   url: string | undefined;
   client: MultipathClient | undefined;
+  /** In front of the client: holds commands while a stall fault is active (lib/storage/stall.ts). */
+  gate: StallGate | undefined;
+  stallTimer: NodeJS.Timeout | undefined;
   state: 'waiting' | 'connecting' | 'attached' | 'failed';
   error: string | undefined;
   luns: Map<string, VDisk>;
@@ -129,12 +136,15 @@ export class HostStorage {
   private readonly disks = new Map<string, DiskState>();
   private readonly clock: Clock;
   private apdTimeoutMs: number | undefined;
+  /** The fabric's time scale: a stall of N fabric ms lasts N / timeScale wall ms. */
+  private readonly timeScale: number;
 
   constructor(private readonly deps: HostStorageDeps) {
     const h = deps.config.host;
     this.host = h.name;
     this.initiator = INITIATOR_PREFIX + h.name;
     this.clock = deps.clock ?? new SystemClock();
+    this.timeScale = deps.config.timeScale ?? 1;
     const env = process.env.VFAB_APD_TIMEOUT_MS;
     if (env !== undefined && env !== '') {
       const n = Number(env);
@@ -148,6 +158,8 @@ export class HostStorage {
         lunNames: s.luns ?? [],
         url: undefined,
         client: undefined,
+        gate: undefined,
+        stallTimer: undefined,
         state: 'waiting',
         error: undefined,
         luns: new Map(),
@@ -165,6 +177,8 @@ export class HostStorage {
     server
       .on('GET', '/control/storage', () => this.status())
       .on('POST', '/control/storage/arrays', (req) => this.attach(req.body))
+      .on('POST', '/control/storage/paths/:array', (req) => this.setAllPaths(req.params.array!, req.body))
+      .on('POST', '/control/storage/stall/:array', (req) => this.stall(req.params.array!, req.body))
       .on('POST', '/control/storage/paths/:array/:index', (req) => this.setPath(req.params.array!, req.params.index!, req.body?.up !== false))
       .on('GET', '/control/vms/:vm/disks', (req) => ({ vm: req.params.vm, disks: this.vmDisks(req.params.vm!) }))
       .on('POST', '/control/vms/:vm/disks/:disk/write', (req) => this.write(req.params.vm!, req.params.disk!, req.body))
@@ -185,6 +199,8 @@ export class HostStorage {
         policy: a.policy,
         retriedCommands: a.client?.retriedCommands ?? 0,
         allPathsDownSinceMs: a.client?.selector.allPathsDownSinceMs ?? null,
+        stalls: a.gate?.active().map((st) => ({ lun: st.lun === undefined ? null : this.lunName(a, st.lun), remainingMs: Math.max(0, Math.round((st.untilMs - this.clock.nowMs()) * this.timeScale)), held: st.held })) ?? [],
+        stalledCommands: a.gate?.counters ?? null,
         paths: a.client
           ? a.client.paths().map((p) => ({ path: p.path, name: `vmhba64:C0:T0:P${p.path}`, state: p.state, io: p.io, connected: p.connected, adminDown: p.adminDown, selected: p.selected, failures: p.failures }))
           : Array.from({ length: a.paths }, (_, i) => ({ path: i, name: `vmhba64:C0:T0:P${i}`, state: 'dead', io: false, connected: false, adminDown: false, selected: 0, failures: 0 })),
@@ -256,7 +272,12 @@ export class HostStorage {
           this.deps.events.add('storage-path', { array: a.name, message: line });
         },
       });
-      const entries = a.client.lunEntries();
+      const client = a.client;
+      const gate = new StallGate(client, () => this.clock.nowMs(), (e) => {
+        this.deps.events.add('storage-stall-end', { array: a.name, lun: e.lun === undefined ? null : this.lunName(a, e.lun), held: e.held, sent: e.sent, aborted: e.aborted });
+      });
+      a.gate = gate;
+      const entries = client.lunEntries();
       const wanted = a.lunNames.length > 0 ? a.lunNames : entries.map((e) => e.name);
       for (const lunName of wanted) {
         const e = entries.find((x) => x.name === lunName);
@@ -264,7 +285,7 @@ export class HostStorage {
           this.deps.log?.(`storage ${a.name}: LUN ${lunName} is not on the array`);
           continue;
         }
-        a.luns.set(lunName, new VDisk(a.client, { lun: e.lun, initiator: this.initiator, blockSizeBytes: e.blockSizeBytes, blocks: e.blocks }));
+        a.luns.set(lunName, new VDisk(gate, { lun: e.lun, initiator: this.initiator, blockSizeBytes: e.blockSizeBytes, blocks: e.blocks }));
       }
       a.state = 'attached';
       this.deps.events.add('storage-attached', { array: a.name, paths: a.paths, policy: a.policy, luns: [...a.luns.keys()] });
@@ -432,19 +453,83 @@ export class HostStorage {
   }
 
   /** LUN `lunName` of `array` once attached (the datastores' block device), else undefined. */
+  /** The array's NAS endpoint (same port as its block endpoint) once attached, for NAS datastores. */
+  nasUrlOf(array: string): string | undefined {
+    const a = this.arrays.get(array);
+    return a?.state === 'attached' && a.url !== undefined ? a.url.replace(/\/block$/, '/nas') : undefined;
+  }
+
   lunOf(array: string, lunName: string): VDisk | undefined {
     const a = this.arrays.get(array);
     return a?.state === 'attached' ? a.luns.get(lunName) : undefined;
   }
 
   private clientOf(lun: VDisk): MultipathClient | undefined {
-    return lun.target instanceof MultipathClient ? lun.target : undefined;
+    const t = lun.target instanceof StallGate ? lun.target.inner : lun.target;
+    return t instanceof MultipathClient ? t : undefined;
   }
 
-  async setPath(array: string, index: string, up: boolean): Promise<unknown> {
+  private lunName(a: ArrayState, lun: number): string {
+    for (const [name, d] of a.luns) if (d.lun === lun) return name;
+    return String(lun);
+  }
+
+  /** The array `array` once it has a client (attached), or a coded error naming what is wrong. */
+  private attachedArray(array: string): ArrayState & { client: MultipathClient } {
     const a = this.arrays.get(array);
     if (a === undefined) throw new VfabError(HOST_STORAGE_ERROR.ARRAY_NOT_FOUND, `${this.host} does not see array ${JSON.stringify(array)} (sees: ${[...this.arrays.keys()].join(', ') || 'none'})`);
     if (a.client === undefined) throw new VfabError(HOST_STORAGE_ERROR.NOT_ATTACHED, `array ${array} is ${a.state}`);
+    return a as ArrayState & { client: MultipathClient };
+  }
+
+  /** Fails or restores every path of this host to `array` at once (all its storage cables). */
+  async setAllPaths(array: string, body: Record<string, unknown> | undefined): Promise<unknown> {
+    if (typeof body?.up !== 'boolean') throw bad('need {"up": true | false}');
+    const up = body.up;
+    const a = this.attachedArray(array);
+    const client = a.client;
+    if (up) await Promise.all(Array.from({ length: a.paths }, (_, i) => client.restorePath(i)));
+    else for (let i = 0; i < a.paths; i++) client.failPath(i);
+    this.deps.events.add('storage-paths-admin', { array, paths: a.paths, up });
+    return { array, up, paths: client.paths().map((p) => ({ path: p.path, state: p.state })) };
+  }
+
+  /**
+   * Stalls this host's I/O to `array` (or one LUN of it) for `ms` fabric ms: commands are held until the
+   * stall ends, then sent; ms 0 ends a stall now. A second stall of the same target extends it.
+   */
+  stall(array: string, body: Record<string, unknown> | undefined): unknown {
+    const a = this.attachedArray(array);
+    const ms = body?.ms;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_STALL_MS) throw bad(`"ms" must be a number of fabric ms 0..${MAX_STALL_MS}, got ${JSON.stringify(ms)}`);
+    let lun: number | undefined;
+    const lunName = body?.lun;
+    if (lunName !== undefined && lunName !== null) {
+      const d = typeof lunName === 'string' ? a.luns.get(lunName) : undefined;
+      if (d === undefined) throw new VfabError(HOST_STORAGE_ERROR.LUN_NOT_FOUND, `${this.host} sees no LUN ${JSON.stringify(lunName)} of array ${array} (sees: ${[...a.luns.keys()].join(', ') || 'none'})`);
+      lun = d.lun;
+    }
+    const gate = a.gate!;
+    const untilMs = gate.stall(lun, ms / this.timeScale); // the gate runs on wall ms, like the paths
+    if (ms > 0) this.deps.events.add('storage-stall-start', { array, lun: lunName ?? null, ms });
+    this.armStall(a);
+    return { array, lun: lunName ?? null, ms, remainingMs: Math.round((untilMs - this.clock.nowMs()) * this.timeScale) };
+  }
+
+  private armStall(a: ArrayState): void {
+    clearTimeout(a.stallTimer);
+    a.stallTimer = undefined;
+    const next = a.gate?.nextEndMs();
+    if (next === undefined) return;
+    a.stallTimer = setTimeout(() => {
+      a.stallTimer = undefined;
+      a.gate?.release();
+      this.armStall(a);
+    }, Math.max(0, Math.ceil(next - this.clock.nowMs())));
+  }
+
+  async setPath(array: string, index: string, up: boolean): Promise<unknown> {
+    const a = this.attachedArray(array);
     const i = Number(index);
     if (!Number.isInteger(i) || i < 0 || i >= a.paths) throw new VfabError('VFAB_MULTIPATH_NO_SUCH_PATH', `path ${index} outside 0..${a.paths - 1} of array ${array}`);
     if (up) await a.client.restorePath(i);
@@ -454,7 +539,11 @@ export class HostStorage {
   }
 
   close(): void {
-    for (const a of this.arrays.values()) a.client?.close();
+    for (const a of this.arrays.values()) {
+      clearTimeout(a.stallTimer);
+      a.gate?.close(new VfabError(HOST_STORAGE_ERROR.NOT_ATTACHED, `${this.host} is closing its storage`));
+      a.client?.close();
+    }
   }
 }
 

@@ -331,6 +331,7 @@ registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promi
 // VMFS-like datastores of hosts[].datastores, mounted when their array attaches (daemons/datastore/)
 const datastores = new HostDatastores({
   host: name, datastores: config.host.datastores ?? [], clock, timeScale, events, lunOf: (a, l) => storage.lunOf(a, l),
+  token, nasUrlOf: (a) => storage.nasUrlOf(a),
   vms: config.host.vms,
   vmPowered: (vm, on) => {
     if (on) host.powerOn(vm);

@@ -53,7 +53,7 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --help               this text
 env VFAB_TOKEN: fabric token (generated and printed on stderr if unset).
 Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize,lun?},
-  POST /control/luns/NAME/grow {sizeBytes|sizeGB}, DELETE /control/luns/NAME, POST /control/compact (finish LevelDB
+  POST /control/luns/NAME/grow {sizeBytes|sizeGB}, POST /control/luns/NAME/ats {enabled} (ATS on/off), DELETE /control/luns/NAME, POST /control/compact (finish LevelDB
   compaction now, used by the bench before measuring). Block protocol: WebSocket /block; NAS shares: WebSocket /nas.
 `;
 
@@ -64,6 +64,8 @@ interface LunSpec {
   blockSize?: 512 | 4096;
   /** LUN number (topology lunId); default the lowest free one. */
   lun?: number;
+  /** false: no ATS (COMPARE AND WRITE) on this LUN (topology arrays[].luns[].ats). */
+  ats?: boolean;
 }
 
 /** The topology form (daemons/fabric/plan.ts ArrayConfig) turned into the stored config form. */
@@ -77,6 +79,7 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(typeof l.sizeBytes === 'number' ? { sizeBytes: l.sizeBytes } : {}),
       ...(l.blockSizeBytes === 512 || l.blockSizeBytes === 4096 ? { blockSize: l.blockSizeBytes } : {}),
       ...(typeof l.lunId === 'number' ? { lun: l.lunId } : {}),
+      ...(l.ats === false ? { ats: false } : {}),
     });
   }
   return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}) };
@@ -244,7 +247,7 @@ function lunSpecs(specs: LunSpec[]): ArrayLunSpec[] {
   return specs.map((spec) => {
     const sizeBytes = sizeFromBody(spec as unknown as Record<string, unknown>);
     if (typeof spec.name !== 'string' || sizeBytes === undefined) die(`${STORED_ERROR.BAD_CONFIG}: each LUN needs name and sizeBytes or sizeGB`);
-    return { name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}), ...(spec.lun !== undefined ? { lun: spec.lun } : {}) };
+    return { name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}), ...(spec.lun !== undefined ? { lun: spec.lun } : {}), ...(spec.ats === false ? { ats: false } : {}) };
   });
 }
 
@@ -337,10 +340,17 @@ async function main(): Promise<void> {
       log(`created LUN ${info.lun} ${info.name} ${info.sizeBytes} bytes`);
       return sendJson(res, 201, info);
     }
-    const m = /^\/control\/luns\/([^/]+)(\/grow)?$/.exec(path);
+    const m = /^\/control\/luns\/([^/]+)(\/grow|\/ats)?$/.exec(path);
     if (m) {
       const lunName = decodeSegment(m[1]!);
       if (lunName === undefined) throw new VfabError(STORED_ERROR.BAD_REQUEST, `path segment ${JSON.stringify(m[1])} is not valid percent-encoding`);
+      if (method === 'POST' && m[2] === '/ats') {
+        const body = await readBody(req);
+        if (typeof body.enabled !== 'boolean') throw new VfabError(STORED_ERROR.BAD_REQUEST, 'need {"enabled": true | false}');
+        const info = await array.setLunAts(lunName, body.enabled);
+        log(`LUN ${info.lun} ${info.name}: ATS (COMPARE AND WRITE) turned ${body.enabled ? 'on' : 'off'}`);
+        return sendJson(res, 200, { ...info, ats: info.ats ?? true });
+      }
       if (method === 'POST' && m[2]) {
         const body = await readBody(req);
         const sizeBytes = sizeFromBody(body);

@@ -4,15 +4,16 @@
 // FabricClock, already sped up by the fabric's time scale), so the volume's heartbeat, I/O timeout and
 // lease (docs/datastore-format.md) run time-scale times faster in wall-clock time, like every other timer
 // of the fabric: a wake at fabric time T waits (T - now) / timeScale wall ms. Also direct reads and writes
-// outside a Proc (format, inspect, listings). Follows docs/vsphere-behaviour.md §7.2-§7.9. Leaves out NAS
-// requests (answered with an error) and scheduling fairness between Procs (each has its own timer).
+// outside a Proc (format, inspect, listings). On a NAS datastore the Procs' NAS requests go to the
+// `nasIo` it is given (nas-datastores.ts). Follows docs/vsphere-behaviour.md §7.2-§7.10. Leaves out
+// scheduling fairness between Procs (each has its own timer).
 
 import type { Clock } from '../../lib/clock.js';
 import { read16, write16 } from '../../lib/storage/cdb.js';
-import { SCSI_STATUS, type ScsiTarget } from '../../lib/storage/scsi.js';
+import { SCSI_STATUS, type ScsiCommand, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { MAX_DATA_TRANSFER_BYTES } from '../../lib/storage/protocol.js';
 import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
-import { type Action, type DsEvent, type Gen, type IoResult, Proc, type ScsiRequest, fromScsiResult, toScsiCommand } from '../../lib/datastore/proc.js';
+import { type Action, type DsEvent, type Gen, type IoRequest, type IoResult, Proc, type ScsiRequest, fromScsiResult, toScsiCommand } from '../../lib/datastore/proc.js';
 
 /** Bytes of one direct read or write (format, inspect): a quarter of the block protocol's largest transfer. */
 export const DIRECT_IO_CHUNK_BYTES = MAX_DATA_TRANSFER_BYTES / 4;
@@ -29,7 +30,10 @@ export interface LunHandle {
 }
 
 export interface DriverDeps {
-  lun: LunHandle;
+  /** The LUN of a VMFS-like datastore; absent on a NAS datastore. */
+  lun?: LunHandle;
+  /** Performs a NAS request (nas-create, -write, -read, -remove) on a NAS datastore's share. */
+  nasIo?: (req: IoRequest) => Promise<IoResult>;
   /** The fabric clock (ms, scaled). */
   clock: Clock;
   timeScale: number;
@@ -60,6 +64,8 @@ interface Running {
   proc: Proc<unknown>;
   timer: NodeJS.Timeout | undefined;
   fields: EventFields;
+  /** Commands issued and not yet answered, by I/O id: an abort marks them (a held command is then never sent). */
+  inFlight: Map<number, { aborted?: boolean }>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -70,6 +76,7 @@ export class DatastoreDriver {
   constructor(private readonly deps: DriverDeps) {}
 
   get lun(): LunHandle {
+    if (this.deps.lun === undefined) throw new DatastoreError(DS_ERROR.BAD_OPTION, 'a NAS datastore has no LUN');
     return this.deps.lun;
   }
 
@@ -87,7 +94,7 @@ export class DatastoreDriver {
       return Promise.reject(new DatastoreError(DS_ERROR.CONTENDED, `${MAX_PROCS_PER_DATASTORE} datastore operations are running already; try again`));
     }
     return new Promise<T>((resolve, reject) => {
-      const r: Running = { proc: new Proc(name, now, gen as Gen<unknown>), timer: undefined, fields, resolve: resolve as (v: unknown) => void, reject };
+      const r: Running = { proc: new Proc(name, now, gen as Gen<unknown>), timer: undefined, fields, inFlight: new Map(), resolve: resolve as (v: unknown) => void, reject };
       this.running.add(r);
       this.perform(r, r.proc.start(this.deps.clock.nowMs()));
     });
@@ -112,6 +119,8 @@ export class DatastoreDriver {
     if (!this.running.delete(r)) return;
     if (r.timer) clearTimeout(r.timer);
     r.timer = undefined;
+    for (const cmd of r.inFlight.values()) cmd.aborted = true;
+    r.inFlight.clear();
     const out = r.proc.result;
     if (error !== undefined) r.reject(error);
     else if (out === undefined) r.reject(new DatastoreError(DS_ERROR.NOT_MOUNTED, `${r.proc.name} stopped`));
@@ -127,10 +136,21 @@ export class DatastoreDriver {
         this.deps.event(eventType(a.event.kind), { ...this.deps.base, ...extra, message: a.event.message, ...details });
       }
       else if (a.type === 'wake') this.arm(r, a.atMs);
-      else if (a.type === 'io') this.issue(r, a.id, a.req as ScsiRequest);
-      // 'abort': nothing to cancel on the wire; the Proc ignores a late completion of that id
+      else if (a.type === 'io') this.issue(r, a.id, a.req);
+      else if (a.type === 'abort') this.abort(r, a.id);
     }
     if (r.proc.done) this.finish(r);
+  }
+
+  /**
+   * The Proc gave up on I/O `id` (deadline passed, or the Proc stopped). A command already on the wire
+   * completes and its answer is ignored; one still queued at the host's edge (a stalled path, a path
+   * wait) sees `aborted` and is never sent, so no stale write lands after its issuer moved on.
+   */
+  private abort(r: Running, id: number): void {
+    const cmd = r.inFlight.get(id);
+    if (cmd !== undefined) cmd.aborted = true;
+    r.inFlight.delete(id);
   }
 
   private arm(r: Running, atMs: number): void {
@@ -143,14 +163,19 @@ export class DatastoreDriver {
     }, Math.ceil(waitMs));
   }
 
-  private issue(r: Running, id: number, req: ScsiRequest): void {
-    const l = this.deps.lun;
+  private issue(r: Running, id: number, req: IoRequest): void {
     let done: Promise<IoResult>;
-    if ((req.kind as string).startsWith('nas-')) done = Promise.resolve({ status: 'error', message: 'a block datastore has no NAS file operations' });
-    else {
-      done = l.target.execute(toScsiCommand(req, l.initiator, l.lun, l.blockSizeBytes)).then(fromScsiResult, (e: Error) => ({ status: 'error' as const, message: e.message }));
+    if ((req.kind as string).startsWith('nas-')) {
+      const nas = this.deps.nasIo;
+      done = nas === undefined ? Promise.resolve({ status: 'error', message: 'a block datastore has no NAS file operations' }) : nas(req).catch((e: Error) => ({ status: 'error' as const, message: e.message }));
+    } else {
+      const l = this.lun;
+      const cmd: ScsiCommand & { aborted?: boolean } = toScsiCommand(req as ScsiRequest, l.initiator, l.lun, l.blockSizeBytes);
+      r.inFlight.set(id, cmd);
+      done = l.target.execute(cmd).then(fromScsiResult, (e: Error) => ({ status: 'error' as const, message: e.message }));
     }
     void done.then((result) => {
+      r.inFlight.delete(id);
       if (!this.running.has(r)) return;
       this.perform(r, r.proc.onIo(this.deps.clock.nowMs(), id, result));
     });
@@ -159,7 +184,7 @@ export class DatastoreDriver {
   // ------------------------------------------------------------ direct I/O (outside the state machines)
 
   async read(lba: number, blocks: number): Promise<Buffer> {
-    const l = this.deps.lun;
+    const l = this.lun;
     const per = Math.max(1, Math.floor(DIRECT_IO_CHUNK_BYTES / l.blockSizeBytes));
     const parts: Buffer[] = [];
     for (let at = lba; at < lba + blocks; at += per) {
@@ -173,7 +198,7 @@ export class DatastoreDriver {
   }
 
   async write(lba: number, data: Buffer): Promise<void> {
-    const l = this.deps.lun;
+    const l = this.lun;
     const per = Math.max(1, Math.floor(DIRECT_IO_CHUNK_BYTES / l.blockSizeBytes)) * l.blockSizeBytes;
     for (let off = 0; off < data.length; off += per) {
       const chunk = data.subarray(off, off + per);

@@ -17,14 +17,15 @@
 //   POST /control/datastores/:ds/vms/:vm/power-off    release them
 // Events (GET /control/events): datastore-mounted, -unmounted, -offline ("lost access to volume"),
 // -online, -heartbeat-timeout, -lock-acquired, -lock-refused, -lock-broken, -lock-released,
-// -journal-replayed, -file-created, ...; vm-power-on, vm-power-on-failed, vm-power-off. Leaves out NAS
-// datastores and rescans.
+// -journal-replayed, -file-created, ...; vm-power-on, vm-power-on-failed, vm-power-off. A datastore on a
+// NAS share (`share` instead of `lun`) is served by the same routes through nas-datastores.ts (`.lck`
+// leases; format is refused). Leaves out rescans.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
 import type { HostDatastore, Vm } from '../../lib/topology/model.js';
 import { VfabError } from '../../lib/errors.js';
-import { DS_ERROR, DatastoreError } from '../../lib/datastore/errors.js';
+import { DS_ERROR, DatastoreError, type DsErrorCode } from '../../lib/datastore/errors.js';
 import {
   type FileEntry, type HeartbeatSlot, type LockingMode, type Superblock, entryLba, parseEntry, parseSlot, parseSuperblock, planFormat, slotIndexAt, slotLba,
 } from '../../lib/datastore/format.js';
@@ -33,11 +34,13 @@ import { inspectVolume, metadataBlocks } from '../../lib/datastore/inspect.js';
 import { type OpenedFile, type VmDiskSpec, VM_DEFAULT_DISKS, flatName, powerOffVm, powerOnVm, vmFiles } from '../../lib/datastore/vm.js';
 import { type LunRun, mapFileRange } from '../../lib/datastore/extent-map.js';
 import { reclaimOwnSlots } from '../../lib/datastore/reclaim.js';
+import { settleUntilDone } from '../../lib/datastore/files.js';
 import type { Gen } from '../../lib/datastore/proc.js';
 import type { ControlServer } from '../common/server.js';
 import type { EventLog } from '../common/events.js';
 import type { VDisk } from '../../lib/storage/vdisk.js';
 import { DatastoreDriver } from './driver.js';
+import { NasDatastores } from './nas-datastores.js';
 
 /** Bytes read from LBA 0 before formatting, to refuse a LUN holding data (the old disk directory is 64 KiB). */
 export const FORMAT_INSPECT_BYTES = 64 * 1024;
@@ -87,6 +90,9 @@ export interface HostDatastoresDeps {
   events: EventLog;
   /** The attached LUN, or undefined while its array is not attached. */
   lunOf: (array: string, lun: string) => VDisk | undefined;
+  /** For NAS datastores: the fabric token and the array's /nas URL (undefined while not attached). */
+  token: string;
+  nasUrlOf: (array: string) => string | undefined;
   /** This host's topology VMs (their datastore disks make their file lists). */
   vms?: readonly Vm[];
   /** Told when a VM's files were opened (on) or closed (off) here: hostd powers its NICs on or off. */
@@ -116,22 +122,30 @@ function* mountAndHeartbeat(ctx: HostCtx): Gen<void> {
   yield* heartbeat(ctx);
 }
 
+/** What a create that failed half-way left behind (files.ts) is given back now, retried while the array is away. */
+function settleSoon(driver: DatastoreDriver, ctx: HostCtx): void {
+  if ((ctx.slot?.orphans?.length ?? 0) > 0 || ctx.slot?.journalUnsettled === true) driver.run('settle', ctx, settleUntilDone(ctx)).catch(() => {});
+}
+
 function bad(message: string): VfabError {
   return new VfabError(HOST_DATASTORE_ERROR.BAD_REQUEST, message);
 }
 
 export class HostDatastores {
   private readonly list = new Map<string, Ds>();
+  /** The host's NAS datastores (hosts[].datastores with a share). */
+  private readonly nas: NasDatastores;
   readonly hostUuid: string;
 
   constructor(private readonly deps: HostDatastoresDeps) {
     this.hostUuid = hostUuidOf(deps.host);
-    for (const d of deps.datastores) this.list.set(d.name, { name: d.name, array: d.array, lun: d.lun, state: 'waiting', error: undefined, driver: undefined, ctx: undefined, vms: new Map() });
+    this.nas = new NasDatastores({ ...deps, datastores: deps.datastores.filter((d) => d.share !== undefined) });
+    for (const d of deps.datastores.filter((x) => x.share === undefined)) this.list.set(d.name, { name: d.name, array: d.array, lun: d.lun, state: 'waiting', error: undefined, driver: undefined, ctx: undefined, vms: new Map() });
   }
 
   register(server: ControlServer): void {
-    server
-      .on('GET', '/control/datastores', () => ({ host: this.deps.host, hostUuid: this.hostUuid, datastores: [...this.list.values()].map((d) => this.summary(d)) }))
+    this.nas.dispatch(server) // a route naming a NAS datastore is served by nas-datastores.ts
+      .on('GET', '/control/datastores', () => ({ host: this.deps.host, hostUuid: this.hostUuid, datastores: [...[...this.list.values()].map((d) => this.summary(d)), ...this.nas.summaries()] }))
       .on('POST', '/control/datastores/:ds/format', (req) => this.format(this.get(req.params.ds!), req.body))
       .on('POST', '/control/datastores/:ds/mount', (req) => this.mount(this.get(req.params.ds!)))
       .on('POST', '/control/datastores/:ds/unmount', (req) => this.unmount(this.get(req.params.ds!)))
@@ -153,7 +167,7 @@ export class HostDatastores {
   private summary(d: Ds): Record<string, unknown> {
     const c = d.ctx;
     return {
-      name: d.name, array: d.array, lun: d.lun, state: d.state, error: d.error ?? null,
+      name: d.name, type: 'vmfs', array: d.array, lun: d.lun, state: d.state, error: d.error ?? null,
       label: c?.sb.label ?? null, volumeUuid: c?.sb.volumeUuid ?? null, locking: c?.sb.locking ?? null,
       slot: c?.slot?.index ?? null, generation: c?.slot?.generation ?? null,
       leaseMs: c?.sb.leaseMs ?? null, vms: [...d.vms.keys()],
@@ -185,6 +199,7 @@ export class HostDatastores {
 
   /** hostd's storage attached `array`: mount the datastores on it (those already formatted). */
   arrayAttached(array: string): void {
+    this.nas.arrayAttached(array);
     for (const d of this.list.values()) {
       if (d.array !== array || d.state !== 'waiting') continue;
       this.mount(d).catch((e: Error) => this.deps.log?.(`datastore ${d.name}: ${e.message}`));
@@ -257,7 +272,7 @@ export class HostDatastores {
     const lun = driver.lun;
     const inspect = await driver.read(0, Math.min(FORMAT_INSPECT_BYTES, lun.sizeBytes) / lun.blockSizeBytes);
     const plan = planFormat(lun.sizeBytes, lun.blockSizeBytes, { label: d.name, volumeUuid: randomBytes(16).toString('hex'), locking: locking as LockingMode, inspect, force });
-    if (!plan.ok) throw plan.error;
+    if (!plan.ok) throw new DatastoreError(plan.error.code as DsErrorCode, `${d.name} on LUN ${d.lun} of ${d.array}: ${plan.error.message}`, plan.error.details);
     if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
       throw new VfabError(HOST_DATASTORE_ERROR.IN_USE, `${d.name} is mounted on ${this.deps.host}: unmount it (on every host) before formatting it again`);
     }
@@ -346,7 +361,15 @@ export class HostDatastores {
   }
 
   async inspect(d: Ds): Promise<unknown> {
-    const { driver, sb } = await this.superblockOf(d);
+    const driver = d.driver ?? this.driverFor(d);
+    const r0 = await this.readSuperblock(driver);
+    // a superblock that does not parse is the report (structure and byte offset), not a failed request
+    if (!r0.ok) {
+      if (r0.blank) throw new DatastoreError(DS_ERROR.NOT_MOUNTED, `${d.name} is not formatted: LBA 0 of ${d.lun} is blank`);
+      const p = inspectVolume(await driver.read(0, 1), driver.lun.blockSizeBytes).problem;
+      return { datastore: d.name, clean: false, problems: p ? [p] : [] };
+    }
+    const sb = r0.sb;
     const meta = await driver.read(0, metadataBlocks(sb.layout));
     const r = inspectVolume(meta, driver.lun.blockSizeBytes);
     const rep = r.report;
@@ -408,6 +431,7 @@ export class HostDatastores {
         err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${current ?? vm} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead host's lock is broken only after that (wait longer or retry)`, { file: current, ownerName: owner, waitMs });
       }
       this.event(d, 'vm-power-on-failed', { vm, file: current ?? null, code: err.code, message: err.message });
+      settleSoon(driver, ctx);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -423,7 +447,7 @@ export class HostDatastores {
   async powerOff(d: Ds, vm: string): Promise<unknown> {
     const { driver, ctx } = this.online(d);
     if (this.homeOf(vm) === d.name) this.deps.vmPowered?.(vm, false); // the guest stops before its files close
-    const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm, this.diskSpecs(vm, d.name)), { vm });
+    const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm, this.diskSpecs(vm, d.name)), { vm }).finally(() => settleSoon(driver, ctx));
     d.vms.delete(vm);
     this.event(d, 'vm-power-off', { vm, files: released });
     return { vm, host: this.deps.host, datastore: d.name, released };
@@ -509,6 +533,7 @@ export class HostDatastores {
 
   /** Daemon shutdown: every Proc stops where it is (the slot is reclaimed at the next mount, see reclaim.ts). */
   close(): void {
+    this.nas.close();
     for (const d of this.list.values()) d.driver?.stopAll();
   }
 }

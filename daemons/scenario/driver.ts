@@ -1,6 +1,8 @@
 // The scenario runner's I/O side: a ScenarioDriver (lib/scenario/runner.ts) over a running fabric. Turns
 // actions into control-API calls (links, impairments, flaps, shutdown, power, MAC changes, pings,
-// background streams), kill/restart into daemons/fabric/faults.ts, captures into pcapng files in the
+// background streams), kill/restart into daemons/fabric/faults.ts, storage faults into
+// daemons/fabric/storage-faults.ts, datastore power-ons/offs, formats and lock/state reads into hostd's
+// datastore routes (daemons/datastore/host-datastores.ts), captures into pcapng files in the
 // run's output directory, and gathers the evidence at the end: stream reports, RARP frames read back from
 // the captures, and every daemon's events on the scene clock (fabric ms since the scenario started).
 // Daemons, captures and the driver read one fabric clock (lib/fabric-clock.ts, anchored by `vfab up`),
@@ -24,6 +26,12 @@ import type { ActionStep } from '../../lib/scenario/model.js';
 import type { ScenarioDriver, PortUplink } from '../../lib/scenario/runner.js';
 import type { MacTableRow, RarpFrame, RunEvidence, StreamEvidence } from '../../lib/scenario/evaluate.js';
 import { type TimelineEntry, toTimelineEntry } from '../../lib/scenario/timeline.js';
+import { applyStorageFault } from '../fabric/storage-faults.js';
+import { MAX_POWER_ON_WAIT_MS } from '../datastore/host-datastores.js';
+import { DS_ERROR } from '../../lib/datastore/errors.js';
+import { resolveHostDatastore } from '../../lib/scenario/load.js';
+import type { DatastoreFileRow, PowerAttempt } from '../../lib/scenario/evaluate.js';
+import type { PowerRequest } from '../../lib/scenario/runner.js';
 import { EventPoller } from './events.js';
 import { FabricClock } from '../common/fabric-clock.js';
 import { fabricMsOfCapture } from '../../lib/fabric-clock.js';
@@ -34,6 +42,13 @@ export const EVENT_POLL_INTERVAL_MS = 250;
 export const STREAM_GRACE_MS = 15_000;
 /** Wall time one ping may take beyond its own timeouts. */
 const PING_SLACK_MS = 10_000;
+/** Wall time a power-on or -off may take beyond its own wait (fabric ms / time scale). */
+const POWER_SLACK_MS = 10_000;
+/** Wall time a format waits for every host's array to attach (the datastore leaves `waiting`). */
+export const FORMAT_READY_TIMEOUT_MS = 30_000;
+const FORMAT_READY_POLL_MS = 50;
+/** Wall time one format or mount request may take. */
+const FORMAT_TIMEOUT_MS = 120_000;
 /** ARP offset in a RARP packet: sender hardware address (RFC 903 reuses the ARP layout). */
 const RARP_SHA_OFFSET = 8;
 const RARP_MIN_BYTES = 28;
@@ -224,7 +239,97 @@ export class FabricDriver implements ScenarioDriver {
       case 'wait':
         await this.sleep(a.ms);
         return undefined;
+      case 'datastoreFormat':
+        return this.formatDatastore(a);
+      case 'storageFault':
+        return (await applyStorageFault(state, a.fault)).message;
+      case 'vmPower':
+      case 'vmPowerRace':
+        throw new VfabError('VFAB_SCENARIO_STEP', `${a.kind} is run by the runner through vmPower (runner bug)`);
     }
+  }
+
+  private hostDaemon(host: string) {
+    const d = findDaemon(this.o.state, host);
+    if (d.kind !== 'host') throw new VfabError('VFAB_NOT_FOUND', `${host} is a ${d.kind}, not a host`);
+    return d;
+  }
+
+  private datastoreOn(host: string, datastore: string | undefined): string {
+    const r = resolveHostDatastore(this.o.topology, host, datastore);
+    if (!r.ok) throw new VfabError('VFAB_HOSTDATASTORE_NOT_FOUND', r.message);
+    return r.name;
+  }
+
+  /** Hosts of the topology that list `datastore`, in topology order. */
+  private hostsListing(datastore: string): string[] {
+    return this.o.topology.hosts.filter((h) => (h.datastores ?? []).some((d) => d.name === datastore)).map((h) => h.name);
+  }
+
+  private dsRoute(datastore: string, rest: string): string {
+    return `/control/datastores/${encodeURIComponent(datastore)}/${rest}`;
+  }
+
+  async vmPower(req: PowerRequest): Promise<PowerAttempt> {
+    const started = this.nowMs();
+    const verb = req.on ? 'power-on' : 'power-off';
+    this.o.log?.(`  ${(started / 1000).toFixed(3)} s  ${verb} ${req.vm} on ${req.host}`);
+    try {
+      const ds = this.datastoreOn(req.host, req.datastore);
+      const wallMs = (req.maxWaitMs ?? MAX_POWER_ON_WAIT_MS) / this.o.timeScale + POWER_SLACK_MS;
+      const body = req.on && req.maxWaitMs !== undefined ? { waitMs: req.maxWaitMs } : {};
+      const r = await control<{ files?: Array<{ path: string }>; released?: string[] }>(this.hostDaemon(req.host), this.o.state.token, 'POST',
+        this.dsRoute(ds, `vms/${encodeURIComponent(req.vm)}/${verb}`), body, wallMs);
+      const files = req.on ? (r.files ?? []).map((f) => f.path) : (r.released ?? []);
+      return { host: req.host, on: req.on, outcome: 'ok', message: `${req.on ? 'opened' : 'released'} ${files.join(', ') || 'nothing'} on ${ds}`, tookMs: this.nowMs() - started };
+    } catch (e) {
+      const code = (e as VfabError).code;
+      return { host: req.host, on: req.on, outcome: code === DS_ERROR.LOCKED ? 'locked' : 'fails', ...(code ? { code } : {}), message: (e as Error).message, tookMs: this.nowMs() - started };
+    }
+  }
+
+  async datastoreFiles(datastore: string, via?: string): Promise<{ via: string; files: DatastoreFileRow[] }> {
+    const candidates = via !== undefined ? [via] : this.hostsListing(datastore);
+    const errors: string[] = [];
+    for (const host of candidates) {
+      try {
+        const r = await control<{ files: DatastoreFileRow[] }>(this.hostDaemon(host), this.o.state.token, 'GET', this.dsRoute(datastore, 'files'));
+        return { via: host, files: r.files };
+      } catch (e) {
+        errors.push(`${host}: ${(e as Error).message}`); // a killed host: read through the next one
+      }
+    }
+    throw new VfabError('VFAB_CONTROL_UNREACHABLE', `no host could read ${datastore}: ${errors.join('; ') || 'no host lists it'}`);
+  }
+
+  async datastoreState(host: string, datastore: string): Promise<{ state: string | null; error?: string | null }> {
+    const r = await control<{ datastores: Array<{ name: string; state: string; error: string | null }> }>(this.hostDaemon(host), this.o.state.token, 'GET', '/control/datastores');
+    const d = r.datastores.find((x) => x.name === datastore);
+    return d ? { state: d.state, error: d.error } : { state: null };
+  }
+
+  /** Formats through one host once every listing host has seen its LUN, then mounts on the others (like vfab datastore format). */
+  private async formatDatastore(a: ActionStep & { kind: 'datastoreFormat' }): Promise<string> {
+    const { state } = this.o;
+    const hosts = this.hostsListing(a.datastore);
+    const via = a.host ?? hosts[0];
+    if (via === undefined) throw new VfabError('VFAB_HOSTDATASTORE_NOT_FOUND', `no host lists datastore ${a.datastore}`);
+    const deadline = Date.now() + FORMAT_READY_TIMEOUT_MS;
+    for (const h of hosts) {
+      while ((await this.datastoreState(h, a.datastore)).state === 'waiting') {
+        if (Date.now() > deadline) throw new VfabError('VFAB_HOSTDATASTORE_NOT_ATTACHED', `${h} has not attached the LUN of ${a.datastore} within ${FORMAT_READY_TIMEOUT_MS} ms`);
+        await new Promise((r) => setTimeout(r, FORMAT_READY_POLL_MS));
+      }
+    }
+    const f = await control<{ state: string }>(this.hostDaemon(via), state.token, 'POST', this.dsRoute(a.datastore, 'format'), { force: a.force, locking: a.locking }, FORMAT_TIMEOUT_MS);
+    const mounted = [`${via} ${f.state}`];
+    for (const h of hosts.filter((x) => x !== via)) {
+      const m = await control<{ state: string }>(this.hostDaemon(h), state.token, 'POST', this.dsRoute(a.datastore, 'mount'), {}, FORMAT_TIMEOUT_MS);
+      mounted.push(`${h} ${m.state}`);
+    }
+    const line = `formatted ${a.datastore} (${a.locking}) through ${via}; ${mounted.join(', ')}`;
+    if (!mounted.every((m) => m.endsWith(' mounted'))) throw new VfabError('VFAB_SCENARIO_STEP', `${line}: not mounted everywhere`);
+    return line;
   }
 
   async ping(from: string, to: string, count: number): Promise<{ sent: number; received: number; detail: string }> {

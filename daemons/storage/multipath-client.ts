@@ -8,10 +8,12 @@
 
 import { VfabError } from '../../lib/errors.js';
 import { SystemClock, type Clock } from '../../lib/clock.js';
-import type { ScsiCommand, ScsiResult, ScsiTarget } from '../../lib/storage/scsi.js';
+import { SCSI_STATUS, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
 import { MultipathSelector, type PathPolicy, type PathStatus } from '../../lib/storage/multipath.js';
 import { BlockClient, connectBlockClient } from './block-client.js';
+
+const TASK_ABORTED: ScsiResult = { status: SCSI_STATUS.TASK_ABORTED };
 
 /** Default time between reconnect attempts on a path that died by itself. */
 export const RECONNECT_INTERVAL_MS = 1000;
@@ -118,6 +120,8 @@ export class MultipathClient implements ScsiTarget {
       if (v.kind === 'fail') throw v.error;
       if (v.kind === 'wait') {
         await this.waitForPath(v.deadlineMs);
+        // its issuer gave up while it waited for a path: never sent (no stale write after the abort)
+        if (cmd.aborted === true) return TASK_ABORTED;
         continue;
       }
       const client = this.clients[v.path];

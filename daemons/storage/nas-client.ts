@@ -6,7 +6,8 @@
 // the named calls (lookup, create, read, ...) resolve with the useful part on OK and reject with
 // VFAB_NAS_STATUS (details.status = the status name, e.g. "EXIST") otherwise. EXCLUSIVE creates carry a
 // random verifier, so a retransmitted create of the same call succeeds and another client's does not.
-// Leaves out reconnection, retry on JUKEBOX, and mounting (hosts do that later).
+// Leaves out reconnection, retry on JUKEBOX, and mounting (daemons/datastore/nas-datastores.ts mounts a
+// share as a host's datastore, reconnecting when it comes back).
 
 import { randomInt } from 'node:crypto';
 import { WebSocket } from '../common/ws.js';

@@ -9,13 +9,13 @@
 
 import { DS_ERROR, DatastoreError } from './errors.js';
 import {
-  DS_BITMAP_BITS_PER_BLOCK, DS_MAX_EXTENTS, DS_MAX_NAME_BYTES, type EntryMeta, type Extent, type FileEntry, UNUSED_META, bitmapBlockLba, emitBitmap,
+  DS_BITMAP_BITS_PER_BLOCK, DS_JOURNAL_MAX_TXN_RECORDS, DS_MAX_EXTENTS, DS_MAX_NAME_BYTES, type EntryMeta, type JournalChange, type Extent, type FileEntry, UNUSED_META, bitmapBlockLba, emitBitmap,
   emitEntry, entryLba, parseBitmap, parseEntry,
 } from './format.js';
 import { type HostCtx, atomicUpdate, ioOrThrow } from './host.js';
-import { journalledUpdate, setBits } from './journal.js';
+import { journalledUpdate, setBits, settleJournal } from './journal.js';
 import { releaseLock, takeLock } from './lock.js';
-import { type Gen, emit } from './proc.js';
+import { type Gen, emit, sleepUntil } from './proc.js';
 
 /** Most ATS rounds when claiming blocks or a free entry races with other hosts. */
 export const DS_CLAIM_MAX_TRIES = 16;
@@ -43,8 +43,12 @@ function checkName(name: string): void {
   }
 }
 
-/** Claims `count` free file blocks (at most `maxExtents` runs) with ATS on the bitmap blocks. */
-export function* claimBlocks(ctx: HostCtx, count: number, maxExtents: number): Gen<Extent[]> {
+/**
+ * Claims `count` free file blocks (at most `maxExtents` runs) with ATS on the bitmap blocks. `claimed`
+ * (when given) receives every run as soon as it may be set on disk: the runs of a COMPARE AND WRITE that
+ * succeeded, and those of one whose outcome is unknown (timed out or failed: the array may have done it).
+ */
+export function* claimBlocks(ctx: HostCtx, count: number, maxExtents: number, claimed: Extent[] = []): Gen<Extent[]> {
   const l = ctx.sb.layout;
   const bs = l.blockSize;
   const got: Extent[] = [];
@@ -76,9 +80,11 @@ export function* claimBlocks(ctx: HostCtx, count: number, maxExtents: number): G
     const u = yield* atomicUpdate(ctx, lba, raw, emitBitmap(next, bs), true);
     if (u.ok) {
       got.push(...runs);
+      claimed.push(...runs);
       need -= taking;
       index++;
     } else if (u.why !== 'miscompare') {
+      claimed.push(...runs);
       throw new DatastoreError(DS_ERROR.IO_FAILED, `claiming file blocks in bitmap block ${index}: ${u.why}`);
     } // miscompare: another host changed this bitmap block; read it again
   }
@@ -98,7 +104,14 @@ export function* createFile(ctx: HostCtx, parent: number, name: string, sizeByte
   const l = ctx.sb.layout;
   const bs = l.blockSize;
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new DatastoreError(DS_ERROR.BAD_OPTION, `file size ${sizeBytes} must be a whole number of bytes >= 0`);
-  const { taken } = yield* takeLock(ctx, parent, 'exclusive');
+  yield* settleFailedCreates(ctx);
+  let taken: boolean;
+  try {
+    ({ taken } = yield* takeLock(ctx, parent, 'exclusive'));
+  } catch (e) {
+    if ((e as DatastoreError).code === DS_ERROR.IO_FAILED) orphan(ctx, parent, []); // the lock may be ours on disk
+    throw e;
+  }
   try {
     const table = yield* readTable(ctx);
     if (table[parent]?.meta.type !== 'dir') throw new DatastoreError(DS_ERROR.NOT_FOUND, `entry ${parent} is not a directory`, { parent });
@@ -120,14 +133,91 @@ export function* createFile(ctx: HostCtx, parent: number, name: string, sizeByte
     }
     if (index < 0) throw new DatastoreError(DS_ERROR.NO_SPACE, `no free entry in the file table (${l.fileEntries})`);
     const blocks = Math.ceil(sizeBytes / l.fileBlockBytes);
-    const extents = blocks === 0 ? [] : yield* claimBlocks(ctx, blocks, DS_MAX_EXTENTS);
-    const meta: EntryMeta = { type, parent, name, sizeBytes, extents };
-    yield* journalledUpdate(ctx, [{ op: 'entry-meta', entry: index, meta }]);
+    const claimed: Extent[] = [];
+    try {
+      const extents = blocks === 0 ? [] : yield* claimBlocks(ctx, blocks, DS_MAX_EXTENTS, claimed);
+      const meta: EntryMeta = { type, parent, name, sizeBytes, extents };
+      yield* journalledUpdate(ctx, [{ op: 'entry-meta', entry: index, meta }]);
+    } catch (e) {
+      orphan(ctx, index, claimed);
+      throw e;
+    }
     yield* emit('file-created', `created ${name} as entry ${index} (${blocks} file block(s)), open exclusive`, { entry: index, name, parent });
     return index;
   } finally {
-    if (taken) yield* releaseLock(ctx, parent); // a directory this host had open stays open
+    if (taken) {
+      try {
+        yield* releaseLock(ctx, parent); // a directory this host had open stays open
+      } catch (e) {
+        orphan(ctx, parent, []); // released at the next settle, or other hosts could never create here again
+        throw e;
+      }
+    }
   }
+}
+
+/** Failed creates remembered per slot; more are forgotten (their blocks stay leaked; inspect reports them). */
+export const DS_MAX_ORPHANS = 64;
+
+function orphan(ctx: HostCtx, entry: number, extents: Extent[]): void {
+  const list = ctx.slot === undefined ? undefined : (ctx.slot.orphans ??= []);
+  if (list !== undefined && list.length < DS_MAX_ORPHANS) list.push({ entry, extents });
+}
+
+/**
+ * Gives back what creates that failed half-way (the array died, an I/O timed out) left behind: first this
+ * host's journal is replayed if an update failed (journal.ts settleJournal: a create whose entry was
+ * journalled completes), then for each failed create whose entry is still unused, the file blocks it may
+ * have claimed that no entry uses are freed (journalled); the lock of every entry remembered is released
+ * (the new file's: the caller was told the create failed; the parent directory's: its release failed).
+ * Blocks another entry uses are left alone. Without this every such failure leaks blocks and an entry, and
+ * a directory stays locked by a live host, so no other host can create in it again.
+ */
+export function* settleFailedCreates(ctx: HostCtx): Gen<void> {
+  const slot = ctx.slot;
+  if (slot === undefined) return;
+  yield* settleJournal(ctx);
+  const todo = slot.orphans ?? [];
+  if (todo.length === 0) return;
+  slot.orphans = [];
+  try {
+    const table = yield* readTable(ctx);
+    const used = new Set<number>();
+    for (const e of table) if (e.meta.type !== 'unused') for (const x of e.meta.extents) for (let b = x.start; b < x.start + x.count; b++) used.add(b);
+    const free: JournalChange[] = [];
+    for (const o of todo) {
+      if (table[o.entry]?.meta.type !== 'unused') continue; // the create completed after all (replayed)
+      for (const x of o.extents) {
+        for (let b = x.start; b < x.start + x.count; b++) {
+          if (used.has(b)) continue;
+          const last = free.at(-1);
+          if (last?.op === 'bitmap-clear' && last.start + last.bits === b) last.bits++;
+          else free.push({ op: 'bitmap-clear', start: b, bits: 1 });
+        }
+      }
+    }
+    for (let i = 0; i < free.length; i += DS_JOURNAL_MAX_TXN_RECORDS) yield* journalledUpdate(ctx, free.slice(i, i + DS_JOURNAL_MAX_TXN_RECORDS));
+    for (const o of todo) yield* releaseLock(ctx, o.entry); // the create failed: nobody has the file (or the directory) open
+    yield* emit('orphans-freed', `gave back what ${todo.length} failed create(s) had claimed: ${free.reduce((n, c) => n + (c.op === 'bitmap-clear' ? c.bits : 0), 0)} file block(s)`, { creates: todo.length });
+  } catch (e) {
+    slot.orphans = [...todo, ...slot.orphans].slice(0, DS_MAX_ORPHANS); // the array is still away: next time
+    throw e;
+  }
+}
+
+/** Settles failed creates, retrying every offline-retry interval while the array is away (at most DS_SETTLE_MAX_TRIES times). */
+export const DS_SETTLE_MAX_TRIES = 64;
+export function* settleUntilDone(ctx: HostCtx): Gen<boolean> {
+  for (let i = 0; i < DS_SETTLE_MAX_TRIES; i++) {
+    if (ctx.slot === undefined) return false;
+    try {
+      yield* settleFailedCreates(ctx);
+      return true;
+    } catch {
+      yield* sleepUntil(ctx.nowMs + ctx.timing.offlineRetryMs);
+    }
+  }
+  return false;
 }
 
 function* readHeld(ctx: HostCtx, entry: number, exclusive: boolean): Gen<FileEntry> {

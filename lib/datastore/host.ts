@@ -9,7 +9,7 @@
 
 import { DS_ERROR, DatastoreError } from './errors.js';
 import {
-  type HeartbeatSlot, type Intervals, type Superblock, ZERO_UUID, emitSlot, freeSlot, journalLbaOf, parseJournalHeader, parseSlot, slotLba,
+  type Extent, type HeartbeatSlot, type Intervals, type Superblock, ZERO_UUID, emitSlot, freeSlot, journalLbaOf, parseJournalHeader, parseSlot, slotLba,
 } from './format.js';
 import { type Gen, type IoResult, type Now, emit, io, sleepUntil } from './proc.js';
 
@@ -17,6 +17,8 @@ import { type Gen, type IoResult, type Now, emit, io, sleepUntil } from './proc.
 export const DS_RESERVE_BACKOFF_MS = 10;
 export const DS_RESERVE_BACKOFF_MAX_MS = 320;
 export const DS_RESERVE_MAX_TRIES = 40;
+/** Most waits (of DS_RESERVE_BACKOFF_MS each, 40 s) for another operation of the same host to release the LUN: longer than its four I/Os at the 8 s I/O timeout. */
+export const DS_LOCAL_RESERVE_MAX_WAITS = 4000;
 /** Most slot-claim rounds at mount (each reads the region and tries the free slots it saw). */
 export const DS_CLAIM_MAX_ROUNDS = 8;
 
@@ -44,6 +46,14 @@ export interface MySlot {
   slot: HeartbeatSlot;
   /** Next journal sequence number. */
   nextSeq: number;
+  /**
+   * A journalled update failed after its journal write began (the array died or timed out): its
+   * transaction may be on disk and not applied, so this journal is replayed before the next update
+   * (journal.ts). Without it the next checkpoint would skip the transaction for good.
+   */
+  journalUnsettled?: boolean;
+  /** Entries and file blocks claimed by creates that then failed: given back at the next create (files.ts settleFailedCreates). */
+  orphans?: Array<{ entry: number; extents: Extent[] }>;
 }
 
 export interface HostCtx extends Now {
@@ -53,12 +63,18 @@ export interface HostCtx extends Now {
   readonly timing: Timing;
   /** False once the LUN answered COMPARE AND WRITE with "unsupported" (sticky). */
   atsSupported: boolean;
+  /**
+   * True while one of this host's operations holds the LUN's SCSI-2 reservation. The array knows one
+   * initiator per host, so it would let a second operation of the same host in (and the first one's
+   * RELEASE would end the second's reservation): the host serializes its own reservation users here.
+   */
+  reserving: boolean;
   slot: MySlot | undefined;
   online: boolean;
 }
 
 export function createHostCtx(o: { hostUuid: string; hostName: string; sb: Superblock; timeScale?: number }): HostCtx {
-  return { hostUuid: o.hostUuid, hostName: o.hostName, sb: o.sb, timing: timingFor(o.sb, o.timeScale ?? 1), atsSupported: true, slot: undefined, online: false, nowMs: 0 };
+  return { hostUuid: o.hostUuid, hostName: o.hostName, sb: o.sb, timing: timingFor(o.sb, o.timeScale ?? 1), atsSupported: true, reserving: false, slot: undefined, online: false, nowMs: 0 };
 }
 
 /** The data of a good I/O, or a thrown DatastoreError naming `what`. */
@@ -78,6 +94,7 @@ export type UpdateOutcome = { ok: true } | { ok: false; why: 'miscompare' | 'tim
 export function* atomicUpdate(ctx: HostCtx, lba: number, old: Buffer, next: Buffer, metadata: boolean, deadlineMs?: number): Gen<UpdateOutcome> {
   const t = ctx.timing;
   let conflicts = 0;
+  let localWaits = 0;
   for (;;) {
     const deadline = (): number => deadlineMs ?? ctx.nowMs + t.ioTimeoutMs;
     const useScsi = !ctx.atsSupported || (metadata && ctx.sb.locking === 'ats-scsi');
@@ -91,13 +108,23 @@ export function* atomicUpdate(ctx: HostCtx, lba: number, old: Buffer, next: Buff
         yield* emit('ats-unsupported', 'the LUN rejects COMPARE AND WRITE: metadata updates take a SCSI-2 reservation of the LUN from now on');
         continue;
       }
+    } else if (ctx.reserving) {
+      // another operation of this host is inside its reservation: wait for it on the host (not a conflict)
+      if (++localWaits > DS_LOCAL_RESERVE_MAX_WAITS) return { ok: false, why: 'contended', message: `this host's own reservation stayed held for ${localWaits - 1} waits` };
+      yield* sleepUntil(ctx.nowMs + t.reserveBackoffMs);
+      continue;
     } else {
-      r = yield* io({ kind: 'reserve' }, deadline());
-      if (r.status === 'good') {
-        const out = yield* underReservation(ctx, lba, old, next, deadline());
-        const rel = yield* io({ kind: 'release' }, deadline());
-        if (rel.status !== 'good' && out.ok) return { ok: false, why: 'error', message: `RELEASE: ${rel.status}` };
-        return out;
+      ctx.reserving = true;
+      try {
+        r = yield* io({ kind: 'reserve' }, deadline());
+        if (r.status === 'good') {
+          const out = yield* underReservation(ctx, lba, old, next, deadline());
+          const rel = yield* io({ kind: 'release' }, deadline());
+          if (rel.status !== 'good' && out.ok) return { ok: false, why: 'error', message: `RELEASE: ${rel.status}` };
+          return out;
+        }
+      } finally {
+        ctx.reserving = false;
       }
     }
     if (r.status === 'timeout') return { ok: false, why: 'timeout' };
@@ -241,6 +268,7 @@ export function* heartbeat(ctx: HostCtx): Gen<void> {
   yield* emit('mounted', `mounted ${ctx.sb.label} with heartbeat slot ${ctx.slot.index} (generation ${ctx.slot.generation})`, { slot: ctx.slot.index, generation: ctx.slot.generation });
   let lastOk = ctx.nowMs;
   let next = lastOk + t.heartbeatMs;
+  let offlineSince = 0;
   for (;;) {
     if (ctx.online) {
       yield* sleepUntil(next);
@@ -265,6 +293,7 @@ export function* heartbeat(ctx: HostCtx): Gen<void> {
       }
       if (ctx.nowMs >= lastOk + t.leaseMs) {
         ctx.online = false;
+        offlineSince = ctx.nowMs;
         yield* emit('offline', `lost access to volume ${ctx.sb.label}: no successful heartbeat for ${t.leaseMs} ms`, { sinceMs: lastOk });
         continue;
       }
@@ -279,7 +308,7 @@ export function* heartbeat(ctx: HostCtx): Gen<void> {
           ctx.online = true;
           lastOk = ctx.nowMs;
           next = lastOk + t.heartbeatMs;
-          yield* emit('online', `access to volume ${ctx.sb.label} restored`, { offlineForMs: ctx.nowMs - start });
+          yield* emit('online', `access to volume ${ctx.sb.label} restored`, { offlineForMs: ctx.nowMs - offlineSince });
           continue;
         }
       }
@@ -294,7 +323,14 @@ export function* unmount(ctx: HostCtx): Gen<void> {
   if (my === undefined) return;
   const l = ctx.sb.layout;
   const image = emitSlot(freeSlot(my.index, my.generation + 1, journalLbaOf(l, my.index)), l.blockSize);
-  const r = yield* atomicUpdate(ctx, my.lba, my.image, image, true);
+  let r = yield* atomicUpdate(ctx, my.lba, my.image, image, true);
+  if (!r.ok && r.why === 'miscompare') {
+    // A pulse sent just before the heartbeat stopped may have landed after all: if the slot is still ours
+    // (in use, our UUID, our generation), free it from what is on disk.
+    const cur = yield* ioOrThrow(ctx, { kind: 'read', lba: my.lba, blocks: 1 }, `read heartbeat slot ${my.index}`);
+    const s = parseSlot(cur, my.index, my.lba * l.blockSize);
+    if (s.ok && s.value.state === 'in-use' && s.value.owner === ctx.hostUuid && s.value.generation === my.generation) r = yield* atomicUpdate(ctx, my.lba, cur, image, true);
+  }
   if (!r.ok) throw new DatastoreError(DS_ERROR.IO_FAILED, `unmount: freeing slot ${my.index} failed (${r.why})`);
   ctx.slot = undefined;
   ctx.online = false;

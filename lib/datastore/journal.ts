@@ -161,16 +161,35 @@ export function* journalledUpdate(ctx: HostCtx, changes: JournalChange[], crashA
   const slot = ctx.slot;
   if (slot === undefined) throw new DatastoreError(DS_ERROR.NOT_MOUNTED, 'journalled update without a heartbeat slot');
   const l = ctx.sb.layout;
+  yield* settleJournal(ctx);
   const first = slot.nextSeq;
   const blocks = encodeTxn(l, slot.index, first, changes);
-  for (const b of blocks) yield* ioOrThrow(ctx, { kind: 'write', lba: b.lba, data: b.data }, `journal write LBA ${b.lba}`);
+  // Sequence numbers are taken before the first yield: two updates of this host in flight at once
+  // (two power-ons) must not write their records over each other's.
   slot.nextSeq = first + changes.length;
-  if (crashAfter === 'journal') return first;
-  for (const c of changes) yield* applyChange(ctx, c);
-  if (crashAfter === 'apply') return first;
-  const header = emitJournalHeader({ slot: slot.index, checkpoint: first + changes.length - 1 }, l.blockSize);
-  yield* ioOrThrow(ctx, { kind: 'write', lba: journalLbaOf(l, slot.index), data: header }, 'journal checkpoint');
+  try {
+    for (const b of blocks) yield* ioOrThrow(ctx, { kind: 'write', lba: b.lba, data: b.data }, `journal write LBA ${b.lba}`);
+    if (crashAfter === 'journal') return first;
+    for (const c of changes) yield* applyChange(ctx, c);
+    if (crashAfter === 'apply') return first;
+    const header = emitJournalHeader({ slot: slot.index, checkpoint: first + changes.length - 1 }, l.blockSize);
+    yield* ioOrThrow(ctx, { kind: 'write', lba: journalLbaOf(l, slot.index), data: header }, 'journal checkpoint');
+  } catch (e) {
+    slot.journalUnsettled = true; // the transaction may be on disk, unapplied: replay before the next one
+    throw e;
+  }
   return first;
+}
+
+/**
+ * Replays this host's own journal when an earlier update failed half-way (slot.journalUnsettled): its
+ * complete transactions are redone before anything else changes, so the next checkpoint cannot skip them.
+ */
+export function* settleJournal(ctx: HostCtx): Gen<void> {
+  const slot = ctx.slot;
+  if (slot === undefined || slot.journalUnsettled !== true) return;
+  yield* replayJournal(ctx, slot.index);
+  slot.journalUnsettled = false;
 }
 
 /** Replays journal `slot`: redo complete transactions after the checkpoint, then move the checkpoint. */

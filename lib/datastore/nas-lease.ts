@@ -3,7 +3,8 @@
 // every refresh interval (10 s); each refresh times out after 5 s; after 3 failed refreshes in a row the
 // owner has lost the lease. Another host sees the lock as stale once the file has not changed for
 // 10 × 3 + 5 = 35 s, and may then remove it and create its own. Covers the `.lck` content codec and the
-// lease logic as generators under proc.ts. Leaves out the file protocol itself (stored serves it later).
+// lease logic as generators under proc.ts. Leaves out the file protocol (docs/nas-protocol.md) and which
+// files a VM locks (nas-vm.ts).
 
 import { crc32 } from 'node:zlib';
 import { type Result, ok, err } from '../errors.js';
@@ -116,7 +117,8 @@ export function* acquireLease(ctx: NasCtx, path: string, mode: NasLockMode): Gen
     }
     if (ctx.nowMs >= staleAt) {
       yield* emit('lease-stale', `${path} of ${owner} unchanged for ${staleAfterMs(t)} ms: breaking it`, { path, owner, unchangedMs: ctx.nowMs - from });
-      yield* io({ kind: 'nas-remove', path }, ctx.nowMs + t.updateTimeoutMs);
+      const rm = yield* io({ kind: 'nas-remove', path }, ctx.nowMs + t.updateTimeoutMs);
+      if (rm.status === 'good') yield* emit('lock-broken', `${path} of ${owner} was stale: removed`, { path, owner });
     }
   }
   throw new DatastoreError(DS_ERROR.CONTENDED, `${path}: another host created it first`, { path });
@@ -127,8 +129,16 @@ export function* acquireLease(ctx: NasCtx, path: string, mode: NasLockMode): Gen
  * timeout; after maxFailures failed refreshes in a row the lease is lost ("lease-lost", returns).
  */
 export function* holdLease(ctx: NasCtx, path: string, mode: NasLockMode): Gen<void> {
+  yield* refreshLease(ctx, path, mode, yield* acquireLease(ctx, path, mode));
+}
+
+/**
+ * Keeps a lease taken with acquireLease (its last counter `counter`): rewrites it every refresh interval,
+ * each write with the update timeout; after maxFailures failed refreshes in a row the lease is lost
+ * ("lease-lost", returns).
+ */
+export function* refreshLease(ctx: NasCtx, path: string, mode: NasLockMode, counter: number): Gen<void> {
   const t = ctx.timing;
-  let counter = yield* acquireLease(ctx, path, mode);
   let failures = 0;
   let next = ctx.nowMs + t.refreshMs;
   for (;;) {

@@ -42,7 +42,7 @@ export interface DsEvent {
   kind:
     | 'mounted' | 'unmounted' | 'heartbeat-timeout' | 'offline' | 'online' | 'slot-changed' | 'slot-lost' | 'replay-wait'
     | 'lock-acquired' | 'lock-refused' | 'lock-broken' | 'lock-released' | 'journal-replayed' | 'ats-unsupported'
-    | 'file-created' | 'file-deleted' | 'reservation-conflict' | 'lease-lost' | 'lease-stale' | 'lease-refreshed' | 'lease-refresh-failed';
+    | 'file-created' | 'file-deleted' | 'orphans-freed' | 'reservation-conflict' | 'lease-lost' | 'lease-stale' | 'lease-refreshed' | 'lease-refresh-failed';
   atMs: number;
   message: string;
   details?: Record<string, unknown>;

@@ -2,11 +2,12 @@
 // RARP frames from captures, and snapshots taken at the expect step (MAC tables, pings, port uplinks,
 // uplink counters). Pure: no I/O, times are scene ms (fabric time since the scenario started). Each check
 // says what was expected, what happened, and the evidence (timeline lines, frames, table rows). RARP
-// frames follow spec §3.10-3.11 (EtherType 0x8035, op 3); MAC-table moves spec §6.6.
+// frames follow spec §3.10-3.11 (EtherType 0x8035, op 3); MAC-table moves spec §6.6. Datastore checks
+// (file locks, a host's datastore state, power-on outcomes and races) follow docs/vsphere-behaviour.md §7.
 
 import type { Mac } from '../wire/mac.js';
 import { macToString } from '../wire/mac.js';
-import type { Expectation, ExpectationSpec } from './model.js';
+import type { Expectation, ExpectationSpec, PowerOutcome } from './model.js';
 import { type TimelineEntry, formatTimelineLine } from './timeline.js';
 
 /** Evidence lines attached to one result (the rest are counted). */
@@ -49,8 +50,36 @@ export interface MacTableRow {
   [field: string]: unknown;
 }
 
+/** One file of a datastore as hostd lists it (GET /control/datastores/:ds/files). */
+export interface DatastoreFileRow {
+  path: string;
+  type?: string;
+  lock: { mode: string; generation?: number; holders: Array<{ owner: string; slot?: number; slotGeneration?: number; heartbeat?: string }> };
+}
+
+/** One power-on or power-off as the driver performed it. */
+export interface PowerAttempt {
+  host: string;
+  on: boolean;
+  outcome: PowerOutcome;
+  /** The error code when it failed (VFAB_DATASTORE_LOCKED for `locked`). */
+  code?: string;
+  /** What hostd answered: the files opened, or the error message. */
+  message: string;
+  /** Fabric ms the request took. */
+  tookMs: number;
+}
+
+/** One round of a vmPowerOnRace: every host's power-on, then the winner's power-off. */
+export interface RaceRound {
+  attempts: PowerAttempt[];
+  powerOff: PowerAttempt[];
+}
+
 /** What the runner observed for a snapshot expectation at the expect step. */
 export type Observation =
+  | { kind: 'datastoreFiles'; via: string; files: DatastoreFileRow[] }
+  | { kind: 'datastoreState'; host: string; state: string | null; error?: string | null }
   | { kind: 'macTable'; rows: MacTableRow[] }
   | { kind: 'ping'; sent: number; received: number; detail: string }
   | { kind: 'portUplink'; vm: string; port: string; uplink: string | null; egressUplinks: string[]; reason?: string }
@@ -137,7 +166,7 @@ export function evaluateDeferred(spec: ExpectationSpec, ev: RunEvidence, windowM
       const hits = same.filter((e) => eventMatches(e, c.source, c.type, c.match) && e.sceneMs >= from && e.sceneMs <= to);
       const n = hits.length;
       const expected = `${c.max === 0 ? 'no' : rangeText(c.min, c.max, '')} ${c.type} event(s) from ${c.source}${Object.keys(c.match).length ? ` matching ${JSON.stringify(c.match)}` : ''} between ${fmtMs(from)} and ${fmtMs(to)}`.replace(/\s+/g, ' ');
-      const evidence = (n > 0 ? hits : same.length > 0 ? same : ev.timeline.filter((e) => e.source === c.source)).map(formatTimelineLine);
+      const evidence = (n > 0 ? hits : same.length > 0 ? same : ev.timeline.filter((e) => e.source === c.source)).map((e) => formatTimelineLine(e));
       if (n === 0 && same.length === 0) evidence.unshift(`(no ${c.type} events from ${c.source} at all; its events:)`);
       else if (n === 0) evidence.unshift(`(${c.type} events from ${c.source} outside the window or not matching:)`);
       return result(spec, n >= c.min && n <= c.max, expected, `${n}`, evidence, windowMs);
@@ -187,10 +216,85 @@ export function evaluateSnapshot(spec: ExpectationSpec, obs: Observation): Expec
       }
       break;
     }
+    case 'lock': {
+      if (obs.kind !== 'datastoreFiles') break;
+      const f = obs.files.find((x) => x.path === c.file);
+      const want = c.owner === null ? 'not locked (mode free)' : `locked by ${c.owner}${c.mode ? ` (${c.mode})` : ''}`;
+      const expected = `${c.datastore} ${c.file} ${want}`;
+      if (!f) {
+        const paths = obs.files.map((x) => x.path);
+        return result(spec, false, expected, `no file ${c.file} on ${c.datastore}`, [`read through ${obs.via}; files: ${paths.join(', ') || 'none'}`]);
+      }
+      const owners = f.lock.holders.map((h) => h.owner);
+      const ok = c.owner === null
+        ? f.lock.mode === 'free' && owners.length === 0
+        : f.lock.mode !== 'free' && owners.includes(c.owner) && (c.mode === undefined || f.lock.mode === c.mode) && (f.lock.mode !== 'exclusive' || owners.length === 1);
+      return result(spec, ok, expected, lockText(f), [`${describeLock(f)} (read through ${obs.via})`]);
+    }
+    case 'datastoreState': {
+      if (obs.kind !== 'datastoreState') break;
+      const got = obs.state ?? `${c.datastore} not listed`;
+      return result(spec, obs.state === c.state, `${c.host} sees ${c.datastore} ${c.state}`, got, [`${obs.host}: ${c.datastore} ${got}${obs.error ? ` (${obs.error})` : ''}`]);
+    }
     default:
       break;
   }
   return result(spec, false, describe(c), `wrong observation ${obs.kind} for ${c.kind} (runner bug)`);
+}
+
+/** A polled check's final result: its window in the expected text and the states seen while polling as evidence. */
+export function withPollEvidence(r: ExpectationResult, p: { withinMs: number; fromMs: number; toMs: number; polls: number; seen: string[] }): ExpectationResult {
+  const seen = p.seen.length > MAX_EVIDENCE_LINES / 2 ? [...p.seen.slice(0, MAX_EVIDENCE_LINES / 4), `... ${p.seen.length - MAX_EVIDENCE_LINES / 2} more changes`, ...p.seen.slice(-MAX_EVIDENCE_LINES / 4)] : p.seen;
+  const head = `polled ${p.polls} time(s) between ${fmtMs(p.fromMs)} and ${fmtMs(p.toMs)}; seen:`;
+  return { ...r, expected: `${r.expected} within ${p.withinMs} ms`, evidence: [head, ...seen.map((l) => `  ${l}`), ...r.evidence].slice(0, MAX_EVIDENCE_LINES + 1), windowMs: [p.fromMs, p.toMs] };
+}
+
+/** "exclusive by esx2", "free": a file's lock in a few words (what a lock check got). */
+export function lockText(f: DatastoreFileRow): string {
+  const owners = f.lock.holders.map((h) => h.owner);
+  return `${f.lock.mode}${owners.length ? ` by ${owners.join(', ')}` : ''}`;
+}
+
+function describeLock(f: DatastoreFileRow): string {
+  const holders = f.lock.holders.map((h) => `${h.owner}${h.slot !== undefined ? ` (slot ${h.slot} gen ${h.slotGeneration ?? '?'}${h.heartbeat ? `, heartbeat ${h.heartbeat}` : ''})` : ''}`);
+  return `${f.path}: ${f.lock.mode}${f.lock.generation !== undefined ? `, lock generation ${f.lock.generation}` : ''}, holders: ${holders.join(', ') || 'none'}`;
+}
+
+function attemptLine(a: PowerAttempt): string {
+  return `${a.host}: power-${a.on ? 'on' : 'off'} ${a.outcome}${a.code ? ` ${a.code}` : ''} in ${fmtMs(a.tookMs)}: ${a.message}`;
+}
+
+/** A vmPower step's outcome against what it expected. */
+export function evaluatePower(spec: ExpectationSpec, a: PowerAttempt): ExpectationResult {
+  const c = spec.check;
+  if (c.kind !== 'vmPower') return result(spec, false, c.kind, 'not a power step (runner bug)');
+  return result(spec, a.outcome === c.expect, c.expect, a.outcome === 'ok' ? 'ok' : `${a.outcome} (${a.code ?? 'no code'})`, [attemptLine(a)]);
+}
+
+/** A vmPowerOnRace: every round needs exactly one winner, every other host refused as locked, and the winner's power-off to succeed. */
+export function evaluateRace(spec: ExpectationSpec, rounds: RaceRound[]): ExpectationResult {
+  const c = spec.check;
+  if (c.kind !== 'vmPowerRace') return result(spec, false, c.kind, 'not a race step (runner bug)');
+  const bad: string[] = [];
+  const lines: string[] = [];
+  const wins = new Map<string, number>();
+  rounds.forEach((r, i) => {
+    const winners = r.attempts.filter((a) => a.outcome === 'ok').map((a) => a.host);
+    const others = r.attempts.filter((a) => a.outcome !== 'ok');
+    for (const w of winners) wins.set(w, (wins.get(w) ?? 0) + 1);
+    const problems = [
+      ...(winners.length !== 1 ? [`${winners.length} winners`] : []),
+      ...others.filter((a) => a.outcome !== 'locked').map((a) => `${a.host} ${a.outcome} (${a.code ?? 'no code'})`),
+      ...r.powerOff.filter((a) => a.outcome !== 'ok').map((a) => `power-off on ${a.host} ${a.outcome}`),
+    ];
+    if (problems.length) bad.push(`round ${i + 1}: ${problems.join(', ')}`);
+    lines.push(`round ${i + 1}: ${winners.length ? `${winners.join(' and ')} won` : 'nobody won'}${others.length ? `; ${others.map((a) => `${a.host} ${a.outcome}`).join(', ')}` : ''}`);
+    for (const a of [...r.attempts, ...r.powerOff]) if (a.outcome !== 'ok' || problems.length) lines.push(`  ${attemptLine(a)}`);
+  });
+  const ok = rounds.length === c.rounds && bad.length === 0;
+  const tally = [...wins].map(([h, n]) => `${h} ${n}`).join(', ');
+  const got = bad.length ? bad.join('; ') : rounds.length !== c.rounds ? `${rounds.length} of ${c.rounds} rounds ran` : `one winner in each of ${rounds.length} round(s) (wins: ${tally})`;
+  return result(spec, ok, `exactly one winner in each of ${c.rounds} round(s), the other host(s) refused as locked`, got, lines);
 }
 
 function describe(c: Expectation): string {

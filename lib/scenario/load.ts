@@ -2,20 +2,22 @@
 // LineCounter), validates against scenario.schema.json with ajv (problems mapped by lib/topology's
 // schemaProblem, located by lib/topology/source.ts's Locator), then checks what a schema cannot: one
 // action per step, labels, stream and capture names, `after` references, durations. A second pass,
-// checkAgainstTopology, checks names against the loaded topology (VMs, switches, endpoints). All problems
-// are reported together as file:line:column. Leaves out running the scenario (runner.ts).
+// checkAgainstTopology, checks names against the loaded topology (VMs, switches, endpoints, and for the
+// datastore steps and checks: hosts, the datastores each host lists, arrays and LUNs). All problems are
+// reported together as file:line:column. Leaves out running the scenario (runner.ts).
 
 import { readFile, stat } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import { VfabError } from '../errors.js';
+import { MAX_STALL_MS } from '../storage/stall.js';
 import { parseMac, macToString } from '../wire/mac.js';
 import { formatProblems, schemaProblem } from '../topology/load.js';
 import { Locator, type PathSeg, type TopologyProblem } from '../topology/source.js';
-import { closestName, findSwitch, findVm, resolveEndpointDetailed, MAX_PROBLEMS, type Topology } from '../topology/model.js';
+import { closestName, findArray, findHost, findSwitch, findVm, resolveEndpointDetailed, MAX_PROBLEMS, type Topology } from '../topology/model.js';
 import {
-  type ActionStep, type Expectation, type ExpectationSpec, type Scenario, type Step,
-  DEFAULT_FRAME_BYTES, DEFAULT_PING_COUNT, MAX_SCENARIO_FILE_BYTES, MAX_WAIT_MS, STREAM_UDP_PORT_BASE,
+  type ActionStep, type Expectation, type ExpectationSpec, type Scenario, type Step, type StorageFaultSpec,
+  DEFAULT_FRAME_BYTES, DEFAULT_PING_COUNT, MAX_POLL_WINDOW_MS, MAX_POWER_WAIT_MS, MAX_SCENARIO_FILE_BYTES, MAX_WAIT_MS, STREAM_UDP_PORT_BASE,
   describeExpectation, parseDurationMs,
 } from './model.js';
 import schema from './scenario.schema.json' with { type: 'json' };
@@ -31,8 +33,9 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'power', 'setMac', 'wait', 'capture', 'expect'] as const;
-const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping'] as const;
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'power', 'setMac', 'wait', 'capture',
+  'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
+const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
 export class ScenarioError extends VfabError {
   readonly problems: ScenarioProblem[];
@@ -160,6 +163,11 @@ function buildScenario(raw: Record<string, any>, file: string, at: Locator, prob
     }
     const action = buildAction(key, v, [...segs, key], at, problems, streamCount + 1);
     if (!action) return;
+    const outcome = outcomeCheck(action);
+    if (outcome) {
+      steps.push({ ...base, kind: 'action', action, outcome: { id: `${index}.1`, name: describeExpectation(outcome), check: outcome, loc } });
+      return;
+    }
     if (action.kind === 'traffic') {
       if (streams.has(action.name)) problems.push(at.problem([...segs, key, 'name'], `stream \`${action.name}\` is already defined`, 'give each traffic step its own name'));
       streams.set(action.name, action);
@@ -206,16 +214,46 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
       return { kind: 'setMac', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), mac, macText: macToString(mac) };
     }
     case 'wait': {
-      const ms = parseDurationMs(v);
-      if (ms === undefined || ms > MAX_WAIT_MS) {
-        problems.push(at.problem(segs, ms === undefined ? `${JSON.stringify(v)} is not a duration` : `wait ${ms} ms is longer than ${MAX_WAIT_MS} ms`, 'milliseconds as a number, or text such as 500ms, 2s, 1m'));
-        return undefined;
-      }
-      return { kind: 'wait', ms };
+      const ms = duration(v, segs, MAX_WAIT_MS, at, problems);
+      return ms === undefined ? undefined : { kind: 'wait', ms };
     }
     case 'capture': return { kind: 'capture', name: v.name, points: v.points };
+    case 'vmPowerOn':
+    case 'vmPowerOff': {
+      const maxWaitMs = v.maxWait === undefined ? undefined : duration(v.maxWait, [...segs, 'maxWait'], MAX_POWER_WAIT_MS, at, problems);
+      if (v.maxWait !== undefined && maxWaitMs === undefined) return undefined;
+      return { kind: 'vmPower', vm: v.vm, host: v.host, ...pick(v, ['datastore']), on: key === 'vmPowerOn', expect: v.expect ?? 'ok', ...(maxWaitMs !== undefined ? { maxWaitMs } : {}) };
+    }
+    case 'vmPowerOnRace': return { kind: 'vmPowerRace', vm: v.vm, hosts: v.hosts, ...pick(v, ['datastore']), rounds: v.rounds ?? 1 };
+    case 'datastoreFormat': return { kind: 'datastoreFormat', datastore: v.datastore, ...pick(v, ['host']), locking: v.locking ?? 'ats-only', force: v.force ?? false };
+    case 'storageFault': {
+      if (v.stall !== undefined) {
+        const ms = duration(v.stall.duration, [...segs, 'stall', 'duration'], MAX_STALL_MS, at, problems);
+        if (ms === undefined) return undefined;
+        return { kind: 'storageFault', fault: { kind: 'stall', host: v.stall.host, array: v.stall.array, ...pick(v.stall, ['lun']), ms } as StorageFaultSpec };
+      }
+      if (v.paths !== undefined) return { kind: 'storageFault', fault: { kind: 'paths', host: v.paths.host, array: v.paths.array, up: v.paths.up } };
+      return { kind: 'storageFault', fault: { kind: 'ats', array: v.ats.array, lun: v.ats.lun, enabled: v.ats.enabled } };
+    }
     default: return undefined;
   }
+}
+
+/** Fabric ms of a duration as written, at most `max`; a problem at `segs` otherwise. */
+function duration(v: unknown, segs: PathSeg[], max: number, at: Locator, problems: ScenarioProblem[]): number | undefined {
+  const ms = parseDurationMs(v as number | string);
+  if (ms === undefined || ms > max) {
+    problems.push(at.problem(segs, ms === undefined ? `${JSON.stringify(v)} is not a duration` : `${ms} ms is longer than ${max} ms`, 'milliseconds as a number, or text such as 500ms, 2s, 1m'));
+    return undefined;
+  }
+  return ms;
+}
+
+/** The check an action with an expected outcome carries (power steps). */
+function outcomeCheck(a: ActionStep): Expectation | undefined {
+  if (a.kind === 'vmPower') return { kind: 'vmPower', vm: a.vm, host: a.host, on: a.on, expect: a.expect };
+  if (a.kind === 'vmPowerRace') return { kind: 'vmPowerRace', vm: a.vm, hosts: a.hosts, rounds: a.rounds };
+  return undefined;
 }
 
 function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathSeg[], at: Locator, problems: ScenarioProblem[],
@@ -258,7 +296,7 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
     case 'rarpCount': {
       needLabel(v.after);
       const m = mac(v.mac);
-      return { kind: 'rarpCount', point: v.point, ...(m !== undefined ? { mac: m, macText: macToString(m) } : {}), direction: v.direction ?? 'any', ...minMax(v.min, v.max, 1, Infinity), ...pick(v, ['after', 'withinMs']) };
+      return { kind: 'rarpCount', point: v.point, ...(m !== undefined ? { mac: m, macText: macToString(m) } : {}), direction: v.direction ?? 'any', ...minMax(v.min, v.max, v.max === 0 ? 0 : 1, Infinity), ...pick(v, ['after', 'withinMs']) };
     }
     case 'macTable': {
       const m = mac(v.mac);
@@ -267,9 +305,19 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
     }
     case 'event':
       needLabel(v.after);
-      return { kind: 'event', source: v.source, type: v.type, match: v.match ?? {}, ...minMax(v.min, v.max, 1, Infinity), ...pick(v, ['after', 'withinMs']) };
+      return { kind: 'event', source: v.source, type: v.type, match: v.match ?? {}, ...minMax(v.min, v.max, v.max === 0 ? 0 : 1, Infinity), ...pick(v, ['after', 'withinMs']) };
     case 'ping':
       return { kind: 'ping', from: v.from, to: v.to, expect: v.expect, count: v.count ?? DEFAULT_PING_COUNT };
+    case 'lock': {
+      const owner: string | null = v.owner === null || v.owner === 'none' ? null : v.owner;
+      if (owner === null && v.mode !== undefined && v.mode !== 'free') problems.push(at.problem([...segs, 'mode'], `owner none means the lock is free; mode ${v.mode} contradicts it`, 'drop mode, or name the owner'));
+      if (owner !== null && v.mode === 'free') problems.push(at.problem([...segs, 'mode'], `mode free means nobody holds the lock; owner ${owner} contradicts it`, 'write owner: none'));
+      if (v.withinMs !== undefined && v.withinMs > MAX_POLL_WINDOW_MS) problems.push(at.problem([...segs, 'withinMs'], `withinMs ${v.withinMs} is longer than ${MAX_POLL_WINDOW_MS} ms`));
+      return { kind: 'lock', datastore: v.datastore, file: v.file, owner, ...pick(v, ['mode', 'host', 'withinMs']) };
+    }
+    case 'datastoreState':
+      if (v.withinMs !== undefined && v.withinMs > MAX_POLL_WINDOW_MS) problems.push(at.problem([...segs, 'withinMs'], `withinMs ${v.withinMs} is longer than ${MAX_POLL_WINDOW_MS} ms`));
+      return { kind: 'datastoreState', host: v.host, datastore: v.datastore, state: v.state, ...pick(v, ['withinMs']) };
   }
 }
 
@@ -342,6 +390,30 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           break;
         }
         case 'capture': for (const p of a.points) endpoint(loc, p, ['uplink', 'switchPort', 'vmNic']); break;
+        case 'vmPower': hostDs(loc, a.host, a.datastore); break;
+        case 'vmPowerRace': {
+          const names = new Set(a.hosts.map((h) => hostDs(loc, h, a.datastore)).filter((x) => x !== undefined));
+          if (names.size > 1) at(loc, `the racing hosts' only datastores differ (${[...names].join(', ')}): they would not race on one`, 'name the datastore: datastore: NAME');
+          break;
+        }
+        case 'datastoreFormat':
+          if (a.host !== undefined) hostDs(loc, a.host, a.datastore);
+          else anyDs(loc, a.datastore);
+          break;
+        case 'storageFault': {
+          const f = a.fault;
+          if (f.kind === 'ats') {
+            lun(loc, f.array, f.lun);
+            break;
+          }
+          if (!hostNamed(loc, f.host) || !arrayNamed(loc, f.array)) break;
+          const seen = findHost(t, f.host)!.storage.find((x) => x.array === f.array);
+          if (!seen) at(loc, `host ${f.host} has no paths to array \`${f.array}\``, `its arrays: ${findHost(t, f.host)!.storage.map((x) => x.array).join(', ') || 'none'} (hosts[].storage)`);
+          else if (f.kind === 'stall' && f.lun !== undefined && lun(loc, f.array, f.lun) && !seen.luns.includes(f.lun)) {
+            at(loc, `host ${f.host} does not see LUN \`${f.lun}\` of ${f.array}`, `it sees: ${seen.luns.join(', ')}`);
+          }
+          break;
+        }
         default: break;
       }
       continue;
@@ -364,11 +436,64 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           if (!nodes.includes(c.source)) at(loc, `topology ${t.name} has no host or switch \`${c.source}\`${didYouMean(c.source, nodes)}`, 'events come from hosts and switches');
           break;
         case 'ping': vm(loc, c.from); target(loc, c.to); break;
+        case 'lock':
+          if (c.host !== undefined) hostDs(loc, c.host, c.datastore);
+          else anyDs(loc, c.datastore);
+          if (c.owner !== null) hostNamed(loc, c.owner);
+          break;
+        case 'datastoreState': hostDs(loc, c.host, c.datastore); break;
         default: break;
       }
     }
   }
   return problems;
+
+  function hostNamed(loc: Step['loc'], name: string): boolean {
+    if (findHost(t, name)) return true;
+    at(loc, `topology ${t.name} has no host \`${name}\`${didYouMean(name, t.hosts.map((h) => h.name))}`, `hosts: ${t.hosts.map((h) => h.name).join(', ')}`);
+    return false;
+  }
+  function arrayNamed(loc: Step['loc'], name: string): boolean {
+    if (findArray(t, name)) return true;
+    at(loc, `topology ${t.name} has no array \`${name}\`${didYouMean(name, t.arrays.map((x) => x.name))}`, `arrays: ${t.arrays.map((x) => x.name).join(', ') || 'none'}`);
+    return false;
+  }
+  function lun(loc: Step['loc'], array: string, name: string): boolean {
+    if (!arrayNamed(loc, array)) return false;
+    const luns = findArray(t, array)!.luns.map((l) => l.name);
+    if (luns.includes(name)) return true;
+    at(loc, `array ${array} has no LUN \`${name}\`${didYouMean(name, luns)}`, `its LUNs: ${luns.join(', ') || 'none'}`);
+    return false;
+  }
+  /** The datastore `host` uses for `ds` (its only one when absent); a problem when it does not list it. */
+  function hostDs(loc: Step['loc'], host: string, ds: string | undefined): string | undefined {
+    if (!hostNamed(loc, host)) return undefined;
+    const r = resolveHostDatastore(t, host, ds);
+    if (!r.ok) at(loc, r.message, r.hint);
+    return r.ok ? r.name : undefined;
+  }
+  function anyDs(loc: Step['loc'], ds: string): void {
+    const all = [...new Set(t.hosts.flatMap((h) => (h.datastores ?? []).map((d) => d.name)))];
+    if (!all.includes(ds)) at(loc, `no host of topology ${t.name} lists a datastore \`${ds}\`${didYouMean(ds, all)}`, all.length ? `datastores: ${all.join(', ')}` : 'hosts list datastores under hosts[].datastores');
+  }
+}
+
+/**
+ * The datastore `host` acts on for a step naming `ds` (or none: the host's only datastore). Used by the
+ * topology check and by the driver, so both agree on the default.
+ */
+export function resolveHostDatastore(t: Topology, host: string, ds: string | undefined): { ok: true; name: string } | { ok: false; message: string; hint?: string } {
+  const h = findHost(t, host);
+  if (!h) return { ok: false, message: `topology ${t.name} has no host \`${host}\`` };
+  const names = (h.datastores ?? []).map((d) => d.name);
+  if (ds === undefined) {
+    if (names.length === 1) return { ok: true, name: names[0]! };
+    return names.length === 0
+      ? { ok: false, message: `host ${host} lists no datastore`, hint: 'list it under hosts[].datastores in the topology' }
+      : { ok: false, message: `host ${host} lists ${names.length} datastores (${names.join(', ')}): say which`, hint: 'add datastore: NAME' };
+  }
+  if (names.includes(ds)) return { ok: true, name: ds };
+  return { ok: false, message: `host ${host} lists no datastore \`${ds}\`${didYouMean(ds, names)}`, hint: names.length ? `its datastores: ${names.join(', ')}` : 'list it under hosts[].datastores in the topology' };
 }
 
 /** Throws ScenarioError(VFAB_SCENARIO_INVALID) when the scenario names things the topology lacks. */

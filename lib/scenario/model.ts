@@ -2,7 +2,8 @@
 // runs on, the time scale, and ordered steps (actions and expect blocks). Plain data; every step and
 // expectation keeps its source location for error messages and reports. Every time in a scenario is
 // fabric time (the daemons' scaled clock), in ms. Leaves out running (runner.ts) and checking
-// (evaluate.ts). Teaming semantics the shipped scenarios exercise: spec §3 and §6.
+// (evaluate.ts). Teaming semantics the shipped scenarios exercise: spec §3 and §6; datastore steps and
+// checks (VM power-on locks, storage faults, lock owners, datastore state): docs/vsphere-behaviour.md §7.
 
 import type { Mac } from '../wire/mac.js';
 import type { SourceLoc } from '../topology/model.js';
@@ -16,6 +17,33 @@ export const DEFAULT_FRAME_BYTES = 128;
 /** First UDP port given to traffic steps without one (stream n gets BASE + n). */
 export const STREAM_UDP_PORT_BASE = 9000;
 export const DEFAULT_PING_COUNT = 3;
+/** Most rounds of one vmPowerOnRace step. */
+export const MAX_RACE_ROUNDS = 100;
+/** Most hosts racing in one vmPowerOnRace step. */
+export const MAX_RACE_HOSTS = 16;
+/** Longest `withinMs` of a polled check (lock, datastoreState), fabric ms. */
+export const MAX_POLL_WINDOW_MS = 3_600_000;
+/** Longest `maxWait` of a VM power-on (fabric ms; hostd's own bound, MAX_POWER_ON_WAIT_MS). */
+export const MAX_POWER_WAIT_MS = 600_000;
+
+/** What a power step expects: success, refused because another host holds the VM's files, or any other failure. */
+export type PowerOutcome = 'ok' | 'locked' | 'fails';
+export const POWER_OUTCOMES: readonly PowerOutcome[] = ['ok', 'locked', 'fails'];
+/** On-disk lock modes of a datastore file (docs/datastore-format.md). */
+export type LockMode = 'free' | 'exclusive' | 'read-only' | 'multi-writer';
+/** A host's datastore states (hostd's GET /control/datastores). */
+export const DATASTORE_STATES = ['waiting', 'unformatted', 'foreign', 'mounting', 'mounted', 'offline', 'unmounted', 'failed'] as const;
+export type DatastoreStateName = (typeof DATASTORE_STATES)[number];
+
+/**
+ * A storage fault (the same shape as daemons/fabric/storage-faults.ts StorageFault): stall a host's I/O
+ * to an array (or one LUN) for `ms` fabric ms, fail or restore every path of a host to an array, or turn
+ * ATS off or on for a LUN.
+ */
+export type StorageFaultSpec =
+  | { kind: 'stall'; host: string; array: string; lun?: string; ms: number }
+  | { kind: 'paths'; host: string; array: string; up: boolean }
+  | { kind: 'ats'; array: string; lun: string; enabled: boolean };
 
 export type ActionStep =
   | { kind: 'traffic'; name: string; streamId: number; from: string; to: string; ratePps: number; frameBytes: number; seconds: number; udpPort: number }
@@ -29,7 +57,14 @@ export type ActionStep =
   | { kind: 'power'; vm: string; on: boolean }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
   | { kind: 'wait'; ms: number }
-  | { kind: 'capture'; name: string; points: string[] };
+  | { kind: 'capture'; name: string; points: string[] }
+  /** Power a VM on or off through `host`'s datastore (`datastore` absent: the host's only one); the outcome is checked. */
+  | { kind: 'vmPower'; vm: string; host: string; datastore?: string; on: boolean; expect: PowerOutcome; maxWaitMs?: number }
+  /** Every host powers the VM on at the same moment, `rounds` times; each round needs exactly one winner, who powers it off again. */
+  | { kind: 'vmPowerRace'; vm: string; hosts: string[]; datastore?: string; rounds: number }
+  /** Format a datastore through `host` (default: the first host listing it) and mount it on every host listing it. */
+  | { kind: 'datastoreFormat'; datastore: string; host?: string; locking: 'ats-only' | 'ats-scsi'; force: boolean }
+  | { kind: 'storageFault'; fault: StorageFaultSpec };
 
 export type Expectation =
   | { kind: 'framesLost'; stream: string; max: number; min: number }
@@ -38,7 +73,15 @@ export type Expectation =
   | { kind: 'rarpCount'; point: string; mac?: Mac; macText?: string; direction: 'in' | 'out' | 'any'; min: number; max: number; after?: string; withinMs?: number }
   | { kind: 'macTable'; switch: string; vlan?: number; mac: Mac; macText: string; port: string | null }
   | { kind: 'event'; source: string; type: string; match: Record<string, string | number | boolean>; min: number; max: number; after?: string; withinMs?: number }
-  | { kind: 'ping'; from: string; to: string; expect: 'reachable' | 'unreachable'; count: number };
+  | { kind: 'ping'; from: string; to: string; expect: 'reachable' | 'unreachable'; count: number }
+  /** Polled: the file's on-disk lock is held by `owner` (null: by nobody), in `mode` when given. */
+  | { kind: 'lock'; datastore: string; file: string; owner: string | null; mode?: LockMode; host?: string; withinMs?: number }
+  /** Polled: `host` sees `datastore` in `state`. */
+  | { kind: 'datastoreState'; host: string; datastore: string; state: DatastoreStateName; withinMs?: number }
+  /** The outcome of a vmPower action step (built from the step, not written in an expect block). */
+  | { kind: 'vmPower'; vm: string; host: string; on: boolean; expect: PowerOutcome }
+  /** The outcome of a vmPowerOnRace step: exactly one winner in every round, the others refused as locked. */
+  | { kind: 'vmPowerRace'; vm: string; hosts: string[]; rounds: number };
 
 export type ExpectationKind = Expectation['kind'];
 
@@ -52,7 +95,8 @@ export interface ExpectationSpec {
 }
 
 export type Step =
-  | { index: number; label?: string; note?: string; kind: 'action'; action: ActionStep; loc: SourceLoc }
+  /** `outcome`: the check an action with an expected result carries (vmPowerOn/Off, vmPowerOnRace), id `<index>.1`. */
+  | { index: number; label?: string; note?: string; kind: 'action'; action: ActionStep; outcome?: ExpectationSpec; loc: SourceLoc }
   | { index: number; label?: string; note?: string; kind: 'expect'; expectations: ExpectationSpec[]; loc: SourceLoc };
 
 export interface Scenario {
@@ -92,6 +136,18 @@ export function describeAction(a: ActionStep): string {
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
     case 'wait': return `wait ${a.ms} ms`;
     case 'capture': return `capture ${a.name}: ${a.points.join(', ')}`;
+    case 'vmPower': return `power ${a.on ? 'on' : 'off'} ${a.vm} on ${a.host}${a.datastore ? ` (${a.datastore})` : ''}${a.maxWaitMs !== undefined ? `, waiting at most ${a.maxWaitMs} ms` : ''}, expect ${a.expect}`;
+    case 'vmPowerRace': return `race to power on ${a.vm} from ${a.hosts.join(', ')}${a.datastore ? ` (${a.datastore})` : ''}, ${a.rounds} round(s)`;
+    case 'datastoreFormat': return `format ${a.datastore}${a.host ? ` through ${a.host}` : ''} (${a.locking}${a.force ? ', force' : ''})`;
+    case 'storageFault': return describeStorageFault(a.fault);
+  }
+}
+
+export function describeStorageFault(f: StorageFaultSpec): string {
+  switch (f.kind) {
+    case 'stall': return f.ms === 0 ? `end the stall of ${f.host}'s I/O to ${f.array}${f.lun ? `/${f.lun}` : ''}` : `stall ${f.host}'s I/O to ${f.array}${f.lun ? `/${f.lun}` : ''} for ${f.ms} ms`;
+    case 'paths': return `${f.up ? 'restore' : 'fail'} every path of ${f.host} to ${f.array}`;
+    case 'ats': return `ATS ${f.enabled ? 'on' : 'off'} on ${f.array}/${f.lun}`;
   }
 }
 
@@ -109,9 +165,13 @@ export function describeExpectation(e: Expectation): string {
       : `${e.switch} has ${e.macText}${e.vlan !== undefined ? ` in VLAN ${e.vlan}` : ''} at ${e.port}`;
     case 'event': {
       const m = Object.entries(e.match).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-      const count = e.min === 1 && e.max === Infinity ? 'an' : e.max === 0 ? 'no' : range(e.min, e.max);
+      const count = e.min === 1 && e.max === Infinity ? (/^[aeiou]/i.test(e.type) ? 'an' : 'a') : e.max === 0 ? 'no' : range(e.min, e.max);
       return `${count} ${e.type} event from ${e.source}${m ? ` with ${m}` : ''}${e.withinMs !== undefined ? ` within ${e.withinMs} ms` : ''}`;
     }
     case 'ping': return `${e.from} ${e.expect === 'reachable' ? 'reaches' : 'does not reach'} ${e.to}`;
+    case 'lock': return `${e.datastore} ${e.file} is ${e.owner === null ? 'not locked' : `locked by ${e.owner}`}${e.mode && e.owner !== null ? ` (${e.mode})` : ''}${e.withinMs !== undefined ? ` within ${e.withinMs} ms` : ''}`;
+    case 'datastoreState': return `${e.host} sees ${e.datastore} ${e.state}${e.withinMs !== undefined ? ` within ${e.withinMs} ms` : ''}`;
+    case 'vmPower': return `power-${e.on ? 'on' : 'off'} of ${e.vm} on ${e.host}: ${e.expect === 'ok' ? 'succeeds' : e.expect === 'locked' ? 'refused, locked by another host' : 'fails'}`;
+    case 'vmPowerRace': return `${e.hosts.join(' and ')} race to power on ${e.vm}: exactly one wins${e.rounds > 1 ? ` each of ${e.rounds} rounds` : ''}`;
   }
 }

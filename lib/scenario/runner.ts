@@ -1,20 +1,41 @@
 // The scenario runner's core: runs the steps in order against a ScenarioDriver (which performs actions
 // and observations; daemons/scenario/driver.ts does it over the fabric's control API, tests use fakes),
-// keeps every step's start and end time, takes snapshots at expect steps, and after the last step
-// evaluates the checks that need the whole run (streams, captures, events) over the collected evidence.
+// keeps every step's start and end time, takes snapshots at expect steps (polling the datastore checks
+// until they hold or their window ends), checks the outcome of power steps and races as they run, and
+// after the last step evaluates the checks that need the whole run (streams, captures, events) over the
+// collected evidence.
 // Pure: no sockets, no timers of its own (time and sleeping come from the driver). Leaves out bringing
 // the fabric up and down and writing output files (daemons/scenario/run.ts).
 
 import type { ActionStep, ExpectationSpec, Scenario, Step } from './model.js';
 import { describeAction } from './model.js';
 import {
-  type ExpectationResult, type MacTableRow, type Observation, type RunEvidence,
-  evaluateDeferred, evaluateSnapshot, isDeferred,
+  type DatastoreFileRow, type ExpectationResult, type MacTableRow, type Observation, type PowerAttempt, type RaceRound, type RunEvidence,
+  evaluateDeferred, evaluatePower, evaluateRace, evaluateSnapshot, isDeferred, withPollEvidence,
 } from './evaluate.js';
 import { type TimelineEntry, mergeTimeline } from './timeline.js';
 
 /** Name of the capture the runner starts by itself for rarpCount points no capture step covers. */
 export const AUTO_CAPTURE_NAME = 'rarp-points';
+
+/** Shortest and longest pause (fabric ms) between two polls of a lock or datastoreState check. */
+export const MIN_POLL_INTERVAL_MS = 250;
+export const MAX_POLL_INTERVAL_MS = 5_000;
+/** A polled check looks this many times per window (within the bounds above). */
+export const POLLS_PER_WINDOW = 20;
+
+export function pollIntervalMs(withinMs: number): number {
+  return Math.min(MAX_POLL_INTERVAL_MS, Math.max(MIN_POLL_INTERVAL_MS, withinMs / POLLS_PER_WINDOW));
+}
+
+/** One power operation the runner asks the driver for (a vmPower step, or one host's part of a race). */
+export interface PowerRequest {
+  vm: string;
+  host: string;
+  datastore?: string;
+  on: boolean;
+  maxWaitMs?: number;
+}
 
 export interface PortUplink {
   port: string;
@@ -36,6 +57,12 @@ export interface ScenarioDriver {
   portUplink(vm: string): Promise<PortUplink>;
   /** Frames sent so far on every host uplink, by endpoint ("esx1.vmnic0"). */
   uplinkTxFrames(): Promise<Record<string, number>>;
+  /** Powers a VM on or off through a host's datastore; a refusal is an outcome (`locked`, `fails`), not a throw. */
+  vmPower(req: PowerRequest): Promise<PowerAttempt>;
+  /** A datastore's files with their locks, read through `via` (default: a running host that lists it). */
+  datastoreFiles(datastore: string, via?: string): Promise<{ via: string; files: DatastoreFileRow[] }>;
+  /** The state `host` reports for `datastore` (null: it does not list it). */
+  datastoreState(host: string, datastore: string): Promise<{ state: string | null; error?: string | null }>;
   /** Ends the run's measurements: waits for streams, stops captures, gathers every daemon's events. */
   collect(): Promise<RunEvidence>;
   /** How far (scene ms) a daemon's timestamps may be off the driver's clock; windows open this much earlier. */
@@ -125,7 +152,12 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
       note('step', { step: step.index, ...(step.label ? { label: step.label } : {}), action: rec.description, ...(step.note ? { note: step.note } : {}) }, startMs);
       try {
         if (step.action.kind === 'wait') await driver.sleep(step.action.ms);
-        else {
+        else if (step.outcome) {
+          const r = await runPowerStep(step.action, step.outcome);
+          results.set(step.outcome.id, r);
+          rec.detail = r.got;
+          note('check', { id: step.outcome.id, passed: r.passed, name: step.outcome.name, ...(r.passed ? {} : { expected: r.expected, got: r.got }) });
+        } else {
           const detail = await driver.act(step.action);
           if (detail) rec.detail = detail;
         }
@@ -142,6 +174,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
     }
     // expect block
     const atMs = driver.nowMs();
+    const open: Array<{ spec: ExpectationSpec; windowMs: [number, number] }> = [];
     for (const spec of step.expectations) {
       const c = spec.check;
       if (isDeferred(c)) {
@@ -150,15 +183,18 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
           const anchor = anchorStep(s, step, c.after);
           const from = anchor ? Math.max(0, (records.get(anchor.index)?.startMs ?? 0) - (driver.clockSlackMs?.() ?? 0)) : 0;
           windowMs = [from, c.withinMs !== undefined ? from + c.withinMs : atMs];
+          if (c.withinMs === undefined) open.push({ spec, windowMs });
         }
         deferred.push({ spec, windowMs });
         continue;
       }
-      const obs = await observe(spec, step);
-      const r = evaluateSnapshot(spec, obs);
+      const r = await poll(spec, step);
       results.set(spec.id, r);
       note('check', { id: spec.id, passed: r.passed, name: spec.name, ...(r.passed ? {} : { expected: r.expected, got: r.got }) }, driver.nowMs());
     }
+    // a block that polled (lock, datastoreState with withinMs) waited for what it polled: windows without
+    // withinMs include that wait, so an event the awaited change logged counts
+    if (step.expectations.some((e) => isPolled(e.check))) for (const o of open) o.windowMs[1] = driver.nowMs();
     rec.endMs = driver.nowMs();
   }
 
@@ -173,8 +209,8 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
   // checks never reached fail with the reason
   const ordered: ExpectationResult[] = [];
   for (const step of s.steps) {
-    if (step.kind !== 'expect') continue;
-    for (const spec of step.expectations) {
+    const specs = step.kind === 'expect' ? step.expectations : step.outcome ? [step.outcome] : [];
+    for (const spec of specs) {
       const r = results.get(spec.id) ?? {
         id: spec.id, name: spec.name, kind: spec.check.kind, passed: false, expected: spec.name, got: `not checked: ${error ?? 'the run stopped early'}`,
         evidence: [], where: `${spec.loc.file}:${spec.loc.line}:${spec.loc.column}`,
@@ -194,10 +230,53 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
     ...(error !== undefined ? { error } : {}),
   };
 
+  function isPolled(c: ExpectationSpec['check']): boolean {
+    return (c.kind === 'lock' || c.kind === 'datastoreState') && c.withinMs !== undefined;
+  }
+
+  async function runPowerStep(a: ActionStep, spec: ExpectationSpec): Promise<ExpectationResult> {
+    if (a.kind === 'vmPower') {
+      const { kind: _k, expect: _e, ...req } = a;
+      return evaluatePower(spec, await driver.vmPower(req));
+    }
+    if (a.kind !== 'vmPowerRace') throw new Error(`${a.kind} has no outcome (runner bug)`);
+    const rounds: RaceRound[] = [];
+    const ds = a.datastore !== undefined ? { datastore: a.datastore } : {};
+    for (let i = 0; i < a.rounds && !driver.aborted?.(); i++) {
+      // every host's power-on leaves at once; the datastore's locks decide
+      const attempts = await Promise.all(a.hosts.map((host) => driver.vmPower({ vm: a.vm, host, ...ds, on: true })));
+      const powerOff = await Promise.all(attempts.filter((x) => x.outcome === 'ok').map((w) => driver.vmPower({ vm: a.vm, host: w.host, ...ds, on: false })));
+      rounds.push({ attempts, powerOff });
+    }
+    return evaluateRace(spec, rounds);
+  }
+
+  /** A lock or datastoreState check: observed until it holds or its withinMs passes (once without withinMs). */
+  async function poll(spec: ExpectationSpec, step: Step): Promise<ExpectationResult> {
+    const c = spec.check;
+    const withinMs = c.kind === 'lock' || c.kind === 'datastoreState' ? c.withinMs : undefined;
+    const fromMs = driver.nowMs();
+    const seen: string[] = [];
+    let last: string | undefined;
+    let polls = 0;
+    for (;;) {
+      const r = evaluateSnapshot(spec, await observe(spec, step));
+      polls++;
+      const t = driver.nowMs();
+      if (r.got !== last) seen.push(`${t.toFixed(1)} ms: ${r.got}`);
+      last = r.got;
+      if (withinMs === undefined) return r;
+      if (r.passed || t - fromMs >= withinMs || driver.aborted?.()) return withPollEvidence(r, { withinMs, fromMs, toMs: t, polls, seen });
+      await driver.sleep(Math.min(pollIntervalMs(withinMs), fromMs + withinMs - t));
+    }
+  }
+
   async function observe(spec: ExpectationSpec, step: Step): Promise<Observation> {
     const c = spec.check;
     try {
       switch (c.kind) {
+        case 'lock': return { kind: 'datastoreFiles', ...(await driver.datastoreFiles(c.datastore, c.host)) };
+        case 'datastoreState': return { kind: 'datastoreState', host: c.host, ...(await driver.datastoreState(c.host, c.datastore)) };
         case 'macTable': return { kind: 'macTable', rows: await driver.macTable(c.switch) };
         case 'ping': return { kind: 'ping', ...(await driver.ping(c.from, c.to, c.count)) };
         case 'uplinkCarries':

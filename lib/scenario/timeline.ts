@@ -47,5 +47,5 @@ export function formatTimelineLine(e: TimelineEntry, decimals = 1): string {
 }
 
 export function formatTimeline(entries: readonly TimelineEntry[]): string {
-  return entries.map(formatTimelineLine).join('\n') + (entries.length ? '\n' : '');
+  return entries.map((e) => formatTimelineLine(e)).join('\n') + (entries.length ? '\n' : '');
 }

@@ -39,6 +39,11 @@ export interface LunInfo {
   blockSizeBytes: BlockSizeBytes;
   blocks: number;
   createdAtMs: number;
+  /**
+   * ATS (COMPARE AND WRITE) on this LUN; absent = on. Off: the LUN answers COMPARE AND WRITE as an
+   * unknown opcode and VPD 0xb0 reports a MAXIMUM COMPARE AND WRITE LENGTH of 0 (an array without VAAI ATS).
+   */
+  ats?: boolean;
 }
 
 export interface LunStatsEntry extends LunStats {
@@ -70,6 +75,8 @@ export interface StorageArray extends ScsiTarget, SubmitTarget {
   nexusLoss(initiator: string): void;
   /** LOGICAL UNIT RESET task management function: releases the LUN's SPC-2 reservation. */
   logicalUnitReset(nameOrNumber: string | number): void;
+  /** Turns ATS (COMPARE AND WRITE) of a LUN on or off; kept in the LUN record. Commands already running finish. */
+  setLunAts(nameOrNumber: string | number, enabled: boolean): Promise<LunInfo>;
   /** Finishes the store's background compaction now (no-op in memory); used before measurements. */
   compact(): Promise<void>;
   close(): Promise<void>;
@@ -113,6 +120,8 @@ export interface LunSpec {
   blockSizeBytes?: BlockSizeBytes;
   /** LUN number; default the lowest free one. */
   lun?: number;
+  /** ATS on the LUN (topology arrays[].luns[].ats); default on. Applied to a stored LUN too. */
+  ats?: boolean;
 }
 
 export interface EnsureLunsResult {
@@ -156,10 +165,13 @@ export async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise
   const ordered = [...specs.filter((s) => s.lun !== undefined), ...specs.filter((s) => s.lun === undefined)];
   for (const spec of ordered) {
     const have = array.getLun(spec.name);
+    const ats = spec.ats ?? true;
     if (have === undefined) {
-      result.created.push(await array.createLun(spec));
+      const created = await array.createLun(spec);
+      result.created.push(ats ? created : await array.setLunAts(created.name, false));
       continue;
     }
+    if ((have.ats ?? true) !== ats) await array.setLunAts(have.name, ats);
     if (spec.lun !== undefined && have.lun !== spec.lun) result.kept.push(`LUN ${spec.name} is LUN ${have.lun} in the store, not ${spec.lun} as configured (LUNs are not renumbered)`);
     if (spec.blockSizeBytes !== undefined && have.blockSizeBytes !== spec.blockSizeBytes) result.kept.push(`LUN ${spec.name} keeps its ${have.blockSizeBytes}-byte blocks (configured ${spec.blockSizeBytes})`);
     if (spec.sizeBytes > have.sizeBytes) {
@@ -205,9 +217,12 @@ function parseLunRecord(bytes: Uint8Array): LunInfo | undefined {
       typeof r.id === 'string' &&
       (r.blockSizeBytes === 512 || r.blockSizeBytes === 4096) &&
       validSize(r.sizeBytes, r.blockSizeBytes) &&
-      typeof r.createdAtMs === 'number'
+      typeof r.createdAtMs === 'number' &&
+      (r.ats === undefined || typeof r.ats === 'boolean')
     ) {
-      return { lun: r.lun, name: r.name, id: r.id, sizeBytes: r.sizeBytes, blockSizeBytes: r.blockSizeBytes, blocks: r.sizeBytes / r.blockSizeBytes, createdAtMs: r.createdAtMs };
+      const info: LunInfo = { lun: r.lun, name: r.name, id: r.id, sizeBytes: r.sizeBytes, blockSizeBytes: r.blockSizeBytes, blocks: r.sizeBytes / r.blockSizeBytes, createdAtMs: r.createdAtMs };
+      if (r.ats === false) info.ats = false;
+      return info;
     }
   } catch {
     // fall through
@@ -352,6 +367,20 @@ class Array_ implements StorageArray {
       throw storageError(STORAGE_ERROR.SHRINK, `LUN ${cur.name} is ${cur.sizeBytes} bytes; LUNs only grow`, { sizeBytes: newSizeBytes });
     }
     const info: LunInfo = { ...cur, sizeBytes: newSizeBytes, blocks: newSizeBytes / cur.blockSizeBytes };
+    await this.store.putMeta(lunMetaKey(info.lun), Buffer.from(JSON.stringify(info)));
+    this.byNumber.set(info.lun, info);
+    this.byName.set(info.name, info);
+    this.target.updateLun(info);
+    return { ...info };
+  }
+
+  async setLunAts(nameOrNumber: string | number, enabled: boolean): Promise<LunInfo> {
+    this.checkOpen();
+    const cur = this.find(nameOrNumber);
+    if (cur === undefined) throw storageError(STORAGE_ERROR.NO_SUCH_LUN, `no LUN ${String(nameOrNumber)}`);
+    const info: LunInfo = { ...cur };
+    if (enabled) delete info.ats;
+    else info.ats = false;
     await this.store.putMeta(lunMetaKey(info.lun), Buffer.from(JSON.stringify(info)));
     this.byNumber.set(info.lun, info);
     this.byName.set(info.name, info);

@@ -332,7 +332,7 @@ export class BlockTarget implements ScsiTarget {
       case SCSI_OP.WRITE_16:
         return this.write(l, cmd, u64(cdb, 2), u32(cdb, 10));
       case SCSI_OP.COMPARE_AND_WRITE:
-        return this.compareAndWrite(l, cmd);
+        return l.info.ats === false ? invalidOpcode() : this.compareAndWrite(l, cmd); // a LUN without ATS
       case SCSI_OP.WRITE_SAME_10:
         return this.writeSame(l, cmd, u32(cdb, 2), u16(cdb, 7));
       case SCSI_OP.WRITE_SAME_16:
@@ -644,7 +644,7 @@ export class BlockTarget implements ScsiTarget {
         body = Buffer.alloc(0x3c);
         const bs = l.info.blockSizeBytes;
         body[0] = 0x01; // byte 4: WSNZ
-        body[1] = MAX_CAW_BLOCKS; // byte 5
+        body[1] = l.info.ats === false ? 0 : MAX_CAW_BLOCKS; // byte 5: 0 = COMPARE AND WRITE not supported
         body.writeUInt16BE(1, 2); // OPTIMAL TRANSFER LENGTH GRANULARITY
         body.writeUInt32BE(maxTransferBlocks(bs), 4);
         body.writeUInt32BE(maxTransferBlocks(bs), 8);

@@ -162,7 +162,7 @@ class Builder {
       }
       return {
         name, lunId, blockSizeBytes, sizeBytes: Math.floor(sizeBytes / blockSizeBytes) * blockSizeBytes,
-        blockCount: Math.floor(sizeBytes / blockSizeBytes), loc: this.at.loc(ls),
+        blockCount: Math.floor(sizeBytes / blockSizeBytes), ...(rl.ats === false ? { ats: false as const } : {}), loc: this.at.loc(ls),
       };
     });
     const shareNames = new Map<string, PathSeg[]>();
@@ -299,7 +299,7 @@ class Builder {
     if (ports > MAX_ACTIVE_PORTS_PER_HOST) {
       this.report([...segs, 'vms'], `${ports} vNICs on this host; at most ${MAX_ACTIVE_PORTS_PER_HOST} active ports per host`, 'spec §8');
     }
-    if (has(r, 'datastores')) host.datastores = this.hostDatastores(list(r.datastores), [...segs, 'datastores'], host);
+    if (has(r, 'datastores')) host.datastores = this.hostDatastores(list(r.datastores), [...segs, 'datastores'], host, arrays);
     this.vmDatastoreDisks(host, segs);
     return host;
   }
@@ -315,6 +315,8 @@ class Builder {
         if (!names.includes(d.datastore)) {
           this.report(at, `host ${host.name} does not mount datastore \`${d.datastore}\`${didYouMean(d.datastore, names)}`,
             names.length ? `datastores on ${host.name}: ${names.join(', ')}` : `declare it under hosts[].datastores of ${host.name}`);
+        } else if (host.datastores!.find((x) => x.name === d.datastore)!.share !== undefined) {
+          this.report(at, `datastore ${d.datastore} is a NAS datastore; VM disks on NAS datastores are not emulated yet`, 'put the disk on a datastore on a LUN');
         } else if (home !== undefined && d.datastore !== home) {
           this.report(at, `VM ${vm.name} has disks on ${home} already; a VM's datastore disks share one datastore (its directory ${vm.name}/)`, `put the disk on ${home}`);
         } else home = d.datastore;
@@ -323,7 +325,7 @@ class Builder {
   }
 
   /** hosts[].datastores: each on a LUN the host sees, not used by a VM disk of the host (the old LBA-0 directory). */
-  private hostDatastores(items: unknown[], segs: PathSeg[], host: Host): HostDatastore[] {
+  private hostDatastores(items: unknown[], segs: PathSeg[], host: Host, arrays: StorageArray[]): HostDatastore[] {
     const names = new Map<string, PathSeg[]>();
     const out: HostDatastore[] = [];
     items.forEach((item, i) => {
@@ -332,6 +334,15 @@ class Builder {
       const name = str(r.name, '');
       const lun = str(r.lun, '');
       if (name && !this.unique(names, name, [...ss, 'name'], 'datastore name', 'datastore names are unique within a host')) return;
+      if (has(r, 'share') === has(r, 'lun')) {
+        this.report(ss, `datastore ${name} needs exactly one of lun (a VMFS-like datastore) and share (a NAS datastore)`, has(r, 'share') ? 'remove lun or share' : 'add lun: <LUN> or share: <share>');
+        return;
+      }
+      if (has(r, 'share')) {
+        const nas = this.nasDatastore(r, ss, host, arrays);
+        if (nas) out.push({ name, ...nas, loc: this.at.loc(ss) });
+        return;
+      }
       const seen = host.storage.filter((s) => s.luns.includes(lun) && (!has(r, 'array') || s.array === str(r.array, '')));
       if (lun && seen.length !== 1) {
         this.report([...ss, 'lun'], seen.length === 0 ? `host ${host.name} does not see LUN ${lun}${has(r, 'array') ? ` of ${str(r.array, '')}` : ''}` : `LUN \`${lun}\` is seen on ${seen.map((s) => s.array).join(' and ')}`,
@@ -345,6 +356,29 @@ class Builder {
       out.push({ name, array: seen[0]!.array, lun, loc: this.at.loc(ss) });
     });
     return out;
+  }
+
+  /**
+   * A NAS datastore: its share must be on an array the host lists under hosts[].storage (that grants the
+   * host access to the array and gives it the array's address); `array` picks one when two have the share.
+   */
+  private nasDatastore(r: Raw, ss: PathSeg[], host: Host, arrays: StorageArray[]): { array: string; lun: ''; share: string } | undefined {
+    const share = str(r.share, '');
+    const want = has(r, 'array') ? str(r.array, '') : undefined;
+    const holders = arrays.filter((a) => (want === undefined || a.name === want) && a.shares.some((s) => s.name === share));
+    if (holders.length === 0) {
+      this.report([...ss, 'share'], `no array${want === undefined ? '' : ` named ${want}`} has a share \`${share}\``, 'add it under arrays[].shares');
+      return undefined;
+    }
+    const reachable = holders.filter((a) => host.storage.some((s) => s.array === a.name));
+    if (reachable.length !== 1) {
+      this.report([...ss, 'share'], reachable.length === 0
+        ? `host ${host.name} has no storage access to ${holders.map((a) => a.name).join(' or ')}, which holds share ${share}`
+        : `share \`${share}\` is on ${reachable.map((a) => a.name).join(' and ')}`,
+      reachable.length === 0 ? `add { array: ${holders[0]!.name} } to the host's storage` : 'add array: <name> to the datastore');
+      return undefined;
+    }
+    return { array: reachable[0]!.name, lun: '', share };
   }
 
   private vswitch(

@@ -242,11 +242,14 @@ export interface HostStorage {
   loc: SourceLoc;
 }
 
-/** A datastore a host mounts: `name` (its label) on LUN `lun` of array `array`. */
+/** A datastore a host mounts: `name` (its label) on LUN `lun` of array `array`, or on NAS share `share` of it. */
 export interface HostDatastore {
   name: string;
   array: string;
+  /** The LUN of a VMFS-like datastore; '' for a NAS datastore. */
   lun: string;
+  /** The NAS share of a NAS datastore (arrays[].shares); absent for a VMFS-like one. */
+  share?: string;
   loc: SourceLoc;
 }
 
@@ -285,6 +288,8 @@ export interface Lun {
   blockSizeBytes: 512 | 4096;
   sizeBytes: number;
   blockCount: number;
+  /** false: the array has no ATS (COMPARE AND WRITE) on this LUN; absent = on. */
+  ats?: false;
   loc: SourceLoc;
 }
 

@@ -63,6 +63,8 @@ describe('CLI commands: registry, generated --help, exit codes', () => {
     expect(['VFAB_NO_FABRIC', 'VFAB_CONTROL_UNREACHABLE', 'VFAB_DAEMON_DOWN'].map(code)).to.deep.equal([3, 3, 3]);
     expect(['VFAB_USAGE', 'VFAB_BAD_ENDPOINT', 'VFAB_NOT_FOUND', 'VFAB_HOSTSTORAGE_DISK_NOT_FOUND', 'VFAB_STORAGE_NO_SUCH_LUN', 'VFAB_TOPOLOGY_INVALID', 'VFAB_SIZE_SYNTAX', 'VFAB_STORED_BAD_REQUEST'].map(code)).to.deep.equal([2, 2, 2, 2, 2, 2, 2, 2]);
     expect(['VFAB_CONTROL_BAD_REPLY', 'VFAB_LINKS_TIMEOUT', 'VFAB_DAEMON_START', 'VFAB_VDISK_IO'].map(code)).to.deep.equal([1, 1, 1, 1]);
+    // a corrupt record on a LUN is a failed check, not bad input, although its code says BAD
+    expect(['VFAB_DATASTORE_BAD_CHECKSUM', 'VFAB_DATASTORE_BAD_MAGIC', 'VFAB_DATASTORE_BAD_FIELD', 'VFAB_DATASTORE_FOREIGN_DATA'].map(code)).to.deep.equal([1, 1, 1, 1]);
     expect(exitCodeFor(new Error('boom'))).to.equal(1);
   });
 

@@ -1,7 +1,7 @@
 // daemons/datastore/driver.ts against lib/storage's real SCSI target in-process (no sockets), with real
 // timers: a Proc's wake-ups wait (T - now) / timeScale wall ms on a fabric clock running timeScale times
 // faster; I/O completions feed back; events carry the base and per-Proc fields; a stalled LUN makes the
-// Proc's deadline fire (heartbeat-timeout, then offline); direct reads/writes split into chunks; stop
+// Proc's deadline fire (heartbeat-timeout, then offline) and marks the held command aborted; direct reads/writes split into chunks; stop
 // ends a Proc. Short: each case runs well under a second of wall time.
 import { expect } from 'chai';
 import { BlockTarget } from '../../lib/storage/target.js';
@@ -10,7 +10,7 @@ import type { ScsiCommand, ScsiResult, ScsiTarget } from '../../lib/storage/scsi
 import { parseSuperblock, planFormat } from '../../lib/datastore/format.js';
 import { createHostCtx, heartbeat } from '../../lib/datastore/host.js';
 import { DIRECT_IO_CHUNK_BYTES, DatastoreDriver } from '../../daemons/datastore/driver.js';
-import { sleepUntil, type Gen } from '../../lib/datastore/proc.js';
+import { io, sleepUntil, type Gen } from '../../lib/datastore/proc.js';
 
 const TIME_SCALE = 20;
 const LUN_BYTES = 8 * 1024 * 1024;
@@ -25,9 +25,12 @@ function fabricClock() {
 class StallableTarget implements ScsiTarget {
   stalled: Array<() => void> | undefined;
   commands = 0;
+  /** The last command received (to see whether the driver marked it aborted). */
+  last: ScsiCommand | undefined;
   constructor(readonly inner: BlockTarget) {}
   async execute(cmd: ScsiCommand): Promise<ScsiResult> {
     this.commands++;
+    this.last = cmd;
     if (this.stalled) await new Promise<void>((r) => this.stalled!.push(r));
     return this.inner.execute(cmd);
   }
@@ -108,6 +111,21 @@ describe('datastore driver (daemons/datastore/driver.ts)', () => {
     expect(events.map((e) => e.type)).to.include('datastore-online');
     expect(ctx.online).to.equal(true);
     driver.stopAll();
+  });
+
+  it('an I/O past its deadline is marked aborted (a queue holding it never sends it); one answered in time is not', async () => {
+    const { driver, stall } = await setup();
+    const now = { nowMs: 0 };
+    function* readOnce(deadlineMs: number): Gen<string> {
+      return (yield* io({ kind: 'read', lba: 0, blocks: 1 }, now.nowMs + deadlineMs)).status;
+    }
+    expect(await driver.run('quick', now, readOnce(1000))).to.equal('good');
+    expect(stall.last?.aborted).to.equal(undefined);
+    stall.stalled = [];
+    expect(await driver.run('late', now, readOnce(200))).to.equal('timeout');
+    expect(stall.last?.aborted, 'the held command is marked when its issuer gives up').to.equal(true);
+    for (const r of stall.stalled) r();
+    stall.stalled = undefined;
   });
 
   it('direct reads and writes larger than one chunk are split and come back whole', async () => {

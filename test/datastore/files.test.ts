@@ -3,8 +3,8 @@
 // new file open; and inspectVolume, which decodes the metadata and reports every inconsistency with its offset.
 import { expect } from 'chai';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
-import { emitEntry, entryLba } from '../../lib/datastore/format.js';
-import { claimBlocks, createFile, deleteFile, growFile, listDir } from '../../lib/datastore/files.js';
+import { type Layout, emitEntry, entryLba, journalLbaOf } from '../../lib/datastore/format.js';
+import { claimBlocks, createFile, deleteFile, growFile, listDir, settleUntilDone } from '../../lib/datastore/files.js';
 import { inspectVolume } from '../../lib/datastore/inspect.js';
 import type { EntryMeta, Extent, FileEntry } from '../../lib/datastore/format.js';
 import { crc32 } from 'node:zlib';
@@ -154,4 +154,68 @@ describe('datastore files (§7.8, §7.9)', () => {
     expect(rep.problems).to.have.length(4); // the two above count blocks 0 and 1
     expect(inspectVolume(Buffer.alloc(512), 512).problem!.code).to.equal(DS_ERROR.BAD_MAGIC);
   });
+
+  // The array stops answering (killed, stalled) in the middle of a create: the host's I/O times out, but
+  // what reached the array happened. Nothing may stay behind once the host creates a file again.
+  async function failMidCreate(stallOn: (kind: string, lba: number | undefined, l: Layout, journal: number) => boolean): Promise<{ sim: Sim; failed: string | undefined }> {
+    const sim = await setup('esx1');
+    const h = sim.host('esx1');
+    const from = h.issuedLog.length;
+    const p = h.run('c', createFile(h.ctx, 0, 'lost.vmdk', 2 * MIB));
+    for (let i = 0; i < 1000 && !h.issuedLog.slice(from).some((x) => stallOn(x.kind, x.lba, sim.superblock().layout, journalLbaOf(sim.superblock().layout, h.ctx.slot!.index))); i++) await sim.advance(1);
+    sim.stall('esx1', sim.now + 9_000); // replies after the 8 s I/O timeout
+    await sim.advance(12_000);
+    return { sim, failed: p.error()?.code };
+  }
+
+  it('a create whose bitmap claim times out at the array: the next create gives the blocks and the entry back', async () => {
+    const { sim, failed } = await failMidCreate((kind, lba, l) => kind === 'ats' && lba === l.bitmapLba);
+    expect(failed).to.equal(DS_ERROR.IO_FAILED);
+    expect((await problems(sim)).join('\n')).to.match(/marked allocated but no file uses it/); // leaked until settled
+    const h = sim.host('esx1');
+    const next = h.run('c2', createFile(h.ctx, 0, 'next.vmdk', 1 * MIB));
+    await sim.advance(200);
+    expect((await sim.entry(next.value<number>())).meta.extents).to.deep.equal([{ start: 0, count: 1 }]); // block 0 reused
+    expect(await problems(sim)).to.deep.equal([]);
+    expect(h.eventsOf('orphans-freed')).to.have.length(1);
+    const table = await Promise.all(Array.from({ length: 4 }, (_, i) => sim.entry(i)));
+    expect(table.filter((e) => e.meta.type === 'unused' && e.lock.mode !== 'free'), 'no unused entry left locked').to.deep.equal([]);
+  });
+
+  it('a create whose journal record landed but was never applied: replayed before the next update, not skipped', async () => {
+    const { sim, failed } = await failMidCreate((kind, lba, _l, j) => kind === 'write' && lba !== undefined && lba > j && lba < j + 64);
+    expect(failed).to.equal(DS_ERROR.IO_FAILED);
+    const h = sim.host('esx1');
+    const next = h.run('c2', createFile(h.ctx, 0, 'next.vmdk', 1 * MIB));
+    await sim.advance(200);
+    next.value();
+    const names = (await Promise.all(Array.from({ length: 4 }, (_, i) => sim.entry(i)))).map((e) => e.meta.name);
+    expect(names).to.include.members(['lost.vmdk', 'next.vmdk']); // the journalled create completed by the replay
+    expect(h.eventsOf('journal-replayed')).to.have.length(1);
+    expect(await problems(sim)).to.deep.equal([]);
+  });
+
+  it('a create whose release of the parent directory times out: the directory is released again, other hosts can create in it', async () => {
+    const sim = await setup('esx1', 'esx2');
+    const h = sim.host('esx1');
+    const from = h.issuedLog.length;
+    const p = h.run('c', createFile(h.ctx, 0, 'a.vmx', 100));
+    // stalled from the checkpoint write on, for longer than two I/O timeouts: the checkpoint times out, then
+    // the read before the release does, so the release is never sent
+    const checkpoint = journalLbaOf(sim.superblock().layout, h.ctx.slot!.index);
+    for (let i = 0; i < 1000 && !h.issuedLog.slice(from).some((x) => x.kind === 'write' && x.lba === checkpoint); i++) await sim.advance(1);
+    sim.stall('esx1', sim.now + 20_000);
+    await sim.advance(25_000);
+    expect(p.error()?.code).to.equal(DS_ERROR.IO_FAILED);
+    expect((await sim.entry(0)).lock.mode, 'the release never reached the array').to.equal('exclusive');
+    const s = h.run('settle', settleUntilDone(h.ctx));
+    await sim.advance(200);
+    expect(s.value<boolean>()).to.equal(true);
+    expect((await sim.entry(0)).lock.mode).to.equal('free');
+    const other = sim.host('esx2').run('c2', createFile(sim.host('esx2').ctx, 0, 'b.vmx', 100));
+    await sim.advance(200);
+    other.value();
+    expect(await problems(sim)).to.deep.equal([]);
+  });
 });
+

@@ -89,6 +89,7 @@ describe('datastore heartbeat (§7.1-§7.4)', () => {
     const on = h.eventsOf('online');
     expect(on).to.have.length(1);
     expect(on[0]!.atMs - (lastOk + 25_500)).to.be.within(0, 1100);
+    expect(on[0]!.details!.offlineForMs).to.equal(on[0]!.atMs - off[0]!.atMs); // the whole outage, not the last retry
     expect(h.ctx.online).to.equal(true);
   });
 
@@ -134,6 +135,21 @@ describe('datastore heartbeat (§7.1-§7.4)', () => {
     const h = sim.host('esx1');
     const i = h.ctx.slot!.index;
     h.hb!.proc.stop();
+    const u = h.run('unmount', unmount(h.ctx));
+    await sim.advance(100);
+    u.value();
+    const s = await sim.slot(i);
+    expect([s.state, s.generation]).to.deep.equal(['free', 2]);
+  });
+
+  it('§7.4 unmount right after a pulse was sent: the pulse lands anyway, unmount reads the slot again and frees it', async () => {
+    const sim = await setup('esx1');
+    await sim.advance(10);
+    const h = sim.host('esx1');
+    const i = h.ctx.slot!.index;
+    const from = h.issuedLog.length;
+    for (let n = 0; n < 10_000 && !h.issuedLog.slice(from).some((x) => x.kind === 'ats' && x.lba === h.ctx.slot!.lba); n++) await sim.advance(1);
+    h.hb!.proc.stop(); // the heartbeat stops with its pulse on the wire (it reaches the array, the answer is ignored)
     const u = h.run('unmount', unmount(h.ctx));
     await sim.advance(100);
     u.value();

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { DS_MAX_LOCK_HOLDERS, type EntryMeta, type LockingMode, entryLba } from '../../lib/datastore/format.js';
-import { DS_RESERVE_MAX_TRIES } from '../../lib/datastore/host.js';
+import { DS_RESERVE_MAX_TRIES, type UpdateOutcome, atomicUpdate } from '../../lib/datastore/host.js';
 import { journalledUpdate } from '../../lib/datastore/journal.js';
 import { acquireLock, releaseLock } from '../../lib/datastore/lock.js';
 import { Sim } from './sim.js';
@@ -204,6 +204,24 @@ describe('datastore ATS+SCSI locking (§7.7)', () => {
     await sim.advance(1000);
     p.value();
     expect((await sim.entry(1)).lock.owner).to.equal(h.uuid);
+  });
+
+  it('two operations of one host never share its reservation: the second waits on the host, so one of two racing updates of a block wins', async () => {
+    // The array knows the host as one initiator: it would grant the second RESERVE and the first RELEASE
+    // would end both. Without the host's own serialization both read the old block and both write.
+    const sim = await setup(['esx1'], 'ats-scsi');
+    const h = sim.host('esx1');
+    const lba = entryLba(sim.superblock().layout, 2);
+    const r = await sim.exec('reader', { kind: 'read', lba, blocks: 1 });
+    const old = r.status === 'good' ? r.data! : Buffer.alloc(0);
+    const a = h.run('a', atomicUpdate(h.ctx, lba, old, Buffer.alloc(old.length, 0xaa), true));
+    const b = h.run('b', atomicUpdate(h.ctx, lba, old, Buffer.alloc(old.length, 0xbb), true));
+    await sim.advance(2000);
+    const outcomes = [a.value<UpdateOutcome>(), b.value<UpdateOutcome>()].map((o) => (o.ok ? 'ok' : o.why)).sort();
+    expect(outcomes).to.deep.equal(['miscompare', 'ok']);
+    const ops = sim.log.filter((x) => x.host === 'esx1' && (x.kind === 'reserve' || x.kind === 'release')).slice(-4).map((x) => x.kind);
+    expect(ops).to.deep.equal(['reserve', 'release', 'reserve', 'release']); // never two reservations at once
+    expect(h.ctx.reserving).to.equal(false);
   });
 
   it(`gives up with VFAB_DATASTORE_CONTENDED after ${DS_RESERVE_MAX_TRIES} conflicts (bounded)`, async () => {

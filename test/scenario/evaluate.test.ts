@@ -130,6 +130,9 @@ steps:
       ping: async () => ({ sent: 3, received: 3, detail: 'ok' }),
       portUplink: async () => ({ port: 'web1.nic0', uplink: 'vmnic1', egressUplinks: ['vmnic1'] }),
       uplinkTxFrames: async () => ({}),
+      vmPower: async () => { throw new Error('no datastore steps here'); },
+      datastoreFiles: async () => { throw new Error('no datastore checks here'); },
+      datastoreState: async () => { throw new Error('no datastore checks here'); },
       collect: async () => evidence({
         capturedPoints: new Set(['esx1.vmnic1']),
         rarps: [{ sceneMs: 25, point: 'esx1.vmnic1', direction: 'out', mac: MAC1 }],

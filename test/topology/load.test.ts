@@ -454,6 +454,20 @@ describe('topology loader', () => {
       expectOneProblem(host2('    - { name: ds1, lun: lun0 }   # <-', disks), 'hosts[1].datastores[0].lun', 'holds VM disks of this host');
     });
 
+    it('NAS datastores: a share of an array the host has storage access to; exactly one of lun and share', () => {
+      const arrays = '- name: array2\n  shares:\n    - { name: share1, sizeMB: 8 }';
+      const host2 = (datastores: string, storage = '    - { array: array2 }\n') => fabric({ arrays, hosts: `- name: esx2\n  storage:\n${storage}  datastores:\n${datastores}` });
+      const ok = parseTopology(host2('    - { name: nas1, share: share1 }'), 't.yaml');
+      expect(ok.hosts[1]!.datastores!.map((d) => [d.name, d.array, d.lun, d.share])).to.deep.equal([['nas1', 'array2', '', 'share1']]);
+      expectOneProblem(host2('    - { name: nas1, share: share1, lun: lun0 }   # <-'), 'hosts[1].datastores[0]', 'needs exactly one of lun');
+      expectOneProblem(host2('    - { name: nas1 }   # <-'), 'hosts[1].datastores[0]', 'needs exactly one of lun');
+      expectOneProblem(host2('    - { name: nas1, share: share9 }   # <-'), 'hosts[1].datastores[0].share', 'no array has a share `share9`');
+      expectOneProblem(host2('    - { name: nas1, share: share1, array: array1 }   # <-'), 'hosts[1].datastores[0].share', 'no array named array1 has a share `share1`');
+      expectOneProblem(host2('    - { name: nas1, share: share1 }   # <-', '    - { array: array1, luns: [lun0] }\n'), 'hosts[1].datastores[0].share', 'host esx2 has no storage access to array2');
+      const disk = '  vms:\n    - name: v2\n      disks:\n        - { datastore: nas1, sizeGB: 0.5 }   # <-\n';
+      expectOneProblem(fabric({ arrays, hosts: `- name: esx2\n  storage:\n    - { array: array2 }\n  datastores:\n    - { name: nas1, share: share1 }\n${disk}` }), 'hosts[1].vms[0].disks[0].datastore', 'VM disks on NAS datastores are not emulated yet');
+    });
+
     it('VM disks on a datastore: a datastore the host mounts, one per VM, exactly one of datastore and array + lun', () => {
       const host2 = (disks: string, datastores = '    - { name: ds1, lun: lun0 }\n') =>
         fabric({ hosts: `- name: esx2\n  storage:\n    - { array: array1, luns: [lun0] }\n  datastores:\n${datastores}  vms:\n    - name: v2\n      disks:\n${disks}` });

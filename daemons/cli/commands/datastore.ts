@@ -1,7 +1,9 @@
 // Datastore commands of the vfab CLI: `vfab datastore format|mount|unmount|list|inspect|locks|heartbeats`
 // and `vfab vm power-on|power-off` (VM files locked on a datastore), through the hosts' control API
 // (daemons/datastore/host-datastores.ts). Which host mounts which datastore comes from the topology
-// (hosts[].datastores, docs/datastores.md). Leaves out NAS datastores.
+// (hosts[].datastores, docs/datastores.md). NAS datastores (on a share, `.lck` leases) answer the same
+// routes: list, locks, heartbeats and inspect show their leases (owner, lease age) instead of heartbeat
+// slots; format is for LUNs only.
 
 import { VfabError } from '../../../lib/errors.js';
 import { formatSize } from '../../../lib/storage/size.js';
@@ -12,8 +14,11 @@ import { MAX_POWER_ON_WAIT_MS } from '../../datastore/host-datastores.js';
 
 interface DsSummary {
   name: string;
+  /** vmfs or nas */
+  type: string;
   array: string;
-  lun: string;
+  lun: string | null;
+  share?: string;
   state: string;
   error: string | null;
   label: string | null;
@@ -61,17 +66,20 @@ const datastoreCmd = defineCommand(
     ],
     description: `A datastore is a VMFS-like file system on a shared LUN (docs/datastores.md). The topology says which
 hosts mount it (hosts[].datastores: [{ name, lun }]); they mount it when their array attaches, each
-claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE AND WRITE.
+claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE AND WRITE. A NAS
+datastore ({ name, share }) is a share of an array, mounted over its /nas endpoint: nothing to format,
+and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after 35 s unchanged).
 
   format      writes an empty datastore on the LUN through HOST (default: the first host that lists it),
               then mounts it on every host that lists it. A LUN holding anything (a datastore, the VM
               disk directory, any data) is refused unless --force; a datastore another host still
               heartbeats on is refused even with --force
   mount       mount / unmount on HOST (default: every host that lists the datastore)
-  list        each host's datastores: state (mounted, offline, unformatted, ...), heartbeat slot
-  inspect     decodes the whole metadata and cross-checks it
-  locks       files and directories with their lock mode and holders (host, alive or gone)
-  heartbeats  heartbeat slots: owner, generation, pulse count and age`,
+  list        each host's datastores: type (vmfs, nas), state (mounted, offline, unformatted, ...), slot
+  inspect     decodes the whole metadata and cross-checks it (NAS: every .lck readable, none orphaned)
+  locks       files and directories with their lock mode and holders (host, alive or gone); NAS: the
+              .lck of each file, its owner and lease age
+  heartbeats  heartbeat slots: owner, generation, pulse count and age; NAS: no slots, each .lck's age`,
     options: {
       host: { type: 'string', value: 'HOST', description: 'the host to act through (default: the hosts that list the datastore)' },
       force: { type: 'bool', verbs: ['format'], description: 'format over data or an existing datastore (not under a live host)' },
@@ -126,27 +134,33 @@ claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE A
         const out: Array<{ host: string; datastores: DsSummary[] }> = [];
         for (const h of hosts) out.push({ host: h.name, datastores: await datastoresOf(state, h) });
         if (values.json) return printJson(io, { hosts: out }), EXIT_OK;
-        const rows = out.flatMap((o) => o.datastores.map((d) => [o.host, d.name, `${d.array}/${d.lun}`, d.state, d.slot === null ? '-' : `${d.slot} (gen ${d.generation})`, d.vms.join(',') || '-', d.error ?? '']));
-        io.out(rows.length ? table([['host', 'datastore', 'lun', 'state', 'slot', 'vms', 'problem'], ...rows]) : 'no host lists a datastore (hosts[].datastores in the topology)');
+        const rows = out.flatMap((o) => o.datastores.map((d) => [o.host, d.name, d.type, d.type === 'nas' ? `${d.array}:${d.share}` : `${d.array}/${d.lun}`, d.state, d.slot === null ? '-' : `${d.slot} (gen ${d.generation})`, d.vms.join(',') || '-', d.error ?? '']));
+        io.out(rows.length ? table([['host', 'datastore', 'type', 'on', 'state', 'slot', 'vms', 'problem'], ...rows]) : 'no host lists a datastore (hosts[].datastores in the topology)');
         return EXIT_OK;
       }
       case 'inspect': {
         const { name, h } = await one();
         const r = await control<any>(h, state.token, 'GET', dsPath(name, 'inspect'), undefined, 60_000);
         if (values.json) return printJson(io, r), r.clean ? EXIT_OK : EXIT_FAILED;
+        if (r.type === 'nas') io.out(`${name} (read through ${h.name}): NAS share ${r.share}, ${r.files} file(s), ${r.lockedFiles} with a .lck`);
         if (r.superblock) {
           const s = r.superblock;
           io.out(`${name} (read through ${h.name}): label ${s.label}, volume ${s.volumeUuid}, ${s.locking}, ${s.blockSize}-byte blocks, heartbeat ${s.heartbeatMs} ms, lease ${s.leaseMs} ms`);
           io.out(`  ${r.slotsInUse} heartbeat slot(s) in use, ${r.files} file(s), ${r.lockedFiles} locked, ${r.pendingJournals.length} journal(s) with unreplayed transactions`);
         }
         io.out(r.clean ? '  clean: no problems found' : `  ${r.problems.length} problem(s):`);
-        for (const p of r.problems) io.out(`    byte ${p.offset}: ${p.code}: ${p.message}`);
+        for (const p of r.problems) io.out(`    ${p.path ?? `byte ${p.offset}`}: ${p.code}: ${p.message}`);
         return r.clean ? EXIT_OK : EXIT_FAILED;
       }
       case 'locks': {
         const { name, h } = await one();
         const r = await control<any>(h, state.token, 'GET', dsPath(name, 'files'));
         if (values.json) return printJson(io, r), EXIT_OK;
+        if (r.type === 'nas') {
+          io.out(`${name}: NAS datastore, .lck leases refreshed every ${r.refreshMs} ms, stale after ${r.staleAfterMs} ms unchanged (fabric time)`);
+          io.out(table([['path', 'size', 'lock', '.lck', 'owner', 'lease age'], ...r.files.map((f: any) => [f.path, formatSize(f.sizeBytes), f.lock.mode, f.lock.lck ?? '-', f.lock.holders[0]?.owner ?? '-', f.lock.holders[0] ? `${f.lock.holders[0].leaseAgeMs} ms${f.lock.holders[0].stale ? ' (stale)' : ''}` : '-'])]));
+          return EXIT_OK;
+        }
         io.out(table([['path', 'type', 'size', 'lock', 'holders'], ...r.files.map((f: any) => [f.path, f.type, formatSize(f.sizeBytes), f.lock.mode, f.lock.holders.map((x: any) => `${x.owner} (slot ${x.slot} gen ${x.slotGeneration}${x.heartbeat === 'gone' ? ', gone' : ''})`).join(', ') || '-'])]));
         return EXIT_OK;
       }
@@ -154,6 +168,11 @@ claiming a heartbeat slot it then updates every 3 s (fabric time) with COMPARE A
         const { name, h } = await one();
         const r = await control<any>(h, state.token, 'GET', dsPath(name, 'heartbeats'));
         if (values.json) return printJson(io, r), EXIT_OK;
+        if (r.type === 'nas') {
+          io.out(`${name}: NAS datastore, no heartbeat slots: each lock is a .lck its owner rewrites every ${r.refreshMs} ms; stale after ${r.staleAfterMs} ms unchanged (fabric time)`);
+          io.out(r.leases.length ? table([['.lck', 'file', 'owner', 'counter', 'age'], ...r.leases.map((l: any) => [l.lck, l.file ?? '-', l.owner ?? '(unreadable)', String(l.counter ?? '-'), `${l.ageMs} ms${l.stale ? ' (stale)' : ''}`])]) : 'no .lck files');
+          return EXIT_OK;
+        }
         io.out(`${name}: heartbeat every ${r.heartbeatMs} ms, lease ${r.leaseMs} ms (fabric time)`);
         io.out(table([['slot', 'state', 'owner', 'generation', 'pulse', 'age'], ...r.slots.map((s: any) => [String(s.index), s.state, s.owner ?? '-', String(s.generation ?? '-'), String(s.pulse ?? '-'), s.pulseAgeMs === null || s.pulseAgeMs === undefined ? '-' : `${s.pulseAgeMs} ms`])]));
         return EXIT_OK;
@@ -173,12 +192,15 @@ name gets one 1 MiB disk, a topology VM its datastore disks, and its NICs come u
 has them open and its heartbeat moves, power-on fails with VFAB_DATASTORE_LOCKED "locked by <host>"
 (exit 1). When that host is dead, HOST watches its heartbeat for the whole lease (16 s fabric time; less with vfab up --time-scale), then breaks the lock
 (replays the dead host's journal, frees its slot) and powers on; --wait bounds how long.
+On a NAS datastore the files are locked by .lck-<fileid> leases the host refreshes every 10 s; a dead
+host's lease is broken once it stayed unchanged for 35 s (fabric time; the .vmx's lease first, then the
+others': default wait 90 s).
 Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
 it is files on the datastore.`,
     options: {
       host: { type: 'string', value: 'HOST', required: true, description: 'the host to run the VM on' },
       datastore: { type: 'string', value: 'NAME', description: 'the datastore holding the VM (needed only when HOST mounts more than one)' },
-      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats)' },
+      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats; NAS: twice the stale time plus two refreshes)' },
       json: JSON_OPTION,
     },
     args: { min: 2, max: 2 },

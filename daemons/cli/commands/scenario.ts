@@ -16,7 +16,8 @@ const run = defineCommand(
   {
     usage: ['SCENARIO [--out DIR] [--junit FILE] [--time-scale N] [--json] [--quiet]'],
     description: `Runs a scenario file: brings its topology up as a private fabric (own state directory), performs the
-steps (traffic, pings, link failures, impairments, kills, MAC changes, waits, captures), checks every
+steps (traffic, pings, link failures, impairments, kills, MAC changes, datastore power-ons and
+races, storage faults, waits, captures), checks every
 expectation, writes the timeline and captures, and tears the fabric down (also on Ctrl-C).
 Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.`,
     options: {
@@ -27,7 +28,7 @@ Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.`,
       quiet: { type: 'bool', description: 'no progress lines' },
     },
     args: { min: 1, max: 1 },
-    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/failover-notify-on.yaml --time-scale 5 --quiet'],
+    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/datastore-host-crash.yaml', 'run scenarios/failover-notify-on.yaml --time-scale 5 --quiet'],
     exits: { 1: 'an expectation failed (each says what was expected and what happened)', 2: 'bad usage, or the scenario or its topology is invalid' },
   },
   async ({ values, positionals }, io) => {

@@ -54,12 +54,14 @@ interface LunRow {
   sizeBytes: number;
   blockSizeBytes: number;
   blocks: number;
+  /** false: ATS (COMPARE AND WRITE) turned off on this LUN; absent = on. */
+  ats?: boolean;
 }
 
 export { readCacheLine } from '../read-cache-line.js';
 
 function lunRows(luns: LunRow[]): string {
-  return table([['lun', 'name', 'size', 'block', 'blocks', 'id'], ...luns.map((l) => [String(l.lun), l.name, formatSize(l.sizeBytes), String(l.blockSizeBytes), String(l.blocks), l.id])]);
+  return table([['lun', 'name', 'size', 'block', 'blocks', 'ats', 'id'], ...luns.map((l) => [String(l.lun), l.name, formatSize(l.sizeBytes), String(l.blockSizeBytes), String(l.blocks), l.ats === false ? 'off' : 'on', l.id])]);
 }
 
 const lun = defineCommand(
@@ -302,6 +304,7 @@ OFFSET and LENGTH are sizes: 4096, 4k, 1M.`,
             io.out(`  array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}, policy ${a.policy}, retried ${a.retriedCommands}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}`);
             io.out(indent(table([['path', 'name', 'state', 'i/o', 'selected', 'failures', 'admin'], ...a.paths.map((p: any) => [String(p.path), p.name, p.state, p.io ? 'yes' : 'no', String(p.selected), String(p.failures), p.adminDown ? 'down' : 'up'])]), 4));
             for (const l of a.luns) io.out(`    LUN ${l.lun} ${l.name}: ${formatSize(l.sizeBytes)}, ${l.blockSizeBytes}-byte blocks`);
+            for (const st of a.stalls ?? []) io.out(`    I/O STALLED to ${st.lun ?? 'every LUN'}: ${st.remainingMs} ms more (fabric clock), ${st.held} commands held`);
           }
           if (r.disks.length) io.out(indent(table([['vm', 'disk', 'lun or file', 'size', 'offset', 'problem'], ...r.disks.map((x: any) => [x.vm, x.disk, x.datastore ? `[${x.datastore}] ${x.file}` : `${x.array}/${x.lun}`, formatSize(x.sizeBytes), x.offsetBytes === null ? '-' : String(x.offsetBytes), x.error ?? ''])]), 2));
         }

@@ -10,8 +10,7 @@
 import { expect } from 'chai';
 import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
 import { control } from '../../../daemons/common/control-client.js';
-import { runCommand } from '../../../daemons/cli.js';
-import type { CliIo } from '../../../daemons/cli/io.js';
+import { cli, datastoreCommand, powerOnRace, vmCommand } from './helpers.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
 
 const TIME_SCALE = 8;
@@ -20,22 +19,6 @@ const LEASE_MS = 16_000;
 const LEASE_WALL_MS = LEASE_MS / TIME_SCALE;
 const RACES = 20;
 const SCSI_RACES = 5;
-
-type Command = (args: string[], io: CliIo) => Promise<number>;
-const datastoreCommand: Command = (args, io) => runCommand('datastore', args, io);
-const vmCommand: Command = (args, io) => runCommand('vm', args, io);
-
-async function cli(fn: (argv: string[], io: CliIo) => Promise<number>, args: string[]): Promise<{ code: number; text: string; json: any; error?: any }> {
-  const lines: string[] = [];
-  const io: CliIo = { out: (t) => lines.push(t), err: (t) => lines.push(t) };
-  try {
-    const code = await fn(args, io);
-    const text = lines.join('\n');
-    return { code, text, json: args.includes('--json') ? JSON.parse(text) : undefined };
-  } catch (e) {
-    return { code: -1, text: lines.join('\n'), json: undefined, error: e };
-  }
-}
 
 describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks', function () {
   this.timeout(60_000);
@@ -88,14 +71,7 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
   it(`two hosts race to power on the same VM ${RACES} times: exactly one wins each time, the other is told who holds it`, async () => {
     const wins = { esx1: 0, esx2: 0 };
     for (let i = 0; i < RACES; i++) {
-      const results = await Promise.allSettled([powerOn('esx1', 'race1'), powerOn('esx2', 'race1')]);
-      const won = results.flatMap((r, k) => (r.status === 'fulfilled' ? [k === 0 ? 'esx1' : 'esx2'] : []));
-      expect(won, `race ${i}: ${results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'won')).join(' / ')}`).to.have.length(1);
-      const winner = won[0] as 'esx1' | 'esx2';
-      const loser = winner === 'esx1' ? 'esx2' : 'esx1';
-      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-      expect(lost.reason.code).to.equal('VFAB_DATASTORE_LOCKED');
-      expect(lost.reason.message).to.match(new RegExp(`^locked by ${winner}`));
+      const { winner, loser } = await powerOnRace(powerOn, 'race1', i);
       wins[winner]++;
       const locks = (await api(loser, 'GET', '/control/datastores/ds1/files')).files.filter((f: any) => f.path.startsWith('race1/'));
       expect(locks.map((f: any) => [f.path, f.lock.mode, f.lock.holders.map((h: any) => h.owner)])).to.deep.equal([
