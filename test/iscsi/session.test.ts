@@ -504,6 +504,15 @@ describe('iscsi session: NOP, Logout, Text, other PDUs', () => {
     expect(s.receive(makePdu(OPCODE.NOP_OUT, { itt: RESERVED_TAG, ttt: RESERVED_TAG, cmdSN: 10, immediate: true }))).to.deep.equal([]);
   });
 
+  it('a non-immediate NOP-Out ping (as libiscsi sends it) takes its CmdSN and is answered; out of window it is dropped', () => {
+    const s = newSession();
+    const ping = (sn: number) => makePdu(OPCODE.NOP_OUT, { itt: 40 + sn, ttt: RESERVED_TAG, cmdSN: sn, data: pattern(8) });
+    expect(sent(s.receive(ping(10))).map((p) => p.opcode)).to.deep.equal([OPCODE.NOP_IN]);
+    expect(s.nextExpCmdSN).to.equal(11);
+    expect(s.receive(ping(10))).to.deep.equal([]);
+    expect(s.counters.outOfWindow).to.equal(1);
+  });
+
   it('Logout closes the session after its response; recovery logout is refused at ERL 0', () => {
     let s = newSession();
     let acts = s.receive(makePdu(OPCODE.LOGOUT_REQUEST, { flags: FLAG.F | 2, itt: 8, cid: 1, cmdSN: 10, immediate: true }));
