@@ -29,6 +29,8 @@ import { SCSI_STATUS, SENSE_KEY, ASC, type ScsiCommand } from '../../lib/storage
 import { parseFixedSense } from '../../lib/storage/sense.js';
 import * as cdb from '../../lib/storage/cdb.js';
 import { BlockTarget } from '../../lib/storage/target.js';
+import { seededRandom } from '../../lib/clock.js';
+import { TARGET_CMD_WINDOW } from '../../lib/iscsi/negotiate.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
 
 const ISID = Uint8Array.from([0x80, 0x12, 0x34, 0x56, 0x00, 0x01]);
@@ -553,6 +555,59 @@ describe('iscsi session: NOP, Logout, Text, other PDUs', () => {
     expect(reason(makePdu(OPCODE.LOGIN_REQUEST, {}))).to.equal(REJECT_REASON.PROTOCOL_ERROR);
     expect(reason(makePdu(OPCODE.SNACK_REQUEST, {}))).to.equal(REJECT_REASON.COMMAND_NOT_SUPPORTED);
     expect(reason(makePdu(OPCODE.NOP_IN, {}))).to.equal(REJECT_REASON.PROTOCOL_ERROR);
+  });
+});
+
+describe('iscsi session: seeded garbage', () => {
+  it('20 000 random initiator PDUs never throw and never exceed the task and buffer bounds', () => {
+    const rnd = seededRandom(7143);
+    const int = (n: number): number => Math.floor(rnd() * n);
+    const ops = [OPCODE.NOP_OUT, OPCODE.SCSI_COMMAND, OPCODE.TASK_MGMT_REQUEST, OPCODE.TEXT_REQUEST, OPCODE.DATA_OUT, OPCODE.LOGOUT_REQUEST, OPCODE.SNACK_REQUEST, OPCODE.LOGIN_REQUEST];
+    let s = newSession({ initialR2T: false, immediateData: true, firstBurstBytes: 4096, maxBurstBytes: 8192, maxOutstandingR2T: 2, initiatorMaxRecvDataSegmentBytes: 1024 });
+    const running: number[] = [];
+    let sessions = 1;
+    let executed = 0;
+    for (let i = 0; i < 20000; i++) {
+      const opcode = ops[int(ops.length)]!;
+      const small = (): number => (rnd() < 0.5 ? int(16) : int(0x100000000));
+      const fields = {
+        immediate: rnd() < 0.3,
+        flags: int(256),
+        itt: int(24),
+        ttt: rnd() < 0.5 ? RESERVED_TAG : int(8),
+        cmdSN: 10 + int(80),
+        expStatSN: 100 + int(40),
+        expectedDataTransferLength: rnd() < 0.8 ? int(20000) : small(),
+        bufferOffset: rnd() < 0.5 ? int(20000) : small(),
+        dataSN: int(8),
+        referencedTaskTag: int(24),
+        cid: int(3),
+        lun: rnd() < 0.8 ? encodeLun(int(4)) : BigInt(int(0x10000)) << 48n,
+        data: pattern(rnd() < 0.5 ? 0 : int(5000), i),
+      };
+      const acts = s.receive(makePdu(opcode, fields as never) as Pdu);
+      for (const a of acts) {
+        if (a.kind === 'execute') {
+          running.push(a.itt);
+          executed++;
+        }
+        if (a.kind === 'send') wire(a.pdu);
+      }
+      if (running.length > 0 && rnd() < 0.5) {
+        const itt = running.splice(int(running.length), 1)[0]!;
+        for (const a of s.complete(itt, rnd() < 0.5 ? { status: SCSI_STATUS.GOOD, dataIn: pattern(int(3000)) } : { status: SCSI_STATUS.CHECK_CONDITION, sense: { key: 5, asc: 0x24, ascq: 0 } }))
+          if (a.kind === 'send') wire(a.pdu);
+      }
+      expect(s.taskCount).to.be.at.most(TARGET_CMD_WINDOW + SESSION_MAX_IMMEDIATE_TASKS);
+      expect(s.bufferedDataOutBytes).to.be.at.most(SESSION_MAX_DATA_OUT_BYTES);
+      if (acts.some((a) => a.kind === 'close')) {
+        s = newSession();
+        running.length = 0;
+        sessions++;
+      }
+    }
+    expect(executed).to.be.above(50); // the garbage reached the SCSI layer, not only Reject
+    expect(sessions).to.be.above(1); // logouts and cold resets happened along the way
   });
 });
 
