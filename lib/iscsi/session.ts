@@ -122,7 +122,7 @@ export interface SessionCounters {
   taskSetFull: number;
 }
 
-/** SCSI initiator port name of an iSCSI I_T nexus (RFC 7143 §4.2.7.x: name, ",i,0x", ISID in hex). */
+/** SCSI initiator port name of an iSCSI I_T nexus (RFC 7143, SCSI port names: name, ",i,0x", ISID in hex). */
 export function initiatorPortName(initiatorName: string, isid: Uint8Array): string {
   return `${initiatorName},i,0x${Buffer.from(isid).toString('hex')}`;
 }
@@ -479,7 +479,7 @@ export class IscsiSession {
     const t = this.tasks.get(pdu.itt);
     if (t === undefined || t.state !== 'data-out' || t.aborted) {
       if (this.abortedTags.includes(pdu.itt) || (t !== undefined && t.aborted)) {
-        this.counters.discardedDataOut++; // late data of an aborted task (§4.2.3.x): discarded
+        this.counters.discardedDataOut++; // late data of an aborted task: discarded
         return;
       }
       this.reject(pdu, REJECT_REASON.INVALID_PDU_FIELD, out);
@@ -789,7 +789,7 @@ export class IscsiSession {
       return acts;
     };
     for (const t of victims) this.abortTask(t, out);
-    // §4.2.3.x: the response goes out only after every affected task has ended at the SCSI layer.
+    // The response goes out only after every affected task has ended at the SCSI layer.
     if (running.length === 0) {
       out.push(...finalActions());
       return;
