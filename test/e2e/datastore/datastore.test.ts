@@ -12,6 +12,7 @@ import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFab
 import { control } from '../../../daemons/common/control-client.js';
 import { cli, datastoreCommand, powerOnRace, vmCommand } from './helpers.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
+import { exitCodeFor } from '../../../daemons/cli.js';
 
 const TIME_SCALE = 8;
 /** The volume's lease (fabric ms, the format default) and its wall-clock length at TIME_SCALE. */
@@ -101,6 +102,43 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     }
     const inspect = await cli(datastoreCommand, ['inspect', 'ds1', '--json']);
     expect(inspect.json.problems).to.deep.equal([]);
+  });
+
+  it('§7.5/§7.8 open modes across hosts: two read-only holders share a disk, an exclusive open is refused "locked by", multi-writer is shared', async () => {
+    const disk = 'tmpl1/tmpl1-flat.vmdk';
+    const open = (host: string, mode: string, extra: string[] = []) => cli(datastoreCommand, ['open', 'ds1', disk, '--host', host, '--mode', mode, '--json', ...extra]);
+    const close = (host: string) => cli(datastoreCommand, ['close', 'ds1', disk, '--host', host, '--json']);
+    const lockOf = async () => (await cli(datastoreCommand, ['locks', 'ds1', '--json'])).json.files.find((f: any) => f.path === disk).lock;
+    expect((await cli(vmCommand, ['power-on', 'tmpl1', '--host', 'esx1'])).code).to.equal(0); // creates the files
+    expect((await cli(vmCommand, ['power-off', 'tmpl1', '--host', 'esx1'])).code).to.equal(0);
+    for (const h of ['esx1', 'esx2']) {
+      const r = await open(h, 'read-only');
+      expect(r.error?.message).to.equal(undefined);
+      expect(r.json).to.include({ mode: 'read-only', taken: true });
+    }
+    let lock = await lockOf();
+    expect(lock.mode).to.equal('read-only');
+    expect(lock.holders.map((x: any) => x.owner).sort()).to.deep.equal(['esx1', 'esx2']);
+    expect((await close('esx2')).code).to.equal(0);
+    const refused = await open('esx2', 'exclusive', ['--wait', '6']); // two heartbeats: esx1's pulse is seen to move
+    expect(exitCodeFor(refused.error)).to.equal(1);
+    expect(refused.error?.code).to.equal('VFAB_DATASTORE_LOCKED');
+    expect(refused.error?.message).to.contain('locked by esx1');
+    expect((await close('esx1')).code).to.equal(0);
+    expect((await lockOf()).mode).to.equal('free');
+    for (const h of ['esx1', 'esx2']) expect((await open(h, 'multi-writer')).json?.mode).to.equal('multi-writer');
+    lock = await lockOf();
+    expect(lock.mode).to.equal('multi-writer');
+    expect(lock.holders).to.have.length(2);
+    for (const h of ['esx1', 'esx2']) expect((await close(h)).code).to.equal(0);
+    expect((await lockOf()).mode).to.equal('free');
+    const missing = await cli(datastoreCommand, ['open', 'ds1', 'tmpl1/nope.vmdk', '--host', 'esx1']);
+    expect(missing.error?.code).to.equal('VFAB_DATASTORE_NOT_FOUND');
+    const badMode = await cli(datastoreCommand, ['open', 'ds1', disk, '--host', 'esx1', '--mode', 'shared']);
+    expect(exitCodeFor(badMode.error)).to.equal(2);
+    const noHost = await cli(datastoreCommand, ['open', 'ds1', disk]);
+    expect(exitCodeFor(noHost.error)).to.equal(2);
+    expect(noHost.error?.message).to.contain('--host');
   });
 
   it('every path of esx2 down: "lost access to volume" (offline) after the lease, back online when a path returns', async () => {
