@@ -102,6 +102,10 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
   },
   async ({ values, positionals }, io) => {
     const [verb, ...args] = positionals as [string, ...string[]];
+    if (verb === 'open' || verb === 'close') { // usage first: before the fabric is looked at
+      if (args.length !== 2) throw new UsageError(`vfab datastore ${verb} needs NAME and PATH, e.g. vfab datastore ${verb} ds1 web1/web1-flat.vmdk --host esx1`);
+      if (values.host === undefined) throw new UsageError(`vfab datastore ${verb} needs --host HOST: the host that ${verb === 'open' ? 'opens' : 'closes'} the file`);
+    }
     const state = readState();
     const host = values.host === undefined ? undefined : runningHost(state, values.host);
     const one = async (): Promise<{ name: string; h: DaemonRecord }> => {
@@ -175,8 +179,7 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
       }
       case 'open':
       case 'close': {
-        if (args.length !== 2) throw new UsageError(`vfab datastore ${verb} needs NAME and PATH, e.g. vfab datastore ${verb} ds1 web1/web1-flat.vmdk --host esx1`);
-        if (host === undefined) throw new UsageError(`vfab datastore ${verb} needs --host HOST: the host that ${verb === 'open' ? 'opens' : 'closes'} the file`);
+        if (host === undefined) throw new UsageError('--host is required'); // checked above
         const [name, file] = args as [string, string];
         const body = verb === 'open' ? { path: file, mode: values.mode, ...(values.wait === undefined ? {} : { waitMs: values.wait * 1000 }) } : { path: file };
         if (!values.json && verb === 'open') io.err(`opening ${file} on ${name} ${values.mode} on ${host.name}...`);
