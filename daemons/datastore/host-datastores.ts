@@ -339,6 +339,7 @@ export class HostDatastores {
   async files(d: Ds): Promise<unknown> {
     const { driver, sb } = await this.superblockOf(d);
     const l = sb.layout;
+    const now = this.deps.clock.nowMs();
     const slots = await this.readSlots(driver, sb);
     const raw = await driver.read(l.fileTableLba, l.fileEntries);
     const entries: FileEntry[] = [];
@@ -355,10 +356,12 @@ export class HostDatastores {
     const holderName = (h: { owner: string; slotLba: number; slotGeneration: number }) => {
       const s = slots[slotIndexAt(l, h.slotLba)];
       const live = s !== undefined && s.state !== 'free' && s.owner === h.owner && s.generation === h.slotGeneration;
-      return { owner: live ? s.hostName : h.owner, ownerUuid: h.owner, slot: slotIndexAt(l, h.slotLba), slotGeneration: h.slotGeneration, heartbeat: live ? s.state : 'gone' };
+      // how stale the holder's heartbeat is: fabric ms since its last pulse (the lease is sb.leaseMs)
+      const pulseAgeMs = live ? Math.max(0, Math.round(now - s.pulseMs)) : null;
+      return { owner: live ? s.hostName : h.owner, ownerUuid: h.owner, slot: slotIndexAt(l, h.slotLba), slotGeneration: h.slotGeneration, heartbeat: live ? s.state : 'gone', pulseAgeMs };
     };
     return {
-      datastore: d.name,
+      datastore: d.name, leaseMs: sb.leaseMs,
       files: entries.map((e) => ({
         path: pathOf(e), entry: e.index, type: e.meta.type, sizeBytes: e.meta.sizeBytes, extents: e.meta.extents,
         lock: { mode: e.lock.mode, generation: e.lock.generation, holders: e.lock.holders.map(holderName) },

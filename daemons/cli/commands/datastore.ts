@@ -174,7 +174,9 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
           io.out(table([['path', 'size', 'lock', '.lck', 'owner', 'lease age'], ...r.files.map((f: any) => [f.path, formatSize(f.sizeBytes), f.lock.mode, f.lock.lck ?? '-', f.lock.holders[0]?.owner ?? '-', f.lock.holders[0] ? `${f.lock.holders[0].leaseAgeMs} ms${f.lock.holders[0].stale ? ' (stale)' : ''}` : '-'])]));
           return EXIT_OK;
         }
-        io.out(table([['path', 'type', 'size', 'lock', 'holders'], ...r.files.map((f: any) => [f.path, f.type, formatSize(f.sizeBytes), f.lock.mode, f.lock.holders.map((x: any) => `${x.owner} (slot ${x.slot} gen ${x.slotGeneration}${x.heartbeat === 'gone' ? ', gone' : ''})`).join(', ') || '-'])]));
+        const age = (x: any) => (x.heartbeat === 'gone' ? ', gone' : x.pulseAgeMs === null || x.pulseAgeMs === undefined ? '' : `, pulse ${x.pulseAgeMs} ms ago${x.pulseAgeMs >= r.leaseMs ? ' (stale: lease over)' : ''}`);
+        io.out(`${name}: heartbeat lease ${r.leaseMs} ms (fabric time); a holder whose pulse is older than that may be broken`);
+        io.out(table([['path', 'type', 'size', 'lock', 'holders'], ...r.files.map((f: any) => [f.path, f.type, formatSize(f.sizeBytes), f.lock.mode, f.lock.holders.map((x: any) => `${x.owner} (slot ${x.slot} gen ${x.slotGeneration}${age(x)})`).join(', ') || '-'])]));
         return EXIT_OK;
       }
       case 'open':

@@ -119,6 +119,10 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     let lock = await lockOf();
     expect(lock.mode).to.equal('read-only');
     expect(lock.holders.map((x: any) => x.owner).sort()).to.deep.equal(['esx1', 'esx2']);
+    // each holder's heartbeat staleness is shown: both pulse within the lease
+    for (const x of lock.holders) expect(x.pulseAgeMs).to.be.a('number').within(0, LEASE_MS - 1);
+    const text = await cli(datastoreCommand, ['locks', 'ds1']);
+    expect(text.text).to.match(/tmpl1\/tmpl1-flat\.vmdk .*read-only .*esx\d \(slot \d+ gen \d+, pulse \d+ ms ago\)/);
     expect((await close('esx2')).code).to.equal(0);
     const refused = await open('esx2', 'exclusive', ['--wait', '6']); // two heartbeats: esx1's pulse is seen to move
     expect(exitCodeFor(refused.error)).to.equal(1);
@@ -170,6 +174,10 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     const early = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--wait', '2']);
     expect(early.error?.code).to.equal('VFAB_DATASTORE_LOCKED');
     expect(early.error?.message).to.match(/^locked by esx1/);
+    // the dead holder's heartbeat is seen to age: its pulse is older than at the kill
+    const stale = (await cli(datastoreCommand, ['locks', 'ds1', '--host', 'esx2', '--json'])).json.files.find((f: any) => f.path === 'crash1/crash1.vmx').lock.holders[0];
+    expect(stale.owner).to.equal('esx1');
+    expect(stale.pulseAgeMs).to.be.at.least(2_000, 'esx1 has not pulsed since the kill (2 s fabric of waiting at least)');
     // after the window: esx2 watches esx1's slot for the whole lease, breaks the lock and powers on
     const t0 = Date.now();
     const late = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--json']);
