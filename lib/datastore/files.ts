@@ -17,6 +17,14 @@ import { journalledUpdate, setBits, settleJournal } from './journal.js';
 import { releaseLock, takeLock } from './lock.js';
 import { type Gen, emit, sleepUntil } from './proc.js';
 
+/**
+ * A directory's lock is held only while a file is created in it: another host creating there waits for it
+ * (reading the lock every DS_DIR_LOCK_POLLS_PER_HEARTBEAT-th of a heartbeat interval: 30 ms at the default
+ * 3 s) for at most two leases, instead of being refused "locked by" because the holder is alive.
+ */
+export const DS_DIR_LOCK_POLLS_PER_HEARTBEAT = 100;
+const dirLockWait = (ctx: HostCtx) => ({ waitLive: { pollMs: ctx.timing.heartbeatMs / DS_DIR_LOCK_POLLS_PER_HEARTBEAT, waitMs: 2 * ctx.timing.leaseMs } });
+
 /** Most ATS rounds when claiming blocks or a free entry races with other hosts. */
 export const DS_CLAIM_MAX_TRIES = 16;
 
@@ -107,7 +115,7 @@ export function* createFile(ctx: HostCtx, parent: number, name: string, sizeByte
   yield* settleFailedCreates(ctx);
   let taken: boolean;
   try {
-    ({ taken } = yield* takeLock(ctx, parent, 'exclusive'));
+    ({ taken } = yield* takeLock(ctx, parent, 'exclusive', dirLockWait(ctx)));
   } catch (e) {
     if ((e as DatastoreError).code === DS_ERROR.IO_FAILED) orphan(ctx, parent, []); // the lock may be ours on disk
     throw e;

@@ -116,11 +116,21 @@ export function* acquireLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<F
   return (yield* takeLock(ctx, entry, mode)).entry;
 }
 
+export interface TakeLockOptions {
+  /**
+   * For short metadata locks (a directory while a file is created in it): a live holder is waited for,
+   * the lock record read again every `pollMs`, for at most `waitMs` (fabric ms), instead of refusing
+   * "locked by" as soon as its heartbeat is seen to move. A dead holder is still broken after a lease.
+   */
+  waitLive?: { pollMs: number; waitMs: number };
+}
+
 /** acquireLock, also saying whether this call took the lock (false: this host held it already). */
-export function* takeLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<{ entry: FileEntry; taken: boolean }> {
+export function* takeLock(ctx: HostCtx, entry: number, mode: HeldMode, opts: TakeLockOptions = {}): Gen<{ entry: FileEntry; taken: boolean }> {
   const l = ctx.sb.layout;
   const t = ctx.timing;
   const lba = entryLba(l, entry);
+  const waitLiveUntil = opts.waitLive ? ctx.nowMs + opts.waitLive.waitMs : -Infinity;
   rounds: for (let round = 0; round < DS_LOCK_MAX_ROUNDS; round++) {
     const mine = me(ctx);
     const { raw, entry: cur } = yield* readEntry(ctx, entry);
@@ -145,28 +155,40 @@ export function* takeLock(ctx: HostCtx, entry: number, mode: HeldMode): Gen<{ en
       }
       if (c.live.length > 0) {
         // Watch every live holder's slot for a full lease (§7.6); any change means alive.
-        const from = ctx.nowMs;
-        const end = from + t.leaseMs;
+        let end = ctx.nowMs + t.leaseMs;
         let moved: Watched | undefined;
+        // With waitLive the lock record is read every pollMs (a short metadata lock is let go within
+        // milliseconds), and a holder whose heartbeat moves is waited for, not refused, until waitMs.
+        const pollMs = opts.waitLive ? Math.min(opts.waitLive.pollMs, t.heartbeatMs) : t.heartbeatMs;
         // A read that fails or times out observes nothing: the watch goes on, and it ends only with a
         // successful read of every slot at or after the end of the window.
         for (let seenAtEnd = false; moved === undefined && !seenAtEnd; ) {
           if (ctx.nowMs >= end + t.leaseMs) throw new DatastoreError(DS_ERROR.IO_FAILED, `cannot read the heartbeat slots of entry ${entry}'s holders`, { entry });
-          yield* sleepUntil(ctx.nowMs >= end ? ctx.nowMs + t.offlineRetryMs : Math.min(ctx.nowMs + t.heartbeatMs, end));
+          yield* sleepUntil(ctx.nowMs >= end ? ctx.nowMs + t.offlineRetryMs : Math.min(ctx.nowMs + pollMs, end));
           const atEnd = ctx.nowMs >= end;
           // The lock itself changed (released, or taken over): decide again from what it is now.
           const again = yield* io({ kind: 'read', lba, blocks: 1 }, ctx.nowMs + t.ioTimeoutMs);
-          if (again.status === 'good' && !again.data!.equals(raw)) continue rounds;
+          if (again.status === 'good' && !again.data!.equals(raw)) {
+            if (ctx.nowMs < waitLiveUntil) round--; // a short lock changing hands is not a contention round
+            continue rounds;
+          }
           let all = true;
+          let alive = false;
           for (const w of c.live) {
             const r = yield* io({ kind: 'read', lba: w.lba, blocks: 1 }, ctx.nowMs + t.ioTimeoutMs);
             if (r.status !== 'good') all = false;
             else if (!r.data!.equals(w.image)) {
+              if (ctx.nowMs < waitLiveUntil) {
+                w.image = Buffer.from(r.data!); // alive: keep waiting for it to let go, from its new pulse
+                alive = true;
+                continue;
+              }
               moved = w;
               break;
             }
           }
-          seenAtEnd = atEnd && all;
+          if (alive) end = ctx.nowMs + t.leaseMs; // a dead holder must stand still for a whole lease from here
+          seenAtEnd = atEnd && all && !alive;
         }
         if (moved !== undefined) {
           const who = moved.slot.hostName || moved.holder.owner;

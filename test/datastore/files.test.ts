@@ -57,6 +57,18 @@ describe('datastore files (§7.8, §7.9)', () => {
     expect(await problems(sim)).to.deep.equal([]);
   });
 
+  it('four hosts creating different files in one directory at once all succeed, waiting for the directory lock (not refused "locked by")', async () => {
+    const sim = await setup('esx1', 'esx2', 'esx3', 'esx4');
+    const t0 = sim.now;
+    const ps = ['esx1', 'esx2', 'esx3', 'esx4'].map((n) => sim.host(n).run('c', createFile(sim.host(n).ctx, 0, `${n}.vmx`, 100)));
+    await sim.advance(20_000);
+    expect(ps.map((p) => p.error()?.message ?? 'ok')).to.deep.equal(['ok', 'ok', 'ok', 'ok']);
+    // each waits a few lock hand-overs (30 ms polls), not a heartbeat interval (3 s) per contender
+    const done = ['esx1', 'esx2', 'esx3', 'esx4'].map((n) => sim.host(n).eventsOf('file-created')[0]!.atMs - t0);
+    expect(Math.max(...done)).to.be.lessThan(1000);
+    expect(await problems(sim)).to.deep.equal([]);
+  });
+
   it('hosts creating files at once in different directories get disjoint blocks (bitmap claimed with ATS)', async () => {
     const sim = await setup('esx1', 'esx2', 'esx3');
     const dirs: number[] = [];
