@@ -124,19 +124,28 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
 }
 
 /** How admit() answers: run now, wait for the budget, or wait for this session's turn. */
-const ADMIT = { RUN: 0, FULL: 1, TURN: 2 } as const;
-type Admit = (typeof ADMIT)[keyof typeof ADMIT];
+export const ADMIT = { RUN: 0, FULL: 1, TURN: 2 } as const;
+export type Admit = (typeof ADMIT)[keyof typeof ADMIT];
+
+/** A connection of any transport (block protocol, iSCSI) that runs commands under the array's budget. */
+export interface BudgetSession {
+  /** In the budget's FIFO (InFlightBudget keeps it). */
+  waitingForBudget: boolean;
+  readonly isClosed: boolean;
+  /** Runs what it has queued while the budget allows; answers why it stopped. */
+  drainQueue(): Admit;
+}
 
 /**
  * The array-wide in-flight byte budget with a FIFO of sessions waiting for it (each at most once, so the
- * FIFO is bounded by MAX_BLOCK_SESSIONS). A session at the head runs one command and goes to the back if
+ * FIFO is bounded by MAX_BLOCK_SESSIONS plus the iSCSI portal's MAX_ISCSI_CONNECTIONS). A session at the head runs one command and goes to the back if
  * it has more; a new command never overtakes waiting sessions.
  */
 export class InFlightBudget {
   usedBytes = 0;
   /** Commands that had to wait for the budget or their turn (counted once per wait). */
   waits = 0;
-  private readonly waiting: BlockSession[] = [];
+  private readonly waiting: BudgetSession[] = [];
 
   constructor(readonly limitBytes: number) {}
 
@@ -144,7 +153,7 @@ export class InFlightBudget {
     return this.waiting.length;
   }
 
-  admit(session: BlockSession, costBytes: number): Admit {
+  admit(session: BudgetSession, costBytes: number): Admit {
     const head = this.waiting[0];
     if (head !== undefined && head !== session) return this.wait(session, ADMIT.TURN);
     if (this.usedBytes > 0 && this.usedBytes + costBytes > this.limitBytes) return this.wait(session, ADMIT.FULL);
@@ -156,7 +165,7 @@ export class InFlightBudget {
     return ADMIT.RUN;
   }
 
-  private wait(session: BlockSession, why: Admit): Admit {
+  private wait(session: BudgetSession, why: Admit): Admit {
     if (!session.waitingForBudget) {
       session.waitingForBudget = true;
       this.waiting.push(session);
@@ -260,7 +269,7 @@ class SessionCommand implements ScsiCommand {
   }
 }
 
-export class BlockSession {
+export class BlockSession implements BudgetSession {
   initiator: string | undefined;
   window = 0;
   /** In the budget's FIFO (InFlightBudget keeps it). */
