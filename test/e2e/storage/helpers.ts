@@ -74,6 +74,9 @@ export interface StoredProcess {
   controlUrl: string;
   dataDir: string;
   stderr: () => string;
+  /** The iSCSI portal's port and target IQN (stored started with --iscsi-port or config iscsi). */
+  iscsiPort?: number;
+  iqn?: string;
 }
 
 export function tempDataDir(prefix = 'vfab-stored-'): string {
@@ -105,12 +108,13 @@ export function spawnStored(args: string[], env: Record<string, string> = {}, da
     rl.once('line', (line) => {
       clearTimeout(timer);
       try {
-        const ready = JSON.parse(line) as { event: string; port: number; pid: number };
+        const ready = JSON.parse(line) as { event: string; port: number; pid: number; iscsiPort?: number; iqn?: string };
         if (ready.event !== 'ready') throw new Error(`unexpected first line ${line}`);
         resolve({
           child,
           port: ready.port,
           pid: ready.pid,
+          ...(ready.iscsiPort !== undefined ? { iscsiPort: ready.iscsiPort, iqn: ready.iqn } : {}),
           url: `ws://127.0.0.1:${ready.port}/block`,
           controlUrl: `http://127.0.0.1:${ready.port}`,
           dataDir,
