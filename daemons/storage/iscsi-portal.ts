@@ -26,8 +26,6 @@ import { ADMIT, COMMAND_BASE_COST_BYTES, MAX_SEND_BUFFER_BYTES, type Admit, type
 export const MAX_ISCSI_CONNECTIONS = 64;
 /** Time a connection has from accept to the end of its login before it is closed. */
 export const LOGIN_TIMEOUT_MS = 10_000;
-/** The iSCSI well-known port, used when the topology asks for the portal without a port. */
-export const ISCSI_DEFAULT_PORT = 3260;
 /** Portal group tag of the one portal group of an array. */
 export const PORTAL_GROUP_TAG = 1;
 /** Largest TSIH; TSIHs are handed out 1..MAX_TSIH and wrap. */
