@@ -14,6 +14,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBlockClient } from '../../../daemons/storage/block-client.js';
+import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js';
 import { TOKEN, control, killStored, spawnStored, type StoredProcess } from './helpers.js';
 
 const TOOLS = ['iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'qemu-img'];
@@ -90,8 +91,6 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
     expect(cap.code, cap.err).to.equal(0);
     expect(cap.out).to.contain('LOGICAL BLOCK LENGTH IN BYTES:4096');
     expect(cap.out).to.contain(`Total size:${32 * 1024 * 1024}`);
-    const none = await run('iscsi-inq', [`iscsi://${portal}/iqn.2026-11.vfab:nosuch/0`]);
-    expect(none.code).to.not.equal(0);
   });
 
   it('qemu-img writes random data over iSCSI; it compares back and reads the same over the block protocol', async () => {
@@ -155,5 +154,45 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
     const r = await run('iscsi-ls', ['-s', `iscsi://${portal}/`]);
     expect(r.code, r.err).to.equal(0);
     expect(r.out).to.contain(`Target:${iqn}`);
+  });
+
+  it(`holds at most MAX_ISCSI_CONNECTIONS (${MAX_ISCSI_CONNECTIONS}) connections; the next is closed and counted, and freed slots serve again`, async () => {
+    const status = async (): Promise<any> => (await control(stored!, 'GET', '/control/status')).json.iscsi;
+    const open = async (): Promise<net.Socket> => {
+      const s = net.connect(stored!.iscsiPort!, '127.0.0.1');
+      s.on('error', () => {});
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      return s;
+    };
+    const idle: net.Socket[] = [];
+    try {
+      for (let i = 0; i < MAX_ISCSI_CONNECTIONS; i++) idle.push(await open());
+      for (let waited = 0; (await status()).connections.length < MAX_ISCSI_CONNECTIONS; waited += 20) {
+        if (waited > 5000) throw new Error('the portal did not accept every connection');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const refusedBefore = (await status()).closed['too-many-connections'] ?? 0;
+      const extra = await open();
+      await new Promise<void>((r) => extra.once('close', () => r()));
+      expect((await status()).closed['too-many-connections']).to.equal(refusedBefore + 1);
+      expect((await status()).connections.length).to.equal(MAX_ISCSI_CONNECTIONS);
+    } finally {
+      for (const s of idle) s.destroy();
+    }
+    for (let waited = 0; (await status()).connections.length > 0; waited += 20) {
+      if (waited > 5000) throw new Error('closed connections were not released');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const r = await run('iscsi-ls', ['-s', `iscsi://${portal}/`]);
+    expect(r.code, r.err).to.equal(0);
+  });
+
+  it('a login to a target the array does not have fails with its status and is counted', async () => {
+    const before = (await control(stored!, 'GET', '/control/status')).json.iscsi;
+    const r = await run('iscsi-inq', [`iscsi://${portal}/iqn.2026-11.vfab:nosuch/0`]);
+    expect(r.code).to.not.equal(0);
+    const after = (await control(stored!, 'GET', '/control/status')).json.iscsi;
+    expect(after.loginFailures).to.equal(before.loginFailures + 1);
+    expect(stored!.stderr()).to.match(/login from \S+ failed: no target iqn\.2026-11\.vfab:nosuch/);
   });
 });
