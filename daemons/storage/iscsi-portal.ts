@@ -45,9 +45,6 @@ export const CLOSE_REASON = {
   SHUTDOWN: 'shutdown',
 } as const;
 
-/** Counted with the close reasons (the connection stays open): PDUs whose data digest failed, rejected. */
-export const DIGEST_REJECTED = 'data-digest-rejected';
-
 /** The 48-byte BHS of a PDU parsed alone (no AHS, no data): enough for the session to reject it by ITT. */
 function headerOnly(bhs: Uint8Array): Pdu | undefined {
   const b = Uint8Array.prototype.slice.call(bhs, 0, BHS_BYTES);
@@ -88,6 +85,7 @@ export interface IscsiPortalInfo {
   loginFailures: number;
   logouts: number;
   commands: number;
+  dataDigestRejects: number;
   /** Connections closed, by reason (CLOSE_REASON values and the session's own close reasons). */
   closed: Record<string, number>;
 }
@@ -104,6 +102,8 @@ export class IscsiPortal {
   loginFailures = 0;
   logouts = 0;
   commands = 0;
+  /** PDUs whose data digest did not match, answered with a Reject (the connection stays). */
+  dataDigestRejects = 0;
   readonly closed: Record<string, number> = {};
   readonly submitTarget: SubmitTarget | undefined;
 
@@ -174,6 +174,7 @@ export class IscsiPortal {
       loginFailures: this.loginFailures,
       logouts: this.logouts,
       commands: this.commands,
+      dataDigestRejects: this.dataDigestRejects,
       closed: { ...this.closed },
     };
   }
@@ -276,7 +277,7 @@ class PortalConnection implements BudgetSession {
       // PDU closes the connection.
       const header = e.error.code === ISCSI_ERROR.DATA_DIGEST ? headerOnly(e.header) : undefined;
       if (header !== undefined) {
-        this.portal.countClose(DIGEST_REJECTED);
+        this.portal.dataDigestRejects++;
         this.perform(this.session.dataDigestError(header));
       } else this.end(CLOSE_REASON.BAD_PDU, `${e.error.code}: ${e.error.message}`);
       return;

@@ -15,6 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBlockClient } from '../../../daemons/storage/block-client.js';
 import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js';
+import { IscsiFramer } from '../../../lib/iscsi/framer.js';
+import { OPCODE, REJECT_REASON, RESERVED_TAG, STAGE, emitPdu, loginFlags, makePdu, type Digests, type Pdu } from '../../../lib/iscsi/pdu.js';
+import { encodeText } from '../../../lib/iscsi/text.js';
 import { TOKEN, control, killStored, spawnStored, type StoredProcess } from './helpers.js';
 
 const TOOLS = ['iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'qemu-img'];
@@ -194,5 +197,47 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
     const after = (await control(stored!, 'GET', '/control/status')).json.iscsi;
     expect(after.loginFailures).to.equal(before.loginFailures + 1);
     expect(stored!.stderr()).to.match(/login from \S+ failed: no target iqn\.2026-11\.vfab:nosuch/);
+  });
+
+  it('data digests, which libiscsi does not offer, start after the login: a bad one is Rejected and the session goes on', async () => {
+    const sock = net.connect(stored!.iscsiPort!, '127.0.0.1');
+    sock.on('error', () => {});
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const framer = new IscsiFramer();
+    const got: Pdu[] = [];
+    sock.on('data', (c: Buffer) => framer.push(c, (e) => e.type === 'pdu' && got.push(e.pdu)));
+    const next = async (): Promise<Pdu> => {
+      for (let waited = 0; got.length === 0; waited += 10) {
+        if (waited > 5000) throw new Error('no answer from the portal');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return got.shift()!;
+    };
+    const isid = Uint8Array.from([0x80, 1, 2, 3, 0, 0]);
+    const login = (flags: number, pairs: Record<string, string>): Buffer =>
+      emitPdu(makePdu(OPCODE.LOGIN_REQUEST, { immediate: true, flags, isid, itt: 1, cmdSN: 1, data: encodeText(Object.entries(pairs).map(([key, value]) => ({ key, value }))) }));
+    sock.write(login(loginFlags(true, false, STAGE.SECURITY, STAGE.OPERATIONAL), { InitiatorName: 'iqn.test:raw', SessionType: 'Normal', TargetName: iqn, AuthMethod: 'None' }));
+    expect((await next()).opcode).to.equal(OPCODE.LOGIN_RESPONSE);
+    sock.write(login(loginFlags(true, false, STAGE.OPERATIONAL, STAGE.FULL_FEATURE), { HeaderDigest: 'None', DataDigest: 'CRC32C' }));
+    const final = await next();
+    expect(final.opcode).to.equal(OPCODE.LOGIN_RESPONSE);
+    expect((final as any).statusClass).to.equal(0);
+    const digests: Digests = { header: false, data: true };
+    framer.configure({ digests });
+    const nop = (itt: number): Buffer => emitPdu(makePdu(OPCODE.NOP_OUT, { immediate: true, flags: 0x80, itt, ttt: RESERVED_TAG, cmdSN: 1, data: Buffer.from('ping') }), digests);
+    const bad = nop(5);
+    bad[bad.length - 1]! ^= 0xff; // the data digest is the last 4 bytes
+    sock.write(bad);
+    const rej = await next();
+    expect(rej.opcode).to.equal(OPCODE.REJECT);
+    expect((rej as any).reason).to.equal(REJECT_REASON.DATA_DIGEST);
+    sock.write(nop(6));
+    const echo = await next();
+    expect(echo.opcode).to.equal(OPCODE.NOP_IN);
+    expect(echo.itt).to.equal(6);
+    expect(Buffer.from(echo.data).toString()).to.equal('ping');
+    const st = (await control(stored!, 'GET', '/control/status')).json.iscsi;
+    expect(st.dataDigestRejects).to.equal(1);
+    sock.destroy();
   });
 });
