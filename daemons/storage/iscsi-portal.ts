@@ -72,6 +72,8 @@ export interface IscsiPortalOptions {
   /** The last connection of an initiator port is gone (SPC-2 reservations are released). */
   onInitiatorGone: (initiator: string) => void;
   log: (line: string) => void;
+  /** Time to finish a login (default LOGIN_TIMEOUT_MS; tests use shorter ones). */
+  loginTimeoutMs?: number;
 }
 
 export interface IscsiPortalInfo {
@@ -240,9 +242,10 @@ class PortalConnection implements BudgetSession {
       if (!this.closed) this.end(CLOSE_REASON.SOCKET_ERROR, e.message);
     });
     socket.on('close', () => this.end(CLOSE_REASON.PEER_CLOSED));
+    const loginMs = portal.opts.loginTimeoutMs ?? LOGIN_TIMEOUT_MS;
     this.loginTimer = setTimeout(() => {
-      if (this.session === undefined) this.end(CLOSE_REASON.LOGIN_TIMEOUT, `no login within ${LOGIN_TIMEOUT_MS} ms`);
-    }, LOGIN_TIMEOUT_MS);
+      if (this.session === undefined) this.end(CLOSE_REASON.LOGIN_TIMEOUT, `no login within ${loginMs} ms`);
+    }, loginMs);
   }
 
   get isClosed(): boolean {

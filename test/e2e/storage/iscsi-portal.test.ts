@@ -15,10 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBlockClient } from '../../../daemons/storage/block-client.js';
 import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js';
-import { IscsiFramer } from '../../../lib/iscsi/framer.js';
-import { OPCODE, REJECT_REASON, RESERVED_TAG, STAGE, emitPdu, loginFlags, makePdu, type Digests, type Pdu } from '../../../lib/iscsi/pdu.js';
-import { encodeText } from '../../../lib/iscsi/text.js';
-import { TOKEN, control, killStored, spawnStored, type StoredProcess } from './helpers.js';
+import { OPCODE, REJECT_REASON, RESERVED_TAG, emitPdu, makePdu, type Digests } from '../../../lib/iscsi/pdu.js';
+import { TOKEN, control, killStored, rawIscsiClient, spawnStored, type StoredProcess } from './helpers.js';
 
 const TOOLS = ['iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'qemu-img'];
 const INSTALL = 'apt-get install -y libiscsi-bin qemu-utils';
@@ -200,28 +198,8 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
   });
 
   it('data digests, which libiscsi does not offer, start after the login: a bad one is Rejected and the session goes on', async () => {
-    const sock = net.connect(stored!.iscsiPort!, '127.0.0.1');
-    sock.on('error', () => {});
-    await new Promise<void>((r) => sock.once('connect', () => r()));
-    const framer = new IscsiFramer();
-    const got: Pdu[] = [];
-    sock.on('data', (c: Buffer) => framer.push(c, (e) => e.type === 'pdu' && got.push(e.pdu)));
-    const next = async (): Promise<Pdu> => {
-      for (let waited = 0; got.length === 0; waited += 10) {
-        if (waited > 5000) throw new Error('no answer from the portal');
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return got.shift()!;
-    };
-    const isid = Uint8Array.from([0x80, 1, 2, 3, 0, 0]);
-    const login = (flags: number, pairs: Record<string, string>): Buffer =>
-      emitPdu(makePdu(OPCODE.LOGIN_REQUEST, { immediate: true, flags, isid, itt: 1, cmdSN: 1, data: encodeText(Object.entries(pairs).map(([key, value]) => ({ key, value }))) }));
-    sock.write(login(loginFlags(true, false, STAGE.SECURITY, STAGE.OPERATIONAL), { InitiatorName: 'iqn.test:raw', SessionType: 'Normal', TargetName: iqn, AuthMethod: 'None' }));
-    expect((await next()).opcode).to.equal(OPCODE.LOGIN_RESPONSE);
-    sock.write(login(loginFlags(true, false, STAGE.OPERATIONAL, STAGE.FULL_FEATURE), { HeaderDigest: 'None', DataDigest: 'CRC32C' }));
-    const final = await next();
-    expect(final.opcode).to.equal(OPCODE.LOGIN_RESPONSE);
-    expect((final as any).statusClass).to.equal(0);
+    const { sock, framer, next, login } = await rawIscsiClient(stored!.iscsiPort!);
+    await login(iqn, { HeaderDigest: 'None', DataDigest: 'CRC32C' });
     const digests: Digests = { header: false, data: true };
     framer.configure({ digests });
     const nop = (itt: number): Buffer => emitPdu(makePdu(OPCODE.NOP_OUT, { immediate: true, flags: 0x80, itt, ttt: RESERVED_TAG, cmdSN: 1, data: Buffer.from('ping') }), digests);
