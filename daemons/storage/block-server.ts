@@ -44,7 +44,7 @@ import {
 } from '../../lib/storage/protocol.js';
 import type { ScsiCommand } from '../../lib/storage/scsi.js';
 import { toFixedSense } from '../../lib/storage/sense.js';
-import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
+import { commandWorkingBytes, isSubmitTarget, type SubmitDone, type SubmitTarget } from '../../lib/storage/target.js';
 import { refuseSocket, requestAuthorized } from '../common/http-guard.js';
 
 /** Commands queued per session beyond the window before new ones get TASK SET FULL. */
@@ -121,6 +121,28 @@ function writeWsFrameHeader(buf: Buffer, at: number, payloadBytes: number): void
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   refuseSocket(socket, status, status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Not Found', JSON.stringify({ error: { code, message } }));
+}
+
+/**
+ * Runs one command on the array's target, the way every transport does: through the target's callback
+ * entry when it has one (`submit`, the hot path), else `execute`; `done` gets the result, `failed` a thrown
+ * or rejected error.
+ */
+export function runOnTarget<C extends ScsiCommand>(target: ScsiTarget, submit: SubmitTarget | undefined, cmd: C, done: SubmitDone<C>, failed: (cmd: C, e: unknown) => void): void {
+  if (submit !== undefined) {
+    submit.submit(cmd, cmd, done);
+    return;
+  }
+  let p: Promise<ScsiResult>;
+  try {
+    p = target.execute(cmd);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  p.then(
+    (res) => done(cmd, res),
+    (e: unknown) => failed(cmd, e),
+  );
 }
 
 /** How admit() answers: run now, wait for the budget, or wait for this session's turn. */
@@ -296,6 +318,7 @@ export class BlockSession implements BudgetSession {
   /** The target's callback entry (hot path) when it has one: one bound function per session, none per command. */
   private readonly submitTarget: SubmitTarget | undefined;
   private readonly onSubmittedBound = (cmd: SessionCommand, res: ScsiResult): void => this.complete(cmd, res);
+  private readonly onFailedBound = (cmd: SessionCommand, e: unknown): void => this.failed(cmd, e);
   /** ws calls this when a sent message has been written: its buffer goes back to the builder. */
   private readonly onWrittenBound = (): void => this.out.written();
 
@@ -460,20 +483,7 @@ export class BlockSession implements BudgetSession {
   private run(rec: SessionCommand): void {
     this.active++;
     this.activeTags.set(rec.tag, rec);
-    if (this.submitTarget !== undefined) {
-      this.submitTarget.submit(rec, rec, this.onSubmittedBound);
-      return;
-    }
-    let p: Promise<ScsiResult>;
-    try {
-      p = this.server.opts.target.execute(rec);
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.then(
-      (res) => this.complete(rec, res),
-      (e: unknown) => this.failed(rec, e),
-    );
+    runOnTarget(this.server.opts.target, this.submitTarget, rec, this.onSubmittedBound, this.onFailedBound);
   }
 
   /** A running command is over: its budget goes back (other sessions may run), its tag is free again. */

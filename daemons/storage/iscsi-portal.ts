@@ -14,13 +14,13 @@
 
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
-import type { ScsiCommand, ScsiResult, ScsiTarget } from '../../lib/storage/scsi.js';
+import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
 import { IscsiFramer, type FramerEvent } from '../../lib/iscsi/framer.js';
 import { BHS_BYTES, ISCSI_ERROR, NO_DIGESTS, OPCODE, emitPduParts, parsePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
 import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginState, type TargetInfo } from '../../lib/iscsi/negotiate.js';
 import { IscsiSession, type SessionAction } from '../../lib/iscsi/session.js';
-import { ADMIT, COMMAND_BASE_COST_BYTES, MAX_SEND_BUFFER_BYTES, type Admit, type BudgetSession, type InFlightBudget } from './block-server.js';
+import { ADMIT, COMMAND_BASE_COST_BYTES, MAX_SEND_BUFFER_BYTES, runOnTarget, type Admit, type BudgetSession, type InFlightBudget } from './block-server.js';
 
 /** iSCSI connections (one session each) the portal serves at once; more are closed at accept. */
 export const MAX_ISCSI_CONNECTIONS = 64;
@@ -226,6 +226,7 @@ class PortalConnection implements BudgetSession {
   private readonly remote: string;
   private readonly onEventBound = (e: FramerEvent): void => this.onEvent(e);
   private readonly onSubmittedBound = (cmd: PortalCommand, res: ScsiResult): void => this.complete(cmd, res);
+  private readonly onFailedBound = (cmd: PortalCommand, e: unknown): void => this.failed(cmd, e);
 
   constructor(
     private readonly portal: IscsiPortal,
@@ -386,7 +387,7 @@ class PortalConnection implements BudgetSession {
     if (i < 0) return;
     const [cmd] = this.queue.splice(i, 1);
     // The session waits for the result of an aborted command; it drops it (no status follows the abort).
-    this.perform(this.session!.complete(cmd!.itt, { status: 0x40 }));
+    this.perform(this.session!.complete(cmd!.itt, { status: SCSI_STATUS.TASK_ABORTED }));
   }
 
   drainQueue(): Admit {
@@ -403,25 +404,13 @@ class PortalConnection implements BudgetSession {
 
   private run(cmd: PortalCommand): void {
     this.running.set(cmd.itt, cmd);
-    const st = this.portal.submitTarget;
-    if (st !== undefined) {
-      st.submit(cmd, cmd, this.onSubmittedBound);
-      return;
-    }
-    let p: Promise<ScsiResult>;
-    try {
-      p = this.portal.opts.target.execute(cmd);
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.then(
-      (res) => this.complete(cmd, res),
-      (e: unknown) => {
-        this.portal.opts.log(`iscsi ${this.id}: target failed ITT 0x${cmd.itt.toString(16)}: ${e instanceof Error ? e.message : String(e)}`);
-        // SAM: a target failure is CHECK CONDITION, HARDWARE ERROR, INTERNAL TARGET FAILURE.
-        this.complete(cmd, { status: 0x02, sense: { key: 0x4, asc: 0x44, ascq: 0x00 } });
-      },
-    );
+    runOnTarget(this.portal.opts.target, this.portal.submitTarget, cmd, this.onSubmittedBound, this.onFailedBound);
+  }
+
+  private failed(cmd: PortalCommand, e: unknown): void {
+    this.portal.opts.log(`iscsi ${this.id}: target failed ITT 0x${cmd.itt.toString(16)}: ${e instanceof Error ? e.message : String(e)}`);
+    // SAM: a target failure is CHECK CONDITION, HARDWARE ERROR, INTERNAL TARGET FAILURE.
+    this.complete(cmd, { status: SCSI_STATUS.CHECK_CONDITION, sense: { key: SENSE_KEY.HARDWARE_ERROR, asc: 0x44, ascq: 0x00 } });
   }
 
   private complete(cmd: PortalCommand, res: ScsiResult): void {
