@@ -13,6 +13,8 @@
 //   GET  /control/datastores/:ds/files                files and directories with their extents and locks
 //   GET  /control/datastores/:ds/heartbeats           heartbeat slots: owner, generation, pulse age
 //   GET  /control/datastores/:ds/inspect              the whole metadata decoded and cross-checked
+//   POST /control/datastores/:ds/files/open           {path, mode: exclusive|read-only|multi-writer, waitMs?}
+//   POST /control/datastores/:ds/files/close          {path}: this host's hold on the file's lock ends
 //   POST /control/datastores/:ds/vms/:vm/power-on     {waitMs?}: open the VM's files exclusively
 //   POST /control/datastores/:ds/vms/:vm/power-off    release them
 // Events (GET /control/events): datastore-mounted, -unmounted, -offline ("lost access to volume"),
@@ -32,6 +34,8 @@ import {
 import { type HostCtx, createHostCtx, heartbeat, unmount } from '../../lib/datastore/host.js';
 import { inspectVolume, metadataBlocks } from '../../lib/datastore/inspect.js';
 import { type OpenedFile, type VmDiskSpec, VM_DEFAULT_DISKS, flatName, powerOffVm, powerOnVm, vmFiles } from '../../lib/datastore/vm.js';
+import { OPEN_MODES, closePath, openPath } from '../../lib/datastore/open.js';
+import type { HeldMode } from '../../lib/datastore/lock.js';
 import { type LunRun, mapFileRange } from '../../lib/datastore/extent-map.js';
 import { reclaimOwnSlots } from '../../lib/datastore/reclaim.js';
 import { settleUntilDone } from '../../lib/datastore/files.js';
@@ -152,6 +156,8 @@ export class HostDatastores {
       .on('GET', '/control/datastores/:ds/files', (req) => this.files(this.get(req.params.ds!)))
       .on('GET', '/control/datastores/:ds/heartbeats', (req) => this.heartbeats(this.get(req.params.ds!)))
       .on('GET', '/control/datastores/:ds/inspect', (req) => this.inspect(this.get(req.params.ds!)))
+      .on('POST', '/control/datastores/:ds/files/open', (req) => this.openFile(this.get(req.params.ds!), req.body))
+      .on('POST', '/control/datastores/:ds/files/close', (req) => this.closeFile(this.get(req.params.ds!), req.body))
       .on('POST', '/control/datastores/:ds/vms/:vm/power-on', (req) => this.powerOn(this.get(req.params.ds!), req.params.vm!, req.body))
       .on('POST', '/control/datastores/:ds/vms/:vm/power-off', (req) => this.powerOff(this.get(req.params.ds!), req.params.vm!));
   }
@@ -333,6 +339,7 @@ export class HostDatastores {
   async files(d: Ds): Promise<unknown> {
     const { driver, sb } = await this.superblockOf(d);
     const l = sb.layout;
+    const now = this.deps.clock.nowMs();
     const slots = await this.readSlots(driver, sb);
     const raw = await driver.read(l.fileTableLba, l.fileEntries);
     const entries: FileEntry[] = [];
@@ -349,10 +356,12 @@ export class HostDatastores {
     const holderName = (h: { owner: string; slotLba: number; slotGeneration: number }) => {
       const s = slots[slotIndexAt(l, h.slotLba)];
       const live = s !== undefined && s.state !== 'free' && s.owner === h.owner && s.generation === h.slotGeneration;
-      return { owner: live ? s.hostName : h.owner, ownerUuid: h.owner, slot: slotIndexAt(l, h.slotLba), slotGeneration: h.slotGeneration, heartbeat: live ? s.state : 'gone' };
+      // how stale the holder's heartbeat is: fabric ms since its last pulse (the lease is sb.leaseMs)
+      const pulseAgeMs = live ? Math.max(0, Math.round(now - s.pulseMs)) : null;
+      return { owner: live ? s.hostName : h.owner, ownerUuid: h.owner, slot: slotIndexAt(l, h.slotLba), slotGeneration: h.slotGeneration, heartbeat: live ? s.state : 'gone', pulseAgeMs };
     };
     return {
-      datastore: d.name,
+      datastore: d.name, leaseMs: sb.leaseMs,
       files: entries.map((e) => ({
         path: pathOf(e), entry: e.index, type: e.meta.type, sizeBytes: e.meta.sizeBytes, extents: e.meta.extents,
         lock: { mode: e.lock.mode, generation: e.lock.generation, holders: e.lock.holders.map(holderName) },
@@ -436,6 +445,56 @@ export class HostDatastores {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Opens an existing file in a lock mode (§7.5, §7.8): exclusive, read-only or multi-writer. A lock held
+   * by a live host in an incompatible mode is refused ("locked by esxN") once its heartbeat is seen to
+   * move; a dead holder's is broken after the lease. `waitMs` bounds the wait like a power-on's.
+   */
+  async openFile(d: Ds, body: Record<string, unknown> | undefined): Promise<unknown> {
+    const { driver, ctx } = this.online(d);
+    const path = body?.path;
+    const mode = body?.mode ?? 'exclusive';
+    if (typeof path !== 'string' || path === '') throw bad(`"path" must name a file, e.g. "web1/web1-flat.vmdk", got ${JSON.stringify(path)}`);
+    if (typeof mode !== 'string' || !(OPEN_MODES as readonly string[]).includes(mode)) throw bad(`"mode" must be one of ${OPEN_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+    const waitMs = body?.waitMs ?? ctx.timing.leaseMs + 4 * ctx.timing.heartbeatMs;
+    if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > MAX_POWER_ON_WAIT_MS) throw bad(`"waitMs" must be 0..${MAX_POWER_ON_WAIT_MS} (fabric ms), got ${JSON.stringify(waitMs)}`);
+    const name = `open ${path} ${Math.random().toString(36).slice(2)}`;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('wait')), waitMs / this.deps.timeScale);
+    });
+    const run = driver.run(name, ctx, openPath(ctx, path, mode as HeldMode), { file: path, mode });
+    try {
+      const r = await Promise.race([run, timedOut]);
+      this.event(d, 'file-opened', { file: path, mode, entry: r.entry, already: !r.taken });
+      return { host: this.deps.host, datastore: d.name, path, mode, entry: r.entry, taken: r.taken };
+    } catch (e) {
+      let err = e as VfabError;
+      if ((e as Error).message === 'wait' && !(e instanceof VfabError)) {
+        driver.stopNamed(name, new Error('stopped'));
+        run.catch(() => {});
+        const listing = (await this.files(d).catch(() => undefined)) as { files: Array<{ path: string; lock: { mode: string; holders: Array<{ owner: string }> } }> } | undefined;
+        const lock = listing?.files.find((f) => f.path === path)?.lock;
+        const owners = lock?.holders.map((h) => h.owner).join(', ');
+        err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owners || 'another host'}${lock ? ` (${lock.mode})` : ''}: ${path} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait`, { file: path, waitMs, ownerName: owners });
+      }
+      this.event(d, 'file-open-failed', { file: path, mode, code: err.code, message: err.message });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Ends this host's hold on a file's lock (the other holders of a shared lock keep theirs). */
+  async closeFile(d: Ds, body: Record<string, unknown> | undefined): Promise<unknown> {
+    const { driver, ctx } = this.online(d);
+    const path = body?.path;
+    if (typeof path !== 'string' || path === '') throw bad(`"path" must name a file, e.g. "web1/web1-flat.vmdk", got ${JSON.stringify(path)}`);
+    const entry = await driver.run(`close ${path}`, ctx, closePath(ctx, path), { file: path });
+    this.event(d, 'file-closed', { file: path, entry });
+    return { host: this.deps.host, datastore: d.name, path, entry };
   }
 
   private async ownerOf(d: Ds, vm: string): Promise<string | undefined> {

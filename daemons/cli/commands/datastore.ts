@@ -54,7 +54,7 @@ async function hostsWith(state: FabricState, name: string): Promise<DaemonRecord
 
 const dsPath = (name: string, rest: string) => `/control/datastores/${encodeURIComponent(name)}/${rest}`;
 
-const DATASTORE_VERBS = ['format', 'mount', 'unmount', 'list', 'inspect', 'locks', 'heartbeats'] as const;
+const DATASTORE_VERBS = ['format', 'mount', 'unmount', 'list', 'inspect', 'locks', 'heartbeats', 'open', 'close'] as const;
 
 const datastoreCmd = defineCommand(
   {
@@ -63,6 +63,8 @@ const datastoreCmd = defineCommand(
       'mount|unmount NAME [--host HOST] [--json]',
       'list [--host HOST] [--json]',
       'inspect|locks|heartbeats NAME [--host HOST] [--json]',
+      'open NAME PATH --host HOST [--mode exclusive|read-only|multi-writer] [--wait SECONDS] [--json]',
+      'close NAME PATH --host HOST [--json]',
     ],
     description: `A datastore is a VMFS-like file system on a shared LUN (docs/datastores.md). The topology says which
 hosts mount it (hosts[].datastores: [{ name, lun }]); they mount it when their array attaches, each
@@ -79,20 +81,31 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
   inspect     decodes the whole metadata and cross-checks it (NAS: every .lck readable, none orphaned)
   locks       files and directories with their lock mode and holders (host, alive or gone); NAS: the
               .lck of each file, its owner and lease age
-  heartbeats  heartbeat slots: owner, generation, pulse count and age; NAS: no slots, each .lck's age`,
+  heartbeats  heartbeat slots: owner, generation, pulse count and age; NAS: no slots, each .lck's age
+  open        opens an existing file (e.g. web1/web1-flat.vmdk) on HOST in a lock mode: exclusive (one
+              host), read-only (many readers, no writer) or multi-writer (many writers). A live host
+              holding it in another mode refuses it ("locked by esxN"); a dead one's lock is broken after
+              the lease. VMFS-like datastores only
+  close       ends HOST's hold on the file's lock (other holders of a shared lock keep theirs)`,
     options: {
       host: { type: 'string', value: 'HOST', description: 'the host to act through (default: the hosts that list the datastore)' },
       force: { type: 'bool', verbs: ['format'], description: 'format over data or an existing datastore (not under a live host)' },
       locking: { type: 'enum', values: ['ats-only', 'ats-scsi'], default: 'ats-only', verbs: ['format'], description: 'metadata locking: COMPARE AND WRITE only, or a SCSI-2 reservation of the LUN' },
+      mode: { type: 'enum', values: ['exclusive', 'read-only', 'multi-writer'], default: 'exclusive', verbs: ['open'], description: 'the lock mode to open the file in' },
+      wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['open'], description: 'longest wait for the lock (fabric time; default the lease plus four heartbeats)' },
       json: JSON_OPTION,
     },
-    args: { min: 1, max: 2 },
+    args: { min: 1, max: 3 },
     verbs: DATASTORE_VERBS,
     examples: ['datastore format ds1 && vfab datastore list', 'datastore locks ds1', 'datastore heartbeats ds1 --host esx2 --json'],
-    exits: { 1: 'inspect found a problem, or a mount/format left a host not mounted' },
+    exits: { 1: 'inspect found a problem, a mount/format left a host not mounted, or open was refused (locked)' },
   },
   async ({ values, positionals }, io) => {
     const [verb, ...args] = positionals as [string, ...string[]];
+    if (verb === 'open' || verb === 'close') { // usage first: before the fabric is looked at
+      if (args.length !== 2) throw new UsageError(`vfab datastore ${verb} needs NAME and PATH, e.g. vfab datastore ${verb} ds1 web1/web1-flat.vmdk --host esx1`);
+      if (values.host === undefined) throw new UsageError(`vfab datastore ${verb} needs --host HOST: the host that ${verb === 'open' ? 'opens' : 'closes'} the file`);
+    }
     const state = readState();
     const host = values.host === undefined ? undefined : runningHost(state, values.host);
     const one = async (): Promise<{ name: string; h: DaemonRecord }> => {
@@ -161,7 +174,20 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
           io.out(table([['path', 'size', 'lock', '.lck', 'owner', 'lease age'], ...r.files.map((f: any) => [f.path, formatSize(f.sizeBytes), f.lock.mode, f.lock.lck ?? '-', f.lock.holders[0]?.owner ?? '-', f.lock.holders[0] ? `${f.lock.holders[0].leaseAgeMs} ms${f.lock.holders[0].stale ? ' (stale)' : ''}` : '-'])]));
           return EXIT_OK;
         }
-        io.out(table([['path', 'type', 'size', 'lock', 'holders'], ...r.files.map((f: any) => [f.path, f.type, formatSize(f.sizeBytes), f.lock.mode, f.lock.holders.map((x: any) => `${x.owner} (slot ${x.slot} gen ${x.slotGeneration}${x.heartbeat === 'gone' ? ', gone' : ''})`).join(', ') || '-'])]));
+        const age = (x: any) => (x.heartbeat === 'gone' ? ', gone' : x.pulseAgeMs === null || x.pulseAgeMs === undefined ? '' : `, pulse ${x.pulseAgeMs} ms ago${x.pulseAgeMs >= r.leaseMs ? ' (stale: lease over)' : ''}`);
+        io.out(`${name}: heartbeat lease ${r.leaseMs} ms (fabric time); a holder whose pulse is older than that may be broken`);
+        io.out(table([['path', 'type', 'size', 'lock', 'holders'], ...r.files.map((f: any) => [f.path, f.type, formatSize(f.sizeBytes), f.lock.mode, f.lock.holders.map((x: any) => `${x.owner} (slot ${x.slot} gen ${x.slotGeneration}${age(x)})`).join(', ') || '-'])]));
+        return EXIT_OK;
+      }
+      case 'open':
+      case 'close': {
+        if (host === undefined) throw new UsageError('--host is required'); // checked above
+        const [name, file] = args as [string, string];
+        const body = verb === 'open' ? { path: file, mode: values.mode, ...(values.wait === undefined ? {} : { waitMs: values.wait * 1000 }) } : { path: file };
+        if (!values.json && verb === 'open') io.err(`opening ${file} on ${name} ${values.mode} on ${host.name}...`);
+        const r = await control<any>(host, state.token, 'POST', dsPath(name, `files/${verb}`), body, 660_000);
+        if (values.json) return printJson(io, r), EXIT_OK;
+        io.out(verb === 'open' ? `${host.name}: ${file} on ${name} open ${r.mode}${r.taken ? '' : ' (held already)'}` : `${host.name}: ${file} on ${name} closed`);
         return EXIT_OK;
       }
       case 'heartbeats': {

@@ -12,6 +12,7 @@ import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFab
 import { control } from '../../../daemons/common/control-client.js';
 import { cli, datastoreCommand, powerOnRace, vmCommand } from './helpers.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
+import { exitCodeFor } from '../../../daemons/cli.js';
 
 const TIME_SCALE = 8;
 /** The volume's lease (fabric ms, the format default) and its wall-clock length at TIME_SCALE. */
@@ -103,6 +104,47 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     expect(inspect.json.problems).to.deep.equal([]);
   });
 
+  it('§7.5/§7.8 open modes across hosts: two read-only holders share a disk, an exclusive open is refused "locked by", multi-writer is shared', async () => {
+    const disk = 'tmpl1/tmpl1-flat.vmdk';
+    const open = (host: string, mode: string, extra: string[] = []) => cli(datastoreCommand, ['open', 'ds1', disk, '--host', host, '--mode', mode, '--json', ...extra]);
+    const close = (host: string) => cli(datastoreCommand, ['close', 'ds1', disk, '--host', host, '--json']);
+    const lockOf = async () => (await cli(datastoreCommand, ['locks', 'ds1', '--json'])).json.files.find((f: any) => f.path === disk).lock;
+    expect((await cli(vmCommand, ['power-on', 'tmpl1', '--host', 'esx1'])).code).to.equal(0); // creates the files
+    expect((await cli(vmCommand, ['power-off', 'tmpl1', '--host', 'esx1'])).code).to.equal(0);
+    for (const h of ['esx1', 'esx2']) {
+      const r = await open(h, 'read-only');
+      expect(r.error?.message).to.equal(undefined);
+      expect(r.json).to.include({ mode: 'read-only', taken: true });
+    }
+    let lock = await lockOf();
+    expect(lock.mode).to.equal('read-only');
+    expect(lock.holders.map((x: any) => x.owner).sort()).to.deep.equal(['esx1', 'esx2']);
+    // each holder's heartbeat staleness is shown: both pulse within the lease
+    for (const x of lock.holders) expect(x.pulseAgeMs).to.be.a('number').within(0, LEASE_MS - 1);
+    const text = await cli(datastoreCommand, ['locks', 'ds1']);
+    expect(text.text).to.match(/tmpl1\/tmpl1-flat\.vmdk .*read-only .*esx\d \(slot \d+ gen \d+, pulse \d+ ms ago\)/);
+    expect((await close('esx2')).code).to.equal(0);
+    const refused = await open('esx2', 'exclusive', ['--wait', '6']); // two heartbeats: esx1's pulse is seen to move
+    expect(exitCodeFor(refused.error)).to.equal(1);
+    expect(refused.error?.code).to.equal('VFAB_DATASTORE_LOCKED');
+    expect(refused.error?.message).to.contain('locked by esx1');
+    expect((await close('esx1')).code).to.equal(0);
+    expect((await lockOf()).mode).to.equal('free');
+    for (const h of ['esx1', 'esx2']) expect((await open(h, 'multi-writer')).json?.mode).to.equal('multi-writer');
+    lock = await lockOf();
+    expect(lock.mode).to.equal('multi-writer');
+    expect(lock.holders).to.have.length(2);
+    for (const h of ['esx1', 'esx2']) expect((await close(h)).code).to.equal(0);
+    expect((await lockOf()).mode).to.equal('free');
+    const missing = await cli(datastoreCommand, ['open', 'ds1', 'tmpl1/nope.vmdk', '--host', 'esx1']);
+    expect(missing.error?.code).to.equal('VFAB_DATASTORE_NOT_FOUND');
+    const badMode = await cli(datastoreCommand, ['open', 'ds1', disk, '--host', 'esx1', '--mode', 'shared']);
+    expect(exitCodeFor(badMode.error)).to.equal(2);
+    const noHost = await cli(datastoreCommand, ['open', 'ds1', disk]);
+    expect(exitCodeFor(noHost.error)).to.equal(2);
+    expect(noHost.error?.message).to.contain('--host');
+  });
+
   it('every path of esx2 down: "lost access to volume" (offline) after the lease, back online when a path returns', async () => {
     const since = (await api('esx2', 'GET', '/control/events?since=0')).events.at(-1)?.seq ?? 0;
     const t0 = Date.now();
@@ -132,6 +174,10 @@ describe('e2e datastore: two hosts, one VMFS-like datastore, VM power-on locks',
     const early = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--wait', '2']);
     expect(early.error?.code).to.equal('VFAB_DATASTORE_LOCKED');
     expect(early.error?.message).to.match(/^locked by esx1/);
+    // the dead holder's heartbeat is seen to age: its pulse is older than at the kill
+    const stale = (await cli(datastoreCommand, ['locks', 'ds1', '--host', 'esx2', '--json'])).json.files.find((f: any) => f.path === 'crash1/crash1.vmx').lock.holders[0];
+    expect(stale.owner).to.equal('esx1');
+    expect(stale.pulseAgeMs).to.be.at.least(2_000, 'esx1 has not pulsed since the kill (2 s fabric of waiting at least)');
     // after the window: esx2 watches esx1's slot for the whole lease, breaks the lock and powers on
     const t0 = Date.now();
     const late = await cli(vmCommand, ['power-on', 'crash1', '--host', 'esx2', '--json']);
