@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { connectBlockClient } from '../../../daemons/storage/block-client.js';
 import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js';
 import { OPCODE, REJECT_REASON, RESERVED_TAG, emitPdu, makePdu, type Digests } from '../../../lib/iscsi/pdu.js';
-import { TOKEN, control, killStored, rawIscsiClient, spawnStored, type StoredProcess } from './helpers.js';
+import { TOKEN, control, killStored, rawIscsiClient, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
 
 const TOOLS = ['iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'iscsi-test-cu', 'qemu-img'];
 /**
@@ -239,5 +239,26 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
       expect(passed, suite).to.equal(total);
     }
     console.log(`      iscsi-test-cu: ${results.join(', ')}`);
+  });
+
+  it('an image qemu-img converted onto a LUN of a LevelDB array survives kill -9 and a restart of stored', async () => {
+    const dataDir = tempDataDir('vfab-iscsi-durable-');
+    const cfg = join(dir, 'durable.json');
+    writeFileSync(cfg, JSON.stringify({ name: 'durable', luns: [{ name: 'ds1', sizeBytes: 16 * 1024 * 1024, lun: 0 }] }));
+    const file = join(dir, 'durable.raw');
+    writeFileSync(file, randomBytes(IMAGE_BYTES));
+    let p: StoredProcess | undefined;
+    try {
+      p = await spawnStored(['--data-dir', dataDir, '--config', cfg, '--iscsi-port', '0'], { VFAB_TOKEN: TOKEN }, dataDir);
+      const conv = await run('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', file, `iscsi://127.0.0.1:${p.iscsiPort}/${p.iqn}/0`]);
+      expect(conv.code, conv.err).to.equal(0);
+      await killStored(p, 'SIGKILL');
+      p = await spawnStored(['--data-dir', dataDir, '--config', cfg, '--iscsi-port', '0'], { VFAB_TOKEN: TOKEN }, dataDir);
+      const cmp = await run('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', file, `iscsi://127.0.0.1:${p.iscsiPort}/${p.iqn}/0`]);
+      expect(cmp.code, cmp.err + cmp.out).to.equal(0);
+    } finally {
+      await killStored(p);
+      removeDir(dataDir);
+    }
   });
 });
