@@ -4,7 +4,9 @@
 // WebSocket /nas (daemons/storage/nas-server.ts, docs/nas-protocol.md). Follows the vfab daemon conventions: fabric
 // token from VFAB_TOKEN (Bearer header or ?token=), one JSON ready line on stdout, logs on stderr,
 // SIGTERM/SIGINT close cleanly with exit 0. Durability is the array's job: a write is acknowledged only
-// after the array resolved it. Leaves out iSCSI and LUN masking.
+// after the array resolved it. With --iscsi-port (or config `iscsi`), also an iSCSI portal on TCP
+// (daemons/storage/iscsi-portal.ts, docs/iscsi.md), its port in the ready line as `iscsiPort`. Leaves out
+// LUN masking.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { openArray, ensureLuns, type LunInfo, type LunSpec as ArrayLunSpec } fro
 import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../lib/storage/block-cache.js';
 import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
 import { BlockServer } from './storage/block-server.js';
+import { IscsiPortal } from './storage/iscsi-portal.js';
 import { createGuardedServer, decodeSegment, guardUpgradeSocket, refuseSocket, requestAuthorized } from './common/http-guard.js';
 import { openNasService, type NasService } from './storage/nas-server.js';
 import type { ShareSpec } from '../lib/nas/shares.js';
@@ -48,6 +51,7 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --port N             listen port (default 0 = any free port)
   --max-in-flight N    largest window granted per connection (default ${MAX_IN_FLIGHT})
   --no-group-commit    one fsync per write instead of group commit
+  --iscsi-port N       serve the LUNs over iSCSI on --host:N too (0 = any free port; off unless given or config.iscsi)
   --read-cache-mb N    read cache in front of LevelDB, in MiB (default ${DEFAULT_READ_CACHE_BYTES / MIB}; 0 = none;
                        max ${MAX_READ_CACHE_BYTES / MIB}); GET /control/status shows its hits and misses
   --help               this text
@@ -71,7 +75,7 @@ interface LunSpec {
 /** The topology form (daemons/fabric/plan.ts ArrayConfig) turned into the stored config form. */
 function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
   if (raw.kind !== 'array' || typeof raw.array !== 'object' || raw.array === null) return raw as StoredConfig;
-  const a = raw.array as { name?: unknown; luns?: unknown; readCacheBytes?: unknown; shares?: unknown };
+  const a = raw.array as { name?: unknown; luns?: unknown; readCacheBytes?: unknown; shares?: unknown; iscsi?: unknown };
   const luns: LunSpec[] = [];
   for (const l of Array.isArray(a.luns) ? (a.luns as Array<Record<string, unknown>>) : []) {
     luns.push({
@@ -82,7 +86,7 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(l.ats === false ? { ats: false } : {}),
     });
   }
-  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}) };
+  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as { port?: number } } : {}) };
 }
 interface StoredConfig {
   name?: string;
@@ -92,6 +96,8 @@ interface StoredConfig {
   luns?: LunSpec[];
   /** NAS shares [{ name, sizeMB }] served on /nas. */
   shares?: ShareSpec[];
+  /** iSCSI portal on --host ({ port }: 0 = any free port); --iscsi-port wins. */
+  iscsi?: { port?: number };
 }
 
 function log(line: string): void {
@@ -103,11 +109,16 @@ function die(message: string): never {
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
+function validPort(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
+}
+
+function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; iscsiPort: number | undefined; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
   let cfg: StoredConfig = {};
   let memory = false;
   let host = '127.0.0.1';
   let port = 0;
+  let iscsiPort: number | undefined;
   let maxInFlight = MAX_IN_FLIGHT;
   let groupCommit = true;
   let readCacheBytes: number | undefined;
@@ -153,6 +164,10 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
         port = Number(val());
         if (!Number.isInteger(port) || port < 0 || port > 65535) die(`${STORED_ERROR.BAD_CONFIG}: bad --port`);
         break;
+      case '--iscsi-port':
+        iscsiPort = Number(val());
+        if (!validPort(iscsiPort)) die(`${STORED_ERROR.BAD_CONFIG}: --iscsi-port must be a whole number 0..65535`);
+        break;
       case '--max-in-flight':
         maxInFlight = Number(val());
         if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_IN_FLIGHT) die(`${STORED_ERROR.BAD_CONFIG}: --max-in-flight must be 1..${MAX_IN_FLIGHT}`);
@@ -174,7 +189,12 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
   if (name !== undefined) cfg.name = name;
   if (!memory && cfg.dataDir === undefined) die(`${STORED_ERROR.BAD_CONFIG}: --data-dir DIR is required unless --memory`);
   if (cfg.luns !== undefined && !Array.isArray(cfg.luns)) die(`${STORED_ERROR.BAD_CONFIG}: config.luns must be an array`);
-  return { cfg, memory, host, port, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
+  if (cfg.iscsi !== undefined) {
+    if (typeof cfg.iscsi !== 'object' || cfg.iscsi === null || Array.isArray(cfg.iscsi)) die(`${STORED_ERROR.BAD_CONFIG}: config.iscsi must be an object { "port"?: number }`);
+    if (cfg.iscsi.port !== undefined && !validPort(cfg.iscsi.port)) die(`${STORED_ERROR.BAD_CONFIG}: config.iscsi.port must be a whole number 0..65535`);
+    iscsiPort ??= cfg.iscsi.port ?? 0;
+  }
+  return { cfg, memory, host, port, iscsiPort, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
 }
 
 function sizeFromBody(body: Record<string, unknown>): number | undefined {
@@ -252,7 +272,7 @@ function lunSpecs(specs: LunSpec[]): ArrayLunSpec[] {
 }
 
 async function main(): Promise<void> {
-  const { cfg, memory, host, port, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
+  const { cfg, memory, host, port, iscsiPort, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
   let token = process.env.VFAB_TOKEN;
   if (!token) {
     token = randomBytes(16).toString('hex');
@@ -289,6 +309,20 @@ async function main(): Promise<void> {
     log,
     onInitiatorGone: (initiator) => array.nexusLoss(initiator),
   });
+  const iscsi =
+    iscsiPort === undefined
+      ? undefined
+      : new IscsiPortal({
+          target: array,
+          arrayName: name,
+          budget: block.budget,
+          host,
+          port: iscsiPort,
+          lunNumbers: () => array.listLuns().map((l) => l.lun),
+          logicalUnitReset: (lun) => array.logicalUnitReset(lun),
+          onInitiatorGone: (initiator) => array.nexusLoss(initiator),
+          log,
+        });
 
   const server = createGuardedServer((req, res) => {
     handle(req, res).catch((e) => {
@@ -318,6 +352,7 @@ async function main(): Promise<void> {
         inFlight: block.budgetInfo(),
         stats: array.stats(),
         nas: nas.status(),
+        iscsi: iscsi?.info() ?? null,
       });
     }
     if (method === 'GET' && path === '/control/luns') return sendJson(res, 200, { luns: array.listLuns() });
@@ -386,8 +421,16 @@ async function main(): Promise<void> {
     server.listen(port, host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
+  if (iscsi !== undefined) {
+    try {
+      await iscsi.listen();
+    } catch (e) {
+      die(`${STORED_ERROR.BAD_CONFIG}: cannot listen for iSCSI on ${host}:${iscsiPort}: ${(e as Error).message}`);
+    }
+    log(`iSCSI portal ${host}:${iscsi.port} target ${iscsi.iqn}`);
+  }
   log(`array ${name} (${array.durable ? `LevelDB ${cfg.dataDir}` : 'memory'}) with ${array.listLuns().length} LUNs on ${host}:${actualPort}`);
-  process.stdout.write(`${JSON.stringify({ event: 'ready', name, port: actualPort, pid: process.pid })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'ready', name, port: actualPort, pid: process.pid, ...(iscsi !== undefined ? { iscsiPort: iscsi.port, iqn: iscsi.iqn } : {}) })}\n`);
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -395,6 +438,7 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${signal}: closing`);
     block.close();
+    await iscsi?.close();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     await nas.close();

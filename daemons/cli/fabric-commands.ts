@@ -200,6 +200,13 @@ function renderArray(r: any): string[] {
     lines.push('  block sessions:');
     lines.push(indent(table([['session', 'initiator', 'from', 'window', 'active', 'commands'], ...sessions.map((x) => [String(x.sessionId), x.initiator ?? '-', x.remote, String(x.window), String(x.active), String(x.commands)])]), 4));
   } else lines.push('  block sessions: none');
+  if (r.iscsi) {
+    const p = r.iscsi;
+    lines.push(`  iSCSI portal: ${p.address}:${p.port}  target ${p.iqn}  (iscsi://${p.address}:${p.port}/${p.iqn}/<lun>)`);
+    if (p.connections.length > 0) {
+      lines.push(indent(table([['connection', 'initiator', 'from', 'type', 'commands'], ...p.connections.map((c: any) => [String(c.id), c.initiator ?? '(logging in)', c.remote, c.sessionType ?? '-', String(c.commands)])]), 4));
+    }
+  }
   if (r.stats?.readCache) lines.push(`  ${readCacheLine(r.stats.readCache)}`);
   return lines;
 }

@@ -44,7 +44,7 @@ import {
 } from '../../lib/storage/protocol.js';
 import type { ScsiCommand } from '../../lib/storage/scsi.js';
 import { toFixedSense } from '../../lib/storage/sense.js';
-import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
+import { commandWorkingBytes, isSubmitTarget, type SubmitDone, type SubmitTarget } from '../../lib/storage/target.js';
 import { refuseSocket, requestAuthorized } from '../common/http-guard.js';
 
 /** Commands queued per session beyond the window before new ones get TASK SET FULL. */
@@ -123,20 +123,51 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
   refuseSocket(socket, status, status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Not Found', JSON.stringify({ error: { code, message } }));
 }
 
+/**
+ * Runs one command on the array's target, the way every transport does: through the target's callback
+ * entry when it has one (`submit`, the hot path), else `execute`; `done` gets the result, `failed` a thrown
+ * or rejected error.
+ */
+export function runOnTarget<C extends ScsiCommand>(target: ScsiTarget, submit: SubmitTarget | undefined, cmd: C, done: SubmitDone<C>, failed: (cmd: C, e: unknown) => void): void {
+  if (submit !== undefined) {
+    submit.submit(cmd, cmd, done);
+    return;
+  }
+  let p: Promise<ScsiResult>;
+  try {
+    p = target.execute(cmd);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  p.then(
+    (res) => done(cmd, res),
+    (e: unknown) => failed(cmd, e),
+  );
+}
+
 /** How admit() answers: run now, wait for the budget, or wait for this session's turn. */
-const ADMIT = { RUN: 0, FULL: 1, TURN: 2 } as const;
-type Admit = (typeof ADMIT)[keyof typeof ADMIT];
+export const ADMIT = { RUN: 0, FULL: 1, TURN: 2 } as const;
+export type Admit = (typeof ADMIT)[keyof typeof ADMIT];
+
+/** A connection of any transport (block protocol, iSCSI) that runs commands under the array's budget. */
+export interface BudgetSession {
+  /** In the budget's FIFO (InFlightBudget keeps it). */
+  waitingForBudget: boolean;
+  readonly isClosed: boolean;
+  /** Runs what it has queued while the budget allows; answers why it stopped. */
+  drainQueue(): Admit;
+}
 
 /**
  * The array-wide in-flight byte budget with a FIFO of sessions waiting for it (each at most once, so the
- * FIFO is bounded by MAX_BLOCK_SESSIONS). A session at the head runs one command and goes to the back if
+ * FIFO is bounded by MAX_BLOCK_SESSIONS plus the iSCSI portal's MAX_ISCSI_CONNECTIONS). A session at the head runs one command and goes to the back if
  * it has more; a new command never overtakes waiting sessions.
  */
 export class InFlightBudget {
   usedBytes = 0;
   /** Commands that had to wait for the budget or their turn (counted once per wait). */
   waits = 0;
-  private readonly waiting: BlockSession[] = [];
+  private readonly waiting: BudgetSession[] = [];
 
   constructor(readonly limitBytes: number) {}
 
@@ -144,7 +175,7 @@ export class InFlightBudget {
     return this.waiting.length;
   }
 
-  admit(session: BlockSession, costBytes: number): Admit {
+  admit(session: BudgetSession, costBytes: number): Admit {
     const head = this.waiting[0];
     if (head !== undefined && head !== session) return this.wait(session, ADMIT.TURN);
     if (this.usedBytes > 0 && this.usedBytes + costBytes > this.limitBytes) return this.wait(session, ADMIT.FULL);
@@ -156,7 +187,7 @@ export class InFlightBudget {
     return ADMIT.RUN;
   }
 
-  private wait(session: BlockSession, why: Admit): Admit {
+  private wait(session: BudgetSession, why: Admit): Admit {
     if (!session.waitingForBudget) {
       session.waitingForBudget = true;
       this.waiting.push(session);
@@ -260,7 +291,7 @@ class SessionCommand implements ScsiCommand {
   }
 }
 
-export class BlockSession {
+export class BlockSession implements BudgetSession {
   initiator: string | undefined;
   window = 0;
   /** In the budget's FIFO (InFlightBudget keeps it). */
@@ -287,6 +318,7 @@ export class BlockSession {
   /** The target's callback entry (hot path) when it has one: one bound function per session, none per command. */
   private readonly submitTarget: SubmitTarget | undefined;
   private readonly onSubmittedBound = (cmd: SessionCommand, res: ScsiResult): void => this.complete(cmd, res);
+  private readonly onFailedBound = (cmd: SessionCommand, e: unknown): void => this.failed(cmd, e);
   /** ws calls this when a sent message has been written: its buffer goes back to the builder. */
   private readonly onWrittenBound = (): void => this.out.written();
 
@@ -451,20 +483,7 @@ export class BlockSession {
   private run(rec: SessionCommand): void {
     this.active++;
     this.activeTags.set(rec.tag, rec);
-    if (this.submitTarget !== undefined) {
-      this.submitTarget.submit(rec, rec, this.onSubmittedBound);
-      return;
-    }
-    let p: Promise<ScsiResult>;
-    try {
-      p = this.server.opts.target.execute(rec);
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.then(
-      (res) => this.complete(rec, res),
-      (e: unknown) => this.failed(rec, e),
-    );
+    runOnTarget(this.server.opts.target, this.submitTarget, rec, this.onSubmittedBound, this.onFailedBound);
   }
 
   /** A running command is over: its budget goes back (other sessions may run), its tag is free again. */

@@ -18,6 +18,7 @@ import {
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface,
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
+import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
 import { type Locator, type PathSeg, type TopologyProblem, pathText } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -175,7 +176,8 @@ class Builder {
     });
     const readCacheBytes = int(r.readCacheMB, DEFAULT_READ_CACHE_BYTES / BYTES_PER_MIB) * BYTES_PER_MIB;
     const dataDir = str(r.dataDir, '');
-    return { name: str(r.name, ''), luns, shares, readCacheBytes, ...(dataDir ? { dataDir } : {}), loc: this.at.loc(segs) };
+    const iscsi = has(r, 'iscsi') ? { port: int(obj(r.iscsi).port, ISCSI_DEFAULT_PORT) } : undefined;
+    return { name: str(r.name, ''), luns, shares, readCacheBytes, ...(iscsi ? { iscsi } : {}), ...(dataDir ? { dataDir } : {}), loc: this.at.loc(segs) };
   }
 
   // ---- physical switches -------------------------------------------------------------------------

@@ -267,6 +267,8 @@ export interface StorageArray {
   shares: NasShare[];
   /** The array's read cache (stored --read-cache-mb); DEFAULT_READ_CACHE_BYTES unless the topology says. */
   readCacheBytes: number;
+  /** The iSCSI portal (stored --iscsi-port), when the topology asks for one. */
+  iscsi?: { port: number };
   /**
    * Where the array keeps its LevelDB store, as written in the file (relative paths are relative to the
    * topology file's folder; `vfab up` resolves them). Absent: `.vfab/arrays/<name>/` in the state dir.

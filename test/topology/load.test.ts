@@ -207,6 +207,24 @@ describe('topology loader', () => {
       expect(ok.arrays.map((a) => a.readCacheBytes)).to.deep.equal([128 * 1024 ** 2, 0]);
     });
 
+    it('an array iscsi portal is off unless asked for; {} means port 3260, port is 0-65535, no other keys', () => {
+      const ok = parseTopology(fabric({ arrays: `
+        - name: array2
+          iscsi: {}
+        - name: array3
+          iscsi: { port: 0 }
+      ` }), 'ok.yaml');
+      expect(ok.arrays.map((a) => a.iscsi)).to.deep.equal([undefined, { port: 3260 }, { port: 0 }]);
+      expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi: { port: 70000 }   # <-
+      ` }), 'arrays[1].iscsi.port', /65535/);
+      expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi: { chap: yes }   # <-
+      ` }), 'arrays[1].iscsi.chap', /chap/);
+    });
+
     it('an array dataDir is kept as written (vfab up resolves it), absent by default, one folder per array', () => {
       const ok = parseTopology(fabric({ arrays: `
         - name: array2

@@ -71,8 +71,9 @@ const lun = defineCommand(
 .vfab/arrays/<array>/ or the topology's arrays[].dataDir). Each has a name, a size, a block size (512 or
 4096 bytes), a LUN number and a stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as
 zeros. LUNs and their data stay across vfab down / up (delete them: vfab array wipe, vfab down --purge).
-\`lun list\` also shows the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read
-are kept in memory and answered from there until written, unmapped or evicted.
+\`lun list\` also shows the array's iSCSI portal when the topology has arrays[].iscsi (docs/iscsi.md),
+and the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read are kept in memory
+and answered from there until written, unmapped or evicted.
 LUNs only grow (no shrink). Deleting a LUN drops its blocks at once; hosts then get LOGICAL UNIT NOT
 SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates the missing
 ones and grows smaller ones (a topology size below the stored LUN's is refused).`,
@@ -100,10 +101,12 @@ ones and grows smaller ones (a topology size below the stored LUN's is refused).
     switch (verb) {
       case 'list': {
         const { luns } = await control<{ luns: LunRow[] }>(array, state.token, 'GET', '/control/luns');
-        const { stats } = await control<{ stats: { readCache: ReadCacheStats } }>(array, state.token, 'GET', '/control/status');
-        if (values.json) return printJson(io, { array: array.name, luns, readCache: stats.readCache }), EXIT_OK;
+        const { stats, iscsi } = await control<{ stats: { readCache: ReadCacheStats }; iscsi?: { address: string; port: number; iqn: string } | null }>(array, state.token, 'GET', '/control/status');
+        const portal = iscsi ? { address: iscsi.address, port: iscsi.port, iqn: iscsi.iqn } : null;
+        if (values.json) return printJson(io, { array: array.name, luns, readCache: stats.readCache, iscsi: portal }), EXIT_OK;
         io.out(luns.length ? `array ${array.name}\n${lunRows(luns)}` : `array ${array.name} has no LUNs (create one: vfab lun create NAME --size 4G)`);
         io.out(readCacheLine(stats.readCache));
+        if (portal) io.out(`iSCSI: iscsi://${portal.address}:${portal.port}/${portal.iqn}/<lun>  (LUN numbers as above)`);
         return EXIT_OK;
       }
       case 'create': {

@@ -4,6 +4,10 @@
 
 import { createServer, type Server } from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { IscsiFramer } from '../../../lib/iscsi/framer.js';
+import { OPCODE, STAGE, emitPdu, loginFlags, makePdu, type Pdu } from '../../../lib/iscsi/pdu.js';
+import { encodeText } from '../../../lib/iscsi/text.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +78,9 @@ export interface StoredProcess {
   controlUrl: string;
   dataDir: string;
   stderr: () => string;
+  /** The iSCSI portal's port and target IQN (stored started with --iscsi-port or config iscsi). */
+  iscsiPort?: number;
+  iqn?: string;
 }
 
 export function tempDataDir(prefix = 'vfab-stored-'): string {
@@ -105,12 +112,13 @@ export function spawnStored(args: string[], env: Record<string, string> = {}, da
     rl.once('line', (line) => {
       clearTimeout(timer);
       try {
-        const ready = JSON.parse(line) as { event: string; port: number; pid: number };
+        const ready = JSON.parse(line) as { event: string; port: number; pid: number; iscsiPort?: number; iqn?: string };
         if (ready.event !== 'ready') throw new Error(`unexpected first line ${line}`);
         resolve({
           child,
           port: ready.port,
           pid: ready.pid,
+          ...(ready.iscsiPort !== undefined ? { iscsiPort: ready.iscsiPort, iqn: ready.iqn } : {}),
           url: `ws://127.0.0.1:${ready.port}/block`,
           controlUrl: `http://127.0.0.1:${ready.port}`,
           dataDir,
@@ -144,4 +152,43 @@ export async function control(p: StoredProcess, method: string, path: string, bo
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+/**
+ * A hand-driven iSCSI initiator on a raw TCP socket (for what libiscsi cannot send): `login` goes through
+ * the security and operational stages with the given operational keys and resolves with the final Login
+ * Response; `next` waits for the next PDU from the target; `framer` is the socket's (configure its digests).
+ */
+export async function rawIscsiClient(port: number): Promise<{
+  sock: Socket;
+  framer: IscsiFramer;
+  next: (maxMs?: number) => Promise<Pdu>;
+  login: (targetName: string, operational: Record<string, string>) => Promise<Pdu>;
+}> {
+  const sock = connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  const framer = new IscsiFramer();
+  const got: Pdu[] = [];
+  sock.on('data', (c: Buffer) => framer.push(c, (e) => e.type === 'pdu' && got.push(e.pdu)));
+  const next = async (maxMs = 5000): Promise<Pdu> => {
+    for (let waited = 0; got.length === 0; waited += 10) {
+      if (waited > maxMs) throw new Error('no answer from the portal');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return got.shift()!;
+  };
+  const isid = Uint8Array.from([0x80, 1, 2, 3, 0, 0]);
+  const request = (flags: number, pairs: Record<string, string>): Buffer =>
+    emitPdu(makePdu(OPCODE.LOGIN_REQUEST, { immediate: true, flags, isid, itt: 1, cmdSN: 1, data: encodeText(Object.entries(pairs).map(([key, value]) => ({ key, value }))) }));
+  const login = async (targetName: string, operational: Record<string, string>): Promise<Pdu> => {
+    sock.write(request(loginFlags(true, false, STAGE.SECURITY, STAGE.OPERATIONAL), { InitiatorName: 'iqn.test:raw', SessionType: 'Normal', TargetName: targetName, AuthMethod: 'None' }));
+    const first = await next();
+    if (first.opcode !== OPCODE.LOGIN_RESPONSE || (first as { statusClass: number }).statusClass !== 0) throw new Error('login refused in the security stage');
+    sock.write(request(loginFlags(true, false, STAGE.OPERATIONAL, STAGE.FULL_FEATURE), operational));
+    const final = await next();
+    if (final.opcode !== OPCODE.LOGIN_RESPONSE || (final as { statusClass: number }).statusClass !== 0) throw new Error('login refused in the operational stage');
+    return final;
+  };
+  return { sock, framer, next, login };
 }

@@ -1,0 +1,446 @@
+// The array's iSCSI portal (RFC 7143) in stored: a TCP listener whose connections each run one session —
+// the byte stream cut into PDUs by lib/iscsi/framer.ts, the login decided by lib/iscsi/negotiate.ts
+// (loginStep; Discovery sessions answer SendTargets with this portal), the full feature phase by
+// lib/iscsi/session.ts (IscsiSession). This file only performs the actions those pure parts return: it
+// writes PDUs (digests switched on after the login as negotiated), runs SCSI commands on the array's target
+// through the same path and the same array-wide in-flight byte budget as the WebSocket block server (one
+// command model, several transports), applies LUN and target resets, and closes connections. One target
+// (IQN) per array; its LUNs keep the array's LUN numbers. Bounds: MAX_ISCSI_CONNECTIONS connections,
+// LOGIN_TIMEOUT_MS to finish a login, the session's CmdSN window (so at most TARGET_CMD_WINDOW +
+// SESSION_MAX_IMMEDIATE_TASKS commands queued per connection), MAX_SEND_BUFFER_BYTES unsent before reading
+// stops. Malformed input closes that connection with a counted reason, never the process. Leaves out CHAP,
+// initiator ACLs, several connections per session, NOP-In pings, Asynchronous Messages, the unit attentions
+// resets should raise in other sessions, and aborting other sessions' tasks on TARGET RESET.
+
+import net from 'node:net';
+import { randomInt } from 'node:crypto';
+import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
+import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
+import { IscsiFramer, type FramerEvent } from '../../lib/iscsi/framer.js';
+import { BHS_BYTES, ISCSI_ERROR, NO_DIGESTS, OPCODE, emitPduParts, parsePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
+import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginState, type TargetInfo } from '../../lib/iscsi/negotiate.js';
+import { IscsiSession, type SessionAction } from '../../lib/iscsi/session.js';
+import { ADMIT, COMMAND_BASE_COST_BYTES, MAX_SEND_BUFFER_BYTES, runOnTarget, type Admit, type BudgetSession, type InFlightBudget } from './block-server.js';
+
+/** iSCSI connections (one session each) the portal serves at once; more are closed at accept. */
+export const MAX_ISCSI_CONNECTIONS = 64;
+/** Time a connection has from accept to the end of its login before it is closed. */
+export const LOGIN_TIMEOUT_MS = 10_000;
+/** Portal group tag of the one portal group of an array. */
+export const PORTAL_GROUP_TAG = 1;
+/** Largest TSIH; TSIHs are handed out 1..MAX_TSIH and wrap. */
+const MAX_TSIH = 0xffff;
+
+/** Why connections closed, as counted in `info().closed` and logged. */
+export const CLOSE_REASON = {
+  TOO_MANY: 'too-many-connections',
+  LOGIN_TIMEOUT: 'login-timeout',
+  LOGIN_FAILED: 'login-failed',
+  BEFORE_LOGIN: 'pdu-before-login',
+  FATAL_PDU: 'fatal-pdu',
+  BAD_PDU_IN_LOGIN: 'bad-pdu-during-login',
+  BAD_PDU: 'bad-pdu',
+  PEER_CLOSED: 'peer-closed',
+  SOCKET_ERROR: 'socket-error',
+  SHUTDOWN: 'shutdown',
+} as const;
+
+/** The 48-byte BHS of a PDU parsed alone (no AHS, no data): enough for the session to reject it by ITT. */
+function headerOnly(bhs: Uint8Array): Pdu | undefined {
+  const b = Uint8Array.prototype.slice.call(bhs, 0, BHS_BYTES);
+  b[4] = 0;
+  b[5] = b[6] = b[7] = 0;
+  const r = parsePdu(b, 0, NO_DIGESTS);
+  return r.ok ? r.value.pdu : undefined;
+}
+
+/** The IQN of an array's target: one per array. */
+export function arrayIqn(arrayName: string): string {
+  return `iqn.2026-11.vfab:${arrayName.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+}
+
+export interface IscsiPortalOptions {
+  target: ScsiTarget;
+  arrayName: string;
+  /** The array's in-flight byte budget, shared with the block server. */
+  budget: InFlightBudget;
+  host: string;
+  port: number;
+  /** LUN numbers of the array (TARGET RESET resets each). */
+  lunNumbers: () => number[];
+  logicalUnitReset: (lun: number) => void;
+  /** The last connection of an initiator port is gone (SPC-2 reservations are released). */
+  onInitiatorGone: (initiator: string) => void;
+  log: (line: string) => void;
+  /** Time to finish a login (default LOGIN_TIMEOUT_MS; tests use shorter ones). */
+  loginTimeoutMs?: number;
+}
+
+export interface IscsiPortalInfo {
+  address: string;
+  port: number;
+  iqn: string;
+  maxConnections: number;
+  connections: Array<{ id: number; remote: string; initiator: string | undefined; sessionType: string | undefined; commands: number; tasks: number }>;
+  accepted: number;
+  logins: number;
+  loginFailures: number;
+  logouts: number;
+  commands: number;
+  dataDigestRejects: number;
+  /** Connections closed, by reason (CLOSE_REASON values and the session's own close reasons). */
+  closed: Record<string, number>;
+}
+
+export class IscsiPortal {
+  readonly iqn: string;
+  private readonly server: net.Server;
+  private readonly conns = new Map<number, PortalConnection>();
+  private nextId = 1;
+  private nextTsih = 1;
+  port = 0;
+  accepted = 0;
+  logins = 0;
+  loginFailures = 0;
+  logouts = 0;
+  commands = 0;
+  /** PDUs whose data digest did not match, answered with a Reject (the connection stays). */
+  dataDigestRejects = 0;
+  readonly closed: Record<string, number> = {};
+  readonly submitTarget: SubmitTarget | undefined;
+
+  constructor(readonly opts: IscsiPortalOptions) {
+    this.iqn = arrayIqn(opts.arrayName);
+    this.submitTarget = isSubmitTarget(opts.target) ? opts.target : undefined;
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    this.port = (this.server.address() as net.AddressInfo).port;
+    this.server.on('error', (e) => this.opts.log(`iscsi portal: ${e.message}`));
+    return this.port;
+  }
+
+  get targets(): TargetInfo[] {
+    const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
+    return [{ name: this.iqn, alias: this.opts.arrayName, portals: [`${host}:${this.port}`], portalGroupTag: PORTAL_GROUP_TAG }];
+  }
+
+  allocTsih(): number {
+    const t = this.nextTsih;
+    this.nextTsih = t >= MAX_TSIH ? 1 : t + 1;
+    return t;
+  }
+
+  countClose(reason: string): void {
+    this.closed[reason] = (this.closed[reason] ?? 0) + 1;
+  }
+
+  private accept(socket: net.Socket): void {
+    this.accepted++;
+    if (this.conns.size >= MAX_ISCSI_CONNECTIONS) {
+      this.countClose(CLOSE_REASON.TOO_MANY);
+      this.opts.log(`iscsi: refused ${socket.remoteAddress}:${socket.remotePort}: ${MAX_ISCSI_CONNECTIONS} connections open (MAX_ISCSI_CONNECTIONS)`);
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    const id = this.nextId++;
+    const c = new PortalConnection(this, id, socket);
+    this.conns.set(id, c);
+    socket.once('close', () => {
+      this.conns.delete(id);
+      const who = c.initiator;
+      if (who !== undefined && ![...this.conns.values()].some((o) => o.initiator === who)) this.opts.onInitiatorGone(who);
+    });
+  }
+
+  /** TARGET WARM/COLD RESET: every LUN of the array is reset (SPC-2 reservations released). */
+  targetReset(): void {
+    for (const lun of this.opts.lunNumbers()) this.opts.logicalUnitReset(lun);
+  }
+
+  info(): IscsiPortalInfo {
+    return {
+      address: this.opts.host,
+      port: this.port,
+      iqn: this.iqn,
+      maxConnections: MAX_ISCSI_CONNECTIONS,
+      connections: [...this.conns.values()].map((c) => c.info()),
+      accepted: this.accepted,
+      logins: this.logins,
+      loginFailures: this.loginFailures,
+      logouts: this.logouts,
+      commands: this.commands,
+      dataDigestRejects: this.dataDigestRejects,
+      closed: { ...this.closed },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.conns.values()) c.shutdown(CLOSE_REASON.SHUTDOWN);
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** One SCSI command of an iSCSI task, as the array's target runs it. */
+class PortalCommand implements ScsiCommand {
+  aborted = false;
+  readonly initiator: string;
+  readonly lun: number;
+  readonly cdb: Uint8Array;
+  readonly dataOut: Uint8Array | undefined;
+  readonly costBytes: number;
+  constructor(
+    readonly itt: number,
+    cmd: ScsiCommand,
+  ) {
+    this.initiator = cmd.initiator;
+    this.lun = cmd.lun;
+    this.cdb = cmd.cdb;
+    this.dataOut = cmd.dataOut;
+    this.costBytes = COMMAND_BASE_COST_BYTES + (cmd.dataOut === undefined ? 0 : cmd.dataOut.length) + commandWorkingBytes(cmd.cdb);
+  }
+}
+
+class PortalConnection implements BudgetSession {
+  waitingForBudget = false;
+  private readonly framer = new IscsiFramer({ maxDataSegmentBytes: DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES });
+  private login: LoginState | undefined;
+  private readonly tsih: number;
+  private session: IscsiSession | undefined;
+  private sessionType: string | undefined;
+  private digests: Digests = NO_DIGESTS;
+  private closed = false;
+  private readonly loginTimer: NodeJS.Timeout;
+  /** Commands waiting for the array's budget (bounded by the session's CmdSN window and immediate limit). */
+  private readonly queue: PortalCommand[] = [];
+  /** Commands handed to the target, by ITT. */
+  private readonly running = new Map<number, PortalCommand>();
+  private commands = 0;
+  private pausedForSend = false;
+  private readonly remote: string;
+  private readonly onEventBound = (e: FramerEvent): void => this.onEvent(e);
+  private readonly onSubmittedBound = (cmd: PortalCommand, res: ScsiResult): void => this.complete(cmd, res);
+  private readonly onFailedBound = (cmd: PortalCommand, e: unknown): void => this.failed(cmd, e);
+
+  constructor(
+    private readonly portal: IscsiPortal,
+    readonly id: number,
+    private readonly socket: net.Socket,
+  ) {
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.tsih = portal.allocTsih();
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.closed) this.framer.push(chunk, this.onEventBound);
+    });
+    socket.on('error', (e) => {
+      if (!this.closed) this.end(CLOSE_REASON.SOCKET_ERROR, e.message);
+    });
+    socket.on('close', () => this.end(CLOSE_REASON.PEER_CLOSED));
+    const loginMs = portal.opts.loginTimeoutMs ?? LOGIN_TIMEOUT_MS;
+    this.loginTimer = setTimeout(() => {
+      if (this.session === undefined) this.end(CLOSE_REASON.LOGIN_TIMEOUT, `no login within ${loginMs} ms`);
+    }, loginMs);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The I_T nexus (SCSI initiator port name) once the session runs. */
+  get initiator(): string | undefined {
+    return this.session?.initiator;
+  }
+
+  info(): { id: number; remote: string; initiator: string | undefined; sessionType: string | undefined; commands: number; tasks: number } {
+    return { id: this.id, remote: this.remote, initiator: this.initiator, sessionType: this.sessionType, commands: this.commands, tasks: this.session?.taskCount ?? 0 };
+  }
+
+  private onEvent(e: FramerEvent): void {
+    if (this.closed) return;
+    if (e.type === 'fatal') {
+      this.end(CLOSE_REASON.FATAL_PDU, `${e.error.code}: ${e.error.message}`);
+      return;
+    }
+    if (this.session === undefined) {
+      if (e.type === 'bad-pdu') {
+        this.end(CLOSE_REASON.BAD_PDU_IN_LOGIN, `${e.error.code}: ${e.error.message}`);
+        return;
+      }
+      this.onLoginPdu(e.pdu);
+      return;
+    }
+    if (e.type === 'bad-pdu') {
+      // A data digest error is answered with a Reject and the stream goes on (§7.8); any other malformed
+      // PDU closes the connection.
+      const header = e.error.code === ISCSI_ERROR.DATA_DIGEST ? headerOnly(e.header) : undefined;
+      if (header !== undefined) {
+        this.portal.dataDigestRejects++;
+        this.perform(this.session.dataDigestError(header));
+      } else this.end(CLOSE_REASON.BAD_PDU, `${e.error.code}: ${e.error.message}`);
+      return;
+    }
+    this.perform(this.session.receive(e.pdu));
+  }
+
+  private onLoginPdu(pdu: Pdu): void {
+    if (pdu.opcode !== OPCODE.LOGIN_REQUEST) {
+      this.end(CLOSE_REASON.BEFORE_LOGIN, `opcode 0x${pdu.opcode.toString(16)} before the login ended`);
+      return;
+    }
+    const cfg = { targets: this.portal.targets, tsih: this.tsih, initialStatSN: this.login?.statSN ?? randomInt(0, 0x7fffffff) };
+    this.login ??= newLoginState(cfg);
+    const d = loginStep(this.login, pdu, cfg);
+    this.write(d.response);
+    if (d.outcome === 'fail') {
+      this.portal.loginFailures++;
+      this.portal.opts.log(`iscsi ${this.id}: login from ${this.remote} failed: ${d.reason ?? 'unknown'}`);
+      this.end(CLOSE_REASON.LOGIN_FAILED, d.reason);
+      return;
+    }
+    if (d.outcome !== 'full-feature' || d.params === undefined) return;
+    clearTimeout(this.loginTimer);
+    const p = d.params;
+    this.digests = { header: p.headerDigest, data: p.dataDigest };
+    this.framer.configure({ digests: this.digests, maxDataSegmentBytes: p.targetMaxRecvDataSegmentBytes });
+    this.session = new IscsiSession({
+      params: p,
+      isid: this.login.isid!,
+      cid: this.login.cid,
+      expCmdSN: pdu.cmdSN,
+      statSN: this.login.statSN,
+      agreed: this.login.agreed,
+      targets: this.portal.targets,
+    });
+    this.sessionType = p.sessionType;
+    this.portal.logins++;
+    this.portal.opts.log(
+      `iscsi ${this.id}: login ${p.sessionType} ${this.session.initiator}${p.targetName ? ` to ${p.targetName}` : ''} from ${this.remote}` +
+        ` (digests header ${p.headerDigest ? 'CRC32C' : 'None'} data ${p.dataDigest ? 'CRC32C' : 'None'}, MaxRecvDataSegmentLength ${p.initiatorMaxRecvDataSegmentBytes})`,
+    );
+  }
+
+  private perform(actions: SessionAction[]): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'send':
+          if (!this.closed) this.write(a.pdu);
+          break;
+        case 'execute':
+          this.enqueue(new PortalCommand(a.itt, a.cmd));
+          break;
+        case 'abort': {
+          const cmd = this.running.get(a.itt);
+          if (cmd !== undefined) cmd.aborted = true;
+          else this.dropQueued(a.itt);
+          break;
+        }
+        case 'lun-reset':
+          this.portal.opts.logicalUnitReset(a.lun);
+          this.portal.opts.log(`iscsi ${this.id}: LUN RESET of LUN ${a.lun} by ${this.initiator}`);
+          break;
+        case 'target-reset':
+          this.portal.targetReset();
+          this.portal.opts.log(`iscsi ${this.id}: TARGET ${a.cold ? 'COLD' : 'WARM'} RESET by ${this.initiator}`);
+          break;
+        case 'close':
+          if (/logout/i.test(a.reason)) this.portal.logouts++;
+          this.end(a.reason);
+          return;
+      }
+    }
+  }
+
+  private write(pdu: Pdu): void {
+    const [header, data, trailer] = emitPduParts(pdu, this.digests);
+    this.socket.cork();
+    this.socket.write(header);
+    if (data.length > 0) this.socket.write(data);
+    if (trailer.length > 0) this.socket.write(trailer);
+    this.socket.uncork();
+    if (this.socket.writableLength > MAX_SEND_BUFFER_BYTES && !this.pausedForSend) {
+      // The initiator is not reading its answers: stop reading its commands until the socket drains.
+      this.pausedForSend = true;
+      this.socket.pause();
+      this.socket.once('drain', () => {
+        this.pausedForSend = false;
+        if (!this.closed) this.socket.resume();
+      });
+    }
+  }
+
+  private enqueue(cmd: PortalCommand): void {
+    this.commands++;
+    this.portal.commands++;
+    this.queue.push(cmd);
+    this.drainQueue();
+  }
+
+  private dropQueued(itt: number): void {
+    const i = this.queue.findIndex((c) => c.itt === itt);
+    if (i < 0) return;
+    const [cmd] = this.queue.splice(i, 1);
+    // The session waits for the result of an aborted command; it drops it (no status follows the abort).
+    this.perform(this.session!.complete(cmd!.itt, { status: SCSI_STATUS.TASK_ABORTED }));
+  }
+
+  drainQueue(): Admit {
+    let stopped: Admit = ADMIT.RUN;
+    while (!this.closed && this.queue.length > 0) {
+      const next = this.queue[0]!;
+      stopped = this.portal.opts.budget.admit(this, next.costBytes);
+      if (stopped !== ADMIT.RUN) break;
+      this.queue.shift();
+      this.run(next);
+    }
+    return stopped;
+  }
+
+  private run(cmd: PortalCommand): void {
+    this.running.set(cmd.itt, cmd);
+    runOnTarget(this.portal.opts.target, this.portal.submitTarget, cmd, this.onSubmittedBound, this.onFailedBound);
+  }
+
+  private failed(cmd: PortalCommand, e: unknown): void {
+    this.portal.opts.log(`iscsi ${this.id}: target failed ITT 0x${cmd.itt.toString(16)}: ${e instanceof Error ? e.message : String(e)}`);
+    // SAM: a target failure is CHECK CONDITION, HARDWARE ERROR, INTERNAL TARGET FAILURE.
+    this.complete(cmd, { status: SCSI_STATUS.CHECK_CONDITION, sense: { key: SENSE_KEY.HARDWARE_ERROR, asc: 0x44, ascq: 0x00 } });
+  }
+
+  private complete(cmd: PortalCommand, res: ScsiResult): void {
+    if (this.running.get(cmd.itt) === cmd) this.running.delete(cmd.itt);
+    this.portal.opts.budget.release(cmd.costBytes);
+    if (this.closed || this.session === undefined) return;
+    // A READ answered from the read cache lends cache memory only for this call: copy it before it is queued.
+    const result = res.dataIn !== undefined ? { ...res, dataIn: Buffer.from(res.dataIn) } : res;
+    this.perform(this.session.complete(cmd.itt, result));
+  }
+
+  shutdown(reason: string): void {
+    this.end(reason);
+  }
+
+  /** Closes the connection once (after what was written), counts the reason, aborts what still runs. */
+  private end(reason: string, detail?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.loginTimer);
+    this.portal.countClose(reason);
+    this.portal.opts.log(`iscsi ${this.id}: connection from ${this.remote} closed: ${reason}${detail ? `: ${detail}` : ''}`);
+    if (this.session !== undefined) for (const a of this.session.connectionLost()) if (a.kind === 'abort') {
+      const cmd = this.running.get(a.itt);
+      if (cmd !== undefined) cmd.aborted = true;
+    }
+    for (const cmd of this.running.values()) cmd.aborted = true;
+    this.queue.length = 0;
+    if (this.waitingForBudget) this.portal.opts.budget.release(0); // let the sessions behind it have their turn
+    this.socket.end();
+    this.socket.destroySoon?.();
+  }
+}
