@@ -43,8 +43,8 @@ export const MAX_CAW_BLOCKS = 16;
 export const MAX_WRITE_SAME_BLOCKS = 65536;
 /** WRITE SAME with non-zero data is written in batches of this many blocks. */
 export const WRITE_SAME_CHUNK_BLOCKS = 256;
-/** VPD 0xb0 MAXIMUM UNMAP LBA COUNT (per descriptor and per command). */
-export const MAX_UNMAP_LBA_COUNT = 1 << 22;
+/** VPD 0xb0 MAXIMUM UNMAP LBA COUNT (per descriptor and per command): 2^20 blocks, a finite bound initiators accept. */
+export const MAX_UNMAP_LBA_COUNT = 1 << 20;
 /** VPD 0xb0 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT. */
 export const MAX_UNMAP_DESCRIPTORS = 256;
 /** Longest CDB accepted (iSCSI pads to 16; longer is refused). */
@@ -55,6 +55,13 @@ export const VPD_PAGES = [0x00, 0x80, 0x83, 0xb0, 0xb2] as const;
 export const INQUIRY_VENDOR = 'VFAB';
 export const INQUIRY_PRODUCT = 'VIRTUAL-DISK';
 export const INQUIRY_REVISION = '0100';
+/**
+ * Version descriptors of the standard INQUIRY data (SPC-4 §6.4.2, bytes 58-73): SAM-5, SPC-4, SBC-3 and
+ * iSCSI, each with no version claimed. Initiators read SBC-3 here before trusting the Block Limits page.
+ */
+export const INQUIRY_VERSION_DESCRIPTORS = [0x00a0, 0x0460, 0x04c0, 0x0960] as const;
+/** Standard INQUIRY data length: through the eight version descriptor slots and the reserved bytes after them. */
+export const STANDARD_INQUIRY_BYTES = 96;
 
 /** Largest logical block a LUN may have (512 or 4096). */
 export const LARGEST_BLOCK_BYTES = 4096;
@@ -425,6 +432,8 @@ export class BlockTarget implements ScsiTarget {
     const lba = u64(cdb, 2);
     const blocks = cdb[13]!;
     if (blocks > MAX_CAW_BLOCKS) return invalidFieldInCdb();
+    // Zero blocks moves no data (SBC-3): a data-out with it means the CDB's length field is wrong.
+    if (blocks === 0 && cmd.dataOut !== undefined && cmd.dataOut.length > 0) return invalidFieldInCdb();
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     const bs = l.info.blockSizeBytes;
     const half = blocks * bs;
@@ -606,11 +615,12 @@ export class BlockTarget implements ScsiTarget {
     const alloc = u16(cdb, 3);
     if (!evpd) {
       if (page !== 0) return invalidFieldInCdb();
-      const out = Buffer.alloc(36);
+      const out = Buffer.alloc(STANDARD_INQUIRY_BYTES);
       out[0] = l === undefined ? 0x7f : 0x00; // PQ 011b + type 1Fh for a LUN that does not exist
       out[2] = 0x06; // SPC-4
       out[3] = 0x12; // HISUP, response data format 2
-      out[4] = 36 - 5;
+      out[4] = STANDARD_INQUIRY_BYTES - 5;
+      INQUIRY_VERSION_DESCRIPTORS.forEach((d, i) => out.writeUInt16BE(d, 58 + 2 * i));
       out[7] = 0x02; // CMDQUE
       asciiField(INQUIRY_VENDOR, 8).copy(out, 8);
       asciiField(INQUIRY_PRODUCT, 16).copy(out, 16);

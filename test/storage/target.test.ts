@@ -10,6 +10,7 @@ import {
   BlockTarget,
   MAX_CAW_BLOCKS,
   MAX_UNMAP_DESCRIPTORS,
+  MAX_UNMAP_LBA_COUNT,
   MAX_WRITE_SAME_BLOCKS,
   maxTransferBlocks,
 } from '../../lib/storage/target.js';
@@ -153,6 +154,9 @@ describe('storage target: block commands (SBC-3)', () => {
         ASC.INVALID_FIELD_IN_CDB,
       );
       expectSense(await run(arr, A, 0, cdb.compareAndWrite(0, 1), Buffer.alloc(512, 1)), IR, ASC.PARAMETER_LIST_LENGTH_ERROR, 1024);
+      // 256 blocks do not fit the 8-bit length field: the CDB says 0 blocks while data follows
+      expectSense(await run(arr, A, 0, cdb.compareAndWrite(0, 256), Buffer.alloc(2 * 256 * 512)), IR, ASC.INVALID_FIELD_IN_CDB);
+      expectGood(await run(arr, A, 0, cdb.compareAndWrite(0, 0)));
       expectSense(await run(arr, A, 0, cdb.compareAndWrite(1024, 1), Buffer.alloc(1024)), IR, ASC.LBA_OUT_OF_RANGE);
       expect((await read(0, 1)).equals(Buffer.alloc(512))).to.equal(true);
     });
@@ -284,12 +288,15 @@ describe('storage target: SPC-4 commands', () => {
   });
   afterEach(() => arr.close());
 
-  it('standard INQUIRY: direct-access, SPC-4, vendor/product, truncated to the allocation length', async () => {
+  it('standard INQUIRY: direct-access, SPC-4, vendor/product, version descriptors, truncated to the allocation length', async () => {
     const d = expectGood(await run(arr, A, 0, cdb.inquiry()));
-    expect(d.length).to.equal(36);
+    expect(d.length).to.equal(96);
     expect(d[0]).to.equal(0x00);
     expect(d[2]).to.equal(0x06);
-    expect(d[4]).to.equal(31);
+    expect(d[4]).to.equal(91);
+    // SAM-5, SPC-4, SBC-3 (initiators look for 0x04C0 before trusting VPD 0xb0), iSCSI; the rest zero
+    const descriptors = Array.from({ length: 8 }, (_, i) => d.readUInt16BE(58 + 2 * i));
+    expect(descriptors).to.deep.equal([0x00a0, 0x0460, 0x04c0, 0x0960, 0, 0, 0, 0]);
     expect(d.subarray(8, 16).toString('latin1')).to.equal('VFAB    ');
     expect(expectGood(await run(arr, A, 0, cdb.inquiry(undefined, 5))).length).to.equal(5);
   });
@@ -334,6 +341,8 @@ describe('storage target: SPC-4 commands', () => {
     expect(p[4]! & 1).to.equal(1); // WSNZ
     expect(p[5]).to.equal(MAX_CAW_BLOCKS);
     expect(p.readUInt32BE(8)).to.equal(maxTransferBlocks(4096));
+    expect(p.readUInt32BE(20)).to.equal(MAX_UNMAP_LBA_COUNT);
+    expect(MAX_UNMAP_LBA_COUNT).to.be.at.most(1024 * 1024); // finite, and within what initiators accept
     expect(p.readUInt32BE(24)).to.equal(MAX_UNMAP_DESCRIPTORS);
     expect(Number(p.readBigUInt64BE(36))).to.equal(MAX_WRITE_SAME_BLOCKS);
   });
