@@ -406,8 +406,21 @@ export class BlockTarget implements ScsiTarget {
     const bs = l.info.blockSizeBytes;
     if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb();
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
-    const mismatch = BlockTarget.dataOutMismatch(cmd, blocks * bs);
-    if (mismatch !== undefined) return mismatch;
+    const wanted = blocks * bs;
+    const got = cmd.dataOut === undefined ? 0 : cmd.dataOut.length;
+    if (got !== wanted) {
+      if (cmd.residualsReported !== true) return parameterListLengthError(wanted);
+      // SAM-5 residuals: write only what both the CDB and the data-out cover, in whole blocks; the transport
+      // reports the rest as an overflow or underflow (RFC 7143 §11.4.5.1).
+      const r = Math.min(got, wanted) % bs !== 0 ? illegalRequest(ASC.INVALID_FIELD_IN_INFORMATION_UNIT) : await this.writeBlocks(l, cmd, lba, Math.min(got, wanted) / bs);
+      return { ...r, dataOutWanted: wanted };
+    }
+    return this.writeBlocks(l, cmd, lba, blocks);
+  }
+
+  /** The medium part of a WRITE: `blocks` blocks from the start of the data-out, under the range lock. */
+  private async writeBlocks(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+    const bs = l.info.blockSizeBytes;
     if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
     if (blocks === 0) return good();
     // Every write is durable before GOOD (FUA or not), so FUA needs no extra step; see docs/storage-model.md.
@@ -415,7 +428,8 @@ export class BlockTarget implements ScsiTarget {
     if (wait !== undefined) await wait;
     try {
       if (cmd.aborted === true) return TASK_ABORTED_RESULT;
-      await this.store.writeBlocks(l.info.lun, lba, cmd.dataOut!, bs, { sync: true });
+      const data = cmd.dataOut!;
+      await this.store.writeBlocks(l.info.lun, lba, data.length === blocks * bs ? data : data.subarray(0, blocks * bs), bs, { sync: true });
     } catch {
       return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
     } finally {

@@ -80,6 +80,32 @@ describe('storage target: block commands (SBC-3)', () => {
     expect((await read(0, 2)).equals(Buffer.alloc(1024))).to.equal(true);
   });
 
+  it('with a transport that reports residuals, a WRITE writes the whole blocks CDB and data-out share and says what it wanted', async () => {
+    const w = (c: Buffer, data?: Buffer) => arr.execute({ initiator: A, lun: 0, cdb: c, ...(data ? { dataOut: data } : {}), residualsReported: true });
+    expectGood(await run(arr, A, 0, cdb.write10(0, 2), Buffer.alloc(1024, 0x61)));
+    // data-out longer than the CDB (underflow): only the CDB's one block is written
+    let r = await w(cdb.write10(0, 1), Buffer.alloc(1024, 0x62));
+    expectGood(r);
+    expect(r.dataOutWanted).to.equal(512);
+    expect((await read(0, 2)).equals(Buffer.concat([Buffer.alloc(512, 0x62), Buffer.alloc(512, 0x61)]))).to.equal(true);
+    // data-out shorter than the CDB (overflow): only the block that came is written
+    r = await w(cdb.write16(0, 2), Buffer.alloc(512, 0x63));
+    expectGood(r);
+    expect(r.dataOutWanted).to.equal(1024);
+    expect((await read(0, 2)).equals(Buffer.concat([Buffer.alloc(512, 0x63), Buffer.alloc(512, 0x61)]))).to.equal(true);
+    // no data-out at all: nothing written, GOOD
+    r = await w(cdb.write10(0, 1));
+    expectGood(r);
+    expect(r.dataOutWanted).to.equal(512);
+    // a part of a block cannot be written: INVALID FIELD IN INFORMATION UNIT, nothing written, residual still known
+    r = await w(cdb.write10(0, 1), Buffer.alloc(200, 0x64));
+    expectSense(r, IR, ASC.INVALID_FIELD_IN_INFORMATION_UNIT);
+    expect(r.dataOutWanted).to.equal(512);
+    expect((await read(0, 1)).equals(Buffer.alloc(512, 0x63))).to.equal(true);
+    // matching lengths carry no dataOutWanted
+    expect((await w(cdb.write10(0, 1), Buffer.alloc(512))).dataOutWanted).to.equal(undefined);
+  });
+
   it('INVALID COMMAND OPERATION CODE for unsupported opcodes; short CDB is INVALID FIELD IN CDB', async () => {
     expectSense(await run(arr, A, 0, Buffer.from([0x08, 0, 0, 0, 1, 0])), IR, ASC.INVALID_COMMAND_OPCODE); // READ(6)
     expectSense(await run(arr, A, 0, Buffer.alloc(16, 0xc1)), IR, ASC.INVALID_COMMAND_OPCODE); // vendor group
