@@ -401,7 +401,7 @@ export class BlockTarget implements ScsiTarget {
     return got === expectedBytes ? undefined : parameterListLengthError(expectedBytes);
   }
 
-  private async write(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+  private write(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> | ScsiResult {
     if ((cmd.cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // WRPROTECT
     const bs = l.info.blockSizeBytes;
     if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb();
@@ -412,8 +412,9 @@ export class BlockTarget implements ScsiTarget {
       if (cmd.residualsReported !== true) return parameterListLengthError(wanted);
       // SAM-5 residuals: write only what both the CDB and the data-out cover, in whole blocks; the transport
       // reports the rest as an overflow or underflow (RFC 7143 §11.4.5.1).
-      const r = Math.min(got, wanted) % bs !== 0 ? illegalRequest(ASC.INVALID_FIELD_IN_INFORMATION_UNIT) : await this.writeBlocks(l, cmd, lba, Math.min(got, wanted) / bs);
-      return { ...r, dataOutWanted: wanted };
+      const common = Math.min(got, wanted);
+      if (common % bs !== 0) return { ...illegalRequest(ASC.INVALID_FIELD_IN_INFORMATION_UNIT), dataOutWanted: wanted };
+      return this.writeBlocks(l, cmd, lba, common / bs).then((r) => ({ ...r, dataOutWanted: wanted }));
     }
     return this.writeBlocks(l, cmd, lba, blocks);
   }
