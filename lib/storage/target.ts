@@ -39,8 +39,12 @@ import type { LunInfo } from './array.js';
 export const MAX_TRANSFER_BYTES = 4 * 1024 * 1024;
 /** VPD 0xb0 MAXIMUM COMPARE AND WRITE LENGTH, in blocks. */
 export const MAX_CAW_BLOCKS = 16;
-/** Largest WRITE SAME, in blocks (VPD 0xb0 MAXIMUM WRITE SAME LENGTH). */
-export const MAX_WRITE_SAME_BLOCKS = 65536;
+/**
+ * Largest WRITE SAME in bytes of the range it covers: the same as one WRITE may carry, so an initiator that
+ * zeroes or unmaps a range with WRITE SAME can also write and read that range in one command (VPD 0xb0
+ * MAXIMUM WRITE SAME LENGTH = MAXIMUM TRANSFER LENGTH, in blocks of the LUN).
+ */
+export const MAX_WRITE_SAME_BYTES = MAX_TRANSFER_BYTES;
 /** WRITE SAME with non-zero data is written in batches of this many blocks. */
 export const WRITE_SAME_CHUNK_BLOCKS = 256;
 /** VPD 0xb0 MAXIMUM UNMAP LBA COUNT (per descriptor and per command): 2^20 blocks, a finite bound initiators accept. */
@@ -86,6 +90,11 @@ const TASK_ABORTED_RESULT: ScsiResult = { status: SCSI_STATUS.TASK_ABORTED };
 
 export function maxTransferBlocks(blockSizeBytes: number): number {
   return Math.floor(MAX_TRANSFER_BYTES / blockSizeBytes);
+}
+
+/** VPD 0xb0 MAXIMUM WRITE SAME LENGTH of a LUN with this block size. */
+export function maxWriteSameBlocks(blockSizeBytes: number): number {
+  return Math.floor(MAX_WRITE_SAME_BYTES / blockSizeBytes);
 }
 
 export interface LunStats {
@@ -492,9 +501,9 @@ export class BlockTarget implements ScsiTarget {
     if ((flags & 0xe0) !== 0 || (flags & 0x10) !== 0) return invalidFieldInCdb(); // WRPROTECT, ANCHOR
     if (!is16 && (flags & 0x01) !== 0) return invalidFieldInCdb(); // bit 0 reserved in WRITE SAME(10)
     const ndob = is16 && (flags & 0x01) !== 0;
-    if (blocks === 0 || blocks > MAX_WRITE_SAME_BLOCKS) return invalidFieldInCdb(); // WSNZ=1
-    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     const bs = l.info.blockSizeBytes;
+    if (blocks === 0 || blocks > maxWriteSameBlocks(bs)) return invalidFieldInCdb(); // WSNZ=1
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     const mismatch = BlockTarget.dataOutMismatch(cmd, ndob ? 0 : bs);
     if (mismatch !== undefined) return mismatch;
     if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
@@ -676,7 +685,7 @@ export class BlockTarget implements ScsiTarget {
         body.writeUInt32BE(MAX_UNMAP_LBA_COUNT, 16);
         body.writeUInt32BE(MAX_UNMAP_DESCRIPTORS, 20);
         body.writeUInt32BE(1, 24); // OPTIMAL UNMAP GRANULARITY
-        body.writeBigUInt64BE(BigInt(MAX_WRITE_SAME_BLOCKS), 32);
+        body.writeBigUInt64BE(BigInt(maxWriteSameBlocks(bs)), 32);
         break;
       }
       case 0xb2:

@@ -11,8 +11,8 @@ import {
   MAX_CAW_BLOCKS,
   MAX_UNMAP_DESCRIPTORS,
   MAX_UNMAP_LBA_COUNT,
-  MAX_WRITE_SAME_BLOCKS,
   maxTransferBlocks,
+  maxWriteSameBlocks,
 } from '../../lib/storage/target.js';
 import { A, B, blocksOf, expectGood, expectSense, run } from './helpers.js';
 
@@ -208,9 +208,9 @@ describe('storage target: block commands (SBC-3)', () => {
       expect(arr.stats().luns[0]!.unmappedBlocks).to.equal(4);
     });
 
-    it('WRITE SAME with 0 blocks (WSNZ=1) or above MAX_WRITE_SAME_BLOCKS is INVALID FIELD IN CDB', async () => {
+    it('WRITE SAME with 0 blocks (WSNZ=1) or above maxWriteSameBlocks (one WRITE of data) is INVALID FIELD IN CDB', async () => {
       expectSense(await run(arr, A, 0, cdb.writeSame10(0, 0), Buffer.alloc(512, 1)), IR, ASC.INVALID_FIELD_IN_CDB);
-      expectSense(await run(arr, A, 0, cdb.writeSame16(0, MAX_WRITE_SAME_BLOCKS + 1), Buffer.alloc(512, 1)), IR, ASC.INVALID_FIELD_IN_CDB);
+      expectSense(await run(arr, A, 0, cdb.writeSame16(0, maxWriteSameBlocks(512) + 1), Buffer.alloc(512, 1)), IR, ASC.INVALID_FIELD_IN_CDB);
       expectSense(await run(arr, A, 0, cdb.writeSame10(1000, 25), Buffer.alloc(512, 1)), IR, ASC.LBA_OUT_OF_RANGE);
       expectSense(await run(arr, A, 0, cdb.writeSame10(0, 2), Buffer.alloc(1024, 1)), IR, ASC.PARAMETER_LIST_LENGTH_ERROR);
       expect((await read(0, 2)).equals(Buffer.alloc(1024))).to.equal(true);
@@ -370,7 +370,9 @@ describe('storage target: SPC-4 commands', () => {
     expect(p.readUInt32BE(20)).to.equal(MAX_UNMAP_LBA_COUNT);
     expect(MAX_UNMAP_LBA_COUNT).to.be.at.most(1024 * 1024); // finite, and within what initiators accept
     expect(p.readUInt32BE(24)).to.equal(MAX_UNMAP_DESCRIPTORS);
-    expect(Number(p.readBigUInt64BE(36))).to.equal(MAX_WRITE_SAME_BLOCKS);
+    // WRITE SAME covers no more than one WRITE carries: a range zeroed by WRITE SAME can be read back in one READ
+    expect(Number(p.readBigUInt64BE(36))).to.equal(maxTransferBlocks(4096));
+    expect(maxWriteSameBlocks(512)).to.equal(maxTransferBlocks(512));
   });
 
   it('VPD 0xb2 logical block provisioning: LBPU, LBPWS, LBPWS10, LBPRZ, thin', async () => {
