@@ -742,6 +742,8 @@ export class BlockTarget implements ScsiTarget {
         return good(truncate(l.pr.readReservation(), alloc));
       case PR_IN_SA.REPORT_CAPABILITIES:
         return good(truncate(LunReservations.reportCapabilities(), alloc));
+      case PR_IN_SA.READ_FULL_STATUS:
+        return good(truncate(l.pr.readFullStatus(), alloc));
       default:
         return invalidFieldInCdb();
     }
