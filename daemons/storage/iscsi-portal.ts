@@ -195,6 +195,7 @@ class PortalCommand implements ScsiCommand {
   readonly cdb: Uint8Array;
   readonly dataOut: Uint8Array | undefined;
   readonly residualsReported: boolean | undefined;
+  readonly reportsUnitAttentions: boolean | undefined;
   readonly costBytes: number;
   constructor(
     readonly itt: number,
@@ -205,6 +206,7 @@ class PortalCommand implements ScsiCommand {
     this.cdb = cmd.cdb;
     this.dataOut = cmd.dataOut;
     this.residualsReported = cmd.residualsReported;
+    this.reportsUnitAttentions = cmd.reportsUnitAttentions;
     this.costBytes = COMMAND_BASE_COST_BYTES + (cmd.dataOut === undefined ? 0 : cmd.dataOut.length) + commandWorkingBytes(cmd.cdb);
   }
 }

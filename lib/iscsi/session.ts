@@ -468,7 +468,7 @@ export class IscsiSession {
 
   private execute(t: Task, dataOut: Uint8Array | undefined, out: SessionAction[]): void {
     t.state = 'running';
-    const cmd: ScsiCommand = { initiator: this.initiator, lun: t.lun, cdb: t.cdb, residualsReported: true };
+    const cmd: ScsiCommand = { initiator: this.initiator, lun: t.lun, cdb: t.cdb, residualsReported: true, reportsUnitAttentions: true };
     if (dataOut !== undefined) cmd.dataOut = dataOut;
     out.push({ kind: 'execute', itt: t.itt, cmd });
   }

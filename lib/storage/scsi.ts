@@ -102,6 +102,12 @@ export interface ScsiCommand {
    * CONDITION PARAMETER LIST LENGTH ERROR and writes nothing.
    */
   residualsReported?: boolean;
+  /**
+   * Set by a transport whose initiators handle unit attentions (iSCSI): its nexus is told, once, of a
+   * LOGICAL UNIT RESET and of reservation changes made by others (CHECK CONDITION UNIT ATTENTION, SPC-4 §5.9).
+   * Without it (the block protocol's hosts do not retry them yet) the nexus is never sent one.
+   */
+  reportsUnitAttentions?: boolean;
 }
 
 export interface ScsiResult {

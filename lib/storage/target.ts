@@ -2,12 +2,13 @@
 // 10/16, COMPARE AND WRITE, WRITE SAME 10/16, UNMAP, SYNCHRONIZE CACHE 10/16, READ CAPACITY 10/16) and
 // SPC-4 (TEST UNIT READY, INQUIRY with VPD 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, SPC-2
 // RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad input is CHECK CONDITION and
-// changes no data. `submit` is a callback entry with a Promise-free fast path for single-block READs. Leaves out protection information (RDPROTECT/WRPROTECT must be 0), unit attentions,
-// task management (except `nexusLoss`/`logicalUnitReset` for SPC-2 reservations), descriptor sense,
+// changes no data. `submit` is a callback entry with a Promise-free fast path for single-block READs. Unit
+// attentions (unit-attention.ts) for transports that report them. Leaves out protection information
+// (RDPROTECT/WRPROTECT must be 0), task management (except `nexusLoss`/`logicalUnitReset`), descriptor sense,
 // GET LBA STATUS and third-party reservations. docs/storage-model.md lists every sense it returns.
 
 import type { Clock } from '../clock.js';
-import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from './scsi.js';
+import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget, type Sense } from './scsi.js';
 import { type BlockReadCallback, type BlockStore, READ_CACHE_HINTS, READ_FUA, STORAGE_ERROR } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 import { RangeLock } from './range-lock.js';
@@ -17,7 +18,10 @@ import {
   PR_IN_SA,
   PR_OUTCOME,
   PR_OUT_PARAM_BYTES,
+  PR_OUT_SA,
+  PR_TYPE,
   type AccessClass,
+  type PrStateJson,
 } from './reservations.js';
 import {
   ASC_EXTRA,
@@ -34,6 +38,7 @@ import {
   toFixedSense,
 } from './sense.js';
 import type { LunInfo } from './array.js';
+import { UA_ASC, UnitAttentions } from './unit-attention.js';
 
 /** Largest READ/WRITE data transfer; VPD 0xb0 MAXIMUM TRANSFER LENGTH reports it in blocks. */
 export const MAX_TRANSFER_BYTES = 4 * 1024 * 1024;
@@ -132,6 +137,7 @@ interface TargetLun {
   lock: RangeLock;
   pr: LunReservations;
   stats: LunStats;
+  ua: UnitAttentions;
 }
 
 /** Where persistent reservation state of LUN n lives in the store. */
@@ -227,7 +233,7 @@ export class BlockTarget implements ScsiTarget {
   constructor(readonly store: BlockStore, _opts: BlockTargetOptions = {}) {}
 
   addLun(info: LunInfo, pr: LunReservations = new LunReservations()): void {
-    this.luns.set(info.lun, { info, naa: naaBytes(info.id), lock: new RangeLock(), pr, stats: emptyLunStats() });
+    this.luns.set(info.lun, { info, naa: naaBytes(info.id), lock: new RangeLock(), pr, stats: emptyLunStats(), ua: new UnitAttentions() });
   }
 
   updateLun(info: LunInfo): void {
@@ -250,13 +256,22 @@ export class BlockTarget implements ScsiTarget {
 
   /** I_T nexus loss (transport connection gone): SPC-2 reservations of that initiator are released. */
   nexusLoss(initiator: string): void {
-    for (const l of this.luns.values()) if (l.pr.spc2Holder === initiator) l.pr.spc2Holder = null;
+    for (const l of this.luns.values()) {
+      if (l.pr.spc2Holder === initiator) l.pr.spc2Holder = null;
+      l.ua.forget(initiator);
+    }
   }
 
-  /** LOGICAL UNIT RESET: releases the SPC-2 reservation (how ESXi breaks a stale SCSI-2 reserve). */
+  /**
+   * LOGICAL UNIT RESET: releases the SPC-2 reservation (how ESXi breaks a stale SCSI-2 reserve) and raises
+   * the unit attention BUS DEVICE RESET FUNCTION OCCURRED for every nexus of the LUN (SAM-5 §7.7), the
+   * resetting one included.
+   */
   logicalUnitReset(lun: number): void {
     const l = this.luns.get(lun);
-    if (l !== undefined) l.pr.spc2Holder = null;
+    if (l === undefined) return;
+    l.pr.spc2Holder = null;
+    l.ua.raise(UA_ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
   }
 
   /**
@@ -280,7 +295,12 @@ export class BlockTarget implements ScsiTarget {
       }
       if (blocks === 1 && (cdb[1]! & 0xe0) === 0) {
         const l = this.luns.get(cmd.lun);
-        if (l !== undefined && lba + 1 <= l.info.blocks && l.pr.access(cmd.initiator, ACCESS.READ)) {
+        if (
+          l !== undefined &&
+          lba + 1 <= l.info.blocks &&
+          l.pr.access(cmd.initiator, ACCESS.READ) &&
+          (cmd.reportsUnitAttentions !== true || (l.ua.quiet && l.ua.knows(cmd.initiator)))
+        ) {
           store.readBlockCb(l.info.lun, lba, l.info.blockSizeBytes, new FastRead(this, l, ctx, done), cdb[1]! & READ_CACHE_HINTS);
           return;
         }
@@ -329,15 +349,23 @@ export class BlockTarget implements ScsiTarget {
     if (cdb.length < need) return invalidFieldInCdb();
     if (typeof cmd.initiator !== 'string') return invalidFieldInCdb();
     const l = this.luns.get(cmd.lun);
+    const ua = l !== undefined && cmd.reportsUnitAttentions === true;
+    if (ua) l.ua.seen(cmd.initiator);
     switch (op) {
       case SCSI_OP.REPORT_LUNS:
         return this.reportLuns(cdb);
       case SCSI_OP.INQUIRY:
         return this.inquiry(l, cdb);
       case SCSI_OP.REQUEST_SENSE:
-        return this.requestSense(l, cdb);
+        return this.requestSense(l, cdb, ua ? l.ua.take(cmd.initiator) : undefined);
     }
     if (l === undefined) return lunNotSupported();
+    if (ua && !l.ua.quiet) {
+      // SPC-4 §5.9: a pending unit attention answers (and ends) the nexus's next command but INQUIRY,
+      // REPORT LUNS and REQUEST SENSE.
+      const sense = l.ua.take(cmd.initiator);
+      if (sense !== undefined) return { status: SCSI_STATUS.CHECK_CONDITION, sense };
+    }
     switch (op) {
       case SCSI_OP.READ_10:
         return this.read(l, cmd, u32(cdb, 2), u16(cdb, 7));
@@ -703,11 +731,14 @@ export class BlockTarget implements ScsiTarget {
     return good(truncate(out, alloc));
   }
 
-  private requestSense(l: TargetLun | undefined, cdb: Uint8Array): ScsiResult {
+  private requestSense(l: TargetLun | undefined, cdb: Uint8Array, pending: Sense | undefined): ScsiResult {
     if ((cdb[1]! & 0x01) !== 0) return invalidFieldInCdb(); // DESC: descriptor format not supported
-    // Sense is returned with each CHECK CONDITION (autosense); nothing is pending afterwards.
+    // Sense is returned with each CHECK CONDITION (autosense); only a unit attention may be pending (it is
+    // reported here and cleared).
     const sense =
-      l === undefined
+      pending !== undefined
+        ? pending
+        : l === undefined
         ? { key: SENSE_KEY.ILLEGAL_REQUEST, asc: ASC.LOGICAL_UNIT_NOT_SUPPORTED[0], ascq: ASC.LOGICAL_UNIT_NOT_SUPPORTED[1] }
         : { key: SENSE_KEY.NO_SENSE, asc: 0, ascq: 0 };
     return good(truncate(toFixedSense(sense), cdb[4]!));
@@ -749,6 +780,23 @@ export class BlockTarget implements ScsiTarget {
     }
   }
 
+  /**
+   * Unit attentions for the other registrants after a PERSISTENT RESERVE OUT changed the state (SPC-4
+   * §5.13.11): PREEMPT tells the nexuses it unregistered REGISTRATIONS PREEMPTED, CLEAR tells every other
+   * registrant RESERVATIONS PREEMPTED, RELEASE of a registrants-only or all-registrants reservation tells the
+   * other registrants RESERVATIONS RELEASED.
+   */
+  private reservationAttentions(l: TargetLun, initiator: string, sa: number, before: PrStateJson): void {
+    const others = before.registrations.map(([name]) => name).filter((name) => name !== initiator);
+    if (sa === PR_OUT_SA.PREEMPT || sa === PR_OUT_SA.PREEMPT_AND_ABORT) {
+      l.ua.raise(UA_ASC.REGISTRATIONS_PREEMPTED, others.filter((name) => !l.pr.registrations.has(name)));
+    } else if (sa === PR_OUT_SA.CLEAR) {
+      l.ua.raise(UA_ASC.RESERVATIONS_PREEMPTED, others);
+    } else if (sa === PR_OUT_SA.RELEASE && before.reservation !== null && l.pr.reservation === null && before.reservation.type >= PR_TYPE.WRITE_EXCLUSIVE_REGISTRANTS_ONLY) {
+      l.ua.raise(UA_ASC.RESERVATIONS_RELEASED, others);
+    }
+  }
+
   private async prOut(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> {
     const cdb = cmd.cdb;
     const sa = cdb[1]! & 0x1f;
@@ -780,6 +828,7 @@ export class BlockTarget implements ScsiTarget {
       case PR_OUTCOME.INSUFFICIENT_RESOURCES:
         return illegalRequest(ASC.INSUFFICIENT_REGISTRATION_RESOURCES);
     }
+    if (changed) this.reservationAttentions(l, cmd.initiator, sa, before);
     if (changed) {
       try {
         // "Persistent reservations must be persistent": durable before GOOD.
