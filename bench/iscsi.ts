@@ -11,11 +11,12 @@
 // Per side and round: IOPS, and the target process's CPU microseconds per I/O (user + system, all threads,
 // from /proc). Targets (issue 11): vfab >= 1.0 x tgt read IOPS at QD32, >= 0.7 x tgt write IOPS.
 // tgtd runs in the foreground on 127.0.0.1 and a free port, with its own control socket
-// (/var/run/tgtd/socket.N, N derived from that port), and is stopped by PID at the end, also on failure; it needs root
-// and `apt-get install tgt libiscsi-bin qemu-utils`. With CI=true and a tool missing, the area is skipped
-// with a message; otherwise a missing tool fails the area naming the install line. Pure parts (output
-// parsing, durations) are unit-tested in test/bench/iscsi.test.ts. Leaves out: LevelDB LUNs, digests,
-// several sessions at once, and durable (FUA) writes.
+// (/var/run/tgtd/socket.N, N derived from that port), and is stopped by PID at the end, also on failure;
+// it needs root and `apt-get install tgt libiscsi-bin qemu-utils`. With CI=true and a tool missing, the
+// area is skipped with a message; otherwise a missing tool fails the area naming the install line. Pure
+// parts (output parsing, durations) are unit-tested in test/bench/iscsi.test.ts. Run through
+// bench/index.ts (`--only iscsi`); VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") reaches stored as in
+// the storage area. Leaves out: LevelDB LUNs, digests, several sessions at once, durable (FUA) writes.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,8 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BenchUsageError, parseBenchArgs, type BenchOptions } from './options.js';
-import { DEFAULT_ROUNDS, formatComparison, processCpuSeconds, runComparison, type ComparisonResult, type FigureSpec, type Side, type TargetSpec } from './harness.js';
+import { DEFAULT_ROUNDS, processCpuSeconds, runComparison, type ComparisonResult, type FigureSpec, type Side, type TargetSpec } from './harness.js';
 import { control, startStored, stopStored, type StoredProcess } from './storage.js';
 
 /** LUN size on both sides (as the storage area's region). */
@@ -318,27 +318,4 @@ export async function runIscsiBench(opts: IscsiBenchOptions = {}): Promise<Iscsi
     rmSync(shm, { recursive: true, force: true });
     rmSync(storedDir, { recursive: true, force: true });
   }
-}
-
-if (process.argv[1] && /bench[\\/]iscsi\.ts$/.test(process.argv[1])) {
-  // standalone: node --import tsx bench/iscsi.ts [--seconds S] [--rounds N] [--json]
-  let opts: BenchOptions;
-  try {
-    opts = parseBenchArgs(process.argv.slice(2));
-  } catch (e) {
-    if (!(e instanceof BenchUsageError)) throw e;
-    process.stderr.write(`bench/iscsi.ts: ${e.message}\n`);
-    process.exit(2);
-  }
-  const say = (l: string): void => void (opts.json ? process.stderr : process.stdout).write(l + '\n');
-  runIscsiBench({ rounds: opts.rounds, ...(opts.seconds ? { seconds: opts.seconds } : {}), log: say })
-    .then((r) => {
-      if (opts.json) console.log(JSON.stringify(r, null, 2));
-      else for (const c of r.comparisons) for (const l of formatComparison(c)) say(l);
-      process.exit(0);
-    })
-    .catch((e: unknown) => {
-      console.error(e);
-      process.exit(1);
-    });
 }
