@@ -227,6 +227,8 @@ class PortalConnection implements BudgetSession {
   private readonly running = new Map<number, PortalCommand>();
   private commands = 0;
   private pausedForSend = false;
+  /** True while the socket is corked until the end of this tick (write batches the PDUs of one tick). */
+  private corked = false;
   private readonly remote: string;
   private readonly onEventBound = (e: FramerEvent): void => this.onEvent(e);
   private readonly onSubmittedBound = (cmd: PortalCommand, res: ScsiResult): void => this.complete(cmd, res);
@@ -363,11 +365,19 @@ class PortalConnection implements BudgetSession {
 
   private write(pdu: Pdu): void {
     const [header, data, trailer] = emitPduParts(pdu, this.digests);
-    this.socket.cork();
+    // Every PDU written in this tick (the responses of all commands that completed together) leaves in
+    // one writev when the tick ends, not one system call per 48-byte response.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        if (!this.socket.destroyed) this.socket.uncork();
+      });
+    }
     this.socket.write(header);
     if (data.length > 0) this.socket.write(data);
     if (trailer.length > 0) this.socket.write(trailer);
-    this.socket.uncork();
     if (this.socket.writableLength > MAX_SEND_BUFFER_BYTES && !this.pausedForSend) {
       // The initiator is not reading its answers: stop reading its commands until the socket drains.
       this.pausedForSend = true;
