@@ -20,6 +20,7 @@ import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js'
 import * as cdb from '../../../lib/storage/cdb.js';
 import { control, killStored, rawIscsiClient, removeDir, spawnStored, tempDataDir, type StoredProcess } from '../storage/helpers.js';
 import { FUZZ_SEED, Fuzz, RssSampler } from './fuzz-helpers.js';
+import { cdb16, fuzzPdu } from '../../iscsi/fuzz-pdus.js';
 
 /** PDUs of the TCP fuzz (the million runs in-process); bounded by FUZZ_TIME_MS as well. */
 const FUZZ_PDUS = Number(process.env.VFAB_ISCSI_FUZZ_PDUS ?? 20_000);
@@ -362,56 +363,3 @@ describe('fuzz/iSCSI portal: bad input is answered as RFC 7143 says, counted, an
     expect((await control(stored!, 'GET', '/control/status')).status).to.equal(200);
   });
 });
-
-/** The BHS carries 16 CDB bytes; shorter CDBs are padded with zeros. */
-function cdb16(c: Uint8Array): Buffer {
-  const b = Buffer.alloc(16);
-  b.set(c.subarray(0, 16));
-  return b;
-}
-
-/** A PDU an initiator could send after login, with some fields mutated (opcode, flags, lengths, CmdSN, ITT, LUN, CDB, data). */
-export function fuzzPdu(f: Fuzz, cmdSN: number): Pdu {
-  const itt = f.chance(0.9) ? f.int(0x1000) : f.pick([RESERVED_TAG, 0, f.int(0x7f000000)]);
-  const lun = BigInt(f.pick([0, 0, 1, 1, 7, f.int(0x4000)]));
-  const sn = f.chance(0.85) ? cmdSN : f.pick([cmdSN + 1, cmdSN - 1, cmdSN + 64, f.int(0x100000000)]);
-  const immediate = f.chance(0.1);
-  const data = (n: number): Buffer => (f.chance(0.5) ? Buffer.alloc(n) : f.bytes(n));
-  switch (f.int(10)) {
-    case 0:
-    case 1: {
-      const blocks = f.pick([1, 1, 2, 8, 0]);
-      const c = cdb16(f.pick([cdb.read10(f.int(1000), blocks), cdb.read16(f.int(1000), blocks), cdb.inquiry(), cdb.readCapacity16(), cdb.testUnitReady(), cdb.reportLuns(4096)]));
-      return makePdu(OPCODE.SCSI_COMMAND, { immediate, flags: FLAG.F | FLAG.READ | f.int(8), lun, itt, expectedDataTransferLength: f.chance(0.9) ? blocks * 512 : f.int(1 << 20), cmdSN: sn, cdb: c });
-    }
-    case 2:
-    case 3: {
-      const blocks = f.pick([1, 2, 4]);
-      const imm = f.pick([0, blocks * 512, f.int(blocks * 512)]);
-      return makePdu(OPCODE.SCSI_COMMAND, {
-        immediate,
-        flags: (f.chance(0.8) ? FLAG.F : 0) | FLAG.WRITE | f.int(8),
-        lun,
-        itt,
-        expectedDataTransferLength: f.chance(0.9) ? blocks * 512 : f.int(1 << 20),
-        cmdSN: sn,
-        cdb: cdb16(f.pick([cdb.write10(f.int(1000), blocks), cdb.write16(f.int(1000), blocks), f.bytes(16)])),
-        data: data(imm),
-      });
-    }
-    case 4:
-      return makePdu(OPCODE.SCSI_COMMAND, { immediate, flags: f.int(256), lun, itt, expectedDataTransferLength: f.int(1 << 16), cmdSN: sn, cdb: f.bytes(16), data: f.chance(0.2) ? data(f.int(600)) : Buffer.alloc(0) });
-    case 5:
-      return makePdu(OPCODE.DATA_OUT, { flags: f.chance(0.7) ? FLAG.F : 0, lun, itt, ttt: f.chance(0.5) ? RESERVED_TAG : f.int(0x1000), dataSN: f.int(3), bufferOffset: f.pick([0, 512, f.int(1 << 20)]), data: data(f.pick([512, 1024, f.int(2048)])) });
-    case 6:
-      return makePdu(OPCODE.NOP_OUT, { immediate, flags: FLAG.F, itt, ttt: f.chance(0.9) ? RESERVED_TAG : f.int(100), cmdSN: sn, lun, data: data(f.int(64)) });
-    case 7:
-      return makePdu(OPCODE.TASK_MGMT_REQUEST, { immediate: f.chance(0.5), flags: FLAG.F | (f.chance(0.05) ? f.pick([6, 7, 8, f.int(128)]) : f.pick([1, 2, 3, 4, 5])), lun, itt, referencedTaskTag: f.int(0x1000), cmdSN: sn, refCmdSN: sn - f.int(4) });
-    case 8:
-      return makePdu(OPCODE.TEXT_REQUEST, { immediate, flags: FLAG.F, itt, ttt: RESERVED_TAG, cmdSN: sn, data: encodeText([{ key: f.pick(['SendTargets', 'MaxBurstLength', 'X-fuzz', 'HeaderDigest']), value: f.pick(['All', '', '512', f.text(8, 'abcXYZ=,')]) }]) });
-    default:
-      // initiator opcodes with the wrong shape, target opcodes, rare logouts (they end the session)
-      if (f.chance(0.02)) return makePdu(OPCODE.LOGOUT_REQUEST, { immediate: true, flags: FLAG.F | f.int(3), itt, cmdSN: sn });
-      return makePdu(f.pick([OPCODE.SNACK_REQUEST, OPCODE.NOP_IN, OPCODE.R2T, OPCODE.REJECT, OPCODE.LOGIN_REQUEST, OPCODE.DATA_IN]) as typeof OPCODE.NOP_IN, { itt, lun } as any);
-  }
-}
