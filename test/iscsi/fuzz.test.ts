@@ -184,6 +184,7 @@ describe('iscsi/seeded in-process fuzz: framer, login and session against a real
           const s = c.session;
           expect(s.taskCount).to.be.at.most(TARGET_CMD_WINDOW + SESSION_MAX_IMMEDIATE_TASKS);
           expect(s.bufferedDataOutBytes).to.be.at.most(SESSION_MAX_DATA_OUT_BYTES);
+          expect(s.heldCommands).to.be.at.most(TARGET_CMD_WINDOW);
           await c.settle();
           cmdSN = s.nextExpCmdSN;
           if (c.framer.bufferedBytes > 0 && f.chance(0.5)) c.close('out-of-step'); // a partial PDU left by garbage
