@@ -186,6 +186,8 @@ describe('iscsi/seeded in-process fuzz: framer, login and session against a real
           expect(s.bufferedDataOutBytes).to.be.at.most(SESSION_MAX_DATA_OUT_BYTES);
           expect(s.heldCommands).to.be.at.most(TARGET_CMD_WINDOW);
           await c.settle();
+          // With no task left, every window slot is free again: no task leaked a slot.
+          if (s.taskCount === 0 && c.closed === undefined) expect((s.maxCmdSN - s.nextExpCmdSN + 1) >>> 0, 'open CmdSN window with no task').to.equal(TARGET_CMD_WINDOW);
           cmdSN = s.nextExpCmdSN;
           if (c.framer.bufferedBytes > 0 && f.chance(0.5)) c.close('out-of-step'); // a partial PDU left by garbage
           if ((sent & 0xffff) < BURST) heapMax = Math.max(heapMax, process.memoryUsage().heapUsed);
