@@ -291,16 +291,20 @@ describe('fuzz/iSCSI portal: bad input is answered as RFC 7143 says, counted, an
         let expCmdSN = 1;
         let pong = -1;
         let closed = false;
-        c.sock.once('close', () => (closed = true));
+        let wake: (() => void) | undefined;
+        c.sock.once('close', () => {
+          closed = true;
+          wake?.();
+        });
         c.sock.on('data', (b: Buffer) =>
           framer.push(b, (e) => {
             if (e.type !== 'pdu') return;
             const p = e.pdu as any;
             if (typeof p.expCmdSN === 'number' && p.opcode !== OPCODE.REJECT) expCmdSN = p.expCmdSN;
-            if (p.itt >= 0x7f000000 && p.itt !== RESERVED_TAG) pong = p.itt;
-            if (p.opcode === OPCODE.REJECT && p.data.length >= 20) {
-              const itt = Buffer.from(p.data).readUInt32BE(16);
-              if (itt >= 0x7f000000 && itt !== RESERVED_TAG) pong = itt;
+            const itt = p.opcode === OPCODE.REJECT && p.data.length >= 20 ? Buffer.from(p.data).readUInt32BE(16) : p.itt;
+            if (itt >= 0x7f000000 && itt !== RESERVED_TAG) {
+              pong = itt;
+              wake?.();
             }
           }),
         );
@@ -334,14 +338,20 @@ describe('fuzz/iSCSI portal: bad input is answered as RFC 7143 says, counted, an
           const ping = 0x7f000000 + (pings++ & 0xffffff);
           const ok = c.sock.write(emitPdu(nop(ping, cmdSN), c.digests));
           if (!ok && !closed) await new Promise((r) => (c.sock.once('drain', r), c.sock.once('close', r)));
-          const asked = Date.now();
-          while (pong !== ping && !closed) {
-            if (garbled && Date.now() - asked > GARBLED_WAIT_MS) {
+          if (pong !== ping && !closed) {
+            const limit = garbled ? GARBLED_WAIT_MS : PING_WAIT_MS;
+            await new Promise<void>((r) => {
+              const t = setTimeout(r, limit);
+              wake = () => {
+                clearTimeout(t);
+                r();
+              };
+            });
+            wake = undefined;
+            if (pong !== ping && !closed) {
+              if (!garbled) throw new Error(`no answer to ping 0x${ping.toString(16)} in ${PING_WAIT_MS} ms: the portal is wedged`);
               outOfStep++;
-              break;
             }
-            if (Date.now() - asked > PING_WAIT_MS) throw new Error(`no answer to ping 0x${ping.toString(16)} in ${PING_WAIT_MS} ms: the portal is wedged`);
-            await new Promise((r) => setTimeout(r, 1));
           }
           if (pong !== ping) break;
         }
