@@ -205,6 +205,8 @@ class PortalCommand implements ScsiCommand {
   readonly lun: number;
   readonly cdb: Uint8Array;
   readonly dataOut: Uint8Array | undefined;
+  readonly residualsReported: boolean | undefined;
+  readonly reportsUnitAttentions: boolean | undefined;
   readonly costBytes: number;
   constructor(
     readonly itt: number,
@@ -214,6 +216,8 @@ class PortalCommand implements ScsiCommand {
     this.lun = cmd.lun;
     this.cdb = cmd.cdb;
     this.dataOut = cmd.dataOut;
+    this.residualsReported = cmd.residualsReported;
+    this.reportsUnitAttentions = cmd.reportsUnitAttentions;
     this.costBytes = COMMAND_BASE_COST_BYTES + (cmd.dataOut === undefined ? 0 : cmd.dataOut.length) + commandWorkingBytes(cmd.cdb);
   }
 }

@@ -10,8 +10,8 @@
 // (§11.17). Leaves out: one connection per session only, ErrorRecoveryLevel 0 only (no SNACK, no status
 // retransmission, no task reassignment), bidirectional commands, out-of-order Data-Out (DataPDUInOrder=No
 // is accepted by negotiation but Data-Out must still arrive in order here), target-sent NOP-In pings and
-// Async Messages, write residuals (a data-out length that does not match the CDB is the SCSI layer's
-// CHECK CONDITION), and the sockets and timers (the portal in stored).
+// Async Messages, and the sockets and timers (the portal in stored). Write residuals: the SCSI layer decides
+// what a WRITE whose EDTL differs from its CDB does (`residualsReported`); this reports the residual count.
 
 import type { ScsiCommand, ScsiResult, Sense } from '../storage/scsi.js';
 import { SCSI_STATUS, SENSE_KEY, ASC } from '../storage/scsi.js';
@@ -472,7 +472,7 @@ export class IscsiSession {
 
   private execute(t: Task, dataOut: Uint8Array | undefined, out: SessionAction[]): void {
     t.state = 'running';
-    const cmd: ScsiCommand = { initiator: this.initiator, lun: t.lun, cdb: t.cdb };
+    const cmd: ScsiCommand = { initiator: this.initiator, lun: t.lun, cdb: t.cdb, residualsReported: true, reportsUnitAttentions: true };
     if (dataOut !== undefined) cmd.dataOut = dataOut;
     out.push({ kind: 'execute', itt: t.itt, cmd });
   }
@@ -591,6 +591,17 @@ export class IscsiSession {
     } else if (t.read && data.length < expectedIn) {
       flags = FLAG.UNDERFLOW;
       residual = expectedIn - data.length;
+    }
+    const wanted = result.dataOutWanted;
+    if (wanted !== undefined && !t.read) {
+      // Write residuals (§11.4.5.1): overflow = data the CDB wanted beyond EDTL, underflow = EDTL it did not use.
+      if (wanted > t.edtl) {
+        flags = FLAG.OVERFLOW;
+        residual = wanted - t.edtl;
+      } else if (wanted < t.edtl) {
+        flags = FLAG.UNDERFLOW;
+        residual = t.edtl - wanted;
+      }
     }
     const p = this.cfg.params;
     const statusInData = result.sense === undefined && sendBytes > 0;

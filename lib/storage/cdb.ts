@@ -226,6 +226,7 @@ export const prIn = {
   readKeys: (allocationBytes = 0xffff): Buffer => prInCdb(PR_IN_SA.READ_KEYS, allocationBytes),
   readReservation: (allocationBytes = 0xffff): Buffer => prInCdb(PR_IN_SA.READ_RESERVATION, allocationBytes),
   reportCapabilities: (allocationBytes = 0xffff): Buffer => prInCdb(PR_IN_SA.REPORT_CAPABILITIES, allocationBytes),
+  readFullStatus: (allocationBytes = 0xffff): Buffer => prInCdb(PR_IN_SA.READ_FULL_STATUS, allocationBytes),
 };
 
 export const prOut = {

@@ -2,7 +2,7 @@
 // persistent reservations (§5.13, PERSISTENT RESERVE IN/OUT §6.15/§6.16) with registrations keyed by
 // initiator name. Pure decisions: `access` answers whether a command class may run, `prOut` applies a
 // service action and returns an outcome; the target renders outcomes as status/sense and persists
-// `toJSON()` after a change. Leaves out REGISTER AND MOVE, SPEC_I_PT, ALL_TG_PT, READ FULL STATUS, unit
+// `toJSON()` after a change. Leaves out REGISTER AND MOVE, SPEC_I_PT, ALL_TG_PT, unit
 // attentions to other registrants and task aborts (PREEMPT AND ABORT behaves as PREEMPT: vfab has no
 // task set to abort; every command has completed or is executing atomically).
 
@@ -76,6 +76,24 @@ export interface PrOutParams {
   serviceActionKey: bigint;
   /** Parameter list byte 20. */
   flags: number;
+}
+
+/** Longest initiator port name in a TransportID: an iSCSI name, ",i,0x" and 12 hex digits of ISID. */
+const MAX_INITIATOR_PORT_NAME_BYTES = MAX_INITIATOR_NAME_BYTES + 17;
+/** TransportID protocol identifier for iSCSI (SPC-4 §7.6.1, Table 362). */
+const PROTOCOL_ID_ISCSI = 0x5;
+/** Shortest iSCSI TransportID name field (SPC-4 §7.6.4.6: ADDITIONAL LENGTH at least 20, a multiple of 4). */
+const MIN_ISCSI_TRANSPORT_NAME_BYTES = 20;
+
+/** An iSCSI TransportID for an initiator name: null-terminated and padded to a multiple of 4 bytes. */
+export function iscsiTransportId(initiator: string): Buffer {
+  const name = Buffer.from(initiator, 'utf8').subarray(0, MAX_INITIATOR_PORT_NAME_BYTES);
+  const fieldBytes = Math.max(MIN_ISCSI_TRANSPORT_NAME_BYTES, (name.length + 1 + 3) & ~3);
+  const out = Buffer.alloc(4 + fieldBytes);
+  out[0] = (/,i,0x[0-9a-f]{12}$/i.test(initiator) ? 0x40 : 0x00) | PROTOCOL_ID_ISCSI;
+  out.writeUInt16BE(fieldBytes, 2);
+  name.copy(out, 4);
+  return out;
 }
 
 export function isValidPrType(type: number): type is PrType {
@@ -280,6 +298,32 @@ export class LunReservations {
     out.writeBigUInt64BE(key, 8);
     out[21] = r.type & 0x0f; // scope 0 (LU_SCOPE) in the high nibble
     return out;
+  }
+
+  /**
+   * PERSISTENT RESERVE IN, READ FULL STATUS (SPC-4 §6.15.5): one descriptor per registration with its key,
+   * R_HOLDER and, for the holder, scope and type, and the initiator as an iSCSI TransportID (SPC-4 §7.6.4.6;
+   * format 01b when the name is an initiator port "name,i,0xISID", else 00b). Relative target port 0,
+   * ALL_TG_PT 0 (not supported). Registrations in the order they were made.
+   */
+  readFullStatus(): Buffer {
+    const parts: Buffer[] = [];
+    for (const [name, key] of this.registrations) {
+      const id = iscsiTransportId(name);
+      const d = Buffer.alloc(24);
+      d.writeBigUInt64BE(key, 0);
+      if (this.isHolder(name)) {
+        d[12] = 0x01; // R_HOLDER
+        d[13] = this.reservation!.type & 0x0f; // scope 0 (LU_SCOPE) in the high nibble
+      }
+      d.writeUInt32BE(id.length, 20);
+      parts.push(d, id);
+    }
+    const body = Buffer.concat(parts);
+    const out = Buffer.alloc(8);
+    out.writeUInt32BE(this.generation >>> 0, 0);
+    out.writeUInt32BE(body.length, 4);
+    return Buffer.concat([out, body]);
   }
 
   /** PERSISTENT RESERVE IN, REPORT CAPABILITIES (SPC-4 §6.15.4): PTPL_C and PTPL_A set, all six types. */

@@ -68,6 +68,7 @@ export const ASC = {
   RESERVATIONS_RELEASED: [0x2a, 0x04],
   REGISTRATIONS_PREEMPTED: [0x2a, 0x05],
   INSUFFICIENT_REGISTRATION_RESOURCES: [0x55, 0x04],
+  INVALID_FIELD_IN_INFORMATION_UNIT: [0x0e, 0x03],
 } as const;
 
 /** Decoded sense data; `toFixedSense` in lib/storage renders it as fixed-format (0x70) bytes. */
@@ -94,6 +95,19 @@ export interface ScsiCommand {
    * answers TASK ABORTED without reading or writing; a command already at the medium finishes.
    */
   readonly aborted?: boolean;
+  /**
+   * Set by a transport that reports residuals (iSCSI, RFC 7143 §11.4.5). A WRITE (10)/(16) whose data-out
+   * length differs from its CDB's transfer length then writes the whole blocks both agree on and answers
+   * with `dataOutWanted`; without it (the block protocol has no residual field) such a WRITE is CHECK
+   * CONDITION PARAMETER LIST LENGTH ERROR and writes nothing.
+   */
+  residualsReported?: boolean;
+  /**
+   * Set by a transport whose initiators handle unit attentions (iSCSI): its nexus is told, once, of a
+   * LOGICAL UNIT RESET and of reservation changes made by others (CHECK CONDITION UNIT ATTENTION, SPC-4 §5.9).
+   * Without it (the block protocol's hosts do not retry them yet) the nexus is never sent one.
+   */
+  reportsUnitAttentions?: boolean;
 }
 
 export interface ScsiResult {
@@ -102,6 +116,11 @@ export interface ScsiResult {
   dataIn?: Uint8Array;
   /** Present exactly when status is CHECK_CONDITION. */
   sense?: Sense;
+  /**
+   * Bytes of data-out the CDB asked for, present when a command with `residualsReported` got a different
+   * amount: the transport reports the difference as an overflow (wanted more) or underflow (got more).
+   */
+  dataOutWanted?: number;
 }
 
 /** Anything that executes SCSI commands. Must never throw for a bad command: it answers CHECK CONDITION. */

@@ -2,12 +2,13 @@
 // 10/16, COMPARE AND WRITE, WRITE SAME 10/16, UNMAP, SYNCHRONIZE CACHE 10/16, READ CAPACITY 10/16) and
 // SPC-4 (TEST UNIT READY, INQUIRY with VPD 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, SPC-2
 // RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad input is CHECK CONDITION and
-// changes no data. `submit` is a callback entry with a Promise-free fast path for single-block READs. Leaves out protection information (RDPROTECT/WRPROTECT must be 0), unit attentions,
-// task management (except `nexusLoss`/`logicalUnitReset` for SPC-2 reservations), descriptor sense,
+// changes no data. `submit` is a callback entry with a Promise-free fast path for single-block READs. Unit
+// attentions (unit-attention.ts) for transports that report them. Leaves out protection information
+// (RDPROTECT/WRPROTECT must be 0), task management (except `nexusLoss`/`logicalUnitReset`), descriptor sense,
 // GET LBA STATUS and third-party reservations. docs/storage-model.md lists every sense it returns.
 
 import type { Clock } from '../clock.js';
-import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from './scsi.js';
+import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget, type Sense } from './scsi.js';
 import { type BlockReadCallback, type BlockStore, READ_CACHE_HINTS, READ_FUA, STORAGE_ERROR } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 import { RangeLock } from './range-lock.js';
@@ -17,7 +18,10 @@ import {
   PR_IN_SA,
   PR_OUTCOME,
   PR_OUT_PARAM_BYTES,
+  PR_OUT_SA,
+  PR_TYPE,
   type AccessClass,
+  type PrStateJson,
 } from './reservations.js';
 import {
   ASC_EXTRA,
@@ -34,17 +38,22 @@ import {
   toFixedSense,
 } from './sense.js';
 import type { LunInfo } from './array.js';
+import { UA_ASC, UnitAttentions } from './unit-attention.js';
 
 /** Largest READ/WRITE data transfer; VPD 0xb0 MAXIMUM TRANSFER LENGTH reports it in blocks. */
 export const MAX_TRANSFER_BYTES = 4 * 1024 * 1024;
 /** VPD 0xb0 MAXIMUM COMPARE AND WRITE LENGTH, in blocks. */
 export const MAX_CAW_BLOCKS = 16;
-/** Largest WRITE SAME, in blocks (VPD 0xb0 MAXIMUM WRITE SAME LENGTH). */
-export const MAX_WRITE_SAME_BLOCKS = 65536;
+/**
+ * Largest WRITE SAME in bytes of the range it covers: the same as one WRITE may carry, so an initiator that
+ * zeroes or unmaps a range with WRITE SAME can also write and read that range in one command (VPD 0xb0
+ * MAXIMUM WRITE SAME LENGTH = MAXIMUM TRANSFER LENGTH, in blocks of the LUN).
+ */
+export const MAX_WRITE_SAME_BYTES = MAX_TRANSFER_BYTES;
 /** WRITE SAME with non-zero data is written in batches of this many blocks. */
 export const WRITE_SAME_CHUNK_BLOCKS = 256;
-/** VPD 0xb0 MAXIMUM UNMAP LBA COUNT (per descriptor and per command). */
-export const MAX_UNMAP_LBA_COUNT = 1 << 22;
+/** VPD 0xb0 MAXIMUM UNMAP LBA COUNT (per descriptor and per command): 2^20 blocks, a finite bound initiators accept. */
+export const MAX_UNMAP_LBA_COUNT = 1 << 20;
 /** VPD 0xb0 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT. */
 export const MAX_UNMAP_DESCRIPTORS = 256;
 /** Longest CDB accepted (iSCSI pads to 16; longer is refused). */
@@ -55,6 +64,13 @@ export const VPD_PAGES = [0x00, 0x80, 0x83, 0xb0, 0xb2] as const;
 export const INQUIRY_VENDOR = 'VFAB';
 export const INQUIRY_PRODUCT = 'VIRTUAL-DISK';
 export const INQUIRY_REVISION = '0100';
+/**
+ * Version descriptors of the standard INQUIRY data (SPC-4 §6.4.2, bytes 58-73): SAM-5, SPC-4, SBC-3 and
+ * iSCSI, each with no version claimed. Initiators read SBC-3 here before trusting the Block Limits page.
+ */
+export const INQUIRY_VERSION_DESCRIPTORS = [0x00a0, 0x0460, 0x04c0, 0x0960] as const;
+/** Standard INQUIRY data length: through the eight version descriptor slots and the reserved bytes after them. */
+export const STANDARD_INQUIRY_BYTES = 96;
 
 /** Largest logical block a LUN may have (512 or 4096). */
 export const LARGEST_BLOCK_BYTES = 4096;
@@ -79,6 +95,11 @@ const TASK_ABORTED_RESULT: ScsiResult = { status: SCSI_STATUS.TASK_ABORTED };
 
 export function maxTransferBlocks(blockSizeBytes: number): number {
   return Math.floor(MAX_TRANSFER_BYTES / blockSizeBytes);
+}
+
+/** VPD 0xb0 MAXIMUM WRITE SAME LENGTH of a LUN with this block size. */
+export function maxWriteSameBlocks(blockSizeBytes: number): number {
+  return Math.floor(MAX_WRITE_SAME_BYTES / blockSizeBytes);
 }
 
 export interface LunStats {
@@ -116,6 +137,7 @@ interface TargetLun {
   lock: RangeLock;
   pr: LunReservations;
   stats: LunStats;
+  ua: UnitAttentions;
 }
 
 /** Where persistent reservation state of LUN n lives in the store. */
@@ -211,7 +233,7 @@ export class BlockTarget implements ScsiTarget {
   constructor(readonly store: BlockStore, _opts: BlockTargetOptions = {}) {}
 
   addLun(info: LunInfo, pr: LunReservations = new LunReservations()): void {
-    this.luns.set(info.lun, { info, naa: naaBytes(info.id), lock: new RangeLock(), pr, stats: emptyLunStats() });
+    this.luns.set(info.lun, { info, naa: naaBytes(info.id), lock: new RangeLock(), pr, stats: emptyLunStats(), ua: new UnitAttentions() });
   }
 
   updateLun(info: LunInfo): void {
@@ -234,13 +256,22 @@ export class BlockTarget implements ScsiTarget {
 
   /** I_T nexus loss (transport connection gone): SPC-2 reservations of that initiator are released. */
   nexusLoss(initiator: string): void {
-    for (const l of this.luns.values()) if (l.pr.spc2Holder === initiator) l.pr.spc2Holder = null;
+    for (const l of this.luns.values()) {
+      if (l.pr.spc2Holder === initiator) l.pr.spc2Holder = null;
+      l.ua.forget(initiator);
+    }
   }
 
-  /** LOGICAL UNIT RESET: releases the SPC-2 reservation (how ESXi breaks a stale SCSI-2 reserve). */
+  /**
+   * LOGICAL UNIT RESET: releases the SPC-2 reservation (how ESXi breaks a stale SCSI-2 reserve) and raises
+   * the unit attention BUS DEVICE RESET FUNCTION OCCURRED for every nexus of the LUN (SAM-5 §7.7), the
+   * resetting one included.
+   */
   logicalUnitReset(lun: number): void {
     const l = this.luns.get(lun);
-    if (l !== undefined) l.pr.spc2Holder = null;
+    if (l === undefined) return;
+    l.pr.spc2Holder = null;
+    l.ua.raise(UA_ASC.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
   }
 
   /**
@@ -264,7 +295,12 @@ export class BlockTarget implements ScsiTarget {
       }
       if (blocks === 1 && (cdb[1]! & 0xe0) === 0) {
         const l = this.luns.get(cmd.lun);
-        if (l !== undefined && lba + 1 <= l.info.blocks && l.pr.access(cmd.initiator, ACCESS.READ)) {
+        if (
+          l !== undefined &&
+          lba + 1 <= l.info.blocks &&
+          l.pr.access(cmd.initiator, ACCESS.READ) &&
+          (cmd.reportsUnitAttentions !== true || (l.ua.quiet && l.ua.knows(cmd.initiator)))
+        ) {
           store.readBlockCb(l.info.lun, lba, l.info.blockSizeBytes, new FastRead(this, l, ctx, done), cdb[1]! & READ_CACHE_HINTS);
           return;
         }
@@ -313,15 +349,23 @@ export class BlockTarget implements ScsiTarget {
     if (cdb.length < need) return invalidFieldInCdb();
     if (typeof cmd.initiator !== 'string') return invalidFieldInCdb();
     const l = this.luns.get(cmd.lun);
+    const ua = l !== undefined && cmd.reportsUnitAttentions === true;
+    if (ua) l.ua.seen(cmd.initiator);
     switch (op) {
       case SCSI_OP.REPORT_LUNS:
         return this.reportLuns(cdb);
       case SCSI_OP.INQUIRY:
         return this.inquiry(l, cdb);
       case SCSI_OP.REQUEST_SENSE:
-        return this.requestSense(l, cdb);
+        return this.requestSense(l, cdb, ua ? l.ua.take(cmd.initiator) : undefined);
     }
     if (l === undefined) return lunNotSupported();
+    if (ua && !l.ua.quiet) {
+      // SPC-4 §5.9: a pending unit attention answers (and ends) the nexus's next command but INQUIRY,
+      // REPORT LUNS and REQUEST SENSE.
+      const sense = l.ua.take(cmd.initiator);
+      if (sense !== undefined) return { status: SCSI_STATUS.CHECK_CONDITION, sense };
+    }
     switch (op) {
       case SCSI_OP.READ_10:
         return this.read(l, cmd, u32(cdb, 2), u16(cdb, 7));
@@ -394,13 +438,27 @@ export class BlockTarget implements ScsiTarget {
     return got === expectedBytes ? undefined : parameterListLengthError(expectedBytes);
   }
 
-  private async write(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+  private write(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> | ScsiResult {
     if ((cmd.cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // WRPROTECT
     const bs = l.info.blockSizeBytes;
     if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb();
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
-    const mismatch = BlockTarget.dataOutMismatch(cmd, blocks * bs);
-    if (mismatch !== undefined) return mismatch;
+    const wanted = blocks * bs;
+    const got = cmd.dataOut === undefined ? 0 : cmd.dataOut.length;
+    if (got !== wanted) {
+      if (cmd.residualsReported !== true) return parameterListLengthError(wanted);
+      // SAM-5 residuals: write only what both the CDB and the data-out cover, in whole blocks; the transport
+      // reports the rest as an overflow or underflow (RFC 7143 §11.4.5.1).
+      const common = Math.min(got, wanted);
+      if (common % bs !== 0) return { ...illegalRequest(ASC.INVALID_FIELD_IN_INFORMATION_UNIT), dataOutWanted: wanted };
+      return this.writeBlocks(l, cmd, lba, common / bs).then((r) => ({ ...r, dataOutWanted: wanted }));
+    }
+    return this.writeBlocks(l, cmd, lba, blocks);
+  }
+
+  /** The medium part of a WRITE: `blocks` blocks from the start of the data-out, under the range lock. */
+  private async writeBlocks(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+    const bs = l.info.blockSizeBytes;
     if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
     if (blocks === 0) return good();
     // Every write is durable before GOOD (FUA or not), so FUA needs no extra step; see docs/storage-model.md.
@@ -408,7 +466,8 @@ export class BlockTarget implements ScsiTarget {
     if (wait !== undefined) await wait;
     try {
       if (cmd.aborted === true) return TASK_ABORTED_RESULT;
-      await this.store.writeBlocks(l.info.lun, lba, cmd.dataOut!, bs, { sync: true });
+      const data = cmd.dataOut!;
+      await this.store.writeBlocks(l.info.lun, lba, data.length === blocks * bs ? data : data.subarray(0, blocks * bs), bs, { sync: true });
     } catch {
       return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
     } finally {
@@ -425,6 +484,8 @@ export class BlockTarget implements ScsiTarget {
     const lba = u64(cdb, 2);
     const blocks = cdb[13]!;
     if (blocks > MAX_CAW_BLOCKS) return invalidFieldInCdb();
+    // Zero blocks moves no data (SBC-3): a data-out with it means the CDB's length field is wrong.
+    if (blocks === 0 && cmd.dataOut !== undefined && cmd.dataOut.length > 0) return invalidFieldInCdb();
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     const bs = l.info.blockSizeBytes;
     const half = blocks * bs;
@@ -468,9 +529,9 @@ export class BlockTarget implements ScsiTarget {
     if ((flags & 0xe0) !== 0 || (flags & 0x10) !== 0) return invalidFieldInCdb(); // WRPROTECT, ANCHOR
     if (!is16 && (flags & 0x01) !== 0) return invalidFieldInCdb(); // bit 0 reserved in WRITE SAME(10)
     const ndob = is16 && (flags & 0x01) !== 0;
-    if (blocks === 0 || blocks > MAX_WRITE_SAME_BLOCKS) return invalidFieldInCdb(); // WSNZ=1
-    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     const bs = l.info.blockSizeBytes;
+    if (blocks === 0 || blocks > maxWriteSameBlocks(bs)) return invalidFieldInCdb(); // WSNZ=1
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     const mismatch = BlockTarget.dataOutMismatch(cmd, ndob ? 0 : bs);
     if (mismatch !== undefined) return mismatch;
     if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
@@ -606,11 +667,12 @@ export class BlockTarget implements ScsiTarget {
     const alloc = u16(cdb, 3);
     if (!evpd) {
       if (page !== 0) return invalidFieldInCdb();
-      const out = Buffer.alloc(36);
+      const out = Buffer.alloc(STANDARD_INQUIRY_BYTES);
       out[0] = l === undefined ? 0x7f : 0x00; // PQ 011b + type 1Fh for a LUN that does not exist
       out[2] = 0x06; // SPC-4
       out[3] = 0x12; // HISUP, response data format 2
-      out[4] = 36 - 5;
+      out[4] = STANDARD_INQUIRY_BYTES - 5;
+      INQUIRY_VERSION_DESCRIPTORS.forEach((d, i) => out.writeUInt16BE(d, 58 + 2 * i));
       out[7] = 0x02; // CMDQUE
       asciiField(INQUIRY_VENDOR, 8).copy(out, 8);
       asciiField(INQUIRY_PRODUCT, 16).copy(out, 16);
@@ -651,7 +713,7 @@ export class BlockTarget implements ScsiTarget {
         body.writeUInt32BE(MAX_UNMAP_LBA_COUNT, 16);
         body.writeUInt32BE(MAX_UNMAP_DESCRIPTORS, 20);
         body.writeUInt32BE(1, 24); // OPTIMAL UNMAP GRANULARITY
-        body.writeBigUInt64BE(BigInt(MAX_WRITE_SAME_BLOCKS), 32);
+        body.writeBigUInt64BE(BigInt(maxWriteSameBlocks(bs)), 32);
         break;
       }
       case 0xb2:
@@ -669,11 +731,14 @@ export class BlockTarget implements ScsiTarget {
     return good(truncate(out, alloc));
   }
 
-  private requestSense(l: TargetLun | undefined, cdb: Uint8Array): ScsiResult {
+  private requestSense(l: TargetLun | undefined, cdb: Uint8Array, pending: Sense | undefined): ScsiResult {
     if ((cdb[1]! & 0x01) !== 0) return invalidFieldInCdb(); // DESC: descriptor format not supported
-    // Sense is returned with each CHECK CONDITION (autosense); nothing is pending afterwards.
+    // Sense is returned with each CHECK CONDITION (autosense); only a unit attention may be pending (it is
+    // reported here and cleared).
     const sense =
-      l === undefined
+      pending !== undefined
+        ? pending
+        : l === undefined
         ? { key: SENSE_KEY.ILLEGAL_REQUEST, asc: ASC.LOGICAL_UNIT_NOT_SUPPORTED[0], ascq: ASC.LOGICAL_UNIT_NOT_SUPPORTED[1] }
         : { key: SENSE_KEY.NO_SENSE, asc: 0, ascq: 0 };
     return good(truncate(toFixedSense(sense), cdb[4]!));
@@ -708,8 +773,27 @@ export class BlockTarget implements ScsiTarget {
         return good(truncate(l.pr.readReservation(), alloc));
       case PR_IN_SA.REPORT_CAPABILITIES:
         return good(truncate(LunReservations.reportCapabilities(), alloc));
+      case PR_IN_SA.READ_FULL_STATUS:
+        return good(truncate(l.pr.readFullStatus(), alloc));
       default:
         return invalidFieldInCdb();
+    }
+  }
+
+  /**
+   * Unit attentions for the other registrants after a PERSISTENT RESERVE OUT changed the state (SPC-4
+   * §5.13.11): PREEMPT tells the nexuses it unregistered REGISTRATIONS PREEMPTED, CLEAR tells every other
+   * registrant RESERVATIONS PREEMPTED, RELEASE of a registrants-only or all-registrants reservation tells the
+   * other registrants RESERVATIONS RELEASED.
+   */
+  private reservationAttentions(l: TargetLun, initiator: string, sa: number, before: PrStateJson): void {
+    const others = before.registrations.map(([name]) => name).filter((name) => name !== initiator);
+    if (sa === PR_OUT_SA.PREEMPT || sa === PR_OUT_SA.PREEMPT_AND_ABORT) {
+      l.ua.raise(UA_ASC.REGISTRATIONS_PREEMPTED, others.filter((name) => !l.pr.registrations.has(name)));
+    } else if (sa === PR_OUT_SA.CLEAR) {
+      l.ua.raise(UA_ASC.RESERVATIONS_PREEMPTED, others);
+    } else if (sa === PR_OUT_SA.RELEASE && before.reservation !== null && l.pr.reservation === null && before.reservation.type >= PR_TYPE.WRITE_EXCLUSIVE_REGISTRANTS_ONLY) {
+      l.ua.raise(UA_ASC.RESERVATIONS_RELEASED, others);
     }
   }
 
@@ -744,6 +828,7 @@ export class BlockTarget implements ScsiTarget {
       case PR_OUTCOME.INSUFFICIENT_RESOURCES:
         return illegalRequest(ASC.INSUFFICIENT_REGISTRATION_RESOURCES);
     }
+    if (changed) this.reservationAttentions(l, cmd.initiator, sa, before);
     if (changed) {
       try {
         // "Persistent reservations must be persistent": durable before GOOD.

@@ -194,6 +194,28 @@ describe('iscsi session: reads (Data-In)', () => {
     expect(z.opcode).to.equal(OPCODE.SCSI_RESPONSE);
     expect([z.flags & FLAG.UNDERFLOW, z.residualCount, z.expDataSN]).to.deep.equal([FLAG.UNDERFLOW, 512, 0]);
   });
+
+  it('write residuals: commands say residuals are reported; the SCSI layer\'s dataOutWanted against EDTL is overflow or underflow', () => {
+    const s = newSession({ immediateData: true, initialR2T: false, firstBurstBytes: 65536 });
+    const resp = (acts: SessionAction[]): PduOf<typeof OPCODE.SCSI_RESPONSE> => ofType(sent(acts), OPCODE.SCSI_RESPONSE)[0]!;
+    // EDTL 0 for a one-block WRITE: executed without data, overflow of the block it wanted
+    const a = s.receive(scsiCmd(1, FLAG.F | FLAG.WRITE, 0, cdb.write10(0, 1)));
+    expect(executes(a)[0]!.cmd.residualsReported).to.equal(true);
+    let r = resp(s.complete(1, { status: SCSI_STATUS.GOOD, dataOutWanted: 512 }));
+    expect([r.status, r.flags & (FLAG.OVERFLOW | FLAG.UNDERFLOW), r.residualCount]).to.deep.equal([SCSI_STATUS.GOOD, FLAG.OVERFLOW, 512]);
+    // EDTL 10000 for one block: underflow of what it did not use
+    s.receive(scsiCmd(2, FLAG.F | FLAG.WRITE, 10000, cdb.write10(0, 1), { data: pattern(10000) }));
+    r = resp(s.complete(2, { status: SCSI_STATUS.GOOD, dataOutWanted: 512 }));
+    expect([r.flags & (FLAG.OVERFLOW | FLAG.UNDERFLOW), r.residualCount]).to.deep.equal([FLAG.UNDERFLOW, 9488]);
+    // a CHECK CONDITION keeps the residual (EDTL 200 of 512)
+    s.receive(scsiCmd(3, FLAG.F | FLAG.WRITE, 200, cdb.write10(0, 1), { data: pattern(200) }));
+    r = resp(s.complete(3, { status: SCSI_STATUS.CHECK_CONDITION, sense: { key: SENSE_KEY.ILLEGAL_REQUEST, asc: 0x0e, ascq: 0x03 }, dataOutWanted: 512 }));
+    expect([r.status, r.flags & (FLAG.OVERFLOW | FLAG.UNDERFLOW), r.residualCount]).to.deep.equal([SCSI_STATUS.CHECK_CONDITION, FLAG.OVERFLOW, 312]);
+    // matching lengths: no residual
+    s.receive(scsiCmd(4, FLAG.F | FLAG.WRITE, 512, cdb.write10(0, 1), { data: pattern(512) }));
+    r = resp(s.complete(4, { status: SCSI_STATUS.GOOD }));
+    expect([r.flags & (FLAG.OVERFLOW | FLAG.UNDERFLOW), r.residualCount]).to.deep.equal([0, 0]);
+  });
 });
 
 /**

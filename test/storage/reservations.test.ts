@@ -220,7 +220,34 @@ describe('storage reservations', () => {
       expect(d.readUInt16BE(0)).to.equal(8);
       expect(d[3]! & 0x81).to.equal(0x81);
       expect(d.readUInt16BE(4)).to.equal(0xea01);
-      expectSense(await run(arr, C, 0, cdb.prInCdb(0x03)), IR, ASC.INVALID_FIELD_IN_CDB);
+      expectSense(await run(arr, C, 0, cdb.prInCdb(0x04)), IR, ASC.INVALID_FIELD_IN_CDB);
+    });
+
+    it('READ FULL STATUS: a descriptor per registration with key, R_HOLDER, type and an iSCSI TransportID', async () => {
+      const port = 'iqn.2026-01.test:c,i,0x800012345601';
+      expectGood(await pr(port, cdb.prOut.register(0n, 0xccn)));
+      expectGood(await pr(A, cdb.prOut.reserve(KA, PR_TYPE.WRITE_EXCLUSIVE)));
+      const d = expectGood(await run(arr, C, 0, cdb.prIn.readFullStatus()));
+      expect(d.readUInt32BE(0)).to.equal(3); // PRgeneration: three registrations
+      expect(d.readUInt32BE(4)).to.equal(d.length - 8);
+      const descs: Array<{ key: bigint; holder: boolean; type: number; format: number; proto: number; name: string }> = [];
+      for (let o = 8; o < d.length; ) {
+        const idBytes = d.readUInt32BE(o + 20);
+        const id = d.subarray(o + 24, o + 24 + idBytes);
+        expect(id.readUInt16BE(2) % 4).to.equal(0);
+        expect(id.readUInt16BE(2)).to.be.at.least(20).and.equal(idBytes - 4);
+        descs.push({ key: d.readBigUInt64BE(o), holder: (d[o + 12]! & 1) === 1, type: d[o + 13]!, format: id[0]! >> 6, proto: id[0]! & 0x0f, name: id.subarray(4).toString('utf8').replace(/\0+$/, '') });
+        o += 24 + idBytes;
+      }
+      expect(descs).to.deep.equal([
+        { key: KA, holder: true, type: PR_TYPE.WRITE_EXCLUSIVE, format: 0, proto: 5, name: A },
+        { key: KB, holder: false, type: 0, format: 0, proto: 5, name: B },
+        { key: 0xccn, holder: false, type: 0, format: 1, proto: 5, name: port },
+      ]);
+      // truncated to the allocation length, the header still tells the whole length
+      const short = expectGood(await run(arr, C, 0, cdb.prIn.readFullStatus(12)));
+      expect(short.length).to.equal(12);
+      expect(short.readUInt32BE(4)).to.equal(d.length - 8);
     });
   });
 

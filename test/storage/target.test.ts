@@ -10,8 +10,9 @@ import {
   BlockTarget,
   MAX_CAW_BLOCKS,
   MAX_UNMAP_DESCRIPTORS,
-  MAX_WRITE_SAME_BLOCKS,
+  MAX_UNMAP_LBA_COUNT,
   maxTransferBlocks,
+  maxWriteSameBlocks,
 } from '../../lib/storage/target.js';
 import { A, B, blocksOf, expectGood, expectSense, run } from './helpers.js';
 
@@ -77,6 +78,32 @@ describe('storage target: block commands (SBC-3)', () => {
     expectSense(await run(arr, A, 0, cdb.write10(0, 1)), IR, ASC.PARAMETER_LIST_LENGTH_ERROR);
     expectSense(await run(arr, A, 0, cdb.write10(0, 1), Buffer.alloc(1024, 7)), IR, ASC.PARAMETER_LIST_LENGTH_ERROR);
     expect((await read(0, 2)).equals(Buffer.alloc(1024))).to.equal(true);
+  });
+
+  it('with a transport that reports residuals, a WRITE writes the whole blocks CDB and data-out share and says what it wanted', async () => {
+    const w = (c: Buffer, data?: Buffer) => arr.execute({ initiator: A, lun: 0, cdb: c, ...(data ? { dataOut: data } : {}), residualsReported: true });
+    expectGood(await run(arr, A, 0, cdb.write10(0, 2), Buffer.alloc(1024, 0x61)));
+    // data-out longer than the CDB (underflow): only the CDB's one block is written
+    let r = await w(cdb.write10(0, 1), Buffer.alloc(1024, 0x62));
+    expectGood(r);
+    expect(r.dataOutWanted).to.equal(512);
+    expect((await read(0, 2)).equals(Buffer.concat([Buffer.alloc(512, 0x62), Buffer.alloc(512, 0x61)]))).to.equal(true);
+    // data-out shorter than the CDB (overflow): only the block that came is written
+    r = await w(cdb.write16(0, 2), Buffer.alloc(512, 0x63));
+    expectGood(r);
+    expect(r.dataOutWanted).to.equal(1024);
+    expect((await read(0, 2)).equals(Buffer.concat([Buffer.alloc(512, 0x63), Buffer.alloc(512, 0x61)]))).to.equal(true);
+    // no data-out at all: nothing written, GOOD
+    r = await w(cdb.write10(0, 1));
+    expectGood(r);
+    expect(r.dataOutWanted).to.equal(512);
+    // a part of a block cannot be written: INVALID FIELD IN INFORMATION UNIT, nothing written, residual still known
+    r = await w(cdb.write10(0, 1), Buffer.alloc(200, 0x64));
+    expectSense(r, IR, ASC.INVALID_FIELD_IN_INFORMATION_UNIT);
+    expect(r.dataOutWanted).to.equal(512);
+    expect((await read(0, 1)).equals(Buffer.alloc(512, 0x63))).to.equal(true);
+    // matching lengths carry no dataOutWanted
+    expect((await w(cdb.write10(0, 1), Buffer.alloc(512))).dataOutWanted).to.equal(undefined);
   });
 
   it('INVALID COMMAND OPERATION CODE for unsupported opcodes; short CDB is INVALID FIELD IN CDB', async () => {
@@ -153,6 +180,9 @@ describe('storage target: block commands (SBC-3)', () => {
         ASC.INVALID_FIELD_IN_CDB,
       );
       expectSense(await run(arr, A, 0, cdb.compareAndWrite(0, 1), Buffer.alloc(512, 1)), IR, ASC.PARAMETER_LIST_LENGTH_ERROR, 1024);
+      // 256 blocks do not fit the 8-bit length field: the CDB says 0 blocks while data follows
+      expectSense(await run(arr, A, 0, cdb.compareAndWrite(0, 256), Buffer.alloc(2 * 256 * 512)), IR, ASC.INVALID_FIELD_IN_CDB);
+      expectGood(await run(arr, A, 0, cdb.compareAndWrite(0, 0)));
       expectSense(await run(arr, A, 0, cdb.compareAndWrite(1024, 1), Buffer.alloc(1024)), IR, ASC.LBA_OUT_OF_RANGE);
       expect((await read(0, 1)).equals(Buffer.alloc(512))).to.equal(true);
     });
@@ -178,9 +208,9 @@ describe('storage target: block commands (SBC-3)', () => {
       expect(arr.stats().luns[0]!.unmappedBlocks).to.equal(4);
     });
 
-    it('WRITE SAME with 0 blocks (WSNZ=1) or above MAX_WRITE_SAME_BLOCKS is INVALID FIELD IN CDB', async () => {
+    it('WRITE SAME with 0 blocks (WSNZ=1) or above maxWriteSameBlocks (one WRITE of data) is INVALID FIELD IN CDB', async () => {
       expectSense(await run(arr, A, 0, cdb.writeSame10(0, 0), Buffer.alloc(512, 1)), IR, ASC.INVALID_FIELD_IN_CDB);
-      expectSense(await run(arr, A, 0, cdb.writeSame16(0, MAX_WRITE_SAME_BLOCKS + 1), Buffer.alloc(512, 1)), IR, ASC.INVALID_FIELD_IN_CDB);
+      expectSense(await run(arr, A, 0, cdb.writeSame16(0, maxWriteSameBlocks(512) + 1), Buffer.alloc(512, 1)), IR, ASC.INVALID_FIELD_IN_CDB);
       expectSense(await run(arr, A, 0, cdb.writeSame10(1000, 25), Buffer.alloc(512, 1)), IR, ASC.LBA_OUT_OF_RANGE);
       expectSense(await run(arr, A, 0, cdb.writeSame10(0, 2), Buffer.alloc(1024, 1)), IR, ASC.PARAMETER_LIST_LENGTH_ERROR);
       expect((await read(0, 2)).equals(Buffer.alloc(1024))).to.equal(true);
@@ -284,12 +314,15 @@ describe('storage target: SPC-4 commands', () => {
   });
   afterEach(() => arr.close());
 
-  it('standard INQUIRY: direct-access, SPC-4, vendor/product, truncated to the allocation length', async () => {
+  it('standard INQUIRY: direct-access, SPC-4, vendor/product, version descriptors, truncated to the allocation length', async () => {
     const d = expectGood(await run(arr, A, 0, cdb.inquiry()));
-    expect(d.length).to.equal(36);
+    expect(d.length).to.equal(96);
     expect(d[0]).to.equal(0x00);
     expect(d[2]).to.equal(0x06);
-    expect(d[4]).to.equal(31);
+    expect(d[4]).to.equal(91);
+    // SAM-5, SPC-4, SBC-3 (initiators look for 0x04C0 before trusting VPD 0xb0), iSCSI; the rest zero
+    const descriptors = Array.from({ length: 8 }, (_, i) => d.readUInt16BE(58 + 2 * i));
+    expect(descriptors).to.deep.equal([0x00a0, 0x0460, 0x04c0, 0x0960, 0, 0, 0, 0]);
     expect(d.subarray(8, 16).toString('latin1')).to.equal('VFAB    ');
     expect(expectGood(await run(arr, A, 0, cdb.inquiry(undefined, 5))).length).to.equal(5);
   });
@@ -334,8 +367,12 @@ describe('storage target: SPC-4 commands', () => {
     expect(p[4]! & 1).to.equal(1); // WSNZ
     expect(p[5]).to.equal(MAX_CAW_BLOCKS);
     expect(p.readUInt32BE(8)).to.equal(maxTransferBlocks(4096));
+    expect(p.readUInt32BE(20)).to.equal(MAX_UNMAP_LBA_COUNT);
+    expect(MAX_UNMAP_LBA_COUNT).to.be.at.most(1024 * 1024); // finite, and within what initiators accept
     expect(p.readUInt32BE(24)).to.equal(MAX_UNMAP_DESCRIPTORS);
-    expect(Number(p.readBigUInt64BE(36))).to.equal(MAX_WRITE_SAME_BLOCKS);
+    // WRITE SAME covers no more than one WRITE carries: a range zeroed by WRITE SAME can be read back in one READ
+    expect(Number(p.readBigUInt64BE(36))).to.equal(maxTransferBlocks(4096));
+    expect(maxWriteSameBlocks(512)).to.equal(maxTransferBlocks(512));
   });
 
   it('VPD 0xb2 logical block provisioning: LBPU, LBPWS, LBPWS10, LBPRZ, thin', async () => {
