@@ -1,9 +1,10 @@
 // The PDUs of the seeded iSCSI fuzzers (test/e2e/fuzz/iscsi.test.ts over TCP, test/iscsi/fuzz.test.ts
 // in-process): what an initiator may send after login (RFC 7143 §11: SCSI Command, Data-Out, NOP-Out, Task
 // Management, Text, Logout) with fields mutated — flags, lengths, CmdSN, ITT, LUN, CDB, data — and target
-// opcodes an initiator never sends. Byte-level mutation is left to the callers. Not a test file.
+// opcodes an initiator never sends; and the bytes of the next input: mostly such a PDU whole, a few
+// byte-mutated, a few random bytes. Not a test file.
 
-import { FLAG, OPCODE, RESERVED_TAG, makePdu, type Pdu } from '../../lib/iscsi/pdu.js';
+import { FLAG, OPCODE, RESERVED_TAG, emitPdu, makePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
 import { encodeText } from '../../lib/iscsi/text.js';
 import * as cdb from '../../lib/storage/cdb.js';
 import type { Fuzz } from '../e2e/fuzz/fuzz-helpers.js';
@@ -59,4 +60,23 @@ export function fuzzPdu(f: Fuzz, cmdSN: number): Pdu {
       if (f.chance(0.02)) return makePdu(OPCODE.LOGOUT_REQUEST, { immediate: true, flags: FLAG.F | f.int(3), itt, cmdSN: sn });
       return makePdu(f.pick([OPCODE.SNACK_REQUEST, OPCODE.NOP_IN, OPCODE.R2T, OPCODE.REJECT, OPCODE.LOGIN_REQUEST, OPCODE.DATA_IN]) as typeof OPCODE.NOP_IN, { itt, lun } as any);
   }
+}
+
+/**
+ * The fuzzer's next bytes: random bytes (0.1 %), a byte-mutated PDU (0.5 %) or a whole fuzzPdu (none when
+ * emitPdu refuses a mutated field). `garbled`: the bytes may leave the stream out of step; `cmdSN`: the next
+ * in-order CmdSN after them.
+ */
+export function nextFuzzInput(f: Fuzz, cmdSN: number, digests: Digests): { bytes: Buffer | undefined; garbled: boolean; cmdSN: number } {
+  const r = f.random();
+  if (r < 0.001) return { bytes: f.bytes(1 + f.int(200)), garbled: true, cmdSN };
+  const pdu = fuzzPdu(f, cmdSN);
+  const next = !pdu.immediate && 'cmdSN' in pdu && pdu.cmdSN === cmdSN ? cmdSN + 1 : cmdSN;
+  let wire: Buffer;
+  try {
+    wire = emitPdu(pdu, digests);
+  } catch {
+    return { bytes: undefined, garbled: false, cmdSN: next }; // a field emitPdu itself refuses (it checks what it writes)
+  }
+  return r < 0.006 ? { bytes: f.mutate(wire), garbled: true, cmdSN: next } : { bytes: wire, garbled: false, cmdSN: next };
 }
