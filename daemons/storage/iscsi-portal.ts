@@ -8,7 +8,8 @@
 // (IQN) per array; its LUNs keep the array's LUN numbers. Bounds: MAX_ISCSI_CONNECTIONS connections,
 // LOGIN_TIMEOUT_MS to finish a login, the session's CmdSN window (so at most TARGET_CMD_WINDOW +
 // SESSION_MAX_IMMEDIATE_TASKS commands queued per connection), MAX_SEND_BUFFER_BYTES unsent before reading
-// stops. Malformed input closes that connection with a counted reason, never the process. Leaves out CHAP,
+// stops. Malformed input closes that connection with a counted reason, never the process; Rejects are counted
+// by reason and commands dropped for their CmdSN in `ignoredCmdSN` (docs/iscsi.md "Bad input"). Leaves out CHAP,
 // initiator ACLs, several connections per session, NOP-In pings, Asynchronous Messages, the unit attentions
 // resets should raise in other sessions, and aborting other sessions' tasks on TARGET RESET.
 
