@@ -10,6 +10,7 @@
 // in-process in test/iscsi/fuzz.test.ts (TCP on this machine is too slow for it within the time bound).
 
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -364,5 +365,10 @@ describe('fuzz/iSCSI portal: bad input is answered as RFC 7143 says, counted, an
     expect(sent).to.be.above(Math.min(FUZZ_PDUS, 10_000) - 1);
     expect(max).to.be.below(RSS_BOUND_BYTES);
     expect((await control(stored!, 'GET', '/control/status')).status).to.equal(200);
+    // a real initiator too, when libiscsi's tools are installed (test/e2e/storage/iscsi-portal.test.ts needs them)
+    if (spawnSync('sh', ['-c', 'command -v iscsi-inq']).status === 0) {
+      const r = spawnSync('iscsi-inq', [`iscsi://127.0.0.1:${stored!.iscsiPort}/${iqn}/0`], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).to.equal(0);
+    }
   });
 });
