@@ -4,9 +4,9 @@
 // per unit, targets, and a noise verdict per comparison; or one JSON document with --json (progress on
 // stderr). Options are checked strictly (bench/options.ts): bad usage exits 2 naming the input; a
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
-// (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts), datastore (bench/datastore.ts).
-// Each is bounded in time; the whole run takes about 9-10 minutes on 2 CPUs at the default rounds (5;
-// storage 9). Method: docs/benchmarks.md.
+// (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts), datastore (bench/datastore.ts),
+// iscsi (bench/iscsi.ts). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
+// default rounds (5; storage 9). Method: docs/benchmarks.md.
 
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -62,6 +62,13 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
     title: 'datastore: lock acquire, VM power-on and 8-host metadata ops on an ATS+SCSI datastore vs ATS-only',
     run: async () => {
       const r = await (await import('./datastore.js')).runDatastoreBench({ ...seconds, rounds, log: indent });
+      return { data: r, comparisons: r.comparisons };
+    },
+  },
+  iscsi: {
+    title: 'iscsi: 4 KiB random reads (QD32, QD1) and writes (QD32) through vfab\'s iSCSI portal vs tgt, both on a 64 MiB LUN in memory',
+    run: async () => {
+      const r = await (await import('./iscsi.js')).runIscsiBench({ ...seconds, rounds, log: indent });
       return { data: r, comparisons: r.comparisons };
     },
   },

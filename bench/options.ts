@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ROUNDS, MAX_ROUNDS, STORAGE_DEFAULT_ROUNDS } from './harness.js';
 
 /** The areas `--only` selects, in the order a full run measures them. */
-export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore'] as const;
+export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi'] as const;
 export type Area = (typeof AREAS)[number];
 /** Bounds of `--seconds` (the length of one measured phase of one side in one round). */
 export const MIN_PHASE_SECONDS = 0.2;
@@ -18,7 +18,7 @@ export interface BenchOptions {
   areas: Area[];
   /** Rounds per comparison; each area's own default when absent (storage 9, the others 5). */
   rounds?: number;
-  /** Phase length for the fabric, storage and datastore (metadata) comparisons; each area's own default when absent. */
+  /** Phase length for the fabric, storage, iscsi and datastore (metadata) comparisons; each area's own default when absent. */
   seconds?: number;
 }
 
@@ -32,17 +32,20 @@ the CPU time per frame / I/O / command of every process involved, targets, and a
 
   --only LIST    areas to run, comma-separated: ${AREAS.join(', ')} (default: all)
   --rounds N     rounds per comparison, ${1}-${MAX_ROUNDS} (default: storage ${STORAGE_DEFAULT_ROUNDS}, the others ${DEFAULT_ROUNDS})
-  --seconds S    length of one measured phase in the fabric and storage areas and of the datastore
-                 area's 8-host metadata phase, ${MIN_PHASE_SECONDS}-${MAX_PHASE_SECONDS} (default: fabric 3, storage 1.5, datastore 2)
+  --seconds S    length of one measured phase in the fabric, storage and iscsi areas and of the datastore
+                 area's 8-host metadata phase, ${MIN_PHASE_SECONDS}-${MAX_PHASE_SECONDS} (default: fabric 3, storage 1.5, datastore 2,
+                 iscsi 2; iscsi rounds it up to whole seconds)
   --json         one JSON document on stdout (progress goes to stderr)
   --help         this text
 
 examples:
-  npm run bench                                   # everything, about 9-10 minutes on 2 CPUs
+  npm run bench                                   # everything, about 11 minutes on 2 CPUs
   npm run bench -- --only fabric                  # one area
   npm run bench -- --only cli,storage --rounds 7  # more rounds for a tighter median
   npm run bench -- --only fabric --rounds 2 --seconds 1 --json > /tmp/fabric.json   # a quick check
   npm run bench -- --only datastore --rounds 1 --seconds 0.5  # ATS-only vs ATS+SCSI, under a minute
+  npm run bench -- --only iscsi --rounds 1 --seconds 1        # vfab's iSCSI portal vs tgt, about 20 s (needs root,
+                                                              # apt-get install tgt libiscsi-bin qemu-utils)
 `;
 
 /** Parses bench/index.ts's argv (without node and the script); throws BenchUsageError naming the bad input. */

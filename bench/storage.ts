@@ -161,28 +161,37 @@ export async function warmUp(disk: VDisk, db: Level<Buffer, Buffer> | undefined,
   );
 }
 
+/** How much of a quiet stored's stderr is kept for the error when it exits before its ready line. */
+const STORED_LAST_WORDS_BYTES = 2000;
+
 export interface StoredProcess {
   child: ChildProcess;
   port: number;
+  /** From the ready line when stored runs its iSCSI portal (--iscsi-port). */
+  iscsiPort?: number;
+  iqn?: string;
 }
 
 /** Spawns stored on `dataDir` and waits for its ready line (the listening port). */
-export async function startStored(dataDir: string, token: string, storedArgs: string[]): Promise<StoredProcess> {
+export async function startStored(dataDir: string, token: string, storedArgs: string[], opts: { quiet?: boolean } = {}): Promise<StoredProcess> {
   const extraNodeArgs = (process.env.VFAB_BENCH_STORED_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
   const child = spawn(process.execPath, [...heapNodeArgs(), ...extraNodeArgs, DAEMON_SCRIPTS.array, '--data-dir', dataDir, ...storedArgs], {
     env: { ...process.env, VFAB_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // quiet: stored's log lines (one per iSCSI login) are dropped, but its last words before an early exit are kept
+    stdio: ['ignore', 'pipe', opts.quiet ? 'pipe' : 'inherit'],
   });
+  let lastWords = '';
+  child.stderr?.on('data', (d: Buffer) => (lastWords = (lastWords + d.toString()).slice(-STORED_LAST_WORDS_BYTES)));
   try {
-    const port = await new Promise<number>((resolve, reject) => {
+    const ready = await new Promise<{ port: number; iscsiPort?: number; iqn?: string }>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('stored not ready in 20 s')), 20_000);
       createInterface({ input: child.stdout! }).once('line', (line) => {
         clearTimeout(t);
-        resolve((JSON.parse(line) as { port: number }).port);
+        resolve(JSON.parse(line) as { port: number; iscsiPort?: number; iqn?: string });
       });
-      child.once('exit', (code) => reject(new Error(`stored exited ${code}`)));
+      child.once('exit', (code) => reject(new Error(`stored exited ${code}${lastWords ? `: ${lastWords.trim()}` : ''}`)));
     });
-    return { child, port };
+    return { child, port: ready.port, ...(ready.iscsiPort !== undefined ? { iscsiPort: ready.iscsiPort } : {}), ...(ready.iqn !== undefined ? { iqn: ready.iqn } : {}) };
   } catch (e) {
     await stopStored(child);
     throw e;

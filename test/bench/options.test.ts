@@ -24,6 +24,7 @@ describe('bench options', () => {
   it('takes --only as a list of areas, run in the fixed order', () => {
     expect(parseBenchArgs(['--only', 'cli,fabric']).areas).to.deep.equal(['fabric', 'cli']);
     expect(parseBenchArgs(['--only', 'storage']).areas).to.deep.equal(['storage']);
+    expect(parseBenchArgs(['--only', 'iscsi,storage']).areas).to.deep.equal(['storage', 'iscsi']);
   });
 
   it('takes --rounds, --seconds and --json', () => {
@@ -48,7 +49,7 @@ describe('bench options', () => {
     expect(usageError(['--seconds', '0.1'])).to.match(/^--seconds 0.1: want a number of seconds/);
     expect(usageError(['--seconds', '11'])).to.match(/^--seconds 11:/);
     expect(usageError(['--seconds', '1e0'])).to.match(/^--seconds 1e0:/);
-    expect(usageError(['--only', 'fabric,iscsi'])).to.match(/^--only fabric,iscsi: unknown area 'iscsi'/);
+    expect(usageError(['--only', 'fabric,nfs'])).to.match(/^--only fabric,nfs: unknown area 'nfs'/);
     expect(usageError(['--only', ''])).to.match(/^--only : unknown area/);
   });
 });
