@@ -17,7 +17,7 @@ import { openArray, ensureLuns, type LunInfo, type LunSpec as ArrayLunSpec } fro
 import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../lib/storage/block-cache.js';
 import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
 import { BlockServer } from './storage/block-server.js';
-import { IscsiPortal } from './storage/iscsi-portal.js';
+import { IscsiPortal, LOGIN_TIMEOUT_MS, MAX_LOGIN_TIMEOUT_MS, MIN_LOGIN_TIMEOUT_MS } from './storage/iscsi-portal.js';
 import { createGuardedServer, decodeSegment, guardUpgradeSocket, refuseSocket, requestAuthorized } from './common/http-guard.js';
 import { openNasService, type NasService } from './storage/nas-server.js';
 import type { ShareSpec } from '../lib/nas/shares.js';
@@ -52,6 +52,8 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --max-in-flight N    largest window granted per connection (default ${MAX_IN_FLIGHT})
   --no-group-commit    one fsync per write instead of group commit
   --iscsi-port N       serve the LUNs over iSCSI on --host:N too (0 = any free port; off unless given or config.iscsi)
+  --iscsi-login-timeout-ms N
+                       time an iSCSI connection has to finish its login (default ${LOGIN_TIMEOUT_MS}; 100..${MAX_LOGIN_TIMEOUT_MS})
   --read-cache-mb N    read cache in front of LevelDB, in MiB (default ${DEFAULT_READ_CACHE_BYTES / MIB}; 0 = none;
                        max ${MAX_READ_CACHE_BYTES / MIB}); GET /control/status shows its hits and misses
   --help               this text
@@ -113,12 +115,13 @@ function validPort(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
 }
 
-function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; iscsiPort: number | undefined; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
+function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; iscsiPort: number | undefined; loginTimeoutMs: number; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
   let cfg: StoredConfig = {};
   let memory = false;
   let host = '127.0.0.1';
   let port = 0;
   let iscsiPort: number | undefined;
+  let loginTimeoutMs = LOGIN_TIMEOUT_MS;
   let maxInFlight = MAX_IN_FLIGHT;
   let groupCommit = true;
   let readCacheBytes: number | undefined;
@@ -168,6 +171,11 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
         iscsiPort = Number(val());
         if (!validPort(iscsiPort)) die(`${STORED_ERROR.BAD_CONFIG}: --iscsi-port must be a whole number 0..65535`);
         break;
+      case '--iscsi-login-timeout-ms':
+        loginTimeoutMs = Number(val());
+        if (!Number.isInteger(loginTimeoutMs) || loginTimeoutMs < MIN_LOGIN_TIMEOUT_MS || loginTimeoutMs > MAX_LOGIN_TIMEOUT_MS)
+          die(`${STORED_ERROR.BAD_CONFIG}: --iscsi-login-timeout-ms must be a whole number ${MIN_LOGIN_TIMEOUT_MS}..${MAX_LOGIN_TIMEOUT_MS}`);
+        break;
       case '--max-in-flight':
         maxInFlight = Number(val());
         if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_IN_FLIGHT) die(`${STORED_ERROR.BAD_CONFIG}: --max-in-flight must be 1..${MAX_IN_FLIGHT}`);
@@ -194,7 +202,7 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
     if (cfg.iscsi.port !== undefined && !validPort(cfg.iscsi.port)) die(`${STORED_ERROR.BAD_CONFIG}: config.iscsi.port must be a whole number 0..65535`);
     iscsiPort ??= cfg.iscsi.port ?? 0;
   }
-  return { cfg, memory, host, port, iscsiPort, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
+  return { cfg, memory, host, port, iscsiPort, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
 }
 
 function sizeFromBody(body: Record<string, unknown>): number | undefined {
@@ -272,7 +280,7 @@ function lunSpecs(specs: LunSpec[]): ArrayLunSpec[] {
 }
 
 async function main(): Promise<void> {
-  const { cfg, memory, host, port, iscsiPort, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
+  const { cfg, memory, host, port, iscsiPort, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
   let token = process.env.VFAB_TOKEN;
   if (!token) {
     token = randomBytes(16).toString('hex');
@@ -322,6 +330,7 @@ async function main(): Promise<void> {
           logicalUnitReset: (lun) => array.logicalUnitReset(lun),
           onInitiatorGone: (initiator) => array.nexusLoss(initiator),
           log,
+          loginTimeoutMs,
         });
 
   const server = createGuardedServer((req, res) => {

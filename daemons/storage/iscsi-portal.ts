@@ -8,7 +8,8 @@
 // (IQN) per array; its LUNs keep the array's LUN numbers. Bounds: MAX_ISCSI_CONNECTIONS connections,
 // LOGIN_TIMEOUT_MS to finish a login, the session's CmdSN window (so at most TARGET_CMD_WINDOW +
 // SESSION_MAX_IMMEDIATE_TASKS commands queued per connection), MAX_SEND_BUFFER_BYTES unsent before reading
-// stops. Malformed input closes that connection with a counted reason, never the process. Leaves out CHAP,
+// stops. Malformed input closes that connection with a counted reason, never the process; Rejects are counted
+// by reason and commands dropped for their CmdSN in `ignoredCmdSN` (docs/iscsi.md "Bad input"). Leaves out CHAP,
 // initiator ACLs, several connections per session, NOP-In pings, Asynchronous Messages, the unit attentions
 // resets should raise in other sessions, and aborting other sessions' tasks on TARGET RESET.
 
@@ -26,6 +27,9 @@ import { ADMIT, COMMAND_BASE_COST_BYTES, MAX_SEND_BUFFER_BYTES, runOnTarget, typ
 export const MAX_ISCSI_CONNECTIONS = 64;
 /** Time a connection has from accept to the end of its login before it is closed. */
 export const LOGIN_TIMEOUT_MS = 10_000;
+/** Range of stored --iscsi-login-timeout-ms (tests shorten it; longer lets idle connections hold slots). */
+export const MIN_LOGIN_TIMEOUT_MS = 100;
+export const MAX_LOGIN_TIMEOUT_MS = 60_000;
 /** Portal group tag of the one portal group of an array. */
 export const PORTAL_GROUP_TAG = 1;
 /** Largest TSIH; TSIHs are handed out 1..MAX_TSIH and wrap. */
@@ -88,6 +92,10 @@ export interface IscsiPortalInfo {
   logouts: number;
   commands: number;
   dataDigestRejects: number;
+  /** Reject PDUs sent, by reason code in hex (e.g. "0x09"; §11.17.1). */
+  rejects: Record<string, number>;
+  /** Non-immediate commands dropped for a CmdSN outside the window or already seen (§4.2.2.1). */
+  ignoredCmdSN: number;
   /** Connections closed, by reason (CLOSE_REASON values and the session's own close reasons). */
   closed: Record<string, number>;
 }
@@ -106,6 +114,8 @@ export class IscsiPortal {
   commands = 0;
   /** PDUs whose data digest did not match, answered with a Reject (the connection stays). */
   dataDigestRejects = 0;
+  readonly rejects: Record<string, number> = {};
+  ignoredCmdSN = 0;
   readonly closed: Record<string, number> = {};
   readonly submitTarget: SubmitTarget | undefined;
 
@@ -177,6 +187,8 @@ export class IscsiPortal {
       logouts: this.logouts,
       commands: this.commands,
       dataDigestRejects: this.dataDigestRejects,
+      rejects: { ...this.rejects },
+      ignoredCmdSN: this.ignoredCmdSN,
       closed: { ...this.closed },
     };
   }
@@ -292,7 +304,10 @@ class PortalConnection implements BudgetSession {
       } else this.end(CLOSE_REASON.BAD_PDU, `${e.error.code}: ${e.error.message}`);
       return;
     }
-    this.perform(this.session.receive(e.pdu));
+    const ignoredBefore = this.session.counters.outOfWindow;
+    const actions = this.session.receive(e.pdu);
+    this.portal.ignoredCmdSN += this.session.counters.outOfWindow - ignoredBefore;
+    this.perform(actions);
   }
 
   private onLoginPdu(pdu: Pdu): void {
@@ -336,6 +351,10 @@ class PortalConnection implements BudgetSession {
     for (const a of actions) {
       switch (a.kind) {
         case 'send':
+          if (a.pdu.opcode === OPCODE.REJECT) {
+            const reason = `0x${a.pdu.reason.toString(16).padStart(2, '0')}`;
+            this.portal.rejects[reason] = (this.portal.rejects[reason] ?? 0) + 1;
+          }
           if (!this.closed) this.write(a.pdu);
           break;
         case 'execute':

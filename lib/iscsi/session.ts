@@ -210,6 +210,10 @@ export class IscsiSession {
   get bufferedDataOutBytes(): number {
     return this.dataOutBytes;
   }
+  /** Commands held for a CmdSN gap to fill (at most the CmdSN window). */
+  get heldCommands(): number {
+    return this.held.size;
+  }
 
   // ---- input ------------------------------------------------------------------------------------------------
 

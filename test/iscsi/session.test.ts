@@ -413,9 +413,11 @@ describe('iscsi session: CmdSN window and StatSN', () => {
     expect(s.receive(tur(3, 12))).to.deep.equal([]); // held: 11 missing
     expect(s.receive(tur(4, 12))).to.deep.equal([]); // duplicate of a held one
     expect(s.counters.outOfWindow).to.equal(2);
+    expect(s.heldCommands).to.equal(1);
     const ex = executes(s.receive(tur(5, 11)));
     expect(ex.map((e) => e.itt)).to.deep.equal([5, 3]); // in CmdSN order
     expect(s.nextExpCmdSN).to.equal(13);
+    expect(s.heldCommands).to.equal(0);
   });
 
   it('serial arithmetic: the window wraps past 2^32', () => {

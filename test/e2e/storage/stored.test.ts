@@ -3,6 +3,7 @@
 // reservations over the wire (and PR surviving a restart), COMPARE AND WRITE contention from 8 connections,
 // and a Round Robin multipath write load losing one path without the caller seeing an error.
 
+import { MAX_LOGIN_TIMEOUT_MS, MIN_LOGIN_TIMEOUT_MS } from '../../../daemons/storage/iscsi-portal.js';
 import { expect } from 'chai';
 import { WebSocket } from 'ws';
 import { connectBlockClient, type BlockClient } from '../../../daemons/storage/block-client.js';
@@ -93,6 +94,14 @@ describe('e2e storage: stored daemon', function () {
         const r = spawnSync(process.execPath, [DAEMON_SCRIPTS.array, '--memory', '--read-cache-mb', bad], { encoding: 'utf8', timeout: 20_000 });
         expect(r.status, bad).to.equal(2);
         expect(r.stderr).to.include('VFAB_STORED_BAD_CONFIG').and.include('--read-cache-mb');
+      }
+    });
+
+    it('--iscsi-login-timeout-ms outside MIN..MAX_LOGIN_TIMEOUT_MS exits 2 with VFAB_STORED_BAD_CONFIG naming the option', () => {
+      for (const bad of ['0', String(MIN_LOGIN_TIMEOUT_MS - 1), '1.5', 'soon', String(MAX_LOGIN_TIMEOUT_MS + 1)]) {
+        const r = spawnSync(process.execPath, [DAEMON_SCRIPTS.array, '--memory', '--iscsi-port', '0', '--iscsi-login-timeout-ms', bad], { encoding: 'utf8', timeout: 20_000 });
+        expect(r.status, bad).to.equal(2);
+        expect(r.stderr).to.include('VFAB_STORED_BAD_CONFIG').and.include('--iscsi-login-timeout-ms');
       }
     });
   });
