@@ -84,6 +84,64 @@ export const read16 = (lba: number | bigint, blocks: number, flags: IoFlags = {}
 export const write10 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw10(SCSI_OP.WRITE_10, lba, blocks, flags);
 export const write16 = (lba: number | bigint, blocks: number, flags: IoFlags = {}): Buffer => rw16(SCSI_OP.WRITE_16, lba, blocks, flags);
 
+function rw12(op: number, lba: number, blocks: number, flags: IoFlags): Buffer {
+  const c = Buffer.alloc(12);
+  c[0] = op;
+  if (flags.fua) c[1] = 0x08;
+  c.writeUInt32BE(lba >>> 0, 2);
+  c.writeUInt32BE(blocks >>> 0, 6);
+  return c;
+}
+
+export const read12 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw12(SCSI_OP.READ_12, lba, blocks, flags);
+export const write12 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw12(SCSI_OP.WRITE_12, lba, blocks, flags);
+
+/** VERIFY (10): BYTCHK 0 = check the medium only, 1 = compare the data-out, 3 = compare one block with each. */
+export function verify10(lba: number, blocks: number, bytchk = 0): Buffer {
+  const c = Buffer.alloc(10);
+  c[0] = SCSI_OP.VERIFY_10;
+  c[1] = (bytchk & 0x03) << 1;
+  c.writeUInt32BE(lba >>> 0, 2);
+  c.writeUInt16BE(blocks, 7);
+  return c;
+}
+
+export function verify16(lba: number | bigint, blocks: number, bytchk = 0): Buffer {
+  const c = Buffer.alloc(16);
+  c[0] = SCSI_OP.VERIFY_16;
+  c[1] = (bytchk & 0x03) << 1;
+  put64(c, 2, lba);
+  c.writeUInt32BE(blocks >>> 0, 10);
+  return c;
+}
+
+export function preFetch10(lba: number, blocks: number, immed = false): Buffer {
+  const c = Buffer.alloc(10);
+  c[0] = SCSI_OP.PRE_FETCH_10;
+  if (immed) c[1] = 0x02;
+  c.writeUInt32BE(lba >>> 0, 2);
+  c.writeUInt16BE(blocks, 7);
+  return c;
+}
+
+export function preFetch16(lba: number | bigint, blocks: number, immed = false): Buffer {
+  const c = Buffer.alloc(16);
+  c[0] = SCSI_OP.PRE_FETCH_16;
+  if (immed) c[1] = 0x02;
+  put64(c, 2, lba);
+  c.writeUInt32BE(blocks >>> 0, 10);
+  return c;
+}
+
+/** START STOP UNIT: `start` bit, LOEJ, power condition (byte 4 bits 7-4), IMMED. */
+export function startStopUnit(start: boolean, opts: { loej?: boolean; powerCondition?: number; immed?: boolean } = {}): Buffer {
+  const c = Buffer.alloc(6);
+  c[0] = SCSI_OP.START_STOP_UNIT;
+  if (opts.immed) c[1] = 0x01;
+  c[4] = ((opts.powerCondition ?? 0) << 4) | (opts.loej ? 0x02 : 0) | (start ? 0x01 : 0);
+  return c;
+}
+
 /** COMPARE AND WRITE (ATS): data-out is `blocks` blocks to verify followed by `blocks` blocks to write. */
 export function compareAndWrite(lba: number | bigint, blocks: number, flags: IoFlags = {}): Buffer {
   const c = Buffer.alloc(16);

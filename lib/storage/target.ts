@@ -85,7 +85,8 @@ export function commandWorkingBytes(cdb: Uint8Array): number {
   const op = cdb[0];
   let blocks = 0;
   if (op === SCSI_OP.READ_10 && cdb.length >= 10) blocks = u16(cdb, 7);
-  else if (op === SCSI_OP.READ_16 && cdb.length >= 16) blocks = u32(cdb, 10);
+  else if ((op === SCSI_OP.READ_12 || op === SCSI_OP.VERIFY_10) && cdb.length >= 10) blocks = op === SCSI_OP.READ_12 ? u32(cdb, 6) : u16(cdb, 7);
+  else if ((op === SCSI_OP.READ_16 || op === SCSI_OP.VERIFY_16) && cdb.length >= 16) blocks = u32(cdb, 10);
   else if (op === SCSI_OP.COMPARE_AND_WRITE && cdb.length >= 16) blocks = Math.min(cdb[13]!, MAX_CAW_BLOCKS);
   else if ((op === SCSI_OP.WRITE_SAME_10 || op === SCSI_OP.WRITE_SAME_16) && cdb.length >= 10) blocks = WRITE_SAME_CHUNK_BLOCKS;
   return Math.min(blocks * LARGEST_BLOCK_BYTES, MAX_TRANSFER_BYTES);
@@ -371,8 +372,22 @@ export class BlockTarget implements ScsiTarget {
         return this.read(l, cmd, u32(cdb, 2), u16(cdb, 7));
       case SCSI_OP.READ_16:
         return this.read(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.READ_12:
+        return this.read(l, cmd, u32(cdb, 2), u32(cdb, 6));
       case SCSI_OP.WRITE_10:
         return this.write(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.WRITE_12:
+        return this.write(l, cmd, u32(cdb, 2), u32(cdb, 6));
+      case SCSI_OP.VERIFY_10:
+        return this.verify(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.VERIFY_16:
+        return this.verify(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.PRE_FETCH_10:
+        return this.preFetch(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.PRE_FETCH_16:
+        return this.preFetch(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.START_STOP_UNIT:
+        return this.startStopUnit(l, cmd);
       case SCSI_OP.WRITE_16:
         return this.write(l, cmd, u64(cdb, 2), u32(cdb, 10));
       case SCSI_OP.COMPARE_AND_WRITE:
@@ -421,6 +436,63 @@ export class BlockTarget implements ScsiTarget {
     l.stats.reads++;
     l.stats.readBytes += res.value.length;
     return good(res.value);
+  }
+
+  /**
+   * VERIFY (10)/(16), SBC-3 §5.33-5.35: BYTCHK 00b reads the blocks and reports a medium error (checksum);
+   * 01b compares the data-out with the medium and 11b compares one data-out block with each block. A
+   * difference is MISCOMPARE / MISCOMPARE DURING VERIFY OPERATION with INFORMATION = offset of the first
+   * differing byte in the data-out, as for COMPARE AND WRITE. Length 0 verifies nothing (GOOD).
+   */
+  private async verify(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
+    const flags = cmd.cdb[1]!;
+    if ((flags & 0xe0) !== 0) return invalidFieldInCdb(); // VRPROTECT: no protection information
+    const bytchk = (flags >> 1) & 0x03;
+    if (bytchk === 0x02) return invalidFieldInCdb(); // reserved
+    const bs = l.info.blockSizeBytes;
+    if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb();
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
+    const wanted = bytchk === 0 || blocks === 0 ? 0 : bytchk === 0x01 ? blocks * bs : bs;
+    const mismatch = BlockTarget.dataOutMismatch(cmd, wanted);
+    if (mismatch !== undefined) return mismatch;
+    if (this.conflict(l, cmd.initiator, ACCESS.READ)) return reservationConflict();
+    if (blocks === 0) return good();
+    const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, READ_FUA);
+    if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
+    if (bytchk === 0) return good();
+    const medium = res.value;
+    const data = cmd.dataOut!;
+    for (let i = 0; i < medium.length; i++) {
+      const expected = bytchk === 0x01 ? data[i] : data[i % bs];
+      if (medium[i] !== expected) return checkCondition(SENSE_KEY.MISCOMPARE, ASC.MISCOMPARE_DURING_VERIFY, bytchk === 0x01 ? i : i % bs);
+    }
+    return good();
+  }
+
+  /**
+   * PRE-FETCH (10)/(16), SBC-3 §5.9-5.10: range and reservation checked, then GOOD. The array does not load
+   * blocks ahead of a READ, which SBC-3 reports as GOOD ("not all blocks fit in the cache") rather than
+   * CONDITION MET. Length 0 means "to the last block". IMMED is accepted (the answer is immediate anyway).
+   */
+  private preFetch(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): ScsiResult {
+    if ((cmd.cdb[1]! & 0xfd) !== 0) return invalidFieldInCdb(); // only IMMED (bit 1) is defined
+    if (lba + blocks > l.info.blocks || lba >= l.info.blocks) return lbaOutOfRange();
+    if (this.conflict(l, cmd.initiator, ACCESS.READ)) return reservationConflict();
+    return good();
+  }
+
+  /**
+   * START STOP UNIT (SBC-3 §5.25): the array's units are always spinning and not removable, so every
+   * power condition and START/LOEJ combination is GOOD and changes nothing (no stopped state is kept: a
+   * READ after STOP succeeds, as on arrays that ignore power management). Reserved bits are checked.
+   */
+  private startStopUnit(l: TargetLun, cmd: ScsiCommand): ScsiResult {
+    const cdb = cmd.cdb;
+    if ((cdb[1]! & 0xfe) !== 0 || (cdb[3]! & 0xf0) !== 0 || (cdb[4]! & 0x08) !== 0) return invalidFieldInCdb();
+    // SBC-3 reservation table: START=1 with power condition 0 is allowed like TEST UNIT READY; stopping is a write.
+    const start = (cdb[4]! & 0xf1) === 0x01;
+    if (this.conflict(l, cmd.initiator, start ? ACCESS.STATUS : ACCESS.WRITE)) return reservationConflict();
+    return good();
   }
 
   private readFailure(l: TargetLun, code: string, details: Record<string, unknown> | undefined): ScsiResult {
