@@ -106,6 +106,15 @@ export function verify10(lba: number, blocks: number, bytchk = 0): Buffer {
   return c;
 }
 
+export function verify12(lba: number, blocks: number, bytchk = 0): Buffer {
+  const c = Buffer.alloc(12);
+  c[0] = SCSI_OP.VERIFY_12;
+  c[1] = (bytchk & 0x03) << 1;
+  c.writeUInt32BE(lba >>> 0, 2);
+  c.writeUInt32BE(blocks >>> 0, 6);
+  return c;
+}
+
 export function verify16(lba: number | bigint, blocks: number, bytchk = 0): Buffer {
   const c = Buffer.alloc(16);
   c[0] = SCSI_OP.VERIFY_16;

@@ -33,6 +33,7 @@ export const SCSI_OP = {
   REPORT_LUNS: 0xa0,
   READ_12: 0xa8,
   WRITE_12: 0xaa,
+  VERIFY_12: 0xaf,
 } as const;
 
 export const SCSI_STATUS = {

@@ -85,7 +85,8 @@ export function commandWorkingBytes(cdb: Uint8Array): number {
   const op = cdb[0];
   let blocks = 0;
   if (op === SCSI_OP.READ_10 && cdb.length >= 10) blocks = u16(cdb, 7);
-  else if ((op === SCSI_OP.READ_12 || op === SCSI_OP.VERIFY_10) && cdb.length >= 10) blocks = op === SCSI_OP.READ_12 ? u32(cdb, 6) : u16(cdb, 7);
+  else if (op === SCSI_OP.VERIFY_10 && cdb.length >= 10) blocks = u16(cdb, 7);
+  else if ((op === SCSI_OP.READ_12 || op === SCSI_OP.VERIFY_12) && cdb.length >= 12) blocks = u32(cdb, 6);
   else if ((op === SCSI_OP.READ_16 || op === SCSI_OP.VERIFY_16) && cdb.length >= 16) blocks = u32(cdb, 10);
   else if (op === SCSI_OP.COMPARE_AND_WRITE && cdb.length >= 16) blocks = Math.min(cdb[13]!, MAX_CAW_BLOCKS);
   else if ((op === SCSI_OP.WRITE_SAME_10 || op === SCSI_OP.WRITE_SAME_16) && cdb.length >= 10) blocks = WRITE_SAME_CHUNK_BLOCKS;
@@ -380,6 +381,8 @@ export class BlockTarget implements ScsiTarget {
         return this.write(l, cmd, u32(cdb, 2), u32(cdb, 6));
       case SCSI_OP.VERIFY_10:
         return this.verify(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.VERIFY_12:
+        return this.verify(l, cmd, u32(cdb, 2), u32(cdb, 6));
       case SCSI_OP.VERIFY_16:
         return this.verify(l, cmd, u64(cdb, 2), u32(cdb, 10));
       case SCSI_OP.PRE_FETCH_10:
@@ -439,7 +442,7 @@ export class BlockTarget implements ScsiTarget {
   }
 
   /**
-   * VERIFY (10)/(16), SBC-3 §5.33-5.35: BYTCHK 00b reads the blocks and reports a medium error (checksum);
+   * VERIFY (10)/(12)/(16), SBC-3 §5.33-5.35: BYTCHK 00b reads the blocks and reports a medium error (checksum);
    * 01b compares the data-out with the medium and 11b compares one data-out block with each block. A
    * difference is MISCOMPARE / MISCOMPARE DURING VERIFY OPERATION with INFORMATION = offset of the first
    * differing byte in the data-out, as for COMPARE AND WRITE. Length 0 verifies nothing (GOOD).

@@ -44,7 +44,7 @@ describe('storage target: READ/WRITE (12), VERIFY, PRE-FETCH, START STOP UNIT', 
   it('VERIFY BYTCHK 0 checks the medium; BYTCHK 1 compares the data-out; MISCOMPARE carries the offset', async () => {
     const d = blocksOf(4, 512, 7);
     expectGood(await run(arr, A, 0, cdb.write16(10, 4), d));
-    for (const v of [cdb.verify10, cdb.verify16]) {
+    for (const v of [cdb.verify10, cdb.verify12, cdb.verify16]) {
       expectGood(await run(arr, A, 0, v(10, 4, 0)));
       expectGood(await run(arr, A, 0, v(10, 4, 1), d));
       const bad = Buffer.from(d);
