@@ -151,6 +151,28 @@ export function startStopUnit(start: boolean, opts: { loej?: boolean; powerCondi
   return c;
 }
 
+/** MODE SENSE (6): page code (0x3F = all), page control 0 current / 1 changeable / 2 default / 3 saved. */
+export function modeSense6(page: number, opts: { pc?: number; dbd?: boolean; subpage?: number } = {}, allocationBytes = 0xff): Buffer {
+  const c = Buffer.alloc(6);
+  c[0] = SCSI_OP.MODE_SENSE_6;
+  if (opts.dbd) c[1] = 0x08;
+  c[2] = ((opts.pc ?? 0) << 6) | (page & 0x3f);
+  c[3] = opts.subpage ?? 0;
+  c[4] = allocationBytes & 0xff;
+  return c;
+}
+
+/** MODE SENSE (10); `llbaa` asks for a long (16-byte) block descriptor. */
+export function modeSense10(page: number, opts: { pc?: number; dbd?: boolean; llbaa?: boolean; subpage?: number } = {}, allocationBytes = 0xffff): Buffer {
+  const c = Buffer.alloc(10);
+  c[0] = SCSI_OP.MODE_SENSE_10;
+  c[1] = (opts.dbd ? 0x08 : 0) | (opts.llbaa ? 0x10 : 0);
+  c[2] = ((opts.pc ?? 0) << 6) | (page & 0x3f);
+  c[3] = opts.subpage ?? 0;
+  c.writeUInt16BE(allocationBytes, 7);
+  return c;
+}
+
 /** COMPARE AND WRITE (ATS): data-out is `blocks` blocks to verify followed by `blocks` blocks to write. */
 export function compareAndWrite(lba: number | bigint, blocks: number, flags: IoFlags = {}): Buffer {
   const c = Buffer.alloc(16);

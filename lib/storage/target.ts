@@ -39,6 +39,8 @@ import {
 } from './sense.js';
 import type { LunInfo } from './array.js';
 import { UA_ASC, UnitAttentions } from './unit-attention.js';
+import { CachedBlockStore } from './blockstore-cached.js';
+import { modeSense } from './mode-pages.js';
 
 /** Largest READ/WRITE data transfer; VPD 0xb0 MAXIMUM TRANSFER LENGTH reports it in blocks. */
 export const MAX_TRANSFER_BYTES = 4 * 1024 * 1024;
@@ -389,6 +391,11 @@ export class BlockTarget implements ScsiTarget {
         return this.preFetch(l, cmd, u32(cdb, 2), u16(cdb, 7));
       case SCSI_OP.PRE_FETCH_16:
         return this.preFetch(l, cmd, u64(cdb, 2), u32(cdb, 10));
+      case SCSI_OP.MODE_SENSE_6:
+      case SCSI_OP.MODE_SENSE_10:
+        // STATUS class: allowed under every persistent reservation, refused under another's SPC-2 RESERVE.
+        if (this.conflict(l, cmd.initiator, ACCESS.STATUS)) return reservationConflict();
+        return modeSense(cdb, { blocks: l.info.blocks, blockSizeBytes: l.info.blockSizeBytes, readCache: this.store instanceof CachedBlockStore });
       case SCSI_OP.START_STOP_UNIT:
         return this.startStopUnit(l, cmd);
       case SCSI_OP.WRITE_16:
