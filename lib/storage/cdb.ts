@@ -173,6 +173,18 @@ export function modeSense10(page: number, opts: { pc?: number; dbd?: boolean; ll
   return c;
 }
 
+/** REPORT SUPPORTED OPERATION CODES: options 0 = all, 1 = one opcode, 2 = opcode + service action. */
+export function reportSupportedOpcodes(options = 0, opcode = 0, serviceAction = 0, rctd = false, allocationBytes = 0xffff): Buffer {
+  const c = Buffer.alloc(12);
+  c[0] = SCSI_OP.MAINTENANCE_IN;
+  c[1] = 0x0c;
+  c[2] = (rctd ? 0x80 : 0) | (options & 0x07);
+  c[3] = opcode;
+  c.writeUInt16BE(serviceAction, 4);
+  c.writeUInt32BE(allocationBytes, 6);
+  return c;
+}
+
 /** COMPARE AND WRITE (ATS): data-out is `blocks` blocks to verify followed by `blocks` blocks to write. */
 export function compareAndWrite(lba: number | bigint, blocks: number, flags: IoFlags = {}): Buffer {
   const c = Buffer.alloc(16);

@@ -33,6 +33,7 @@ export const SCSI_OP = {
   WRITE_SAME_16: 0x93,
   SERVICE_ACTION_IN_16: 0x9e, // READ CAPACITY (16) is service action 0x10
   REPORT_LUNS: 0xa0,
+  MAINTENANCE_IN: 0xa3, // REPORT SUPPORTED OPERATION CODES is service action 0x0c
   READ_12: 0xa8,
   WRITE_12: 0xaa,
   VERIFY_12: 0xaf,

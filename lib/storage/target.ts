@@ -41,6 +41,7 @@ import type { LunInfo } from './array.js';
 import { UA_ASC, UnitAttentions } from './unit-attention.js';
 import { CachedBlockStore } from './blockstore-cached.js';
 import { modeSense } from './mode-pages.js';
+import { RSOC_SA, reportSupportedOpcodes } from './opcodes.js';
 
 /** Largest READ/WRITE data transfer; VPD 0xb0 MAXIMUM TRANSFER LENGTH reports it in blocks. */
 export const MAX_TRANSFER_BYTES = 4 * 1024 * 1024;
@@ -396,6 +397,8 @@ export class BlockTarget implements ScsiTarget {
         // STATUS class: allowed under every persistent reservation, refused under another's SPC-2 RESERVE.
         if (this.conflict(l, cmd.initiator, ACCESS.STATUS)) return reservationConflict();
         return modeSense(cdb, { blocks: l.info.blocks, blockSizeBytes: l.info.blockSizeBytes, readCache: this.store instanceof CachedBlockStore });
+      case SCSI_OP.MAINTENANCE_IN:
+        return (cdb[1]! & 0x1f) === RSOC_SA ? reportSupportedOpcodes(cdb, l.info.ats !== false) : invalidFieldInCdb();
       case SCSI_OP.START_STOP_UNIT:
         return this.startStopUnit(l, cmd);
       case SCSI_OP.WRITE_16:
