@@ -61,23 +61,28 @@ export function readCapacity16(allocationBytes = 32): Buffer {
   return c;
 }
 
-function rw10(op: number, lba: number, blocks: number, flags: IoFlags): Buffer {
+/** A 10-byte CDB with the common layout: byte 1 flags, 32-bit LBA at 2, 16-bit length at 7. */
+function lbaCdb10(op: number, byte1: number, lba: number, blocks: number): Buffer {
   const c = Buffer.alloc(10);
   c[0] = op;
-  if (flags.fua) c[1] = 0x08;
+  c[1] = byte1;
   c.writeUInt32BE(lba >>> 0, 2);
   c.writeUInt16BE(blocks, 7);
   return c;
 }
 
-function rw16(op: number, lba: number | bigint, blocks: number, flags: IoFlags): Buffer {
+/** A 16-byte CDB with the common layout: byte 1 flags, 64-bit LBA at 2, 32-bit length at 10. */
+function lbaCdb16(op: number, byte1: number, lba: number | bigint, blocks: number): Buffer {
   const c = Buffer.alloc(16);
   c[0] = op;
-  if (flags.fua) c[1] = 0x08;
+  c[1] = byte1;
   put64(c, 2, lba);
   c.writeUInt32BE(blocks >>> 0, 10);
   return c;
 }
+
+const rw10 = (op: number, lba: number, blocks: number, flags: IoFlags): Buffer => lbaCdb10(op, flags.fua ? 0x08 : 0, lba, blocks);
+const rw16 = (op: number, lba: number | bigint, blocks: number, flags: IoFlags): Buffer => lbaCdb16(op, flags.fua ? 0x08 : 0, lba, blocks);
 
 export const read10 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw10(SCSI_OP.READ_10, lba, blocks, flags);
 export const read16 = (lba: number | bigint, blocks: number, flags: IoFlags = {}): Buffer => rw16(SCSI_OP.READ_16, lba, blocks, flags);
@@ -98,12 +103,7 @@ export const write12 = (lba: number, blocks: number, flags: IoFlags = {}): Buffe
 
 /** VERIFY (10): BYTCHK 0 = check the medium only, 1 = compare the data-out, 3 = compare one block with each. */
 export function verify10(lba: number, blocks: number, bytchk = 0): Buffer {
-  const c = Buffer.alloc(10);
-  c[0] = SCSI_OP.VERIFY_10;
-  c[1] = (bytchk & 0x03) << 1;
-  c.writeUInt32BE(lba >>> 0, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
+  return lbaCdb10(SCSI_OP.VERIFY_10, (bytchk & 0x03) << 1, lba, blocks);
 }
 
 export function verify12(lba: number, blocks: number, bytchk = 0): Buffer {
@@ -116,30 +116,15 @@ export function verify12(lba: number, blocks: number, bytchk = 0): Buffer {
 }
 
 export function verify16(lba: number | bigint, blocks: number, bytchk = 0): Buffer {
-  const c = Buffer.alloc(16);
-  c[0] = SCSI_OP.VERIFY_16;
-  c[1] = (bytchk & 0x03) << 1;
-  put64(c, 2, lba);
-  c.writeUInt32BE(blocks >>> 0, 10);
-  return c;
+  return lbaCdb16(SCSI_OP.VERIFY_16, (bytchk & 0x03) << 1, lba, blocks);
 }
 
 export function preFetch10(lba: number, blocks: number, immed = false): Buffer {
-  const c = Buffer.alloc(10);
-  c[0] = SCSI_OP.PRE_FETCH_10;
-  if (immed) c[1] = 0x02;
-  c.writeUInt32BE(lba >>> 0, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
+  return lbaCdb10(SCSI_OP.PRE_FETCH_10, immed ? 0x02 : 0, lba, blocks);
 }
 
 export function preFetch16(lba: number | bigint, blocks: number, immed = false): Buffer {
-  const c = Buffer.alloc(16);
-  c[0] = SCSI_OP.PRE_FETCH_16;
-  if (immed) c[1] = 0x02;
-  put64(c, 2, lba);
-  c.writeUInt32BE(blocks >>> 0, 10);
-  return c;
+  return lbaCdb16(SCSI_OP.PRE_FETCH_16, immed ? 0x02 : 0, lba, blocks);
 }
 
 /** START STOP UNIT: `start` bit, LOEJ, power condition (byte 4 bits 7-4), IMMED. */
@@ -196,21 +181,11 @@ export function compareAndWrite(lba: number | bigint, blocks: number, flags: IoF
 }
 
 export function synchronizeCache10(lba = 0, blocks = 0, immed = false): Buffer {
-  const c = Buffer.alloc(10);
-  c[0] = SCSI_OP.SYNCHRONIZE_CACHE_10;
-  if (immed) c[1] = 0x02;
-  c.writeUInt32BE(lba >>> 0, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
+  return lbaCdb10(SCSI_OP.SYNCHRONIZE_CACHE_10, immed ? 0x02 : 0, lba, blocks);
 }
 
 export function synchronizeCache16(lba: number | bigint = 0, blocks = 0, immed = false): Buffer {
-  const c = Buffer.alloc(16);
-  c[0] = SCSI_OP.SYNCHRONIZE_CACHE_16;
-  if (immed) c[1] = 0x02;
-  put64(c, 2, lba);
-  c.writeUInt32BE(blocks >>> 0, 10);
-  return c;
+  return lbaCdb16(SCSI_OP.SYNCHRONIZE_CACHE_16, immed ? 0x02 : 0, lba, blocks);
 }
 
 export interface WriteSameFlags {
@@ -221,21 +196,11 @@ export interface WriteSameFlags {
 }
 
 export function writeSame10(lba: number, blocks: number, flags: WriteSameFlags = {}): Buffer {
-  const c = Buffer.alloc(10);
-  c[0] = SCSI_OP.WRITE_SAME_10;
-  if (flags.unmap) c[1] = 0x08;
-  c.writeUInt32BE(lba >>> 0, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
+  return lbaCdb10(SCSI_OP.WRITE_SAME_10, flags.unmap ? 0x08 : 0, lba, blocks);
 }
 
 export function writeSame16(lba: number | bigint, blocks: number, flags: WriteSameFlags = {}): Buffer {
-  const c = Buffer.alloc(16);
-  c[0] = SCSI_OP.WRITE_SAME_16;
-  c[1] = (flags.unmap ? 0x08 : 0) | (flags.ndob ? 0x01 : 0);
-  put64(c, 2, lba);
-  c.writeUInt32BE(blocks >>> 0, 10);
-  return c;
+  return lbaCdb16(SCSI_OP.WRITE_SAME_16, (flags.unmap ? 0x08 : 0) | (flags.ndob ? 0x01 : 0), lba, blocks);
 }
 
 /** UNMAP CDB; the data-out is `unmapParams(...)` whose length is `parameterListBytes`. */
