@@ -101,6 +101,16 @@ function rw12(op: number, lba: number, blocks: number, flags: IoFlags): Buffer {
 export const read12 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw12(SCSI_OP.READ_12, lba, blocks, flags);
 export const write12 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw12(SCSI_OP.WRITE_12, lba, blocks, flags);
 
+/** WRITE AND VERIFY (10/12/16) with BYTCHK (0 or 1); the data-out is the blocks to write. */
+export const writeAndVerify10 = (lba: number, blocks: number, bytchk = 0): Buffer => lbaCdb10(SCSI_OP.WRITE_AND_VERIFY_10, (bytchk & 0x03) << 1, lba, blocks);
+export const writeAndVerify16 = (lba: number | bigint, blocks: number, bytchk = 0): Buffer =>
+  lbaCdb16(SCSI_OP.WRITE_AND_VERIFY_16, (bytchk & 0x03) << 1, lba, blocks);
+export function writeAndVerify12(lba: number, blocks: number, bytchk = 0): Buffer {
+  const c = rw12(SCSI_OP.WRITE_AND_VERIFY_12, lba, blocks, {});
+  c[1] = (bytchk & 0x03) << 1;
+  return c;
+}
+
 /** VERIFY (10): BYTCHK 0 = check the medium only, 1 = compare the data-out, 3 = compare one block with each. */
 export function verify10(lba: number, blocks: number, bytchk = 0): Buffer {
   return lbaCdb10(SCSI_OP.VERIFY_10, (bytchk & 0x03) << 1, lba, blocks);

@@ -41,6 +41,7 @@ const ENTRIES: readonly OpcodeEntry[] = [
   { op: SCSI_OP.READ_CAPACITY_10, usage: [SCSI_OP.READ_CAPACITY_10, 0, ...lba32, 0, 0, 0x01, 0] },
   { op: SCSI_OP.READ_10, usage: [SCSI_OP.READ_10, DPO_FUA, ...lba32, GROUP, F, F, 0] },
   { op: SCSI_OP.WRITE_10, usage: [SCSI_OP.WRITE_10, DPO_FUA, ...lba32, GROUP, F, F, 0] },
+  { op: SCSI_OP.WRITE_AND_VERIFY_10, usage: [SCSI_OP.WRITE_AND_VERIFY_10, 0x12, ...lba32, GROUP, F, F, 0] },
   { op: SCSI_OP.VERIFY_10, usage: [SCSI_OP.VERIFY_10, VERIFY_FLAGS, ...lba32, GROUP, F, F, 0] },
   { op: SCSI_OP.PRE_FETCH_10, usage: [SCSI_OP.PRE_FETCH_10, 0x02, ...lba32, GROUP, F, F, 0] },
   { op: SCSI_OP.SYNCHRONIZE_CACHE_10, usage: [SCSI_OP.SYNCHRONIZE_CACHE_10, 0x02, ...lba32, GROUP, F, F, 0] },
@@ -56,6 +57,7 @@ const ENTRIES: readonly OpcodeEntry[] = [
   { op: SCSI_OP.READ_16, usage: [SCSI_OP.READ_16, DPO_FUA, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.COMPARE_AND_WRITE, usage: [SCSI_OP.COMPARE_AND_WRITE, DPO_FUA, ...lba64, 0, 0, 0, F, GROUP, 0] },
   { op: SCSI_OP.WRITE_16, usage: [SCSI_OP.WRITE_16, DPO_FUA, ...lba64, F, F, F, F, GROUP, 0] },
+  { op: SCSI_OP.WRITE_AND_VERIFY_16, usage: [SCSI_OP.WRITE_AND_VERIFY_16, 0x12, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.VERIFY_16, usage: [SCSI_OP.VERIFY_16, VERIFY_FLAGS, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.PRE_FETCH_16, usage: [SCSI_OP.PRE_FETCH_16, 0x02, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.SYNCHRONIZE_CACHE_16, usage: [SCSI_OP.SYNCHRONIZE_CACHE_16, 0x02, ...lba64, F, F, F, F, GROUP, 0] },
@@ -65,6 +67,7 @@ const ENTRIES: readonly OpcodeEntry[] = [
   { op: SCSI_OP.MAINTENANCE_IN, sa: RSOC_SA, usage: [SCSI_OP.MAINTENANCE_IN, 0x1f, 0x87, F, F, F, F, F, F, F, 0, 0] },
   { op: SCSI_OP.READ_12, usage: [SCSI_OP.READ_12, DPO_FUA, ...lba32, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.WRITE_12, usage: [SCSI_OP.WRITE_12, DPO_FUA, ...lba32, F, F, F, F, GROUP, 0] },
+  { op: SCSI_OP.WRITE_AND_VERIFY_12, usage: [SCSI_OP.WRITE_AND_VERIFY_12, 0x12, ...lba32, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.VERIFY_12, usage: [SCSI_OP.VERIFY_12, VERIFY_FLAGS, ...lba32, F, F, F, F, GROUP, 0] },
 ];
 

@@ -14,6 +14,7 @@ export const SCSI_OP = {
   READ_CAPACITY_10: 0x25,
   READ_10: 0x28,
   WRITE_10: 0x2a,
+  WRITE_AND_VERIFY_10: 0x2e,
   VERIFY_10: 0x2f,
   PRE_FETCH_10: 0x34,
   SYNCHRONIZE_CACHE_10: 0x35,
@@ -27,6 +28,7 @@ export const SCSI_OP = {
   READ_16: 0x88,
   COMPARE_AND_WRITE: 0x89,
   WRITE_16: 0x8a,
+  WRITE_AND_VERIFY_16: 0x8e,
   VERIFY_16: 0x8f,
   PRE_FETCH_16: 0x90,
   SYNCHRONIZE_CACHE_16: 0x91,
@@ -36,6 +38,7 @@ export const SCSI_OP = {
   MAINTENANCE_IN: 0xa3, // REPORT SUPPORTED OPERATION CODES is service action 0x0c
   READ_12: 0xa8,
   WRITE_12: 0xaa,
+  WRITE_AND_VERIFY_12: 0xae,
   VERIFY_12: 0xaf,
 } as const;
 

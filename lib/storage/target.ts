@@ -384,6 +384,12 @@ export class BlockTarget implements ScsiTarget {
         return this.write(l, cmd, u32(cdb, 2), u16(cdb, 7));
       case SCSI_OP.WRITE_12:
         return this.write(l, cmd, u32(cdb, 2), u32(cdb, 6));
+      case SCSI_OP.WRITE_AND_VERIFY_10:
+        return this.writeAndVerify(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.WRITE_AND_VERIFY_12:
+        return this.writeAndVerify(l, cmd, u32(cdb, 2), u32(cdb, 6));
+      case SCSI_OP.WRITE_AND_VERIFY_16:
+        return this.writeAndVerify(l, cmd, u64(cdb, 2), u32(cdb, 10));
       case SCSI_OP.VERIFY_10:
         return this.verify(l, cmd, u32(cdb, 2), u16(cdb, 7));
       case SCSI_OP.VERIFY_12:
@@ -541,6 +547,16 @@ export class BlockTarget implements ScsiTarget {
       return this.writeBlocks(l, cmd, lba, common / bs).then((r) => ({ ...r, dataOutWanted: wanted }));
     }
     return this.writeBlocks(l, cmd, lba, blocks);
+  }
+
+  /**
+   * WRITE AND VERIFY (10)/(12)/(16), SBC-3 §5.40-5.42: a WRITE whose blocks are verified. A write reaches
+   * GOOD only once the store has it durably with each block's CRC, which is the verification, so BYTCHK 00b
+   * and 01b both write exactly as WRITE does (residuals included); BYTCHK 1xb → INVALID FIELD IN CDB.
+   */
+  private writeAndVerify(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> | ScsiResult {
+    if ((cmd.cdb[1]! & 0x04) !== 0) return invalidFieldInCdb(); // BYTCHK 10b/11b
+    return this.write(l, cmd, lba, blocks);
   }
 
   /** The medium part of a WRITE: `blocks` blocks from the start of the data-out, under the range lock. */

@@ -1,4 +1,4 @@
-// READ (12)/WRITE (12), VERIFY (10)/(16), PRE-FETCH (10)/(16) and START STOP UNIT of the SCSI target
+// READ (12)/WRITE (12), VERIFY (10)/(12)/(16), WRITE AND VERIFY (10)/(12)/(16), PRE-FETCH (10)/(16) and START STOP UNIT of the SCSI target
 // (SBC-3): CDB fields, range and length checks, MISCOMPARE with INFORMATION, reservations.
 import { expect } from 'chai';
 import { openArray, type StorageArray } from '../../lib/storage/array.js';
@@ -9,7 +9,7 @@ import { A, B, blocksOf, expectConflict, expectGood, expectSense, run } from './
 
 const IR = SENSE_KEY.ILLEGAL_REQUEST;
 
-describe('storage target: READ/WRITE (12), VERIFY, PRE-FETCH, START STOP UNIT', () => {
+describe('storage target: READ/WRITE (12), VERIFY, WRITE AND VERIFY, PRE-FETCH, START STOP UNIT', () => {
   let arr: StorageArray;
   beforeEach(async () => {
     arr = await openArray({ name: 'test' });
@@ -63,6 +63,24 @@ describe('storage target: READ/WRITE (12), VERIFY, PRE-FETCH, START STOP UNIT', 
     const vp = cdb.verify10(10, 1, 0);
     vp[1] |= 0x20; // VRPROTECT
     expectSense(await run(arr, A, 0, vp), IR, ASC.INVALID_FIELD_IN_CDB);
+  });
+
+  it('WRITE AND VERIFY (10/12/16) writes like WRITE; BYTCHK 1x and WRPROTECT refused, nothing written', async () => {
+    const vs = [cdb.writeAndVerify10, cdb.writeAndVerify12, cdb.writeAndVerify16];
+    for (const [i, wv] of vs.entries()) {
+      const d = blocksOf(2, 512, 20 + i);
+      expectGood(await run(arr, A, 0, wv(40, 2, i & 1), d));
+      expect((await read(40, 2)).equals(d)).to.equal(true);
+      expectSense(await run(arr, A, 0, wv(1023, 2), d), IR, ASC.LBA_OUT_OF_RANGE);
+      expectSense(await run(arr, A, 0, wv(0, 2), d.subarray(512)), IR, ASC.PARAMETER_LIST_LENGTH_ERROR, 1024);
+      expectSense(await run(arr, A, 0, wv(0, 1, 2), d.subarray(512)), IR, ASC.INVALID_FIELD_IN_CDB);
+      const w = wv(0, 1);
+      w[1] = 0x20;
+      expectSense(await run(arr, A, 0, w, d.subarray(512)), IR, ASC.INVALID_FIELD_IN_CDB);
+    }
+    expect((await read(0, 1)).equals(Buffer.alloc(512))).to.equal(true);
+    expectGood(await run(arr, B, 0, cdb.reserve6()));
+    expectConflict(await run(arr, A, 0, cdb.writeAndVerify10(0, 1), Buffer.alloc(512, 1)));
   });
 
   it('PRE-FETCH (10)/(16) is GOOD in range, LBA OUT OF RANGE beyond, length 0 means to the end', async () => {
