@@ -1,12 +1,12 @@
 // The SCSI command model of the vfab array: ScsiTarget.execute over a BlockStore, per SBC-3 (READ/WRITE
-// 10/12/16, VERIFY 10/12/16, PRE-FETCH 10/16, COMPARE AND WRITE, WRITE SAME 10/16, UNMAP, SYNCHRONIZE
+// 10/12/16, VERIFY and WRITE AND VERIFY 10/12/16, PRE-FETCH 10/16, COMPARE AND WRITE, WRITE SAME 10/16, UNMAP, SYNCHRONIZE
 // CACHE 10/16, READ CAPACITY 10/16, START STOP UNIT) and SPC-4 (TEST UNIT READY, INQUIRY with VPD
 // 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, MODE SENSE 6/10 (mode-pages.ts), REPORT SUPPORTED
 // OPERATION CODES (opcodes.ts), SPC-2 RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad
 // input is CHECK CONDITION and changes no data. `submit` is a callback entry with a Promise-free fast path for
 // single-block READs. Unit attentions (unit-attention.ts) for transports that report them. Leaves out
 // protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
-// `nexusLoss`/`logicalUnitReset`), descriptor sense, GET LBA STATUS, WRITE AND VERIFY, MODE SELECT and
+// `nexusLoss`/`logicalUnitReset`), descriptor sense, GET LBA STATUS, MODE SELECT and
 // third-party reservations. docs/storage-model.md lists every sense it returns.
 
 import type { Clock } from '../clock.js';
