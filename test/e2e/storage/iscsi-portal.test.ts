@@ -8,7 +8,7 @@
 // libiscsi does not offer, are checked with a hand-driven login.
 
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { connectBlockClient } from '../../../daemons/storage/block-client.js';
 import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js';
 import { OPCODE, REJECT_REASON, RESERVED_TAG, emitPdu, makePdu, type Digests } from '../../../lib/iscsi/pdu.js';
+import { requirePeerTool } from '../../helpers/peer-tools.js';
 import { TOKEN, control, killStored, rawIscsiClient, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
 
 const TOOLS = ['iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'iscsi-test-cu', 'qemu-img'];
@@ -28,10 +29,6 @@ const INSTALL = 'apt-get install -y libiscsi-bin qemu-utils';
 /** Bound on each tool run; they take well under a second on loopback. */
 const TOOL_TIMEOUT_MS = 60_000;
 const IMAGE_BYTES = 4 * 1024 * 1024;
-
-function missingTools(): string[] {
-  return TOOLS.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-}
 
 /** Runs a tool, resolves with its exit code and output (never rejects on a non-zero exit). */
 function run(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; out: string; err: string }> {
@@ -58,12 +55,7 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
   let iqn = '';
 
   before(async function () {
-    const missing = missingTools();
-    if (missing.length > 0) {
-      if (process.env.CI === 'true') throw new Error(`${missing.join(', ')} missing (CI): ${INSTALL}`);
-      console.log(`      skipped: ${missing.join(', ')} not installed; install with: ${INSTALL}`);
-      this.skip();
-    }
+    for (const tool of TOOLS) requirePeerTool(this, tool, INSTALL); // fails in CI, skips with the install line elsewhere
     dir = mkdtempSync(join(tmpdir(), 'vfab-iscsi-'));
     const cfg = join(dir, 'array.json');
     writeFileSync(cfg, JSON.stringify({ name: 'arr1', luns: [{ name: 'ds1', sizeBytes: 64 * 1024 * 1024, lun: 0 }, { name: 'ds2', sizeBytes: 32 * 1024 * 1024, blockSize: 4096, lun: 1 }] }));
