@@ -72,6 +72,8 @@ interface Running {
 
 export class DatastoreDriver {
   private readonly running = new Set<Running>();
+  /** Numbers the runs of runWithin, so stopping one never stops another of the same name. */
+  private runSeq = 0;
 
   constructor(private readonly deps: DriverDeps) {}
 
@@ -98,6 +100,30 @@ export class DatastoreDriver {
       this.running.add(r);
       this.perform(r, r.proc.start(this.deps.clock.nowMs()));
     });
+  }
+
+  /**
+   * run(), bounded by `waitMs` fabric ms (scaled to wall time): when the wait ends first, the Proc is
+   * stopped (a command it has on the wire completes unheeded) and the result is `{ timedOut: true }`.
+   * Errors of the Proc itself are thrown as from run().
+   */
+  async runWithin<T>(name: string, now: { nowMs: number }, gen: Gen<T>, fields: EventFields, waitMs: number): Promise<{ timedOut: false; value: T } | { timedOut: true }> {
+    const unique = `${name} ${++this.runSeq}`;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<{ timedOut: true }>((resolve) => {
+      timer = setTimeout(() => resolve({ timedOut: true }), waitMs / this.deps.timeScale);
+    });
+    const run = this.run(unique, now, gen, fields);
+    try {
+      const out = await Promise.race([run.then((value) => ({ timedOut: false as const, value })), timedOut]);
+      if (out.timedOut) {
+        run.catch(() => {}); // rejected by the stop below: the caller has its answer already
+        this.stopNamed(unique, new Error('stopped: wait over'));
+      }
+      return out;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Stops every Proc (unmount without freeing the slot, or the daemon shutting down). */

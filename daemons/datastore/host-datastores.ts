@@ -72,6 +72,13 @@ export const HOST_DATASTORE_ERROR = {
   NOT_MOUNTED: 'VFAB_HOSTDATASTORE_NOT_MOUNTED',
 } as const;
 
+/** The `waitMs` of a lock request (power-on, open): fabric ms, default the lease plus four heartbeats. */
+function lockWaitMs(body: Record<string, unknown> | undefined, ctx: HostCtx): number {
+  const waitMs = body?.waitMs ?? ctx.timing.leaseMs + 4 * ctx.timing.heartbeatMs;
+  if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > MAX_POWER_ON_WAIT_MS) throw bad(`"waitMs" must be 0..${MAX_POWER_ON_WAIT_MS} (fabric ms), got ${JSON.stringify(waitMs)}`);
+  return waitMs;
+}
+
 export type DatastoreState = 'waiting' | 'unformatted' | 'foreign' | 'mounting' | 'mounted' | 'offline' | 'unmounted' | 'failed';
 
 interface Ds {
@@ -406,45 +413,47 @@ export class HostDatastores {
 
   async powerOn(d: Ds, vm: string, body: Record<string, unknown> | undefined): Promise<unknown> {
     const { driver, ctx } = this.online(d);
-    const waitMs = body?.waitMs ?? ctx.timing.leaseMs + 4 * ctx.timing.heartbeatMs;
-    if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > MAX_POWER_ON_WAIT_MS) throw bad(`"waitMs" must be 0..${MAX_POWER_ON_WAIT_MS} (fabric ms), got ${JSON.stringify(waitMs)}`);
+    const waitMs = lockWaitMs(body, ctx);
     const fileOf = new Map<number, string>();
     let current: string | undefined;
     const fields = (details: Record<string, unknown>) => ({ vm, file: fileOf.get(details.entry as number) ?? current ?? null });
-    const name = `power-on ${vm} ${Math.random().toString(36).slice(2)}`;
     const started = this.deps.clock.nowMs();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('wait')), waitMs / this.deps.timeScale);
-    });
     const disks = this.diskSpecs(vm, d.name);
-    const run = driver.run(name, ctx, powerOnVm(ctx, vm, (path, entry) => {
-      current = path;
-      if (entry !== undefined) fileOf.set(entry, path);
-    }, disks), fields);
     try {
-      const opened = await Promise.race([run, timedOut]);
+      const out = await driver.runWithin(`power-on ${vm}`, ctx, powerOnVm(ctx, vm, (path, entry) => {
+        current = path;
+        if (entry !== undefined) fileOf.set(entry, path);
+      }, disks), fields, waitMs);
+      if (out.timedOut) {
+        // a file it had opened already (the .vmx, waiting on the disk) is closed again
+        if (!d.vms.has(vm)) await driver.run(`power-on ${vm} cleanup`, ctx, powerOffVm(ctx, vm, disks), { vm }).catch(() => {});
+        const path = current ?? `${vm}/${vmFiles(vm)[0]!.name}`;
+        throw await this.lockedAfterWait(d, path, waitMs, '; a dead host\'s lock is broken only after that (wait longer or retry)');
+      }
+      const opened = out.value;
       d.vms.set(vm, opened);
       const r = { vm, host: this.deps.host, datastore: d.name, files: opened, tookMs: Math.round(this.deps.clock.nowMs() - started) };
       this.event(d, 'vm-power-on', { vm, files: opened.map((o) => o.path), created: opened.filter((o) => o.created).map((o) => o.path), grown: opened.filter((o) => o.grown).map((o) => o.path) });
       if (this.homeOf(vm) === d.name) this.deps.vmPowered?.(vm, true);
       return r;
     } catch (e) {
-      let err = e as VfabError;
-      if ((e as Error).message === 'wait' && !(e instanceof VfabError)) {
-        driver.stopNamed(name, new Error('stopped'));
-        run.catch(() => {}); // its rejection is this one
-        // a file it had opened already (the .vmx, waiting on the disk) is closed again
-        if (!d.vms.has(vm)) await driver.run(`power-on ${vm} cleanup`, ctx, powerOffVm(ctx, vm, disks), { vm }).catch(() => {});
-        const owner = await this.ownerOf(d, vm).catch(() => undefined);
-        err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owner ?? 'another host'}: ${current ?? vm} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait; a dead host's lock is broken only after that (wait longer or retry)`, { file: current, ownerName: owner, waitMs });
-      }
+      const err = e as VfabError;
       this.event(d, 'vm-power-on-failed', { vm, file: current ?? null, code: err.code, message: err.message });
       settleSoon(driver, ctx);
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  /**
+   * The refusal of a lock request whose wait ended before the holder's heartbeat could be watched for a
+   * whole lease: "locked by <holders> (<mode>)", read from the file's lock record now.
+   */
+  private async lockedAfterWait(d: Ds, path: string, waitMs: number, advice = ''): Promise<DatastoreError> {
+    const listing = (await this.files(d).catch(() => undefined)) as { files: Array<{ path: string; lock: { mode: string; holders: Array<{ owner: string }> } }> } | undefined;
+    const lock = listing?.files.find((f) => f.path === path)?.lock;
+    const owners = lock?.holders.map((h) => h.owner).join(', ') || undefined;
+    const ctx = d.ctx!;
+    return new DatastoreError(DS_ERROR.LOCKED, `locked by ${owners ?? 'another host'}${lock && lock.mode !== 'free' ? ` (${lock.mode})` : ''}: ${path} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait${advice}`, { file: path, ownerName: owners, waitMs });
   }
 
   /**
@@ -458,32 +467,17 @@ export class HostDatastores {
     const mode = body?.mode ?? 'exclusive';
     if (typeof path !== 'string' || path === '') throw bad(`"path" must name a file, e.g. "web1/web1-flat.vmdk", got ${JSON.stringify(path)}`);
     if (typeof mode !== 'string' || !(OPEN_MODES as readonly string[]).includes(mode)) throw bad(`"mode" must be one of ${OPEN_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
-    const waitMs = body?.waitMs ?? ctx.timing.leaseMs + 4 * ctx.timing.heartbeatMs;
-    if (typeof waitMs !== 'number' || !(waitMs >= 0) || waitMs > MAX_POWER_ON_WAIT_MS) throw bad(`"waitMs" must be 0..${MAX_POWER_ON_WAIT_MS} (fabric ms), got ${JSON.stringify(waitMs)}`);
-    const name = `open ${path} ${Math.random().toString(36).slice(2)}`;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('wait')), waitMs / this.deps.timeScale);
-    });
-    const run = driver.run(name, ctx, openPath(ctx, path, mode as HeldMode), { file: path, mode });
+    const waitMs = lockWaitMs(body, ctx);
     try {
-      const r = await Promise.race([run, timedOut]);
+      const out = await driver.runWithin(`open ${path}`, ctx, openPath(ctx, path, mode as HeldMode), { file: path, mode }, waitMs);
+      if (out.timedOut) throw await this.lockedAfterWait(d, path, waitMs);
+      const r = out.value;
       this.event(d, 'file-opened', { file: path, mode, entry: r.entry, already: !r.taken });
       return { host: this.deps.host, datastore: d.name, path, mode, entry: r.entry, taken: r.taken };
     } catch (e) {
-      let err = e as VfabError;
-      if ((e as Error).message === 'wait' && !(e instanceof VfabError)) {
-        driver.stopNamed(name, new Error('stopped'));
-        run.catch(() => {});
-        const listing = (await this.files(d).catch(() => undefined)) as { files: Array<{ path: string; lock: { mode: string; holders: Array<{ owner: string }> } }> } | undefined;
-        const lock = listing?.files.find((f) => f.path === path)?.lock;
-        const owners = lock?.holders.map((h) => h.owner).join(', ');
-        err = new DatastoreError(DS_ERROR.LOCKED, `locked by ${owners || 'another host'}${lock ? ` (${lock.mode})` : ''}: ${path} is open there, and its heartbeat could not be watched for a full lease (${ctx.timing.leaseMs} ms) within the ${waitMs} ms wait`, { file: path, waitMs, ownerName: owners });
-      }
+      const err = e as VfabError;
       this.event(d, 'file-open-failed', { file: path, mode, code: err.code, message: err.message });
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -495,12 +489,6 @@ export class HostDatastores {
     const entry = await driver.run(`close ${path}`, ctx, closePath(ctx, path), { file: path });
     this.event(d, 'file-closed', { file: path, entry });
     return { host: this.deps.host, datastore: d.name, path, entry };
-  }
-
-  private async ownerOf(d: Ds, vm: string): Promise<string | undefined> {
-    const f = (await this.files(d)) as { files: Array<{ path: string; lock: { holders: Array<{ owner: string }> } }> };
-    const vmx = f.files.find((x) => x.path === `${vm}/${vmFiles(vm)[0]!.name}`);
-    return vmx?.lock.holders[0]?.owner;
   }
 
   async powerOff(d: Ds, vm: string): Promise<unknown> {
