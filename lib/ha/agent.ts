@@ -191,8 +191,12 @@ export class HaAgent {
     return this.peers.get(host)?.state;
   }
 
-  /** Where this agent believes each VM is powered on (dead hosts count as running nothing). */
+  /**
+   * Where this agent believes each VM is powered on. Dead hosts run nothing; a secondary counts only
+   * hosts it heard lately (it hears its primary only), a primary every host it has not declared dead.
+   */
   runningView(): Map<string, string[]> {
+    const now = this.now();
     const view = new Map<string, string[]>();
     const add = (vm: string, host: string): void => {
       const l = view.get(vm);
@@ -200,7 +204,10 @@ export class HaAgent {
       else if (!l.includes(host)) l.push(host);
     };
     for (const vm of this.localVms) add(vm, this.me.name);
-    for (const p of this.peers.values()) if (p.state !== 'dead') for (const vm of p.poweredOn) add(vm, p.host.name);
+    for (const p of this.peers.values()) {
+      if (p.state === 'dead' || (this.role !== 'primary' && now - p.lastHeardMs >= this.timing.dsWatchStartMs)) continue;
+      for (const vm of p.poweredOn) add(vm, p.host.name);
+    }
     return view;
   }
 
@@ -570,6 +577,7 @@ export class HaAgent {
 
   /** Reports each VM newly seen powered on at two hosts once (the guarantee HA exists to keep). */
   private checkConflicts(): void {
+    if (this.role !== 'primary') return;
     const now = new Set<string>();
     for (const [vm, hosts] of this.runningView()) {
       if (hosts.length < 2) continue;
