@@ -465,12 +465,12 @@ export class HaAgent {
       this.startIsolationCheck();
     }
     if (this.aloneSinceMs !== undefined) {
-      this.pingIsolationAddresses();
       const since = Math.max(this.aloneSinceMs, this.lastIsolationReplyMs ?? -Infinity);
       if (now - since >= t.isolationPingMs) {
         this.becomeIsolated();
         return;
       }
+      this.pingIsolationAddresses();
     }
     for (const p of this.peers.values()) this.peerTimeline(p);
     this.runRestarts();

@@ -109,6 +109,25 @@ export class HaSim {
     this.boot(h);
   }
 
+  /** Management-network pairs that cannot reach each other ("a|b", both orders). */
+  private readonly blocked = new Set<string>();
+
+  /** Splits the management network into groups that reach only each other (and the gateway); [] heals. */
+  partition(groups: string[][]): void {
+    this.blocked.clear();
+    for (const g of groups) for (const h of g) for (const o of groups.flat()) if (!g.includes(o)) this.blocked.add(`${h}|${o}`);
+  }
+
+  /** Whether a datagram from `a` reaches `b` over the management network. */
+  reaches(a: SimHost, b: SimHost): boolean {
+    return a.up && b.up && a.mgmtUp && b.mgmtUp && !this.blocked.has(`${a.name}|${b.name}`);
+  }
+
+  /** The HA agent of a host stops; the host, its VMs, its network and storage go on. */
+  stopAgent(name: string): void {
+    this.host(name).agent = undefined;
+  }
+
   /** Cut or restore a host's management network (storage unaffected). */
   setMgmt(name: string, up: boolean): void {
     this.host(name).mgmtUp = up;
@@ -181,7 +200,7 @@ export class HaSim {
         return;
       case 'send-heartbeat': {
         const to = this.host(a.to);
-        if (!(h.mgmtUp && to.up && to.mgmtUp)) return;
+        if (!this.reaches(h, to)) return;
         for (const dgram of encodeHeartbeat(a.message)) {
           const hb = to.assembler.push(dgram);
           if (hb !== undefined) {
@@ -202,7 +221,7 @@ export class HaSim {
         if (a.purpose === 'isolation') ok = h.mgmtUp && this.gatewayUp;
         else {
           const x = this.host(a.host!);
-          ok = h.mgmtUp && x.up && x.mgmtUp;
+          ok = this.reaches(h, x);
         }
         this.feed(h, { kind: 'ping-result', address: a.address, purpose: a.purpose, ...(a.host ? { host: a.host } : {}), ok });
         return;
@@ -229,7 +248,7 @@ export class HaSim {
 
   /** The §7.14 lock rule: a live holder keeps the files; a holder stale for the lease loses them. */
   private powerOn(by: SimHost, target: SimHost, vm: string): 'ok' | 'locked' | 'failed' {
-    if (!target.up || !target.storageUp || (by !== target && !(by.mgmtUp && target.mgmtUp))) return 'failed';
+    if (!target.up || !target.storageUp || (by !== target && !this.reaches(by, target))) return 'failed';
     if (target.vms.has(vm)) return 'ok';
     const holder = this.locks.get(vm);
     if (holder !== undefined && holder !== target.name) {
