@@ -330,6 +330,10 @@ export class HaAgent {
     switch (this.role) {
       case 'secondary':
         if (m.from === this.primary && m.role === 'primary') this.lastPrimaryHeardMs = now;
+        // Another primary that beats ours (a healed partition): follow it; ours steps down when it hears it.
+        else if (m.role === 'primary' && this.primary !== undefined && compareClaims({ host: m.from, datastoresSeen: m.datastoresSeen }, { host: this.primary, datastoresSeen: this.peers.get(this.primary)?.datastoresSeen ?? 0 }) > 0) {
+          this.becomeSecondary(m.from, `${m.from} is the better of two primaries`);
+        }
         // Our primary stepped down for another: follow that one.
         else if (m.from === this.primary && m.role === 'secondary' && m.primary !== undefined && m.primary !== this.me.name && this.peers.has(m.primary)) {
           this.becomeSecondary(m.primary, `${m.from} stepped down for it`);

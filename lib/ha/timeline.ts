@@ -25,8 +25,9 @@ export const HA_CANDIDATE_FRESH_MS = 3_000;
 /** An agent alone (a primary that hears no host) pings its isolation addresses this long before it
  *  declares itself isolated: primary T5s, self-elected secondary T25s + 5 s = T30s. */
 export const HA_ISOLATION_PING_MS = 5_000;
-/** A primary counts as alone once no host was heard for this long (one missed heartbeat: "pings at once"). */
-export const HA_ALONE_AFTER_MS = 1_000;
+/** A primary counts as alone once no host was heard for this long: a heartbeat half an interval late is
+ *  missed, and it starts pinging at once (a whole interval would race with heartbeats sent on time). */
+export const HA_ALONE_AFTER_MS = 1_500;
 /** Pings (isolation addresses, management addresses) and datastore heartbeat reads repeat this often. */
 export const HA_PROBE_INTERVAL_MS = 1_000;
 /** A restart attempt refused (locked by a live holder, or failed) is tried again after this. */
