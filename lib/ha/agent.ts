@@ -313,11 +313,15 @@ export class HaAgent {
     const p = this.peers.get(m.from);
     if (p === undefined) return;
     const now = this.now();
+    // VMs a host stopped while this primary could not hear it (its isolation response) are restarted.
+    const unheard = this.role === 'primary' && ((p.state !== 'alive' && p.state !== 'dead') || m.role === 'isolated' || p.role === 'isolated');
+    const stopped = unheard ? [...p.poweredOn].filter((vm) => !m.poweredOn.includes(vm)).sort() : [];
     p.lastHeardMs = now;
     p.role = m.role;
     p.primary = m.primary;
     p.datastoresSeen = m.datastoresSeen;
     p.poweredOn = new Set(m.poweredOn);
+    for (const vm of stopped) this.queueRestart(vm, m.from);
     p.isolatedFlag = m.role === 'isolated';
     if (p.state !== 'alive') {
       this.event('ha-host-back', `${m.from} is heard again (was ${p.state})`, { host: m.from, was: p.state });

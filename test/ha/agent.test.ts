@@ -120,6 +120,21 @@ describe('HA agent: isolation responses (§7.13)', () => {
     expect(sim.violations).to.deep.equal([]);
   });
 
+  it('power off by an isolated primary that is heard again before it is declared dead: its stopped VMs are restarted', () => {
+    const sim = settled({ ha: { isolationResponse: 'power-off', heartbeatDatastoresPerHost: 0 } }, { esx3: ['web1', 'app1'] });
+    sim.setMgmt('esx3', false);
+    const t0 = sim.delivered.get('esx3>esx1')!;
+    sim.advance(25_000 + 5_000); // new primary esx2 at T25s; esx3 not yet dead (T25s + 15 s)
+    expect(sim.primaries()).to.deep.equal(['esx2']);
+    expect(sim.host('esx3').vms.size).to.equal(0);
+    sim.setMgmt('esx3', true);
+    sim.advance(3_000);
+    expect(sim.eventsOf('ha-host-dead')).to.deep.equal([]);
+    expect(sim.eventsOf('ha-restart-succeeded', 'esx2').map((e) => e.details.vm).sort()).to.deep.equal(['app1', 'web1']);
+    expect(sim.firstEventAt('ha-restart-succeeded', 'esx2')! - t0).to.be.below(25_000 + 15_000);
+    expect(sim.violations).to.deep.equal([]);
+  });
+
   it('shut down: guests stop; the primary restarts them once they are off', () => {
     const sim = settled({ ha: { isolationResponse: 'shutdown' } });
     sim.setMgmt('esx1', false);

@@ -167,6 +167,11 @@ export class HaSim {
     const running = [...this.hosts.values()].filter((h) => h.up).map((h) => [h.name, h.vms] as const);
     for (const d of doubleRuns(hostsByVm(running))) this.violations.push(`${this.clock.nowMs()} ms: ${d.vm} runs on ${d.hosts.join(' and ')}`);
     for (const [name, vms] of running) for (const vm of vms) if (this.locks.get(vm) !== name) this.violations.push(`${this.clock.nowMs()} ms: ${vm} runs on ${name} without its lock`);
+    // Per the primaries' own view too: none believes a VM runs in two places.
+    for (const h of this.hosts.values()) {
+      if (h.agent?.currentRole !== 'primary') continue;
+      for (const d of doubleRuns(h.agent.runningView())) this.violations.push(`${this.clock.nowMs()} ms: primary ${h.name} sees ${d.vm} on ${d.hosts.join(' and ')}`);
+    }
   }
 
   /** Actions waiting to be carried out, in the order the agents returned them (a FIFO, like a daemon's). */
