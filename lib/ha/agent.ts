@@ -13,7 +13,7 @@
 // and timers (daemons/), the lock check itself (lib/datastore), and VM and application monitoring.
 
 import type { Clock } from '../clock.js';
-import { type HaCluster, type HaHost, haHeartbeatFile, haPoweronFile } from './config.js';
+import { HA_MAX_VMS, type HaCluster, type HaHost, haHeartbeatFile, haPoweronFile } from './config.js';
 import { type Claim, compareClaims, electPrimary } from './election.js';
 import type { HaHeartbeat, HaRole } from './heartbeat.js';
 import { type PowerOnOutcome, type RestartJob, dueJobs, newJob, placeVm, restartable, settleAttempt } from './restart.js';
@@ -167,7 +167,7 @@ export class HaAgent {
         this.onPowerOnResult(input.vm, input.host, input.outcome);
         break;
       case 'local-vms':
-        this.localVms = new Set(input.poweredOn);
+        this.localVms = new Set(input.poweredOn.slice(0, HA_MAX_VMS));
         break;
       case 'datastores-seen':
         this.datastoresSeen = Math.max(0, Math.floor(input.count));
@@ -315,12 +315,13 @@ export class HaAgent {
     const now = this.now();
     // VMs a host stopped while this primary could not hear it (its isolation response) are restarted.
     const unheard = this.role === 'primary' && ((p.state !== 'alive' && p.state !== 'dead') || m.role === 'isolated' || p.role === 'isolated');
-    const stopped = unheard ? [...p.poweredOn].filter((vm) => !m.poweredOn.includes(vm)).sort() : [];
+    const reported = new Set(m.poweredOn);
+    const stopped = unheard ? [...p.poweredOn].filter((vm) => !reported.has(vm)).sort() : [];
     p.lastHeardMs = now;
     p.role = m.role;
     p.primary = m.primary;
     p.datastoresSeen = m.datastoresSeen;
-    p.poweredOn = new Set(m.poweredOn);
+    p.poweredOn = reported;
     for (const vm of stopped) this.queueRestart(vm, m.from);
     p.isolatedFlag = m.role === 'isolated';
     if (p.state !== 'alive') {
@@ -607,12 +608,11 @@ export class HaAgent {
     }
     const live = [this.me.name, ...[...this.peers.values()].filter((p) => p.state === 'alive').map((p) => p.host.name)];
     const view = this.runningView();
-    const load = (h: string): number => {
-      let n = 0;
-      for (const hosts of view.values()) if (hosts.includes(h)) n++;
-      for (const j of this.jobs.values()) if (j.inFlight?.host === h) n++;
-      return n;
-    };
+    const counts = new Map<string, number>();
+    const bump = (h: string): void => void counts.set(h, (counts.get(h) ?? 0) + 1);
+    for (const hosts of view.values()) hosts.forEach(bump);
+    for (const j of this.jobs.values()) if (j.inFlight) bump(j.inFlight.host);
+    const load = (h: string): number => counts.get(h) ?? 0;
     // Most urgent first; a job of lower priority waits while a more urgent attempt is in flight.
     let topInFlight = Math.max(-1, ...[...this.jobs.values()].filter((j) => j.inFlight).map((j) => j.rank));
     for (const job of dueJobs(this.jobs.values(), now)) {
@@ -631,6 +631,7 @@ export class HaAgent {
         continue;
       }
       job.inFlight = { host, sinceMs: now };
+      bump(host);
       this.event('ha-restart-attempted', `${job.vm}: power-on on ${host} (attempt ${job.attempts})`, { vm: job.vm, host, attempt: job.attempts, from: job.from });
       this.out.push({ kind: 'power-on', vm: job.vm, host, attempt: job.attempts });
       topInFlight = Math.max(topInFlight, job.rank);
