@@ -4,7 +4,8 @@
 // (RFC 792: responder, and ping with RTT from the clock), UDP (RFC 768) send/receive, guest 802.1Q tagging
 // (VGT on a 4095 port group, spec §2.1), promiscuous receive (§4.2) and guest MAC change (§4.1, §4.3).
 // Pure logic: time comes from the Clock, every output is an action for the caller (the daemon) to carry
-// out, malformed frames are dropped and counted. Leaves out TCP, IP fragmentation/reassembly, IPv4
+// out, malformed frames are dropped and counted. snapshot()/restore() hand a running endpoint to another host
+// (vMotion; the value is in lib/endpoint/snapshot.ts). Leaves out TCP, IP fragmentation/reassembly, IPv4
 // multicast group membership, DHCP and IPv6.
 
 import { VfabError, type Result, ok, err } from '../errors.js';
