@@ -44,6 +44,19 @@ describe('VmEndpoint snapshot and restore', () => {
     expect(c.arpTable()).to.have.length(0);
   });
 
+  it('an ARP entry expires after the time left it carried, on the new clock', () => {
+    const { a } = pair();
+    const snap = a.snapshot();
+    snap.nics[0]!.arp = [{ ip: '10.0.0.7', mac: '00:50:56:00:00:07', ageMs: 0, ttlMs: 5_000 }];
+    const clock = new ManualClock(70_000);
+    const r = VmEndpoint.restore(snap, clock);
+    if (!r.ok) throw r.error;
+    clock.advance(4_999);
+    expect(r.value.arpTable().map((e) => e.ip)).to.deep.equal(['10.0.0.7']);
+    clock.advance(1);
+    expect(r.value.arpTable()).to.deep.equal([]);
+  });
+
   it('a ping sent before the hand-over is answered after it (the reply matches on the destination)', () => {
     const { clock, a, b, hub } = pair();
     hub.run(a, a.resolve(0, '10.0.0.2'));

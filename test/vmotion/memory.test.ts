@@ -22,6 +22,11 @@ describe('vMotion memory model', () => {
     m.beginPass();
     m.advance(10_000);
     expect(m.dirtyBytes).to.equal(64 * 1024);
+    // many small intervals wrap around the same 16 pages
+    const w = new GuestMemory({ memoryBytes: 4 * MiB, dirtyBytesPerSec: 4096 * 1000, workingSetBytes: 64 * 1024 }, 0);
+    w.beginPass();
+    for (let t = 1; t <= 40; t++) w.advance(t);
+    expect(w.dirtyPages).to.equal(16);
   });
 
   it('hands out each page of a pass once, in order; pages dirtied meanwhile wait for the next pass', () => {
