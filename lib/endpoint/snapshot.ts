@@ -88,25 +88,18 @@ const isSpan = (v: unknown, max: number): v is number => typeof v === 'number' &
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isText = (v: unknown, maxLen: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= maxLen;
 
-function macOk(v: unknown): boolean {
-  if (!isText(v, 17)) return false;
+/** True when `v` is short text that `parse` accepts (parse throws on bad text). */
+function parses(v: unknown, maxLen: number, parse: (t: string) => unknown): boolean {
+  if (!isText(v, maxLen)) return false;
   try {
-    parseMac(v);
+    parse(v);
     return true;
   } catch {
     return false;
   }
 }
-
-function ipOk(v: unknown): boolean {
-  if (!isText(v, 15)) return false;
-  try {
-    parseIpv4Address(v);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const macOk = (v: unknown): boolean => parses(v, 17, parseMac);
+const ipOk = (v: unknown): boolean => parses(v, 15, parseIpv4Address);
 
 /** Counters: the same tree of keys as `template`, every leaf a non-negative safe integer. */
 export function checkCounters(template: Record<string, unknown>, v: unknown, where = 'counters'): string | undefined {
