@@ -142,6 +142,7 @@ export class MigrationSource {
     this.lastHeardMs = now;
     const out: SourceAction[] = [];
     const got = this.sender.onAck(ack.seq, ack.sack, ack.window, now);
+    for (const d of got.resend) out.push({ kind: 'send', datagram: d });
     if (this.phaseNow === 'precopy') this.passAckedBytes += got.dataBytes;
     if (ack.status === DestStatus.FAILED) {
       const why = `destination gave up: ${reasonCode(ack.reason)}`;

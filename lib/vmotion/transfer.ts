@@ -1,7 +1,8 @@
 // Reliable, windowed delivery of vMotion datagrams over UDP (docs/vmotion.md "Transfer"). Covers the
 // sender (sequence numbers, a bounded window of unacknowledged datagrams, cumulative + selective acks,
-// retransmission when the caller's retransmission timeout passes, counters and the time of the last ack
-// progress for loss-of-network detection) and the receiver (duplicate and out-of-window detection with a
+// retransmission when the caller's retransmission timeout passes, and once early ("fast") when
+// FAST_RETRANSMIT_AFTER datagrams sent after one are acknowledged while it is not, counters and the time
+// of the last ack progress for loss-of-network detection) and the receiver (duplicate and out-of-window detection with a
 // bounded bitmap, the cumulative point and the selective bitmap it acknowledges with). Sequence numbers
 // are u32 on the wire; both sides keep absolute numbers and compare modulo 2^32.
 // Leaves out what the datagrams carry (wire.ts), congestion control (the window is fixed by the caller;
@@ -11,8 +12,13 @@
 import { ACK_SACK_BYTES } from './wire.js';
 import { VMOTION_MAX_WINDOW_CHUNKS } from './config.js';
 
+/** A datagram is taken as lost when this many sent after it are acknowledged (the usual duplicate threshold). */
+export const FAST_RETRANSMIT_AFTER = 3;
+
 interface InFlight {
   seq: number;
+  /** Already resent once on the fast path; further resends wait for the timeout. */
+  fastResent: boolean;
   datagram: Buffer;
   /** Payload bytes this datagram carries for bandwidth accounting (memory/state data). */
   dataBytes: number;
@@ -23,7 +29,10 @@ interface InFlight {
 export interface SenderCounters {
   datagramsSent: number;
   bytesSent: number;
+  /** Every resend (timeout and fast). */
   retransmits: number;
+  /** Resends on the fast path. */
+  fastRetransmits: number;
   retransmittedBytes: number;
   acksReceived: number;
   /** Acks that acknowledged nothing new. */
@@ -37,6 +46,8 @@ export interface AckOutcome {
   datagrams: number;
   /** Their data bytes (the `dataBytes` given at send). */
   dataBytes: number;
+  /** Datagrams to send again now (fast retransmission), already counted. */
+  resend: Buffer[];
 }
 
 export class ChunkSender {
@@ -45,9 +56,11 @@ export class ChunkSender {
   /** Lowest unacknowledged absolute sequence number. */
   private base = 0;
   private readonly inflight = new Map<number, InFlight>();
+  /** Highest absolute sequence number acknowledged so far (-1: none). */
+  private highestAcked = -1;
   private peerWindow: number;
   readonly counters: SenderCounters = {
-    datagramsSent: 0, bytesSent: 0, retransmits: 0, retransmittedBytes: 0, acksReceived: 0, duplicateAcks: 0, staleAcks: 0,
+    datagramsSent: 0, bytesSent: 0, retransmits: 0, fastRetransmits: 0, retransmittedBytes: 0, acksReceived: 0, duplicateAcks: 0, staleAcks: 0,
   };
   /** Last time an ack acknowledged something new (or the first send). */
   lastProgressMs: number;
@@ -78,7 +91,7 @@ export class ChunkSender {
   send(datagram: Buffer, dataBytes: number, nowMs: number): Buffer {
     if (!this.canSend()) throw new RangeError('send() with the window full: call canSend() first');
     if (this.inflight.size === 0) this.lastProgressMs = Math.max(this.lastProgressMs, nowMs);
-    this.inflight.set(this.nextSeq, { seq: this.nextSeq, datagram, dataBytes, sentAtMs: nowMs, retries: 0 });
+    this.inflight.set(this.nextSeq, { seq: this.nextSeq, fastResent: false, datagram, dataBytes, sentAtMs: nowMs, retries: 0 });
     this.nextSeq++;
     this.counters.datagramsSent++;
     this.counters.bytesSent += datagram.length;
@@ -91,11 +104,11 @@ export class ChunkSender {
     const ahead = (next - this.base) >>> 0; // modulo 2^32
     if (ahead > this.nextSeq - this.base) {
       this.counters.staleAcks++;
-      return { datagrams: 0, dataBytes: 0 };
+      return { datagrams: 0, dataBytes: 0, resend: [] };
     }
     if (window >= 1) this.peerWindow = window;
     const absNext = this.base + ahead;
-    const out: AckOutcome = { datagrams: 0, dataBytes: 0 };
+    const out: AckOutcome = { datagrams: 0, dataBytes: 0, resend: [] };
     for (let s = this.base; s < absNext; s++) this.take(s, out);
     for (let i = 0; i < ACK_SACK_BYTES * 8 && i < sack.length * 8; i++) {
       if (sack[i >>> 3]! & (1 << (i & 7))) this.take(absNext + 1 + i, out);
@@ -104,6 +117,16 @@ export class ChunkSender {
     while (this.base < this.nextSeq && !this.inflight.has(this.base)) this.base++;
     if (out.datagrams > 0) this.lastProgressMs = nowMs;
     else this.counters.duplicateAcks++;
+    // Holes with FAST_RETRANSMIT_AFTER later datagrams acknowledged: resend once now (in sequence order).
+    const lostUpTo = this.highestAcked - FAST_RETRANSMIT_AFTER;
+    for (const f of this.inflight.values()) {
+      if (f.seq > lostUpTo) break;
+      if (f.fastResent) continue;
+      f.fastResent = true;
+      this.resent(f, nowMs);
+      this.counters.fastRetransmits++;
+      out.resend.push(f.datagram);
+    }
     return out;
   }
 
@@ -111,6 +134,7 @@ export class ChunkSender {
     const f = this.inflight.get(seq);
     if (f === undefined) return;
     this.inflight.delete(seq);
+    if (seq > this.highestAcked) this.highestAcked = seq;
     out.datagrams++;
     out.dataBytes += f.dataBytes;
   }
@@ -120,14 +144,18 @@ export class ChunkSender {
     const out: Buffer[] = [];
     for (const f of this.inflight.values()) {
       if (f.sentAtMs + this.rtoMs > nowMs) continue;
-      f.sentAtMs = nowMs;
-      f.retries++;
-      this.counters.retransmits++;
-      this.counters.retransmittedBytes += f.datagram.length;
-      this.counters.bytesSent += f.datagram.length;
+      this.resent(f, nowMs);
       out.push(f.datagram);
     }
     return out;
+  }
+
+  private resent(f: InFlight, nowMs: number): void {
+    f.sentAtMs = nowMs;
+    f.retries++;
+    this.counters.retransmits++;
+    this.counters.retransmittedBytes += f.datagram.length;
+    this.counters.bytesSent += f.datagram.length;
   }
 
   /** When due() next has work, or undefined with nothing outstanding. */
