@@ -3,11 +3,12 @@
 // is off or already migrating, source and destination are the same host, the destination does not see a
 // datastore holding the VM's files, lacks a port group a vNIC uses or has it on another VLAN, has no
 // vMotion vmkernel port (nor the source), already has a VM of that name, or runs too many migrations; the
-// VM's memory model is out of range. Pure: the daemon gathers the inputs from its topology and state.
+// VM's memory model or name is out of range. Pure: the daemon gathers the inputs from its topology and
+// state.
 // Leaves out compatibility checks vfab has no model for (CPU families, EVC, devices) and the network
 // reachability of the vMotion ports (a broken path shows as a lost vMotion network during the copy).
 
-import { VmotionError, VMOTION_MAX_CONCURRENT_PER_HOST, checkMemoryModel } from './config.js';
+import { VmotionError, VMOTION_MAX_CONCURRENT_PER_HOST, VMOTION_MAX_VM_NAME_BYTES, checkMemoryModel } from './config.js';
 import type { MemoryModel } from './memory.js';
 
 export interface PrecheckVm {
@@ -67,6 +68,10 @@ export function precheckMigration(p: PrecheckInput): VmotionError[] {
     if (h.migrating.length >= VMOTION_MAX_CONCURRENT_PER_HOST) {
       refuse('VFAB_VMOTION_TOO_MANY', `${h.name} already runs ${h.migrating.length} migrations (at most ${VMOTION_MAX_CONCURRENT_PER_HOST})`, { host: h.name });
     }
+  }
+  const nameBytes = Buffer.byteLength(vm.name, 'utf8');
+  if (nameBytes > VMOTION_MAX_VM_NAME_BYTES) {
+    refuse('VFAB_VMOTION_BAD_CONFIG', `VM name ${vm.name} is ${nameBytes} bytes; vMotion carries at most ${VMOTION_MAX_VM_NAME_BYTES}`, { field: 'name' });
   }
   try {
     checkMemoryModel(vm.memory);

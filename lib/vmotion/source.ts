@@ -13,7 +13,7 @@
 
 import type { Clock } from '../clock.js';
 import {
-  VMOTION_MAX_STATE_BYTES, VMOTION_PAGE_BYTES, VMOTION_UNIT_BYTES, VmotionError, VmotionReason, type MigrationTuning, type Tuning,
+  VMOTION_MAX_STATE_BYTES, VMOTION_MAX_VM_NAME_BYTES, VMOTION_PAGE_BYTES, VMOTION_UNIT_BYTES, VmotionError, VmotionReason, type MigrationTuning, type Tuning,
   reasonCode, resolveTuning,
 } from './config.js';
 import { GuestMemory, type MemoryModel } from './memory.js';
@@ -92,6 +92,10 @@ export class MigrationSource {
   constructor(opts: SourceOptions) {
     if (!(Number.isInteger(opts.migrationId) && opts.migrationId >= 0 && opts.migrationId <= 0xffffffff)) {
       throw new VmotionError('VFAB_VMOTION_BAD_CONFIG', `migration id ${opts.migrationId} is not a u32`, { field: 'migrationId' });
+    }
+    const nameBytes = Buffer.byteLength(opts.vm ?? '', 'utf8');
+    if (nameBytes < 1 || nameBytes > VMOTION_MAX_VM_NAME_BYTES) {
+      throw new VmotionError('VFAB_VMOTION_BAD_CONFIG', `VM name of ${nameBytes} bytes is not 1..${VMOTION_MAX_VM_NAME_BYTES}`, { field: 'vm' });
     }
     this.migrationId = opts.migrationId;
     this.vm = opts.vm;

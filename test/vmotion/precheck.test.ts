@@ -77,6 +77,12 @@ describe('vMotion pre-checks', () => {
     expect(codes(p)).to.deep.equal(['VFAB_VMOTION_NAME_TAKEN', 'VFAB_VMOTION_TOO_MANY', 'VFAB_VMOTION_NO_VMK', 'VFAB_VMOTION_BAD_CONFIG']);
   });
 
+  it('refuses a VM name too long for the wire', () => {
+    const p = good();
+    p.vm.name = 'v'.repeat(65);
+    expect(codes(p)).to.deep.equal(['VFAB_VMOTION_BAD_CONFIG']);
+  });
+
   it('lists every problem at once', () => {
     const p = good();
     p.vm.poweredOn = false;
