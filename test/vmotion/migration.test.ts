@@ -190,18 +190,26 @@ describe('vMotion: source and destination over a simulated vMotion network', () 
     expect(h.dualRun).to.equal(0);
   });
 
-  it('never runs the VM on two hosts across seeded loss, timeouts and lock outcomes', () => {
-    for (let seed = 1; seed <= 12; seed++) {
+  it('never runs the VM on two hosts across seeded loss, link cuts, timeouts and lock outcomes', () => {
+    const outcomes = new Set<string>();
+    for (let seed = 1; seed <= 16; seed++) {
       const h = new Harness({
         memory: { memoryBytes: 1 * MiB, dirtyBytesPerSec: 2_000_000 }, loss: 0.2, seed,
         tuning: { rtoMs: 10, switchoverTimeoutMs: 40 + seed * 10, networkTimeoutMs: 200 }, destLocks: seed % 3 === 0 ? 'refuse' : 'ok',
       });
       h.start();
+      if (seed % 4 === 1) {
+        h.run(1_000 + seed * 10); // the vMotion network fails at a seeded moment, before or after the stun
+        h.toDst.down = true;
+        h.toSrc.down = true;
+      }
       h.run();
+      outcomes.add(h.sourceResult!.outcome);
       expect(h.dualRun, `seed ${seed}`).to.equal(0);
       expect(h.runningOnSource !== h.runningOnDest, `seed ${seed}: runs exactly once`).to.equal(true);
       expect(h.lockHolder === 'source', `seed ${seed}: lock holder runs it`).to.equal(h.runningOnSource);
     }
+    expect([...outcomes].sort()).to.deep.equal(['aborted', 'migrated', 'resumed-on-source']);
   });
 });
 
