@@ -151,7 +151,7 @@ function iscsiAccess(cfg: StoredConfig, initiators: string[], chapUser: string |
   if (problem !== undefined) {
     const [field, second, third] = problem.path;
     let where: string;
-    if (field === 'initiators' && initiators.length > 0) where = `--iscsi-initiator ${typeof second === 'number' ? initiators[second] : ''}`.trim();
+    if (field === 'initiators' && initiators.length > 0) where = '--iscsi-initiator'; // the message quotes the name
     else if (field === 'chap' && cliChap) {
       const mutual = second === 'mutual';
       const leaf = mutual ? third : second;
