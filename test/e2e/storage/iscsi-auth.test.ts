@@ -9,38 +9,18 @@
 // fails the test, otherwise the tests are skipped with how to install it.
 
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requirePeerTool } from '../../helpers/peer-tools.js';
-import { TOKEN, control, killStored, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
+import { TOKEN, control, killStored, removeDir, runTool as run, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
 
 const INSTALL = 'apt-get install -y libiscsi-bin';
-/** Bound on each tool run; a login takes well under a second on loopback. */
-const TOOL_TIMEOUT_MS = 30_000;
 const ALLOWED = 'iqn.2026-12.test.vfab:allowed';
 const OTHER = 'iqn.2026-12.test.vfab:other';
 const USER = 'host1';
 const SECRET = 'initiator-secret-1';
 const TARGET_USER = 'arr1';
 const TARGET_SECRET = 'target-secret-22';
-
-/** Runs a tool, resolves with its exit code and output (never rejects on a non-zero exit). */
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), TOOL_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
 
 describe('storage/iSCSI access: initiator ACL and CHAP with libiscsi', function () {
   this.timeout(60_000);
