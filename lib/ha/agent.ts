@@ -1,4 +1,4 @@
-// The per-host vSphere-HA agent (docs/ha.md; behaviour reference §7.11-§7.14) as decisions apart from
+// The per-host vSphere-HA agent (docs/ha.md; docs/vsphere-behaviour.md §7.11-§7.14) as decisions apart from
 // actions: the daemon feeds it inputs (ticks of its clock, heartbeats received from peers, results of
 // datastore-heartbeat reads, of pings and of power-on attempts, the host's own VMs and datastores) and
 // carries out the actions it returns (send a heartbeat, read a peer's datastore heartbeat, ping an

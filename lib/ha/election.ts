@@ -1,4 +1,4 @@
-// Election of the HA primary (docs/ha.md; behaviour reference §7.11, §7.13): among the agents that can
+// Election of the HA primary (docs/ha.md; docs/vsphere-behaviour.md §7.11, §7.13): among the agents that can
 // hear each other, the one that sees the most datastores wins; a tie goes to the host name that sorts
 // last (a stable rule every agent computes alike, in the spirit of vSphere's highest object ID). Pure
 // comparisons; when elections start and end is the agent's business (agent.ts). Leaves out vSphere's

@@ -1,4 +1,4 @@
-// The guarantee vSphere HA exists to keep (docs/ha.md; behaviour reference §7.14): no VM is ever
+// The guarantee vSphere HA exists to keep (docs/ha.md; docs/vsphere-behaviour.md §7.14): no VM is ever
 // powered on at two hosts at once. doubleRuns checks one picture of who runs what (an agent's
 // runningView, or a simulation's ground truth) and lists every VM it finds in two places. Leaves out
 // how the picture is gathered.

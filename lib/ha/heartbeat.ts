@@ -1,4 +1,4 @@
-// The HA network heartbeat (docs/ha.md; behaviour reference §7.11): what one agent tells another every
+// The HA network heartbeat (docs/ha.md; docs/vsphere-behaviour.md §7.11): what one agent tells another every
 // second (its role, the primary it follows, how many datastores it sees for elections, the VMs it runs)
 // and its UDP codec. A heartbeat with many VMs is split into pages that each fit one 1500-byte frame
 // (HA_MAX_DATAGRAM_BYTES); HeartbeatAssembler puts the pages of one heartbeat together and keeps at most

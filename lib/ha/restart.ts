@@ -1,4 +1,4 @@
-// Restart decisions of the HA primary (docs/ha.md; behaviour reference §7.11, §7.14): which host a VM is
+// Restart decisions of the HA primary (docs/ha.md; docs/vsphere-behaviour.md §7.11, §7.14): which host a VM is
 // restarted on (a surviving host that mounts the VM's datastore and has all its port groups, the least
 // loaded first, ties by name: these are inputs from the configuration, not discovered), in what order
 // (restart priority, most urgent first; a lower priority waits while a more urgent attempt is in flight),

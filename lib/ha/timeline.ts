@@ -1,4 +1,4 @@
-// The intervals of vSphere HA (docs/ha.md; behaviour reference §7.11-§7.14) as named constants in
+// The intervals of vSphere HA (docs/ha.md; docs/vsphere-behaviour.md §7.11-§7.14) as named constants in
 // fabric ms, scaled together by a time scale. Every "T" of the failure and isolation timelines is
 // measured from T0 = the last network heartbeat the deciding agent heard (a real failure falls within
 // one heartbeat interval after it). Leaves out the VMFS intervals (lib/datastore: heartbeat 3 s, lease

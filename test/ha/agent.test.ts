@@ -1,4 +1,4 @@
-// The HA agent on a manual clock (docs/ha.md; behaviour reference §7.11-§7.14): election and
+// The HA agent on a manual clock (docs/ha.md; docs/vsphere-behaviour.md §7.11-§7.14): election and
 // re-election of the primary, isolation responses (leave powered on, power off, shut down) and what
 // they do to the host's VMs, the lock rule of §7.14 (an isolated host that still reaches storage keeps
 // its VMs' locks, so every restart attempt is refused; a crashed host's locks break only once its

@@ -1,4 +1,4 @@
-// Cluster configuration (docs/ha.md; behaviour reference §7.12): defaults (leave powered on, the
+// Cluster configuration (docs/ha.md; docs/vsphere-behaviour.md §7.12): defaults (leave powered on, the
 // gateway as isolation address, 2 heartbeat datastores per host chosen deterministically, medium
 // priority, protected), and validation that names the field of every problem, limits first.
 import { expect } from 'chai';

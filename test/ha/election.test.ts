@@ -1,4 +1,4 @@
-// The election rule (docs/ha.md; behaviour reference §7.11): most datastores seen wins; a tie goes to
+// The election rule (docs/ha.md; docs/vsphere-behaviour.md §7.11): most datastores seen wins; a tie goes to
 // the name that sorts last; the same answer whatever order the claims arrive in.
 import { expect } from 'chai';
 import { compareClaims, electPrimary } from '../../lib/ha/index.js';

@@ -1,4 +1,4 @@
-// The no-double-run guarantee (docs/ha.md; behaviour reference §7.14): the doubleRuns helper, and a
+// The no-double-run guarantee (docs/ha.md; docs/vsphere-behaviour.md §7.14): the doubleRuns helper, and a
 // seeded multi-host simulation of repeated crashes, restarts and isolations (each isolation response),
 // bounded in count and fabric time, asserting after every 100 ms tick that no VM runs on two hosts and
 // every running VM holds its lock and no primary believes otherwise, and at the end that every protected

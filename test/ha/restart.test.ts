@@ -1,4 +1,4 @@
-// Restart decisions (docs/ha.md; behaviour reference §7.14): order by priority, a lower priority held
+// Restart decisions (docs/ha.md; docs/vsphere-behaviour.md §7.14): order by priority, a lower priority held
 // back while a more urgent attempt is in flight, placement on a fitting host, and the bounded retry of
 // "locked" and "failed" outcomes.
 import { expect } from 'chai';

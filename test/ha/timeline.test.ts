@@ -1,4 +1,4 @@
-// The HA timelines (docs/ha.md; behaviour reference §7.13) pinned to the second on a manual clock, each
+// The HA timelines (docs/ha.md; docs/vsphere-behaviour.md §7.13) pinned to the second on a manual clock, each
 // measured from T0 = the last network heartbeat the deciding agent heard: a secondary's failure (heartbeat
 // lost T3s, datastore heartbeats watched until T18s, unreachable and pinged T10s..T15s, dead at T15s
 // without heartbeat datastores or T18s with them), a secondary's isolation (election T10s, elects itself and
