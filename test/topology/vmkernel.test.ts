@@ -9,6 +9,9 @@ import {
   generateNicMac, generateVmkernelMac, resolveEndpoint, STATIC_MAC_BASE, STATIC_MAC_COUNT, VMKERNEL_MAC_BASE, VMKERNEL_MAC_COUNT,
 } from '../../lib/topology/model.js';
 import { parseMac } from '../../lib/wire/mac.js';
+import { MAX_VMKERNELS_PER_HOST } from '../../lib/topology/model.js';
+import { MAX_VM_NICS } from '../../lib/endpoint/vm-endpoint.js';
+import schema from '../../lib/topology/topology.schema.json' with { type: 'json' };
 import { expectOneProblem, fabric } from './helpers.js';
 
 describe('topology: vmkernel ports', () => {
@@ -143,6 +146,11 @@ describe('topology: vmkernel ports', () => {
     `, links: `
       - [esx1.vmk0, sw1.Gi1/0/3]   # <-
     ` }), 'links[1][0]', 'is a vmkernel port; it attaches to a port group');
+  });
+
+  it('the schema limit is MAX_VMKERNELS_PER_HOST, which one kernel endpoint can hold', () => {
+    expect(schema.definitions.host.properties.vmkernels.maxItems).to.equal(MAX_VMKERNELS_PER_HOST);
+    expect(MAX_VMKERNELS_PER_HOST).to.be.at.most(MAX_VM_NICS);
   });
 
   it('more than 10 on a host', () => {
