@@ -152,7 +152,8 @@ function logHostEvent(e: HostEvent): void {
     const { kind, ...rest } = e.action as any;
     if (kind === 'pingReply' || kind === 'pingTimeout') return; // ping results go to the caller
     if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
-    events.add(kind, { vm: e.vm, ...rest });
+    if (e.kind === 'vmkernel') events.add(kind, { vmk: `${name}.${e.vmk}`, ...rest });
+    else events.add(kind, { vm: e.vm, ...rest });
   }
 }
 
