@@ -1052,6 +1052,12 @@ export class EsxHost {
     return { ...this.teams.get(b.vs)!.engine.describePort(b.portId), portId: b.portId };
   }
 
+  /** The kernel stack (one vNIC per vmk, in vmkernels() order); throws VFAB_NOT_FOUND on a host without vmks. */
+  vmkernelEndpoint(): VmEndpoint {
+    if (!this.kernel) throw new VfabError('VFAB_NOT_FOUND', `host ${this.name} has no vmkernel ports (see hosts[].vmkernels)`);
+    return this.kernel.endpoint;
+  }
+
   /** The kernel stack's counters (ARP, ICMP, UDP, drops) and its UDP dispatch counters. */
   vmkernelCounters() {
     return this.kernel ? { stack: this.kernel.endpoint.counters, udp: { ...this.vmkStack!.counters }, arp: this.kernel.endpoint.arpTable() } : null;
