@@ -4,10 +4,13 @@
 // (forged transmits) and shaping on the vmk's port, teaming failover moving the vmk to the standby with
 // notify RARPs like a VM vNIC (spec §3.7, §3.10), capture points and events.
 import { expect } from 'chai';
+import fs from 'node:fs';
 import { MiniFabric } from './fabric.js';
 import type { EndpointAction } from '../../lib/endpoint/vm-endpoint.js';
 import type { VmkUdpDatagram } from '../../lib/host/vmkernel.js';
 import { VfabError } from '../../lib/errors.js';
+import { EsxHost } from '../../lib/host/host.js';
+import { ManualClock } from '../../lib/clock.js';
 
 const YAML = `
 name: vmk
@@ -234,6 +237,15 @@ describe('EsxHost vmkernel ports', () => {
     expect(f.taps.filter((t) => t.point !== 'esx1.vmk0')).to.have.length(0);
   });
 
+  it('before the host brings them up, the vmk API refuses with VFAB_VMK_DOWN', () => {
+    const t = new MiniFabric(YAML).topology;
+    const host = new EsxHost(t.hosts[0]!, new ManualClock(0), { uplinkTx: () => {} });
+    expect(() => host.vmkernel('vmk0').sendUdp('10.0.0.12', 8182, Buffer.from('x'))).to.throw(VfabError).with.property('code', 'VFAB_VMK_DOWN');
+    expect(host.status().vmkernels[0]).to.deep.include({ up: false, portId: null });
+    host.startVmkernels();
+    expect(host.vmkernel('vmk0').sendUdp('10.0.0.12', 8182, Buffer.from('x'))).to.deep.equal({ ok: true });
+  });
+
   it('status lists each vmk with IP, MAC, services and port; VMs stay VMs', () => {
     const f = new MiniFabric(YAML);
     const st = f.host('esx1').status();
@@ -246,5 +258,22 @@ describe('EsxHost vmkernel ports', () => {
     expect(st.vmkernels[0]!.mac).to.equal(f.topology.hosts[0]!.vmkernels[0]!.macText);
     const portIds = st.vswitches[0]!.ports.map((p) => p.portId);
     for (const k of st.vmkernels) expect(portIds).to.include(k.portId);
+  });
+});
+
+describe('topologies/production.yaml vmkernel ports', () => {
+  it('every host\'s vmk0 pings every other across both switches and the port-channel (VLAN 40)', () => {
+    const f = new MiniFabric(fs.readFileSync(new URL('../../topologies/production.yaml', import.meta.url), 'utf8'));
+    for (const [from, to] of [['esx1', '10.0.40.13'], ['esx3', '10.0.40.12'], ['esx2', '10.0.40.11']] as const) {
+      expect(ping(f, from, 'vmk0', to), `${from}.vmk0 -> ${to}`).to.be.a('number');
+    }
+    expect(f.sw('sw1').lookupMac(40, f.host('esx1').vmkernel('vmk0').mac)).to.be.a('string');
+  });
+
+  it('a host without vmkernels has none, and its vmk API says so', () => {
+    const f = new MiniFabric(YAML.replace(/ {4}vmkernels:\n {6}- \{ name: vmk0, portGroup: Management, ip: 10\.0\.0\.12\/24, services: \[management\] \}\n/, ''));
+    expect(f.host('esx2').vmkernels()).to.deep.equal([]);
+    expect(f.host('esx2').status().vmkernels).to.deep.equal([]);
+    expect(() => f.host('esx2').vmkernelEndpoint()).to.throw(/has no vmkernel ports/);
   });
 });
