@@ -276,7 +276,7 @@ export class EsxHost {
       // the kernel's ports are vNICs of a pseudo-VM named after the host, so each port's point is "<host>.<vmk>"
       const kernelModel: VmModel = {
         name: model.name, host: model.name, disks: [], external: false, loc: model.loc,
-        nics: vmks.map((k) => ({ name: k.name, portGroup: k.portGroup, vswitch: k.vswitch, mac: k.mac, macText: k.macText, macGenerated: k.macGenerated, ip: k.ip, gateway: k.gateway, guestVlan: undefined, loc: k.loc })),
+        nics: vmks.map((k) => ({ ...k, guestVlan: undefined })),
       };
       const endpoint = new VmEndpoint({
         name: `${model.name} vmkernel`,

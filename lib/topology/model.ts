@@ -211,7 +211,8 @@ export interface IpInterface {
   text: string;
 }
 
-export interface VmNic {
+/** What a VM vNIC and a vmkernel port share: a named port on a port group, with a MAC and a gateway. */
+export interface PortAttachment {
   name: string;
   portGroup: string;
   /** vSwitch holding the port group (resolved at load time). */
@@ -220,30 +221,22 @@ export interface VmNic {
   macText: string;
   /** True if the MAC was generated (no `mac` in the file). */
   macGenerated: boolean;
-  ip: IpInterface | undefined;
   gateway: string | undefined;
-  /** VLAN the guest tags its frames with (only on a 4095 port group); undefined = untagged. */
-  guestVlan: number | undefined;
   loc: SourceLoc;
 }
 
-/** A VMkernel port: the host's own IP interface on one of its port groups. */
-export interface Vmkernel {
-  /** vmk<number>; the endpoint is "<host>.<name>". */
-  name: string;
-  portGroup: string;
-  /** vSwitch holding the port group (resolved at load time). */
-  vswitch: string;
-  mac: Mac;
-  macText: string;
-  /** True if the MAC was generated (no `mac` in the file). */
-  macGenerated: boolean;
+export interface VmNic extends PortAttachment {
+  ip: IpInterface | undefined;
+  /** VLAN the guest tags its frames with (only on a 4095 port group); undefined = untagged. */
+  guestVlan: number | undefined;
+}
+
+/** A VMkernel port: the host's own IP interface on one of its port groups; `name` is vmk<number>. */
+export interface Vmkernel extends PortAttachment {
   ip: IpInterface;
-  gateway: string | undefined;
   /** IP MTU in bytes. */
   mtu: number;
   services: VmkernelService[];
-  loc: SourceLoc;
 }
 
 export interface VmDisk {
@@ -419,13 +412,18 @@ function fnv1a32(text: string): number {
  * the range is used, so the result is unique within `taken` and depends only on the file's contents.
  */
 export function generateNicMac(host: string, vm: string, nic: string, taken?: ReadonlySet<Mac>): Mac {
-  let offset = fnv1a32(`${host}/${vm}/${nic}`) % STATIC_MAC_COUNT;
-  for (let tries = 0; tries < STATIC_MAC_COUNT; tries++) {
-    const mac = STATIC_MAC_BASE + offset;
+  return macInBlock(STATIC_MAC_BASE, STATIC_MAC_COUNT, `${host}/${vm}/${nic}`, taken, 'static');
+}
+
+/** The MAC at hash(`key`) in the block of `count` MACs from `base`, else the next one not in `taken`. */
+function macInBlock(base: Mac, count: number, key: string, taken: ReadonlySet<Mac> | undefined, what: string): Mac {
+  let offset = fnv1a32(key) % count;
+  for (let tries = 0; tries < count; tries++) {
+    const mac = base + offset;
     if (!taken || !taken.has(mac)) return mac;
-    offset = (offset + 1) % STATIC_MAC_COUNT;
+    offset = (offset + 1) % count;
   }
-  throw new RangeError('static MAC range exhausted');
+  throw new RangeError(`${what} MAC range exhausted`);
 }
 
 /**
@@ -433,13 +431,7 @@ export function generateNicMac(host: string, vm: string, nic: string, taken?: Re
  * "<host>/<vmk>", the next free address on a clash with `taken` (as generateNicMac).
  */
 export function generateVmkernelMac(host: string, vmk: string, taken?: ReadonlySet<Mac>): Mac {
-  let offset = fnv1a32(`${host}/${vmk}`) % VMKERNEL_MAC_COUNT;
-  for (let tries = 0; tries < VMKERNEL_MAC_COUNT; tries++) {
-    const mac = VMKERNEL_MAC_BASE + offset;
-    if (!taken || !taken.has(mac)) return mac;
-    offset = (offset + 1) % VMKERNEL_MAC_COUNT;
-  }
-  throw new RangeError('vmkernel MAC range exhausted');
+  return macInBlock(VMKERNEL_MAC_BASE, VMKERNEL_MAC_COUNT, `${host}/${vmk}`, taken, 'vmkernel');
 }
 
 export function isStaticVmwareMac(mac: Mac): boolean {

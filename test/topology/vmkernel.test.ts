@@ -48,23 +48,30 @@ describe('topology: vmkernel ports', () => {
     expect(t.hosts[0]!.vmkernels[1]!.mac).to.equal(first + 1);
   });
 
-  it('an unknown port group is reported with a suggestion', () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-1O, ip: 10.0.0.11/24 }   # <-
-    ` }), 'hosts[0].vmkernels[0].portGroup', /host esx1 has no port group `VM-1O` \(did you mean `VM-10`\?\)/);
-  });
+  // one vmkernel port with one mistake: [what, the entry, the field reported, the message]
+  const ONE_MISTAKE: Array<[string, string, string, string | RegExp]> = [
+    ['an unknown port group is reported with a suggestion', '{ name: vmk0, portGroup: VM-1O, ip: 10.0.0.11/24 }', 'portGroup', /host esx1 has no port group `VM-1O` \(did you mean `VM-10`\?\)/],
+    ['a name that is not vmk<number>', '{ name: mgmt0, portGroup: VM-10, ip: 10.0.0.11/24 }', 'name', 'not a valid name'],
+    ["an IP used by a VM's NIC", '{ name: vmk0, portGroup: VM-10, ip: 192.0.2.11/24 }', 'ip', /IP 192\.0\.2\.11 is already used by VM NIC vm1\.nic0/],
+    ['a CIDR without prefix length', '{ name: vmk0, portGroup: VM-10, ip: 10.0.0.11 }', 'ip', 'has no prefix length'],
+    ['a CIDR that is the network address', '{ name: vmk0, portGroup: VM-10, ip: 10.0.0.0/24 }', 'ip', 'is the network address'],
+    ['a CIDR that is not an address', '{ name: vmk0, portGroup: VM-10, ip: 10.0.0.300/24 }', 'ip', 'is not an IPv4 address'],
+    ['a gateway outside the subnet', '{ name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, gateway: 10.0.1.1 }', 'gateway', "outside the vmkernel port's subnet 10.0.0.0/24"],
+    ['a service listed twice', '{ name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, services: [management, vmotion, management] }', 'services[2]', 'is listed twice'],
+    ['an unknown service suggests the close one', '{ name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, services: [vMotion] }', 'services[0]', 'did you mean `vmotion`?'],
+    ['an MTU above the vSwitch MTU', '{ name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, mtu: 9000 }', 'mtu', 'vmkernel MTU 9000 is above the MTU 1500 of its vSwitch vSwitch0'],
+  ];
+  for (const [what, entry, field, message] of ONE_MISTAKE) {
+    it(what, () => {
+      expectOneProblem(fabric({ vmkernels: `- ${entry}   # <-` }), `hosts[0].vmkernels[0].${field}`, message);
+    });
+  }
 
   it('a name used twice on a host', () => {
     expectOneProblem(fabric({ vmkernels: `
       - { name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24 }
       - { name: vmk0, portGroup: VM-10, ip: 10.0.0.12/24 }   # <-
     ` }), 'hosts[0].vmkernels[1].name', 'duplicate vmkernel port name `vmk0`');
-  });
-
-  it('a name that is not vmk<number>', () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: mgmt0, portGroup: VM-10, ip: 10.0.0.11/24 }   # <-
-    ` }), 'hosts[0].vmkernels[0].name', 'not a valid name');
   });
 
   it('an IP used by another vmkernel port on another host', () => {
@@ -77,12 +84,6 @@ describe('topology: vmkernel ports', () => {
         vmkernels:
           - { name: vmk0, portGroup: Mgmt, ip: 10.0.0.11/24 }   # <-
     ` }), 'hosts[1].vmkernels[0].ip', /IP 10\.0\.0\.11 is already used by vmkernel port esx1\.vmk0/);
-  });
-
-  it("an IP used by a VM's NIC", () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 192.0.2.11/24 }   # <-
-    ` }), 'hosts[0].vmkernels[0].ip', /IP 192\.0\.2\.11 is already used by VM NIC vm1\.nic0/);
   });
 
   it("a MAC used by a VM's NIC (even one written later in the file)", () => {
@@ -102,42 +103,6 @@ describe('topology: vmkernel ports', () => {
       - { name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, mac: "00:50:56:6a:00:01" }
       - { name: vmk1, portGroup: VM-10, ip: 10.0.0.12/24, mac: "00:50:56:6a:00:01" }   # <-
     ` }), 'hosts[0].vmkernels[1].mac', /already used by vmkernel port esx1\.vmk0/);
-  });
-
-  it('a bad CIDR: no prefix, network address, not an address', () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 10.0.0.11 }   # <-
-    ` }), 'hosts[0].vmkernels[0].ip', 'has no prefix length');
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 10.0.0.0/24 }   # <-
-    ` }), 'hosts[0].vmkernels[0].ip', 'is the network address');
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 10.0.0.300/24 }   # <-
-    ` }), 'hosts[0].vmkernels[0].ip', 'is not an IPv4 address');
-  });
-
-  it('a gateway outside the subnet', () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, gateway: 10.0.1.1 }   # <-
-    ` }), 'hosts[0].vmkernels[0].gateway', "outside the vmkernel port's subnet 10.0.0.0/24");
-  });
-
-  it('a service listed twice', () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, services: [management, vmotion, management] }   # <-
-    ` }), 'hosts[0].vmkernels[0].services[2]', 'is listed twice');
-  });
-
-  it('an unknown service suggests the close one', () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, services: [vMotion] }   # <-
-    ` }), 'hosts[0].vmkernels[0].services[0]', 'did you mean `vmotion`?');
-  });
-
-  it('an MTU above the vSwitch MTU', () => {
-    expectOneProblem(fabric({ vmkernels: `
-      - { name: vmk0, portGroup: VM-10, ip: 10.0.0.11/24, mtu: 9000 }   # <-
-    ` }), 'hosts[0].vmkernels[0].mtu', 'vmkernel MTU 9000 is above the MTU 1500 of its vSwitch vSwitch0');
   });
 
   it('a link to a vmkernel port', () => {
