@@ -7,7 +7,8 @@
 //
 // usage: node --import tsx daemons/hostd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
 // control API (JSON, Authorization: Bearer <token>):
-//   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, links
+//   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, vmkernel ports (and
+//                                         vmkernelStack: their IP stack's and UDP dispatch's counters), links
 //   GET  /control/mac-table               every vSwitch's table (told by ports, never learned)
 //   GET  /control/events?since=N          power, guest, vSwitch and carrier events
 //   POST /control/peers                   {peers: {vmnic: url}}: dial the uplinks
@@ -281,7 +282,7 @@ function vmPath(req: { params: Record<string, string> }): string {
 }
 
 const server = new ControlServer(token)
-  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), clockMs: clock.nowMs() }))
+  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs() }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))

@@ -46,6 +46,7 @@ describe('e2e fabric: vmkernel ports (topologies/e2e/vmkernel.yaml)', function (
     const st = await fab.status('esx1');
     expect(st.vmkernels[0]).to.deep.include({ endpoint: 'esx1.vmk0', ip: '10.0.0.11/24', up: true, uplink: 'vmnic0' });
     expect(st.vmkernels[0].mac).to.match(/^00:50:56:[4-7][0-9a-f]:/);
+    expect(st.vmkernelStack.stack.icmp.echoRepliesReceived, 'the pings above, counted by the kernel stack').to.be.at.least(3);
   });
 
   it('a capture at esx1.vmk0 sees the echo request and reply, untagged', async () => {
