@@ -36,6 +36,9 @@ describe('e2e fabric: vmkernel ports (topologies/e2e/vmkernel.yaml)', function (
     const r = await runCli(['ping', 'esx1.vmk0', '10.0.0.50', '-c', '1', '--timeout-ms', '300'], { stateDir: fab.stateDir });
     expect(r.code, r.out + r.stderr).to.equal(1);
     expect((await fab.vm('vm10')).counters.arp.requestsReceived).to.equal(0);
+    const back = await runCli(['ping', 'vm10.nic0', '10.0.0.12', '-c', '1', '--timeout-ms', '300'], { stateDir: fab.stateDir });
+    expect(back.code, 'nor the VM the vmk (SOURCE written <vm>.<nic>)').to.equal(1);
+    expect(back.out).to.match(/PING 10\.0\.0\.12 from vm10\.nic0 \(10\.0\.0\.50\)/);
   });
 
   it('vfab status shows each host\'s vmk ports with IP, MAC, port group and uplink', async () => {
