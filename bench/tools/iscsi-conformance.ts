@@ -135,6 +135,17 @@ export function totalsOf(lun: LunKind, suites: SuiteResult[]): KindResult {
   return { lun, suites, totals };
 }
 
+/** Every process this runner started and has not seen exit (stored and iscsi-test-cu), to stop on SIGTERM/SIGINT. */
+const live = new Set<ChildProcess>();
+/** The run's scratch folder (stored configs), removed at the end or on SIGTERM/SIGINT. */
+let scratchDir: string | undefined;
+
+function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
 interface Stored {
   child: ChildProcess;
   iscsiPort: number;
@@ -143,10 +154,12 @@ interface Stored {
 }
 
 async function startStored(configFile: string): Promise<Stored> {
-  const child = spawn(process.execPath, [DAEMON_SCRIPTS.array, '--memory', '--config', configFile, '--port', '0', '--iscsi-port', '0'], {
-    env: { ...process.env, VFAB_TOKEN: randomBytes(12).toString('hex') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = track(
+    spawn(process.execPath, [DAEMON_SCRIPTS.array, '--memory', '--config', configFile, '--port', '0', '--iscsi-port', '0'], {
+      env: { ...process.env, VFAB_TOKEN: randomBytes(12).toString('hex') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4096)));
   const ready = await new Promise<{ iscsiPort?: number; iqn?: string }>((resolve, reject) => {
@@ -186,13 +199,13 @@ async function stopStored(child: ChildProcess): Promise<void> {
 
 function runTool(args: string[], timeoutMs: number): Promise<{ out: string; code: number | null; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(CONFORMANCE_TOOL, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(CONFORMANCE_TOOL, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     const keep = (d: Buffer): void => {
       if (out.length < MAX_OUTPUT_BYTES) out += d.toString();
     };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -239,6 +252,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<KindResu
   for (const s of opts.suites) if (!all.has(s)) throw new UsageError(`--suite ${s}: no such suite; ${CONFORMANCE_TOOL} -l lists ${[...all.keys()].join(', ')}`);
   const chosen = [...all.keys()].filter((s) => opts.suites.length === 0 || opts.suites.includes(s));
   const dir = mkdtempSync(join(tmpdir(), 'vfab-iscsi-conformance-'));
+  scratchDir = dir;
   const out: KindResult[] = [];
   try {
     for (const kind of opts.kinds) {
@@ -295,7 +309,7 @@ export function markdownReport(results: KindResult[], command: string, date: str
     '',
     formatTable(results, true),
     '',
-    ...results.map((k) => `- ${k.lun}: ${k.totals.passed} of ${k.totals.tests} passed, ${k.totals.failed} failed, ${k.totals.skippedChecks} skipping checks (${k.totals.notImplemented} for a command not implemented), ${k.totals.seconds} s of suite runs.`),
+    ...results.map((k) => `- ${k.lun}: ${k.totals.passed} of ${k.totals.tests} passed, ${k.totals.failed} failed, ${k.totals.skippedChecks} skipping checks (${k.totals.notImplemented} for a command not implemented), ${k.totals.seconds} s summed over its suite runs.`),
     '',
   ];
   return lines.join('\n');
@@ -410,6 +424,16 @@ export async function main(argv: string[]): Promise<number> {
     return 3;
   }
   o.progress = (line) => process.stderr.write(line + '\n');
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      // stop what we started, by PID, then go with the signal's exit status
+      const n = live.size;
+      for (const child of live) if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+      if (scratchDir !== undefined) rmSync(scratchDir, { recursive: true, force: true });
+      process.stderr.write(`iscsi-conformance: ${signal}: stopped the ${n} process(es) it had started\n`);
+      process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+    });
+  }
   let results: KindResult[];
   try {
     results = await runConformance(o);

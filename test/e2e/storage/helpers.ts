@@ -135,6 +135,26 @@ export function spawnStored(args: string[], env: Record<string, string> = {}, da
   });
 }
 
+/**
+ * Runs a program we start to its exit, bounded by `timeoutMs` (then sent `signal`): resolves with its exit
+ * code and output, never rejects on a non-zero exit.
+ */
+export function runTool(cmd: string, args: string[], timeoutMs: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill(signal), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
 /** Kills a stored we started, by PID, and waits for it to exit. */
 export function killStored(p: StoredProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve(p?.child.exitCode ?? null);

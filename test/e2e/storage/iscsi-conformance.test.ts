@@ -7,8 +7,8 @@
 // docs/iscsi-conformance.md).
 
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { requirePeerTool } from '../../helpers/peer-tools.js';
+import { runTool } from './helpers.js';
 import { CONFORMANCE_INSTALL, CONFORMANCE_TOOL, type KindResult } from '../../../bench/tools/iscsi-conformance.js';
 
 const RUNNER = 'bench/tools/iscsi-conformance.ts';
@@ -17,21 +17,8 @@ const MIN_PASSED = 200;
 /** Bound on the runner for both LUN kinds, two suites at a time (one at a time: 35 s per kind on a quiet 2-core machine, 70 s on a loaded one). */
 const RUN_TIMEOUT_MS = 240_000;
 
-function runRunner(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-20_000)));
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+/** The runner as a process; on its time bound it gets SIGTERM, on which it stops the stored processes it started. */
+const runRunner = (args: string[], timeoutMs: number): ReturnType<typeof runTool> => runTool(process.execPath, ['--import', 'tsx', RUNNER, ...args], timeoutMs, 'SIGTERM');
 
 describe('storage/iSCSI conformance: iscsi-test-cu one suite per process, thin and thick LUNs', function () {
   this.timeout(RUN_TIMEOUT_MS + 20_000);

@@ -8,7 +8,6 @@
 // libiscsi does not offer, are checked with a hand-driven login.
 
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -18,7 +17,7 @@ import { connectBlockClient } from '../../../daemons/storage/block-client.js';
 import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js';
 import { OPCODE, REJECT_REASON, RESERVED_TAG, emitPdu, makePdu, type Digests } from '../../../lib/iscsi/pdu.js';
 import { requirePeerTool } from '../../helpers/peer-tools.js';
-import { TOKEN, control, killStored, rawIscsiClient, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
+import { TOKEN, control, killStored, rawIscsiClient, removeDir, runTool, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
 
 const TOOLS = ['iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'qemu-img'];
 const INSTALL = 'apt-get install -y libiscsi-bin qemu-utils';
@@ -29,21 +28,7 @@ const IMAGE_BYTES = 4 * 1024 * 1024;
 const DURABLE_IMAGE_BYTES = 256 * 1024 * 1024;
 
 /** Runs a tool, resolves with its exit code and output (never rejects on a non-zero exit). */
-function run(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+const run = (cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): ReturnType<typeof runTool> => runTool(cmd, args, timeoutMs);
 
 describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', function () {
   this.timeout(120_000);
