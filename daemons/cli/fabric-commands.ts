@@ -203,6 +203,11 @@ function renderArray(r: any): string[] {
   if (r.iscsi) {
     const p = r.iscsi;
     lines.push(`  iSCSI portal: ${p.address}:${p.port}  target ${p.iqn}  (iscsi://${p.address}:${p.port}/${p.iqn}/<lun>)`);
+    if (p.access) {
+      const acl = p.access.initiators === null ? 'every initiator' : `initiators ${p.access.initiators.join(', ') || '(none)'}`;
+      const refused = `refused: ACL ${p.aclRefusals ?? 0}, CHAP ${Object.values(p.authFailures ?? {}).reduce((a: number, b: any) => a + Number(b), 0)}`;
+      lines.push(`    access: ${acl}; CHAP ${p.access.chap}; ${refused}`);
+    }
     if (p.connections.length > 0) {
       lines.push(indent(table([['connection', 'initiator', 'from', 'type', 'commands'], ...p.connections.map((c: any) => [String(c.id), c.initiator ?? '(logging in)', c.remote, c.sessionType ?? '-', String(c.commands)])]), 4));
     }

@@ -19,6 +19,7 @@ import {
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
+import { accessProblems } from '../iscsi/access.js';
 import { type Locator, type PathSeg, type TopologyProblem, pathText } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -177,8 +178,22 @@ class Builder {
     });
     const readCacheBytes = int(r.readCacheMB, DEFAULT_READ_CACHE_BYTES / BYTES_PER_MIB) * BYTES_PER_MIB;
     const dataDir = str(r.dataDir, '');
-    const iscsi = has(r, 'iscsi') ? { port: int(obj(r.iscsi).port, ISCSI_DEFAULT_PORT) } : undefined;
+    const iscsi = has(r, 'iscsi') ? this.iscsi(obj(r.iscsi), [...segs, 'iscsi']) : undefined;
     return { name: str(r.name, ''), luns, shares, readCacheBytes, ...(iscsi ? { iscsi } : {}), ...(dataDir ? { dataDir } : {}), loc: this.at.loc(segs) };
+  }
+
+  /** arrays[].iscsi: the port, and the initiator ACL and CHAP checked by accessProblems (the schema checks shapes). */
+  private iscsi(r: Raw, segs: PathSeg[]): NonNullable<StorageArray['iscsi']> {
+    for (const p of accessProblems(r)) if (p.kind === 'value') this.report([...segs, ...p.path], p.message);
+    const initiators = has(r, 'initiators') ? strList(r.initiators) : undefined;
+    const chap = obj(r.chap);
+    const mutual = obj(chap.mutual);
+    const creds = (c: Raw): { username: string; secret: string } => ({ username: str(c.username, ''), secret: str(c.secret, '') });
+    return {
+      port: int(r.port, ISCSI_DEFAULT_PORT),
+      ...(initiators ? { initiators } : {}),
+      ...(has(r, 'chap') ? { chap: { ...creds(chap), ...(has(chap, 'mutual') ? { mutual: creds(mutual) } : {}) } } : {}),
+    };
   }
 
   // ---- physical switches -------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 import { type Mac, macToString } from '../wire/mac.js';
 import { closestName, didYouMean } from '../text/did-you-mean.js';
+import type { IscsiAccess } from '../iscsi/access.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Limits (spec §8 unless marked [INF])
@@ -267,8 +268,11 @@ export interface StorageArray {
   shares: NasShare[];
   /** The array's read cache (stored --read-cache-mb); DEFAULT_READ_CACHE_BYTES unless the topology says. */
   readCacheBytes: number;
-  /** The iSCSI portal (stored --iscsi-port), when the topology asks for one. */
-  iscsi?: { port: number };
+  /**
+   * The iSCSI portal (stored --iscsi-port), when the topology asks for one, with who may log in: the
+   * initiator ACL (absent: every initiator) and CHAP (absent: none). The secrets stay in the run config.
+   */
+  iscsi?: { port: number } & IscsiAccess;
   /**
    * Where the array keeps its LevelDB store, as written in the file (relative paths are relative to the
    * topology file's folder; `vfab up` resolves them). Absent: `.vfab/arrays/<name>/` in the state dir.

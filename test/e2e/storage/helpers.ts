@@ -135,26 +135,6 @@ export function spawnStored(args: string[], env: Record<string, string> = {}, da
   });
 }
 
-/**
- * Runs a program we start to its exit, bounded by `timeoutMs` (then sent `signal`): resolves with its exit
- * code and output, never rejects on a non-zero exit.
- */
-export function runTool(cmd: string, args: string[], timeoutMs: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill(signal), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
-
 /** Kills a stored we started, by PID, and waits for it to exit. */
 export function killStored(p: StoredProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return Promise.resolve(p?.child.exitCode ?? null);
@@ -211,4 +191,24 @@ export async function rawIscsiClient(port: number): Promise<{
     return final;
   };
   return { sock, framer, next, login };
+}
+
+/** Bound on one peer tool run (libiscsi's tools, qemu-img); they take well under a second on loopback. */
+export const TOOL_TIMEOUT_MS = 60_000;
+
+/** Runs a peer tool, resolves with its exit code and output (never rejects on a non-zero exit; sent `signal` after timeoutMs). */
+export function runTool(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill(signal), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
 }
