@@ -2,12 +2,13 @@
 // §5.11, §5.16): CDB fields and ranges, the OR under the range lock shared with COMPARE AND WRITE, runs of
 // mapped and deallocated blocks, what a thick LUN reports and refuses, field pointers in the sense data.
 import { expect } from 'chai';
-import { openArray, type StorageArray } from '../../lib/storage/array.js';
+import { ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
 import * as cdb from '../../lib/storage/cdb.js';
 import { ASC, SCSI_OP, SENSE_KEY } from '../../lib/storage/scsi.js';
 import { parseFixedSense, toFixedSense } from '../../lib/storage/sense.js';
 import { LBA_STATUS, MAX_LBA_STATUS_SCAN_BLOCKS } from '../../lib/storage/target.js';
 import { A, B, blocksOf, expectConflict, expectGood, expectSense, run } from './helpers.js';
+import { makeTempDir, removeTempDir } from './tmpdir.js';
 
 const IR = SENSE_KEY.ILLEGAL_REQUEST;
 const BLOCKS = 1024;
@@ -150,6 +151,28 @@ describe('storage target: READ (6), ORWRITE, GET LBA STATUS, thin and thick LUNs
     code = '';
     await arr.setLunProvisioning('thin', 'fat' as never).catch((e: { code: string }) => (code = e.code));
     expect(code).to.equal('VFAB_STORAGE_BAD_PROVISIONING');
+  });
+
+  it('ensureLuns applies the configured provisioning to new and stored LUNs; a LevelDB array keeps it across reopening', async function () {
+    this.timeout(20_000);
+    await ensureLuns(arr, [{ name: 'thin', sizeBytes: BLOCKS * 512, provisioning: 'thick' }, { name: 'new', sizeBytes: 64 * 512, provisioning: 'thick' }]);
+    expect([arr.getLun('thin')!.provisioning, arr.getLun('new')!.provisioning]).to.deep.equal(['thick', 'thick']);
+    const u = cdb.unmapCommand([{ lba: 0, blocks: 1 }]);
+    expectSense(await run(arr, A, arr.getLun('new')!.lun, u.cdb, u.dataOut), IR, ASC.INVALID_COMMAND_OPCODE);
+    await ensureLuns(arr, [{ name: 'thin', sizeBytes: BLOCKS * 512 }]); // default thin
+    expect(arr.getLun('thin')!.provisioning).to.equal(undefined);
+    const dir = makeTempDir('provisioning');
+    try {
+      let level = await openArray({ dataDir: dir, name: 'l' });
+      await level.createLun({ name: 'x', sizeBytes: 64 * 512, provisioning: 'thick' });
+      await level.close();
+      level = await openArray({ dataDir: dir, name: 'l' });
+      expect(level.getLun('x')!.provisioning).to.equal('thick');
+      expect(cdb.parseReadCapacity16(expectGood(await run(level, A, 0, cdb.readCapacity16())))!.thin).to.equal(false);
+      await level.close();
+    } finally {
+      removeTempDir(dir);
+    }
   });
 
   it('sense data carries the field pointer (SKSV, C/D, BPV) and it decodes back', () => {
