@@ -113,7 +113,7 @@ const status = defineCommand(
   {
     usage: ['[NODE] [--json]'],
     description: `Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
-group, VLAN, MAC, the uplink each port uses and why), VMs and storage paths; switches with their ports
+group, VLAN, MAC, the uplink each port uses and why), VMkernel ports (IP, MAC, uplink), VMs and storage paths; switches with their ports
 and links; arrays with their LUNs (I/O counters), block sessions and read cache.
 NODE limits the output to one host, switch or array.`,
     options: { json: JSON_OPTION },
@@ -166,6 +166,10 @@ function renderStatus(r: any): string {
     if (vs.ports?.length) {
       lines.push(indent(table([['port', 'name', 'port group', 'vlan', 'mac', 'uplink', 'why'], ...vs.ports.map((p: any) => [String(p.portId), p.name ?? '', p.portGroup, String(p.vlanId), p.effectiveMac ?? p.mac ?? '', p.uplink ?? '-', p.uplinkReason ?? ''])]), 4));
     }
+  }
+  if (r.vmkernels?.length) {
+    lines.push('  VMkernel ports:');
+    lines.push(indent(table([['vmk', 'ip', 'mac', 'port group', 'port', 'uplink', 'services'], ...r.vmkernels.map((k: any) => [k.name, k.ip, k.mac, k.portGroup, k.portId === null ? 'down' : String(k.portId), k.uplink ?? '-', k.services.join(',') || '-'])]), 4));
   }
   if (r.vms?.length) {
     lines.push('  VMs:');
