@@ -56,6 +56,7 @@ import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
 import { registerVmRoutes, runPing } from './common/vm-control.js';
 import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
+import { attachHa } from './ha/attach.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
@@ -365,8 +366,11 @@ for (const vm of config.host.vms) {
   else datastores.powerOnTopologyVm(vm.name, { waitMs: VM_STARTUP_MOUNT_WAIT_MS, untilFormatted: true }).catch((e: Error) => process.stderr.write(`${name}: ${vm.name} stays off: ${e.message}\n`));
 }
 scheduleTick();
+// vSphere HA: the cluster's agent on the management vmk and the datastores, GET /control/ha (daemons/ha/)
+const stopHa = attachHa({ server, name, config, host, clock, timeScale, event: (type, fields) => events.add(type, fields), datastores, scheduleTick });
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
+  stopHa();
   datastores.close();
   links.close();
   drops.close();

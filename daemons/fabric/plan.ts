@@ -7,6 +7,7 @@
 // Pure: no I/O.
 
 import type { Topology, Host, PhysicalSwitch, StorageArray, Vm } from '../../lib/topology/model.js';
+import type { ClusterInput } from '../../lib/ha/config.js';
 import type { DaemonKind } from './state.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
 
@@ -29,6 +30,8 @@ export interface HostConfig {
   timeScale: number;
   /** The fabric clock's anchor: the daemon's clock, event and capture times run on it. */
   clock?: FabricClockAnchor;
+  /** The vSphere-HA cluster this host is in (lib/ha's input; daemons/ha/ runs its agent). */
+  cluster?: ClusterInput;
 }
 
 export interface SwitchConfig {
@@ -105,7 +108,8 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
   }
   for (const host of topology.hosts) {
     const vmEnds = host.vms.filter((vm) => vm.external).flatMap((vm) => externalVmEnds(host.name, vm).hostEnds);
-    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor } });
+    const cluster = (topology.clusters ?? []).find((c) => c.hosts.includes(host.name));
+    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor, ...(cluster ? { cluster: cluster.input } : {}) } });
   }
   for (const host of topology.hosts) {
     for (const vm of host.vms) {

@@ -9,6 +9,8 @@
 import { type Mac, macToString } from '../wire/mac.js';
 import { closestName, didYouMean } from '../text/did-you-mean.js';
 import type { IscsiAccess } from '../iscsi/access.js';
+import type { Cluster } from './clusters.js';
+export type { Cluster } from './clusters.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Limits (spec §8 unless marked [INF])
@@ -100,6 +102,8 @@ export interface Topology {
   hosts: Host[];
   links: Link[];
   arrays: StorageArray[];
+  /** vSphere-HA clusters (clusters.ts); [] when the file lists none. */
+  clusters: Cluster[];
   loc: SourceLoc;
 }
 
