@@ -27,6 +27,7 @@
 //   GET  /control/streams/:vm             reports of the VM's sinks, and its senders {streamId, sent, running}
 //   POST /control/streams/:vm/clear       forget the VM's sinks and finished senders
 //   /control/datastores/...               VMFS-like datastores and VM power-on locks (daemons/datastore/host-datastores.ts)
+//   GET  /control/ha, POST /control/vmkernels/:vmk/link {up}   HA agent status; vmk port blocked (daemons/ha/attach.ts)
 // events (GET /control/events) also carry teaming: failover, failback, pinned, notify (RARPs: count,
 // uplink, vlan), link-up/down, beacon-failed/-restored, shotgun-on/-off, no-uplink, shaping-drop;
 // carrier changes; impairment-set/-cleared, flap-set/-change/-cancelled.

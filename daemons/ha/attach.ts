@@ -2,7 +2,9 @@
 // `clusters:`, daemons/fabric/plan.ts), runs its HA agent (runner.ts) on the management vmkernel port and
 // the host's datastores, and serves GET /control/ha (the agent's status: role, primary, how it sees each
 // peer, heartbeats heard, held heartbeat files, protected VMs and pending restarts). A host in no
-// cluster answers that route with VFAB_HA_NOT_CONFIGURED. Leaves out the decisions (lib/ha).
+// cluster answers that route with VFAB_HA_NOT_CONFIGURED. Also POST /control/vmkernels/:vmk/link {up}
+// (`management` for the management vmk): the vmk's vSwitch port blocked or unblocked, for
+// `vfab fault isolate`. Leaves out the decisions (lib/ha).
 
 import { VfabError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
@@ -37,6 +39,14 @@ export function attachHa(d: AttachHaDeps): () => void {
   d.server.on('GET', '/control/ha', () => {
     if (runner === undefined) throw new VfabError(HA_NOT_CONFIGURED, `${d.name} is in no HA cluster${cluster !== undefined ? ' (it has no management vmkernel port)' : ''}: add it to a cluster under clusters: in the topology`);
     return runner.status();
+  });
+  // `vfab fault isolate`: the vmk's vSwitch port blocked ("management" names the management vmk)
+  d.server.on('POST', '/control/vmkernels/:vmk/link', (req) => {
+    const name = req.params.vmk === 'management' ? (vmk?.name ?? 'management') : req.params.vmk!;
+    const up = req.body?.up !== false;
+    d.event('vmk-link', { vmk: `${d.name}.${name}`, up });
+    d.host.setVmkernelLink(name, up); // VFAB_NOT_FOUND names the host's vmkernel ports
+    return { host: d.name, vmk: name, up };
   });
   runner?.start();
   return () => runner?.close();
