@@ -11,7 +11,7 @@ import { isGroupMac, macToString, parseMac, type Mac } from '../wire/mac.js';
 import {
   BYTES_PER_GB, BYTES_PER_MIB, DEFAULT_MAC_AGING_SECONDS, DEFAULT_MTU_BYTES, MAX_ACTIVE_PORTS_PER_HOST,
   MAX_PNICS_PER_HOST, MAX_PORTS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, PORT_GROUP_VLAN_ALL, didYouMean, formatVlanRanges,
-  generateNicMac, parseVlanList, resolveEndpointDetailed,
+  STORAGE_PROTOCOLS, generateNicMac, parseVlanList, resolveEndpointDetailed,
   type FailureDetection, type Host, type HostDatastore, type HostStorage, type LoadBalancing, type Link, type Lun, type NasShare,
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
@@ -560,7 +560,11 @@ class Builder {
           });
         }
       }
-      out.push({ array: arrayName, luns, paths: int(r.paths, 1), policy: pick(r.policy, PATH_POLICIES, 'fixed'), loc: this.at.loc(ss) });
+      const protocol = pick(r.protocol, STORAGE_PROTOCOLS, 'block');
+      if (protocol === 'iscsi' && array && !array.iscsi) {
+        this.report([...ss, 'protocol'], `protocol iscsi: array ${arrayName} has no iSCSI portal`, `add iscsi: { port: 0 } to array ${arrayName}, or use protocol: block`);
+      }
+      out.push({ array: arrayName, luns, paths: int(r.paths, 1), policy: pick(r.policy, PATH_POLICIES, 'fixed'), protocol, loc: this.at.loc(ss) });
     });
     return out;
   }

@@ -234,11 +234,16 @@ export interface Vm {
   loc: SourceLoc;
 }
 
+/** How a host's paths reach an array: vfab's WebSocket block protocol or iSCSI (docs/iscsi.md). */
+export type StorageProtocol = 'block' | 'iscsi';
+export const STORAGE_PROTOCOLS: readonly StorageProtocol[] = ['block', 'iscsi'];
+
 export interface HostStorage {
   array: string;
   luns: string[];
   paths: number;
   policy: PathPolicy;
+  protocol: StorageProtocol;
   loc: SourceLoc;
 }
 
