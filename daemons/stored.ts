@@ -20,6 +20,8 @@ import { BlockServer } from './storage/block-server.js';
 import { IscsiPortal, LOGIN_TIMEOUT_MS, MAX_LOGIN_TIMEOUT_MS, MIN_LOGIN_TIMEOUT_MS } from './storage/iscsi-portal.js';
 import { createGuardedServer, decodeSegment, guardUpgradeSocket, refuseSocket, requestAuthorized } from './common/http-guard.js';
 import { openNasService, type NasService } from './storage/nas-server.js';
+import { FabricClock } from './common/fabric-clock.js';
+import type { FabricClockAnchor } from '../lib/fabric-clock.js';
 import type { ShareSpec } from '../lib/nas/shares.js';
 
 /** Largest control API request body. */
@@ -88,7 +90,8 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(l.ats === false ? { ats: false } : {}),
     });
   }
-  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as { port?: number } } : {}) };
+  const clock = typeof raw.clock === 'object' && raw.clock !== null ? { clock: raw.clock as FabricClockAnchor, ...(typeof raw.timeScale === 'number' ? { timeScale: raw.timeScale } : {}) } : {};
+  return { ...clock, ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as { port?: number } } : {}) };
 }
 interface StoredConfig {
   name?: string;
@@ -100,6 +103,9 @@ interface StoredConfig {
   shares?: ShareSpec[];
   /** iSCSI portal on --host ({ port }: 0 = any free port); --iscsi-port wins. */
   iscsi?: { port?: number };
+  /** The fabric clock's anchor and time scale (from the plan): iSCSI login times are on it. */
+  clock?: FabricClockAnchor;
+  timeScale?: number;
 }
 
 function log(line: string): void {
@@ -317,6 +323,7 @@ async function main(): Promise<void> {
     log,
     onInitiatorGone: (initiator) => array.nexusLoss(initiator),
   });
+  const fabricClock = new FabricClock(cfg.clock, cfg.timeScale ?? 1);
   const iscsi =
     iscsiPort === undefined
       ? undefined
@@ -331,6 +338,7 @@ async function main(): Promise<void> {
           onInitiatorGone: (initiator) => array.nexusLoss(initiator),
           log,
           loginTimeoutMs,
+          now: () => fabricClock.nowMs(),
         });
 
   const server = createGuardedServer((req, res) => {

@@ -9,6 +9,7 @@ import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath } from
 import { checkDaemonPid } from '../fabric/pid-identity.js';
 import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE } from './io.js';
 import { formatSize } from '../../lib/storage/size.js';
+import { iscsiPortalLines } from './iscsi-sessions.js';
 import { readCacheLine } from './read-cache-line.js';
 
 /** Largest --time-scale: fabric clocks run at most this many times faster than the wall clock. */
@@ -172,8 +173,9 @@ function renderStatus(r: any): string {
     lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
   }
   for (const a of r.storage?.arrays ?? []) {
-    lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);
-    lines.push(indent(table([['path', 'state', 'active', 'connected', 'failures'], ...a.paths.map((p: any) => [p.name, p.state, p.io ? 'yes' : '', p.connected ? 'yes' : 'no', String(p.failures)])]), 4));
+    const over = a.protocol === 'iscsi' ? `, iSCSI to ${a.target ?? '?'}` : '';
+    lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${over}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);
+    lines.push(indent(table([['path', 'protocol', 'state', 'active', 'connected', 'failures'], ...a.paths.map((p: any) => [p.name, p.protocol ?? 'block', p.state, p.io ? 'yes' : '', p.connected ? 'yes' : 'no', String(p.failures)])]), 4));
   }
   if (r.kind === 'array' && Array.isArray(r.luns)) lines.push(...renderArray(r));
   if (r.ports?.length) {
@@ -200,13 +202,7 @@ function renderArray(r: any): string[] {
     lines.push('  block sessions:');
     lines.push(indent(table([['session', 'initiator', 'from', 'window', 'active', 'commands'], ...sessions.map((x) => [String(x.sessionId), x.initiator ?? '-', x.remote, String(x.window), String(x.active), String(x.commands)])]), 4));
   } else lines.push('  block sessions: none');
-  if (r.iscsi) {
-    const p = r.iscsi;
-    lines.push(`  iSCSI portal: ${p.address}:${p.port}  target ${p.iqn}  (iscsi://${p.address}:${p.port}/${p.iqn}/<lun>)`);
-    if (p.connections.length > 0) {
-      lines.push(indent(table([['connection', 'initiator', 'from', 'type', 'commands'], ...p.connections.map((c: any) => [String(c.id), c.initiator ?? '(logging in)', c.remote, c.sessionType ?? '-', String(c.commands)])]), 4));
-    }
-  }
+  if (r.iscsi) lines.push(...iscsiPortalLines(r.iscsi).map((l) => `  ${l}`));
   if (r.stats?.readCache) lines.push(`  ${readCacheLine(r.stats.readCache)}`);
   return lines;
 }

@@ -78,6 +78,23 @@ export interface IscsiPortalOptions {
   log: (line: string) => void;
   /** Time to finish a login (default LOGIN_TIMEOUT_MS; tests use shorter ones). */
   loginTimeoutMs?: number;
+  /** Fabric time in ms (login times in `sessions`); default ms since the portal started. */
+  now?: () => number;
+}
+
+/** A session in the full feature phase, as `vfab status` and `vfab lun list` show it. */
+export interface IscsiSessionInfo {
+  initiatorName: string;
+  /** ISID in hex (12 digits). */
+  isid: string;
+  tsih: number;
+  sessionType: string;
+  target: string | null;
+  remote: string;
+  /** Login time on the fabric clock (ms). */
+  loginAtMs: number;
+  headerDigest: 'None' | 'CRC32C';
+  dataDigest: 'None' | 'CRC32C';
 }
 
 export interface IscsiPortalInfo {
@@ -86,6 +103,8 @@ export interface IscsiPortalInfo {
   iqn: string;
   maxConnections: number;
   connections: Array<{ id: number; remote: string; initiator: string | undefined; sessionType: string | undefined; commands: number; tasks: number }>;
+  /** Sessions past login, one per connection (MaxConnections 1). */
+  sessions: IscsiSessionInfo[];
   accepted: number;
   logins: number;
   loginFailures: number;
@@ -181,6 +200,7 @@ export class IscsiPortal {
       iqn: this.iqn,
       maxConnections: MAX_ISCSI_CONNECTIONS,
       connections: [...this.conns.values()].map((c) => c.info()),
+      sessions: [...this.conns.values()].flatMap((c) => (c.sessionInfo ? [c.sessionInfo] : [])),
       accepted: this.accepted,
       logins: this.logins,
       loginFailures: this.loginFailures,
@@ -225,6 +245,8 @@ class PortalCommand implements ScsiCommand {
 
 class PortalConnection implements BudgetSession {
   waitingForBudget = false;
+  /** Set once the login is over (status listing). */
+  sessionInfo: IscsiSessionInfo | undefined;
   private readonly framer = new IscsiFramer({ maxDataSegmentBytes: DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES });
   private login: LoginState | undefined;
   private readonly tsih: number;
@@ -340,6 +362,11 @@ class PortalConnection implements BudgetSession {
       targets: this.portal.targets,
     });
     this.sessionType = p.sessionType;
+    const digest = (on: boolean): 'None' | 'CRC32C' => (on ? 'CRC32C' : 'None');
+    this.sessionInfo = {
+      initiatorName: p.initiatorName, isid: Buffer.from(this.login.isid!).toString('hex'), tsih: this.tsih, sessionType: p.sessionType, target: p.targetName ?? null,
+      remote: this.remote, loginAtMs: Math.round(this.portal.opts.now?.() ?? performance.now()), headerDigest: digest(p.headerDigest), dataDigest: digest(p.dataDigest),
+    };
     this.portal.logins++;
     this.portal.opts.log(
       `iscsi ${this.id}: login ${p.sessionType} ${this.session.initiator}${p.targetName ? ` to ${p.targetName}` : ''} from ${this.remote}` +

@@ -8,6 +8,7 @@ import { VfabError } from '../../../lib/errors.js';
 import { parseSizeBytes, formatSize } from '../../../lib/storage/size.js';
 import type { ReadCacheStats } from '../../../lib/storage/block-cache.js';
 import { readCacheLine } from '../read-cache-line.js';
+import { iscsiPortalLines, type PortalStatus } from '../iscsi-sessions.js';
 import { control } from '../../common/control-client.js';
 import { readState, findDaemon, findVmDaemon, isAlive, type FabricState, type DaemonRecord } from '../../fabric/state.js';
 import { MAX_LUN_BYTES, MAX_LUNS } from '../../../lib/storage/array.js';
@@ -101,12 +102,12 @@ ones and grows smaller ones (a topology size below the stored LUN's is refused).
     switch (verb) {
       case 'list': {
         const { luns } = await control<{ luns: LunRow[] }>(array, state.token, 'GET', '/control/luns');
-        const { stats, iscsi } = await control<{ stats: { readCache: ReadCacheStats }; iscsi?: { address: string; port: number; iqn: string } | null }>(array, state.token, 'GET', '/control/status');
-        const portal = iscsi ? { address: iscsi.address, port: iscsi.port, iqn: iscsi.iqn } : null;
+        const { stats, iscsi } = await control<{ stats: { readCache: ReadCacheStats }; iscsi?: PortalStatus | null }>(array, state.token, 'GET', '/control/status');
+        const portal = iscsi ? { address: iscsi.address, port: iscsi.port, iqn: iscsi.iqn, sessions: iscsi.sessions ?? [] } : null;
         if (values.json) return printJson(io, { array: array.name, luns, readCache: stats.readCache, iscsi: portal }), EXIT_OK;
         io.out(luns.length ? `array ${array.name}\n${lunRows(luns)}` : `array ${array.name} has no LUNs (create one: vfab lun create NAME --size 4G)`);
         io.out(readCacheLine(stats.readCache));
-        if (portal) io.out(`iSCSI: iscsi://${portal.address}:${portal.port}/${portal.iqn}/<lun>  (LUN numbers as above)`);
+        if (portal) for (const l of iscsiPortalLines(portal)) io.out(l);
         return EXIT_OK;
       }
       case 'create': {
