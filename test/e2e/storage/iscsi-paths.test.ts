@@ -1,12 +1,12 @@
 // End-to-end: a host whose paths to the array are iSCSI sessions (topologies/e2e/iscsi-paths.yaml: esx1,
-// 2 Round Robin paths, `protocol: iscsi`), real stored and hostd processes from dist. Checks: both paths
-// log in (the array lists two sessions of iqn.2026-11.vfab:esx1 with distinct ISIDs, in GET /control/status,
-// `vfab lun list --json` and `vfab status`), VM disk bytes written and read back, one path failed with
-// `vfab disk path` during a workload (no error reaches the VM, the array drops to one session, back to two
-// on restore), all paths down with `vfab fault storage-paths` (I/O fails after the shortened APD timeout,
-// then works again once the paths are restored), a restarted array (its portal comes back on the same
-// port and the paths log in again), and a VMFS-like datastore formatted and a VM powered on over iSCSI
-// (ATS locks). About 15 s.
+// 2 paths with policy fixed, `protocol: iscsi`), real stored and hostd processes from dist. Checks: both
+// paths log in (the array lists two sessions of iqn.2026-11.vfab:esx1 with distinct ISIDs, in GET
+// /control/status, `vfab lun list --json` and `vfab status`); VM disk bytes written and read back; the path
+// in use (fixed: path 0) failed with `vfab disk path` during a workload (its in-flight commands retried on
+// path 1, no error reaches the VM, the array drops to one session, back to two on restore); all paths down
+// with `vfab fault storage-paths` (I/O fails after the shortened APD timeout, then works again once the
+// paths are restored); a restarted array (its portal comes back on the same port, the paths log in again);
+// and a VMFS-like datastore formatted and a VM powered on over iSCSI (ATS locks). About 15 s.
 
 import { expect } from 'chai';
 import fs from 'node:fs';
@@ -60,7 +60,7 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
     const s = await hostStorage();
     const a = s.arrays[0];
     expect(a).to.include({ array: 'array1', state: 'attached', protocol: 'iscsi', target: 'iqn.2026-11.vfab:array1' });
-    expect(a.paths.map((p: any) => [p.protocol, p.state, p.connected])).to.deep.equal([['iscsi', 'active', true], ['iscsi', 'active', true]]);
+    expect(a.paths.map((p: any) => [p.protocol, p.state, p.connected])).to.deep.equal([['iscsi', 'active', true], ['iscsi', 'standby', true]]);
     expect(a.luns.map((l: any) => [l.name, l.lun])).to.deep.equal([['raw1', 0], ['shared1', 1]]);
     const st = await arrayStatus();
     expect(st.sessions, 'no block-protocol session').to.deep.equal([]);
@@ -83,8 +83,8 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
     expect(text.match(new RegExp(`^  ${INITIATOR.replace(/\./g, '\\.')}\\s+0x[0-9a-f]{12}\\s`, 'gm'))).to.have.length(2);
     const status = (await cli('status', [])).text;
     expect(status).to.match(/iSCSI sessions:/);
-    expect(status).to.match(/storage: array array1 \(attached, path policy rr, iSCSI to iqn\.2026-11\.vfab:array1\)/);
-    expect(status.match(/^\s+vmhba65:C0:T0:P\d\s+iscsi\s+active/gm)).to.have.length(2);
+    expect(status).to.match(/storage: array array1 \(attached, path policy fixed, iSCSI to iqn\.2026-11\.vfab:array1\)/);
+    expect(status.match(/^\s+vmhba65:C0:T0:P\d\s+iscsi\s+(active|standby)\s/gm)).to.have.length(2);
   });
 
   it('VM disk bytes written through esx1 read back the same (writes larger than one PDU)', async () => {
@@ -103,20 +103,25 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
   it('a path failed during a workload: I/O goes on over the other iSCSI path, no error reaches the VM; restored, it logs in again', async () => {
     const load = cli('disk', ['load', 'vm1', '--pattern', 'random', '--block', '4k', '--depth', '16', '--seconds', '3', '--read-percent', '70', '--json']);
     await new Promise((r) => setTimeout(r, 1000));
-    const failed = await cli('disk', ['path', 'esx1', 'array1', '0', 'down', '--json']);
-    expect(failed.json.paths[0].state).to.equal('dead');
+    // policy fixed: path 0 (preferred) carries every command, so its in-flight ones must move to path 1
+    const busy = 0;
+    expect((await hostStorage()).arrays[0].paths.map((p: any) => p.io)).to.deep.equal([true, false]);
+    const failed = await cli('disk', ['path', 'esx1', 'array1', String(busy), 'down', '--json']);
+    expect(failed.json.paths[busy].state).to.equal('dead');
     const r = await load;
     expect(r.error?.message).to.equal(undefined);
     expect(r.json.errors).to.equal(0);
     expect(r.json.ios).to.be.greaterThan(0);
     await waitFor(async () => (await sessionCount()) === 1, 'the array sees one session left', 5_000);
-    await cli('disk', ['path', 'esx1', 'array1', '0', 'up']);
+    expect((await hostStorage()).arrays[0].retriedCommands, 'in-flight commands moved to the other path').to.be.greaterThan(0);
+    await cli('disk', ['path', 'esx1', 'array1', String(busy), 'up']);
     await waitFor(async () => (await sessionCount()) === 2, 'the restored path logs in again', 5_000);
     const paths = (await hostStorage()).arrays[0].paths;
-    expect(paths.map((p: any) => p.state)).to.deep.equal(['active', 'active']);
+    expect(paths.map((p: any) => [p.connected, p.adminDown, p.state === 'dead'])).to.deep.equal([[true, false, false], [true, false, false]]);
   });
 
   it('all paths down (vfab fault storage-paths): I/O fails after the APD timeout; restored, I/O works again', async () => {
+    const before = (await cli('disk', ['read', 'vm1', 'disk0', '4096', '512', '--json'])).json.dataBase64;
     const down = await cli('fault', ['storage-paths', 'esx1', 'array1', 'down', '--json']);
     expect(down.code, down.error?.message).to.equal(0);
     await waitFor(async () => (await sessionCount()) === 0, 'no session left at the array', 5_000);
@@ -129,7 +134,7 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
     expect(up.code, up.error?.message).to.equal(0);
     const r = await cli('disk', ['read', 'vm1', 'disk0', '4096', '512', '--json']);
     expect(r.error?.message).to.equal(undefined);
-    expect(Buffer.from(r.json.dataBase64, 'base64')[1]).to.equal(13);
+    expect(r.json.dataBase64).to.equal(before);
     expect(await sessionCount()).to.equal(2);
   });
 
