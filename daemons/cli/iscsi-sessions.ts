@@ -14,7 +14,7 @@ export interface PortalStatus {
 
 /** The portal line and a table of its sessions (initiator, ISID, TSIH, peer, login time in fabric seconds, digests). */
 export function iscsiPortalLines(p: PortalStatus): string[] {
-  const lines = [`iSCSI portal: ${p.address}:${p.port}  target ${p.iqn}  (iscsi://${p.address}:${p.port}/${p.iqn})`];
+  const lines = [`iSCSI portal: ${p.address}:${p.port}  target ${p.iqn}  (iscsi://${p.address}:${p.port}/${p.iqn}/<lun>)`];
   const sessions = p.sessions ?? [];
   if (sessions.length === 0) return [...lines, 'iSCSI sessions: none'];
   lines.push('iSCSI sessions:');
