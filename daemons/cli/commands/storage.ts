@@ -305,8 +305,9 @@ OFFSET and LENGTH are sizes: 4096, 4k, 1M.`,
         for (const r of reports) {
           io.out(`host ${r.name} (${r.initiator})`);
           for (const a of r.arrays) {
-            io.out(`  array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}, policy ${a.policy}, retried ${a.retriedCommands}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}`);
-            io.out(indent(table([['path', 'name', 'state', 'i/o', 'selected', 'failures', 'admin'], ...a.paths.map((p: any) => [String(p.path), p.name, p.state, p.io ? 'yes' : 'no', String(p.selected), String(p.failures), p.adminDown ? 'down' : 'up'])]), 4));
+            const over = a.protocol === 'iscsi' ? `, iSCSI to ${a.target ?? '?'}` : '';
+            io.out(`  array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}, policy ${a.policy}${over}, retried ${a.retriedCommands}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}`);
+            io.out(indent(table([['path', 'name', 'protocol', 'state', 'i/o', 'selected', 'failures', 'admin'], ...a.paths.map((p: any) => [String(p.path), p.name, p.protocol ?? 'block', p.state, p.io ? 'yes' : 'no', String(p.selected), String(p.failures), p.adminDown ? 'down' : 'up'])]), 4));
             for (const l of a.luns) io.out(`    LUN ${l.lun} ${l.name}: ${formatSize(l.sizeBytes)}, ${l.blockSizeBytes}-byte blocks`);
             for (const st of a.stalls ?? []) io.out(`    I/O STALLED to ${st.lun ?? 'every LUN'}: ${st.remainingMs} ms more (fabric clock), ${st.held} commands held`);
           }

@@ -85,6 +85,9 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
     expect(status).to.match(/iSCSI sessions:/);
     expect(status).to.match(/storage: array array1 \(attached, path policy fixed, iSCSI to iqn\.2026-11\.vfab:array1\)/);
     expect(status.match(/^\s+vmhba65:C0:T0:P\d\s+iscsi\s+(active|standby)\s/gm)).to.have.length(2);
+    const disk = (await cli('disk', ['status', 'esx1'])).text;
+    expect(disk).to.match(/array array1: attached, policy fixed, iSCSI to iqn\.2026-11\.vfab:array1,/);
+    expect(disk.match(/^\s+\d\s+vmhba65:C0:T0:P\d\s+iscsi\s/gm)).to.have.length(2);
   });
 
   it('VM disk bytes written through esx1 read back the same (writes larger than one PDU)', async () => {
