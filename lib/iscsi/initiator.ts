@@ -148,7 +148,7 @@ const u32 = (n: number): number => n >>> 0;
 const snLe = (a: number, b: number): boolean => a === b || snLt(a, b);
 const EMPTY = new Uint8Array(0);
 
-/** `ok` keys of a Login Response the initiator reads; others (TargetAlias, ...) are ignored. */
+/** The keys of a Login Response by name (the initiator reads the ones it negotiated; TargetAlias and the like are ignored). */
 function pairsToMap(pairs: readonly TextPair[]): Map<string, string> {
   return new Map(pairs.map((p) => [p.key, p.value]));
 }

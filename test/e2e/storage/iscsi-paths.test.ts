@@ -13,24 +13,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
 import { control } from '../../../daemons/common/control-client.js';
-import { runCommand } from '../../../daemons/cli.js';
-import type { CliIo } from '../../../daemons/cli/io.js';
+import { cliInProcess } from '../helpers/cli-in-process.js';
 import { restartDaemon } from '../../../daemons/fabric/faults.js';
 
 const APD_TIMEOUT_MS = 1500;
 const INITIATOR = 'iqn.2026-11.vfab:esx1';
 
-async function cli(command: string, args: string[]): Promise<{ code: number; text: string; json: any; error?: any }> {
-  const lines: string[] = [];
-  const io: CliIo = { out: (t) => lines.push(t), err: (t) => lines.push(t) };
-  try {
-    const code = await runCommand(command, args, io);
-    const text = lines.join('\n');
-    return { code, text, json: args.includes('--json') ? JSON.parse(text) : undefined };
-  } catch (e) {
-    return { code: -1, text: lines.join('\n'), json: undefined, error: e };
-  }
-}
+const cli = cliInProcess;
 
 describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, datastore)', function () {
   this.timeout(60_000);
