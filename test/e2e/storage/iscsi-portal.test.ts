@@ -29,6 +29,8 @@ const INSTALL = 'apt-get install -y libiscsi-bin qemu-utils';
 /** Bound on each tool run; they take well under a second on loopback. */
 const TOOL_TIMEOUT_MS = 60_000;
 const IMAGE_BYTES = 4 * 1024 * 1024;
+/** The image of the kill -9 test: issue 11 asks for 256 MiB (about 5 s to convert and 3 s to compare here). */
+const DURABLE_IMAGE_BYTES = 256 * 1024 * 1024;
 
 /** Runs a tool, resolves with its exit code and output (never rejects on a non-zero exit). */
 function run(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; out: string; err: string }> {
@@ -232,12 +234,12 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
     console.log(`      iscsi-test-cu: ${passed}/${total} passed`);
   });
 
-  it('an image qemu-img converted onto a LUN of a LevelDB array survives kill -9 and a restart of stored', async () => {
+  it('a 256 MiB image qemu-img converted onto a LUN of a LevelDB array survives kill -9 and a restart of stored', async () => {
     const dataDir = tempDataDir('vfab-iscsi-durable-');
     const cfg = join(dir, 'durable.json');
-    writeFileSync(cfg, JSON.stringify({ name: 'durable', luns: [{ name: 'ds1', sizeBytes: 16 * 1024 * 1024, lun: 0 }] }));
+    writeFileSync(cfg, JSON.stringify({ name: 'durable', luns: [{ name: 'ds1', sizeBytes: DURABLE_IMAGE_BYTES, lun: 0 }] }));
     const file = join(dir, 'durable.raw');
-    writeFileSync(file, randomBytes(IMAGE_BYTES));
+    writeFileSync(file, randomBytes(DURABLE_IMAGE_BYTES));
     let p: StoredProcess | undefined;
     try {
       p = await spawnStored(['--data-dir', dataDir, '--config', cfg, '--iscsi-port', '0'], { VFAB_TOKEN: TOKEN }, dataDir);
@@ -245,6 +247,9 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
       expect(conv.code, conv.err).to.equal(0);
       await killStored(p, 'SIGKILL');
       p = await spawnStored(['--data-dir', dataDir, '--config', cfg, '--iscsi-port', '0'], { VFAB_TOKEN: TOKEN }, dataDir);
+      const info = await run('qemu-img', ['info', '--output=json', `iscsi://127.0.0.1:${p.iscsiPort}/${p.iqn}/0`]);
+      expect(info.code, info.err).to.equal(0);
+      expect(JSON.parse(info.out)['virtual-size']).to.equal(DURABLE_IMAGE_BYTES);
       const cmp = await run('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', file, `iscsi://127.0.0.1:${p.iscsiPort}/${p.iqn}/0`]);
       expect(cmp.code, cmp.err + cmp.out).to.equal(0);
     } finally {
