@@ -93,6 +93,11 @@ export class IscsiClient extends EventEmitter implements ScsiTarget {
   private closedError: VfabError | undefined;
   private loginDone: ((e?: VfabError) => void) | undefined;
   private readonly where: string;
+  private corked = false;
+  private readonly uncorkBound = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
 
   /** Use connectIscsiClient(). */
   constructor(
@@ -158,6 +163,12 @@ export class IscsiClient extends EventEmitter implements ScsiTarget {
         case 'send':
           if (this.closedError) break;
           // Unsent bytes are bounded by the initiator's outstanding commands (their data-out is not copied).
+          // The PDUs of one tick leave in one writev when it ends, not one system call each.
+          if (!this.corked) {
+            this.corked = true;
+            this.socket.cork();
+            process.nextTick(this.uncorkBound);
+          }
           for (const part of a.parts) if (part.length > 0) this.socket.write(part);
           break;
         case 'ready':

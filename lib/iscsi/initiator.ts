@@ -499,7 +499,10 @@ export class IscsiInitiator {
     const flags = (unsolicitedFollows ? 0 : FLAG.F) | (t.write ? FLAG.WRITE : FLAG.READ) | ATTR_SIMPLE;
     this.send(
       out,
-      makePdu(OPCODE.SCSI_COMMAND, {
+      // Every field given (no makePdu defaults to build and spread): this is the per-command hot path.
+      {
+        opcode: OPCODE.SCSI_COMMAND,
+        immediate: false,
         flags,
         itt: t.itt,
         lun: encodeLun(t.cmd.lun),
@@ -509,7 +512,7 @@ export class IscsiInitiator {
         cdb: bhsCdb,
         ahs,
         data: data.subarray(0, immBytes),
-      }),
+      },
     );
     if (unsolicitedFollows) this.sendDataOut(t, RESERVED_TAG, immBytes, firstBurst, out);
   }
@@ -524,7 +527,9 @@ export class IscsiInitiator {
       this.counters.dataOutPdus++;
       this.send(
         out,
-        makePdu(OPCODE.DATA_OUT, {
+        {
+          opcode: OPCODE.DATA_OUT,
+          immediate: false,
           flags: end === to ? FLAG.F : 0,
           itt: t.itt,
           lun: encodeLun(t.cmd.lun),
@@ -532,8 +537,9 @@ export class IscsiInitiator {
           expStatSN: this.expStatSN,
           dataSN: dataSN++,
           bufferOffset: off,
+          ahs: EMPTY,
           data: data.subarray(off, end),
-        }),
+        },
       );
     }
   }
