@@ -115,7 +115,7 @@ const status = defineCommand(
     usage: ['[NODE] [--json]'],
     description: `Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
 group, VLAN, MAC, the uplink each port uses and why), VMs and storage paths; switches with their ports
-and links; arrays with their LUNs (I/O counters), block sessions and read cache.
+and links; arrays with their LUNs (I/O counters), block sessions, iSCSI portal and sessions, and read cache.
 NODE limits the output to one host, switch or array.`,
     options: { json: JSON_OPTION },
     args: { min: 0, max: 1 },

@@ -72,9 +72,9 @@ const lun = defineCommand(
 .vfab/arrays/<array>/ or the topology's arrays[].dataDir). Each has a name, a size, a block size (512 or
 4096 bytes), a LUN number and a stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as
 zeros. LUNs and their data stay across vfab down / up (delete them: vfab array wipe, vfab down --purge).
-\`lun list\` also shows the array's iSCSI portal when the topology has arrays[].iscsi (docs/iscsi.md),
-and the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read are kept in memory
-and answered from there until written, unmapped or evicted.
+\`lun list\` also shows the array's iSCSI portal and its sessions when the topology has arrays[].iscsi
+(docs/iscsi.md), and the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read are
+kept in memory and answered from there until written, unmapped or evicted.
 LUNs only grow (no shrink). Deleting a LUN drops its blocks at once; hosts then get LOGICAL UNIT NOT
 SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates the missing
 ones and grows smaller ones (a topology size below the stored LUN's is refused).`,

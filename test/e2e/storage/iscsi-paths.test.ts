@@ -70,6 +70,9 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
     const text = (await cli('lun', ['list'])).text;
     expect(text).to.match(/^iSCSI portal: 127\.0\.0\.1:\d+ {2}target iqn\.2026-11\.vfab:array1/m);
     expect(text.match(new RegExp(`^  ${INITIATOR.replace(/\./g, '\\.')}\\s+0x[0-9a-f]{12}\\s`, 'gm'))).to.have.length(2);
+    const json = (await cli('status', ['--json'])).json;
+    expect(json.daemons.find((d: any) => d.name === 'array1').iscsi.sessions.map((x: any) => x.initiatorName)).to.deep.equal([INITIATOR, INITIATOR]);
+    expect(json.daemons.find((d: any) => d.name === 'esx1').storage.arrays[0].paths.map((p: any) => p.protocol)).to.deep.equal(['iscsi', 'iscsi']);
     const status = (await cli('status', [])).text;
     expect(status).to.match(/iSCSI sessions:/);
     expect(status).to.match(/storage: array array1 \(attached, path policy fixed, iSCSI to iqn\.2026-11\.vfab:array1\)/);
