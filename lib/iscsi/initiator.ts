@@ -79,8 +79,12 @@ export interface InitiatorConfig {
   targetName: string;
   /** 6 bytes; with the initiator name, the SCSI initiator port (one per path). */
   isid: Uint8Array;
-  /** CHAP credentials: the login offers AuthMethod=CHAP only (no fallback to None). */
-  chap?: { name: string; secret: string | Uint8Array };
+  /**
+   * CHAP credentials: the login offers AuthMethod=CHAP only (no fallback to None). With `mutual` the
+   * initiator also challenges the target (identifier and challenge bytes from the caller: randomness is
+   * passed in) and fails the login unless the target answers with that name and the right response.
+   */
+  chap?: { name: string; secret: string | Uint8Array; mutual?: { name: string; secret: string | Uint8Array; id: number; challenge: Uint8Array } };
   /** Offer CRC32C header and data digests (the target decides; default None only). */
   digests?: Digests;
   /** CmdSN of the Login Request and of the first command (any 32-bit value). */
@@ -415,10 +419,19 @@ export class IscsiInitiator {
         if (id === undefined || id > 255 || challenge === undefined) return this.loginFail(out, 'target sent no valid CHAP_I and CHAP_C');
         this.chapStep = 'answered';
         const response = chapResponse(id, this.cfg.chap.secret, challenge);
+        const m = this.cfg.chap.mutual;
         return this.loginRequest(out, STAGE.SECURITY, true, STAGE.OPERATIONAL, [
           { key: 'CHAP_N', value: this.cfg.chap.name },
           { key: 'CHAP_R', value: encodeBinary(response) },
+          ...(m ? [{ key: 'CHAP_I', value: String(m.id & 0xff) }, { key: 'CHAP_C', value: encodeBinary(m.challenge) }] : []),
         ]);
+      }
+      const m = this.cfg.chap.mutual;
+      if (m) {
+        // Mutual CHAP: the target proves it knows the mutual secret (RFC 7143 §12.1.3).
+        const got = decodeBinary(answers.get('CHAP_R') ?? '');
+        const want = chapResponse(m.id & 0xff, m.secret, m.challenge);
+        if (answers.get('CHAP_N') !== m.name || got === undefined || !got.equals(want)) return this.loginFail(out, 'the target did not prove itself (mutual CHAP: wrong or missing CHAP_N/CHAP_R)');
       }
     } else if (auth !== undefined && auth !== 'None') {
       return this.loginFail(out, `target asks for AuthMethod=${auth}; no credentials configured`);

@@ -3,15 +3,15 @@
 // run on a lib/storage BlockTarget over a MemoryBlockStore, and the target's PDUs go back as bytes — cut
 // into small pieces with a seeded random split, or several PDUs coalesced in one chunk. Covers login (None,
 // digests), reads larger than MaxRecvDataSegmentLength, writes by immediate data, unsolicited Data-Out and
-// R2T, sense and residuals, the CmdSN window, NOP-In pings, Logout, CHAP (against a scripted target
-// security stage, the response checked with an independent MD5), and bad target PDUs (counted, the
-// connection closed, never thrown).
+// R2T, sense and residuals, the CmdSN window, NOP-In pings, Logout, CHAP (one-way and mutual against the
+// real target's CHAP, and against a scripted security stage whose check is an independent MD5), and bad
+// target PDUs (counted, the connection closed, never thrown).
 
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { IscsiFramer } from '../../lib/iscsi/framer.js';
 import { LOGIN_STATUS, NO_DIGESTS, OPCODE, RESERVED_TAG, STAGE, emitPdu, emitPduParts, loginFlags, loginStages, makePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
-import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginConfig, type LoginState, type SessionParams } from '../../lib/iscsi/negotiate.js';
+import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginConfig, type LoginState, type SessionParams, type TargetChap } from '../../lib/iscsi/negotiate.js';
 import { IscsiSession, type SessionAction } from '../../lib/iscsi/session.js';
 import { encodeText, parseText } from '../../lib/iscsi/text.js';
 import {
@@ -51,8 +51,8 @@ class InProcessTarget {
   running: Array<Promise<void>> = [];
   pdusIn: Pdu[] = [];
 
-  constructor(readonly lu: BlockTarget) {
-    this.cfg = { targets: [{ name: TARGET, portals: ['127.0.0.1:3260'], portalGroupTag: 1 }], tsih: 7, initialStatSN: 1000 };
+  constructor(readonly lu: BlockTarget, chap?: TargetChap) {
+    this.cfg = { targets: [{ name: TARGET, portals: ['127.0.0.1:3260'], portalGroupTag: 1 }], tsih: 7, initialStatSN: 1000, ...(chap ? { chap } : {}) };
     this.login = newLoginState(this.cfg);
   }
 
@@ -138,10 +138,10 @@ function newLu(): BlockTarget {
   return lu;
 }
 
-async function harness(how: Delivery, over: Partial<InitiatorConfig> = {}, seed = 1): Promise<Harness> {
+async function harness(how: Delivery, over: Partial<InitiatorConfig> = {}, seed = 1, chap?: TargetChap): Promise<Harness> {
   const rnd = seededRandom(seed);
   const lu = newLu();
-  const tgt = new InProcessTarget(lu);
+  const tgt = new InProcessTarget(lu, chap);
   const ini = new IscsiInitiator({ initiatorName: INITIATOR, targetName: TARGET, isid: ISID, initialCmdSN: 0xfffffff0, ...over });
   const toTarget: Uint8Array[] = [];
   const h: Harness = {
@@ -499,14 +499,51 @@ describe('iscsi initiator: CHAP login', () => {
     expect(c.error?.details).to.deep.equal({ statusClass: 2, statusDetail: 1 });
   });
 
-  it('without credentials, a target that asks for CHAP fails the login (the real target offers None only)', async () => {
+  it('without credentials the login offers AuthMethod=None; a target that is not configured for CHAP refuses CHAP', async () => {
     const h = await harness('whole');
-    expect(h.tgt.pdusIn[0]!.opcode).to.equal(OPCODE.LOGIN_REQUEST);
     const first = parseText(h.tgt.pdusIn[0]!.data);
     expect(first.ok && first.value.find((p) => p.key === 'AuthMethod')?.value).to.equal('None');
-    // the real target refuses AuthMethod=CHAP today: the login fails cleanly
     const c = await harness('whole', { chap: { name: INITIATOR, secret: SECRET } });
     expect(c.ready).to.equal(false);
     expect(c.closes[0]?.error?.code).to.equal(INITIATOR_ERROR.LOGIN_FAILED);
+  });
+});
+
+describe('iscsi initiator: CHAP against the real target (loginStep with CHAP)', () => {
+  const SECRET = 'host-secret-0123';
+  const MUTUAL = 'target-secret-456';
+  const rnd = seededRandom(42);
+  const randomBytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256));
+  const targetChap = (mutual?: string): TargetChap => ({
+    credentials: { username: INITIATOR, secret: SECRET, ...(mutual ? { mutual: { username: TARGET, secret: mutual } } : {}) },
+    randomBytes,
+  });
+  const mutualOf = (secret: string) => ({ name: TARGET, secret, id: 9, challenge: randomBytes(16) });
+
+  for (const how of HOW) {
+    it(`one-way CHAP: logs in and moves data (${how})`, async () => {
+      const h = await harness(how, { chap: { name: INITIATOR, secret: SECRET } }, 3, targetChap());
+      expect(h.ready, h.closes[0]?.error?.message).to.equal(true);
+      expect(h.ini.agreedParams?.auth).to.equal('CHAP');
+      const data = pattern(8192, 4);
+      expect((await h.run(1, { initiator: INITIATOR, lun: 0, cdb: cdb.write16(0, 16), dataOut: data })).status).to.equal(SCSI_STATUS.GOOD);
+      expect(Buffer.from((await h.run(2, { initiator: INITIATOR, lun: 0, cdb: cdb.read16(0, 16) })).dataIn!).equals(data)).to.equal(true);
+    });
+  }
+
+  it('a wrong secret: the real target refuses with 0x0201 and the initiator closes', async () => {
+    const h = await harness('split', { chap: { name: INITIATOR, secret: 'not-the-secret-x' } }, 3, targetChap());
+    expect(h.ready).to.equal(false);
+    expect(h.closes[0]?.error?.code).to.equal(INITIATOR_ERROR.LOGIN_FAILED);
+    expect(h.closes[0]?.error?.details).to.deep.equal({ statusClass: 2, statusDetail: 1 });
+  });
+
+  it('mutual CHAP: the target proves itself; a target with another mutual secret is refused by the initiator', async () => {
+    const ok = await harness('split', { chap: { name: INITIATOR, secret: SECRET, mutual: mutualOf(MUTUAL) } }, 3, targetChap(MUTUAL));
+    expect(ok.ready, ok.closes[0]?.error?.message).to.equal(true);
+    const impostor = await harness('split', { chap: { name: INITIATOR, secret: SECRET, mutual: mutualOf(MUTUAL) } }, 3, targetChap('another-secret-789'));
+    expect(impostor.ready).to.equal(false);
+    expect(impostor.closes[0]?.error?.code).to.equal(INITIATOR_ERROR.LOGIN_FAILED);
+    expect(impostor.closes[0]?.error?.message).to.match(/did not prove itself/);
   });
 });
