@@ -21,12 +21,13 @@
 //   POST /control/vms/:vm/disks/:disk/write            {offset, dataBase64}
 //   POST /control/vms/:vm/disks/:disk/read             {offset, length} -> {dataBase64}
 //   POST /control/vms/:vm/disks/:disk/load             {pattern, blockBytes, depth, seconds, readPercent}
-// Leaves out reading another host's datastore disk, LUN rescans (LUNs created after attach are not seen until hostd restarts), VAAI
-// beyond ATS, and iSCSI CHAP credentials (the array's portal does not ask for them yet).
+// iSCSI paths log in with the CHAP the array's portal asks for (from the plan). Leaves out reading another
+// host's datastore disk, LUN rescans (LUNs created after attach are not seen until hostd restarts) and VAAI beyond ATS.
 
 import { VfabError } from '../lib/errors.js';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import type { HostConfig } from './fabric/plan.js';
+import { HOST_INITIATOR_PREFIX } from '../lib/topology/model.js';
 import type { ControlServer } from './common/server.js';
 import type { EventLog } from './common/events.js';
 import { MultipathClient, pathProtocol } from './storage/multipath-client.js';
@@ -47,7 +48,7 @@ export const MAX_LOAD_SECONDS = MAX_WORKLOAD_SECONDS;
 /** COMPARE AND WRITE attempts to add a disk to a directory other hosts are changing. */
 export const MAX_DIRECTORY_RETRIES = 16;
 /** Initiator names: IQN of the host (RFC 3720 style, date = vfab's naming authority month). */
-export const INITIATOR_PREFIX = 'iqn.2026-11.vfab:';
+export const INITIATOR_PREFIX = HOST_INITIATOR_PREFIX;
 
 export const HOST_STORAGE_ERROR = {
   /** No VM of that name on this host (nor a disk of it on a LUN this host sees). */
@@ -277,6 +278,7 @@ export class HostStorage {
         urls: Array.from({ length: a.paths }, () => a.url!),
         token: this.deps.token,
         initiator: this.initiator,
+        ...(this.deps.config.iscsiTargets?.[a.name]?.chap ? { chap: this.deps.config.iscsiTargets[a.name]!.chap! } : {}),
         policy: a.policy,
         ...(this.apdTimeoutMs !== undefined ? { apdTimeoutMs: this.apdTimeoutMs } : {}),
         clock: this.clock,

@@ -7,6 +7,7 @@
 // Pure: no I/O.
 
 import { arrayIqn } from '../storage/iscsi-portal.js';
+import type { ChapTargetConfig } from '../../lib/iscsi/chap.js';
 import type { Topology, Host, PhysicalSwitch, StorageArray, Vm } from '../../lib/topology/model.js';
 import type { DaemonKind } from './state.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
@@ -41,6 +42,8 @@ export interface IscsiTargetRef {
   address: string;
   port: number;
   iqn: string;
+  /** The CHAP the array's portal asks for (arrays[].iscsi.chap): the host logs in with it (config files are private). */
+  chap?: ChapTargetConfig;
 }
 
 export interface SwitchConfig {
@@ -123,7 +126,7 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
     const iscsiTargets: Record<string, IscsiTargetRef> = {};
     for (const s of host.storage) {
       const portal = topology.arrays.find((a) => a.name === s.array)?.iscsi;
-      if (s.protocol === 'iscsi' && portal) iscsiTargets[s.array] = { address: '127.0.0.1', port: portal.port, iqn: arrayIqn(s.array) };
+      if (s.protocol === 'iscsi' && portal) iscsiTargets[s.array] = { address: '127.0.0.1', port: portal.port, iqn: arrayIqn(s.array), ...(portal.chap ? { chap: portal.chap } : {}) };
     }
     plan.push({
       name: host.name,

@@ -12,13 +12,15 @@
 // socket; cable pulls are failPath, which terminates the socket).
 
 import net from 'node:net';
+import { randomBytes, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { VfabError } from '../../lib/errors.js';
 import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
 import { inquiry, parseReadCapacity16, readCapacity16, reportLuns } from '../../lib/storage/cdb.js';
 import { INQUIRY_VENDOR } from '../../lib/storage/target.js';
-import { INITIATOR_ERROR, IscsiInitiator, type InitiatorAction, type InitiatorParams } from '../../lib/iscsi/initiator.js';
+import { INITIATOR_ERROR, IscsiInitiator, type InitiatorAction, type InitiatorConfig, type InitiatorParams } from '../../lib/iscsi/initiator.js';
+import { CHAP_CHALLENGE_BYTES, type ChapTargetConfig } from '../../lib/iscsi/chap.js';
 import { decodeLun, UNADDRESSABLE_LUN } from '../../lib/iscsi/session.js';
 import { ISCSI_DEFAULT_PORT } from '../../lib/iscsi/negotiate.js';
 import { CONNECT_TIMEOUT_MS, scsiError } from './block-client.js';
@@ -72,7 +74,8 @@ export interface IscsiClientOptions {
   /** iSCSI initiator name (iqn.2026-11.vfab:<host>). */
   initiator: string;
   isid: Uint8Array;
-  chap?: { name: string; secret: string };
+  /** CHAP the target asks for; with `mutual` the client challenges the target too (fresh random challenge per login). */
+  chap?: ChapTargetConfig;
   digests?: { header: boolean; data: boolean };
   connectTimeoutMs?: number;
   log?: (line: string) => void;
@@ -111,7 +114,7 @@ export class IscsiClient extends EventEmitter implements ScsiTarget {
       initiatorName: opts.initiator,
       targetName: target.iqn,
       isid: opts.isid,
-      ...(opts.chap ? { chap: opts.chap } : {}),
+      ...(opts.chap ? { chap: initiatorChap(opts.chap) } : {}),
       ...(opts.digests ? { digests: opts.digests } : {}),
       initialCmdSN: 1,
     });
@@ -251,6 +254,12 @@ export class IscsiClient extends EventEmitter implements ScsiTarget {
     this.luns = out;
     return out;
   }
+}
+
+/** The initiator's CHAP settings from the target's: the host's name and secret, and a fresh challenge for mutual CHAP. */
+function initiatorChap(c: ChapTargetConfig): NonNullable<InitiatorConfig['chap']> {
+  const m = c.mutual;
+  return { name: c.username, secret: c.secret, ...(m ? { mutual: { name: m.username, secret: m.secret, id: randomInt(0, 256), challenge: randomBytes(CHAP_CHALLENGE_BYTES) } } : {}) };
 }
 
 /** The LUN name of a vfab LUN: the T10 vendor ID designator of VPD page 0x83 without its 8-byte vendor. */

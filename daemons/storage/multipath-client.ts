@@ -16,6 +16,7 @@ import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
 import { MultipathSelector, type PathPolicy, type PathStatus } from '../../lib/storage/multipath.js';
 import { connectBlockClient } from './block-client.js';
 import { connectIscsiClient, pathIsid } from './iscsi-client.js';
+import type { ChapTargetConfig } from '../../lib/iscsi/chap.js';
 
 /** What a path needs from its connection (BlockClient and IscsiClient both are one). */
 export interface PathTransport extends ScsiTarget {
@@ -50,6 +51,8 @@ export interface MultipathClientOptions {
   rrIops?: number;
   apdTimeoutMs?: number;
   maxInFlight?: number;
+  /** CHAP for iscsi:// paths (the array's portal asks for it); `mutual`: the target must prove itself too. */
+  chap?: ChapTargetConfig;
   /** Reconnect dead paths that were not failed with failPath (default true). */
   autoReconnect?: boolean;
   reconnectIntervalMs?: number;
@@ -104,7 +107,7 @@ export class MultipathClient implements ScsiTarget {
       const url = this.opts.urls[i]!;
       const c: PathTransport =
         pathProtocol(url) === 'iscsi'
-          ? await connectIscsiClient({ url, initiator: this.opts.initiator, isid: pathIsid(i), ...(this.opts.log ? { log: this.opts.log } : {}) })
+          ? await connectIscsiClient({ url, initiator: this.opts.initiator, isid: pathIsid(i), ...(this.opts.chap ? { chap: this.opts.chap } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) })
           : await connectBlockClient({
               url,
               token: this.opts.token,

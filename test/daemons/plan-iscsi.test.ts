@@ -1,5 +1,5 @@
 // daemons/fabric/plan.ts for host paths over iSCSI: a host whose storage entry says `protocol: iscsi` gets
-// the array's portal (address, port from the topology, target IQN) in its config; block entries get none;
+// the array's portal (address, port from the topology, target IQN, the CHAP it asks for) in its config; block entries get none;
 // arrays get the fabric clock anchor (their iSCSI login times are on it).
 
 import { expect } from 'chai';
@@ -16,7 +16,7 @@ hosts:
       - { array: Array_2, protocol: iscsi }
 arrays:
   - name: array1
-    iscsi: { port: 0 }
+    iscsi: { port: 0, chap: { username: hosts, secret: a-secret-of-16b } }
     luns:
       - { name: l0, sizeGB: 1 }
   - name: Array_2
@@ -34,7 +34,7 @@ describe('fabric plan: iSCSI host paths', () => {
     const plan = planFabric(parseTopology(TOPOLOGY, 't.yaml'), 4, anchor);
     const host = plan.find((d) => d.name === 'esx1')!.config as HostConfig;
     expect(host.iscsiTargets).to.deep.equal({
-      array1: { address: '127.0.0.1', port: 0, iqn: 'iqn.2026-11.vfab:array1' },
+      array1: { address: '127.0.0.1', port: 0, iqn: 'iqn.2026-11.vfab:array1', chap: { username: 'hosts', secret: 'a-secret-of-16b' } },
       Array_2: { address: '127.0.0.1', port: 3261, iqn: 'iqn.2026-11.vfab:array-2' },
     });
     expect(host.host.storage.map((s) => [s.array, s.protocol])).to.deep.equal([['array1', 'iscsi'], ['array2', 'block'], ['Array_2', 'iscsi']]);

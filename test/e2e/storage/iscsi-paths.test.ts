@@ -1,12 +1,13 @@
 // End-to-end: a host whose paths to the array are iSCSI sessions (topologies/e2e/iscsi-paths.yaml: esx1,
-// 2 paths with policy fixed, `protocol: iscsi`), real stored and hostd processes from dist. Checks: both
-// paths log in (the array lists two sessions of iqn.2026-11.vfab:esx1 with distinct ISIDs, in GET
-// /control/status, `vfab lun list --json` and `vfab status`); VM disk bytes written and read back; the path
-// in use (fixed: path 0) failed with `vfab disk path` during a workload (its in-flight commands retried on
-// path 1, no error reaches the VM, the array drops to one session, back to two on restore); all paths down
-// with `vfab fault storage-paths` (I/O fails after the shortened APD timeout, then works again once the
-// paths are restored); a restarted array (its portal comes back on the same port, the paths log in again);
-// and a VMFS-like datastore formatted and a VM powered on over iSCSI (ATS locks). About 15 s.
+// 2 paths with policy fixed, `protocol: iscsi`; the portal asks for mutual CHAP and lists esx1 in its ACL),
+// real stored and hostd processes from dist. Checks: both paths log in (the array lists two sessions of
+// iqn.2026-11.vfab:esx1 with distinct ISIDs, in GET /control/status, `vfab lun list --json` and
+// `vfab status`); VM disk bytes written and read back; the path in use (fixed: path 0) failed with
+// `vfab disk path` during a workload (its in-flight commands retried on path 1, no error reaches the VM,
+// the array drops to one session, back to two on restore); all paths down with `vfab fault storage-paths`
+// (I/O fails after the shortened APD timeout, then works again once the paths are restored); a restarted
+// array (its portal comes back on the same port, the paths log in again); and a VMFS-like datastore
+// formatted and a VM powered on over iSCSI (ATS locks). About 15 s.
 
 import { expect } from 'chai';
 import fs from 'node:fs';
@@ -59,6 +60,7 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
       [INITIATOR, 'Normal', 'iqn.2026-11.vfab:array1', 'None', 'None'],
     ]);
     expect(new Set(sessions.map((x: any) => x.isid)).size, 'one ISID per path').to.equal(2);
+    expect(st.iscsi.access).to.deep.equal({ initiators: [INITIATOR], chap: 'mutual' }, 'the host got in through the ACL and mutual CHAP');
     expect(new Set(sessions.map((x: any) => x.tsih)).size).to.equal(2);
     for (const x of sessions) {
       expect(x.remote).to.match(/^127\.0\.0\.1:\d+$/);
