@@ -12,7 +12,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, waitFor } from '../helpers/fabric.js';
+import { type TestFabric, FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, startFabric, trackPids, waitFor } from '../helpers/fabric.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { cliInProcess } from '../helpers/cli-in-process.js';
 import { restartDaemon } from '../../../daemons/fabric/faults.js';
@@ -138,6 +138,7 @@ describe('e2e storage: host paths over iSCSI (multipathing, path failure, APD, d
   it('a restarted array serves its portal on the same port; the host\'s iSCSI paths log in again', async () => {
     const before = (await arrayStatus()).iscsi.port;
     const res = await restartDaemon(fab.state, 'array1', { stateDir: fab.stateDir, detached: false });
+    trackPids([res.pid]); // stopped by PID after the run even if a check below fails
     expect(res.storage).to.include('esx1');
     const st = await arrayStatus();
     expect(st.iscsi.port).to.equal(before);
