@@ -10,12 +10,13 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { IscsiFramer } from '../../lib/iscsi/framer.js';
-import { LOGIN_STATUS, NO_DIGESTS, OPCODE, RESERVED_TAG, STAGE, emitPdu, emitPduParts, loginFlags, loginStages, makePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
+import { FLAG, LOGIN_STATUS, NO_DIGESTS, OPCODE, RESERVED_TAG, STAGE, emitPdu, emitPduParts, loginFlags, loginStages, makePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
 import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginConfig, type LoginState, type SessionParams, type TargetChap } from '../../lib/iscsi/negotiate.js';
 import { IscsiSession, type SessionAction } from '../../lib/iscsi/session.js';
 import { encodeText, parseText } from '../../lib/iscsi/text.js';
 import {
   INITIATOR_ERROR,
+  INITIATOR_MAX_BUFFERED_BYTES,
   INITIATOR_MAX_OUTSTANDING,
   INITIATOR_MAX_RECV_DATA_SEGMENT_BYTES,
   IscsiInitiator,
@@ -545,5 +546,78 @@ describe('iscsi initiator: CHAP against the real target (loginStep with CHAP)', 
     expect(impostor.ready).to.equal(false);
     expect(impostor.closes[0]?.error?.code).to.equal(INITIATOR_ERROR.LOGIN_FAILED);
     expect(impostor.closes[0]?.error?.message).to.match(/did not prove itself/);
+  });
+});
+
+// ---- seeded fuzz ------------------------------------------------------------------------------------------------
+
+describe('iscsi initiator: seeded random target PDUs (bounded: 100 sessions x 30 PDUs)', () => {
+  const SESSIONS = 100;
+  const PDUS = 30;
+  const TARGET_OPS = [OPCODE.DATA_IN, OPCODE.SCSI_RESPONSE, OPCODE.R2T, OPCODE.NOP_IN, OPCODE.REJECT, OPCODE.ASYNC_MESSAGE, OPCODE.LOGOUT_RESPONSE, OPCODE.TEXT_RESPONSE, OPCODE.TASK_MGMT_RESPONSE];
+
+  it('never throws; every command is answered exactly once; the buffered bytes and outstanding bounds hold', async () => {
+    const rnd = seededRandom(2026);
+    const int = (n: number): number => Math.floor(rnd() * n);
+    const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+    /** The BHS a Reject carries: a SCSI Command header with that ITT. */
+    const rejected = (itt: number): Buffer => {
+      const b = Buffer.alloc(48);
+      b[0] = OPCODE.SCSI_COMMAND;
+      b.writeUInt32BE(itt, 16);
+      return b;
+    };
+    let closed = 0;
+    for (let s = 0; s < SESSIONS; s++) {
+      const h = await harness('whole', {}, s + 1);
+      const answered = new Map<number, number>();
+      const count = (acts: InitiatorAction[]): void => {
+        for (const a of acts) if (a.kind === 'complete' || a.kind === 'fail') answered.set(a.id, (answered.get(a.id) ?? 0) + 1);
+        h.handle(acts);
+      };
+      const ids = [1, 2, 3, 4];
+      count(h.ini.submit(1, { initiator: INITIATOR, lun: 0, cdb: cdb.read16(0, 8) }));
+      count(h.ini.submit(2, { initiator: INITIATOR, lun: 0, cdb: cdb.write16(0, 8), dataOut: pattern(4096) }));
+      count(h.ini.submit(3, { initiator: INITIATOR, lun: 0, cdb: cdb.testUnitReady() }));
+      count(h.ini.submit(4, { initiator: INITIATOR, lun: 0, cdb: cdb.write16(8, 1024), dataOut: pattern(512 * 1024) }));
+      const w = h.ini.window;
+      for (let i = 0; i < PDUS && h.ini.state !== 'closed'; i++) {
+        const op = pick(TARGET_OPS);
+        const len = pick([0, 0, 4, 512, 4096, int(70000)]);
+        const pdu = makePdu(op, {
+          flags: pick([FLAG.F, FLAG.F | FLAG.STATUS, 0, FLAG.F | FLAG.STATUS | FLAG.UNDERFLOW, int(256)]),
+          itt: pick([1, 2, 3, 4, RESERVED_TAG, int(10)]),
+          ...(op === OPCODE.NOP_IN || op === OPCODE.R2T || op === OPCODE.DATA_IN ? { ttt: pick([RESERVED_TAG, 5, int(100)]) } : {}),
+          ...(op === OPCODE.DATA_IN ? { bufferOffset: pick([0, 0, 512, int(5_000_000)]), dataSN: int(4), status: pick([0, 2, 8]) } : {}),
+          ...(op === OPCODE.R2T ? { bufferOffset: pick([0, 4096, int(600_000)]), desiredDataTransferLength: pick([0, 4096, 65536, int(2_000_000)]), r2tSN: int(3) } : {}),
+          ...(op === OPCODE.SCSI_RESPONSE ? { status: pick([0, 2, 8]), response: pick([0, 0, 1]), residualCount: int(10000) } : {}),
+          ...(op === OPCODE.REJECT ? { reason: int(16) } : {}),
+          statSN: int(2000),
+          expCmdSN: pick([w.cmdSN, w.expCmdSN, int(0x100000000)]),
+          maxCmdSN: pick([(w.cmdSN + 63) >>> 0, w.maxCmdSN, int(0x100000000)]),
+          data:
+            op === OPCODE.REJECT
+              ? rejected(pick([1, 2, 3, 4, 99]))
+              : op === OPCODE.SCSI_RESPONSE && len > 0
+                ? Buffer.concat([Buffer.from([0, pick([18, 200, 0])]), pattern(len)])
+                : pattern(len),
+        } as never);
+        let bytes: Uint8Array = emitPdu(pdu as Pdu);
+        if (rnd() < 0.1) {
+          bytes = Buffer.from(bytes);
+          (bytes as Buffer)[int(bytes.length)] = int(256); // a garbled byte
+        }
+        let acts: InitiatorAction[] = [];
+        expect(() => (acts = h.ini.receive(bytes)), `session ${s} pdu ${i}`).to.not.throw();
+        count(acts);
+        expect(h.ini.dataInBufferedBytes).to.be.at.most(INITIATOR_MAX_BUFFERED_BYTES);
+        expect(h.ini.outstanding).to.be.at.most(INITIATOR_MAX_OUTSTANDING);
+      }
+      if (h.ini.state === 'closed') closed++;
+      count(h.ini.connectionLost(new VfabError('VFAB_BLOCK_DISCONNECTED', 'end of round')));
+      for (const id of ids) expect(answered.get(id), `session ${s}: command ${id} answered once`).to.equal(1);
+      expect(h.ini.dataInBufferedBytes).to.equal(0);
+    }
+    expect(closed, 'most random sessions hit a protocol error').to.be.greaterThan(SESSIONS / 2);
   });
 });
