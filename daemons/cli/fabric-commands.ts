@@ -174,7 +174,9 @@ function renderStatus(r: any): string {
   }
   if (r.vms?.length) {
     lines.push('  VMs:');
-    lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
+    lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.length === 0
+      ? [[vm.name, vm.poweredOn ? 'on' : 'off', '(no vNICs)', '-', '-', '-']]
+      : vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
   }
   for (const a of r.storage?.arrays ?? []) {
     const over = a.protocol === 'iscsi' ? `, iSCSI to ${a.target ?? '?'}` : '';
