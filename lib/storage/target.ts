@@ -4,8 +4,8 @@
 // 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, MODE SENSE 6/10 (mode-pages.ts), REPORT SUPPORTED
 // OPERATION CODES (opcodes.ts), SPC-2 RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad
 // input is CHECK CONDITION and changes no data. `submit` is a callback entry with a Promise-free fast path for
-// single-block READs. Unit attentions (unit-attention.ts) for transports that report them. Leaves out
-// protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
+// READs (any length on a store with readRunCb, one block on the others). Unit attentions (unit-attention.ts)
+// for transports that report them. Leaves out protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
 // `nexusLoss`/`logicalUnitReset`), descriptor sense, GET LBA STATUS, MODE SELECT and
 // third-party reservations. docs/storage-model.md lists every sense it returns.
 
@@ -282,14 +282,15 @@ export class BlockTarget implements ScsiTarget {
   }
 
   /**
-   * Callback-style execute. A single-block READ (10)/(16) that passes every check goes straight to the
-   * store's readBlockCb (no Promise, no async frames); anything else, including every READ that ends in
+   * Callback-style execute. A READ (10)/(16) that passes every check goes straight to the store's
+   * readRunCb (any length; the memory store) or, for one block, its readBlockCb (LevelDB and the read
+   * cache) — no Promise, no async frames; anything else, including every READ that ends in
    * CHECK CONDITION or RESERVATION CONFLICT, runs through execute() so the answers are identical.
    */
   submit<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): void {
     const cdb = cmd.cdb;
     const store = this.store;
-    if (store.readBlockCb !== undefined && cdb instanceof Uint8Array && typeof cmd.initiator === 'string') {
+    if ((store.readBlockCb !== undefined || store.readRunCb !== undefined) && cdb instanceof Uint8Array && typeof cmd.initiator === 'string') {
       const op = cdb[0];
       let lba = -1;
       let blocks = 0;
@@ -300,15 +301,18 @@ export class BlockTarget implements ScsiTarget {
         lba = u32(cdb, 2);
         blocks = u16(cdb, 7);
       }
-      if (blocks === 1 && (cdb[1]! & 0xe0) === 0) {
+      if (blocks >= 1 && (cdb[1]! & 0xe0) === 0 && (blocks === 1 || store.readRunCb !== undefined) && cmd.aborted !== true) {
         const l = this.luns.get(cmd.lun);
         if (
           l !== undefined &&
-          lba + 1 <= l.info.blocks &&
+          blocks <= maxTransferBlocks(l.info.blockSizeBytes) &&
+          lba + blocks <= l.info.blocks &&
           l.pr.access(cmd.initiator, ACCESS.READ) &&
           (cmd.reportsUnitAttentions !== true || (l.ua.quiet && l.ua.knows(cmd.initiator)))
         ) {
-          store.readBlockCb(l.info.lun, lba, l.info.blockSizeBytes, new FastRead(this, l, ctx, done), cdb[1]! & READ_CACHE_HINTS);
+          const fast = new FastRead(this, l, ctx, done);
+          if (store.readRunCb !== undefined) store.readRunCb(l.info.lun, lba, blocks, l.info.blockSizeBytes, fast);
+          else store.readBlockCb!(l.info.lun, lba, l.info.blockSizeBytes, fast, cdb[1]! & READ_CACHE_HINTS);
           return;
         }
       }
