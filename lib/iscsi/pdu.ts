@@ -301,9 +301,11 @@ function fail(code: string, message: string, details?: Record<string, unknown>):
   return err(new VfabError(code, message, details));
 }
 
-function view(buf: Uint8Array): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+function getU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export function padded(n: number): number {
   return (n + PAD_BYTES - 1) & ~(PAD_BYTES - 1);
@@ -348,9 +350,8 @@ export function parsePdu(
   if (!total.ok) return total;
   const bytes = total.value;
   if (buf.length - offset < bytes) return fail(ISCSI_ERROR.TRUNCATED, `PDU needs ${bytes} bytes, ${buf.length - offset} left`);
-  const v = view(buf);
   const ahsBytes = buf[offset + BHS_OFF.totalAhsLength] * 4;
-  const dataBytes = v.getUint32(offset + 4) & DATA_SEGMENT_LENGTH_FIELD_MAX;
+  const dataBytes = getU32(buf, offset + 4) & DATA_SEGMENT_LENGTH_FIELD_MAX;
   let p = offset + BHS_BYTES + ahsBytes;
   if (digests.header) {
     const want = crc32c(buf, offset, p);
@@ -360,7 +361,7 @@ export function parsePdu(
   }
   const byte0 = buf[offset];
   const opcode = byte0 & OPCODE_MASK;
-  const itt = v.getUint32(offset + BHS_OFF.itt);
+  const itt = getU32(buf, offset + BHS_OFF.itt);
   const where = { opcode, itt };
   if (dataBytes > 0 && digests.data) {
     const end = p + padded(dataBytes);
@@ -369,7 +370,8 @@ export function parsePdu(
     if (want !== got) return fail(ISCSI_ERROR.DATA_DIGEST, `data digest 0x${got.toString(16)} != computed 0x${want.toString(16)}`, where);
   }
   if (byte0 & OPCODE_RESERVED_BIT || !KNOWN.has(opcode)) return fail(ISCSI_ERROR.BAD_OPCODE, `opcode 0x${byte0.toString(16)} is not an iSCSI opcode`, where);
-  const ahs = buf.subarray(offset + BHS_BYTES, offset + BHS_BYTES + ahsBytes);
+  // Empty AHS and data (most PDUs) share one empty array instead of a view each.
+  const ahs = ahsBytes > 0 ? buf.subarray(offset + BHS_BYTES, offset + BHS_BYTES + ahsBytes) : EMPTY;
   if (ahsBytes > 0) {
     if (opcode !== OPCODE.SCSI_COMMAND) return fail(ISCSI_ERROR.BAD_AHS, `${OPCODE_NAME[opcode]} carries no AHS, got ${ahsBytes} bytes`, where);
     const bad = checkAhs(ahs);
@@ -382,7 +384,7 @@ export function parsePdu(
     flags: buf[offset + BHS_OFF.flags],
     itt,
     ahs,
-    data: buf.subarray(p, p + dataBytes),
+    data: dataBytes > 0 ? buf.subarray(p, p + dataBytes) : EMPTY,
   };
   const layout = LAYOUT[opcode as Opcode] as Record<string, readonly [number, Kind]>;
   for (const name in layout) {
@@ -393,14 +395,17 @@ export function parsePdu(
         pdu[name] = buf[at];
         break;
       case 'u16':
-        pdu[name] = v.getUint16(at);
+        pdu[name] = (buf[at]! << 8) | buf[at + 1]!;
         break;
       case 'u32':
-        pdu[name] = v.getUint32(at);
+        pdu[name] = getU32(buf, at);
         break;
-      case 'u64':
-        pdu[name] = v.getBigUint64(at);
+      case 'u64': {
+        const hi = getU32(buf, at);
+        const lo = getU32(buf, at + 4);
+        pdu[name] = hi === 0 && lo === 0 ? 0n : (BigInt(hi) << 32n) | BigInt(lo);
         break;
+      }
       default:
         pdu[name] = buf.subarray(at, at + KIND_BYTES[kind]);
     }
@@ -622,8 +627,6 @@ for (const [op, fields] of Object.entries(FIELD_LIST)) {
   DEFAULTS[Number(op)] = d;
   ARRAY_FIELDS[Number(op)] = arrays;
 }
-
-const EMPTY = new Uint8Array(0);
 
 /** A PDU of type `opcode` with the given fields; the rest 0 (flags default to F set, the usual case). */
 export function makePdu<Op extends Opcode>(opcode: Op, fields: Partial<Omit<PduOf<Op>, 'opcode'>>): PduOf<Op> {

@@ -1,12 +1,12 @@
-// In-memory BlockStore: per-LUN Map from LBA (a number, no string keys) to the stored value
-// [crc32][data], the same value format as the LevelDB store so checksum behaviour is identical.
-// Checksums: a value lives only in this Map, copied in by writeBlocks and never handed out except by the
-// rawValue test hook, so nothing can change it behind the store's back but a caller of rawValue. The
-// CRC is therefore computed when rawValue first hands a value out (writes store the data, CRC field
-// pending), and reads verify it for exactly those values, from then on; a value never handed out is
-// returned as written without a per-block CRC (each read of a 512-byte-block LUN used to pay 8 zlib
-// calls, 12 % of stored's CPU at 4 KiB reads). A corruption made through rawValue is thus detected as in
-// the LevelDB store (MEDIUM ERROR with the LBA); what no longer is: a bit flip in this process's own RAM.
+// In-memory BlockStore: per-LUN Map from LBA (a number, no string keys) to the block's bytes.
+// Checksums: a block lives only in this Map, copied in by writeBlocks and never handed out except by the
+// rawValue test hook, so nothing can change it behind the store's back but a caller of rawValue. A block
+// is therefore kept as its plain data (blockSizeBytes long) until rawValue first asks for it; then it is
+// turned into the LevelDB store's value format, [crc32 u32 BE][data], with its CRC computed then, and from
+// then on every read verifies that CRC (a change made through the hook is a checksum error: MEDIUM ERROR
+// with the LBA, as in the LevelDB store). Plain blocks are returned as written with no per-block CRC (each
+// 4 KiB read of a 512-byte-block LUN used to pay 8 zlib calls, 12 % of stored's CPU). What is no longer
+// detected: a bit flip in this process's own RAM, which a CRC computed in the same RAM guarded weakly.
 // `readRunCb` is the callback-style read of the SCSI target's READ fast path (no Promise, no allocation
 // per command: the blocks are gathered into a scratch buffer lent for the call). Leaves out durability:
 // everything is lost with the process (openArray without dataDir).
@@ -42,9 +42,8 @@ export class MemoryBlockStore implements BlockStore {
   private readonly luns = new Map<number, Map<number, Buffer>>();
   private readonly meta = new Map<string, Uint8Array>();
   private closed = false;
-  /** Values handed out by rawValue (their CRC is set and checked on every read); `exposed` counts them. */
-  private readonly handedOut = new WeakSet<Buffer>();
-  private exposed = 0;
+  /** Values rawValue made ([crc][data]); every other value is a plain block. */
+  private readonly sealed = new WeakSet<Buffer>();
   private pendingRuns: PendingRun[] = [];
   private runsScheduled = false;
   private readonly answerRunsBound = (): void => this.answerRuns();
@@ -61,7 +60,7 @@ export class MemoryBlockStore implements BlockStore {
 
   /**
    * Copies `count` blocks from `lba` into `out` (unwritten blocks as zeros); answers the LBA of the first
-   * value that fails its checksum, or -1.
+   * block that fails its checksum (a value rawValue handed out) or has the wrong length, or -1.
    */
   private gather(lun: number, lba: number, count: number, blockSizeBytes: number, out: Buffer): number {
     const m = this.luns.get(lun);
@@ -69,16 +68,13 @@ export class MemoryBlockStore implements BlockStore {
       out.fill(0, 0, count * blockSizeBytes);
       return -1;
     }
-    const checked = this.exposed > 0;
     for (let i = 0; i < count; i++) {
       const value = m.get(lba + i);
       const at = i * blockSizeBytes;
       if (value === undefined) out.fill(0, at, at + blockSizeBytes);
-      else {
-        if (checked && this.handedOut.has(value) && !blockValueValid(value, blockSizeBytes)) return lba + i;
-        if (value.length !== BLOCK_CRC_BYTES + blockSizeBytes) return lba + i;
-        value.copy(out, at, BLOCK_CRC_BYTES);
-      }
+      else if (value.length === blockSizeBytes) out.set(value, at);
+      else if (blockValueValid(value, blockSizeBytes)) out.set(value.subarray(BLOCK_CRC_BYTES), at);
+      else return lba + i;
     }
     return -1;
   }
@@ -130,13 +126,7 @@ export class MemoryBlockStore implements BlockStore {
     if (this.closed) throw closedError();
     const count = Math.floor(data.length / blockSizeBytes);
     const values = new Array<Buffer>(count);
-    for (let i = 0; i < count; i++) {
-      // [CRC pending][data]: the CRC is computed if rawValue ever hands this value out.
-      const value = Buffer.allocUnsafe(BLOCK_CRC_BYTES + blockSizeBytes);
-      value.writeUInt32BE(0, 0);
-      value.set(data.subarray(i * blockSizeBytes, (i + 1) * blockSizeBytes), BLOCK_CRC_BYTES);
-      values[i] = value;
-    }
+    for (let i = 0; i < count; i++) values[i] = Buffer.from(data.subarray(i * blockSizeBytes, (i + 1) * blockSizeBytes));
     const m = this.lunMap(lun);
     for (let i = 0; i < count; i++) m.set(lba + i, values[i]!);
   }
@@ -192,16 +182,20 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   /**
-   * Test hook: the stored value ([crc][data]) of one block, mutable in place, or undefined. Its CRC is set
-   * now, and every later read of it checks the CRC (a change made through this view is a checksum error).
+   * Test hook: the stored value ([crc][data]) of one block, mutable in place, or undefined. A block asked
+   * for the first time is turned into that format now (CRC computed), and every later read of it checks
+   * the CRC: a change made through this view is a checksum error.
    */
   rawValue(lun: number, lba: number): Buffer | undefined {
-    const v = this.luns.get(lun)?.get(lba);
-    if (v !== undefined && !this.handedOut.has(v)) {
-      v.writeUInt32BE(crc32(v.subarray(BLOCK_CRC_BYTES)), 0);
-      this.handedOut.add(v);
-      this.exposed++;
-    }
-    return v;
+    const m = this.luns.get(lun);
+    const v = m?.get(lba);
+    if (m === undefined || v === undefined) return undefined;
+    if (this.sealed.has(v)) return v;
+    const value = Buffer.allocUnsafe(BLOCK_CRC_BYTES + v.length);
+    value.writeUInt32BE(crc32(v), 0);
+    value.set(v, BLOCK_CRC_BYTES);
+    this.sealed.add(value);
+    m.set(lba, value);
+    return value;
   }
 }
