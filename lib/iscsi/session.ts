@@ -422,9 +422,10 @@ export class IscsiSession {
       this.finish(t, out);
       return;
     }
-    t.buf = new Uint8Array(edtl);
+    // All data came with the command (the usual small write): one copy, no zero fill.
+    t.buf = imm === edtl ? Uint8Array.prototype.slice.call(pdu.data) : new Uint8Array(edtl);
     this.dataOutBytes += edtl;
-    t.buf.set(pdu.data, 0);
+    if (imm !== edtl) t.buf.set(pdu.data, 0);
     t.received = imm;
     t.unsolicitedEnd = unsolicitedFollows ? Math.min(edtl, p.firstBurstBytes) : imm;
     t.unsolicitedOpen = unsolicitedFollows && t.unsolicitedEnd > imm;

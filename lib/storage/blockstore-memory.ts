@@ -123,6 +123,11 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   async writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, _opts?: WriteOptions): Promise<void> {
+    this.writeBlocksNow(lun, lba, data, blockSizeBytes);
+  }
+
+  /** The write applied now (the target's WRITE fast path); throws VFAB_STORAGE_CLOSED once closed. */
+  writeBlocksNow(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number): void {
     if (this.closed) throw closedError();
     const count = Math.floor(data.length / blockSizeBytes);
     const values = new Array<Buffer>(count);

@@ -90,6 +90,11 @@ export interface BlockStore {
    * `count` blocks as one view valid only during the call. A store with no cache (so no cache hints) has it.
    */
   readRunCb?(lun: number, lba: number, count: number, blockSizeBytes: number, cb: BlockReadCallback): void;
+  /**
+   * Optional: a store whose writes complete at once (memory, not durable) applies the write now, as
+   * writeBlocks would, and throws what writeBlocks rejects with. The target's WRITE fast path uses it.
+   */
+  writeBlocksNow?(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number): void;
   /** Write data (a whole number of blocks) from `lba` as one atomic batch. */
   writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, opts?: WriteOptions): Promise<void>;
   /** Deallocate `count` blocks from `lba` (they read as zeros afterwards), one atomic batch. */

@@ -4,7 +4,8 @@
 // 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, MODE SENSE 6/10 (mode-pages.ts), REPORT SUPPORTED
 // OPERATION CODES (opcodes.ts), SPC-2 RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad
 // input is CHECK CONDITION and changes no data. `submit` is a callback entry with a Promise-free fast path for
-// READs (any length on a store with readRunCb, one block on the others). Unit attentions (unit-attention.ts)
+// READs (any length on a store with readRunCb, one block on the others) and, on a store that writes at once
+// (the memory store), WRITE (10)/(16). Unit attentions (unit-attention.ts)
 // for transports that report them. Leaves out protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
 // `nexusLoss`/`logicalUnitReset`), descriptor sense, GET LBA STATUS, MODE SELECT and
 // third-party reservations. docs/storage-model.md lists every sense it returns.
@@ -236,6 +237,10 @@ export interface BlockTargetOptions {
 /** SCSI target over a BlockStore; the LUN table is managed by the owner (lib/storage/array.ts). */
 export class BlockTarget implements ScsiTarget {
   private readonly luns = new Map<number, TargetLun>();
+  /** Fast-path answers waiting for this turn's completion microtask. */
+  private later: Array<{ ctx: unknown; done: SubmitDone<unknown>; result: ScsiResult }> = [];
+  private laterScheduled = false;
+  private readonly answerAllBound = (): void => this.answerAll();
 
   constructor(readonly store: BlockStore, _opts: BlockTargetOptions = {}) {}
 
@@ -317,10 +322,76 @@ export class BlockTarget implements ScsiTarget {
         }
       }
     }
+    if (store.writeBlocksNow !== undefined && cdb instanceof Uint8Array && typeof cmd.initiator === 'string' && this.writeNow(cmd, ctx, done)) return;
     this.execute(cmd).then(
       (res) => done(ctx, res),
       () => done(ctx, INTERNAL_FAILURE),
     );
+  }
+
+  /**
+   * WRITE (10)/(16) fast path on a store that writes at once (writeBlocksNow: the memory store): a write
+   * whose every check passes, whose data-out is exactly its blocks and whose range no lock holder or
+   * waiter overlaps is applied now (so it is atomic against every other command, as under the range lock)
+   * and answered GOOD in this turn's completion microtask. Anything else returns false and runs through
+   * execute(), so the answers are identical.
+   */
+  private writeNow<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): boolean {
+    const cdb = cmd.cdb;
+    const op = cdb[0];
+    let lba: number;
+    let blocks: number;
+    if (op === SCSI_OP.WRITE_16 && cdb.length >= 16 && cdb.length <= MAX_CDB_BYTES) {
+      lba = u64(cdb, 2);
+      blocks = u32(cdb, 10);
+    } else if (op === SCSI_OP.WRITE_10 && cdb.length >= 10 && cdb.length <= MAX_CDB_BYTES) {
+      lba = u32(cdb, 2);
+      blocks = u16(cdb, 7);
+    } else return false;
+    if (blocks === 0 || (cdb[1]! & 0xe0) !== 0 || cmd.aborted === true) return false;
+    const l = this.luns.get(cmd.lun);
+    if (l === undefined) return false;
+    const bs = l.info.blockSizeBytes;
+    const data = cmd.dataOut;
+    if (
+      data === undefined ||
+      data.length !== blocks * bs ||
+      blocks > maxTransferBlocks(bs) ||
+      lba + blocks > l.info.blocks ||
+      !l.pr.access(cmd.initiator, ACCESS.WRITE) ||
+      (cmd.reportsUnitAttentions === true && !(l.ua.quiet && l.ua.knows(cmd.initiator))) ||
+      !l.lock.free(lba, blocks)
+    ) {
+      return false;
+    }
+    let result: ScsiResult;
+    try {
+      this.store.writeBlocksNow!(l.info.lun, lba, data, bs);
+      l.stats.writes++;
+      l.stats.writtenBytes += data.length;
+      result = good();
+    } catch {
+      result = checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+      l.stats.checkConditions++;
+    }
+    this.answerLater(ctx as unknown, done as SubmitDone<unknown>, result);
+    return true;
+  }
+
+  /** Calls done(ctx, result) in this turn's completion microtask (submit never answers synchronously). */
+  private answerLater(ctx: unknown, done: SubmitDone<unknown>, result: ScsiResult): void {
+    this.later.push({ ctx, done, result });
+    if (!this.laterScheduled) {
+      this.laterScheduled = true;
+      queueMicrotask(this.answerAllBound);
+    }
+  }
+
+  private answerAll(): void {
+    this.laterScheduled = false;
+    const all = this.later;
+    this.later = [];
+    for (let i = 0; i < all.length; i++) all[i]!.done(all[i]!.ctx, all[i]!.result);
   }
 
   /** The SCSI answer to a failed store read (MEDIUM ERROR with the LBA for a checksum, else internal). */

@@ -7,7 +7,7 @@ import { LevelBlockStore, blockKey } from '../../lib/storage/blockstore-level.js
 import { openArray, type StorageArray } from '../../lib/storage/array.js';
 import { BlockTarget, isSubmitTarget } from '../../lib/storage/target.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
-import { read10, read16, reserve6 } from '../../lib/storage/cdb.js';
+import { compareAndWrite, read10, read16, reserve6, write10, write16 } from '../../lib/storage/cdb.js';
 import { ASC, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult } from '../../lib/storage/scsi.js';
 import type { VfabError } from '../../lib/errors.js';
 import { A, B, blocksOf, expectConflict, expectGood, expectSense, run } from './helpers.js';
@@ -202,5 +202,84 @@ describe('storage/READ fast path on a memory store (readRunCb: reads of any leng
     });
     expect(sync).to.equal(false);
     expect(got?.code).to.equal('VFAB_STORAGE_CLOSED');
+  });
+});
+
+describe('storage/WRITE fast path on a memory store (writeBlocksNow)', () => {
+  const MBS = 512 as const;
+  const lunInfo = { lun: 0, name: 'm', id: 'naa.6' + '0'.repeat(31), sizeBytes: 64 * MBS, blockSizeBytes: MBS, blocks: 64, createdAtMs: 0 };
+  const fresh = (): { store: MemoryBlockStore; t: BlockTarget } => {
+    const store = new MemoryBlockStore();
+    const t = new BlockTarget(store);
+    t.addLun(lunInfo);
+    return { store, t };
+  };
+  const submitTo = (t: BlockTarget, cmd: ScsiCommand): { result: Promise<ScsiResult>; sync: boolean } => {
+    let answered = false;
+    const result = new Promise<ScsiResult>((resolve) => {
+      t.submit(cmd, 'ctx', (ctx, res) => {
+        expect(ctx).to.equal('ctx');
+        answered = true;
+        resolve(res);
+      });
+    });
+    return { result, sync: answered };
+  };
+
+  it('WRITE (16)/(10) land at once, answer GOOD asynchronously, count like execute', async () => {
+    const { t } = fresh();
+    const data = blocksOf(8, MBS, 4);
+    for (const cdb of [write16(8, 8), write10(16, 8)]) {
+      const s = submitTo(t, { initiator: A, lun: 0, cdb, dataOut: data });
+      expect(s.sync, 'never answered inside submit').to.equal(false);
+      expectGood(await s.result);
+    }
+    expect(Buffer.from(expectGood(await run(t, A, 0, read16(8, 16)))).equals(Buffer.concat([data, data]))).to.equal(true);
+    expect([t.lunStats(0)!.writes, t.lunStats(0)!.writtenBytes]).to.deep.equal([2, 16 * MBS]);
+  });
+
+  it('short data-out, out of range, WRPROTECT, reservation conflict and a closed store answer as execute', async () => {
+    const wrprotect = write16(0, 1);
+    wrprotect[1] = 0x20;
+    const cases: ScsiCommand[] = [
+      { initiator: A, lun: 0, cdb: write16(0, 2), dataOut: Buffer.alloc(MBS) },
+      { initiator: A, lun: 0, cdb: write16(60, 8), dataOut: Buffer.alloc(8 * MBS) },
+      { initiator: A, lun: 0, cdb: wrprotect, dataOut: Buffer.alloc(MBS) },
+      { initiator: A, lun: 0, cdb: write16(0, 0) },
+      { initiator: A, lun: 9, cdb: write16(0, 1), dataOut: Buffer.alloc(MBS) },
+    ];
+    for (const cmd of cases) {
+      const a = fresh();
+      const b = fresh();
+      expect(await submitTo(a.t, cmd).result, `cdb ${Buffer.from(cmd.cdb).toString('hex')}`).to.deep.equal(await b.t.execute(cmd));
+    }
+    const { store, t } = fresh();
+    expectGood(await run(t, B, 0, reserve6()));
+    expectConflict(await submitTo(t, { initiator: A, lun: 0, cdb: write16(0, 1), dataOut: Buffer.alloc(MBS) }).result);
+    await store.close();
+    const closed = await submitTo(t, { initiator: B, lun: 0, cdb: write16(0, 1), dataOut: Buffer.alloc(MBS) }).result;
+    expectSense(closed, SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+  });
+
+  it('a write overlapping a range under the lock (COMPARE AND WRITE running) waits for it, as on the slow path', async () => {
+    const { store, t } = fresh();
+    expectGood(await run(t, A, 0, write16(0, 1), Buffer.alloc(MBS, 1)));
+    // a COMPARE AND WRITE whose read is held back keeps LBA 0 locked
+    let releaseRead: (() => void) | undefined;
+    const realRead = store.readBlocks.bind(store);
+    store.readBlocks = async (...args) => {
+      await new Promise<void>((r) => (releaseRead = r));
+      return realRead(...args);
+    };
+    const caw = run(t, A, 0, compareAndWrite(0, 1), Buffer.concat([Buffer.alloc(MBS, 1), Buffer.alloc(MBS, 2)]));
+    await new Promise((r) => setImmediate(r));
+    const w = submitTo(t, { initiator: A, lun: 0, cdb: write16(0, 1), dataOut: Buffer.alloc(MBS, 3) }).result;
+    await new Promise((r) => setImmediate(r));
+    store.readBlocks = realRead;
+    releaseRead!();
+    expectGood(await caw);
+    expectGood(await w);
+    // the plain write came after the atomic compare-and-write, so its data is what stays
+    expect(expectGood(await run(t, A, 0, read16(0, 1))).every((x) => x === 3)).to.equal(true);
   });
 });
