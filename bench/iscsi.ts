@@ -9,7 +9,9 @@
 // neither side is asked to make writes durable (no FUA, no SYNCHRONIZE CACHE), so both write into memory
 // (tgt's file is on tmpfs: its page cache is the medium). The write comparison has a third side, a second
 // stored on a LevelDB array in the system temp dir, whose every acknowledged write is durable (stored makes
-// each write durable before GOOD, group-committed): shown next to the others, not judged by the target.
+// each write durable before GOOD, group-committed): shown next to the others, not judged by the target;
+// after each of its phases its LevelDB compaction is finished (POST /control/compact, not measured) so it
+// does not run during the other sides' phases.
 // The write count is calibrated per side once before the rounds so each write phase lasts about `seconds`.
 // Per side and round: IOPS, and the target process's CPU microseconds per I/O (user + system, all threads,
 // from /proc). Targets (issue 11): vfab >= 1.0 x tgt read IOPS at QD32, >= 0.7 x tgt write IOPS.
@@ -217,6 +219,8 @@ interface Target {
   url: string;
   pid: () => number | undefined;
   writesPerSecond: number;
+  /** Runs after each of its write phases, unmeasured (the LevelDB side finishes its compaction there). */
+  settle?: () => Promise<void>;
 }
 
 async function perfRead(t: Target, depth: number, seconds: number): Promise<Record<string, number | null>> {
@@ -280,7 +284,15 @@ export async function runIscsiBench(opts: IscsiBenchOptions = {}): Promise<Iscsi
     const sl = storedLevel;
     const t = tgtd;
     const vfab: Target = { id: 'vfab', label: 'vfab portal', url: vfabUrl, pid: () => s.child.pid, writesPerSecond: 0 };
-    const vfabLevel: Target = { id: 'vfab-level', label: 'vfab portal, LevelDB (durable)', url: `iscsi://127.0.0.1:${sl.iscsiPort}/${sl.iqn}/0`, pid: () => sl.child.pid, writesPerSecond: 0 };
+    const vfabLevel: Target = {
+      id: 'vfab-level',
+      label: 'vfab portal, LevelDB (durable)',
+      url: `iscsi://127.0.0.1:${sl.iscsiPort}/${sl.iqn}/0`,
+      pid: () => sl.child.pid,
+      writesPerSecond: 0,
+      // LevelDB compacts in the background after a write phase: finish it before the next side's phase
+      settle: async () => void (await control(sl.port, token, 'POST', 'compact')),
+    };
     const tgt: Target = { id: 'tgt', label: 'tgt', url: `iscsi://127.0.0.1:${t.port}/${TGT_IQN}/1`, pid: () => t.child.pid, writesPerSecond: 0 };
     const comparisons: ComparisonResult[] = [];
     const compare = async (name: string, sideOf: (tg: Target) => Side, target?: TargetSpec, targets: Target[] = [vfab, tgt]): Promise<void> => {
@@ -308,10 +320,15 @@ export async function runIscsiBench(opts: IscsiBenchOptions = {}): Promise<Iscsi
         label: tg.label,
         warmUp: async () => {
           const r = await benchWrite(tg, CALIBRATION_WRITES);
+          await tg.settle?.();
           tg.writesPerSecond = r.iops ?? 0;
           log(`${tg.label}: calibration ${r.iops} writes/s -> ${writeCount(tg.writesPerSecond, seconds)} writes per phase`);
         },
-        measure: () => benchWrite(tg, writeCount(tg.writesPerSecond, seconds)),
+        measure: async () => {
+          const r = await benchWrite(tg, writeCount(tg.writesPerSecond, seconds));
+          await tg.settle?.();
+          return r;
+        },
       }),
       {
         text: `vfab portal write IOPS >= ${WRITE_QD32_TARGET_RATIO.toFixed(2)} x tgt`,
