@@ -1,11 +1,14 @@
 // hostd: one ESX-style host as its own process. Wraps lib/host (standard vSwitches, port groups, VMs with
 // their IP stacks) with its I/O: a WebSocket link per uplink (vmnic) dialled to a physical-switch port,
 // guest timers on the (optionally sped-up) clock, live capture, measured traffic streams and the control
-// API. Frame decisions are the libraries'; this file only moves bytes and keeps time.
+// API. Frame decisions are the libraries'; this file only moves bytes and keeps time. VMkernel ports
+// (hosts[].vmkernels) come up with the host, before its VMs; status lists them, /capture takes
+// "<host>.<vmk>", their ARP/IP events carry `vmk`.
 //
 // usage: node --import tsx daemons/hostd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
 // control API (JSON, Authorization: Bearer <token>):
-//   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, links
+//   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, vmkernel ports (and
+//                                         vmkernelStack: their IP stack's and UDP dispatch's counters), links
 //   GET  /control/mac-table               every vSwitch's table (told by ports, never learned)
 //   GET  /control/events?since=N          power, guest, vSwitch and carrier events
 //   POST /control/peers                   {peers: {vmnic: url}}: dial the uplinks
@@ -17,6 +20,7 @@
 //   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC
 //   POST /control/vms/:vm/promiscuous     {nic?, on}: the guest adapter's promiscuous mode
 //   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
+//   POST /control/vmkernels/:vmk/ping     {target, count, intervalMs, timeoutMs, sizeBytes}: ping from vmk (esx1.vmk0)
 //   POST /control/streams/send            {vm, nic?, target, udpPort, frameBytes, seconds, ratePps?, streamId, background?}
 //                                         background: true returns {streamId, started: true} at once
 //   POST /control/streams/sink            {vm, udpPort, streamId}: count a stream at this VM
@@ -50,7 +54,7 @@ import { DropEvents } from './common/drop-events.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
-import { registerVmRoutes } from './common/vm-control.js';
+import { registerVmRoutes, runPing } from './common/vm-control.js';
 import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
@@ -152,7 +156,8 @@ function logHostEvent(e: HostEvent): void {
     const { kind, ...rest } = e.action as any;
     if (kind === 'pingReply' || kind === 'pingTimeout') return; // ping results go to the caller
     if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
-    events.add(kind, { vm: e.vm, ...rest });
+    if (e.kind === 'vmkernel') events.add(kind, { vmk: `${name}.${e.vmk}`, ...rest });
+    else events.add(kind, { vm: e.vm, ...rest });
   }
 }
 
@@ -277,7 +282,7 @@ function vmPath(req: { params: Record<string, string> }): string {
 }
 
 const server = new ControlServer(token)
-  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), clockMs: clock.nowMs() }))
+  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs() }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
@@ -309,6 +314,15 @@ const server = new ControlServer(token)
     else host.powerOn(vm);
     scheduleTick();
     return { vm, poweredOn: host.isPoweredOn(vm) };
+  })
+  .on('POST', '/control/vmkernels/:vmk/ping', (req) => {
+    const vmk = host.vmkernel(req.params.vmk!); // VFAB_NOT_FOUND names the host's vmkernel ports
+    return runPing({
+      pickNic: () => vmk.index,
+      ping: (_host, _nic, target, o) => void vmk.ping(target, o), // a failed send reaches the listener too
+      listen: (_host, listener) => vmk.listen(listener),
+      endpoint: () => host.vmkernelEndpoint(),
+    }, name, req.body, { scheduleTick, timeScale });
   })
   .on('POST', '/control/streams/sink', (req) => {
     const vm = String(req.body?.vm);
@@ -342,6 +356,8 @@ const datastores = new HostDatastores({
 const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array), datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 datastores.register(server);
 
+// the vmkernel ports come up with the host (gratuitous ARP now; notify RARPs once an uplink has carrier)
+host.startVmkernels();
 // VMs power on at start; one with datastore disks once its datastore is mounted and its files are locked
 // (a failure, e.g. "locked by esx2", is a vm-power-on-failed event and the VM stays off)
 for (const vm of config.host.vms) {

@@ -5,8 +5,9 @@
 // token from VFAB_TOKEN (Bearer header or ?token=), one JSON ready line on stdout, logs on stderr,
 // SIGTERM/SIGINT close cleanly with exit 0. Durability is the array's job: a write is acknowledged only
 // after the array resolved it. With --iscsi-port (or config `iscsi`), also an iSCSI portal on TCP
-// (daemons/storage/iscsi-portal.ts, docs/iscsi.md), its port in the ready line as `iscsiPort`. Leaves out
-// LUN masking.
+// (daemons/storage/iscsi-portal.ts, docs/iscsi.md), its port in the ready line as `iscsiPort`; its initiator
+// ACL and CHAP from config `iscsi` or --iscsi-initiator / --iscsi-chap-user (secrets from the environment,
+// never on the command line or in logs). Leaves out LUN masking.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +22,7 @@ import { IscsiPortal, LOGIN_TIMEOUT_MS, MAX_LOGIN_TIMEOUT_MS, MIN_LOGIN_TIMEOUT_
 import { createGuardedServer, decodeSegment, guardUpgradeSocket, refuseSocket, requestAuthorized } from './common/http-guard.js';
 import { openNasService, type NasService } from './storage/nas-server.js';
 import type { ShareSpec } from '../lib/nas/shares.js';
+import { accessProblems, type IscsiAccess } from '../lib/iscsi/access.js';
 
 /** Largest control API request body. */
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
@@ -40,6 +42,10 @@ export const STORED_ERROR = {
   TOO_LARGE: 'VFAB_STORED_TOO_LARGE',
 } as const;
 
+/** Environment variables holding the CHAP secrets of --iscsi-chap-user and --iscsi-chap-mutual-user. */
+const CHAP_SECRET_ENV = 'VFAB_ISCSI_CHAP_SECRET';
+const CHAP_MUTUAL_SECRET_ENV = 'VFAB_ISCSI_CHAP_MUTUAL_SECRET';
+
 const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512, "lun": 0 }],
                          "shares": [{ "name": "nfs1", "sizeMB": 1024 }] }
@@ -54,10 +60,20 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --iscsi-port N       serve the LUNs over iSCSI on --host:N too (0 = any free port; off unless given or config.iscsi)
   --iscsi-login-timeout-ms N
                        time an iSCSI connection has to finish its login (default ${LOGIN_TIMEOUT_MS}; 100..${MAX_LOGIN_TIMEOUT_MS})
+  --iscsi-initiator IQN
+                       only this initiator may log in to the iSCSI target (repeat for more; replaces config.iscsi.initiators;
+                       default: every initiator); Discovery sessions of others list no target
+  --iscsi-chap-user NAME
+                       every iSCSI login must pass CHAP as NAME with the secret in env ${CHAP_SECRET_ENV} (12-255 bytes);
+                       replaces config.iscsi.chap
+  --iscsi-chap-mutual-user NAME
+                       with --iscsi-chap-user: the target proves itself as NAME with the secret in env ${CHAP_MUTUAL_SECRET_ENV}
+                       (must differ from the other secret)
   --read-cache-mb N    read cache in front of LevelDB, in MiB (default ${DEFAULT_READ_CACHE_BYTES / MIB}; 0 = none;
                        max ${MAX_READ_CACHE_BYTES / MIB}); GET /control/status shows its hits and misses
   --help               this text
 env VFAB_TOKEN: fabric token (generated and printed on stderr if unset).
+Example: VFAB_ISCSI_CHAP_SECRET=... stored --memory --iscsi-port 3260 --iscsi-initiator iqn.1994-05.com.redhat:host1 --iscsi-chap-user host1
 Control API (Bearer token): GET /control/status, GET /control/luns, POST /control/luns {name,sizeBytes|sizeGB,blockSize,lun?},
   POST /control/luns/NAME/grow {sizeBytes|sizeGB}, POST /control/luns/NAME/ats {enabled} (ATS on/off), DELETE /control/luns/NAME, POST /control/compact (finish LevelDB
   compaction now, used by the bench before measuring). Block protocol: WebSocket /block; NAS shares: WebSocket /nas.
@@ -88,7 +104,7 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(l.ats === false ? { ats: false } : {}),
     });
   }
-  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as { port?: number } } : {}) };
+  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as StoredConfig['iscsi'] } : {}) };
 }
 interface StoredConfig {
   name?: string;
@@ -98,9 +114,10 @@ interface StoredConfig {
   luns?: LunSpec[];
   /** NAS shares [{ name, sizeMB }] served on /nas. */
   shares?: ShareSpec[];
-  /** iSCSI portal on --host ({ port }: 0 = any free port); --iscsi-port wins. */
-  iscsi?: { port?: number };
+  /** iSCSI portal on --host ({ port }: 0 = any free port) and who may log in; --iscsi-port wins. */
+  iscsi?: { port?: number } & IscsiAccess;
 }
+
 
 function log(line: string): void {
   process.stderr.write(`[stored ${process.pid}] ${line}\n`);
@@ -115,12 +132,45 @@ function validPort(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
 }
 
-function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; iscsiPort: number | undefined; loginTimeoutMs: number; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
+/** The iSCSI access (ACL, CHAP) from the command line, else config.iscsi; dies naming the option, variable or field. */
+function iscsiAccess(cfg: StoredConfig, initiators: string[], chapUser: string | undefined, mutualUser: string | undefined): IscsiAccess {
+  if (mutualUser !== undefined && chapUser === undefined) die(`${STORED_ERROR.BAD_CONFIG}: --iscsi-chap-mutual-user needs --iscsi-chap-user`);
+  const fromEnv = (user: string | undefined, env: string): { username: string; secret: string } | undefined => {
+    if (user === undefined) return undefined;
+    const secret = process.env[env];
+    if (secret === undefined || secret === '') die(`${STORED_ERROR.BAD_CONFIG}: --iscsi-chap-${env === CHAP_SECRET_ENV ? '' : 'mutual-'}user needs the secret in env ${env}`);
+    return { username: user, secret };
+  };
+  const cliChap = fromEnv(chapUser, CHAP_SECRET_ENV);
+  const cliMutual = fromEnv(mutualUser, CHAP_MUTUAL_SECRET_ENV);
+  const raw = {
+    initiators: initiators.length > 0 ? initiators : cfg.iscsi?.initiators,
+    chap: cliChap ? { ...cliChap, ...(cliMutual ? { mutual: cliMutual } : {}) } : cfg.iscsi?.chap,
+  };
+  const problem = accessProblems(raw)[0];
+  if (problem !== undefined) {
+    const [field, second, third] = problem.path;
+    let where: string;
+    if (field === 'initiators' && initiators.length > 0) where = '--iscsi-initiator'; // the message quotes the name
+    else if (field === 'chap' && cliChap) {
+      const mutual = second === 'mutual';
+      const leaf = mutual ? third : second;
+      where = leaf === 'secret' ? `env ${mutual ? CHAP_MUTUAL_SECRET_ENV : CHAP_SECRET_ENV}` : mutual ? '--iscsi-chap-mutual-user' : '--iscsi-chap-user';
+    } else where = `config.iscsi.${problem.path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[')}`;
+    die(`${STORED_ERROR.BAD_CONFIG}: ${where}: ${problem.message}`);
+  }
+  return { ...(raw.initiators !== undefined ? { initiators: raw.initiators } : {}), ...(raw.chap !== undefined ? { chap: raw.chap } : {}) };
+}
+
+function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; iscsiPort: number | undefined; iscsiAccess: IscsiAccess; loginTimeoutMs: number; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
   let cfg: StoredConfig = {};
   let memory = false;
   let host = '127.0.0.1';
   let port = 0;
   let iscsiPort: number | undefined;
+  const initiators: string[] = [];
+  let chapUser: string | undefined;
+  let mutualUser: string | undefined;
   let loginTimeoutMs = LOGIN_TIMEOUT_MS;
   let maxInFlight = MAX_IN_FLIGHT;
   let groupCommit = true;
@@ -171,6 +221,15 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
         iscsiPort = Number(val());
         if (!validPort(iscsiPort)) die(`${STORED_ERROR.BAD_CONFIG}: --iscsi-port must be a whole number 0..65535`);
         break;
+      case '--iscsi-initiator':
+        initiators.push(val());
+        break;
+      case '--iscsi-chap-user':
+        chapUser = val();
+        break;
+      case '--iscsi-chap-mutual-user':
+        mutualUser = val();
+        break;
       case '--iscsi-login-timeout-ms':
         loginTimeoutMs = Number(val());
         if (!Number.isInteger(loginTimeoutMs) || loginTimeoutMs < MIN_LOGIN_TIMEOUT_MS || loginTimeoutMs > MAX_LOGIN_TIMEOUT_MS)
@@ -198,11 +257,15 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
   if (!memory && cfg.dataDir === undefined) die(`${STORED_ERROR.BAD_CONFIG}: --data-dir DIR is required unless --memory`);
   if (cfg.luns !== undefined && !Array.isArray(cfg.luns)) die(`${STORED_ERROR.BAD_CONFIG}: config.luns must be an array`);
   if (cfg.iscsi !== undefined) {
-    if (typeof cfg.iscsi !== 'object' || cfg.iscsi === null || Array.isArray(cfg.iscsi)) die(`${STORED_ERROR.BAD_CONFIG}: config.iscsi must be an object { "port"?: number }`);
+    if (typeof cfg.iscsi !== 'object' || cfg.iscsi === null || Array.isArray(cfg.iscsi)) die(`${STORED_ERROR.BAD_CONFIG}: config.iscsi must be an object { "port"?: number, "initiators"?: [...], "chap"?: {...} }`);
     if (cfg.iscsi.port !== undefined && !validPort(cfg.iscsi.port)) die(`${STORED_ERROR.BAD_CONFIG}: config.iscsi.port must be a whole number 0..65535`);
     iscsiPort ??= cfg.iscsi.port ?? 0;
   }
-  return { cfg, memory, host, port, iscsiPort, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
+  if (iscsiPort === undefined && (initiators.length > 0 || chapUser !== undefined || mutualUser !== undefined)) {
+    die(`${STORED_ERROR.BAD_CONFIG}: ${initiators.length > 0 ? '--iscsi-initiator' : '--iscsi-chap-user'} needs the iSCSI portal (--iscsi-port N or config.iscsi)`);
+  }
+  const access = iscsiAccess(cfg, initiators, chapUser, mutualUser);
+  return { cfg, memory, host, port, iscsiPort, iscsiAccess: access, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
 }
 
 function sizeFromBody(body: Record<string, unknown>): number | undefined {
@@ -280,7 +343,7 @@ function lunSpecs(specs: LunSpec[]): ArrayLunSpec[] {
 }
 
 async function main(): Promise<void> {
-  const { cfg, memory, host, port, iscsiPort, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
+  const { cfg, memory, host, port, iscsiPort, iscsiAccess: access, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
   let token = process.env.VFAB_TOKEN;
   if (!token) {
     token = randomBytes(16).toString('hex');
@@ -331,6 +394,7 @@ async function main(): Promise<void> {
           onInitiatorGone: (initiator) => array.nexusLoss(initiator),
           log,
           loginTimeoutMs,
+          access,
         });
 
   const server = createGuardedServer((req, res) => {

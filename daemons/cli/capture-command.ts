@@ -21,6 +21,7 @@ const capture = defineCommand(
 POINT is one of:
   web1.nic0      a VM vNIC: what the guest sends and receives
   esx1.vmnic0    a host uplink: frames as they leave and enter the host, 802.1Q tags included
+  esx1.vmk0      a host's vmkernel port: what the host's own IP stack sends and receives
   sw1.Gi1/0/1    a physical-switch port: frames as the switch receives and sends them
 Several points go into one file, in time order on the fabric clock (frames wait up to
 ${CAPTURE_REORDER_WINDOW_MS} ms for slower daemons); pcapng keeps one interface per point, each packet's direction,

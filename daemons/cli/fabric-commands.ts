@@ -113,7 +113,7 @@ const status = defineCommand(
   {
     usage: ['[NODE] [--json]'],
     description: `Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
-group, VLAN, MAC, the uplink each port uses and why), VMs and storage paths; switches with their ports
+group, VLAN, MAC, the uplink each port uses and why), VMkernel ports (IP, MAC, uplink), VMs and storage paths; switches with their ports
 and links; arrays with their LUNs (I/O counters), block sessions and read cache.
 NODE limits the output to one host, switch or array.`,
     options: { json: JSON_OPTION },
@@ -167,6 +167,10 @@ function renderStatus(r: any): string {
       lines.push(indent(table([['port', 'name', 'port group', 'vlan', 'mac', 'uplink', 'why'], ...vs.ports.map((p: any) => [String(p.portId), p.name ?? '', p.portGroup, String(p.vlanId), p.effectiveMac ?? p.mac ?? '', p.uplink ?? '-', p.uplinkReason ?? ''])]), 4));
     }
   }
+  if (r.vmkernels?.length) {
+    lines.push('  VMkernel ports:');
+    lines.push(indent(table([['vmk', 'ip', 'mac', 'port group', 'port', 'uplink', 'services'], ...r.vmkernels.map((k: any) => [k.name, k.ip, k.mac, k.portGroup, k.portId === null ? 'down' : String(k.portId), k.uplink ?? '-', k.services.join(',') || '-'])]), 4));
+  }
   if (r.vms?.length) {
     lines.push('  VMs:');
     lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
@@ -203,6 +207,11 @@ function renderArray(r: any): string[] {
   if (r.iscsi) {
     const p = r.iscsi;
     lines.push(`  iSCSI portal: ${p.address}:${p.port}  target ${p.iqn}  (iscsi://${p.address}:${p.port}/${p.iqn}/<lun>)`);
+    if (p.access) {
+      const acl = p.access.initiators === null ? 'every initiator' : `initiators ${p.access.initiators.join(', ') || '(none)'}`;
+      const refused = `refused: ACL ${p.aclRefusals ?? 0}, CHAP ${Object.values(p.authFailures ?? {}).reduce((a: number, b: any) => a + Number(b), 0)}`;
+      lines.push(`    access: ${acl}; CHAP ${p.access.chap}; ${refused}`);
+    }
     if (p.connections.length > 0) {
       lines.push(indent(table([['connection', 'initiator', 'from', 'type', 'commands'], ...p.connections.map((c: any) => [String(c.id), c.initiator ?? '(logging in)', c.remote, c.sessionType ?? '-', String(c.commands)])]), 4));
     }

@@ -1,7 +1,9 @@
-// vfab ping / mac-table: reachability from inside a VM, and what a switch has learned.
+// vfab ping / mac-table: reachability from inside a VM or from a host's vmkernel port (esx1.vmk0), and
+// what a switch has learned.
 
+import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, findDaemon, findVmDaemon } from '../fabric/state.js';
+import { readState, findDaemon, findVmDaemon, type FabricState, type DaemonRecord } from '../fabric/state.js';
 import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_FAILED } from './io.js';
 
 export const MAX_PING_COUNT = 10_000;
@@ -12,9 +14,12 @@ export const MAX_PING_WAIT_MS = 60_000;
 
 const ping = defineCommand(
   {
-    usage: ['VM TARGET_IP [--count N] [--interval-ms MS] [--timeout-ms MS] [--size BYTES] [--nic NAME] [--json]'],
-    description: `Sends ICMP echo requests from inside VM (its own IP stack: ARP first, then ICMP) to TARGET_IP and
-prints each reply with its round-trip time, like ping(8).`,
+    usage: ['SOURCE TARGET_IP [--count N] [--interval-ms MS] [--timeout-ms MS] [--size BYTES] [--nic NAME] [--json]'],
+    description: `Sends ICMP echo requests from SOURCE (its own IP stack: ARP first, then ICMP) to TARGET_IP and
+prints each reply with its round-trip time, like ping(8). SOURCE is one of:
+  web1           a VM (from the vNIC on TARGET_IP's subnet, or --nic)
+  web1.nic0      a VM's vNIC
+  esx1.vmk0      a host's vmkernel port (hosts[].vmkernels), e.g. the management network`,
     options: {
       count: { type: 'int', short: 'c', min: 1, max: MAX_PING_COUNT, default: 4, description: 'echo requests to send' },
       'interval-ms': { type: 'duration', unit: 'ms', min: 1, max: MAX_PING_WAIT_MS, default: 200, description: 'time between requests' },
@@ -24,20 +29,20 @@ prints each reply with its round-trip time, like ping(8).`,
       json: JSON_OPTION,
     },
     args: { min: 2, max: 2 },
-    examples: ['ping web1 192.0.2.12 --count 3', 'ping web1 198.51.100.11 -c 1 --timeout-ms 300   # across VLANs: no reply, exit 1'],
+    examples: ['ping web1 192.0.2.12 --count 3', 'ping web1 198.51.100.11 -c 1 --timeout-ms 300   # across VLANs: no reply, exit 1', 'ping esx1.vmk0 10.0.0.12 -c 2                   # management network, host to host'],
     exits: { 1: 'no reply came back' },
   },
   async ({ values, positionals }, io) => {
-    const [vm, target] = positionals as [string, string];
+    const [source, target] = positionals as [string, string];
     const { count, size: sizeBytes } = values;
     const intervalMs = values['interval-ms'];
     const timeoutMs = values['timeout-ms'];
     const state = readState();
-    const host = findVmDaemon(state, vm);
-    const result = await control<PingResult>(host, state.token, 'POST', `/control/vms/${encodeURIComponent(vm)}/ping`, { target, count, intervalMs, timeoutMs, sizeBytes, nic: values.nic }, count * (intervalMs + timeoutMs) + 10_000);
+    const from = pingSource(state, source, values.nic);
+    const result = await control<PingResult>(from.daemon, state.token, 'POST', from.path, { target, count, intervalMs, timeoutMs, sizeBytes, nic: from.nic }, count * (intervalMs + timeoutMs) + 10_000);
     if (values.json) printJson(io, result);
     else {
-      io.out(`PING ${target} from ${vm}.${result.nic} (${result.sourceIp}): ${sizeBytes} data bytes`);
+      io.out(`PING ${target} from ${result.vm}.${result.nic} (${result.sourceIp}): ${sizeBytes} data bytes`);
       for (const r of result.replies) {
         io.out(r.rttMs === null ? `no reply for icmp_seq=${r.seq} (${r.error ?? 'timeout'})` : `${r.bytes} bytes from ${target}: icmp_seq=${r.seq} ttl=${r.ttl} time=${r.rttMs.toFixed(3)} ms`);
       }
@@ -47,6 +52,19 @@ prints each reply with its round-trip time, like ping(8).`,
     return result.received > 0 ? EXIT_OK : EXIT_FAILED;
   },
 );
+
+/** Where a ping from SOURCE is served: a VM ("web1", "web1.nic0") or a host's vmkernel port ("esx1.vmk0"). */
+function pingSource(state: FabricState, source: string, nicOption: string | undefined): { daemon: DaemonRecord; path: string; nic: string | undefined } {
+  const dot = source.indexOf('.');
+  if (dot < 0) return { daemon: findVmDaemon(state, source), path: `/control/vms/${encodeURIComponent(source)}/ping`, nic: nicOption };
+  const node = source.slice(0, dot);
+  const iface = source.slice(dot + 1);
+  if (nicOption !== undefined) throw new VfabError('VFAB_USAGE', `--nic ${nicOption}: SOURCE ${source} already names the interface (write ${node} --nic ${nicOption}, or ${node}.${nicOption})`);
+  if (Object.hasOwn(state.vmHosts, node)) return { daemon: findVmDaemon(state, node), path: `/control/vms/${encodeURIComponent(node)}/ping`, nic: iface };
+  const daemon = findDaemon(state, node);
+  if (daemon.kind !== 'host') throw new VfabError('VFAB_USAGE', `${source}: ${node} is a ${daemon.kind}; ping from a VM (web1, web1.nic0) or a host's vmkernel port (esx1.vmk0)`);
+  return { daemon, path: `/control/vmkernels/${encodeURIComponent(iface)}/ping`, nic: undefined };
+}
 
 export interface PingResult {
   vm: string;

@@ -39,48 +39,54 @@ export interface VmRouteOptions {
   random?: () => number;
 }
 
-/** Registers POST /control/vms/:vm/ping, /mac, /promiscuous and /raw on `server`. */
-export function registerVmRoutes(server: ControlServer, ops: GuestOps, opts: VmRouteOptions): ControlServer {
+/** What the ping loop needs: a VM's guest, or a host's vmkernel stack (hostd's /control/vmkernels/:vmk/ping). */
+export type PingOps = Pick<GuestOps, 'pickNic' | 'ping' | 'listen' | 'endpoint'>;
+
+/**
+ * The ping loop of POST .../ping: `count` echo requests from `vm` (body: target, count, intervalMs,
+ * timeoutMs, sizeBytes, nic), paced on the daemon's scaled clock; resolves with every reply or timeout.
+ */
+export async function runPing(ops: PingOps, vm: string, body: any, opts: VmRouteOptions) {
   const random = opts.random ?? Math.random;
   const sleepHostMs = (ms: number) => new Promise((r) => setTimeout(r, ms / opts.timeScale));
-
-  async function ping(vm: string, body: any) {
-    const target = String(body?.target ?? '');
-    if (!target) throw new VfabError('VFAB_USAGE', 'ping needs a target IP');
-    const count = Math.min(Math.max(1, Number(body?.count ?? 4)), MAX_PING_COUNT);
-    const intervalMs = Math.max(1, Number(body?.intervalMs ?? 200));
-    const timeoutMs = Math.max(1, Number(body?.timeoutMs ?? 1000));
-    const sizeBytes = Math.max(0, Number(body?.sizeBytes ?? 56));
-    const nic = ops.pickNic(vm, target, body?.nic);
-    const id = (random() * 0xffff) | 0;
-    const replies = new Map<number, { seq: number; rttMs: number | null; ttl?: number; bytes?: number; error?: string }>();
-    let settle: () => void = () => {};
-    const done = new Promise<void>((r) => (settle = r));
-    const stop = ops.listen(vm, (a) => {
-      if (a.kind === 'pingReply' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: a.rttMs, ttl: a.ttl, bytes: a.bytes });
-      else if (a.kind === 'pingTimeout' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: null, error: 'timeout' });
-      else if (a.kind === 'sendFailed') {
-        for (let s = 0; s < count; s++) if (!replies.has(s)) replies.set(s, { seq: s, rttMs: null, error: a.message });
-      } else return;
-      if (replies.size >= count) settle();
-    });
-    try {
-      for (let seq = 0; seq < count && replies.size < count; seq++) {
-        ops.ping(vm, nic, target, { id, seq, sizeBytes, timeoutMs });
-        opts.scheduleTick();
-        if (seq < count - 1) await sleepHostMs(intervalMs);
-      }
-      await Promise.race([done, sleepHostMs(timeoutMs + PING_GRACE_MS)]);
-    } finally {
-      stop();
+  const target = String(body?.target ?? '');
+  if (!target) throw new VfabError('VFAB_USAGE', 'ping needs a target IP');
+  const count = Math.min(Math.max(1, Number(body?.count ?? 4)), MAX_PING_COUNT);
+  const intervalMs = Math.max(1, Number(body?.intervalMs ?? 200));
+  const timeoutMs = Math.max(1, Number(body?.timeoutMs ?? 1000));
+  const sizeBytes = Math.max(0, Number(body?.sizeBytes ?? 56));
+  const nic = ops.pickNic(vm, target, body?.nic);
+  const id = (random() * 0xffff) | 0;
+  const replies = new Map<number, { seq: number; rttMs: number | null; ttl?: number; bytes?: number; error?: string }>();
+  let settle: () => void = () => {};
+  const done = new Promise<void>((r) => (settle = r));
+  const stop = ops.listen(vm, (a) => {
+    if (a.kind === 'pingReply' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: a.rttMs, ttl: a.ttl, bytes: a.bytes });
+    else if (a.kind === 'pingTimeout' && a.id === id) replies.set(a.seq, { seq: a.seq, rttMs: null, error: 'timeout' });
+    else if (a.kind === 'sendFailed') {
+      for (let s = 0; s < count; s++) if (!replies.has(s)) replies.set(s, { seq: s, rttMs: null, error: a.message });
+    } else return;
+    if (replies.size >= count) settle();
+  });
+  try {
+    for (let seq = 0; seq < count && replies.size < count; seq++) {
+      ops.ping(vm, nic, target, { id, seq, sizeBytes, timeoutMs });
+      opts.scheduleTick();
+      if (seq < count - 1) await sleepHostMs(intervalMs);
     }
-    const ordered = [...Array(count).keys()].map((s) => replies.get(s) ?? { seq: s, rttMs: null, error: 'no answer' });
-    const ep = ops.endpoint(vm);
-    return { vm, nic: ep.nicName(nic), sourceIp: ep.nicIp(nic) ?? '-', target, sent: count, received: ordered.filter((r) => r.rttMs !== null).length, replies: ordered };
+    await Promise.race([done, sleepHostMs(timeoutMs + PING_GRACE_MS)]);
+  } finally {
+    stop();
   }
+  const ordered = [...Array(count).keys()].map((s) => replies.get(s) ?? { seq: s, rttMs: null, error: 'no answer' });
+  const ep = ops.endpoint(vm);
+  return { vm, nic: ep.nicName(nic), sourceIp: ep.nicIp(nic) ?? '-', target, sent: count, received: ordered.filter((r) => r.rttMs !== null).length, replies: ordered };
+}
 
+/** Registers POST /control/vms/:vm/ping, /mac, /promiscuous and /raw on `server`. */
+export function registerVmRoutes(server: ControlServer, ops: GuestOps, opts: VmRouteOptions): ControlServer {
   return server
-    .on('POST', '/control/vms/:vm/ping', (req) => ping(req.params.vm!, req.body))
+    .on('POST', '/control/vms/:vm/ping', (req) => runPing(ops, req.params.vm!, req.body, opts))
     .on('POST', '/control/vms/:vm/mac', async (req) => {
       const vm = req.params.vm!;
       const nic = ops.pickNic(vm, '0.0.0.0', req.body?.nic);

@@ -9,18 +9,22 @@
 // LOGIN_TIMEOUT_MS to finish a login, the session's CmdSN window (so at most TARGET_CMD_WINDOW +
 // SESSION_MAX_IMMEDIATE_TASKS commands queued per connection), MAX_SEND_BUFFER_BYTES unsent before reading
 // stops. Malformed input closes that connection with a counted reason, never the process; Rejects are counted
-// by reason and commands dropped for their CmdSN in `ignoredCmdSN` (docs/iscsi.md "Bad input"). Leaves out CHAP,
-// initiator ACLs, several connections per session, NOP-In pings, Asynchronous Messages, the unit attentions
+// by reason and commands dropped for their CmdSN in `ignoredCmdSN` (docs/iscsi.md "Bad input"). Access
+// (docs/iscsi.md "Access: initiator ACLs and CHAP"): a Normal login from an initiator not on the ACL is refused
+// (0x0202, `aclRefusals`), a Discovery session lists only targets its initiator may log in to, and with CHAP
+// configured every login must pass it (0x0201, `authFailures` by reason); challenges come from crypto
+// randomness. Leaves out several connections per session, NOP-In pings, Asynchronous Messages, the unit attentions
 // resets should raise in other sessions, and aborting other sessions' tasks on TARGET RESET.
 
 import net from 'node:net';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
 import { IscsiFramer, type FramerEvent } from '../../lib/iscsi/framer.js';
-import { BHS_BYTES, ISCSI_ERROR, NO_DIGESTS, OPCODE, parsePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
+import { BHS_BYTES, ISCSI_ERROR, LOGIN_STATUS, NO_DIGESTS, OPCODE, parsePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
 import { PduSendBuffer } from '../../lib/iscsi/send-buffer.js';
-import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginState, type TargetInfo } from '../../lib/iscsi/negotiate.js';
+import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginConfig, type LoginState, type TargetChap, type TargetInfo } from '../../lib/iscsi/negotiate.js';
+import { initiatorAllowed, type IscsiAccess } from '../../lib/iscsi/access.js';
 import { IscsiSession, type SessionAction } from '../../lib/iscsi/session.js';
 import { ADMIT, COMMAND_BASE_COST_BYTES, MAX_SEND_BUFFER_BYTES, runOnTarget, type Admit, type BudgetSession, type InFlightBudget } from './block-server.js';
 
@@ -79,6 +83,8 @@ export interface IscsiPortalOptions {
   log: (line: string) => void;
   /** Time to finish a login (default LOGIN_TIMEOUT_MS; tests use shorter ones). */
   loginTimeoutMs?: number;
+  /** Initiator ACL and CHAP (checked by the caller: accessProblems); everyone, AuthMethod None when absent. */
+  access?: IscsiAccess;
 }
 
 export interface IscsiPortalInfo {
@@ -99,6 +105,12 @@ export interface IscsiPortalInfo {
   ignoredCmdSN: number;
   /** Connections closed, by reason (CLOSE_REASON values and the session's own close reasons). */
   closed: Record<string, number>;
+  /** Who may log in: the initiator ACL (null: everyone) and the CHAP mode; never the secrets. */
+  access: { initiators: string[] | null; chap: 'off' | 'one-way' | 'mutual' };
+  /** Normal logins refused by the initiator ACL (status 0x0202). */
+  aclRefusals: number;
+  /** Logins that failed CHAP (status 0x0201), by reason (AUTH_FAILURE values). */
+  authFailures: Record<string, number>;
 }
 
 export class IscsiPortal {
@@ -118,11 +130,19 @@ export class IscsiPortal {
   readonly rejects: Record<string, number> = {};
   ignoredCmdSN = 0;
   readonly closed: Record<string, number> = {};
+  aclRefusals = 0;
+  readonly authFailures: Record<string, number> = {};
   readonly submitTarget: SubmitTarget | undefined;
+  /** CHAP of every login, when configured. */
+  readonly chap: TargetChap | undefined;
+  /** The ACL check of loginStep: Discovery sessions (no target) always get in, then see only allowed targets. */
+  readonly allow = (initiator: string, target: string | undefined): boolean => target === undefined || (target === this.iqn && initiatorAllowed(this.opts.access?.initiators, initiator));
 
   constructor(readonly opts: IscsiPortalOptions) {
     this.iqn = arrayIqn(opts.arrayName);
     this.submitTarget = isSubmitTarget(opts.target) ? opts.target : undefined;
+    const chap = opts.access?.chap;
+    this.chap = chap === undefined ? undefined : { credentials: chap, randomBytes: (n) => randomBytes(n) };
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -139,6 +159,11 @@ export class IscsiPortal {
   get targets(): TargetInfo[] {
     const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
     return [{ name: this.iqn, alias: this.opts.arrayName, portals: [`${host}:${this.port}`], portalGroupTag: PORTAL_GROUP_TAG }];
+  }
+
+  /** The targets `initiator` may log in to: what its Discovery sessions list. */
+  targetsFor(initiator: string): TargetInfo[] {
+    return this.targets.filter((t) => this.allow(initiator, t.name));
   }
 
   allocTsih(): number {
@@ -191,6 +216,12 @@ export class IscsiPortal {
       rejects: { ...this.rejects },
       ignoredCmdSN: this.ignoredCmdSN,
       closed: { ...this.closed },
+      access: {
+        initiators: this.opts.access?.initiators ? [...this.opts.access.initiators] : null,
+        chap: this.chap === undefined ? 'off' : this.chap.credentials.mutual ? 'mutual' : 'one-way',
+      },
+      aclRefusals: this.aclRefusals,
+      authFailures: { ...this.authFailures },
     };
   }
 
@@ -319,12 +350,20 @@ class PortalConnection implements BudgetSession {
       this.end(CLOSE_REASON.BEFORE_LOGIN, `opcode 0x${pdu.opcode.toString(16)} before the login ended`);
       return;
     }
-    const cfg = { targets: this.portal.targets, tsih: this.tsih, initialStatSN: this.login?.statSN ?? randomInt(0, 0x7fffffff) };
+    const cfg: LoginConfig = {
+      targets: this.portal.targets,
+      tsih: this.tsih,
+      initialStatSN: this.login?.statSN ?? randomInt(0, 0x7fffffff),
+      allow: this.portal.allow,
+      ...(this.portal.chap ? { chap: this.portal.chap } : {}),
+    };
     this.login ??= newLoginState(cfg);
     const d = loginStep(this.login, pdu, cfg);
     this.write(d.response);
     if (d.outcome === 'fail') {
       this.portal.loginFailures++;
+      if (d.authFailure !== undefined) this.portal.authFailures[d.authFailure] = (this.portal.authFailures[d.authFailure] ?? 0) + 1;
+      if (((d.response.statusClass << 8) | d.response.statusDetail) === LOGIN_STATUS.AUTHORIZATION_FAILURE) this.portal.aclRefusals++;
       this.portal.opts.log(`iscsi ${this.id}: login from ${this.remote} failed: ${d.reason ?? 'unknown'}`);
       this.end(CLOSE_REASON.LOGIN_FAILED, d.reason);
       return;
@@ -341,7 +380,7 @@ class PortalConnection implements BudgetSession {
       expCmdSN: pdu.cmdSN,
       statSN: this.login.statSN,
       agreed: this.login.agreed,
-      targets: this.portal.targets,
+      targets: this.portal.targetsFor(p.initiatorName),
     });
     this.sessionType = p.sessionType;
     this.portal.logins++;

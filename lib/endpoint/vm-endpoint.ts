@@ -4,12 +4,13 @@
 // (RFC 792: responder, and ping with RTT from the clock), UDP (RFC 768) send/receive, guest 802.1Q tagging
 // (VGT on a 4095 port group, spec §2.1), promiscuous receive (§4.2) and guest MAC change (§4.1, §4.3).
 // Pure logic: time comes from the Clock, every output is an action for the caller (the daemon) to carry
-// out, malformed frames are dropped and counted. Leaves out TCP, IP fragmentation/reassembly, IPv4
+// out, malformed frames are dropped and counted. snapshot()/restore() hand a running endpoint to another host
+// (vMotion; the value is in lib/endpoint/snapshot.ts). Leaves out TCP, IP fragmentation/reassembly, IPv4
 // multicast group membership, DHCP and IPv6.
 
-import { VfabError } from '../errors.js';
+import { VfabError, type Result, ok, err } from '../errors.js';
 import type { Clock } from '../clock.js';
-import { type Mac, BROADCAST_MAC, MAC_BYTES, readMac, writeMac, isGroupMac, macToString } from '../wire/mac.js';
+import { type Mac, BROADCAST_MAC, MAC_BYTES, readMac, writeMac, isGroupMac, macToString, parseMac } from '../wire/mac.js';
 import {
   ETH_HEADER_BYTES, VLAN_TAG_BYTES, MIN_FRAME_BYTES, MAX_FRAME_BYTES, MAX_MTU_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4,
   ETHERTYPE_RARP, ETHERTYPE_VLAN, VLAN_MIN, VLAN_MAX, ETH_TYPE_OFFSET,
@@ -28,6 +29,7 @@ import {
 } from '../wire/icmp.js';
 import { UDP_HEADER_BYTES, UdpCheck, checkUdp, emitUdp, fillUdpChecksum, udpDstPort, udpLength, udpSrcPort } from '../wire/udp.js';
 import { internetChecksum } from '../wire/checksum.js';
+import { type EndpointSnapshot, ENDPOINT_SNAPSHOT_VERSION, checkEndpointSnapshot, copyCounters } from './snapshot.js';
 import { ArpCache, ARP_MAX_RETRIES, ARP_PENDING_MAX_PACKETS, ARP_PENDING_MAX_RESOLUTIONS, ARP_RETRY_INTERVAL_MS } from './arp-cache.js';
 
 /** vNICs per VM (spec §8). */
@@ -194,6 +196,13 @@ function endpointError(code: string, message: string, details?: Record<string, u
   return new VfabError(code, message, details);
 }
 
+/** Bits set in a contiguous netmask. */
+function prefixLengthOf(mask: number): number {
+  let n = 0;
+  for (let m = mask >>> 0; m !== 0; m = (m << 1) >>> 0) n++;
+  return n;
+}
+
 function isMac(mac: unknown): mac is Mac {
   return typeof mac === 'number' && Number.isInteger(mac) && mac >= 0 && mac <= BROADCAST_MAC;
 }
@@ -307,6 +316,94 @@ export class VmEndpoint {
       }
     }
     return out;
+  }
+
+  // ---------------------------------------------------------------- hand-over (vMotion)
+
+  /**
+   * The endpoint's state as a plain JSON-serialisable value (lib/endpoint/snapshot.ts): configuration,
+   * effective MACs, live ARP entries and pending pings with times relative to now, counters. Pending ARP
+   * resolutions and their queued frames are not carried.
+   */
+  snapshot(): EndpointSnapshot {
+    const now = this.clock.nowMs();
+    return {
+      version: ENDPOINT_SNAPSHOT_VERSION,
+      name: this.name,
+      poweredOn: this.poweredOn,
+      nics: this.nics.map((n) => ({
+        name: n.name,
+        initialMac: macToString(n.initialMac),
+        mac: macToString(n.mac),
+        ...(n.hasIp ? { ipv4: ipv4ToString(n.ip), prefixLength: prefixLengthOf(n.mask) } : {}),
+        ...(n.gateway !== undefined ? { gateway: ipv4ToString(n.gateway) } : {}),
+        ...(n.guestVid !== 0 ? { guestVlanId: n.guestVid } : {}),
+        mtuBytes: n.mtuBytes,
+        promiscuous: n.promiscuous,
+        nextIpId: n.nextIpId,
+        arp: [...n.arp.entries].filter(([, e]) => e.expiresAtMs > now).map(([ip, e]) => ({
+          ip: ipv4ToString(ip), mac: macToString(e.mac), ageMs: now - e.learnedAtMs, ttlMs: e.expiresAtMs - now,
+        })),
+      })),
+      pings: [...this.pings.values()].map((p) => ({
+        nic: p.nic, targetIp: p.targetIp, id: p.id, seq: p.seq, ageMs: now - p.sentAtMs, leftMs: Math.max(0, p.deadlineMs - now),
+      })),
+      nextPingSeq: this.nextPingSeq,
+      udpCountOnly: [...this.udpCountOnly].map(([port, c]) => ({ port, datagrams: c.datagrams, bytes: c.bytes })),
+      counters: JSON.parse(JSON.stringify(this.counters)) as Record<string, unknown>,
+    };
+  }
+
+  /**
+   * An endpoint that carries on from `snap` (untrusted: it crossed the network) on `clock`: ARP entries
+   * and pings rebased on the new clock, counters continued, powered on without any announcement (the
+   * host sends the RARPs). A typed VFAB_ENDPOINT_BAD_SNAPSHOT error for anything out of shape or range.
+   */
+  static restore(snap: unknown, clock: Clock): Result<VmEndpoint> {
+    const checked = checkEndpointSnapshot(snap, {
+      maxNics: MAX_VM_NICS, maxPings: PING_MAX_OUTSTANDING, maxUdpPorts: UDP_COUNT_ONLY_MAX_PORTS, maxPingTimeoutMs: PING_MAX_TIMEOUT_MS,
+    }, newCounters() as unknown as Record<string, unknown>);
+    if (!checked.ok) return checked;
+    const s = checked.value;
+    let ep: VmEndpoint;
+    try {
+      ep = new VmEndpoint({
+        name: s.name, clock,
+        nics: s.nics.map((n) => ({
+          name: n.name, mac: parseMac(n.initialMac), ipv4: n.ipv4, prefixLength: n.prefixLength, gateway: n.gateway,
+          guestVlanId: n.guestVlanId || undefined, mtuBytes: n.mtuBytes,
+        })),
+      });
+      for (const [i, n] of s.nics.entries()) {
+        const mac = parseMac(n.mac);
+        if (isGroupMac(mac)) throw endpointError('VFAB_ENDPOINT_BAD_SNAPSHOT', `nics[${i}].mac is not unicast`);
+        ep.nics[i]!.mac = mac;
+      }
+    } catch (e) {
+      if (e instanceof VfabError) return err(new VfabError('VFAB_ENDPOINT_BAD_SNAPSHOT', e.message));
+      throw e;
+    }
+    const now = clock.nowMs();
+    for (const [i, n] of s.nics.entries()) {
+      const st = ep.nics[i]!;
+      st.promiscuous = n.promiscuous;
+      st.nextIpId = n.nextIpId;
+      for (const e of n.arp) {
+        st.arp.learn(parseIpv4Address(e.ip), parseMac(e.mac), now - e.ageMs);
+        const entry = st.arp.entries.get(parseIpv4Address(e.ip))!;
+        entry.expiresAtMs = now + e.ttlMs;
+      }
+    }
+    for (const p of s.pings) {
+      ep.pings.set(p.nic * 0x100000000 + p.id * 0x10000 + p.seq, {
+        nic: p.nic, targetIp: p.targetIp, id: p.id, seq: p.seq, sentAtMs: now - p.ageMs, deadlineMs: now + p.leftMs,
+      });
+    }
+    ep.nextPingSeq = s.nextPingSeq;
+    for (const u of s.udpCountOnly) ep.udpCountOnly.set(u.port, { datagrams: u.datagrams, bytes: u.bytes });
+    copyCounters(ep.counters as unknown as Record<string, unknown>, s.counters);
+    ep.poweredOn = s.poweredOn;
+    return ok(ep);
   }
 
   // ---------------------------------------------------------------- power and guest NIC settings

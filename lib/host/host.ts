@@ -8,7 +8,10 @@
 // (the vSwitch's own notify is turned off), so each event sends its RARPs exactly once (§3.10). Traffic
 // shaping (spec §5): a token bucket per port on VM egress when the port group enables it, queue released
 // on tick(), drops counted. Also: measured traffic streams (lib/traffic) for benchmarks and failover
-// numbers. Leaves out vmkernel ports, vMotion, and changing teaming/shaping of a running host.
+// numbers. VMkernel ports (hosts[].vmkernels): the host's own IP interfaces are vSwitch ports exactly like
+// a VM's vNICs (same port, VLAN, security, shaping, teaming and notify code), behind one kernel VmEndpoint
+// with a vNIC per vmk; lib/host/vmkernel.ts gives them a UDP/ping API. Leaves out vMotion and changing
+// teaming/shaping of a running host.
 // External VMs (`external: true`, run by daemons/vmd.ts): see the "external VMs" section below; their
 // vSwitch ports are the same, only the guest side is a link (io.vmTx / receiveFromVm) instead of a VmEndpoint.
 
@@ -26,6 +29,8 @@ import { ethIsTagged, ETHERTYPE_IPV4, VLAN_TAG_BYTES } from '../wire/ethernet.js
 import { parseIpv4Address, prefixMask, sameSubnet } from '../wire/ipv4.js';
 import { macToString } from '../wire/mac.js';
 import { RunCursor } from '../link/codec.js';
+import { VmkernelStack, type KernelHost, type VmkernelPort } from './vmkernel.js';
+import type { VmkernelService } from '../topology/model.js';
 import { StreamReceiver, readStreamHeaderInto, sharedNowNs, writeStreamHeader, STREAM_HEADER_BYTES, type StreamStamp } from '../traffic/stream.js';
 
 /** Streams a host measures at once (senders and receivers each). */
@@ -106,6 +111,8 @@ export type HostEvent =
   | { kind: 'vswitch'; vswitch: string; event: VSwitchEvent }
   | TeamingHostEvent
   | { kind: 'endpoint'; vm: string; action: EndpointAction }
+  /** An action of a vmkernel port's stack (ARP resolved/failed, IP conflict, send failure...). */
+  | { kind: 'vmkernel'; vmk: string; action: EndpointAction }
   | { kind: 'power'; vm: string; on: boolean };
 
 interface NicBinding {
@@ -138,6 +145,8 @@ interface VmState {
   endpoint: VmEndpoint;
   /** True: the guest runs outside the host (vmd) and is attached over a link per vNIC. */
   external: boolean;
+  /** True: the host's own kernel stack, one "vNIC" per vmkernel port (model.name is the host's name). */
+  kernel: boolean;
   /** External VMs: carrier of each vNIC's link (false = the port is blocked). */
   linkUp: boolean[];
   poweredOn: boolean;
@@ -200,6 +209,9 @@ export class EsxHost {
   private readonly pendingNotify = new Map<string, { uplink: UplinkBinding; frame: Uint8Array; remaining: number; nextAtMs: number }>();
   private readonly queue: Array<{ binding: NicBinding; frame: Uint8Array }> = [];
   private draining = false;
+  /** The host's kernel stack (vmkernel ports), null when the topology gives the host none. */
+  private kernel: VmState | null = null;
+  private vmkStack: VmkernelStack | null = null;
 
   constructor(readonly model: HostModel, clock: Clock, private readonly io: HostIo, opts: HostOptions = {}) {
     this.name = model.name;
@@ -255,16 +267,54 @@ export class EsxHost {
           ...(n.guestVlan !== undefined ? { guestVlanId: n.guestVlan } : {}),
         })),
       });
-      const state: VmState = { model: vm, endpoint, external: vm.external === true, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
+      const state: VmState = { model: vm, endpoint, external: vm.external === true, kernel: false, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
       this.vms.set(vm.name, state);
       this.vmList.push(state);
+    }
+    const vmks = model.vmkernels ?? [];
+    if (vmks.length > 0) {
+      // the kernel's ports are vNICs of a pseudo-VM named after the host, so each port's point is "<host>.<vmk>"
+      const kernelModel: VmModel = {
+        name: model.name, host: model.name, disks: [], external: false, loc: model.loc,
+        nics: vmks.map((k) => ({ ...k, guestVlan: undefined })),
+      };
+      const endpoint = new VmEndpoint({
+        name: `${model.name} vmkernel`,
+        clock,
+        nics: vmks.map((k) => ({ name: k.name, mac: k.mac, ipv4: k.ip.address, prefixLength: k.ip.prefixLength, mtuBytes: k.mtu, ...(k.gateway ? { gateway: k.gateway } : {}) })),
+      });
+      const kernel: VmState = { model: kernelModel, endpoint, external: false, kernel: true, linkUp: [], poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
+      this.kernel = kernel;
+      this.vmList.push(kernel);
+      const ops: KernelHost = {
+        endpoint,
+        run: (actions) => this.runActions(kernel, actions),
+        checkUp: () => {
+          if (!kernel.poweredOn) throw new VfabError('VFAB_VMK_DOWN', `the vmkernel ports of ${this.name} are not up yet`);
+        },
+        listen: (listener) => {
+          kernel.listeners.add(listener);
+          return () => kernel.listeners.delete(listener);
+        },
+      };
+      this.vmkStack = new VmkernelStack(vmks, ops);
     }
   }
 
   // ------------------------------------------------------------------ power and ports
 
   powerOn(vmName: string): void {
-    const vm = this.vm(vmName);
+    this.connect(this.vm(vmName));
+  }
+
+  /** Connects the vmkernel ports to their port groups (the host is up): they ARP-announce and answer. */
+  startVmkernels(): void {
+    if (this.kernel) this.connect(this.kernel);
+  }
+
+  /** Connects a VM's vNICs (or the kernel's vmk ports) to vSwitch ports and starts its stack. */
+  private connect(vm: VmState): void {
+    const vmName = vm.model.name;
     if (vm.poweredOn) return;
     vm.poweredOn = true;
     vm.nics = vm.model.nics.map((n, i) => {
@@ -278,7 +328,7 @@ export class EsxHost {
       if (vm.external && !vm.linkUp[i]) vs.setPortBlocked(portId, true);
       return binding;
     });
-    this.io.event?.({ kind: 'power', vm: vmName, on: true });
+    if (!vm.kernel) this.io.event?.({ kind: 'power', vm: vmName, on: true });
     this.takeVSwitchEvents();
     // §3.10: power-on notify on the port's uplink (nothing when no uplink is up yet; link-up pins and notifies)
     for (const b of vm.nics) this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portConnected({ portId: b.portId, portGroup: vm.model.nics[b.nic]!.portGroup, mac: vm.endpoint.nicMac(b.nic) }));
@@ -300,7 +350,9 @@ export class EsxHost {
     this.io.event?.({ kind: 'power', vm: vmName, on: false });
   }
 
+  /** The vmkernel ports, then every VM. */
   powerOnAll(): void {
+    this.startVmkernels();
     for (const name of this.vms.keys()) this.powerOn(name);
   }
 
@@ -506,6 +558,14 @@ export class EsxHost {
           break;
       }
       if (a.kind !== 'transmit') {
+        if (vm.kernel) {
+          if (a.kind === 'udp') this.vmkStack!.deliver(a);
+          else {
+            for (const l of vm.listeners) l(a);
+            if (a.kind !== 'sniffed') this.io.event?.({ kind: 'vmkernel', vmk: vm.model.nics[a.nic]!.name, action: a });
+          }
+          continue;
+        }
         for (const l of vm.listeners) l(a);
         if (a.kind !== 'udp' && a.kind !== 'sniffed') this.io.event?.({ kind: 'endpoint', vm: vm.model.name, action: a });
       }
@@ -656,7 +716,7 @@ export class EsxHost {
     }
     if (this.shaped.size > 0) this.releaseShaped(this.clock.nowMs());
     if (this.pendingNotify.size > 0) this.sendDueNotifies(this.clock.nowMs());
-    for (const vm of this.vms.values()) if (vm.poweredOn && !vm.external) this.runActions(vm, vm.endpoint.tick());
+    for (const vm of this.vmList) if (vm.poweredOn && !vm.external) this.runActions(vm, vm.endpoint.tick());
   }
 
   private sendDueNotifies(nowMs: number): void {
@@ -846,8 +906,14 @@ export class EsxHost {
     const iface = point.slice(dot + 1);
     if (node === this.name) {
       const up = this.uplinks.get(iface);
-      if (!up) return false;
-      up.tapped = on;
+      if (up) {
+        up.tapped = on;
+        return true;
+      }
+      const k = this.kernel?.model.nics.findIndex((n) => n.name === iface) ?? -1;
+      if (k < 0) return false;
+      const b = this.kernel!.nics[k];
+      if (b) b.tapped = on;
       return true;
     }
     const vm = this.vms.get(node);
@@ -860,7 +926,7 @@ export class EsxHost {
   }
 
   capturePoints(): string[] {
-    return [...[...this.uplinks.keys()].map((u) => `${this.name}.${u}`), ...[...this.vms.values()].flatMap((vm) => vm.model.nics.map((n) => `${vm.model.name}.${n.name}`))];
+    return [...[...this.uplinks.keys()].map((u) => `${this.name}.${u}`), ...this.vmList.flatMap((vm) => vm.model.nics.map((n) => `${vm.model.name}.${n.name}`))];
   }
 
   // ------------------------------------------------------------------ external VMs
@@ -930,7 +996,71 @@ export class EsxHost {
         counters: vm.external ? null : vm.endpoint.counters,
         arp: vm.external ? [] : vm.endpoint.arpTable(),
       })),
+      vmkernels: this.vmkernelStatus(),
     };
+  }
+
+  /** Each vmkernel port: address, MAC, port and where it egresses now (`vfab status`). */
+  private vmkernelStatus() {
+    const k = this.kernel;
+    if (!k) return [];
+    return this.vmkStack!.ports.map((p) => {
+      const b = k.nics[p.index];
+      const d = b ? this.teams.get(b.vs)!.engine.describePort(b.portId) : undefined;
+      return {
+        name: p.name,
+        endpoint: `${this.name}.${p.name}`,
+        mac: macToString(p.mac),
+        ip: `${p.ip}/${p.prefixLength}`,
+        gateway: p.gateway ?? null,
+        mtu: p.mtu,
+        services: [...p.services],
+        portGroup: p.portGroup,
+        vswitch: p.vswitch,
+        portId: b?.portId ?? null,
+        up: b !== undefined,
+        uplink: d ? d.uplink ?? (d.uplinks.join('+') || null) : null,
+        uplinkReason: d?.reason ?? null,
+        udpPorts: p.boundUdpPorts(),
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ vmkernel ports
+
+  /** The vmkernel port `name` (vmk0...); throws VFAB_NOT_FOUND naming the host's ports. */
+  vmkernel(name: string): VmkernelPort {
+    const p = this.vmkStack?.ports.find((x) => x.name === name);
+    if (!p) throw new VfabError('VFAB_NOT_FOUND', `host ${this.name} has no vmkernel port ${name} (has: ${this.vmkernels().map((x) => x.name).join(', ') || 'none'})`);
+    return p;
+  }
+
+  vmkernels(): readonly VmkernelPort[] {
+    return this.vmkStack?.ports ?? [];
+  }
+
+  /** The first vmkernel port that carries `service` (e.g. management for HA heartbeats), if any. */
+  vmkernelFor(service: VmkernelService): VmkernelPort | undefined {
+    return this.vmkernels().find((p) => p.services.includes(service));
+  }
+
+  /** Where a vmkernel port egresses now, and why (spec §3), like describeNic for a vNIC. */
+  describeVmkernel(name: string): PortDescription & { portId: number | null } {
+    const p = this.vmkernel(name);
+    const b = this.kernel!.nics[p.index];
+    if (!b) return { uplink: null, uplinks: [], reason: `${this.name}.${name} is not up`, portId: null };
+    return { ...this.teams.get(b.vs)!.engine.describePort(b.portId), portId: b.portId };
+  }
+
+  /** The kernel stack (one vNIC per vmk, in vmkernels() order); throws VFAB_NOT_FOUND on a host without vmks. */
+  vmkernelEndpoint(): VmEndpoint {
+    if (!this.kernel) throw new VfabError('VFAB_NOT_FOUND', `host ${this.name} has no vmkernel ports (see hosts[].vmkernels)`);
+    return this.kernel.endpoint;
+  }
+
+  /** The kernel stack's counters (ARP, ICMP, UDP, drops) and its UDP dispatch counters. */
+  vmkernelCounters() {
+    return this.kernel ? { stack: this.kernel.endpoint.counters, udp: { ...this.vmkStack!.counters }, arp: this.kernel.endpoint.arpTable() } : null;
   }
 
   macTable() {

@@ -5,7 +5,7 @@
 // lib/iscsi/negotiate.ts, the initiator side in lib/iscsi/initiator.ts) and algorithms other than MD5
 // (CHAP_A=5), the only one RFC 7143 requires. Pure: hashing only, no I/O.
 
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** CHAP_A value of MD5 (RFC 1994), the only algorithm offered or accepted. */
 export const CHAP_ALGORITHM_MD5 = 5;
@@ -49,4 +49,47 @@ export function decodeBinary(v: string, maxBytes = CHAP_MAX_CHALLENGE_BYTES): Bu
     return out.length === 0 || out.length > maxBytes ? undefined : out;
   }
   return undefined;
+}
+
+// ---- the target side's checks and configuration bounds ----------------------------------------------
+
+/** Bytes of an MD5 CHAP_R (RFC 1994: the response is the hash). */
+export const CHAP_MD5_RESPONSE_BYTES = 16;
+/** Longest CHAP user name (CHAP_N), in bytes: a simple text value (RFC 7143 §6.1). */
+export const CHAP_MAX_NAME_BYTES = 255;
+/** Longest CHAP binary value as text: "0x" and two hex digits for each byte of the longest challenge. */
+export const CHAP_MAX_VALUE_TEXT_BYTES = 2 + 2 * CHAP_MAX_CHALLENGE_BYTES;
+/** Largest CHAP identifier (CHAP_I is one byte, RFC 1994 §4.1). */
+export const CHAP_MAX_IDENTIFIER = 255;
+
+/** A user name and the secret shared with it. */
+export interface ChapCredentials {
+  username: string;
+  secret: string;
+}
+
+/** CHAP a target asks of initiators: one-way, or mutual (the target proves itself with `mutual` too). */
+export interface ChapTargetConfig extends ChapCredentials {
+  mutual?: ChapCredentials;
+}
+
+/** Why `secret` cannot be a CHAP secret (its length in bytes out of bounds), undefined when it can. Never echoes it. */
+export function chapSecretProblem(secret: string): string | undefined {
+  const n = Buffer.byteLength(secret, 'utf8');
+  if (n < CHAP_MIN_SECRET_BYTES) return `a CHAP secret needs at least ${CHAP_MIN_SECRET_BYTES} bytes (CHAP_MIN_SECRET_BYTES), this one has ${n}`;
+  if (n > CHAP_MAX_SECRET_BYTES) return `a CHAP secret has at most ${CHAP_MAX_SECRET_BYTES} bytes (CHAP_MAX_SECRET_BYTES), this one has ${n}`;
+  return undefined;
+}
+
+/** Why `name` cannot be a CHAP user name (empty, too long, a NUL), undefined when it can. */
+export function chapNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'a CHAP user name must not be empty';
+  if (Buffer.byteLength(name, 'utf8') > CHAP_MAX_NAME_BYTES) return `a CHAP user name has at most ${CHAP_MAX_NAME_BYTES} bytes (CHAP_MAX_NAME_BYTES)`;
+  if (name.includes('\0')) return 'a CHAP user name cannot hold a NUL byte';
+  return undefined;
+}
+
+/** Whether a received response equals the expected one, compared in constant time. */
+export function chapResponseMatches(expected: Uint8Array, got: Uint8Array): boolean {
+  return expected.length === got.length && timingSafeEqual(expected, got);
 }

@@ -5,13 +5,20 @@
 // Reject, duplicates (§6.2: a key is declared or negotiated once per login); the target's own values and
 // limits as named constants; the login as a pure decision function from one Login Request to the Login
 // Response to send (CSG/NSG/T/C transitions, ISID, TSIH, version, status class and detail); and the
-// SendTargets answer of a Discovery session (§13.3, Appendix C of RFC 7143). Leaves out CHAP (AuthMethod
-// None only), several connections per session (MaxConnections 1), session reinstatement, error recovery
-// levels above 0, and the sockets and timers (the portal in stored, not built yet).
+// SendTargets answer of a Discovery session (§13.3, Appendix C of RFC 7143); access: an initiator ACL (the
+// caller's `allow`, §11.13.5 authorization failure) and CHAP in the security stage (§12.1.3, RFC 1994: MD5,
+// one-way or mutual, the challenge from randomness the caller passes in; every CHAP failure is status
+// 0x0201 with a reason code). Leaves out SRP and Kerberos, CHAP algorithms other than MD5, several
+// connections per session (MaxConnections 1), session reinstatement, error recovery levels above 0, and the
+// sockets and timers (the portal in stored, daemons/storage/iscsi-portal.ts).
 
 import { VfabError } from '../errors.js';
 import { FLAG, LOGIN_STATUS, OPCODE, STAGE, loginFlags, loginStages, makePdu, type PduOf } from './pdu.js';
 import { TextAssembler, encodeText, type TextPair } from './text.js';
+import {
+  CHAP_ALGORITHM_MD5, CHAP_CHALLENGE_BYTES, CHAP_MAX_IDENTIFIER, CHAP_MD5_RESPONSE_BYTES, chapResponse, chapResponseMatches, decodeBinary,
+  encodeBinary, type ChapTargetConfig,
+} from './chap.js';
 
 // ---- the target's values and limits -------------------------------------------------------------------
 
@@ -122,6 +129,8 @@ export interface NegotiationContext {
   seen: Set<string>;
   /** Agreed values so far (key -> value). */
   agreed: Map<string, string>;
+  /** The AuthMethod values the target takes (default: None only). */
+  authMethods?: readonly string[];
 }
 
 export interface NegotiationResult {
@@ -164,7 +173,7 @@ export function negotiate(pairs: readonly TextPair[], ctx: NegotiationContext): 
       answers.push({ key, value: ANSWER.IRRELEVANT });
       continue;
     }
-    const answer = answerOne(key, value, def);
+    const answer = answerOne(value, key === 'AuthMethod' && ctx.authMethods ? { ...def, target: ctx.authMethods } : def);
     if (answer === undefined) {
       ctx.agreed.set(key, value); // declarative: no answer
       continue;
@@ -183,7 +192,7 @@ export function negotiate(pairs: readonly TextPair[], ctx: NegotiationContext): 
 }
 
 /** The answer to one key, undefined for a valid declaration (no answer), Reject for a bad value. */
-function answerOne(key: string, value: string, def: KeyDef): string | undefined {
+function answerOne(value: string, def: KeyDef): string | undefined {
   switch (def.kind) {
     case 'declarative': {
       if (def.range) {
@@ -324,7 +333,44 @@ export interface LoginConfig {
   initialStatSN: number;
   /** Whether this initiator may log in to this target (initiator ACLs); all may when absent. */
   allow?: (initiatorName: string, targetName: string | undefined) => boolean;
+  /** CHAP every login must pass (Normal and Discovery); AuthMethod None when absent. */
+  chap?: TargetChap;
 }
+
+/** CHAP on the target side: the credentials, and where challenges and identifiers come from. */
+export interface TargetChap {
+  credentials: ChapTargetConfig;
+  /** `n` random bytes (crypto in the portal, seeded in tests). */
+  randomBytes: (n: number) => Uint8Array;
+}
+
+/** Why a login failed CHAP (status 0x0201), as counted by the portal. */
+export const AUTH_FAILURE = {
+  /** The initiator offers no AuthMethod the target takes (None to a CHAP target, only CHAP to one without). */
+  NO_COMMON_METHOD: 'no-common-method',
+  /** The login asked to leave the security stage (or began past it) before CHAP finished. */
+  NOT_AUTHENTICATED: 'not-authenticated',
+  /** CHAP_A without 5 (MD5). */
+  NO_MD5: 'no-md5',
+  /** CHAP_A, CHAP_N or CHAP_R not sent when due, or CHAP_I without CHAP_C (or the reverse). */
+  MISSING_KEY: 'missing-key',
+  /** A CHAP key out of turn (before AuthMethod=CHAP, after CHAP ended, outside the security stage). */
+  UNEXPECTED_KEY: 'unexpected-key',
+  /** CHAP_N is not the configured user name. */
+  UNKNOWN_USER: 'unknown-user',
+  /** CHAP_R is not the response to the target's challenge with the configured secret. */
+  WRONG_RESPONSE: 'wrong-response',
+  /** CHAP_R, CHAP_I or CHAP_C that is not a valid value. */
+  MALFORMED: 'malformed-value',
+  /** The initiator's challenge is the target's own (a reflection attack, RFC 7143 §12.1.3). */
+  REFLECTION: 'reflected-challenge',
+  /** The initiator asks the target to prove itself (mutual CHAP) and the target has no mutual secret. */
+  MUTUAL_NOT_CONFIGURED: 'mutual-not-configured',
+} as const;
+export type AuthFailure = (typeof AUTH_FAILURE)[keyof typeof AUTH_FAILURE];
+
+/** Where a CHAP exchange is: off (no CHAP), waiting for AuthMethod, for CHAP_A, for CHAP_N/CHAP_R, or done. */
+export type ChapStep = 'off' | 'method' | 'algorithm' | 'response' | 'done';
 
 export interface LoginState {
   /** Stage the target is in: the CSG the next request must carry (undefined before the first request). */
@@ -342,6 +388,7 @@ export interface LoginState {
   identified: boolean;
   sentPortalGroupTag: boolean;
   declaredMrdsl: boolean;
+  chap: { step: ChapStep; id: number; challenge: Uint8Array | undefined };
 }
 
 export function newLoginState(cfg: LoginConfig): LoginState {
@@ -359,6 +406,7 @@ export function newLoginState(cfg: LoginConfig): LoginState {
     identified: false,
     sentPortalGroupTag: false,
     declaredMrdsl: false,
+    chap: { step: cfg.chap ? 'method' : 'off', id: 0, challenge: undefined },
   };
 }
 
@@ -366,8 +414,10 @@ export interface LoginDecision {
   response: PduOf<typeof OPCODE.LOGIN_RESPONSE>;
   /** continue: send and wait for the next request; full-feature: send, then the session runs; fail: send, then close. */
   outcome: 'continue' | 'full-feature' | 'fail';
-  /** Why the login failed (for the event log and counters). */
+  /** Why the login failed (for the event log and counters). Never holds a secret. */
   reason?: string;
+  /** Set when the login failed CHAP (status 0x0201): which rule it broke. */
+  authFailure?: AuthFailure;
   /** The session's parameters when the outcome is full-feature. */
   params?: SessionParams;
 }
@@ -396,10 +446,12 @@ export function loginStep(state: LoginState, req: PduOf<typeof OPCODE.LOGIN_REQU
     state.statSN = (state.statSN + 1) >>> 0;
     return r;
   };
-  const fail = (status: number, reason: string): LoginDecision => {
+  const fail = (status: number, reason: string, authFailure?: AuthFailure): LoginDecision => {
     state.done = 'failed';
     state.text.reset();
-    return { response: respond(loginFlags(false, false, st.csg, 0), status, new Uint8Array(0), req.tsih), outcome: 'fail', reason };
+    state.chap.challenge = undefined;
+    const response = respond(loginFlags(false, false, st.csg, 0), status, new Uint8Array(0), req.tsih);
+    return { response, outcome: 'fail', reason, ...(authFailure ? { authFailure } : {}) };
   };
 
   if (state.done !== 'no') return fail(LOGIN_STATUS.INVALID_DURING_LOGIN, 'login request after the login ended');
@@ -425,7 +477,9 @@ export function loginStep(state: LoginState, req: PduOf<typeof OPCODE.LOGIN_REQU
     // More text to come: an empty response asks for it (§6.1).
     return { response: respond(loginFlags(false, false, st.csg, 0), LOGIN_STATUS.SUCCESS, new Uint8Array(0), state.tsih), outcome: 'continue' };
   }
-  const pairs = text.value;
+  // With CHAP on, the CHAP_* keys are the CHAP exchange's (chapStep), not negotiated keys.
+  const pairs = cfg.chap ? text.value.filter((p) => !p.key.startsWith('CHAP_')) : text.value;
+  const chapKeys = cfg.chap ? text.value.filter((p) => p.key.startsWith('CHAP_')) : [];
   const sessionType = pairs.find((p) => p.key === 'SessionType')?.value ?? state.agreed.get('SessionType') ?? 'Normal';
   if (sessionType !== 'Normal' && sessionType !== 'Discovery') return fail(LOGIN_STATUS.SESSION_TYPE_NOT_SUPPORTED, `SessionType ${sessionType}`);
   const neg = negotiate(pairs, {
@@ -433,6 +487,7 @@ export function loginStep(state: LoginState, req: PduOf<typeof OPCODE.LOGIN_REQU
     sessionType,
     seen: state.seen,
     agreed: state.agreed,
+    ...(cfg.chap ? { authMethods: ['CHAP'] } : {}),
   });
   if (neg.failure) return fail(neg.failure.status, neg.failure.reason);
   const answers = neg.answers;
@@ -459,14 +514,29 @@ export function loginStep(state: LoginState, req: PduOf<typeof OPCODE.LOGIN_REQU
     return fail(LOGIN_STATUS.INITIATOR_ERROR, 'InitiatorName, TargetName and SessionType belong to the first login request');
   }
   const auth = answers.find((a) => a.key === 'AuthMethod');
-  if (auth && auth.value === ANSWER.REJECT) return fail(LOGIN_STATUS.AUTHENTICATION_FAILURE, 'no authentication method in common (vfab offers None)');
+  if (auth && auth.value === ANSWER.REJECT) {
+    const offers = cfg.chap ? 'this target requires CHAP' : 'this target offers None';
+    return fail(LOGIN_STATUS.AUTHENTICATION_FAILURE, `no authentication method in common (${offers})`, AUTH_FAILURE.NO_COMMON_METHOD);
+  }
+  // Holding the login in the security stage (T=0 although the initiator set T) while CHAP goes on (§6.3).
+  let holdInSecurity = false;
+  if (cfg.chap) {
+    const before = state.chap.step;
+    const c = chapStep(state.chap, st.csg, auth?.value === 'CHAP', chapKeys, cfg.chap);
+    if ('failure' in c) return fail(LOGIN_STATUS.AUTHENTICATION_FAILURE, c.failure.reason, c.failure.code);
+    answers.push(...c.answers);
+    if (state.chap.step !== 'done' && st.transit) {
+      if (state.chap.step === before) return fail(LOGIN_STATUS.AUTHENTICATION_FAILURE, 'the initiator asked to leave the security stage before CHAP', AUTH_FAILURE.NOT_AUTHENTICATED);
+      holdInSecurity = true;
+    }
+  }
 
   if (st.csg === STAGE.OPERATIONAL && !state.declaredMrdsl) {
     answers.push({ key: 'MaxRecvDataSegmentLength', value: String(TARGET_MAX_RECV_DATA_SEGMENT_BYTES) });
     state.declaredMrdsl = true;
   }
   const data = encodeText(answers);
-  if (!st.transit) return { response: respond(loginFlags(false, false, st.csg, 0), LOGIN_STATUS.SUCCESS, data, state.tsih), outcome: 'continue' };
+  if (!st.transit || holdInSecurity) return { response: respond(loginFlags(false, false, st.csg, 0), LOGIN_STATUS.SUCCESS, data, state.tsih), outcome: 'continue' };
   if (st.nsg !== STAGE.FULL_FEATURE) {
     state.stage = st.nsg;
     return { response: respond(loginFlags(true, false, st.csg, st.nsg), LOGIN_STATUS.SUCCESS, data, state.tsih), outcome: 'continue' };
@@ -479,6 +549,85 @@ export function loginStep(state: LoginState, req: PduOf<typeof OPCODE.LOGIN_REQU
     outcome: 'full-feature',
     params: sessionParams(state.agreed, state.declaredMrdsl),
   };
+}
+
+type ChapOutcome = { answers: TextPair[] } | { failure: { code: AuthFailure; reason: string } };
+
+/**
+ * One request's part of the CHAP exchange (RFC 7143 §12.1.3): AuthMethod=CHAP agreed, then CHAP_A (must list
+ * 5) answered with CHAP_A, CHAP_I and CHAP_C, then CHAP_N and CHAP_R checked, and for mutual CHAP the
+ * initiator's CHAP_I and CHAP_C answered with the target's CHAP_N and CHAP_R. `chap` is updated in place.
+ */
+function chapStep(chap: LoginState['chap'], csg: number, chapAgreed: boolean, keys: readonly TextPair[], cfg: TargetChap): ChapOutcome {
+  const failure = (code: AuthFailure, reason: string): ChapOutcome => ({ failure: { code, reason } });
+  const value = (k: string): string | undefined => keys.find((p) => p.key === k)?.value;
+  const unexpected = (allowed: readonly string[]): TextPair | undefined => keys.find((p) => !allowed.includes(p.key));
+  if (csg !== STAGE.SECURITY) {
+    if (keys.length > 0) return failure(AUTH_FAILURE.UNEXPECTED_KEY, `${keys[0]!.key} outside the security stage`);
+    if (chap.step !== 'done') return failure(AUTH_FAILURE.NOT_AUTHENTICATED, 'the login left the security stage without CHAP, which this target requires');
+    return { answers: [] };
+  }
+  switch (chap.step) {
+    case 'method': {
+      if (keys.length > 0) return failure(AUTH_FAILURE.UNEXPECTED_KEY, `${keys[0]!.key} before AuthMethod=CHAP was agreed`);
+      if (chapAgreed) chap.step = 'algorithm';
+      return { answers: [] };
+    }
+    case 'algorithm': {
+      const extra = unexpected(['CHAP_A']);
+      if (extra) return failure(AUTH_FAILURE.UNEXPECTED_KEY, `${extra.key} while the target waits for CHAP_A`);
+      const algorithms = value('CHAP_A');
+      if (algorithms === undefined) return failure(AUTH_FAILURE.MISSING_KEY, 'no CHAP_A after AuthMethod=CHAP');
+      if (!algorithms.split(',').includes(String(CHAP_ALGORITHM_MD5))) return failure(AUTH_FAILURE.NO_MD5, `CHAP_A offers no ${CHAP_ALGORITHM_MD5} (MD5), the only algorithm this target takes`);
+      chap.id = (cfg.randomBytes(1)[0] ?? 0) & CHAP_MAX_IDENTIFIER;
+      chap.challenge = Uint8Array.prototype.slice.call(cfg.randomBytes(CHAP_CHALLENGE_BYTES), 0, CHAP_CHALLENGE_BYTES);
+      if (chap.challenge.length !== CHAP_CHALLENGE_BYTES) throw new VfabError('VFAB_ISCSI_BAD_EMIT', `randomBytes gave ${chap.challenge.length} bytes for a ${CHAP_CHALLENGE_BYTES}-byte challenge`);
+      chap.step = 'response';
+      return {
+        answers: [
+          { key: 'CHAP_A', value: String(CHAP_ALGORITHM_MD5) },
+          { key: 'CHAP_I', value: String(chap.id) },
+          { key: 'CHAP_C', value: encodeBinary(chap.challenge) },
+        ],
+      };
+    }
+    case 'response': {
+      const extra = unexpected(['CHAP_N', 'CHAP_R', 'CHAP_I', 'CHAP_C']);
+      if (extra) return failure(AUTH_FAILURE.UNEXPECTED_KEY, `${extra.key} while the target waits for CHAP_N and CHAP_R`);
+      const name = value('CHAP_N');
+      const r = value('CHAP_R');
+      if (name === undefined || r === undefined) return failure(AUTH_FAILURE.MISSING_KEY, `no ${name === undefined ? 'CHAP_N' : 'CHAP_R'} in answer to the challenge`);
+      const theirId = value('CHAP_I');
+      const theirChallenge = value('CHAP_C');
+      if ((theirId === undefined) !== (theirChallenge === undefined)) return failure(AUTH_FAILURE.MISSING_KEY, `${theirId === undefined ? 'CHAP_C without CHAP_I' : 'CHAP_I without CHAP_C'} (mutual CHAP needs both)`);
+      let mutual: { id: number; challenge: Buffer } | undefined;
+      if (theirId !== undefined && theirChallenge !== undefined) {
+        if (cfg.credentials.mutual === undefined) return failure(AUTH_FAILURE.MUTUAL_NOT_CONFIGURED, 'the initiator asks for mutual CHAP and this target has no mutual secret');
+        const id = parseNumber(theirId);
+        const challenge = decodeBinary(theirChallenge);
+        if (id === undefined || id > CHAP_MAX_IDENTIFIER || challenge === undefined) return failure(AUTH_FAILURE.MALFORMED, 'CHAP_I or CHAP_C of the initiator is not a valid value');
+        if (chapResponseMatches(chap.challenge!, challenge)) return failure(AUTH_FAILURE.REFLECTION, "the initiator's CHAP_C is the target's own challenge");
+        mutual = { id, challenge };
+      }
+      const response = decodeBinary(r, CHAP_MD5_RESPONSE_BYTES);
+      if (response?.length !== CHAP_MD5_RESPONSE_BYTES) return failure(AUTH_FAILURE.MALFORMED, `CHAP_R is not a binary value of ${CHAP_MD5_RESPONSE_BYTES} bytes`);
+      if (name !== cfg.credentials.username) return failure(AUTH_FAILURE.UNKNOWN_USER, 'CHAP_N is not the user name this target knows');
+      if (!chapResponseMatches(chapResponse(chap.id, cfg.credentials.secret, chap.challenge!), response)) return failure(AUTH_FAILURE.WRONG_RESPONSE, 'CHAP_R does not answer the challenge with the secret');
+      chap.step = 'done';
+      chap.challenge = undefined;
+      if (mutual === undefined) return { answers: [] };
+      const m = cfg.credentials.mutual!;
+      return {
+        answers: [
+          { key: 'CHAP_N', value: m.username },
+          { key: 'CHAP_R', value: encodeBinary(chapResponse(mutual.id, m.secret, mutual.challenge)) },
+        ],
+      };
+    }
+    default:
+      if (keys.length > 0) return failure(AUTH_FAILURE.UNEXPECTED_KEY, `${keys[0]!.key} after CHAP ended`);
+      return { answers: [] };
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

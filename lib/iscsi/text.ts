@@ -5,11 +5,16 @@
 // MaxRecvDataSegmentLength allows. Leaves out what keys mean (lib/iscsi/negotiate.ts). Pure.
 
 import { VfabError, type Result, ok, err } from '../errors.js';
+import { CHAP_MAX_VALUE_TEXT_BYTES } from './chap.js';
 
 /** Key names are at most 63 bytes (§6.1). */
 export const TEXT_MAX_KEY_BYTES = 63;
-/** Values are at most 255 bytes (§6.1, simple values; vfab accepts no longer kind yet, CHAP is not built). */
-export const TEXT_MAX_VALUE_BYTES = 255;
+/**
+ * Longest value accepted, in bytes. Simple values have at most 255 (§6.1); CHAP_C and CHAP_R are binary values
+ * that may be longer, so the bound is the longest CHAP binary value vfab takes (a 1024-byte challenge in hex,
+ * 2050 bytes, §12.1.3). Every value is checked against it before it is decoded.
+ */
+export const TEXT_MAX_VALUE_BYTES = CHAP_MAX_VALUE_TEXT_BYTES;
 /** Pairs accepted in one exchange (all the PDUs of one C-bit sequence). */
 export const TEXT_MAX_PAIRS = 128;
 /** Bytes of text accepted in one exchange (all the PDUs of one C-bit sequence). */

@@ -389,7 +389,7 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           if (f && a.nic !== undefined && !f.vm.nics.some((n) => n.name === a.nic)) at(loc, `VM ${a.vm} has no NIC \`${a.nic}\``, `NICs: ${f.vm.nics.map((n) => n.name).join(', ')}`);
           break;
         }
-        case 'capture': for (const p of a.points) endpoint(loc, p, ['uplink', 'switchPort', 'vmNic']); break;
+        case 'capture': for (const p of a.points) endpoint(loc, p, ['uplink', 'switchPort', 'vmNic', 'vmkernel']); break;
         case 'vmPower': hostDs(loc, a.host, a.datastore); break;
         case 'vmPowerRace': {
           const names = new Set(a.hosts.map((h) => hostDs(loc, h, a.datastore)).filter((x) => x !== undefined));

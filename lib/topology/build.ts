@@ -11,14 +11,16 @@ import { isGroupMac, macToString, parseMac, type Mac } from '../wire/mac.js';
 import {
   BYTES_PER_GB, BYTES_PER_MIB, DEFAULT_MAC_AGING_SECONDS, DEFAULT_MTU_BYTES, MAX_ACTIVE_PORTS_PER_HOST,
   MAX_PNICS_PER_HOST, MAX_PORTS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, PORT_GROUP_VLAN_ALL, didYouMean, formatVlanRanges,
-  generateNicMac, parseVlanList, resolveEndpointDetailed,
+  generateNicMac, generateVmkernelMac, parseVlanList, resolveEndpointDetailed, VMKERNEL_SERVICES,
   type FailureDetection, type Host, type HostDatastore, type HostStorage, type LoadBalancing, type Link, type Lun, type NasShare,
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
-  type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface,
+  type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface, type Vmkernel,
+  type VmkernelService,
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
+import { accessProblems } from '../iscsi/access.js';
 import { type Locator, type PathSeg, type TopologyProblem, pathText } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -58,6 +60,9 @@ class Builder {
   /** Explicit MACs in the fabric (generated ones avoid them). */
   private readonly takenMacs = new Set<Mac>();
   private readonly pendingMacs: Array<{ host: string; vm: string; nic: VmNic }> = [];
+  private readonly pendingVmkMacs: Array<{ host: string; vmk: Vmkernel }> = [];
+  /** Every vmkernel port with the path of its entry (fabric-wide IP and MAC checks run once all are read). */
+  private readonly vmkEntries: Array<{ host: string; vmk: Vmkernel; segs: PathSeg[]; explicitMac: boolean }> = [];
   /** Hosts whose uplink or port group lists had the wrong type (the schema reports it): lookups into
    * them would only repeat that mistake, so dangling-reference checks skip them. */
   private readonly unsureUplinks = new Set<string>();
@@ -89,6 +94,7 @@ class Builder {
     });
     const switches = list(root.switches).map((s, i) => this.switch(obj(s), ['switches', i], defaults.macAgingSeconds));
     const hosts = list(root.hosts).map((h, i) => this.host(obj(h), ['hosts', i], defaults, arrays));
+    this.checkVmkernelAddresses(hosts);
     this.assignGeneratedMacs();
     const topology: Topology = {
       name: str(root.name, ''),
@@ -176,8 +182,22 @@ class Builder {
     });
     const readCacheBytes = int(r.readCacheMB, DEFAULT_READ_CACHE_BYTES / BYTES_PER_MIB) * BYTES_PER_MIB;
     const dataDir = str(r.dataDir, '');
-    const iscsi = has(r, 'iscsi') ? { port: int(obj(r.iscsi).port, ISCSI_DEFAULT_PORT) } : undefined;
+    const iscsi = has(r, 'iscsi') ? this.iscsi(obj(r.iscsi), [...segs, 'iscsi']) : undefined;
     return { name: str(r.name, ''), luns, shares, readCacheBytes, ...(iscsi ? { iscsi } : {}), ...(dataDir ? { dataDir } : {}), loc: this.at.loc(segs) };
+  }
+
+  /** arrays[].iscsi: the port, and the initiator ACL and CHAP checked by accessProblems (the schema checks shapes). */
+  private iscsi(r: Raw, segs: PathSeg[]): NonNullable<StorageArray['iscsi']> {
+    for (const p of accessProblems(r)) if (p.kind === 'value') this.report([...segs, ...p.path], p.message);
+    const initiators = has(r, 'initiators') ? strList(r.initiators) : undefined;
+    const chap = obj(r.chap);
+    const mutual = obj(chap.mutual);
+    const creds = (c: Raw): { username: string; secret: string } => ({ username: str(c.username, ''), secret: str(c.secret, '') });
+    return {
+      port: int(r.port, ISCSI_DEFAULT_PORT),
+      ...(initiators ? { initiators } : {}),
+      ...(has(r, 'chap') ? { chap: { ...creds(chap), ...(has(chap, 'mutual') ? { mutual: creds(mutual) } : {}) } } : {}),
+    };
   }
 
   // ---- physical switches -------------------------------------------------------------------------
@@ -287,10 +307,13 @@ class Builder {
       this.report([...segs, 'vswitches'], `host has ${pnics.size} physical NICs; at most ${MAX_PNICS_PER_HOST}`, 'spec §8');
     }
     const storage = this.hostStorage(list(r.storage), [...segs, 'storage'], arrays);
-    const host: Host = { name, description: str(r.description, ''), vswitches, vms: [], storage, loc: this.at.loc(segs) };
+    const host: Host = { name, description: str(r.description, ''), vswitches, vms: [], vmkernels: [], storage, loc: this.at.loc(segs) };
     const lunUse = new Map<Lun, number>();
     const portsPerVswitch = new Map<string, number>();
     host.vms = list(r.vms).map((v, i) => this.vm(obj(v), [...segs, 'vms', i], host, arrays, lunUse, portsPerVswitch));
+    const vmkNames = new Map<string, PathSeg[]>();
+    // (more than MAX_VMKERNELS_PER_HOST is the schema's to report; the rest are still read and checked)
+    host.vmkernels = list(r.vmkernels).map((k, i) => this.vmkernel(obj(k), [...segs, 'vmkernels', i], host, vmkNames, portsPerVswitch));
     let ports = 0;
     for (const [vsName, count] of portsPerVswitch) {
       ports += count;
@@ -619,28 +642,9 @@ class Builder {
     } else {
       this.pendingMacs.push({ host: host.name, vm: vmName, nic });
     }
-    if (has(r, 'ip') && typeof r.ip === 'string') {
-      const parsed = parseCidr(r.ip);
-      if ('message' in parsed) this.report([...segs, 'ip'], parsed.message, parsed.hint);
-      else nic.ip = parsed;
-    }
-    if (typeof r.gateway === 'string') {
-      const gw = parseIpv4(r.gateway.trim());
-      if (gw === undefined) {
-        this.report([...segs, 'gateway'], `\`${r.gateway}\` is not an IPv4 address`, 'write e.g. 192.0.2.1');
-      } else if (!has(r, 'ip')) {
-        this.report([...segs, 'gateway'], 'a gateway needs an ip on the same NIC', 'add ip: e.g. 192.0.2.11/24');
-      } else if (nic.ip) {
-        const mask = prefixMask(nic.ip.prefixLength);
-        const net = (parseIpv4(nic.ip.address)! & mask) >>> 0;
-        if (((gw & mask) >>> 0) !== net) {
-          this.report([...segs, 'gateway'], `gateway ${r.gateway} is outside the NIC's subnet ${ipv4Text(net)}/${nic.ip.prefixLength}`,
-            'the gateway must be reachable on the link: pick an address inside the subnet');
-        } else if (ipv4Text(gw) === nic.ip.address) {
-          this.report([...segs, 'gateway'], `gateway ${r.gateway} is the NIC's own address`, 'use the router\'s address');
-        } else nic.gateway = ipv4Text(gw);
-      }
-    }
+    const addr = this.ipAndGateway(r, segs, 'NIC');
+    nic.ip = addr.ip;
+    nic.gateway = addr.gateway;
     if (has(r, 'guestVlan')) {
       const vlan = int(r.guestVlan, 0);
       if (pg && pg.vlan !== PORT_GROUP_VLAN_ALL) {
@@ -650,6 +654,110 @@ class Builder {
       if (vlan > 0) nic.guestVlan = vlan;
     }
     return nic;
+  }
+
+  /** `ip` (CIDR) and `gateway` of a NIC or vmkernel port (`what`), each checked; undefined where wrong or absent. */
+  private ipAndGateway(r: Raw, segs: PathSeg[], what: string): { ip: IpInterface | undefined; gateway: string | undefined } {
+    let ip: IpInterface | undefined;
+    let gateway: string | undefined;
+    if (has(r, 'ip') && typeof r.ip === 'string') {
+      const parsed = parseCidr(r.ip);
+      if ('message' in parsed) this.report([...segs, 'ip'], parsed.message, parsed.hint);
+      else ip = parsed;
+    }
+    if (typeof r.gateway === 'string') {
+      const gw = parseIpv4(r.gateway.trim());
+      if (gw === undefined) {
+        this.report([...segs, 'gateway'], `\`${r.gateway}\` is not an IPv4 address`, 'write e.g. 192.0.2.1');
+      } else if (!has(r, 'ip')) {
+        this.report([...segs, 'gateway'], `a gateway needs an ip on the same ${what}`, 'add ip: e.g. 192.0.2.11/24');
+      } else if (ip) {
+        const mask = prefixMask(ip.prefixLength);
+        const net = (parseIpv4(ip.address)! & mask) >>> 0;
+        if (((gw & mask) >>> 0) !== net) {
+          this.report([...segs, 'gateway'], `gateway ${r.gateway} is outside the ${what}'s subnet ${ipv4Text(net)}/${ip.prefixLength}`,
+            'the gateway must be reachable on the link: pick an address inside the subnet');
+        } else if (ipv4Text(gw) === ip.address) {
+          this.report([...segs, 'gateway'], `gateway ${r.gateway} is the ${what}'s own address`, 'use the router\'s address');
+        } else gateway = ipv4Text(gw);
+      }
+    }
+    return { ip, gateway };
+  }
+
+  // ---- vmkernel ports ----------------------------------------------------------------------------
+
+  private vmkernel(r: Raw, segs: PathSeg[], host: Host, names: Map<string, PathSeg[]>, portsPerVswitch: Map<string, number>): Vmkernel {
+    const name = str(r.name, '');
+    if (name) this.unique(names, name, [...segs, 'name'], 'vmkernel port name', 'vmkernel port names are unique within a host');
+    const pgName = str(r.portGroup, '');
+    const found = host.vswitches.map((vs) => ({ vs, pg: vs.portGroups.find((p) => p.name === pgName) })).find((x) => x.pg);
+    if (pgName && !found && !this.unsurePortGroups.has(host.name)) {
+      const allPgs = [...new Set(host.vswitches.flatMap((v) => v.portGroups.map((p) => p.name)))];
+      this.report([...segs, 'portGroup'], `host ${host.name} has no port group \`${pgName}\`${didYouMean(pgName, allPgs)}`,
+        allPgs.length ? `port groups on ${host.name}: ${allPgs.join(', ')}` : `declare it under a vSwitch's portGroups on ${host.name}`);
+    }
+    const vswitch = found?.vs.name ?? '';
+    if (vswitch) portsPerVswitch.set(vswitch, (portsPerVswitch.get(vswitch) ?? 0) + 1);
+    const addr = this.ipAndGateway(r, segs, 'vmkernel port');
+    const vsMtu = found?.vs.mtu ?? DEFAULT_MTU_BYTES;
+    const mtu = int(r.mtu, Math.min(DEFAULT_MTU_BYTES, vsMtu));
+    if (has(r, 'mtu') && found && mtu > vsMtu) {
+      this.report([...segs, 'mtu'], `vmkernel MTU ${mtu} is above the MTU ${vsMtu} of its vSwitch ${vswitch}`,
+        `the vSwitch drops frames longer than its MTU: lower the port's mtu, or raise ${vswitch}'s to ${mtu}`);
+    }
+    const services = strList(r.services).filter((x): x is VmkernelService => (VMKERNEL_SERVICES as readonly string[]).includes(x));
+    const vmk: Vmkernel = {
+      name, portGroup: pgName, vswitch, mac: 0, macText: '', macGenerated: false,
+      ip: addr.ip ?? { address: '0.0.0.0', prefixLength: 32, text: '' }, gateway: addr.gateway, mtu,
+      services: [...new Set(services)], loc: this.at.loc(segs),
+    };
+    let explicitMac = false;
+    if (typeof r.mac === 'string') {
+      try {
+        vmk.mac = parseMac(r.mac);
+        vmk.macText = macToString(vmk.mac);
+        explicitMac = true;
+        this.takenMacs.add(vmk.mac);
+        if (isGroupMac(vmk.mac)) {
+          this.report([...segs, 'mac'], `${vmk.macText} is a multicast (group) address; a vmkernel port needs a unicast MAC`,
+            'the lowest bit of the first byte must be 0, e.g. 00:50:56:6a:00:01');
+        }
+      } catch {
+        // syntax is the schema's job (pattern)
+      }
+    }
+    if (!explicitMac) this.pendingVmkMacs.push({ host: host.name, vmk });
+    this.vmkEntries.push({ host: host.name, vmk, segs, explicitMac });
+    return vmk;
+  }
+
+  /**
+   * A vmkernel port's IP and explicit MAC must be its own across the fabric (VM NICs and other vmkernel
+   * ports): the host's management and vMotion traffic would otherwise reach the wrong station. Reported at
+   * the vmkernel port; two VM NICs sharing an address stay a design finding (vfab validate).
+   */
+  private checkVmkernelAddresses(hosts: Host[]): void {
+    const ips = new Map<string, string>();
+    const macs = new Map<number, string>();
+    hosts.forEach((h, hi) => h.vms.forEach((vm, vi) => vm.nics.forEach((n, ni) => {
+      const where = `VM NIC ${vm.name}.${n.name} (hosts[${hi}].vms[${vi}].nics[${ni}])`;
+      if (n.ip && !ips.has(n.ip.address)) ips.set(n.ip.address, where);
+      if (n.macText && !macs.has(n.mac)) macs.set(n.mac, where);
+    })));
+    for (const { host, vmk, segs, explicitMac } of this.vmkEntries) {
+      const where = `vmkernel port ${host}.${vmk.name} (${pathText(segs)}, line ${this.line(segs)})`;
+      if (vmk.ip.text) {
+        const prior = ips.get(vmk.ip.address);
+        if (prior) this.report([...segs, 'ip'], `IP ${vmk.ip.address} is already used by ${prior}`, 'give every vmkernel port an address of its own');
+        else ips.set(vmk.ip.address, where);
+      }
+      if (explicitMac) {
+        const prior = macs.get(vmk.mac);
+        if (prior) this.report([...segs, 'mac'], `MAC ${vmk.macText} is already used by ${prior}`, 'give every vmkernel port a MAC of its own, or omit mac to have one generated');
+        else macs.set(vmk.mac, where);
+      }
+    }
   }
 
   private disk(r: Raw, segs: PathSeg[], index: number, host: Host, arrays: StorageArray[], lunUse: Map<Lun, number>,
@@ -710,6 +818,12 @@ class Builder {
       nic.macGenerated = true;
       this.takenMacs.add(nic.mac);
     }
+    for (const { host, vmk } of this.pendingVmkMacs) {
+      vmk.mac = generateVmkernelMac(host, vmk.name, this.takenMacs);
+      vmk.macText = macToString(vmk.mac);
+      vmk.macGenerated = true;
+      this.takenMacs.add(vmk.mac);
+    }
   }
 
   // ---- links -------------------------------------------------------------------------------------
@@ -732,6 +846,10 @@ class Builder {
         }
         if (r.ref.kind === 'vmNic') {
           this.report(es, `${text} is a VM NIC; VM NICs attach to port groups, not links`, 'set portGroup on the NIC instead');
+          return;
+        }
+        if (r.ref.kind === 'vmkernel') {
+          this.report(es, `${text} is a vmkernel port; it attaches to a port group, not a link`, 'set portGroup on the vmkernel port, and cable the vSwitch\'s uplinks');
           return;
         }
         if (j === 1 && canonical[0] === text) {

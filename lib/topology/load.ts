@@ -166,7 +166,11 @@ const TYPE_WORDS: Record<string, string> = {
   number: 'a number', boolean: 'true or false', null: 'nothing',
 };
 
+/** Stands for a secret's value in a problem: described, never shown. */
+const SECRET_VALUE = Symbol('secret');
+
 function describeValue(v: unknown): string {
+  if (v === SECRET_VALUE) return 'a value that is not shown (a secret)';
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
@@ -185,8 +189,13 @@ function fieldLabel(segs: readonly PathSeg[]): string {
   return last;
 }
 
+/** Fields whose values are never printed in a problem (CHAP secrets). */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['secret']);
+
 export function schemaProblem(e: ErrorObject, at: Locator): TopologyProblem | undefined {
   const segs = segsOf(e.instancePath);
+  const leaf = segs[segs.length - 1];
+  if (typeof leaf === 'string' && SECRET_FIELDS.has(leaf) && e.data !== undefined) e = { ...e, data: SECRET_VALUE };
   const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
   const hint = typeof parent['x-hint'] === 'string' ? (parent['x-hint'] as string) : undefined;
   const field = fieldLabel(segs);

@@ -8,6 +8,7 @@
 
 import { type Mac, macToString } from '../wire/mac.js';
 import { closestName, didYouMean } from '../text/did-you-mean.js';
+import type { IscsiAccess } from '../iscsi/access.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Limits (spec §8 unless marked [INF])
@@ -24,6 +25,8 @@ export const MAX_ACTIVE_PORTS_PER_HOST = 1016;
 export const MAX_PNICS_PER_HOST = 32;
 export const MAX_UPLINKS_PER_VSWITCH = 32;
 export const MAX_VNICS_PER_VM = 10;
+/** VMkernel ports per host [INF: vfab's limit; one kernel IP stack, as many interfaces as a VM's vNICs]. */
+export const MAX_VMKERNELS_PER_HOST = 10;
 export const MIN_VSWITCH_MTU_BYTES = 1280; // [INF] the smallest MTU ESXi's UI accepts
 export const MAX_VSWITCH_MTU_BYTES = 9000;
 export const DEFAULT_MTU_BYTES = 1500;
@@ -55,6 +58,13 @@ export const PORT_GROUP_VLAN_ALL = 4095;
 /** Manual static MACs must be in 00:50:56:00:00:00-00:50:56:3f:ff:ff (spec §6.2). */
 export const STATIC_MAC_BASE: Mac = 0x005056000000;
 export const STATIC_MAC_COUNT = 0x400000;
+/**
+ * Generated vmkernel MACs: 00:50:56:40:00:00-00:50:56:7f:ff:ff, the VMware-OUI block between the manual
+ * range (00-3f, where vfab puts generated VM MACs) and vCenter's 80-bf (spec §6.1, §6.2), so a generated
+ * vmk MAC never equals a generated VM MAC.
+ */
+export const VMKERNEL_MAC_BASE: Mac = 0x005056400000;
+export const VMKERNEL_MAC_COUNT = 0x400000;
 
 // ---------------------------------------------------------------------------------------------------
 // Model
@@ -75,6 +85,9 @@ export type LoadBalancing = 'srcPortId' | 'srcMac' | 'ipHash' | 'explicit';
 export type FailureDetection = 'linkStatus' | 'beaconProbing';
 export type PathPolicy = 'roundRobin' | 'fixed' | 'mru';
 export type SwitchPortMode = 'access' | 'trunk';
+/** What a vmkernel port carries (vSphere's vmknic service tags; `storage` = iSCSI/NFS traffic). */
+export type VmkernelService = 'management' | 'vmotion' | 'provisioning' | 'faultTolerance' | 'replication' | 'vsan' | 'storage';
+export const VMKERNEL_SERVICES: readonly VmkernelService[] = ['management', 'vmotion', 'provisioning', 'faultTolerance', 'replication', 'vsan', 'storage'];
 export type PortChannelLoadBalance =
   | 'src-mac' | 'dst-mac' | 'src-dst-mac' | 'src-ip' | 'dst-ip' | 'src-dst-ip';
 
@@ -130,6 +143,8 @@ export interface Host {
   description: string;
   vswitches: VSwitch[];
   vms: Vm[];
+  /** VMkernel ports (vmk0, ...), in file order; [] when the file lists none. */
+  vmkernels: Vmkernel[];
   storage: HostStorage[];
   /** VMFS-like datastores the host mounts when its storage attaches (docs/datastores.md); absent = none. */
   datastores?: HostDatastore[];
@@ -197,7 +212,8 @@ export interface IpInterface {
   text: string;
 }
 
-export interface VmNic {
+/** What a VM vNIC and a vmkernel port share: a named port on a port group, with a MAC and a gateway. */
+export interface PortAttachment {
   name: string;
   portGroup: string;
   /** vSwitch holding the port group (resolved at load time). */
@@ -206,11 +222,22 @@ export interface VmNic {
   macText: string;
   /** True if the MAC was generated (no `mac` in the file). */
   macGenerated: boolean;
-  ip: IpInterface | undefined;
   gateway: string | undefined;
+  loc: SourceLoc;
+}
+
+export interface VmNic extends PortAttachment {
+  ip: IpInterface | undefined;
   /** VLAN the guest tags its frames with (only on a 4095 port group); undefined = untagged. */
   guestVlan: number | undefined;
-  loc: SourceLoc;
+}
+
+/** A VMkernel port: the host's own IP interface on one of its port groups; `name` is vmk<number>. */
+export interface Vmkernel extends PortAttachment {
+  ip: IpInterface;
+  /** IP MTU in bytes. */
+  mtu: number;
+  services: VmkernelService[];
 }
 
 export interface VmDisk {
@@ -267,8 +294,11 @@ export interface StorageArray {
   shares: NasShare[];
   /** The array's read cache (stored --read-cache-mb); DEFAULT_READ_CACHE_BYTES unless the topology says. */
   readCacheBytes: number;
-  /** The iSCSI portal (stored --iscsi-port), when the topology asks for one. */
-  iscsi?: { port: number };
+  /**
+   * The iSCSI portal (stored --iscsi-port), when the topology asks for one, with who may log in: the
+   * initiator ACL (absent: every initiator) and CHAP (absent: none). The secrets stay in the run config.
+   */
+  iscsi?: { port: number } & IscsiAccess;
   /**
    * Where the array keeps its LevelDB store, as written in the file (relative paths are relative to the
    * topology file's folder; `vfab up` resolves them). Absent: `.vfab/arrays/<name>/` in the state dir.
@@ -386,13 +416,26 @@ function fnv1a32(text: string): number {
  * the range is used, so the result is unique within `taken` and depends only on the file's contents.
  */
 export function generateNicMac(host: string, vm: string, nic: string, taken?: ReadonlySet<Mac>): Mac {
-  let offset = fnv1a32(`${host}/${vm}/${nic}`) % STATIC_MAC_COUNT;
-  for (let tries = 0; tries < STATIC_MAC_COUNT; tries++) {
-    const mac = STATIC_MAC_BASE + offset;
+  return macInBlock(STATIC_MAC_BASE, STATIC_MAC_COUNT, `${host}/${vm}/${nic}`, taken, 'static');
+}
+
+/** The MAC at hash(`key`) in the block of `count` MACs from `base`, else the next one not in `taken`. */
+function macInBlock(base: Mac, count: number, key: string, taken: ReadonlySet<Mac> | undefined, what: string): Mac {
+  let offset = fnv1a32(key) % count;
+  for (let tries = 0; tries < count; tries++) {
+    const mac = base + offset;
     if (!taken || !taken.has(mac)) return mac;
-    offset = (offset + 1) % STATIC_MAC_COUNT;
+    offset = (offset + 1) % count;
   }
-  throw new RangeError('static MAC range exhausted');
+  throw new RangeError(`${what} MAC range exhausted`);
+}
+
+/**
+ * The MAC vfab gives a vmkernel port written without one: VMKERNEL_MAC_BASE plus a hash of
+ * "<host>/<vmk>", the next free address on a clash with `taken` (as generateNicMac).
+ */
+export function generateVmkernelMac(host: string, vmk: string, taken?: ReadonlySet<Mac>): Mac {
+  return macInBlock(VMKERNEL_MAC_BASE, VMKERNEL_MAC_COUNT, `${host}/${vmk}`, taken, 'vmkernel');
 }
 
 export function isStaticVmwareMac(mac: Mac): boolean {
@@ -440,15 +483,16 @@ export function findUplink(host: Host, pnic: string): { vswitch: VSwitch; uplink
 export type EndpointRef =
   | { kind: 'uplink'; endpoint: string; host: Host; vswitch: VSwitch; uplink: string; uplinkIndex: number }
   | { kind: 'switchPort'; endpoint: string; switch: PhysicalSwitch; port: SwitchPort }
-  | { kind: 'vmNic'; endpoint: string; host: Host; vm: Vm; nic: VmNic };
+  | { kind: 'vmNic'; endpoint: string; host: Host; vm: Vm; nic: VmNic }
+  | { kind: 'vmkernel'; endpoint: string; host: Host; vmkernel: Vmkernel };
 
 export type EndpointResolution =
   | { ok: true; ref: EndpointRef }
   | { ok: false; message: string; hint?: string };
 
 /**
- * What "<node>.<interface>" names: a host uplink ("esx1.vmnic0"), a physical switch port ("sw1.Gi1/0/1")
- * or a VM NIC ("web1.nic0"). The node is the text before the first dot (node names hold no dots).
+ * What "<node>.<interface>" names: a host uplink ("esx1.vmnic0"), a host's vmkernel port ("esx1.vmk0"),
+ * a physical switch port ("sw1.Gi1/0/1") or a VM NIC ("web1.nic0"). The node is the text before the first dot (node names hold no dots).
  */
 export function resolveEndpointDetailed(t: Topology, text: string): EndpointResolution {
   const dot = text.indexOf('.');
@@ -461,6 +505,8 @@ export function resolveEndpointDetailed(t: Topology, text: string): EndpointReso
   if (host) {
     const up = findUplink(host, iface);
     if (up) return { ok: true, ref: { kind: 'uplink', endpoint: text, host, vswitch: up.vswitch, uplink: iface, uplinkIndex: up.uplinkIndex } };
+    const vmk = host.vmkernels.find((k) => k.name === iface);
+    if (vmk) return { ok: true, ref: { kind: 'vmkernel', endpoint: text, host, vmkernel: vmk } };
     const known = host.vswitches.flatMap((v) => v.uplinks);
     return {
       ok: false,

@@ -3,12 +3,39 @@
 // and keeps a bounded latency sample for percentiles. Used by benchmarks ("frames/s, p50, p99") and by
 // failover scenarios ("frames lost, ms without delivery"). Times are in ns on a clock both ends share
 // (daemons pass performance.timeOrigin + performance.now(), which all processes on one machine agree on).
-// Leaves out rate pacing (the daemon schedules sends).
+// A receiver's state can move with its VM (vMotion) as a plain value: snapshot() and StreamReceiver.restore(),
+// latency samples thinned to STREAM_SNAPSHOT_MAX_SAMPLES. Leaves out rate pacing (the daemon schedules sends).
+
+import { VfabError, type Result, ok, err } from '../errors.js';
 
 export const STREAM_MAGIC = 0x76666162; // "vfab"
 export const STREAM_HEADER_BYTES = 20; // magic u32, stream u32, seq u32, sentAtNs f64
 /** Latency samples kept per receiver; later samples replace random earlier ones (reservoir). */
 export const LATENCY_SAMPLES_MAX = 100_000;
+/** Latency samples a snapshot carries (evenly thinned); mean and max stay exact. */
+export const STREAM_SNAPSHOT_MAX_SAMPLES = 1024;
+/** Largest "seen" bitmap a snapshot carries: 2^21 sequence numbers (about 3.5 min at 10 000 frames/s). */
+export const STREAM_SNAPSHOT_MAX_SEEN_BYTES = 256 * 1024;
+
+/** A StreamReceiver as a JSON-serialisable value; times are ns on the machine-wide shared time line. */
+export interface StreamReceiverSnapshot {
+  version: 1;
+  streamId: number;
+  received: number;
+  duplicates: number;
+  reordered: number;
+  highestSeq: number;
+  /** Bitmap of the sequence numbers seen (bit seq & 7 of byte seq >> 3), base64, up to highestSeq. */
+  seen: string;
+  firstAtNs: number | null;
+  lastAtNs: number | null;
+  maxGapNs: number;
+  maxGapStartNs: number | null;
+  latencySumNs: number;
+  latencyMaxNs: number;
+  samplesNs: number[];
+  rng: number;
+}
 
 // Per-frame codec without allocation: the double goes through one shared scratch (big-endian on the wire).
 const scratchF64 = new Float64Array(1);
@@ -139,6 +166,66 @@ export class StreamReceiver {
       if (slot < this.maxSamples) this.samples[slot] = latencyNs;
     }
     this.sampleCount++;
+  }
+
+  /** The receiver's state as a plain value, or VFAB_STREAM_SNAPSHOT_TOO_LARGE past the bitmap limit. */
+  snapshot(): Result<StreamReceiverSnapshot> {
+    const seenBytes = this.highestSeq < 0 ? 0 : (this.highestSeq >>> 3) + 1;
+    if (seenBytes > STREAM_SNAPSHOT_MAX_SEEN_BYTES) {
+      return err(new VfabError('VFAB_STREAM_SNAPSHOT_TOO_LARGE', `stream ${this.streamId} has seen sequence numbers up to ${this.highestSeq}; a snapshot carries at most ${STREAM_SNAPSHOT_MAX_SEEN_BYTES * 8}`));
+    }
+    const n = Math.min(this.sampleCount, this.maxSamples);
+    const step = Math.max(1, Math.ceil(n / STREAM_SNAPSHOT_MAX_SAMPLES));
+    const samplesNs: number[] = [];
+    for (let i = 0; i < n && samplesNs.length < STREAM_SNAPSHOT_MAX_SAMPLES; i += step) samplesNs.push(this.samples[i]!);
+    const nn = (v: number): number | null => (Number.isNaN(v) ? null : v);
+    return ok({
+      version: 1, streamId: this.streamId, received: this.received, duplicates: this.duplicates, reordered: this.reordered,
+      highestSeq: this.highestSeq, seen: Buffer.from(this.seen.buffer, this.seen.byteOffset, seenBytes).toString('base64'),
+      firstAtNs: nn(this.firstAtNs), lastAtNs: nn(this.lastAtNs), maxGapNs: this.maxGapNs, maxGapStartNs: nn(this.maxGapStartNs),
+      latencySumNs: this.latencySumNs, latencyMaxNs: this.latencyMaxNs, samplesNs, rng: this.rng >>> 0,
+    });
+  }
+
+  /** A receiver that carries on from `v` (untrusted); VFAB_STREAM_BAD_SNAPSHOT when out of shape or range. */
+  static restore(v: unknown): Result<StreamReceiver> {
+    const bad = (why: string) => err(new VfabError('VFAB_STREAM_BAD_SNAPSHOT', `stream snapshot: ${why}`));
+    if (typeof v !== 'object' || v === null) return bad('not an object');
+    const o = v as Record<string, unknown>;
+    const count = (k: string): boolean => typeof o[k] === 'number' && Number.isSafeInteger(o[k]) && (o[k] as number) >= 0;
+    const time = (k: string, nullable: boolean): boolean => (nullable && o[k] === null) || (typeof o[k] === 'number' && Number.isFinite(o[k]));
+    if (o.version !== 1) return bad('version is not 1');
+    for (const k of ['streamId', 'received', 'duplicates', 'reordered', 'rng']) if (!count(k)) return bad(`${k} is not a non-negative integer`);
+    if (!(Number.isSafeInteger(o.highestSeq) && (o.highestSeq as number) >= -1)) return bad('highestSeq is not an integer >= -1');
+    for (const k of ['firstAtNs', 'lastAtNs', 'maxGapStartNs']) if (!time(k, true)) return bad(`${k} is not a number or null`);
+    for (const k of ['maxGapNs', 'latencySumNs', 'latencyMaxNs']) if (!time(k, false)) return bad(`${k} is not a number`);
+    if (typeof o.seen !== 'string' || o.seen.length > Math.ceil(STREAM_SNAPSHOT_MAX_SEEN_BYTES / 3) * 4) return bad(`seen is not base64 of at most ${STREAM_SNAPSHOT_MAX_SEEN_BYTES} bytes`);
+    const seen = Buffer.from(o.seen, 'base64');
+    const highestSeq = o.highestSeq as number;
+    if (highestSeq >= seen.length * 8) return bad('highestSeq lies beyond the seen bitmap');
+    if (!Array.isArray(o.samplesNs) || o.samplesNs.length > STREAM_SNAPSHOT_MAX_SAMPLES || !o.samplesNs.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      return bad(`samplesNs must be at most ${STREAM_SNAPSHOT_MAX_SAMPLES} numbers`);
+    }
+    const r = new StreamReceiver(o.streamId as number);
+    let size = r.seen.length;
+    while (size < seen.length) size *= 2;
+    r.seen = new Uint8Array(size);
+    r.seen.set(seen);
+    r.received = o.received as number;
+    r.duplicates = o.duplicates as number;
+    r.reordered = o.reordered as number;
+    r.highestSeq = highestSeq;
+    const num = (x: unknown): number => (x === null ? NaN : (x as number));
+    r.firstAtNs = num(o.firstAtNs);
+    r.lastAtNs = num(o.lastAtNs);
+    r.maxGapNs = o.maxGapNs as number;
+    r.maxGapStartNs = num(o.maxGapStartNs);
+    r.latencySumNs = o.latencySumNs as number;
+    r.latencyMaxNs = o.latencyMaxNs as number;
+    r.samples.set(o.samplesNs as number[]);
+    r.sampleCount = (o.samplesNs as number[]).length;
+    r.rng = (o.rng as number) >>> 0 || 0x9e3779b9;
+    return ok(r);
   }
 
   report(sentCount?: number): StreamReport {

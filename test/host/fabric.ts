@@ -25,6 +25,10 @@ export class MiniFabric {
   readonly hosts = new Map<string, EsxHost>();
   readonly switches = new Map<string, PhysicalSwitch>();
   readonly events: FabricEvent[] = [];
+  /** What each host's vSwitches dropped where the frame entered (io.drop). */
+  readonly drops: Array<{ host: string; point: string; reason: string }> = [];
+  /** Frames seen at tapped capture points (io.tap, after setTap), copies. */
+  readonly taps: Array<{ point: string; direction: string; frame: Buffer }> = [];
   /** Frames sent out of each cable end ("esx1.vmnic0"), in order. */
   readonly sent = new Map<string, Buffer[]>();
   private readonly peer = new Map<string, string>();
@@ -48,6 +52,8 @@ export class MiniFabric {
       const host: EsxHost = new EsxHost(hm, this.clock, {
         uplinkTx: (vmnic, frame) => this.transmit(`${hm.name}.${vmnic}`, frame),
         event: (e) => this.hostEvent(hm.name, e),
+        drop: (point, reason) => this.drops.push({ host: hm.name, point, reason }),
+        tap: (point, direction, frame) => this.taps.push({ point, direction, frame: Buffer.from(frame) }),
       });
       this.hosts.set(hm.name, host);
     }
@@ -68,6 +74,7 @@ export class MiniFabric {
     if (e.kind === 'teaming') this.events.push({ timeMs: t, source: host, type: e.type, vswitch: e.vswitch, message: e.message, ...e.details });
     else if (e.kind === 'vswitch') this.events.push({ timeMs: t, source: host, type: e.event.kind, ...(e.event as object) });
     else if (e.kind === 'power') this.events.push({ timeMs: t, source: host, type: 'power', vm: e.vm, on: e.on });
+    else if (e.kind === 'vmkernel') this.events.push({ timeMs: t, source: host, vmk: e.vmk, ...(e.action as object), type: e.action.kind });
   }
 
   private switchEvents(sw: string, list: SwitchEvent[] | undefined): void {

@@ -44,7 +44,7 @@ export function expectOneProblem(text: string, path: string, message: string | R
 /** A small valid fabric; each part is YAML (written at any indentation) added to that section. */
 export function fabric(parts: {
   ports?: string; portChannels?: string; switches?: string; vswitches?: string; vms?: string;
-  storage?: string; hosts?: string; links?: string; arrays?: string;
+  storage?: string; vmkernels?: string; hosts?: string; links?: string; arrays?: string;
 } = {}): string {
   const block = (text: string | undefined, spaces: number): string[] =>
     text === undefined ? [] : yml(text).replace(/\n+$/, '').split('\n').map((l) => ' '.repeat(spaces) + l);
@@ -77,6 +77,7 @@ export function fabric(parts: {
     '    storage:',
     '      - { array: array1, luns: [lun0] }',
     ...block(parts.storage, 6),
+    ...(parts.vmkernels === undefined ? [] : ['    vmkernels:', ...block(parts.vmkernels, 6)]),
     ...block(parts.hosts, 2),
     'links:',
     '  - [esx1.vmnic0, sw1.Gi1/0/1]',

@@ -222,7 +222,71 @@ describe('topology loader', () => {
       expectOneProblem(fabric({ arrays: `
         - name: array2
           iscsi: { chap: yes }   # <-
-      ` }), 'arrays[1].iscsi.chap', /chap/);
+      ` }), 'arrays[1].iscsi.chap', /expected a mapping/);
+      expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi: { acl: [] }   # <-
+      ` }), 'arrays[1].iscsi.acl', /unknown field/);
+    });
+
+    it('an array iscsi initiator ACL and CHAP: kept as written; names, duplicates and secret bounds are load errors on their line', () => {
+      const ok = parseTopology(fabric({ arrays: `
+        - name: array2
+          iscsi:
+            initiators: [iqn.1994-05.com.redhat:host1, eui.02004567A425678D, naa.52004567ba64678d]
+            chap: { username: host1, secret: twelve-bytes, mutual: { username: array2, secret: other-secret-1 } }
+      ` }), 'ok.yaml');
+      expect(ok.arrays[1]!.iscsi).to.deep.equal({
+        port: 3260,
+        initiators: ['iqn.1994-05.com.redhat:host1', 'eui.02004567A425678D', 'naa.52004567ba64678d'],
+        chap: { username: 'host1', secret: 'twelve-bytes', mutual: { username: 'array2', secret: 'other-secret-1' } },
+      });
+      expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi:
+            initiators:
+              - iqn.1994-05.com.redhat:host1
+              - host1.example.com   # <-
+      ` }), 'arrays[1].iscsi.initiators[1]', /not an iSCSI name/);
+      expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi:
+            initiators:
+              - iqn.1994-05.com.redhat:host1
+              - IQN.1994-05.com.redhat:HOST1   # <-
+      ` }), 'arrays[1].iscsi.initiators[1]', /listed twice/);
+      const short = expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi:
+            chap:
+              username: host1
+              secret: tooshort-11   # <-
+      ` }), 'arrays[1].iscsi.chap.secret', /at least 12 bytes/);
+      expect(short.message).not.to.contain('tooshort');
+      const same = expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi:
+            chap:
+              username: host1
+              secret: same-secret-here
+              mutual:
+                username: array2
+                secret: same-secret-here   # <-
+      ` }), 'arrays[1].iscsi.chap.mutual.secret', /must differ/);
+      expect(same.message).not.to.contain('same-secret');
+      const typed = expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi:
+            chap:
+              username: host1
+              secret: 123456789012345   # <-
+      ` }), 'arrays[1].iscsi.chap.secret', /not shown/);
+      expect(typed.message).not.to.contain('123456789012345');
+      expectOneProblem(fabric({ arrays: `
+        - name: array2
+          iscsi:
+            chap: { secret: twelve-bytes }   # <-
+      ` }), 'arrays[1].iscsi.chap', /username/);
     });
 
     it('an array dataDir is kept as written (vfab up resolves it), absent by default, one folder per array', () => {

@@ -192,3 +192,23 @@ export async function rawIscsiClient(port: number): Promise<{
   };
   return { sock, framer, next, login };
 }
+
+/** Bound on one peer tool run (libiscsi's tools, qemu-img); they take well under a second on loopback. */
+export const TOOL_TIMEOUT_MS = 60_000;
+
+/** Runs a peer tool, resolves with its exit code and output (never rejects on a non-zero exit; killed after timeoutMs). */
+export function runTool(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}

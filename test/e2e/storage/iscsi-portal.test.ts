@@ -8,7 +8,6 @@
 // libiscsi does not offer, are checked with a hand-driven login.
 
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -18,7 +17,7 @@ import { connectBlockClient } from '../../../daemons/storage/block-client.js';
 import { MAX_ISCSI_CONNECTIONS } from '../../../daemons/storage/iscsi-portal.js';
 import { OPCODE, REJECT_REASON, RESERVED_TAG, emitPdu, makePdu, type Digests } from '../../../lib/iscsi/pdu.js';
 import { requirePeerTool } from '../../helpers/peer-tools.js';
-import { TOKEN, control, killStored, rawIscsiClient, removeDir, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
+import { TOKEN, control, killStored, rawIscsiClient, removeDir, runTool as run, spawnStored, tempDataDir, type StoredProcess } from './helpers.js';
 
 const TOOLS = ['iscsi-ls', 'iscsi-inq', 'iscsi-readcapacity16', 'iscsi-test-cu', 'qemu-img'];
 /** Bound on the whole iscsi-test-cu run (all 230 tests of libiscsi 1.19: about 22 s on loopback). */
@@ -26,26 +25,9 @@ const CONFORMANCE_TIMEOUT_MS = 180_000;
 /** Two initiator names: MultipathIO opens a second I_T nexus to the same LUN. */
 const CONFORMANCE_INITIATORS = ['iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test', 'iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test-2'];
 const INSTALL = 'apt-get install -y libiscsi-bin qemu-utils';
-/** Bound on each tool run; they take well under a second on loopback. */
-const TOOL_TIMEOUT_MS = 60_000;
 const IMAGE_BYTES = 4 * 1024 * 1024;
-
-/** Runs a tool, resolves with its exit code and output (never rejects on a non-zero exit). */
-function run(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+/** The image of the kill -9 test: issue 11 asks for 256 MiB (about 5 s to convert and 3 s to compare here). */
+const DURABLE_IMAGE_BYTES = 256 * 1024 * 1024;
 
 describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', function () {
   this.timeout(120_000);
@@ -232,12 +214,12 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
     console.log(`      iscsi-test-cu: ${passed}/${total} passed`);
   });
 
-  it('an image qemu-img converted onto a LUN of a LevelDB array survives kill -9 and a restart of stored', async () => {
+  it('a 256 MiB image qemu-img converted onto a LUN of a LevelDB array survives kill -9 and a restart of stored', async () => {
     const dataDir = tempDataDir('vfab-iscsi-durable-');
     const cfg = join(dir, 'durable.json');
-    writeFileSync(cfg, JSON.stringify({ name: 'durable', luns: [{ name: 'ds1', sizeBytes: 16 * 1024 * 1024, lun: 0 }] }));
+    writeFileSync(cfg, JSON.stringify({ name: 'durable', luns: [{ name: 'ds1', sizeBytes: DURABLE_IMAGE_BYTES, lun: 0 }] }));
     const file = join(dir, 'durable.raw');
-    writeFileSync(file, randomBytes(IMAGE_BYTES));
+    writeFileSync(file, randomBytes(DURABLE_IMAGE_BYTES));
     let p: StoredProcess | undefined;
     try {
       p = await spawnStored(['--data-dir', dataDir, '--config', cfg, '--iscsi-port', '0'], { VFAB_TOKEN: TOKEN }, dataDir);
@@ -245,6 +227,9 @@ describe('storage/iSCSI portal with real initiators (libiscsi, qemu-img)', funct
       expect(conv.code, conv.err).to.equal(0);
       await killStored(p, 'SIGKILL');
       p = await spawnStored(['--data-dir', dataDir, '--config', cfg, '--iscsi-port', '0'], { VFAB_TOKEN: TOKEN }, dataDir);
+      const info = await run('qemu-img', ['info', '--output=json', `iscsi://127.0.0.1:${p.iscsiPort}/${p.iqn}/0`]);
+      expect(info.code, info.err).to.equal(0);
+      expect(JSON.parse(info.out)['virtual-size']).to.equal(DURABLE_IMAGE_BYTES);
       const cmp = await run('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', file, `iscsi://127.0.0.1:${p.iscsiPort}/${p.iqn}/0`]);
       expect(cmp.code, cmp.err + cmp.out).to.equal(0);
     } finally {
