@@ -22,6 +22,7 @@ import {
   checksumError,
   closedError,
 } from './blockstore.js';
+import { TurnBatch } from './turn-batch.js';
 
 /**
  * Largest read (bytes) gathered into the store's reused scratch buffer for readRunCb; larger reads get a
@@ -44,9 +45,7 @@ export class MemoryBlockStore implements BlockStore {
   private closed = false;
   /** Values rawValue made ([crc][data]); every other value is a plain block. */
   private readonly sealed = new WeakSet<Buffer>();
-  private pendingRuns: PendingRun[] = [];
-  private runsScheduled = false;
-  private readonly answerRunsBound = (): void => this.answerRuns();
+  private readonly runs = new TurnBatch<PendingRun>((all) => this.answerRuns(all));
   private scratch: Buffer = Buffer.alloc(0);
 
   private lunMap(lun: number): Map<number, Buffer> {
@@ -92,17 +91,10 @@ export class MemoryBlockStore implements BlockStore {
    * is valid only during the call, or with a checksum or closed error as readBlocks answers.
    */
   readRunCb(lun: number, lba: number, count: number, blockSizeBytes: number, cb: BlockReadCallback): void {
-    this.pendingRuns.push({ lun, lba, count, blockSizeBytes, cb });
-    if (!this.runsScheduled) {
-      this.runsScheduled = true;
-      queueMicrotask(this.answerRunsBound);
-    }
+    this.runs.push({ lun, lba, count, blockSizeBytes, cb });
   }
 
-  private answerRuns(): void {
-    this.runsScheduled = false;
-    const all = this.pendingRuns;
-    this.pendingRuns = [];
+  private answerRuns(all: readonly PendingRun[]): void {
     for (let i = 0; i < all.length; i++) {
       const r = all[i]!;
       if (this.closed) {

@@ -15,6 +15,7 @@ import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult
 import { type BlockReadCallback, type BlockStore, READ_CACHE_HINTS, READ_FUA, STORAGE_ERROR } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 import { RangeLock } from './range-lock.js';
+import { TurnBatch } from './turn-batch.js';
 import {
   ACCESS,
   LunReservations,
@@ -238,9 +239,9 @@ export interface BlockTargetOptions {
 export class BlockTarget implements ScsiTarget {
   private readonly luns = new Map<number, TargetLun>();
   /** Fast-path answers waiting for this turn's completion microtask. */
-  private later: Array<{ ctx: unknown; done: SubmitDone<unknown>; result: ScsiResult }> = [];
-  private laterScheduled = false;
-  private readonly answerAllBound = (): void => this.answerAll();
+  private readonly later = new TurnBatch<{ ctx: unknown; done: SubmitDone<unknown>; result: ScsiResult }>((all) => {
+    for (let i = 0; i < all.length; i++) all[i]!.done(all[i]!.ctx, all[i]!.result);
+  });
 
   constructor(readonly store: BlockStore, _opts: BlockTargetOptions = {}) {}
 
@@ -381,17 +382,6 @@ export class BlockTarget implements ScsiTarget {
   /** Calls done(ctx, result) in this turn's completion microtask (submit never answers synchronously). */
   private answerLater(ctx: unknown, done: SubmitDone<unknown>, result: ScsiResult): void {
     this.later.push({ ctx, done, result });
-    if (!this.laterScheduled) {
-      this.laterScheduled = true;
-      queueMicrotask(this.answerAllBound);
-    }
-  }
-
-  private answerAll(): void {
-    this.laterScheduled = false;
-    const all = this.later;
-    this.later = [];
-    for (let i = 0; i < all.length; i++) all[i]!.done(all[i]!.ctx, all[i]!.result);
   }
 
   /** The SCSI answer to a failed store read (MEDIUM ERROR with the LBA for a checksum, else internal). */
