@@ -194,6 +194,27 @@ function truncate(data: Buffer, allocationBytes: number): Buffer {
 
 const INTERNAL_FAILURE: ScsiResult = checkCondition(SENSE_KEY.HARDWARE_ERROR, ASC_EXTRA.INTERNAL_TARGET_FAILURE);
 
+/** The LBA rwRange read last (a scratch, so the fast paths allocate nothing for it). */
+const RW_RANGE = { lba: -1 };
+
+/**
+ * The block count of a (10) or (16) CDB of the two given opcodes (its LBA into RW_RANGE.lba), or -1 when
+ * the CDB is neither or has the wrong length.
+ */
+function rwRange(cdb: Uint8Array, op10: number, op16: number): number {
+  const op = cdb[0];
+  if (op === op16 && cdb.length >= 16 && cdb.length <= MAX_CDB_BYTES) {
+    RW_RANGE.lba = u64(cdb, 2);
+    return u32(cdb, 10);
+  }
+  if (op === op10 && cdb.length >= 10 && cdb.length <= MAX_CDB_BYTES) {
+    RW_RANGE.lba = u32(cdb, 2);
+    return u16(cdb, 7);
+  }
+  RW_RANGE.lba = -1;
+  return -1;
+}
+
 /** Completion of submit(): `ctx` is the caller's own per-command object, so no closure per command. */
 export type SubmitDone<C> = (ctx: C, result: ScsiResult) => void;
 
@@ -297,16 +318,8 @@ export class BlockTarget implements ScsiTarget {
     const cdb = cmd.cdb;
     const store = this.store;
     if ((store.readBlockCb !== undefined || store.readRunCb !== undefined) && cdb instanceof Uint8Array && typeof cmd.initiator === 'string') {
-      const op = cdb[0];
-      let lba = -1;
-      let blocks = 0;
-      if (op === SCSI_OP.READ_16 && cdb.length >= 16 && cdb.length <= MAX_CDB_BYTES) {
-        lba = u64(cdb, 2);
-        blocks = u32(cdb, 10);
-      } else if (op === SCSI_OP.READ_10 && cdb.length >= 10 && cdb.length <= MAX_CDB_BYTES) {
-        lba = u32(cdb, 2);
-        blocks = u16(cdb, 7);
-      }
+      const blocks = rwRange(cdb, SCSI_OP.READ_10, SCSI_OP.READ_16);
+      const lba = RW_RANGE.lba;
       if (blocks >= 1 && (cdb[1]! & 0xe0) === 0 && (blocks === 1 || store.readRunCb !== undefined) && cmd.aborted !== true) {
         const l = this.luns.get(cmd.lun);
         if (
@@ -339,17 +352,9 @@ export class BlockTarget implements ScsiTarget {
    */
   private writeNow<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): boolean {
     const cdb = cmd.cdb;
-    const op = cdb[0];
-    let lba: number;
-    let blocks: number;
-    if (op === SCSI_OP.WRITE_16 && cdb.length >= 16 && cdb.length <= MAX_CDB_BYTES) {
-      lba = u64(cdb, 2);
-      blocks = u32(cdb, 10);
-    } else if (op === SCSI_OP.WRITE_10 && cdb.length >= 10 && cdb.length <= MAX_CDB_BYTES) {
-      lba = u32(cdb, 2);
-      blocks = u16(cdb, 7);
-    } else return false;
-    if (blocks === 0 || (cdb[1]! & 0xe0) !== 0 || cmd.aborted === true) return false;
+    const blocks = rwRange(cdb, SCSI_OP.WRITE_10, SCSI_OP.WRITE_16);
+    const lba = RW_RANGE.lba;
+    if (blocks <= 0 || (cdb[1]! & 0xe0) !== 0 || cmd.aborted === true) return false;
     const l = this.luns.get(cmd.lun);
     if (l === undefined) return false;
     const bs = l.info.blockSizeBytes;
