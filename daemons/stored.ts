@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { VfabError } from '../lib/errors.js';
-import { openArray, ensureLuns, type LunInfo, type LunSpec as ArrayLunSpec } from '../lib/storage/array.js';
+import { LUN_PROVISIONING, openArray, ensureLuns, type LunInfo, type LunProvisioning, type LunSpec as ArrayLunSpec } from '../lib/storage/array.js';
 import { DEFAULT_READ_CACHE_BYTES, MAX_READ_CACHE_BYTES } from '../lib/storage/block-cache.js';
 import { MAX_IN_FLIGHT } from '../lib/storage/protocol.js';
 import { BlockServer } from './storage/block-server.js';
@@ -47,9 +47,9 @@ const CHAP_SECRET_ENV = 'VFAB_ISCSI_CHAP_SECRET';
 const CHAP_MUTUAL_SECRET_ENV = 'VFAB_ISCSI_CHAP_MUTUAL_SECRET';
 
 const HELP = `usage: node --import tsx daemons/stored.ts [options]
-  --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512, "lun": 0 }],
+  --config FILE        JSON: { "name": "array1", "dataDir": "...", "luns": [{ "name": "ds1", "sizeGB": 4, "blockSize": 512, "lun": 0, "provisioning": "thin" }],
                          "shares": [{ "name": "nfs1", "sizeMB": 1024 }] }
-                       or the plan written by \`vfab up\`: { "kind": "array", "array": { "name", "readCacheBytes", "luns": [{ "name", "lunId", "blockSizeBytes", "sizeBytes" }] } }
+                       or the plan written by \`vfab up\`: { "kind": "array", "array": { "name", "readCacheBytes", "luns": [{ "name", "lunId", "blockSizeBytes", "sizeBytes", "provisioning" }] } }
   --data-dir DIR       LevelDB directory (required unless --memory or config.dataDir)
   --memory             keep LUNs in memory only (lost on exit)
   --name NAME          array name (default from config, else "vfab-array")
@@ -88,6 +88,8 @@ interface LunSpec {
   lun?: number;
   /** false: no ATS (COMPARE AND WRITE) on this LUN (topology arrays[].luns[].ats). */
   ats?: boolean;
+  /** thin (default) or thick (topology arrays[].luns[].provisioning). */
+  provisioning?: LunProvisioning;
 }
 
 /** The topology form (daemons/fabric/plan.ts ArrayConfig) turned into the stored config form. */
@@ -102,6 +104,7 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(l.blockSizeBytes === 512 || l.blockSizeBytes === 4096 ? { blockSize: l.blockSizeBytes } : {}),
       ...(typeof l.lunId === 'number' ? { lun: l.lunId } : {}),
       ...(l.ats === false ? { ats: false } : {}),
+      ...(l.provisioning !== undefined ? { provisioning: l.provisioning as LunProvisioning } : {}),
     });
   }
   return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as StoredConfig['iscsi'] } : {}) };
@@ -338,7 +341,17 @@ function lunSpecs(specs: LunSpec[]): ArrayLunSpec[] {
   return specs.map((spec) => {
     const sizeBytes = sizeFromBody(spec as unknown as Record<string, unknown>);
     if (typeof spec.name !== 'string' || sizeBytes === undefined) die(`${STORED_ERROR.BAD_CONFIG}: each LUN needs name and sizeBytes or sizeGB`);
-    return { name: spec.name, sizeBytes, ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}), ...(spec.lun !== undefined ? { lun: spec.lun } : {}), ...(spec.ats === false ? { ats: false } : {}) };
+    if (spec.provisioning !== undefined && !LUN_PROVISIONING.includes(spec.provisioning)) {
+      die(`${STORED_ERROR.BAD_CONFIG}: LUN ${spec.name}: provisioning ${JSON.stringify(spec.provisioning)} is not thin or thick`);
+    }
+    return {
+      name: spec.name,
+      sizeBytes,
+      ...(spec.blockSize ? { blockSizeBytes: spec.blockSize } : {}),
+      ...(spec.lun !== undefined ? { lun: spec.lun } : {}),
+      ...(spec.ats === false ? { ats: false } : {}),
+      ...(spec.provisioning !== undefined ? { provisioning: spec.provisioning } : {}),
+    };
   });
 }
 

@@ -44,7 +44,17 @@ export interface LunInfo {
    * unknown opcode and VPD 0xb0 reports a MAXIMUM COMPARE AND WRITE LENGTH of 0 (an array without VAAI ATS).
    */
   ats?: boolean;
+  /**
+   * Logical block provisioning; absent = thin. Thin (SBC-3 §4.7.3): LBPME, UNMAP and WRITE SAME with UNMAP,
+   * unwritten blocks deallocated. Thick ('thick', fully provisioned): LBPME 0, UNMAP refused, every block
+   * mapped (GET LBA STATUS). The stored data is the same either way (unwritten blocks read as zeros).
+   */
+  provisioning?: LunProvisioning;
 }
+
+/** LUN provisioning (topology arrays[].luns[].provisioning). */
+export type LunProvisioning = 'thin' | 'thick';
+export const LUN_PROVISIONING: readonly LunProvisioning[] = ['thin', 'thick'];
 
 export interface LunStatsEntry extends LunStats {
   lun: number;
@@ -77,6 +87,8 @@ export interface StorageArray extends ScsiTarget, SubmitTarget {
   logicalUnitReset(nameOrNumber: string | number): void;
   /** Turns ATS (COMPARE AND WRITE) of a LUN on or off; kept in the LUN record. Commands already running finish. */
   setLunAts(nameOrNumber: string | number, enabled: boolean): Promise<LunInfo>;
+  /** Makes a LUN thin or thick; kept in the LUN record. The data stays; only what the LUN reports and allows changes. */
+  setLunProvisioning(nameOrNumber: string | number, provisioning: LunProvisioning): Promise<LunInfo>;
   /** Finishes the store's background compaction now (no-op in memory); used before measurements. */
   compact(): Promise<void>;
   close(): Promise<void>;
@@ -87,6 +99,8 @@ export interface CreateLunOptions {
   sizeBytes: number;
   blockSizeBytes?: BlockSizeBytes;
   lun?: number;
+  /** Default thin. */
+  provisioning?: LunProvisioning;
 }
 
 export interface OpenArrayOptions {
@@ -122,6 +136,8 @@ export interface LunSpec {
   lun?: number;
   /** ATS on the LUN (topology arrays[].luns[].ats); default on. Applied to a stored LUN too. */
   ats?: boolean;
+  /** Thin or thick (topology arrays[].luns[].provisioning); default thin. Applied to a stored LUN too. */
+  provisioning?: LunProvisioning;
 }
 
 export interface EnsureLunsResult {
@@ -166,12 +182,14 @@ export async function ensureLuns(array: StorageArray, specs: LunSpec[]): Promise
   for (const spec of ordered) {
     const have = array.getLun(spec.name);
     const ats = spec.ats ?? true;
+    const provisioning = spec.provisioning ?? 'thin';
     if (have === undefined) {
       const created = await array.createLun(spec);
       result.created.push(ats ? created : await array.setLunAts(created.name, false));
       continue;
     }
     if ((have.ats ?? true) !== ats) await array.setLunAts(have.name, ats);
+    if ((have.provisioning ?? 'thin') !== provisioning) await array.setLunProvisioning(have.name, provisioning);
     if (spec.lun !== undefined && have.lun !== spec.lun) result.kept.push(`LUN ${spec.name} is LUN ${have.lun} in the store, not ${spec.lun} as configured (LUNs are not renumbered)`);
     if (spec.blockSizeBytes !== undefined && have.blockSizeBytes !== spec.blockSizeBytes) result.kept.push(`LUN ${spec.name} keeps its ${have.blockSizeBytes}-byte blocks (configured ${spec.blockSizeBytes})`);
     if (spec.sizeBytes > have.sizeBytes) {
@@ -218,10 +236,12 @@ function parseLunRecord(bytes: Uint8Array): LunInfo | undefined {
       (r.blockSizeBytes === 512 || r.blockSizeBytes === 4096) &&
       validSize(r.sizeBytes, r.blockSizeBytes) &&
       typeof r.createdAtMs === 'number' &&
-      (r.ats === undefined || typeof r.ats === 'boolean')
+      (r.ats === undefined || typeof r.ats === 'boolean') &&
+      (r.provisioning === undefined || LUN_PROVISIONING.includes(r.provisioning))
     ) {
       const info: LunInfo = { lun: r.lun, name: r.name, id: r.id, sizeBytes: r.sizeBytes, blockSizeBytes: r.blockSizeBytes, blocks: r.sizeBytes / r.blockSizeBytes, createdAtMs: r.createdAtMs };
       if (r.ats === false) info.ats = false;
+      if (r.provisioning === 'thick') info.provisioning = 'thick';
       return info;
     }
   } catch {
@@ -303,6 +323,9 @@ class Array_ implements StorageArray {
       throw storageError(STORAGE_ERROR.BAD_SIZE, `LUN size must be a positive multiple of ${bs} up to ${MAX_LUN_BYTES} bytes`, { sizeBytes: opts.sizeBytes });
     }
     if (this.byName.has(name)) throw storageError(STORAGE_ERROR.LUN_EXISTS, `LUN ${name} exists`);
+    if (opts.provisioning !== undefined && !LUN_PROVISIONING.includes(opts.provisioning)) {
+      throw storageError(STORAGE_ERROR.BAD_PROVISIONING, `LUN provisioning must be thin or thick, got ${JSON.stringify(opts.provisioning)}`);
+    }
     let lun = 0;
     if (opts.lun !== undefined) {
       if (!Number.isInteger(opts.lun) || opts.lun < 0 || opts.lun >= MAX_LUNS) {
@@ -325,6 +348,7 @@ class Array_ implements StorageArray {
       blockSizeBytes: bs,
       blocks: opts.sizeBytes / bs,
       createdAtMs,
+      ...(opts.provisioning === 'thick' ? { provisioning: 'thick' as const } : {}),
     };
     // Claim name and number before the first await so concurrent createLun calls cannot collide.
     this.byNumber.set(lun, info);
@@ -374,13 +398,30 @@ class Array_ implements StorageArray {
     return { ...info };
   }
 
-  async setLunAts(nameOrNumber: string | number, enabled: boolean): Promise<LunInfo> {
+  setLunAts(nameOrNumber: string | number, enabled: boolean): Promise<LunInfo> {
+    return this.updateRecord(nameOrNumber, (info) => {
+      if (enabled) delete info.ats;
+      else info.ats = false;
+    });
+  }
+
+  setLunProvisioning(nameOrNumber: string | number, provisioning: LunProvisioning): Promise<LunInfo> {
+    if (!LUN_PROVISIONING.includes(provisioning)) {
+      return Promise.reject(storageError(STORAGE_ERROR.BAD_PROVISIONING, `LUN provisioning must be thin or thick, got ${JSON.stringify(provisioning)}`));
+    }
+    return this.updateRecord(nameOrNumber, (info) => {
+      if (provisioning === 'thick') info.provisioning = 'thick';
+      else delete info.provisioning;
+    });
+  }
+
+  /** Changes a LUN's record (a copy), stores it, and hands it to the target. */
+  private async updateRecord(nameOrNumber: string | number, change: (info: LunInfo) => void): Promise<LunInfo> {
     this.checkOpen();
     const cur = this.find(nameOrNumber);
     if (cur === undefined) throw storageError(STORAGE_ERROR.NO_SUCH_LUN, `no LUN ${String(nameOrNumber)}`);
     const info: LunInfo = { ...cur };
-    if (enabled) delete info.ats;
-    else info.ats = false;
+    change(info);
     await this.store.putMeta(lunMetaKey(info.lun), Buffer.from(JSON.stringify(info)));
     this.byNumber.set(info.lun, info);
     this.byName.set(info.name, info);

@@ -284,6 +284,10 @@ export class CachedBlockStore implements BlockStore {
     return this.inner.allocatedBlocks(lun);
   }
 
+  mappedBlocks(lun: number, lba: number, count: number): Promise<number[]> {
+    return this.inner.mappedBlocks(lun, lba, count);
+  }
+
   getMeta(key: string): Promise<Uint8Array | undefined> {
     return this.inner.getMeta(key);
   }

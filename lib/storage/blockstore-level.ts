@@ -264,6 +264,12 @@ export class LevelBlockStore implements BlockStore {
     return keys.length;
   }
 
+  async mappedBlocks(lun: number, lba: number, count: number): Promise<number[]> {
+    if (this.closed) throw closedError();
+    const keys = await this.db.keys({ gte: blockKey(lun, lba), lt: blockKey(lun, lba + count) }).all();
+    return keys.map(lbaOfKey);
+  }
+
   async getMeta(key: string): Promise<Uint8Array | undefined> {
     if (this.closed) throw closedError();
     return (await this.db.get(metaKey(key))) ?? undefined;

@@ -148,6 +148,19 @@ export class MemoryBlockStore implements BlockStore {
     return this.luns.get(lun)?.size ?? 0;
   }
 
+  async mappedBlocks(lun: number, lba: number, count: number): Promise<number[]> {
+    if (this.closed) throw closedError();
+    const m = this.luns.get(lun);
+    const out: number[] = [];
+    if (m === undefined) return out;
+    if (count <= m.size) {
+      for (let i = 0; i < count; i++) if (m.has(lba + i)) out.push(lba + i);
+      return out;
+    }
+    for (const key of m.keys()) if (key >= lba && key < lba + count) out.push(key);
+    return out.sort((a, b) => a - b);
+  }
+
   async getMeta(key: string): Promise<Uint8Array | undefined> {
     if (this.closed) throw closedError();
     const v = this.meta.get(key);

@@ -39,6 +39,8 @@ export const STORAGE_ERROR = {
   LUN_NUMBER_IN_USE: 'VFAB_STORAGE_LUN_NUMBER_IN_USE',
   /** openArray: a read cache size that is not 0 or READ_CACHE_CHUNK_BYTES..MAX_READ_CACHE_BYTES. */
   BAD_CACHE_SIZE: 'VFAB_STORAGE_BAD_CACHE_SIZE',
+  /** createLun/setLunProvisioning: a provisioning other than thin or thick. */
+  BAD_PROVISIONING: 'VFAB_STORAGE_BAD_PROVISIONING',
   /** createLun: MAX_LUNS reached. */
   TOO_MANY_LUNS: 'VFAB_STORAGE_TOO_MANY_LUNS',
 } as const;
@@ -103,6 +105,11 @@ export interface BlockStore {
   dropLun(lun: number): Promise<void>;
   /** Number of allocated (stored) blocks of a LUN. */
   allocatedBlocks(lun: number): Promise<number>;
+  /**
+   * The allocated (mapped) blocks among lba..lba+count-1, ascending (GET LBA STATUS). The caller bounds
+   * `count` (MAX_LBA_STATUS_SCAN_BLOCKS), which bounds the answer.
+   */
+  mappedBlocks(lun: number, lba: number, count: number): Promise<number[]>;
   getMeta(key: string): Promise<Uint8Array | undefined>;
   /** Metadata writes are always durable before they resolve. */
   putMeta(key: string, value: Uint8Array): Promise<void>;

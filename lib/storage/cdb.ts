@@ -98,6 +98,29 @@ function rw12(op: number, lba: number, blocks: number, flags: IoFlags): Buffer {
   return c;
 }
 
+/** READ (6): 21-bit LBA, 1..256 blocks (256 is sent as 0). */
+export function read6(lba: number, blocks: number): Buffer {
+  const c = Buffer.alloc(6);
+  c[0] = SCSI_OP.READ_6;
+  c[1] = (lba >> 16) & 0x1f;
+  c.writeUInt16BE(lba & 0xffff, 2);
+  c[4] = blocks & 0xff;
+  return c;
+}
+
+/** ORWRITE (16): the data-out is `blocks` blocks OR-ed into the medium. */
+export const orWrite16 = (lba: number | bigint, blocks: number, flags: IoFlags = {}): Buffer => rw16(SCSI_OP.ORWRITE_16, lba, blocks, flags);
+
+/** GET LBA STATUS (SERVICE ACTION IN (16), service action 12h): from `lba`, as many descriptors as fit. */
+export function getLbaStatus(lba: number | bigint, allocationBytes = 8 + 16 * 64): Buffer {
+  const c = Buffer.alloc(16);
+  c[0] = SCSI_OP.SERVICE_ACTION_IN_16;
+  c[1] = 0x12;
+  put64(c, 2, lba);
+  c.writeUInt32BE(allocationBytes, 10);
+  return c;
+}
+
 export const read12 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw12(SCSI_OP.READ_12, lba, blocks, flags);
 export const write12 = (lba: number, blocks: number, flags: IoFlags = {}): Buffer => rw12(SCSI_OP.WRITE_12, lba, blocks, flags);
 
@@ -342,6 +365,23 @@ export function parseReadCapacity16(data: Uint8Array): Capacity | undefined {
     thin: (b[14]! & 0x80) !== 0,
     zeroesWhenUnmapped: (b[14]! & 0x40) !== 0,
   };
+}
+
+export interface LbaStatusDescriptor {
+  lba: number;
+  blocks: number;
+  /** 0 mapped, 1 deallocated, 2 anchored. */
+  status: number;
+}
+
+/** GET LBA STATUS parameter data: its descriptors (as many as the data holds). */
+export function parseLbaStatus(data: Uint8Array): LbaStatusDescriptor[] | undefined {
+  if (data.length < 8) return undefined;
+  const b = Buffer.from(data.buffer, data.byteOffset, data.length);
+  const end = Math.min(b.length, 4 + b.readUInt32BE(0));
+  const out: LbaStatusDescriptor[] = [];
+  for (let o = 8; o + 16 <= end; o += 16) out.push({ lba: Number(b.readBigUInt64BE(o)), blocks: b.readUInt32BE(o + 8), status: b[o + 12]! & 0x0f });
+  return out;
 }
 
 export function parseReadKeys(data: Uint8Array): { generation: number; keys: bigint[] } | undefined {

@@ -10,8 +10,8 @@ import { PR_IN_SA, PR_OUT_SA } from './reservations.js';
 
 /** MAINTENANCE IN service action of REPORT SUPPORTED OPERATION CODES. */
 export const RSOC_SA = 0x0c;
-/** SERVICE ACTION IN (16) service action of READ CAPACITY (16). */
-const READ_CAPACITY_16_SA = 0x10;
+/** SERVICE ACTION IN (16) service actions: READ CAPACITY (16), GET LBA STATUS (SBC-3 §5.16). */
+export const SAI_SA = { READ_CAPACITY_16: 0x10, GET_LBA_STATUS: 0x12 } as const;
 
 export interface OpcodeEntry {
   op: number;
@@ -38,6 +38,7 @@ const ENTRIES: readonly OpcodeEntry[] = [
   { op: SCSI_OP.RELEASE_6, usage: [SCSI_OP.RELEASE_6, 0, 0, 0, 0, 0] },
   { op: SCSI_OP.MODE_SENSE_6, usage: [SCSI_OP.MODE_SENSE_6, 0x08, F, F, F, 0] },
   { op: SCSI_OP.START_STOP_UNIT, usage: [SCSI_OP.START_STOP_UNIT, 0x01, 0, 0x0f, 0xf7, 0] },
+  { op: SCSI_OP.READ_6, usage: [SCSI_OP.READ_6, 0x1f, F, F, F, 0] },
   { op: SCSI_OP.READ_CAPACITY_10, usage: [SCSI_OP.READ_CAPACITY_10, 0, ...lba32, 0, 0, 0x01, 0] },
   { op: SCSI_OP.READ_10, usage: [SCSI_OP.READ_10, DPO_FUA, ...lba32, GROUP, F, F, 0] },
   { op: SCSI_OP.WRITE_10, usage: [SCSI_OP.WRITE_10, DPO_FUA, ...lba32, GROUP, F, F, 0] },
@@ -56,13 +57,15 @@ const ENTRIES: readonly OpcodeEntry[] = [
     .map((sa) => ({ op: SCSI_OP.PERSISTENT_RESERVE_OUT, sa, usage: [SCSI_OP.PERSISTENT_RESERVE_OUT, 0x1f, F, 0, 0, F, F, F, F, 0] })),
   { op: SCSI_OP.READ_16, usage: [SCSI_OP.READ_16, DPO_FUA, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.COMPARE_AND_WRITE, usage: [SCSI_OP.COMPARE_AND_WRITE, DPO_FUA, ...lba64, 0, 0, 0, F, GROUP, 0] },
+  { op: SCSI_OP.ORWRITE_16, usage: [SCSI_OP.ORWRITE_16, DPO_FUA, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.WRITE_16, usage: [SCSI_OP.WRITE_16, DPO_FUA, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.WRITE_AND_VERIFY_16, usage: [SCSI_OP.WRITE_AND_VERIFY_16, 0x12, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.VERIFY_16, usage: [SCSI_OP.VERIFY_16, VERIFY_FLAGS, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.PRE_FETCH_16, usage: [SCSI_OP.PRE_FETCH_16, 0x02, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.SYNCHRONIZE_CACHE_16, usage: [SCSI_OP.SYNCHRONIZE_CACHE_16, 0x02, ...lba64, F, F, F, F, GROUP, 0] },
   { op: SCSI_OP.WRITE_SAME_16, usage: [SCSI_OP.WRITE_SAME_16, 0x09, ...lba64, F, F, F, F, GROUP, 0] },
-  { op: SCSI_OP.SERVICE_ACTION_IN_16, sa: READ_CAPACITY_16_SA, usage: [SCSI_OP.SERVICE_ACTION_IN_16, 0x1f, ...lba64, F, F, F, F, 0, 0] },
+  { op: SCSI_OP.SERVICE_ACTION_IN_16, sa: SAI_SA.READ_CAPACITY_16, usage: [SCSI_OP.SERVICE_ACTION_IN_16, 0x1f, ...lba64, F, F, F, F, 0, 0] },
+  { op: SCSI_OP.SERVICE_ACTION_IN_16, sa: SAI_SA.GET_LBA_STATUS, usage: [SCSI_OP.SERVICE_ACTION_IN_16, 0x1f, ...lba64, F, F, F, F, 0, 0] },
   { op: SCSI_OP.REPORT_LUNS, usage: [SCSI_OP.REPORT_LUNS, 0, F, 0, 0, 0, F, F, F, F, 0, 0] },
   { op: SCSI_OP.MAINTENANCE_IN, sa: RSOC_SA, usage: [SCSI_OP.MAINTENANCE_IN, 0x1f, 0x87, F, F, F, F, F, F, F, 0, 0] },
   { op: SCSI_OP.READ_12, usage: [SCSI_OP.READ_12, DPO_FUA, ...lba32, F, F, F, F, GROUP, 0] },
@@ -71,9 +74,17 @@ const ENTRIES: readonly OpcodeEntry[] = [
   { op: SCSI_OP.VERIFY_12, usage: [SCSI_OP.VERIFY_12, VERIFY_FLAGS, ...lba32, F, F, F, F, GROUP, 0] },
 ];
 
-/** The commands a LUN implements (COMPARE AND WRITE only where ATS is on), ascending by opcode then service action. */
-export function supportedOpcodes(ats: boolean): OpcodeEntry[] {
-  return ENTRIES.filter((e) => ats || e.op !== SCSI_OP.COMPARE_AND_WRITE).sort((a, b) => a.op - b.op || (a.sa ?? 0) - (b.sa ?? 0));
+/** What a LUN has that changes its command list. */
+export interface LunFeatures {
+  /** COMPARE AND WRITE (ATS). */
+  ats: boolean;
+  /** Thin provisioning: UNMAP (a thick LUN answers it as an unknown opcode). */
+  thin: boolean;
+}
+
+/** The commands a LUN implements (COMPARE AND WRITE only with ATS, UNMAP only when thin), ascending by opcode then service action. */
+export function supportedOpcodes(lun: LunFeatures): OpcodeEntry[] {
+  return ENTRIES.filter((e) => (lun.ats || e.op !== SCSI_OP.COMPARE_AND_WRITE) && (lun.thin || e.op !== SCSI_OP.UNMAP)).sort((a, b) => a.op - b.op || (a.sa ?? 0) - (b.sa ?? 0));
 }
 
 const TIMEOUTS_BYTES = 12;
@@ -85,12 +96,14 @@ function timeouts(): Buffer {
 }
 
 /** Answer a REPORT SUPPORTED OPERATION CODES CDB (MAINTENANCE IN, service action checked by the caller). */
-export function reportSupportedOpcodes(cdb: Uint8Array, ats: boolean): ScsiResult {
+export function reportSupportedOpcodes(cdb: Uint8Array, lun: LunFeatures): ScsiResult {
   const rctd = (cdb[2]! & 0x80) !== 0;
   const options = cdb[2]! & 0x07;
-  if ((cdb[2]! & 0x78) !== 0) return invalidFieldInCdb();
+  // Every refusal points at byte 2 (the reporting options): without a field pointer, or pointing at the
+  // service action (byte 1), initiators take INVALID FIELD IN CDB as "REPORT SUPPORTED OPERATION CODES not supported".
+  if ((cdb[2]! & 0x78) !== 0) return invalidFieldInCdb(2);
   const alloc = ((cdb[6]! << 24) | (cdb[7]! << 16) | (cdb[8]! << 8) | cdb[9]!) >>> 0;
-  const table = supportedOpcodes(ats);
+  const table = supportedOpcodes(lun);
   let out: Buffer;
   if (options === 0) {
     const parts: Buffer[] = [Buffer.alloc(4)];
@@ -110,7 +123,7 @@ export function reportSupportedOpcodes(cdb: Uint8Array, ats: boolean): ScsiResul
     const sa = (cdb[4]! << 8) | cdb[5]!;
     const withSa = table.some((e) => e.op === op && e.sa !== undefined);
     // 001b: the command must have no service action; 010b: it must have one; 011b: either (SPC-4).
-    if ((options === 1 && withSa) || (options === 2 && !withSa && table.some((e) => e.op === op))) return invalidFieldInCdb();
+    if ((options === 1 && withSa) || (options === 2 && !withSa && table.some((e) => e.op === op))) return invalidFieldInCdb(2);
     const e = table.find((x) => x.op === op && (options === 1 || (options === 3 && !withSa) || x.sa === sa));
     const usage = e === undefined ? [] : e.usage;
     out = Buffer.alloc(4 + usage.length + (rctd && e !== undefined ? TIMEOUTS_BYTES : 0));
@@ -119,7 +132,7 @@ export function reportSupportedOpcodes(cdb: Uint8Array, ats: boolean): ScsiResul
     Buffer.from(usage).copy(out, 4);
     if (rctd && e !== undefined) timeouts().copy(out, 4 + usage.length);
   } else {
-    return invalidFieldInCdb();
+    return invalidFieldInCdb(2);
   }
   return good(out.length > alloc ? out.subarray(0, alloc) : out);
 }

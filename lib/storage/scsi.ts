@@ -6,6 +6,7 @@
 export const SCSI_OP = {
   TEST_UNIT_READY: 0x00,
   REQUEST_SENSE: 0x03,
+  READ_6: 0x08,
   START_STOP_UNIT: 0x1b,
   INQUIRY: 0x12,
   RESERVE_6: 0x16,
@@ -27,13 +28,14 @@ export const SCSI_OP = {
   PERSISTENT_RESERVE_OUT: 0x5f,
   READ_16: 0x88,
   COMPARE_AND_WRITE: 0x89,
+  ORWRITE_16: 0x8b,
   WRITE_16: 0x8a,
   WRITE_AND_VERIFY_16: 0x8e,
   VERIFY_16: 0x8f,
   PRE_FETCH_16: 0x90,
   SYNCHRONIZE_CACHE_16: 0x91,
   WRITE_SAME_16: 0x93,
-  SERVICE_ACTION_IN_16: 0x9e, // READ CAPACITY (16) is service action 0x10
+  SERVICE_ACTION_IN_16: 0x9e, // READ CAPACITY (16) is service action 0x10, GET LBA STATUS 0x12
   REPORT_LUNS: 0xa0,
   MAINTENANCE_IN: 0xa3, // REPORT SUPPORTED OPERATION CODES is service action 0x0c
   READ_12: 0xa8,
@@ -92,6 +94,11 @@ export interface Sense {
   ascq: number;
   /** INFORMATION field: for MISCOMPARE the offset of the first differing byte (SBC-3 COMPARE AND WRITE). */
   information?: number;
+  /**
+   * Sense-key specific field pointer (SPC-4 §4.5.2.4.2) of an ILLEGAL REQUEST: the CDB byte (or parameter
+   * list byte when `inCdb` is false) in error and, when given, the bit within it.
+   */
+  field?: { inCdb: boolean; byte: number; bit?: number };
 }
 
 export interface ScsiCommand {

@@ -1,6 +1,7 @@
 // Sense data: fixed format (response code 0x70, current errors) per SPC-4 §4.5.3, from a `Sense` value
-// and back, plus the CHECK CONDITION result builders the target uses. Leaves out descriptor-format
-// sense (0x72), deferred errors (0x71) and the sense-key-specific field pointer.
+// and back, with the sense-key specific field pointer of an ILLEGAL REQUEST (SPC-4 §4.5.2.4.2), plus the
+// CHECK CONDITION result builders the target uses. Leaves out descriptor-format sense (0x72), deferred
+// errors (0x71) and the other sense-key specific kinds (progress indication, retry count).
 
 import { VfabError, err, ok, type Result } from '../errors.js';
 import { ASC, SCSI_STATUS, SENSE_KEY, type ScsiResult, type Sense } from './scsi.js';
@@ -33,6 +34,12 @@ export function toFixedSense(sense: Sense): Buffer {
   out[7] = FIXED_SENSE_BYTES - 8;
   out[12] = sense.asc & 0xff;
   out[13] = sense.ascq & 0xff;
+  const f = sense.field;
+  if (f !== undefined) {
+    // SKSV, C/D, BPV + bit pointer, then the 16-bit field pointer
+    out[15] = 0x80 | (f.inCdb ? 0x40 : 0) | (f.bit !== undefined ? 0x08 | (f.bit & 0x07) : 0);
+    out.writeUInt16BE(f.byte & 0xffff, 16);
+  }
   return out;
 }
 
@@ -49,6 +56,10 @@ export function parseFixedSense(bytes: Uint8Array): Result<Sense> {
   if (bytes[0]! & 0x80) {
     sense.information = ((bytes[3]! << 24) | (bytes[4]! << 16) | (bytes[5]! << 8) | bytes[6]!) >>> 0;
   }
+  if (bytes.length >= FIXED_SENSE_BYTES && (bytes[15]! & 0x80) !== 0 && sense.key === SENSE_KEY.ILLEGAL_REQUEST) {
+    const b15 = bytes[15]!;
+    sense.field = { inCdb: (b15 & 0x40) !== 0, byte: (bytes[16]! << 8) | bytes[17]!, ...((b15 & 0x08) !== 0 ? { bit: b15 & 0x07 } : {}) };
+  }
   return ok(sense);
 }
 
@@ -63,7 +74,16 @@ export function checkCondition(key: number, asc: AscPair, information?: number):
 
 export const illegalRequest = (asc: AscPair, information?: number): ScsiResult =>
   checkCondition(SENSE_KEY.ILLEGAL_REQUEST, asc, information);
-export const invalidFieldInCdb = (): ScsiResult => illegalRequest(ASC.INVALID_FIELD_IN_CDB);
+/**
+ * INVALID FIELD IN CDB; with `byte` the field pointer names the CDB byte (and `bit`) in error. For a
+ * service action command the pointer matters: initiators (libiscsi) read "no pointer" or "byte 1" (the
+ * service action) as "command not supported".
+ */
+export function invalidFieldInCdb(byte?: number, bit?: number): ScsiResult {
+  const r = illegalRequest(ASC.INVALID_FIELD_IN_CDB);
+  if (byte !== undefined) r.sense!.field = { inCdb: true, byte, ...(bit !== undefined ? { bit } : {}) };
+  return r;
+}
 export const invalidFieldInParameterList = (): ScsiResult => illegalRequest(ASC.INVALID_FIELD_IN_PARAMETER_LIST);
 export const lbaOutOfRange = (): ScsiResult => illegalRequest(ASC.LBA_OUT_OF_RANGE);
 export const parameterListLengthError = (expectedBytes?: number): ScsiResult =>

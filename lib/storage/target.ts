@@ -1,14 +1,15 @@
-// The SCSI command model of the vfab array: ScsiTarget.execute over a BlockStore, per SBC-3 (READ/WRITE
-// 10/12/16, VERIFY and WRITE AND VERIFY 10/12/16, PRE-FETCH 10/16, COMPARE AND WRITE, WRITE SAME 10/16, UNMAP, SYNCHRONIZE
-// CACHE 10/16, READ CAPACITY 10/16, START STOP UNIT) and SPC-4 (TEST UNIT READY, INQUIRY with VPD
+// The SCSI command model of the vfab array: ScsiTarget.execute over a BlockStore, per SBC-3 (READ 6/10/12/16,
+// WRITE 10/12/16, VERIFY and WRITE AND VERIFY 10/12/16, PRE-FETCH 10/16, COMPARE AND WRITE, ORWRITE (16), WRITE SAME
+// 10/16, UNMAP, GET LBA STATUS, SYNCHRONIZE CACHE 10/16, READ CAPACITY 10/16, START STOP UNIT; thin or thick
+// logical block provisioning, §4.7) and SPC-4 (TEST UNIT READY, INQUIRY with VPD
 // 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, MODE SENSE 6/10 (mode-pages.ts), REPORT SUPPORTED
 // OPERATION CODES (opcodes.ts), SPC-2 RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad
 // input is CHECK CONDITION and changes no data. `submit` is a callback entry with a Promise-free fast path for
 // READs (any length on a store with readRunCb, one block on the others) and, on a store that writes at once
-// (the memory store), WRITE (10)/(16). Unit attentions (unit-attention.ts)
-// for transports that report them. Leaves out protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
-// `nexusLoss`/`logicalUnitReset`), descriptor sense, GET LBA STATUS, MODE SELECT and
-// third-party reservations. docs/storage-model.md lists every sense it returns.
+// (the memory store), WRITE (10)/(16). Unit attentions (unit-attention.ts) for transports that report them.
+// Leaves out protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
+// `nexusLoss`/`logicalUnitReset`), descriptor sense, anchored blocks, ORWRITE (32) and its
+// previous-generation processing, EXTENDED COPY, MODE SELECT and third-party reservations. docs/storage-model.md lists every sense it returns.
 
 import type { Clock } from '../clock.js';
 import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget, type Sense } from './scsi.js';
@@ -45,7 +46,7 @@ import type { LunInfo } from './array.js';
 import { UA_ASC, UnitAttentions } from './unit-attention.js';
 import { CachedBlockStore } from './blockstore-cached.js';
 import { modeSense } from './mode-pages.js';
-import { RSOC_SA, reportSupportedOpcodes } from './opcodes.js';
+import { RSOC_SA, SAI_SA, reportSupportedOpcodes } from './opcodes.js';
 
 /** Largest READ/WRITE data transfer; VPD 0xb0 MAXIMUM TRANSFER LENGTH reports it in blocks. */
 export const MAX_TRANSFER_BYTES = 4 * 1024 * 1024;
@@ -63,6 +64,15 @@ export const WRITE_SAME_CHUNK_BLOCKS = 256;
 export const MAX_UNMAP_LBA_COUNT = 1 << 20;
 /** VPD 0xb0 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT. */
 export const MAX_UNMAP_DESCRIPTORS = 256;
+/**
+ * GET LBA STATUS looks at no more than this many blocks from its starting LBA per command (the initiator
+ * asks again from where the answer ends); 2^16 block numbers at most are held while the answer is built.
+ */
+export const MAX_LBA_STATUS_SCAN_BLOCKS = 1 << 16;
+/** GET LBA STATUS descriptors per answer, at most (also bounded by the allocation length). */
+export const MAX_LBA_STATUS_DESCRIPTORS = 1024;
+/** LBA STATUS descriptor provisioning status (SBC-3 §5.16.2): mapped, deallocated. */
+export const LBA_STATUS = { MAPPED: 0, DEALLOCATED: 1 } as const;
 /** Longest CDB accepted (iSCSI pads to 16; longer is refused). */
 export const MAX_CDB_BYTES = 16;
 /** Supported VPD pages, ascending (VPD 0x00). */
@@ -92,6 +102,8 @@ export function commandWorkingBytes(cdb: Uint8Array): number {
   const op = cdb[0];
   let blocks = 0;
   if (op === SCSI_OP.READ_10 && cdb.length >= 10) blocks = u16(cdb, 7);
+  else if (op === SCSI_OP.READ_6 && cdb.length >= 6) blocks = read6Blocks(cdb);
+  else if (op === SCSI_OP.ORWRITE_16 && cdb.length >= 16) blocks = u32(cdb, 10);
   else if (op === SCSI_OP.VERIFY_10 && cdb.length >= 10) blocks = u16(cdb, 7);
   else if ((op === SCSI_OP.READ_12 || op === SCSI_OP.VERIFY_12) && cdb.length >= 12) blocks = u32(cdb, 6);
   else if ((op === SCSI_OP.READ_16 || op === SCSI_OP.VERIFY_16) && cdb.length >= 16) blocks = u32(cdb, 10);
@@ -148,6 +160,13 @@ interface TargetLun {
   stats: LunStats;
   ua: UnitAttentions;
 }
+
+/** READ (6): a transfer length of 0 means 256 blocks (SBC-3 §5.7). */
+const read6Blocks = (cdb: Uint8Array): number => (cdb[4] === 0 ? 256 : cdb[4]!);
+/** READ (6): the 21-bit LBA in bytes 1-3. */
+const read6Lba = (cdb: Uint8Array): number => ((cdb[1]! & 0x1f) << 16) | (cdb[2]! << 8) | cdb[3]!;
+/** A LUN without thin provisioning (LunInfo.provisioning 'thick'; absent = thin). */
+const isThick = (l: TargetLun): boolean => l.info.provisioning === 'thick';
 
 /** Where persistent reservation state of LUN n lives in the store. */
 export const prMetaKey = (lun: number): string => `pr/${lun}`;
@@ -446,6 +465,9 @@ export class BlockTarget implements ScsiTarget {
     switch (op) {
       case SCSI_OP.READ_10:
         return this.read(l, cmd, u32(cdb, 2), u16(cdb, 7));
+      case SCSI_OP.READ_6:
+        // no flag bits: byte 1 holds the top of the LBA, so no cache hints either
+        return this.read(l, cmd, read6Lba(cdb), read6Blocks(cdb), 0);
       case SCSI_OP.READ_16:
         return this.read(l, cmd, u64(cdb, 2), u32(cdb, 10));
       case SCSI_OP.READ_12:
@@ -476,19 +498,21 @@ export class BlockTarget implements ScsiTarget {
         if (this.conflict(l, cmd.initiator, ACCESS.STATUS)) return reservationConflict();
         return modeSense(cdb, { blocks: l.info.blocks, blockSizeBytes: l.info.blockSizeBytes, readCache: this.store instanceof CachedBlockStore });
       case SCSI_OP.MAINTENANCE_IN:
-        return (cdb[1]! & 0x1f) === RSOC_SA ? reportSupportedOpcodes(cdb, l.info.ats !== false) : invalidFieldInCdb();
+        return (cdb[1]! & 0x1f) === RSOC_SA ? reportSupportedOpcodes(cdb, { ats: l.info.ats !== false, thin: !isThick(l) }) : invalidFieldInCdb(1, 4);
       case SCSI_OP.START_STOP_UNIT:
         return this.startStopUnit(l, cmd);
       case SCSI_OP.WRITE_16:
         return this.write(l, cmd, u64(cdb, 2), u32(cdb, 10));
       case SCSI_OP.COMPARE_AND_WRITE:
         return l.info.ats === false ? invalidOpcode() : this.compareAndWrite(l, cmd); // a LUN without ATS
+      case SCSI_OP.ORWRITE_16:
+        return this.orWrite(l, cmd);
       case SCSI_OP.WRITE_SAME_10:
         return this.writeSame(l, cmd, u32(cdb, 2), u16(cdb, 7));
       case SCSI_OP.WRITE_SAME_16:
         return this.writeSame(l, cmd, u64(cdb, 2), u32(cdb, 10));
       case SCSI_OP.UNMAP:
-        return this.unmap(l, cmd);
+        return isThick(l) ? invalidOpcode() : this.unmap(l, cmd); // LBPU=0: UNMAP is not supported
       case SCSI_OP.SYNCHRONIZE_CACHE_10:
         return this.synchronizeCache(l, cmd, u32(cdb, 2), u16(cdb, 7));
       case SCSI_OP.SYNCHRONIZE_CACHE_16:
@@ -496,7 +520,14 @@ export class BlockTarget implements ScsiTarget {
       case SCSI_OP.READ_CAPACITY_10:
         return this.readCapacity10(l, cmd);
       case SCSI_OP.SERVICE_ACTION_IN_16:
-        return this.readCapacity16(l, cmd);
+        switch (cdb[1]! & 0x1f) {
+          case SAI_SA.READ_CAPACITY_16:
+            return this.readCapacity16(l, cmd);
+          case SAI_SA.GET_LBA_STATUS:
+            return this.getLbaStatus(l, cmd);
+          default:
+            return invalidFieldInCdb(1, 4); // the service action: not supported
+        }
       case SCSI_OP.TEST_UNIT_READY:
         return this.conflict(l, cmd.initiator, ACCESS.STATUS) ? reservationConflict() : good();
       case SCSI_OP.RESERVE_6:
@@ -515,14 +546,14 @@ export class BlockTarget implements ScsiTarget {
 
   // ---- block commands (SBC-3) ----
 
-  private async read(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number): Promise<ScsiResult> {
-    if ((cmd.cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // RDPROTECT: no protection information
+  private async read(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number, hints = cmd.cdb[1]! & READ_CACHE_HINTS): Promise<ScsiResult> {
+    if ((cmd.cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // RDPROTECT (READ (6): reserved): no protection information
     const bs = l.info.blockSizeBytes;
     if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb();
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
     if (this.conflict(l, cmd.initiator, ACCESS.READ)) return reservationConflict();
     if (blocks === 0) return good();
-    const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, cmd.cdb[1]! & READ_CACHE_HINTS);
+    const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, hints);
     if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
     l.stats.reads++;
     l.stats.readBytes += res.value.length;
@@ -651,7 +682,7 @@ export class BlockTarget implements ScsiTarget {
     return good();
   }
 
-  private async compareAndWrite(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> {
+  private compareAndWrite(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> | ScsiResult {
     const cdb = cmd.cdb;
     if ((cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(); // WRPROTECT
     const lba = u64(cdb, 2);
@@ -660,22 +691,14 @@ export class BlockTarget implements ScsiTarget {
     // Zero blocks moves no data (SBC-3): a data-out with it means the CDB's length field is wrong.
     if (blocks === 0 && cmd.dataOut !== undefined && cmd.dataOut.length > 0) return invalidFieldInCdb();
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
-    const bs = l.info.blockSizeBytes;
-    const half = blocks * bs;
+    const half = blocks * l.info.blockSizeBytes;
     const mismatch = BlockTarget.dataOutMismatch(cmd, 2 * half);
     if (mismatch !== undefined) return mismatch;
     if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
     if (blocks === 0) return good(); // SBC-3: zero blocks is not an error, nothing is compared or written
     const data = cmd.dataOut!;
-    const wait = l.lock.acquire(lba, blocks);
-    if (wait !== undefined) await wait;
-    try {
-      if (cmd.aborted === true) return TASK_ABORTED_RESULT;
+    return this.readModifyWrite(l, cmd, lba, blocks, (current) => {
       l.stats.compareAndWrites++;
-      // FUA (byte 1 bit 3) also means: compare against the medium, not a volatile cache.
-      const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, cmd.cdb[1]! & READ_FUA);
-      if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
-      const current = res.value;
       const verify = data.subarray(0, half);
       if (Buffer.compare(current, verify) !== 0) {
         let offset = 0;
@@ -683,13 +706,57 @@ export class BlockTarget implements ScsiTarget {
         l.stats.cawMiscompares++;
         return checkCondition(SENSE_KEY.MISCOMPARE, ASC.MISCOMPARE_DURING_VERIFY, offset);
       }
+      return data.subarray(half);
+    });
+  }
+
+  /**
+   * ORWRITE (16), SBC-3 §5.11: each block becomes the bitwise OR of what it holds and the data-out, read and
+   * written under the same range lock as COMPARE AND WRITE, so no other write of these blocks lands between the
+   * read and the write. ORPROTECT must be 0; DPO/FUA are accepted (FUA: the read is from the medium). Zero
+   * blocks is GOOD after the range check.
+   */
+  private orWrite(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> | ScsiResult {
+    const cdb = cmd.cdb;
+    if ((cdb[1]! & 0xe0) !== 0) return invalidFieldInCdb(1, 7); // ORPROTECT
+    const lba = u64(cdb, 2);
+    const blocks = u32(cdb, 10);
+    const bs = l.info.blockSizeBytes;
+    if (blocks > maxTransferBlocks(bs)) return invalidFieldInCdb(10);
+    if (lba + blocks > l.info.blocks) return lbaOutOfRange();
+    const mismatch = BlockTarget.dataOutMismatch(cmd, blocks * bs);
+    if (mismatch !== undefined) return mismatch;
+    if (this.conflict(l, cmd.initiator, ACCESS.WRITE)) return reservationConflict();
+    if (blocks === 0) return good();
+    const data = cmd.dataOut!;
+    return this.readModifyWrite(l, cmd, lba, blocks, (current) => {
+      for (let i = 0; i < current.length; i++) current[i]! |= data[i]!;
+      return current;
+    });
+  }
+
+  /**
+   * The atomic read-modify-write of COMPARE AND WRITE and ORWRITE: under the range lock (no other write of
+   * these blocks between the read and the write), read the blocks (from the medium when the CDB has FUA),
+   * let `next` give the blocks to write or a result that ends the command, and write them durably.
+   */
+  private async readModifyWrite(l: TargetLun, cmd: ScsiCommand, lba: number, blocks: number, next: (current: Buffer) => Uint8Array | ScsiResult): Promise<ScsiResult> {
+    const bs = l.info.blockSizeBytes;
+    const wait = l.lock.acquire(lba, blocks);
+    if (wait !== undefined) await wait;
+    try {
+      if (cmd.aborted === true) return TASK_ABORTED_RESULT;
+      const res = await this.store.readBlocks(l.info.lun, lba, blocks, bs, cmd.cdb[1]! & READ_FUA);
+      if (!res.ok) return this.readFailure(l, res.error.code, res.error.details);
+      const out = next(res.value);
+      if (!(out instanceof Uint8Array)) return out;
       try {
-        await this.store.writeBlocks(l.info.lun, lba, data.subarray(half), bs, { sync: true });
+        await this.store.writeBlocks(l.info.lun, lba, out, bs, { sync: true });
       } catch {
         return checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
       }
       l.stats.writes++;
-      l.stats.writtenBytes += half;
+      l.stats.writtenBytes += out.length;
       return good();
     } finally {
       l.lock.release(lba, blocks);
@@ -702,6 +769,8 @@ export class BlockTarget implements ScsiTarget {
     if ((flags & 0xe0) !== 0 || (flags & 0x10) !== 0) return invalidFieldInCdb(); // WRPROTECT, ANCHOR
     if (!is16 && (flags & 0x01) !== 0) return invalidFieldInCdb(); // bit 0 reserved in WRITE SAME(10)
     const ndob = is16 && (flags & 0x01) !== 0;
+    // UNMAP on a thick LUN (LBPWS/LBPWS10 = 0): SBC-3 §5.46/5.47 refuse the command.
+    if ((flags & 0x08) !== 0 && isThick(l)) return invalidFieldInCdb(1, 3);
     const bs = l.info.blockSizeBytes;
     if (blocks === 0 || blocks > maxWriteSameBlocks(bs)) return invalidFieldInCdb(); // WSNZ=1
     if (lba + blocks > l.info.blocks) return lbaOutOfRange();
@@ -811,8 +880,59 @@ export class BlockTarget implements ScsiTarget {
     const out = Buffer.alloc(32);
     out.writeBigUInt64BE(BigInt(l.info.blocks - 1), 0);
     out.writeUInt32BE(l.info.blockSizeBytes, 8);
-    out[14] = 0x80 | 0x40; // LBPME (thin), LBPRZ (unmapped blocks read as zeros)
+    out[14] = isThick(l) ? 0 : 0x80 | 0x40; // thin: LBPME, LBPRZ (unmapped blocks read as zeros); thick: neither
     return good(truncate(out, u32(cdb, 10)));
+  }
+
+  /**
+   * GET LBA STATUS (SBC-3 §5.16): from the starting LBA, runs of mapped and deallocated blocks as the store
+   * has them (a block never written or unmapped is deallocated), up to MAX_LBA_STATUS_SCAN_BLOCKS blocks and
+   * as many descriptors as the allocation length holds (at least one, truncated). A thick LUN is mapped
+   * everywhere. Allowed where a READ is under reservations.
+   */
+  private async getLbaStatus(l: TargetLun, cmd: ScsiCommand): Promise<ScsiResult> {
+    const cdb = cmd.cdb;
+    const lba = u64(cdb, 2);
+    const alloc = u32(cdb, 10);
+    if (lba >= l.info.blocks) return lbaOutOfRange();
+    if (this.conflict(l, cmd.initiator, ACCESS.READ)) return reservationConflict();
+    const maxDescriptors = Math.min(MAX_LBA_STATUS_DESCRIPTORS, Math.max(1, Math.floor((alloc - 8) / 16)));
+    const runs: Array<[number, number, number]> = [];
+    if (isThick(l)) {
+      runs.push([lba, Math.min(l.info.blocks - lba, 0xffffffff), LBA_STATUS.MAPPED]);
+    } else {
+      const end = lba + Math.min(l.info.blocks - lba, MAX_LBA_STATUS_SCAN_BLOCKS);
+      let mapped: number[];
+      try {
+        mapped = await this.store.mappedBlocks(l.info.lun, lba, end - lba);
+      } catch {
+        return INTERNAL_FAILURE;
+      }
+      // mapped is ascending and inside [lba, end): alternate deallocated gaps and mapped runs
+      let pos = lba;
+      let i = 0;
+      while (pos < end && runs.length < maxDescriptors) {
+        const start = pos;
+        if (mapped[i] === pos) {
+          while (mapped[i] === pos) {
+            i++;
+            pos++;
+          }
+          runs.push([start, pos - start, LBA_STATUS.MAPPED]);
+        } else {
+          pos = i < mapped.length ? mapped[i]! : end;
+          runs.push([start, pos - start, LBA_STATUS.DEALLOCATED]);
+        }
+      }
+    }
+    const out = Buffer.alloc(8 + 16 * runs.length);
+    out.writeUInt32BE(out.length - 4, 0);
+    runs.forEach(([start, count, status], k) => {
+      out.writeBigUInt64BE(BigInt(start), 8 + 16 * k);
+      out.writeUInt32BE(count, 16 + 16 * k);
+      out[20 + 16 * k] = status;
+    });
+    return good(truncate(out, alloc));
   }
 
   // ---- SPC-4 commands ----
@@ -883,16 +1003,21 @@ export class BlockTarget implements ScsiTarget {
         body.writeUInt16BE(1, 2); // OPTIMAL TRANSFER LENGTH GRANULARITY
         body.writeUInt32BE(maxTransferBlocks(bs), 4);
         body.writeUInt32BE(maxTransferBlocks(bs), 8);
-        body.writeUInt32BE(MAX_UNMAP_LBA_COUNT, 16);
-        body.writeUInt32BE(MAX_UNMAP_DESCRIPTORS, 20);
-        body.writeUInt32BE(1, 24); // OPTIMAL UNMAP GRANULARITY
+        if (!isThick(l)) {
+          // a thick LUN has no UNMAP: its limits stay 0
+          body.writeUInt32BE(MAX_UNMAP_LBA_COUNT, 16);
+          body.writeUInt32BE(MAX_UNMAP_DESCRIPTORS, 20);
+          body.writeUInt32BE(1, 24); // OPTIMAL UNMAP GRANULARITY
+        }
         body.writeBigUInt64BE(BigInt(maxWriteSameBlocks(bs)), 32);
         break;
       }
       case 0xb2:
         body = Buffer.alloc(4);
-        body[1] = 0x80 | 0x40 | 0x20 | 0x04; // LBPU, LBPWS, LBPWS10, LBPRZ
-        body[2] = 0x02; // provisioning type: thin
+        if (!isThick(l)) {
+          body[1] = 0x80 | 0x40 | 0x20 | 0x04; // LBPU, LBPWS, LBPWS10, LBPRZ
+          body[2] = 0x02; // provisioning type: thin
+        } // thick: no unmap of any kind, provisioning type 0 (not reported: fully provisioned)
         break;
       default:
         return invalidFieldInCdb();

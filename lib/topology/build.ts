@@ -169,7 +169,8 @@ class Builder {
       }
       return {
         name, lunId, blockSizeBytes, sizeBytes: Math.floor(sizeBytes / blockSizeBytes) * blockSizeBytes,
-        blockCount: Math.floor(sizeBytes / blockSizeBytes), ...(rl.ats === false ? { ats: false as const } : {}), loc: this.at.loc(ls),
+        blockCount: Math.floor(sizeBytes / blockSizeBytes), ...(rl.ats === false ? { ats: false as const } : {}),
+        ...(rl.provisioning === 'thick' ? { provisioning: 'thick' as const } : {}), loc: this.at.loc(ls),
       };
     });
     const shareNames = new Map<string, PathSeg[]>();

@@ -322,6 +322,8 @@ export interface Lun {
   blockCount: number;
   /** false: the array has no ATS (COMPARE AND WRITE) on this LUN; absent = on. */
   ats?: false;
+  /** 'thick': fully provisioned (no UNMAP, every block mapped); absent = thin. */
+  provisioning?: 'thick';
   loc: SourceLoc;
 }
 

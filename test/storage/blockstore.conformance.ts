@@ -124,6 +124,17 @@ export function blockStoreConformance(name: string, factory: () => Promise<Store
       expect(await h.store.allocatedBlocks(2)).to.equal(5);
     });
 
+    it('mappedBlocks lists the allocated blocks of a range, ascending, for dense and sparse ranges', async () => {
+      await h.store.writeBlocks(2, 0, pattern(8, 512, 5), 512);
+      await h.store.writeBlocks(2, 5000, pattern(1, 512, 6), 512);
+      await h.store.writeBlocks(3, 4, pattern(1, 512, 6), 512); // another LUN
+      await h.store.unmapBlocks(2, 2, 3);
+      expect(await h.store.mappedBlocks(2, 1, 6)).to.deep.equal([1, 5, 6]);
+      expect(await h.store.mappedBlocks(2, 0, 10000)).to.deep.equal([0, 1, 5, 6, 7, 5000]);
+      expect(await h.store.mappedBlocks(2, 5001, 10)).to.deep.equal([]);
+      expect(await h.store.mappedBlocks(9, 0, 10)).to.deep.equal([]);
+    });
+
     it('unmaps a large sparse range', async () => {
       await h.store.writeBlocks(2, 100, pattern(1, 512, 6), 512);
       await h.store.writeBlocks(2, 90000, pattern(1, 512, 7), 512);

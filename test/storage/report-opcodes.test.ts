@@ -68,7 +68,7 @@ describe('storage target: REPORT SUPPORTED OPERATION CODES', () => {
     expect([rc[1]! & 0x07, rc.readUInt16BE(2), rc[4]]).to.deep.equal([3, 16, 0x9e]);
     const other = expectGood(await run(arr, A, 0, cdb.reportSupportedOpcodes(2, SCSI_OP.SERVICE_ACTION_IN_16, 0x11)));
     expect([other[1]! & 0x07, other.length]).to.deep.equal([1, 4]);
-    expect(expectGood(await run(arr, A, 0, cdb.reportSupportedOpcodes(1, 0x08)))[1]! & 0x07).to.equal(1); // READ (6)
+    expect(expectGood(await run(arr, A, 0, cdb.reportSupportedOpcodes(1, 0x0a)))[1]! & 0x07).to.equal(1); // WRITE (6)
     expectSense(await run(arr, A, 0, cdb.reportSupportedOpcodes(5)), IR, ASC.INVALID_FIELD_IN_CDB);
   });
 

@@ -43,6 +43,8 @@ describe('storage target: aborted commands (connection gone)', () => {
     expect(commandWorkingBytes(cdb.read16(0, 1 << 20))).to.equal(MAX_TRANSFER_BYTES);
     expect(commandWorkingBytes(cdb.compareAndWrite(0, 2))).to.equal(2 * LARGEST_BLOCK_BYTES);
     expect(commandWorkingBytes(cdb.writeSame16(0, 10))).to.equal(WRITE_SAME_CHUNK_BLOCKS * LARGEST_BLOCK_BYTES);
+    expect(commandWorkingBytes(cdb.read6(0, 0))).to.equal(256 * LARGEST_BLOCK_BYTES); // READ (6) length 0 = 256 blocks
+    expect(commandWorkingBytes(cdb.orWrite16(0, 3))).to.equal(3 * LARGEST_BLOCK_BYTES); // ORWRITE reads what it ORs into
     expect(commandWorkingBytes(cdb.write10(0, 8))).to.equal(0); // its data-out is counted as such
     expect(commandWorkingBytes(cdb.testUnitReady())).to.equal(0);
     expect(commandWorkingBytes(Uint8Array.from([0x28, 0, 0]))).to.equal(0); // short CDB: answered without I/O

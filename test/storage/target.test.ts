@@ -107,7 +107,7 @@ describe('storage target: block commands (SBC-3)', () => {
   });
 
   it('INVALID COMMAND OPERATION CODE for unsupported opcodes; short CDB is INVALID FIELD IN CDB', async () => {
-    expectSense(await run(arr, A, 0, Buffer.from([0x08, 0, 0, 0, 1, 0])), IR, ASC.INVALID_COMMAND_OPCODE); // READ(6)
+    expectSense(await run(arr, A, 0, Buffer.from([0x0a, 0, 0, 0, 1, 0]), Buffer.alloc(512)), IR, ASC.INVALID_COMMAND_OPCODE); // WRITE(6)
     expectSense(await run(arr, A, 0, Buffer.alloc(16, 0xc1)), IR, ASC.INVALID_COMMAND_OPCODE); // vendor group
     expectSense(await run(arr, A, 0, cdb.read16(0, 1).subarray(0, 10)), IR, ASC.INVALID_FIELD_IN_CDB);
     expectSense(await run(arr, A, 0, new Uint8Array(0)), IR, ASC.INVALID_FIELD_IN_CDB);

@@ -152,6 +152,14 @@ describe('topology loader', () => {
       expect(p.hint).to.include('srcPortId');
     });
 
+    it('LUN provisioning: thin (default) or thick; a near miss is one problem that suggests the value', () => {
+      const thick = parseTopology(fabric().replace('- { name: lun1, sizeGB: 1 }', '- { name: lun1, sizeGB: 1, provisioning: thick }'), 't.yaml');
+      expect(thick.arrays[0]!.luns.map((l) => l.provisioning)).to.deep.equal([undefined, 'thick']);
+      const text = fabric().replace('- { name: lun1, sizeGB: 1 }', '- { name: lun1, sizeGB: 1, provisioning: thickk }   # <-');
+      const p = expectOneProblem(text, 'arrays[0].luns[1].provisioning', 'did you mean `thick`?');
+      expect(p.hint).to.include('thin');
+    });
+
     it('missing required field is reported on the object', () => {
       const text = fabric({ vswitches: `
         - uplinks: [vmnic5]   # <-

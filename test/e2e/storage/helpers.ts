@@ -196,15 +196,15 @@ export async function rawIscsiClient(port: number): Promise<{
 /** Bound on one peer tool run (libiscsi's tools, qemu-img); they take well under a second on loopback. */
 export const TOOL_TIMEOUT_MS = 60_000;
 
-/** Runs a peer tool, resolves with its exit code and output (never rejects on a non-zero exit; killed after timeoutMs). */
-export function runTool(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; out: string; err: string }> {
+/** Runs a peer tool, resolves with its exit code and output (never rejects on a non-zero exit; sent `signal` after timeoutMs). */
+export function runTool(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => child.kill(signal), timeoutMs);
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
