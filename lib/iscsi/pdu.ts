@@ -362,22 +362,21 @@ export function parsePdu(
   const byte0 = buf[offset];
   const opcode = byte0 & OPCODE_MASK;
   const itt = getU32(buf, offset + BHS_OFF.itt);
-  const where = { opcode, itt };
   if (dataBytes > 0 && digests.data) {
     const end = p + padded(dataBytes);
     const want = crc32c(buf, p, end);
     const got = readDigest(buf, end);
-    if (want !== got) return fail(ISCSI_ERROR.DATA_DIGEST, `data digest 0x${got.toString(16)} != computed 0x${want.toString(16)}`, where);
+    if (want !== got) return fail(ISCSI_ERROR.DATA_DIGEST, `data digest 0x${got.toString(16)} != computed 0x${want.toString(16)}`, { opcode, itt });
   }
-  if (byte0 & OPCODE_RESERVED_BIT || !KNOWN.has(opcode)) return fail(ISCSI_ERROR.BAD_OPCODE, `opcode 0x${byte0.toString(16)} is not an iSCSI opcode`, where);
+  if (byte0 & OPCODE_RESERVED_BIT || !KNOWN.has(opcode)) return fail(ISCSI_ERROR.BAD_OPCODE, `opcode 0x${byte0.toString(16)} is not an iSCSI opcode`, { opcode, itt });
   // Empty AHS and data (most PDUs) share one empty array instead of a view each.
   const ahs = ahsBytes > 0 ? buf.subarray(offset + BHS_BYTES, offset + BHS_BYTES + ahsBytes) : EMPTY;
   if (ahsBytes > 0) {
-    if (opcode !== OPCODE.SCSI_COMMAND) return fail(ISCSI_ERROR.BAD_AHS, `${OPCODE_NAME[opcode]} carries no AHS, got ${ahsBytes} bytes`, where);
+    if (opcode !== OPCODE.SCSI_COMMAND) return fail(ISCSI_ERROR.BAD_AHS, `${OPCODE_NAME[opcode]} carries no AHS, got ${ahsBytes} bytes`, { opcode, itt });
     const bad = checkAhs(ahs);
-    if (bad) return fail(ISCSI_ERROR.BAD_AHS, bad, where);
+    if (bad) return fail(ISCSI_ERROR.BAD_AHS, bad, { opcode, itt });
   }
-  if (dataBytes > 0 && NO_DATA.has(opcode)) return fail(ISCSI_ERROR.BAD_FIELD, `${OPCODE_NAME[opcode]} carries no data segment, got ${dataBytes} bytes`, where);
+  if (dataBytes > 0 && NO_DATA.has(opcode)) return fail(ISCSI_ERROR.BAD_FIELD, `${OPCODE_NAME[opcode]} carries no data segment, got ${dataBytes} bytes`, { opcode, itt });
   const pdu: Record<string, unknown> = {
     opcode,
     immediate: (byte0 & IMMEDIATE_BIT) !== 0,
@@ -466,6 +465,7 @@ export function buildAhs(list: readonly Ahs[]): Uint8Array {
  * one (§11.2.2.3: its first specific byte is reserved, the CDB continues after it).
  */
 export function fullCdb(pdu: PduOf<typeof OPCODE.SCSI_COMMAND>): Uint8Array {
+  if (pdu.ahs.length === 0) return pdu.cdb;
   const ext = listAhs(pdu.ahs).find((a) => a.type === AHS_TYPE.EXTENDED_CDB);
   if (!ext) return pdu.cdb;
   const out = new Uint8Array(pdu.cdb.length + ext.specific.length - 1);
