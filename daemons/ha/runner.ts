@@ -89,6 +89,8 @@ export class HaRunner {
   private readonly holding = new Set<string>();
   private nextHoldAtMs = 0;
   private writing: Promise<void> = Promise.resolve();
+  /** The last poweron record the agent asked for: written to a heartbeat datastore once its file is held. */
+  private lastRecord: PoweronRecord | undefined;
   private lastLocal = '';
   private lastSeen = -1;
   private powerOnsInFlight = 0;
@@ -181,6 +183,7 @@ export class HaRunner {
       return { hb, poweron };
     }).then((files) => {
       this.held.set(d, files);
+      if (this.lastRecord !== undefined) this.writePoweron([d], this.lastRecord); // asked for before the file was held
       this.deps.event('ha-heartbeat-datastore', { datastore: d, message: `${me} holds its HA heartbeat file on ${d}` });
     }, (e: Error) => this.deps.event('ha-heartbeat-datastore-failed', { datastore: d, message: e.message })).finally(() => this.holding.delete(d));
   }
@@ -270,11 +273,12 @@ export class HaRunner {
   }
 
   private writePoweron(datastores: readonly string[], record: PoweronRecord): void {
+    this.lastRecord = record;
     const text = JSON.stringify(record);
     this.writing = this.writing.then(async () => {
       for (const d of datastores) {
         const files = this.held.get(d);
-        if (files === undefined) continue; // not held yet: written again on the next change
+        if (files === undefined) continue; // not held yet: written once it is
         await this.deps.datastores.runOn(d, `ha poweron ${d}`, (ctx) => writeHaText(ctx, files.poweron, text)).catch((e: Error) => this.deps.event('ha-poweron-write-failed', { datastore: d, message: e.message }));
       }
     });
