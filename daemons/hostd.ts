@@ -363,6 +363,7 @@ host.startVmkernels();
 // VMs power on at start; one with datastore disks once its datastore is mounted and its files are locked
 // (a failure, e.g. "locked by esx2", is a vm-power-on-failed event and the VM stays off)
 for (const vm of config.host.vms) {
+  if (vm.haStandby) continue; // another HA cluster host's VM: powered on here only by an HA restart
   if (datastores.homeOf(vm.name) === undefined) host.powerOn(vm.name);
   else datastores.powerOnTopologyVm(vm.name, { waitMs: VM_STARTUP_MOUNT_WAIT_MS, untilFormatted: true }).catch((e: Error) => process.stderr.write(`${name}: ${vm.name} stays off: ${e.message}\n`));
 }

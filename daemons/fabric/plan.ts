@@ -127,6 +127,7 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
   for (const host of topology.hosts) {
     const vmEnds = host.vms.filter((vm) => vm.external).flatMap((vm) => externalVmEnds(host.name, vm).hostEnds);
     const cluster = (topology.clusters ?? []).find((c) => c.hosts.includes(host.name));
+    const standby = cluster ? haStandbyVms(topology, host, cluster.hosts) : [];
     const iscsiTargets: Record<string, IscsiTargetRef> = {};
     for (const s of host.storage) {
       const portal = topology.arrays.find((a) => a.name === s.array)?.iscsi;
@@ -136,7 +137,7 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
       name: host.name,
       kind: 'host',
       config: {
-        kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor,
+        kind: 'host', fabric: topology.name, host: standby.length > 0 ? { ...host, vms: [...host.vms, ...standby] } : host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor,
         ...(Object.keys(iscsiTargets).length > 0 ? { iscsiTargets } : {}),
         ...(cluster ? { cluster: cluster.input } : {}),
       },
@@ -149,6 +150,19 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
     }
   }
   return plan;
+}
+
+/**
+ * The VMs of the other hosts of `host`'s HA cluster that HA could restart on it (files on a datastore,
+ * not external, every port group present here), as powered-off copies on this host's vSwitches.
+ */
+export function haStandbyVms(topology: Topology, host: Host, clusterHosts: readonly string[]): Vm[] {
+  const vswitchOf = (pg: string) => host.vswitches.find((v) => v.portGroups.some((p) => p.name === pg))?.name;
+  return topology.hosts
+    .filter((h) => h.name !== host.name && clusterHosts.includes(h.name))
+    .flatMap((h) => h.vms)
+    .filter((vm) => !vm.external && vm.disks.some((d) => d.datastore) && vm.nics.every((n) => vswitchOf(n.portGroup) !== undefined))
+    .map((vm) => ({ ...vm, host: host.name, haStandby: true, nics: vm.nics.map((n) => ({ ...n, vswitch: vswitchOf(n.portGroup)! })) }));
 }
 
 /** The two ends of each vNIC link of an external VM: the host listens at "<vm>.<nic>", the VM dials. */

@@ -10,9 +10,9 @@
 // datastore power-on of the chosen host (the lock decides: `locked` goes back to the agent), isolation
 // responses the datastore power-off (its locks are released). Actions run in the order the agent returns
 // them; those that wait for I/O answer later with the agent's matching input. Every count is bounded.
+// A restarted VM's vNICs come up when the host knows it: its own VM or a standby copy from the plan.
 // Leaves out guest shutdown (a shutdown response powers the VMs off at once: vfab guests have no OS to
-// stop) and a restarted VM's NICs on a host whose topology does not list it (its files are locked there,
-// but no vSwitch port comes up). Behaviour reference §7.11-§7.14.
+// stop). Behaviour reference §7.11-§7.14.
 
 import { type Clock } from '../../lib/clock.js';
 import {

@@ -262,6 +262,11 @@ export interface Vm {
   disks: VmDisk[];
   /** True: the VM runs in its own process and attaches to its vSwitch port over WebSocket. */
   external: boolean;
+  /**
+   * Set by the fabric plan on another host of the VM's HA cluster (daemons/fabric/plan.ts): the VM is
+   * known there, powered off, so that an HA restart there brings its vNICs up. Absent in loaded files.
+   */
+  haStandby?: boolean;
   loc: SourceLoc;
 }
 

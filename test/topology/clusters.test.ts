@@ -1,7 +1,8 @@
 // clusters: (lib/topology/clusters.ts): a cluster loads into the HA core's input (management address and
 // gateway from the management vmk, datastores, port groups, the hosts' VMs with datastore disks and their
 // per-VM settings), a cluster host without a management vmk, an unknown host or VM and every problem the
-// HA core finds are reported on their line, and the fabric plan hands each member host its cluster.
+// HA core finds are reported on their line, and the fabric plan hands each member host its cluster and
+// powered-off copies of the other members' datastore VMs.
 
 import { expect } from 'chai';
 import { parseTopology, loadTopologyFile } from '../../lib/topology/load.js';
@@ -72,5 +73,11 @@ describe('topology: clusters (vSphere HA)', () => {
     for (const h of ['esx1', 'esx2', 'esx3']) expect(cfg(h).cluster?.name, h).to.equal('cluster1');
     expect(cfg('infra').cluster).to.equal(undefined);
     expect(cfg('esx1').cluster!.vms).to.deep.equal([{ name: 'app1', datastore: 'ds1', portGroups: ['VM Network'], restartPriority: 'high' }]);
+    // the other cluster hosts know app1 powered off (an HA restart there brings its vNIC up); esx1 and infra do not
+    const standby = (n: string) => cfg(n).host.vms.filter((v) => v.haStandby).map((v) => `${v.name}@${v.host}/${v.nics[0]!.vswitch}`);
+    expect(standby('esx2')).to.deep.equal(['app1@esx2/vSwitch0']);
+    expect(standby('esx3')).to.deep.equal(['app1@esx3/vSwitch0']);
+    expect(standby('esx1')).to.deep.equal([]);
+    expect(cfg('infra').host.vms.map((v) => v.name)).to.deep.equal(['gw']);
   });
 });

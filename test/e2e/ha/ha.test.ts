@@ -117,6 +117,10 @@ describe('e2e HA: a dead host\'s VM restarts on a survivor; no VM ever runs on t
     const files = (await fab.call<any>('esx2', 'GET', '/control/datastores/ds1/files')).files;
     expect(files.find((f: any) => f.path === 'app1/app1.vmx').lock.holders.map((h: any) => h.owner)).to.deep.equal(['esx2']);
 
+    // esx2 knows app1 (a standby copy from the plan): the restart brought its vNIC up there
+    const poweredOn = async (h: string) => (await fab.status(h)).vms.find((v: any) => v.name === 'app1').poweredOn;
+    expect(await poweredOn('esx2')).to.equal(true);
+    expect(await poweredOn('esx3')).to.equal(false);
     const st = await cli(['ha', 'status', '--json']);
     expect(st.code, st.text).to.equal(0);
     const c = JSON.parse(st.text);
@@ -140,6 +144,8 @@ describe('e2e HA: a dead host\'s VM restarts on a survivor; no VM ever runs on t
     const e2 = await events('esx2');
     expect(e2.find((e) => e.type === 'ha-isolated'), 'esx2 declared itself isolated').to.not.equal(undefined);
     expect(e2.find((e) => e.type === 'ha-isolation-response'), 'and applied its response').to.not.equal(undefined);
+    const poweredOn = async (h: string) => (await fab.status(h)).vms.find((v: any) => v.name === 'app1').poweredOn;
+    expect([await poweredOn('esx2'), await poweredOn('esx3')], 'app1 vNIC up on esx2, esx3').to.deep.equal([false, true]);
     await cli(['fault', 'no-isolate', 'esx2']);
   });
 
