@@ -88,9 +88,10 @@ export class HaRunner {
   private readonly held = new Map<string, { hb: number; poweron: number }>();
   private readonly holding = new Set<string>();
   private nextHoldAtMs = 0;
-  private writing: Promise<void> = Promise.resolve();
-  /** The last poweron record the agent asked for: written to a heartbeat datastore once its file is held. */
-  private lastRecord: PoweronRecord | undefined;
+  /** The last poweron record the agent asked for, and where: written once a file is held, and after a busy write. */
+  private lastRecord: { datastores: readonly string[]; record: PoweronRecord } | undefined;
+  private writeBusy = false;
+  private writeAgain = false;
   private lastLocal = '';
   private lastSeen = -1;
   private powerOnsInFlight = 0;
@@ -183,7 +184,7 @@ export class HaRunner {
       return { hb, poweron };
     }).then((files) => {
       this.held.set(d, files);
-      if (this.lastRecord !== undefined) this.writePoweron([d], this.lastRecord); // asked for before the file was held
+      if (this.lastRecord !== undefined) this.writePoweron(this.lastRecord.datastores, this.lastRecord.record); // asked for before the file was held
       this.deps.event('ha-heartbeat-datastore', { datastore: d, message: `${me} holds its HA heartbeat file on ${d}` });
     }, (e: Error) => this.deps.event('ha-heartbeat-datastore-failed', { datastore: d, message: e.message })).finally(() => this.holding.delete(d));
   }
@@ -272,16 +273,27 @@ export class HaRunner {
     }).finally(() => this.reading.delete(key));
   }
 
+  /** Writes the poweron record on each held heartbeat datastore; one write at a time, the latest record wins. */
   private writePoweron(datastores: readonly string[], record: PoweronRecord): void {
-    this.lastRecord = record;
-    const text = JSON.stringify(record);
-    this.writing = this.writing.then(async () => {
-      for (const d of datastores) {
-        const files = this.held.get(d);
-        if (files === undefined) continue; // not held yet: written once it is
-        await this.deps.datastores.runOn(d, `ha poweron ${d}`, (ctx) => writeHaText(ctx, files.poweron, text)).catch((e: Error) => this.deps.event('ha-poweron-write-failed', { datastore: d, message: e.message }));
-      }
-    });
+    this.lastRecord = { datastores, record };
+    if (this.writeBusy) {
+      this.writeAgain = true;
+      return;
+    }
+    this.writeBusy = true;
+    void (async () => {
+      do {
+        this.writeAgain = false;
+        const { datastores: where, record: r } = this.lastRecord!;
+        const text = JSON.stringify(r);
+        for (const d of where) {
+          const files = this.held.get(d);
+          if (files === undefined) continue; // not held yet: written once it is
+          await this.deps.datastores.runOn(d, `ha poweron ${d}`, (ctx) => writeHaText(ctx, files.poweron, text)).catch((e: Error) => this.deps.event('ha-poweron-write-failed', { datastore: d, message: e.message }));
+        }
+      } while (this.writeAgain && !this.closed);
+      this.writeBusy = false;
+    })();
   }
 
   private powerOff(vms: readonly string[]): void {
