@@ -5,8 +5,9 @@
 // dead 18 s after the last heartbeat it heard (docs/ha.md timeline, with heartbeat datastores), within
 // TOLERANCE_MS, and app1 is powered on by a survivor once esx1's lock on its files is broken (the
 // lease); `vfab ha status` shows esx1 dead and not answering. (2) the host now running app1 is cut off
-// its management network (`vfab fault isolate`): it declares itself isolated and powers app1 off (its
-// locks released); the primary restarts app1 on the last host. Through both, app1 never runs on two
+// its management network (`vfab fault isolate`): it declares itself isolated at T30s and powers app1
+// off (its locks released); the primary, which saw it partitioned at T18s (its datastore heartbeat
+// moves), reads the isolated flag in its poweron file and restarts app1 on the last host. Through both, app1 never runs on two
 // hosts: the power-on/off events of every host (one fabric clock) give each host's running intervals,
 // which must not overlap, and sampling the hosts while it moves never sees it twice. About 25 s.
 
@@ -130,6 +131,7 @@ describe('e2e HA: a dead host\'s VM restarts on a survivor; no VM ever runs on t
   });
 
   it('isolating esx2 (power-off response): app1 moves to esx3, never running on both', async () => {
+    const isolatedAt = await nowMs('esx3');
     const r = await cli(['fault', 'isolate', 'esx2']);
     expect(r.code, r.text).to.equal(0);
     // sample while it moves: the new host (esx3) is read before the old one (esx2), so a VM that moved
@@ -141,9 +143,20 @@ describe('e2e HA: a dead host\'s VM restarts on a survivor; no VM ever runs on t
       return on.length === 1 && on[0] === 'esx3';
     }, 'app1 restarted on esx3 after esx2 powered it off', 60_000, 50);
     expect(doubles, 'samples with app1 on two hosts').to.deep.equal([]);
+    // docs/ha.md: a secondary that hears no agent is isolated at T30s (T0: the last heartbeat it heard,
+    // within one interval before the cut); the primary sees it alive through its datastore heartbeat
+    // (partitioned at T18s), then isolated once its poweron file says so, and only then restarts app1
     const e2 = await events('esx2');
-    expect(e2.find((e) => e.type === 'ha-isolated'), 'esx2 declared itself isolated').to.not.equal(undefined);
-    expect(e2.find((e) => e.type === 'ha-isolation-response'), 'and applied its response').to.not.equal(undefined);
+    const isolated = e2.find((e) => e.type === 'ha-isolated' && e.timeMs > isolatedAt);
+    expect(isolated, 'esx2 declared itself isolated').to.not.equal(undefined);
+    expect(isolated.timeMs - isolatedAt, 'isolated after the cut (fabric ms)').to.be.within(30_000 - 1_000 - TOLERANCE_MS, 30_000 + TOLERANCE_MS);
+    expect(e2.find((e) => e.type === 'ha-isolation-response' && e.timeMs >= isolated.timeMs), 'and applied its response').to.not.equal(undefined);
+    const e3 = (await events('esx3')).filter((e) => e.timeMs > isolatedAt && e.host === 'esx2');
+    const kinds = e3.filter((e) => e.type === 'ha-host-partitioned' || e.type === 'ha-host-isolated' || e.type === 'ha-host-dead').map((e) => e.type);
+    expect(kinds, "the primary's verdicts on esx2").to.deep.equal(['ha-host-partitioned', 'ha-host-isolated']);
+    const restarted = (await events('esx3')).find((e) => e.type === 'ha-restart-succeeded' && e.vm === 'app1' && e.timeMs > isolatedAt);
+    expect(restarted.host).to.equal('esx3');
+    expect(restarted.timeMs).to.be.greaterThan(isolated.timeMs);
     const poweredOn = async (h: string) => (await fab.status(h)).vms.find((v: any) => v.name === 'app1').poweredOn;
     expect([await poweredOn('esx2'), await poweredOn('esx3')], 'app1 vNIC up on esx2, esx3').to.deep.equal([false, true]);
     await cli(['fault', 'no-isolate', 'esx2']);
