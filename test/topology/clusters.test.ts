@@ -67,7 +67,7 @@ describe('topology: clusters (vSphere HA)', () => {
   });
 
   it('the fabric plan gives each member host its cluster, and other hosts none', async () => {
-    const t = await loadTopologyFile('topologies/e2e/ha-cluster.yaml');
+    const t = await loadTopologyFile('scenarios/topologies/ha-lab.yaml');
     const plan = planFabric(t);
     const cfg = (n: string) => plan.find((d) => d.name === n)!.config as HostConfig;
     for (const h of ['esx1', 'esx2', 'esx3']) expect(cfg(h).cluster?.name, h).to.equal('cluster1');

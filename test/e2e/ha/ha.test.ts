@@ -1,4 +1,4 @@
-// End-to-end vSphere HA (docs/ha.md "In a fabric") on topologies/e2e/ha-cluster.yaml at time scale 8:
+// End-to-end vSphere HA (docs/ha.md "In a fabric") on scenarios/topologies/ha-lab.yaml at time scale 8:
 // real hostd processes from dist, heartbeats as UDP frames over each management vmk through the switch,
 // heartbeat files and VM locks on the shared VMFS-like datastore ds1. esx3 wins the election (tie on
 // datastores, the name that sorts last). (1) kill -9 of esx1, which runs app1: the primary declares it
@@ -49,7 +49,7 @@ describe('e2e HA: a dead host\'s VM restarts on a survivor; no VM ever runs on t
 
   before(async function () {
     this.timeout(FABRIC_UP_TIMEOUT_MS);
-    fab = await startFabric('topologies/e2e/ha-cluster.yaml', { timeScale: TIME_SCALE });
+    fab = await startFabric('scenarios/topologies/ha-lab.yaml', { timeScale: TIME_SCALE });
     process.env.VFAB_STATE_DIR = fab.stateDir;
     await waitFor(async () => (await fab.call<any>('esx1', 'GET', '/control/datastores')).datastores[0].state === 'unformatted', 'esx1 sees the blank LUN', 20_000);
     await fab.call('esx1', 'POST', '/control/datastores/ds1/format', {});
