@@ -7,19 +7,12 @@ import { expect } from 'chai';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { holdHaFile, readHaHeartbeat, writeHaText } from '../../lib/datastore/ha-files.js';
 import { openPath } from '../../lib/datastore/open.js';
-import { Sim } from './sim.js';
+import { type Sim, mountedSim } from './sim.js';
 
 const HB = '.vSphere-HA/cluster1/host-esx1-hb';
 const PON = '.vSphere-HA/cluster1/host-esx1-poweron';
 
-async function setup(): Promise<Sim> {
-  const sim = new Sim();
-  await sim.format({ slotCount: 8 });
-  await sim.load();
-  for (const n of ['esx1', 'esx2']) sim.host(n).mount();
-  await sim.advance(50);
-  return sim;
-}
+const setup = (): Promise<Sim> => mountedSim(['esx1', 'esx2']);
 
 async function read(sim: Sim): Promise<{ pulse: number | undefined; poweron: string | undefined }> {
   const h2 = sim.host('esx2');
