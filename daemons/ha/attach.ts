@@ -4,7 +4,7 @@
 // peer, heartbeats heard, held heartbeat files, protected VMs and pending restarts). A host in no
 // cluster answers that route with VFAB_HA_NOT_CONFIGURED. Also POST /control/vmkernels/:vmk/link {up}
 // (`management` for the management vmk): the vmk's vSwitch port blocked or unblocked, for
-// `vfab fault isolate`. Leaves out the decisions (lib/ha).
+// `vfab fault isolate`. Behaviour reference §7.11-§7.14 through runner.ts. Leaves out the decisions (lib/ha).
 
 import { VfabError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';

@@ -4,7 +4,8 @@
 // vmkernel port with the `management` service, its datastores from hosts[].datastores, its port groups
 // from its vSwitches; the cluster's VMs are its hosts' VMs with a disk on a datastore. resolveCluster's
 // problems come back with the line of the field they name. Leaves out VMs without datastore disks (HA
-// cannot restart them: nothing holds their files) and hosts in two clusters (refused).
+// cannot restart them: nothing holds their files) and hosts in two clusters (refused). Behaviour
+// reference §7.12 (cluster settings).
 
 import { type ClusterInput, type HaVmInput, resolveCluster } from '../ha/config.js';
 import type { Host, SourceLoc } from './model.js';

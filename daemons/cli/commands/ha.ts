@@ -2,7 +2,8 @@
 // every running host in a cluster for its agent's view (GET /control/ha) and prints, per cluster, the
 // primary, each host's role and state as the primary sees it, the heartbeats the primary heard, the
 // heartbeat datastores held, and where each protected VM runs (and pending restarts). A host that does
-// not answer (killed) is listed as not answering; only when no host answers is it exit 3.
+// not answer (killed) is listed as not answering; only when no host answers is it exit 3. Leaves out
+// changing a cluster's settings at run time (they come from the topology). Behaviour reference §7.11-§7.14.
 
 import { VfabError } from '../../../lib/errors.js';
 import { control } from '../../common/control-client.js';
