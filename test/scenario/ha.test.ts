@@ -24,7 +24,7 @@ describe('scenario HA steps', () => {
   });
 
   it('the shipped HA scenarios load against their topology', async () => {
-    for (const f of ['scenarios/ha-host-crash.yaml', 'scenarios/ha-isolation-power-off.yaml']) {
+    for (const f of ['scenarios/ha-host-crash.yaml', 'scenarios/ha-isolation-power-off.yaml', 'scenarios/ha-host-crash-no-hb.yaml', 'scenarios/ha-isolation-leave-powered-on.yaml']) {
       const { scenario } = await loadScenarioAndTopology(f);
       expect(scenario.steps.length, f).to.be.greaterThan(3);
     }
