@@ -109,10 +109,27 @@ export function* claimBlocks(ctx: HostCtx, count: number, maxExtents: number, cl
  */
 export function* createFile(ctx: HostCtx, parent: number, name: string, sizeBytes: number, type: 'file' | 'dir' = 'file'): Gen<number> {
   checkName(name);
-  const l = ctx.sb.layout;
-  const bs = l.blockSize;
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new DatastoreError(DS_ERROR.BAD_OPTION, `file size ${sizeBytes} must be a whole number of bytes >= 0`);
   yield* settleFailedCreates(ctx);
+  // another create of this host in this directory: wait for it here (the directory lock would let it in)
+  const { pollMs, waitMs } = dirLockWait(ctx).waitLive;
+  const waitUntil = ctx.nowMs + waitMs;
+  while (ctx.creatingIn.has(parent)) {
+    if (ctx.nowMs >= waitUntil) throw new DatastoreError(DS_ERROR.LOCKED, `directory ${parent} stayed busy with another create of this host for ${waitMs} ms`, { entry: parent });
+    yield* sleepUntil(ctx.nowMs + pollMs);
+  }
+  ctx.creatingIn.add(parent);
+  try {
+    return yield* createLocked(ctx, parent, name, sizeBytes, type);
+  } finally {
+    ctx.creatingIn.delete(parent);
+  }
+}
+
+/** createFile's work once this host's other creates in `parent` are done. */
+function* createLocked(ctx: HostCtx, parent: number, name: string, sizeBytes: number, type: 'file' | 'dir'): Gen<number> {
+  const l = ctx.sb.layout;
+  const bs = l.blockSize;
   let taken: boolean;
   try {
     ({ taken } = yield* takeLock(ctx, parent, 'exclusive', dirLockWait(ctx)));

@@ -69,12 +69,18 @@ export interface HostCtx extends Now {
    * RELEASE would end the second's reservation): the host serializes its own reservation users here.
    */
   reserving: boolean;
+  /**
+   * Directories in which one of this host's operations is creating an entry. The directory lock cannot
+   * keep two operations of one host apart (a lock the host holds is "held already" to itself), so the
+   * host serializes its own creates per directory here, as it does its reservations.
+   */
+  creatingIn: Set<number>;
   slot: MySlot | undefined;
   online: boolean;
 }
 
 export function createHostCtx(o: { hostUuid: string; hostName: string; sb: Superblock; timeScale?: number }): HostCtx {
-  return { hostUuid: o.hostUuid, hostName: o.hostName, sb: o.sb, timing: timingFor(o.sb, o.timeScale ?? 1), atsSupported: true, reserving: false, slot: undefined, online: false, nowMs: 0 };
+  return { hostUuid: o.hostUuid, hostName: o.hostName, sb: o.sb, timing: timingFor(o.sb, o.timeScale ?? 1), atsSupported: true, reserving: false, creatingIn: new Set(), slot: undefined, online: false, nowMs: 0 };
 }
 
 /** The data of a good I/O, or a thrown DatastoreError naming `what`. */

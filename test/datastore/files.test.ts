@@ -57,6 +57,20 @@ describe('datastore files (§7.8, §7.9)', () => {
     expect(await problems(sim)).to.deep.equal([]);
   });
 
+  it('two operations of ONE host creating the same name at once: one gets VFAB_DATASTORE_EXISTS, never two entries', async () => {
+    const sim = await setup('esx1');
+    const h = sim.host('esx1');
+    // the host holds the directory lock once for both (a lock it holds is "held already" to itself), so the
+    // host must serialize its own creates in a directory or both would see the name free
+    const ps = [h.run('a', createFile(h.ctx, 0, 'same.vmx', 100)), h.run('b', createFile(h.ctx, 0, 'same.vmx', 100))];
+    await sim.advance(20_000);
+    expect(ps.map((p) => p.error()?.code ?? 'ok').sort()).to.deep.equal(['VFAB_DATASTORE_EXISTS', 'ok']);
+    const ls = h.run('ls', listDir(h.ctx, 0));
+    await sim.advance(100);
+    expect(ls.value<FileEntry[]>().filter((e) => e.meta.name === 'same.vmx')).to.have.length(1);
+    expect(await problems(sim)).to.deep.equal([]);
+  });
+
   it('four hosts creating different files in one directory at once all succeed, waiting for the directory lock (not refused "locked by")', async () => {
     const sim = await setup('esx1', 'esx2', 'esx3', 'esx4');
     const t0 = sim.now;
