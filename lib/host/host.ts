@@ -275,7 +275,7 @@ export class EsxHost {
     if (vmks.length > 0) {
       // the kernel's ports are vNICs of a pseudo-VM named after the host, so each port's point is "<host>.<vmk>"
       const kernelModel: VmModel = {
-        name: model.name, host: model.name, disks: [], external: false, loc: model.loc,
+        name: model.name, host: model.name, disks: [], external: false, memoryMB: 0, dirtyRateMBps: 0, loc: model.loc,
         nics: vmks.map((k) => ({ ...k, guestVlan: undefined })),
       };
       const endpoint = new VmEndpoint({

@@ -258,8 +258,20 @@ export interface Vm {
   disks: VmDisk[];
   /** True: the VM runs in its own process and attaches to its vSwitch port over WebSocket. */
   external: boolean;
+  /** Guest memory, MiB (what a vMotion copies; default DEFAULT_VM_MEMORY_MB). */
+  memoryMB: number;
+  /** MiB/s the guest writes while it runs (default DEFAULT_VM_DIRTY_RATE_MBPS). */
+  dirtyRateMBps: number;
   loc: SourceLoc;
 }
+
+/** A VM's memory when the topology gives none, MiB (small: a vMotion of it takes well under a second). */
+export const DEFAULT_VM_MEMORY_MB = 64;
+/** Largest VM memory, MiB (the vMotion core's limit, 16 GiB). */
+export const MAX_VM_MEMORY_MB = 16384;
+/** A VM's dirty rate when the topology gives none, MiB/s. */
+export const DEFAULT_VM_DIRTY_RATE_MBPS = 4;
+export const MAX_VM_DIRTY_RATE_MBPS = 16384;
 
 export interface HostStorage {
   array: string;
