@@ -38,6 +38,8 @@ export const VMOTION_KEPT_RESULTS = 32;
 export const VMOTION_KEPT_EVENTS = 256;
 /** Wait for a lock a live host holds (fabric ms): the destination takes free locks, the source takes back its own. */
 export const VMOTION_LOCK_WAIT_MS = 20_000;
+/** Destination phases in which the VM counts as migrating (after them the session only lingers). */
+const DEST_ACTIVE = new Set(['waiting', 'receiving', 'acquiring-locks']);
 /** Wire type of an ACK (the only message going destination -> source). */
 const ACK_TYPE = 5;
 
@@ -83,6 +85,8 @@ interface DestRun {
 export class VmotionService {
   private readonly sources = new Map<number, SourceRun>();
   private readonly dests = new Map<string, DestRun>();
+  /** VMs whose migration is being set up (pre-checks, prepare): a second request for them is refused. */
+  private readonly starting = new Set<string>();
   private readonly timer: DeadlineTimer;
   /** Datagrams that did not parse as a vMotion message or named no migration here. */
   readonly counters = { unrouted: 0, sendFailed: 0 };
@@ -119,7 +123,7 @@ export class VmotionService {
   }
 
   private migrating(): string[] {
-    return [...[...this.sources.values()].filter((s) => s.result === undefined).map((s) => s.vm), ...[...this.dests.values()].map((r) => r.vm.name)];
+    return [...this.starting, ...[...this.sources.values()].filter((s) => s.result === undefined).map((s) => s.vm), ...[...this.dests.values()].filter((r) => DEST_ACTIVE.has(r.core.phase)).map((r) => r.vm.name)];
   }
 
   /** POST /control/vms/:vm/migrate {to, toPort}: pre-checks, the destination prepares, the copy starts. */
@@ -132,7 +136,17 @@ export class VmotionService {
     }
     const model = this.d.host.vmModel(vm); // VFAB_NOT_FOUND names the VMs here
     const mine = this.facts();
-    const peer = { port: toPort as number, name: to, kind: 'host' };
+    if (mine.migrating.includes(vm)) throw new VmotionError('VFAB_VMOTION_IN_PROGRESS', `${vm} is already migrating`, { vm });
+    this.starting.add(vm);
+    try {
+      return await this.start(vm, to, toPort, model, mine);
+    } finally {
+      this.starting.delete(vm);
+    }
+  }
+
+  private async start(vm: string, to: string, toPort: number, model: Vm, mine: ReturnType<VmotionService['facts']>): Promise<unknown> {
+    const peer = { port: toPort, name: to, kind: 'host' };
     const theirs = to === this.d.name ? mine : await control<ReturnType<VmotionService['facts']>>(peer, this.d.token, 'GET', '/control/vmotion/facts');
     const vlanOf = (pg: string) => mine.portGroups.find((g) => g.name === pg)?.vlanId ?? -1;
     const home = this.d.datastores.homeOf(vm);

@@ -4,12 +4,13 @@
 // moves from esx1 to esx2 while pinger pings it every second: at most one reply is lost, the memory
 // crossed esx1's uplink as real frames (its counters grew by the VM's memory), sw1's MAC entry for app1
 // moved to esx2's port (notify RARPs), esx1 no longer runs app1, esx2 runs it with its endpoint (it still
-// answers pings, now through esx2), and every phase is an event on the fabric clock.
+// answers pings, now through esx2), and every phase is an event on the fabric clock; moved back under a
+// measured stream, the VM's receiver keeps its counts on the new host and shows the outage as its longest gap.
 // Leaves out datastore lock hand-over across real processes (unit-level in the core's tests) and failures
 // during the copy (test/vmotion/).
 
 import { expect } from 'chai';
-import { runCli, type TestFabric, useFabric } from '../helpers/fabric.js';
+import { runCli, type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
 
 const APP1_MAC = '00:50:56:00:10:21';
 const APP1_IP = '10.0.10.21';
@@ -73,5 +74,32 @@ describe('e2e vMotion (topologies/e2e/vmotion.yaml)', function () {
     const events = (await runCli(['events', '--json'], { stateDir: fab.stateDir })).out;
     for (const type of ['vmotion-start', 'vmotion-pass', 'vmotion-stun', 'vmotion-switchover', 'vmotion-resumed', 'vmotion-completed']) expect(events).to.include(type);
     expect(events).to.match(/"reason":\s*"vmotion"/);
+  });
+
+  it('moves app1 back to esx1 under a 2000 frames/s stream: its receiver keeps counting there and reports the outage as its longest gap', async () => {
+    await fab.call('esx2', 'POST', '/control/streams/sink', { vm: 'app1', udpPort: 9007, streamId: 7 });
+    await fab.call('esx1', 'POST', '/control/streams/send', { vm: 'pinger', target: APP1_IP, udpPort: 9007, streamId: 7, ratePps: 2000, seconds: 3, background: true });
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = (await fab.call('esx2', 'GET', '/control/streams/app1')).streams[0];
+    expect(before.received, 'counted on esx2 first').to.be.greaterThan(0);
+    const mig = await runCli(['vm', 'migrate', 'app1', '--to', 'esx1', '--json'], { stateDir: fab.stateDir });
+    expect(mig.code, mig.stderr + mig.out).to.equal(0);
+    const result = JSON.parse(mig.out);
+    await waitFor(async () => !(await fab.call('esx1', 'GET', '/control/streams/pinger')).senders.some((x: any) => x.running), 'the stream ended', 10_000);
+    const sent = (await fab.call('esx1', 'GET', '/control/streams/pinger')).senders.find((x: any) => x.streamId === 7).sent;
+    const after = (await fab.call('esx1', 'GET', '/control/streams/app1')).streams[0];
+    expect(after.received, 'the receiver travelled: it counts what esx2 counted too').to.be.greaterThan(before.received);
+    expect(after.received + after.lost, 'every frame sent is received or counted lost').to.be.within(sent - 50, sent);
+    expect(after.maxGapMs, `the outage (downtime ${result.downtimeMs} ms) is the longest gap`).to.be.at.least(result.downtimeMs * 0.5);
+  });
+
+  it('refuses a second migration of a VM already migrating (exit 1), while the first completes', async () => {
+    const [a, b] = await Promise.all([
+      runCli(['vm', 'migrate', 'app1', '--to', 'esx2'], { stateDir: fab.stateDir }),
+      runCli(['vm', 'migrate', 'app1', '--to', 'esx2'], { stateDir: fab.stateDir }),
+    ]);
+    expect([a.code, b.code].sort(), a.stderr + b.stderr).to.deep.equal([0, 1]);
+    expect((a.code === 1 ? a : b).stderr).to.include('app1 is already migrating');
+    expect((await fab.status('esx2')).vms.map((v: any) => v.name)).to.include('app1');
   });
 });
