@@ -66,7 +66,7 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
     },
   },
   iscsi: {
-    title: 'iscsi: 4 KiB random reads (QD32, QD1) and writes (QD32) through vfab\'s iSCSI portal vs tgt, both on a 64 MiB LUN in memory',
+    title: 'iscsi: 4 KiB random reads (QD32, QD1) and writes (QD32) through vfab\'s iSCSI portal vs tgt, both on a 64 MiB LUN in memory (writes also to a durable LevelDB array)',
     run: async () => {
       const r = await (await import('./iscsi.js')).runIscsiBench({ ...seconds, rounds, log: indent });
       return { data: r, comparisons: r.comparisons };

@@ -6,7 +6,12 @@
 // vfab's over iSCSI with `qemu-img convert`). The initiators are libiscsi's `iscsi-perf` (4 KiB random
 // reads, `-b 8`, at queue depth 32 and 1, `-t` whole seconds) and `qemu-img bench -w -t none` (4 KiB writes
 // at queue depth 32, each the next 4 KiB of the LUN, wrapping: qemu-img bench has no random pattern);
-// neither side is asked to make writes durable (no FUA, no SYNCHRONIZE CACHE), so both write into memory.
+// neither side is asked to make writes durable (no FUA, no SYNCHRONIZE CACHE), so both write into memory
+// (tgt's file is on tmpfs: its page cache is the medium). The write comparison has a third side, a second
+// stored on a LevelDB array in the system temp dir, whose every acknowledged write is durable (stored makes
+// each write durable before GOOD, group-committed): shown next to the others, not judged by the target;
+// after each of its phases its LevelDB compaction is finished (POST /control/compact, not measured) so it
+// does not run during the other sides' phases.
 // The write count is calibrated per side once before the rounds so each write phase lasts about `seconds`.
 // Per side and round: IOPS, and the target process's CPU microseconds per I/O (user + system, all threads,
 // from /proc). Targets (issue 11): vfab >= 1.0 x tgt read IOPS at QD32, >= 0.7 x tgt write IOPS.
@@ -16,7 +21,7 @@
 // area is skipped with a message; otherwise a missing tool fails the area naming the install line. Pure
 // parts (output parsing, durations) are unit-tested in test/bench/iscsi.test.ts. Run through
 // bench/index.ts (`--only iscsi`); VFAB_BENCH_STORED_NODE_ARGS (e.g. "--cpu-prof") reaches stored as in
-// the storage area. Leaves out: LevelDB LUNs, digests, several sessions at once, durable (FUA) writes.
+// the storage area. Leaves out: LevelDB reads, digests, several sessions at once, a durable tgt LUN.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -206,14 +211,16 @@ export interface IscsiBenchResult {
 }
 
 export const ISCSI_METHOD =
-  'both LUNs 64 MiB of 512-byte blocks in memory (vfab: stored --memory; tgt: a file on /dev/shm), the same random bytes; reads: iscsi-perf -r -b 8 (4 KiB random) at -m 32 and -m 1; writes: qemu-img bench -w -t none -d 32 -s 4096 -S 4096 (4 KiB, consecutive, wrapping; not durable on either side); target CPU us/IO = user+system of stored or tgtd, all threads, per I/O';
+  'both LUNs 64 MiB of 512-byte blocks in memory (vfab: stored --memory; tgt: a file on /dev/shm), the same random bytes; reads: iscsi-perf -r -b 8 (4 KiB random) at -m 32 and -m 1; writes: qemu-img bench -w -t none -d 32 -s 4096 -S 4096 (4 KiB, consecutive, wrapping; not durable on either side), and the same writes to a third side, vfab on a LevelDB array (durable before GOOD); target CPU us/IO = user+system of stored or tgtd, all threads, per I/O';
 
 interface Target {
-  id: 'vfab' | 'tgt';
+  id: 'vfab' | 'vfab-level' | 'tgt';
   label: string;
   url: string;
   pid: () => number | undefined;
   writesPerSecond: number;
+  /** Runs after each of its write phases, unmeasured (the LevelDB side finishes its compaction there). */
+  settle?: () => Promise<void>;
 }
 
 async function perfRead(t: Target, depth: number, seconds: number): Promise<Record<string, number | null>> {
@@ -253,7 +260,9 @@ export async function runIscsiBench(opts: IscsiBenchOptions = {}): Promise<Iscsi
   const shm = mkdtempSync(join('/dev/shm', 'vfab-bench-tgt-'));
   const storedDir = mkdtempSync(join(tmpdir(), 'vfab-bench-iscsi-'));
   const token = randomBytes(8).toString('hex');
+  const levelDir = mkdtempSync(join(tmpdir(), 'vfab-bench-iscsi-level-'));
   let stored: StoredProcess | undefined;
+  let storedLevel: StoredProcess | undefined;
   let tgtd: Tgtd | undefined;
   try {
     const image = join(shm, 'lun.img');
@@ -265,14 +274,28 @@ export async function runIscsiBench(opts: IscsiBenchOptions = {}): Promise<Iscsi
     const vfabUrl = `iscsi://127.0.0.1:${stored.iscsiPort}/${stored.iqn}/0`;
     await runTool('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', image, vfabUrl]);
     log(`stored pid ${stored.child.pid}: iSCSI on 127.0.0.1:${stored.iscsiPort}, memory LUN 0 filled with the tgt file's bytes`);
+    // A second stored on a LevelDB array (its data dir under the system temp dir, on disk): its writes are
+    // acknowledged only once durable (group commit, fsync), the figure the memory side cannot give.
+    storedLevel = await startStored(levelDir, token, ['--iscsi-port', '0'], { quiet: true });
+    if (storedLevel.iscsiPort === undefined || storedLevel.iqn === undefined) throw new Error('stored (LevelDB) did not report an iSCSI port');
+    await control(storedLevel.port, token, 'POST', 'luns', { name: 'bench', sizeBytes: ISCSI_LUN_BYTES, blockSize: ISCSI_BLOCK_BYTES, lun: 0 });
+    log(`stored pid ${storedLevel.child.pid}: iSCSI on 127.0.0.1:${storedLevel.iscsiPort}, LevelDB LUN 0 in ${levelDir} (writes only)`);
     const s = stored;
+    const sl = storedLevel;
     const t = tgtd;
-    const targets: Target[] = [
-      { id: 'vfab', label: 'vfab portal', url: vfabUrl, pid: () => s.child.pid, writesPerSecond: 0 },
-      { id: 'tgt', label: 'tgt', url: `iscsi://127.0.0.1:${t.port}/${TGT_IQN}/1`, pid: () => t.child.pid, writesPerSecond: 0 },
-    ];
+    const vfab: Target = { id: 'vfab', label: 'vfab portal', url: vfabUrl, pid: () => s.child.pid, writesPerSecond: 0 };
+    const vfabLevel: Target = {
+      id: 'vfab-level',
+      label: 'vfab portal, LevelDB (durable)',
+      url: `iscsi://127.0.0.1:${sl.iscsiPort}/${sl.iqn}/0`,
+      pid: () => sl.child.pid,
+      writesPerSecond: 0,
+      // LevelDB compacts in the background after a write phase: finish it before the next side's phase
+      settle: async () => void (await control(sl.port, token, 'POST', 'compact')),
+    };
+    const tgt: Target = { id: 'tgt', label: 'tgt', url: `iscsi://127.0.0.1:${t.port}/${TGT_IQN}/1`, pid: () => t.child.pid, writesPerSecond: 0 };
     const comparisons: ComparisonResult[] = [];
-    const compare = async (name: string, sideOf: (tg: Target) => Side, target?: TargetSpec): Promise<void> => {
+    const compare = async (name: string, sideOf: (tg: Target) => Side, target?: TargetSpec, targets: Target[] = [vfab, tgt]): Promise<void> => {
       comparisons.push(await runComparison({ name, figures: ISCSI_FIGURES, sides: targets.map(sideOf), baseline: 'tgt', rounds, log, ...(target ? { targets: [target] } : {}) }));
     };
     const readSide = (depth: number) => (tg: Target): Side => ({
@@ -297,10 +320,15 @@ export async function runIscsiBench(opts: IscsiBenchOptions = {}): Promise<Iscsi
         label: tg.label,
         warmUp: async () => {
           const r = await benchWrite(tg, CALIBRATION_WRITES);
+          await tg.settle?.();
           tg.writesPerSecond = r.iops ?? 0;
           log(`${tg.label}: calibration ${r.iops} writes/s -> ${writeCount(tg.writesPerSecond, seconds)} writes per phase`);
         },
-        measure: () => benchWrite(tg, writeCount(tg.writesPerSecond, seconds)),
+        measure: async () => {
+          const r = await benchWrite(tg, writeCount(tg.writesPerSecond, seconds));
+          await tg.settle?.();
+          return r;
+        },
       }),
       {
         text: `vfab portal write IOPS >= ${WRITE_QD32_TARGET_RATIO.toFixed(2)} x tgt`,
@@ -308,13 +336,16 @@ export async function runIscsiBench(opts: IscsiBenchOptions = {}): Promise<Iscsi
         side: 'vfab',
         on: 'ratio',
         atLeast: WRITE_QD32_TARGET_RATIO,
-        why: 'issue 11 states it in IOPS; both sides write into memory without FUA or cache flushes',
+        why: 'issue 11 states it in IOPS; vfab (memory) and tgt both write into memory without FUA or cache flushes; the LevelDB side is shown, not judged',
       },
+      [vfab, vfabLevel, tgt],
     );
     return { ...base, comparisons };
   } finally {
     if (stored !== undefined) await stopStored(stored.child);
+    if (storedLevel !== undefined) await stopStored(storedLevel.child);
     if (tgtd !== undefined) await stopTgtd(tgtd);
+    rmSync(levelDir, { recursive: true, force: true });
     rmSync(shm, { recursive: true, force: true });
     rmSync(storedDir, { recursive: true, force: true });
   }

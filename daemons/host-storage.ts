@@ -1,6 +1,7 @@
 // A host's storage attachment (the I/O edge of hostd for storage): for each array the topology grants
-// (`config.host.storage`), one MultipathClient with `paths` block-protocol connections (initiator
-// `iqn.2026-11.vfab:<host>`), the path selection policy of the topology (roundRobin / fixed / mru, see
+// (`config.host.storage`), one MultipathClient with `paths` connections (initiator
+// `iqn.2026-11.vfab:<host>`), block-protocol ones or, with `protocol: iscsi`, one iSCSI session per path
+// (a distinct ISID each) to the array's portal, the path selection policy of the topology (roundRobin / fixed / mru, see
 // lib/storage/multipath.ts) and the all-paths-down timeout (VFAB_APD_TIMEOUT_MS or the `apdTimeoutMs` of
 // POST /control/storage/arrays; default VMware's 140 s). VM disks (`config.host.vms[].disks`) are byte
 // ranges of their LUN placed by the datastore directory (lib/storage/datastore.ts: sequential, 1 MiB
@@ -11,7 +12,7 @@
 // holds the file's exclusive lock (the VM is powered on here).
 // Control routes registered on hostd's ControlServer:
 //   GET  /control/storage                              arrays, paths (state, I/O counts), LUNs, disks
-//   POST /control/storage/arrays                       {arrays: {name: ws-url}, apdTimeoutMs?}: attach
+//   POST /control/storage/arrays                       {arrays: {name: ws-url | iscsi-url}, apdTimeoutMs?}: attach
 //   POST /control/storage/paths/:array/:index          {up}: fail / restore one path (cable pull)
 //   POST /control/storage/paths/:array                 {up}: fail / restore every path to the array
 //   POST /control/storage/stall/:array                 {lun?, ms}: hold the host's I/O to the array (or one
@@ -20,14 +21,17 @@
 //   POST /control/vms/:vm/disks/:disk/write            {offset, dataBase64}
 //   POST /control/vms/:vm/disks/:disk/read             {offset, length} -> {dataBase64}
 //   POST /control/vms/:vm/disks/:disk/load             {pattern, blockBytes, depth, seconds, readPercent}
-// Leaves out reading another host's datastore disk, LUN rescans (LUNs created after attach are not seen until hostd restarts), VAAI and iSCSI.
+// iSCSI paths log in with the CHAP the array's portal asks for (from the plan). Leaves out reading another
+// host's datastore disk, LUN rescans (LUNs created after attach are not seen until hostd restarts) and VAAI beyond ATS.
 
 import { VfabError } from '../lib/errors.js';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import type { HostConfig } from './fabric/plan.js';
+import { HOST_INITIATOR_PREFIX } from '../lib/topology/model.js';
 import type { ControlServer } from './common/server.js';
 import type { EventLog } from './common/events.js';
-import { MultipathClient } from './storage/multipath-client.js';
+import { MultipathClient, pathProtocol } from './storage/multipath-client.js';
+import { parseIscsiUrl } from './storage/iscsi-client.js';
 import type { PathPolicy } from '../lib/storage/multipath.js';
 import { VDisk, runWorkload, MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES, MAX_WORKLOAD_SECONDS } from '../lib/storage/vdisk.js';
 import { SCSI_STATUS, SENSE_KEY } from '../lib/storage/scsi.js';
@@ -44,7 +48,7 @@ export const MAX_LOAD_SECONDS = MAX_WORKLOAD_SECONDS;
 /** COMPARE AND WRITE attempts to add a disk to a directory other hosts are changing. */
 export const MAX_DIRECTORY_RETRIES = 16;
 /** Initiator names: IQN of the host (RFC 3720 style, date = vfab's naming authority month). */
-export const INITIATOR_PREFIX = 'iqn.2026-11.vfab:';
+export const INITIATOR_PREFIX = HOST_INITIATOR_PREFIX;
 
 export const HOST_STORAGE_ERROR = {
   /** No VM of that name on this host (nor a disk of it on a LUN this host sees). */
@@ -92,6 +96,7 @@ interface DiskTarget {
 interface ArrayState {
   name: string;
   paths: number;
+  protocol: 'block' | 'iscsi';
   policy: PathPolicy;
   /** LUN names granted; empty = every LUN of the array. */
   lunNames: string[];
@@ -118,6 +123,11 @@ interface DiskState {
 }
 
 const POLICY: Record<string, PathPolicy> = { roundRobin: 'rr', fixed: 'fixed', mru: 'mru' };
+
+/** ESX-style runtime name of a path: block paths on vmhba64, iSCSI paths on the software iSCSI adapter vmhba65. */
+function pathName(protocol: 'block' | 'iscsi', path: number): string {
+  return `${protocol === 'iscsi' ? 'vmhba65' : 'vmhba64'}:C0:T0:P${path}`;
+}
 
 function bad(message: string): VfabError {
   return new VfabError(HOST_STORAGE_ERROR.BAD_REQUEST, message);
@@ -154,6 +164,7 @@ export class HostStorage {
       this.arrays.set(s.array, {
         name: s.array,
         paths: s.paths,
+        protocol: s.protocol ?? 'block',
         policy: POLICY[s.policy] ?? 'fixed',
         lunNames: s.luns ?? [],
         url: undefined,
@@ -201,9 +212,11 @@ export class HostStorage {
         allPathsDownSinceMs: a.client?.selector.allPathsDownSinceMs ?? null,
         stalls: a.gate?.active().map((st) => ({ lun: st.lun === undefined ? null : this.lunName(a, st.lun), remainingMs: Math.max(0, Math.round((st.untilMs - this.clock.nowMs()) * this.timeScale)), held: st.held })) ?? [],
         stalledCommands: a.gate?.counters ?? null,
+        protocol: a.protocol,
+        ...(a.protocol === 'iscsi' ? { target: a.url === undefined ? null : (parseIscsiUrl(a.url)?.iqn ?? null) } : {}),
         paths: a.client
-          ? a.client.paths().map((p) => ({ path: p.path, name: `vmhba64:C0:T0:P${p.path}`, state: p.state, io: p.io, connected: p.connected, adminDown: p.adminDown, selected: p.selected, failures: p.failures }))
-          : Array.from({ length: a.paths }, (_, i) => ({ path: i, name: `vmhba64:C0:T0:P${i}`, state: 'dead', io: false, connected: false, adminDown: false, selected: 0, failures: 0 })),
+          ? a.client.paths().map((p) => ({ path: p.path, name: pathName(a.protocol, p.path), protocol: p.protocol, state: p.state, io: p.io, connected: p.connected, adminDown: p.adminDown, selected: p.selected, failures: p.failures }))
+          : Array.from({ length: a.paths }, (_, i) => ({ path: i, name: pathName(a.protocol, i), protocol: a.protocol, state: 'dead', io: false, connected: false, adminDown: false, selected: 0, failures: 0 })),
         luns: [...a.luns.entries()].map(([name, d]) => ({ name, lun: d.lun, blockSizeBytes: d.blockSizeBytes, sizeBytes: d.sizeBytes })),
       })),
       disks: [...this.disks.values()].map((d) => ({
@@ -249,6 +262,7 @@ export class HostStorage {
       const a = this.arrays.get(name);
       if (a === undefined || typeof url !== 'string') continue; // arrays this host does not see
       if (a.state === 'attached' || a.state === 'connecting') continue;
+      if (pathProtocol(url) !== a.protocol) throw bad(`array ${name}: ${url} is not a ${a.protocol} URL (the topology says protocol: ${a.protocol})`);
       a.url = url;
       jobs.push(this.connectArray(a));
     }
@@ -264,6 +278,7 @@ export class HostStorage {
         urls: Array.from({ length: a.paths }, () => a.url!),
         token: this.deps.token,
         initiator: this.initiator,
+        ...(this.deps.config.iscsiTargets?.[a.name]?.chap ? { chap: this.deps.config.iscsiTargets[a.name]!.chap! } : {}),
         policy: a.policy,
         ...(this.apdTimeoutMs !== undefined ? { apdTimeoutMs: this.apdTimeoutMs } : {}),
         clock: this.clock,

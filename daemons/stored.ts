@@ -21,6 +21,8 @@ import { BlockServer } from './storage/block-server.js';
 import { IscsiPortal, LOGIN_TIMEOUT_MS, MAX_LOGIN_TIMEOUT_MS, MIN_LOGIN_TIMEOUT_MS } from './storage/iscsi-portal.js';
 import { createGuardedServer, decodeSegment, guardUpgradeSocket, refuseSocket, requestAuthorized } from './common/http-guard.js';
 import { openNasService, type NasService } from './storage/nas-server.js';
+import { FabricClock } from './common/fabric-clock.js';
+import type { FabricClockAnchor } from '../lib/fabric-clock.js';
 import type { ShareSpec } from '../lib/nas/shares.js';
 import { accessProblems, type IscsiAccess } from '../lib/iscsi/access.js';
 
@@ -107,7 +109,8 @@ function storedConfigFromPlan(raw: Record<string, unknown>): StoredConfig {
       ...(l.provisioning !== undefined ? { provisioning: l.provisioning as LunProvisioning } : {}),
     });
   }
-  return { ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as StoredConfig['iscsi'] } : {}) };
+  const clock = typeof raw.clock === 'object' && raw.clock !== null ? { clock: raw.clock as FabricClockAnchor, ...(typeof raw.timeScale === 'number' ? { timeScale: raw.timeScale } : {}) } : {};
+  return { ...clock, ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.readCacheBytes === 'number' ? { readCacheBytes: a.readCacheBytes } : {}), luns, ...(Array.isArray(a.shares) ? { shares: a.shares as ShareSpec[] } : {}), ...(a.iscsi !== undefined ? { iscsi: a.iscsi as StoredConfig['iscsi'] } : {}) };
 }
 interface StoredConfig {
   name?: string;
@@ -119,6 +122,9 @@ interface StoredConfig {
   shares?: ShareSpec[];
   /** iSCSI portal on --host ({ port }: 0 = any free port) and who may log in; --iscsi-port wins. */
   iscsi?: { port?: number } & IscsiAccess;
+  /** The fabric clock's anchor and time scale (from the plan): iSCSI login times are on it. */
+  clock?: FabricClockAnchor;
+  timeScale?: number;
 }
 
 
@@ -393,6 +399,7 @@ async function main(): Promise<void> {
     log,
     onInitiatorGone: (initiator) => array.nexusLoss(initiator),
   });
+  const fabricClock = new FabricClock(cfg.clock, cfg.timeScale ?? 1);
   const iscsi =
     iscsiPort === undefined
       ? undefined
@@ -407,6 +414,7 @@ async function main(): Promise<void> {
           onInitiatorGone: (initiator) => array.nexusLoss(initiator),
           log,
           loginTimeoutMs,
+          now: () => fabricClock.nowMs(),
           access,
         });
 

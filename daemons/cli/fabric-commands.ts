@@ -9,6 +9,7 @@ import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath } from
 import { checkDaemonPid } from '../fabric/pid-identity.js';
 import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE } from './io.js';
 import { formatSize } from '../../lib/storage/size.js';
+import { iscsiPortalLines } from './iscsi-sessions.js';
 import { readCacheLine } from './read-cache-line.js';
 
 /** Largest --time-scale: fabric clocks run at most this many times faster than the wall clock. */
@@ -114,7 +115,7 @@ const status = defineCommand(
     usage: ['[NODE] [--json]'],
     description: `Shows every daemon of the running fabric: hosts with their vSwitches, uplinks (link state), ports (port
 group, VLAN, MAC, the uplink each port uses and why), VMkernel ports (IP, MAC, uplink), VMs and storage paths; switches with their ports
-and links; arrays with their LUNs (I/O counters), block sessions and read cache.
+and links; arrays with their LUNs (I/O counters), block sessions, iSCSI portal and sessions, and read cache.
 NODE limits the output to one host, switch or array.`,
     options: { json: JSON_OPTION },
     args: { min: 0, max: 1 },
@@ -173,11 +174,14 @@ function renderStatus(r: any): string {
   }
   if (r.vms?.length) {
     lines.push('  VMs:');
-    lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
+    lines.push(indent(table([['vm', 'power', 'nic', 'mac', 'ip', 'port group'], ...r.vms.flatMap((vm: any) => vm.nics.length === 0
+      ? [[vm.name, vm.poweredOn ? 'on' : 'off', '(no vNICs)', '-', '-', '-']]
+      : vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
   }
   for (const a of r.storage?.arrays ?? []) {
-    lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);
-    lines.push(indent(table([['path', 'state', 'active', 'connected', 'failures'], ...a.paths.map((p: any) => [p.name, p.state, p.io ? 'yes' : '', p.connected ? 'yes' : 'no', String(p.failures)])]), 4));
+    const over = a.protocol === 'iscsi' ? `, iSCSI to ${a.target ?? '?'}` : '';
+    lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${over}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);
+    lines.push(indent(table([['path', 'protocol', 'state', 'active', 'connected', 'failures'], ...a.paths.map((p: any) => [p.name, p.protocol ?? 'block', p.state, p.io ? 'yes' : '', p.connected ? 'yes' : 'no', String(p.failures)])]), 4));
   }
   if (r.kind === 'array' && Array.isArray(r.luns)) lines.push(...renderArray(r));
   if (r.ports?.length) {
@@ -206,15 +210,14 @@ function renderArray(r: any): string[] {
   } else lines.push('  block sessions: none');
   if (r.iscsi) {
     const p = r.iscsi;
-    lines.push(`  iSCSI portal: ${p.address}:${p.port}  target ${p.iqn}  (iscsi://${p.address}:${p.port}/${p.iqn}/<lun>)`);
+    const [portalLine, ...sessionLines] = iscsiPortalLines(p);
+    lines.push(`  ${portalLine}`);
     if (p.access) {
       const acl = p.access.initiators === null ? 'every initiator' : `initiators ${p.access.initiators.join(', ') || '(none)'}`;
       const refused = `refused: ACL ${p.aclRefusals ?? 0}, CHAP ${Object.values(p.authFailures ?? {}).reduce((a: number, b: any) => a + Number(b), 0)}`;
       lines.push(`    access: ${acl}; CHAP ${p.access.chap}; ${refused}`);
     }
-    if (p.connections.length > 0) {
-      lines.push(indent(table([['connection', 'initiator', 'from', 'type', 'commands'], ...p.connections.map((c: any) => [String(c.id), c.initiator ?? '(logging in)', c.remote, c.sessionType ?? '-', String(c.commands)])]), 4));
-    }
+    lines.push(...sessionLines.map((l) => `  ${l}`));
   }
   if (r.stats?.readCache) lines.push(`  ${readCacheLine(r.stats.readCache)}`);
   return lines;

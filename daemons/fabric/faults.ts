@@ -76,11 +76,12 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
   const d = findDaemon(state, name);
   await stopDaemons([d]); // signals it only while it is provably still this daemon
   const config = readDaemonConfig(state, name);
-  const args = [...daemonArgs(d.name, config, path.join(state.runDir, `${d.name}.json`)), '--port', String(d.port)];
+  const args = [...daemonArgs(d.name, config, path.join(state.runDir, `${d.name}.json`)), '--port', String(d.port), ...(d.iscsiPort !== undefined ? ['--iscsi-port', String(d.iscsiPort)] : [])];
   const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token: state.token, logFile: d.logFile, detached: opts.detached ?? true });
-  if (rec.port !== d.port) {
+  if (rec.port !== d.port || rec.iscsiPort !== d.iscsiPort) {
     await stopDaemons([rec]);
-    throw new VfabError('VFAB_FAULT_PORT_CHANGED', `${name} came back on port ${rec.port}, not ${d.port}; its peers would not find it`);
+    const was = rec.port !== d.port ? `port ${rec.port}, not ${d.port}` : `iSCSI port ${rec.iscsiPort ?? 'none'}, not ${d.iscsiPort ?? 'none'}`;
+    throw new VfabError('VFAB_FAULT_PORT_CHANGED', `${name} came back on ${was}; its peers would not find it`);
   }
   const oldPid = d.pid;
   const updated: DaemonRecord = { ...d, pid: rec.pid, ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) };

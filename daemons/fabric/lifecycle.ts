@@ -14,7 +14,7 @@ import type { Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
 import { takeClockAnchor } from '../common/fabric-clock.js';
 import { control } from '../common/control-client.js';
-import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type PlannedDaemon, type VmConfig } from './plan.js';
+import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type IscsiTargetRef, type PlannedDaemon, type VmConfig } from './plan.js';
 import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stores.js';
 import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
@@ -171,9 +171,11 @@ export async function setUpDaemon(name: string, config: DaemonConfig, portOf: (n
 }
 
 /**
- * Tells a host where each of its arrays' block protocol listens (POST /control/storage/arrays, which
- * resolves once each array is attached; daemons/host-storage.ts); arrays attached already are left as
- * they are, so it is safe to send again. A host that cannot attach a running array is an error.
+ * Tells a host where each of its arrays listens (POST /control/storage/arrays, which resolves once each
+ * array is attached; daemons/host-storage.ts): the block protocol's ws:// URL, or for `protocol: iscsi`
+ * iscsi://127.0.0.1:PORT/IQN from the plan (a port 0 in the topology is read from the array's status).
+ * Arrays attached already are left as they are, so it is safe to send again. A host that cannot attach a
+ * running array is an error.
  */
 export async function attachStorage(name: string, config: HostConfig, portOf: (node: string) => number | undefined, token: string, opts: SetUpOptions = {}): Promise<{ storage: string[]; arraysDown: string[] }> {
   const out = { storage: [] as string[], arraysDown: [] as string[] };
@@ -184,6 +186,7 @@ export async function attachStorage(name: string, config: HostConfig, portOf: (n
     const arrayPort = portOf(s.array);
     if (arrayPort === undefined) continue;
     if (opts.arrayRunning?.(s.array) === false) out.arraysDown.push(s.array);
+    else if (s.protocol === 'iscsi') arrays[s.array] = await iscsiUrl(s.array, arrayPort, config.iscsiTargets?.[s.array], token);
     else arrays[s.array] = `ws://127.0.0.1:${arrayPort}/block`;
   }
   if (Object.keys(arrays).length === 0) return out;
@@ -194,6 +197,18 @@ export async function attachStorage(name: string, config: HostConfig, portOf: (n
     out.storage.push(a.array);
   }
   return out;
+}
+
+/** iscsi://ADDRESS:PORT/IQN of an array's portal: the plan's port, or the one the running array reports. */
+async function iscsiUrl(array: string, arrayPort: number, planned: IscsiTargetRef | undefined, token: string): Promise<string> {
+  if (planned === undefined) throw new VfabError('VFAB_FABRIC_STORAGE', `array ${array} has no iSCSI portal in the plan`);
+  let port = planned.port;
+  if (port === 0) {
+    const st = await control<{ iscsi: { port: number; iqn: string } | null }>({ port: arrayPort }, token, 'GET', '/control/status');
+    if (st.iscsi === null) throw new VfabError('VFAB_FABRIC_STORAGE', `array ${array} serves no iSCSI portal`);
+    port = st.iscsi.port;
+  }
+  return `iscsi://${planned.address}:${port}/${planned.iqn}`;
 }
 
 async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], token: string): Promise<void> {

@@ -6,6 +6,8 @@
 // link whose host end listens at /link/<vm>.<nic> and whose VM end dials it.
 // Pure: no I/O.
 
+import { arrayIqn } from '../storage/iscsi-portal.js';
+import type { ChapTargetConfig } from '../../lib/iscsi/chap.js';
 import type { Topology, Host, PhysicalSwitch, StorageArray, Vm } from '../../lib/topology/model.js';
 import type { DaemonKind } from './state.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
@@ -29,6 +31,19 @@ export interface HostConfig {
   timeScale: number;
   /** The fabric clock's anchor: the daemon's clock, event and capture times run on it. */
   clock?: FabricClockAnchor;
+  /**
+   * The iSCSI portal of each array this host reaches with `protocol: iscsi`: address, port (0 = the array
+   * picks one at start; `vfab up` then asks the array) and target IQN.
+   */
+  iscsiTargets?: Record<string, IscsiTargetRef>;
+}
+
+export interface IscsiTargetRef {
+  address: string;
+  port: number;
+  iqn: string;
+  /** The CHAP the array's portal asks for (arrays[].iscsi.chap): the host logs in with it (config files are private). */
+  chap?: ChapTargetConfig;
 }
 
 export interface SwitchConfig {
@@ -47,6 +62,9 @@ export interface ArrayConfig {
   array: StorageArray;
   /** Filled in by `vfab up`: the absolute folder of the array's store (daemons/fabric/stores.ts). */
   dataDir?: string;
+  /** The fabric clock's anchor: times the array reports (iSCSI login times) run on it. */
+  clock?: FabricClockAnchor;
+  timeScale?: number;
 }
 
 /** An external VM's daemon (vmd). Link ends: one 'dial' end per vNIC, `local` = the vNIC name. */
@@ -101,11 +119,23 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
     plan.push({ name: sw.name, kind: 'switch', config: { kind: 'switch', fabric: topology.name, switch: sw, links: ends.get(sw.name) ?? [], timeScale, ...anchor } });
   }
   for (const array of topology.arrays) {
-    plan.push({ name: array.name, kind: 'array', config: { kind: 'array', fabric: topology.name, array } });
+    plan.push({ name: array.name, kind: 'array', config: { kind: 'array', fabric: topology.name, array, timeScale, ...anchor } });
   }
   for (const host of topology.hosts) {
     const vmEnds = host.vms.filter((vm) => vm.external).flatMap((vm) => externalVmEnds(host.name, vm).hostEnds);
-    plan.push({ name: host.name, kind: 'host', config: { kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor } });
+    const iscsiTargets: Record<string, IscsiTargetRef> = {};
+    for (const s of host.storage) {
+      const portal = topology.arrays.find((a) => a.name === s.array)?.iscsi;
+      if (s.protocol === 'iscsi' && portal) iscsiTargets[s.array] = { address: '127.0.0.1', port: portal.port, iqn: arrayIqn(s.array), ...(portal.chap ? { chap: portal.chap } : {}) };
+    }
+    plan.push({
+      name: host.name,
+      kind: 'host',
+      config: {
+        kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor,
+        ...(Object.keys(iscsiTargets).length > 0 ? { iscsiTargets } : {}),
+      },
+    });
   }
   for (const host of topology.hosts) {
     for (const vm of host.vms) {

@@ -83,7 +83,7 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
       if (opts.detached) child.unref();
       (child.stdout as any).unref?.();
       const startTime = processStartTime(pid);
-      resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile, ...(startTime !== undefined ? { startTime } : {}) });
+      resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile, ...(startTime !== undefined ? { startTime } : {}), ...(typeof msg.iscsiPort === 'number' ? { iscsiPort: msg.iscsiPort } : {}) });
     });
   });
 }

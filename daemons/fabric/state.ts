@@ -28,6 +28,8 @@ export interface DaemonRecord {
   logFile: string;
   /** The process start time at spawn (daemons/fabric/pid-identity.ts): proves the PID is still this daemon. */
   startTime?: string;
+  /** An array's iSCSI portal port (from its ready line): a restart listens on it again, so iSCSI paths reconnect. */
+  iscsiPort?: number;
 }
 
 export interface FabricState {

@@ -21,7 +21,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
 import { IscsiFramer, type FramerEvent } from '../../lib/iscsi/framer.js';
-import { BHS_BYTES, ISCSI_ERROR, LOGIN_STATUS, NO_DIGESTS, OPCODE, emitPduParts, parsePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
+import { BHS_BYTES, ISCSI_ERROR, LOGIN_STATUS, NO_DIGESTS, OPCODE, parsePdu, type Digests, type Pdu } from '../../lib/iscsi/pdu.js';
+import { PduSendBuffer } from '../../lib/iscsi/send-buffer.js';
 import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginConfig, type LoginState, type TargetChap, type TargetInfo } from '../../lib/iscsi/negotiate.js';
 import { initiatorAllowed, type IscsiAccess } from '../../lib/iscsi/access.js';
 import { IscsiSession, type SessionAction } from '../../lib/iscsi/session.js';
@@ -84,6 +85,23 @@ export interface IscsiPortalOptions {
   loginTimeoutMs?: number;
   /** Initiator ACL and CHAP (checked by the caller: accessProblems); everyone, AuthMethod None when absent. */
   access?: IscsiAccess;
+  /** Fabric time in ms (login times in `sessions`); default ms since the portal started. */
+  now?: () => number;
+}
+
+/** A session in the full feature phase, as `vfab status` and `vfab lun list` show it. */
+export interface IscsiSessionInfo {
+  initiatorName: string;
+  /** ISID in hex (12 digits). */
+  isid: string;
+  tsih: number;
+  sessionType: string;
+  target: string | null;
+  remote: string;
+  /** Login time on the fabric clock (ms). */
+  loginAtMs: number;
+  headerDigest: 'None' | 'CRC32C';
+  dataDigest: 'None' | 'CRC32C';
 }
 
 export interface IscsiPortalInfo {
@@ -92,6 +110,8 @@ export interface IscsiPortalInfo {
   iqn: string;
   maxConnections: number;
   connections: Array<{ id: number; remote: string; initiator: string | undefined; sessionType: string | undefined; commands: number; tasks: number }>;
+  /** Sessions past login, one per connection (MaxConnections 1). */
+  sessions: IscsiSessionInfo[];
   accepted: number;
   logins: number;
   loginFailures: number;
@@ -206,6 +226,7 @@ export class IscsiPortal {
       iqn: this.iqn,
       maxConnections: MAX_ISCSI_CONNECTIONS,
       connections: [...this.conns.values()].map((c) => c.info()),
+      sessions: [...this.conns.values()].flatMap((c) => (c.sessionInfo ? [c.sessionInfo] : [])),
       accepted: this.accepted,
       logins: this.logins,
       loginFailures: this.loginFailures,
@@ -256,6 +277,8 @@ class PortalCommand implements ScsiCommand {
 
 class PortalConnection implements BudgetSession {
   waitingForBudget = false;
+  /** Set once the login is over (status listing). */
+  sessionInfo: IscsiSessionInfo | undefined;
   private readonly framer = new IscsiFramer({ maxDataSegmentBytes: DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES });
   private login: LoginState | undefined;
   private readonly tsih: number;
@@ -270,8 +293,11 @@ class PortalConnection implements BudgetSession {
   private readonly running = new Map<number, PortalCommand>();
   private commands = 0;
   private pausedForSend = false;
-  /** True while the socket is corked until the end of this tick (write batches the PDUs of one tick). */
-  private corked = false;
+  /** PDUs written in this tick, packed for one socket write at its end (flush). */
+  private readonly out = new PduSendBuffer();
+  private flushScheduled = false;
+  private readonly flushBound = (): void => this.flush();
+  private readonly writeRunBound = (bytes: Buffer): void => this.writeRun(bytes);
   private readonly remote: string;
   private readonly onEventBound = (e: FramerEvent): void => this.onEvent(e);
   private readonly onSubmittedBound = (cmd: PortalCommand, res: ScsiResult): void => this.complete(cmd, res);
@@ -379,6 +405,11 @@ class PortalConnection implements BudgetSession {
       targets: this.portal.targetsFor(p.initiatorName),
     });
     this.sessionType = p.sessionType;
+    const digest = (on: boolean): 'None' | 'CRC32C' => (on ? 'CRC32C' : 'None');
+    this.sessionInfo = {
+      initiatorName: p.initiatorName, isid: Buffer.from(this.login.isid!).toString('hex'), tsih: this.tsih, sessionType: p.sessionType, target: p.targetName ?? null,
+      remote: this.remote, loginAtMs: Math.round(this.portal.opts.now?.() ?? performance.now()), headerDigest: digest(p.headerDigest), dataDigest: digest(p.dataDigest),
+    };
     this.portal.logins++;
     this.portal.opts.log(
       `iscsi ${this.id}: login ${p.sessionType} ${this.session.initiator}${p.targetName ? ` to ${p.targetName}` : ''} from ${this.remote}` +
@@ -422,20 +453,26 @@ class PortalConnection implements BudgetSession {
   }
 
   private write(pdu: Pdu): void {
-    const [header, data, trailer] = emitPduParts(pdu, this.digests);
-    // Every PDU written in this tick (the responses of all commands that completed together) leaves in
-    // one writev when the tick ends, not one system call per 48-byte response.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        if (!this.socket.destroyed) this.socket.uncork();
-      });
+    // Every PDU written in this tick (the responses of all commands that completed together) is packed
+    // into one slab run (its data copied now: a READ's data may be lent by the read cache for this call
+    // only) and leaves in one write when the tick ends, not one system call per 48-byte response.
+    this.out.add(pdu, this.digests, this.writeRunBound);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushBound);
     }
-    this.socket.write(header);
-    if (data.length > 0) this.socket.write(data);
-    if (trailer.length > 0) this.socket.write(trailer);
+  }
+
+  /** Writes what this tick packed (in order, after any run `add` already wrote). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const run = this.out.take();
+    if (run !== undefined) this.writeRun(run);
+  }
+
+  private writeRun(bytes: Buffer): void {
+    if (this.socket.destroyed) return;
+    this.socket.write(bytes);
     if (this.socket.writableLength > MAX_SEND_BUFFER_BYTES && !this.pausedForSend) {
       // The initiator is not reading its answers: stop reading its commands until the socket drains.
       this.pausedForSend = true;
@@ -489,9 +526,9 @@ class PortalConnection implements BudgetSession {
     if (this.running.get(cmd.itt) === cmd) this.running.delete(cmd.itt);
     this.portal.opts.budget.release(cmd.costBytes);
     if (this.closed || this.session === undefined) return;
-    // A READ answered from the read cache lends cache memory only for this call: copy it before it is queued.
-    const result = res.dataIn !== undefined ? { ...res, dataIn: Buffer.from(res.dataIn) } : res;
-    this.perform(this.session.complete(cmd.itt, result));
+    // A READ's data may be lent (read cache, memory store) for this call only: perform() sends the
+    // session's Data-In now, and write() copies it into the send slab before returning.
+    this.perform(this.session.complete(cmd.itt, res));
   }
 
   shutdown(reason: string): void {
@@ -512,6 +549,7 @@ class PortalConnection implements BudgetSession {
     for (const cmd of this.running.values()) cmd.aborted = true;
     this.queue.length = 0;
     if (this.waitingForBudget) this.portal.opts.budget.release(0); // let the sessions behind it have their turn
+    this.flush(); // what was sent before the close (a Logout Response, a Login reject) goes out first
     this.socket.end();
     this.socket.destroySoon?.();
   }

@@ -1,5 +1,8 @@
-// One ScsiTarget over several block-protocol connections (one per path, same initiator identity so
-// reservations follow the host, as with one host's HBAs). Path choice comes from lib/storage/multipath.ts;
+// One ScsiTarget over several paths to one array, each a block-protocol connection (ws://..., same
+// initiator identity on every path so reservations follow the host, as with one host's HBAs) or an iSCSI
+// session (iscsi://HOST:PORT/IQN, daemons/storage/iscsi-client.ts: one ISID per path, so one I_T nexus per
+// path as with ESX's software iSCSI adapter). Both transports fail in-flight commands with
+// VFAB_BLOCK_DISCONNECTED when their connection goes; everything below is the same for both. Path choice comes from lib/storage/multipath.ts;
 // this file owns the connections and timers. A command whose path drops (VFAB_BLOCK_DISCONNECTED) is
 // retried on another path without the caller seeing an error; with all paths down it waits for a path up
 // to the APD timeout. failPath(i)/restorePath(i) act like pulling / re-plugging a cable. Dead paths that
@@ -11,7 +14,25 @@ import { SystemClock, type Clock } from '../../lib/clock.js';
 import { SCSI_STATUS, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
 import { MultipathSelector, type PathPolicy, type PathStatus } from '../../lib/storage/multipath.js';
-import { BlockClient, connectBlockClient } from './block-client.js';
+import { connectBlockClient } from './block-client.js';
+import { connectIscsiClient, pathIsid } from './iscsi-client.js';
+import type { ChapTargetConfig } from '../../lib/iscsi/chap.js';
+
+/** What a path needs from its connection (BlockClient and IscsiClient both are one). */
+export interface PathTransport extends ScsiTarget {
+  readonly connected: boolean;
+  /** The array's LUNs as this connection saw them when it connected. */
+  readonly luns: LunEntry[];
+  close(): void;
+  /** Drops the connection at once (a cable pull). */
+  terminate(): void;
+  once(event: 'close', listener: (e: Error) => void): unknown;
+}
+
+/** Which transport a path URL names. */
+export function pathProtocol(url: string): 'block' | 'iscsi' {
+  return url.startsWith('iscsi:') ? 'iscsi' : 'block';
+}
 
 const TASK_ABORTED: ScsiResult = { status: SCSI_STATUS.TASK_ABORTED };
 
@@ -21,7 +42,7 @@ export const RECONNECT_INTERVAL_MS = 1000;
 export const MAX_PATH_RETRIES = 64;
 
 export interface MultipathClientOptions {
-  /** One block URL per path (ws://127.0.0.1:PORT/block). */
+  /** One URL per path: ws://127.0.0.1:PORT/block or iscsi://127.0.0.1:PORT/IQN. */
   urls: string[];
   token: string;
   initiator: string;
@@ -30,6 +51,8 @@ export interface MultipathClientOptions {
   rrIops?: number;
   apdTimeoutMs?: number;
   maxInFlight?: number;
+  /** CHAP for iscsi:// paths (the array's portal asks for it); `mutual`: the target must prove itself too. */
+  chap?: ChapTargetConfig;
   /** Reconnect dead paths that were not failed with failPath (default true). */
   autoReconnect?: boolean;
   reconnectIntervalMs?: number;
@@ -39,13 +62,14 @@ export interface MultipathClientOptions {
 
 export interface MultipathPathInfo extends PathStatus {
   url: string;
+  protocol: 'block' | 'iscsi';
   connected: boolean;
   adminDown: boolean;
 }
 
 export class MultipathClient implements ScsiTarget {
   readonly selector: MultipathSelector;
-  private readonly clients: Array<BlockClient | undefined>;
+  private readonly clients: Array<PathTransport | undefined>;
   private readonly adminDown: boolean[];
   private readonly reconnectTimers: Array<NodeJS.Timeout | undefined>;
   private readonly waiters = new Set<() => void>();
@@ -62,7 +86,7 @@ export class MultipathClient implements ScsiTarget {
       ...(opts.rrIops !== undefined ? { rrIops: opts.rrIops } : {}),
       ...(opts.apdTimeoutMs !== undefined ? { apdTimeoutMs: opts.apdTimeoutMs } : {}),
     });
-    this.clients = new Array<BlockClient | undefined>(opts.urls.length).fill(undefined);
+    this.clients = new Array<PathTransport | undefined>(opts.urls.length).fill(undefined);
     this.adminDown = new Array<boolean>(opts.urls.length).fill(false);
     this.reconnectTimers = new Array<NodeJS.Timeout | undefined>(opts.urls.length).fill(undefined);
   }
@@ -80,12 +104,16 @@ export class MultipathClient implements ScsiTarget {
 
   private async connectPath(i: number): Promise<void> {
     try {
-      const c = await connectBlockClient({
-        url: this.opts.urls[i],
-        token: this.opts.token,
-        initiator: this.opts.initiator,
-        ...(this.opts.maxInFlight !== undefined ? { maxInFlight: this.opts.maxInFlight } : {}),
-      });
+      const url = this.opts.urls[i]!;
+      const c: PathTransport =
+        pathProtocol(url) === 'iscsi'
+          ? await connectIscsiClient({ url, initiator: this.opts.initiator, isid: pathIsid(i), ...(this.opts.chap ? { chap: this.opts.chap } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) })
+          : await connectBlockClient({
+              url,
+              token: this.opts.token,
+              initiator: this.opts.initiator,
+              ...(this.opts.maxInFlight !== undefined ? { maxInFlight: this.opts.maxInFlight } : {}),
+            });
       if (this.closed || this.adminDown[i]) {
         c.close();
         return;
@@ -175,7 +203,7 @@ export class MultipathClient implements ScsiTarget {
     await this.connectPath(i);
   }
 
-  /** The LUN list from the HELLO_ACK of a connected path (a snapshot taken at connect time). */
+  /** The LUN list of a connected path (HELLO_ACK, or the iSCSI LUN scan; a snapshot taken at connect time). */
   lunEntries(): LunEntry[] {
     for (const c of this.clients) if (c?.connected) return c.luns;
     return [];
@@ -184,7 +212,8 @@ export class MultipathClient implements ScsiTarget {
   paths(): MultipathPathInfo[] {
     return this.selector.status().map((s) => ({
       ...s,
-      url: this.opts.urls[s.path],
+      url: this.opts.urls[s.path]!,
+      protocol: pathProtocol(this.opts.urls[s.path]!),
       connected: this.clients[s.path]?.connected === true,
       adminDown: this.adminDown[s.path],
     }));

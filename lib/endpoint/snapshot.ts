@@ -122,7 +122,7 @@ export function checkEndpointSnapshot(v: unknown, limits: SnapshotLimits, counte
   if (v.version !== ENDPOINT_SNAPSHOT_VERSION) return bad(`snapshot version ${String(v.version)} is not ${ENDPOINT_SNAPSHOT_VERSION}`);
   if (!isText(v.name, 256)) return bad('snapshot name must be 1..256 characters');
   if (typeof v.poweredOn !== 'boolean') return bad('poweredOn is not a boolean');
-  if (!Array.isArray(v.nics) || v.nics.length < 1 || v.nics.length > limits.maxNics) return bad(`nics must be 1..${limits.maxNics} entries`);
+  if (!Array.isArray(v.nics) || v.nics.length > limits.maxNics) return bad(`nics must be 0..${limits.maxNics} entries`);
   for (const [i, n] of v.nics.entries()) {
     const where = `nics[${i}]`;
     if (!isObj(n)) return bad(`${where} is not an object`);

@@ -230,8 +230,9 @@ export class VmEndpoint {
   constructor(opts: VmEndpointOptions) {
     this.name = opts.name;
     this.clock = opts.clock;
-    if (!Array.isArray(opts.nics) || opts.nics.length < 1 || opts.nics.length > MAX_VM_NICS) {
-      throw endpointError('VFAB_ENDPOINT_BAD_CONFIG', `VM ${opts.name}: needs 1..${MAX_VM_NICS} vNICs, got ${opts.nics?.length}`);
+    // A VM without vNICs is valid (a disk-only VM, as in vSphere): it has a stack with no interface.
+    if (!Array.isArray(opts.nics) || opts.nics.length > MAX_VM_NICS) {
+      throw endpointError('VFAB_ENDPOINT_BAD_CONFIG', `VM ${opts.name}: needs 0..${MAX_VM_NICS} vNICs, got ${opts.nics?.length}`);
     }
     const names = new Set<string>();
     this.nics = opts.nics.map((c, index) => {

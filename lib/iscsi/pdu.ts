@@ -301,9 +301,11 @@ function fail(code: string, message: string, details?: Record<string, unknown>):
   return err(new VfabError(code, message, details));
 }
 
-function view(buf: Uint8Array): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+function getU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export function padded(n: number): number {
   return (n + PAD_BYTES - 1) & ~(PAD_BYTES - 1);
@@ -348,9 +350,8 @@ export function parsePdu(
   if (!total.ok) return total;
   const bytes = total.value;
   if (buf.length - offset < bytes) return fail(ISCSI_ERROR.TRUNCATED, `PDU needs ${bytes} bytes, ${buf.length - offset} left`);
-  const v = view(buf);
   const ahsBytes = buf[offset + BHS_OFF.totalAhsLength] * 4;
-  const dataBytes = v.getUint32(offset + 4) & DATA_SEGMENT_LENGTH_FIELD_MAX;
+  const dataBytes = getU32(buf, offset + 4) & DATA_SEGMENT_LENGTH_FIELD_MAX;
   let p = offset + BHS_BYTES + ahsBytes;
   if (digests.header) {
     const want = crc32c(buf, offset, p);
@@ -360,29 +361,29 @@ export function parsePdu(
   }
   const byte0 = buf[offset];
   const opcode = byte0 & OPCODE_MASK;
-  const itt = v.getUint32(offset + BHS_OFF.itt);
-  const where = { opcode, itt };
+  const itt = getU32(buf, offset + BHS_OFF.itt);
   if (dataBytes > 0 && digests.data) {
     const end = p + padded(dataBytes);
     const want = crc32c(buf, p, end);
     const got = readDigest(buf, end);
-    if (want !== got) return fail(ISCSI_ERROR.DATA_DIGEST, `data digest 0x${got.toString(16)} != computed 0x${want.toString(16)}`, where);
+    if (want !== got) return fail(ISCSI_ERROR.DATA_DIGEST, `data digest 0x${got.toString(16)} != computed 0x${want.toString(16)}`, { opcode, itt });
   }
-  if (byte0 & OPCODE_RESERVED_BIT || !KNOWN.has(opcode)) return fail(ISCSI_ERROR.BAD_OPCODE, `opcode 0x${byte0.toString(16)} is not an iSCSI opcode`, where);
-  const ahs = buf.subarray(offset + BHS_BYTES, offset + BHS_BYTES + ahsBytes);
+  if (byte0 & OPCODE_RESERVED_BIT || !KNOWN.has(opcode)) return fail(ISCSI_ERROR.BAD_OPCODE, `opcode 0x${byte0.toString(16)} is not an iSCSI opcode`, { opcode, itt });
+  // Empty AHS and data (most PDUs) share one empty array instead of a view each.
+  const ahs = ahsBytes > 0 ? buf.subarray(offset + BHS_BYTES, offset + BHS_BYTES + ahsBytes) : EMPTY;
   if (ahsBytes > 0) {
-    if (opcode !== OPCODE.SCSI_COMMAND) return fail(ISCSI_ERROR.BAD_AHS, `${OPCODE_NAME[opcode]} carries no AHS, got ${ahsBytes} bytes`, where);
+    if (opcode !== OPCODE.SCSI_COMMAND) return fail(ISCSI_ERROR.BAD_AHS, `${OPCODE_NAME[opcode]} carries no AHS, got ${ahsBytes} bytes`, { opcode, itt });
     const bad = checkAhs(ahs);
-    if (bad) return fail(ISCSI_ERROR.BAD_AHS, bad, where);
+    if (bad) return fail(ISCSI_ERROR.BAD_AHS, bad, { opcode, itt });
   }
-  if (dataBytes > 0 && NO_DATA.has(opcode)) return fail(ISCSI_ERROR.BAD_FIELD, `${OPCODE_NAME[opcode]} carries no data segment, got ${dataBytes} bytes`, where);
+  if (dataBytes > 0 && NO_DATA.has(opcode)) return fail(ISCSI_ERROR.BAD_FIELD, `${OPCODE_NAME[opcode]} carries no data segment, got ${dataBytes} bytes`, { opcode, itt });
   const pdu: Record<string, unknown> = {
     opcode,
     immediate: (byte0 & IMMEDIATE_BIT) !== 0,
     flags: buf[offset + BHS_OFF.flags],
     itt,
     ahs,
-    data: buf.subarray(p, p + dataBytes),
+    data: dataBytes > 0 ? buf.subarray(p, p + dataBytes) : EMPTY,
   };
   const layout = LAYOUT[opcode as Opcode] as Record<string, readonly [number, Kind]>;
   for (const name in layout) {
@@ -393,14 +394,17 @@ export function parsePdu(
         pdu[name] = buf[at];
         break;
       case 'u16':
-        pdu[name] = v.getUint16(at);
+        pdu[name] = (buf[at]! << 8) | buf[at + 1]!;
         break;
       case 'u32':
-        pdu[name] = v.getUint32(at);
+        pdu[name] = getU32(buf, at);
         break;
-      case 'u64':
-        pdu[name] = v.getBigUint64(at);
+      case 'u64': {
+        const hi = getU32(buf, at);
+        const lo = getU32(buf, at + 4);
+        pdu[name] = hi === 0 && lo === 0 ? 0n : (BigInt(hi) << 32n) | BigInt(lo);
         break;
+      }
       default:
         pdu[name] = buf.subarray(at, at + KIND_BYTES[kind]);
     }
@@ -461,6 +465,7 @@ export function buildAhs(list: readonly Ahs[]): Uint8Array {
  * one (§11.2.2.3: its first specific byte is reserved, the CDB continues after it).
  */
 export function fullCdb(pdu: PduOf<typeof OPCODE.SCSI_COMMAND>): Uint8Array {
+  if (pdu.ahs.length === 0) return pdu.cdb;
   const ext = listAhs(pdu.ahs).find((a) => a.type === AHS_TYPE.EXTENDED_CDB);
   if (!ext) return pdu.cdb;
   const out = new Uint8Array(pdu.cdb.length + ext.specific.length - 1);
@@ -479,80 +484,155 @@ function badEmit(message: string): never {
 
 const PAD = new Uint8Array(PAD_BYTES);
 
-/** Header, data and trailer of `pdu`; concatenated they are the PDU on the wire. */
-export function emitPduParts(pdu: Pdu, digests: Digests): [Uint8Array, Uint8Array, Uint8Array] {
+/** Each opcode's fields as a list (name, offset, kind), built once from LAYOUT for the emit loop. */
+const FIELD_LIST: Record<number, ReadonlyArray<readonly [string, number, Kind]>> = Object.fromEntries(
+  Object.entries(LAYOUT).map(([op, layout]) => [Number(op), Object.entries(layout as Record<string, readonly [number, Kind]>).map(([name, [off, kind]]) => [name, off, kind] as const)]),
+);
+
+function putU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >>> 8) & 0xff;
+  b[at + 1] = v & 0xff;
+}
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >>> 24) & 0xff;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
+}
+function putU64(b: Uint8Array, at: number, v: bigint): void {
+  if (v === 0n) {
+    b.fill(0, at, at + 8);
+    return;
+  }
+  const u = BigInt.asUintN(64, v);
+  putU32(b, at, Number(u >> 32n));
+  putU32(b, at + 4, Number(u & 0xffffffffn));
+}
+
+/** Checks what emit cannot encode (a bug on the sending side: VFAB_ISCSI_BAD_EMIT). */
+function checkEmit(pdu: Pdu): void {
   const ahsBytes = pdu.ahs.length;
   if (ahsBytes % PAD_BYTES !== 0 || ahsBytes > ISCSI_MAX_AHS_BYTES) badEmit(`AHS of ${ahsBytes} bytes (multiple of 4, at most ${ISCSI_MAX_AHS_BYTES})`);
-  const dataBytes = pdu.data.length;
-  if (dataBytes > DATA_SEGMENT_LENGTH_FIELD_MAX) badEmit(`data segment of ${dataBytes} bytes does not fit 24 bits`);
+  if (pdu.data.length > DATA_SEGMENT_LENGTH_FIELD_MAX) badEmit(`data segment of ${pdu.data.length} bytes does not fit 24 bits`);
   if (!KNOWN.has(pdu.opcode)) badEmit(`opcode ${pdu.opcode} is not an iSCSI opcode`);
-  const headerBytes = BHS_BYTES + ahsBytes + (digests.header ? DIGEST_BYTES : 0);
-  const header = new Uint8Array(headerBytes);
-  const v = view(header);
-  header[0] = pdu.opcode | (pdu.immediate ? IMMEDIATE_BIT : 0);
-  header[1] = pdu.flags & 0xff;
-  header[4] = ahsBytes / 4;
-  header[5] = (dataBytes >> 16) & 0xff;
-  header[6] = (dataBytes >> 8) & 0xff;
-  header[7] = dataBytes & 0xff;
-  v.setUint32(BHS_OFF.itt, pdu.itt >>> 0);
-  const layout = LAYOUT[pdu.opcode] as Record<string, readonly [number, Kind]>;
+}
+
+/** Bytes of the header part (BHS, AHS, header digest) of `pdu`. */
+function headerBytesOf(pdu: Pdu, digests: Digests): number {
+  return BHS_BYTES + pdu.ahs.length + (digests.header ? DIGEST_BYTES : 0);
+}
+
+/** Bytes of the trailer (padding, data digest) after a data segment of `dataBytes`. */
+function trailerBytesOf(dataBytes: number, digests: Digests): number {
+  return dataBytes > 0 ? padded(dataBytes) - dataBytes + (digests.data ? DIGEST_BYTES : 0) : 0;
+}
+
+/** Writes the header part (BHS, AHS, header digest) of a checked `pdu` at out[at]. */
+function writeHeader(pdu: Pdu, digests: Digests, out: Uint8Array, at: number): void {
+  const ahsBytes = pdu.ahs.length;
+  const dataBytes = pdu.data.length;
+  out.fill(0, at, at + BHS_BYTES);
+  out[at] = pdu.opcode | (pdu.immediate ? IMMEDIATE_BIT : 0);
+  out[at + 1] = pdu.flags & 0xff;
+  out[at + 4] = ahsBytes / 4;
+  out[at + 5] = (dataBytes >> 16) & 0xff;
+  out[at + 6] = (dataBytes >> 8) & 0xff;
+  out[at + 7] = dataBytes & 0xff;
+  putU32(out, at + BHS_OFF.itt, pdu.itt >>> 0);
+  const fields = FIELD_LIST[pdu.opcode]!;
   const values = pdu as unknown as Record<string, number | bigint | Uint8Array>;
-  for (const name in layout) {
-    const [off, kind] = layout[name];
+  for (let i = 0; i < fields.length; i++) {
+    const [name, off, kind] = fields[i]!;
     const value = values[name];
     switch (kind) {
       case 'u8':
-        header[off] = (value as number) & 0xff;
+        out[at + off] = (value as number) & 0xff;
         break;
       case 'u16':
-        v.setUint16(off, (value as number) & 0xffff);
+        putU16(out, at + off, (value as number) & 0xffff);
         break;
       case 'u32':
-        v.setUint32(off, (value as number) >>> 0);
+        putU32(out, at + off, (value as number) >>> 0);
         break;
       case 'u64':
-        v.setBigUint64(off, BigInt.asUintN(64, value as bigint));
+        putU64(out, at + off, value as bigint);
         break;
       default: {
         const bytes = value as Uint8Array;
         if (bytes.length !== KIND_BYTES[kind]) badEmit(`${name} must be ${KIND_BYTES[kind]} bytes, got ${bytes.length}`);
-        header.set(bytes, off);
+        out.set(bytes, at + off);
       }
     }
   }
-  header.set(pdu.ahs, BHS_BYTES);
-  if (digests.header) writeDigest(header, BHS_BYTES + ahsBytes, crc32c(header, 0, BHS_BYTES + ahsBytes));
+  if (ahsBytes > 0) out.set(pdu.ahs, at + BHS_BYTES);
+  if (digests.header) writeDigest(out, at + BHS_BYTES + ahsBytes, crc32c(out, at, at + BHS_BYTES + ahsBytes));
+}
+
+/** Writes the trailer (zero padding, data digest over data and padding) of `data` at out[at]. */
+function writeTrailer(data: Uint8Array, digests: Digests, out: Uint8Array, at: number): void {
+  const dataBytes = data.length;
+  if (dataBytes === 0) return;
   const padBytes = padded(dataBytes) - dataBytes;
-  const trailer = new Uint8Array(dataBytes > 0 ? padBytes + (digests.data ? DIGEST_BYTES : 0) : 0);
-  if (dataBytes > 0 && digests.data) {
-    const crc = crc32cUpdate(crc32cUpdate(CRC32C_INIT, pdu.data), PAD, 0, padBytes);
-    writeDigest(trailer, padBytes, crc32cFinish(crc));
-  }
+  out.fill(0, at, at + padBytes);
+  if (digests.data) writeDigest(out, at + padBytes, crc32cFinish(crc32cUpdate(crc32cUpdate(CRC32C_INIT, data), PAD, 0, padBytes)));
+}
+
+/** Header, data and trailer of `pdu`; concatenated they are the PDU on the wire. */
+export function emitPduParts(pdu: Pdu, digests: Digests): [Uint8Array, Uint8Array, Uint8Array] {
+  checkEmit(pdu);
+  const header = new Uint8Array(headerBytesOf(pdu, digests));
+  writeHeader(pdu, digests, header, 0);
+  const trailer = new Uint8Array(trailerBytesOf(pdu.data.length, digests));
+  writeTrailer(pdu.data, digests, trailer, 0);
   return [header, pdu.data, trailer];
+}
+
+/** Bytes `pdu` takes on the wire with these digests (what emitPduInto writes). */
+export function pduWireBytes(pdu: Pdu, digests: Digests): number {
+  return headerBytesOf(pdu, digests) + pdu.data.length + trailerBytesOf(pdu.data.length, digests);
+}
+
+/**
+ * Writes the whole PDU (as emitPdu would) into `out` from `offset`, which must have pduWireBytes room;
+ * the data segment is copied, so `pdu.data` may be reused once this returns. Returns the bytes written.
+ */
+export function emitPduInto(pdu: Pdu, digests: Digests, out: Uint8Array, offset: number): number {
+  checkEmit(pdu);
+  const h = headerBytesOf(pdu, digests);
+  const total = h + pdu.data.length + trailerBytesOf(pdu.data.length, digests);
+  if (out.length - offset < total) badEmit(`PDU of ${total} bytes does not fit ${out.length - offset} bytes left`);
+  writeHeader(pdu, digests, out, offset);
+  out.set(pdu.data, offset + h);
+  writeTrailer(pdu.data, digests, out, offset + h + pdu.data.length);
+  return total;
 }
 
 /** The PDU as one buffer. */
 export function emitPdu(pdu: Pdu, digests: Digests = NO_DIGESTS): Buffer {
-  return Buffer.concat(emitPduParts(pdu, digests));
-}
-
-/** Default values of the fields of a PDU type: numbers 0, LUN 0n, ISID and CDB zero bytes. */
-function defaults(opcode: Opcode): Record<string, number | bigint | Uint8Array> {
-  const out: Record<string, number | bigint | Uint8Array> = {};
-  const layout = LAYOUT[opcode] as Record<string, readonly [number, Kind]>;
-  for (const name in layout) {
-    const kind = layout[name][1];
-    out[name] = kind === 'u64' ? 0n : kind === 'isid' || kind === 'cdb' ? new Uint8Array(KIND_BYTES[kind]) : 0;
-  }
+  const out = Buffer.allocUnsafe(pduWireBytes(pdu, digests));
+  emitPduInto(pdu, digests, out, 0);
   return out;
 }
 
-const EMPTY = new Uint8Array(0);
+/** Each opcode's field defaults (numbers 0, LUN 0n; ISID and CDB fields listed apart, fresh per PDU). */
+const DEFAULTS: Record<number, Record<string, number | bigint>> = {};
+const ARRAY_FIELDS: Record<number, Array<[string, number]>> = {};
+for (const [op, fields] of Object.entries(FIELD_LIST)) {
+  const d: Record<string, number | bigint> = {};
+  const arrays: Array<[string, number]> = [];
+  for (const [name, , kind] of fields) {
+    if (kind === 'isid' || kind === 'cdb') arrays.push([name, KIND_BYTES[kind]]);
+    else d[name] = kind === 'u64' ? 0n : 0;
+  }
+  DEFAULTS[Number(op)] = d;
+  ARRAY_FIELDS[Number(op)] = arrays;
+}
 
 /** A PDU of type `opcode` with the given fields; the rest 0 (flags default to F set, the usual case). */
 export function makePdu<Op extends Opcode>(opcode: Op, fields: Partial<Omit<PduOf<Op>, 'opcode'>>): PduOf<Op> {
-  return { ...defaults(opcode), opcode, immediate: false, flags: FLAG.F, itt: 0, ahs: EMPTY, data: EMPTY, ...fields } as unknown as PduOf<Op>;
+  const pdu: Record<string, unknown> = { ...DEFAULTS[opcode], opcode, immediate: false, flags: FLAG.F, itt: 0, ahs: EMPTY, data: EMPTY };
+  for (const [name, bytes] of ARRAY_FIELDS[opcode]!) pdu[name] = new Uint8Array(bytes);
+  return Object.assign(pdu, fields) as unknown as PduOf<Op>;
 }
 
 /** The CSG and NSG of a Login Request or Response flags byte. */

@@ -422,9 +422,10 @@ export class IscsiSession {
       this.finish(t, out);
       return;
     }
-    t.buf = new Uint8Array(edtl);
+    // All data came with the command (the usual small write): one copy, no zero fill.
+    t.buf = imm === edtl ? Uint8Array.prototype.slice.call(pdu.data) : new Uint8Array(edtl);
     this.dataOutBytes += edtl;
-    t.buf.set(pdu.data, 0);
+    if (imm !== edtl) t.buf.set(pdu.data, 0);
     t.received = imm;
     t.unsolicitedEnd = unsolicitedFollows ? Math.min(edtl, p.firstBurstBytes) : imm;
     t.unsolicitedOpen = unsolicitedFollows && t.unsolicitedEnd > imm;
@@ -613,23 +614,30 @@ export class IscsiSession {
       const len = Math.min(seg, burstEnd - off);
       const last = off + len === sendBytes;
       const endOfSequence = off + len === burstEnd;
-      const pduFlags = (endOfSequence ? FLAG.F : 0) | (last && statusInData ? FLAG.STATUS | flags : 0);
+      const withStatus = last && statusInData;
+      const pduFlags = (endOfSequence ? FLAG.F : 0) | (withStatus ? FLAG.STATUS | flags : 0);
       this.counters.dataInPdus++;
-      this.send(
-        out,
-        makePdu(OPCODE.DATA_IN, {
-          flags: pduFlags,
-          itt: t.itt,
-          lun: t.lunField,
-          ttt: RESERVED_TAG,
-          status: last && statusInData ? result.status : 0,
-          ...(last && statusInData ? this.seq(true) : { statSN: 0, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN }),
-          dataSN: dataSN++,
-          bufferOffset: off,
-          residualCount: last && statusInData ? residual : 0,
-          data: data.subarray(off, off + len),
-        }),
-      );
+      const statSN = withStatus ? this.statSN : 0;
+      if (withStatus) this.statSN = u32(this.statSN + 1);
+      // Built as one literal (every read sends at least one): no makePdu defaults, no spread.
+      const pdu: PduOf<typeof OPCODE.DATA_IN> = {
+        opcode: OPCODE.DATA_IN,
+        immediate: false,
+        flags: pduFlags,
+        itt: t.itt,
+        ahs: EMPTY,
+        data: off === 0 && len === data.length ? data : data.subarray(off, off + len),
+        status: withStatus ? result.status : 0,
+        lun: t.lunField,
+        ttt: RESERVED_TAG,
+        statSN,
+        expCmdSN: this.expCmdSN,
+        maxCmdSN: this.maxCmdSN,
+        dataSN: dataSN++,
+        bufferOffset: off,
+        residualCount: withStatus ? residual : 0,
+      };
+      this.send(out, pdu);
       off += len;
       if (endOfSequence) burstStart = burstEnd;
     }
@@ -653,21 +661,26 @@ export class IscsiSession {
       seg.set(s, 2);
       data = seg;
     }
-    this.send(
-      out,
-      makePdu(OPCODE.SCSI_RESPONSE, {
-        flags: FLAG.F | flags,
-        itt: t.itt,
-        response: 0,
-        status,
-        snackTag: 0,
-        ...this.seq(true),
-        expDataSN,
-        bidiReadResidualCount: 0,
-        residualCount: residual,
-        data,
-      }),
-    );
+    const statSN = this.statSN;
+    this.statSN = u32(this.statSN + 1);
+    const pdu: PduOf<typeof OPCODE.SCSI_RESPONSE> = {
+      opcode: OPCODE.SCSI_RESPONSE,
+      immediate: false,
+      flags: FLAG.F | flags,
+      itt: t.itt,
+      ahs: EMPTY,
+      data,
+      response: 0,
+      status,
+      snackTag: 0,
+      statSN,
+      expCmdSN: this.expCmdSN,
+      maxCmdSN: this.maxCmdSN,
+      expDataSN,
+      bidiReadResidualCount: 0,
+      residualCount: residual,
+    };
+    this.send(out, pdu);
   }
 
   // ---- NOP, Text, Logout --------------------------------------------------------------------------------------

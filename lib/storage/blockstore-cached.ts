@@ -25,6 +25,7 @@
 
 import { ok, type Result } from '../errors.js';
 import { BlockCache, type ReadCacheStats } from './block-cache.js';
+import { TurnBatch } from './turn-batch.js';
 import { READ_DPO, READ_FUA, type BlockReadCallback, type BlockStore, type WriteOptions } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 
@@ -90,9 +91,7 @@ export class CachedBlockStore implements BlockStore {
   private staleBefore = 0;
   /** Writes, unmaps and drops issued and not yet done (a few per session window). */
   private readonly mutationsOut: MutationRecord[] = [];
-  private pendingLookups: Lookup[] = [];
-  private lookupsScheduled = false;
-  private readonly runLookupsBound = (): void => this.runLookups();
+  private readonly lookups = new TurnBatch<Lookup>((all) => this.runLookups(all));
 
   constructor(
     readonly inner: BlockStore,
@@ -173,17 +172,10 @@ export class CachedBlockStore implements BlockStore {
     }
     // Looked up when the turn's lookups are answered (one microtask per turn): the contract says never synchronously,
     // and the view must be fresh when it is handed over.
-    this.pendingLookups.push({ lun, lba, blockSizeBytes, cb, dpo: (hints & READ_DPO) !== 0 });
-    if (!this.lookupsScheduled) {
-      this.lookupsScheduled = true;
-      queueMicrotask(this.runLookupsBound);
-    }
+    this.lookups.push({ lun, lba, blockSizeBytes, cb, dpo: (hints & READ_DPO) !== 0 });
   }
 
-  private runLookups(): void {
-    this.lookupsScheduled = false;
-    const all = this.pendingLookups;
-    this.pendingLookups = [];
+  private runLookups(all: readonly Lookup[]): void {
     for (let i = 0; i < all.length; i++) {
       const r = all[i]!;
       const data = this.cache.get(r.lun, r.lba);

@@ -61,7 +61,7 @@ export interface WriteOptions {
 }
 
 /**
- * Completion of a callback-style single-block read (the READ fast path: no Promise per command). Exactly
+ * Completion of a callback-style read (readBlockCb, readRunCb: the READ fast path: no Promise per command). Exactly
  * one of data / error is set; data is the block as a view that is valid only during the call (it may lie
  * in read-cache memory that a later fill reuses): copy it to keep it.
  */
@@ -87,6 +87,16 @@ export interface BlockStore {
    * with the same checksum and zero-fill rules as readBlocks. Stores without it are used through readBlocks.
    */
   readBlockCb?(lun: number, lba: number, blockSizeBytes: number, cb: BlockReadCallback, hints?: number): void;
+  /**
+   * Optional fast path for reads of any length (count >= 1): as readBlockCb, `cb.blockRead` later with the
+   * `count` blocks as one view valid only during the call. A store with no cache (so no cache hints) has it.
+   */
+  readRunCb?(lun: number, lba: number, count: number, blockSizeBytes: number, cb: BlockReadCallback): void;
+  /**
+   * Optional: a store whose writes complete at once (memory, not durable) applies the write now, as
+   * writeBlocks would, and throws what writeBlocks rejects with. The target's WRITE fast path uses it.
+   */
+  writeBlocksNow?(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number): void;
   /** Write data (a whole number of blocks) from `lba` as one atomic batch. */
   writeBlocks(lun: number, lba: number, data: Uint8Array, blockSizeBytes: number, opts?: WriteOptions): Promise<void>;
   /** Deallocate `count` blocks from `lba` (they read as zeros afterwards), one atomic batch. */

@@ -22,6 +22,12 @@ export class RangeLock {
     return false;
   }
 
+  /** Whether [start, start+count) could be locked at once (no held or waiting range overlaps it). */
+  free(start: number, count: number): boolean {
+    const end = start + Math.max(count, 1);
+    return !this.overlapsHeld(start, end) && !this.overlapsWaiting(start, end, this.waiters.length);
+  }
+
   /** Lock blocks [start, start+count). Resolves when held; call release(start, count) afterwards. */
   acquire(start: number, count: number): Promise<void> | undefined {
     const end = start + Math.max(count, 1);

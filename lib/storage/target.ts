@@ -5,8 +5,9 @@
 // 0x00/0x80/0x83/0xb0/0xb2, REPORT LUNS, REQUEST SENSE, MODE SENSE 6/10 (mode-pages.ts), REPORT SUPPORTED
 // OPERATION CODES (opcodes.ts), SPC-2 RESERVE/RELEASE 6/10, PERSISTENT RESERVE IN/OUT). Never throws: bad
 // input is CHECK CONDITION and changes no data. `submit` is a callback entry with a Promise-free fast path for
-// single-block READs. Unit attentions (unit-attention.ts) for transports that report them. Leaves out
-// protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
+// READs (any length on a store with readRunCb, one block on the others) and, on a store that writes at once
+// (the memory store), WRITE (10)/(16). Unit attentions (unit-attention.ts) for transports that report them.
+// Leaves out protection information (RDPROTECT/WRPROTECT/VRPROTECT must be 0), task management (except
 // `nexusLoss`/`logicalUnitReset`), descriptor sense, anchored blocks, ORWRITE (32) and its
 // previous-generation processing, EXTENDED COPY, MODE SELECT and third-party reservations. docs/storage-model.md lists every sense it returns.
 
@@ -15,6 +16,7 @@ import { ASC, SCSI_OP, SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult
 import { type BlockReadCallback, type BlockStore, READ_CACHE_HINTS, READ_FUA, STORAGE_ERROR } from './blockstore.js';
 import type { VfabError } from '../errors.js';
 import { RangeLock } from './range-lock.js';
+import { TurnBatch } from './turn-batch.js';
 import {
   ACCESS,
   LunReservations,
@@ -211,6 +213,27 @@ function truncate(data: Buffer, allocationBytes: number): Buffer {
 
 const INTERNAL_FAILURE: ScsiResult = checkCondition(SENSE_KEY.HARDWARE_ERROR, ASC_EXTRA.INTERNAL_TARGET_FAILURE);
 
+/** The LBA rwRange read last (a scratch, so the fast paths allocate nothing for it). */
+const RW_RANGE = { lba: -1 };
+
+/**
+ * The block count of a (10) or (16) CDB of the two given opcodes (its LBA into RW_RANGE.lba), or -1 when
+ * the CDB is neither or has the wrong length.
+ */
+function rwRange(cdb: Uint8Array, op10: number, op16: number): number {
+  const op = cdb[0];
+  if (op === op16 && cdb.length >= 16 && cdb.length <= MAX_CDB_BYTES) {
+    RW_RANGE.lba = u64(cdb, 2);
+    return u32(cdb, 10);
+  }
+  if (op === op10 && cdb.length >= 10 && cdb.length <= MAX_CDB_BYTES) {
+    RW_RANGE.lba = u32(cdb, 2);
+    return u16(cdb, 7);
+  }
+  RW_RANGE.lba = -1;
+  return -1;
+}
+
 /** Completion of submit(): `ctx` is the caller's own per-command object, so no closure per command. */
 export type SubmitDone<C> = (ctx: C, result: ScsiResult) => void;
 
@@ -255,6 +278,10 @@ export interface BlockTargetOptions {
 /** SCSI target over a BlockStore; the LUN table is managed by the owner (lib/storage/array.ts). */
 export class BlockTarget implements ScsiTarget {
   private readonly luns = new Map<number, TargetLun>();
+  /** Fast-path answers waiting for this turn's completion microtask. */
+  private readonly later = new TurnBatch<{ ctx: unknown; done: SubmitDone<unknown>; result: ScsiResult }>((all) => {
+    for (let i = 0; i < all.length; i++) all[i]!.done(all[i]!.ctx, all[i]!.result);
+  });
 
   constructor(readonly store: BlockStore, _opts: BlockTargetOptions = {}) {}
 
@@ -301,41 +328,84 @@ export class BlockTarget implements ScsiTarget {
   }
 
   /**
-   * Callback-style execute. A single-block READ (10)/(16) that passes every check goes straight to the
-   * store's readBlockCb (no Promise, no async frames); anything else, including every READ that ends in
+   * Callback-style execute. A READ (10)/(16) that passes every check goes straight to the store's
+   * readRunCb (any length; the memory store) or, for one block, its readBlockCb (LevelDB and the read
+   * cache) — no Promise, no async frames; anything else, including every READ that ends in
    * CHECK CONDITION or RESERVATION CONFLICT, runs through execute() so the answers are identical.
    */
   submit<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): void {
     const cdb = cmd.cdb;
     const store = this.store;
-    if (store.readBlockCb !== undefined && cdb instanceof Uint8Array && typeof cmd.initiator === 'string') {
-      const op = cdb[0];
-      let lba = -1;
-      let blocks = 0;
-      if (op === SCSI_OP.READ_16 && cdb.length >= 16 && cdb.length <= MAX_CDB_BYTES) {
-        lba = u64(cdb, 2);
-        blocks = u32(cdb, 10);
-      } else if (op === SCSI_OP.READ_10 && cdb.length >= 10 && cdb.length <= MAX_CDB_BYTES) {
-        lba = u32(cdb, 2);
-        blocks = u16(cdb, 7);
-      }
-      if (blocks === 1 && (cdb[1]! & 0xe0) === 0) {
+    if ((store.readBlockCb !== undefined || store.readRunCb !== undefined) && cdb instanceof Uint8Array && typeof cmd.initiator === 'string') {
+      const blocks = rwRange(cdb, SCSI_OP.READ_10, SCSI_OP.READ_16);
+      const lba = RW_RANGE.lba;
+      if (blocks >= 1 && (cdb[1]! & 0xe0) === 0 && (blocks === 1 || store.readRunCb !== undefined) && cmd.aborted !== true) {
         const l = this.luns.get(cmd.lun);
         if (
           l !== undefined &&
-          lba + 1 <= l.info.blocks &&
+          blocks <= maxTransferBlocks(l.info.blockSizeBytes) &&
+          lba + blocks <= l.info.blocks &&
           l.pr.access(cmd.initiator, ACCESS.READ) &&
           (cmd.reportsUnitAttentions !== true || (l.ua.quiet && l.ua.knows(cmd.initiator)))
         ) {
-          store.readBlockCb(l.info.lun, lba, l.info.blockSizeBytes, new FastRead(this, l, ctx, done), cdb[1]! & READ_CACHE_HINTS);
+          const fast = new FastRead(this, l, ctx, done);
+          if (store.readRunCb !== undefined) store.readRunCb(l.info.lun, lba, blocks, l.info.blockSizeBytes, fast);
+          else store.readBlockCb!(l.info.lun, lba, l.info.blockSizeBytes, fast, cdb[1]! & READ_CACHE_HINTS);
           return;
         }
       }
     }
+    if (store.writeBlocksNow !== undefined && cdb instanceof Uint8Array && typeof cmd.initiator === 'string' && this.writeNow(cmd, ctx, done)) return;
     this.execute(cmd).then(
       (res) => done(ctx, res),
       () => done(ctx, INTERNAL_FAILURE),
     );
+  }
+
+  /**
+   * WRITE (10)/(16) fast path on a store that writes at once (writeBlocksNow: the memory store): a write
+   * whose every check passes, whose data-out is exactly its blocks and whose range no lock holder or
+   * waiter overlaps is applied now (so it is atomic against every other command, as under the range lock)
+   * and answered GOOD in this turn's completion microtask. Anything else returns false and runs through
+   * execute(), so the answers are identical.
+   */
+  private writeNow<C>(cmd: ScsiCommand, ctx: C, done: SubmitDone<C>): boolean {
+    const cdb = cmd.cdb;
+    const blocks = rwRange(cdb, SCSI_OP.WRITE_10, SCSI_OP.WRITE_16);
+    const lba = RW_RANGE.lba;
+    if (blocks <= 0 || (cdb[1]! & 0xe0) !== 0 || cmd.aborted === true) return false;
+    const l = this.luns.get(cmd.lun);
+    if (l === undefined) return false;
+    const bs = l.info.blockSizeBytes;
+    const data = cmd.dataOut;
+    if (
+      data === undefined ||
+      data.length !== blocks * bs ||
+      blocks > maxTransferBlocks(bs) ||
+      lba + blocks > l.info.blocks ||
+      !l.pr.access(cmd.initiator, ACCESS.WRITE) ||
+      (cmd.reportsUnitAttentions === true && !(l.ua.quiet && l.ua.knows(cmd.initiator))) ||
+      !l.lock.free(lba, blocks)
+    ) {
+      return false;
+    }
+    let result: ScsiResult;
+    try {
+      this.store.writeBlocksNow!(l.info.lun, lba, data, bs);
+      l.stats.writes++;
+      l.stats.writtenBytes += data.length;
+      result = good();
+    } catch {
+      result = checkCondition(SENSE_KEY.MEDIUM_ERROR, ASC.WRITE_ERROR);
+      l.stats.checkConditions++;
+    }
+    this.answerLater(ctx as unknown, done as SubmitDone<unknown>, result);
+    return true;
+  }
+
+  /** Calls done(ctx, result) in this turn's completion microtask (submit never answers synchronously). */
+  private answerLater(ctx: unknown, done: SubmitDone<unknown>, result: ScsiResult): void {
+    this.later.push({ ctx, done, result });
   }
 
   /** The SCSI answer to a failed store read (MEDIUM ERROR with the LBA for a checksum, else internal). */

@@ -11,7 +11,7 @@ import { isGroupMac, macToString, parseMac, type Mac } from '../wire/mac.js';
 import {
   BYTES_PER_GB, BYTES_PER_MIB, DEFAULT_MAC_AGING_SECONDS, DEFAULT_MTU_BYTES, MAX_ACTIVE_PORTS_PER_HOST,
   MAX_PNICS_PER_HOST, MAX_PORTS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, PORT_GROUP_VLAN_ALL, didYouMean, formatVlanRanges,
-  generateNicMac, generateVmkernelMac, parseVlanList, resolveEndpointDetailed, VMKERNEL_SERVICES,
+  STORAGE_PROTOCOLS, hostInitiatorName, generateNicMac, generateVmkernelMac, parseVlanList, resolveEndpointDetailed, VMKERNEL_SERVICES,
   type FailureDetection, type Host, type HostDatastore, type HostStorage, type LoadBalancing, type Link, type Lun, type NasShare,
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
@@ -20,7 +20,7 @@ import {
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
-import { accessProblems } from '../iscsi/access.js';
+import { accessProblems, initiatorAllowed } from '../iscsi/access.js';
 import { type Locator, type PathSeg, type TopologyProblem, pathText } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -307,7 +307,7 @@ class Builder {
     if (pnics.size > MAX_PNICS_PER_HOST && !oversized) {
       this.report([...segs, 'vswitches'], `host has ${pnics.size} physical NICs; at most ${MAX_PNICS_PER_HOST}`, 'spec §8');
     }
-    const storage = this.hostStorage(list(r.storage), [...segs, 'storage'], arrays);
+    const storage = this.hostStorage(list(r.storage), [...segs, 'storage'], arrays, name);
     const host: Host = { name, description: str(r.description, ''), vswitches, vms: [], vmkernels: [], storage, loc: this.at.loc(segs) };
     const lunUse = new Map<Lun, number>();
     const portsPerVswitch = new Map<string, number>();
@@ -560,7 +560,7 @@ class Builder {
     return s;
   }
 
-  private hostStorage(items: unknown[], segs: PathSeg[], arrays: StorageArray[]): HostStorage[] {
+  private hostStorage(items: unknown[], segs: PathSeg[], arrays: StorageArray[], hostName: string): HostStorage[] {
     const seen = new Map<string, PathSeg[]>();
     const out: HostStorage[] = [];
     items.forEach((item, i) => {
@@ -584,7 +584,14 @@ class Builder {
           });
         }
       }
-      out.push({ array: arrayName, luns, paths: int(r.paths, 1), policy: pick(r.policy, PATH_POLICIES, 'fixed'), loc: this.at.loc(ss) });
+      const protocol = pick(r.protocol, STORAGE_PROTOCOLS, 'block');
+      if (protocol === 'iscsi' && array && !array.iscsi) {
+        this.report([...ss, 'protocol'], `protocol iscsi: array ${arrayName} has no iSCSI portal`, `add iscsi: { port: 0 } to array ${arrayName}, or use protocol: block`);
+      } else if (protocol === 'iscsi' && array?.iscsi && !initiatorAllowed(array.iscsi.initiators, hostInitiatorName(hostName))) {
+        this.report([...ss, 'protocol'], `protocol iscsi: array ${arrayName}'s initiator ACL does not list ${hostInitiatorName(hostName)}`,
+          `add ${hostInitiatorName(hostName)} to arrays[].iscsi.initiators of ${arrayName}, or use protocol: block`);
+      }
+      out.push({ array: arrayName, luns, paths: int(r.paths, 1), policy: pick(r.policy, PATH_POLICIES, 'fixed'), protocol, loc: this.at.loc(ss) });
     });
     return out;
   }

@@ -273,11 +273,22 @@ export const MAX_VM_MEMORY_MB = 16384;
 export const DEFAULT_VM_DIRTY_RATE_MBPS = 4;
 export const MAX_VM_DIRTY_RATE_MBPS = 16384;
 
+/** The iSCSI initiator name of a host (its storage identity over both transports). */
+export const HOST_INITIATOR_PREFIX = 'iqn.2026-11.vfab:';
+export function hostInitiatorName(host: string): string {
+  return HOST_INITIATOR_PREFIX + host;
+}
+
+/** How a host's paths reach an array: vfab's WebSocket block protocol or iSCSI (docs/iscsi.md). */
+export type StorageProtocol = 'block' | 'iscsi';
+export const STORAGE_PROTOCOLS: readonly StorageProtocol[] = ['block', 'iscsi'];
+
 export interface HostStorage {
   array: string;
   luns: string[];
   paths: number;
   policy: PathPolicy;
+  protocol: StorageProtocol;
   loc: SourceLoc;
 }
 

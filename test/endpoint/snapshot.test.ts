@@ -79,7 +79,7 @@ describe('VmEndpoint snapshot and restore', () => {
     const { a } = pair();
     const good = a.snapshot();
     const broken: unknown[] = [
-      null, 'x', { ...good, version: 2 }, { ...good, nics: [] },
+      null, 'x', { ...good, version: 2 }, { ...good, nics: Array.from({ length: 11 }, () => good.nics[0]!) },
       { ...good, nics: [{ ...good.nics[0]!, mac: 'ff:ff:ff:ff:ff:ff' }] },
       { ...good, nics: [{ ...good.nics[0]!, mtuBytes: 10 }] },
       { ...good, nics: [{ ...good.nics[0]!, arp: [{ ip: '10.0.0.9', mac: '00:50:56:00:00:01', ageMs: 0, ttlMs: ARP_CACHE_TTL_MS + 1 }] }] },

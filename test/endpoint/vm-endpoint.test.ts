@@ -465,7 +465,6 @@ describe('endpoint/VmEndpoint', () => {
     it('validates configuration and vNIC indices', () => {
       const clock = new ManualClock();
       const bad = (nics: unknown[]) => () => new VmEndpoint({ name: 'X', clock, nics: nics as never });
-      expect(bad([])).to.throw(VfabError).with.property('code', 'VFAB_ENDPOINT_BAD_CONFIG');
       expect(bad(Array.from({ length: 11 }, (_, i) => ({ name: `n${i}`, mac: MAC_A + i })))).to.throw(VfabError);
       expect(bad([{ name: 'e', mac: 0x010000000001 }])).to.throw(VfabError).with.property('code', 'VFAB_ENDPOINT_BAD_CONFIG');
       expect(bad([{ name: 'e', mac: MAC_A, ipv4: '10.0.0.300' }])).to.throw(VfabError).with.property('code', 'VFAB_ENDPOINT_BAD_CONFIG');
@@ -474,6 +473,16 @@ describe('endpoint/VmEndpoint', () => {
       expect(bad([{ name: 'e', mac: MAC_A }, { name: 'e', mac: MAC_B }])).to.throw(VfabError);
       const { a } = pair();
       expect(() => a.receive(3, Buffer.alloc(60))).to.throw(VfabError).with.property('code', 'VFAB_ENDPOINT_BAD_NIC');
+    });
+
+    it('a VM without vNICs (a disk-only VM) powers on, sends nothing, and refuses a ping naming the missing vNIC', () => {
+      const clock = new ManualClock();
+      const vm = new VmEndpoint({ name: 'diskonly', clock, nics: [] });
+      expect(vm.powerOn()).to.deep.equal([]);
+      expect(vm.arpTable()).to.deep.equal([]);
+      expect(() => vm.ping(0, '10.0.0.1')).to.throw(VfabError).with.property('code', 'VFAB_ENDPOINT_BAD_NIC');
+      const moved = VmEndpoint.restore(vm.snapshot(), clock);
+      expect(moved.ok, JSON.stringify(moved)).to.equal(true);
     });
   });
 });

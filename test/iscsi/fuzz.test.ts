@@ -1,8 +1,8 @@
 // The million-PDU seeded fuzz of the iSCSI target's pure layers, in-process: bytes through IscsiFramer, the
 // login through loginStep, the full feature phase through IscsiSession, and its SCSI commands run on a real
 // lib/storage array (memory block store, two LUNs) — the path daemons/storage/iscsi-portal.ts drives,
-// without TCP (which cannot carry a million PDUs within the time bound on this machine; the TCP fuzz of
-// test/e2e/fuzz/iscsi.test.ts sends fewer). Mostly well-formed PDUs with mutated fields (test/iscsi/
+// without TCP (the TCP fuzz of test/e2e/fuzz/iscsi.test.ts sends its million PDUs to a real stored with
+// fewer connection-ending inputs per PDU; this one checks the session's queue bounds after every PDU). Mostly well-formed PDUs with mutated fields (test/iscsi/
 // fuzz-pdus.ts), some byte-mutated, some random bytes, and mutated logins; a connection the target closes is
 // replaced by a new one. Checks that nothing throws, that every queue the session keeps stays within its
 // bound, that a clean login and a READ still work at the end, and that the heap stays under HEAP_BOUND_BYTES.

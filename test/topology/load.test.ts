@@ -297,6 +297,21 @@ describe('topology loader', () => {
       ` }), 'arrays[1].iscsi.chap', /username/);
     });
 
+    it('host storage protocol: block by default, iscsi only to an array with an iSCSI portal whose ACL lets the host in (errors name line and field)', () => {
+      const hostWith = (entry: string, arrays?: string) =>
+        fabric({ hosts: `- name: esx2\n  storage:\n    - ${entry}`, ...(arrays !== undefined ? { arrays } : {}) });
+      const ok = parseTopology(hostWith('{ array: array2, paths: 2, protocol: iscsi }', '- name: array2\n  iscsi: { port: 0 }\n  luns:\n    - { name: l0, sizeGB: 1 }'), 'ok.yaml');
+      expect(ok.hosts.map((h) => h.storage.map((s) => s.protocol))).to.deep.equal([['block'], ['iscsi']]);
+      const p = expectOneProblem(hostWith('{ array: array1, protocol: iscsi }   # <-'), 'hosts[1].storage[0].protocol', 'array array1 has no iSCSI portal');
+      expect(p.hint).to.include('iscsi:');
+      expectOneProblem(hostWith('{ array: array1, protocol: fc }   # <-'), 'hosts[1].storage[0].protocol', /not a valid protocol/);
+      const acl = '- name: array2\n  iscsi: { port: 0, initiators: [iqn.2026-11.vfab:esx9] }\n  luns:\n    - { name: l0, sizeGB: 1 }';
+      const refused = expectOneProblem(hostWith('{ array: array2, protocol: iscsi }   # <-', acl), 'hosts[1].storage[0].protocol', "array array2's initiator ACL does not list iqn.2026-11.vfab:esx2");
+      expect(refused.hint).to.include('initiators');
+      const listed = parseTopology(hostWith('{ array: array2, protocol: iscsi }', acl.replace('esx9', 'ESX2')), 'ok.yaml');
+      expect(listed.hosts[1]!.storage[0]!.protocol).to.equal('iscsi');
+    });
+
     it('an array dataDir is kept as written (vfab up resolves it), absent by default, one folder per array', () => {
       const ok = parseTopology(fabric({ arrays: `
         - name: array2

@@ -8,6 +8,7 @@ import { VfabError } from '../../../lib/errors.js';
 import { parseSizeBytes, formatSize } from '../../../lib/storage/size.js';
 import type { ReadCacheStats } from '../../../lib/storage/block-cache.js';
 import { readCacheLine } from '../read-cache-line.js';
+import { iscsiPortalLines, type PortalStatus } from '../iscsi-sessions.js';
 import { control } from '../../common/control-client.js';
 import { readState, findDaemon, findVmDaemon, isAlive, type FabricState, type DaemonRecord } from '../../fabric/state.js';
 import { MAX_LUN_BYTES, MAX_LUNS } from '../../../lib/storage/array.js';
@@ -71,9 +72,9 @@ const lun = defineCommand(
 .vfab/arrays/<array>/ or the topology's arrays[].dataDir). Each has a name, a size, a block size (512 or
 4096 bytes), a LUN number and a stable NAA ID (naa.6...). Unwritten blocks cost nothing and read as
 zeros. LUNs and their data stay across vfab down / up (delete them: vfab array wipe, vfab down --purge).
-\`lun list\` also shows the array's iSCSI portal when the topology has arrays[].iscsi (docs/iscsi.md),
-and the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read are kept in memory
-and answered from there until written, unmapped or evicted.
+\`lun list\` also shows the array's iSCSI portal and its sessions when the topology has arrays[].iscsi
+(docs/iscsi.md), and the array's read cache (stored --read-cache-mb, default 128 MiB): blocks read are
+kept in memory and answered from there until written, unmapped or evicted.
 LUNs only grow (no shrink). Deleting a LUN drops its blocks at once; hosts then get LOGICAL UNIT NOT
 SUPPORTED for it. Topology files declare LUNs under arrays[].luns; \`vfab up\` creates the missing
 ones and grows smaller ones (a topology size below the stored LUN's is refused).`,
@@ -101,12 +102,12 @@ ones and grows smaller ones (a topology size below the stored LUN's is refused).
     switch (verb) {
       case 'list': {
         const { luns } = await control<{ luns: LunRow[] }>(array, state.token, 'GET', '/control/luns');
-        const { stats, iscsi } = await control<{ stats: { readCache: ReadCacheStats }; iscsi?: { address: string; port: number; iqn: string } | null }>(array, state.token, 'GET', '/control/status');
-        const portal = iscsi ? { address: iscsi.address, port: iscsi.port, iqn: iscsi.iqn } : null;
+        const { stats, iscsi } = await control<{ stats: { readCache: ReadCacheStats }; iscsi?: PortalStatus | null }>(array, state.token, 'GET', '/control/status');
+        const portal = iscsi ? { address: iscsi.address, port: iscsi.port, iqn: iscsi.iqn, sessions: iscsi.sessions ?? [] } : null;
         if (values.json) return printJson(io, { array: array.name, luns, readCache: stats.readCache, iscsi: portal }), EXIT_OK;
         io.out(luns.length ? `array ${array.name}\n${lunRows(luns)}` : `array ${array.name} has no LUNs (create one: vfab lun create NAME --size 4G)`);
         io.out(readCacheLine(stats.readCache));
-        if (portal) io.out(`iSCSI: iscsi://${portal.address}:${portal.port}/${portal.iqn}/<lun>  (LUN numbers as above)`);
+        if (portal) for (const l of iscsiPortalLines(portal)) io.out(l);
         return EXIT_OK;
       }
       case 'create': {
@@ -304,8 +305,9 @@ OFFSET and LENGTH are sizes: 4096, 4k, 1M.`,
         for (const r of reports) {
           io.out(`host ${r.name} (${r.initiator})`);
           for (const a of r.arrays) {
-            io.out(`  array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}, policy ${a.policy}, retried ${a.retriedCommands}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}`);
-            io.out(indent(table([['path', 'name', 'state', 'i/o', 'selected', 'failures', 'admin'], ...a.paths.map((p: any) => [String(p.path), p.name, p.state, p.io ? 'yes' : 'no', String(p.selected), String(p.failures), p.adminDown ? 'down' : 'up'])]), 4));
+            const over = a.protocol === 'iscsi' ? `, iSCSI to ${a.target ?? '?'}` : '';
+            io.out(`  array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}, policy ${a.policy}${over}, retried ${a.retriedCommands}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}`);
+            io.out(indent(table([['path', 'name', 'protocol', 'state', 'i/o', 'selected', 'failures', 'admin'], ...a.paths.map((p: any) => [String(p.path), p.name, p.protocol ?? 'block', p.state, p.io ? 'yes' : 'no', String(p.selected), String(p.failures), p.adminDown ? 'down' : 'up'])]), 4));
             for (const l of a.luns) io.out(`    LUN ${l.lun} ${l.name}: ${formatSize(l.sizeBytes)}, ${l.blockSizeBytes}-byte blocks`);
             for (const st of a.stalls ?? []) io.out(`    I/O STALLED to ${st.lun ?? 'every LUN'}: ${st.remainingMs} ms more (fabric clock), ${st.held} commands held`);
           }
