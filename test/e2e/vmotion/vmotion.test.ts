@@ -5,7 +5,8 @@
 // crossed esx1's uplink as real frames (its counters grew by the VM's memory), sw1's MAC entry for app1
 // moved to esx2's port (notify RARPs), esx1 no longer runs app1, esx2 runs it with its endpoint (it still
 // answers pings, now through esx2), and every phase is an event on the fabric clock; moved back under a
-// measured stream, the VM's receiver keeps its counts on the new host and shows the outage as its longest gap.
+// measured stream, the VM's receiver keeps its counts on the new host and shows the outage as its longest gap;
+// a second request while it migrates is refused; a cut vMotion network aborts and the VM stays where it ran.
 // Leaves out datastore lock hand-over across real processes (unit-level in the core's tests) and failures
 // during the copy (test/vmotion/).
 
@@ -101,5 +102,22 @@ describe('e2e vMotion (topologies/e2e/vmotion.yaml)', function () {
     expect([a.code, b.code].sort(), a.stderr + b.stderr).to.deep.equal([0, 1]);
     expect((a.code === 1 ? a : b).stderr).to.include('app1 is already migrating');
     expect((await fab.status('esx2')).vms.map((v: any) => v.name)).to.include('app1');
+  });
+
+  it('a cut vMotion network aborts the migration after the network timeout: app1 keeps running on esx2, exit 1', async () => {
+    await fab.call('esx2', 'POST', '/control/links/vmnic0/impair', { lossPercent: 100, direction: 'both' });
+    try {
+      const mig = await runCli(['vm', 'migrate', 'app1', '--to', 'esx1', '--json'], { stateDir: fab.stateDir });
+      expect(mig.code, mig.stderr).to.equal(1);
+      const r = JSON.parse(mig.out);
+      expect(r).to.deep.include({ outcome: 'aborted', code: 'VFAB_VMOTION_NETWORK_LOST' });
+      expect(r.downtimeMs, 'never stunned').to.equal(undefined);
+      expect((await fab.status('esx2')).vms.find((v: any) => v.name === 'app1'), 'still on esx2, running').to.deep.include({ poweredOn: true });
+      expect((await fab.status('esx1')).vms.map((v: any) => v.name)).to.not.include('app1');
+    } finally {
+      await fab.call('esx2', 'POST', '/control/links/vmnic0/impair', {});
+    }
+    const back = await fab.ping('pinger', APP1_IP, { count: 2 });
+    expect(back.received, 'reachable on esx2 once the network is back').to.be.at.least(1);
   });
 });
