@@ -358,7 +358,7 @@ const datastores = new HostDatastores({
 const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array), datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 datastores.register(server);
 // vMotion source and destination runners (daemons/vmotion/): POST /control/vms/:vm/migrate, /control/vmotion/...
-new VmotionService({ name, model: config.host, host, clock, timeScale, token, events, datastores, sinks, scheduleTick }).register(server);
+new VmotionService({ name, model: config.host, host, clock, timeScale, token, events, datastores, storage, sinks, scheduleTick }).register(server);
 
 // the vmkernel ports come up with the host (gratuitous ARP now; notify RARPs once an uplink has carrier)
 host.startVmkernels();

@@ -12,7 +12,7 @@
 // control port (hostd has no list of its peers).
 // Routes: POST /control/vms/:vm/migrate {to, toPort}, GET /control/vmotion/:id, GET /control/vmotion/facts,
 // POST /control/vmotion/prepare. Leaves out cancelling from the CLI, several vMotion vmks per host, NAS
-// datastore lock hand-over, and storage vMotion.
+// datastore lock hand-over, disks carved straight from a LUN (only datastore disks move), and storage vMotion.
 
 import { randomInt } from 'node:crypto';
 import { VfabError } from '../../lib/errors.js';
@@ -60,6 +60,8 @@ export interface VmotionDeps {
   token: string;
   events: EventLog;
   datastores: VmotionDatastores;
+  /** The disk routes' registry (daemons/host-storage.ts): a VM's datastore disks move with it. */
+  storage?: { adoptVmDisks(vm: Vm | string): void };
   /** hostd's stream sinks per VM (GET /control/streams/:vm reports them): they move with the VM. */
   sinks: Map<string, StreamReceiver[]>;
   scheduleTick: () => void;
@@ -314,6 +316,7 @@ export class VmotionService {
         case 'forget':
           this.d.host.forgetVm(run.vm);
           this.d.datastores.adoptVm(run.vm);
+          this.d.storage?.adoptVmDisks(run.vm);
           this.d.sinks.delete(run.vm);
           break;
         case 'done':
@@ -366,6 +369,7 @@ export class VmotionService {
   /** The VM runs here now: its ports connect (notify RARPs), its measured streams keep counting. */
   private resumeHere(vm: Vm, endpoint: VmEndpoint, extra: unknown): void {
     this.d.host.addMigratedVm(vm, endpoint);
+    this.d.storage?.adoptVmDisks(vm);
     const restored: StreamReceiver[] = [];
     const sinks = (extra as { sinks?: unknown } | null)?.sinks;
     if (Array.isArray(sinks)) {

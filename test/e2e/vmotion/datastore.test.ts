@@ -1,9 +1,9 @@
 // End-to-end vMotion of a VM with a datastore disk (real processes from dist/, port 0;
 // topologies/e2e/vmotion-datastore.yaml; docs/vmotion.md "In a fabric"): once ds1 is formatted db1 runs on
 // esx1 with its files locked there; `vfab vm migrate db1 --to esx2` moves the exclusive locks to esx2
-// (released by esx1, taken by esx2 through the power-on lock code), db1 runs on esx2, and esx1 can no longer power db1 on (locked by esx2). Leaves out a destination that cannot
-// take the locks (the core's tests: the VM resumes on the source) and the disk I/O routes of a migrated VM
-// (not registered on the destination yet).
+// (released by esx1, taken by esx2 through the power-on lock code), db1 runs on esx2 and its disk is read
+// and written there, and esx1 can no longer power db1 on (locked by esx2). Leaves out a destination that cannot
+// take the locks (the core's tests: the VM resumes on the source).
 
 import { expect } from 'chai';
 import { runCli, type TestFabric, useFabric, waitFor } from '../helpers/fabric.js';
@@ -36,6 +36,12 @@ describe('e2e vMotion with datastore locks (topologies/e2e/vmotion-datastore.yam
     const after = await holders('esx1');
     expect(after.map((x: string[]) => [x[1], x[2]]), 'esx2 holds them now, exclusive').to.deep.equal([['exclusive', 'esx2'], ['exclusive', 'esx2'], ['exclusive', 'esx2']]);
     expect((await fab.status('esx2')).vms.find((v: any) => v.name === 'db1')).to.deep.include({ poweredOn: true });
+    const pattern = Buffer.from('written on esx2 after the move');
+    await fab.call('esx2', 'POST', '/control/vms/db1/disks/sys/write', { offset: 4096, dataBase64: pattern.toString('base64') });
+    const read = await fab.call('esx2', 'POST', '/control/vms/db1/disks/sys/read', { offset: 4096, length: pattern.length });
+    expect(Buffer.from(read.dataBase64, 'base64').toString(), "db1's disk answers on esx2, under esx2's lock").to.equal(pattern.toString());
+    const gone = await fab.call('esx1', 'POST', '/control/vms/db1/disks/sys/read', { offset: 0, length: 16 }).then(() => 'read', (e: Error) => e.message);
+    expect(gone, 'esx1 no longer serves it as its own').to.not.equal('read');
     const again = await fab.call('esx1', 'POST', '/control/datastores/ds1/vms/db1/power-on', { waitMs: 3000 }).then(() => 'powered on', (e: Error) => e.message);
     expect(again, 'esx1 cannot run db1 any more').to.match(/locked by esx2/);
   });
