@@ -10,6 +10,8 @@ import { control } from '../common/control-client.js';
 import { readState, writeState, findVmDaemon, isAlive } from '../fabric/state.js';
 import { EXIT_FAILED, EXIT_OK, printJson, type CliIo } from '../cli/io.js';
 
+/** Longest wall time without a progress line while a migration runs. */
+export const PROGRESS_EVERY_MS = 1000;
 /** Wall time between two progress polls. */
 export const MIGRATE_POLL_MS = 100;
 /** Longest a migration is followed (wall): past the core's 100 s switchover limit and 10 s network timeout. */
@@ -41,10 +43,18 @@ export async function runMigrate(vm: string, to: string, json: boolean, io: CliI
   if (!json) io.err(`migrating ${vm} from ${src.name} to ${to}: ${mib(started.memoryBytes)} of memory, dirtied at ${mib(started.dirtyBytesPerSec)}/s`);
   const until = Date.now() + MIGRATE_FOLLOW_MS;
   let shown = 0;
+  let lastLine = Date.now();
   let p: any;
   for (;;) {
     p = await control<any>(src, state.token, 'GET', `/control/vmotion/${started.migrationId}`);
-    if (!json) for (; shown < p.events.length; shown++) io.err(progressLine({ ...p.events[shown], ...p.events[shown].details }));
+    if (!json) {
+      for (; shown < p.events.length; shown++, lastLine = Date.now()) io.err(progressLine({ ...p.events[shown], ...p.events[shown].details }));
+      // a long pass: say how far the copy got, once a second
+      if (p.result === null && Date.now() - lastLine >= PROGRESS_EVERY_MS) {
+        io.err(`${p.phase}: ${mib(p.transfer.bytesSent)} sent, ${mib(p.dirtyBytes)} dirty`);
+        lastLine = Date.now();
+      }
+    }
     if (p.result !== null || Date.now() > until) break;
     await new Promise((r) => setTimeout(r, MIGRATE_POLL_MS));
   }
