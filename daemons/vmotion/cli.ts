@@ -7,7 +7,7 @@
 
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, writeState, findVmDaemon, isAlive } from '../fabric/state.js';
+import { readState, writeState, findVmDaemon, isAlive, type DaemonRecord, type FabricState } from '../fabric/state.js';
 import { EXIT_FAILED, EXIT_OK, printJson, type CliIo } from '../cli/io.js';
 
 /** Longest wall time without a progress line while a migration runs. */
@@ -30,8 +30,8 @@ function progressLine(e: any): string {
   }
 }
 
-export async function runMigrate(vm: string, to: string, json: boolean, io: CliIo): Promise<number> {
-  const state = readState();
+/** Where a migration is asked for: the VM's host and the destination (both running), from the fabric state. */
+function endpointsOf(state: FabricState, vm: string, to: string): { src: DaemonRecord; dst: DaemonRecord } {
   const src = findVmDaemon(state, vm); // an unknown VM: exit 2 naming it
   if (src.kind !== 'host') throw new VfabError('VFAB_VMOTION_EXTERNAL', `${vm} runs in its own process (external: true): vfab migrates host-run VMs only`);
   const dst = state.daemons.find((d) => d.name === to && d.kind === 'host');
@@ -39,28 +39,42 @@ export async function runMigrate(vm: string, to: string, json: boolean, io: CliI
     throw new VfabError('VFAB_VMOTION_NO_HOST', `--to ${to}: no host of that name in fabric ${state.fabric} (hosts: ${state.daemons.filter((d) => d.kind === 'host').map((d) => d.name).join(', ')})`);
   }
   if (!isAlive(dst.pid)) throw new VfabError('VFAB_DAEMON_DOWN', `host ${dst.name} (pid ${dst.pid}) is not running`);
+  return { src, dst };
+}
+
+/**
+ * Starts a migration and follows it to its end (the CLI and the scenario driver): `progress` gets the
+ * start, each phase event and, during a long pass, a line a second. Returns the core's result (null when
+ * it did not end within MIGRATE_FOLLOW_MS) with `bytes` (every byte sent). Does not write the state file.
+ */
+export async function migrateAndFollow(state: FabricState, vm: string, to: string, progress?: (line: string) => void): Promise<{ src: DaemonRecord; result: any }> {
+  const { src, dst } = endpointsOf(state, vm, to);
   const started = await control<any>(src, state.token, 'POST', `/control/vms/${encodeURIComponent(vm)}/migrate`, { to, toPort: dst.port });
-  if (!json) io.err(`migrating ${vm} from ${src.name} to ${to}: ${mib(started.memoryBytes)} of memory, dirtied at ${mib(started.dirtyBytesPerSec)}/s`);
+  progress?.(`migrating ${vm} from ${src.name} to ${to}: ${mib(started.memoryBytes)} of memory, dirtied at ${mib(started.dirtyBytesPerSec)}/s`);
   const until = Date.now() + MIGRATE_FOLLOW_MS;
   let shown = 0;
   let lastLine = Date.now();
-  let p: any;
   for (;;) {
-    p = await control<any>(src, state.token, 'GET', `/control/vmotion/${started.migrationId}`);
-    if (!json) {
-      for (; shown < p.events.length; shown++, lastLine = Date.now()) io.err(progressLine({ ...p.events[shown], ...p.events[shown].details }));
+    const p = await control<any>(src, state.token, 'GET', `/control/vmotion/${started.migrationId}`);
+    if (progress) {
+      for (; shown < p.events.length; shown++, lastLine = Date.now()) progress(progressLine({ ...p.events[shown], ...p.events[shown].details }));
       // a long pass: say how far the copy got, once a second
       if (p.result === null && Date.now() - lastLine >= PROGRESS_EVERY_MS) {
-        io.err(`${p.phase}: ${mib(p.transfer.bytesSent)} sent, ${mib(p.dirtyBytes)} dirty`);
+        progress(`${p.phase}: ${mib(p.transfer.bytesSent)} sent, ${mib(p.dirtyBytes)} dirty`);
         lastLine = Date.now();
       }
     }
-    if (p.result !== null || Date.now() > until) break;
+    if (p.result !== null) return { src, result: { ...p.result, bytes: p.result.transfer?.bytesSent ?? 0 } };
+    if (Date.now() > until) return { src, result: null };
     await new Promise((r) => setTimeout(r, MIGRATE_POLL_MS));
   }
-  const r = p.result;
+}
+
+export async function runMigrate(vm: string, to: string, json: boolean, io: CliIo): Promise<number> {
+  const state = readState();
+  const { src, result: r } = await migrateAndFollow(state, vm, to, json ? undefined : (line) => io.err(line));
   if (r === null) {
-    io.err(`${vm}: migration ${started.migrationId} still in phase ${p.phase} after ${MIGRATE_FOLLOW_MS / 1000} s`);
+    io.err(`${vm}: the migration did not end within ${MIGRATE_FOLLOW_MS / 1000} s`);
     return EXIT_FAILED;
   }
   if (r.outcome === 'migrated') {
@@ -68,9 +82,8 @@ export async function runMigrate(vm: string, to: string, json: boolean, io: CliI
     now.vmHosts[vm] = to;
     writeState(now);
   }
-  const bytes: number = r.transfer?.bytesSent ?? 0;
-  const summary = { vm, from: src.name, to, ...r, bytes };
-  if (json) printJson(io, summary);
+  const bytes: number = r.bytes;
+  if (json) printJson(io, { vm, from: src.name, to, ...r });
   else {
     const host = r.outcome === 'migrated' ? to : src.name;
     io.out(`${vm} ${r.outcome}${r.code ? ` (${r.code})` : ''}: runs on ${host}; downtime ${r.downtimeMs === undefined ? 'none' : `${r.downtimeMs.toFixed(1)} ms`}, ` +

@@ -33,7 +33,7 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'power', 'setMac', 'wait', 'capture',
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'power', 'migrate', 'setMac', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
 const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
@@ -205,6 +205,7 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
     case 'kill': return { kind: 'kill', node: v };
     case 'restart': return { kind: 'restart', node: v };
     case 'power': return { kind: 'power', vm: v.vm, on: v.on };
+    case 'migrate': return { kind: 'migrate', vm: v.vm, to: v.to };
     case 'setMac': {
       const mac = safeMac(v.mac);
       if (mac === undefined) {
@@ -383,6 +384,10 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           if (!nodes.includes(a.node)) at(loc, `topology ${t.name} has no host or switch \`${a.node}\`${didYouMean(a.node, nodes)}`);
           break;
         case 'power': vm(loc, a.vm); break;
+        case 'migrate':
+          vm(loc, a.vm);
+          if (!t.hosts.some((h) => h.name === a.to)) at(loc, `topology ${t.name} has no host \`${a.to}\`${didYouMean(a.to, t.hosts.map((h) => h.name))}`);
+          break;
         case 'setMac': {
           vm(loc, a.vm);
           const f = findVm(t, a.vm);

@@ -55,6 +55,8 @@ export type ActionStep =
   | { kind: 'kill'; node: string }
   | { kind: 'restart'; node: string }
   | { kind: 'power'; vm: string; on: boolean }
+  /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
+  | { kind: 'migrate'; vm: string; to: string }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
   | { kind: 'wait'; ms: number }
   | { kind: 'capture'; name: string; points: string[] }
@@ -133,6 +135,7 @@ export function describeAction(a: ActionStep): string {
     case 'kill': return `kill ${a.node}`;
     case 'restart': return `restart ${a.node}`;
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
+    case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
     case 'wait': return `wait ${a.ms} ms`;
     case 'capture': return `capture ${a.name}: ${a.points.join(', ')}`;
