@@ -19,7 +19,7 @@ import { VfabError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { EsxHost } from '../../lib/host/host.js';
 import type { Host as HostModel, Vm } from '../../lib/topology/model.js';
-import { VmEndpoint } from '../../lib/endpoint/vm-endpoint.js';
+import { MAX_VM_NICS, type VmEndpoint } from '../../lib/endpoint/vm-endpoint.js';
 import { StreamReceiver } from '../../lib/traffic/stream.js';
 import { macToString } from '../../lib/wire/mac.js';
 import {
@@ -91,10 +91,10 @@ export class VmotionService {
   private readonly starting = new Set<string>();
   private readonly timer: DeadlineTimer;
   /** Datagrams that did not parse as a vMotion message or named no migration here. */
-  readonly counters = { unrouted: 0, sendFailed: 0 };
+  readonly counters = { unrouted: 0, sendFailed: 0, errors: 0 };
 
   constructor(private readonly d: VmotionDeps) {
-    this.timer = new DeadlineTimer(d.clock, d.timeScale, () => this.nextDeadlineMs(), () => this.tick());
+    this.timer = new DeadlineTimer(d.clock, d.timeScale, () => this.nextDeadlineMs(), () => this.guard(() => this.tick()));
     const vmk = d.host.vmkernelFor('vmotion');
     vmk?.bindUdp(VMOTION_UDP_PORT, (dg) => this.datagram(dg.srcIp, dg.payload));
   }
@@ -185,14 +185,21 @@ export class VmotionService {
     const migrationId = body?.migrationId;
     const sourceIp = body?.sourceIp;
     const vm = body?.vm as Vm | undefined;
-    if (!Number.isInteger(migrationId) || typeof sourceIp !== 'string' || typeof vm?.name !== 'string' || !Array.isArray(vm.nics)) {
-      throw new VfabError('VFAB_VMOTION_BAD_REQUEST', 'prepare needs {migrationId, sourceIp, vm}');
+    if (!Number.isInteger(migrationId) || migrationId < 0 || migrationId > 0xffffffff || typeof sourceIp !== 'string' || typeof vm?.name !== 'string'
+      || !Array.isArray(vm.nics) || vm.nics.length > MAX_VM_NICS || !Array.isArray(vm.disks)) {
+      throw new VfabError('VFAB_VMOTION_BAD_REQUEST', 'prepare needs {migrationId (u32), sourceIp, vm: {name, nics (at most 10), disks}}');
     }
+    // the vNICs land on this host's port groups (their vSwitch is the one here that holds the port group)
+    const nics = vm.nics.map((n) => {
+      const vs = this.d.model.vswitches.find((x) => x.portGroups.some((pg) => pg.name === n?.portGroup));
+      if (vs === undefined) throw new VmotionError('VFAB_VMOTION_NO_PORT_GROUP', `${this.d.name} has no port group ${String(n?.portGroup)} for ${vm.name}.${String(n?.name)}`);
+      return { ...n, vswitch: vs.name };
+    });
     if (this.migrating().length >= VMOTION_MAX_CONCURRENT_PER_HOST) throw new VmotionError('VFAB_VMOTION_TOO_MANY', `${this.d.name} already runs ${VMOTION_MAX_CONCURRENT_PER_HOST} migrations`);
     if (this.d.host.status().vms.some((v) => v.name === vm.name)) throw new VmotionError('VFAB_VMOTION_NAME_TAKEN', `${this.d.name} already has a VM named ${vm.name}`);
     const notifies = new Map(vm.nics.map((n) => [n.name, this.portGroupNotifies(n.portGroup)]));
     const core = new MigrationDestination({ migrationId, clock: this.d.clock, expectVm: vm.name, tuning: body?.tuning ?? {}, notify: (nic) => notifies.get(nic) ?? false });
-    const local: Vm = { ...vm, host: this.d.name };
+    const local: Vm = { ...vm, nics, host: this.d.name };
     this.dests.set(`${sourceIp}/${migrationId}`, { core, vm: local, peerIp: sourceIp });
     this.d.datastores.adoptVm(local);
     this.timer.schedule();
@@ -226,6 +233,23 @@ export class VmotionService {
   // ------------------------------------------------------------------ data plane
 
   private datagram(srcIp: string, payload: Buffer): void {
+    this.guard(() => this.route(srcIp, payload));
+  }
+
+  /**
+   * Runs data-plane work (a datagram, a timer) so that nothing it meets can end the process: a failure
+   * (e.g. the VM was powered off under the migration) is counted and logged as an event.
+   */
+  private guard(work: () => void): void {
+    try {
+      work();
+    } catch (e) {
+      this.counters.errors++;
+      this.d.events.add('vmotion-error', { message: (e as Error).message, code: (e as VfabError).code ?? null });
+    }
+  }
+
+  private route(srcIp: string, payload: Buffer): void {
     if (payload.length < 16) {
       this.counters.unrouted++;
       return;
@@ -298,16 +322,14 @@ export class VmotionService {
           break;
         }
         case 'releaseLocks':
-          void this.d.datastores.vmotionLocks(run.vm, false, 0).then((r) => {
+          void this.d.datastores.vmotionLocks(run.vm, false, 0).then((r) => this.guard(() => {
             this.actSource(run, run.core.locksReleased(r.ok ? { ok: true } : { ok: false, message: r.message }));
-            this.timer.schedule();
-          });
+          }));
           break;
         case 'reacquireLocks':
-          void this.d.datastores.vmotionLocks(run.vm, true, VMOTION_LOCK_WAIT_MS).then((r) => {
+          void this.d.datastores.vmotionLocks(run.vm, true, VMOTION_LOCK_WAIT_MS).then((r) => this.guard(() => {
             this.actSource(run, run.core.locksReacquired(r.ok ? { ok: true } : { ok: false, heldByPeer: r.locked, message: r.message }));
-            this.timer.schedule();
-          });
+          }));
           break;
         case 'resume':
           this.d.host.resumeVm(run.vm);
@@ -340,10 +362,9 @@ export class VmotionService {
           this.event(a.event);
           break;
         case 'acquireLocks':
-          void this.d.datastores.vmotionLocks(run.vm.name, true, VMOTION_LOCK_WAIT_MS).then((r) => {
+          void this.d.datastores.vmotionLocks(run.vm.name, true, VMOTION_LOCK_WAIT_MS).then((r) => this.guard(() => {
             this.actDest(key, run, run.core.locksAcquired(r.ok ? { ok: true } : { ok: false, message: r.message }));
-            this.timer.schedule();
-          });
+          }));
           break;
         case 'resume':
           this.resumeHere(run.vm, a.endpoint, a.extra);

@@ -40,6 +40,12 @@ describe('e2e vMotion (topologies/e2e/vmotion.yaml)', function () {
     expect(noVm.code).to.equal(2);
     expect(noVm.stderr).to.include('nosuchvm');
     expect((await fab.status('esx1')).vms.map((v: any) => v.name), 'nothing moved').to.include.members(['app1', 'pinger']);
+    // the host-to-host route checks what it is given like any input from the network
+    const bad = async (body: unknown) => fab.call('esx2', 'POST', '/control/vmotion/prepare', body).then(() => 'accepted', (e: any) => e.code);
+    expect(await bad({ nonsense: true })).to.equal('VFAB_VMOTION_BAD_REQUEST');
+    expect(await bad({ migrationId: -1, sourceIp: '10.0.20.11', vm: { name: 'x', nics: [], disks: [] } })).to.equal('VFAB_VMOTION_BAD_REQUEST');
+    expect(await bad({ migrationId: 5, sourceIp: '10.0.20.11', vm: { name: 'x', nics: [{ name: 'nic0', portGroup: 'Nowhere' }], disks: [] } })).to.equal('VFAB_VMOTION_NO_PORT_GROUP');
+    expect((await fab.status('esx2')).name, 'esx2 still answers').to.equal('esx2');
   });
 
   it('moves app1 to esx2 while it is pinged every second: at most one reply lost, the switch learns its new port, esx1 forgets it', async () => {
