@@ -319,7 +319,7 @@ export function formatComparison(res: ComparisonResult): string[] {
   const baseLabel = res.sides.find((s) => s.id === res.baseline)?.label;
   lines.push(`${res.name}: ${n} round${n === 1 ? '' : 's'}, median (min-max)${baseLabel ? `; ratio = median of the per-round ratios to ${baseLabel}` : ''}`);
   const figW = Math.max(14, ...Object.values(res.figures).map((f) => f.label.length + (Object.keys(f.ratio).length > 0 ? 6 : 0))) + 2;
-  const colW = 28;
+  const colW = Math.max(28, ...res.sides.map((s) => s.label.length + 2));
   lines.push('  ' + ''.padEnd(figW) + res.sides.map((s) => s.label.padEnd(colW)).join(''));
   // a figure no side measured here (cache hits in a write phase) is left out of the text, kept in the JSON
   const shown = Object.values(res.figures).filter((f) => Object.values(f.sides).some((sp) => sp.median !== null));
