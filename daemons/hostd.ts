@@ -27,6 +27,7 @@
 //   GET  /control/streams/:vm             reports of the VM's sinks, and its senders {streamId, sent, running}
 //   POST /control/streams/:vm/clear       forget the VM's sinks and finished senders
 //   /control/datastores/...               VMFS-like datastores and VM power-on locks (daemons/datastore/host-datastores.ts)
+//   GET  /control/ha, POST /control/vmkernels/:vmk/link {up}   HA agent status; vmk port blocked (daemons/ha/attach.ts)
 //   POST /control/vms/:vm/migrate         {to, toPort}: vMotion to host `to` (daemons/vmotion/service.ts); GET /control/vmotion/:id
 // events (GET /control/events) also carry teaming: failover, failback, pinned, notify (RARPs: count,
 // uplink, vlan), link-up/down, beacon-failed/-restored, shotgun-on/-off, no-uplink, shaping-drop;
@@ -57,6 +58,7 @@ import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
 import { registerVmRoutes, runPing } from './common/vm-control.js';
 import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
+import { attachHa } from './ha/attach.js';
 import { VmotionService } from './vmotion/service.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
@@ -365,12 +367,16 @@ host.startVmkernels();
 // VMs power on at start; one with datastore disks once its datastore is mounted and its files are locked
 // (a failure, e.g. "locked by esx2", is a vm-power-on-failed event and the VM stays off)
 for (const vm of config.host.vms) {
+  if (vm.haStandby) continue; // another HA cluster host's VM: powered on here only by an HA restart
   if (datastores.homeOf(vm.name) === undefined) host.powerOn(vm.name);
   else datastores.powerOnTopologyVm(vm.name, { waitMs: VM_STARTUP_MOUNT_WAIT_MS, untilFormatted: true }).catch((e: Error) => process.stderr.write(`${name}: ${vm.name} stays off: ${e.message}\n`));
 }
 scheduleTick();
+// vSphere HA: the cluster's agent on the management vmk and the datastores, GET /control/ha (daemons/ha/)
+const stopHa = attachHa({ server, name, config, host, clock, timeScale, event: (type, fields) => events.add(type, fields), datastores, scheduleTick });
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
+  stopHa();
   datastores.close();
   links.close();
   drops.close();

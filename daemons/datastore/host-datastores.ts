@@ -569,8 +569,8 @@ export class HostDatastores {
     if (typeof vm !== 'string') list.push(vm);
   }
 
-  /** The datastores mounted here (vMotion pre-checks: the destination must see the VM's). */
-  mountedNames(): string[] {
+  /** The datastores mounted here, VMFS-like and NAS (vMotion pre-checks: the destination must see the VM's). */
+  visibleDatastores(): string[] {
     return [...[...this.list.values()].filter((d) => d.state === 'mounted').map((d) => d.name), ...this.nas.summaries().filter((d) => d.state === 'mounted').map((d) => String(d.name))];
   }
 
@@ -613,6 +613,45 @@ export class HostDatastores {
     if (lun === undefined) throw new VfabError(HOST_DATASTORE_ERROR.NOT_ATTACHED, `array ${d.array} (LUN ${d.lun}) is not attached to ${this.deps.host}`);
     const meta = e.value.meta;
     return { datastore: d.name, file, lun, sizeBytes: meta.sizeBytes, runs: (offset, length) => mapFileRange(l, meta, offset, length) };
+  }
+
+  // ---- for the HA agent (daemons/ha/): its files, restarts and isolation responses ----------------
+
+  /** Names of this host's VMFS-like datastores that are mounted and online now. */
+  mountedNames(): string[] {
+    return [...this.list.values()].filter((d) => d.state === 'mounted').map((d) => d.name);
+  }
+
+  /** Runs a datastore procedure (HA files, lib/datastore/ha-files.ts) on mounted datastore `ds`. */
+  runOn<T>(ds: string, label: string, proc: (ctx: HostCtx) => Gen<T>): Promise<T> {
+    const { driver, ctx } = this.online(this.get(ds));
+    return driver.run(label, ctx, proc(ctx), {});
+  }
+
+  /** VMs whose files are open on this host (any datastore), sorted. */
+  poweredOnVms(): string[] {
+    return [...this.list.values()].flatMap((d) => [...d.vms.keys()]).sort();
+  }
+
+  /**
+   * An HA restart here: power `vm` on from its files on `ds` (the same lock rules as any power-on: a live
+   * holder refuses with VFAB_DATASTORE_LOCKED, a dead one is broken after the lease). A topology VM of
+   * this host also brings its NICs up.
+   */
+  async haPowerOn(ds: string, vm: string): Promise<unknown> {
+    if (this.homeOf(vm) === ds) return this.powerOnTopologyVm(vm, { waitMs: 0, untilFormatted: false });
+    const d = this.get(ds);
+    if (d.vms.has(vm)) return { vm, host: this.deps.host, datastore: d.name, files: d.vms.get(vm), already: true };
+    return this.powerOn(d, vm, {});
+  }
+
+  /** An isolation response: power `vm` off wherever its files are open here (its locks are released). */
+  async haPowerOff(vm: string): Promise<void> {
+    if (this.homeOf(vm) !== undefined) {
+      await this.powerOffTopologyVm(vm);
+      return;
+    }
+    for (const d of this.list.values()) if (d.vms.has(vm)) await this.powerOff(d, vm);
   }
 
   /** Daemon shutdown: every Proc stops where it is (the slot is reclaimed at the next mount, see reclaim.ts). */

@@ -154,3 +154,14 @@ function linkEndpoint(state: FabricState, endpoint: string) {
   if (state.vmHosts[r.node]) throw new VfabError('VFAB_BAD_ENDPOINT', `${endpoint} is a VM's vNIC; faults apply to cables: a host uplink (esx1.vmnic0) or a switch port (sw1.Gi1/0/1)`);
   return r;
 }
+
+/**
+ * Cuts (isolated) or restores a host's management network only: the vSwitch port of its management
+ * vmkernel port is blocked, so HA heartbeats and pings stop both ways while its VMs' networks and its
+ * storage paths go on (docs/ha.md "In a fabric").
+ */
+export async function isolateHost(state: FabricState, host: string, isolated: boolean): Promise<{ host: string; vmk: string; up: boolean }> {
+  const daemon = findDaemon(state, host);
+  if (daemon.kind !== 'host') throw new VfabError('VFAB_BAD_ENDPOINT', `${host} is a ${daemon.kind}; isolate applies to hosts (it cuts the management vmkernel port)`);
+  return control(daemon, state.token, 'POST', '/control/vmkernels/management/link', { up: !isolated });
+}

@@ -9,6 +9,7 @@
 import { arrayIqn } from '../storage/iscsi-portal.js';
 import type { ChapTargetConfig } from '../../lib/iscsi/chap.js';
 import type { Topology, Host, PhysicalSwitch, StorageArray, Vm } from '../../lib/topology/model.js';
+import type { ClusterInput } from '../../lib/ha/config.js';
 import type { DaemonKind } from './state.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
 
@@ -31,6 +32,8 @@ export interface HostConfig {
   timeScale: number;
   /** The fabric clock's anchor: the daemon's clock, event and capture times run on it. */
   clock?: FabricClockAnchor;
+  /** The vSphere-HA cluster this host is in (lib/ha's input; daemons/ha/ runs its agent). */
+  cluster?: ClusterInput;
   /**
    * The iSCSI portal of each array this host reaches with `protocol: iscsi`: address, port (0 = the array
    * picks one at start; `vfab up` then asks the array) and target IQN.
@@ -123,6 +126,8 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
   }
   for (const host of topology.hosts) {
     const vmEnds = host.vms.filter((vm) => vm.external).flatMap((vm) => externalVmEnds(host.name, vm).hostEnds);
+    const cluster = (topology.clusters ?? []).find((c) => c.hosts.includes(host.name));
+    const standby = cluster ? haStandbyVms(topology, host, cluster.hosts) : [];
     const iscsiTargets: Record<string, IscsiTargetRef> = {};
     for (const s of host.storage) {
       const portal = topology.arrays.find((a) => a.name === s.array)?.iscsi;
@@ -132,8 +137,9 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
       name: host.name,
       kind: 'host',
       config: {
-        kind: 'host', fabric: topology.name, host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor,
+        kind: 'host', fabric: topology.name, host: standby.length > 0 ? { ...host, vms: [...host.vms, ...standby] } : host, links: [...(ends.get(host.name) ?? []), ...vmEnds], timeScale, ...anchor,
         ...(Object.keys(iscsiTargets).length > 0 ? { iscsiTargets } : {}),
+        ...(cluster ? { cluster: cluster.input } : {}),
       },
     });
   }
@@ -144,6 +150,19 @@ export function planFabric(topology: Topology, timeScale = 1, clock?: FabricCloc
     }
   }
   return plan;
+}
+
+/**
+ * The VMs of the other hosts of `host`'s HA cluster that HA could restart on it (files on a datastore,
+ * not external, every port group present here), as powered-off copies on this host's vSwitches.
+ */
+export function haStandbyVms(topology: Topology, host: Host, clusterHosts: readonly string[]): Vm[] {
+  const vswitchOf = (pg: string) => host.vswitches.find((v) => v.portGroups.some((p) => p.name === pg))?.name;
+  return topology.hosts
+    .filter((h) => h.name !== host.name && clusterHosts.includes(h.name))
+    .flatMap((h) => h.vms)
+    .filter((vm) => !vm.external && vm.disks.some((d) => d.datastore) && vm.nics.every((n) => vswitchOf(n.portGroup) !== undefined))
+    .map((vm) => ({ ...vm, host: host.name, haStandby: true, nics: vm.nics.map((n) => ({ ...n, vswitch: vswitchOf(n.portGroup)! })) }));
 }
 
 /** The two ends of each vNIC link of an external VM: the host listens at "<vm>.<nic>", the VM dials. */

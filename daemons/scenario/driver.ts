@@ -17,7 +17,7 @@ import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
 import { type FabricState, daemonForEndpoint, findDaemon } from '../fabric/state.js';
 import { startCapture, type CaptureSession } from '../fabric/capture-client.js';
-import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, shutPort } from '../fabric/faults.js';
+import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, shutPort, isolateHost } from '../fabric/faults.js';
 import { readPcapng } from '../../lib/capture/pcapng.js';
 import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
 import { readMac } from '../../lib/wire/mac.js';
@@ -223,6 +223,10 @@ export class FabricDriver implements ScenarioDriver {
         const r = await restartDaemon(state, a.node, { stateDir: this.o.stateDir, detached: false });
         this.poller.reset(d.name);
         return `pid ${r.oldPid} -> ${r.pid}`;
+      }
+      case 'isolate': {
+        const r = await isolateHost(state, a.host, a.isolated);
+        return `${r.vmk} ${r.up ? 'unblocked' : 'blocked'}`;
       }
       case 'power':
         await control(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/power`, { on: a.on });

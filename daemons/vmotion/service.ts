@@ -47,7 +47,7 @@ const ACK_TYPE = 5;
 export interface VmotionDatastores {
   vmotionLocks(vm: string, on: boolean, waitMs: number): Promise<{ ok: true } | { ok: false; locked: boolean; message: string }>;
   adoptVm(vm: Vm | string): void;
-  mountedNames(): string[];
+  visibleDatastores(): string[];
   homeOf(vm: string): string | undefined;
 }
 
@@ -114,14 +114,22 @@ export class VmotionService {
     const vmk = this.d.host.vmkernelFor('vmotion');
     return {
       name: this.d.name,
-      datastores: this.d.datastores.mountedNames(),
+      datastores: this.d.datastores.visibleDatastores(),
       portGroups: this.d.model.vswitches.flatMap((vs) => vs.portGroups.map((pg) => ({ name: pg.name, vlanId: pg.vlan }))),
       hasVmotionVmk: vmk !== undefined,
-      vms: this.d.host.status().vms.map((v) => v.name),
+      vms: this.runningHere(),
       migrating: this.migrating(),
       vmotionIp: vmk?.ip ?? null,
       mtu: vmk?.mtu ?? null,
     };
+  }
+
+  /**
+   * VMs registered here that a migration could clash with: all but an HA cluster's powered-off standby
+   * copies of other hosts' VMs (daemons/fabric/plan.ts), which an arriving VM replaces.
+   */
+  private runningHere(): string[] {
+    return this.d.host.status().vms.filter((v) => v.poweredOn || this.d.host.vmModel(v.name).haStandby !== true).map((v) => v.name);
   }
 
   private migrating(): string[] {
@@ -196,7 +204,7 @@ export class VmotionService {
       return { ...n, vswitch: vs.name };
     });
     if (this.migrating().length >= VMOTION_MAX_CONCURRENT_PER_HOST) throw new VmotionError('VFAB_VMOTION_TOO_MANY', `${this.d.name} already runs ${VMOTION_MAX_CONCURRENT_PER_HOST} migrations`);
-    if (this.d.host.status().vms.some((v) => v.name === vm.name)) throw new VmotionError('VFAB_VMOTION_NAME_TAKEN', `${this.d.name} already has a VM named ${vm.name}`);
+    if (this.runningHere().includes(vm.name)) throw new VmotionError('VFAB_VMOTION_NAME_TAKEN', `${this.d.name} already has a VM named ${vm.name}`);
     const notifies = new Map(vm.nics.map((n) => [n.name, this.portGroupNotifies(n.portGroup)]));
     const core = new MigrationDestination({ migrationId, clock: this.d.clock, expectVm: vm.name, tuning: body?.tuning ?? {}, notify: (nic) => notifies.get(nic) ?? false });
     const local: Vm = { ...vm, nics, host: this.d.name };
@@ -389,6 +397,8 @@ export class VmotionService {
 
   /** The VM runs here now: its ports connect (notify RARPs), its measured streams keep counting. */
   private resumeHere(vm: Vm, endpoint: VmEndpoint, extra: unknown): void {
+    // an HA standby copy of it (powered off) gives way; a running one makes addMigratedVm refuse
+    if (!this.runningHere().includes(vm.name)) this.d.host.forgetVm(vm.name);
     this.d.host.addMigratedVm(vm, endpoint);
     this.d.storage?.adoptVmDisks(vm);
     const restored: StreamReceiver[] = [];

@@ -6,7 +6,7 @@
 // slot no longer holds the generation recorded in the lock is dead already and is dropped at once. While
 // watching, the lock record is read again too: if it changed (released, taken over), the decision is made
 // again from what it is now. Release removes this host from the holders. Runs as generators under proc.ts. Leaves out lock upgrade
-// (read-only to exclusive) and the HA uses of locks (next issue).
+// (read-only to exclusive); the HA heartbeat files that use these locks are ha-files.ts.
 
 import { DS_ERROR, DatastoreError } from './errors.js';
 import {

@@ -112,24 +112,29 @@ export function checkVmName(vm: string, disks: readonly VmDiskSpec[] = VM_DEFAUL
   }
 }
 
-function* find(ctx: HostCtx, dir: number, name: string): Gen<number | undefined> {
+export function* find(ctx: HostCtx, dir: number, name: string): Gen<number | undefined> {
   return (yield* listDir(ctx, dir)).find((e) => e.meta.name === name)?.index;
 }
 
 /** The entry of directory `vm` in the root, created (and closed again) if missing. */
 function* vmDir(ctx: HostCtx, vm: string): Gen<number> {
+  return yield* ensureDir(ctx, 0, vm);
+}
+
+/** The entry of directory `name` in directory `parent`, created (and closed again) if missing. */
+export function* ensureDir(ctx: HostCtx, parent: number, name: string): Gen<number> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const found = yield* find(ctx, 0, vm);
+    const found = yield* find(ctx, parent, name);
     if (found !== undefined) return found;
     try {
-      const index = yield* createFile(ctx, 0, vm, 0, 'dir');
+      const index = yield* createFile(ctx, parent, name, 0, 'dir');
       yield* releaseLock(ctx, index); // a directory is not kept open
       return index;
     } catch (e) {
       if ((e as DatastoreError).code !== DS_ERROR.EXISTS) throw e; // another host created it first: look again
     }
   }
-  throw new DatastoreError(DS_ERROR.CONTENDED, `directory ${vm} could not be found or created`);
+  throw new DatastoreError(DS_ERROR.CONTENDED, `directory ${name} could not be found or created`);
 }
 
 /**
@@ -137,7 +142,7 @@ function* vmDir(ctx: HostCtx, vm: string): Gen<number> {
  * length; a shorter text is padded with newlines to the file's size (files never shrink). The data goes
  * to the file's blocks in whole LUN blocks (the rest of the last block is zeros).
  */
-function* writeText(ctx: HostCtx, entry: number, meta: EntryMeta, text: string): Gen<EntryMeta> {
+export function* writeText(ctx: HostCtx, entry: number, meta: EntryMeta, text: string): Gen<EntryMeta> {
   const l = ctx.sb.layout;
   let bytes = Buffer.from(text, 'utf8');
   let m = meta;

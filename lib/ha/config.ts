@@ -119,9 +119,10 @@ class Checker {
   unknownKeys(f: string, o: Record<string, unknown>, allowed: readonly string[]): void {
     for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(f ? `${f}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
   }
-  name(f: string, v: unknown): string | undefined {
-    if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v, 'utf8') > HA_MAX_NAME_BYTES || /[\0/\s]/.test(v)) {
-      this.fail(f, `must be a name of 1..${HA_MAX_NAME_BYTES} bytes without spaces or "/" (got ${JSON.stringify(v)})`);
+  /** `spaces`: a label that may hold spaces (port groups: "VM Network"); never sent in a heartbeat. */
+  name(f: string, v: unknown, spaces = false): string | undefined {
+    if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v, 'utf8') > HA_MAX_NAME_BYTES || (spaces ? /[\0/]/ : /[\0/\s]/).test(v)) {
+      this.fail(f, `must be a name of 1..${HA_MAX_NAME_BYTES} bytes without ${spaces ? '' : 'spaces or '}"/" (got ${JSON.stringify(v)})`);
       return undefined;
     }
     return v;
@@ -138,7 +139,7 @@ class Checker {
     this.fail(f, `must be an IPv4 address such as 192.0.2.1 (got ${JSON.stringify(v)})`);
     return undefined;
   }
-  names(f: string, v: unknown, max: number): string[] {
+  names(f: string, v: unknown, max: number, spaces = false): string[] {
     if (v === undefined) return [];
     if (!Array.isArray(v)) {
       this.fail(f, 'must be a list of names');
@@ -150,7 +151,7 @@ class Checker {
     }
     const out: string[] = [];
     v.forEach((x, i) => {
-      const n = this.name(`${f}[${i}]`, x);
+      const n = this.name(`${f}[${i}]`, x, spaces);
       if (n === undefined) return;
       if (out.includes(n)) this.fail(`${f}[${i}]`, `"${n}" is listed twice`);
       else out.push(n);
@@ -228,7 +229,7 @@ export function resolveCluster(input: unknown, prefix = ''): Result<HaCluster, H
         c.fail(`${f}.gateway`, 'is needed: it is the default isolation address when ha.isolationAddresses is not given');
       }
       const datastores = c.names(`${f}.datastores`, h.datastores, HA_MAX_DATASTORES_PER_HOST);
-      const portGroups = c.names(`${f}.portGroups`, h.portGroups, HA_MAX_PORT_GROUPS);
+      const portGroups = c.names(`${f}.portGroups`, h.portGroups, HA_MAX_PORT_GROUPS, true);
       if (hn !== undefined && ip !== undefined) hosts.push({ name: hn, managementIp: ip, datastores, portGroups, isolationAddresses: isolationAddresses ?? (gw ? [gw] : []) });
     });
   }
@@ -249,7 +250,7 @@ export function resolveCluster(input: unknown, prefix = ''): Result<HaCluster, H
       if (vn !== undefined && vms.some((x) => x.name === vn)) c.fail(`${f}.name`, `VM "${vn}" is listed twice`);
       const ds = c.name(`${f}.datastore`, v.datastore);
       if (ds !== undefined && hosts.length > 0 && !hosts.some((h) => h.datastores.includes(ds))) c.fail(`${f}.datastore`, `"${ds}" is mounted by no host of the cluster`);
-      const portGroups = c.names(`${f}.portGroups`, v.portGroups, HA_MAX_PORT_GROUPS);
+      const portGroups = c.names(`${f}.portGroups`, v.portGroups, HA_MAX_PORT_GROUPS, true);
       portGroups.forEach((pg, j) => {
         if (hosts.length > 0 && !hosts.some((h) => h.portGroups.includes(pg))) c.fail(`${f}.portGroups[${j}]`, `"${pg}" is on no host of the cluster`);
       });

@@ -1041,6 +1041,17 @@ export class EsxHost {
     if (b) b.vs.setPortBlocked(b.portId, !up);
   }
 
+  /**
+   * Blocks (down) or unblocks a vmkernel port's vSwitch port: no frame passes it either way, like a
+   * pulled virtual cable; the host's VMs, its other vmk ports and its storage go on (`vfab fault
+   * isolate` cuts the management vmk this way). Throws VFAB_NOT_FOUND for an unknown vmk.
+   */
+  setVmkernelLink(vmkName: string, up: boolean): void {
+    const k = this.vmkernel(vmkName);
+    const b = this.kernel?.nics[k.index];
+    if (b) b.vs.setPortBlocked(b.portId, !up);
+  }
+
   // ------------------------------------------------------------------ status
 
   status() {

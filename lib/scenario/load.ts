@@ -33,7 +33,7 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'power', 'migrate', 'setMac', 'wait', 'capture',
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
 const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
@@ -204,6 +204,8 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
     case 'noShut': return { kind: 'shut', endpoint: v, shutdown: false };
     case 'kill': return { kind: 'kill', node: v };
     case 'restart': return { kind: 'restart', node: v };
+    case 'isolate': return { kind: 'isolate', host: v, isolated: true };
+    case 'noIsolate': return { kind: 'isolate', host: v, isolated: false };
     case 'power': return { kind: 'power', vm: v.vm, on: v.on };
     case 'migrate': return { kind: 'migrate', vm: v.vm, to: v.to };
     case 'setMac': {
@@ -382,6 +384,9 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
         case 'shut': endpoint(loc, a.endpoint, ['switchPort']); break;
         case 'kill': case 'restart':
           if (!nodes.includes(a.node)) at(loc, `topology ${t.name} has no host or switch \`${a.node}\`${didYouMean(a.node, nodes)}`);
+          break;
+        case 'isolate':
+          if (!findHost(t, a.host)?.vmkernels.some((k) => k.services.includes('management'))) at(loc, `topology ${t.name} has no host \`${a.host}\` with a management vmkernel port${didYouMean(a.host, t.hosts.map((h) => h.name))}`);
           break;
         case 'power': vm(loc, a.vm); break;
         case 'migrate':

@@ -54,6 +54,8 @@ export type ActionStep =
   | { kind: 'shut'; endpoint: string; shutdown: boolean }
   | { kind: 'kill'; node: string }
   | { kind: 'restart'; node: string }
+  /** Cut (isolated) or restore a host's management network (its management vmk's vSwitch port). */
+  | { kind: 'isolate'; host: string; isolated: boolean }
   | { kind: 'power'; vm: string; on: boolean }
   /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
   | { kind: 'migrate'; vm: string; to: string }
@@ -134,6 +136,7 @@ export function describeAction(a: ActionStep): string {
     case 'shut': return `${a.shutdown ? 'shutdown' : 'no shutdown'} ${a.endpoint}`;
     case 'kill': return `kill ${a.node}`;
     case 'restart': return `restart ${a.node}`;
+    case 'isolate': return `${a.isolated ? 'isolate' : 'reconnect'} ${a.host}'s management network`;
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
     case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;

@@ -21,6 +21,7 @@ import {
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
 import { accessProblems, initiatorAllowed } from '../iscsi/access.js';
+import { buildClusters } from './clusters.js';
 import { type Locator, type PathSeg, type TopologyProblem, pathText } from './source.js';
 
 type Raw = Record<string, unknown>;
@@ -105,9 +106,13 @@ class Builder {
       hosts,
       links: [],
       arrays,
+      clusters: [],
       loc: this.at.loc([]),
     };
     topology.links = this.links(list(root.links), topology);
+    const clusters = buildClusters(root.clusters, hosts, this.at); // vSphere-HA clusters (clusters.ts)
+    topology.clusters = clusters.clusters;
+    this.problems.push(...clusters.problems);
     return { topology, problems: this.problems };
   }
 

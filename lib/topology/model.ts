@@ -9,6 +9,8 @@
 import { type Mac, macToString } from '../wire/mac.js';
 import { closestName, didYouMean } from '../text/did-you-mean.js';
 import type { IscsiAccess } from '../iscsi/access.js';
+import type { Cluster } from './clusters.js';
+export type { Cluster } from './clusters.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Limits (spec §8 unless marked [INF])
@@ -100,6 +102,8 @@ export interface Topology {
   hosts: Host[];
   links: Link[];
   arrays: StorageArray[];
+  /** vSphere-HA clusters (clusters.ts); [] when the file lists none. */
+  clusters: Cluster[];
   loc: SourceLoc;
 }
 
@@ -262,6 +266,11 @@ export interface Vm {
   memoryMB: number;
   /** MiB/s the guest writes while it runs (default DEFAULT_VM_DIRTY_RATE_MBPS). */
   dirtyRateMBps: number;
+  /**
+   * Set by the fabric plan on another host of the VM's HA cluster (daemons/fabric/plan.ts): the VM is
+   * known there, powered off, so that an HA restart there brings its vNICs up. Absent in loaded files.
+   */
+  haStandby?: boolean;
   loc: SourceLoc;
 }
 

@@ -6,14 +6,10 @@ import { expect } from 'chai';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { closePath, openPath, resolvePath, splitPath } from '../../lib/datastore/open.js';
 import { powerOffVm, powerOnVm } from '../../lib/datastore/vm.js';
-import { Sim } from './sim.js';
+import { type Sim, mountedSim } from './sim.js';
 
 async function setup(): Promise<Sim> {
-  const sim = new Sim();
-  await sim.format({ slotCount: 8 });
-  await sim.load();
-  for (const n of ['esx1', 'esx2']) sim.host(n).mount();
-  await sim.advance(50);
+  const sim = await mountedSim(['esx1', 'esx2']);
   const h = sim.host('esx1');
   const on = h.run('on', powerOnVm(h.ctx, 'tmpl1'));
   await sim.advance(2000);

@@ -274,3 +274,13 @@ export class Sim {
     return e.value;
   }
 }
+
+/** A formatted datastore (8 heartbeat slots) mounted by each of `names`. */
+export async function mountedSim(names: readonly string[]): Promise<Sim> {
+  const sim = new Sim();
+  await sim.format({ slotCount: 8 });
+  await sim.load();
+  for (const n of names) sim.host(n).mount();
+  await sim.advance(50);
+  return sim;
+}

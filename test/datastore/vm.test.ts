@@ -9,16 +9,9 @@ import { listDir } from '../../lib/datastore/files.js';
 import { DS_MAX_VM_NAME_BYTES, checkVmName, descriptorText, powerOffVm, powerOnVm, vmFiles, vmxText, type OpenedFile } from '../../lib/datastore/vm.js';
 import { mapFileRange } from '../../lib/datastore/extent-map.js';
 import { acquireLock } from '../../lib/datastore/lock.js';
-import { Sim } from './sim.js';
+import { Sim, mountedSim } from './sim.js';
 
-async function setup(names: string[]): Promise<Sim> {
-  const sim = new Sim();
-  await sim.format({ slotCount: 8 });
-  await sim.load();
-  for (const n of names) sim.host(n).mount();
-  await sim.advance(50);
-  return sim;
-}
+const setup = mountedSim;
 
 async function entryByPath(sim: Sim, path: string) {
   const [dir, name] = path.split('/');

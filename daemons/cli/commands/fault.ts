@@ -3,7 +3,7 @@
 // Thin CLI over daemons/fabric/faults.ts and storage-faults.ts; see docs/failover.md and docs/datastores.md.
 
 import { readState } from '../../fabric/state.js';
-import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, clearEndpoint, shutPort } from '../../fabric/faults.js';
+import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, clearEndpoint, shutPort, isolateHost } from '../../fabric/faults.js';
 import { applyStorageFault, MAX_STORAGE_STALL_MS, type StorageFault } from '../../fabric/storage-faults.js';
 import { type CommandTable, defineCommand, printJson, JSON_OPTION, UsageError, EXIT_OK } from '../io.js';
 
@@ -37,7 +37,7 @@ function upDown(text: string, up: string, down: string): boolean {
 const fault = defineCommand(
   {
     usage: [
-      'kill|restart NODE [--json]', 'impair ENDPOINT [--loss PCT] [--direction tx|rx|both] [--delay-ms MS] [--jitter-ms MS] [--seed N] [--json]',
+      'kill|restart NODE [--json]', 'isolate|no-isolate HOST [--json]', 'impair ENDPOINT [--loss PCT] [--direction tx|rx|both] [--delay-ms MS] [--jitter-ms MS] [--seed N] [--json]',
       'flap ENDPOINT [--period-ms MS] [--down-ms MS] [--count N] [--json]', 'clear|shut|no-shut ENDPOINT [--json]',
       'storage-stall HOST ARRAY[/LUN] --seconds N [--json]', 'storage-paths HOST ARRAY down|up [--json]', 'ats ARRAY/LUN off|on [--json]',
     ],
@@ -51,6 +51,9 @@ actions:
                        still runs) and set it up as vfab up did: its links are dialled again, a host
                        attaches its arrays again, and the hosts of a restarted array reconnect their
                        paths to it (restart returns once they have); an array keeps its data
+  isolate HOST         cut only HOST's management network: its management vmkernel port's vSwitch
+                       port is blocked (HA heartbeats and pings stop; its VMs and storage go on)
+  no-isolate HOST      unblock it
   impair ENDPOINT      loss, delay and jitter on one cable end, decided from a seed so runs repeat
   flap ENDPOINT        take the link down and up on a schedule (carrier lost at both ends)
   clear ENDPOINT       remove impairments and cancel a flap on ENDPOINT
@@ -82,7 +85,7 @@ and a 20 s storage stall takes 2 s.`,
       json: JSON_OPTION,
     },
     args: { min: 2, max: 4 },
-    verbs: ['kill', 'restart', 'impair', 'flap', 'clear', 'shut', 'no-shut', 'storage-stall', 'storage-paths', 'ats'],
+    verbs: ['kill', 'restart', 'isolate', 'no-isolate', 'impair', 'flap', 'clear', 'shut', 'no-shut', 'storage-stall', 'storage-paths', 'ats'],
     examples: [
       'fault impair esx1.vmnic0 --loss 5 --direction tx --seed 7',
       'fault kill sw2 && vfab fault restart sw2',
@@ -94,7 +97,7 @@ and a 20 s storage stall takes 2 s.`,
     const want = ARITY[action]?.n ?? 2;
     if (positionals.length !== want) {
       const extra = positionals.length > want ? `: unexpected ${positionals.slice(want).map((p) => JSON.stringify(p)).join(' ')}` : '';
-      throw new UsageError(`vfab fault ${ARITY[action]?.usage ?? `${action} ${action === 'kill' || action === 'restart' ? 'NODE' : 'ENDPOINT'}`} takes ${want - 1} argument${want === 2 ? '' : 's'}${extra}`);
+      throw new UsageError(`vfab fault ${ARITY[action]?.usage ?? `${action} ${action === 'kill' || action === 'restart' ? 'NODE' : action.endsWith('isolate') ? 'HOST' : 'ENDPOINT'}`} takes ${want - 1} argument${want === 2 ? '' : 's'}${extra}`);
     }
     let storage: StorageFault | undefined;
     if (action === 'storage-stall') storage = { kind: 'stall', host: target, ...arrayLun(positionals[2]!, false), ms: Math.round(values.seconds! * 1000) };
@@ -128,6 +131,13 @@ and a 20 s storage stall takes 2 s.`,
         result = r;
         const storage = `${r.storage.length ? `, ${r.kind === 'array' ? 'hosts reconnected' : 'arrays attached'}: ${r.storage.join(', ')}` : ''}${r.arraysDown.length ? `, not running (attached when restarted): ${r.arraysDown.join(', ')}` : ''}`;
         line = `restarted ${target}: pid ${r.pid} on port ${r.port}${r.redialled.length ? `, redialled ${r.redialled.join(', ')}` : ''}${storage}; every link is up`;
+        break;
+      }
+      case 'isolate':
+      case 'no-isolate': {
+        const r = await isolateHost(state, target, action === 'isolate');
+        result = r;
+        line = `${target}: management network ${r.up ? 'restored' : 'cut'} (${r.vmk} ${r.up ? 'unblocked' : 'blocked'} at its vSwitch port)`;
         break;
       }
       case 'impair': {
