@@ -5,7 +5,7 @@
 // stderr). Options are checked strictly (bench/options.ts): bad usage exits 2 naming the input; a
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
 // (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts), datastore (bench/datastore.ts),
-// iscsi (bench/iscsi.ts), ha (bench/ha.ts). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
+// iscsi (bench/iscsi.ts), ha (bench/ha.ts), vmotion (bench/vmotion.ts). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
 // default rounds (5; storage 9). Method: docs/benchmarks.md.
 
 import os from 'node:os';
@@ -77,6 +77,13 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
     run: async () => {
       const r = await (await import('./ha.js')).runHaBench({ rounds, log: indent });
       return { data: r, comparisons: [r.restart] };
+    },
+  },
+  vmotion: {
+    title: 'vmotion: switchover downtime and frames lost at 10 000 frames/s while a VM moves between hosts (notify on)',
+    run: async () => {
+      const r = await (await import('./vmotion.js')).runVmotionBench({ rounds, log: indent });
+      return { data: r, comparisons: [r.migration] };
     },
   },
   cli: {

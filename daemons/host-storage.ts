@@ -27,7 +27,7 @@
 import { VfabError } from '../lib/errors.js';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import type { HostConfig } from './fabric/plan.js';
-import { HOST_INITIATOR_PREFIX } from '../lib/topology/model.js';
+import { HOST_INITIATOR_PREFIX, type Vm } from '../lib/topology/model.js';
 import type { ControlServer } from './common/server.js';
 import type { EventLog } from './common/events.js';
 import { MultipathClient, pathProtocol } from './storage/multipath-client.js';
@@ -180,6 +180,19 @@ export class HostStorage {
       for (const d of vm.disks ?? []) {
         this.disks.set(`${vm.name}/${d.name}`, { vm: vm.name, name: d.name, array: d.array, lun: d.lun, datastore: d.datastore, sizeBytes: d.sizeBytes, placed: undefined, error: undefined });
       }
+    }
+  }
+
+  /**
+   * A VM that arrived by vMotion (`vm`) or left (its name): its datastore disks become (or stop being) this
+   * host's, so the disk routes answer for it where it runs. Disks carved straight from a LUN are not moved.
+   */
+  adoptVmDisks(vm: Vm | string): void {
+    const name = typeof vm === 'string' ? vm : vm.name;
+    for (const [key, d] of this.disks) if (d.vm === name) this.disks.delete(key);
+    if (typeof vm === 'string') return;
+    for (const d of vm.disks ?? []) {
+      if (d.datastore) this.disks.set(`${vm.name}/${d.name}`, { vm: vm.name, name: d.name, array: d.array, lun: d.lun, datastore: d.datastore, sizeBytes: d.sizeBytes, placed: undefined, error: undefined });
     }
   }
 

@@ -28,6 +28,7 @@
 //   POST /control/streams/:vm/clear       forget the VM's sinks and finished senders
 //   /control/datastores/...               VMFS-like datastores and VM power-on locks (daemons/datastore/host-datastores.ts)
 //   GET  /control/ha, POST /control/vmkernels/:vmk/link {up}   HA agent status; vmk port blocked (daemons/ha/attach.ts)
+//   POST /control/vms/:vm/migrate         {to, toPort}: vMotion to host `to` (daemons/vmotion/service.ts); GET /control/vmotion/:id
 // events (GET /control/events) also carry teaming: failover, failback, pinned, notify (RARPs: count,
 // uplink, vlan), link-up/down, beacon-failed/-restored, shotgun-on/-off, no-uplink, shaping-drop;
 // carrier changes; impairment-set/-cleared, flap-set/-change/-cancelled.
@@ -58,6 +59,7 @@ import { attachHostStorage } from './host-storage.js';
 import { registerVmRoutes, runPing } from './common/vm-control.js';
 import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
 import { attachHa } from './ha/attach.js';
+import { VmotionService } from './vmotion/service.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
@@ -357,6 +359,8 @@ const datastores = new HostDatastores({
 });
 const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array), datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 datastores.register(server);
+// vMotion source and destination runners (daemons/vmotion/): POST /control/vms/:vm/migrate, /control/vmotion/...
+new VmotionService({ name, model: config.host, host, clock, timeScale, token, events, datastores, storage, sinks, scheduleTick }).register(server);
 
 // the vmkernel ports come up with the host (gratuitous ARP now; notify RARPs once an uplink has carrier)
 host.startVmkernels();

@@ -411,7 +411,7 @@ export class HostDatastores {
     return { driver: d.driver, ctx: d.ctx };
   }
 
-  async powerOn(d: Ds, vm: string, body: Record<string, unknown> | undefined): Promise<unknown> {
+  async powerOn(d: Ds, vm: string, body: Record<string, unknown> | undefined, o: { nics?: boolean } = {}): Promise<unknown> {
     const { driver, ctx } = this.online(d);
     const waitMs = lockWaitMs(body, ctx);
     const fileOf = new Map<number, string>();
@@ -434,7 +434,7 @@ export class HostDatastores {
       d.vms.set(vm, opened);
       const r = { vm, host: this.deps.host, datastore: d.name, files: opened, tookMs: Math.round(this.deps.clock.nowMs() - started) };
       this.event(d, 'vm-power-on', { vm, files: opened.map((o) => o.path), created: opened.filter((o) => o.created).map((o) => o.path), grown: opened.filter((o) => o.grown).map((o) => o.path) });
-      if (this.homeOf(vm) === d.name) this.deps.vmPowered?.(vm, true);
+      if (this.homeOf(vm) === d.name && o.nics !== false) this.deps.vmPowered?.(vm, true);
       return r;
     } catch (e) {
       const err = e as VfabError;
@@ -491,9 +491,9 @@ export class HostDatastores {
     return { host: this.deps.host, datastore: d.name, path, entry };
   }
 
-  async powerOff(d: Ds, vm: string): Promise<unknown> {
+  async powerOff(d: Ds, vm: string, o: { nics?: boolean } = {}): Promise<unknown> {
     const { driver, ctx } = this.online(d);
-    if (this.homeOf(vm) === d.name) this.deps.vmPowered?.(vm, false); // the guest stops before its files close
+    if (this.homeOf(vm) === d.name && o.nics !== false) this.deps.vmPowered?.(vm, false); // the guest stops before its files close
     const released = await driver.run(`power-off ${vm}`, ctx, powerOffVm(ctx, vm, this.diskSpecs(vm, d.name)), { vm }).finally(() => settleSoon(driver, ctx));
     d.vms.delete(vm);
     this.event(d, 'vm-power-off', { vm, files: released });
@@ -535,6 +535,43 @@ export class HostDatastores {
       throw err;
     }
     return this.powerOn(d, vm, {});
+  }
+
+  /**
+   * vMotion's lock hand-over (docs/vmotion.md): closes (`on` false) or opens (`on` true, exclusive, waiting
+   * at most `waitMs` for a live holder to let go) the files of a VM with datastore disks through the same
+   * power-on/off lock code, without touching its NICs (the migration stuns and resumes the VM itself).
+   * `locked`: the refusal was a lock held by another host.
+   */
+  async vmotionLocks(vm: string, on: boolean, waitMs: number): Promise<{ ok: true } | { ok: false; locked: boolean; message: string }> {
+    const home = this.homeOf(vm);
+    if (home === undefined) return { ok: true };
+    if (!this.list.has(home)) return { ok: false, locked: false, message: `${vm}'s datastore ${home} is a NAS datastore: vMotion hands over VMFS-like locks only` };
+    try {
+      const d = this.get(home);
+      if (on) {
+        if (!d.vms.has(vm)) await this.powerOn(d, vm, { waitMs }, { nics: false });
+      } else if (d.vms.has(vm)) await this.powerOff(d, vm, { nics: false });
+      return { ok: true };
+    } catch (e) {
+      const err = e as VfabError;
+      return { ok: false, locked: err.code === DS_ERROR.LOCKED, message: err.message };
+    }
+  }
+
+  /** Registers a VM that arrived by vMotion (its disks make its file list here); `undefined` forgets one. */
+  adoptVm(vm: Vm | string): void {
+    const list = this.deps.vms as Vm[] | undefined;
+    if (list === undefined) return;
+    const name = typeof vm === 'string' ? vm : vm.name;
+    const i = list.findIndex((v) => v.name === name);
+    if (i >= 0) list.splice(i, 1);
+    if (typeof vm !== 'string') list.push(vm);
+  }
+
+  /** The datastores mounted here, VMFS-like and NAS (vMotion pre-checks: the destination must see the VM's). */
+  visibleDatastores(): string[] {
+    return [...[...this.list.values()].filter((d) => d.state === 'mounted').map((d) => d.name), ...this.nas.summaries().filter((d) => d.state === 'mounted').map((d) => String(d.name))];
   }
 
   /** Powers a topology VM with datastore disks off: its NICs go down, then its files are released. */

@@ -32,6 +32,7 @@ import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { resolveHostDatastore } from '../../lib/scenario/load.js';
 import type { DatastoreFileRow, PowerAttempt } from '../../lib/scenario/evaluate.js';
 import type { PowerRequest } from '../../lib/scenario/runner.js';
+import { migrateAndFollow } from '../vmotion/cli.js';
 import { EventPoller } from './events.js';
 import { FabricClock } from '../common/fabric-clock.js';
 import { fabricMsOfCapture } from '../../lib/fabric-clock.js';
@@ -230,6 +231,14 @@ export class FabricDriver implements ScenarioDriver {
       case 'power':
         await control(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/power`, { on: a.on });
         return undefined;
+      case 'migrate': {
+        const { result: r } = await migrateAndFollow(state, a.vm, a.to, (line) => this.o.log?.(`    ${line}`));
+        if (r === null || r.outcome !== 'migrated') {
+          throw new VfabError('VFAB_SCENARIO_STEP', `migrating ${a.vm} to ${a.to}: ${r === null ? 'did not end' : `${r.outcome} (${r.code}): ${r.message}`}`);
+        }
+        state.vmHosts[a.vm] = a.to; // guest routes (pings, streams) go to its new host
+        return `downtime ${r.downtimeMs.toFixed(1)} ms, ${r.passes.length} pass(es), ${(r.bytes / 1048576).toFixed(1)} MiB sent`;
+      }
       case 'setMac': {
         const r = await control<{ mac: string }>(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/mac`, { ...(a.nic ? { nic: a.nic } : {}), mac: a.macText });
         return `guest MAC now ${r.mac}`;

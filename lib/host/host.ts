@@ -18,7 +18,7 @@
 import { VfabError } from '../errors.js';
 import type { Clock } from '../clock.js';
 import type { Host as HostModel, Vm as VmModel, VSwitch as VSwitchModel, TeamingPolicy as TeamingModel, TrafficShapingPolicy } from '../topology/model.js';
-import { TeamingEngine, type TeamingAction, type PortDescription } from '../teaming/engine.js';
+import { TeamingEngine, type TeamingAction, type PortDescription, type NotifyReason } from '../teaming/engine.js';
 import type { TeamingPolicy } from '../teaming/policy.js';
 import { TokenBucketShaper, kbitToBps, kbToBytes, type ShaperStats } from '../shaping/token-bucket.js';
 import { buildRarpAnnounce } from '../wire/arp.js';
@@ -155,6 +155,8 @@ interface VmState {
   listeners: Set<(action: EndpointAction) => void>;
   /** Measured streams counted at this VM (addStreamSink). */
   sinks: StreamSink[];
+  /** Stopped by a vMotion (stunVm): ports off, state kept. */
+  stunned?: boolean;
 }
 
 interface UplinkBinding {
@@ -275,7 +277,7 @@ export class EsxHost {
     if (vmks.length > 0) {
       // the kernel's ports are vNICs of a pseudo-VM named after the host, so each port's point is "<host>.<vmk>"
       const kernelModel: VmModel = {
-        name: model.name, host: model.name, disks: [], external: false, loc: model.loc,
+        name: model.name, host: model.name, disks: [], external: false, memoryMB: 0, dirtyRateMBps: 0, loc: model.loc,
         nics: vmks.map((k) => ({ ...k, guestVlan: undefined })),
       };
       const endpoint = new VmEndpoint({
@@ -313,7 +315,7 @@ export class EsxHost {
   }
 
   /** Connects a VM's vNICs (or the kernel's vmk ports) to vSwitch ports and starts its stack. */
-  private connect(vm: VmState): void {
+  private connect(vm: VmState, powerEvent = true, notifyReason: NotifyReason = 'power-on'): void {
     const vmName = vm.model.name;
     if (vm.poweredOn) return;
     vm.poweredOn = true;
@@ -328,10 +330,10 @@ export class EsxHost {
       if (vm.external && !vm.linkUp[i]) vs.setPortBlocked(portId, true);
       return binding;
     });
-    if (!vm.kernel) this.io.event?.({ kind: 'power', vm: vmName, on: true });
+    if (!vm.kernel && powerEvent) this.io.event?.({ kind: 'power', vm: vmName, on: true });
     this.takeVSwitchEvents();
     // §3.10: power-on notify on the port's uplink (nothing when no uplink is up yet; link-up pins and notifies)
-    for (const b of vm.nics) this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portConnected({ portId: b.portId, portGroup: vm.model.nics[b.nic]!.portGroup, mac: vm.endpoint.nicMac(b.nic) }));
+    for (const b of vm.nics) this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portConnected({ portId: b.portId, portGroup: vm.model.nics[b.nic]!.portGroup, mac: vm.endpoint.nicMac(b.nic) }, notifyReason));
     if (!vm.external) this.runActions(vm, vm.endpoint.powerOn());
   }
 
@@ -339,6 +341,12 @@ export class EsxHost {
     const vm = this.vm(vmName);
     if (!vm.poweredOn) return;
     if (!vm.external) this.runActions(vm, vm.endpoint.powerOff());
+    this.disconnect(vm);
+    this.io.event?.({ kind: 'power', vm: vmName, on: false });
+  }
+
+  /** Takes a VM's vNICs off their vSwitch ports (its stack keeps its state). */
+  private disconnect(vm: VmState): void {
     vm.poweredOn = false;
     for (const b of vm.nics) {
       this.teams.get(b.vs)!.engine.portDisconnected(b.portId);
@@ -347,7 +355,80 @@ export class EsxHost {
       this.shaped.delete(b);
     }
     vm.nics = [];
-    this.io.event?.({ kind: 'power', vm: vmName, on: false });
+  }
+
+  // ------------------------------------------------------------------ vMotion (docs/vmotion.md)
+
+  /**
+   * Stuns a running VM for a vMotion: its vNICs leave their ports (no frame in or out) and its timers
+   * stop, but its stack keeps every state (ARP entries, pings awaiting replies) for the snapshot or a
+   * resume here. No power event: the VM is not powered off.
+   */
+  stunVm(vmName: string): void {
+    const vm = this.poweredVm(vmName);
+    this.notExternal(vm);
+    this.disconnect(vm);
+    vm.stunned = true;
+  }
+
+  /** Runs a stunned VM again on this host (a failed switchover); its ports come back as at power-on. */
+  resumeVm(vmName: string): void {
+    const vm = this.vm(vmName);
+    if (!vm.stunned) return;
+    vm.stunned = false;
+    this.connect(vm, false);
+  }
+
+  isStunned(vmName: string): boolean {
+    return this.vm(vmName).stunned === true;
+  }
+
+  /**
+   * A VM arriving by vMotion: registered with the endpoint rebuilt from its state and connected at once
+   * (its ports notify the physical switches when their port group has notify on, as at power-on).
+   * Throws VFAB_HOST_VM_EXISTS when a VM of that name is registered here.
+   */
+  addMigratedVm(model: VmModel, endpoint: VmEndpoint): void {
+    if (this.vms.has(model.name)) throw new VfabError('VFAB_HOST_VM_EXISTS', `host ${this.name} already has a VM named ${model.name}`);
+    for (const n of model.nics) {
+      const vs = this.vswitches.get(n.vswitch);
+      if (vs === undefined || !this.teams.get(vs)!.model.portGroups.some((pg) => pg.name === n.portGroup)) {
+        throw new VfabError('VFAB_NOT_FOUND', `host ${this.name} has no port group ${n.portGroup} on ${n.vswitch} for ${model.name}.${n.name}`);
+      }
+    }
+    const state: VmState = { model: { ...model, host: this.name }, endpoint, external: false, kernel: false, linkUp: model.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
+    this.vms.set(model.name, state);
+    this.vmList.push(state);
+    this.connect(state, false, 'vmotion');
+  }
+
+  /** Removes a VM from this host (it runs elsewhere now): ports, stack, listeners and stream sinks. */
+  forgetVm(vmName: string): void {
+    const vm = this.vms.get(vmName);
+    if (vm === undefined || vm.kernel) return;
+    if (vm.poweredOn) this.disconnect(vm);
+    this.sinkCount -= vm.sinks.length;
+    this.vms.delete(vmName);
+    const i = this.vmList.indexOf(vm);
+    if (i >= 0) this.vmList.splice(i, 1);
+    vm.listeners.clear();
+  }
+
+  /** The topology model of a VM registered here. */
+  vmModel(vmName: string): VmModel {
+    return this.vm(vmName).model;
+  }
+
+  /** Stream sinks of a VM (their receivers travel with it in a vMotion), and adding restored ones. */
+  streamSinks(vmName: string): ReadonlyArray<{ receiver: StreamReceiver; udpPort: number }> {
+    return this.vm(vmName).sinks;
+  }
+
+  adoptStreamSink(vmName: string, receiver: StreamReceiver, udpPort: number): void {
+    const vm = this.internalVm(vmName);
+    if (this.sinkCount >= MAX_STREAMS_PER_HOST) throw new VfabError('VFAB_HOST_TOO_MANY_STREAMS', `a host measures at most ${MAX_STREAMS_PER_HOST} streams`);
+    vm.sinks.push({ receiver, udpPort });
+    this.sinkCount++;
   }
 
   /** The vmkernel ports, then every VM. */
@@ -993,7 +1074,8 @@ export class EsxHost {
       }),
       vms: [...this.vms.values()].map((vm) => ({
         name: vm.model.name,
-        poweredOn: vm.poweredOn,
+        poweredOn: vm.poweredOn || vm.stunned === true,
+        ...(vm.stunned ? { stunned: true } : {}),
         ...(vm.external ? { external: true, links: vm.model.nics.map((n, i) => ({ nic: n.name, carrier: vm.linkUp[i]! })) } : {}),
         nics: vm.model.nics.map((n, i) => ({
           name: n.name,

@@ -33,7 +33,7 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'setMac', 'wait', 'capture',
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
 const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
@@ -207,6 +207,7 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
     case 'isolate': return { kind: 'isolate', host: v, isolated: true };
     case 'noIsolate': return { kind: 'isolate', host: v, isolated: false };
     case 'power': return { kind: 'power', vm: v.vm, on: v.on };
+    case 'migrate': return { kind: 'migrate', vm: v.vm, to: v.to };
     case 'setMac': {
       const mac = safeMac(v.mac);
       if (mac === undefined) {
@@ -388,6 +389,10 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           if (!findHost(t, a.host)?.vmkernels.some((k) => k.services.includes('management'))) at(loc, `topology ${t.name} has no host \`${a.host}\` with a management vmkernel port${didYouMean(a.host, t.hosts.map((h) => h.name))}`);
           break;
         case 'power': vm(loc, a.vm); break;
+        case 'migrate':
+          vm(loc, a.vm);
+          if (!t.hosts.some((h) => h.name === a.to)) at(loc, `topology ${t.name} has no host \`${a.to}\`${didYouMean(a.to, t.hosts.map((h) => h.name))}`);
+          break;
         case 'setMac': {
           vm(loc, a.vm);
           const f = findVm(t, a.vm);

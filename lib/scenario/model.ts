@@ -57,6 +57,8 @@ export type ActionStep =
   /** Cut (isolated) or restore a host's management network (its management vmk's vSwitch port). */
   | { kind: 'isolate'; host: string; isolated: boolean }
   | { kind: 'power'; vm: string; on: boolean }
+  /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
+  | { kind: 'migrate'; vm: string; to: string }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
   | { kind: 'wait'; ms: number }
   | { kind: 'capture'; name: string; points: string[] }
@@ -136,6 +138,7 @@ export function describeAction(a: ActionStep): string {
     case 'restart': return `restart ${a.node}`;
     case 'isolate': return `${a.isolated ? 'isolate' : 'reconnect'} ${a.host}'s management network`;
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
+    case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
     case 'wait': return `wait ${a.ms} ms`;
     case 'capture': return `capture ${a.name}: ${a.points.join(', ')}`;

@@ -27,7 +27,7 @@ import { type ResolvedPolicy, type TeamingPolicy, type UplinkRole, mergePolicy, 
  * down) gets one again. `failover`: an uplink in use went down or failed its beacons. `failback`: an
  * uplink that had been up before came back and took ports over.
  */
-export type NotifyReason = 'power-on' | 'startup' | 'port-up' | 'failover' | 'failback' | 'mac-change';
+export type NotifyReason = 'power-on' | 'vmotion' | 'startup' | 'port-up' | 'failover' | 'failback' | 'mac-change';
 export type RepinReason = 'startup' | 'port-up' | 'failover' | 'failback' | 'shotgun' | 'mac-change';
 export type TeamingEventType =
   | 'link-down'
@@ -239,7 +239,8 @@ export class TeamingEngine implements UplinkSelector {
   // ------------------------------------------------------------ ports
 
   /** Pins a newly connected port; returns the power-on notify (§3.10) when notify switches is on. */
-  portConnected(port: PortTeamingView): TeamingAction[] {
+  /** A port came up: pinned, and notified with `reason` (a VM arriving by vMotion: 'vmotion'). */
+  portConnected(port: PortTeamingView, reason: NotifyReason = 'power-on'): TeamingAction[] {
     if (this.ports.has(port.portId)) this.portDisconnected(port.portId);
     const ps = this.byGroup.get(port.portGroup) ?? this.vswitch;
     const st: PortState = { portId: port.portId, portGroup: port.portGroup, mac: port.mac, ps, uplink: -1, egressMask: 0, ingressMask: 0 };
@@ -247,7 +248,7 @@ export class TeamingEngine implements UplinkSelector {
     ps.ports.add(st);
     this.ports.set(port.portId, st);
     const actions: TeamingAction[] = [];
-    this.pushNotify(actions, st, 'power-on');
+    this.pushNotify(actions, st, reason);
     return actions;
   }
 

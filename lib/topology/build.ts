@@ -16,7 +16,7 @@ import {
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface, type Vmkernel,
-  type VmkernelService,
+  type VmkernelService, DEFAULT_VM_MEMORY_MB, DEFAULT_VM_DIRTY_RATE_MBPS,
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
@@ -614,7 +614,10 @@ class Builder {
     });
     const diskNames = new Map<string, PathSeg[]>();
     const disks = list(r.disks).map((d, i) => this.disk(obj(d), [...segs, 'disks', i], i, host, arrays, lunUse, diskNames));
-    return { name, host: host.name, nics, disks, external: bool(r.external, false), loc: this.at.loc(segs) };
+    return {
+      name, host: host.name, nics, disks, external: bool(r.external, false),
+      memoryMB: int(r.memoryMB, DEFAULT_VM_MEMORY_MB), dirtyRateMBps: num(r.dirtyRateMBps, DEFAULT_VM_DIRTY_RATE_MBPS), loc: this.at.loc(segs),
+    };
   }
 
   private nic(r: Raw, segs: PathSeg[], index: number, host: Host, vmName: string, names: Map<string, PathSeg[]>): VmNic {

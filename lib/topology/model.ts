@@ -262,6 +262,10 @@ export interface Vm {
   disks: VmDisk[];
   /** True: the VM runs in its own process and attaches to its vSwitch port over WebSocket. */
   external: boolean;
+  /** Guest memory, MiB (what a vMotion copies; default DEFAULT_VM_MEMORY_MB). */
+  memoryMB: number;
+  /** MiB/s the guest writes while it runs (default DEFAULT_VM_DIRTY_RATE_MBPS). */
+  dirtyRateMBps: number;
   /**
    * Set by the fabric plan on another host of the VM's HA cluster (daemons/fabric/plan.ts): the VM is
    * known there, powered off, so that an HA restart there brings its vNICs up. Absent in loaded files.
@@ -269,6 +273,14 @@ export interface Vm {
   haStandby?: boolean;
   loc: SourceLoc;
 }
+
+/** A VM's memory when the topology gives none, MiB (small: a vMotion of it takes well under a second). */
+export const DEFAULT_VM_MEMORY_MB = 64;
+/** Largest VM memory, MiB (the vMotion core's limit, 16 GiB). */
+export const MAX_VM_MEMORY_MB = 16384;
+/** A VM's dirty rate when the topology gives none, MiB/s. */
+export const DEFAULT_VM_DIRTY_RATE_MBPS = 4;
+export const MAX_VM_DIRTY_RATE_MBPS = 16384;
 
 /** The iSCSI initiator name of a host (its storage identity over both transports). */
 export const HOST_INITIATOR_PREFIX = 'iqn.2026-11.vfab:';

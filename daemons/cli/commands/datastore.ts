@@ -211,7 +211,7 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
 
 const vmCmd = defineCommand(
   {
-    usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]'],
+    usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]', 'migrate VM --to HOST [--json]'],
     description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx, and per disk the
 descriptor <VM>.vmdk and the data <VM>-flat.vmdk (created at the first power-on; a VM the topology does not
 name gets one 1 MiB disk, a topology VM its datastore disks, and its NICs come up). While another host
@@ -222,20 +222,28 @@ On a NAS datastore the files are locked by .lck-<fileid> leases the host refresh
 host's lease is broken once it stayed unchanged for 35 s (fabric time; the .vmx's lease first, then the
 others': default wait 90 s).
 Power-off releases the files (exit 1 when none is open on HOST). The VM need not be in the topology:
-it is files on the datastore.`,
+it is files on the datastore.
+Migrate moves a running VM to host HOST while it runs (vMotion, docs/vmotion.md): its memory crosses the
+fabric between the hosts' vMotion vmkernel ports in passes, then the VM stops for the final copy, its file
+locks move and it resumes on HOST. Progress lines show each pass (bytes, time, bandwidth); the result
+gives the downtime. Refused (exit 1, naming the cause): VM off, no host HOST, HOST is the VM's host,
+HOST lacks a port group, VLAN, datastore or vMotion vmkernel port, VM already migrating.`,
     options: {
-      host: { type: 'string', value: 'HOST', required: true, description: 'the host to run the VM on' },
+      host: { type: 'string', value: 'HOST', required: true, verbs: ['power-on', 'power-off'], description: 'the host to run the VM on' },
+      to: { type: 'string', value: 'HOST', required: true, verbs: ['migrate'], description: 'the host to move the running VM to' },
       datastore: { type: 'string', value: 'NAME', description: 'the datastore holding the VM (needed only when HOST mounts more than one)' },
       wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats; NAS: twice the stale time plus two refreshes)' },
       json: JSON_OPTION,
     },
     args: { min: 2, max: 2 },
-    verbs: ['power-on', 'power-off'],
-    examples: ['vm power-on app1 --host esx1', 'vm power-on app1 --host esx2   # fails: locked by esx1', 'vm power-off app1 --host esx1'],
-    exits: { 1: 'the VM is locked by another host (power-on) or not on HOST (power-off)' },
+    verbs: ['power-on', 'power-off', 'migrate'],
+    examples: ['vm power-on app1 --host esx1', 'vm power-on app1 --host esx2   # fails: locked by esx1', 'vm migrate app1 --to esx2   # vMotion'],
+    exits: { 1: 'the VM is locked by another host (power-on), not on HOST (power-off), or a migration was refused or did not end on HOST' },
   },
   async ({ values, positionals }, io) => {
     const [verb, vm] = positionals as [string, string];
+    if (verb === 'migrate') return (await import('../../vmotion/cli.js')).runMigrate(vm, values.to!, values.json, io);
+    if (values.host === undefined) throw new UsageError(`vm ${verb} needs --host HOST`);
     const waitMs = values.wait === undefined ? undefined : values.wait * 1000;
     const state = readState();
     const h = runningHost(state, values.host);
