@@ -418,7 +418,7 @@ export class MigrationSource {
   private complete(out: SourceAction[], resumedAtMs: number, message: string): void {
     const now = this.clock.nowMs();
     out.push({ kind: 'forget' });
-    this.event(out, 'vmotion-completed', `${this.vm} runs on the destination; downtime ${resumedAtMs - (this.stunAtMs ?? resumedAtMs)} ms`, {
+    this.event(out, 'vmotion-completed', `${this.vm} runs on the destination; downtime ${(resumedAtMs - (this.stunAtMs ?? resumedAtMs)).toFixed(1)} ms`, {
       downtimeMs: resumedAtMs - (this.stunAtMs ?? resumedAtMs), passes: this.passes.length,
     });
     this.finish(out, 'migrated', undefined, message, now, resumedAtMs);
