@@ -1,6 +1,6 @@
 // vSphere HA benchmark (issue 12; docs/ha.md "In a fabric", docs/benchmarks.md): time to restart after a
 // host crash, one round per fresh fabric (scenarios/topologies/ha-lab.yaml at time scale 8: 3 hosts,
-// heartbeat datastore ds1). Each round waits for the election, kills esx1 (which runs app1) and reads
+// heartbeat datastores ds1 and ds2). Each round waits for the election, kills esx1 (which runs app1) and reads
 // the primary's events: when it declared esx1 dead after the last heartbeat it heard (the spec gives
 // 18 s with heartbeat datastores), and when app1 ran again after the kill (the spec: after the dead
 // declaration and, because esx1's locks must be broken, not before the 16 s lease has passed since its
@@ -60,8 +60,10 @@ async function measureRestart(): Promise<Record<string, number | null>> {
   };
   try {
     await until('blank ds1', async () => (await call<any>('esx1', 'GET', '/control/datastores')).datastores[0].state === 'unformatted');
-    await call('esx1', 'POST', '/control/datastores/ds1/format');
-    for (const h of ['esx2', 'esx3']) await call(h, 'POST', '/control/datastores/ds1/mount');
+    for (const ds of ['ds1', 'ds2']) {
+      await call('esx1', 'POST', `/control/datastores/${ds}/format`);
+      for (const h of ['esx2', 'esx3']) await call(h, 'POST', `/control/datastores/${ds}/mount`);
+    }
     await until('election and heartbeat files', async () => {
       for (const h of ['esx1', 'esx2', 'esx3']) {
         const v = await call<any>(h, 'GET', '/control/ha');

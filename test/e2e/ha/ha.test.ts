@@ -1,6 +1,6 @@
 // End-to-end vSphere HA (docs/ha.md "In a fabric") on scenarios/topologies/ha-lab.yaml at time scale 8:
 // real hostd processes from dist, heartbeats as UDP frames over each management vmk through the switch,
-// heartbeat files and VM locks on the shared VMFS-like datastore ds1. esx3 wins the election (tie on
+// heartbeat files on the shared VMFS-like datastores ds1 and ds2, VM locks on ds1. esx3 wins the election (tie on
 // datastores, the name that sorts last). (1) kill -9 of esx1, which runs app1: the primary declares it
 // dead 18 s after the last heartbeat it heard (docs/ha.md timeline, with heartbeat datastores), within
 // TOLERANCE_MS, and app1 is powered on by a survivor once esx1's lock on its files is broken (the
@@ -52,12 +52,14 @@ describe('e2e HA: a dead host\'s VM restarts on a survivor; no VM ever runs on t
     fab = await startFabric('scenarios/topologies/ha-lab.yaml', { timeScale: TIME_SCALE });
     process.env.VFAB_STATE_DIR = fab.stateDir;
     await waitFor(async () => (await fab.call<any>('esx1', 'GET', '/control/datastores')).datastores[0].state === 'unformatted', 'esx1 sees the blank LUN', 20_000);
-    await fab.call('esx1', 'POST', '/control/datastores/ds1/format', {});
-    for (const h of ['esx2', 'esx3']) await fab.call(h, 'POST', '/control/datastores/ds1/mount', {});
-    // every agent holds its -hb file, all follow one primary, and app1 runs on esx1
+    for (const ds of ['ds1', 'ds2']) {
+      await fab.call('esx1', 'POST', `/control/datastores/${ds}/format`, {});
+      for (const h of ['esx2', 'esx3']) await fab.call(h, 'POST', `/control/datastores/${ds}/mount`, {});
+    }
+    // every agent holds its -hb file on both heartbeat datastores, all follow one primary, and app1 runs on esx1
     await waitFor(async () => {
       const views = await Promise.all(HOSTS.map(ha));
-      return views.every((v) => v.heartbeatDatastores.held.includes('ds1') && v.primary === 'esx3' && (v.role === 'primary' || v.role === 'secondary')) && views[0].localVms.includes('app1');
+      return views.every((v) => v.heartbeatDatastores.held.includes('ds1') && v.heartbeatDatastores.held.includes('ds2') && v.primary === 'esx3' && (v.role === 'primary' || v.role === 'secondary')) && views[0].localVms.includes('app1');
     }, 'election over, heartbeat files held, app1 on esx1', 40_000, 100);
   });
 

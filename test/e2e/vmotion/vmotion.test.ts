@@ -22,7 +22,7 @@ describe('e2e vMotion (topologies/e2e/vmotion.yaml)', function () {
 
   useFabric('topologies/e2e/vmotion.yaml', (f) => (fab = f));
 
-  it('refuses a destination without the port group or a vMotion vmk, the same host and an unknown host (exit 1), bad usage (exit 2)', async () => {
+  it('refuses a destination without the port group or a vMotion vmk, the same host, an unknown host and a VM that is off (exit 1), bad usage (exit 2)', async () => {
     const esx3 = await runCli(['vm', 'migrate', 'pinger', '--to', 'esx3'], { stateDir: fab.stateDir });
     expect(esx3.code, esx3.stderr).to.equal(1);
     expect(esx3.stderr).to.include('esx3 has no port group VM-10 for pinger.nic0');
@@ -39,6 +39,15 @@ describe('e2e vMotion (topologies/e2e/vmotion.yaml)', function () {
     const noVm = await runCli(['vm', 'migrate', 'nosuchvm', '--to', 'esx2'], { stateDir: fab.stateDir });
     expect(noVm.code).to.equal(2);
     expect(noVm.stderr).to.include('nosuchvm');
+    // a VM that is off is refused (vMotion moves a running VM), and stays where it is
+    await fab.call('esx1', 'POST', '/control/vms/app1/power', { on: false });
+    try {
+      const off = await runCli(['vm', 'migrate', 'app1', '--to', 'esx2'], { stateDir: fab.stateDir });
+      expect(off.code, off.stderr).to.equal(1);
+      expect(off.stderr).to.include('app1 is powered off');
+    } finally {
+      await fab.call('esx1', 'POST', '/control/vms/app1/power', { on: true });
+    }
     expect((await fab.status('esx1')).vms.map((v: any) => v.name), 'nothing moved').to.include.members(['app1', 'pinger']);
     // the host-to-host route checks what it is given like any input from the network
     const bad = async (body: unknown) => fab.call('esx2', 'POST', '/control/vmotion/prepare', body).then(() => 'accepted', (e: any) => e.code);
