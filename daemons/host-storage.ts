@@ -27,11 +27,12 @@
 import { VfabError } from '../lib/errors.js';
 import { SystemClock, seededRandom, type Clock } from '../lib/clock.js';
 import type { HostConfig } from './fabric/plan.js';
-import { HOST_INITIATOR_PREFIX, type Vm } from '../lib/topology/model.js';
+import type { Vm } from '../lib/topology/model.js';
+import { HOST_INITIATOR_PREFIX } from '../lib/iscsi/well-known.js';
 import type { ControlServer } from './common/server.js';
 import type { EventLog } from './common/events.js';
 import { MultipathClient, pathProtocol } from './storage/multipath-client.js';
-import { parseIscsiUrl } from './storage/iscsi-client.js';
+import { parseIscsiUrl } from './storage/iscsi-url.js';
 import type { PathPolicy } from '../lib/storage/multipath.js';
 import { VDisk, runWorkload, MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES, MAX_WORKLOAD_SECONDS } from '../lib/storage/vdisk.js';
 import { SCSI_STATUS, SENSE_KEY } from '../lib/storage/scsi.js';

@@ -59,7 +59,7 @@ import { attachHostStorage } from './host-storage.js';
 import { registerVmRoutes, runPing } from './common/vm-control.js';
 import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
 import { attachHa } from './ha/attach.js';
-import { VmotionService } from './vmotion/service.js';
+import { registerVmotionOnDemand } from './vmotion/on-demand.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
@@ -360,7 +360,8 @@ const datastores = new HostDatastores({
 const storage = attachHostStorage({ server, config, token, events, onAttached: (array) => datastores.arrayAttached(array), datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk) }); // storage paths, LUNs, VM disks (daemons/host-storage.ts)
 datastores.register(server);
 // vMotion source and destination runners (daemons/vmotion/): POST /control/vms/:vm/migrate, /control/vmotion/...
-new VmotionService({ name, model: config.host, host, clock, timeScale, token, events, datastores, storage, sinks, scheduleTick }).register(server);
+// (the vMotion code loads on the first of these requests: daemons/vmotion/on-demand.ts)
+registerVmotionOnDemand(server, { name, model: config.host, host, clock, timeScale, token, events, datastores, storage, sinks, scheduleTick });
 
 // the vmkernel ports come up with the host (gratuitous ARP now; notify RARPs once an uplink has carrier)
 host.startVmkernels();
@@ -373,7 +374,7 @@ for (const vm of config.host.vms) {
 }
 scheduleTick();
 // vSphere HA: the cluster's agent on the management vmk and the datastores, GET /control/ha (daemons/ha/)
-const stopHa = attachHa({ server, name, config, host, clock, timeScale, event: (type, fields) => events.add(type, fields), datastores, scheduleTick });
+const stopHa = await attachHa({ server, name, config, host, clock, timeScale, event: (type, fields) => events.add(type, fields), datastores, scheduleTick });
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
   stopHa();

@@ -11,7 +11,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { EsxHost } from '../../lib/host/host.js';
 import type { ControlServer } from '../common/server.js';
 import type { HostConfig } from '../fabric/plan.js';
-import { type HaDatastores, HaRunner } from './runner.js';
+import type { HaDatastores } from './runner.js';
 
 /** GET /control/ha on a host that is in no cluster. */
 export const HA_NOT_CONFIGURED = 'VFAB_HA_NOT_CONFIGURED';
@@ -28,13 +28,16 @@ export interface AttachHaDeps {
   scheduleTick: () => void;
 }
 
-/** Starts the host's HA agent if it is in a cluster; returns the function that stops it. */
-export function attachHa(d: AttachHaDeps): () => void {
+/**
+ * Starts the host's HA agent if it is in a cluster; returns the function that stops it. The agent's code
+ * (runner.ts, lib/ha) is loaded only for a host in a cluster, so other hosts do not carry it (idle RSS).
+ */
+export async function attachHa(d: AttachHaDeps): Promise<() => void> {
   const cluster = d.config.cluster;
   const vmk = d.host.vmkernelFor('management');
   // the topology loader refuses a cluster host without a management vmk; a hand-written config may not
   const runner = cluster !== undefined && vmk !== undefined
-    ? new HaRunner({ host: d.name, cluster, clock: d.clock, timeScale: d.timeScale, event: d.event, vmk, scheduleTick: d.scheduleTick, datastores: d.datastores })
+    ? new (await import('./runner.js')).HaRunner({ host: d.name, cluster, clock: d.clock, timeScale: d.timeScale, event: d.event, vmk, scheduleTick: d.scheduleTick, datastores: d.datastores })
     : undefined;
   d.server.on('GET', '/control/ha', () => {
     if (runner === undefined) throw new VfabError(HA_NOT_CONFIGURED, `${d.name} is in no HA cluster${cluster !== undefined ? ' (it has no management vmkernel port)' : ''}: add it to a cluster under clusters: in the topology`);

@@ -22,8 +22,8 @@ import { INQUIRY_VENDOR } from '../../lib/storage/target.js';
 import { INITIATOR_ERROR, IscsiInitiator, type InitiatorAction, type InitiatorConfig, type InitiatorParams } from '../../lib/iscsi/initiator.js';
 import { CHAP_CHALLENGE_BYTES, type ChapTargetConfig } from '../../lib/iscsi/chap.js';
 import { decodeLun, UNADDRESSABLE_LUN } from '../../lib/iscsi/session.js';
-import { ISCSI_DEFAULT_PORT } from '../../lib/iscsi/negotiate.js';
 import { CONNECT_TIMEOUT_MS, scsiError } from './block-client.js';
+import { parseIscsiUrl, type IscsiTargetUrl } from './iscsi-url.js';
 
 /** Times one command is sent again after a UNIT ATTENTION before the caller sees it. */
 export const MAX_UNIT_ATTENTION_RETRIES = 5;
@@ -43,31 +43,7 @@ export const ISCSI_CLIENT_ERROR = {
   CONNECT_TIMEOUT: 'VFAB_ISCSI_CLIENT_CONNECT_TIMEOUT',
 } as const;
 
-export interface IscsiTargetUrl {
-  host: string;
-  port: number;
-  iqn: string;
-}
-
-/** Parses iscsi://HOST[:PORT]/IQN (port 3260 when absent); undefined when it is not one. */
-export function parseIscsiUrl(url: string): IscsiTargetUrl | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return undefined;
-  }
-  if (u.protocol !== 'iscsi:' || u.hostname === '') return undefined;
-  const iqn = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (!/^(iqn|eui|naa)\.[^/\s]+$/.test(iqn)) return undefined;
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  return { host, port: u.port === '' ? ISCSI_DEFAULT_PORT : Number(u.port), iqn };
-}
-
-/** ISID of path `index` (RFC 7143 §11.12.5: type 10b "random", then the path number): one nexus per path. */
-export function pathIsid(index: number): Uint8Array {
-  return Uint8Array.from([0x80, 0x76, 0x66, 0x62, (index >> 8) & 0xff, index & 0xff]);
-}
+export { parseIscsiUrl, pathIsid, type IscsiTargetUrl } from './iscsi-url.js';
 
 export interface IscsiClientOptions {
   url: string;

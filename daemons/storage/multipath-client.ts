@@ -15,7 +15,6 @@ import { SCSI_STATUS, type ScsiCommand, type ScsiResult, type ScsiTarget } from 
 import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
 import { MultipathSelector, type PathPolicy, type PathStatus } from '../../lib/storage/multipath.js';
 import { connectBlockClient } from './block-client.js';
-import { connectIscsiClient, pathIsid } from './iscsi-client.js';
 import type { ChapTargetConfig } from '../../lib/iscsi/chap.js';
 
 /** What a path needs from its connection (BlockClient and IscsiClient both are one). */
@@ -105,9 +104,11 @@ export class MultipathClient implements ScsiTarget {
   private async connectPath(i: number): Promise<void> {
     try {
       const url = this.opts.urls[i]!;
+      // the iSCSI initiator loads with the first iSCSI path (hosts on the block protocol never carry it)
+      const iscsi = pathProtocol(url) === 'iscsi' ? await import('./iscsi-client.js') : undefined;
       const c: PathTransport =
-        pathProtocol(url) === 'iscsi'
-          ? await connectIscsiClient({ url, initiator: this.opts.initiator, isid: pathIsid(i), ...(this.opts.chap ? { chap: this.opts.chap } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) })
+        iscsi !== undefined
+          ? await iscsi.connectIscsiClient({ url, initiator: this.opts.initiator, isid: iscsi.pathIsid(i), ...(this.opts.chap ? { chap: this.opts.chap } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) })
           : await connectBlockClient({
               url,
               token: this.opts.token,

@@ -44,8 +44,7 @@ export const LOGIN_MAX_EXCHANGES = 32;
 export const ISCSI_NAME_MAX_BYTES = 223;
 /** The only protocol version there is (§11.12.4). */
 export const ISCSI_VERSION = 0x00;
-/** The iSCSI well-known TCP port (IANA: iscsi-target): a portal asked for without a port. */
-export const ISCSI_DEFAULT_PORT = 3260;
+export { ISCSI_DEFAULT_PORT } from './well-known.js';
 
 // ---- key table ----------------------------------------------------------------------------------------
 

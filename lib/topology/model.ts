@@ -10,6 +10,7 @@ import { type Mac, macToString } from '../wire/mac.js';
 import { closestName, didYouMean } from '../text/did-you-mean.js';
 import type { IscsiAccess } from '../iscsi/access.js';
 import type { Cluster } from './clusters.js';
+import { HOST_INITIATOR_PREFIX } from '../iscsi/well-known.js';
 export type { Cluster } from './clusters.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -282,8 +283,7 @@ export const MAX_VM_MEMORY_MB = 16384;
 export const DEFAULT_VM_DIRTY_RATE_MBPS = 4;
 export const MAX_VM_DIRTY_RATE_MBPS = 16384;
 
-/** The iSCSI initiator name of a host (its storage identity over both transports). */
-export const HOST_INITIATOR_PREFIX = 'iqn.2026-11.vfab:';
+export { HOST_INITIATOR_PREFIX };
 export function hostInitiatorName(host: string): string {
   return HOST_INITIATOR_PREFIX + host;
 }
