@@ -28,7 +28,6 @@ import {
   type SourceResult, type VmotionEvent, type MigrationTuning,
 } from '../../lib/vmotion/index.js';
 import { control } from '../common/control-client.js';
-import type { ControlServer } from '../common/server.js';
 import type { EventLog } from '../common/events.js';
 import { DeadlineTimer } from '../common/deadline-timer.js';
 
@@ -99,14 +98,6 @@ export class VmotionService {
     vmk?.bindUdp(VMOTION_UDP_PORT, (dg) => this.datagram(dg.srcIp, dg.payload));
   }
 
-  register(server: ControlServer): void {
-    server
-      .on('POST', '/control/vms/:vm/migrate', (req) => this.migrate(req.params.vm!, req.body))
-      .on('GET', '/control/vmotion/facts', () => this.facts())
-      .on('POST', '/control/vmotion/prepare', (req) => this.prepare(req.body))
-      .on('GET', '/control/vmotion/:id', (req) => this.progress(Number(req.params.id)));
-  }
-
   // ------------------------------------------------------------------ control plane
 
   /** What the pre-checks need to know about this host. */
@@ -137,7 +128,7 @@ export class VmotionService {
   }
 
   /** POST /control/vms/:vm/migrate {to, toPort}: pre-checks, the destination prepares, the copy starts. */
-  private async migrate(vm: string, body: any): Promise<unknown> {
+  async migrate(vm: string, body: any): Promise<unknown> {
     const to = body?.to;
     const toPort = body?.toPort;
     if (typeof to !== 'string' || to === '') throw new VfabError('VFAB_VMOTION_BAD_REQUEST', `"to" must name the destination host, got ${JSON.stringify(to)}`);
@@ -189,7 +180,7 @@ export class VmotionService {
   }
 
   /** POST /control/vmotion/prepare (from the source's hostd): expect the VM, register it for its locks. */
-  private prepare(body: any): unknown {
+  prepare(body: any): unknown {
     const migrationId = body?.migrationId;
     const sourceIp = body?.sourceIp;
     const vm = body?.vm as Vm | undefined;
@@ -223,7 +214,7 @@ export class VmotionService {
   }
 
   /** GET /control/vmotion/:id: the migration's phase, its events so far and its result once done. */
-  private progress(id: number): unknown {
+  progress(id: number): unknown {
     const run = this.sources.get(id);
     if (run === undefined) throw new VfabError('VFAB_VMOTION_NOT_FOUND', `no migration ${id} on ${this.d.name}`);
     return { migrationId: id, vm: run.vm, from: this.d.name, to: run.to, phase: run.core.phase, dirtyBytes: run.core.dirtyBytes, transfer: run.core.transferCounters, events: run.events, result: run.result ?? null };
