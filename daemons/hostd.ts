@@ -60,6 +60,8 @@ import { registerVmRoutes, runPing } from './common/vm-control.js';
 import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
 import { attachHa } from './ha/attach.js';
 import { registerVmotionOnDemand } from './vmotion/on-demand.js';
+import { isRealGuest } from '../lib/topology/model.js';
+import type { GuestAttachment, GuestNicPort } from './guests/attach.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
@@ -95,6 +97,10 @@ for (const vm of config.host.vms) {
     return local;
   }));
 }
+
+// Real guests' vNICs (kind: netns | qemu): frames to them go to their attachment (daemons/guests/attach.ts).
+const guestPorts = new Map<string, GuestNicPort[]>();
+const guestAttachments: GuestAttachment[] = [];
 
 let runVm: { vm: string; nic: number } = { vm: '', nic: 0 };
 const receiveRunFromVm = (frame: Uint8Array) => host.receiveFromVm(runVm.vm, runVm.nic, frame);
@@ -135,6 +141,7 @@ const host: EsxHost = new EsxHost(config.host, clock, {
   vmTx: (vm, nic, frame) => {
     const local = externalLinkNames.get(vm)?.[nic];
     if (local !== undefined) links.send(local, frame);
+    else guestPorts.get(vm)?.[nic]?.send(frame);
   },
   event: (e: HostEvent) => logHostEvent(e),
   tap: (point, direction, frame) => capture.frame(point, direction, frame),
@@ -286,7 +293,7 @@ function vmPath(req: { params: Record<string, string> }): string {
 }
 
 const server = new ControlServer(token)
-  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs() }))
+  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs(), ...(guestAttachments.length ? { guests: Object.fromEntries([...guestPorts.keys()].map((vm, i) => [vm, guestAttachments[i]!.status()])) } : {}) }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
@@ -363,6 +370,29 @@ datastores.register(server);
 // (the vMotion code loads on the first of these requests: daemons/vmotion/on-demand.ts)
 registerVmotionOnDemand(server, { name, model: config.host, host, clock, timeScale, token, events, datastores, storage, sinks, scheduleTick });
 
+// Real guests (kind: netns | qemu; daemons/guests/): attached before they power on, so their first frames
+// find the vSwitch port; a failure to attach (no root, a tool missing) ends the host's start with the reason.
+for (const vm of config.host.vms) {
+  if (!isRealGuest(vm) || vm.haStandby) continue;
+  const { attachGuest } = await import('./guests/attach.js');
+  const attachment = await attachGuest({
+    fabric: config.fabric, hostName: name, vm, nowMs: () => clock.nowMs(), event: (type, fields) => events.add(type, fields),
+    io: (nic) => ({
+      receive: (frame) => {
+        host.receiveFromVm(vm.name, nic, frame);
+        scheduleTickAfterCallback();
+      },
+      carrier: (up, reason) => {
+        events.add('carrier', { vm: vm.name, nic: vm.nics[nic]?.name, up, reason });
+        host.setVmLink(vm.name, nic, up);
+        scheduleTick();
+      },
+    }),
+  });
+  guestAttachments.push(attachment);
+  guestPorts.set(vm.name, attachment.nics);
+}
+
 // the vmkernel ports come up with the host (gratuitous ARP now; notify RARPs once an uplink has carrier)
 host.startVmkernels();
 // VMs power on at start; one with datastore disks once its datastore is mounted and its files are locked
@@ -377,6 +407,7 @@ scheduleTick();
 const stopHa = await attachHa({ server, name, config, host, clock, timeScale, event: (type, fields) => events.add(type, fields), datastores, scheduleTick });
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
+  await Promise.all(guestAttachments.map((a) => a.close().catch((e: Error) => process.stderr.write(`${name}: ${e.message}\n`))));
   stopHa();
   datastores.close();
   links.close();

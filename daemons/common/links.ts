@@ -122,6 +122,22 @@ export class DaemonLinks {
     if (link.carrier) this.cb.carrier(local, true, 'connected');
   }
 
+  /**
+   * Binds a link of another transport (lib/link/frame-link.ts: a VXLAN tunnel, a real guest's backend) to
+   * interface `local`: admin state, impairments, flaps and status apply to it as to a WebSocket link. The
+   * end is created ('attach' role, peer `peer`) when the plan did not list it. Replaces any link bound there.
+   */
+  attach(local: string, link: EthernetLink, peer = ''): void {
+    let slot = this.slots.get(local);
+    if (slot === undefined) {
+      const [peerNode = '', peerInterface = ''] = peer.split('.', 2);
+      slot = { end: { local, peer, peerNode, peerInterface, role: 'attach' }, link: undefined, adminUp: true, faults: null, flapTimers: [], flap: null };
+      this.slots.set(local, slot);
+    }
+    if (slot.link && slot.link !== link) slot.link.close();
+    this.bind(slot, link);
+  }
+
   /** Dials every 'dial' end given a URL (the orchestrator's POST /control/peers). */
   dial(peers: Record<string, string>): string[] {
     const dialled: string[] = [];

@@ -20,8 +20,11 @@ export interface LinkEnd {
   peer: string;
   peerNode: string;
   peerInterface: string;
-  /** 'dial': this end connects to the peer's /link/<peerInterface>; 'listen': it waits. */
-  role: 'dial' | 'listen';
+  /**
+   * 'dial': this end connects to the peer's /link/<peerInterface>; 'listen': it waits; 'attach': the daemon
+   * attaches a link of another transport itself (a VXLAN tunnel, a real guest's backend: DaemonLinks.attach).
+   */
+  role: 'dial' | 'listen' | 'attach';
 }
 
 export interface HostConfig {

@@ -19,6 +19,7 @@ import { VfabError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { EsxHost } from '../../lib/host/host.js';
 import type { Host as HostModel, Vm } from '../../lib/topology/model.js';
+import { isRealGuest } from '../../lib/topology/model.js';
 import { MAX_VM_NICS, type VmEndpoint } from '../../lib/endpoint/vm-endpoint.js';
 import { StreamReceiver } from '../../lib/traffic/stream.js';
 import { macToString } from '../../lib/wire/mac.js';
@@ -152,8 +153,8 @@ export class VmotionService {
     const vlanOf = (pg: string) => mine.portGroups.find((g) => g.name === pg)?.vlanId ?? -1;
     const home = this.d.datastores.homeOf(vm);
     const memory = memoryOf(model);
-    const refusals = model.external
-      ? [new VmotionError('VFAB_VMOTION_EXTERNAL', `${vm} runs in its own process (external: true): vfab migrates host-run VMs only`, { vm })]
+    const refusals = model.external || isRealGuest(model)
+      ? [new VmotionError('VFAB_VMOTION_EXTERNAL', model.external ? `${vm} runs in its own process (external: true): vfab migrates host-run VMs only` : `${vm} is a ${model.kind} guest: vfab migrates VMs with its own stack only`, { vm })]
       : precheckMigration({
         vm: {
           name: vm, poweredOn: this.d.host.isPoweredOn(vm) || this.d.host.isStunned(vm), datastores: home === undefined ? [] : [home],

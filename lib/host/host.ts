@@ -31,6 +31,7 @@ import { macToString } from '../wire/mac.js';
 import { RunCursor } from '../link/codec.js';
 import { VmkernelStack, type KernelHost, type VmkernelPort } from './vmkernel.js';
 import type { VmkernelService } from '../topology/model.js';
+import { isRealGuest } from '../topology/model.js';
 import { StreamReceiver, readStreamHeaderInto, sharedNowNs, writeStreamHeader, STREAM_HEADER_BYTES, type StreamStamp } from '../traffic/stream.js';
 
 /** Streams a host measures at once (senders and receivers each). */
@@ -269,7 +270,7 @@ export class EsxHost {
           ...(n.guestVlan !== undefined ? { guestVlanId: n.guestVlan } : {}),
         })),
       });
-      const state: VmState = { model: vm, endpoint, external: vm.external === true, kernel: false, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
+      const state: VmState = { model: vm, endpoint, external: vm.external === true || isRealGuest(vm), kernel: false, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
       this.vms.set(vm.name, state);
       this.vmList.push(state);
     }
@@ -1197,7 +1198,11 @@ export class EsxHost {
   }
 
   private notExternal(vm: VmState): void {
-    if (vm.external) throw new VfabError('VFAB_VM_EXTERNAL', `VM ${vm.model.name} runs outside host ${this.name} (external: true); its vm daemon serves guest operations`);
+    if (!vm.external) return;
+    if (isRealGuest(vm.model)) {
+      throw new VfabError('VFAB_VM_EXTERNAL', `VM ${vm.model.name} is a ${vm.model.kind} guest with its own operating system; vfab only switches its frames`, { hint: vm.model.kind === 'netns' ? `run commands in it: vfab exec ${vm.model.name} -- ping ADDRESS` : 'use the guest\'s console' });
+    }
+    throw new VfabError('VFAB_VM_EXTERNAL', `VM ${vm.model.name} runs outside host ${this.name} (external: true); its vm daemon serves guest operations`);
   }
 
   private poweredVm(name: string): VmState {

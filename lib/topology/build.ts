@@ -16,7 +16,7 @@ import {
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface, type Vmkernel,
-  type VmkernelService, DEFAULT_VM_MEMORY_MB, DEFAULT_VM_DIRTY_RATE_MBPS,
+  type VmkernelService, DEFAULT_VM_MEMORY_MB, VM_KINDS, DEFAULT_VM_DIRTY_RATE_MBPS,
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
@@ -614,8 +614,13 @@ class Builder {
     });
     const diskNames = new Map<string, PathSeg[]>();
     const disks = list(r.disks).map((d, i) => this.disk(obj(d), [...segs, 'disks', i], i, host, arrays, lunUse, diskNames));
+    const kind = pick(r.kind, VM_KINDS, 'builtin');
+    if (kind !== 'builtin' && bool(r.external, false)) {
+      this.report([...segs, 'external'], `external: true runs vfab's own stack in a process of its own; a ${kind} guest has a real stack already`,
+        'drop external: true (a netns or qemu guest always runs outside its host)');
+    }
     return {
-      name, host: host.name, nics, disks, external: bool(r.external, false),
+      name, host: host.name, nics, disks, external: bool(r.external, false), kind,
       memoryMB: int(r.memoryMB, DEFAULT_VM_MEMORY_MB), dirtyRateMBps: num(r.dirtyRateMBps, DEFAULT_VM_DIRTY_RATE_MBPS), loc: this.at.loc(segs),
     };
   }

@@ -263,6 +263,12 @@ export interface Vm {
   disks: VmDisk[];
   /** True: the VM runs in its own process and attaches to its vSwitch port over WebSocket. */
   external: boolean;
+  /**
+   * What runs the guest (topology `kind`; docs/guests.md): 'builtin' = vfab's own small IP stack (in its host,
+   * or in a vm daemon when `external`); 'netns' = a Linux network namespace with a real kernel stack;
+   * 'qemu' = a QEMU VM whose vNIC backend is the host. Absent in models built before kinds existed = builtin.
+   */
+  kind?: VmKind;
   /** Guest memory, MiB (what a vMotion copies; default DEFAULT_VM_MEMORY_MB). */
   memoryMB: number;
   /** MiB/s the guest writes while it runs (default DEFAULT_VM_DIRTY_RATE_MBPS). */
@@ -273,6 +279,13 @@ export interface Vm {
    */
   haStandby?: boolean;
   loc: SourceLoc;
+}
+
+export type VmKind = 'builtin' | 'netns' | 'qemu';
+export const VM_KINDS: readonly VmKind[] = ['builtin', 'netns', 'qemu'];
+/** True when the guest's stack is not vfab's own (a namespace or a QEMU VM): the host only switches its frames. */
+export function isRealGuest(vm: { kind?: VmKind }): boolean {
+  return vm.kind === 'netns' || vm.kind === 'qemu';
 }
 
 /** A VM's memory when the topology gives none, MiB (small: a vMotion of it takes well under a second). */
