@@ -61,7 +61,7 @@ import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './da
 import { attachHa } from './ha/attach.js';
 import { registerVmotionOnDemand } from './vmotion/on-demand.js';
 import { isRealGuest } from '../lib/topology/model.js';
-import type { GuestAttachment, GuestNicPort } from './guests/attach.js';
+import type { GuestAttachment } from './guests/attach.js';
 
 export { MAX_PING_COUNT } from './common/vm-control.js';
 export const MAX_STREAM_SECONDS = 600;
@@ -87,10 +87,11 @@ const drops = new DropEvents(clock, timeScale, events, capture);
 const dropPortName = (point: string) => (point.startsWith(`${name}.`) ? point.slice(name.length + 1) : point);
 
 // External VMs: one listening link end per vNIC, named "<vm>.<nic>" (the plan adds them to config.links).
+// Real guests (kind: netns | qemu) have a link per vNIC under the same name, attached below.
 const externalNics = new Map<string, { vm: string; nic: number }>();
 const externalLinkNames = new Map<string, string[]>(); // vm -> link name per vNIC index
 for (const vm of config.host.vms) {
-  if (!vm.external) continue;
+  if (!vm.external && !(isRealGuest(vm) && !vm.haStandby)) continue;
   externalLinkNames.set(vm.name, vm.nics.map((n, i) => {
     const local = `${vm.name}.${n.name}`;
     externalNics.set(local, { vm: vm.name, nic: i });
@@ -98,9 +99,8 @@ for (const vm of config.host.vms) {
   }));
 }
 
-// Real guests' vNICs (kind: netns | qemu): frames to them go to their attachment (daemons/guests/attach.ts).
-const guestPorts = new Map<string, GuestNicPort[]>();
-const guestAttachments: GuestAttachment[] = [];
+// Real guests (kind: netns | qemu; daemons/guests/attach.ts), by VM name.
+const guestAttachments = new Map<string, GuestAttachment>();
 
 let runVm: { vm: string; nic: number } = { vm: '', nic: 0 };
 const receiveRunFromVm = (frame: Uint8Array) => host.receiveFromVm(runVm.vm, runVm.nic, frame);
@@ -141,7 +141,6 @@ const host: EsxHost = new EsxHost(config.host, clock, {
   vmTx: (vm, nic, frame) => {
     const local = externalLinkNames.get(vm)?.[nic];
     if (local !== undefined) links.send(local, frame);
-    else guestPorts.get(vm)?.[nic]?.send(frame);
   },
   event: (e: HostEvent) => logHostEvent(e),
   tap: (point, direction, frame) => capture.frame(point, direction, frame),
@@ -293,7 +292,7 @@ function vmPath(req: { params: Record<string, string> }): string {
 }
 
 const server = new ControlServer(token)
-  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs(), ...(guestAttachments.length ? { guests: Object.fromEntries([...guestPorts.keys()].map((vm, i) => [vm, guestAttachments[i]!.status()])) } : {}) }))
+  .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs(), ...(guestAttachments.size ? { guests: Object.fromEntries([...guestAttachments].map(([vm, a]) => [vm, a.status()])) } : {}) }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
@@ -375,22 +374,9 @@ registerVmotionOnDemand(server, { name, model: config.host, host, clock, timeSca
 for (const vm of config.host.vms) {
   if (!isRealGuest(vm) || vm.haStandby) continue;
   const { attachGuest } = await import('./guests/attach.js');
-  const attachment = await attachGuest({
-    fabric: config.fabric, hostName: name, vm, nowMs: () => clock.nowMs(), event: (type, fields) => events.add(type, fields),
-    io: (nic) => ({
-      receive: (frame) => {
-        host.receiveFromVm(vm.name, nic, frame);
-        scheduleTickAfterCallback();
-      },
-      carrier: (up, reason) => {
-        events.add('carrier', { vm: vm.name, nic: vm.nics[nic]?.name, up, reason });
-        host.setVmLink(vm.name, nic, up);
-        scheduleTick();
-      },
-    }),
-  });
-  guestAttachments.push(attachment);
-  guestPorts.set(vm.name, attachment.nics);
+  const attachment = await attachGuest({ fabric: config.fabric, hostName: name, vm, nowMs: () => clock.nowMs(), event: (type, fields) => events.add(type, fields) });
+  guestAttachments.set(vm.name, attachment);
+  attachment.links.forEach((link, i) => links.attach(externalLinkNames.get(vm.name)![i]!, link, `${vm.name}.${vm.nics[i]!.name}`));
 }
 
 // the vmkernel ports come up with the host (gratuitous ARP now; notify RARPs once an uplink has carrier)
@@ -407,7 +393,7 @@ scheduleTick();
 const stopHa = await attachHa({ server, name, config, host, clock, timeScale, event: (type, fields) => events.add(type, fields), datastores, scheduleTick });
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
-  await Promise.all(guestAttachments.map((a) => a.close().catch((e: Error) => process.stderr.write(`${name}: ${e.message}\n`))));
+  await Promise.all([...guestAttachments.values()].map((a) => a.close().catch((e: Error) => process.stderr.write(`${name}: ${e.message}\n`))));
   stopHa();
   datastores.close();
   links.close();

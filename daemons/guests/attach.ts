@@ -8,29 +8,19 @@
 
 import { VfabError } from '../../lib/errors.js';
 import type { Vm } from '../../lib/topology/model.js';
+import type { EthernetLink } from '../../lib/link/link.js';
 
-/** What an attachment tells its host about one vNIC. */
-export interface GuestNicIo {
-  /** A frame the guest sent: it enters the vSwitch port now. May be a view valid only during the call. */
-  receive(frame: Uint8Array): void;
-  /** The guest side of the cable: up when the guest (QEMU) connects, down when it goes away. */
-  carrier(up: boolean, reason: string): void;
-}
-
-/** One vNIC of an attached guest, as its host drives it. */
-export interface GuestNicPort {
-  /** A frame from the vSwitch port to the guest. */
-  send(frame: Uint8Array): void;
-  /** `vfab link down/up VM.NIC`: the guest sees carrier go (netns: NO-CARRIER inside the namespace). */
-  setAdminUp(up: boolean): void;
-  /** For GET /control/status: how the guest is reached (namespace and interface, backend address, counters). */
-  status(): Record<string, unknown>;
-}
-
+/**
+ * A real guest attached to its host: one link per vNIC, in the VM's vNIC order. hostd binds each to
+ * interface "<vm>.<nic>" of its links (DaemonLinks.attach), so frames, carrier, `vfab link down/up`,
+ * impairments, flaps and status work as for an external VM's WebSocket link. An attachment that can show
+ * carrier to its guest (netns: protodown, NO-CARRIER inside the namespace) listens to its links' onCarrier.
+ */
 export interface GuestAttachment {
-  nics: GuestNicPort[];
+  links: EthernetLink[];
   /** Tears down everything the attachment created (namespaces, devices, sockets); idempotent. */
   close(): Promise<void>;
+  /** For GET /control/status: how the guest is reached (namespace and interfaces, backend addresses). */
   status(): Record<string, unknown>;
 }
 
@@ -42,7 +32,6 @@ export interface GuestAttachContext {
   /** Fabric-clock milliseconds. */
   nowMs(): number;
   event(type: string, fields: Record<string, unknown>): void;
-  io(nic: number): GuestNicIo;
 }
 
 export async function attachGuest(ctx: GuestAttachContext): Promise<GuestAttachment> {
