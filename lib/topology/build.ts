@@ -16,7 +16,7 @@ import {
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
   type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface, type Vmkernel,
-  type VmkernelService, DEFAULT_VM_MEMORY_MB, VM_KINDS, DEFAULT_VM_DIRTY_RATE_MBPS,
+  type VmkernelService, type QemuOptions, DEFAULT_VM_MEMORY_MB, VM_KINDS, QEMU_NETDEVS, DEFAULT_VM_DIRTY_RATE_MBPS,
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
@@ -619,10 +619,25 @@ class Builder {
       this.report([...segs, 'external'], `external: true runs vfab's own stack in a process of its own; a ${kind} guest has a real stack already`,
         'drop external: true (a netns or qemu guest always runs outside its host)');
     }
+    const qemu = this.qemuOptions(r, segs, kind, nics.length);
     return {
-      name, host: host.name, nics, disks, external: bool(r.external, false), kind,
+      name, host: host.name, nics, disks, external: bool(r.external, false), kind, ...(qemu ? { qemu } : {}),
       memoryMB: int(r.memoryMB, DEFAULT_VM_MEMORY_MB), dirtyRateMBps: num(r.dirtyRateMBps, DEFAULT_VM_DIRTY_RATE_MBPS), loc: this.at.loc(segs),
     };
+  }
+
+  /** A qemu guest's backend options (default: stream on free ports); `qemu` on another kind is a mistake. */
+  private qemuOptions(r: Raw, segs: PathSeg[], kind: string, nicCount: number): QemuOptions | undefined {
+    if (kind !== 'qemu') {
+      if (has(r, 'qemu')) this.report([...segs, 'qemu'], `qemu options on a ${kind} guest`, 'set kind: qemu, or drop qemu');
+      return undefined;
+    }
+    const q = obj(r.qemu);
+    const port = int(q.port, 0);
+    if (port > 0 && port + Math.max(nicCount, 1) - 1 > 65535) {
+      this.report([...segs, 'qemu', 'port'], `port ${port}: the VM's ${nicCount} vNICs take ports ${port}..${port + nicCount - 1}, past 65535`, `use a port at most ${65536 - nicCount}`);
+    }
+    return { netdev: pick(q.netdev, QEMU_NETDEVS, 'stream'), port };
   }
 
   private nic(r: Raw, segs: PathSeg[], index: number, host: Host, vmName: string, names: Map<string, PathSeg[]>): VmNic {

@@ -269,6 +269,8 @@ export interface Vm {
    * 'qemu' = a QEMU VM whose vNIC backend is the host. Absent in models built before kinds existed = builtin.
    */
   kind?: VmKind;
+  /** A qemu guest's backend options (topology `qemu`; set for kind: qemu only). */
+  qemu?: QemuOptions;
   /** Guest memory, MiB (what a vMotion copies; default DEFAULT_VM_MEMORY_MB). */
   memoryMB: number;
   /** MiB/s the guest writes while it runs (default DEFAULT_VM_DIRTY_RATE_MBPS). */
@@ -287,6 +289,18 @@ export const VM_KINDS: readonly VmKind[] = ['builtin', 'netns', 'qemu'];
 export function isRealGuest(vm: { kind?: VmKind }): boolean {
   return vm.kind === 'netns' || vm.kind === 'qemu';
 }
+
+/**
+ * How a qemu guest's vNICs reach their host (daemons/guests/qemu.ts): 'stream' = a TCP server on 127.0.0.1
+ * that QEMU connects to (`-netdev stream` or `-netdev socket,connect=`), 'dgram' = a UDP socket on 127.0.0.1
+ * (`-netdev dgram`). `port`: the first vNIC's port, the next vNICs take the ports after it; 0 = free ports.
+ */
+export interface QemuOptions {
+  netdev: QemuNetdev;
+  port: number;
+}
+export type QemuNetdev = 'stream' | 'dgram';
+export const QEMU_NETDEVS: readonly QemuNetdev[] = ['stream', 'dgram'];
 
 /** A VM's memory when the topology gives none, MiB (small: a vMotion of it takes well under a second). */
 export const DEFAULT_VM_MEMORY_MB = 64;
