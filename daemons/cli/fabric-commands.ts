@@ -2,6 +2,7 @@
 // Topology loading and process orchestration are imported when `up`/`down` run, so `vfab status` starts
 // quickly.
 
+import { renderQemuGuests } from './qemu-status.js';
 import fs from 'node:fs';
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
@@ -178,6 +179,7 @@ function renderStatus(r: any): string {
       ? [[vm.name, vm.poweredOn ? 'on' : 'off', '(no vNICs)', '-', '-', '-']]
       : vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
   }
+  if (r.guests) lines.push(...renderQemuGuests(r.guests));
   for (const a of r.storage?.arrays ?? []) {
     const over = a.protocol === 'iscsi' ? `, iSCSI to ${a.target ?? '?'}` : '';
     lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${over}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);

@@ -32,6 +32,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   array: { order: 42, summary: "the arrays' stored data: list the stores, wipe one (delete its LUNs and data)", load: async () => (await import('./commands/array.js')).commands.array! },
   datastore: { order: 43, summary: 'VMFS-like datastores: format, mount, list, inspect, locks, heartbeats', load: async () => (await import('./commands/datastore.js')).commands.datastore! },
   vm: { order: 44, summary: 'power a VM on or off on a host (its files locked on the datastore), or vMotion it to another host', load: async () => (await import('./commands/datastore.js')).commands.vm! },
+  'qemu-args': { order: 46, summary: "the QEMU -netdev/-device arguments that put a qemu guest's vNICs on their vfab ports", load: async () => (await import('./commands/qemu.js')).commands['qemu-args']! },
   ha: { order: 45, summary: 'vSphere HA: the primary, host states, heartbeats, protected VMs and restarts (ha status)', load: async () => (await import('./commands/ha.js')).commands.ha! },
   disk: { order: 41, summary: 'VM disks: write/read files, run a workload, storage paths (fail/restore), status', load: async () => (await import('./commands/storage.js')).commands.disk! },
 };
