@@ -145,17 +145,20 @@ describe('guests/qemu backends', () => {
       peer.send(frame(3), b.port, '127.0.0.1');
       await until(() => link.carrier, 'carrier');
       const other = dgram.createSocket('udp4');
-      const got: Buffer[] = [];
-      other.on('message', (m) => got.push(m));
-      await new Promise<void>((r) => other.bind(0, '127.0.0.1', () => r()));
-      other.send(Buffer.alloc(5), b.port, '127.0.0.1');
-      await until(() => b.counters.rxDatagrams === 2, 'second datagram');
-      expect(b.counters.peerChanges).to.equal(1);
-      expect(link.counters.rxDropsMalformed).to.equal(1);
-      link.send(frame(6));
-      await until(() => got.length === 1, 'the frame at the new port');
-      other.close();
-      expect(link.counters.connects).to.equal(1);
+      try {
+        const got: Buffer[] = [];
+        other.on('message', (m) => got.push(m));
+        await new Promise<void>((r) => other.bind(0, '127.0.0.1', () => r()));
+        other.send(Buffer.alloc(5), b.port, '127.0.0.1');
+        await until(() => b.counters.rxDatagrams === 2, 'second datagram');
+        expect(b.counters.peerChanges).to.equal(1);
+        expect(link.counters.rxDropsMalformed).to.equal(1);
+        link.send(frame(6));
+        await until(() => got.length === 1, 'the frame at the new port');
+        expect(link.counters.connects).to.equal(1);
+      } finally {
+        other.close();
+      }
     });
   });
 
