@@ -37,8 +37,7 @@ backend does not speak; 3 no fabric, or the VM's host does not answer.`,
     examples: [
       'qemu-args q1',
       'qemu-system-x86_64 -m 512 -kernel vmlinuz -initrd initrd.img $(vfab qemu-args q1)',
-      'qemu-args q1 --form socket --model e1000',
-      'qemu-args q1 --json',
+      'qemu-args q1 --form socket --model e1000 --json',
     ],
   },
   async ({ values, positionals }, io) => {
