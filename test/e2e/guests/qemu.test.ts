@@ -2,7 +2,8 @@
 // boots an initramfs built here (busybox-static, the kernel's virtio-net modules, an /init script) with the
 // arguments `vfab qemu-args` prints, and pings a built-in VM through the vSwitch. The stream guest also
 // shows that the vNIC's link state applies to it (admin down: its pings fail; up again: they pass), the
-// dgram guest that QEMU's -netdev dgram works against vfab's UDP backend. QEMU runs without KVM (TCG): a
+// dgram guest that QEMU's -netdev dgram works against vfab's UDP backend and that a capture at its vSwitch
+// port sees its frames. QEMU runs without KVM (TCG): a
 // boot takes 10-60 s. Skips without qemu-system-x86_64, /bin/busybox or a kernel with modules (packages
 // qemu-system-x86, busybox-static, linux-image-amd64); fails in CI, which installs them.
 import { expect } from 'chai';
@@ -153,11 +154,18 @@ describe('e2e guests/qemu: a Linux guest under QEMU on a vfab port', function ()
     expect(args[1]).to.match(/^dgram,id=nic0,local\.type=inet,local\.host=127\.0\.0\.1,local\.port=0,remote\.type=inet,remote\.host=127\.0\.0\.1,remote\.port=\d+$/);
     const initrd = path.join(dir, 'q2.img');
     fs.writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modules, modules, init: initScript(modules, '192.0.2.32', [{ count: 3, deadlineS: 60 }]) }));
+    // a capture at the guest's vSwitch port, like any VM's: its ARP and pings are in it
+    const pcap = path.join(dir, 'q2.pcap');
+    const capture = runCli(['capture', 'q2.nic0', '-w', pcap, '--count', '4'], { stateDir: fab!.stateDir, timeoutMs: GUEST_RUN_LIMIT_MS });
+    await waitFor(() => fs.existsSync(pcap), 'the capture to start');
     const g = bootGuest(kernel.vmlinuz, initrd, args);
     guests.push(g);
     try {
       expect(await phase(g, 1), 'pings through the fabric').to.equal('0');
       expect(g.console()).to.include('VFAB-MAC 00:50:56:00:a0:02');
+      const cap = await capture;
+      expect(cap.code, cap.stderr).to.equal(0);
+      expect(fs.readFileSync(pcap).includes(Buffer.from('005056' + '00a002', 'hex')), "the guest's MAC in the capture").to.equal(true);
       const nic = (await fab!.status('esx1')).guests.q2.nics[0];
       expect(nic.peer).to.match(/^127\.0\.0\.1:\d+$/);
       expect(nic.counters.rxDatagrams).to.be.greaterThan(0);
