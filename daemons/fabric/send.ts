@@ -27,6 +27,8 @@ export interface SendSpec {
   count?: number;
   /** Frames per second; absent (and no timing): as fast as the daemon takes them. */
   ratePps?: number;
+  /** Fabric ms per wall ms (scenarios): the rate and a file's gaps are fabric time. Default 1. */
+  timeScale?: number;
 }
 
 export interface SendResult {
@@ -69,8 +71,9 @@ export function craftFrames(spec: SendSpec, what: (source: 'hex' | 'pcap' | 'fie
     frames = parsed.value.frames.map((f) => f.data);
     fileGaps = parsed.value.frames.map((f) => f.gapMs);
   }
-  const rateGap = spec.ratePps !== undefined ? 1000 / spec.ratePps : 0;
-  const gapsMs = frames.map((_, i) => (spec.timing && fileGaps ? fileGaps[i]! : rateGap));
+  const scale = spec.timeScale ?? 1;
+  const rateGap = spec.ratePps !== undefined ? 1000 / spec.ratePps / scale : 0;
+  const gapsMs = frames.map((_, i) => (spec.timing && fileGaps ? fileGaps[i]! / scale : rateGap));
   // between two rounds of a timed replay: the file's own first frame has no gap; use the rate's (0)
   if (spec.timing && fileGaps) gapsMs[0] = 0;
   return { frames, gapsMs };
