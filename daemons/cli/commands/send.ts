@@ -58,7 +58,6 @@ A paced send takes at most ${MAX_SEND_DURATION_MS / 1000} s; see what arrives wi
       'send web1.nic0 --dst 00:50:56:00:00:12 --src 00:50:56:3f:ee:01 --count 3   # forged source: see vfab status',
       'send sw1.Gi1/0/1 --pcap lab.pcapng --timing',
       'send esx1.vmnic0 --dst ff:ff:ff:ff:ff:ff --src 00:11:22:33:44:55 --vlan 10 --size 1518 -c 1000 --rate 500',
-      'send sw1.Gi1/0/2 --hex ffffffffffff00112233445588b5 --hex 0050560000120011223344558100000a88b5',
     ],
     exits: { 2: 'bad usage: an unknown point, a bad value, a frame out of range, an unreadable capture file (named)' },
   },
