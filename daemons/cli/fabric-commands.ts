@@ -233,8 +233,8 @@ const link = defineCommand(
   {
     usage: ['down|up ENDPOINT [--json]'],
     description: `Takes a link down or up at ENDPOINT, like pulling or plugging a cable: the carrier is lost (or
-restored) at both ends. ENDPOINT is <node>.<interface>: a host uplink (esx1.vmnic0) or a switch
-port (sw1.Gi1/0/1).`,
+restored) at both ends. ENDPOINT is <node>.<interface>: a host uplink (esx1.vmnic0), a switch
+port (sw1.Gi1/0/1), or the vNIC of a VM that has a link of its own (external, netns or qemu: q1.nic0).`,
     options: { json: JSON_OPTION },
     args: { min: 2, max: 2 },
     verbs: ['down', 'up'],
@@ -243,8 +243,10 @@ port (sw1.Gi1/0/1).`,
   async ({ values, positionals }, io) => {
     const [action, endpoint] = positionals as [string, string];
     const state = readState();
-    const { daemon, iface } = daemonForEndpoint(state, endpoint);
-    const result = await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(iface)}`, { up: action === 'up' });
+    const { daemon, node, iface } = daemonForEndpoint(state, endpoint);
+    // a VM's vNIC: its host names the link "<vm>.<nic>" (an external VM's or a real guest's; built-in VMs have none)
+    const local = daemon.name !== node ? endpoint : iface;
+    const result = await control(daemon, state.token, 'POST', `/control/links/${encodeURIComponent(local)}`, { up: action === 'up' });
     if (values.json) printJson(io, result);
     else io.out(`${endpoint}: link ${action}`);
     return EXIT_OK;

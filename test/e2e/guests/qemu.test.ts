@@ -133,10 +133,12 @@ describe('e2e guests/qemu: a Linux guest under QEMU on a vfab port', function ()
       expect(nic.counters.rxFrames).to.be.greaterThan(0);
       const macs = JSON.stringify((await fab!.call('esx1', 'GET', '/control/mac-table')).entries);
       expect(macs).to.include('00:50:56:00:a0:01');
-      await fab!.call('esx1', 'POST', '/control/links/q1.nic0', { up: false });
+      const down = await runCli(['link', 'down', 'q1.nic0'], { stateDir: fab!.stateDir });
+      expect(down.code, down.stderr).to.equal(0);
       g.child.stdin!.write('go\n');
       expect(await phase(g, 2), 'pings while the vNIC is admin-down').to.equal('1');
-      await fab!.call('esx1', 'POST', '/control/links/q1.nic0', { up: true });
+      const up = await runCli(['link', 'up', 'q1.nic0'], { stateDir: fab!.stateDir });
+      expect(up.code, up.stderr).to.equal(0);
       g.child.stdin!.write('go\n');
       expect(await phase(g, 3), 'pings after admin-up').to.equal('0');
       expect(await g.exited, 'QEMU powers off').to.equal(0);
