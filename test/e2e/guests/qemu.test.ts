@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startFabric, runCli, makeTempDir, waitFor, FABRIC_UP_TIMEOUT_MS, FABRIC_DOWN_TIMEOUT_MS, type TestFabric } from '../helpers/fabric.js';
+import { startFabric, useFabric, runCli, makeTempDir, waitFor, FABRIC_UP_TIMEOUT_MS, FABRIC_DOWN_TIMEOUT_MS, type TestFabric } from '../helpers/fabric.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
 import { BUSYBOX, buildInitramfs, findKernel, moduleLoadOrder } from './initramfs.js';
 
@@ -175,6 +175,40 @@ describe('e2e guests/qemu: a Linux guest under QEMU on a vfab port', function ()
     } catch (e) {
       (e as Error).message += `\n--- guest console:\n${g.console().slice(-3000)}`;
       throw e;
+    }
+  });
+});
+
+describe('e2e guests/qemu: vfab qemu-args (no QEMU needed)', () => {
+  let fab: TestFabric;
+  useFabric('topologies/e2e/qemu-guest.yaml', (f) => (fab = f));
+  const cli = (...args: string[]) => runCli(args, { stateDir: fab.stateDir });
+
+  it('prints the arguments on one line with the port the host listens on; exit 2 for bad input, naming it', async () => {
+    const st = (await fab.status('esx1')).guests.q1.nics[0];
+    const ok = await cli('qemu-args', 'q1', '--form', 'socket', '--model', 'e1000');
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.out.trim()).to.equal(`-netdev socket,id=nic0,connect=${st.address} -device e1000,netdev=nic0,mac=00:50:56:00:a0:01`);
+    for (const [args, msg] of [
+      [['qemu-args', 'web1'], /web1 is not a qemu guest/],
+      [['qemu-args', 'q2', '--form', 'stream'], /--form stream: q2's backend is netdev dgram/],
+      [['qemu-args', 'q9'], /no VM named "q9"/],
+      [['qemu-args', 'q1', '--model', 'a b'], /--model "a b"/],
+      [['qemu-args', 'q1', '--form', 'tap'], /--form/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.stderr, args.join(' ')).to.match(msg);
+    }
+  });
+
+  it('exit 3 without a fabric', async () => {
+    const empty = makeTempDir('vfab-e2e-qemu-none-');
+    try {
+      const r = await runCli(['qemu-args', 'q1'], { stateDir: empty });
+      expect(r.code, r.stderr).to.equal(3);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
     }
   });
 });
