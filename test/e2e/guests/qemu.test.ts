@@ -1,7 +1,8 @@
 // A real Linux guest under QEMU on a vfab port (kind: qemu; docs/guests.md "QEMU guests"): Debian's kernel
 // boots an initramfs built here (busybox-static, the kernel's virtio-net modules, an /init script) with the
 // arguments `vfab qemu-args` prints, and pings a built-in VM through the vSwitch. The stream guest also
-// shows that the vNIC's link state applies to it (admin down: its pings fail; up again: they pass), the
+// shows that the vNIC's link state applies to it (vfab link down: its pings fail; up again: they pass), a
+// second boot the older `-netdev socket,connect=` form (with an e1000 NIC) on the same port, the
 // dgram guest that QEMU's -netdev dgram works against vfab's UDP backend and that a capture at its vSwitch
 // port sees its frames. QEMU runs without KVM (TCG): a
 // boot takes 10-60 s. Skips without qemu-system-x86_64, /bin/busybox or a kernel with modules (packages
@@ -110,8 +111,8 @@ describe('e2e guests/qemu: a Linux guest under QEMU on a vfab port', function ()
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function qemuArgs(vm: string): Promise<string[]> {
-    const r = await runCli(['qemu-args', vm, '--json'], { stateDir: fab!.stateDir });
+  async function qemuArgs(vm: string, ...more: string[]): Promise<string[]> {
+    const r = await runCli(['qemu-args', vm, '--json', ...more], { stateDir: fab!.stateDir });
     expect(r.code, r.stderr).to.equal(0);
     return JSON.parse(r.out).args;
   }
@@ -144,7 +145,27 @@ describe('e2e guests/qemu: a Linux guest under QEMU on a vfab port', function ()
       expect(await g.exited, 'QEMU powers off').to.equal(0);
       const after = (await fab!.status('esx1')).guests.q1.nics[0];
       expect(after.peer, 'QEMU gone').to.equal(null);
-      expect(after.counters).to.include({ connects: 1, disconnects: 1 });
+      expect(after.counters).to.include({ connects: 1, disconnects: 1, refused: 0, protocolErrors: 0 });
+    } catch (e) {
+      (e as Error).message += `\n--- guest console:\n${g.console().slice(-3000)}`;
+      throw e;
+    }
+  });
+
+  it('socket: the older -netdev socket,connect= form reaches the same port; a new QEMU after the first is taken', async () => {
+    const args = await qemuArgs('q1', '--form', 'socket', '--model', 'e1000');
+    expect(args[1]).to.match(/^socket,id=nic0,connect=127\.0\.0\.1:\d+$/);
+    const e1000 = moduleLoadOrder(kernel.modules, ['e1000']);
+    const initrd = path.join(dir, 'q1-socket.img');
+    fs.writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modules, modules: e1000, init: initScript(e1000, '192.0.2.31', [{ count: 2, deadlineS: 60 }]) }));
+    const before = (await fab!.status('esx1')).guests.q1.nics[0].counters.connects;
+    const g = bootGuest(kernel.vmlinuz, initrd, args);
+    guests.push(g);
+    try {
+      expect(await phase(g, 1), 'pings through the fabric').to.equal('0');
+      expect(g.console()).to.include('VFAB-MAC 00:50:56:00:a0:01');
+      expect(await g.exited, 'QEMU powers off').to.equal(0);
+      expect((await fab!.status('esx1')).guests.q1.nics[0].counters.connects).to.equal(before + 1);
     } catch (e) {
       (e as Error).message += `\n--- guest console:\n${g.console().slice(-3000)}`;
       throw e;
