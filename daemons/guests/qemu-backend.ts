@@ -11,3 +11,6 @@ export interface QemuBackend {
   status(): Record<string, unknown>;
   close(): Promise<void>;
 }
+
+/** What a backend reports to the host's event stream (a refused connection, bad framing). */
+export type QemuBackendEvent = (type: string, fields: Record<string, unknown>) => void;

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { VfabError } from '../../lib/errors.js';
 import { FrameLink, type FrameTransport } from '../../lib/link/frame-link.js';
 import { encodeQemuStreamFrame, QemuStreamParser } from '../../lib/guests/qemu-stream.js';
-import type { QemuBackend } from './qemu-backend.js';
+import type { QemuBackend, QemuBackendEvent } from './qemu-backend.js';
 
 export interface QemuStreamCounters {
   connects: number;
@@ -29,19 +29,20 @@ export class QemuStreamServer implements QemuBackend {
   private current: { socket: net.Socket; transport: FrameTransport; peer: string } | undefined;
   private lastError = '';
 
-  private constructor(readonly link: FrameLink, private readonly server: net.Server, readonly address: string, readonly port: number) {
+  private constructor(readonly link: FrameLink, private readonly server: net.Server, readonly address: string, readonly port: number,
+    private readonly event: QemuBackendEvent) {
     server.on('connection', (socket) => this.accept(socket));
     server.on('error', () => {});
   }
 
-  /** Listens on address:port (port 0 = a free port). */
-  static listen(link: FrameLink, address = '127.0.0.1', port = 0): Promise<QemuStreamServer> {
+  /** Listens on address:port (port 0 = a free port); `event` hears of refused connections and bad framing. */
+  static listen(link: FrameLink, address = '127.0.0.1', port = 0, event: QemuBackendEvent = () => {}): Promise<QemuStreamServer> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ noDelay: true });
       server.once('error', (e) => reject(new VfabError('VFAB_GUEST_QEMU_BIND', `${link.name}: cannot listen on ${address}:${port} for QEMU: ${e.message}`, { address, port })));
       server.listen(port, address, () => {
         server.removeAllListeners('error');
-        resolve(new QemuStreamServer(link, server, address, (server.address() as net.AddressInfo).port));
+        resolve(new QemuStreamServer(link, server, address, (server.address() as net.AddressInfo).port, event));
       });
     });
   }
@@ -49,6 +50,7 @@ export class QemuStreamServer implements QemuBackend {
   private accept(socket: net.Socket): void {
     if (this.current !== undefined) {
       this.counters.refused++;
+      this.event('qemu-refused', { link: this.link.name, peer: `${socket.remoteAddress}:${socket.remotePort}`, connected: this.current.peer });
       socket.destroy();
       return;
     }
@@ -74,6 +76,8 @@ export class QemuStreamServer implements QemuBackend {
       counters.protocolErrors++;
       this.lastError = parser.error;
       link.receiveMalformed();
+      this.event('qemu-bad-framing', { link: link.name, peer: this.current?.peer, error: parser.error });
+      link.detachTransport('bad-framing', transport);
       socket.destroy();
     });
     socket.on('error', () => {});

@@ -23,7 +23,7 @@ export async function attachQemuGuest(ctx: GuestAttachContext): Promise<GuestAtt
     for (const [i, nic] of vm.nics.entries()) {
       const link = new FrameLink(`${vm.name}.${nic.name}`);
       const port = basePort === 0 ? 0 : basePort + i;
-      backends.push(netdev === 'dgram' ? await QemuDgramBackend.open(link, '127.0.0.1', port) : await QemuStreamServer.listen(link, '127.0.0.1', port));
+      backends.push(netdev === 'dgram' ? await QemuDgramBackend.open(link, '127.0.0.1', port) : await QemuStreamServer.listen(link, '127.0.0.1', port, ctx.event));
     }
   } catch (e) {
     await Promise.all(backends.map((b) => b.close()));

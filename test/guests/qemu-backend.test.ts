@@ -78,6 +78,8 @@ describe('guests/qemu backends', () => {
     });
 
     it('a bad length prefix drops the connection and is counted; the next connection works', async () => {
+      const reasons: unknown[] = [];
+      link.onCarrier((up, why) => reasons.push(up, why));
       const bad = await connect(server.port);
       clients.push(bad);
       await until(() => link.carrier, 'carrier');
@@ -87,6 +89,7 @@ describe('guests/qemu backends', () => {
       expect(server.counters.protocolErrors).to.equal(1);
       expect(link.counters.rxDropsMalformed).to.equal(1);
       expect(server.status().lastError).to.match(/length prefix 0/);
+      expect(reasons).to.deep.equal([true, 'connected', false, 'bad-framing']);
       const good = await connect(server.port);
       clients.push(good);
       await until(() => link.carrier, 'carrier again');
