@@ -13,7 +13,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startFabric, runCli, makeTempDir, waitFor, repoPath, FABRIC_UP_TIMEOUT_MS, FABRIC_DOWN_TIMEOUT_MS, type TestFabric, type CliResult } from '../helpers/fabric.js';
+import { startFabric, runCli, trackPids, makeTempDir, waitFor, repoPath, FABRIC_UP_TIMEOUT_MS, FABRIC_DOWN_TIMEOUT_MS, type TestFabric, type CliResult } from '../helpers/fabric.js';
 import { canManageNetworks, run } from '../../../daemons/guests/vxlan-device.js';
 import { removeNamespace } from '../../../daemons/guests/netns.js';
 
@@ -104,6 +104,7 @@ describe('e2e: netns guests (kind: netns)', function () {
   describe('as root', () => {
     let fab: TestFabric | undefined;
     let hostPids: number[] = [];
+    let stateDir: string | undefined;
     const cli = (args: string[], timeoutMs?: number): Promise<CliResult> => runCli(args, { stateDir: fab!.stateDir, timeoutMs });
     const exec = (vm: string, cmd: string[], timeoutMs?: number) => cli(['exec', vm, '--', ...cmd], timeoutMs);
     const linkShow = async (ns: string) => run('ip', ['-n', ns, 'link', 'show', 'eth0']);
@@ -116,15 +117,19 @@ describe('e2e: netns guests (kind: netns)', function () {
         this.skip(); // needs root (namespaces, links) and ip, bridge, python3, iperf3, ping
       }
       process.env.VFAB_NETNS_PREFIX = PREFIX; // hostd inherits it: our namespaces are vfabt-nn<pid>-...
-      fab = await startFabric(TOPOLOGY);
+      fab = await startFabric(TOPOLOGY, { keepStateDir: true });
+      stateDir = fab.stateDir;
       hostPids = fab.state.daemons.filter((d) => d.kind === 'host').map((d) => d.pid);
     });
 
     after(async function () {
       this.timeout(FABRIC_DOWN_TIMEOUT_MS + 10_000);
       try {
+        // the fabric the last test brought up again (if it failed before its own vfab down)
+        if (stateDir !== undefined && fs.existsSync(path.join(stateDir, 'state.json'))) await runCli(['down'], { stateDir });
         await fab?.down();
       } finally {
+        if (stateDir !== undefined) fs.rmSync(stateDir, { recursive: true, force: true });
         await sweep(hostPids);
         delete process.env.VFAB_NETNS_PREFIX;
       }
@@ -134,6 +139,7 @@ describe('e2e: netns guests (kind: netns)', function () {
       expect(ourNamespaces().sort()).to.deep.equal([NS_WEB1, NS_WEB2]);
       const link = await linkShow(NS_WEB1);
       expect(link).to.match(/link\/ether 00:50:56:00:20:11/).and.match(/mtu 1500/).and.match(/LOWER_UP/);
+      expect(await linkShow(NS_WEB2), 'nics[].mtu').to.match(/link\/ether 00:50:56:00:20:12/).and.match(/mtu 1400/);
       expect(await run('ip', ['-n', NS_WEB1, '-4', 'addr', 'show', 'eth0'])).to.match(/inet 192\.0\.2\.11\/24/);
       expect(await run('ip', ['-n', NS_WEB1, 'route', 'show', 'default'])).to.match(/default via 192\.0\.2\.1 dev eth0/);
       expect(ourTempDevices(hostPids), 'temporary devices were moved into the namespaces').to.deep.equal([]);
@@ -251,23 +257,48 @@ describe('e2e: netns guests (kind: netns)', function () {
       }
     });
 
-    it('vfab down removes the namespaces of a host killed with SIGKILL, and every other namespace and process', async function () {
-      this.timeout(FABRIC_DOWN_TIMEOUT_MS + 10_000);
-      // a long-running process in a namespace: it must not outlive the fabric
+    it('a host killed with SIGKILL and restarted (vfab fault restart) removes what it left and attaches its guest again', async function () {
+      this.timeout(30_000);
+      const kill = await cli(['fault', 'kill', 'esx1']);
+      expect(kill.code, kill.stderr).to.equal(0);
+      expect(ourNamespaces(), 'the killed host could not remove its namespace').to.include(NS_WEB1);
+      const restart = await cli(['fault', 'restart', 'esx1'], 25_000);
+      expect(restart.code, restart.stderr).to.equal(0);
+      const state = JSON.parse(fs.readFileSync(path.join(fab!.stateDir, 'state.json'), 'utf8'));
+      const pid = state.daemons.find((d: any) => d.name === 'esx1').pid as number;
+      trackPids([pid]);
+      hostPids.push(pid);
+      expect(ourNamespaces().sort()).to.deep.equal([NS_WEB1, NS_WEB2]);
+      const ping = await exec('web1', ['ping', '-c', '2', '-W', '2', '192.0.2.12']);
+      expect(ping.code, ping.out).to.equal(0);
+    });
+
+    it('a fresh vfab up clears what killed daemons left; vfab down removes a killed host\'s namespace and every process in them', async function () {
+      this.timeout(FABRIC_UP_TIMEOUT_MS + FABRIC_DOWN_TIMEOUT_MS);
+      // a long-running process in a namespace: it must not outlive the namespace
       const sleeper = await exec('web2', ['sh', '-c', 'sleep 300 >/dev/null 2>&1 & echo $!']);
       const sleeperPid = Number(sleeper.out.trim());
       expect(sleeperPid).to.be.above(0);
-      const esx1 = fab!.daemon('esx1');
-      process.kill(esx1.pid, 'SIGKILL');
-      await waitFor(() => !running(esx1.pid), 'esx1 gone', 5000);
-      expect(ourNamespaces(), 'the killed host could not remove its namespace').to.include(NS_WEB1);
-      const r = await cli(['down']);
-      expect(r.code, r.stderr).to.equal(0);
-      expect(r.out).to.match(new RegExp(`removed what killed hosts left: netns ${NS_WEB1}`));
+      // every daemon killed (the state file stays): the namespaces stay behind
+      const before = JSON.parse(fs.readFileSync(path.join(fab!.stateDir, 'state.json'), 'utf8'));
+      for (const d of before.daemons) process.kill(d.pid, 'SIGKILL');
+      await waitFor(() => before.daemons.every((d: any) => !running(d.pid)), 'every daemon gone', 5000);
+      expect(ourNamespaces().sort()).to.deep.equal([NS_WEB1, NS_WEB2]);
+      const up = await cli(['up', repoPath(TOPOLOGY), '--detach'], FABRIC_UP_TIMEOUT_MS);
+      const state = JSON.parse(fs.readFileSync(path.join(fab!.stateDir, 'state.json'), 'utf8'));
+      trackPids(state.daemons.map((d: any) => d.pid));
+      hostPids.push(...state.daemons.filter((d: any) => d.kind === 'host').map((d: any) => d.pid));
+      expect(up.code, up.stderr).to.equal(0);
+      expect(running(sleeperPid), 'the process started in web2 was ended with its namespace').to.equal(false);
+      expect(ourNamespaces().sort()).to.deep.equal([NS_WEB1, NS_WEB2]);
+      // the new fabric's esx1 killed: vfab down removes its namespace
+      process.kill(state.daemons.find((d: any) => d.name === 'esx1').pid, 'SIGKILL');
+      const down = await cli(['down']);
+      expect(down.code, down.stderr).to.equal(0);
+      expect(down.out).to.match(new RegExp(`removed what killed hosts left: netns ${NS_WEB1}`));
       expect(ourNamespaces()).to.deep.equal([]);
       expect(ourTempDevices(hostPids)).to.deep.equal([]);
-      expect(running(sleeperPid), 'the process started in web2 was ended').to.equal(false);
-      await fab!.down(); // nothing left to stop: state is gone
+      fab = undefined; // stopped above; after() only sweeps and removes the state dir
     });
   });
 });
