@@ -226,6 +226,7 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
   const ifaces: NetnsInterface[] = [];
   let powered = true;
   let closed = false;
+  let ours = false; // the namespace is this attachment's (recorded, then created): only then is it removed
   // protodown changes run one at a time, in order, so the last one wins
   let queue: Promise<unknown> = Promise.resolve();
   const mirror = (i: NetnsInterface) => {
@@ -243,9 +244,11 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
     await queue;
     for (const i of ifaces) i.link.close();
     try {
-      await removeNamespace(ns);
-      forget(sh.record.namespaces, ns);
-      save();
+      if (ours) {
+        await removeNamespace(ns);
+        forget(sh.record.namespaces, ns);
+        save();
+      }
     } finally {
       if (--sh.users === 0) {
         sh.socket.close();
@@ -260,6 +263,7 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
     }
     sh.record.namespaces.push(ns);
     save();
+    ours = true;
     await run('ip', ['netns', 'add', ns]);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     let gatewaySet = false;
