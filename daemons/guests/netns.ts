@@ -214,7 +214,10 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
   if (!canManageNetworks()) throw netnsNeedsRoot([vm.name]);
   if (ctx.runDir === undefined) throw new VfabError('VFAB_GUEST_KIND', `VM ${vm.name}: netns guests need the fabric's run directory to record what they create`);
   const prefix = netnsPrefix();
-  shared ??= openShared(ctx.runDir, ctx.hostName);
+  shared ??= openShared(ctx.runDir, ctx.hostName).catch((e: unknown) => {
+    shared = undefined; // the next attachment tries again
+    throw e;
+  });
   const sh = await shared;
   sh.users++;
   const ns = netnsName(ctx.fabric, vm.name, prefix);
