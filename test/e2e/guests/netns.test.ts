@@ -178,6 +178,9 @@ describe('e2e: netns guests (kind: netns)', function () {
       expect(unknown.stderr).to.match(/no VM named "web9"/);
       const noCommand = await cli(['exec', 'web1']);
       expect(noCommand.code).to.equal(2);
+      const notRoot = await withEnv({ VFAB_ASSUME_NOT_ROOT: '1' }, () => exec('web1', ['true']));
+      expect(notRoot.code).to.equal(2);
+      expect(notRoot.stderr).to.match(new RegExp(`VM web1's network namespace ${NS_WEB1} needs root`));
       // vfab ping on a netns VM points to vfab exec
       const ping = await cli(['ping', 'web1', '192.0.2.12']);
       expect(ping.code).to.equal(2);
