@@ -3,7 +3,8 @@
 // builtin VM and the guest behind the tunnel ping each other through the switch (same VLAN); the tunnel
 // shows in status (JSON and text); link down/up, shutdown, an impairment and a capture act on the tunnel
 // port like on a cabled one; malformed and foreign datagrams are dropped and counted at the socket.
-// The Linux-device version of this test (root) is test/e2e/guests/vxlan-port.test.ts.
+// Then two fabrics joined by their tunnel ports ping across. The Linux-device version (root) is
+// test/e2e/guests/vxlan-port.test.ts.
 
 import { expect } from 'chai';
 import fs from 'node:fs';
@@ -11,33 +12,10 @@ import path from 'node:path';
 import { startCapture } from '../../../daemons/fabric/capture-client.js';
 import { emitVxlan } from '../../../lib/wire/vxlan.js';
 import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli, startFabric, type TestFabric } from '../helpers/fabric.js';
-import { VxlanPeer } from '../helpers/vxlan-peer.js';
+import { freeUdpPort, VxlanPeer, vxlanTopology, VXLAN_TEST_VNI as VNI } from '../helpers/vxlan-peer.js';
 
-const VNI = 5001;
 const PEER_IP = '192.0.2.50';
 const PEER_MAC = '02:00:00:00:00:50';
-
-/** One switch, one host with web1 (192.0.2.11) in VLAN 10, and sw1.Vx1 tunnelling VLAN 10 to `peerPort`. */
-export function vxlanTopology(name: string, peerPort: number, localPort = 0): string {
-  return `name: ${name}
-switches:
-  - name: sw1
-    ports:
-      - { name: Gi1/0/1, mode: access, vlan: 10 }
-      - { name: Vx1, mode: vxlan, vlan: 10, vxlan: { vni: ${VNI}, remote: 127.0.0.1, remotePort: ${peerPort}, localPort: ${localPort} } }
-hosts:
-  - name: esx1
-    vswitches:
-      - name: vSwitch0
-        uplinks: [vmnic0]
-        portGroups: [ { name: VM, vlan: 0 } ]
-    vms:
-      - name: web1
-        nics: [ { portGroup: VM, mac: "00:50:56:00:10:01", ip: 192.0.2.11/24 } ]
-links:
-  - [esx1.vmnic0, sw1.Gi1/0/1]
-`;
-}
 
 describe('e2e fabric: a switch port in mode: vxlan against a UDP VXLAN peer', function () {
   this.timeout(30_000);
@@ -153,5 +131,37 @@ describe('e2e fabric: a switch port in mode: vxlan against a UDP VXLAN peer', fu
     expect(after['unknown-vni'] - before['unknown-vni']).to.equal(1);
     expect(after['no-i-flag'] - before['no-i-flag']).to.equal(1);
     expect(await pingsAcross(1)).to.equal(1);
+  });
+});
+
+describe('e2e fabric: two fabrics joined by their VXLAN ports (as if on two machines)', function () {
+  this.timeout(30_000);
+  let dir = '';
+  const fabs: TestFabric[] = [];
+
+  before(async function () {
+    this.timeout(FABRIC_UP_TIMEOUT_MS * 2);
+    dir = makeTempDir('vfab-e2e-vxport2-');
+    // each switch binds its own port and sends to the other's: fixed free ports, known before either starts
+    const [portA, portB] = [await freeUdpPort(), await freeUdpPort()];
+    const a = path.join(dir, 'a.yaml');
+    const b = path.join(dir, 'b.yaml');
+    fs.writeFileSync(a, vxlanTopology('vxport-a', portB, portA));
+    fs.writeFileSync(b, vxlanTopology('vxport-b', portA, portB, { name: 'web2', ip: '192.0.2.12', mac: '00:50:56:00:10:02' }));
+    fabs.push(await startFabric(a));
+    fabs.push(await startFabric(b));
+  });
+  after(async function () {
+    this.timeout(FABRIC_DOWN_TIMEOUT_MS * 2);
+    for (const fab of fabs) await fab.down();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a VM of one fabric pings a VM of the other both ways; each switch learns the far VM on its tunnel port', async () => {
+    const [a, b] = fabs as [TestFabric, TestFabric];
+    expect((await a.ping('web1', '192.0.2.12', { count: 3 })).received).to.equal(3);
+    expect((await b.ping('web2', '192.0.2.11', { count: 3 })).received).to.equal(3);
+    expect((await a.call('sw1', 'GET', '/control/mac-table')).entries.find((e: any) => e.mac === '00:50:56:00:10:02')).to.include({ vlan: 10, port: 'Vx1' });
+    expect((await b.call('sw1', 'GET', '/control/mac-table')).entries.find((e: any) => e.mac === '00:50:56:00:10:01')).to.include({ vlan: 10, port: 'Vx1' });
   });
 });

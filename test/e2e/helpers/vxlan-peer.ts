@@ -1,12 +1,16 @@
 // A VXLAN endpoint for end-to-end tests that needs no root: a UDP socket on 127.0.0.1 speaking RFC 7348
 // with one guest stack behind it (lib/endpoint's VmEndpoint: answers ARP and ping, pings). Stands in for a
-// Linux vxlan device on machines where the test cannot create one. Not a test file itself.
+// Linux vxlan device on machines where the test cannot create one. Also the small topology the VXLAN port
+// tests share, and a free UDP port. Not a test file itself.
 
 import dgram from 'node:dgram';
 import { SystemClock } from '../../../lib/clock.js';
 import { VmEndpoint, type EndpointActions } from '../../../lib/endpoint/vm-endpoint.js';
 import { parseMac } from '../../../lib/wire/mac.js';
 import { emitVxlan, parseVxlan } from '../../../lib/wire/vxlan.js';
+
+/** The VNI of the test topologies' tunnel port. */
+export const VXLAN_TEST_VNI = 5001;
 
 /** How often the peer's stack runs its timers (ARP retries, ping timeouts), wall ms. */
 const PEER_TICK_MS = 50;
@@ -77,4 +81,35 @@ export class VxlanPeer {
       } else if (a.kind === 'pingReply') this.replies.push({ seq: a.seq });
     }
   }
+}
+
+/** One switch, one host with a VM (web1, 192.0.2.11) in VLAN 10, and sw1.Vx1 tunnelling VLAN 10 to `peerPort`. */
+export function vxlanTopology(name: string, peerPort: number, localPort = 0, vm = { name: 'web1', ip: '192.0.2.11', mac: '00:50:56:00:10:01' }): string {
+  return `name: ${name}
+switches:
+  - name: sw1
+    ports:
+      - { name: Gi1/0/1, mode: access, vlan: 10 }
+      - { name: Vx1, mode: vxlan, vlan: 10, vxlan: { vni: ${VXLAN_TEST_VNI}, remote: 127.0.0.1, remotePort: ${peerPort}, localPort: ${localPort} } }
+hosts:
+  - name: esx1
+    vswitches:
+      - name: vSwitch0
+        uplinks: [vmnic0]
+        portGroups: [ { name: VM, vlan: 0 } ]
+    vms:
+      - name: ${vm.name}
+        nics: [ { portGroup: VM, mac: "${vm.mac}", ip: ${vm.ip}/24 } ]
+links:
+  - [esx1.vmnic0, sw1.Gi1/0/1]
+`;
+}
+
+/** A UDP port free on 127.0.0.1 a moment ago (bound, read, closed: the caller binds it soon after). */
+export async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
 }
