@@ -25,7 +25,7 @@ import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../lib/pswi
 import { forEachRunFrame } from '../lib/link/codec.js';
 import { switchConfigFromModel } from '../lib/pswitch/from-topology.js';
 import { VfabError } from '../lib/errors.js';
-import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
+import { ControlServer, announceReady, exitFatal, onShutdown, daemonToken } from './common/server.js';
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
 import { openVxlanPorts } from './link/vxlan-ports.js';
@@ -185,7 +185,9 @@ function scheduleAging(): void {
 }
 
 // `mode: vxlan` ports: their tunnels are their cables, attached before the switch says it is ready
-const vxlanPorts = model.ports.some((p) => p.vxlan) ? await openVxlanPorts(name, model.ports, (port, link, peer) => links.attach(port, link, peer)) : undefined;
+const vxlanPorts = model.ports.some((p) => p.vxlan)
+  ? await openVxlanPorts(name, model.ports, (port, link, peer) => links.attach(port, link, peer)).catch((e: unknown) => exitFatal(`switchd ${name}`, e))
+  : undefined;
 const vxlanByPort = new Map((vxlanPorts?.ports() ?? []).map((v) => [v.port, v]));
 
 function port(nameText: string): number {

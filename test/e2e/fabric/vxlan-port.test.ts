@@ -3,13 +3,15 @@
 // builtin VM and the guest behind the tunnel ping each other through the switch (same VLAN); the tunnel
 // shows in status (JSON and text); link down/up, shutdown, an impairment and a capture act on the tunnel
 // port like on a cabled one; malformed and foreign datagrams are dropped and counted at the socket.
-// Then two fabrics joined by their tunnel ports ping across. The Linux-device version (root) is
+// Then two fabrics joined by their tunnel ports ping across, and a taken local port fails `vfab up`. The Linux-device version (root) is
 // test/e2e/guests/vxlan-port.test.ts.
 
 import { expect } from 'chai';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCapture } from '../../../daemons/fabric/capture-client.js';
+import { VfabError } from '../../../lib/errors.js';
 import { emitVxlan } from '../../../lib/wire/vxlan.js';
 import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli, startFabric, type TestFabric } from '../helpers/fabric.js';
 import { freeUdpPort, VxlanPeer, vxlanTopology, VXLAN_TEST_VNI as VNI } from '../helpers/vxlan-peer.js';
@@ -163,5 +165,32 @@ describe('e2e fabric: two fabrics joined by their VXLAN ports (as if on two mach
     expect((await b.ping('web2', '192.0.2.11', { count: 3 })).received).to.equal(3);
     expect((await a.call('sw1', 'GET', '/control/mac-table')).entries.find((e: any) => e.mac === '00:50:56:00:10:02')).to.include({ vlan: 10, port: 'Vx1' });
     expect((await b.call('sw1', 'GET', '/control/mac-table')).entries.find((e: any) => e.mac === '00:50:56:00:10:01')).to.include({ vlan: 10, port: 'Vx1' });
+  });
+});
+
+describe('e2e fabric: a VXLAN port whose local UDP port is taken', function () {
+  it('vfab up fails with VFAB_VXLAN_BIND naming the switch, the port and the address', async function () {
+    this.timeout(FABRIC_UP_TIMEOUT_MS);
+    const dir = makeTempDir('vfab-e2e-vxport3-');
+    const holder = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => holder.bind(0, '127.0.0.1', () => resolve()));
+    const taken = holder.address().port;
+    try {
+      const file = path.join(dir, 'taken.yaml');
+      fs.writeFileSync(file, vxlanTopology('vxport-taken', 4789, taken));
+      const e = await startFabric(file).then(
+        async (fab) => {
+          await fab.down();
+          return undefined;
+        },
+        (err: unknown) => err as VfabError,
+      );
+      expect(e, 'the fabric must not start').to.be.instanceOf(VfabError);
+      expect(e!.code).to.equal('VFAB_VXLAN_BIND');
+      expect(e!.message).to.include(`switch sw1 port Vx1: cannot bind VXLAN socket 127.0.0.1:${taken}`);
+    } finally {
+      holder.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
