@@ -136,7 +136,7 @@ describe('e2e fabric: a switch port in mode: vxlan against a UDP VXLAN peer', fu
   });
 });
 
-describe('e2e fabric: two fabrics joined by their VXLAN ports (as if on two machines)', function () {
+describe('e2e fabric: two fabrics joined by their VXLAN ports (as if on two machines), as trunks', function () {
   this.timeout(30_000);
   let dir = '';
   const fabs: TestFabric[] = [];
@@ -148,8 +148,8 @@ describe('e2e fabric: two fabrics joined by their VXLAN ports (as if on two mach
     const [portA, portB] = [await freeUdpPort(), await freeUdpPort()];
     const a = path.join(dir, 'a.yaml');
     const b = path.join(dir, 'b.yaml');
-    fs.writeFileSync(a, vxlanTopology('vxport-a', portB, portA));
-    fs.writeFileSync(b, vxlanTopology('vxport-b', portA, portB, { name: 'web2', ip: '192.0.2.12', mac: '00:50:56:00:10:02' }));
+    fs.writeFileSync(a, vxlanTopology('vxport-a', portB, portA, undefined, true));
+    fs.writeFileSync(b, vxlanTopology('vxport-b', portA, portB, { name: 'web2', ip: '192.0.2.12', mac: '00:50:56:00:10:02' }, true));
     fabs.push(await startFabric(a));
     fabs.push(await startFabric(b));
   });
@@ -165,6 +165,17 @@ describe('e2e fabric: two fabrics joined by their VXLAN ports (as if on two mach
     expect((await b.ping('web2', '192.0.2.11', { count: 3 })).received).to.equal(3);
     expect((await a.call('sw1', 'GET', '/control/mac-table')).entries.find((e: any) => e.mac === '00:50:56:00:10:02')).to.include({ vlan: 10, port: 'Vx1' });
     expect((await b.call('sw1', 'GET', '/control/mac-table')).entries.find((e: any) => e.mac === '00:50:56:00:10:01')).to.include({ vlan: 10, port: 'Vx1' });
+  });
+
+  it('the tunnel ports are trunks: frames cross tagged with VLAN 10 (the capture shows the 802.1Q tag)', async () => {
+    const [a] = fabs as [TestFabric, TestFabric];
+    expect((await a.status('sw1')).ports.find((p: any) => p.name === 'Vx1')).to.deep.include({ mode: 'trunk', vlans: '10' });
+    const file = path.join(dir, 'trunk.pcap');
+    const session = await startCapture(a.state, ['sw1.Vx1'], file, 'pcap');
+    expect((await a.ping('web1', '192.0.2.12', { count: 2 })).received).to.equal(2);
+    await session.stop();
+    // TPID 0x8100, then PCP/DEI 0 and VID 10
+    expect(fs.readFileSync(file).includes(Buffer.from('8100000a', 'hex')), 'tagged frames on the tunnel port').to.equal(true);
   });
 });
 

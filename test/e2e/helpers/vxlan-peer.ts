@@ -83,14 +83,18 @@ export class VxlanPeer {
   }
 }
 
-/** One switch, one host with a VM (web1, 192.0.2.11) in VLAN 10, and sw1.Vx1 tunnelling VLAN 10 to `peerPort`. */
-export function vxlanTopology(name: string, peerPort: number, localPort = 0, vm = { name: 'web1', ip: '192.0.2.11', mac: '00:50:56:00:10:01' }): string {
+/**
+ * One switch, one host with a VM (web1, 192.0.2.11) in VLAN 10, and sw1.Vx1 tunnelling VLAN 10 to
+ * `peerPort`: untagged (an access port), or with `trunk` tagged (a trunk allowing VLAN 10).
+ */
+export function vxlanTopology(name: string, peerPort: number, localPort = 0, vm = { name: 'web1', ip: '192.0.2.11', mac: '00:50:56:00:10:01' }, trunk = false): string {
+  const vlans = trunk ? 'allowedVlans: [10]' : 'vlan: 10';
   return `name: ${name}
 switches:
   - name: sw1
     ports:
       - { name: Gi1/0/1, mode: access, vlan: 10 }
-      - { name: Vx1, mode: vxlan, vlan: 10, vxlan: { vni: ${VXLAN_TEST_VNI}, remote: 127.0.0.1, remotePort: ${peerPort}, localPort: ${localPort} } }
+      - { name: Vx1, mode: vxlan, ${vlans}, vxlan: { vni: ${VXLAN_TEST_VNI}, remote: 127.0.0.1, remotePort: ${peerPort}, localPort: ${localPort}, trunk: ${trunk} } }
 hosts:
   - name: esx1
     vswitches:
