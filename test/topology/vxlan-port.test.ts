@@ -44,34 +44,18 @@ describe('topology: VXLAN switch ports (mode: vxlan)', () => {
         nativeVlan: 5   # <-
         vxlan: { vni: 1, remote: 127.0.0.1 }
     ` }), 'switches[0].ports[4].nativeVlan', 'trunk ports only');
-    expectOneProblem(fabric({ ports: `
+    // one field of the tunnel wrong, on its own line (marked)
+    const tunnel = (vni: string, remote: string) => fabric({ ports: `
       - name: Vx1
         mode: vxlan
         vxlan:
-          vni: 16777216   # <-
-          remote: 127.0.0.1
-    ` }), 'switches[0].ports[4].vxlan.vni', '16777215');
-    expectOneProblem(fabric({ ports: `
-      - name: Vx1
-        mode: vxlan
-        vxlan:
-          vni: 1
-          remote: 127.0.0.300   # <-
-    ` }), 'switches[0].ports[4].vxlan.remote', 'not an IPv4 address');
-    expectOneProblem(fabric({ ports: `
-      - name: Vx1
-        mode: vxlan
-        vxlan:
-          vni: 1
-          remote: 239.1.1.1   # <-
-    ` }), 'switches[0].ports[4].vxlan.remote', 'not a unicast address');
-    expectOneProblem(fabric({ ports: `
-      - name: Vx1
-        mode: vxlan
-        vxlan:
-          vni: 1
-          remote: 198.51.100.7   # <-
-    ` }), 'switches[0].ports[4].vxlan.remote', 'cannot reach 198.51.100.7');
+          vni: ${vni}
+          remote: ${remote}
+    ` });
+    expectOneProblem(tunnel('16777216   # <-', '127.0.0.1'), 'switches[0].ports[4].vxlan.vni', '16777215');
+    expectOneProblem(tunnel('1', '127.0.0.300   # <-'), 'switches[0].ports[4].vxlan.remote', 'not an IPv4 address');
+    expectOneProblem(tunnel('1', '239.1.1.1   # <-'), 'switches[0].ports[4].vxlan.remote', 'not a unicast address');
+    expectOneProblem(tunnel('1', '198.51.100.7   # <-'), 'switches[0].ports[4].vxlan.remote', 'cannot reach 198.51.100.7');
   });
 
   it('a tunnel port is no links: endpoint and no port-channel member', () => {
