@@ -122,6 +122,14 @@ describe('e2e fabric: a switch port in mode: vxlan against a UDP VXLAN peer', fu
     expect(pcap.includes(Buffer.from(PEER_MAC.replace(/:/g, ''), 'hex')), 'the guest behind the tunnel is in the capture').to.equal(true);
   });
 
+  it('vfab fault restart sw1: the switch opens its tunnel again (localPort 0: a new free port, in status)', async () => {
+    const r = await runCli(['fault', 'restart', 'sw1'], { stateDir: f().stateDir, timeoutMs: 30_000 });
+    expect(r.code, r.stderr).to.equal(0);
+    const vx = (await f().status('sw1')).ports.find((p: any) => p.name === 'Vx1').vxlan;
+    peer!.connect(vx.boundPort);
+    expect(await peer!.ping('192.0.2.11', 3, 500)).to.equal(3);
+  });
+
   it('malformed datagrams and unknown VNIs are dropped and counted at the socket; the switch keeps forwarding', async () => {
     const before = (await f().status('sw1')).vxlanSockets[0].counters.rxDrops;
     peer!.sendRaw(Buffer.from([1, 2, 3]));
