@@ -1,10 +1,10 @@
 // A physical-switch port in `mode: vxlan` (docs/guests.md "VXLAN ports on physical switches") against a
 // plain UDP peer speaking VXLAN (test/e2e/helpers/vxlan-peer.ts): needs no root and runs everywhere. A
 // builtin VM and the guest behind the tunnel ping each other through the switch (same VLAN); the tunnel
-// shows in status (JSON and text); link down/up, shutdown, an impairment and a capture act on the tunnel
-// port like on a cabled one; malformed and foreign datagrams are dropped and counted at the socket.
-// Then two fabrics joined by their tunnel ports ping across, and a taken local port fails `vfab up`. The Linux-device version (root) is
-// test/e2e/guests/vxlan-port.test.ts.
+// shows in status (JSON and text); link down/up, shutdown, an impairment, a flap, a capture and a switch
+// restart act on the tunnel port as on a cabled one; malformed and foreign datagrams are dropped and
+// counted at the socket. Then two fabrics joined by trunk tunnels ping across, and a taken local port
+// fails `vfab up`. The Linux-device version (root) is test/e2e/guests/vxlan-port.test.ts.
 
 import { expect } from 'chai';
 import dgram from 'node:dgram';
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { startCapture } from '../../../daemons/fabric/capture-client.js';
 import { VfabError } from '../../../lib/errors.js';
 import { emitVxlan } from '../../../lib/wire/vxlan.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli, startFabric, type TestFabric } from '../helpers/fabric.js';
+import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, makeTempDir, runCli, startFabric, waitFor, type TestFabric } from '../helpers/fabric.js';
 import { freeUdpPort, VxlanPeer, vxlanTopology, VXLAN_TEST_VNI as VNI } from '../helpers/vxlan-peer.js';
 
 const PEER_IP = '192.0.2.50';
@@ -108,6 +108,17 @@ describe('e2e fabric: a switch port in mode: vxlan against a UDP VXLAN peer', fu
       await f().call('sw1', 'POST', '/control/links/Vx1/impair', {});
     }
     expect(await pingsAcross()).to.equal(3);
+  });
+
+  it('a flap on the tunnel port takes it down and up on schedule (carrier events on the switch)', async () => {
+    const since = Math.max(0, ...(await f().call('sw1', 'GET', '/control/events?since=0')).events.map((e: any) => e.seq));
+    await f().call('sw1', 'POST', '/control/links/Vx1/flap', { schedule: [{ atMs: 0, up: false }, { atMs: 300, up: true }] });
+    const carrier = await waitFor(async () => {
+      const events = (await f().call('sw1', 'GET', `/control/events?since=${since}`)).events.filter((e: any) => e.type === 'carrier' && e.port === 'Vx1');
+      return events.length >= 2 ? events : undefined;
+    }, 'Vx1 down and up again', 5_000);
+    expect(carrier.slice(0, 2).map((e: any) => e.up)).to.deep.equal([false, true]);
+    expect(await pingsAcross(1)).to.equal(1);
   });
 
   it('a capture on the tunnel port sees the frames both ways', async () => {
