@@ -1,12 +1,13 @@
 // A real Linux guest under QEMU on a vfab port (kind: qemu; docs/guests.md "QEMU guests"): Debian's kernel
-// boots an initramfs built here (busybox-static, the kernel's virtio-net modules, an /init script) with the
-// arguments `vfab qemu-args` prints, and pings a built-in VM through the vSwitch. The stream guest also
-// shows that the vNIC's link state applies to it (vfab link down: its pings fail; up again: they pass), a
-// second boot the older `-netdev socket,connect=` form (with an e1000 NIC) on the same port, the
-// dgram guest that QEMU's -netdev dgram works against vfab's UDP backend and that a capture at its vSwitch
-// port sees its frames. QEMU runs without KVM (TCG): a
-// boot takes 10-60 s. Skips without qemu-system-x86_64, /bin/busybox or a kernel with modules (packages
-// qemu-system-x86, busybox-static, linux-image-amd64); fails in CI, which installs them.
+// boots an initramfs built here (busybox-static, the kernel's virtio-net or e1000 modules, an /init script)
+// with the arguments `vfab qemu-args` prints, and pings a built-in VM through the vSwitch. The stream guest
+// also shows that the vNIC's link state applies to it (vfab link down: its pings fail; up: they pass); a
+// second boot uses the older `-netdev socket,connect=` form (an e1000 NIC) on the same port and shows that
+// an impairment on the vNIC (`vfab fault impair q1.nic0 --loss 100`) reaches the guest; the dgram guest
+// shows QEMU's -netdev dgram against vfab's UDP backend, and a capture at its vSwitch port holds its frames.
+// QEMU runs without KVM (TCG): a boot takes 10-60 s. Skips without qemu-system-x86_64, /bin/busybox or a
+// kernel with modules (packages qemu-system-x86, busybox-static, linux-image-amd64); fails in CI, which
+// installs them.
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -152,23 +153,30 @@ describe('e2e guests/qemu: a Linux guest under QEMU on a vfab port', function ()
     }
   });
 
-  it('socket: the older -netdev socket,connect= form reaches the same port; a new QEMU after the first is taken', async () => {
+  it('socket: the older -netdev socket,connect= form reaches the same port; a new QEMU after the first is taken; an impairment applies', async () => {
     const args = await qemuArgs('q1', '--form', 'socket', '--model', 'e1000');
     expect(args[1]).to.match(/^socket,id=nic0,connect=127\.0\.0\.1:\d+$/);
     const e1000 = moduleLoadOrder(kernel.modules, ['e1000']);
     const initrd = path.join(dir, 'q1-socket.img');
-    fs.writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modules, modules: e1000, init: initScript(e1000, '192.0.2.31', [{ count: 2, deadlineS: 60 }]) }));
+    fs.writeFileSync(initrd, buildInitramfs({ modulesDir: kernel.modules, modules: e1000, init: initScript(e1000, '192.0.2.31', [{ count: 2, deadlineS: 60 }, { count: 2, deadlineS: 4 }]) }));
     const before = (await fab!.status('esx1')).guests.q1.nics[0].counters.connects;
     const g = bootGuest(kernel.vmlinuz, initrd, args);
     guests.push(g);
     try {
       expect(await phase(g, 1), 'pings through the fabric').to.equal('0');
       expect(g.console()).to.include('VFAB-MAC 00:50:56:00:a0:01');
+      // an impairment on the guest's vNIC, as on any cable: all its frames lost
+      const impair = await runCli(['fault', 'impair', 'q1.nic0', '--loss', '100'], { stateDir: fab!.stateDir });
+      expect(impair.code, impair.stderr).to.equal(0);
+      g.child.stdin!.write('go\n');
+      expect(await phase(g, 2), 'pings with 100 % loss on the vNIC').to.equal('1');
       expect(await g.exited, 'QEMU powers off').to.equal(0);
       expect((await fab!.status('esx1')).guests.q1.nics[0].counters.connects).to.equal(before + 1);
     } catch (e) {
       (e as Error).message += `\n--- guest console:\n${g.console().slice(-3000)}`;
       throw e;
+    } finally {
+      await runCli(['fault', 'impair', 'q1.nic0', '--loss', '0'], { stateDir: fab!.stateDir });
     }
   });
 
