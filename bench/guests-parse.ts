@@ -1,7 +1,7 @@
 // The pure parts of the guests benchmark (bench/guests.ts, docs/guests.md "Measured"): reading iperf3's
 // JSON (throughput, retransmissions, the receiver's short intervals), the longest stall of a TCP flow
 // (consecutive receiver intervals that carried nothing) and the time a dip cost, ping's per-reply round
-// trip times and their percentiles, and the packet counters of `ip -s -j link`. No I/O: the bench runs the
+// trip times and their percentiles. No I/O: the bench runs the
 // tools and hands their output here; test/bench/guests.test.ts checks these against fixtures.
 // Leaves out UDP tests, several streams (-P) and reverse mode: the bench runs one TCP flow.
 
@@ -19,10 +19,17 @@ export interface IperfRun {
   seconds: number;
   /** TCP retransmissions the sender's kernel counted (null when iperf3 did not report them). */
   retransmits: number | null;
+  /** The connection's MSS (start.tcp_mss_default; 1448 on a 1500-byte MTU with timestamps). */
+  mss: number;
+  /** Full-size data segments the payload took: receivedBytes / mss, rounded up (ACKs not counted). */
+  segments: number;
   /** The receiver's intervals (from --get-server-output), else the sender's. */
   intervals: IperfInterval[];
   intervalsFrom: 'receiver' | 'sender';
 }
+
+/** TCP payload per segment on a 1500-byte MTU with timestamps, when iperf3 does not say. */
+export const DEFAULT_MSS = 1448;
 
 export class GuestBenchParseError extends Error {}
 
@@ -50,9 +57,13 @@ export function parseIperfJson(text: string): IperfRun {
   if (!recv || !sent) throw new GuestBenchParseError('iperf3 JSON: no end.sum_received / end.sum_sent (not a TCP client run?)');
   const server = doc.server_output_json;
   const fromServer = intervalsOf(server);
+  const mss = typeof doc.start?.tcp_mss_default === 'number' && doc.start.tcp_mss_default > 0 ? doc.start.tcp_mss_default : DEFAULT_MSS;
+  const receivedBytes = num(recv.bytes, 'end.sum_received.bytes');
   return {
     receivedBitsPerSecond: num(recv.bits_per_second, 'end.sum_received.bits_per_second'),
-    receivedBytes: num(recv.bytes, 'end.sum_received.bytes'),
+    receivedBytes,
+    mss,
+    segments: Math.ceil(receivedBytes / mss),
     seconds: num(recv.seconds, 'end.sum_received.seconds'),
     retransmits: typeof sent.retransmits === 'number' ? sent.retransmits : null,
     intervals: fromServer.length > 0 ? fromServer : intervalsOf(doc),
@@ -110,16 +121,4 @@ export function quantile(values: readonly number[], q: number): number | null {
   if (values.length === 0) return null;
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
-
-/** Packets an interface list carried (rx + tx over every interface but lo), from `ip -s -j link show`. */
-export function linkPackets(ipJson: string): number {
-  const links = JSON.parse(ipJson) as Array<{ ifname?: string; stats64?: { rx?: { packets?: number }; tx?: { packets?: number } } }>;
-  if (!Array.isArray(links)) throw new GuestBenchParseError('ip -s -j link: not a list');
-  let n = 0;
-  for (const l of links) {
-    if (l.ifname === 'lo') continue;
-    n += (l.stats64?.rx?.packets ?? 0) + (l.stats64?.tx?.packets ?? 0);
-  }
-  return n;
 }

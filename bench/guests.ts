@@ -5,9 +5,10 @@
 // host as VXLAN datagrams on loopback), and (2) by VDE (bench/peers/vde-netns.ts: vde_switch and a
 // vde_plug2tap per namespace), the baseline, in interleaved rounds. Per side and round: one iperf3 TCP
 // flow for `seconds` (default 10; payload Gb/s at the receiver, retransmissions), CPU per frame (user +
-// system time of the path's userspace processes, per frame the client's interface sent or received:
-// vfab's four daemons, VDE's switch and two plugs; the guests' own iperf3 and kernel stacks are the same
-// on both sides and not counted), and ping RTT p50/p99 over PING_COUNT echoes 10 ms apart. Then, on vfab
+// system time of the path's userspace processes per full-size data segment delivered, payload / MSS:
+// vfab's four daemons, VDE's switch and two plugs; the guests' own iperf3 is the same on both sides and
+// not counted; interface packet counters would not do, as vfab's vxlan device counts a GSO super-packet
+// once where VDE's tap counts each segment), and ping RTT p50/p99 over PING_COUNT echoes 10 ms apart. Then, on vfab
 // alone, a series: the active uplink of the sending host goes down FAIL_AT_MS into a TCP flow
 // (`vfab link down esx1.vmnic0` through the control API); the longest receiver stall (consecutive 100 ms
 // iperf3 intervals with no byte), the throughput dip in ms, and the retransmissions. Needs root, iproute2,
@@ -25,7 +26,7 @@ import { control } from '../daemons/common/control-client.js';
 import { findDaemon, type FabricState } from '../daemons/fabric/state.js';
 import { run } from '../daemons/guests/vxlan-device.js';
 import { DEFAULT_ROUNDS, cpuSecondsOf, perUnit, runComparison, type ComparisonResult, type FigureSpec, type Side } from './harness.js';
-import { dipMs, linkPackets, longestStallMs, parseIperfJson, parsePingRtts, quantile, type IperfRun } from './guests-parse.js';
+import { dipMs, longestStallMs, parseIperfJson, parsePingRtts, quantile, type IperfRun } from './guests-parse.js';
 import { VDE_TOOLS, VdeNetnsPair, endChild } from './peers/vde-netns.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -70,7 +71,7 @@ const FAILOVER_FIGURES: FigureSpec[] = [
 ];
 
 export const GUESTS_METHOD =
-  'one iperf3 TCP flow (default options: cubic, 128 KiB writes) per side and round between two network namespaces; both guests\' interfaces MTU 1500, kernel defaults otherwise (VDE: tap without vnet header; vfab: kernel vxlan device moved into the namespace); CPU ns/frame = user+system of the path\'s userspace processes (vfab: every daemon of the fabric; VDE: vde_switch + both vde_plug2tap) per frame the client\'s interface sent or received (data and ACKs, from its packet counters); ping: ' +
+  'one iperf3 TCP flow (default options: cubic, 128 KiB writes) per side and round between two network namespaces; both guests\' interfaces MTU 1500, kernel defaults otherwise (VDE: tap without vnet header; vfab: kernel vxlan device moved into the namespace); CPU ns/frame = user+system of the path\'s userspace processes (vfab: every daemon of the fabric; VDE: vde_switch + both vde_plug2tap) per full-size data segment delivered (iperf3\'s received bytes / MSS 1448; the ACKs ride along uncounted; the system time includes the kernel work a write to a tap or a UDP send does for the receiving guest, on both sides); ping: ' +
   `${PING_COUNT} echoes ${PING_INTERVAL_S * 1000} ms apart, 56-byte payload`;
 
 export interface GuestPath {
@@ -101,10 +102,6 @@ export function guestsPrerequisites(): string | null {
 /** Runs a command in a namespace to its end (bounded), resolving with stdout; rejects naming it on a non-zero exit. */
 function inNetns(netns: string, args: string[], timeoutMs: number): Promise<string> {
   return run('ip', ['netns', 'exec', netns, ...args], timeoutMs);
-}
-
-async function packets(netns: string): Promise<number> {
-  return linkPackets(await run('ip', ['-n', netns, '-s', '-j', 'link', 'show']));
 }
 
 /** The MTU of each interface but lo in a namespace, for the record. */
@@ -138,17 +135,15 @@ async function startIperfServer(netns: string, intervalS: number): Promise<() =>
 }
 
 /** One iperf3 TCP flow client -> server; `during` runs while it does (the failover). */
-export async function tcpFlow(p: GuestPath, seconds: number, intervalS: number, during?: () => Promise<void>): Promise<{ run: IperfRun; cpuSeconds: number | null; frames: number }> {
+export async function tcpFlow(p: GuestPath, seconds: number, intervalS: number, during?: () => Promise<void>): Promise<{ run: IperfRun; cpuSeconds: number | null }> {
   const stopServer = await startIperfServer(p.server.netns, intervalS);
   try {
-    const pk0 = await packets(p.client.netns);
     const cpu0 = cpuSecondsOf(p.pids());
     const client = inNetns(p.client.netns, ['iperf3', '-c', p.server.ip, '-p', String(IPERF_PORT), '-t', String(seconds), '-i', String(intervalS), '-J', '--get-server-output'], seconds * 1000 + TOOL_SLACK_MS);
     const side = during?.();
     const [text] = await Promise.all([client, side]);
     const cpu1 = cpuSecondsOf(p.pids());
-    const pk1 = await packets(p.client.netns);
-    return { run: parseIperfJson(text), cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0, frames: pk1 - pk0 };
+    return { run: parseIperfJson(text), cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
   } finally {
     await stopServer();
   }
@@ -175,11 +170,11 @@ export async function measureSide(p: GuestPath, seconds: number): Promise<Record
   const rtts = await pingRtts(p);
   return {
     gbps: +(t.run.receivedBitsPerSecond / 1e9).toFixed(3),
-    cpuNsPerFrame: perUnit(0, t.cpuSeconds, t.frames, 1e9),
+    cpuNsPerFrame: perUnit(0, t.cpuSeconds, t.run.segments, 1e9),
     retransmits: t.run.retransmits,
     rttP50Ms: quantile(rtts, 0.5),
     rttP99Ms: quantile(rtts, 0.99),
-    frames: t.frames,
+    segments: t.run.segments,
     pingReplies: rtts.length,
   };
 }

@@ -1,13 +1,13 @@
 // The pure parts of the guests benchmark (bench/guests-parse.ts): iperf3's client JSON (a real one, from
 // a 1 s run through the VDE peer with --get-server-output, in fixtures/), the longest stall and the dip
-// of a flow's intervals, ping's reply times and their percentiles, interface packet counters, and where a
+// of a flow's intervals, ping's reply times and their percentiles, and where a
 // host's status names a guest's namespace. Leaves out the runs themselves (npm run bench -- --only guests).
 
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GuestBenchParseError, dipMs, linkPackets, longestStallMs, parseIperfJson, parsePingRtts, quantile, type IperfInterval } from '../../bench/guests-parse.js';
+import { GuestBenchParseError, dipMs, longestStallMs, parseIperfJson, parsePingRtts, quantile, type IperfInterval } from '../../bench/guests-parse.js';
 import { guestNetns } from '../../bench/guests.js';
 
 const fixture = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/iperf3-tcp-client.json'), 'utf8');
@@ -21,6 +21,8 @@ describe('bench/guests-parse', () => {
       expect(r.receivedBitsPerSecond).to.be.closeTo(1047575837, 1);
       expect(r.receivedBytes).to.equal(131746280);
       expect(r.retransmits).to.equal(10591);
+      expect(r.mss).to.equal(1448);
+      expect(r.segments).to.equal(Math.ceil(131746280 / 1448));
       expect(r.intervalsFrom).to.equal('receiver');
       expect(r.intervals.map((i) => i.bytes)).to.deep.equal([24605168, 33102728, 35140064, 36961648, 1936672]);
     });
@@ -88,15 +90,6 @@ describe('bench/guests-parse', () => {
       expect(quantile(v, 0.99)).to.equal(198);
       expect(quantile([], 0.5)).to.equal(null);
     });
-  });
-
-  it('linkPackets adds rx and tx of every interface but lo', () => {
-    const json = JSON.stringify([
-      { ifname: 'lo', stats64: { rx: { packets: 1000 }, tx: { packets: 1000 } } },
-      { ifname: 'vdetap0', stats64: { rx: { packets: 14806 }, tx: { packets: 102041 } } },
-      { ifname: 'eth1', stats64: { rx: { packets: 1 }, tx: { packets: 2 } } },
-    ]);
-    expect(linkPackets(json)).to.equal(14806 + 102041 + 3);
   });
 
   it('guestNetns reads guests.<vm>.netns from a host\'s status, and null when it is not there', () => {
