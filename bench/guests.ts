@@ -187,7 +187,7 @@ export function guestNetns(status: any, vm: string): string | null {
   return typeof g?.netns === 'string' ? g.netns : null;
 }
 
-class VfabGuests {
+export class VfabGuests {
   private constructor(readonly state: FabricState, readonly dir: string, readonly path: GuestPath) {}
 
   static async start(topologyFile: string): Promise<VfabGuests> {
