@@ -17,7 +17,7 @@ const NO_FABRIC_CODES = new Set(['VFAB_NO_FABRIC', 'VFAB_CONTROL_UNREACHABLE', '
 const USAGE_CODES = new Set([
   'VFAB_USAGE', 'VFAB_STATE_CORRUPT', 'VFAB_SIZE_SYNTAX', 'VFAB_CAPTURE_POINT', 'VFAB_CAPTURE_FILE', 'VFAB_CAPTURE_UNKNOWN_INTERFACE', 'VFAB_PSWITCH_UNKNOWN_PORT',
   'VFAB_STORAGE_LUN_EXISTS', 'VFAB_STORAGE_LUN_NUMBER_IN_USE', 'VFAB_STORAGE_SHRINK_NOT_ALLOWED', 'VFAB_STORAGE_TOO_MANY_LUNS',
-  'VFAB_SCENARIO_INVALID', 'VFAB_SCENARIO_READ', 'VFAB_SCENARIO_YAML', 'VFAB_SCENARIO_TARGET', 'VFAB_VDISK_OUT_OF_RANGE',
+  'VFAB_GUEST_NEEDS_ROOT', 'VFAB_VM_EXTERNAL', 'VFAB_SCENARIO_INVALID', 'VFAB_SCENARIO_READ', 'VFAB_SCENARIO_YAML', 'VFAB_SCENARIO_TARGET', 'VFAB_VDISK_OUT_OF_RANGE',
 ]);
 
 /**
@@ -95,6 +95,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
     if (e instanceof VfabError) {
       const problems = (e as any).problems;
       io.err(`vfab ${name}: ${e.message}`);
+      if (typeof e.details?.hint === 'string') io.err(`  ${e.details.hint}`); // e.g. a netns VM: vfab exec VM -- ping ADDRESS
       if (Array.isArray(problems) && !e.message.includes('\n')) for (const p of problems) io.err(`  ${p.file}:${p.line}:${p.column}: ${p.path}: ${p.message}${p.hint ? ` (${p.hint})` : ''}`);
       return exitCodeFor(e);
     }

@@ -674,6 +674,15 @@ class Builder {
       }
       if (vlan > 0) nic.guestVlan = vlan;
     }
+    if (has(r, 'mtu')) {
+      const mtu = int(r.mtu, 0);
+      const vsMtu = host.vswitches.find((v) => v.name === vswitch)?.mtu;
+      if (vsMtu !== undefined && mtu > vsMtu) {
+        this.report([...segs, 'mtu'], `vNIC MTU ${mtu} is above the MTU ${vsMtu} of its vSwitch ${vswitch}`,
+          `the vSwitch drops larger frames: use at most ${vsMtu}, or raise the vSwitch's mtu`);
+      }
+      if (mtu > 0) nic.mtu = mtu;
+    }
     return nic;
   }
 

@@ -235,6 +235,8 @@ export interface VmNic extends PortAttachment {
   ip: IpInterface | undefined;
   /** VLAN the guest tags its frames with (only on a 4095 port group); undefined = untagged. */
   guestVlan: number | undefined;
+  /** IP MTU of a real guest's interface (nics[].mtu, 68..9000); undefined = 1500. Builtin VMs ignore it. */
+  mtu?: number;
 }
 
 /** A VMkernel port: the host's own IP interface on one of its port groups; `name` is vmk<number>. */
