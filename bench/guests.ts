@@ -4,7 +4,7 @@
 // (bench/topologies/guests.yaml: esx1 -> sw1 -> trunk -> sw2 -> esx2, each guest's frames entering its
 // host as VXLAN datagrams on loopback), and (2) by VDE (bench/peers/vde-netns.ts: vde_switch and a
 // vde_plug2tap per namespace), the baseline, in interleaved rounds. Per side and round: one iperf3 TCP
-// flow for `seconds` (default 10; payload Gb/s at the receiver, retransmissions), CPU per frame (user +
+// flow for `seconds` (default 10; payload Gb/s at the receiver, retransmissions), CPU per segment (user +
 // system time of the path's userspace processes per full-size data segment delivered, payload / MSS:
 // vfab's four daemons, VDE's switch and two plugs; the guests' own iperf3 is the same on both sides and
 // not counted; interface packet counters would not do, as vfab's vxlan device counts a GSO super-packet
@@ -45,6 +45,8 @@ export const FAILBACK_SETTLE_MS = 1500;
 /** iperf3's report interval for the failover runs (its smallest is 0.1 s). */
 export const IPERF_INTERVAL_S = 0.1;
 export const IPERF_PORT = 5201;
+/** The prefix of the namespaces the bench's fabric creates (hostd's $VFAB_NETNS_PREFIX). */
+export const BENCH_NETNS_PREFIX = 'vfabb-';
 /** Unmeasured TCP run per side before the rounds. */
 export const WARMUP_SECONDS = 2;
 /** Bound on any one tool run beyond its own length. */
@@ -57,7 +59,7 @@ export const GUESTS_TARGET_RATIO = 1.0;
 
 export const GUESTS_FIGURES: FigureSpec[] = [
   { id: 'gbps', label: 'TCP Gb/s', better: 'higher' },
-  { id: 'cpuNsPerFrame', label: 'CPU ns/frame', better: 'lower' },
+  { id: 'cpuNsPerSegment', label: 'CPU ns/segment', better: 'lower' },
   { id: 'retransmits', label: 'TCP retransmits', better: 'lower' },
   { id: 'rttP50Ms', label: 'ping RTT p50 ms', better: 'lower' },
   { id: 'rttP99Ms', label: 'ping RTT p99 ms', better: 'lower' },
@@ -71,7 +73,7 @@ const FAILOVER_FIGURES: FigureSpec[] = [
 ];
 
 export const GUESTS_METHOD =
-  'one iperf3 TCP flow (default options: cubic, 128 KiB writes) per side and round between two network namespaces; both guests\' interfaces MTU 1500, kernel defaults otherwise (VDE: tap without vnet header; vfab: kernel vxlan device moved into the namespace); CPU ns/frame = user+system of the path\'s userspace processes (vfab: every daemon of the fabric; VDE: vde_switch + both vde_plug2tap) per full-size data segment delivered (iperf3\'s received bytes / MSS 1448; the ACKs ride along uncounted; the system time includes the kernel work a write to a tap or a UDP send does for the receiving guest, on both sides); ping: ' +
+  'one iperf3 TCP flow (default options: cubic, 128 KiB writes) per side and round between two network namespaces; both guests\' interfaces MTU 1500, kernel defaults otherwise (VDE: tap without vnet header; vfab: kernel vxlan device moved into the namespace); CPU ns/segment = user+system of the path\'s userspace processes (vfab: every daemon of the fabric; VDE: vde_switch + both vde_plug2tap) per full-size data segment delivered (iperf3\'s received bytes / MSS 1448; the ACKs ride along uncounted; the system time includes the kernel work a write to a tap or a UDP send does for the receiving guest, on both sides); ping: ' +
   `${PING_COUNT} echoes ${PING_INTERVAL_S * 1000} ms apart, 56-byte payload`;
 
 export interface GuestPath {
@@ -170,7 +172,7 @@ export async function measureSide(p: GuestPath, seconds: number): Promise<Record
   const rtts = await pingRtts(p);
   return {
     gbps: +(t.run.receivedBitsPerSecond / 1e9).toFixed(3),
-    cpuNsPerFrame: perUnit(0, t.cpuSeconds, t.run.segments, 1e9),
+    cpuNsPerSegment: perUnit(0, t.cpuSeconds, t.run.segments, 1e9),
     retransmits: t.run.retransmits,
     rttP50Ms: quantile(rtts, 0.5),
     rttP99Ms: quantile(rtts, 0.99),
@@ -195,7 +197,15 @@ export class VfabGuests {
     let state: FabricState | null = null;
     try {
       const topology = await loadTopologyFile(topologyFile);
-      state = await fabricUp({ topology, stateDir: dir });
+      // the bench's namespaces are vfabb-<fabric>-<vm>, apart from a fabric someone runs (vfab-...)
+      const prefix = process.env.VFAB_NETNS_PREFIX;
+      process.env.VFAB_NETNS_PREFIX = BENCH_NETNS_PREFIX;
+      try {
+        state = await fabricUp({ topology, stateDir: dir });
+      } finally {
+        if (prefix === undefined) delete process.env.VFAB_NETNS_PREFIX;
+        else process.env.VFAB_NETNS_PREFIX = prefix;
+      }
       const s = state;
       const ns = async (host: string, vm: string) => {
         const st = await control<any>(findDaemon(s, host), s.token, 'GET', '/control/status');
