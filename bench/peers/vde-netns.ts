@@ -5,7 +5,7 @@
 // guest's address is. Each frame takes tap -> vde_plug2tap -> vde_switch -> vde_plug2tap -> tap: three
 // userspace processes, as vfab's path has hosts and switches. The taps keep the kernel's defaults (MTU
 // 1500, no vnet header, so no offloads reach the plug: the kernel segments and checksums before the tap).
-// Every process is a child of the bench, ended by its PID; the namespaces (named `vfabb-<tag>-a/b`) and the
+// Every process is a child of the bench, ended by its PID; the namespaces (`vfabb-<tag>-a/b`) and the
 // socket directory are removed in stop(), also after a failed start. Needs root. Leaves out VDE's
 // cabling of several switches (vde_plug | dpipe), its management console, VLANs.
 
@@ -28,9 +28,12 @@ export interface VdeGuest {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A namespace name and its address on the peer's /24 (a network of its own: TEST-NET-2, 198.51.100.0/24). */
-function guest(tag: string, i: number): VdeGuest {
-  return { netns: `vfabb-${tag}-${'ab'[i]}`, ifname: `vdetap${i}`, ip: `198.51.100.${i + 1}` };
+function guest(prefix: string, tag: string, i: number): VdeGuest {
+  return { netns: `${prefix}${tag}-${'ab'[i]}`, ifname: `vdetap${i}`, ip: `198.51.100.${i + 1}` };
 }
+
+/** The namespaces' prefix in the bench (tests pass their own, vfabt-). */
+export const VDE_NETNS_PREFIX = 'vfabb-';
 
 export class VdeNetnsPair {
   readonly guests: [VdeGuest, VdeGuest];
@@ -39,13 +42,13 @@ export class VdeNetnsPair {
   private dir: string | null = null;
   private switchProc: ChildProcess | null = null;
 
-  private constructor(tag: string) {
-    this.guests = [guest(tag, 0), guest(tag, 1)];
+  private constructor(tag: string, prefix: string) {
+    this.guests = [guest(prefix, tag, 0), guest(prefix, tag, 1)];
   }
 
   /** Starts the switch and both plugs, addresses the taps; undoes what it made when a step fails. */
-  static async start(tag: string): Promise<VdeNetnsPair> {
-    const p = new VdeNetnsPair(tag);
+  static async start(tag: string, prefix = VDE_NETNS_PREFIX): Promise<VdeNetnsPair> {
+    const p = new VdeNetnsPair(tag, prefix);
     try {
       await p.setUp();
       return p;
