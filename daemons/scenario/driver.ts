@@ -33,6 +33,7 @@ import { resolveHostDatastore } from '../../lib/scenario/load.js';
 import type { DatastoreFileRow, PowerAttempt } from '../../lib/scenario/evaluate.js';
 import type { PowerRequest } from '../../lib/scenario/runner.js';
 import { migrateAndFollow } from '../vmotion/cli.js';
+import { sendFrames, planSend } from '../fabric/send.js';
 import { EventPoller } from './events.js';
 import { FabricClock } from '../common/fabric-clock.js';
 import { fabricMsOfCapture } from '../../lib/fabric-clock.js';
@@ -242,6 +243,12 @@ export class FabricDriver implements ScenarioDriver {
       case 'setMac': {
         const r = await control<{ mac: string }>(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/mac`, { ...(a.nic ? { nic: a.nic } : {}), mac: a.macText });
         return `guest MAC now ${r.mac}`;
+      }
+      case 'send': {
+        // rate and a file's gaps are fabric time: the wall pace is the scale times faster
+        const { kind: _k, ...spec } = a;
+        const r = await sendFrames(state, a.point, planSend({ ...spec, timeScale: this.o.timeScale }));
+        return `${r.frames} frames (${r.bytes} bytes) via ${r.daemon}`;
       }
       case 'capture': {
         const file = path.join(this.o.outDir, `${a.name}.pcapng`);

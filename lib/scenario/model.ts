@@ -7,6 +7,7 @@
 
 import type { Mac } from '../wire/mac.js';
 import type { SourceLoc } from '../topology/model.js';
+import type { FrameFields } from '../traffic/crafted.js';
 
 /** Largest scenario file read; checked before parsing. */
 export const MAX_SCENARIO_FILE_BYTES = 1024 * 1024;
@@ -60,6 +61,8 @@ export type ActionStep =
   /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
   | { kind: 'migrate'; vm: string; to: string }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
+  /** Crafted frames at `point` (daemons/fabric/send.ts): hex frames, a capture file (path as resolved), or fields. */
+  | { kind: 'send'; point: string; hex?: string[]; pcap?: string; timing?: boolean; fields?: FrameFields; count: number; ratePps?: number }
   | { kind: 'wait'; ms: number }
   | { kind: 'capture'; name: string; points: string[] }
   /** Power a VM on or off through `host`'s datastore (`datastore` absent: the host's only one); the outcome is checked. */
@@ -140,6 +143,7 @@ export function describeAction(a: ActionStep): string {
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
     case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
+    case 'send': return `send ${a.count > 1 ? `${a.count} x ` : ''}${a.hex ? `${a.hex.length} hex frame(s)` : a.pcap ? `the frames of ${a.pcap}${a.timing ? ' (timed)' : ''}` : 'a frame from fields'} at ${a.point}${a.ratePps !== undefined ? `, ${a.ratePps} pps` : ''}`;
     case 'wait': return `wait ${a.ms} ms`;
     case 'capture': return `capture ${a.name}: ${a.points.join(', ')}`;
     case 'vmPower': return `power ${a.on ? 'on' : 'off'} ${a.vm} on ${a.host}${a.datastore ? ` (${a.datastore})` : ''}${a.maxWaitMs !== undefined ? `, waiting at most ${a.maxWaitMs} ms` : ''}, expect ${a.expect}`;
