@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { processCpuSeconds } from '../harness.js';
+import { printProfileTop, profileTops } from './cpu-profiles.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, prof: { type: 'boolean' }, dir: { type: 'string', default: '/tmp/vfab-prof-guests' } } });
 if (values.prof) {
@@ -30,21 +31,6 @@ try {
 }
 if (values.prof) {
   await new Promise((r) => setTimeout(r, 500));
-  for (const file of fs.readdirSync(values.dir!).filter((f) => f.endsWith('.cpuprofile'))) {
-    const prof = JSON.parse(fs.readFileSync(path.join(values.dir!, file), 'utf8'));
-    const byId = new Map<number, any>(prof.nodes.map((n: any) => [n.id, n]));
-    const self = new Map<string, number>();
-    let busy = 0;
-    prof.samples.forEach((id: number, i: number) => {
-      const cf = byId.get(id).callFrame;
-      const key = `${cf.functionName || '(anonymous)'} ${path.basename(cf.url)}:${cf.lineNumber + 1}`;
-      const dt = prof.timeDeltas[i] ?? 0;
-      if (key.startsWith('(idle)')) return;
-      busy += dt;
-      self.set(key, (self.get(key) ?? 0) + dt);
-    });
-    console.log(`\n== ${file} busy ${(busy / 1000).toFixed(0)} ms`);
-    for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 14)) console.log(`${((v / busy) * 100).toFixed(1).padStart(5)}%  ${k}`);
-  }
+  for (const p of profileTops(values.dir!, 14)) printProfileTop(p);
 }
 process.exit(0);
