@@ -108,8 +108,20 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
 export async function run(argv: string[]): Promise<never> {
   const code = await main(argv);
   process.exitCode = code;
-  // nothing the CLI leaves behind (keep-alive sockets) may hold the process open; let stdout drain
+  // Output to a pipe is written asynchronously: wait until stdout and stderr have handed everything to
+  // the pipe (a reader slower than us would otherwise get the first 64 KiB only), then exit, so that
+  // nothing the CLI leaves behind (keep-alive sockets) holds the process open.
+  await Promise.all([process.stdout, process.stderr].map(flushed));
   return await new Promise<never>(() => setImmediate(() => process.exit(code)));
+}
+
+/** Resolves once `stream` has passed everything written so far to the OS (at once if nothing waits). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.write('', () => resolve());
+    stream.once('close', () => resolve());
+  });
 }
 
 // `node dist/daemons/cli.js ...` works like bin/vfab.js (a test runner importing this module does not)

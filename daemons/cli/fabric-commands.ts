@@ -188,7 +188,16 @@ function renderStatus(r: any): string {
   if (r.kind === 'array' && Array.isArray(r.luns)) lines.push(...renderArray(r));
   if (r.ports?.length) {
     lines.push('  ports:');
-    lines.push(indent(table([['port', 'mode', 'vlans', 'native', 'link', 'rx', 'tx', 'drops'], ...r.ports.map((p: any) => [p.name, p.mode, p.vlans ?? String(p.accessVlan ?? ''), String(p.nativeVlan ?? ''), p.up ? 'up' : 'down', String(p.counters?.rxFrames ?? ''), String(p.counters?.txFrames ?? ''), String(p.counters?.drops ?? '')])]), 4));
+    lines.push(indent(table([['port', 'mode', 'vlans', 'native', 'link', 'rx', 'tx', 'drops'], ...r.ports.map((p: any) => [p.name, p.vxlan ? `vxlan ${p.mode}` : p.mode, p.vlans ?? String(p.accessVlan ?? ''), String(p.nativeVlan ?? ''), p.up ? 'up' : 'down', String(p.counters?.rxFrames ?? ''), String(p.counters?.txFrames ?? ''), String(p.counters?.drops ?? '')])]), 4));
+  }
+  const tunnels = (r.ports ?? []).filter((p: any) => p.vxlan);
+  if (tunnels.length > 0) {
+    lines.push('  VXLAN tunnels:');
+    lines.push(indent(table([['port', 'vni', 'local', 'remote'], ...tunnels.map((p: any) => [p.name, String(p.vxlan.vni), `${p.vxlan.localAddress}:${p.vxlan.boundPort}`, `${p.vxlan.remote}:${p.vxlan.remotePort}`])]), 4));
+    for (const s of r.vxlanSockets ?? []) {
+      const dropped = Object.entries(s.counters.rxDrops as Record<string, number>).filter(([, n]) => n > 0).map(([why, n]) => `${why} ${n}`);
+      lines.push(`    socket ${s.address}:${s.port}: ${s.counters.rxDatagrams} datagrams in, ${s.counters.txDatagrams} out, dropped: ${dropped.join(', ') || 'none'}${s.counters.txErrors ? `, send errors ${s.counters.txErrors}` : ''}`);
+    }
   }
   return lines.join('\n');
 }

@@ -214,7 +214,10 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
   if (!canManageNetworks()) throw netnsNeedsRoot([vm.name]);
   if (ctx.runDir === undefined) throw new VfabError('VFAB_GUEST_KIND', `VM ${vm.name}: netns guests need the fabric's run directory to record what they create`);
   const prefix = netnsPrefix();
-  shared ??= openShared(ctx.runDir, ctx.hostName);
+  shared ??= openShared(ctx.runDir, ctx.hostName).catch((e: unknown) => {
+    shared = undefined; // the next attachment tries again
+    throw e;
+  });
   const sh = await shared;
   sh.users++;
   const ns = netnsName(ctx.fabric, vm.name, prefix);
@@ -226,6 +229,7 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
   const ifaces: NetnsInterface[] = [];
   let powered = true;
   let closed = false;
+  let ours = false; // the namespace is this attachment's (recorded, then created): only then is it removed
   // protodown changes run one at a time, in order, so the last one wins
   let queue: Promise<unknown> = Promise.resolve();
   const mirror = (i: NetnsInterface) => {
@@ -243,9 +247,11 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
     await queue;
     for (const i of ifaces) i.link.close();
     try {
-      await removeNamespace(ns);
-      forget(sh.record.namespaces, ns);
-      save();
+      if (ours) {
+        await removeNamespace(ns);
+        forget(sh.record.namespaces, ns);
+        save();
+      }
     } finally {
       if (--sh.users === 0) {
         sh.socket.close();
@@ -260,6 +266,7 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
     }
     sh.record.namespaces.push(ns);
     save();
+    ours = true;
     await run('ip', ['netns', 'add', ns]);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     let gatewaySet = false;

@@ -1,11 +1,15 @@
-// daemons/guests/netns.ts without root: namespace names and their prefix, the leftovers sweep of a run
-// directory without records, and the topology's nics[].mtu (68-9000, at most the vSwitch's MTU). The
-// namespaces themselves are created in test/e2e/guests/netns.test.ts (root).
+// daemons/guests/netns.ts: namespace names and their prefix, the leftovers sweep of a run directory
+// without records, and the topology's nics[].mtu (68-9000, at most the vSwitch's MTU); with root, one
+// attachment on its own (no hostd): the record of what it created, power off as protodown, close
+// removing everything, and a namespace of the same name that is not in the record refused and left
+// alone. Fabrics of netns guests: test/e2e/guests/netns.test.ts.
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { netnsName, netnsPrefix, guestIfName, removeNetnsLeftovers, DEFAULT_NETNS_PREFIX } from '../../daemons/guests/netns.js';
+import { netnsName, netnsPrefix, guestIfName, removeNetnsLeftovers, attachNetnsGuest, removeNamespace, DEFAULT_NETNS_PREFIX } from '../../daemons/guests/netns.js';
+import { canManageNetworks, run } from '../../daemons/guests/vxlan-device.js';
+import type { GuestAttachContext } from '../../daemons/guests/attach.js';
 import { parseTopology } from '../../lib/topology/load.js';
 import { expectOneProblem, lineOf, loadError, yml } from '../topology/helpers.js';
 
@@ -68,5 +72,75 @@ describe('guests/netns: names and mtu', () => {
       const e = loadError(text);
       expect(e.problems.some((p) => p.line === lineOf(text) && /mtu/.test(p.path)), e.message).to.equal(true);
     }
+  });
+
+  describe('an attachment on its own (root)', () => {
+    const prefix = `vfabt-nu${process.pid % 100000}-`;
+    let runDir = '';
+    const events: Array<{ type: string; fields: Record<string, unknown> }> = [];
+    const ctx = (fabric: string): GuestAttachContext => ({
+      fabric, hostName: 'esx1', runDir, nowMs: () => 0, event: (type, fields) => events.push({ type, fields }),
+      vm: parseTopology(lab('{ portGroup: APP, mac: "02:00:00:00:00:31", ip: 192.0.2.31/24, mtu: 1400 }'), 't.yaml').hosts[0]!.vms[0]!,
+    });
+    const ours = async () => (await run('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(prefix));
+
+    before(function () {
+      if (!canManageNetworks()) {
+        if (process.env.CI === 'true') throw new Error('CI runs as root: network namespace tests cannot skip');
+        this.skip(); // needs root (CAP_NET_ADMIN): run the suite as root to include it
+      }
+      process.env.VFAB_NETNS_PREFIX = prefix;
+      runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfabt-netns-run-'));
+    });
+    after(async () => {
+      delete process.env.VFAB_NETNS_PREFIX;
+      for (const ns of await ours().catch(() => [])) await removeNamespace(ns).catch(() => undefined);
+      if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
+    });
+
+    it('records its namespace, shows power off as protodown, and close removes the namespace and the record', async () => {
+      const a = await attachNetnsGuest(ctx('unit'));
+      const ns = `${prefix}unit-web1`;
+      try {
+        const record = JSON.parse(fs.readFileSync(path.join(runDir, 'guests', 'esx1.netns.json'), 'utf8'));
+        expect(record.namespaces).to.deep.equal([ns]);
+        expect(record.devices, 'the temporary device moved into the namespace').to.deep.equal([]);
+        expect(a.links).to.have.length(1);
+        expect(a.status()).to.include({ kind: 'netns', netns: ns });
+        expect(await run('ip', ['-n', ns, 'link', 'show', 'eth0'])).to.match(/mtu 1400/).and.match(/02:00:00:00:00:31/);
+        a.powered!(false);
+        let link = '';
+        for (let i = 0; i < 40 && !/protodown on/.test(link); i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          link = await run('ip', ['-n', ns, 'link', 'show', 'eth0']);
+        }
+        expect(link).to.match(/NO-CARRIER/).and.match(/protodown on/);
+        a.powered!(true);
+        for (let i = 0; i < 40 && /protodown on/.test(link); i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          link = await run('ip', ['-n', ns, 'link', 'show', 'eth0']);
+        }
+        expect(link).to.not.match(/protodown on/);
+      } finally {
+        await a.close();
+      }
+      expect(await ours()).to.deep.equal([]);
+      expect(fs.existsSync(path.join(runDir, 'guests', 'esx1.netns.json')), 'record removed with the last namespace').to.equal(false);
+      expect(events.filter((e) => e.type === 'guest-error')).to.deep.equal([]);
+    });
+
+    it('refuses a namespace of the same name that is not in its record, and leaves it alone', async () => {
+      const ns = `${prefix}clash-web1`;
+      await run('ip', ['netns', 'add', ns]);
+      try {
+        let error: unknown;
+        await attachNetnsGuest(ctx('clash')).catch((e) => (error = e));
+        expect((error as { code?: string })?.code).to.equal('VFAB_GUEST_NETNS_TAKEN');
+        expect(String((error as Error).message)).to.include(`ip netns del ${ns}`);
+        expect(await ours()).to.deep.equal([ns]);
+      } finally {
+        await run('ip', ['netns', 'del', ns]);
+      }
+    });
   });
 });

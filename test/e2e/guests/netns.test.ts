@@ -178,6 +178,9 @@ describe('e2e: netns guests (kind: netns)', function () {
       expect(unknown.stderr).to.match(/no VM named "web9"/);
       const noCommand = await cli(['exec', 'web1']);
       expect(noCommand.code).to.equal(2);
+      const notRoot = await withEnv({ VFAB_ASSUME_NOT_ROOT: '1' }, () => exec('web1', ['true']));
+      expect(notRoot.code).to.equal(2);
+      expect(notRoot.stderr).to.match(new RegExp(`VM web1's network namespace ${NS_WEB1} needs root`));
       // vfab ping on a netns VM points to vfab exec
       const ping = await cli(['ping', 'web1', '192.0.2.12']);
       expect(ping.code).to.equal(2);
@@ -186,11 +189,14 @@ describe('e2e: netns guests (kind: netns)', function () {
 
     it('vfab link down on the vNIC shows NO-CARRIER inside the namespace (protodown); link up restores it', async () => {
       expect((await cli(['link', 'down', 'web1.nic0'])).code).to.equal(0);
-      await waitFor(async () => /NO-CARRIER/.test(await linkShow(NS_WEB1)), 'NO-CARRIER in web1', 5000);
-      expect(await linkShow(NS_WEB1)).to.match(/protodown on/);
-      const cut = await exec('web1', ['ping', '-c', '1', '-W', '1', '192.0.2.12']);
-      expect(cut.code, 'no ping with the link down').to.not.equal(0);
-      expect((await cli(['link', 'up', 'web1.nic0'])).code).to.equal(0);
+      try {
+        await waitFor(async () => /NO-CARRIER/.test(await linkShow(NS_WEB1)), 'NO-CARRIER in web1', 5000);
+        expect(await linkShow(NS_WEB1)).to.match(/protodown on/);
+        const cut = await exec('web1', ['ping', '-c', '1', '-W', '1', '192.0.2.12']);
+        expect(cut.code, 'no ping with the link down').to.not.equal(0);
+      } finally {
+        expect((await cli(['link', 'up', 'web1.nic0'])).code).to.equal(0);
+      }
       await waitFor(async () => /LOWER_UP/.test(await linkShow(NS_WEB1)), 'carrier back in web1', 5000);
       const ok = await exec('web1', ['ping', '-c', '2', '-W', '2', '192.0.2.12']);
       expect(ok.code, ok.out).to.equal(0);
@@ -234,7 +240,7 @@ describe('e2e: netns guests (kind: netns)', function () {
       const server = await exec('web2', ['iperf3', '-s', '-1', '-D']);
       expect(server.code, server.stderr).to.equal(0);
       await waitFor(async () => /:5201/.test(await run('ip', ['netns', 'exec', NS_WEB2, 'ss', '-ltn']).catch(() => '')), 'iperf3 server listening in web2', 5000);
-      const client = exec('web1', ['iperf3', '-c', '192.0.2.12', '-t', '6', '-J'], 30_000);
+      const client = exec('web1', ['iperf3', '-c', '192.0.2.12', '-t', '6', '-J', '--connect-timeout', '3000', '--snd-timeout', '4000'], 30_000);
       const started = Date.now();
       await new Promise((r) => setTimeout(r, 2500));
       const down = await cli(['link', 'down', 'esx1.vmnic0']);
