@@ -19,7 +19,8 @@ import { type FabricState, daemonForEndpoint, findDaemon } from '../fabric/state
 import { startCapture, type CaptureSession } from '../fabric/capture-client.js';
 import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, shutPort, isolateHost } from '../fabric/faults.js';
 import { readPcapng } from '../../lib/capture/pcapng.js';
-import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
+import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, buildFrame, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
+import { readPointCounters } from '../fabric/counters.js';
 import { readMac } from '../../lib/wire/mac.js';
 import { findVm, type Topology } from '../../lib/topology/model.js';
 import type { ActionStep } from '../../lib/scenario/model.js';
@@ -53,6 +54,9 @@ const FORMAT_TIMEOUT_MS = 120_000;
 /** ARP offset in a RARP packet: sender hardware address (RFC 903 reuses the ARP layout). */
 const RARP_SHA_OFFSET = 8;
 const RARP_MIN_BYTES = 28;
+
+/** EtherType of a rawFrame step's frames: IEEE 802 local experimental (no stack in the fabric parses it). */
+const ETHERTYPE_LOCAL_EXPERIMENTAL = 0x88b5;
 
 /** Extra slack (wall ms) for timer and event-loop jitter when comparing daemon and runner times. */
 const CLOCK_SLACK_WALL_MS = 2;
@@ -185,11 +189,10 @@ export class FabricDriver implements ScenarioDriver {
         await control(this.hostOf(toVm), state.token, 'POST', '/control/streams/sink', { vm: toVm, udpPort: a.udpPort, streamId: a.streamId });
         const wallSeconds = a.seconds / this.o.timeScale;
         const body = { vm: a.from, target: ip, udpPort: a.udpPort, frameBytes: a.frameBytes, seconds: wallSeconds, ratePps: a.ratePps * this.o.timeScale, streamId: a.streamId, background: true };
-        const run: StreamRun = { action: a, toVm, target: ip, send: Promise.resolve() };
-        run.send = control(this.hostOf(a.from), state.token, 'POST', '/control/streams/send', body, wallSeconds * 1000 + STREAM_GRACE_MS)
-          .then((r) => (run.result = r))
-          .catch((e) => (run.error = (e as Error).message));
-        this.streams.set(a.name, run);
+        // a background sender answers at once: a stream hostd refuses (frames larger than the vNIC can
+        // send, an unknown VM) fails this step here, not quietly at the end of the run
+        const result = await control(this.hostOf(a.from), state.token, 'POST', '/control/streams/send', body, wallSeconds * 1000 + STREAM_GRACE_MS);
+        this.streams.set(a.name, { action: a, toVm, target: ip, send: Promise.resolve(result), result });
         return `stream ${a.streamId} to ${ip}:${a.udpPort}`;
       }
       case 'ping': {
@@ -242,6 +245,12 @@ export class FabricDriver implements ScenarioDriver {
       case 'setMac': {
         const r = await control<{ mac: string }>(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/mac`, { ...(a.nic ? { nic: a.nic } : {}), mac: a.macText });
         return `guest MAC now ${r.mac}`;
+      }
+      case 'rawFrame': {
+        const frame = buildFrame({ dst: a.dst, src: a.src, etherType: ETHERTYPE_LOCAL_EXPERIMENTAL }, Buffer.alloc(0));
+        const body = { ...(a.nic ? { nic: a.nic } : {}), frameHex: frame.toString('hex') };
+        for (let i = 0; i < a.count; i++) await control(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/raw`, body);
+        return `${a.count} frame(s) of ${frame.length} bytes`;
       }
       case 'capture': {
         const file = path.join(this.o.outDir, `${a.name}.pcapng`);
@@ -385,6 +394,10 @@ export class FabricDriver implements ScenarioDriver {
       }
     }
     return out;
+  }
+
+  counters(points: string[]): Promise<Record<string, Record<string, number>>> {
+    return readPointCounters(this.o.state, points);
   }
 
   async collect(): Promise<RunEvidence> {

@@ -11,7 +11,10 @@ import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import { VfabError } from '../errors.js';
 import { MAX_STALL_MS } from '../storage/stall.js';
-import { parseMac, macToString } from '../wire/mac.js';
+import { parseMac, macToString, isGroupMac, BROADCAST_MAC } from '../wire/mac.js';
+import { defaultNicIndex } from '../topology/nic-choice.js';
+import { DEFAULT_MTU_BYTES, frameTooLargeMessage, vnicMaxFrameBytes } from '../endpoint/vm-endpoint.js';
+import { COUNTER_NAMES, COUNTER_POINT_KINDS, counterNameProblem } from '../counters/counters.js';
 import { formatProblems, schemaProblem } from '../topology/load.js';
 import { Locator, type PathSeg, type TopologyProblem } from '../topology/source.js';
 import { closestName, findArray, findHost, findSwitch, findVm, resolveEndpointDetailed, MAX_PROBLEMS, type Topology } from '../topology/model.js';
@@ -33,9 +36,9 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'wait', 'capture',
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'rawFrame', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
-const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping', 'lock', 'datastoreState'] as const;
+const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'counter', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
 export class ScenarioError extends VfabError {
   readonly problems: ScenarioProblem[];
@@ -216,6 +219,15 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
       }
       return { kind: 'setMac', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), mac, macText: macToString(mac) };
     }
+    case 'rawFrame': {
+      const src = safeMac(v.src);
+      const dst = v.dst === undefined ? BROADCAST_MAC : safeMac(v.dst);
+      if (src === undefined) problems.push(at.problem([...segs, 'src'], `${JSON.stringify(v.src)} is not a MAC address`));
+      if (dst === undefined) problems.push(at.problem([...segs, 'dst'], `${JSON.stringify(v.dst)} is not a MAC address`));
+      if (src === undefined || dst === undefined) return undefined;
+      if (isGroupMac(src)) problems.push(at.problem([...segs, 'src'], `${macToString(src)} is a group (multicast) address; a source MAC is unicast`));
+      return { kind: 'rawFrame', vm: v.vm, ...pick(v, ['nic']), src, srcText: macToString(src), dst, dstText: macToString(dst), count: v.count ?? 1 };
+    }
     case 'wait': {
       const ms = duration(v, segs, MAX_WAIT_MS, at, problems);
       return ms === undefined ? undefined : { kind: 'wait', ms };
@@ -306,6 +318,17 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
       if (m === undefined) return undefined;
       return { kind: 'macTable', switch: v.switch, ...(v.vlan !== undefined ? { vlan: v.vlan } : {}), mac: m, macText: macToString(m), port: v.port === undefined ? null : v.port };
     }
+    case 'counter': {
+      needLabel(v.after);
+      const all = COUNTER_POINT_KINDS.flatMap((k) => COUNTER_NAMES[k]);
+      if (!all.includes(v.name)) {
+        problems.push(at.problem([...segs, 'name'], `no counter named \`${v.name}\`${didYouMean(v.name, all)}`, `counters: ${[...new Set(all)].join(', ')}`));
+      }
+      if (v.equals !== undefined && (v.min !== undefined || v.max !== undefined)) problems.push(at.problem([...segs, 'equals'], 'equals takes no min or max', 'write equals: N, or min/max'));
+      if (v.equals === undefined && v.min === undefined && v.max === undefined) problems.push(at.problem(segs, 'a counter check needs equals, min or max', 'e.g. { point: esx1.vmnic0, name: txFrames, equals: 0 }'));
+      const range = v.equals !== undefined ? { min: v.equals as number, max: v.equals as number } : minMax(v.min, v.max, 0, Infinity);
+      return { kind: 'counter', point: v.point, name: v.name, ...range, ...pick(v, ['after']) };
+    }
     case 'event':
       needLabel(v.after);
       return { kind: 'event', source: v.source, type: v.type, match: v.match ?? {}, ...minMax(v.min, v.max, v.max === 0 ? 0 : 1, Infinity), ...pick(v, ['after', 'withinMs']) };
@@ -378,7 +401,7 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
       const a = step.action;
       const loc = step.loc;
       switch (a.kind) {
-        case 'traffic': vm(loc, a.from); target(loc, a.to); break;
+        case 'traffic': vm(loc, a.from); target(loc, a.to); frameFits(loc, a); break;
         case 'ping': vm(loc, a.from); target(loc, a.to); break;
         case 'link': case 'impair': case 'flap': endpoint(loc, a.endpoint, ['uplink', 'switchPort']); break;
         case 'shut': endpoint(loc, a.endpoint, ['switchPort']); break;
@@ -393,6 +416,7 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           vm(loc, a.vm);
           if (!t.hosts.some((h) => h.name === a.to)) at(loc, `topology ${t.name} has no host \`${a.to}\`${didYouMean(a.to, t.hosts.map((h) => h.name))}`);
           break;
+        case 'rawFrame':
         case 'setMac': {
           vm(loc, a.vm);
           const f = findVm(t, a.vm);
@@ -434,6 +458,20 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
       switch (c.kind) {
         case 'uplinkCarries': case 'uplinkIdle': endpoint(loc, c.endpoint, ['uplink']); if (c.vm) vm(loc, c.vm); break;
         case 'rarpCount': endpoint(loc, c.point, ['uplink', 'switchPort', 'vmNic']); break;
+        case 'counter': {
+          const r = resolveEndpointDetailed(t, c.point);
+          if (!r.ok) {
+            at(loc, r.message, r.hint);
+            break;
+          }
+          const kind = r.ref.kind === 'uplink' ? 'uplink' : r.ref.kind === 'switchPort' ? 'switchPort' : r.ref.kind === 'vmNic' || r.ref.kind === 'vmkernel' ? 'vswitchPort' : undefined;
+          if (kind === undefined) at(loc, `${c.point} is a ${r.ref.kind}; counters are kept for vNICs, vmkernel ports, uplinks and switch ports`);
+          else {
+            const problem = counterNameProblem(kind, c.name);
+            if (problem !== undefined && COUNTER_POINT_KINDS.some((k) => COUNTER_NAMES[k].includes(c.name))) at(loc, `${c.point}: ${problem}`);
+          }
+          break;
+        }
         case 'macTable': {
           sw(loc, c.switch);
           const x = findSwitch(t, c.switch);
@@ -458,6 +496,18 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
   }
   return problems;
 
+  /** A traffic step's frames fit the vNIC that sends them (hostd refuses them too, VFAB_STREAM_FRAME_TOO_LARGE). */
+  function frameFits(loc: Step['loc'], a: ActionStep & { kind: 'traffic' }): void {
+    const found = findVm(t, a.from);
+    if (!found || found.vm.nics.length === 0) return;
+    const toIp = findVm(t, a.to)?.vm.nics.find((n) => n.ip)?.ip?.address ?? a.to;
+    const nic = found.vm.nics[defaultNicIndex(found.vm.nics, toIp)]!;
+    // topology vNICs carry no MTU of their own: the guest's default (hostd reads the live one)
+    const tagged = nic.guestVlan !== undefined;
+    if (a.frameBytes > vnicMaxFrameBytes(DEFAULT_MTU_BYTES, tagged)) {
+      at(loc, `traffic ${a.name}: ${frameTooLargeMessage(`${a.from}.${nic.name}`, a.frameBytes, DEFAULT_MTU_BYTES, tagged)}`, `frameBytes at most ${vnicMaxFrameBytes(DEFAULT_MTU_BYTES, tagged)}`);
+    }
+  }
   function hostNamed(loc: Step['loc'], name: string): boolean {
     if (findHost(t, name)) return true;
     at(loc, `topology ${t.name} has no host \`${name}\`${didYouMean(name, t.hosts.map((h) => h.name))}`, `hosts: ${t.hosts.map((h) => h.name).join(', ')}`);

@@ -17,6 +17,8 @@ export const DEFAULT_FRAME_BYTES = 128;
 /** First UDP port given to traffic steps without one (stream n gets BASE + n). */
 export const STREAM_UDP_PORT_BASE = 9000;
 export const DEFAULT_PING_COUNT = 3;
+/** Most frames one rawFrame step sends. */
+export const MAX_RAW_FRAMES = 1000;
 /** Most rounds of one vmPowerOnRace step. */
 export const MAX_RACE_ROUNDS = 100;
 /** Most hosts racing in one vmPowerOnRace step. */
@@ -60,6 +62,8 @@ export type ActionStep =
   /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
   | { kind: 'migrate'; vm: string; to: string }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
+  /** The guest sends `count` hand-made frames from `src` to `dst` (e.g. a forged source MAC). */
+  | { kind: 'rawFrame'; vm: string; nic?: string; src: Mac; srcText: string; dst: Mac; dstText: string; count: number }
   | { kind: 'wait'; ms: number }
   | { kind: 'capture'; name: string; points: string[] }
   /** Power a VM on or off through `host`'s datastore (`datastore` absent: the host's only one); the outcome is checked. */
@@ -76,6 +80,8 @@ export type Expectation =
   | { kind: 'uplinkCarries' | 'uplinkIdle'; endpoint: string; stream?: string; vm?: string; minFrames?: number; after?: string }
   | { kind: 'rarpCount'; point: string; mac?: Mac; macText?: string; direction: 'in' | 'out' | 'any'; min: number; max: number; after?: string; withinMs?: number }
   | { kind: 'macTable'; switch: string; vlan?: number; mac: Mac; macText: string; port: string | null }
+  /** A port counter's growth since the anchor step started (its `after` label, else the last action before the check). */
+  | { kind: 'counter'; point: string; name: string; min: number; max: number; after?: string }
   | { kind: 'event'; source: string; type: string; match: Record<string, string | number | boolean>; min: number; max: number; after?: string; withinMs?: number }
   | { kind: 'ping'; from: string; to: string; expect: 'reachable' | 'unreachable'; count: number }
   /** Polled: the file's on-disk lock is held by `owner` (null: by nobody), in `mode` when given. */
@@ -140,6 +146,7 @@ export function describeAction(a: ActionStep): string {
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
     case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
+    case 'rawFrame': return `${a.vm}${a.nic ? `.${a.nic}` : ''} sends ${a.count} raw frame(s) ${a.srcText} -> ${a.dstText}`;
     case 'wait': return `wait ${a.ms} ms`;
     case 'capture': return `capture ${a.name}: ${a.points.join(', ')}`;
     case 'vmPower': return `power ${a.on ? 'on' : 'off'} ${a.vm} on ${a.host}${a.datastore ? ` (${a.datastore})` : ''}${a.maxWaitMs !== undefined ? `, waiting at most ${a.maxWaitMs} ms` : ''}, expect ${a.expect}`;
@@ -169,6 +176,7 @@ export function describeExpectation(e: Expectation): string {
     case 'macTable': return e.port === null
       ? `${e.switch} has no entry for ${e.macText}${e.vlan !== undefined ? ` in VLAN ${e.vlan}` : ''}`
       : `${e.switch} has ${e.macText}${e.vlan !== undefined ? ` in VLAN ${e.vlan}` : ''} at ${e.port}`;
+    case 'counter': return `${e.point} ${e.name} grows by ${range(e.min, e.max)}${e.after ? ` after ${e.after}` : ''}`;
     case 'event': {
       const m = Object.entries(e.match).map(([k, v]) => `${k}=${String(v)}`).join(' ');
       const count = e.min === 1 && e.max === Infinity ? (/^[aeiou]/i.test(e.type) ? 'an' : 'a') : e.max === 0 ? 'no' : range(e.min, e.max);
