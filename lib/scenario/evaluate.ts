@@ -193,6 +193,14 @@ export function evaluateSnapshot(spec: ExpectationSpec, obs: Observation): Expec
       const ok = rows.length > 0 && rows.every((r) => r.port === c.port);
       return result(spec, ok, `${c.macText}${where} at ${c.switch} ${c.port}`, rows.length === 0 ? 'not in the table' : `at ${[...new Set(rows.map((r) => r.port))].join(', ')}`, lines);
     }
+    case 'macCount': {
+      if (obs.kind !== 'macTable') break;
+      const rows = obs.rows.filter((r) => (c.vlan === undefined || r.vlan === c.vlan) && (c.port === undefined || r.port === c.port));
+      const where = `${c.vlan !== undefined ? ` in VLAN ${c.vlan}` : ''}${c.port !== undefined ? ` at ${c.port}` : ''}`;
+      const lines = rows.map((r) => `vlan ${r.vlan} ${r.mac} ${r.port}${r.moves !== undefined ? ` moves ${String(r.moves)}` : ''}`);
+      if (rows.length === 0 && obs.rows.length > 0) lines.push(`(no entry${where}; the table has ${obs.rows.length})`);
+      return result(spec, rows.length >= c.min && rows.length <= c.max, `${rangeText(c.min, c.max, 'MAC entries')}${where} on ${c.switch}`, `${rows.length}`, lines);
+    }
     case 'counter': {
       if (obs.kind !== 'counters') break;
       const expected = `${c.point} ${c.name} to grow by ${rangeText(c.min, c.max, '')}`.trimEnd() + ` between ${fmtMs(obs.windowMs[0])} and ${fmtMs(obs.windowMs[1])}`;

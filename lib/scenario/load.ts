@@ -314,6 +314,15 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
       return { kind: 'rarpCount', point: v.point, ...(m !== undefined ? { mac: m, macText: macToString(m) } : {}), direction: v.direction ?? 'any', ...minMax(v.min, v.max, v.max === 0 ? 0 : 1, Infinity), ...pick(v, ['after', 'withinMs']) };
     }
     case 'macTable': {
+      const counting = ['count', 'min', 'max'].filter((k) => v[k] !== undefined);
+      if (v.mac === undefined) {
+        if (counting.length === 0) problems.push(at.problem(segs, 'macTable needs a mac (where is it?) or count/min/max (how many entries?)', 'e.g. { switch: sw1, mac: "00:50:56:00:10:01", port: Gi1/0/2 } or { switch: sw1, vlan: 10, port: Gi1/0/1, count: 2 }'));
+        if (v.port === null) problems.push(at.problem([...segs, 'port'], 'port: null means "this MAC is not in the table" and needs a mac', 'to count entries anywhere, leave port out'));
+        if (v.count !== undefined && (v.min !== undefined || v.max !== undefined)) problems.push(at.problem([...segs, 'count'], 'count takes no min or max', 'write count: N, or min/max'));
+        const range = v.count !== undefined ? { min: v.count as number, max: v.count as number } : minMax(v.min, v.max, 0, Infinity);
+        return { kind: 'macCount', switch: v.switch, ...pick(v, ['vlan']), ...(typeof v.port === 'string' ? { port: v.port } : {}), ...range };
+      }
+      if (counting.length > 0) problems.push(at.problem([...segs, counting[0]!], `${counting.join(' and ')}: counting entries takes no mac`, 'check one MAC (mac, port) or count entries (count or min/max), in two checks'));
       const m = mac(v.mac);
       if (m === undefined) return undefined;
       return { kind: 'macTable', switch: v.switch, ...(v.vlan !== undefined ? { vlan: v.vlan } : {}), mac: m, macText: macToString(m), port: v.port === undefined ? null : v.port };
@@ -472,10 +481,11 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           }
           break;
         }
-        case 'macTable': {
+        case 'macTable':
+        case 'macCount': {
           sw(loc, c.switch);
           const x = findSwitch(t, c.switch);
-          if (x && c.port !== null && !x.ports.some((p) => p.name === c.port) && !x.portChannels.some((p) => p.name === c.port)) {
+          if (x && c.port !== null && c.port !== undefined && !x.ports.some((p) => p.name === c.port) && !x.portChannels.some((p) => p.name === c.port)) {
             at(loc, `switch ${c.switch} has no port \`${c.port}\`${didYouMean(c.port, x.ports.map((p) => p.name))}`);
           }
           break;

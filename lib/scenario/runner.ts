@@ -311,7 +311,8 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
       switch (c.kind) {
         case 'lock': return { kind: 'datastoreFiles', ...(await driver.datastoreFiles(c.datastore, c.host)) };
         case 'datastoreState': return { kind: 'datastoreState', host: c.host, ...(await driver.datastoreState(c.host, c.datastore)) };
-        case 'macTable': return { kind: 'macTable', rows: await driver.macTable(c.switch) };
+        case 'macTable':
+        case 'macCount': return { kind: 'macTable', rows: await driver.macTable(c.switch) };
         case 'counter': {
           const anchorIndex = anchorStep(s, step, c.after)?.index ?? 0;
           const before = countersBefore.get(anchorIndex);

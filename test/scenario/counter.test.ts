@@ -173,3 +173,37 @@ describe('scenario runner: counters and traffic that sends nothing (fake driver)
     expect(fine.error).to.equal(undefined);
   });
 });
+
+describe('scenario macTable counting entries', () => {
+  const check = (yaml: string) => (parseScenario(HEAD + `  - expect:\n      - ${yaml}\n`, 'x.yaml').steps[0] as { expectations: any[] }).expectations[0];
+  const rows = [
+    { vlan: 10, mac: '00:50:56:00:66:01', port: 'Gi1/0/1' },
+    { vlan: 10, mac: '00:50:56:00:66:21', port: 'Gi1/0/2' },
+    { vlan: 20, mac: '00:50:56:00:66:31', port: 'Gi1/0/1' },
+  ];
+
+  it('counts the entries in a VLAN at a port (count, or min/max)', () => {
+    const one = check('macTable: { switch: sw1, vlan: 10, port: Gi1/0/1, count: 1 }');
+    expect(one.check).to.deep.equal({ kind: 'macCount', switch: 'sw1', vlan: 10, port: 'Gi1/0/1', min: 1, max: 1 });
+    expect(one.name).to.equal('sw1 has exactly 1 MAC entries in VLAN 10 at Gi1/0/1');
+    expect(evaluateSnapshot(one, { kind: 'macTable', rows }).passed).to.equal(true);
+    const port = evaluateSnapshot(check('macTable: { switch: sw1, port: Gi1/0/1, max: 1 }'), { kind: 'macTable', rows });
+    expect(port.passed).to.equal(false);
+    expect(formatFailure(port)).to.contain('expected at most 1 MAC entries at Gi1/0/1 on sw1, got 2');
+    expect(evaluateSnapshot(check('macTable: { switch: sw1, min: 3 }'), { kind: 'macTable', rows }).passed).to.equal(true);
+  });
+
+  it('refuses neither mac nor a count, a count with a mac, and port: null without a mac', () => {
+    const p = problems(`  - expect:
+      - macTable: { switch: sw1, vlan: 10 }
+      - macTable: { switch: sw1, mac: "00:50:56:00:66:01", port: Gi1/0/1, count: 1 }
+      - macTable: { switch: sw1, port: null, count: 0 }
+      - macTable: { switch: sw1, port: Gi1/0/7, count: 0 }
+`);
+    expect(p[0]).to.match(/^5: macTable needs a mac \(where is it\?\) or count\/min\/max/);
+    expect(p[1]).to.match(/^6: count: counting entries takes no mac/);
+    expect(p[2]).to.match(/^7: port: null means "this MAC is not in the table" and needs a mac/);
+    expect(p).to.have.length(3); // the unknown port is a topology problem, reported once the file itself is valid
+    expect(problems('  - expect:\n      - macTable: { switch: sw1, port: Gi1/0/7, count: 0 }\n')[0]).to.contain('switch sw1 has no port `Gi1/0/7`');
+  });
+});
