@@ -84,10 +84,11 @@ function dropsText(p: CounterPoint): string {
 
 /** NODE as typed: a host or switch daemon, or a VM (its host's daemon); VFAB_NOT_FOUND with a did-you-mean otherwise. */
 function resolveNode(state: FabricState, node: string): { daemon: DaemonRecord; vm?: string } {
-  const d = state.daemons.find((x) => x.name === node);
+  // an external VM's own daemon (kind vm) keeps no port counters: its ports are on the host it attaches to
+  const d = state.daemons.find((x) => x.name === node && x.kind !== 'vm');
   if (d) return { daemon: d };
-  const host = Object.hasOwn(state.vmHosts, node) ? state.vmHosts[node] : undefined;
-  const hd = host !== undefined ? state.daemons.find((x) => x.name === host) : undefined;
+  const host = state.externalVmHosts?.[node] ?? (Object.hasOwn(state.vmHosts, node) ? state.vmHosts[node] : undefined);
+  const hd = host !== undefined ? state.daemons.find((x) => x.name === host && x.kind === 'host') : undefined;
   if (hd) return { daemon: hd, vm: node };
   const names = [...state.daemons.filter((x) => x.kind === 'host' || x.kind === 'switch').map((x) => x.name), ...Object.keys(state.vmHosts)];
   throw new VfabError('VFAB_NOT_FOUND', `no host, switch or VM named ${JSON.stringify(node)} in fabric ${state.fabric}${suggest(node, names)} (have: ${names.join(', ')})`);
