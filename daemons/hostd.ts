@@ -21,6 +21,8 @@
 //   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC
 //   POST /control/vms/:vm/promiscuous     {nic?, on}: the guest adapter's promiscuous mode
 //   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
+//   POST /control/inject                  {point, frames: [hex], intervalsMs?}: crafted frames at esx1.vmnic0 (as
+//                                         received from the wire) or web1.nic0 (as its guest); GET: counters
 //   POST /control/vmkernels/:vmk/ping     {target, count, intervalMs, timeoutMs, sizeBytes}: ping from vmk (esx1.vmk0)
 //   POST /control/streams/send            {vm, nic?, target, udpPort, frameBytes, seconds, ratePps?, streamId, background?}
 //                                         background: true returns {streamId, started: true} at once
@@ -58,6 +60,7 @@ import { DeadlineTimer } from './common/deadline-timer.js';
 import type { HostConfig } from './fabric/plan.js';
 import { attachHostStorage } from './host-storage.js';
 import { registerVmRoutes, runPing } from './common/vm-control.js';
+import { registerInjectRoutes, guestInjectTarget, unknownInjectPoint } from './common/inject.js';
 import { HostDatastores, MOUNT_TIMEOUT_MS, VM_STARTUP_MOUNT_WAIT_MS } from './datastore/host-datastores.js';
 import { attachHa } from './ha/attach.js';
 import { registerVmotionOnDemand } from './vmotion/on-demand.js';
@@ -355,6 +358,17 @@ const server = new ControlServer(token)
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
 
 registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, raw (daemons/common/vm-control.ts)
+// crafted frames (vfab send): at an uplink as if off the wire, at a VM's vNIC as its guest (daemons/common/inject.ts)
+const injectUplinks = config.host.vswitches.flatMap((v) => v.uplinks);
+registerInjectRoutes(server, {
+  resolve: (point) => {
+    if (!point.startsWith(`${name}.`)) return guestInjectTarget(host, point);
+    const vmnic = point.slice(name.length + 1);
+    if (!injectUplinks.includes(vmnic)) throw unknownInjectPoint(name, point, injectUplinks.map((u) => `${name}.${u}`));
+    return (frame) => host.receiveUplink(vmnic, frame);
+  },
+  afterBatch: scheduleTick,
+}, events);
 // VMFS-like datastores of hosts[].datastores, mounted when their array attaches (daemons/datastore/)
 const datastores = new HostDatastores({
   host: name, datastores: config.host.datastores ?? [], clock, timeScale, events, lunOf: (a, l) => storage.lunOf(a, l),

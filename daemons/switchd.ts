@@ -15,6 +15,7 @@
 //   POST /control/ports/:port/shutdown {shutdown}: "shutdown" / "no shutdown"
 //   POST /control/links/:port/impair {lossPercent?, direction?: tx|rx|both, delayMs?, jitterMs?, seed?}; {} clears
 //   POST /control/links/:port/flap   {schedule: [{atMs, up}]} or {periodMs, downMs, count}; {} cancels
+//   POST /control/inject             {point, frames: [hex], intervalsMs?}: crafted frames received on a port; GET: counters
 //   WS   /link/:port                the Ethernet link of a port (docs/link-protocol.md)
 //   WS   /capture?point=sw.port     live capture
 
@@ -33,6 +34,7 @@ import { FabricClock } from './common/fabric-clock.js';
 import { DropEvents } from './common/drop-events.js';
 import { switchEventsComment } from '../lib/events/comments.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
+import { registerInjectRoutes, unknownInjectPoint } from './common/inject.js';
 import type { SwitchConfig } from './fabric/plan.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
@@ -229,6 +231,15 @@ const server = new ControlServer(token)
   })
   .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
+
+// crafted frames (vfab send): into the receive path of a port, as if they arrived on its cable
+registerInjectRoutes(server, {
+  resolve: (point) => {
+    const i = point.startsWith(`${name}.`) ? portIndex.get(point.slice(name.length + 1)) : undefined;
+    if (i === undefined) throw unknownInjectPoint(name, point, portNames.map((p) => `${name}.${p}`));
+    return (frame) => receiveFrame(i, frame);
+  },
+}, events);
 
 function compact(vlans: number[]): string {
   const out: string[] = [];

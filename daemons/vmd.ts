@@ -17,6 +17,7 @@
 //   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC (told to the host first)
 //   POST /control/vms/:vm/promiscuous     {nic?, on}
 //   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
+//   POST /control/inject                  {point: "<vm>.<nic>", frames: [hex], intervalsMs?}: as the guest; GET: counters
 //   POST /control/vms/:vm/power           {on}: off = stack off and every vNIC link admin-down
 //   POST /control/links/:nic              {up}: the vNIC's cable; /impair and /flap as on hostd
 
@@ -32,6 +33,7 @@ import { EventLog } from './common/events.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
 import { control } from './common/control-client.js';
 import { GuestRunner, registerVmRoutes } from './common/vm-control.js';
+import { registerInjectRoutes, guestInjectTarget } from './common/inject.js';
 import type { VmConfig } from './fabric/plan.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
@@ -167,6 +169,7 @@ const server = new ControlServer(token)
   .on('POST', '/control/links/:nic/impair', (req) => ({ nic: req.params.nic, impairment: links.impair(req.params.nic!, req.body ?? {}) }))
   .on('POST', '/control/links/:nic/flap', (req) => ({ nic: req.params.nic, flap: links.flap(req.params.nic!, req.body ?? {}) }));
 registerVmRoutes(server, guest, { scheduleTick, timeScale });
+registerInjectRoutes(server, { resolve: (point) => guestInjectTarget(guest, point), afterBatch: scheduleTick }, events); // vfab send web1.nic0
 
 guest.powerOn(); // its gratuitous ARPs find no carrier yet; each link-up announces again
 events.add('power', { vm: vmName, on: true });

@@ -22,6 +22,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   'mac-table': { order: 21, summary: "a switch's learned MACs (with moves) or a host's vSwitch tables", load: async () => (await import('./net-commands.js')).commands['mac-table']! },
   counters: { order: 22, summary: 'per-port frame counters and every drop counter by reason, of a host, switch or VM; --reset', load: async () => (await import('./counters-command.js')).commands.counters! },
   capture: { order: 22, summary: 'live capture at a vNIC, uplink or switch port into pcap/pcapng (or stdout)', load: async () => (await import('./capture-command.js')).commands.capture! },
+  send: { order: 22, summary: 'crafted frames onto the wire at a vNIC (as the guest), an uplink or a switch port: hex, pcap replay, or fields', load: async () => (await import('./commands/send.js')).commands.send! },
   events: { order: 23, summary: 'merged event stream of the running fabric (learning, moves, failovers, RARPs, drops); --follow', load: async () => (await import('./commands/scenario.js')).commands.events! },
   link: { order: 30, summary: 'take a link down or up (carrier lost at both ends)', load: async () => (await import('./fabric-commands.js')).commands.link! },
   fault: { order: 31, summary: 'inject faults: kill/restart a daemon, impair/flap a link, shut a switch port, stall or cut storage, ATS off', load: async () => (await import('./commands/fault.js')).commands.fault! },

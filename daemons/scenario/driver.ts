@@ -19,7 +19,7 @@ import { type FabricState, daemonForEndpoint, findDaemon } from '../fabric/state
 import { startCapture, type CaptureSession } from '../fabric/capture-client.js';
 import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, shutPort, isolateHost } from '../fabric/faults.js';
 import { readPcapng } from '../../lib/capture/pcapng.js';
-import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, buildFrame, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
+import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
 import { readPointCounters } from '../fabric/counters.js';
 import { readMac } from '../../lib/wire/mac.js';
 import { findVm, type Topology } from '../../lib/topology/model.js';
@@ -34,6 +34,7 @@ import { resolveHostDatastore } from '../../lib/scenario/load.js';
 import type { DatastoreFileRow, PowerAttempt } from '../../lib/scenario/evaluate.js';
 import type { PowerRequest } from '../../lib/scenario/runner.js';
 import { migrateAndFollow } from '../vmotion/cli.js';
+import { sendFrames, planSend } from '../fabric/send.js';
 import { EventPoller } from './events.js';
 import { FabricClock } from '../common/fabric-clock.js';
 import { fabricMsOfCapture } from '../../lib/fabric-clock.js';
@@ -54,9 +55,6 @@ const FORMAT_TIMEOUT_MS = 120_000;
 /** ARP offset in a RARP packet: sender hardware address (RFC 903 reuses the ARP layout). */
 const RARP_SHA_OFFSET = 8;
 const RARP_MIN_BYTES = 28;
-
-/** EtherType of a rawFrame step's frames: IEEE 802 local experimental (no stack in the fabric parses it). */
-const ETHERTYPE_LOCAL_EXPERIMENTAL = 0x88b5;
 
 /** Extra slack (wall ms) for timer and event-loop jitter when comparing daemon and runner times. */
 const CLOCK_SLACK_WALL_MS = 2;
@@ -246,11 +244,11 @@ export class FabricDriver implements ScenarioDriver {
         const r = await control<{ mac: string }>(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/mac`, { ...(a.nic ? { nic: a.nic } : {}), mac: a.macText });
         return `guest MAC now ${r.mac}`;
       }
-      case 'rawFrame': {
-        const frame = buildFrame({ dst: a.dst, src: a.src, etherType: ETHERTYPE_LOCAL_EXPERIMENTAL }, Buffer.alloc(0));
-        const body = { ...(a.nic ? { nic: a.nic } : {}), frameHex: frame.toString('hex') };
-        for (let i = 0; i < a.count; i++) await control(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/raw`, body);
-        return `${a.count} frame(s) of ${frame.length} bytes`;
+      case 'send': {
+        // rate and a file's gaps are fabric time: the wall pace is the scale times faster
+        const { kind: _k, ...spec } = a;
+        const r = await sendFrames(state, a.point, planSend({ ...spec, timeScale: this.o.timeScale }));
+        return `${r.frames} frames (${r.bytes} bytes) via ${r.daemon}`;
       }
       case 'capture': {
         const file = path.join(this.o.outDir, `${a.name}.pcapng`);

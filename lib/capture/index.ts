@@ -2,3 +2,4 @@
 export * from './common.js';
 export * from './pcap.js';
 export * from './pcapng.js';
+export * from './replay.js';

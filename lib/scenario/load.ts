@@ -7,11 +7,13 @@
 // reported together as file:line:column. Leaves out running the scenario (runner.ts).
 
 import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import { VfabError } from '../errors.js';
 import { MAX_STALL_MS } from '../storage/stall.js';
-import { parseMac, macToString, isGroupMac, BROADCAST_MAC } from '../wire/mac.js';
+import { parseMac, macToString } from '../wire/mac.js';
+import { frameFromFields, parseFrameHex, type FrameFields, MAX_SEND_FRAMES, MAX_SEND_DURATION_MS } from '../traffic/crafted.js';
 import { defaultNicIndex } from '../topology/nic-choice.js';
 import { DEFAULT_MTU_BYTES, frameTooLargeMessage, vnicMaxFrameBytes } from '../endpoint/vm-endpoint.js';
 import { COUNTER_NAMES, COUNTER_POINT_KINDS, counterNameProblem } from '../counters/counters.js';
@@ -36,7 +38,7 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'rawFrame', 'wait', 'capture',
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'send', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
 const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'counter', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
@@ -164,7 +166,7 @@ function buildScenario(raw: Record<string, any>, file: string, at: Locator, prob
       steps.push({ ...base, kind: 'expect', expectations });
       return;
     }
-    const action = buildAction(key, v, [...segs, key], at, problems, streamCount + 1);
+    const action = key === 'send' ? buildSend(v, [...segs, key], at, problems, file) : buildAction(key, v, [...segs, key], at, problems, streamCount + 1);
     if (!action) return;
     const outcome = outcomeCheck(action);
     if (outcome) {
@@ -218,15 +220,6 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
         return undefined;
       }
       return { kind: 'setMac', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), mac, macText: macToString(mac) };
-    }
-    case 'rawFrame': {
-      const src = safeMac(v.src);
-      const dst = v.dst === undefined ? BROADCAST_MAC : safeMac(v.dst);
-      if (src === undefined) problems.push(at.problem([...segs, 'src'], `${JSON.stringify(v.src)} is not a MAC address`));
-      if (dst === undefined) problems.push(at.problem([...segs, 'dst'], `${JSON.stringify(v.dst)} is not a MAC address`));
-      if (src === undefined || dst === undefined) return undefined;
-      if (isGroupMac(src)) problems.push(at.problem([...segs, 'src'], `${macToString(src)} is a group (multicast) address; a source MAC is unicast`));
-      return { kind: 'rawFrame', vm: v.vm, ...pick(v, ['nic']), src, srcText: macToString(src), dst, dstText: macToString(dst), count: v.count ?? 1 };
     }
     case 'wait': {
       const ms = duration(v, segs, MAX_WAIT_MS, at, problems);
@@ -356,6 +349,53 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
   }
 }
 
+/** A `send` step: exactly one source of frames, each frame checked here so a bad one fails the load, not the run. */
+function buildSend(v: any, segs: PathSeg[], at: Locator, problems: ScenarioProblem[], file: string): ActionStep | undefined {
+  const fieldKeys = ['dst', 'src', 'vlan', 'etherType', 'payload', 'size'].filter((k) => v[k] !== undefined);
+  const sources = [v.hex !== undefined ? 'hex' : '', v.pcap !== undefined ? 'pcap' : '', fieldKeys.length ? 'dst/src' : ''].filter(Boolean);
+  const count: number = v.count ?? 1;
+  const base = { kind: 'send' as const, point: v.point, count, ...(v.rate !== undefined ? { ratePps: v.rate } : {}) };
+  if (sources.length !== 1) {
+    problems.push(at.problem(segs, sources.length ? `give the frames one way, found ${sources.join(' and ')}` : 'send needs frames: hex, pcap or dst and src', 'hex: [frame as hex...], pcap: FILE, or dst: MAC and src: MAC'));
+    return undefined;
+  }
+  if (v.timing !== undefined && v.pcap === undefined) problems.push(at.problem([...segs, 'timing'], 'timing applies to pcap only'));
+  if (v.timing === true && v.rate !== undefined) problems.push(at.problem([...segs, 'rate'], "timing keeps the file's own pace; give timing or rate"));
+  const frames = v.hex?.length ?? 1;
+  if (frames * count > MAX_SEND_FRAMES) problems.push(at.problem([...segs, 'count'], `${frames} frame(s) x ${count} is over ${MAX_SEND_FRAMES} frames`));
+  if (v.rate !== undefined && ((frames * count - 1) / v.rate) * 1000 > MAX_SEND_DURATION_MS) problems.push(at.problem([...segs, 'rate'], `${frames * count} frames at ${v.rate} per second take longer than ${MAX_SEND_DURATION_MS / 1000} s`));
+  if (v.hex !== undefined) {
+    const bad = (v.hex as string[]).findIndex((h, i) => {
+      try {
+        parseFrameHex(h, `hex[${i}]`);
+        return false;
+      } catch (e) {
+        problems.push(at.problem([...segs, 'hex', i], (e as Error).message));
+        return true;
+      }
+    });
+    return bad >= 0 ? undefined : { ...base, hex: v.hex };
+  }
+  if (v.pcap !== undefined) return { ...base, pcap: resolvePath(dirname(file), v.pcap), ...(v.timing !== undefined ? { timing: v.timing } : {}) };
+  const dst = safeMac(v.dst ?? '');
+  const src = safeMac(v.src ?? '');
+  if (dst === undefined || src === undefined) {
+    problems.push(at.problem(segs, `a frame from fields needs dst and src MACs (missing ${dst === undefined ? 'dst' : 'src'})`));
+    return undefined;
+  }
+  const fields: FrameFields = {
+    dst, src, ...(v.vlan !== undefined ? { vlan: v.vlan } : {}), ...(v.etherType !== undefined ? { etherType: v.etherType } : {}),
+    ...(v.payload !== undefined ? { payload: Buffer.from(v.payload, 'hex') } : {}), ...(v.size !== undefined ? { sizeBytes: v.size } : {}),
+  };
+  try {
+    frameFromFields(fields);
+  } catch (e) {
+    problems.push(at.problem(segs, (e as Error).message));
+    return undefined;
+  }
+  return { ...base, fields };
+}
+
 function safeMac(text: string): number | undefined {
   try {
     return parseMac(text);
@@ -425,7 +465,6 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           vm(loc, a.vm);
           if (!t.hosts.some((h) => h.name === a.to)) at(loc, `topology ${t.name} has no host \`${a.to}\`${didYouMean(a.to, t.hosts.map((h) => h.name))}`);
           break;
-        case 'rawFrame':
         case 'setMac': {
           vm(loc, a.vm);
           const f = findVm(t, a.vm);
@@ -433,6 +472,7 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           break;
         }
         case 'capture': for (const p of a.points) endpoint(loc, p, ['uplink', 'switchPort', 'vmNic', 'vmkernel']); break;
+        case 'send': endpoint(loc, a.point, ['uplink', 'switchPort', 'vmNic']); break;
         case 'vmPower': hostDs(loc, a.host, a.datastore); break;
         case 'vmPowerRace': {
           const names = new Set(a.hosts.map((h) => hostDs(loc, h, a.datastore)).filter((x) => x !== undefined));

@@ -7,6 +7,7 @@
 
 import type { Mac } from '../wire/mac.js';
 import type { SourceLoc } from '../topology/model.js';
+import type { FrameFields } from '../traffic/crafted.js';
 
 /** Largest scenario file read; checked before parsing. */
 export const MAX_SCENARIO_FILE_BYTES = 1024 * 1024;
@@ -17,8 +18,6 @@ export const DEFAULT_FRAME_BYTES = 128;
 /** First UDP port given to traffic steps without one (stream n gets BASE + n). */
 export const STREAM_UDP_PORT_BASE = 9000;
 export const DEFAULT_PING_COUNT = 3;
-/** Most frames one rawFrame step sends. */
-export const MAX_RAW_FRAMES = 1000;
 /** Most rounds of one vmPowerOnRace step. */
 export const MAX_RACE_ROUNDS = 100;
 /** Most hosts racing in one vmPowerOnRace step. */
@@ -62,8 +61,8 @@ export type ActionStep =
   /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
   | { kind: 'migrate'; vm: string; to: string }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
-  /** The guest sends `count` hand-made frames from `src` to `dst` (e.g. a forged source MAC). */
-  | { kind: 'rawFrame'; vm: string; nic?: string; src: Mac; srcText: string; dst: Mac; dstText: string; count: number }
+  /** Crafted frames at `point` (daemons/fabric/send.ts): hex frames, a capture file (path as resolved), or fields. */
+  | { kind: 'send'; point: string; hex?: string[]; pcap?: string; timing?: boolean; fields?: FrameFields; count: number; ratePps?: number }
   | { kind: 'wait'; ms: number }
   | { kind: 'capture'; name: string; points: string[] }
   /** Power a VM on or off through `host`'s datastore (`datastore` absent: the host's only one); the outcome is checked. */
@@ -148,7 +147,7 @@ export function describeAction(a: ActionStep): string {
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
     case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
-    case 'rawFrame': return `${a.vm}${a.nic ? `.${a.nic}` : ''} sends ${a.count} raw frame(s) ${a.srcText} -> ${a.dstText}`;
+    case 'send': return `send ${a.count > 1 ? `${a.count} x ` : ''}${a.hex ? `${a.hex.length} hex frame(s)` : a.pcap ? `the frames of ${a.pcap}${a.timing ? ' (timed)' : ''}` : 'a frame from fields'} at ${a.point}${a.ratePps !== undefined ? `, ${a.ratePps} pps` : ''}`;
     case 'wait': return `wait ${a.ms} ms`;
     case 'capture': return `capture ${a.name}: ${a.points.join(', ')}`;
     case 'vmPower': return `power ${a.on ? 'on' : 'off'} ${a.vm} on ${a.host}${a.datastore ? ` (${a.datastore})` : ''}${a.maxWaitMs !== undefined ? `, waiting at most ${a.maxWaitMs} ms` : ''}, expect ${a.expect}`;

@@ -1,4 +1,4 @@
-// The scenario `counter` check and `rawFrame` step (loading, topology names, evaluation, when the runner
+// The scenario `counter` check (loading, topology names, evaluation, when the runner
 // reads the counters), and traffic steps that cannot send: a frame size over the vNIC's largest frame is
 // refused at load, a stream that sent nothing fails its step. Fake driver, manual time.
 
@@ -35,16 +35,16 @@ function problems(steps: string): string[] {
   }
 }
 
-describe('scenario counter check and rawFrame step: loading', () => {
-  it('loads rawFrame (broadcast by default) and counter (equals, or min/max; default anchor)', () => {
+describe('scenario counter check: loading', () => {
+  it('loads counter (equals, or min/max; default anchor)', () => {
     const s = parseScenario(HEAD + `  - label: forge
-    rawFrame: { vm: web1, src: "02:00:00:00:66:66", count: 2 }
+    send: { point: web1.nic0, dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:66:66", count: 2 }
   - expect:
       - counter: { point: web1.nic0, name: drops.forged_transmit, equals: 2 }
       - counter: { point: esx1.vmnic0, name: txFrames, max: 0, after: forge }
 `, 'x.yaml');
     const [a, e] = s.steps;
-    expect(a!.kind === 'action' && a.action).to.deep.include({ kind: 'rawFrame', vm: 'web1', srcText: '02:00:00:00:66:66', dstText: 'ff:ff:ff:ff:ff:ff', count: 2 });
+    expect(a!.kind === 'action' && a.action).to.deep.include({ kind: 'send', point: 'web1.nic0', count: 2 });
     if (e!.kind !== 'expect') throw new Error('no expect');
     expect(e.expectations.map((x) => x.check)).to.deep.equal([
       { kind: 'counter', point: 'web1.nic0', name: 'drops.forged_transmit', min: 2, max: 2 },
@@ -87,10 +87,6 @@ describe('scenario counter check and rawFrame step: loading', () => {
     expect(t('vgt', 1518)).to.deep.equal([]);
     expect(t('vgt', 1519)[0]).to.contain('vgt.nic0 cannot send 1519-byte frames: its largest frame is 1518 bytes (MTU 1500 + 14-byte Ethernet header + 4-byte 802.1Q tag the guest adds');
   });
-
-  it('refuses a group source MAC in rawFrame', () => {
-    expect(problems('  - rawFrame: { vm: web1, src: "01:00:5e:00:00:01" }\n')[0]).to.contain('is a group (multicast) address');
-  });
 });
 
 describe('scenario counter check: evaluation', () => {
@@ -119,7 +115,7 @@ describe('scenario runner: counters and traffic that sends nothing (fake driver)
       sleep: async (ms) => void (now += ms),
       act: async (a: ActionStep) => {
         now += 10;
-        if (a.kind === 'rawFrame') forged += a.count;
+        if (a.kind === 'send') forged += a.count;
         return undefined;
       },
       macTable: async () => [],
@@ -144,10 +140,10 @@ describe('scenario runner: counters and traffic that sends nothing (fake driver)
 
   const text = HEAD + `  - traffic: { name: s1, from: web1, to: peer, rate: 10, seconds: 1 }
   - label: forge
-    rawFrame: { vm: web1, src: "02:00:00:00:66:66", count: 2 }
+    send: { point: web1.nic0, dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:66:66", count: 2 }
   - wait: 300ms
   - expect:
-      - name: counted from before the rawFrame step (the 5 earlier drops left out)
+      - name: counted from before the send step (the 5 earlier drops left out)
         counter: { point: web1.nic0, name: drops.forged_transmit, equals: 2 }
       - counter: { point: web1.nic0, name: drops.forged_transmit, equals: 7 }
 `;
@@ -158,7 +154,7 @@ describe('scenario runner: counters and traffic that sends nothing (fake driver)
     const r = await runScenario(s, driver);
     expect(r.error).to.equal(undefined);
     expect(r.results.map((x) => [x.id, x.passed, x.got])).to.deep.equal([['4.1', true, '2'], ['4.2', false, '2']]);
-    expect(reads[0]).to.deep.equal({ atMs: 10, points: ['web1.nic0'] }); // after the traffic step, before the rawFrame step
+    expect(reads[0]).to.deep.equal({ atMs: 10, points: ['web1.nic0'] }); // after the traffic step, before the send step
     expect(reads).to.have.length(3); // the anchor, and each check
   });
 
