@@ -45,6 +45,7 @@ PORT (Gi1/0/1, vmnic0, nic0, or the whole point sw1.Gi1/0/1) lists that port's c
     const { daemon, vm } = resolveNode(state, node);
     if (values.reset) {
       if (port !== undefined) throw new VfabError('VFAB_USAGE', `--reset zeroes every counter of ${daemon.name}; it takes no PORT (drop ${port})`);
+      if (values.all) throw new VfabError('VFAB_USAGE', '--reset shows nothing, so it takes no --all (run vfab counters NODE --all afterwards)');
       if (vm !== undefined) throw new VfabError('VFAB_USAGE', `--reset zeroes a whole host's counters: write vfab counters ${daemon.name} --reset (${vm} runs there)`);
       await resetNodeCounters(state, daemon);
       if (values.json) printJson(io, { node: daemon.name, reset: true });

@@ -96,4 +96,14 @@ describe('e2e fabric: vfab counters (scenarios/topologies/forged-lab.yaml)', fun
     const ok = await fab.call('esx1', 'POST', '/control/streams/send', { vm: 'web1', target: '192.0.2.21', udpPort: 9100, frameBytes: 1514, seconds: 0.1, ratePps: 100, streamId: 8 });
     expect(ok.sent).to.be.greaterThan(0);
   });
+
+  // last: it kills sw1 (a daemon this test's fabric started, by its PID)
+  it('exits 3 naming the daemon when the node does not answer', async () => {
+    const sw1 = fab.daemon('sw1');
+    process.kill(sw1.pid, 'SIGKILL');
+    await waitFor(() => { try { process.kill(sw1.pid, 0); return false; } catch { return true; } }, 'sw1 to exit');
+    const r = await cli('sw1');
+    expect(r.code, r.stderr).to.equal(3);
+    expect(r.stderr).to.contain('switch sw1 (127.0.0.1:');
+  });
 });
