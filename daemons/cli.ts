@@ -17,7 +17,7 @@ const NO_FABRIC_CODES = new Set(['VFAB_NO_FABRIC', 'VFAB_CONTROL_UNREACHABLE', '
 const USAGE_CODES = new Set([
   'VFAB_USAGE', 'VFAB_STATE_CORRUPT', 'VFAB_SIZE_SYNTAX', 'VFAB_CAPTURE_POINT', 'VFAB_CAPTURE_FILE', 'VFAB_CAPTURE_UNKNOWN_INTERFACE', 'VFAB_PSWITCH_UNKNOWN_PORT',
   'VFAB_STORAGE_LUN_EXISTS', 'VFAB_STORAGE_LUN_NUMBER_IN_USE', 'VFAB_STORAGE_SHRINK_NOT_ALLOWED', 'VFAB_STORAGE_TOO_MANY_LUNS',
-  'VFAB_SCENARIO_INVALID', 'VFAB_SCENARIO_READ', 'VFAB_SCENARIO_YAML', 'VFAB_SCENARIO_TARGET', 'VFAB_VDISK_OUT_OF_RANGE',
+  'VFAB_GUEST_NEEDS_ROOT', 'VFAB_VM_EXTERNAL', 'VFAB_SCENARIO_INVALID', 'VFAB_SCENARIO_READ', 'VFAB_SCENARIO_YAML', 'VFAB_SCENARIO_TARGET', 'VFAB_VDISK_OUT_OF_RANGE',
 ]);
 
 /**
@@ -95,6 +95,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
     if (e instanceof VfabError) {
       const problems = (e as any).problems;
       io.err(`vfab ${name}: ${e.message}`);
+      if (typeof e.details?.hint === 'string') io.err(`  ${e.details.hint}`); // e.g. a netns VM: vfab exec VM -- ping ADDRESS
       if (Array.isArray(problems) && !e.message.includes('\n')) for (const p of problems) io.err(`  ${p.file}:${p.line}:${p.column}: ${p.path}: ${p.message}${p.hint ? ` (${p.hint})` : ''}`);
       return exitCodeFor(e);
     }
@@ -107,8 +108,20 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
 export async function run(argv: string[]): Promise<never> {
   const code = await main(argv);
   process.exitCode = code;
-  // nothing the CLI leaves behind (keep-alive sockets) may hold the process open; let stdout drain
+  // Output to a pipe is written asynchronously: wait until stdout and stderr have handed everything to
+  // the pipe (a reader slower than us would otherwise get the first 64 KiB only), then exit, so that
+  // nothing the CLI leaves behind (keep-alive sockets) holds the process open.
+  await Promise.all([process.stdout, process.stderr].map(flushed));
   return await new Promise<never>(() => setImmediate(() => process.exit(code)));
+}
+
+/** Resolves once `stream` has passed everything written so far to the OS (at once if nothing waits). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.write('', () => resolve());
+    stream.once('close', () => resolve());
+  });
 }
 
 // `node dist/daemons/cli.js ...` works like bin/vfab.js (a test runner importing this module does not)

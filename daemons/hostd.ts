@@ -42,6 +42,7 @@
 //                                         external VM answer VFAB_VM_EXTERNAL; mac/promiscuous program its port.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { VfabError } from '../lib/errors.js';
 import { EsxHost, type HostEvent } from '../lib/host/host.js';
@@ -377,6 +378,7 @@ const datastores = new HostDatastores({
   vmPowered: (vm, on) => {
     if (on) host.powerOn(vm);
     else host.powerOff(vm);
+    guestAttachments.get(vm)?.powered?.(on);
     scheduleTick();
   },
 });
@@ -391,7 +393,7 @@ registerVmotionOnDemand(server, { name, model: config.host, host, clock, timeSca
 for (const vm of config.host.vms) {
   if (!isRealGuest(vm) || vm.haStandby) continue;
   const { attachGuest } = await import('./guests/attach.js');
-  const attachment = await attachGuest({ fabric: config.fabric, hostName: name, vm, nowMs: () => clock.nowMs(), event: (type, fields) => events.add(type, fields) });
+  const attachment = await attachGuest({ fabric: config.fabric, hostName: name, vm, runDir: path.dirname(values.config!), nowMs: () => clock.nowMs(), event: (type, fields) => events.add(type, fields) });
   guestAttachments.set(vm.name, attachment);
   attachment.links.forEach((link, i) => links.attach(externalLinkNames.get(vm.name)![i]!, link, `${vm.name}.${vm.nics[i]!.name}`));
 }

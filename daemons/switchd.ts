@@ -1,11 +1,12 @@
 // switchd: one physical switch as its own process. Wraps lib/pswitch (access/trunk ports, native VLAN,
 // MAC learning and aging, MAC moves and flaps, static port-channels) with its I/O: a WebSocket link per
-// port, aging timers on the (optionally sped-up) clock, live capture and the control API. The frame
-// decisions are the library's; this file only moves bytes.
+// port (or a VXLAN tunnel for a `mode: vxlan` port, daemons/link/vxlan-ports.ts), aging timers on the
+// (optionally sped-up) clock, live capture and the control API. The frame decisions are the library's;
+// this file only moves bytes.
 //
 // usage: node --import tsx daemons/switchd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
 // control API (JSON, Authorization: Bearer <token>):
-//   GET  /control/status            ports, port-channels, links, counters
+//   GET  /control/status            ports, port-channels, links, counters, VXLAN sockets
 //   GET  /control/mac-table         learned MACs (vlan, mac, port, age, moves)
 //   POST /control/mac-table/clear   {vlan?, port?, mac?}
 //   POST /control/counters/reset    zero every port, switch and link counter (`vfab counters --reset`)
@@ -26,9 +27,10 @@ import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../lib/pswi
 import { forEachRunFrame } from '../lib/link/codec.js';
 import { switchConfigFromModel } from '../lib/pswitch/from-topology.js';
 import { VfabError } from '../lib/errors.js';
-import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
+import { ControlServer, announceReady, exitFatal, onShutdown, daemonToken } from './common/server.js';
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
+import { openVxlanPorts } from './link/vxlan-ports.js';
 import { EventLog } from './common/events.js';
 import { FabricClock } from './common/fabric-clock.js';
 import { DropEvents } from './common/drop-events.js';
@@ -185,6 +187,12 @@ function scheduleAging(): void {
   agingTimer.schedule();
 }
 
+// `mode: vxlan` ports: their tunnels are their cables, attached before the switch says it is ready
+const vxlanPorts = model.ports.some((p) => p.vxlan)
+  ? await openVxlanPorts(name, model.ports, (port, link, peer) => links.attach(port, link, peer)).catch((e: unknown) => exitFatal(`switchd ${name}`, e))
+  : undefined;
+const vxlanByPort = new Map((vxlanPorts?.ports() ?? []).map((v) => [v.port, v]));
+
 function port(nameText: string): number {
   const i = portIndex.get(nameText);
   if (i === undefined) throw new VfabError('VFAB_NOT_FOUND', `switch ${name} has no port ${nameText}`);
@@ -196,8 +204,12 @@ const server = new ControlServer(token)
     name,
     kind: 'switch',
     links: links.status(),
-    ports: sw.ports().map((p) => ({ ...p, vlans: p.mode === 'access' ? String(p.accessVlan) : Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all', counters: sw.portCounters(p.index) })),
+    ports: sw.ports().map((p) => ({
+      ...p, vlans: p.mode === 'access' ? String(p.accessVlan) : Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all', counters: sw.portCounters(p.index),
+      ...(vxlanByPort.has(p.name) ? { vxlan: vxlanByPort.get(p.name) } : {}),
+    })),
     portChannels: sw.portChannels(),
+    ...(vxlanPorts ? { vxlanSockets: vxlanPorts.sockets() } : {}),
     counters: sw.counters(),
     clockMs: clock.nowMs(),
   }))
@@ -255,6 +267,7 @@ function compact(vlans: number[]): string {
 const boundPort = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
   links.close();
+  vxlanPorts?.close();
   drops.close();
   capture.close();
   await server.close();

@@ -89,6 +89,7 @@ the file is moved aside to state.json.corrupt, and the exit code is 2 (the state
     if (values.json) printJson(io, { fabric: state.fabric, ...result });
     else {
       io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
+      if (result.guestLeftovers?.length) io.out(`removed what killed hosts left: ${result.guestLeftovers.join(', ')}`);
       for (const w of result.purged ?? []) io.out(wipeLine(w));
     }
     return EXIT_OK;
@@ -178,6 +179,7 @@ function renderStatus(r: any): string {
       ? [[vm.name, vm.poweredOn ? 'on' : 'off', '(no vNICs)', '-', '-', '-']]
       : vm.nics.map((n: any, i: number) => [i === 0 ? vm.name : '', i === 0 ? (vm.poweredOn ? 'on' : 'off') : '', n.name, n.mac, n.ip ?? '-', n.portGroup]))]), 4));
   }
+  for (const [vm, g] of Object.entries<any>(r.guests ?? {})) lines.push(...guestLines(vm, g));
   for (const a of r.storage?.arrays ?? []) {
     const over = a.protocol === 'iscsi' ? `, iSCSI to ${a.target ?? '?'}` : '';
     lines.push(`  storage: array ${a.array} (${a.state}, path policy ${a.policy}${over}${a.allPathsDownSinceMs !== null ? ', ALL PATHS DOWN' : ''}), LUNs ${a.luns.map((l: any) => `${l.name}(${l.lun})`).join(' ') || 'none'}`);
@@ -186,9 +188,28 @@ function renderStatus(r: any): string {
   if (r.kind === 'array' && Array.isArray(r.luns)) lines.push(...renderArray(r));
   if (r.ports?.length) {
     lines.push('  ports:');
-    lines.push(indent(table([['port', 'mode', 'vlans', 'native', 'link', 'rx', 'tx', 'drops'], ...r.ports.map((p: any) => [p.name, p.mode, p.vlans ?? String(p.accessVlan ?? ''), String(p.nativeVlan ?? ''), p.up ? 'up' : 'down', String(p.counters?.rxFrames ?? ''), String(p.counters?.txFrames ?? ''), String(p.counters?.drops ?? '')])]), 4));
+    lines.push(indent(table([['port', 'mode', 'vlans', 'native', 'link', 'rx', 'tx', 'drops'], ...r.ports.map((p: any) => [p.name, p.vxlan ? `vxlan ${p.mode}` : p.mode, p.vlans ?? String(p.accessVlan ?? ''), String(p.nativeVlan ?? ''), p.up ? 'up' : 'down', String(p.counters?.rxFrames ?? ''), String(p.counters?.txFrames ?? ''), String(p.counters?.drops ?? '')])]), 4));
+  }
+  const tunnels = (r.ports ?? []).filter((p: any) => p.vxlan);
+  if (tunnels.length > 0) {
+    lines.push('  VXLAN tunnels:');
+    lines.push(indent(table([['port', 'vni', 'local', 'remote'], ...tunnels.map((p: any) => [p.name, String(p.vxlan.vni), `${p.vxlan.localAddress}:${p.vxlan.boundPort}`, `${p.vxlan.remote}:${p.vxlan.remotePort}`])]), 4));
+    for (const s of r.vxlanSockets ?? []) {
+      const dropped = Object.entries(s.counters.rxDrops as Record<string, number>).filter(([, n]) => n > 0).map(([why, n]) => `${why} ${n}`);
+      lines.push(`    socket ${s.address}:${s.port}: ${s.counters.rxDatagrams} datagrams in, ${s.counters.txDatagrams} out, dropped: ${dropped.join(', ') || 'none'}${s.counters.txErrors ? `, send errors ${s.counters.txErrors}` : ''}`);
+    }
   }
   return lines.join('\n');
+}
+
+/** A real guest's part of a host's `vfab status`: a netns VM's namespace and interfaces (docs/guests.md). */
+function guestLines(vm: string, g: any): string[] {
+  const where = g.netns ? `netns ${g.netns} (vfab exec ${vm} -- COMMAND)` : (g.kind ?? 'guest');
+  const lines = [`  guest ${vm}: ${where}`];
+  if (Array.isArray(g.interfaces) && g.interfaces.length > 0) {
+    lines.push(indent(table([['interface', 'nic', 'mac', 'ip', 'mtu', 'carrier'], ...g.interfaces.map((i: any) => [String(i.name), String(i.nic), String(i.mac), i.ip ?? '-', String(i.mtu), i.protodown ? 'down (protodown)' : i.carrier ? 'up' : 'down'])]), 4));
+  }
+  return lines;
 }
 
 /** An array's part of `vfab status`: store, LUNs with their I/O counters, block sessions, read cache. */

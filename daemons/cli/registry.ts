@@ -19,6 +19,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   down: { order: 11, summary: 'stop the running fabric', load: async () => (await import('./fabric-commands.js')).commands.down! },
   status: { order: 12, summary: 'hosts, vSwitches, ports and their uplinks, switches, links', load: async () => (await import('./fabric-commands.js')).commands.status! },
   ping: { order: 20, summary: 'ping from inside a VM (ARP + ICMP through the fabric)', load: async () => (await import('./net-commands.js')).commands.ping! },
+  exec: { order: 20, summary: 'run a command inside a netns VM (its own kernel stack): vfab exec web1 -- ping 192.0.2.12', load: async () => (await import('./commands/exec.js')).commands.exec! },
   'mac-table': { order: 21, summary: "a switch's learned MACs (with moves) or a host's vSwitch tables", load: async () => (await import('./net-commands.js')).commands['mac-table']! },
   counters: { order: 22, summary: 'per-port frame counters and every drop counter by reason, of a host, switch or VM; --reset', load: async () => (await import('./counters-command.js')).commands.counters! },
   capture: { order: 22, summary: 'live capture at a vNIC, uplink or switch port into pcap/pcapng (or stdout)', load: async () => (await import('./capture-command.js')).commands.capture! },

@@ -215,6 +215,16 @@ export function announceReady(name: string, port: number): void {
   process.stdout.write(JSON.stringify({ event: 'ready', name, port, pid: process.pid }) + '\n');
 }
 
+/**
+ * Ends a daemon that cannot start: a VfabError becomes the one `fatal` line the orchestrator reports with
+ * its code (daemons/fabric/process.ts), anything else its stack on stderr; exits 1.
+ */
+export function exitFatal(daemon: string, e: unknown): never {
+  if (e instanceof VfabError) process.stdout.write(`${JSON.stringify({ event: 'fatal', code: e.code, message: e.message })}\n`);
+  process.stderr.write(`${daemon}: fatal: ${e instanceof VfabError ? `${e.code}: ` : ''}${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+}
+
 /** Runs `cleanup` once on SIGTERM/SIGINT, then exits 0. */
 export function onShutdown(cleanup: () => Promise<void> | void): void {
   let closing = false;

@@ -13,7 +13,7 @@ import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
 import type { FlapRequest, ImpairRequest } from '../common/links.js';
 import { spawnDaemon, stopDaemons } from './process.js';
-import { type FabricState, type DaemonRecord, findDaemon, writeState, stateDir as defaultStateDir, daemonForEndpoint } from './state.js';
+import { type FabricState, type DaemonRecord, findDaemon, writeState, stateDir as defaultStateDir, daemonForEndpoint, vmLinkHost } from './state.js';
 import { checkDaemonPid, stillExists } from './pid-identity.js';
 import { waitLinksUp, setUpDaemon, attachStorage, readDaemonConfig, daemonArgs } from './lifecycle.js';
 
@@ -151,7 +151,7 @@ export async function shutPort(state: FabricState, endpoint: string, shutdown: b
 function linkEndpoint(state: FabricState, endpoint: string) {
   const r = daemonForEndpoint(state, endpoint);
   if (r.daemon.kind !== 'host' && r.daemon.kind !== 'switch') throw new VfabError('VFAB_BAD_ENDPOINT', `${endpoint} is not a host uplink or a switch port`);
-  if (state.vmHosts[r.node]) throw new VfabError('VFAB_BAD_ENDPOINT', `${endpoint} is a VM's vNIC; faults apply to cables: a host uplink (esx1.vmnic0) or a switch port (sw1.Gi1/0/1)`);
+  if (state.vmHosts[r.node] && vmLinkHost(state, r.node) === undefined) throw new VfabError('VFAB_BAD_ENDPOINT', `${endpoint} is a builtin VM's vNIC; faults apply to cables: a host uplink (esx1.vmnic0), a switch port (sw1.Gi1/0/1), or the vNIC of a netns, qemu or external VM (web1.nic0)`);
   return r;
 }
 

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
-import type { Topology } from '../../lib/topology/model.js';
+import { isRealGuest, type Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
 import { takeClockAnchor } from '../common/fabric-clock.js';
 import { control } from '../common/control-client.js';
@@ -19,6 +19,7 @@ import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stor
 import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
 import { checkDaemonPid } from './pid-identity.js';
+import { canManageNetworks, netnsNeedsRoot } from '../guests/vxlan-device.js';
 
 export const LINKS_UP_TIMEOUT_MS = 30_000;
 const LINK_POLL_MS = 50;
@@ -49,6 +50,8 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
   }
   const runDir = path.join(dir, 'run');
+  checkGuestPrivileges(opts.topology);
+  await removeGuestLeftovers(runDir); // namespaces an earlier run of this fabric left behind (kill -9)
   ensurePrivateDir(dir); // the state file, run configs and logs hold or lead to the token: owner only
   fs.rmSync(runDir, { recursive: true, force: true });
   fs.mkdirSync(runDir, { recursive: true });
@@ -72,6 +75,7 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     // an external VM's guest routes (ping, mac, ...) are served by its own vm daemon, named like the VM
     vmHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.map((vm) => [vm.name, vm.external ? vm.name : h.name]))),
     externalVmHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.filter((vm) => vm.external).map((vm) => [vm.name, h.name]))),
+    realGuestHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.filter((vm) => isRealGuest(vm)).map((vm) => [vm.name, h.name]))),
   };
   const started: DaemonRecord[] = [];
   try {
@@ -102,9 +106,27 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     return state;
   } catch (e) {
     await stopDaemons(started);
+    await removeGuestLeftovers(runDir).catch(() => undefined);
     removeState(dir);
     throw e;
   }
+}
+
+/** `kind: netns` VMs need root; checked before anything starts, naming the VMs (exit 2 in the CLI). */
+function checkGuestPrivileges(topology: Topology): void {
+  const netns = topology.hosts.flatMap((h) => h.vms.filter((vm) => vm.kind === 'netns').map((vm) => vm.name));
+  if (netns.length > 0 && !canManageNetworks()) throw netnsNeedsRoot(netns);
+}
+
+/**
+ * Removes the network namespaces and devices the fabric's hosts recorded in `runDir` and did not remove
+ * themselves (a host killed with SIGKILL); daemons/guests/netns.ts. Nothing to do (and nothing loaded)
+ * when no host recorded any.
+ */
+async function removeGuestLeftovers(runDir: string): Promise<string[]> {
+  if (!fs.existsSync(path.join(runDir, 'guests'))) return [];
+  const { removeNetnsLeftovers } = await import('../guests/netns.js');
+  return removeNetnsLeftovers(runDir);
 }
 
 function rank(d: PlannedDaemon): number {
@@ -266,10 +288,13 @@ export interface DownOptions {
   purge?: boolean;
 }
 
-export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir(), opts: DownOptions = {}): Promise<{ stopped: string[]; killed: string[]; notSignalled: NotSignalled[]; purged?: WipeResult[] }> {
+export async function fabricDown(state: FabricState, stateDirPath = defaultStateDir(), opts: DownOptions = {}): Promise<{ stopped: string[]; killed: string[]; notSignalled: NotSignalled[]; guestLeftovers?: string[]; purged?: WipeResult[] }> {
   // where the arrays' stores are, read before anything stops
   const stores = opts.purge ? state.daemons.filter((d) => d.kind === 'array').map((d) => ({ name: d.name, config: readDaemonConfig(state, d.name) })) : [];
-  const result = await stopDaemons(state.daemons);
+  const stopped = await stopDaemons(state.daemons);
+  // what a killed host could not remove (its namespaces); a clean host removed its own
+  const leftovers = await removeGuestLeftovers(state.runDir);
+  const result = leftovers.length > 0 ? { ...stopped, guestLeftovers: leftovers } : stopped;
   removeState(stateDirPath);
   if (!opts.purge) return result;
   const purged: WipeResult[] = [];

@@ -49,6 +49,8 @@ export interface FabricState {
   vmHosts: Record<string, string>;
   /** External VMs -> the host whose vSwitch ports (and capture points "vm.nic") they attach to. */
   externalVmHosts?: Record<string, string>;
+  /** Real guests (kind: netns | qemu; docs/guests.md) -> their host: each vNIC is a link "<vm>.<nic>" there. */
+  realGuestHosts?: Record<string, string>;
 }
 
 export function stateDir(): string {
@@ -176,6 +178,11 @@ export function findVmDaemon(state: FabricState, vm: string): DaemonRecord {
   return findDaemon(state, host);
 }
 
+/** The host where VM `vm`'s vNICs are links (an external VM or a real guest), or undefined. */
+export function vmLinkHost(state: FabricState, vm: string): string | undefined {
+  return state.externalVmHosts?.[vm] ?? state.realGuestHosts?.[vm];
+}
+
 /** The daemon that serves endpoint "<node>.<interface>": the node itself, or the host of a VM (external or not). */
 export function daemonForEndpoint(state: FabricState, endpoint: string): { daemon: DaemonRecord; node: string; iface: string } {
   const dot = endpoint.indexOf('.');
@@ -183,8 +190,11 @@ export function daemonForEndpoint(state: FabricState, endpoint: string): { daemo
     throw new VfabError('VFAB_BAD_ENDPOINT', `not an endpoint: ${JSON.stringify(endpoint)} (write <node>.<interface>, e.g. esx1.vmnic0, sw1.Gi1/0/1 or web1.nic0)`);
   }
   const node = endpoint.slice(0, dot);
-  const iface = endpoint.slice(dot + 1);
-  const host = state.externalVmHosts?.[node] ?? state.vmHosts[node];
+  const nic = endpoint.slice(dot + 1);
+  // an external VM's or a real guest's vNIC is a link of its host, named "<vm>.<nic>" there
+  const linkHost = vmLinkHost(state, node);
+  const iface = linkHost === undefined ? nic : `${node}.${nic}`;
+  const host = linkHost ?? state.vmHosts[node];
   if (host === undefined && !state.daemons.some((d) => d.name === node)) {
     const nodes = [...state.daemons.map((d) => d.name), ...Object.keys(state.vmHosts)];
     throw new VfabError('VFAB_NOT_FOUND', `no host, switch or VM named ${JSON.stringify(node)} in endpoint ${endpoint}${suggest(node, nodes)} (have: ${nodes.join(', ')})`);

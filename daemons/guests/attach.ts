@@ -22,6 +22,8 @@ export interface GuestAttachment {
   close(): Promise<void>;
   /** For GET /control/status: how the guest is reached (namespace and interfaces, backend addresses). */
   status(): Record<string, unknown>;
+  /** The VM was powered on or off on this host (its vSwitch port connects or disconnects): shown to the guest if it can. */
+  powered?(on: boolean): void;
 }
 
 export interface GuestAttachContext {
@@ -29,6 +31,8 @@ export interface GuestAttachContext {
   fabric: string;
   hostName: string;
   vm: Vm;
+  /** The fabric's run directory (where hostd's config is): netns guests record what they create there. */
+  runDir?: string;
   /** Fabric-clock milliseconds. */
   nowMs(): number;
   event(type: string, fields: Record<string, unknown>): void;

@@ -128,7 +128,17 @@ export async function deleteLink(name: string, netns?: string): Promise<boolean>
   }
 }
 
-/** True when this process may create namespaces and links (root, or CAP_NET_ADMIN and CAP_SYS_ADMIN). */
+/**
+ * True when this process may create namespaces and links (root). VFAB_ASSUME_NOT_ROOT=1 makes it false,
+ * so tests running as root can check what a user without root sees.
+ */
 export function canManageNetworks(): boolean {
+  if (process.env.VFAB_ASSUME_NOT_ROOT === '1') return false;
   return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** What a netns VM needs before its fabric may start: root. The message names the VMs. */
+export function netnsNeedsRoot(vms: readonly string[]): VfabError {
+  const many = vms.length > 1;
+  return new VfabError('VFAB_GUEST_NEEDS_ROOT', `VM${many ? 's' : ''} ${vms.join(', ')} ${many ? 'are' : 'is'} kind: netns: creating network namespaces and links needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN); run vfab up as root (e.g. sudo vfab up FILE), or make ${many ? 'them' : 'it'} builtin VMs`, { vms });
 }

@@ -1088,6 +1088,7 @@ export class EsxHost {
         name: vm.model.name,
         poweredOn: vm.poweredOn || vm.stunned === true,
         ...(vm.stunned ? { stunned: true } : {}),
+        ...(isRealGuest(vm.model) ? { kind: vm.model.kind } : {}),
         ...(vm.external ? { external: true, links: vm.model.nics.map((n, i) => ({ nic: n.name, carrier: vm.linkUp[i]! })) } : {}),
         nics: vm.model.nics.map((n, i) => ({
           name: n.name,

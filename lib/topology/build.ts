@@ -14,11 +14,12 @@ import {
   STORAGE_PROTOCOLS, hostInitiatorName, generateNicMac, generateVmkernelMac, parseVlanList, resolveEndpointDetailed, VMKERNEL_SERVICES,
   type FailureDetection, type Host, type HostDatastore, type HostStorage, type LoadBalancing, type Link, type Lun, type NasShare,
   type PathPolicy, type PhysicalSwitch, type PortChannel, type PortChannelLoadBalance, type PortGroup,
-  type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type TeamingPolicy,
+  type SecurityPolicy, type SecurityVerdict, type StorageArray, type SwitchPort, type SwitchPortVxlan, type TeamingPolicy,
   type Topology, type TrafficShapingPolicy, type Vm, type VmDisk, type VmNic, type VSwitch, type IpInterface, type Vmkernel,
-  type VmkernelService, DEFAULT_VM_MEMORY_MB, VM_KINDS, DEFAULT_VM_DIRTY_RATE_MBPS,
+  type VmkernelService, DEFAULT_VM_MEMORY_MB, VXLAN_DEFAULT_LOCAL_ADDRESS, VM_KINDS, DEFAULT_VM_DIRTY_RATE_MBPS,
 } from './model.js';
 import { DEFAULT_READ_CACHE_BYTES } from '../storage/block-cache.js';
+import { VXLAN_DEFAULT_UDP_PORT } from '../wire/vxlan.js';
 import { ISCSI_DEFAULT_PORT } from '../iscsi/negotiate.js';
 import { accessProblems, initiatorAllowed } from '../iscsi/access.js';
 import { buildClusters } from './clusters.js';
@@ -94,6 +95,7 @@ class Builder {
       if (a.dataDir) this.unique(dataDirs, a.dataDir.replace(/\/+$/, ''), ['arrays', i, 'dataDir'], 'array dataDir', 'give each array its own folder');
     });
     const switches = list(root.switches).map((s, i) => this.switch(obj(s), ['switches', i], defaults.macAgingSeconds));
+    this.checkVxlanSockets(switches);
     const hosts = list(root.hosts).map((h, i) => this.host(obj(h), ['hosts', i], defaults, arrays));
     this.checkVmkernelAddresses(hosts);
     this.assignGeneratedMacs();
@@ -236,6 +238,10 @@ class Builder {
             'a port belongs to at most one port-channel');
           return;
         }
+        if (port.vxlan) {
+          this.report(ms, `${m} is a VXLAN tunnel port; a port-channel bundles cabled ports`, 'remove it from members (one tunnel is one link)');
+          return;
+        }
         memberOf.set(m, { pc: name, segs: ms });
         port.portChannel = name;
         if (!reference) reference = port;
@@ -263,17 +269,20 @@ class Builder {
   private switchPort(r: Raw, segs: PathSeg[], names: Map<string, PathSeg[]>): SwitchPort {
     const name = str(r.name, '');
     if (name) this.unique(names, name, [...segs, 'name'], 'port name', 'each port of a switch needs its own name');
-    const mode = pick(r.mode, ['access', 'trunk'] as const, 'access');
+    const written = pick(r.mode, ['access', 'trunk', 'vxlan'] as const, 'access');
+    const vxlan = this.switchPortVxlan(r, written, segs);
+    // a vxlan port switches like an access port (or a trunk with vxlan.trunk); the tunnel is its cable
+    const mode = written === 'vxlan' ? (obj(r.vxlan).trunk === true ? 'trunk' : 'access') : written;
     const port: SwitchPort = {
       name, description: str(r.description, ''), mode, accessVlan: 0, allowedVlans: [], nativeVlan: 1,
-      shutdown: bool(r.shutdown, false), portChannel: undefined, loc: this.at.loc(segs),
+      shutdown: bool(r.shutdown, false), portChannel: undefined, ...(vxlan ? { vxlan } : {}), loc: this.at.loc(segs),
     };
     if (mode === 'access') {
       port.accessVlan = int(r.vlan, 1);
       port.nativeVlan = port.accessVlan;
       port.allowedVlans = [[port.accessVlan, port.accessVlan]];
       for (const key of ['allowedVlans', 'nativeVlan']) {
-        if (has(r, key)) this.report([...segs, key], `${key} applies to trunk ports only`, `set mode: trunk, or use vlan: for an access port`, true);
+        if (has(r, key)) this.report([...segs, key], `${key} applies to trunk ports only`, vxlan ? 'set trunk: true under vxlan to carry tagged VLANs over the tunnel, or use vlan:' : `set mode: trunk, or use vlan: for an access port`, true);
       }
     } else {
       if (has(r, 'vlan')) {
@@ -289,6 +298,67 @@ class Builder {
       }
     }
     return port;
+  }
+
+  /** The tunnel of a `mode: vxlan` port (undefined for other ports; a `vxlan:` on them is reported). */
+  private switchPortVxlan(r: Raw, mode: 'access' | 'trunk' | 'vxlan', segs: PathSeg[]): SwitchPortVxlan | undefined {
+    if (mode !== 'vxlan') {
+      if (has(r, 'vxlan')) this.report([...segs, 'vxlan'], `vxlan settings apply to mode: vxlan ports; this port is ${mode === 'trunk' ? 'a trunk' : 'an access port'}`, 'set mode: vxlan, or remove vxlan:', true);
+      return undefined;
+    }
+    if (!has(r, 'vxlan')) {
+      this.report([...segs, 'mode'], 'a mode: vxlan port needs its tunnel', 'add vxlan: { vni: 5001, remote: 127.0.0.1, remotePort: 4790 }');
+      return undefined;
+    }
+    const v = obj(r.vxlan);
+    const vs = [...segs, 'vxlan'];
+    let remoteOk = false;
+    const address = (key: 'remote' | 'localAddress', fallback: string): string => {
+      const text = str(v[key], fallback).trim();
+      const value = parseIpv4(text);
+      if (typeof v[key] === 'string' && value === undefined) this.report([...vs, key], `${key} ${text} is not an IPv4 address`, 'write e.g. 192.0.2.10');
+      else if (key === 'remote' && value !== undefined) {
+        remoteOk = !(value === 0 || value >>> 28 === 0xe || value === 0xffffffff);
+        if (!remoteOk) this.report([...vs, key], `remote ${text} is not a unicast address`, 'a tunnel has one far endpoint; multicast groups are not supported');
+      }
+      return text;
+    };
+    const remote = address('remote', '');
+    const localAddress = address('localAddress', VXLAN_DEFAULT_LOCAL_ADDRESS);
+    const isLoopback = (a: string) => (parseIpv4(a) ?? 0) >>> 24 === 127;
+    if (remoteOk && isLoopback(localAddress) && !isLoopback(remote)) {
+      this.report([...vs, has(v, 'localAddress') ? 'localAddress' : 'remote'], `a socket bound to ${localAddress} cannot reach ${remote}`,
+        'set localAddress to this machine\'s address on the way to the remote, or 0.0.0.0');
+    }
+    return {
+      vni: int(v.vni, 1), remote, remotePort: int(v.remotePort, VXLAN_DEFAULT_UDP_PORT),
+      localAddress, localPort: int(v.localPort, VXLAN_DEFAULT_UDP_PORT),
+    };
+  }
+
+  /**
+   * VXLAN sockets across the fabric: the ports of one switch with the same local address and port share
+   * one socket, which tells its tunnels apart by VNI alone; two switches (two processes) cannot bind one
+   * port (0.0.0.0 overlaps every address; port 0 = any free port never clashes).
+   */
+  private checkVxlanSockets(switches: PhysicalSwitch[]): void {
+    const vnis = new Map<string, PathSeg[]>();
+    const owner = new Map<number, Array<{ sw: string; address: string; segs: PathSeg[] }>>();
+    switches.forEach((sw, i) => sw.ports.forEach((p, j) => {
+      const v = p.vxlan;
+      if (!v) return;
+      const segs: PathSeg[] = ['switches', i, 'ports', j, 'vxlan'];
+      this.unique(vnis, `${sw.name} ${v.localAddress}:${v.localPort} VNI ${v.vni}`, [...segs, 'vni'], 'VXLAN tunnel',
+        `ports of ${sw.name} on one local socket need distinct VNIs (or give this port its own localPort)`);
+      if (v.localPort === 0) return;
+      const users = owner.get(v.localPort) ?? [];
+      const clash = users.find((u) => u.sw !== sw.name && (u.address === v.localAddress || u.address === '0.0.0.0' || v.localAddress === '0.0.0.0'));
+      if (clash) {
+        this.report([...segs, 'localPort'], `switch ${clash.sw} already binds UDP ${clash.address}:${v.localPort} (${pathText(clash.segs)}, line ${this.line(clash.segs)})`,
+          'each switch is its own process and needs its own VXLAN port: set another localPort, or 0 for any free port');
+      } else users.push({ sw: sw.name, address: v.localAddress, segs: [...segs, 'localPort'] });
+      owner.set(v.localPort, users);
+    }));
   }
 
   // ---- hosts -------------------------------------------------------------------------------------
@@ -674,6 +744,15 @@ class Builder {
       }
       if (vlan > 0) nic.guestVlan = vlan;
     }
+    if (has(r, 'mtu')) {
+      const mtu = int(r.mtu, 0);
+      const vsMtu = host.vswitches.find((v) => v.name === vswitch)?.mtu;
+      if (vsMtu !== undefined && mtu > vsMtu) {
+        this.report([...segs, 'mtu'], `vNIC MTU ${mtu} is above the MTU ${vsMtu} of its vSwitch ${vswitch}`,
+          `the vSwitch drops larger frames: use at most ${vsMtu}, or raise the vSwitch's mtu`);
+      }
+      if (mtu > 0) nic.mtu = mtu;
+    }
     return nic;
   }
 
@@ -871,6 +950,10 @@ class Builder {
         }
         if (r.ref.kind === 'vmkernel') {
           this.report(es, `${text} is a vmkernel port; it attaches to a port group, not a link`, 'set portGroup on the vmkernel port, and cable the vSwitch\'s uplinks');
+          return;
+        }
+        if (r.ref.kind === 'switchPort' && r.ref.port.vxlan) {
+          this.report(es, `${text} is a VXLAN tunnel port (mode: vxlan); its tunnel is its cable`, 'cable another port, or remove this link');
           return;
         }
         if (j === 1 && canonical[0] === text) {

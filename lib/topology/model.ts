@@ -132,7 +132,28 @@ export interface SwitchPort {
   shutdown: boolean;
   /** Name of the port-channel this port belongs to, if any. */
   portChannel: string | undefined;
+  /**
+   * Set on a `mode: vxlan` port: the port is a VXLAN tunnel, not a cable end. Its `mode` is then the VLAN
+   * behaviour over the tunnel ('access' in accessVlan, or 'trunk' with `vxlan.trunk: true`).
+   */
+  vxlan?: SwitchPortVxlan;
   loc: SourceLoc;
+}
+
+/** Where a switch's VXLAN socket binds when the topology does not say (tunnels to this machine). */
+export const VXLAN_DEFAULT_LOCAL_ADDRESS = '127.0.0.1';
+
+/** The tunnel of a `mode: vxlan` switch port (RFC 7348; docs/guests.md). */
+export interface SwitchPortVxlan {
+  /** VXLAN Network Identifier, 1..VXLAN_VNI_MAX. */
+  vni: number;
+  /** IPv4 address of the far endpoint. */
+  remote: string;
+  remotePort: number;
+  /** Address the switch's socket binds (127.0.0.1 by default). */
+  localAddress: string;
+  /** Port the switch's socket binds (4789 by default); 0 = any free port, shown in status. */
+  localPort: number;
 }
 
 export interface PortChannel {
@@ -235,6 +256,8 @@ export interface VmNic extends PortAttachment {
   ip: IpInterface | undefined;
   /** VLAN the guest tags its frames with (only on a 4095 port group); undefined = untagged. */
   guestVlan: number | undefined;
+  /** IP MTU of a real guest's interface (nics[].mtu, 68..9000); undefined = 1500. Builtin VMs ignore it. */
+  mtu?: number;
 }
 
 /** A VMkernel port: the host's own IP interface on one of its port groups; `name` is vmk<number>. */
