@@ -5,7 +5,8 @@
 // stderr). Options are checked strictly (bench/options.ts): bad usage exits 2 naming the input; a
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
 // (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts), datastore (bench/datastore.ts),
-// iscsi (bench/iscsi.ts), ha (bench/ha.ts), vmotion (bench/vmotion.ts). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
+// iscsi (bench/iscsi.ts), ha (bench/ha.ts), vmotion (bench/vmotion.ts), guests (bench/guests.ts; needs root, iperf3 and vde2, else
+// skipped). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
 // default rounds (5; storage 9). Method: docs/benchmarks.md.
 
 import os from 'node:os';
@@ -84,6 +85,13 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
     run: async () => {
       const r = await (await import('./vmotion.js')).runVmotionBench({ rounds, log: indent });
       return { data: r, comparisons: [r.migration] };
+    },
+  },
+  guests: {
+    title: 'guests: iperf3 TCP and ping between two network namespaces through vfab (2 hosts, 2 switches) vs VDE; teaming failover under TCP',
+    run: async () => {
+      const r = await (await import('./guests.js')).runGuestsBench({ ...seconds, rounds, log: indent });
+      return { data: r, comparisons: r.comparisons };
     },
   },
   cli: {

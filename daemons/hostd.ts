@@ -10,6 +10,7 @@
 //   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, vmkernel ports (and
 //                                         vmkernelStack: their IP stack's and UDP dispatch's counters), links
 //   GET  /control/mac-table               every vSwitch's table (told by ports, never learned)
+//   POST /control/counters/reset          zero every vSwitch, port, uplink and link counter (`vfab counters --reset`)
 //   GET  /control/events?since=N          power, guest, vSwitch and carrier events
 //   POST /control/peers                   {peers: {vmnic: url}}: dial the uplinks
 //   POST /control/links/:vmnic            {up}: cable pulled / plugged
@@ -230,6 +231,7 @@ async function startStream(body: any) {
   const vm = String(body?.vm);
   const streamId = Number(body?.streamId ?? 1);
   host.isPoweredOn(vm); // VFAB_NOT_FOUND before anything starts
+  host.checkStreamFrame(vm, host.pickNic(vm, String(body?.target), body?.nic), Number(body?.frameBytes ?? 64)); // VFAB_STREAM_FRAME_TOO_LARGE, before going to the background
   const rec = senderRecord(vm, streamId);
   const run = sendStream(body, rec);
   if (body?.background === true) {
@@ -298,6 +300,7 @@ function vmPath(req: { params: Record<string, string> }): string {
 const server = new ControlServer(token)
   .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs(), ...(guestAttachments.size ? { guests: Object.fromEntries([...guestAttachments].map(([vm, a]) => [vm, a.status()])) } : {}) }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
+  .on('POST', '/control/counters/reset', () => (host.clearCounters(), links.clearCounters(), { reset: true, clockMs: clock.nowMs() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
   .on('POST', '/control/links/:vmnic', (req) => {

@@ -9,6 +9,7 @@
 //   GET  /control/status            ports, port-channels, links, counters, VXLAN sockets
 //   GET  /control/mac-table         learned MACs (vlan, mac, port, age, moves)
 //   POST /control/mac-table/clear   {vlan?, port?, mac?}
+//   POST /control/counters/reset    zero every port, switch and link counter (`vfab counters --reset`)
 //   GET  /control/events?since=N    MAC learned/moved/flapped/aged, link changes
 //   POST /control/peers             {peers: {port: url}}: dial the links this switch originates
 //   POST /control/links/:port       {up}: cable pulled / plugged (carrier lost at both ends)
@@ -214,6 +215,7 @@ const server = new ControlServer(token)
   }))
   .on('GET', '/control/mac-table', () => ({ entries: sw.macTable() }))
   .on('POST', '/control/mac-table/clear', (req) => ({ cleared: sw.clearMacTable(req.body ?? {}) }))
+  .on('POST', '/control/counters/reset', () => (sw.clearCounters(), links.clearCounters(), { reset: true, clockMs: clock.nowMs() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/peers', (req) => ({ dialled: links.dial(req.body?.peers ?? {}) }))
   .on('POST', '/control/links/:port', (req) => {

@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   ping: { order: 20, summary: 'ping from inside a VM (ARP + ICMP through the fabric)', load: async () => (await import('./net-commands.js')).commands.ping! },
   exec: { order: 20, summary: 'run a command inside a netns VM (its own kernel stack): vfab exec web1 -- ping 192.0.2.12', load: async () => (await import('./commands/exec.js')).commands.exec! },
   'mac-table': { order: 21, summary: "a switch's learned MACs (with moves) or a host's vSwitch tables", load: async () => (await import('./net-commands.js')).commands['mac-table']! },
+  counters: { order: 22, summary: 'per-port frame counters and every drop counter by reason, of a host, switch or VM; --reset', load: async () => (await import('./counters-command.js')).commands.counters! },
   capture: { order: 22, summary: 'live capture at a vNIC, uplink or switch port into pcap/pcapng (or stdout)', load: async () => (await import('./capture-command.js')).commands.capture! },
   send: { order: 22, summary: 'crafted frames onto the wire at a vNIC (as the guest), an uplink or a switch port: hex, pcap replay, or fields', load: async () => (await import('./commands/send.js')).commands.send! },
   events: { order: 23, summary: 'merged event stream of the running fabric (learning, moves, failovers, RARPs, drops); --follow', load: async () => (await import('./commands/scenario.js')).commands.events! },

@@ -232,6 +232,19 @@ export class DaemonLinks {
     }));
   }
 
+  /** Zeroes every link's counters and its impairment's loss counts (`vfab counters --reset`). */
+  clearCounters(): void {
+    for (const s of this.slots.values()) {
+      s.link?.clearCounters();
+      if (s.faults) {
+        s.faults.lostTx = 0;
+        s.faults.lostRx = 0;
+        s.faults.tx.overflowDrops = 0;
+        s.faults.rx.overflowDrops = 0;
+      }
+    }
+  }
+
   close(): void {
     for (const s of this.slots.values()) {
       this.clearFaults(s);

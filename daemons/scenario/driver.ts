@@ -20,6 +20,7 @@ import { startCapture, type CaptureSession } from '../fabric/capture-client.js';
 import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, shutPort, isolateHost } from '../fabric/faults.js';
 import { readPcapng } from '../../lib/capture/pcapng.js';
 import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
+import { readPointCounters } from '../fabric/counters.js';
 import { readMac } from '../../lib/wire/mac.js';
 import { findVm, type Topology } from '../../lib/topology/model.js';
 import type { ActionStep } from '../../lib/scenario/model.js';
@@ -186,11 +187,10 @@ export class FabricDriver implements ScenarioDriver {
         await control(this.hostOf(toVm), state.token, 'POST', '/control/streams/sink', { vm: toVm, udpPort: a.udpPort, streamId: a.streamId });
         const wallSeconds = a.seconds / this.o.timeScale;
         const body = { vm: a.from, target: ip, udpPort: a.udpPort, frameBytes: a.frameBytes, seconds: wallSeconds, ratePps: a.ratePps * this.o.timeScale, streamId: a.streamId, background: true };
-        const run: StreamRun = { action: a, toVm, target: ip, send: Promise.resolve() };
-        run.send = control(this.hostOf(a.from), state.token, 'POST', '/control/streams/send', body, wallSeconds * 1000 + STREAM_GRACE_MS)
-          .then((r) => (run.result = r))
-          .catch((e) => (run.error = (e as Error).message));
-        this.streams.set(a.name, run);
+        // a background sender answers at once: a stream hostd refuses (frames larger than the vNIC can
+        // send, an unknown VM) fails this step here, not quietly at the end of the run
+        const result = await control(this.hostOf(a.from), state.token, 'POST', '/control/streams/send', body, wallSeconds * 1000 + STREAM_GRACE_MS);
+        this.streams.set(a.name, { action: a, toVm, target: ip, send: Promise.resolve(result), result });
         return `stream ${a.streamId} to ${ip}:${a.udpPort}`;
       }
       case 'ping': {
@@ -392,6 +392,10 @@ export class FabricDriver implements ScenarioDriver {
       }
     }
     return out;
+  }
+
+  counters(points: string[]): Promise<Record<string, Record<string, number>>> {
+    return readPointCounters(this.o.state, points);
   }
 
   async collect(): Promise<RunEvidence> {

@@ -35,6 +35,16 @@ import { ArpCache, ARP_MAX_RETRIES, ARP_PENDING_MAX_PACKETS, ARP_PENDING_MAX_RES
 /** vNICs per VM (spec §8). */
 export const MAX_VM_NICS = 10;
 export const DEFAULT_MTU_BYTES = 1500;
+
+/** The largest frame a vNIC with IP MTU `mtuBytes` sends: the MTU plus the Ethernet header, plus the 802.1Q tag when the guest tags (no fragmentation). */
+export function vnicMaxFrameBytes(mtuBytes: number, guestTagged: boolean): number {
+  return mtuBytes + ETH_HEADER_BYTES + (guestTagged ? VLAN_TAG_BYTES : 0);
+}
+
+/** Why vNIC `nic` ("web1.nic0") cannot send `frameBytes`-byte frames (the size is over vnicMaxFrameBytes). */
+export function frameTooLargeMessage(nic: string, frameBytes: number, mtuBytes: number, guestTagged: boolean): string {
+  return `${nic} cannot send ${frameBytes}-byte frames: its largest frame is ${vnicMaxFrameBytes(mtuBytes, guestTagged)} bytes (MTU ${mtuBytes} + ${ETH_HEADER_BYTES}-byte Ethernet header${guestTagged ? ` + ${VLAN_TAG_BYTES}-byte 802.1Q tag the guest adds` : ''}; no fragmentation)`;
+}
 /** Smallest IPv4 MTU (RFC 791). */
 export const MIN_MTU_BYTES = 68;
 export const DEFAULT_PREFIX_LENGTH = 24;
@@ -302,6 +312,14 @@ export class VmEndpoint {
   }
   nicName(nic: number): string {
     return this.nic(nic).name;
+  }
+  nicMtu(nic: number): number {
+    return this.nic(nic).mtuBytes;
+  }
+  /** The largest frame the vNIC sends (vnicMaxFrameBytes). */
+  nicMaxFrameBytes(nic: number): number {
+    const n = this.nic(nic);
+    return n.mtuBytes + n.headerBytes;
   }
   isPromiscuous(nic: number): boolean {
     return this.nic(nic).promiscuous;

@@ -24,14 +24,14 @@ import { TokenBucketShaper, kbitToBps, kbToBytes, type ShaperStats } from '../sh
 import { buildRarpAnnounce } from '../wire/arp.js';
 import { VSwitch, type VSwitchEvent } from '../vswitch/vswitch.js';
 import type { SecurityPolicy } from '../vswitch/config.js';
-import { VmEndpoint, type EndpointAction, type EndpointActions } from '../endpoint/vm-endpoint.js';
-import { ethIsTagged, ETHERTYPE_IPV4, VLAN_TAG_BYTES } from '../wire/ethernet.js';
-import { parseIpv4Address, prefixMask, sameSubnet } from '../wire/ipv4.js';
+import { VmEndpoint, frameTooLargeMessage, type EndpointAction, type EndpointActions } from '../endpoint/vm-endpoint.js';
+import { ethIsTagged, ETHERTYPE_IPV4, ETH_HEADER_BYTES, VLAN_TAG_BYTES } from '../wire/ethernet.js';
 import { macToString } from '../wire/mac.js';
 import { RunCursor } from '../link/codec.js';
 import { VmkernelStack, type KernelHost, type VmkernelPort } from './vmkernel.js';
 import type { VmkernelService } from '../topology/model.js';
 import { isRealGuest } from '../topology/model.js';
+import { defaultNicIndex } from '../topology/nic-choice.js';
 import { StreamReceiver, readStreamHeaderInto, sharedNowNs, writeStreamHeader, STREAM_HEADER_BYTES, type StreamStamp } from '../traffic/stream.js';
 
 /** Streams a host measures at once (senders and receivers each). */
@@ -860,11 +860,7 @@ export class EsxHost {
       if (i < 0) throw new VfabError('VFAB_NOT_FOUND', `VM ${vmName} has no vNIC ${nicName} (has: ${vm.model.nics.map((n) => n.name).join(', ')})`);
       return i;
     }
-    const t = ipToNumber(target);
-    const onLink = vm.model.nics.findIndex((n) => n.ip && t !== undefined && sameSubnet(ipToNumber(n.ip.address)!, t, prefixMask(n.ip.prefixLength)));
-    if (onLink >= 0) return onLink;
-    const any = vm.model.nics.findIndex((n) => n.ip);
-    return any >= 0 ? any : 0;
+    return defaultNicIndex(vm.model.nics, target);
   }
 
   endpoint(vmName: string): VmEndpoint {
@@ -936,6 +932,20 @@ export class EsxHost {
     frame[l2 + ihl + 6] = 0;
     frame[l2 + ihl + 7] = 0;
     return { streamId, vm: vmName, nic, frame, stampOffset: l2 + ihl + 8, sent: 0, binding: vm.nics[nic]! };
+  }
+
+  /**
+   * Refuses a stream whose frames the VM's vNIC cannot send (larger than its MTU plus the Ethernet header
+   * and the guest's tag): VFAB_STREAM_FRAME_TOO_LARGE naming the vNIC, the size and the limit, before
+   * anything is sent, rather than a stream that quietly sends nothing.
+   */
+  checkStreamFrame(vmName: string, nic: number, frameBytes: number): void {
+    const ep = this.vm(vmName).endpoint;
+    const limit = ep.nicMaxFrameBytes(nic);
+    if (frameBytes > limit) {
+      throw new VfabError('VFAB_STREAM_FRAME_TOO_LARGE', frameTooLargeMessage(`${vmName}.${ep.nicName(nic)}`, frameBytes, ep.nicMtu(nic), limit - ep.nicMtu(nic) > ETH_HEADER_BYTES),
+        { vm: vmName, nic: ep.nicName(nic), frameBytes, limit });
+    }
   }
 
   /** Sends `count` stamped frames of a stream through the vSwitch (the hot path of benchmarks). */
@@ -1060,11 +1070,12 @@ export class EsxHost {
       vswitches: [...this.vswitches.values()].map((vs) => {
         const t = this.teams.get(vs)!;
         const bindings = this.ports.get(vs)!;
+        const uplinkDrops = vs.uplinkCounters();
         return {
           name: vs.name,
           mtu: vs.mtuBytes,
           teaming: t.model.teaming,
-          uplinks: t.engine.uplinkStatus().map((u, i) => ({ ...u, up: vs.isUplinkUp(i) })),
+          uplinks: t.engine.uplinkStatus().map((u, i) => ({ ...u, up: vs.isUplinkUp(i), drops: uplinkDrops[i]!.drops })),
           ports: vs.ports().map((p) => {
             const d: PortDescription = t.engine.describePort(p.portId);
             const shaper = bindings.get(p.portId)?.shaper;
@@ -1093,6 +1104,11 @@ export class EsxHost {
       })),
       vmkernels: this.vmkernelStatus(),
     };
+  }
+
+  /** Zeroes every vSwitch's counters (switch, ports, uplinks); the links' own are the daemon's (`vfab counters --reset`). */
+  clearCounters(): void {
+    for (const vs of this.vswitches.values()) vs.clearCounters();
   }
 
   /** Each vmkernel port: address, MAC, port and where it egresses now (`vfab status`). */
@@ -1242,13 +1258,6 @@ function fnv16(text: string): number {
   return ((h >>> 16) ^ h) & 0xffff;
 }
 
-function ipToNumber(text: string): number | undefined {
-  try {
-    return parseIpv4Address(text);
-  } catch {
-    return undefined;
-  }
-}
 
 const EMPTY_RECORDS = new Uint8Array(0);
 

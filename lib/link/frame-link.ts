@@ -10,7 +10,7 @@
 
 import { ETH_HEADER_BYTES, MAX_FRAME_BYTES } from '../wire/ethernet.js';
 import { forEachRunFrame } from './codec.js';
-import { LINK_QUEUE_BYTES, type EthernetLink, type FrameRunHandler, type LinkCounters } from './link.js';
+import { LINK_QUEUE_BYTES, zeroCounters, type EthernetLink, type FrameRunHandler, type LinkCounters } from './link.js';
 
 export interface FrameTransport {
   /** Sends one frame now, in the transport's own framing; the frame is a view: copy what must outlive the call. */
@@ -26,11 +26,11 @@ export interface FrameLinkOptions {
 }
 
 export class FrameLink implements EthernetLink {
-  readonly counters: LinkCounters = {
-    txFrames: 0, rxFrames: 0, txBytes: 0, rxBytes: 0, txMessages: 0, rxMessages: 0, txDropsCarrier: 0, txDropsQueueFull: 0,
-    txDropsInvalid: 0, rxDropsMalformed: 0, rxDropsOversize: 0, rxDropsOversizeMessage: 0, rxDropsCarrier: 0, rxUnknownRecords: 0,
-    carrierUps: 0, carrierDowns: 0, connects: 0,
-  };
+  readonly counters: LinkCounters = zeroCounters();
+
+  clearCounters(): void {
+    Object.assign(this.counters, zeroCounters());
+  }
   private transport: FrameTransport | undefined;
   private admin = true;
   private farUp = true;

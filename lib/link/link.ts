@@ -85,6 +85,8 @@ export interface EthernetLink {
   /** Adds a carrier listener: reason is 'admin-down', 'peer-admin-down', 'peer-gone', 'closed', 'connected'... */
   onCarrier(handler: (up: boolean, reason: string) => void): void;
   readonly counters: Readonly<LinkCounters>;
+  /** Zeroes every counter (`vfab counters --reset`). */
+  clearCounters(): void;
   /** Bytes waiting to leave (encoder batch + transport buffer): a sender that respects it never tail-drops. */
   readonly queuedBytes: number;
   close(): void;
@@ -119,7 +121,8 @@ export interface LinkEndpointOptions {
   onClose?: () => void;
 }
 
-function zeroCounters(): LinkCounters {
+/** Link counters all zero (every field a LinkCounters has: the one list of link counter names). */
+export function zeroCounters(): LinkCounters {
   return {
     txFrames: 0,
     rxFrames: 0,
@@ -148,6 +151,10 @@ export type CaptureFrameHandler = (timestampNs: bigint, direction: number, captu
 /** One end of a link, independent of the transport that carries its messages. */
 export class LinkEndpoint implements EthernetLink {
   readonly counters: LinkCounters = zeroCounters();
+
+  clearCounters(): void {
+    Object.assign(this.counters, zeroCounters());
+  }
   /** Name the peer announced in its HELLO. */
   peerName: string | undefined;
   peerVersion: number | undefined;

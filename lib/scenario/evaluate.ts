@@ -84,6 +84,8 @@ export type Observation =
   | { kind: 'ping'; sent: number; received: number; detail: string }
   | { kind: 'portUplink'; vm: string; port: string; uplink: string | null; egressUplinks: string[]; reason?: string }
   | { kind: 'uplinkFrames'; endpoint: string; deltaFrames: number; expectedFrames: number; windowMs: [number, number] }
+  /** A point's counters now and at the start of the check's window (`before` null: the window starts at zero). */
+  | { kind: 'counters'; point: string; before: Record<string, number> | null; now: Record<string, number>; windowMs: [number, number] }
   | { kind: 'error'; message: string };
 
 /** Evidence collected over the whole run (for checks evaluated at the end). */
@@ -176,7 +178,7 @@ export function evaluateDeferred(spec: ExpectationSpec, ev: RunEvidence, windowM
   }
 }
 
-/** Checks evaluated at the expect step from a snapshot: macTable, ping, uplinkCarries, uplinkIdle. */
+/** Checks evaluated at the expect step from a snapshot: macTable, counter, ping, uplinkCarries, uplinkIdle, lock, datastoreState. */
 export function evaluateSnapshot(spec: ExpectationSpec, obs: Observation): ExpectationResult {
   const c = spec.check;
   if (obs.kind === 'error') return result(spec, false, describe(c), `could not observe: ${obs.message}`);
@@ -190,6 +192,28 @@ export function evaluateSnapshot(spec: ExpectationSpec, obs: Observation): Expec
       if (c.port === null) return result(spec, rows.length === 0, `no entry for ${c.macText}${where} on ${c.switch}`, rows.length === 0 ? 'none' : `at ${rows.map((r) => r.port).join(', ')}`, lines);
       const ok = rows.length > 0 && rows.every((r) => r.port === c.port);
       return result(spec, ok, `${c.macText}${where} at ${c.switch} ${c.port}`, rows.length === 0 ? 'not in the table' : `at ${[...new Set(rows.map((r) => r.port))].join(', ')}`, lines);
+    }
+    case 'macCount': {
+      if (obs.kind !== 'macTable') break;
+      const rows = obs.rows.filter((r) => (c.vlan === undefined || r.vlan === c.vlan) && (c.port === undefined || r.port === c.port));
+      const where = `${c.vlan !== undefined ? ` in VLAN ${c.vlan}` : ''}${c.port !== undefined ? ` at ${c.port}` : ''}`;
+      const lines = rows.map((r) => `vlan ${r.vlan} ${r.mac} ${r.port}${r.moves !== undefined ? ` moves ${String(r.moves)}` : ''}`);
+      if (rows.length === 0 && obs.rows.length > 0) lines.push(`(no entry${where}; the table has ${obs.rows.length})`);
+      return result(spec, rows.length >= c.min && rows.length <= c.max, `${rangeText(c.min, c.max, 'MAC entries')}${where} on ${c.switch}`, `${rows.length}`, lines);
+    }
+    case 'counter': {
+      if (obs.kind !== 'counters') break;
+      const expected = `${c.point} ${c.name} to grow by ${rangeText(c.min, c.max, '')}`.trimEnd() + ` between ${fmtMs(obs.windowMs[0])} and ${fmtMs(obs.windowMs[1])}`;
+      const now = obs.now[c.name];
+      if (now === undefined) return result(spec, false, expected, `${c.point} has no counter ${c.name}`, [`its counters: ${Object.keys(obs.now).join(', ')}`]);
+      const before = obs.before?.[c.name] ?? 0;
+      const grew = now - before;
+      const lines = [`${c.point} ${c.name}: ${before} -> ${now}`];
+      // what else moved at the point: the drop that did happen when the expected one did not
+      const others = Object.entries(obs.now).filter(([k, v]) => k !== c.name && v !== (obs.before?.[k] ?? 0)).map(([k, v]) => `${k} +${v - (obs.before?.[k] ?? 0)}`);
+      if (others.length) lines.push(`other counters of ${c.point} that changed: ${others.join(', ')}`);
+      if (now < before) lines.push('(the counter went down: the daemon restarted or its counters were reset)');
+      return result(spec, grew >= c.min && grew <= c.max, expected, `${grew}`, lines, obs.windowMs);
     }
     case 'ping': {
       if (obs.kind !== 'ping') break;

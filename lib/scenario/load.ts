@@ -14,6 +14,9 @@ import { VfabError } from '../errors.js';
 import { MAX_STALL_MS } from '../storage/stall.js';
 import { parseMac, macToString } from '../wire/mac.js';
 import { frameFromFields, parseFrameHex, type FrameFields, MAX_SEND_FRAMES, MAX_SEND_DURATION_MS } from '../traffic/crafted.js';
+import { defaultNicIndex } from '../topology/nic-choice.js';
+import { DEFAULT_MTU_BYTES, frameTooLargeMessage, vnicMaxFrameBytes } from '../endpoint/vm-endpoint.js';
+import { COUNTER_NAMES, COUNTER_POINT_KINDS, counterNameProblem } from '../counters/counters.js';
 import { formatProblems, schemaProblem } from '../topology/load.js';
 import { Locator, type PathSeg, type TopologyProblem } from '../topology/source.js';
 import { closestName, findArray, findHost, findSwitch, findVm, resolveEndpointDetailed, MAX_PROBLEMS, type Topology } from '../topology/model.js';
@@ -37,7 +40,7 @@ export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 const MAX_YAML_ALIAS_COUNT = 1000;
 const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'send', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
-const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'event', 'ping', 'lock', 'datastoreState'] as const;
+const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'counter', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
 export class ScenarioError extends VfabError {
   readonly problems: ScenarioProblem[];
@@ -304,9 +307,29 @@ function buildExpectation(key: (typeof EXPECT_KEYS)[number], v: any, segs: PathS
       return { kind: 'rarpCount', point: v.point, ...(m !== undefined ? { mac: m, macText: macToString(m) } : {}), direction: v.direction ?? 'any', ...minMax(v.min, v.max, v.max === 0 ? 0 : 1, Infinity), ...pick(v, ['after', 'withinMs']) };
     }
     case 'macTable': {
+      const counting = ['count', 'min', 'max'].filter((k) => v[k] !== undefined);
+      if (v.mac === undefined) {
+        if (counting.length === 0) problems.push(at.problem(segs, 'macTable needs a mac (where is it?) or count/min/max (how many entries?)', 'e.g. { switch: sw1, mac: "00:50:56:00:10:01", port: Gi1/0/2 } or { switch: sw1, vlan: 10, port: Gi1/0/1, count: 2 }'));
+        if (v.port === null) problems.push(at.problem([...segs, 'port'], 'port: null means "this MAC is not in the table" and needs a mac', 'to count entries anywhere, leave port out'));
+        if (v.count !== undefined && (v.min !== undefined || v.max !== undefined)) problems.push(at.problem([...segs, 'count'], 'count takes no min or max', 'write count: N, or min/max'));
+        const range = v.count !== undefined ? { min: v.count as number, max: v.count as number } : minMax(v.min, v.max, 0, Infinity);
+        return { kind: 'macCount', switch: v.switch, ...pick(v, ['vlan']), ...(typeof v.port === 'string' ? { port: v.port } : {}), ...range };
+      }
+      if (counting.length > 0) problems.push(at.problem([...segs, counting[0]!], `${counting.join(' and ')}: counting entries takes no mac`, 'check one MAC (mac, port) or count entries (count or min/max), in two checks'));
       const m = mac(v.mac);
       if (m === undefined) return undefined;
       return { kind: 'macTable', switch: v.switch, ...(v.vlan !== undefined ? { vlan: v.vlan } : {}), mac: m, macText: macToString(m), port: v.port === undefined ? null : v.port };
+    }
+    case 'counter': {
+      needLabel(v.after);
+      const all = COUNTER_POINT_KINDS.flatMap((k) => COUNTER_NAMES[k]);
+      if (!all.includes(v.name)) {
+        problems.push(at.problem([...segs, 'name'], `no counter named \`${v.name}\`${didYouMean(v.name, all)}`, `counters: ${[...new Set(all)].join(', ')}`));
+      }
+      if (v.equals !== undefined && (v.min !== undefined || v.max !== undefined)) problems.push(at.problem([...segs, 'equals'], 'equals takes no min or max', 'write equals: N, or min/max'));
+      if (v.equals === undefined && v.min === undefined && v.max === undefined) problems.push(at.problem(segs, 'a counter check needs equals, min or max', 'e.g. { point: esx1.vmnic0, name: txFrames, equals: 0 }'));
+      const range = v.equals !== undefined ? { min: v.equals as number, max: v.equals as number } : minMax(v.min, v.max, 0, Infinity);
+      return { kind: 'counter', point: v.point, name: v.name, ...range, ...pick(v, ['after']) };
     }
     case 'event':
       needLabel(v.after);
@@ -427,7 +450,7 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
       const a = step.action;
       const loc = step.loc;
       switch (a.kind) {
-        case 'traffic': vm(loc, a.from); target(loc, a.to); break;
+        case 'traffic': vm(loc, a.from); target(loc, a.to); frameFits(loc, a); break;
         case 'ping': vm(loc, a.from); target(loc, a.to); break;
         case 'link': case 'impair': case 'flap': endpoint(loc, a.endpoint, ['uplink', 'switchPort']); break;
         case 'shut': endpoint(loc, a.endpoint, ['switchPort']); break;
@@ -484,10 +507,25 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
       switch (c.kind) {
         case 'uplinkCarries': case 'uplinkIdle': endpoint(loc, c.endpoint, ['uplink']); if (c.vm) vm(loc, c.vm); break;
         case 'rarpCount': endpoint(loc, c.point, ['uplink', 'switchPort', 'vmNic']); break;
-        case 'macTable': {
+        case 'counter': {
+          const r = resolveEndpointDetailed(t, c.point);
+          if (!r.ok) {
+            at(loc, r.message, r.hint);
+            break;
+          }
+          const kind = r.ref.kind === 'uplink' ? 'uplink' : r.ref.kind === 'switchPort' ? 'switchPort' : r.ref.kind === 'vmNic' || r.ref.kind === 'vmkernel' ? 'vswitchPort' : undefined;
+          if (kind === undefined) at(loc, `${c.point} is a ${r.ref.kind}; counters are kept for vNICs, vmkernel ports, uplinks and switch ports`);
+          else {
+            const problem = counterNameProblem(kind, c.name);
+            if (problem !== undefined && COUNTER_POINT_KINDS.some((k) => COUNTER_NAMES[k].includes(c.name))) at(loc, `${c.point}: ${problem}`);
+          }
+          break;
+        }
+        case 'macTable':
+        case 'macCount': {
           sw(loc, c.switch);
           const x = findSwitch(t, c.switch);
-          if (x && c.port !== null && !x.ports.some((p) => p.name === c.port) && !x.portChannels.some((p) => p.name === c.port)) {
+          if (x && c.port !== null && c.port !== undefined && !x.ports.some((p) => p.name === c.port) && !x.portChannels.some((p) => p.name === c.port)) {
             at(loc, `switch ${c.switch} has no port \`${c.port}\`${didYouMean(c.port, x.ports.map((p) => p.name))}`);
           }
           break;
@@ -508,6 +546,18 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
   }
   return problems;
 
+  /** A traffic step's frames fit the vNIC that sends them (hostd refuses them too, VFAB_STREAM_FRAME_TOO_LARGE). */
+  function frameFits(loc: Step['loc'], a: ActionStep & { kind: 'traffic' }): void {
+    const found = findVm(t, a.from);
+    if (!found || found.vm.nics.length === 0) return;
+    const toIp = findVm(t, a.to)?.vm.nics.find((n) => n.ip)?.ip?.address ?? a.to;
+    const nic = found.vm.nics[defaultNicIndex(found.vm.nics, toIp)]!;
+    // topology vNICs carry no MTU of their own: the guest's default (hostd reads the live one)
+    const tagged = nic.guestVlan !== undefined;
+    if (a.frameBytes > vnicMaxFrameBytes(DEFAULT_MTU_BYTES, tagged)) {
+      at(loc, `traffic ${a.name}: ${frameTooLargeMessage(`${a.from}.${nic.name}`, a.frameBytes, DEFAULT_MTU_BYTES, tagged)}`, `frameBytes at most ${vnicMaxFrameBytes(DEFAULT_MTU_BYTES, tagged)}`);
+    }
+  }
   function hostNamed(loc: Step['loc'], name: string): boolean {
     if (findHost(t, name)) return true;
     at(loc, `topology ${t.name} has no host \`${name}\`${didYouMean(name, t.hosts.map((h) => h.name))}`, `hosts: ${t.hosts.map((h) => h.name).join(', ')}`);

@@ -79,6 +79,10 @@ export type Expectation =
   | { kind: 'uplinkCarries' | 'uplinkIdle'; endpoint: string; stream?: string; vm?: string; minFrames?: number; after?: string }
   | { kind: 'rarpCount'; point: string; mac?: Mac; macText?: string; direction: 'in' | 'out' | 'any'; min: number; max: number; after?: string; withinMs?: number }
   | { kind: 'macTable'; switch: string; vlan?: number; mac: Mac; macText: string; port: string | null }
+  /** A `macTable` check without a MAC: how many entries the switch has (in `vlan`, at `port`). */
+  | { kind: 'macCount'; switch: string; vlan?: number; port?: string; min: number; max: number }
+  /** A port counter's growth since the anchor step started (its `after` label, else the last action before the check). */
+  | { kind: 'counter'; point: string; name: string; min: number; max: number; after?: string }
   | { kind: 'event'; source: string; type: string; match: Record<string, string | number | boolean>; min: number; max: number; after?: string; withinMs?: number }
   | { kind: 'ping'; from: string; to: string; expect: 'reachable' | 'unreachable'; count: number }
   /** Polled: the file's on-disk lock is held by `owner` (null: by nobody), in `mode` when given. */
@@ -173,6 +177,8 @@ export function describeExpectation(e: Expectation): string {
     case 'macTable': return e.port === null
       ? `${e.switch} has no entry for ${e.macText}${e.vlan !== undefined ? ` in VLAN ${e.vlan}` : ''}`
       : `${e.switch} has ${e.macText}${e.vlan !== undefined ? ` in VLAN ${e.vlan}` : ''} at ${e.port}`;
+    case 'macCount': return `${e.switch} has ${range(e.min, e.max)} MAC entries${e.vlan !== undefined ? ` in VLAN ${e.vlan}` : ''}${e.port !== undefined ? ` at ${e.port}` : ''}`;
+    case 'counter': return `${e.point} ${e.name} grows by ${range(e.min, e.max)}${e.after ? ` after ${e.after}` : ''}`;
     case 'event': {
       const m = Object.entries(e.match).map(([k, v]) => `${k}=${String(v)}`).join(' ');
       const count = e.min === 1 && e.max === Infinity ? (/^[aeiou]/i.test(e.type) ? 'an' : 'a') : e.max === 0 ? 'no' : range(e.min, e.max);

@@ -57,6 +57,8 @@ export interface ScenarioDriver {
   portUplink(vm: string): Promise<PortUplink>;
   /** Frames sent so far on every host uplink, by endpoint ("esx1.vmnic0"). */
   uplinkTxFrames(): Promise<Record<string, number>>;
+  /** Every counter of each point (lib/counters/counters.ts names), by point; throws for a point no daemon has. */
+  counters(points: string[]): Promise<Record<string, Record<string, number>>>;
   /** Powers a VM on or off through a host's datastore; a refusal is an outcome (`locked`, `fails`), not a throw. */
   vmPower(req: PowerRequest): Promise<PowerAttempt>;
   /** A datastore's files with their locks, read through `via` (default: a running host that lists it). */
@@ -120,7 +122,23 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
   const results = new Map<string, ExpectationResult>();
   const deferred: Array<{ spec: ExpectationSpec; windowMs: [number, number] }> = [];
   const counterSnapshots = new Map<number, { atMs: number; frames: Record<string, number> }>();
-  const traffic = new Map<string, { action: ActionStep & { kind: 'traffic' }; startMs: number }>();
+  const traffic = new Map<string, { action: ActionStep & { kind: 'traffic' }; startMs: number; index: number }>();
+  // counter checks read their points when their anchor step starts (0: before the first step)
+  const counterPoints = new Map<number, Set<string>>();
+  for (const step of s.steps) {
+    if (step.kind !== 'expect') continue;
+    for (const e of step.expectations) {
+      if (e.check.kind !== 'counter') continue;
+      const at = anchorStep(s, step, e.check.after)?.index ?? 0;
+      if (!counterPoints.has(at)) counterPoints.set(at, new Set());
+      counterPoints.get(at)!.add(e.check.point);
+    }
+  }
+  const countersBefore = new Map<number, { atMs: number; values: Record<string, Record<string, number>> }>();
+  const readCounters = async (index: number) => {
+    const points = counterPoints.get(index);
+    if (points) countersBefore.set(index, { atMs: driver.nowMs(), values: await driver.counters([...points]) });
+  };
   const needCounters = s.steps.some((x) => x.kind === 'expect' && x.expectations.some((e) => (e.check.kind === 'uplinkCarries' || e.check.kind === 'uplinkIdle') && e.check.stream !== undefined));
   let error: string | undefined;
   let baseline: { atMs: number; frames: Record<string, number> } | undefined;
@@ -135,6 +153,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
       note('capture', { name, points: auto.join(','), why: 'rarpCount points' });
     }
     if (needCounters) baseline = { atMs: driver.nowMs(), frames: await driver.uplinkTxFrames() };
+    await readCounters(0);
   } catch (e) {
     error = `setup failed: ${(e as Error).message}`;
   }
@@ -143,6 +162,12 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
     if (error !== undefined) break;
     if (driver.aborted?.()) {
       error = `interrupted before step ${step.index}`;
+      break;
+    }
+    try {
+      await readCounters(step.index);
+    } catch (e) {
+      error = `reading counters before step ${step.index} failed: ${(e as Error).message}`;
       break;
     }
     const startMs = driver.nowMs();
@@ -161,7 +186,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
           const detail = await driver.act(step.action);
           if (detail) rec.detail = detail;
         }
-        if (step.action.kind === 'traffic') traffic.set(step.action.name, { action: step.action, startMs });
+        if (step.action.kind === 'traffic') traffic.set(step.action.name, { action: step.action, startMs, index: step.index });
         if (needCounters && step.action.kind !== 'wait' && step.action.kind !== 'capture') counterSnapshots.set(step.index, { atMs: driver.nowMs(), frames: await driver.uplinkTxFrames() });
       } catch (e) {
         rec.error = (e as Error).message;
@@ -204,6 +229,15 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
   } catch (e) {
     error ??= `collecting evidence failed: ${(e as Error).message}`;
     evidence = { timeline: [], streams: new Map(), rarps: [], capturedPoints: new Set() };
+  }
+  // a stream that sent nothing fails its traffic step, whatever the checks say (no silent "success")
+  for (const [name, t] of traffic) {
+    const ev = evidence.streams.get(name);
+    if (ev?.sent !== 0) continue;
+    const rec = records.get(t.index)!;
+    rec.error = `stream ${name} sent no frames${ev.error ? `: ${ev.error}` : ''}`;
+    error ??= `step ${t.index} (${rec.description}) failed: ${rec.error}`;
+    note('step-failed', { step: t.index, error: rec.error });
   }
   for (const { spec, windowMs } of deferred) results.set(spec.id, evaluateDeferred(spec, evidence, windowMs));
   // checks never reached fail with the reason
@@ -277,7 +311,15 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
       switch (c.kind) {
         case 'lock': return { kind: 'datastoreFiles', ...(await driver.datastoreFiles(c.datastore, c.host)) };
         case 'datastoreState': return { kind: 'datastoreState', host: c.host, ...(await driver.datastoreState(c.host, c.datastore)) };
-        case 'macTable': return { kind: 'macTable', rows: await driver.macTable(c.switch) };
+        case 'macTable':
+        case 'macCount': return { kind: 'macTable', rows: await driver.macTable(c.switch) };
+        case 'counter': {
+          const anchorIndex = anchorStep(s, step, c.after)?.index ?? 0;
+          const before = countersBefore.get(anchorIndex);
+          if (!before) return { kind: 'error', message: `the counters of ${c.point} were not read before step ${anchorIndex} (runner bug)` };
+          const now = await driver.counters([c.point]);
+          return { kind: 'counters', point: c.point, before: before.values[c.point] ?? null, now: now[c.point] ?? {}, windowMs: [before.atMs, driver.nowMs()] };
+        }
         case 'ping': return { kind: 'ping', ...(await driver.ping(c.from, c.to, c.count)) };
         case 'uplinkCarries':
         case 'uplinkIdle': {

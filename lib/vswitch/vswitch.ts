@@ -231,6 +231,10 @@ export class VSwitch implements UplinkLinkState {
   private deliveriesToPorts = 0;
   private framesToUplinks = 0;
   private readonly drops = new Float64Array(DROP_REASON_COUNT);
+  /** Drops of frames that arrived on each uplink, by reason (indexed like uplinkNames). */
+  private readonly uplinkDrops: Float64Array[];
+  /** The uplink of the frame being decided (-1: a port's frame). */
+  private curUplink = -1;
 
   // per-frame scratch state (no allocation per frame)
   private readonly result: ForwardResult;
@@ -275,6 +279,7 @@ export class VSwitch implements UplinkLinkState {
     this.securityCfg = config.security ? { ...config.security } : undefined;
     this.notifyDefault = config.notifySwitches ?? DEFAULT_NOTIFY_SWITCHES;
     this.uplinkUp = config.uplinks.map(() => true);
+    this.uplinkDrops = config.uplinks.map(() => new Float64Array(DROP_REASON_COUNT));
     for (const pg of config.portGroups) {
       const security = pg.security ? { ...pg.security } : undefined;
       this.portGroups.set(pg.name, {
@@ -460,6 +465,7 @@ export class VSwitch implements UplinkLinkState {
   fromPort(portId: number, frame: Uint8Array): ForwardResult {
     const r = this.reset(frame);
     const len = frame.length;
+    this.curUplink = -1;
     this.framesFromPorts++;
     this.bytesFromPorts += len;
     const p = this.portsById.get(portId);
@@ -527,6 +533,7 @@ export class VSwitch implements UplinkLinkState {
     this.checkUplink(uplinkIndex);
     const r = this.reset(frame);
     const len = frame.length;
+    this.curUplink = uplinkIndex;
     this.framesFromUplinks++;
     this.bytesFromUplinks += len;
     if (!this.uplinkUp[uplinkIndex]) return this.dropFrame(DROP.UPLINK_DOWN, undefined);
@@ -715,6 +722,30 @@ export class VSwitch implements UplinkLinkState {
     };
   }
 
+  /** Drops of frames that arrived on each uplink, by reason (frames the uplink's link delivered to this vSwitch). */
+  uplinkCounters(): Array<{ name: string; drops: Record<DropReason, number> }> {
+    return this.uplinkNames.map((name, i) => ({ name, drops: dropCounterRecord(this.uplinkDrops[i]!) }));
+  }
+
+  /** Zeroes every counter: the switch's, each port's and each uplink's (`vfab counters --reset`). */
+  clearCounters(): void {
+    this.framesFromPorts = 0;
+    this.bytesFromPorts = 0;
+    this.framesFromUplinks = 0;
+    this.bytesFromUplinks = 0;
+    this.deliveriesToPorts = 0;
+    this.framesToUplinks = 0;
+    this.drops.fill(0);
+    for (const d of this.uplinkDrops) d.fill(0);
+    for (const p of this.portsById.values()) {
+      p.txFrames = 0;
+      p.txBytes = 0;
+      p.rxFrames = 0;
+      p.rxBytes = 0;
+      p.drops.fill(0);
+    }
+  }
+
   /** The effective security policy of a port group (§4: port group over vSwitch over defaults). */
   portGroupPolicy(portGroup: string): SecurityPolicy {
     const pg = this.portGroups.get(portGroup);
@@ -742,6 +773,7 @@ export class VSwitch implements UplinkLinkState {
   private countDrop(code: number, port: PortState | undefined): void {
     this.drops[code]!++;
     if (port !== undefined) port.drops[code]!++;
+    else if (this.curUplink >= 0) this.uplinkDrops[this.curUplink]![code]!++;
   }
 
   /** Whole-frame drop before any delivery decision: counted on the switch and the sending port. */

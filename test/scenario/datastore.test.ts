@@ -309,6 +309,7 @@ describe('scenario runner: datastore steps and polled checks (fake driver, manua
       ping: async () => ({ sent: 1, received: 1, detail: '' }),
       portUplink: async () => ({ port: '', uplink: null, egressUplinks: [] }),
       uplinkTxFrames: async () => ({}),
+      counters: async () => ({}),
       vmPower: async (req) => {
         powers.push({ ...req, atMs: now });
         maxInFlight = Math.max(maxInFlight, ++inFlight);

@@ -130,6 +130,7 @@ steps:
       ping: async () => ({ sent: 3, received: 3, detail: 'ok' }),
       portUplink: async () => ({ port: 'web1.nic0', uplink: 'vmnic1', egressUplinks: ['vmnic1'] }),
       uplinkTxFrames: async () => ({}),
+      counters: async () => ({}),
       vmPower: async () => { throw new Error('no datastore steps here'); },
       datastoreFiles: async () => { throw new Error('no datastore checks here'); },
       datastoreState: async () => { throw new Error('no datastore checks here'); },

@@ -27,7 +27,7 @@ describe('e2e: shipped scenarios', function () {
       'failover-notify-on.yaml', 'failover-notify-off.yaml', 'failback-on.yaml', 'failback-off.yaml', 'explicit-order.yaml',
       'ip-hash-port-channel.yaml', 'ip-hash-no-port-channel.yaml', 'beacon-3-uplinks.yaml', 'beacon-2-uplinks.yaml', 'duplicate-mac.yaml',
       'datastore-power-on-race.yaml', 'datastore-host-crash.yaml', 'datastore-stall-10s.yaml', 'datastore-stall-20s.yaml', 'datastore-ats-off.yaml', 'nas-host-crash.yaml',
-      'vmotion-notify-on.yaml', 'vmotion-notify-off.yaml', 'vmotion-stream.yaml',
+      'vmotion-notify-on.yaml', 'vmotion-notify-off.yaml', 'vmotion-stream.yaml', 'forged-transmit-counters.yaml',
     ]);
   });
 
@@ -72,6 +72,14 @@ describe('e2e: vfab run reports failures and invalid scenarios', function () {
     expect(xml).to.contain('tests="3" failures="2"');
     expect(xml).to.contain('<failure message="expected 00:50:56:00:10:01 in VLAN 10 at sw1 Gi1/0/2, got at Gi1/0/1"');
     expect(fs.readdirSync(path.join(dir, 'out'))).to.include.members(['timeline.txt', 'timeline.json', 'result.json', 'rarp-points.pcapng']);
+  });
+
+  it('a traffic step whose frames the vNIC cannot send exits 2 before any fabric starts, naming the VM, the size and the limit', () => {
+    const bad = path.join(dir, 'jumbo.yaml');
+    fs.writeFileSync(bad, `name: jumbo\ntopology: ${path.resolve('scenarios/topologies/forged-lab.yaml')}\nsteps:\n  - traffic: { name: big, from: web1, to: peer, rate: 10, seconds: 1, frameBytes: 9014 }\n`);
+    const run = spawnSync(process.execPath, ['bin/vfab.js', 'run', bad], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, VFAB_STATE_DIR: path.join(dir, 'state-jumbo') } });
+    expect(run.status, run.stderr).to.equal(2);
+    expect(run.stderr).to.contain(`${bad}:4:5: steps[0].traffic: traffic big: web1.nic0 cannot send 9014-byte frames: its largest frame is 1514 bytes (MTU 1500 + 14-byte Ethernet header; no fragmentation)`);
   });
 
   it('an invalid scenario exits 2 with file:line and starts no fabric', () => {
