@@ -17,6 +17,7 @@ import { control } from '../common/control-client.js';
 import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type IscsiTargetRef, type PlannedDaemon, type VmConfig } from './plan.js';
 import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stores.js';
 import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
+import { initRunningConfig } from './running-config.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
 import { checkDaemonPid } from './pid-identity.js';
 import { canManageNetworks, netnsNeedsRoot } from '../guests/vxlan-device.js';
@@ -30,6 +31,16 @@ export interface UpOptions {
   timeScale?: number;
   stateDir?: string;
   onProgress?: (line: string) => void;
+  /** The topology's YAML text, the start of the running configuration; default: read topology.file. */
+  topologyText?: string;
+}
+
+function readIfThere(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 export interface LinkStatus {
@@ -101,6 +112,9 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     }
     state.daemons = started;
     writeState(state, dir);
+    // the running configuration starts as the topology's text (vfab set edits it, vfab export prints it)
+    const text = opts.topologyText ?? readIfThere(opts.topology.file);
+    if (text !== undefined) initRunningConfig(state, text);
     await connectPeers(plan, started, token);
     await waitLinksUp(state, LINKS_UP_TIMEOUT_MS, progress);
     return state;
