@@ -9,7 +9,7 @@
 import { VfabError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Vm as VmModel } from '../../lib/topology/model.js';
-import { VmEndpoint, type EndpointAction, type EndpointActions } from '../../lib/endpoint/vm-endpoint.js';
+import { VmEndpoint, nicConfigsOf, type EndpointAction, type EndpointActions } from '../../lib/endpoint/vm-endpoint.js';
 import { parseMac, macToString, type Mac } from '../../lib/wire/mac.js';
 import { MAX_FRAME_BYTES } from '../../lib/wire/ethernet.js';
 import { parseIpv4Address, prefixMask, sameSubnet } from '../../lib/wire/ipv4.js';
@@ -133,13 +133,7 @@ export class GuestRunner implements GuestOps {
     this.vmEndpoint = new VmEndpoint({
       name: model.name,
       clock,
-      nics: model.nics.map((n) => ({
-        name: n.name,
-        mac: n.mac,
-        ...(n.ip ? { ipv4: n.ip.address, prefixLength: n.ip.prefixLength } : {}),
-        ...(n.gateway ? { gateway: n.gateway } : {}),
-        ...(n.guestVlan !== undefined ? { guestVlanId: n.guestVlan } : {}),
-      })),
+      nics: nicConfigsOf(model.nics),
     });
   }
 

@@ -47,6 +47,30 @@ export function frameTooLargeMessage(nic: string, frameBytes: number, mtuBytes: 
 }
 /** Smallest IPv4 MTU (RFC 791). */
 export const MIN_MTU_BYTES = 68;
+
+/** The largest ICMP echo payload (ping -s) a vNIC with IP MTU `mtuBytes` sends in one packet: MTU - 20 - 8. */
+export function maxPingPayloadBytes(mtuBytes: number): number {
+  return mtuBytes - IPV4_MIN_HEADER_BYTES - ICMP_HEADER_BYTES;
+}
+
+function checkMtu(mtuBytes: number, where: string): number {
+  if (!Number.isInteger(mtuBytes) || mtuBytes < MIN_MTU_BYTES || mtuBytes > MAX_MTU_BYTES) {
+    throw endpointError('VFAB_ENDPOINT_BAD_CONFIG', `${where}: MTU ${mtuBytes} outside ${MIN_MTU_BYTES}..${MAX_MTU_BYTES}`);
+  }
+  return mtuBytes;
+}
+
+/** A topology VM's vNICs as endpoint configs (address, gateway, guest VLAN, MTU), for hostd and vmd alike. */
+export function nicConfigsOf(nics: ReadonlyArray<{ name: string; mac: Mac; ip?: { address: string; prefixLength: number } | undefined; gateway?: string | undefined; guestVlan?: number | undefined; mtu?: number | undefined }>): NicConfig[] {
+  return nics.map((n) => ({
+    name: n.name,
+    mac: n.mac,
+    ...(n.ip ? { ipv4: n.ip.address, prefixLength: n.ip.prefixLength } : {}),
+    ...(n.gateway ? { gateway: n.gateway } : {}),
+    ...(n.guestVlan !== undefined ? { guestVlanId: n.guestVlan } : {}),
+    ...(n.mtu !== undefined ? { mtuBytes: n.mtu } : {}),
+  }));
+}
 export const DEFAULT_PREFIX_LENGTH = 24;
 export const PING_DEFAULT_TIMEOUT_MS = 1_000;
 /** Like ping(8): 56 data bytes, 64 ICMP bytes. */
@@ -110,6 +134,7 @@ export interface EndpointDropCounters {
   poweredOff: number;
   /** Shorter than an Ethernet header. */
   runt: number;
+  /** Longer than MAX_FRAME_BYTES, or an IP packet larger than the vNIC's MTU (its receive buffers fit the MTU). */
   oversize: number;
   /** Tag missing, wrong VID, or a tag on a vNIC that does not tag. */
   vlanMismatch: number;
@@ -252,10 +277,7 @@ export class VmEndpoint {
       if (!isMac(c.mac) || isGroupMac(c.mac)) {
         throw endpointError('VFAB_ENDPOINT_BAD_CONFIG', `${where}: MAC must be a unicast 48-bit address`);
       }
-      const mtuBytes = c.mtuBytes ?? DEFAULT_MTU_BYTES;
-      if (!Number.isInteger(mtuBytes) || mtuBytes < MIN_MTU_BYTES || mtuBytes > MAX_MTU_BYTES) {
-        throw endpointError('VFAB_ENDPOINT_BAD_CONFIG', `${where}: mtuBytes ${mtuBytes} outside ${MIN_MTU_BYTES}..${MAX_MTU_BYTES}`);
-      }
+      const mtuBytes = checkMtu(c.mtuBytes ?? DEFAULT_MTU_BYTES, where);
       const guestVid = c.guestVlanId ?? 0;
       if (guestVid !== 0 && (!Number.isInteger(guestVid) || guestVid < VLAN_MIN || guestVid > VLAN_MAX)) {
         throw endpointError('VFAB_ENDPOINT_BAD_CONFIG', `${where}: guestVlanId ${guestVid} outside ${VLAN_MIN}..${VLAN_MAX}`);
@@ -463,6 +485,15 @@ export class VmEndpoint {
     return [{ kind: 'macChanged', nic, mac, previousMac }];
   }
 
+  /**
+   * The guest sets its interface's IP MTU (`ip link set mtu`): larger pings and datagrams are sent in one
+   * frame up to it (no fragmentation, as with DF set), and received packets above it are dropped.
+   */
+  setMtu(nic: number, mtuBytes: number): void {
+    const n = this.nic(nic);
+    n.mtuBytes = checkMtu(mtuBytes, `${this.name} ${n.name}`);
+  }
+
   /** The guest adapter's promiscuous flag (spec §4.2: the port group must also Accept). */
   setPromiscuous(nic: number, on: boolean): EndpointActions {
     const n = this.nic(nic);
@@ -513,7 +544,7 @@ export class VmEndpoint {
     const timeoutMs = opts.timeoutMs ?? PING_DEFAULT_TIMEOUT_MS;
     checkPort(id, 'ping id');
     checkPort(seq, 'ping seq');
-    if (!Number.isInteger(payloadBytes) || payloadBytes < 0 || payloadBytes > n.mtuBytes - IPV4_MIN_HEADER_BYTES - ICMP_HEADER_BYTES) {
+    if (!Number.isInteger(payloadBytes) || payloadBytes < 0 || payloadBytes > maxPingPayloadBytes(n.mtuBytes)) {
       throw endpointError('VFAB_ENDPOINT_TOO_LARGE', `ping payload of ${payloadBytes} bytes does not fit the ${n.mtuBytes}-byte MTU (no fragmentation)`);
     }
     if (!(timeoutMs > 0 && timeoutMs <= PING_MAX_TIMEOUT_MS)) {
@@ -641,6 +672,10 @@ export class VmEndpoint {
       l3 += VLAN_TAG_BYTES;
     } else if (n.guestVid !== 0) {
       c.drops.vlanMismatch++;
+      return NO_ACTIONS;
+    }
+    if (frame.length - l3 > n.mtuBytes) {
+      c.drops.oversize++;
       return NO_ACTIONS;
     }
     const dstMac = readMac(frame, 0);

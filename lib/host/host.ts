@@ -24,7 +24,7 @@ import { TokenBucketShaper, kbitToBps, kbToBytes, type ShaperStats } from '../sh
 import { buildRarpAnnounce } from '../wire/arp.js';
 import { VSwitch, type VSwitchEvent } from '../vswitch/vswitch.js';
 import type { SecurityPolicy } from '../vswitch/config.js';
-import { VmEndpoint, frameTooLargeMessage, type EndpointAction, type EndpointActions } from '../endpoint/vm-endpoint.js';
+import { VmEndpoint, frameTooLargeMessage, nicConfigsOf, type EndpointAction, type EndpointActions } from '../endpoint/vm-endpoint.js';
 import { ethIsTagged, ETHERTYPE_IPV4, ETH_HEADER_BYTES, VLAN_TAG_BYTES } from '../wire/ethernet.js';
 import { macToString } from '../wire/mac.js';
 import { RunCursor } from '../link/codec.js';
@@ -262,13 +262,7 @@ export class EsxHost {
       const endpoint = new VmEndpoint({
         name: vm.name,
         clock,
-        nics: vm.nics.map((n) => ({
-          name: n.name,
-          mac: n.mac,
-          ...(n.ip ? { ipv4: n.ip.address, prefixLength: n.ip.prefixLength } : {}),
-          ...(n.gateway ? { gateway: n.gateway } : {}),
-          ...(n.guestVlan !== undefined ? { guestVlanId: n.guestVlan } : {}),
-        })),
+        nics: nicConfigsOf(vm.nics),
       });
       const state: VmState = { model: vm, endpoint, external: vm.external === true || isRealGuest(vm), kernel: false, linkUp: vm.nics.map(() => false), poweredOn: false, nics: [], listeners: new Set(), sinks: [] };
       this.vms.set(vm.name, state);

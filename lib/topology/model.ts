@@ -256,7 +256,7 @@ export interface VmNic extends PortAttachment {
   ip: IpInterface | undefined;
   /** VLAN the guest tags its frames with (only on a 4095 port group); undefined = untagged. */
   guestVlan: number | undefined;
-  /** IP MTU of a real guest's interface (nics[].mtu, 68..9000); undefined = 1500. Builtin VMs ignore it. */
+  /** IP MTU of the guest's interface (nics[].mtu, 68..9000, at most its vSwitch's); undefined = 1500. */
   mtu?: number;
 }
 
