@@ -552,10 +552,11 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
     if (!found || found.vm.nics.length === 0) return;
     const toIp = findVm(t, a.to)?.vm.nics.find((n) => n.ip)?.ip?.address ?? a.to;
     const nic = found.vm.nics[defaultNicIndex(found.vm.nics, toIp)]!;
-    // topology vNICs carry no MTU of their own: the guest's default (hostd reads the live one)
+    // the vNIC's MTU in the topology (hostd checks the live one, which a guest action may have changed)
     const tagged = nic.guestVlan !== undefined;
-    if (a.frameBytes > vnicMaxFrameBytes(DEFAULT_MTU_BYTES, tagged)) {
-      at(loc, `traffic ${a.name}: ${frameTooLargeMessage(`${a.from}.${nic.name}`, a.frameBytes, DEFAULT_MTU_BYTES, tagged)}`, `frameBytes at most ${vnicMaxFrameBytes(DEFAULT_MTU_BYTES, tagged)}`);
+    const mtu = nic.mtu ?? DEFAULT_MTU_BYTES;
+    if (a.frameBytes > vnicMaxFrameBytes(mtu, tagged)) {
+      at(loc, `traffic ${a.name}: ${frameTooLargeMessage(`${a.from}.${nic.name}`, a.frameBytes, mtu, tagged)}`, `frameBytes at most ${vnicMaxFrameBytes(mtu, tagged)}`);
     }
   }
   function hostNamed(loc: Step['loc'], name: string): boolean {

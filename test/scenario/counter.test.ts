@@ -18,10 +18,11 @@ switches:
 hosts:
   - name: esx1
     vswitches:
-      - { name: vSwitch0, uplinks: [vmnic0], portGroups: [{ name: PG-10, vlan: 10 }, { name: Trunk, vlan: 4095 }] }
+      - { name: vSwitch0, mtu: 9000, uplinks: [vmnic0], portGroups: [{ name: PG-10, vlan: 10 }, { name: Trunk, vlan: 4095 }] }
     vms:
       - { name: web1, nics: [{ portGroup: PG-10, mac: "00:50:56:00:66:01", ip: 192.0.2.11/24 }] }
       - { name: vgt, nics: [{ portGroup: Trunk, guestVlan: 10, mac: "00:50:56:00:66:02", ip: 192.0.2.12/24 }] }
+      - { name: jumbo, nics: [{ portGroup: PG-10, mac: "00:50:56:00:66:03", ip: 192.0.2.13/24, mtu: 9000 }] }
 links:
   - [esx1.vmnic0, sw1.Gi1/0/1]
 `, 'lab.yaml');
@@ -86,6 +87,12 @@ describe('scenario counter check: loading', () => {
     expect(t('web1', 1515)).to.have.length(1);
     expect(t('vgt', 1518)).to.deep.equal([]);
     expect(t('vgt', 1519)[0]).to.contain('vgt.nic0 cannot send 1519-byte frames: its largest frame is 1518 bytes (MTU 1500 + 14-byte Ethernet header + 4-byte 802.1Q tag the guest adds');
+  });
+
+  it('reads the sending vNIC\'s own MTU (nics[].mtu): a 9000-byte vNIC sends 9014-byte frames, not 9015', () => {
+    const t = (bytes: number) => problems(`  - traffic: { name: s1, from: jumbo, to: 192.0.2.99, rate: 10, seconds: 1, frameBytes: ${bytes} }\n`);
+    expect(t(9014)).to.deep.equal([]);
+    expect(t(9015)).to.deep.equal(['4: traffic s1: jumbo.nic0 cannot send 9015-byte frames: its largest frame is 9014 bytes (MTU 9000 + 14-byte Ethernet header; no fragmentation)']);
   });
 });
 
