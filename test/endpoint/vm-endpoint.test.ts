@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { ManualClock, seededRandom } from '../../lib/clock.js';
 import {
-  VmEndpoint, ARP_CACHE_TTL_MS, ARP_RETRY_INTERVAL_MS, ARP_MAX_RETRIES, ARP_PENDING_MAX_PACKETS, PING_DEFAULT_TIMEOUT_MS,
+  VmEndpoint, ARP_CACHE_TTL_MS, ARP_RETRY_INTERVAL_MS, ARP_MAX_RETRIES, ARP_PENDING_MAX_PACKETS, PING_DEFAULT_TIMEOUT_MS, maxPingPayloadBytes,
 } from '../../lib/endpoint/index.js';
 import { parseEthernet, ethIsTagged, ethVid, ethSrc, ethDst, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../../lib/wire/ethernet.js';
 import { parseArp, buildGratuitousArp, buildArpRequest, ARP_OP_REQUEST, ARP_OP_REPLY } from '../../lib/wire/arp.js';
@@ -21,7 +21,7 @@ function arpOf(frame: Buffer) {
   return a.ok ? a.value : undefined;
 }
 
-function pair(opts: { guestVlanId?: number } = {}) {
+function pair(opts: { guestVlanId?: number; mtuBytes?: number } = {}) {
   const clock = new ManualClock(0);
   const a = vm(clock, 'A', { mac: MAC_A, ipv4: '10.0.0.1', prefixLength: 24, ...opts });
   const b = vm(clock, 'B', { mac: MAC_B, ipv4: '10.0.0.2', prefixLength: 24, ...opts });
@@ -212,6 +212,45 @@ describe('endpoint/VmEndpoint', () => {
       expect(a.receive(0, ipFrame(IPPROTO_ICMP, icmp, { dstIp: 0x0a0000ff, dstMac: 0xffffffffffff }))).to.have.length(0);
       expect(a.counters.drops.broadcastEcho).to.equal(1);
       expect(a.receive(0, ipFrame(IPPROTO_ICMP, icmp))).to.have.length(1);
+    });
+  });
+
+  describe('vNIC MTU (no fragmentation)', () => {
+    it('a 9000-byte vNIC pings with 8972 data bytes in one 9014-byte frame and gets the reply; 8973 is refused', () => {
+      const { a, b } = pair({ mtuBytes: 9000 });
+      const hub = new Hub();
+      hub.attach(a); hub.attach(b);
+      hub.run(a, a.resolve(0, '10.0.0.2'));
+      expect(maxPingPayloadBytes(9000)).to.equal(8972);
+      hub.run(a, a.ping(0, '10.0.0.2', { seq: 1, sizeBytes: 8972 }));
+      expect(hub.wire.at(-2)!.frame.length).to.equal(9014);
+      expect(hub.of('pingReply', 'A')).to.have.length(1);
+      expect(hub.of('pingReply', 'A')[0]).to.include({ bytes: 8980 });
+      expect(() => a.ping(0, '10.0.0.2', { seq: 2, sizeBytes: 8973 })).to.throw(VfabError, /8973 bytes does not fit the 9000-byte MTU/).with.property('code', 'VFAB_ENDPOINT_TOO_LARGE');
+    });
+
+    it('defaults to 1500 (1472 data bytes), setMtu raises it within 68..9000 and refuses the rest', () => {
+      const { a } = pair();
+      expect(a.nicMtu(0)).to.equal(1500);
+      expect(() => a.ping(0, '10.0.0.2', { sizeBytes: 1473 })).to.throw(VfabError).with.property('code', 'VFAB_ENDPOINT_TOO_LARGE');
+      a.setMtu(0, 9000);
+      expect(a.nicMtu(0)).to.equal(9000);
+      expect(a.nicMaxFrameBytes(0)).to.equal(9014);
+      for (const bad of [67, 9001, 1500.5]) expect(() => a.setMtu(0, bad)).to.throw(VfabError).with.property('code', 'VFAB_ENDPOINT_BAD_CONFIG');
+      expect(a.nicMtu(0)).to.equal(9000);
+    });
+
+    it('drops a received packet larger than its own MTU (counted oversize): a 1500-byte guest does not answer a jumbo ping', () => {
+      const { a, b } = pair({ mtuBytes: 9000 });
+      const hub = new Hub();
+      hub.attach(a); hub.attach(b);
+      hub.run(a, a.resolve(0, '10.0.0.2'));
+      b.setMtu(0, 1500);
+      hub.run(a, a.ping(0, '10.0.0.2', { seq: 1, sizeBytes: 1473 }));
+      expect(b.counters.drops.oversize).to.equal(1);
+      expect(b.counters.icmp.echoRequestsReceived).to.equal(0);
+      hub.run(a, a.ping(0, '10.0.0.2', { seq: 2, sizeBytes: 1472 }));
+      expect(hub.of('pingReply', 'A').map((r) => r.seq)).to.deep.equal([2]);
     });
   });
 
