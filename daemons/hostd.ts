@@ -20,6 +20,7 @@
 //   POST /control/vms/:vm/ping            {target, count, intervalMs, timeoutMs, sizeBytes, nic?}
 //   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC
 //   POST /control/vms/:vm/promiscuous     {nic?, on}: the guest adapter's promiscuous mode
+//   POST /control/vms/:vm/mtu             {nic?, mtu}: the guest sets its interface's IP MTU (68-9000)
 //   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
 //   POST /control/inject                  {point, frames: [hex], intervalsMs?}: crafted frames at esx1.vmnic0 (as
 //                                         received from the wire) or web1.nic0 (as its guest); GET: counters
@@ -358,7 +359,7 @@ const server = new ControlServer(token)
   .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
 
-registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, raw (daemons/common/vm-control.ts)
+registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, mtu, raw (daemons/common/vm-control.ts)
 // crafted frames (vfab send): at an uplink as if off the wire, at a VM's vNIC as its guest (daemons/common/inject.ts)
 const injectUplinks = config.host.vswitches.flatMap((v) => v.uplinks);
 registerInjectRoutes(server, {

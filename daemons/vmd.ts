@@ -16,6 +16,7 @@
 //   POST /control/vms/:vm/ping            {target, count, intervalMs, timeoutMs, sizeBytes, nic?}
 //   POST /control/vms/:vm/mac             {nic?, mac}: the guest changes its MAC (told to the host first)
 //   POST /control/vms/:vm/promiscuous     {nic?, on}
+//   POST /control/vms/:vm/mtu             {nic?, mtu}: the guest sets its interface's IP MTU (68-9000)
 //   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
 //   POST /control/inject                  {point: "<vm>.<nic>", frames: [hex], intervalsMs?}: as the guest; GET: counters
 //   POST /control/vms/:vm/power           {on}: off = stack off and every vNIC link admin-down

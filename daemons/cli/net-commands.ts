@@ -1,14 +1,22 @@
 // vfab ping / mac-table: reachability from inside a VM or from a host's vmkernel port (esx1.vmk0), and
-// what a switch has learned.
+// what a switch has learned. A ping that loses replies compares the fabric's MTU drop counters from
+// before and after it, and names the hop that refused the packet's size (lib/counters/mtu-drops.ts).
 
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
 import { readState, findDaemon, findVmDaemon, type FabricState, type DaemonRecord } from '../fabric/state.js';
-import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_FAILED } from './io.js';
+import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK, EXIT_FAILED } from './io.js';
+import { fabricCounterPoints } from '../fabric/counters.js';
+import { mtuDropsBetween, mtuDropText, type MtuDrop } from '../../lib/counters/mtu-drops.js';
+import { IPV4_MIN_HEADER_BYTES } from '../../lib/wire/ipv4.js';
+import { ICMP_HEADER_BYTES } from '../../lib/wire/icmp.js';
+import { MAX_MTU_BYTES } from '../../lib/wire/ethernet.js';
 
 export const MAX_PING_COUNT = 10_000;
-/** Largest ICMP payload: a 9000-byte jumbo frame less the IPv4 and ICMP headers. */
-export const MAX_PING_PAYLOAD_BYTES = 8972;
+/** IPv4 and ICMP echo headers around the data bytes (--size): the IP packet is size + 28 bytes. */
+export const PING_HEADER_BYTES = IPV4_MIN_HEADER_BYTES + ICMP_HEADER_BYTES;
+/** Largest --size at all: a 9000-byte MTU less the IPv4 and ICMP headers (the vNIC's own MTU decides below it). */
+export const MAX_PING_PAYLOAD_BYTES = MAX_MTU_BYTES - PING_HEADER_BYTES;
 /** Longest --interval-ms and --timeout-ms. */
 export const MAX_PING_WAIT_MS = 60_000;
 
@@ -19,18 +27,22 @@ const ping = defineCommand(
 prints each reply with its round-trip time, like ping(8). SOURCE is one of:
   web1           a VM (from the vNIC on TARGET_IP's subnet, or --nic)
   web1.nic0      a VM's vNIC
-  esx1.vmk0      a host's vmkernel port (hosts[].vmkernels), e.g. the management network`,
+  esx1.vmk0      a host's vmkernel port (hosts[].vmkernels), e.g. the management network
+--size sets the ICMP data bytes (ping -s); the packet (BYTES + 28) goes in one frame, never fragmented
+(like ping -M do). A size beyond the sending vNIC's MTU is refused (exit 2). When replies are lost and
+a vSwitch or switch dropped frames for their size meanwhile, ping names that hop and its MTU:
+  no reply: dropped at sw1.Gi1/0/2 (MTU 1500 < 9000-byte IP packet; 1 frame)`,
     options: {
       count: { type: 'int', short: 'c', min: 1, max: MAX_PING_COUNT, default: 4, description: 'echo requests to send' },
       'interval-ms': { type: 'duration', unit: 'ms', min: 1, max: MAX_PING_WAIT_MS, default: 200, description: 'time between requests' },
       'timeout-ms': { type: 'duration', unit: 'ms', min: 1, max: MAX_PING_WAIT_MS, default: 1000, description: 'how long to wait for each reply' },
-      size: { type: 'int', value: 'BYTES', min: 0, max: MAX_PING_PAYLOAD_BYTES, default: 56, description: 'ICMP payload size in bytes' },
+      size: { type: 'int', value: 'BYTES', min: 0, max: MAX_PING_PAYLOAD_BYTES, default: 56, description: "ICMP data bytes, like ping -s: the IP packet is BYTES + 28; at most the vNIC's MTU - 28 (1472 at MTU 1500, 8972 at 9000), sent in one packet (no fragmentation)" },
       nic: { type: 'string', value: 'NAME', description: "which vNIC to send from (default: the first one on TARGET_IP's subnet, else nic 0)" },
       json: JSON_OPTION,
     },
     args: { min: 2, max: 2 },
-    examples: ['ping web1 192.0.2.12 --count 3', 'ping web1 198.51.100.11 -c 1 --timeout-ms 300   # across VLANs: no reply, exit 1', 'ping esx1.vmk0 10.0.0.12 -c 2                   # management network, host to host'],
-    exits: { 1: 'no reply came back' },
+    examples: ['ping web1 192.0.2.12 --count 3', 'ping web1 198.51.100.11 -c 1 --timeout-ms 300   # across VLANs: no reply, exit 1', 'ping esx1.vmk0 10.0.0.12 -c 2                   # management network, host to host', 'ping web1 192.0.2.12 --size 8972 -c 1          # jumbo: MTU 9000 on every hop'],
+    exits: { 1: 'no reply came back (an MTU drop on the way is named)', 2: '--size beyond the vNIC\'s MTU - 28' },
   },
   async ({ values, positionals }, io) => {
     const [source, target] = positionals as [string, string];
@@ -39,13 +51,27 @@ prints each reply with its round-trip time, like ping(8). SOURCE is one of:
     const timeoutMs = values['timeout-ms'];
     const state = readState();
     const from = pingSource(state, source, values.nic);
-    const result = await control<PingResult>(from.daemon, state.token, 'POST', from.path, { target, count, intervalMs, timeoutMs, sizeBytes, nic: from.nic }, count * (intervalMs + timeoutMs) + 10_000);
-    if (values.json) printJson(io, result);
+    // MTU drop counters before and after: a ping that lost replies names the hop that refused its size
+    const before = await fabricCounterPoints(state).catch(() => null);
+    let result: PingResult;
+    try {
+      result = await control<PingResult>(from.daemon, state.token, 'POST', from.path, { target, count, intervalMs, timeoutMs, sizeBytes, nic: from.nic }, count * (intervalMs + timeoutMs) + 10_000);
+    } catch (e) {
+      if (e instanceof VfabError && e.code === 'VFAB_PING_TOO_LARGE') throw new UsageError(`--size ${sizeBytes}: ${e.message}`);
+      throw e;
+    }
+    const packetBytes = sizeBytes + PING_HEADER_BYTES;
+    if (result.received < result.sent && before !== null) {
+      const drops = mtuDropsBetween(before, await fabricCounterPoints(state).catch(() => before));
+      if (drops.length > 0) result.mtuDrops = drops;
+    }
+    if (values.json) printJson(io, { ...result, packetBytes });
     else {
       io.out(`PING ${target} from ${result.vm}.${result.nic} (${result.sourceIp}): ${sizeBytes} data bytes`);
       for (const r of result.replies) {
         io.out(r.rttMs === null ? `no reply for icmp_seq=${r.seq} (${r.error ?? 'timeout'})` : `${r.bytes} bytes from ${target}: icmp_seq=${r.seq} ttl=${r.ttl} time=${r.rttMs.toFixed(3)} ms`);
       }
+      for (const d of result.mtuDrops ?? []) io.out(`no reply: ${mtuDropText(d, packetBytes)}`);
       const got = result.replies.filter((r) => r.rttMs !== null).length;
       io.out(`--- ${target} ping statistics ---\n${result.replies.length} packets transmitted, ${got} received, ${(((result.replies.length - got) / result.replies.length) * 100).toFixed(0)}% packet loss`);
     }
@@ -74,6 +100,8 @@ export interface PingResult {
   sent: number;
   received: number;
   replies: Array<{ seq: number; rttMs: number | null; ttl?: number; bytes?: number; error?: string }>;
+  /** When replies were lost: the hops whose MTU drop counters grew during the ping (added by the CLI). */
+  mtuDrops?: MtuDrop[];
 }
 
 /** Highest VLAN ID (802.1Q VID is 12 bits). */

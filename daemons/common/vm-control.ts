@@ -1,5 +1,5 @@
 // The guest part of the control API, shared by hostd (VMs inside the host) and vmd (one VM in its own
-// process): POST /control/vms/:vm/ping | mac | promiscuous | raw, over anything that runs guests
+// process): POST /control/vms/:vm/ping | mac | promiscuous | mtu | raw, over anything that runs guests
 // (`GuestOps`: EsxHost fits it as it is; `GuestRunner` below runs a single VmEndpoint for vmd). Covers
 // argument checks, the ping loop (echo requests paced on the daemon's scaled clock, replies collected
 // from the guest's actions) and GuestRunner, which turns a VmEndpoint's actions into link sends and
@@ -9,10 +9,11 @@
 import { VfabError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Vm as VmModel } from '../../lib/topology/model.js';
-import { VmEndpoint, nicConfigsOf, type EndpointAction, type EndpointActions } from '../../lib/endpoint/vm-endpoint.js';
+import { VmEndpoint, nicConfigsOf, maxPingPayloadBytes, type EndpointAction, type EndpointActions } from '../../lib/endpoint/vm-endpoint.js';
 import { parseMac, macToString, type Mac } from '../../lib/wire/mac.js';
 import { MAX_FRAME_BYTES } from '../../lib/wire/ethernet.js';
-import { parseIpv4Address, prefixMask, sameSubnet } from '../../lib/wire/ipv4.js';
+import { parseIpv4Address, prefixMask, sameSubnet, IPV4_MIN_HEADER_BYTES } from '../../lib/wire/ipv4.js';
+import { ICMP_HEADER_BYTES } from '../../lib/wire/icmp.js';
 import type { ControlServer } from './server.js';
 
 export const MAX_PING_COUNT = 10_000;
@@ -56,6 +57,7 @@ export async function runPing(ops: PingOps, vm: string, body: any, opts: VmRoute
   const timeoutMs = Math.max(1, Number(body?.timeoutMs ?? 1000));
   const sizeBytes = Math.max(0, Number(body?.sizeBytes ?? 56));
   const nic = ops.pickNic(vm, target, body?.nic);
+  checkPingSize(ops.endpoint(vm), vm, nic, sizeBytes);
   const id = (random() * 0xffff) | 0;
   const replies = new Map<number, { seq: number; rttMs: number | null; ttl?: number; bytes?: number; error?: string }>();
   let settle: () => void = () => {};
@@ -83,7 +85,19 @@ export async function runPing(ops: PingOps, vm: string, body: any, opts: VmRoute
   return { vm, nic: ep.nicName(nic), sourceIp: ep.nicIp(nic) ?? '-', target, sent: count, received: ordered.filter((r) => r.rttMs !== null).length, replies: ordered };
 }
 
-/** Registers POST /control/vms/:vm/ping, /mac, /promiscuous and /raw on `server`. */
+/**
+ * VFAB_PING_TOO_LARGE when `sizeBytes` of ICMP data (ping -s) do not fit vNIC `nic`'s IP MTU in one
+ * packet: the guest does not fragment (like ping -M do). details.maxSizeBytes is the limit.
+ */
+export function checkPingSize(ep: VmEndpoint, vm: string, nic: number, sizeBytes: number): void {
+  const mtu = ep.nicMtu(nic);
+  const max = maxPingPayloadBytes(mtu);
+  if (!Number.isInteger(sizeBytes) || sizeBytes > max) {
+    throw new VfabError('VFAB_PING_TOO_LARGE', `${sizeBytes} data bytes do not fit ${vm}.${ep.nicName(nic)}'s MTU ${mtu}: at most ${max} (MTU - ${IPV4_MIN_HEADER_BYTES}-byte IPv4 header - ${ICMP_HEADER_BYTES}-byte ICMP header; no fragmentation)`, { maxSizeBytes: max, mtuBytes: mtu });
+  }
+}
+
+/** Registers POST /control/vms/:vm/ping, /mac, /promiscuous, /mtu and /raw on `server`. */
 export function registerVmRoutes(server: ControlServer, ops: GuestOps, opts: VmRouteOptions): ControlServer {
   return server
     .on('POST', '/control/vms/:vm/ping', (req) => runPing(ops, req.params.vm!, req.body, opts))
@@ -99,6 +113,13 @@ export function registerVmRoutes(server: ControlServer, ops: GuestOps, opts: VmR
       const nic = ops.pickNic(vm, '0.0.0.0', req.body?.nic);
       await ops.applyGuestActions(vm, ops.endpoint(vm).setPromiscuous(nic, req.body?.on !== false));
       return { vm, nic, promiscuous: req.body?.on !== false };
+    })
+    .on('POST', '/control/vms/:vm/mtu', (req) => {
+      const vm = req.params.vm!;
+      const nic = ops.pickNic(vm, '0.0.0.0', req.body?.nic);
+      const ep = ops.endpoint(vm);
+      ep.setMtu(nic, Number(req.body?.mtu));
+      return { vm, nic: ep.nicName(nic), mtu: ep.nicMtu(nic) };
     })
     .on('POST', '/control/vms/:vm/raw', (req) => {
       const vm = req.params.vm!;

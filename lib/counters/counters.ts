@@ -59,6 +59,8 @@ export interface CounterPoint {
   node: string;
   /** Every name of COUNTER_NAMES[kind], in that order. */
   counters: Record<string, number>;
+  /** The MTU frames are checked against here (the vSwitch's, or the switch port's), when the status gives it. */
+  mtuBytes?: number;
 }
 
 type Num = Record<string, number | undefined>;
@@ -67,14 +69,14 @@ export interface HostStatusLike {
   name: string;
   kind: 'host';
   links?: Array<{ local: string; counters: Num | null }>;
-  vswitches: Array<{ name: string; uplinks: Array<{ name: string; drops?: Num }>; ports: Array<{ name: string; counters: Num & { drops?: Num } }> }>;
+  vswitches: Array<{ name: string; mtu?: number; uplinks: Array<{ name: string; drops?: Num }>; ports: Array<{ name: string; counters: Num & { drops?: Num } }> }>;
 }
 /** The parts of switchd's GET /control/status this reads. */
 export interface SwitchStatusLike {
   name: string;
   kind: 'switch';
   links?: Array<{ local: string; counters: Num | null }>;
-  ports: Array<{ name: string; counters: Num & { rxDrops?: Num; txDrops?: Num } }>;
+  ports: Array<{ name: string; mtuBytes?: number; counters: Num & { rxDrops?: Num; txDrops?: Num } }>;
 }
 
 /** Reads `names` from `source` (a missing value is 0: a link that never connected has counted nothing). */
@@ -86,6 +88,10 @@ function linkCounters(status: { links?: Array<{ local: string; counters: Num | n
   return status.links?.find((l) => l.local === local)?.counters ?? null;
 }
 
+function mtuOf(mtu: number | undefined): { mtuBytes?: number } {
+  return typeof mtu === 'number' ? { mtuBytes: mtu } : {};
+}
+
 /** A host's points: each vSwitch port (VM vNICs, vmkernel ports) and each uplink, in status order. */
 export function hostCounterPoints(status: HostStatusLike): CounterPoint[] {
   const out: CounterPoint[] = [];
@@ -94,7 +100,7 @@ export function hostCounterPoints(status: HostStatusLike): CounterPoint[] {
       const c: Record<string, number> = {};
       pick(c, TRAFFIC, p.counters);
       pick(c, VSWITCH_DROP_REASONS, p.counters.drops, 'drops.');
-      out.push({ point: p.name, kind: 'vswitchPort', node: status.name, counters: c });
+      out.push({ point: p.name, kind: 'vswitchPort', node: status.name, counters: c, ...mtuOf(vs.mtu) });
     }
   }
   for (const vs of status.vswitches) {
@@ -104,7 +110,7 @@ export function hostCounterPoints(status: HostStatusLike): CounterPoint[] {
       pick(c, TRAFFIC, link);
       pick(c, VSWITCH_DROP_REASONS, u.drops, 'drops.');
       pick(c, LINK_EXTRA, link, 'link.');
-      out.push({ point: `${status.name}.${u.name}`, kind: 'uplink', node: status.name, counters: c });
+      out.push({ point: `${status.name}.${u.name}`, kind: 'uplink', node: status.name, counters: c, ...mtuOf(vs.mtu) });
     }
   }
   return out;
@@ -118,7 +124,7 @@ export function switchCounterPoints(status: SwitchStatusLike): CounterPoint[] {
     pick(c, PSWITCH_DROP_REASONS, p.counters.rxDrops, 'rxDrops.');
     pick(c, PSWITCH_DROP_REASONS, p.counters.txDrops, 'txDrops.');
     pick(c, LINK_EXTRA, linkCounters(status, p.name), 'link.');
-    return { point: `${status.name}.${p.name}`, kind: 'switchPort', node: status.name, counters: c };
+    return { point: `${status.name}.${p.name}`, kind: 'switchPort', node: status.name, counters: c, ...mtuOf(p.mtuBytes) };
   });
 }
 
