@@ -1,5 +1,5 @@
 // Datastore commands of the vfab CLI: `vfab datastore format|mount|unmount|list|inspect|locks|heartbeats`
-// and `vfab vm power-on|power-off` (VM files locked on a datastore), through the hosts' control API
+// and `vfab vm power-on|power-off` (VM files locked on a datastore; mtu|mac|promiscuous: daemons/cli/guest-commands.ts), through the hosts' control API
 // (daemons/datastore/host-datastores.ts). Which host mounts which datastore comes from the topology
 // (hosts[].datastores, docs/datastores.md). NAS datastores (on a share, `.lck` leases) answer the same
 // routes: list, locks, heartbeats and inspect show their leases (owner, lease age) instead of heartbeat
@@ -11,6 +11,7 @@ import { control } from '../../common/control-client.js';
 import { readState, isAlive, type FabricState, type DaemonRecord } from '../../fabric/state.js';
 import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
 import { MAX_POWER_ON_WAIT_MS } from '../../datastore/host-datastores.js';
+import { GUEST_VERBS, runGuestVerb, type GuestVerb } from '../guest-commands.js';
 
 interface DsSummary {
   name: string;
@@ -211,7 +212,8 @@ and each lock is a .lck-<fileid> file its owner rewrites every 10 s (stale after
 
 const vmCmd = defineCommand(
   {
-    usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]', 'migrate VM --to HOST [--json]'],
+    usage: ['power-on VM --host HOST [--datastore NAME] [--wait SECONDS] [--json]', 'power-off VM --host HOST [--datastore NAME] [--json]', 'migrate VM --to HOST [--json]',
+      'mtu VM[.NIC] BYTES [--json]', 'mac VM[.NIC] MAC [--json]', 'promiscuous VM[.NIC] on|off [--json]'],
     description: `Power-on opens the VM's files on the datastore exclusively: <VM>/<VM>.vmx, and per disk the
 descriptor <VM>.vmdk and the data <VM>-flat.vmdk (created at the first power-on; a VM the topology does not
 name gets one 1 MiB disk, a topology VM its datastore disks, and its NICs come up). While another host
@@ -227,7 +229,13 @@ Migrate moves a running VM to host HOST while it runs (vMotion, docs/vmotion.md)
 fabric between the hosts' vMotion vmkernel ports in passes, then the VM stops for the final copy, its file
 locks move and it resumes on HOST. Progress lines show each pass (bytes, time, bandwidth); the result
 gives the downtime. Refused (exit 1, naming the cause): VM off, no host HOST, HOST is the VM's host,
-HOST lacks a port group, VLAN, datastore or vMotion vmkernel port, VM already migrating.`,
+HOST lacks a port group, VLAN, datastore or vMotion vmkernel port, VM already migrating.
+Mtu, mac and promiscuous act inside a running builtin VM's guest, like ip link set there (NIC: the vNIC,
+default the first with an address): mtu sets its interface's IP MTU (68-9000; vfab ping --size goes up
+to MTU - 28, and a vSwitch or switch with a smaller MTU drops larger frames), mac changes its MAC (the
+port group's MAC address changes policy decides, spec §4.1), promiscuous sets the adapter's flag (the
+port group's promiscuous policy decides, §4.2). They last until the VM powers off; the topology is
+unchanged (vfab set vnic changes the configuration).`,
     options: {
       host: { type: 'string', value: 'HOST', required: true, verbs: ['power-on', 'power-off'], description: 'the host to run the VM on' },
       to: { type: 'string', value: 'HOST', required: true, verbs: ['migrate'], description: 'the host to move the running VM to' },
@@ -235,13 +243,16 @@ HOST lacks a port group, VLAN, datastore or vMotion vmkernel port, VM already mi
       wait: { type: 'duration', unit: 's', min: 0, max: MAX_POWER_ON_WAIT_MS / 1000, verbs: ['power-on'], description: 'longest wait for a lock (fabric time; default the lease plus four heartbeats; NAS: twice the stale time plus two refreshes)' },
       json: JSON_OPTION,
     },
-    args: { min: 2, max: 2 },
-    verbs: ['power-on', 'power-off', 'migrate'],
-    examples: ['vm power-on app1 --host esx1', 'vm power-on app1 --host esx2   # fails: locked by esx1', 'vm migrate app1 --to esx2   # vMotion'],
+    args: { min: 2, max: 3 },
+    verbs: ['power-on', 'power-off', 'migrate', ...GUEST_VERBS],
+    examples: ['vm power-on app1 --host esx1', 'vm power-on app1 --host esx2   # fails: locked by esx1', 'vm migrate app1 --to esx2   # vMotion',
+      'vm mtu web1.nic0 9000', 'vm promiscuous web1 on', 'vm mac web1.nic0 00:50:56:00:10:99'],
     exits: { 1: 'the VM is locked by another host (power-on), not on HOST (power-off), or a migration was refused or did not end on HOST' },
   },
   async ({ values, positionals }, io) => {
-    const [verb, vm] = positionals as [string, string];
+    const [verb, vm, value] = positionals as [string, string, string | undefined];
+    if ((GUEST_VERBS as readonly string[]).includes(verb)) return runGuestVerb(verb as GuestVerb, vm, value, values.json, io);
+    if (value !== undefined) throw new UsageError(`vm ${verb} takes one VM: unexpected ${JSON.stringify(value)}`);
     if (verb === 'migrate') return (await import('../../vmotion/cli.js')).runMigrate(vm, values.to!, values.json, io);
     if (values.host === undefined) throw new UsageError(`vm ${verb} needs --host HOST`);
     const waitMs = values.wait === undefined ? undefined : values.wait * 1000;
