@@ -35,6 +35,7 @@ import type { DatastoreFileRow, PowerAttempt } from '../../lib/scenario/evaluate
 import type { PowerRequest } from '../../lib/scenario/runner.js';
 import { migrateAndFollow } from '../vmotion/cli.js';
 import { sendFrames, planSend } from '../fabric/send.js';
+import { applyGuestSetting } from '../fabric/guest-actions.js';
 import { EventPoller } from './events.js';
 import { FabricClock } from '../common/fabric-clock.js';
 import { fabricMsOfCapture } from '../../lib/fabric-clock.js';
@@ -243,6 +244,14 @@ export class FabricDriver implements ScenarioDriver {
       case 'setMac': {
         const r = await control<{ mac: string }>(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/mac`, { ...(a.nic ? { nic: a.nic } : {}), mac: a.macText });
         return `guest MAC now ${r.mac}`;
+      }
+      case 'setMtu': {
+        const r = await applyGuestSetting(state, a.vm, a.nic, { mtu: a.mtu });
+        return `guest MTU now ${r.mtu}`;
+      }
+      case 'promiscuous': {
+        const r = await applyGuestSetting(state, a.vm, a.nic, { promiscuous: a.on });
+        return `guest promiscuous mode ${r.promiscuous ? 'on' : 'off'}`;
       }
       case 'send': {
         // rate and a file's gaps are fabric time: the wall pace is the scale times faster

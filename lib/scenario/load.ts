@@ -38,7 +38,7 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'send', 'wait', 'capture',
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'setMtu', 'promiscuous', 'send', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
 const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'counter', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
@@ -221,6 +221,8 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
       }
       return { kind: 'setMac', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), mac, macText: macToString(mac) };
     }
+    case 'setMtu': return { kind: 'setMtu', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), mtu: v.mtu };
+    case 'promiscuous': return { kind: 'promiscuous', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), on: v.on };
     case 'wait': {
       const ms = duration(v, segs, MAX_WAIT_MS, at, problems);
       return ms === undefined ? undefined : { kind: 'wait', ms };
@@ -465,7 +467,9 @@ export function checkAgainstTopology(s: Scenario, t: Topology): ScenarioProblem[
           vm(loc, a.vm);
           if (!t.hosts.some((h) => h.name === a.to)) at(loc, `topology ${t.name} has no host \`${a.to}\`${didYouMean(a.to, t.hosts.map((h) => h.name))}`);
           break;
-        case 'setMac': {
+        case 'setMac':
+        case 'setMtu':
+        case 'promiscuous': {
           vm(loc, a.vm);
           const f = findVm(t, a.vm);
           if (f && a.nic !== undefined && !f.vm.nics.some((n) => n.name === a.nic)) at(loc, `VM ${a.vm} has no NIC \`${a.nic}\``, `NICs: ${f.vm.nics.map((n) => n.name).join(', ')}`);

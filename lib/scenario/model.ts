@@ -61,6 +61,10 @@ export type ActionStep =
   /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
   | { kind: 'migrate'; vm: string; to: string }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
+  /** The guest sets its interface's IP MTU (vfab vm mtu). */
+  | { kind: 'setMtu'; vm: string; nic?: string; mtu: number }
+  /** The guest turns its adapter's promiscuous mode on or off (vfab vm promiscuous). */
+  | { kind: 'promiscuous'; vm: string; nic?: string; on: boolean }
   /** Crafted frames at `point` (daemons/fabric/send.ts): hex frames, a capture file (path as resolved), or fields. */
   | { kind: 'send'; point: string; hex?: string[]; pcap?: string; timing?: boolean; fields?: FrameFields; count: number; ratePps?: number }
   | { kind: 'wait'; ms: number }
@@ -147,6 +151,8 @@ export function describeAction(a: ActionStep): string {
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
     case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
+    case 'setMtu': return `set MTU of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.mtu}`;
+    case 'promiscuous': return `promiscuous mode ${a.on ? 'on' : 'off'} in ${a.vm}${a.nic ? `.${a.nic}` : ''}`;
     case 'send': return `send ${a.count > 1 ? `${a.count} x ` : ''}${a.hex ? `${a.hex.length} hex frame(s)` : a.pcap ? `the frames of ${a.pcap}${a.timing ? ' (timed)' : ''}` : 'a frame from fields'} at ${a.point}${a.ratePps !== undefined ? `, ${a.ratePps} pps` : ''}`;
     case 'wait': return `wait ${a.ms} ms`;
     case 'capture': return `capture ${a.name}: ${a.points.join(', ')}`;

@@ -105,4 +105,21 @@ describe('scenario loading', () => {
     expect(problems.map((p) => p.line)).to.deep.equal([5, 7, 13]);
     expect(problems[0]!.message).to.contain('did you mean `peer`');
   });
+
+  it('loads the guest steps setMtu and promiscuous, bounds the MTU, and checks the VM and NIC names', async () => {
+    const text = (steps: string) => `name: g\ntopology: x.yaml\nsteps:\n${steps}`;
+    const s = parseScenario(text('  - setMtu: { vm: web1, nic: nic0, mtu: 9000 }\n  - promiscuous: { vm: web1, on: true }\n'), 'x.yaml');
+    expect(s.steps.map((x) => x.kind === 'action' && x.action)).to.deep.equal([
+      { kind: 'setMtu', vm: 'web1', nic: 'nic0', mtu: 9000 },
+      { kind: 'promiscuous', vm: 'web1', on: true },
+    ]);
+    for (const bad of [67, 9001]) {
+      expect(problemsOf(text(`  - setMtu: { vm: web1, mtu: ${bad} }\n`)).problems[0]!.line).to.equal(4);
+    }
+    const topo = await loadTopologyFile('scenarios/topologies/teaming-lab.yaml');
+    expect(checkAgainstTopology(s, topo)).to.deep.equal([]);
+    const wrong = checkAgainstTopology(parseScenario(text('  - setMtu: { vm: web1, nic: nic7, mtu: 9000 }\n  - promiscuous: { vm: webb1, on: false }\n'), 'x.yaml'), topo);
+    expect(wrong.map((p) => [p.line, p.message])).to.deep.include.members([[4, 'VM web1 has no NIC `nic7`']]);
+    expect(wrong.map((p) => p.line)).to.deep.equal([4, 5]);
+  });
 });
