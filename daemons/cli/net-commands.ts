@@ -41,7 +41,7 @@ a vSwitch or switch dropped frames for their size meanwhile, ping names that hop
       json: JSON_OPTION,
     },
     args: { min: 2, max: 2 },
-    examples: ['ping web1 192.0.2.12 --count 3', 'ping web1 198.51.100.11 -c 1 --timeout-ms 300   # across VLANs: no reply, exit 1', 'ping esx1.vmk0 10.0.0.12 -c 2                   # management network, host to host', 'ping web1 192.0.2.12 --size 8972 -c 1          # jumbo: MTU 9000 on every hop'],
+    examples: ['ping web1 192.0.2.12 --count 3', 'ping web1 198.51.100.11 -c 1 --timeout-ms 300   # across VLANs: no reply, exit 1', 'ping web1 192.0.2.12 --size 8972 -c 1          # jumbo: MTU 9000 on every hop, else the hop is named'],
     exits: { 1: 'no reply came back (an MTU drop on the way is named)', 2: '--size beyond the vNIC\'s MTU - 28' },
   },
   async ({ values, positionals }, io) => {

@@ -29,7 +29,13 @@ describe('vfab datastore / vfab vm usage', () => {
     expect(await usage(vmCommand, ['power-on', 'web1', '--host', 'esx1', '--wait', '601'])).to.contain('--wait');
     expect(await usage(vmCommand, ['power-off', 'web1', '--host', 'esx1', '--wait', '3'])).to.contain('--wait');
     expect(await usage(vmCommand, ['reboot', 'web1'])).to.contain('"reboot"');
-    expect(await usage(vmCommand, ['power-on'])).to.contain('takes 2 arguments');
+    expect(await usage(vmCommand, ['power-on'])).to.contain('takes 2-3 arguments');
+    expect(await usage(vmCommand, ['power-on', 'web1', 'esx1', '--host', 'esx1'])).to.contain('vm power-on takes one VM: unexpected "esx1"');
+    expect(await usage(vmCommand, ['mtu', 'web1.nic0'])).to.contain('vm mtu needs a value');
+    expect(await usage(vmCommand, ['mtu', 'web1.nic0', '9001'])).to.contain('MTU "9001": give bytes 68-9000');
+    expect(await usage(vmCommand, ['mtu', 'web1.nic0', 'jumbo'])).to.contain('MTU "jumbo"');
+    expect(await usage(vmCommand, ['mac', 'web1', '00:50:56'])).to.contain('MAC "00:50:56"');
+    expect(await usage(vmCommand, ['promiscuous', 'web1', 'yes'])).to.contain('promiscuous "yes": give on or off');
   });
 
   it('--help teaches with examples', async () => {
