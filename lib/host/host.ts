@@ -1091,6 +1091,8 @@ export class EsxHost {
           portGroup: n.portGroup,
           vswitch: n.vswitch,
           portId: vm.nics[i]?.portId ?? null,
+          // what the guest set (vfab vm mtu|promiscuous); an external guest's own are in its vmd
+          ...(vm.external ? {} : { mtu: vm.endpoint.nicMtu(i), promiscuous: vm.endpoint.isPromiscuous(i) }),
         })),
         // an external guest's counters and ARP table live in its vmd (GET /control/status there)
         counters: vm.external ? null : vm.endpoint.counters,

@@ -53,4 +53,24 @@ describe('e2e fabric: jumbo frames and MTU drops named by vfab ping (topologies/
     expect((await cli('vm', 'mtu', 'vmA', '9001')).code, 'an MTU beyond 9000 is bad input').to.equal(2);
     expect((await cli('ping', 'vmA', '192.0.2.12', '--size', '8972', '-c', '1')).code, 'back at 9000').to.equal(0);
   });
+
+  it('vfab vm promiscuous and vfab vm mac act in the guest (its host reports them), and name bad values (exit 2)', async () => {
+    const nic = async () => (await fab.vm('vmB')).nics[0];
+    expect(await nic()).to.deep.include({ mtu: 9000, promiscuous: false });
+    const on = await cli('vm', 'promiscuous', 'vmB', 'on');
+    expect(on.code, on.stderr).to.equal(0);
+    expect((await nic()).promiscuous).to.equal(true);
+    expect((await cli('vm', 'promiscuous', 'vmB.nic0', 'off')).code).to.equal(0);
+    expect((await nic()).promiscuous).to.equal(false);
+    const old = (await nic()).mac;
+    const mac = await cli('vm', 'mac', 'vmB.nic0', '00:50:56:00:99:02', '--json');
+    expect(mac.code, mac.stderr).to.equal(0);
+    expect(JSON.parse(mac.out)).to.deep.include({ vm: 'vmB', mac: '00:50:56:00:99:02' });
+    expect((await nic()).mac).to.equal('00:50:56:00:99:02');
+    expect((await cli('vm', 'mac', 'vmB.nic0', old)).code).to.equal(0);
+    const bad = await cli('vm', 'mtu', 'vmB.nic9', '1500');
+    expect(bad.code, bad.stderr).to.equal(2);
+    expect(bad.stderr).to.contain('nic9');
+    expect((await cli('vm', 'promiscuous', 'vmZ', 'on')).code, 'no such VM').to.equal(2);
+  });
 });
