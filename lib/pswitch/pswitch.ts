@@ -717,6 +717,11 @@ export class PhysicalSwitch {
     return i;
   }
 
+  /** The MAC aging time in force, ms. */
+  macAgingMs(): number {
+    return this.agingMs;
+  }
+
   portCount(): number {
     return this.portNames.length;
   }
