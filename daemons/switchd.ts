@@ -205,6 +205,7 @@ const server = new ControlServer(token)
   .on('GET', '/control/status', () => ({
     name,
     kind: 'switch',
+    macAgingSeconds: sw.macAgingMs() / 1000,
     links: links.status(),
     ports: sw.ports().map((p) => ({
       ...p, vlans: p.mode === 'access' ? String(p.accessVlan) : Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all', counters: sw.portCounters(p.index),

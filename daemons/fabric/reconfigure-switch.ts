@@ -11,7 +11,7 @@ import type { PathSeg } from '../../lib/topology/source.js';
 import type { Topology } from '../../lib/topology/model.js';
 import { control } from '../common/control-client.js';
 import type { SetHandler } from '../cli/commands/set.js';
-import { findDaemon, readState } from './state.js';
+import { findDaemon, type FabricState } from './state.js';
 
 /** `--channel none`: the port leaves its channel. */
 export const NO_CHANNEL = 'none';
@@ -90,9 +90,8 @@ export const switchChange: SetHandler = (verb, names, values) => {
       }
       return portEdits(raw, sw, port!, values);
     },
-    async apply(_before: Topology, after: Topology) {
+    async apply(_before: Topology, after: Topology, state: FabricState) {
       const model = after.switches.find((s) => s.name === sw)!;
-      const state = readState();
       return await control<{ changes: string[] }>(findDaemon(state, sw), state.token, 'POST', '/control/config', { what: describe(names, values), switch: model });
     },
   };
