@@ -183,6 +183,9 @@ const links = new DaemonLinks(name, config.links, token, {
   },
 }, { clock, timeScale, event: (type, fields) => events.add(type, fields) });
 
+// a port configured "shutdown" has no line from the start, as after the shutdown route
+for (const p of model.ports) if (p.shutdown && links.has(p.name)) links.setAdminUp(p.name, false);
+
 // Aging runs on the switch's clock; with --time-scale the wall-clock wait shrinks accordingly.
 const agingTimer = new DeadlineTimer(clock, timeScale, () => sw.nextAgingDeadlineMs(), () => logEvents(sw.age()), false);
 function scheduleAging(): void {

@@ -164,15 +164,16 @@ describe('e2e fabric: vfab set port|switch, live (docs/reconfigure.md)', functio
       ['port', 'sw1', 'Gi1/0/1', '--allowed-vlans', '10,20,30-32'],
       ['port', 'sw1', 'Gi1/0/10', '--vlan', '20'],
       ['port', 'sw1', 'Gi1/0/10', '--shutdown', 'on'],
-      ['port', 'sw1', 'Gi1/0/10', '--shutdown', 'off'],
       ['switch', 'sw1', '--mac-aging', '600'],
       ['port', 'sw1', 'Gi1/0/1', '--channel', 'Po7'],
       ['port', 'sw1', 'Gi1/0/10', '--mode', 'trunk'],
       ['port', 'sw1', 'Gi1/0/10', '--allowed-vlans', '20,30', '--native-vlan', '30'],
       ['port', 'sw1', 'Gi1/0/1', '--native-vlan', '30'],
+      ['port', 'sw1', 'Gi1/0/1', '--mode', 'access', '--vlan', '30'],
     ];
     for (const c of changes) await ok(...c);
-    await waitFor(async () => (await port('Gi1/0/10')).up === true, 'Gi1/0/10 up');
+    // the shut port's line is down at both ends (the host's NIC sees no carrier), before and after the round trip
+    await waitFor(async () => (await fab.status('esx2')).links[0].carrier === false, 'esx2 vmnic0 without carrier');
     const status = async () => {
       const r = await runCli(['status', '--json'], { stateDir });
       expect(r.code, r.stderr).to.equal(0);
@@ -186,6 +187,7 @@ describe('e2e fabric: vfab set port|switch, live (docs/reconfigure.md)', functio
     if (fs.existsSync(path.join(stateDir, 'state.json'))) trackPids(readState(stateDir).daemons.map((d) => d.pid));
     expect(up.code, up.stderr).to.equal(0);
     const after = await status();
+    expect(after.daemons.find((d: any) => d.name === 'sw1').ports[1]).to.include({ shutdown: true, status: 'disabled' });
     expect(differences(after, before), 'status fields that differ (path: after vs before)').to.deep.equal([]);
     expect(after).to.deep.equal(before);
     expect(before.daemons.find((d: any) => d.name === 'sw1').macAgingSeconds).to.equal(600);
