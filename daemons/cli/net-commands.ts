@@ -94,7 +94,7 @@ or only one VLAN's or one port's entries; the switch learns them again from the 
       json: JSON_OPTION,
     },
     args: { min: 1, max: 1 },
-    examples: ['mac-table sw1', 'mac-table sw1 --vlan 10 --json', 'mac-table esx1', 'mac-table sw1 --clear --port Gi1/0/1'],
+    examples: ['mac-table sw1 --vlan 10 --json', 'mac-table esx1', 'mac-table sw1 --clear --port Gi1/0/1'],
   },
   async ({ values, positionals }, io) => {
     const node = positionals[0]!;
