@@ -18,6 +18,8 @@ export const DEFAULT_FRAME_BYTES = 128;
 /** First UDP port given to traffic steps without one (stream n gets BASE + n). */
 export const STREAM_UDP_PORT_BASE = 9000;
 export const DEFAULT_PING_COUNT = 3;
+/** Most words in one `set:` step (a vfab set command line). */
+export const MAX_SET_WORDS = 64;
 /** Most rounds of one vmPowerOnRace step. */
 export const MAX_RACE_ROUNDS = 100;
 /** Most hosts racing in one vmPowerOnRace step. */
@@ -65,6 +67,8 @@ export type ActionStep =
   | { kind: 'setMtu'; vm: string; nic?: string; mtu: number }
   /** The guest turns its adapter's promiscuous mode on or off (vfab vm promiscuous). */
   | { kind: 'promiscuous'; vm: string; nic?: string; on: boolean }
+  /** A live configuration change: the words of a `vfab set` command line without `set` (docs/reconfigure.md). */
+  | { kind: 'set'; argv: string[] }
   /** Crafted frames at `point` (daemons/fabric/send.ts): hex frames, a capture file (path as resolved), or fields. */
   | { kind: 'send'; point: string; hex?: string[]; pcap?: string; timing?: boolean; fields?: FrameFields; count: number; ratePps?: number }
   | { kind: 'wait'; ms: number }
@@ -150,6 +154,7 @@ export function describeAction(a: ActionStep): string {
     case 'isolate': return `${a.isolated ? 'isolate' : 'reconnect'} ${a.host}'s management network`;
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
     case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
+    case 'set': return `set ${a.argv.map((w) => (/^[^\s'"]+$/.test(w) ? w : JSON.stringify(w))).join(' ')}`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
     case 'setMtu': return `set MTU of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.mtu}`;
     case 'promiscuous': return `promiscuous mode ${a.on ? 'on' : 'off'} in ${a.vm}${a.nic ? `.${a.nic}` : ''}`;
