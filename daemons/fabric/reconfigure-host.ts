@@ -11,6 +11,7 @@ import type { PathSeg } from '../../lib/topology/source.js';
 import type { Topology } from '../../lib/topology/model.js';
 import { control } from '../common/control-client.js';
 import type { SetHandler, SetVerb } from '../cli/commands/set.js';
+import { UsageError } from '../cli/io.js';
 import { findDaemon, readState } from './state.js';
 
 type Values = Record<string, unknown>;
@@ -64,13 +65,13 @@ function hostOfVm(raw: Record<string, unknown>, vm: string, nic: string): string
 
 function describe(verb: SetVerb, names: string[], typed: Record<string, string | undefined>): string {
   const what = { vswitch: 'vSwitch', portgroup: 'port group', vnic: 'vNIC', host: 'host' }[verb as 'vswitch'] ?? verb;
-  const opts = Object.entries(typed).filter(([k, v]) => k !== 'json' && v !== undefined).map(([k, v]) => `--${k} ${v}`);
+  const opts = Object.entries(typed).filter(([k, v]) => k !== 'json' && v !== undefined).map(([, v]) => v!);
   return `${names.join(' ')} ${what === 'host' ? '' : `(${what}) `}${opts.join(' ')}`.replace(/\s+/g, ' ').trim();
 }
 
 export const hostChange: SetHandler = (verb, names, values, typed) => {
   if (values.uplinks !== undefined) {
-    throw new VfabError('VFAB_CONFIG_UNSUPPORTED', "--uplinks: a vSwitch's uplinks are cabled by the topology's links and cannot change on a running fabric; change the topology file and run vfab up again (--active/--standby choose among the vSwitch's uplinks)");
+    throw new UsageError(`${typed.uplinks ?? '--uplinks'}: a vSwitch's uplinks are cabled by the topology's links and cannot change on a running fabric; change the topology file and run vfab up again (--active/--standby choose among the vSwitch's uplinks)`);
   }
   if (values.mtu !== undefined && verb === 'vnic') {
     throw new VfabError('VFAB_CONFIG_UNSUPPORTED', 'vfab set vnic --mtu is not supported by this build (a vSwitch MTU: vfab set vswitch HOST VSWITCH --mtu)');
