@@ -166,6 +166,24 @@ describe('EsxHost live reconfiguration (vfab set on hosts)', () => {
     expect(lab.host('esx1').vswitch('vSwitch0')!.reversePathCheckPromiscuous).to.equal(false);
   });
 
+  it('§1.11 Net.ReversePathFwdCheckPromisc 1: a promiscuous port no longer gets its own broadcast back from the physical switch', () => {
+    const lab = new Lab();
+    lab.set('esx1', (raw) => [{ path: at(portGroupPath(raw, 'esx1', 'VM-10'), 'security', 'promiscuous'), value: 'accept' }]);
+    const esx1 = lab.host('esx1');
+    esx1.applyGuestActions('spy1', esx1.endpoint('spy1').setPromiscuous(0, true));
+    const own = buildFrame({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: parseMac('00:50:56:00:10:09'), etherType: 0x88b5 }, new Uint8Array(46));
+    const rx = (): number => esx1.status().vswitches[0]!.ports.find((p) => p.name === 'spy1.nic0')!.counters.rxFrames;
+    let before = rx();
+    esx1.transmitFromVm('spy1', 0, own);
+    lab.f.pump();
+    expect(rx() - before, 'sw1 floods it back over the other uplink: the promiscuous port sees its own frame').to.equal(1);
+    lab.set('esx1', (raw) => [{ path: at(hostPath(raw, 'esx1'), 'advanced'), value: { reversePathFwdCheckPromisc: 1 } }]);
+    before = rx();
+    esx1.transmitFromVm('spy1', 0, own);
+    lab.f.pump();
+    expect(rx() - before, 'filtered once the option is 1').to.equal(0);
+  });
+
   it('a vNIC reconnected to another port group gets a new port (new ID, connect RARPs) and that port group\'s VLAN', () => {
     const lab = new Lab();
     const esx1 = lab.host('esx1');
