@@ -101,6 +101,31 @@ describe('EsxHost live reconfiguration (vfab set on hosts)', () => {
     expect(lab.f.rarpsFrom(`esx1.${other}`, WEB1, mark)).to.equal(0);
   });
 
+  it('§3.4 srcPortId -> ipHash: every port now spreads over both uplinks and takes frames from both; no RARP (one EtherChannel)', () => {
+    const lab = new Lab();
+    const esx1 = lab.host('esx1');
+    expect(esx1.describeNic('web1').uplinks).to.have.length(1);
+    const marks = ['vmnic0', 'vmnic1'].map((u) => lab.f.sentCount(`esx1.${u}`));
+    const changes = lab.set('esx1', (raw) => [{ path: at(vswitchPath(raw, 'esx1', 'vSwitch0'), 'teaming', 'loadBalancing'), value: 'ipHash' }]);
+    expect(changes).to.deep.equal(['vSwitch0: teaming ipHash, active vmnic0,vmnic1, standby -, failback on, notify on, linkStatus']);
+    lab.f.settleNotify();
+    expect(esx1.describeNic('web1').uplinks).to.deep.equal(['vmnic0', 'vmnic1']);
+    expect(esx1.describeNic('spy1').uplinks).to.deep.equal(['vmnic0', 'vmnic1']);
+    // web1 (port 1 under srcPortId: vmnic1) now leaves by the hash, its notify uplink vmnic0: logged, but no RARP
+    expect(lab.f.ofType('policy-change', 'esx1').flatMap((e) => (e.ports as Array<{ port: string }>).map((p) => p.port))).to.include('web1.nic0');
+    const spy1 = parseMac('00:50:56:00:10:09');
+    expect(['vmnic0', 'vmnic1'].flatMap((u, i) => [lab.f.rarpsFrom(`esx1.${u}`, WEB1, marks[i]), lab.f.rarpsFrom(`esx1.${u}`, spy1, marks[i])])).to.deep.equal([0, 0, 0, 0]);
+  });
+
+  it('§4 a vSwitch-level security change reaches the port groups that do not override it', () => {
+    const lab = new Lab();
+    const forged = buildFrame({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: parseMac('00:50:56:00:66:66'), etherType: 0x88b5 }, new Uint8Array(46));
+    lab.set('esx1', (raw) => [{ path: at(vswitchPath(raw, 'esx1', 'vSwitch0'), 'security', 'forgedTransmits'), value: 'reject' }]);
+    lab.host('esx1').transmitFromVm('web1', 0, forged);
+    lab.f.pump();
+    expect(lab.f.drops.filter((d) => d.reason === 'forged_transmit').map((d) => d.point)).to.deep.equal(['web1.nic0']);
+  });
+
   it('§4.4 forged transmits accept -> reject drops a forged frame from then on', () => {
     const lab = new Lab();
     const forged = buildFrame({ dst: parseMac('ff:ff:ff:ff:ff:ff'), src: parseMac('00:50:56:00:66:66'), etherType: 0x88b5 }, new Uint8Array(46));

@@ -94,4 +94,16 @@ describe('e2e fabric: vfab set on hosts (topologies/e2e/reconfigure.yaml)', func
     const exported = await runCli(['export'], { stateDir: fab.stateDir });
     expect(exported.out).to.match(/name: VM-10, vlan: 20/);
   });
+
+  it('a vNIC reconnected to another port group (on esx2, found from the VM) gets a new port and that port group\'s VLAN', async () => {
+    const before = (await fab.vmPort('db1')).portId;
+    expect((await fab.ping('db1', '192.0.2.12', { count: 1, timeoutMs: 500 })).received, 'db1 (VLAN 20) -> web2 (VLAN 10) before').to.equal(0);
+    const r = await set('vnic', 'db1', 'nic0', '--portgroup', 'VM-10');
+    expect(r.code, r.stderr).to.equal(0);
+    const port = await fab.vmPort('db1');
+    expect([port.portGroup, port.vlanId]).to.deep.equal(['VM-10', 10]);
+    expect(port.portId).to.not.equal(before);
+    expect((await fab.ping('db1', '192.0.2.12', { count: 2 })).received, 'db1 -> web2 after').to.equal(2);
+    expect((await events('esx2')).filter((e) => e.type === 'notify' && e.reason === 'reconnect').map((e) => e.port)).to.deep.equal(['db1.nic0']);
+  });
 });
