@@ -14,6 +14,7 @@
 //   POST /control/peers             {peers: {port: url}}: dial the links this switch originates
 //   POST /control/links/:port       {up}: cable pulled / plugged (carrier lost at both ends)
 //   POST /control/ports/:port/shutdown {shutdown}: "shutdown" / "no shutdown"
+//   POST /control/config             {what, switch}: apply a new switch model live (vfab set port|switch)
 //   POST /control/links/:port/impair {lossPercent?, direction?: tx|rx|both, delayMs?, jitterMs?, seed?}; {} clears
 //   POST /control/links/:port/flap   {schedule: [{atMs, up}]} or {periodMs, downMs, count}; {} cancels
 //   POST /control/inject             {point, frames: [hex], intervalsMs?}: crafted frames received on a port; GET: counters
@@ -38,6 +39,7 @@ import { switchEventsComment } from '../lib/events/comments.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
 import { registerInjectRoutes, unknownInjectPoint } from './common/inject.js';
 import type { SwitchConfig } from './fabric/plan.js';
+import type { PhysicalSwitch as SwitchModel } from '../lib/topology/model.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
 if (values.help || !values.config) {
@@ -181,6 +183,9 @@ const links = new DaemonLinks(name, config.links, token, {
   },
 }, { clock, timeScale, event: (type, fields) => events.add(type, fields) });
 
+// a port configured "shutdown" has no line from the start, as after the shutdown route
+for (const p of model.ports) if (p.shutdown && links.has(p.name)) links.setAdminUp(p.name, false);
+
 // Aging runs on the switch's clock; with --time-scale the wall-clock wait shrinks accordingly.
 const agingTimer = new DeadlineTimer(clock, timeScale, () => sw.nextAgingDeadlineMs(), () => logEvents(sw.age()), false);
 function scheduleAging(): void {
@@ -203,6 +208,7 @@ const server = new ControlServer(token)
   .on('GET', '/control/status', () => ({
     name,
     kind: 'switch',
+    macAgingSeconds: sw.macAgingMs() / 1000,
     links: links.status(),
     ports: sw.ports().map((p) => ({
       ...p, vlans: p.mode === 'access' ? String(p.accessVlan) : Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all', counters: sw.portCounters(p.index),
@@ -241,6 +247,7 @@ const server = new ControlServer(token)
     if (links.has(req.params.port!)) links.setAdminUp(req.params.port!, !shut);
     return { port: req.params.port, shutdown: shut };
   })
+  .on('POST', '/control/config', (req) => reconfigure(req.body?.what, req.body?.switch))
   .onUpgrade((req, socket, head) => links.server.handleUpgrade(req, socket, head))
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
 
@@ -252,6 +259,29 @@ registerInjectRoutes(server, {
     return (frame) => receiveFrame(i, frame);
   },
 }, events);
+
+/**
+ * `vfab set port|switch` (docs/reconfigure.md): the whole new switch model, applied at once by the engine
+ * (which refuses an invalid one before changing anything). Logs config-changed (each setting, old -> new)
+ * before the change's effects; a port shut or opened drops or restores its line as the shutdown route does.
+ */
+function reconfigure(what: unknown, next: SwitchModel | undefined): { changes: string[] } {
+  if (typeof next !== 'object' || next === null || !Array.isArray(next.ports) || !Array.isArray(next.portChannels)) {
+    throw new VfabError('VFAB_USAGE', 'POST /control/config needs {switch: a switch of the topology model}');
+  }
+  const show = () => [`macAgingMs=${sw.macAgingMs()}`, ...sw.ports().map((p) => `${p.name} mode=${p.mode} ${p.mode === 'access' ? `vlan=${p.accessVlan}` : `allowed=${Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all'} native=${p.nativeVlan}`} shutdown=${p.shutdown} channel=${p.portChannel ?? '-'}`)];
+  const before = show();
+  const shutBefore = sw.ports().map((p) => p.shutdown);
+  const effects = sw.reconfigure({ ...switchConfigFromModel(next), name: sw.name });
+  const after = show();
+  const changes = after.map((line, i) => (line === before[i] ? '' : `${before[i]} -> ${line.slice(line.indexOf(' ') + 1)}`)).filter(Boolean);
+  events.add('config-changed', { what: typeof what === 'string' ? what : undefined, changes });
+  logEvents(effects);
+  for (const [i, p] of sw.ports().entries()) {
+    if (shutBefore[i] !== p.shutdown && links.has(p.name)) links.setAdminUp(p.name, !p.shutdown);
+  }
+  return { changes };
+}
 
 function compact(vlans: number[]): string {
   const out: string[] = [];

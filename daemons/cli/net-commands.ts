@@ -81,22 +81,34 @@ export const MAX_VLAN_ID = 4095;
 
 const macTable = defineCommand(
   {
-    usage: ['NODE [--vlan N] [--json]'],
+    usage: ['NODE [--vlan N] [--json]', 'SWITCH --clear [--vlan N] [--port PORT]'],
     description: `Shows a MAC address table. For a physical switch: the MACs it learned per VLAN, the port, the age
 and how often each moved (a MAC that keeps moving between ports is flapping: a duplicate MAC or an IP-
 hash team without a port-channel). For an ESX host: each vSwitch's table, which is told by the ports
-and never learned (spec §1.1).`,
+and never learned (spec §1.1). --clear empties a switch's table ("clear mac address-table dynamic"),
+or only one VLAN's or one port's entries; the switch learns them again from the next frames.`,
     options: {
       vlan: { type: 'int', min: 0, max: MAX_VLAN_ID, description: 'only entries of this VLAN' },
+      clear: { type: 'bool', description: "clear a switch's learned MACs (with --vlan, --port: only those)" },
+      port: { type: 'string', value: 'PORT', description: 'with --clear: only entries learned on this port or port-channel' },
       json: JSON_OPTION,
     },
     args: { min: 1, max: 1 },
-    examples: ['mac-table sw1', 'mac-table sw1 --vlan 10 --json', 'mac-table esx1'],
+    examples: ['mac-table sw1 --vlan 10 --json', 'mac-table esx1', 'mac-table sw1 --clear --port Gi1/0/1'],
   },
   async ({ values, positionals }, io) => {
     const node = positionals[0]!;
     const state = readState();
     const daemon = findDaemon(state, node);
+    if (values.port !== undefined && !values.clear) throw new VfabError('VFAB_USAGE', '--port goes with --clear (vfab mac-table SWITCH --clear --port PORT)');
+    if (values.clear) {
+      if (daemon.kind !== 'switch') throw new VfabError('VFAB_USAGE', `--clear: ${node} is a ${daemon.kind}; a vSwitch's table is told by its ports, not learned (clear a physical switch's)`);
+      const body = { ...(values.vlan !== undefined ? { vlan: values.vlan } : {}), ...(values.port !== undefined ? { port: values.port } : {}) };
+      const r = await control<{ cleared: number }>(daemon, state.token, 'POST', '/control/mac-table/clear', body);
+      if (values.json) printJson(io, { node, ...body, cleared: r.cleared });
+      else io.out(`${node}: cleared ${r.cleared} entries`);
+      return EXIT_OK;
+    }
     const result = await control<{ entries: any[] }>(daemon, state.token, 'GET', '/control/mac-table');
     const vlan = values.vlan;
     const entries = vlan === undefined ? result.entries : result.entries.filter((e) => e.vlan === vlan);

@@ -47,6 +47,8 @@ export interface LinkStatus {
   local: string;
   peer: string;
   carrier: boolean;
+  /** false: held down on purpose (vfab link down, a shut switch port). */
+  adminUp?: boolean;
 }
 
 export async function fabricUp(opts: UpOptions): Promise<FabricState> {
@@ -270,11 +272,11 @@ export async function waitLinksUp(state: FabricState, timeoutMs: number, progres
 }
 
 export async function linkCensus(state: FabricState): Promise<{ up: number; total: number; down: string[] }> {
-  const ends = new Map<string, boolean>();
+  const ends = new Map<string, LinkStatus>();
   for (const d of state.daemons) {
     if (d.kind !== 'host' && d.kind !== 'switch' && d.kind !== 'vm') continue;
     const status = await control<{ links: LinkStatus[] }>(d, state.token, 'GET', '/control/status');
-    for (const l of status.links) ends.set(`${d.name}.${l.local}`, l.carrier);
+    for (const l of status.links) ends.set(`${d.name}.${l.local}`, l);
   }
   const seen = new Set<string>();
   let up = 0;
@@ -290,7 +292,10 @@ export async function linkCensus(state: FabricState): Promise<{ up: number; tota
       if (seen.has(key)) continue;
       seen.add(key);
       total++;
-      if (ends.get(a) && ends.get(end.peer)) up++;
+      const ea = ends.get(a);
+      const eb = ends.get(end.peer);
+      // a link held down on purpose (a switch port configured shutdown) is as it should be
+      if ((ea?.carrier && eb?.carrier) || ea?.adminUp === false || eb?.adminUp === false) up++;
       else down.push(`${a} <-> ${end.peer}`);
     }
   }

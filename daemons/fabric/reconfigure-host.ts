@@ -12,7 +12,7 @@ import type { Topology } from '../../lib/topology/model.js';
 import { control } from '../common/control-client.js';
 import type { SetHandler, SetVerb } from '../cli/commands/set.js';
 import { UsageError } from '../cli/io.js';
-import { findDaemon, readState } from './state.js';
+import { findDaemon, type FabricState } from './state.js';
 
 type Values = Record<string, unknown>;
 
@@ -106,9 +106,8 @@ export const hostChange: SetHandler = (verb, names, values, typed) => {
         }
       }
     },
-    async apply(_before: Topology, after: Topology) {
+    async apply(_before: Topology, after: Topology, state: FabricState) {
       const model = after.hosts.find((h) => h.name === host)!;
-      const state = readState();
       const reply = await control<{ changes: string[] }>(findDaemon(state, host), state.token, 'POST', '/control/config', { what, host: model });
       return { host, changes: reply.changes };
     },

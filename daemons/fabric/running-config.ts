@@ -83,8 +83,8 @@ export interface ConfigChange<R> {
   what: string;
   /** The edits, computed from the running configuration (paths found by name in `raw`). */
   edits(raw: Record<string, unknown>, before: Topology): TopologyEdit[];
-  /** Pushes the change to the daemons (after it has been checked); throws if a daemon refuses it. */
-  apply(before: Topology, after: Topology): Promise<R>;
+  /** Pushes the change to the daemons of `state` (after it has been checked); throws if a daemon refuses it. */
+  apply(before: Topology, after: Topology, state: FabricState): Promise<R>;
 }
 
 /**
@@ -96,7 +96,7 @@ export async function changeRunningConfig<R>(state: FabricState, change: ConfigC
   return await withLock(state, async () => {
     const { text, raw, topology: before } = runningTopology(state);
     const edited = editTopologyText(text, state.topologyFile, change.edits(raw, before));
-    const result = await change.apply(before, edited.topology);
+    const result = await change.apply(before, edited.topology, state);
     initRunningConfig(state, edited.text);
     return { result, after: edited.topology };
   });

@@ -17,6 +17,8 @@ import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
 import { type FabricState, daemonForEndpoint, findDaemon } from '../fabric/state.js';
 import { startCapture, type CaptureSession } from '../fabric/capture-client.js';
+import { setChangeFromArgs } from '../cli/commands/set.js';
+import { changeRunningConfig } from '../fabric/running-config.js';
 import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, shutPort, isolateHost } from '../fabric/faults.js';
 import { readPcapng } from '../../lib/capture/pcapng.js';
 import { ETHERTYPE_RARP, ETH_HEADER_BYTES, VLAN_TAG_BYTES, ethInnerType, ethIsTagged, ethVid } from '../../lib/wire/ethernet.js';
@@ -239,6 +241,12 @@ export class FabricDriver implements ScenarioDriver {
         }
         state.vmHosts[a.vm] = a.to; // guest routes (pings, streams) go to its new host
         return `downtime ${r.downtimeMs.toFixed(1)} ms, ${r.passes.length} pass(es), ${(r.bytes / 1048576).toFixed(1)} MiB sent`;
+      }
+      case 'set': {
+        // the same path as the vfab set command: parsed with its table, checked, applied, saved
+        const change = await setChangeFromArgs(a.argv);
+        await changeRunningConfig(state, change);
+        return `${change.what}: done`;
       }
       case 'setMac': {
         const r = await control<{ mac: string }>(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/mac`, { ...(a.nic ? { nic: a.nic } : {}), mac: a.macText });

@@ -7,9 +7,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadTopologyFile } from '../../lib/topology/load.js';
-import { loadScenarioFile, assertAgainstTopology } from '../../lib/scenario/load.js';
-import type { Scenario } from '../../lib/scenario/model.js';
+import { loadTopologyFile, parseTopology, TopologyError } from '../../lib/topology/load.js';
+import { editTopologyText, rawTopology } from '../../lib/topology/edit.js';
+import { loadScenarioFile, assertAgainstTopology, ScenarioError, VFAB_SCENARIO_INVALID, type ScenarioProblem } from '../../lib/scenario/load.js';
+import { describeAction, type Scenario } from '../../lib/scenario/model.js';
+import { setChangeFromArgs } from '../cli/commands/set.js';
 import { runScenario, type RunResult } from '../../lib/scenario/runner.js';
 import { formatTimeline } from '../../lib/scenario/timeline.js';
 import { junitXml } from '../../lib/scenario/junit.js';
@@ -48,7 +50,31 @@ export async function loadScenarioAndTopology(file: string) {
   const topologyFile = path.resolve(path.dirname(file), scenario.topology);
   const topology = await loadTopologyFile(topologyFile);
   assertAgainstTopology(scenario, topology);
+  await checkSetSteps(scenario, topologyFile);
   return { scenario, topology, topologyFile };
+}
+
+/**
+ * Checks the scenario's `set:` steps before anything runs: each is parsed with vfab set's option table
+ * and its edits are applied, in step order, to the topology text with every topology rule, as the run
+ * will apply them to the running configuration. A step that would be refused is a problem of the file.
+ */
+export async function checkSetSteps(scenario: Scenario, topologyFile: string): Promise<void> {
+  const sets = scenario.steps.filter((s) => s.kind === 'action' && s.action.kind === 'set');
+  if (sets.length === 0) return;
+  let text = fs.readFileSync(topologyFile, 'utf8');
+  const problems: ScenarioProblem[] = [];
+  for (const step of sets) {
+    if (step.kind !== 'action' || step.action.kind !== 'set') continue;
+    try {
+      const change = await setChangeFromArgs(step.action.argv);
+      text = editTopologyText(text, topologyFile, change.edits(rawTopology(text), parseTopology(text, topologyFile))).text;
+    } catch (e) {
+      const lines = e instanceof TopologyError ? e.problems.map((p) => `${p.path}: ${p.message}${p.hint ? ` (${p.hint})` : ''}`) : [(e as Error).message];
+      problems.push({ file: step.loc.file, line: step.loc.line, column: step.loc.column, path: step.loc.path ?? '', message: `step ${step.index} ${describeAction(step.action)}: ${lines.join('; ')}` });
+    }
+  }
+  if (problems.length > 0) throw new ScenarioError(VFAB_SCENARIO_INVALID, problems);
 }
 
 export async function runScenarioFile(file: string, opts: RunOptions = {}): Promise<RunReport> {

@@ -56,7 +56,7 @@ export type SwitchEvent =
       windowMs: number; windowStartMs: number; frameNo: number | undefined;
     }
   | { type: 'mac-aged'; timeMs: number; vlan: number; mac: string; port: string; ageMs: number }
-  | { type: 'mac-flushed'; timeMs: number; port: string; count: number; reason: 'link-down' | 'shutdown' }
+  | { type: 'mac-flushed'; timeMs: number; port: string; count: number; reason: 'link-down' | 'shutdown' | 'reconfigured' }
   | { type: 'mac-table-full'; timeMs: number; vlan: number; mac: string; port: string; maxEntries: number; frameNo: number | undefined }
   | { type: 'link-up'; timeMs: number; port: string }
   | { type: 'link-down'; timeMs: number; port: string; reason: 'link' | 'shutdown' }
@@ -146,37 +146,37 @@ const LINK_LOCAL_PREFIX = 0x0180c200000;
 
 export class PhysicalSwitch {
   readonly name: string;
-  private readonly cfg: NormalizedConfig;
+  private cfg!: NormalizedConfig;
   private readonly clock: Clock;
   private readonly table: MacTable;
-  private readonly agingMs: number;
-  private readonly flapMoves: number;
-  private readonly flapWindowMs: number;
+  private agingMs!: number;
+  private flapMoves: number;
+  private flapWindowMs: number;
 
   // Per physical port (index = port index).
   private readonly portNames: string[];
   private readonly portLinkUp: Uint8Array;
   private readonly portShut: Uint8Array;
-  private readonly portIsAccess: Uint8Array;
-  private readonly portAccessVlan: Int32Array;
-  private readonly portNativeVlan: Int32Array;
+  private portIsAccess!: Uint8Array;
+  private portAccessVlan!: Int32Array;
+  private portNativeVlan!: Int32Array;
   /** VLAN sent untagged: the access VLAN or the trunk native VLAN. */
-  private readonly portUntaggedVlan: Int32Array;
-  private readonly portAllowed: Uint8Array[];
-  private readonly portMtu: Int32Array;
-  private readonly portLport: Int32Array;
+  private portUntaggedVlan!: Int32Array;
+  private portAllowed!: Uint8Array[];
+  private portMtu!: Int32Array;
+  private portLport!: Int32Array;
   private readonly portCtr: PortCounterBlock[];
 
   // Per logical port (standalone port or port-channel).
-  private readonly lportNames: string[];
-  private readonly lportMembers: number[][];
+  private lportNames!: string[];
+  private lportMembers!: number[][];
   /** Members whose link is up and that are not shut, in config order. */
-  private readonly lportUp: number[][];
+  private lportUp!: number[][];
   /** LB_* code of a channel, -1 for a standalone port. */
-  private readonly lportLb: Int32Array;
-  private readonly lportChannel: Int32Array;
+  private lportLb!: Int32Array;
+  private lportChannel!: Int32Array;
   /** Logical ports carrying each VLAN, built on first use. */
-  private readonly floodLists: Array<Int32Array | undefined> = new Array(VLAN_ID_SPACE);
+  private floodLists: Array<Int32Array | undefined> = new Array(VLAN_ID_SPACE);
 
   private readonly result: SwitchResult;
   // Per-frame scratch (fields, not closures).
@@ -213,14 +213,26 @@ export class PhysicalSwitch {
     this.portNames = cfg.ports.map((p) => p.name);
     this.portLinkUp = new Uint8Array(n).fill(cfg.linksStartUp ? 1 : 0);
     this.portShut = Uint8Array.from(cfg.ports, (p) => (p.shutdown ? 1 : 0));
+    this.portCtr = cfg.ports.map(() => new PortCounterBlock());
+    this.build(cfg);
+
+    this.result = {
+      verdict: 'drop', dropReason: undefined, vlan: -1, count: 0,
+      ports: new Int32Array(n), frames: new Array<Uint8Array>(n), events: undefined, runFrames: 1,
+    };
+  }
+
+  /** Sets the per-port and per-logical-port arrays from `cfg` (keeps link state, shutdown, counters, table). */
+  private build(cfg: NormalizedConfig): void {
+    this.cfg = cfg;
+    this.agingMs = cfg.macAgingMs;
     this.portIsAccess = Uint8Array.from(cfg.ports, (p) => (p.mode === 'access' ? 1 : 0));
     this.portAccessVlan = Int32Array.from(cfg.ports, (p) => p.accessVlan);
     this.portNativeVlan = Int32Array.from(cfg.ports, (p) => p.nativeVlan);
     this.portUntaggedVlan = Int32Array.from(cfg.ports, (p) => (p.mode === 'access' ? p.accessVlan : p.nativeVlan));
     this.portAllowed = cfg.ports.map((p) => p.allowed);
     this.portMtu = Int32Array.from(cfg.ports, (p) => p.mtuBytes);
-    this.portCtr = cfg.ports.map(() => new PortCounterBlock());
-    this.portLport = new Int32Array(n);
+    this.portLport = new Int32Array(cfg.ports.length);
 
     this.lportNames = [];
     this.lportMembers = [];
@@ -247,10 +259,7 @@ export class PhysicalSwitch {
     this.lportUp = this.lportMembers.map(() => []);
     for (let lp = 0; lp < this.lportMembers.length; lp++) this.rebuildUp(lp);
 
-    this.result = {
-      verdict: 'drop', dropReason: undefined, vlan: -1, count: 0,
-      ports: new Int32Array(n), frames: new Array<Uint8Array>(n), events: undefined, runFrames: 1,
-    };
+    this.floodLists = new Array(VLAN_ID_SPACE);
   }
 
   // ------------------------------------------------------------------ hot path
@@ -602,6 +611,49 @@ export class PhysicalSwitch {
 
   // ------------------------------------------------------------------ aging and table
 
+  /**
+   * Applies a new configuration live, as an admin reconfigures a running switch: port modes, VLANs, MTU,
+   * shutdown, port-channel membership, MAC aging and flap detection. The ports stay the same (names, in
+   * order). Validated first with the rules of the constructor: an invalid config throws VFAB_PSWITCH_*
+   * and changes nothing. MAC entries go (`mac-flushed`, reason reconfigured) where their logical port
+   * no longer carries the entry's VLAN, changed its members (a port joined or left a channel) or is
+   * gone; the rest stay. Shutdown changes act as setShutdown(). Link state and counters are kept.
+   */
+  reconfigure(config: PhysicalSwitchConfig): SwitchEvent[] {
+    const cfg = normalizeSwitchConfig(config);
+    const same = cfg.ports.length === this.portNames.length && cfg.ports.every((p, i) => p.name === this.portNames[i]);
+    if (!same) throw new VfabError('VFAB_PSWITCH_CONFIG', `switch ${this.name}: ports cannot be added, removed or reordered on a running switch`);
+    if (cfg.name !== this.name) throw new VfabError('VFAB_PSWITCH_CONFIG', `switch ${this.name}: cannot be renamed to ${cfg.name} while running`);
+    if (cfg.macTableMaxEntries !== this.table.maxEntries) {
+      throw new VfabError('VFAB_PSWITCH_CONFIG', `switch ${this.name}: the MAC table size cannot change on a running switch`);
+    }
+    const oldNames = this.lportNames;
+    const oldMembers = this.lportMembers;
+    this.build(cfg);
+    this.flapMoves = cfg.flapMoves;
+    this.flapWindowMs = cfg.flapWindowMs;
+    const newLport = new Map(this.lportNames.map((n, lp) => [n, lp]));
+    const keeps = oldNames.map((n, lp) => {
+      const now = newLport.get(n);
+      const members = now === undefined ? undefined : this.lportMembers[now]!;
+      return members !== undefined && members.length === oldMembers[lp]!.length && members.every((m, k) => m === oldMembers[lp]![k]) ? now! : -1;
+    });
+    const removed = this.table.removeWhere((e) => keeps[e.lport]! < 0 || this.portAllowed[this.lportMembers[keeps[e.lport]!]![0]!]![e.vlan] !== 1);
+    for (const e of this.table.entries()) {
+      e.lport = keeps[e.lport]!;
+      e.prevLport = e.prevLport < 0 ? -1 : newLport.get(oldNames[e.prevLport]!) ?? -1;
+    }
+    const timeMs = this.clock.nowMs();
+    const events: SwitchEvent[] = [];
+    const flushed = new Map<string, number>();
+    for (const e of removed) flushed.set(oldNames[e.lport]!, (flushed.get(oldNames[e.lport]!) ?? 0) + 1);
+    for (const [port, count] of flushed) events.push({ type: 'mac-flushed', timeMs, port, count, reason: 'reconfigured' });
+    this.flushedCount += removed.length;
+    this.rearmTableFull();
+    cfg.ports.forEach((p, i) => events.push(...this.setShutdown(i, p.shutdown)));
+    return events;
+  }
+
   /** Removes entries not seen for macAgingMs or more (time from the clock); one mac-aged event each. */
   age(): SwitchEvent[] {
     const nowMs = this.clock.nowMs();
@@ -663,6 +715,11 @@ export class PhysicalSwitch {
     const i = this.portNames.indexOf(name);
     if (i < 0) throw new VfabError('VFAB_PSWITCH_UNKNOWN_PORT', `switch ${this.name} has no port ${JSON.stringify(name)}`, { port: name });
     return i;
+  }
+
+  /** The MAC aging time in force, ms. */
+  macAgingMs(): number {
+    return this.agingMs;
   }
 
   portCount(): number {

@@ -22,7 +22,7 @@ import { Locator, type PathSeg, type TopologyProblem } from '../topology/source.
 import { closestName, findArray, findHost, findSwitch, findVm, resolveEndpointDetailed, MAX_PROBLEMS, type Topology } from '../topology/model.js';
 import {
   type ActionStep, type Expectation, type ExpectationSpec, type Scenario, type Step, type StorageFaultSpec,
-  DEFAULT_FRAME_BYTES, DEFAULT_PING_COUNT, MAX_POLL_WINDOW_MS, MAX_POWER_WAIT_MS, MAX_SCENARIO_FILE_BYTES, MAX_WAIT_MS, STREAM_UDP_PORT_BASE,
+  DEFAULT_FRAME_BYTES, DEFAULT_PING_COUNT, MAX_POLL_WINDOW_MS, MAX_POWER_WAIT_MS, MAX_SCENARIO_FILE_BYTES, MAX_SET_WORDS, MAX_WAIT_MS, STREAM_UDP_PORT_BASE,
   describeExpectation, parseDurationMs,
 } from './model.js';
 import schema from './scenario.schema.json' with { type: 'json' };
@@ -38,7 +38,7 @@ export const VFAB_SCENARIO_YAML = 'VFAB_SCENARIO_YAML';
 export const VFAB_SCENARIO_READ = 'VFAB_SCENARIO_READ';
 
 const MAX_YAML_ALIAS_COUNT = 1000;
-const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'send', 'wait', 'capture',
+const ACTION_KEYS = ['traffic', 'ping', 'link', 'impair', 'flap', 'shut', 'noShut', 'kill', 'restart', 'isolate', 'noIsolate', 'power', 'migrate', 'setMac', 'set', 'send', 'wait', 'capture',
   'vmPowerOn', 'vmPowerOff', 'vmPowerOnRace', 'datastoreFormat', 'storageFault', 'expect'] as const;
 const EXPECT_KEYS = ['framesLost', 'maxGapMs', 'uplinkCarries', 'uplinkIdle', 'rarpCount', 'macTable', 'counter', 'event', 'ping', 'lock', 'datastoreState'] as const;
 
@@ -220,6 +220,15 @@ function buildAction(key: (typeof ACTION_KEYS)[number], v: any, segs: PathSeg[],
         return undefined;
       }
       return { kind: 'setMac', vm: v.vm, ...(v.nic !== undefined ? { nic: v.nic } : {}), mac, macText: macToString(mac) };
+    }
+    case 'set': {
+      // the words of a vfab set command line; the daemons side parses them with the CLI's table
+      const argv = typeof v === 'string' ? v.trim().split(/\s+/) : (v as unknown[]).map(String);
+      if (argv.length < 2 || argv.length > MAX_SET_WORDS) {
+        problems.push(at.problem(segs, `set needs the words of a vfab set command line (2-${MAX_SET_WORDS}), got ${argv.length}`, 'write set: port sw1 Gi1/0/1 --native-vlan 20'));
+        return undefined;
+      }
+      return { kind: 'set', argv };
     }
     case 'wait': {
       const ms = duration(v, segs, MAX_WAIT_MS, at, problems);

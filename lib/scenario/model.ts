@@ -18,6 +18,8 @@ export const DEFAULT_FRAME_BYTES = 128;
 /** First UDP port given to traffic steps without one (stream n gets BASE + n). */
 export const STREAM_UDP_PORT_BASE = 9000;
 export const DEFAULT_PING_COUNT = 3;
+/** Most words in one `set:` step (a vfab set command line). */
+export const MAX_SET_WORDS = 64;
 /** Most rounds of one vmPowerOnRace step. */
 export const MAX_RACE_ROUNDS = 100;
 /** Most hosts racing in one vmPowerOnRace step. */
@@ -61,6 +63,8 @@ export type ActionStep =
   /** vMotion `vm` to host `to` and wait until it ends (docs/vmotion.md); a migration that does not end on `to` fails the step. */
   | { kind: 'migrate'; vm: string; to: string }
   | { kind: 'setMac'; vm: string; nic?: string; mac: Mac; macText: string }
+  /** A live configuration change: the words of a `vfab set` command line without `set` (docs/reconfigure.md). */
+  | { kind: 'set'; argv: string[] }
   /** Crafted frames at `point` (daemons/fabric/send.ts): hex frames, a capture file (path as resolved), or fields. */
   | { kind: 'send'; point: string; hex?: string[]; pcap?: string; timing?: boolean; fields?: FrameFields; count: number; ratePps?: number }
   | { kind: 'wait'; ms: number }
@@ -146,6 +150,7 @@ export function describeAction(a: ActionStep): string {
     case 'isolate': return `${a.isolated ? 'isolate' : 'reconnect'} ${a.host}'s management network`;
     case 'power': return `power ${a.on ? 'on' : 'off'} ${a.vm}`;
     case 'migrate': return `migrate ${a.vm} to ${a.to} (vMotion)`;
+    case 'set': return `set ${a.argv.map((w) => (/^[^\s'"]+$/.test(w) ? w : JSON.stringify(w))).join(' ')}`;
     case 'setMac': return `set MAC of ${a.vm}${a.nic ? `.${a.nic}` : ''} to ${a.macText}`;
     case 'send': return `send ${a.count > 1 ? `${a.count} x ` : ''}${a.hex ? `${a.hex.length} hex frame(s)` : a.pcap ? `the frames of ${a.pcap}${a.timing ? ' (timed)' : ''}` : 'a frame from fields'} at ${a.point}${a.ratePps !== undefined ? `, ${a.ratePps} pps` : ''}`;
     case 'wait': return `wait ${a.ms} ms`;

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { readState } from '../../fabric/state.js';
 import { changeRunningConfig, readRunningConfig, type ConfigChange } from '../../fabric/running-config.js';
 import { type CommandTable, defineCommand, printJson, JSON_OPTION, UsageError, EXIT_OK } from '../io.js';
+import { parseCommandLine, type Parsed } from '../options.js';
 
 export const SET_VERBS = ['port', 'switch', 'vswitch', 'portgroup', 'vnic', 'host'] as const;
 export type SetVerb = (typeof SET_VERBS)[number];
@@ -24,7 +25,7 @@ export const SET_OPTIONS = {
   shutdown: { type: 'enum', values: onOff, verbs: ['port'], description: 'on: "shutdown" (no link); off: "no shutdown"' },
   channel: { type: 'string', value: 'NAME', verbs: ['port'], description: 'make the port a member of port-channel NAME (none: leave its channel)' },
   // physical switch (vfab set switch SWITCH ...)
-  'mac-aging': { type: 'int', min: 0, max: 1_000_000, value: 'SECONDS', verbs: ['switch'], description: 'MAC address-table aging time (0: never age)' },
+  'mac-aging': { type: 'int', min: 10, max: 1_000_000, value: 'SECONDS', verbs: ['switch'], description: 'MAC address-table aging time, seconds (IOS: 10-1000000; default 300)' },
   // vSwitch (vfab set vswitch HOST VSWITCH ...) and port-group teaming overrides
   mtu: { type: 'int', min: 68, max: 9000, verbs: ['vswitch', 'vnic'], description: 'vswitch: its MTU (1280-9000); vnic: the guest interface MTU' },
   uplinks: { type: 'string', value: 'LIST', verbs: ['vswitch'], description: "the vSwitch's uplinks, e.g. vmnic0,vmnic1" },
@@ -83,20 +84,35 @@ and kept in the running configuration (vfab export writes it out; vfab status sh
       2: 'bad usage, an unknown object, or a change that would make an invalid topology (the problems are listed; nothing changed)',
     },
   },
-  async ({ positionals, values, typed }, io) => {
-    const [verb, ...names] = positionals as [SetVerb, ...string[]];
-    const want = NAMES[verb];
-    if (names.length !== want.length) throw new UsageError(`set ${verb} takes ${want.join(' ')}, got ${names.length ? names.join(' ') : 'nothing'}`);
-    const given = Object.keys(typed).filter((k) => k !== 'json');
-    if (given.length === 0) throw new UsageError(`set ${verb} ${names.join(' ')}: nothing to change (see vfab set --help for its options)`);
-    const state = readState();
-    const change = (await handlerFor(verb))(verb, names, values as Record<string, unknown>, typed as Record<string, string | undefined>);
-    const { result } = await changeRunningConfig(state, change);
+  async (parsed, io) => {
+    const { values } = parsed;
+    const change = await changeFor(parsed);
+    const { result } = await changeRunningConfig(readState(), change);
     if (values.json) printJson(io, { changed: change.what, ...result });
     else io.out(`${change.what}: done`);
     return EXIT_OK;
   },
 );
+
+/** The change a parsed `vfab set` line asks for (no I/O yet): the one path of the CLI and scenario `set:` steps. */
+async function changeFor({ positionals, values, typed }: Parsed<typeof SET_OPTIONS>): Promise<ConfigChange<Record<string, unknown>>> {
+  const [verb, ...names] = positionals as [SetVerb, ...string[]];
+  const want = NAMES[verb];
+  if (names.length !== want.length) throw new UsageError(`set ${verb} takes ${want.join(' ')}, got ${names.length ? names.join(' ') : 'nothing'}`);
+  const given = Object.keys(typed).filter((k) => k !== 'json');
+  if (given.length === 0) throw new UsageError(`set ${verb} ${names.join(' ')}: nothing to change (see vfab set --help for its options)`);
+  return (await handlerFor(verb))(verb, names, values as Record<string, unknown>, typed as Record<string, string | undefined>);
+}
+
+/**
+ * The change of a `vfab set` command line given as words without `set` (scenario `set:` steps):
+ * parsed with the CLI's own option table, so a step takes exactly what the command takes.
+ */
+export async function setChangeFromArgs(argv: readonly string[]): Promise<ConfigChange<Record<string, unknown>>> {
+  const parsed = parseCommandLine('set', set.spec, argv);
+  if (parsed.help) throw new UsageError('--help is not a change');
+  return await changeFor(parsed);
+}
 
 const exportCommand = defineCommand(
   {
