@@ -31,7 +31,7 @@ describe('e2e fabric: vfab set on hosts (topologies/e2e/reconfigure.yaml)', func
       [['vswitch', 'esx1', 'vSwitch0', '--active', 'vmnic0,vmnic7'], /vmnic7/],
       [['vnic', 'web1', 'nic0', '--portgroup', 'VM-30'], /VM-30/],
       [['vswitch', 'esx1', 'vSwitch0', '--uplinks', 'vmnic0'], /--uplinks/],
-      [['vnic', 'web1', 'nic0', '--mac', '01:00:5e:00:00:01'], /mac|MAC/],
+      [['vnic', 'web1', 'nic0', '--mac', '01:00:5e:00:00:01'], /multicast \(group\) address; a NIC needs a unicast MAC/],
     ];
     for (const [args, why] of cases) {
       const r = await set(...args);
