@@ -32,6 +32,7 @@
 //   POST /control/streams/:vm/clear       forget the VM's sinks and finished senders
 //   /control/datastores/...               VMFS-like datastores and VM power-on locks (daemons/datastore/host-datastores.ts)
 //   GET  /control/ha, POST /control/vmkernels/:vmk/link {up}   HA agent status; vmk port blocked (daemons/ha/attach.ts)
+//   POST /control/config                  {what, host}: live reconfiguration (vfab set; daemons/host-config.ts)
 //   POST /control/vms/:vm/migrate         {to, toPort}: vMotion to host `to` (daemons/vmotion/service.ts); GET /control/vmotion/:id
 // events (GET /control/events) also carry teaming: failover, failback, pinned, notify (RARPs: count,
 // uplink, vlan), link-up/down, beacon-failed/-restored, shotgun-on/-off, no-uplink, shaping-drop;
@@ -56,6 +57,7 @@ import { DaemonLinks } from './common/links.js';
 import { LINK_QUEUE_BYTES } from '../lib/link/link.js';
 import { forEachRunFrame } from '../lib/link/codec.js';
 import { EventLog } from './common/events.js';
+import { registerConfigRoute } from './host-config.js';
 import { FabricClock } from './common/fabric-clock.js';
 import { DropEvents } from './common/drop-events.js';
 import { DeadlineTimer } from './common/deadline-timer.js';
@@ -360,6 +362,8 @@ const server = new ControlServer(token)
   .onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
 
 registerVmRoutes(server, host, { scheduleTick, timeScale }); // ping, mac, promiscuous, mtu, raw (daemons/common/vm-control.ts)
+// live reconfiguration (vfab set): POST /control/config; the vMotion service reads config.host, kept current
+registerConfigRoute(server, host, events, () => (Object.assign(config.host, host.model), scheduleTick()));
 // crafted frames (vfab send): at an uplink as if off the wire, at a VM's vNIC as its guest (daemons/common/inject.ts)
 const injectUplinks = config.host.vswitches.flatMap((v) => v.uplinks);
 registerInjectRoutes(server, {

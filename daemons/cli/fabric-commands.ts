@@ -166,10 +166,18 @@ function renderStatus(r: any): string {
   }
   for (const vs of r.vswitches ?? []) {
     lines.push(`  vSwitch ${vs.name} (MTU ${vs.mtu}, uplinks ${vs.uplinks.map((u: any) => `${u.name}:${u.up ? 'up' : 'down'}`).join(' ')})`);
+    const sec = (p: any): string => (p ? `promiscuous ${p.promiscuous}, MAC changes ${p.macChanges}, forged transmits ${p.forgedTransmits}` : '');
+    const team = (t: any): string => (t ? `${t.loadBalancing}, active ${t.active.join(',') || '-'}, standby ${t.standby.join(',') || '-'}, failback ${t.failback ? 'on' : 'off'}, notify ${t.notifySwitches ? 'on' : 'off'}, ${t.failureDetection}` : '');
+    if (vs.teaming) lines.push(`    teaming: ${team(vs.teaming)}; security: ${sec(vs.security)}`);
+    for (const pg of vs.portGroups ?? []) {
+      const own = [team(pg.teaming) !== team(vs.teaming) ? `teaming ${team(pg.teaming)}` : '', sec(pg.security) !== sec(vs.security) ? `security ${sec(pg.security)}` : '', pg.trafficShaping?.enabled ? `shaping ${pg.trafficShaping.averageKbps}/${pg.trafficShaping.peakKbps} Kbit/s, burst ${pg.trafficShaping.burstKB} KB` : ''].filter(Boolean);
+      lines.push(`    port group ${pg.name}: VLAN ${pg.vlan}${own.length ? `; ${own.join('; ')}` : ''}`);
+    }
     if (vs.ports?.length) {
       lines.push(indent(table([['port', 'name', 'port group', 'vlan', 'mac', 'uplink', 'why'], ...vs.ports.map((p: any) => [String(p.portId), p.name ?? '', p.portGroup, String(p.vlanId), p.effectiveMac ?? p.mac ?? '', p.uplink ?? '-', p.uplinkReason ?? ''])]), 4));
     }
   }
+  if (r.advanced) lines.push(`  advanced: Net.ReversePathFwdCheckPromisc ${r.advanced.reversePathFwdCheckPromisc}`);
   if (r.vmkernels?.length) {
     lines.push('  VMkernel ports:');
     lines.push(indent(table([['vmk', 'ip', 'mac', 'port group', 'port', 'uplink', 'services'], ...r.vmkernels.map((k: any) => [k.name, k.ip, k.mac, k.portGroup, k.portId === null ? 'down' : String(k.portId), k.uplink ?? '-', k.services.join(',') || '-'])]), 4));

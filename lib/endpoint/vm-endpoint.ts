@@ -494,6 +494,17 @@ export class VmEndpoint {
     n.mtuBytes = checkMtu(mtuBytes, `${this.name} ${n.name}`);
   }
 
+  /**
+   * The vNIC's configured MAC changed (its VM's settings were edited, `vfab set vnic --mac`): both the
+   * burned-in and the effective MAC become `mac` (a guest MAC change made before is forgotten).
+   */
+  setConfiguredMac(nic: number, mac: Mac): void {
+    const n = this.nic(nic);
+    if (!isMac(mac) || isGroupMac(mac)) throw endpointError('VFAB_ENDPOINT_BAD_ARGUMENT', `MAC ${mac} is not a unicast 48-bit address`);
+    n.initialMac = mac;
+    n.mac = mac;
+  }
+
   /** The guest adapter's promiscuous flag (spec §4.2: the port group must also Accept). */
   setPromiscuous(nic: number, on: boolean): EndpointActions {
     const n = this.nic(nic);

@@ -10,8 +10,9 @@
 // on tick(), drops counted. Also: measured traffic streams (lib/traffic) for benchmarks and failover
 // numbers. VMkernel ports (hosts[].vmkernels): the host's own IP interfaces are vSwitch ports exactly like
 // a VM's vNICs (same port, VLAN, security, shaping, teaming and notify code), behind one kernel VmEndpoint
-// with a vNIC per vmk; lib/host/vmkernel.ts gives them a UDP/ping API. Leaves out vMotion and changing
-// teaming/shaping of a running host.
+// with a vNIC per vmk; lib/host/vmkernel.ts gives them a UDP/ping API. Live reconfiguration
+// (reconfigure(): MTU, security, VLANs, teaming, shaping, vNIC port group and MAC; docs/reconfigure.md).
+// Leaves out vMotion and changing a running host's uplinks, port-group list, VMs and vmkernel ports.
 // External VMs (`external: true`, run by daemons/vmd.ts): see the "external VMs" section below; their
 // vSwitch ports are the same, only the guest side is a link (io.vmTx / receiveFromVm) instead of a VmEndpoint.
 
@@ -20,10 +21,10 @@ import type { Clock } from '../clock.js';
 import type { Host as HostModel, Vm as VmModel, VSwitch as VSwitchModel, TeamingPolicy as TeamingModel, TrafficShapingPolicy } from '../topology/model.js';
 import { TeamingEngine, type TeamingAction, type PortDescription, type NotifyReason } from '../teaming/engine.js';
 import type { TeamingPolicy } from '../teaming/policy.js';
-import { TokenBucketShaper, kbitToBps, kbToBytes, type ShaperStats } from '../shaping/token-bucket.js';
+import { TokenBucketShaper, kbitToBps, kbToBytes, validateShapingPolicy, type ShaperStats } from '../shaping/token-bucket.js';
 import { buildRarpAnnounce } from '../wire/arp.js';
 import { VSwitch, type VSwitchEvent } from '../vswitch/vswitch.js';
-import type { SecurityPolicy } from '../vswitch/config.js';
+import { validateVSwitchConfig, type SecurityPolicy, type VSwitchConfig } from '../vswitch/config.js';
 import { VmEndpoint, frameTooLargeMessage, nicConfigsOf, type EndpointAction, type EndpointActions } from '../endpoint/vm-endpoint.js';
 import { ethIsTagged, ETHERTYPE_IPV4, ETH_HEADER_BYTES, VLAN_TAG_BYTES } from '../wire/ethernet.js';
 import { macToString } from '../wire/mac.js';
@@ -216,21 +217,13 @@ export class EsxHost {
   private kernel: VmState | null = null;
   private vmkStack: VmkernelStack | null = null;
 
-  constructor(readonly model: HostModel, clock: Clock, private readonly io: HostIo, opts: HostOptions = {}) {
+  constructor(public model: HostModel, clock: Clock, private readonly io: HostIo, opts: HostOptions = {}) {
     this.name = model.name;
     this.clock = clock;
     const hostHash = fnv16(model.name);
     let uplinkSerial = 0;
     for (const vsm of model.vswitches) {
-      const vs = new VSwitch({
-        name: vsm.name,
-        mtuBytes: vsm.mtu,
-        uplinks: vsm.uplinks,
-        security: toSecurity(vsm.security),
-        // the teaming engine is the one source of notify-switches RARPs (it knows failover/failback reasons)
-        portGroups: vsm.portGroups.map((pg) => ({ name: pg.name, vlanId: pg.vlan, security: toSecurity(pg.security), notifySwitches: false })),
-        notifySwitches: false,
-      }, {
+      const vs = new VSwitch(vswitchConfig(vsm), {
         // tag push/pop copies go to the vSwitch's scratch areas: every consumer below (uplinkTx, taps,
         // guests, sinks, external VMs) is done with the bytes before the next vSwitch call, except the
         // several deliveries of one frame, which deliverToPorts copies out first
@@ -238,11 +231,9 @@ export class EsxHost {
       });
       const engine = new TeamingEngine({
         uplinks: vsm.uplinks,
-        vswitchPolicy: toTeaming(vsm.teaming),
-        portGroupPolicies: Object.fromEntries(vsm.portGroups.map((pg) => [pg.name, toTeaming(pg.teaming)])),
+        ...teamingConfig(vsm),
         clock,
         uplinkMacs: vsm.uplinks.map(() => UPLINK_MAC_BASE + hostHash * 256 + (uplinkSerial++ & 0xff)),
-        portGroupVlans: Object.fromEntries(vsm.portGroups.map((pg) => [pg.name, pg.vlan])),
         initialLinkDown: [...vsm.uplinks],
         ...(opts.notifyCount !== undefined ? { notifyCount: opts.notifyCount } : {}),
       });
@@ -314,22 +305,147 @@ export class EsxHost {
     const vmName = vm.model.name;
     if (vm.poweredOn) return;
     vm.poweredOn = true;
-    vm.nics = vm.model.nics.map((n, i) => {
-      const vs = this.vswitches.get(n.vswitch)!;
-      const portId = vs.connectPort({ portGroup: n.portGroup, initialMac: n.mac, name: `${vm.model.name}.${n.name}` });
-      const pgm = this.teams.get(vs)!.model.portGroups.find((pg) => pg.name === n.portGroup)!;
-      const shaper = pgm.trafficShaping.enabled ? new TokenBucketShaper(toShaping(pgm.trafficShaping), this.clock.nowMs()) : null;
-      const binding: NicBinding = { vm, nic: i, vs, portId, point: `${vm.model.name}.${n.name}`, tapped: false, uplinks: this.uplinksOf.get(vs)!, shaper, lastDropEventMs: -Infinity, droppedAtLastEvent: 0 };
-      this.ports.get(vs)!.set(portId, binding);
-      if (shaper) this.shaped.add(binding);
-      if (vm.external && !vm.linkUp[i]) vs.setPortBlocked(portId, true);
-      return binding;
-    });
+    vm.nics = vm.model.nics.map((_, i) => this.bindNic(vm, i));
     if (!vm.kernel && powerEvent) this.io.event?.({ kind: 'power', vm: vmName, on: true });
     this.takeVSwitchEvents();
     // §3.10: power-on notify on the port's uplink (nothing when no uplink is up yet; link-up pins and notifies)
-    for (const b of vm.nics) this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portConnected({ portId: b.portId, portGroup: vm.model.nics[b.nic]!.portGroup, mac: vm.endpoint.nicMac(b.nic) }, notifyReason));
+    for (const b of vm.nics) this.pinNic(b, notifyReason);
     if (!vm.external) this.runActions(vm, vm.endpoint.powerOn());
+  }
+
+  /** Connects vNIC `i` of `vm` to a new port of its port group (with the port group's shaper). */
+  private bindNic(vm: VmState, i: number): NicBinding {
+    const n = vm.model.nics[i]!;
+    const vs = this.vswitches.get(n.vswitch)!;
+    const portId = vs.connectPort({ portGroup: n.portGroup, initialMac: n.mac, name: `${vm.model.name}.${n.name}` });
+    const binding: NicBinding = { vm, nic: i, vs, portId, point: `${vm.model.name}.${n.name}`, tapped: false, uplinks: this.uplinksOf.get(vs)!, shaper: null, lastDropEventMs: -Infinity, droppedAtLastEvent: 0 };
+    this.ports.get(vs)!.set(portId, binding);
+    this.setShaper(binding, this.portGroupModel(vs, n.portGroup).trafficShaping);
+    if (vm.external && !vm.linkUp[i]) vs.setPortBlocked(portId, true);
+    return binding;
+  }
+
+  /** The teaming engine pins a connected port and notifies the switches with `reason` (§3.10). */
+  private pinNic(b: NicBinding, reason: NotifyReason): void {
+    this.performTeaming(b.vs, this.teams.get(b.vs)!.engine.portConnected({ portId: b.portId, portGroup: b.vm.model.nics[b.nic]!.portGroup, mac: b.vm.endpoint.nicMac(b.nic) }, reason));
+  }
+
+  /** Takes one vNIC's binding off its port. */
+  private unbindNic(b: NicBinding): void {
+    this.teams.get(b.vs)!.engine.portDisconnected(b.portId);
+    b.vs.disconnectPort(b.portId);
+    this.ports.get(b.vs)!.delete(b.portId);
+    this.shaped.delete(b);
+  }
+
+  private portGroupModel(vs: VSwitch, portGroup: string) {
+    return this.teams.get(vs)!.model.portGroups.find((pg) => pg.name === portGroup)!;
+  }
+
+  /**
+   * Gives a port the shaper its port group asks for (spec §5): a new token bucket (full) when shaping is
+   * on, none when off. Frames queued in a replaced bucket are dropped (counted in the old bucket's stats).
+   */
+  private setShaper(b: NicBinding, p: TrafficShapingPolicy): void {
+    b.shaper = p.enabled ? new TokenBucketShaper(toShaping(p), this.clock.nowMs()) : null;
+    if (b.shaper) this.shaped.add(b);
+    else this.shaped.delete(b);
+  }
+
+  // ------------------------------------------------------------------ live reconfiguration (docs/reconfigure.md)
+
+  /**
+   * Applies a new model of this host to the running host, the way vSphere applies an edited setting
+   * under running VMs: per vSwitch its MTU, security, port-group VLANs and overrides (lib/vswitch
+   * reconfigure), teaming (ports re-pinned, RARPs where a port's uplink changed: TeamingEngine
+   * reconfigure) and shaping (a port group whose shaping changed gets new buckets); per vNIC a new port
+   * group (the vNIC is disconnected and connected again: a new port ID, notify like a connect) or a new
+   * configured MAC (like editing the VM's settings: the port is connected again with it as its initial
+   * MAC). Everything is checked before anything changes; what cannot change live (uplinks, port groups
+   * added or removed, VMs, vmkernel ports) is refused with VFAB_HOST_LIVE_UNSUPPORTED. Returns what
+   * changed, one line each. `checked` is called once everything is checked, before the first change (the
+   * daemon logs the cause there, so it precedes the events the change causes).
+   */
+  reconfigure(next: HostModel, checked?: () => void): string[] {
+    if (next.name !== this.name) throw new VfabError('VFAB_HOST_LIVE_UNSUPPORTED', `this is host ${this.name}, not ${next.name}`);
+    const plans = this.checkReconfigure(next);
+    checked?.();
+    const changes: string[] = [];
+    // 1. vSwitches: forwarding state, then teaming
+    for (const { t, vsm, teaming } of plans.vswitches) {
+      changes.push(...t.vs.reconfigure(vswitchConfig(vsm, next)).map((c) => `${vsm.name}: ${c}`));
+      const before = t.model;
+      t.model = vsm;
+      this.takeVSwitchEvents();
+      if (teaming) {
+        if (describeTeaming(before) !== describeTeaming(vsm)) changes.push(`${vsm.name}: teaming ${describeTeaming(vsm)}`);
+        this.performTeaming(t.vs, teaming());
+      }
+      for (const pg of vsm.portGroups) {
+        const old = before.portGroups.find((x) => x.name === pg.name)!;
+        if (JSON.stringify(old.trafficShaping) === JSON.stringify(pg.trafficShaping)) continue;
+        changes.push(`${vsm.name}: ${pg.name} shaping ${pg.trafficShaping.enabled ? `on (average ${pg.trafficShaping.averageKbps} Kbit/s, peak ${pg.trafficShaping.peakKbps} Kbit/s, burst ${pg.trafficShaping.burstKB} KB)` : 'off'}`);
+        for (const b of this.ports.get(t.vs)!.values()) if (b.vm.model.nics[b.nic]!.portGroup === pg.name) this.setShaper(b, pg.trafficShaping);
+      }
+    }
+    // 2. vNICs: a new port group or a new configured MAC reconnects the vNIC
+    for (const { vm, vmm, nics } of plans.vms) {
+      vm.model = vmm;
+      for (const i of nics) {
+        const n = vmm.nics[i]!;
+        changes.push(`${vmm.name}.${n.name}: ${n.portGroup} (${n.vswitch}), MAC ${n.macText}`);
+        vm.endpoint.setConfiguredMac(i, n.mac);
+        if (!vm.poweredOn) continue;
+        this.unbindNic(vm.nics[i]!);
+        const b = this.bindNic(vm, i);
+        vm.nics[i] = b;
+        this.takeVSwitchEvents();
+        this.pinNic(b, 'reconnect');
+        // the guest sees its link come back and announces itself (a gratuitous ARP), as a real guest does
+        if (!vm.external) this.runActions(vm, vm.endpoint.announce(i));
+      }
+    }
+    this.model = next;
+    this.drain();
+    return changes;
+  }
+
+  /** Everything reconfigure() checks before it changes anything; throws on the first problem. */
+  private checkReconfigure(next: HostModel) {
+    const unsupported = (what: string): never => {
+      throw new VfabError('VFAB_HOST_LIVE_UNSUPPORTED', `host ${this.name}: ${what} cannot change while the host runs`);
+    };
+    const names = (xs: Array<{ name: string }>): string => xs.map((x) => x.name).join(',');
+    if (names(next.vswitches) !== names(this.model.vswitches)) unsupported('the list of vSwitches');
+    if (names(next.vms) !== names(this.model.vms)) unsupported('the list of VMs');
+    if (JSON.stringify(next.vmkernels.map((k) => [k.name, k.portGroup, k.macText])) !== JSON.stringify(this.model.vmkernels.map((k) => [k.name, k.portGroup, k.macText]))) unsupported('the vmkernel ports');
+    const vswitches = next.vswitches.map((vsm) => {
+      const t = this.teams.get(this.vswitches.get(vsm.name)!)!;
+      if (vsm.uplinks.join(',') !== t.model.uplinks.join(',')) unsupported(`the uplinks of ${vsm.name}`);
+      if (names(vsm.portGroups) !== names(t.model.portGroups)) unsupported(`the port groups of ${vsm.name}`);
+      validateVSwitchConfig(vswitchConfig(vsm, next));
+      for (const pg of vsm.portGroups) if (pg.trafficShaping.enabled) validateShapingPolicy(toShaping(pg.trafficShaping));
+      const c = teamingConfig(vsm);
+      const teaming = JSON.stringify(teamingConfig(t.model)) === JSON.stringify(c) ? null : t.engine.planReconfigure(c.vswitchPolicy, c.portGroupPolicies, c.portGroupVlans);
+      return { t, vsm, teaming };
+    });
+    const vms = next.vms.map((vmm) => {
+      const vm = this.vms.get(vmm.name)!;
+      const before = vm.model;
+      if (before.nics.length !== vmm.nics.length) unsupported(`the vNICs of ${vmm.name}`);
+      const nics: number[] = [];
+      vmm.nics.forEach((n, i) => {
+        const o = before.nics[i]!;
+        // the MTU is the guest's own setting: the caller sets it in the guest (vfab set vnic --mtu)
+        if (JSON.stringify({ ...n, portGroup: 0, vswitch: 0, mac: 0, macText: 0, macGenerated: 0, mtu: 0, loc: 0 }) !== JSON.stringify({ ...o, portGroup: 0, vswitch: 0, mac: 0, macText: 0, macGenerated: 0, mtu: 0, loc: 0 })) {
+          unsupported(`${vmm.name}.${n.name} (only its port group, MAC and MTU can)`);
+        }
+        if (vm.external && n.mac !== o.mac) unsupported(`the MAC of ${vmm.name}.${n.name} (its guest runs outside the host and owns its MAC)`);
+        if (n.portGroup !== o.portGroup || n.vswitch !== o.vswitch || n.mac !== o.mac) nics.push(i);
+      });
+      return { vm, vmm, nics };
+    });
+    return { vswitches, vms };
   }
 
   powerOff(vmName: string): void {
@@ -343,12 +459,7 @@ export class EsxHost {
   /** Takes a VM's vNICs off their vSwitch ports (its stack keeps its state). */
   private disconnect(vm: VmState): void {
     vm.poweredOn = false;
-    for (const b of vm.nics) {
-      this.teams.get(b.vs)!.engine.portDisconnected(b.portId);
-      b.vs.disconnectPort(b.portId);
-      this.ports.get(b.vs)!.delete(b.portId);
-      this.shaped.delete(b);
-    }
+    for (const b of vm.nics) this.unbindNic(b);
     vm.nics = [];
   }
 
@@ -1069,6 +1180,8 @@ export class EsxHost {
           name: vs.name,
           mtu: vs.mtuBytes,
           teaming: t.model.teaming,
+          security: t.model.security,
+          portGroups: t.model.portGroups.map((pg) => ({ name: pg.name, vlan: pg.vlan, security: pg.security, teaming: pg.teaming, trafficShaping: pg.trafficShaping })),
           uplinks: t.engine.uplinkStatus().map((u, i) => ({ ...u, up: vs.isUplinkUp(i), drops: uplinkDrops[i]!.drops })),
           ports: vs.ports().map((p) => {
             const d: PortDescription = t.engine.describePort(p.portId);
@@ -1099,6 +1212,7 @@ export class EsxHost {
         arp: vm.external ? [] : vm.endpoint.arpTable(),
       })),
       vmkernels: this.vmkernelStatus(),
+      advanced: { reversePathFwdCheckPromisc: this.model.advanced?.reversePathFwdCheckPromisc ?? 0 },
     };
   }
 
@@ -1223,6 +1337,35 @@ export class EsxHost {
     if (!vm.poweredOn) throw new VfabError('VFAB_VM_POWERED_OFF', `VM ${name} is powered off`);
     return vm;
   }
+}
+
+/** The lib/vswitch configuration of a topology vSwitch (the host's advanced options included). */
+function vswitchConfig(vsm: VSwitchModel, host?: HostModel): VSwitchConfig {
+  return {
+    name: vsm.name,
+    mtuBytes: vsm.mtu,
+    uplinks: vsm.uplinks,
+    security: toSecurity(vsm.security),
+    // the teaming engine is the one source of notify-switches RARPs (it knows failover/failback reasons)
+    portGroups: vsm.portGroups.map((pg) => ({ name: pg.name, vlanId: pg.vlan, security: toSecurity(pg.security), notifySwitches: false })),
+    notifySwitches: false,
+    reversePathCheckPromiscuous: host?.advanced?.reversePathFwdCheckPromisc === 1,
+  };
+}
+
+/** The teaming engine's policies of a topology vSwitch. */
+function teamingConfig(vsm: VSwitchModel) {
+  return {
+    vswitchPolicy: toTeaming(vsm.teaming),
+    portGroupPolicies: Object.fromEntries(vsm.portGroups.map((pg) => [pg.name, toTeaming(pg.teaming)])),
+    portGroupVlans: Object.fromEntries(vsm.portGroups.map((pg) => [pg.name, pg.vlan])),
+  };
+}
+
+function describeTeaming(vsm: VSwitchModel): string {
+  const d = (t: TeamingModel): string => `${t.loadBalancing}, active ${t.active.join(',') || '-'}, standby ${t.standby.join(',') || '-'}, failback ${t.failback ? 'on' : 'off'}, notify ${t.notifySwitches ? 'on' : 'off'}, ${t.failureDetection}`;
+  const overrides = vsm.portGroups.filter((pg) => pg.overrides.some((o) => o.startsWith('teaming'))).map((pg) => `; ${pg.name}: ${d(pg.teaming)}`);
+  return d(vsm.teaming) + overrides.join('');
 }
 
 function toSecurity(p: { promiscuous: string; macChanges: string; forgedTransmits: string }): SecurityPolicy {

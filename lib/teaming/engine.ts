@@ -8,7 +8,8 @@
 // exhausted, the first healthy standby (§3.7). Failback No keeps the replacement after recovery (§3.8).
 // Per-frame calls (selectEgress/acceptsIngress) allocate nothing and look up ports by number only.
 // Leaves out: load-based teaming (§3.6, vDS), LACP, vMotion-triggered notify (the destination host's
-// daemon calls portConnected), RARP rate limiting, and changing the uplink list after construction.
+// daemon calls portConnected), RARP rate limiting, changing the uplink list after construction, and
+// turning beacon probing on or off live (reconfigure() refuses it).
 
 import type { Clock } from '../clock.js';
 import { VfabError } from '../errors.js';
@@ -27,8 +28,8 @@ import { type ResolvedPolicy, type TeamingPolicy, type UplinkRole, mergePolicy, 
  * down) gets one again. `failover`: an uplink in use went down or failed its beacons. `failback`: an
  * uplink that had been up before came back and took ports over.
  */
-export type NotifyReason = 'power-on' | 'vmotion' | 'startup' | 'port-up' | 'failover' | 'failback' | 'mac-change';
-export type RepinReason = 'startup' | 'port-up' | 'failover' | 'failback' | 'shotgun' | 'mac-change';
+export type NotifyReason = 'power-on' | 'vmotion' | 'startup' | 'port-up' | 'failover' | 'failback' | 'mac-change' | 'reconnect' | 'policy-change';
+export type RepinReason = 'startup' | 'port-up' | 'failover' | 'failback' | 'shotgun' | 'mac-change' | 'policy-change';
 export type TeamingEventType =
   | 'link-down'
   | 'link-up'
@@ -131,9 +132,9 @@ export class TeamingEngine implements UplinkSelector {
   private readonly n: number;
   private readonly clock: Clock;
   private readonly notifyCount: number;
-  private readonly vswitch: PolicyState;
-  private readonly byGroup = new Map<string, PolicyState>();
-  private readonly policies: PolicyState[] = [];
+  private vswitch: PolicyState;
+  private byGroup = new Map<string, PolicyState>();
+  private policies: PolicyState[] = [];
   private readonly ports = new Map<number, PortState>();
   private readonly portGroupVlans: Record<string, number>;
   private readonly prober: BeaconProber | null;
@@ -163,11 +164,9 @@ export class TeamingEngine implements UplinkSelector {
     }
     this.everHealthyMask = this.linkUpMask;
 
-    this.vswitch = this.makeState('', resolvePolicy(opts.vswitchPolicy, this.names, 'vSwitch policy'));
-    for (const [pg, over] of Object.entries(opts.portGroupPolicies ?? {})) {
-      const merged = mergePolicy(opts.vswitchPolicy, over);
-      this.byGroup.set(pg, this.makeState(pg, resolvePolicy(merged, this.names, `port group ${pg}`)));
-    }
+    const resolved = this.resolveAll(opts.vswitchPolicy, opts.portGroupPolicies);
+    this.vswitch = this.makeState('', resolved.vswitch);
+    for (const [pg, rp] of resolved.groups) this.byGroup.set(pg, this.makeState(pg, rp));
 
     let participants = 0;
     for (const ps of this.policies) if (ps.beacon) participants |= ps.rp.teamMask;
@@ -188,6 +187,62 @@ export class TeamingEngine implements UplinkSelector {
       this.prober = null;
     }
     for (const ps of this.policies) this.recomputeInUse(ps);
+  }
+
+  private resolveAll(vswitchPolicy: TeamingPolicy, overrides: Record<string, Partial<TeamingPolicy>> | undefined): { vswitch: ResolvedPolicy; groups: Map<string, ResolvedPolicy> } {
+    const groups = new Map<string, ResolvedPolicy>();
+    for (const [pg, over] of Object.entries(overrides ?? {})) groups.set(pg, resolvePolicy(mergePolicy(vswitchPolicy, over), this.names, `port group ${pg}`));
+    return { vswitch: resolvePolicy(vswitchPolicy, this.names, 'vSwitch policy'), groups };
+  }
+
+  /**
+   * A live change of the teaming policies (`vfab set`; spec §3): the vSwitch policy, the port-group
+   * overrides and the port groups' VLANs, all given whole. Everything is resolved first (an invalid
+   * policy throws and changes nothing); then every team is recomputed as if it started now from the
+   * healthy uplinks, and every port is pinned again: a port whose uplink changed gets a repin action and,
+   * when its policy notifies (and is not IP hash, whose EtherChannel is one logical port), RARPs on its
+   * new uplink (§3.10: its traffic moved). Changing which uplinks run beacon probing is refused
+   * (VFAB_TEAMING_LIVE_UNSUPPORTED): the prober is set up once.
+   */
+  reconfigure(vswitchPolicy: TeamingPolicy, portGroupPolicies: Record<string, Partial<TeamingPolicy>>, portGroupVlans: Record<string, number>): TeamingAction[] {
+    return this.planReconfigure(vswitchPolicy, portGroupPolicies, portGroupVlans)();
+  }
+
+  /** reconfigure() in two steps: every check now (throws), the change when the returned function runs. */
+  planReconfigure(vswitchPolicy: TeamingPolicy, portGroupPolicies: Record<string, Partial<TeamingPolicy>>, portGroupVlans: Record<string, number>): () => TeamingAction[] {
+    const resolved = this.resolveAll(vswitchPolicy, portGroupPolicies);
+    for (const [pg, v] of Object.entries(portGroupVlans)) {
+      if (!(Number.isInteger(v) && v >= 0 && v <= VLAN_TRUNK_ALL)) throw teamingError('VFAB_TEAMING_BAD_VLAN', `port group ${pg}: VLAN ${v} is not 0..4095`);
+    }
+    let participants = 0;
+    for (const rp of [resolved.vswitch, ...resolved.groups.values()]) if (rp.policy.failureDetection === 'beaconProbing') participants |= rp.teamMask;
+    const current = this.prober ? this.policies.reduce((m, ps) => (ps.beacon ? m | ps.rp.teamMask : m), 0) : 0;
+    if (participants !== current) {
+      throw teamingError('VFAB_TEAMING_LIVE_UNSUPPORTED', 'beacon probing cannot be turned on or off, or given other uplinks, while the vSwitch runs (failure detection stays as it started)');
+    }
+    return () => this.applyPolicies(resolved, portGroupVlans);
+  }
+
+  private applyPolicies(resolved: { vswitch: ResolvedPolicy; groups: Map<string, ResolvedPolicy> }, portGroupVlans: Record<string, number>): TeamingAction[] {
+    const old = [...this.ports.values()].map((st) => ({ st, from: st.uplink, fromMask: st.egressMask }));
+    this.policies = [];
+    this.byGroup = new Map();
+    this.vswitch = this.makeState('', resolved.vswitch);
+    for (const [pg, rp] of resolved.groups) this.byGroup.set(pg, this.makeState(pg, rp));
+    for (const k of Object.keys(this.portGroupVlans)) delete this.portGroupVlans[k];
+    Object.assign(this.portGroupVlans, portGroupVlans);
+    for (const ps of this.policies) this.recomputeInUse(ps);
+    const actions: TeamingAction[] = [];
+    for (const { st, from, fromMask } of old) {
+      st.ps = this.byGroup.get(st.portGroup) ?? this.vswitch;
+      st.ps.ports.add(st);
+      this.pin(st);
+      if (st.uplink === from && st.egressMask === fromMask) continue;
+      actions.push({ kind: 'repin', portId: st.portId, from: from < 0 ? null : from, to: st.uplink < 0 ? null : st.uplink, toMask: st.egressMask, reason: 'policy-change' });
+      if (st.ps.mode !== MODE_IP_HASH) this.pushNotify(actions, st, 'policy-change');
+    }
+    if (this.prober) this.prober.setVlans(this.defaultBeaconVlans());
+    return actions;
   }
 
   private defaultBeaconVlans(): number[] {

@@ -384,6 +384,7 @@ class Builder {
     }
     const storage = this.hostStorage(list(r.storage), [...segs, 'storage'], arrays, name);
     const host: Host = { name, description: str(r.description, ''), vswitches, vms: [], vmkernels: [], storage, loc: this.at.loc(segs) };
+    if (obj(r.advanced).reversePathFwdCheckPromisc === 1) host.advanced = { reversePathFwdCheckPromisc: 1 };
     const lunUse = new Map<Lun, number>();
     const portsPerVswitch = new Map<string, number>();
     host.vms = list(r.vms).map((v, i) => this.vm(obj(v), [...segs, 'vms', i], host, arrays, lunUse, portsPerVswitch));

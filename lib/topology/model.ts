@@ -174,6 +174,8 @@ export interface Host {
   storage: HostStorage[];
   /** VMFS-like datastores the host mounts when its storage attaches (docs/datastores.md); absent = none. */
   datastores?: HostDatastore[];
+  /** Advanced options (hosts[].advanced); absent = defaults. */
+  advanced?: { reversePathFwdCheckPromisc: 0 | 1 };
   loc: SourceLoc;
 }
 

@@ -202,12 +202,14 @@ function popcount32(x: number): number {
 
 export class VSwitch implements UplinkLinkState {
   readonly name: string;
-  readonly mtuBytes: number;
+  /** Changed only by reconfigure(). */
+  mtuBytes: number;
   readonly uplinkNames: readonly string[];
   readonly maxPorts: number;
-  readonly reversePathCheckPromiscuous: boolean;
+  /** Net.ReversePathFwdCheckPromisc (§1.11); changed only by reconfigure(). */
+  reversePathCheckPromiscuous: boolean;
 
-  private readonly securityCfg: Partial<SecurityPolicy> | undefined;
+  private securityCfg: Partial<SecurityPolicy> | undefined;
   private readonly notifyDefault: boolean;
   private readonly portGroups = new Map<string, PortGroupState>();
   private readonly portsById = new Map<number, PortState>();
@@ -457,6 +459,60 @@ export class VSwitch implements UplinkLinkState {
     pg.security = security ? { ...security } : undefined;
     pg.policy = resolveSecurity(this.securityCfg, pg.security);
     for (const p of this.portsById.values()) if (p.pg === pg) this.refreshPort(p, this.pendingEvents);
+  }
+
+  /**
+   * A live change of the vSwitch's settings (`vfab set`): MTU, security policy, reverse-path option and,
+   * per port group, VLAN, security override and notify. `config` is the whole new configuration; it is
+   * validated first and must keep the uplinks and port groups (names, order) of this vSwitch, otherwise
+   * VFAB_VSWITCH_LIVE_UNSUPPORTED and nothing changes. Ports of a port group whose VLAN changed move to
+   * the new VLAN at once: their MAC-table entries follow them (§1.1: the table is what ports registered),
+   * so unicast for the old VLAN stops reaching them with the next frame (§2.3). Security changes re-judge
+   * every port at once (§4). Returns what changed, for the event log; events go to takeEvents().
+   */
+  reconfigure(config: VSwitchConfig): string[] {
+    validateVSwitchConfig(config);
+    const sameUplinks = config.uplinks.length === this.uplinkNames.length && config.uplinks.every((u, i) => u === this.uplinkNames[i]);
+    if (!sameUplinks) throw new VfabError('VFAB_VSWITCH_LIVE_UNSUPPORTED', `vSwitch ${this.name}: its uplinks cannot change while it runs (have ${this.uplinkNames.join(', ') || 'none'}, asked ${config.uplinks.join(', ') || 'none'})`);
+    const names = [...this.portGroups.keys()];
+    if (config.portGroups.length !== names.length || config.portGroups.some((pg) => !this.portGroups.has(pg.name))) {
+      throw new VfabError('VFAB_VSWITCH_LIVE_UNSUPPORTED', `vSwitch ${this.name}: port groups cannot be added or removed while it runs (have ${names.join(', ')})`);
+    }
+    const changes: string[] = [];
+    const mtu = config.mtuBytes ?? DEFAULT_MTU_BYTES;
+    if (mtu !== this.mtuBytes) changes.push(`MTU ${this.mtuBytes} -> ${mtu}`);
+    this.mtuBytes = mtu;
+    const rpf = config.reversePathCheckPromiscuous ?? DEFAULT_REVERSE_PATH_CHECK_PROMISCUOUS;
+    if (rpf !== this.reversePathCheckPromiscuous) changes.push(`Net.ReversePathFwdCheckPromisc ${rpf ? 1 : 0}`);
+    this.reversePathCheckPromiscuous = rpf;
+    this.securityCfg = config.security ? { ...config.security } : undefined;
+    for (const c of config.portGroups) {
+      const pg = this.portGroups.get(c.name)!;
+      const before = pg.policy;
+      pg.security = c.security ? { ...c.security } : undefined;
+      pg.notifySwitches = c.notifySwitches;
+      pg.policy = resolveSecurity(this.securityCfg, pg.security);
+      if (!sameSecurity(before, pg.policy)) changes.push(`${pg.name} security ${describeSecurity(pg.policy)}`);
+      if (c.vlanId !== pg.vlanId) {
+        changes.push(`${pg.name} VLAN ${pg.vlanId} -> ${c.vlanId}`);
+        pg.vlanId = c.vlanId;
+        for (const p of this.portsById.values()) if (p.pg === pg) this.moveToVlan(p, c.vlanId);
+      }
+      for (const p of this.portsById.values()) if (p.pg === pg) this.refreshPort(p, this.pendingEvents);
+    }
+    return changes;
+  }
+
+  /** A port's port group changed VLAN: it leaves the old VLAN's member list and MAC table for the new one's. */
+  private moveToVlan(p: PortState, vlanId: number): void {
+    const mac = p.registeredMac;
+    this.unregister(p);
+    if (p.vlanId === VLAN_ID_VGT) removeFrom(this.trunkPorts, p);
+    else removeFrom(this.members[p.vlanId]!, p);
+    p.vlanId = vlanId;
+    if (vlanId === VLAN_ID_VGT) this.trunkPorts.push(p);
+    else (this.members[vlanId] ??= []).push(p);
+    this.register(p, mac, this.pendingEvents);
   }
 
   // ------------------------------------------------------------------ forwarding (hot path)
@@ -1062,6 +1118,15 @@ function untagCopy(frame: Uint8Array): Buffer {
   out.set(frame.subarray(12 + VLAN_TAG_BYTES), 12);
   if (bodyBytes < MIN_FRAME_BYTES) out.fill(0, bodyBytes);
   return out;
+}
+
+function sameSecurity(a: SecurityPolicy, b: SecurityPolicy): boolean {
+  return a.allowPromiscuous === b.allowPromiscuous && a.allowMacChanges === b.allowMacChanges && a.allowForgedTransmits === b.allowForgedTransmits;
+}
+
+function describeSecurity(p: SecurityPolicy): string {
+  const v = (on: boolean): string => (on ? 'accept' : 'reject');
+  return `promiscuous ${v(p.allowPromiscuous)}, MAC changes ${v(p.allowMacChanges)}, forged transmits ${v(p.allowForgedTransmits)}`;
 }
 
 function removeFrom<T>(list: T[], item: T): void {

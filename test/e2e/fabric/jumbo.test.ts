@@ -54,6 +54,19 @@ describe('e2e fabric: jumbo frames and MTU drops named by vfab ping (topologies/
     expect((await cli('ping', 'vmA', '192.0.2.12', '--size', '8972', '-c', '1')).code, 'back at 9000').to.equal(0);
   });
 
+  it('vfab set vnic --mtu changes the guest MTU live and keeps it in the running configuration (vfab export)', async () => {
+    const set = await cli('set', 'vnic', 'vmA', 'nic0', '--mtu', '2000');
+    expect(set.code, set.stderr).to.equal(0);
+    try {
+      expect((await cli('ping', 'vmA', '192.0.2.12', '--size', '1973', '-c', '1')).code).to.equal(2);
+      expect((await cli('ping', 'vmA', '192.0.2.12', '--size', '1972', '-c', '1')).code).to.equal(0);
+      const exported = await cli('export');
+      expect(exported.out).to.match(/mtu: 2000/);
+    } finally {
+      expect((await cli('set', 'vnic', 'vmA', 'nic0', '--mtu', '9000')).code).to.equal(0);
+    }
+  });
+
   it('vfab vm promiscuous and vfab vm mac act in the guest (its host reports them), and name bad values (exit 2)', async () => {
     const nic = async () => (await fab.vm('vmB')).nics[0];
     expect(await nic()).to.deep.include({ mtu: 9000, promiscuous: false });
