@@ -28,7 +28,7 @@ export const SET_OPTIONS = {
   'mac-aging': { type: 'int', min: 10, max: 1_000_000, value: 'SECONDS', verbs: ['switch'], description: 'MAC address-table aging time, seconds (IOS: 10-1000000; default 300)' },
   // vSwitch (vfab set vswitch HOST VSWITCH ...) and port-group teaming overrides
   mtu: { type: 'int', min: 68, max: 9000, verbs: ['vswitch', 'vnic'], description: 'vswitch: its MTU (1280-9000); vnic: the guest interface MTU' },
-  uplinks: { type: 'string', value: 'LIST', verbs: ['vswitch'], description: "the vSwitch's uplinks, e.g. vmnic0,vmnic1" },
+  uplinks: { type: 'string', value: 'LIST', verbs: ['vswitch'], description: 'refused on a running fabric (uplinks are cabled by the topology\'s links:); --active/--standby choose among them' },
   'load-balancing': { type: 'enum', values: ['srcPortId', 'srcMac', 'ipHash', 'explicit'], verbs: ['vswitch', 'portgroup'], description: 'teaming load balancing (portgroup: an override)' },
   active: { type: 'string', value: 'LIST', verbs: ['vswitch', 'portgroup'], description: 'active uplinks in order, e.g. vmnic0,vmnic1' },
   standby: { type: 'string', value: 'LIST', verbs: ['vswitch', 'portgroup'], description: 'standby uplinks in order (- for none)' },
@@ -67,8 +67,8 @@ const set = defineCommand(
   {
     usage: ['port SWITCH PORT [options]', 'switch SWITCH [options]', 'vswitch HOST VSWITCH [options]', 'portgroup HOST PORTGROUP [options]', 'vnic VM NIC [options]', 'host HOST [options]'],
     description: `Changes one object of the running fabric, live, like an admin on ESXi or on a switch: a switch port's
-mode and VLANs, a vSwitch's MTU, uplinks and teaming, a port group's VLAN, security, teaming override and
-shaping, a VM's vNIC. The change is checked with the rules of a topology file first (an invalid change
+mode and VLANs, a vSwitch's MTU, teaming and security, a port group's VLAN, security, teaming override
+and shaping, a VM's vNIC. The change is checked with the rules of a topology file first (an invalid change
 is refused and changes nothing), applied by the daemon that owns the object (a config-changed event),
 and kept in the running configuration (vfab export writes it out; vfab status shows it).`,
     options: SET_OPTIONS,
