@@ -27,7 +27,7 @@ describe('e2e: shipped scenarios', function () {
       'failover-notify-on.yaml', 'failover-notify-off.yaml', 'failback-on.yaml', 'failback-off.yaml', 'explicit-order.yaml',
       'ip-hash-port-channel.yaml', 'ip-hash-no-port-channel.yaml', 'beacon-3-uplinks.yaml', 'beacon-2-uplinks.yaml', 'duplicate-mac.yaml',
       'datastore-power-on-race.yaml', 'datastore-host-crash.yaml', 'datastore-stall-10s.yaml', 'datastore-stall-20s.yaml', 'datastore-ats-off.yaml', 'nas-host-crash.yaml',
-      'vmotion-notify-on.yaml', 'vmotion-notify-off.yaml', 'vmotion-stream.yaml', 'forged-transmit-counters.yaml',
+      'vmotion-notify-on.yaml', 'vmotion-notify-off.yaml', 'vmotion-stream.yaml', 'forged-transmit-counters.yaml', 'native-vlan-live-fix.yaml', 'portgroup-vlan-move.yaml',
     ]);
   });
 
