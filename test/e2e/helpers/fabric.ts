@@ -19,7 +19,7 @@ import { loadTopologyFile } from '../../../lib/topology/load.js';
 import { control } from '../../../daemons/common/control-client.js';
 import type { PingResult } from '../../../daemons/cli/net-commands.js';
 import { fabricUp, fabricDown } from '../../../daemons/fabric/lifecycle.js';
-import { type FabricState, type DaemonRecord, findDaemon, isAlive, readState } from '../../../daemons/fabric/state.js';
+import { type FabricState, type DaemonRecord, findDaemon, isAlive } from '../../../daemons/fabric/state.js';
 
 /** Bounds for mocha hooks: bringing a fabric up (spawning every daemon + links up) and down. */
 export const FABRIC_UP_TIMEOUT_MS = 60_000;
@@ -186,14 +186,7 @@ class RunningFabric implements TestFabric {
   async down(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    // the state file, not the state at start: a daemon restarted since (vfab fault restart) has a new PID
-    let state = this.state;
-    try {
-      state = readState(this.stateDir);
-    } catch {
-      /* no state file (already down): the state at start */
-    }
-    await fabricDown(state, this.stateDir);
+    await fabricDown(this.state, this.stateDir);
     if (this.removeDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
