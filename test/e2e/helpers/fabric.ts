@@ -19,7 +19,7 @@ import { loadTopologyFile } from '../../../lib/topology/load.js';
 import { control } from '../../../daemons/common/control-client.js';
 import type { PingResult } from '../../../daemons/cli/net-commands.js';
 import { fabricUp, fabricDown } from '../../../daemons/fabric/lifecycle.js';
-import { type FabricState, type DaemonRecord, findDaemon, isAlive } from '../../../daemons/fabric/state.js';
+import { type FabricState, type DaemonRecord, findDaemon, isAlive, readState } from '../../../daemons/fabric/state.js';
 
 /** Bounds for mocha hooks: bringing a fabric up (spawning every daemon + links up) and down. */
 export const FABRIC_UP_TIMEOUT_MS = 60_000;
@@ -186,7 +186,16 @@ class RunningFabric implements TestFabric {
   async down(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await fabricDown(this.state, this.stateDir);
+    // every daemon known either way: the records at start (a test may patch one after restarting a daemon
+    // itself) and the state file's (vfab fault restart records a restarted daemon's new PID there)
+    let daemons = this.state.daemons;
+    try {
+      const pids = new Set(daemons.map((d) => d.pid));
+      daemons = [...daemons, ...readState(this.stateDir).daemons.filter((d) => !pids.has(d.pid))];
+    } catch {
+      /* no state file: the records at start */
+    }
+    await fabricDown({ ...this.state, daemons }, this.stateDir);
     if (this.removeDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
