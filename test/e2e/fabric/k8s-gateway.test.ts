@@ -23,6 +23,8 @@ import { daemonNodeArgs } from '../../../daemons/common/node-args.js';
 import type { DaemonRecord, FabricState } from '../../../daemons/fabric/state.js';
 import { FABRIC_UP_TIMEOUT_MS, makeTempDir, repoPath, waitFor } from '../helpers/fabric.js';
 import { haveOpenssl, makeTlsDir } from '../../helpers/tls-certs.js';
+import { cliInProcess } from '../helpers/cli-in-process.js';
+import { exitCodeFor } from '../../../daemons/cli.js';
 
 describe('e2e: the Kubernetes gateway wires a TLS fabric on loopback and serves the CLI', function () {
   this.timeout(FABRIC_UP_TIMEOUT_MS);
@@ -120,6 +122,31 @@ describe('e2e: the Kubernetes gateway wires a TLS fabric on loopback and serves 
     const times = events.map((e: any) => e.timeMs);
     expect(times).to.deep.equal([...times].sort((a, b) => a - b));
     await call('POST', '/daemons/esx1/control/links/vmnic1', { up: true });
+  });
+
+  it('vfab k8s status / call / events work through the gateway (token from VFAB_TOKEN, --ca)', async () => {
+    const saved = process.env.VFAB_TOKEN;
+    process.env.VFAB_TOKEN = token;
+    const at = ['--gateway', `https://${gw.host}:${gw.port}`, '--ca', gw.caFile!];
+    try {
+      const st = await cliInProcess('k8s', ['status', ...at, '--json']);
+      expect(st.code, st.text).to.equal(0);
+      expect(st.json.ok).to.equal(true);
+      expect(st.json.daemons.filter((d: any) => d.clockOffsetMs !== undefined).map((d: any) => d.name).sort()).to.deep.equal(['esx1', 'esx2', 'sw1', 'sw2']);
+      const ping = await cliInProcess('k8s', ['call', 'esx2', 'POST', '/control/vms/web2/ping', JSON.stringify({ target: '192.0.2.11', count: 2 }), ...at]);
+      expect(ping.code, ping.text).to.equal(0);
+      expect(JSON.parse(ping.text).received).to.equal(2);
+      const ev = await cliInProcess('k8s', ['events', ...at]);
+      expect(ev.code).to.equal(0);
+      expect(ev.text).to.match(/ms  .*carrier/);
+      // no CA: the gateway's certificate is not trusted (exit 3, the gateway named)
+      const untrusted = await cliInProcess('k8s', ['status', '--gateway', `https://${gw.host}:${gw.port}`]);
+      expect(exitCodeFor(untrusted.error)).to.equal(3);
+      expect(untrusted.error.message).to.match(/vfab-gateway/);
+    } finally {
+      if (saved === undefined) delete process.env.VFAB_TOKEN;
+      else process.env.VFAB_TOKEN = saved;
+    }
   });
 
   it('refuses a wrong token and names an unknown daemon', async () => {
