@@ -8,12 +8,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { renderManifests, type K8sObject } from '../../lib/k8s/render.js';
-import { DAEMON_V8_FLAGS } from '../common/node-args.js';
-import { type CliIo, type CommandTable, defineCommand, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from '../cli/io.js';
-import { control, type DaemonAddress } from '../common/control-client.js';
-import { formatTimelineLine, toTimelineEntry, type DaemonEvent } from '../../lib/scenario/timeline.js';
-import { k8sDaemons, GATEWAY_SCRIPT } from './plan.js';
+import { renderManifests, type K8sObject } from '../../../lib/k8s/render.js';
+import { DAEMON_V8_FLAGS } from '../../common/node-args.js';
+import { type CliIo, type CommandTable, defineCommand, printJson, table, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
+import { control, type DaemonAddress } from '../../common/control-client.js';
+import { formatTimelineLine, toTimelineEntry, type DaemonEvent } from '../../../lib/scenario/timeline.js';
+import { k8sDaemons, GATEWAY_SCRIPT } from '../../k8s/plan.js';
 
 export const DEFAULT_IMAGE = 'vfab:0.1.0';
 export const DEFAULT_NAMESPACE = 'vfab';
@@ -123,7 +123,6 @@ kubectl -n NS port-forward svc/vfab-gateway 7000), with the token in VFAB_TOKEN 
     verbs: ['render', 'status', 'events', 'call'],
     examples: [
       'k8s render topologies/quickstart.yaml > quickstart.k8s.yaml',
-      'k8s render topologies/quickstart.yaml --namespace lab1 --image registry.example/vfab:0.1.0 --out k8s/',
       'k8s status --ca tls/ca.crt                  # after: kubectl -n vfab port-forward svc/vfab-gateway 7000',
       "k8s call esx1 POST /control/vms/web1/ping '{\"target\":\"192.0.2.12\"}' --ca tls/ca.crt",
     ],
@@ -139,7 +138,7 @@ kubectl -n NS port-forward svc/vfab-gateway 7000), with the token in VFAB_TOKEN 
     }
     if (positionals.length !== 2) throw new UsageError('vfab k8s render needs one TOPOLOGY file');
     const file = positionals[1]!;
-    const { loadTopologyFile } = await import('../../lib/topology/load.js');
+    const { loadTopologyFile } = await import('../../../lib/topology/load.js');
     const topology = await loadTopologyFile(file);
     if (values.json && values.out !== '-') throw new UsageError('--json prints to stdout; leave out --out');
     const namespace = values.namespace;
