@@ -6,6 +6,7 @@
 // Bounded: one flow of --seconds. usage: node --import tsx bench/tools/perf-guests.ts [--seconds 6] [--top 25]
 
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { processCpuSeconds } from '../harness.js';
@@ -54,5 +55,7 @@ try {
   console.log(`== by command\n${all.stdout.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).slice(0, 15).join('\n')}`);
 } finally {
   await g.stop();
+  // the daemons' perf maps (/tmp/perf-<pid>.map, written by --perf-basic-prof-only-functions) go with them
+  for (const d of g.state.daemons) fs.rmSync(`/tmp/perf-${d.pid}.map`, { force: true });
 }
 process.exit(0);
