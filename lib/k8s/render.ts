@@ -278,7 +278,7 @@ function workload(input: RenderInput, d: K8sDaemon): K8sObject {
   const command = ['node', ...input.nodeFlags, d.script, ...d.args, '--host', '0.0.0.0', '--port', String(K8S_DAEMON_PORT), ...tlsArgs(K8S_PATHS.tls)];
   const ports: Array<Record<string, unknown>> = [{ name: 'vfab', containerPort: K8S_DAEMON_PORT, protocol: 'TCP' }];
   if (d.kind !== 'array') {
-    // hosts write guest state under their run folder: an emptyDir, since the root filesystem is read-only
+    // a writable /tmp (an emptyDir): the root filesystem is read-only
     return deployment(input, name, l, container(d.kind, input.image, command, ports, [{ name: 'scratch', mountPath: '/tmp' }]), [{ name: 'scratch', emptyDir: {} }]);
   }
   if (d.iscsi) {
