@@ -4,8 +4,8 @@
 // from the ConfigMap, an array's store is on its volume, a host's iSCSI targets are the arrays' Service
 // names, and no clock anchor is shared (each machine has its own monotonic clock: the gateway measures
 // the offsets, docs/kubernetes.md). Pure apart from reading nothing: no I/O.
-// Leaves out what needs one machine: external VMs (vmd), real guests (netns, qemu) and HA clusters are
-// refused with the names of what uses them.
+// Leaves out what needs one machine: external VMs (vmd), real guests (netns, qemu), VXLAN switch ports
+// and HA clusters are refused with the names of what uses them.
 
 import { VfabError } from '../../lib/errors.js';
 import { isRealGuest, type Topology } from '../../lib/topology/model.js';
@@ -24,6 +24,8 @@ export function unsupportedOnK8s(topology: Topology): string[] {
   const real = topology.hosts.flatMap((h) => h.vms.filter((vm) => isRealGuest(vm)).map((vm) => vm.name));
   if (external.length > 0) out.push(`external VMs (their own vm daemon): ${external.join(', ')}`);
   if (real.length > 0) out.push(`real guests (kind: netns or qemu need the machine's kernel): ${real.join(', ')}`);
+  const vxlan = topology.switches.flatMap((sw) => sw.ports.filter((p) => p.vxlan !== undefined).map((p) => `${sw.name}.${p.name}`));
+  if (vxlan.length > 0) out.push(`VXLAN switch ports (UDP on the machine's loopback): ${vxlan.join(', ')}`);
   if ((topology.clusters ?? []).length > 0) out.push(`HA clusters: ${(topology.clusters ?? []).map((c) => c.name).join(', ')}`);
   return out;
 }

@@ -17,7 +17,7 @@ import { k8sName, renderManifests, type K8sObject } from '../../lib/k8s/render.j
 import { loadTopologyFile } from '../../lib/topology/load.js';
 import { planFabric } from '../../daemons/fabric/plan.js';
 import { daemonArgs } from '../../daemons/fabric/lifecycle.js';
-import { k8sDaemons } from '../../daemons/k8s/plan.js';
+import { k8sDaemons, unsupportedOnK8s } from '../../daemons/k8s/plan.js';
 
 const MODELS: Record<string, new (o: any) => { validate(): void }> = {
   'v1/Service': Service,
@@ -160,6 +160,27 @@ describe('vfab k8s render', () => {
       expect(f.message, argv.join(' ')).to.match(message);
       expect(f.exit, argv.join(' ')).to.equal(2);
     }
+  });
+
+  it('renders every shipped topology that runs on Kubernetes into valid manifests, and names what does not', async () => {
+    const files = ['topologies', 'topologies/e2e', 'scenarios/topologies'].flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.yaml')).map((f) => path.join(d, f)));
+    let rendered = 0;
+    for (const file of files) {
+      const topology = await loadTopologyFile(file);
+      const refused = unsupportedOnK8s(topology);
+      if (refused.length > 0) {
+        expect((await failure(['render', file])).message, file).to.contain(refused[0]!);
+        continue;
+      }
+      const objects = renderManifests({ fabric: topology.name, topologyText: fs.readFileSync(file, 'utf8'), daemons: k8sDaemons(topology, 'vfab'), image: 'vfab:t', namespace: 'vfab', nodeFlags: [], gatewayScript: 'gw.js' });
+      validateObjects(objects);
+      rendered++;
+    }
+    expect(rendered, 'most shipped designs run on Kubernetes').to.be.at.least(15);
+    // the iSCSI design: hosts reach the portal at the array's Service, which publishes port 3260
+    const iscsi = k8sDaemons(await loadTopologyFile('topologies/e2e/iscsi-paths.yaml'), 'lab');
+    const host = JSON.parse(iscsi.find((d) => d.kind === 'host')!.configJson);
+    expect(Object.values(host.iscsiTargets).map((t: any) => `${t.address}:${t.port}`)).to.deep.equal(['array-array1.lab.svc:3260']);
   });
 
   it('gives every daemon a distinct DNS-label name, also for names Kubernetes does not allow as they are', () => {
