@@ -257,19 +257,19 @@ function podSpec(c: Record<string, unknown>, extraVolumes: Array<Record<string, 
   };
 }
 
-function deployment(input: RenderInput, name: string, l: Record<string, string>, c: Record<string, unknown>, extraVolumes: Array<Record<string, unknown>> = []): K8sObject {
+/** A one-replica Deployment or StatefulSet of one pod template; `extra` adds to its spec. */
+function controller(kind: 'Deployment' | 'StatefulSet', input: RenderInput, name: string, l: Record<string, string>, pod: Record<string, unknown>, extra: Record<string, unknown>): K8sObject {
   return {
     apiVersion: 'apps/v1',
-    kind: 'Deployment',
+    kind,
     metadata: { name, namespace: input.namespace, labels: l },
-    spec: {
-      replicas: 1,
-      // one daemon per node name: never two at once (a second would dial the same peers)
-      strategy: { type: 'Recreate' },
-      selector: { matchLabels: selectorOf(l) },
-      template: { metadata: { labels: l }, spec: podSpec(c, extraVolumes) },
-    },
+    spec: { replicas: 1, ...extra, selector: { matchLabels: selectorOf(l) }, template: { metadata: { labels: l }, spec: pod } },
   };
+}
+
+function deployment(input: RenderInput, name: string, l: Record<string, string>, c: Record<string, unknown>, extraVolumes: Array<Record<string, unknown>> = []): K8sObject {
+  // one daemon per node name: never two at once (a second would dial the same peers)
+  return controller('Deployment', input, name, l, podSpec(c, extraVolumes), { strategy: { type: 'Recreate' } });
 }
 
 function workload(input: RenderInput, d: K8sDaemon): K8sObject {
@@ -286,21 +286,14 @@ function workload(input: RenderInput, d: K8sDaemon): K8sObject {
     ports.push({ name: 'iscsi', containerPort: K8S_ISCSI_PORT, protocol: 'TCP' });
   }
   const gib = Math.min(MAX_ARRAY_VOLUME_GIB, Math.max(DEFAULT_ARRAY_VOLUME_GIB, Math.ceil(d.volumeGiB ?? 0)));
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: { name, namespace: input.namespace, labels: l },
-    spec: {
-      replicas: 1,
-      serviceName: name,
-      selector: { matchLabels: selectorOf(l) },
-      template: { metadata: { labels: l }, spec: podSpec(container('array', input.image, command, ports, [{ name: 'data', mountPath: K8S_PATHS.data }])) },
-      volumeClaimTemplates: [{
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'data', labels: l },
-        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${gib}Gi` } } },
-      }],
-    },
-  };
+  const pod = podSpec(container('array', input.image, command, ports, [{ name: 'data', mountPath: K8S_PATHS.data }]));
+  return controller('StatefulSet', input, name, l, pod, {
+    serviceName: name,
+    volumeClaimTemplates: [{
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'data', labels: l },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${gib}Gi` } } },
+    }],
+  });
 }
