@@ -98,6 +98,13 @@ describe('vfab ui server (e2e, quickstart)', function () {
     await fab?.down();
   });
 
+  it('a second vfab ui on the same port exits 2 naming --port as typed', async function () {
+    this.timeout(20_000);
+    const r = await runCli(['ui', '--port', String(port)], { stateDir: fab.stateDir });
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.contain(`--port ${port}: in use`);
+  });
+
   it('refuses every route and the live stream without the session cookie', async () => {
     for (const p of ['/', '/api/snapshot', '/api/node/esx1', '/app.js']) {
       const r = await request(port, 'GET', p);
@@ -226,5 +233,21 @@ describe('vfab ui server (e2e, quickstart)', function () {
     expect(runTshark(['-r', file, '-Y', '_ws.malformed']).trim()).to.equal('');
     expect(runTshark(['-r', file, '-Y', 'icmp', '-T', 'fields', '-e', 'frame.number']).trim().split('\n').length).to.be.at.least(1);
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+});
+
+describe('vfab ui without a running fabric (CLI contract)', function () {
+  it('exits 3 with no fabric here, and 2 for a port out of range, naming it as typed', async function () {
+    this.timeout(20_000);
+    const dir = makeTempDir('vfab-e2e-ui-none-');
+    try {
+      const none = await runCli(['ui'], { stateDir: dir });
+      expect(none.code, none.stderr).to.equal(3);
+      const bad = await runCli(['ui', '--port', '70000'], { stateDir: dir });
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.contain('--port 70000');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
