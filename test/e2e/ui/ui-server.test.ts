@@ -4,7 +4,8 @@
 // Origin is refused; `vfab link down esx1.vmnic0` from the CLI reaches the live stream within 1 s with
 // app1's active uplink moved off vmnic0; a link taken down through the API shows in `vfab status`; a
 // capture started and stopped through the API downloads as pcapng that tshark reads with nothing
-// malformed; a bad impairment is 400 with the CLI's code and message. docs/ui.md.
+// malformed; a bad impairment is 400 with the CLI's code and message. docs/ui.md. One `vfab ui` for the
+// file: the tests run in order (the login test sets the cookie the later ones use).
 
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
