@@ -90,6 +90,8 @@ export class UiServer {
   private last: UiSnapshot | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private lastFlushAt = 0;
+  /** Flushes that failed (a status reply of an unexpected shape). */
+  flushErrors = 0;
   private boundPort = 0;
 
   constructor(private readonly opts: UiServerOptions) {
@@ -148,7 +150,13 @@ export class UiServer {
     const wait = Math.max(0, this.lastFlushAt + LIVE_BATCH_MS - Date.now());
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
-      this.flush();
+      try {
+        this.flush();
+      } catch (e) {
+        // a daemon reply the view model could not read: counted and shown, never the end of vfab ui
+        this.flushErrors++;
+        if (this.flushErrors === 1) process.stderr.write(`vfab ui: could not build the view: ${(e as Error).message}\n`);
+      }
     }, wait);
     this.flushTimer.unref();
   }
