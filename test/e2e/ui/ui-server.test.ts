@@ -14,7 +14,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { WebSocket } from '../../../daemons/common/ws.js';
 import { control } from '../../../daemons/common/control-client.js';
-import type { LiveMessage, UiSnapshot } from '../../../lib/ui/protocol.js';
+import { MAX_UI_CLIENTS, type LiveMessage, type UiSnapshot } from '../../../lib/ui/protocol.js';
 import { requirePeerTool, runTshark, TSHARK_INSTALL_HINT } from '../../helpers/peer-tools.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
 import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, REPO_ROOT, VFAB_BIN, makeTempDir, runCli, startFabric, trackPids, waitFor, type TestFabric } from '../helpers/fabric.js';
@@ -132,6 +132,20 @@ describe('vfab ui server (e2e, quickstart)', function () {
     const again = await request(port, 'GET', loginPath);
     expect(again.status).to.equal(401);
     expect((await request(port, 'GET', '/api/snapshot', { cookie })).status).to.equal(200);
+  });
+
+  it(`serves at most MAX_UI_CLIENTS (${MAX_UI_CLIENTS}) live streams; one more is 429`, async function () {
+    this.timeout(20_000);
+    const open = await Promise.all(Array.from({ length: MAX_UI_CLIENTS }, () => openLive(port, cookie)));
+    try {
+      const e = await openLive(port, cookie).then((x) => (x.ws.close(), undefined), (x) => x);
+      expect(e?.status).to.equal(429);
+    } finally {
+      await Promise.all(open.map(({ ws }) => new Promise<void>((r) => (ws.once('close', () => r()), ws.close()))));
+    }
+    // closed streams free their places
+    const again = await openLive(port, cookie);
+    again.ws.close();
   });
 
   it('refuses a foreign Host (DNS rebinding) and a foreign Origin (CSRF), even with the cookie', async () => {
