@@ -131,6 +131,8 @@ export class UiServer {
     this.boundPort = (this.server.address() as { port: number }).port;
     await this.feed.start();
     this.last = this.feed.view.snapshot(this.feed.clock.nowMs());
+    // what the daemons logged before vfab ui started: the recent events of the first snapshot, not a batch
+    this.batcher.take();
   }
 
   async close(): Promise<void> {

@@ -189,10 +189,15 @@ describe('ui/view-model: EventBatcher', () => {
     expect(b.take()).to.equal(undefined);
   });
 
-  it('keeps only the newest events for pages that connect later', () => {
+  it('keeps the newest events sent for pages that connect later, not those still waiting (they come in the next batch)', () => {
     const b = new EventBatcher(100, 4);
     b.push(Array.from({ length: 10 }, (_, i) => ev(i, 'sw1', i + 1, 'drop')));
+    expect(b.recent()).to.deep.equal([]);
+    b.take();
+    b.push([ev(20, 'sw1', 11, 'drop')]);
     expect(b.recent().map((e) => e.seq)).to.deep.equal([7, 8, 9, 10]);
+    expect(b.take()!.events.map((e) => e.seq)).to.deep.equal([11]);
+    expect(b.recent().map((e) => e.seq)).to.deep.equal([8, 9, 10, 11]);
   });
 
   it('holds at most the batch bound however many events arrive between two batches (1000 events/s for 1 s)', () => {
