@@ -139,6 +139,11 @@ export interface UiVm {
   host: string;
   poweredOn: boolean;
   nics: UiVmNic[];
+  /**
+   * Every host the VM is registered on, when more than one (an HA cluster registers it on each; it is
+   * listed once, under the host that runs it, or the first when none does). Absent otherwise.
+   */
+  registeredOn?: string[];
   /** Disks and the datastore lock holder, where the fabric has datastores (else []). */
   disks: Array<{ name: string; datastore: string | null; lun: string | null; lockHolder: string | null }>;
 }
