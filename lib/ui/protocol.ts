@@ -38,8 +38,9 @@
 //
 // Live stream: on connect the server sends `hello`, then `snapshot`; then `delta`s (changed entities,
 // replaced whole by id), `events` batches (at most one per LIVE_BATCH_MS, at most MAX_EVENTS_PER_BATCH
-// events, the rest counted in `omitted`), `scenario` while a scenario runs, `daemon` when a daemon stops
-// or comes back. A page that falls behind (more than MAX_CLIENT_BUFFER_BYTES unsent) gets no more deltas
+// events, the rest counted in `omitted`; a snapshot's `recentEvents` are those sent before it, so a page
+// sees each event once). `scenario` and `daemon` are reserved: not sent yet (a daemon's reachability is in
+// `delta.daemons`; docs/ui.md "Not done yet"). A page that falls behind (more than MAX_CLIENT_BUFFER_BYTES unsent) gets no more deltas
 // until its buffer drains, then a fresh `snapshot` (`resync: true`). Every message carries `seq`
 // (increasing per connection) and `clockMs` (fabric ms, the one clock of docs/events.md).
 
