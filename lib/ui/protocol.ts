@@ -40,8 +40,9 @@
 // replaced whole by id), `events` batches (at most one per LIVE_BATCH_MS, at most MAX_EVENTS_PER_BATCH
 // events, the rest counted in `omitted`; a snapshot's `recentEvents` are those sent before it, so a page
 // sees each event once). `scenario` and `daemon` are reserved: not sent yet (a daemon's reachability is in
-// `delta.daemons`; docs/ui.md "Not done yet"). A page that falls behind (more than MAX_CLIENT_BUFFER_BYTES unsent) gets no more deltas
-// until its buffer drains, then a fresh `snapshot` (`resync: true`). Every message carries `seq`
+// `delta.daemons`; docs/ui.md "Not done yet"). A page that falls behind (more than
+// MAX_CLIENT_BUFFER_BYTES unsent) gets no more deltas until its buffer drains, then a fresh `snapshot`
+// (`resync: true`). Every message carries `seq`
 // (increasing per connection) and `clockMs` (fabric ms, the one clock of docs/events.md).
 
 /** Bumped whenever a message or body changes shape incompatibly. */
