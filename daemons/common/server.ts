@@ -3,8 +3,8 @@
 // token. Covers routing, auth (checked on the raw request before anything is parsed, see http-guard.ts),
 // JSON bodies with a size limit, typed error replies (every failure of a request is answered: 400, 401,
 // 404, 405, 413; a handler's own bug is a 500), the bounds of http-guard.ts (connections, head and body
-// time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT. Leaves out TLS:
-// daemons listen on loopback only by default. docs/security.md describes the bounds.
+// time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT. TLS when the
+// daemon is given a certificate (daemons/common/tls.ts); by default plain, on loopback only. docs/security.md describes the bounds.
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -66,8 +66,9 @@ export class ControlServer {
   private readonly upgrades: UpgradeHandler[] = [];
   readonly http: http.Server;
 
-  constructor(private readonly token: string) {
-    this.http = createGuardedServer((req, res) => void this.handle(req, res));
+  /** `tls`: serve https:// and wss:// with this certificate (--tls-cert/--tls-key). */
+  constructor(private readonly token: string, opts: { tls?: { cert: Buffer; key: Buffer } } = {}) {
+    this.http = createGuardedServer((req, res) => void this.handle(req, res), opts.tls ? { tls: opts.tls } : {});
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
