@@ -27,6 +27,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   events: { order: 23, summary: 'merged event stream of the running fabric (learning, moves, failovers, RARPs, drops); --follow', load: async () => (await import('./commands/scenario.js')).commands.events! },
   set: { order: 32, summary: 'change the running fabric live: a switch port, a vSwitch, a port group, a vNIC (checked like a topology file)', load: async () => (await import('./commands/set.js')).commands.set! },
   export: { order: 33, summary: 'write the running configuration (the topology plus every vfab set) as a topology file', load: async () => (await import('./commands/set.js')).commands.export! },
+  ui: { order: 24, summary: 'a live web view of the running fabric (topology, uplinks, MAC tables, events, actions) on 127.0.0.1', load: async () => (await import('./commands/ui.js')).commands.ui! },
   link: { order: 30, summary: 'take a link down or up (carrier lost at both ends)', load: async () => (await import('./fabric-commands.js')).commands.link! },
   fault: { order: 31, summary: 'inject faults: kill/restart a daemon, impair/flap a link, shut a switch port, stall or cut storage, ATS off', load: async () => (await import('./commands/fault.js')).commands.fault! },
   run: { order: 40, summary: 'run a scenario file: fabric up, steps, expectations, timeline, captures, fabric down', load: async () => (await import('./commands/scenario.js')).commands.run! },
