@@ -87,3 +87,20 @@ export async function paintedPixels(page: Page): Promise<number> {
     return n;
   });
 }
+
+/** Clicks node `id` where the page draws it (a real mouse click on the canvas). */
+export async function clickNode(page: Page, id: string): Promise<void> {
+  const p = await page.evaluate((nodeId) => {
+    const cy = (globalThis as any).__vfab.cy;
+    const n = cy.getElementById(nodeId);
+    if (n.empty()) return null;
+    // bring the node into view at a readable zoom first
+    cy.zoom(1);
+    cy.center(n);
+    const rp = n.renderedPosition();
+    const box = cy.container().getBoundingClientRect();
+    return { x: box.left + rp.x, y: box.top + rp.y };
+  }, id);
+  if (!p) throw new Error(`no node ${id} on the page`);
+  await page.mouse.click(p.x, p.y);
+}

@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import type { UiHost, UiLink, UiSnapshot } from '../../../lib/ui/protocol.js';
-import { graphOf, launchChromium, openView, paintedPixels, requireChromium } from '../helpers/browser.js';
+import { clickNode, graphOf, launchChromium, openView, paintedPixels, requireChromium } from '../helpers/browser.js';
 import { snapshotOfFile, startFixtureServer, type FixtureServer } from '../helpers/ui-fixture.js';
 
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
@@ -155,20 +155,3 @@ describe('e2e ui: the web view page (fixture server, quickstart snapshot)', func
     expect(fx.posts.find((p) => p.path === '/api/vm/power')!.body).to.deep.equal({ vm: 'db1', on: false });
   });
 });
-
-/** Clicks node `id` where the page draws it (a real mouse click on the canvas). */
-export async function clickNode(page: Page, id: string): Promise<void> {
-  const p = await page.evaluate((nodeId) => {
-    const cy = (globalThis as any).__vfab.cy;
-    const n = cy.getElementById(nodeId);
-    if (n.empty()) return null;
-    // bring the node into view at a readable zoom first
-    cy.zoom(1);
-    cy.center(n);
-    const rp = n.renderedPosition();
-    const box = cy.container().getBoundingClientRect();
-    return { x: box.left + rp.x, y: box.top + rp.y };
-  }, id);
-  if (!p) throw new Error(`no node ${id} on the page`);
-  await page.mouse.click(p.x, p.y);
-}
