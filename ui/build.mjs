@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.resolve(here, '..', 'dist', 'ui');
 fs.mkdirSync(out, { recursive: true });
-const common = { bundle: true, minify: true, logLevel: 'warning', legalComments: 'none' };
+const common = { bundle: true, minify: process.env.VFAB_UI_NO_MINIFY !== '1', logLevel: 'warning', legalComments: 'none' };
 await build({ ...common, entryPoints: [path.join(here, 'src', 'main.ts')], outfile: path.join(out, 'app.js'), format: 'iife', target: 'es2022', platform: 'browser' });
 await build({ ...common, entryPoints: [path.join(here, 'style.css')], outfile: path.join(out, 'app.css') });
 fs.copyFileSync(path.join(here, 'index.html'), path.join(out, 'index.html'));

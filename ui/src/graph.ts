@@ -7,12 +7,18 @@ import cytoscape from 'cytoscape';
 import type { Core, ElementDefinition, StylesheetJson } from 'cytoscape';
 import type { ElementSpec } from './layout.js';
 
+/** Room around the outermost nodes when the view is first fitted (graph units: boxes, labels). */
+const FIT_MARGIN = 80;
+/** A small fabric is not blown up past this zoom when fitted. */
+const MAX_FIT_ZOOM = 1.6;
+
 /** How long a node glows after a drop or a MAC move there (ms of page time). */
 export const FLASH_MS = 3000;
 
 const STYLE: StylesheetJson = [
   { selector: 'node', style: { label: 'data(label)', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'center', color: '#1d2733', 'min-zoomed-font-size': 6 } },
-  { selector: ':parent', style: { 'text-valign': 'top', 'text-halign': 'center', 'font-weight': 'bold', padding: '14px', shape: 'round-rectangle', 'border-width': 1 } },
+  // a box's size comes from its children's places alone, not their labels: no label is measured to lay out
+  { selector: ':parent', style: { 'text-valign': 'top', 'text-halign': 'center', 'font-weight': 'bold', padding: '14px', shape: 'round-rectangle', 'border-width': 1, 'compound-sizing-wrt-labels': 'exclude' } },
   { selector: 'node.host', style: { 'background-color': '#eef3f8', 'border-color': '#7b93ad', 'font-size': 13 } },
   { selector: 'node.switch', style: { 'background-color': '#f3efe6', 'border-color': '#a48d5c', 'font-size': 13 } },
   { selector: 'node.vswitch', style: { 'background-color': '#ffffff', 'border-color': '#9fb3c8', 'border-style': 'dashed', 'font-size': 10 } },
@@ -67,36 +73,63 @@ export function createGraph(container: HTMLElement): Graph {
   let fitted = false;
 
   function apply(elements: ElementSpec[]): void {
-    const wanted = new Set(elements.map((e) => e.data.id));
-    cy.batch(() => {
+    const defs = (list: ElementSpec[]): ElementDefinition[] => list.map((e) => ({ group: e.group, data: e.data, classes: e.classes, ...(e.position ? { position: { ...e.position } } : {}) }));
+    if (cy.elements().empty()) {
+      // the first draw: everything at once (one add, no per-element lookups)
+      cy.add(defs(elements));
+    } else {
+      const current = new Map<string, cytoscape.SingularElementReturnValue>();
       cy.elements().forEach((ele) => {
-        if (!wanted.has(ele.id())) ele.remove();
+        current.set(ele.id(), ele);
       });
-      const toAdd: ElementDefinition[] = [];
-      for (const e of elements) {
-        const ele = cy.getElementById(e.data.id);
-        if (ele.empty()) {
-          toAdd.push({ group: e.group, data: e.data, classes: e.classes, ...(e.position ? { position: { ...e.position } } : {}) });
-          continue;
+      const wanted = new Set(elements.map((e) => e.data.id));
+      cy.batch(() => {
+        for (const [id, ele] of current) if (!wanted.has(id) && ele.inside()) ele.remove();
+        const toAdd: ElementSpec[] = [];
+        for (const e of elements) {
+          const ele = current.get(e.data.id);
+          if (!ele || ele.removed()) {
+            toAdd.push(e);
+            continue;
+          }
+          // parents and edge ends do not change for an id (ids carry them); data, classes and places may
+          const data = ele.data() as Record<string, unknown>;
+          for (const [k, v] of Object.entries(e.data)) if (data[k] !== v) ele.data(k, v);
+          const flash = flashes.get(e.data.id);
+          const classes = flash ? `${e.classes} ${flash.kind}` : e.classes;
+          if (ele.classes().join(' ') !== classes) ele.classes(classes);
+          if (e.position) {
+            const p = ele.position();
+            if (p.x !== e.position.x || p.y !== e.position.y) ele.position({ ...e.position });
+          }
         }
-        // parents and edge ends do not change for an id (ids carry them); data, classes and places may
-        const data = ele.data() as Record<string, unknown>;
-        for (const [k, v] of Object.entries(e.data)) if (data[k] !== v) ele.data(k, v);
-        const flash = flashes.get(e.data.id);
-        const classes = flash ? `${e.classes} ${flash.kind}` : e.classes;
-        if (ele.classes().join(' ') !== classes) ele.classes(classes);
-        if (e.position) {
-          const p = ele.position();
-          if (p.x !== e.position.x || p.y !== e.position.y) ele.position({ ...e.position });
-        }
-      }
-      // nodes before edges, parents before children: the order layout.ts emits them in
-      if (toAdd.length > 0) cy.add(toAdd);
-    });
+        // nodes before edges, parents before children: the order layout.ts emits them in
+        if (toAdd.length > 0) cy.add(defs(toAdd));
+      });
+    }
     if (!fitted && cy.nodes().length > 0) {
-      cy.fit(undefined, 30);
+      fitTo(elements);
       fitted = true;
     }
+  }
+
+  // cy.fit() measures every label's box (600 ms for 60 hosts on a busy machine); the places are ours, so
+  // the box of the leaf nodes' places, widened by a margin for the compound boxes and labels, is enough
+  function fitTo(elements: ElementSpec[]): void {
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const e of elements) {
+      if (!e.position) continue;
+      x0 = Math.min(x0, e.position.x);
+      y0 = Math.min(y0, e.position.y);
+      x1 = Math.max(x1, e.position.x);
+      y1 = Math.max(y1, e.position.y);
+    }
+    if (!Number.isFinite(x0)) return;
+    const margin = FIT_MARGIN;
+    const w = cy.width();
+    const hgt = cy.height();
+    const zoom = Math.min(MAX_FIT_ZOOM, w / (x1 - x0 + 2 * margin), hgt / (y1 - y0 + 2 * margin));
+    cy.viewport({ zoom, pan: { x: w / 2 - ((x0 + x1) / 2) * zoom, y: hgt / 2 - ((y0 + y1) / 2) * zoom } });
   }
 
   function flash(id: string, kind: 'drops' | 'macmove', nowMs: number): void {
