@@ -33,7 +33,11 @@ function hostDetails(d: Extract<UiNodeDetails, { kind: 'host' }>, endpoint?: str
   for (const vs of d.host.vswitches) {
     out.push(h('h3', {}, `${vs.name} (MTU ${vs.mtu})`), h('p', {}, `teaming: ${vs.teaming}`));
     out.push(table(['uplink', 'link', 'role', 'in use', 'drops'], vs.uplinks.map((u) => ({ cells: [u.name, u.up ? 'up' : 'down', u.role, u.inUse ? 'yes' : '', u.drops], hot: !u.up || u.drops > 0 })), [4]));
-    out.push(table(['port', 'port group', 'VLAN', 'uplink', 'why', 'drops'], vs.ports.map((p) => ({ cells: [p.name, p.portGroup, p.vlan, p.uplink ?? '-', p.uplinkReason, p.drops], hot: p.drops > 0 || p.uplink === null })), [2, 5]));
+    // the reason is a sentence: on its own line under each port, not a narrow column
+    out.push(table(['port', 'port group', 'VLAN', 'uplink', 'drops'], vs.ports.flatMap((p) => [
+      { cells: [p.name, p.portGroup, p.vlan, p.uplink ?? '-', p.drops], hot: p.drops > 0 || p.uplink === null },
+      { cells: [h('span', { class: 'why' }, p.uplinkReason)], why: true },
+    ]), [2, 4]));
   }
   if (d.host.vmkernels.length > 0) out.push(h('h3', {}, 'VMkernel ports'), table(['vmk', 'IP', 'MAC', 'port group', 'uplink', 'services'], d.host.vmkernels.map((k) => ({ cells: [k.name, k.ip, k.mac, k.portGroup, k.uplink ?? '-', k.services.join(', ')] }))));
   out.push(h('h3', {}, 'drops by reason (uplinks)'), dropRows(d.uplinkDrops) as HTMLElement);
@@ -65,8 +69,15 @@ function switchDetails(d: Extract<UiNodeDetails, { kind: 'switch' }>, endpoint: 
 function vmDetails(d: Extract<UiNodeDetails, { kind: 'vm' }>): HTMLElement[] {
   const vm = d.vm;
   const out: HTMLElement[] = [h('p', {}, `on host ${vm.host}, powered ${vm.poweredOn ? 'on' : 'off'}`), vmActions(vm.name, vm.poweredOn)];
-  out.push(h('h3', {}, 'vNICs'), table(['vNIC', 'MAC', 'IP', 'port group', 'VLAN', 'uplink', 'why'], vm.nics.map((n) => ({ cells: [n.name, n.mac, n.ip ?? '-', n.portGroup, n.vlan ?? '', n.activeUplink ?? '-', n.uplinkReason], hot: n.activeUplink === null }))));
-  for (const n of vm.nics) out.push(h('h3', {}, n.id), endpointActions(n.id, { link: false }));
+  for (const n of vm.nics) {
+    out.push(h('h3', {}, `vNIC ${n.id}`), table(['', ''], [
+      { cells: ['MAC', n.mac] },
+      { cells: ['IP', n.ip ?? '-'] },
+      { cells: ['port group', `${n.portGroup} (VLAN ${n.vlan ?? '-'}) on ${n.vswitch}`] },
+      { cells: ['active uplink', n.activeUplink ?? 'none'], hot: n.activeUplink === null },
+      { cells: ['why', n.uplinkReason || '-'] },
+    ]), endpointActions(n.id, { link: false }));
+  }
   out.push(h('h3', {}, 'ARP cache'), renderValue(d.arp) as HTMLElement);
   out.push(h('h3', {}, 'disks'), vm.disks.length === 0 ? h('p', { class: 'hint' }, 'no disks') : table(['disk', 'datastore', 'LUN', 'lock holder'], vm.disks.map((k) => ({ cells: [k.name, k.datastore ?? '-', k.lun ?? '-', k.lockHolder ?? '-'] }))));
   out.push(h('h3', {}, 'counters'), renderValue(d.counters) as HTMLElement);
@@ -103,6 +114,13 @@ export function createDetails(snap: () => UiSnapshot | null): Details {
   let query: Record<string, string> = {};
   let lastLoad = 0;
   let token = 0;
+  let deferred: ReturnType<typeof setTimeout> | undefined;
+
+  const reloadUnlessTyping = () => {
+    // inputs being typed into are not replaced under the user's fingers
+    if (el.contains(document.activeElement) && document.activeElement instanceof HTMLInputElement) return;
+    void load();
+  };
 
   async function load(): Promise<void> {
     const sel = current;
@@ -139,11 +157,20 @@ export function createDetails(snap: () => UiSnapshot | null): Details {
       else void load();
     },
     touched(names) {
-      if (!current || Date.now() - lastLoad < DETAILS_REFRESH_MS) return;
-      // inputs being typed into are not replaced under the user's fingers
-      if (el.contains(document.activeElement) && document.activeElement instanceof HTMLInputElement) return;
+      if (!current) return;
       const key = current.kind === 'link' ? current.id : current.kind === 'uses' ? current.host : current.name;
-      if (names.has(key)) void load();
+      if (!names.has(key)) return;
+      // too soon after the last read: read once more when the interval is over (a failover's host
+      // change often lands just after the click that showed the link change)
+      const wait = lastLoad + DETAILS_REFRESH_MS - Date.now();
+      if (wait > 0) {
+        if (!deferred) deferred = setTimeout(() => {
+          deferred = undefined;
+          reloadUnlessTyping();
+        }, wait);
+        return;
+      }
+      reloadUnlessTyping();
     },
   };
 }

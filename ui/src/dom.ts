@@ -16,10 +16,13 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<s
 }
 
 /** A table: header cells, then rows of cells; a row whose `hot` is true is highlighted (drops, down). */
-export function table(head: string[], rows: Array<{ cells: Child[]; hot?: boolean }>, numeric: number[] = []): HTMLTableElement {
+export function table(head: string[], rows: Array<{ cells: Child[]; hot?: boolean; why?: boolean }>, numeric: number[] = []): HTMLTableElement {
   return h('table', {},
     h('thead', {}, h('tr', {}, ...head.map((c) => h('th', {}, c)))),
-    h('tbody', {}, ...rows.map((r) => h('tr', r.hot ? { class: 'hot' } : {}, ...r.cells.map((c, i) => h('td', numeric.includes(i) ? { class: 'num' } : {}, c ?? ''))))));
+    h('tbody', {}, ...rows.map((r) => r.why
+      // a row of one sentence under the row before it, across every column
+      ? h('tr', { class: 'why-row' }, h('td', { colspan: String(head.length) }, r.cells[0] ?? ''))
+      : h('tr', r.hot ? { class: 'hot' } : {}, ...r.cells.map((c, i) => h('td', numeric.includes(i) ? { class: 'num' } : {}, c ?? ''))))));
 }
 
 /** Most rows a generic value table shows (a counters object can be large). */
@@ -44,6 +47,7 @@ export function renderValue(v: unknown, depth = 0): Node {
 
 function flat(x: unknown): string {
   if (x === null || x === undefined) return '-';
+  if (typeof x === 'number' && !Number.isInteger(x)) return x.toFixed(1);
   if (typeof x === 'object') return JSON.stringify(x);
   return String(x);
 }

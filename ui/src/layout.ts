@@ -57,6 +57,7 @@ export const NODE_GAP = 78;
 export const ROW_GAP = 56;
 export const HOST_GAP = 70;
 export const LAYER_GAP = 220;
+export const SWITCH_GAP = 200;
 /** vNIC ports per row inside a port group. */
 export const PORTS_PER_ROW = 3;
 /** Switch ports per row inside a switch box. */
@@ -200,28 +201,28 @@ function switchBox(s: UiSwitch, view: UiSnapshot): Box {
 }
 
 /** Places boxes left to right in rows no wider than `maxWidth`, centred; returns the height used. */
-function placeRows(boxes: Box[], y: number, maxWidth: number, out: ElementSpec[]): number {
+function placeRows(boxes: Box[], y: number, maxWidth: number, out: ElementSpec[], gap = HOST_GAP): number {
   const rows: Box[][] = [];
   let cur: Box[] = [];
   let w = 0;
   for (const b of boxes) {
-    if (cur.length > 0 && w + HOST_GAP + b.width > maxWidth) {
+    if (cur.length > 0 && w + gap + b.width > maxWidth) {
       rows.push(cur);
       cur = [];
       w = 0;
     }
-    w += (cur.length > 0 ? HOST_GAP : 0) + b.width;
+    w += (cur.length > 0 ? gap : 0) + b.width;
     cur.push(b);
   }
   if (cur.length > 0) rows.push(cur);
   let ry = y;
   for (const row of rows) {
-    const rowWidth = row.reduce((s, b) => s + b.width + HOST_GAP, -HOST_GAP);
+    const rowWidth = row.reduce((s, b) => s + b.width + gap, -gap);
     let x = -rowWidth / 2;
     const rowHeight = Math.max(...row.map((b) => b.height));
     for (const b of row) {
       b.place(x, ry, out);
-      x += b.width + HOST_GAP;
+      x += b.width + gap;
     }
     ry += rowHeight + HOST_GAP + 40;
   }
@@ -254,7 +255,8 @@ export function buildElements(view: UiSnapshot): ElementSpec[] {
   const out: ElementSpec[] = [];
   const switches = view.switches.map((s) => switchBox(s, view));
   const hosts = view.hosts.map(hostBox);
-  const sh = placeRows(switches, 0, rowWidthFor([...switches, ...hosts]), out);
+  // switches further apart than hosts: the cable between two switches carries a label (VLANs, rate)
+  const sh = placeRows(switches, 0, rowWidthFor([...switches, ...hosts]), out, SWITCH_GAP);
   placeRows(hosts, sh + LAYER_GAP, rowWidthFor(hosts), out);
   const ids = new Set(out.map((e) => e.data.id));
   for (const l of view.links) {
