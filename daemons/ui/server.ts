@@ -66,6 +66,7 @@ interface Capture {
 
 function httpStatusFor(e: unknown): number {
   const code = e instanceof VfabError ? e.code : '';
+  if (code === 'VFAB_UI_INTERNAL') return 500;
   if (code === 'VFAB_UI_AUTH') return 401;
   if (code === 'VFAB_UI_ORIGIN') return 403;
   if (code === 'VFAB_UI_NOT_FOUND') return 404;

@@ -4,8 +4,6 @@
 
 import { LOGIN_CODE_TTL_MS, SESSION_COOKIE } from './protocol.js';
 
-/** Most sessions kept at once (each successful login adds one; the oldest goes first). */
-export const MAX_UI_SESSIONS = 64;
 /** Length in bytes of the random code and of each session id (hex-encoded: twice as many characters). */
 export const SECRET_BYTES = 32;
 
@@ -46,11 +44,11 @@ export interface AuthOptions {
   now: () => number;
 }
 
-/** One login code (used once, expires) and the sessions it opened. */
+/** One login code (used once, expires) and the one session it opened: one browser per `vfab ui` run. */
 export class UiAuth {
   private code: string | undefined;
   private readonly codeExpiresAt: number;
-  private readonly sessions: string[] = [];
+  private session: string | undefined;
 
   constructor(private readonly opts: AuthOptions) {
     this.code = opts.random();
@@ -66,16 +64,14 @@ export class UiAuth {
   login(code: string | null | undefined): string | undefined {
     if (this.code === undefined || !code || !sameSecret(code, this.code) || this.opts.now() > this.codeExpiresAt) return undefined;
     this.code = undefined;
-    const session = this.opts.random();
-    this.sessions.push(session);
-    if (this.sessions.length > MAX_UI_SESSIONS) this.sessions.shift();
-    return session;
+    this.session = this.opts.random();
+    return this.session;
   }
 
   /** Whether the Cookie header carries a live session. */
   authorized(cookieHeader: string | undefined): boolean {
     const v = cookieValue(cookieHeader, SESSION_COOKIE);
-    return v !== undefined && this.sessions.some((s) => sameSecret(s, v));
+    return v !== undefined && this.session !== undefined && sameSecret(this.session, v);
   }
 
   /** The Set-Cookie header value for a session. */

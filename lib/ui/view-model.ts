@@ -141,9 +141,9 @@ export class FabricView {
   }
 
   private rate(endpoint: string, dir: 'tx' | 'rx'): UiRate | undefined {
+    // undefined until this end was read twice: the link's other end may know the rate already
     const s = this.samples.get(endpoint);
-    if (!s) return undefined;
-    if (!s.prev) return ZERO_RATE;
+    if (!s?.prev) return undefined;
     const dt = (s.last.atMs - s.prev.atMs) / 1000;
     const frames = dir === 'tx' ? s.last.txFrames - s.prev.txFrames : s.last.rxFrames - s.prev.rxFrames;
     const bytes = dir === 'tx' ? s.last.txBytes - s.prev.txBytes : s.last.rxBytes - s.prev.rxBytes;
