@@ -54,10 +54,13 @@ function switchDetails(d: Extract<UiNodeDetails, { kind: 'switch' }>, endpoint: 
   out.push(h('h3', {}, 'ports'), table(['port', 'mode', 'VLANs', 'native', 'link', 'drops', 'description'], d.switch.ports.map((p) => ({ cells: [p.name, p.mode, p.vlans, p.nativeVlan ?? '', p.shutdown ? 'shutdown' : p.up ? 'up' : 'down', p.drops, p.description], hot: !p.up || p.drops > 0 })), [5]));
   const vlan = h('input', { id: 'mac-vlan', placeholder: 'VLAN', 'aria-label': 'filter MAC table by VLAN', value: query.vlan ?? '' });
   const mac = h('input', { id: 'mac-mac', placeholder: 'MAC (prefix)', 'aria-label': 'filter MAC table by MAC', value: query.mac ?? '' });
-  const apply = () => refetch({ vlan: vlan.value.trim(), mac: mac.value.trim() });
-  vlan.addEventListener('change', apply);
-  mac.addEventListener('change', apply);
-  out.push(h('h3', {}, 'MAC table'), h('div', { class: 'filters' }, vlan, mac, h('button', { onclick: apply }, 'filter')));
+  // asked of the server on Enter or the button only: a reload while the user types would redraw the panel
+  const form = h('form', { class: 'filters' }, vlan, mac, h('button', { type: 'submit' }, 'filter'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    refetch({ vlan: vlan.value.trim(), mac: mac.value.trim() });
+  });
+  out.push(h('h3', {}, 'MAC table'), form);
   out.push(table(['VLAN', 'MAC', 'port', 'age', 'moves'], d.macTable.map((r) => ({ cells: [r.vlan, r.mac, r.port, r.ageMs === undefined ? '' : `${Math.round(r.ageMs / 1000)} s`, r.moves ?? ''], hot: (r.moves ?? 0) > 0 })), [0, 4]));
   out[out.length - 1]!.id = 'mac-table';
   if (d.truncated) out.push(h('p', { class: 'hint' }, 'more rows than shown: narrow the filter'));
