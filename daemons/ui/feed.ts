@@ -12,10 +12,19 @@ import { FabricClock } from '../common/fabric-clock.js';
 import { FabricView } from '../../lib/ui/view-model.js';
 import type { UiDatastore, UiEvent, UiHa } from '../../lib/ui/protocol.js';
 
-/** How often (wall ms) every host's and switch's events are read. */
+/** How often (wall ms) every host's and switch's events are read, at most. */
 export const UI_EVENT_POLL_MS = 150;
-/** How often (wall ms) every daemon's full status is read (counters, rates). */
+/** How often (wall ms) every daemon's full status is read (counters, rates), at most. */
 export const UI_STATUS_POLL_MS = 1000;
+/** Most event reads per wall second over all daemons: a big fabric is polled less often (65 daemons: every 325 ms). */
+export const UI_EVENT_READS_PER_S = 200;
+/** Most status reads per wall second over all daemons (timed polls; reads after events come on top). */
+export const UI_STATUS_READS_PER_S = 100;
+
+/** The poll interval for `daemons` daemons: `minMs`, or longer so that at most `perSecond` reads a second go out. */
+export function pollIntervalMs(minMs: number, daemons: number, perSecond: number): number {
+  return Math.max(minMs, Math.ceil((daemons * 1000) / perSecond));
+}
 /** How often (wall ms) datastores and HA state are read from the hosts. */
 export const UI_EXTRAS_POLL_MS = 2000;
 /** Wall time one control call of the feed may take: a hung daemon shows as unreachable, not a stall. */
@@ -50,8 +59,9 @@ export class FabricFeed {
   /** Reads everything once (so the first snapshot is whole), then keeps polling. */
   async start(): Promise<void> {
     await Promise.all([this.readAll(), this.readExtras(), this.pollEvents()]);
-    this.timers.push(setInterval(() => void this.pollEvents(), UI_EVENT_POLL_MS));
-    this.timers.push(setInterval(() => void this.readAll(), UI_STATUS_POLL_MS));
+    const n = this.state.daemons.length;
+    this.timers.push(setInterval(() => void this.pollEvents(), pollIntervalMs(UI_EVENT_POLL_MS, n, UI_EVENT_READS_PER_S)));
+    this.timers.push(setInterval(() => void this.readAll(), pollIntervalMs(UI_STATUS_POLL_MS, n, UI_STATUS_READS_PER_S)));
     this.timers.push(setInterval(() => void this.readExtras(), UI_EXTRAS_POLL_MS));
     for (const t of this.timers) t.unref();
   }

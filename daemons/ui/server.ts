@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { VfabError } from '../../lib/errors.js';
 import { DIST_DIR } from '../common/paths.js';
 import { control } from '../common/control-client.js';
+import { readJsonObject } from '../common/server.js';
 import { createGuardedServer, decodeSegment, guardUpgradeSocket, parseRequestTarget, refuseSocket } from '../common/http-guard.js';
 import { WebSocketServer, type WebSocket } from '../common/ws.js';
 import { type FabricState, findDaemon, suggest } from '../fabric/state.js';
@@ -90,6 +91,8 @@ export class UiServer {
   private last: UiSnapshot | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private lastFlushAt = 0;
+  /** Flushes that failed (a status reply of an unexpected shape). */
+  flushErrors = 0;
   private boundPort = 0;
 
   constructor(private readonly opts: UiServerOptions) {
@@ -128,6 +131,8 @@ export class UiServer {
     this.boundPort = (this.server.address() as { port: number }).port;
     await this.feed.start();
     this.last = this.feed.view.snapshot(this.feed.clock.nowMs());
+    // what the daemons logged before vfab ui started: the recent events of the first snapshot, not a batch
+    this.batcher.take();
   }
 
   async close(): Promise<void> {
@@ -148,7 +153,13 @@ export class UiServer {
     const wait = Math.max(0, this.lastFlushAt + LIVE_BATCH_MS - Date.now());
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
-      this.flush();
+      try {
+        this.flush();
+      } catch (e) {
+        // a daemon reply the view model could not read: counted and shown, never the end of vfab ui
+        this.flushErrors++;
+        if (this.flushErrors === 1) process.stderr.write(`vfab ui: could not build the view: ${(e as Error).message}\n`);
+      }
     }, wait);
     this.flushTimer.unref();
   }
@@ -273,27 +284,12 @@ export class UiServer {
     res.end();
   }
 
+  /** A JSON object body (Content-Type application/json: a form post from another site cannot send one). */
   private async readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_ACTION_BODY_BYTES) throw new VfabError('VFAB_UI_BAD_REQUEST', `body of ${declared} bytes is over ${MAX_ACTION_BODY_BYTES} (MAX_ACTION_BODY_BYTES)`);
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      bytes += c.length;
-      if (bytes > MAX_ACTION_BODY_BYTES) throw new VfabError('VFAB_UI_BAD_REQUEST', `body over ${MAX_ACTION_BODY_BYTES} bytes (MAX_ACTION_BODY_BYTES)`);
-      chunks.push(c);
-    }
-    if (bytes === 0) return {};
-    if (type !== 'application/json') throw new VfabError('VFAB_UI_BAD_REQUEST', `send the body as application/json (got ${JSON.stringify(type)})`);
-    let value: unknown;
-    try {
-      value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      throw new VfabError('VFAB_UI_BAD_REQUEST', 'the body is not valid JSON');
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VfabError('VFAB_UI_BAD_REQUEST', 'the body must be a JSON object');
-    return value as Record<string, unknown>;
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && type !== 'application/json') throw new VfabError('VFAB_UI_BAD_REQUEST', `send the body as application/json (got ${JSON.stringify(type)})`);
+    return readJsonObject(req, MAX_ACTION_BODY_BYTES, 'VFAB_UI_BAD_REQUEST', 'VFAB_UI_BAD_REQUEST');
   }
 
   private staticFile(p: string, res: http.ServerResponse): void {

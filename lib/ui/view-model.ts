@@ -388,8 +388,9 @@ export function diffSnapshots(prev: UiSnapshot, next: UiSnapshot): UiDelta | und
 
 /**
  * Events on their way to the pages: batched, at most `maxPerBatch` per batch (the rest counted by type
- * in `omitted`), the newest `maxRecent` kept for pages that connect later. Pure: the server calls take()
- * on its batch timer.
+ * in `omitted`), the newest `maxRecent` of those sent kept for pages that connect later. A page that
+ * connects gets recent() (sent before) and then every batch taken after: each event once. Pure: the
+ * server calls take() on its batch timer.
  */
 export class EventBatcher {
   private pending: UiEvent[] = [];
@@ -402,9 +403,7 @@ export class EventBatcher {
     for (const e of events) {
       if (this.pending.length < this.maxPerBatch) this.pending.push(e);
       else this.omitted[e.type] = (this.omitted[e.type] ?? 0) + 1;
-      this.recentRing.push(e);
     }
-    if (this.recentRing.length > this.maxRecent) this.recentRing.splice(0, this.recentRing.length - this.maxRecent);
   }
 
   get size(): number {
@@ -417,9 +416,12 @@ export class EventBatcher {
     const batch = { events: this.pending.sort(compareEvents), omitted: this.omitted };
     this.pending = [];
     this.omitted = {};
+    this.recentRing.push(...batch.events);
+    if (this.recentRing.length > this.maxRecent) this.recentRing.splice(0, this.recentRing.length - this.maxRecent);
     return batch;
   }
 
+  /** The newest events sent so far, in order. */
   recent(): UiEvent[] {
     return [...this.recentRing].sort(compareEvents);
   }

@@ -103,6 +103,16 @@ describe('ui/view-model: FabricView.snapshot', () => {
     expect(l.rate.ab).to.deep.equal({ fps: 0, bps: 0 });
   });
 
+  it("gives a VM's disks the datastore and the host holding its lock, where the fabric has datastores", () => {
+    const v = view();
+    expect(v.snapshot(1000).hosts[0]!.vms.find((x) => x.name === 'app1')!.disks).to.deep.equal([]);
+    v.datastores = [{ name: 'ds1', hosts: ['esx1', 'esx2'], locks: [{ file: 'app1', holder: 'esx2', alive: true }] }];
+    const s = v.snapshot(1000);
+    expect(s.hosts[0]!.vms.find((x) => x.name === 'app1')!.disks).to.deep.equal([{ name: 'app1', datastore: 'ds1', lun: null, lockHolder: 'esx2' }]);
+    expect(s.hosts[0]!.vms.find((x) => x.name === 'web1')!.disks).to.deep.equal([]);
+    expect(s.datastores).to.deep.equal(v.datastores);
+  });
+
   it('an unreachable daemon keeps its last reply, marked unreachable with why', () => {
     const v = view();
     v.applyStatus('sw2', undefined, 'cannot reach switch sw2: connection refused', 2000);
@@ -179,10 +189,15 @@ describe('ui/view-model: EventBatcher', () => {
     expect(b.take()).to.equal(undefined);
   });
 
-  it('keeps only the newest events for pages that connect later', () => {
+  it('keeps the newest events sent for pages that connect later, not those still waiting (they come in the next batch)', () => {
     const b = new EventBatcher(100, 4);
     b.push(Array.from({ length: 10 }, (_, i) => ev(i, 'sw1', i + 1, 'drop')));
+    expect(b.recent()).to.deep.equal([]);
+    b.take();
+    b.push([ev(20, 'sw1', 11, 'drop')]);
     expect(b.recent().map((e) => e.seq)).to.deep.equal([7, 8, 9, 10]);
+    expect(b.take()!.events.map((e) => e.seq)).to.deep.equal([11]);
+    expect(b.recent().map((e) => e.seq)).to.deep.equal([8, 9, 10, 11]);
   });
 
   it('holds at most the batch bound however many events arrive between two batches (1000 events/s for 1 s)', () => {

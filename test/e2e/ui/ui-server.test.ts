@@ -4,7 +4,8 @@
 // Origin is refused; `vfab link down esx1.vmnic0` from the CLI reaches the live stream within 1 s with
 // app1's active uplink moved off vmnic0; a link taken down through the API shows in `vfab status`; a
 // capture started and stopped through the API downloads as pcapng that tshark reads with nothing
-// malformed; a bad impairment is 400 with the CLI's code and message. docs/ui.md.
+// malformed; a bad impairment is 400 with the CLI's code and message. docs/ui.md. One `vfab ui` for the
+// file: the tests run in order (the login test sets the cookie the later ones use).
 
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +14,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { WebSocket } from '../../../daemons/common/ws.js';
 import { control } from '../../../daemons/common/control-client.js';
-import type { LiveMessage, UiSnapshot } from '../../../lib/ui/protocol.js';
+import { MAX_UI_CLIENTS, type LiveMessage, type UiSnapshot } from '../../../lib/ui/protocol.js';
 import { requirePeerTool, runTshark, TSHARK_INSTALL_HINT } from '../../helpers/peer-tools.js';
 import { isAlive } from '../../../daemons/fabric/state.js';
 import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, REPO_ROOT, VFAB_BIN, makeTempDir, runCli, startFabric, trackPids, waitFor, type TestFabric } from '../helpers/fabric.js';
@@ -131,6 +132,20 @@ describe('vfab ui server (e2e, quickstart)', function () {
     const again = await request(port, 'GET', loginPath);
     expect(again.status).to.equal(401);
     expect((await request(port, 'GET', '/api/snapshot', { cookie })).status).to.equal(200);
+  });
+
+  it(`serves at most MAX_UI_CLIENTS (${MAX_UI_CLIENTS}) live streams; one more is 429`, async function () {
+    this.timeout(20_000);
+    const open = await Promise.all(Array.from({ length: MAX_UI_CLIENTS }, () => openLive(port, cookie)));
+    try {
+      const e = await openLive(port, cookie).then((x) => (x.ws.close(), undefined), (x) => x);
+      expect(e?.status).to.equal(429);
+    } finally {
+      await Promise.all(open.map(({ ws }) => new Promise<void>((r) => (ws.once('close', () => r()), ws.close()))));
+    }
+    // closed streams free their places
+    const again = await openLive(port, cookie);
+    again.ws.close();
   });
 
   it('refuses a foreign Host (DNS rebinding) and a foreign Origin (CSRF), even with the cookie', async () => {
