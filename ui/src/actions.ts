@@ -34,22 +34,34 @@ export function download(path: string, filename: string): void {
   a.remove();
 }
 
+/**
+ * Captures started from this page and still running, by endpoint: they outlive the details panel, which
+ * is redrawn whenever its node changes, so its stop button is drawn again where it was.
+ */
+const running = new Map<string, CaptureInfo>();
+
 function captureControls(endpoint: string, report: ReturnType<typeof reporter>): HTMLElement {
   const box = h('span', { class: 'capture' });
   const start = h('button', { 'data-action': 'capture-start', title: `capture frames at ${endpoint} (pcapng)` }, 'capture');
-  start.addEventListener('click', () => void report.run(`capture at ${endpoint}`, async () => {
-    const info = await api.captureStart({ points: [endpoint] });
+  const stopButton = (info: CaptureInfo): HTMLElement => {
     const stop = h('button', { 'data-action': 'capture-stop', class: 'danger' }, `stop capture ${info.id} and download`);
     stop.addEventListener('click', () => void report.run('stopping the capture', async () => {
       const done = await api.captureStop(info.id);
+      running.delete(endpoint);
       if (done.download) download(done.download, `${endpoint.replace(/[^A-Za-z0-9._-]+/g, '_')}-${done.id}.pcapng`);
       box.replaceChildren(start);
       return { message: `capture ${done.id}: ${done.frames} frames, ${done.bytes} bytes${done.download ? ', downloading' : ''}${done.error ? ` (${done.error})` : ''}` };
     }));
-    box.replaceChildren(stop);
+    return stop;
+  };
+  start.addEventListener('click', () => void report.run(`capture at ${endpoint}`, async () => {
+    const info = await api.captureStart({ points: [endpoint] });
+    running.set(endpoint, info);
+    box.replaceChildren(stopButton(info));
     return { message: `capturing at ${endpoint} (capture ${info.id})` };
   }));
-  box.append(start);
+  const already = running.get(endpoint);
+  box.append(already ? stopButton(already) : start);
   return box;
 }
 

@@ -84,14 +84,22 @@ describe('e2e ui: the web view in Chromium on vfab ui and the quickstart fabric'
     expect(onVmnic0, 'some esx1 VM uses vmnic0 before the pull').to.not.be.empty;
     const down = await cli(['link', 'down', 'esx1.vmnic0']);
     expect(down.code, down.stderr).to.equal(0);
+    // both within the bound, counted from the CLI's return: the link down, and each VM that was on vmnic0
+    // on vmnic1 (the switch's and the host's changes may reach the page in different deltas)
     const t0 = Date.now();
-    await page.waitForFunction(() => (globalThis as any).__vfab.cy.getElementById('link:esx1.vmnic0 -- sw1.Gi1/0/1').data('state') === 'down', undefined, { timeout: CLI_TO_PAGE_BOUND_MS, polling: 'raf' });
+    await page.waitForFunction((ports) => {
+      const cy = (globalThis as any).__vfab.cy;
+      return cy.getElementById('link:esx1.vmnic0 -- sw1.Gi1/0/1').data('state') === 'down' && ports.every((p: string) => cy.getElementById(`uses:${p}`).data('uplink') === 'vmnic1');
+    }, onVmnic0, { timeout: CLI_TO_PAGE_BOUND_MS, polling: 'raf' }).catch(async (e) => {
+      const g = await graphOf(page);
+      throw new Error(`not on the page within ${CLI_TO_PAGE_BOUND_MS} ms: link ${g.links.find((l) => l.id === 'esx1.vmnic0 -- sw1.Gi1/0/1')?.state}, ${onVmnic0.map((p) => `${p} on ${g.uses.find((u) => u.port === p)?.uplink}`).join(', ')} (${(e as Error).message.split('\n')[0]})`);
+    });
     const shownAfter = Date.now() - t0;
     const after = (await graphOf(page)).uses;
     for (const port of onVmnic0) {
       const u = after.find((x) => x.port === port)!;
       expect(u.uplink, `${port} after the pull (shown after ${shownAfter} ms)`).to.equal('vmnic1');
-      expect(u.reason, port).to.not.equal('');
+      expect(u.reason, port).to.match(/vmnic1/);
     }
     const up = await cli(['link', 'up', 'esx1.vmnic0']);
     expect(up.code, up.stderr).to.equal(0);
