@@ -1,6 +1,7 @@
 // The topology's graph elements and their places, computed from the page's view (model.ts): a layered
-// layout of compound nodes. Physical switches sit in the top layer, each a box of its ports; hosts sit in
-// rows below, each a box with its vmnics on top, then its vSwitches, each holding its port groups, each
+// layout of compound nodes. Physical switches sit in the top row, each a box of its ports; hosts sit below
+// in groups (the hosts cabled to the same switches, in a grid under those switches: layerOrder), each a
+// box with its vmnics on top, then its vSwitches, each holding its port groups, each
 // holding its vNIC ports (VMs and VMkernel ports). Links join vmnics to switch ports and switch ports to
 // each other; inside a host, one edge per vNIC port to the uplink it uses now. Places are computed here,
 // not by a force layout, so the drawing is the same on every load, takes no time for 60 hosts, and a
@@ -55,7 +56,9 @@ export interface ElementSpec {
 /** Spacing of the drawing, in graph units (pixels at zoom 1). */
 export const NODE_GAP = 78;
 export const ROW_GAP = 56;
-export const HOST_GAP = 70;
+/** Room between host boxes: a host's box is its contents plus three levels of padding (host, vSwitch,
+ * port group, 14 px a side each in graph.ts), then a visible gap. */
+export const HOST_GAP = 3 * 2 * 14 + 40;
 export const LAYER_GAP = 220;
 export const SWITCH_GAP = 200;
 /** vNIC ports per row inside a port group. */
@@ -158,9 +161,9 @@ function hostBox(h: UiHost): Box {
  * further left come first, then ports cabled to hosts in host order, then uncabled ports, then ports
  * cabled to a switch further right. Ties keep the switch's own order.
  */
-export function portOrder(s: UiSwitch, view: UiSnapshot): UiSwitch['ports'] {
-  const swIndex = new Map(view.switches.map((x, i) => [x.name, i] as const));
-  const hostIndex = new Map(view.hosts.map((x, i) => [x.name, i] as const));
+export function portOrder(s: UiSwitch, view: UiSnapshot, drawn: { switches: string[]; hosts: string[] } = layerOrder(view)): UiSwitch['ports'] {
+  const swIndex = new Map(drawn.switches.map((x, i) => [x, i] as const));
+  const hostIndex = new Map(drawn.hosts.map((x, i) => [x, i] as const));
   const me = swIndex.get(s.name) ?? 0;
   const peerOf = new Map<string, string>();
   for (const l of view.links) {
@@ -177,8 +180,8 @@ export function portOrder(s: UiSwitch, view: UiSnapshot): UiSwitch['ports'] {
   return s.ports.map((p, i) => ({ p, k: key(p), i })).sort((x, y) => x.k - y.k || x.i - y.i).map((x) => x.p);
 }
 
-function switchBox(s: UiSwitch, view: UiSnapshot): Box {
-  const ports = portOrder(s, view);
+function switchBox(s: UiSwitch, view: UiSnapshot, drawn: { switches: string[]; hosts: string[] }): Box {
+  const ports = portOrder(s, view, drawn);
   const cols = Math.max(1, Math.min(SWITCH_PORTS_PER_ROW, s.ports.length));
   const rows = Math.max(1, Math.ceil(s.ports.length / SWITCH_PORTS_PER_ROW));
   const width = cols * NODE_GAP;
@@ -200,42 +203,6 @@ function switchBox(s: UiSwitch, view: UiSnapshot): Box {
   };
 }
 
-/** Places boxes left to right in rows no wider than `maxWidth`, centred; returns the height used. */
-function placeRows(boxes: Box[], y: number, maxWidth: number, out: ElementSpec[], gap = HOST_GAP): number {
-  const rows: Box[][] = [];
-  let cur: Box[] = [];
-  let w = 0;
-  for (const b of boxes) {
-    if (cur.length > 0 && w + gap + b.width > maxWidth) {
-      rows.push(cur);
-      cur = [];
-      w = 0;
-    }
-    w += (cur.length > 0 ? gap : 0) + b.width;
-    cur.push(b);
-  }
-  if (cur.length > 0) rows.push(cur);
-  let ry = y;
-  for (const row of rows) {
-    const rowWidth = row.reduce((s, b) => s + b.width + gap, -gap);
-    let x = -rowWidth / 2;
-    const rowHeight = Math.max(...row.map((b) => b.height));
-    for (const b of row) {
-      b.place(x, ry, out);
-      x += b.width + gap;
-    }
-    ry += rowHeight + HOST_GAP + 40;
-  }
-  return ry - y;
-}
-
-/** The row width the host layer wraps at: about square overall for many hosts, one row for a few. */
-export function rowWidthFor(boxes: Array<{ width: number; height: number }>): number {
-  const area = boxes.reduce((s, b) => s + (b.width + HOST_GAP) * (b.height + HOST_GAP), 0);
-  const widest = Math.max(0, ...boxes.map((b) => b.width));
-  return Math.max(widest, Math.sqrt(area) * 1.6, 1400);
-}
-
 export function linkClasses(l: UiLink): string {
   return `link ${l.state}${/[,-]/.test(l.vlans ?? '') ? ' trunk' : ''}`;
 }
@@ -250,14 +217,74 @@ export function linkLabel(l: UiLink): string {
   return parts.join('  ');
 }
 
+/**
+ * Hosts grouped by the switches their vmnics are cabled to (hosts on the same leaf pair form one group),
+ * groups in the order their first host comes; and the switches in the order the groups use them, then
+ * the switches no host is cabled to (a core). Each group is drawn under its switches, so cables stay short.
+ */
+export function layerOrder(view: UiSnapshot): { switches: string[]; hosts: string[]; groups: Array<{ switches: string[]; hosts: string[] }> } {
+  const switchNames = new Set(view.switches.map((x) => x.name));
+  const peers = new Map<string, Set<string>>();
+  for (const l of view.links) {
+    for (const [me, other] of [[l.a, l.b], [l.b, l.a]] as const) {
+      if (!switchNames.has(other.node) || switchNames.has(me.node)) continue;
+      if (!peers.has(me.node)) peers.set(me.node, new Set());
+      peers.get(me.node)!.add(other.node);
+    }
+  }
+  const groups = new Map<string, { switches: string[]; hosts: string[] }>();
+  for (const h of view.hosts) {
+    const sws = [...(peers.get(h.name) ?? [])].sort();
+    const key = sws.join(' ');
+    if (!groups.has(key)) groups.set(key, { switches: sws, hosts: [] });
+    groups.get(key)!.hosts.push(h.name);
+  }
+  const switches: string[] = [];
+  for (const g of groups.values()) for (const sw of g.switches) if (!switches.includes(sw)) switches.push(sw);
+  for (const sw of view.switches) if (!switches.includes(sw.name)) switches.push(sw.name);
+  const list = [...groups.values()];
+  return { switches, hosts: list.flatMap((g) => g.hosts), groups: list };
+}
+
 /** Every node and edge of the topology, with the places of the leaf nodes. */
 export function buildElements(view: UiSnapshot): ElementSpec[] {
   const out: ElementSpec[] = [];
-  const switches = view.switches.map((s) => switchBox(s, view));
-  const hosts = view.hosts.map(hostBox);
-  // switches further apart than hosts: the cable between two switches carries a label (VLANs, rate)
-  const sh = placeRows(switches, 0, rowWidthFor([...switches, ...hosts]), out, SWITCH_GAP);
-  placeRows(hosts, sh + LAYER_GAP, rowWidthFor(hosts), out);
+  const drawn = layerOrder(view);
+  const swByName = new Map(view.switches.map((x) => [x.name, x] as const));
+  const hostByName = new Map(view.hosts.map((x) => [x.name, x] as const));
+  // the switch layer: one row, in the groups' order; switches further apart than hosts, as the cable
+  // between two switches carries a label (VLANs, rate)
+  const switchBoxes = drawn.switches.map((n) => ({ name: n, box: switchBox(swByName.get(n)!, view, drawn) }));
+  const spans = new Map<string, { x0: number; x1: number }>();
+  let x = 0;
+  let switchHeight = 0;
+  for (const { name, box } of switchBoxes) {
+    box.place(x, 0, out);
+    spans.set(name, { x0: x, x1: x + box.width });
+    x += box.width + SWITCH_GAP;
+    switchHeight = Math.max(switchHeight, box.height);
+  }
+  // the host layer: each group a grid under the span of its switches (as wide as that span, at least
+  // one host); a group that needs more room pushes the next one right
+  let cursor = 0;
+  for (const g of drawn.groups) {
+    const boxes = g.hosts.map((n) => hostBox(hostByName.get(n)!));
+    const known = g.switches.map((n) => spans.get(n)).filter((v): v is { x0: number; x1: number } => v !== undefined);
+    const spanX0 = known.length > 0 ? Math.min(...known.map((v) => v.x0)) : cursor;
+    const spanX1 = known.length > 0 ? Math.max(...known.map((v) => v.x1)) : cursor;
+    const cellW = Math.max(...boxes.map((b) => b.width)) + HOST_GAP;
+    const cols = Math.max(1, Math.min(boxes.length, Math.floor((spanX1 - spanX0 + HOST_GAP) / cellW)));
+    const blockW = cols * cellW - HOST_GAP;
+    // centred under the switches, never left of where the last group ended
+    const bx = Math.max(cursor, (spanX0 + spanX1) / 2 - blockW / 2);
+    let y = switchHeight + LAYER_GAP;
+    for (let r = 0; r * cols < boxes.length; r++) {
+      const row = boxes.slice(r * cols, (r + 1) * cols);
+      row.forEach((b, i) => b.place(bx + i * cellW, y, out));
+      y += Math.max(...row.map((b) => b.height)) + HOST_GAP + 40;
+    }
+    cursor = bx + blockW + HOST_GAP * 2;
+  }
   const ids = new Set(out.map((e) => e.data.id));
   for (const l of view.links) {
     // a link whose end the view does not draw (an array, a VXLAN peer) is left out of the picture
