@@ -38,9 +38,11 @@
 //
 // Live stream: on connect the server sends `hello`, then `snapshot`; then `delta`s (changed entities,
 // replaced whole by id), `events` batches (at most one per LIVE_BATCH_MS, at most MAX_EVENTS_PER_BATCH
-// events, the rest counted in `omitted`), `scenario` while a scenario runs, `daemon` when a daemon stops
-// or comes back. A page that falls behind (more than MAX_CLIENT_BUFFER_BYTES unsent) gets no more deltas
-// until its buffer drains, then a fresh `snapshot` (`resync: true`). Every message carries `seq`
+// events, the rest counted in `omitted`; a snapshot's `recentEvents` are those sent before it, so a page
+// sees each event once). `scenario` and `daemon` are reserved: not sent yet (a daemon's reachability is in
+// `delta.daemons`; docs/ui.md "Not done yet"). A page that falls behind (more than
+// MAX_CLIENT_BUFFER_BYTES unsent) gets no more deltas until its buffer drains, then a fresh `snapshot`
+// (`resync: true`). Every message carries `seq`
 // (increasing per connection) and `clockMs` (fabric ms, the one clock of docs/events.md).
 
 /** Bumped whenever a message or body changes shape incompatibly. */
@@ -139,6 +141,11 @@ export interface UiVm {
   host: string;
   poweredOn: boolean;
   nics: UiVmNic[];
+  /**
+   * Every host the VM is registered on, when more than one (an HA cluster registers it on each; it is
+   * listed once, under the host that runs it, or the first when none does). Absent otherwise.
+   */
+  registeredOn?: string[];
   /** Disks and the datastore lock holder, where the fabric has datastores (else []). */
   disks: Array<{ name: string; datastore: string | null; lun: string | null; lockHolder: string | null }>;
 }

@@ -168,6 +168,7 @@ export class FabricView {
       else if (d.kind === 'switch') switches.push(this.switch(d.name, r, state));
       else if (d.kind === 'array') arrays.push(this.array(d.name, r, state));
     }
+    oneVmPerName(hosts);
     this.fillLockHolders(hosts);
     return {
       version: UI_PROTOCOL_VERSION,
@@ -335,6 +336,21 @@ export class FabricView {
       });
     }
     return [...links.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  }
+}
+
+/**
+ * A VM registered on several hosts (an HA cluster) is listed once: under the host that runs it, else the
+ * first; `registeredOn` names them all. VM names and vNIC ids stay unique in a snapshot.
+ */
+function oneVmPerName(hosts: UiHost[]): void {
+  const where = new Map<string, UiHost[]>();
+  for (const h of hosts) for (const vm of h.vms) where.set(vm.name, [...(where.get(vm.name) ?? []), h]);
+  for (const [name, list] of where) {
+    if (list.length < 2) continue;
+    const keep = list.find((h) => h.vms.find((v) => v.name === name)!.poweredOn) ?? list[0]!;
+    for (const h of list) if (h !== keep) h.vms = h.vms.filter((v) => v.name !== name);
+    keep.vms.find((v) => v.name === name)!.registeredOn = list.map((h) => h.name);
   }
 }
 

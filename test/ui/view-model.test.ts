@@ -113,6 +113,19 @@ describe('ui/view-model: FabricView.snapshot', () => {
     expect(s.datastores).to.deep.equal(v.datastores);
   });
 
+  it('lists a VM registered on several hosts (HA) once, under the host that runs it, naming every host', () => {
+    const v = new FabricView({ fabric: 'ha', timeScale: 1, daemons: [{ name: 'esx1', kind: 'host' }, { name: 'esx2', kind: 'host' }, { name: 'esx3', kind: 'host' }] });
+    const host = (name: string, on: boolean) => ({ ...esx1(1000), name, vms: [{ name: 'app1', poweredOn: on, nics: [] }] });
+    v.applyStatus('esx1', host('esx1', false), undefined, 1000);
+    v.applyStatus('esx2', host('esx2', true), undefined, 1000);
+    v.applyStatus('esx3', host('esx3', false), undefined, 1000);
+    const s = v.snapshot(1000);
+    expect(s.hosts.map((h) => h.vms.map((x) => x.name))).to.deep.equal([[], ['app1'], []]);
+    expect(s.hosts[1]!.vms[0]!.registeredOn).to.deep.equal(['esx1', 'esx2', 'esx3']);
+    v.applyStatus('esx2', host('esx2', false), undefined, 1100);
+    expect(v.snapshot(1100).hosts.map((h) => h.vms.length)).to.deep.equal([1, 0, 0]);
+  });
+
   it('an unreachable daemon keeps its last reply, marked unreachable with why', () => {
     const v = view();
     v.applyStatus('sw2', undefined, 'cannot reach switch sw2: connection refused', 2000);

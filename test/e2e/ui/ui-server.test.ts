@@ -4,7 +4,8 @@
 // Origin is refused; `vfab link down esx1.vmnic0` from the CLI reaches the live stream within 1 s with
 // app1's active uplink moved off vmnic0; a link taken down through the API shows in `vfab status`; a
 // capture started and stopped through the API downloads as pcapng that tshark reads with nothing
-// malformed; a bad impairment is 400 with the CLI's code and message. docs/ui.md. One `vfab ui` for the
+// malformed; impair/clear and VM power through the API show in the snapshot; node details (MAC table
+// filters, a VM's ARP cache); a bad impairment is 400 with the CLI's code and message. docs/ui.md. One `vfab ui` for the
 // file: the tests run in order (the login test sets the cookie the later ones use).
 
 import { expect } from 'chai';
@@ -214,6 +215,53 @@ describe('vfab ui server (e2e, quickstart)', function () {
     expect(up.status).to.equal(200);
     const st2 = JSON.parse((await runCli(['status', 'esx2', '--json'], { stateDir: fab.stateDir })).out);
     expect(st2.daemons[0].links.find((l: any) => l.local === 'vmnic1').adminUp).to.equal(true);
+  });
+
+  it('impair and clear through the API turn the link impaired and back up in the snapshot', async function () {
+    this.timeout(20_000);
+    const id = 'esx2.vmnic0 -- sw1.Gi1/0/2';
+    const snapshot = async (): Promise<UiSnapshot> => json(await request(port, 'GET', '/api/snapshot', { cookie }));
+    const r = await request(port, 'POST', '/api/impair', { cookie, body: { endpoint: 'esx2.vmnic0', lossPercent: 5, direction: 'tx', seed: 7 } });
+    expect(r.status, r.body.toString()).to.equal(200);
+    const impaired = await waitFor(async () => (await snapshot()).links.find((l) => l.id === id && l.state === 'impaired'), 'the link impaired', 5000);
+    expect(impaired!.impairment).to.deep.include({ lossPercent: 5 });
+    expect((await request(port, 'POST', '/api/clear', { cookie, body: { endpoint: 'esx2.vmnic0' } })).status).to.equal(200);
+    await waitFor(async () => (await snapshot()).links.find((l) => l.id === id && l.state === 'up'), 'the link up again', 5000);
+  });
+
+  it('VM power through the API: powered off, no active uplink; on again, pinned again', async function () {
+    this.timeout(20_000);
+    const db1 = async () => (json(await request(port, 'GET', '/api/snapshot', { cookie })) as UiSnapshot).hosts.flatMap((h) => h.vms).find((v) => v.name === 'db1')!;
+    expect((await request(port, 'POST', '/api/vm/power', { cookie, body: { vm: 'db1', on: false } })).status).to.equal(200);
+    const off = await waitFor(async () => ((await db1()).poweredOn ? undefined : await db1()), 'db1 off', 5000);
+    expect(off!.nics[0]!.activeUplink).to.equal(null);
+    expect((await request(port, 'POST', '/api/vm/power', { cookie, body: { vm: 'db1', on: true } })).status).to.equal(200);
+    const on = await waitFor(async () => ((await db1()).nics[0]!.activeUplink ? await db1() : undefined), 'db1 pinned again', 5000);
+    expect(on!.poweredOn).to.equal(true);
+    const unknown = await request(port, 'POST', '/api/vm/power', { cookie, body: { vm: 'db9', on: true } });
+    expect(unknown.status).to.equal(400);
+    expect(json(unknown).error.code).to.equal('VFAB_NOT_FOUND');
+  });
+
+  it("node details: a switch's MAC table filtered by VLAN and MAC, a VM's NICs and ARP cache; unknown names 404, bad filters 400", async () => {
+    await fab.ping('web1', '192.0.2.12', { count: 1 });
+    const sw = json(await request(port, 'GET', '/api/node/sw1?vlan=10', { cookie }));
+    expect(sw.kind).to.equal('switch');
+    expect(sw.macTable.length).to.be.above(0);
+    for (const row of sw.macTable) expect(row.vlan).to.equal(10);
+    const one = json(await request(port, 'GET', '/api/node/sw1?mac=00:50:56:00:10:0', { cookie }));
+    for (const row of one.macTable) expect(row.mac.startsWith('00:50:56:00:10:0')).to.equal(true);
+    expect(one.macTable.length).to.be.above(0);
+    expect((await request(port, 'GET', '/api/node/sw1?vlan=5000', { cookie })).status).to.equal(400);
+    const vm = json(await request(port, 'GET', '/api/node/web1', { cookie }));
+    expect(vm.kind).to.equal('vm');
+    expect(vm.vm.nics[0]).to.deep.include({ id: 'web1.nic0', ip: '192.0.2.11/24' });
+    expect(vm.arp.map((a: any) => a.ip)).to.include('192.0.2.12');
+    const host = json(await request(port, 'GET', '/api/node/esx1', { cookie }));
+    expect(host.host.vswitches[0].uplinks.map((u: any) => u.name)).to.deep.equal(['vmnic0', 'vmnic1']);
+    const none = await request(port, 'GET', '/api/node/esx9', { cookie });
+    expect(none.status).to.equal(404);
+    expect(json(none).error.message).to.contain('esx1');
   });
 
   it('a bad action is 400 with the CLI\'s own code and message', async () => {
