@@ -24,7 +24,7 @@ import { spawnDaemon, stopDaemons } from '../daemons/fabric/process.js';
 import { newToken } from '../daemons/common/server.js';
 import { planFabric } from '../daemons/fabric/plan.js';
 import { parseTopology } from '../lib/topology/load.js';
-import { runComparison, type ComparisonResult, type FigureSpec, type TargetSpec } from './harness.js';
+import { processCpuSeconds, runComparison, type ComparisonResult, type FigureSpec, type TargetSpec } from './harness.js';
 import { scalePairCount, scaleTopologyYaml } from './scale-topology.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,6 +57,7 @@ const FIGURES: FigureSpec[] = [
   { id: 'upS', label: 'vfab up, s', better: 'lower' },
   { id: 'readyS', label: '  every daemon ready, s', better: 'lower' },
   { id: 'linksS', label: '  every link up, s', better: 'lower' },
+  { id: 'startCpuMs', label: '  CPU per daemon from start to idle, ms (median; the machine\'s load does not change it much)', better: 'lower' },
   { id: 'rssTotalMiB', label: 'sum of VmRSS, MiB', better: 'lower' },
   { id: 'pssTotalMiB', label: 'sum of PSS (what the fabric takes), MiB', better: 'lower' },
   { id: 'hostRssMiB', label: 'host daemon VmRSS, MiB (median)', better: 'lower' },
@@ -145,6 +146,8 @@ async function measureSize(hosts: number, log: (line: string) => void): Promise<
     log(`${hosts} hosts: up in ${sec(up.wallMs)} s (${n} daemons ready at ${ready ? sec(ready.atMs) : '?'} s, links at ${links ? sec(links.atMs) : '?'} s)`);
     await sleep(IDLE_SETTLE_MS);
     const mem = state.daemons.map((d) => ({ kind: d.kind, m: processMemoryKiB(d.pid) }));
+    // what starting took each daemon in CPU time (on a quiet machine, up ~ daemons x this / CPUs)
+    const startCpuMs = median(state.daemons.map((d) => (processCpuSeconds(d.pid) ?? NaN) * 1000));
     const gone = state.daemons.filter((_, i) => mem[i]!.m === null).map((d) => d.name);
     if (gone.length > 0) throw new Error(`${hosts} hosts: daemons gone while idle: ${gone.join(', ')}`);
     const sum = (k: 'rss' | 'pss') => mem.reduce((s, x) => s + x.m![k], 0);
@@ -164,7 +167,7 @@ async function measureSize(hosts: number, log: (line: string) => void): Promise<
     if (report.results.length !== scalePairCount({ hosts, vmsPerHost: SCALE_VMS_PER_HOST })) throw new Error(`vfab probe (${hosts} hosts): ${report.results.length} pairs, want ${scalePairCount({ hosts, vmsPerHost: SCALE_VMS_PER_HOST })}`);
     log(`${hosts} hosts: probe of ${report.results.length} pairs in ${sec(probe.wallMs)} s, ${report.unexpected} not as designed`);
     return {
-      upS: sec(up.wallMs), readyS: ready ? sec(ready.atMs) : null, linksS: links ? sec(links.atMs) : null,
+      upS: sec(up.wallMs), readyS: ready ? sec(ready.atMs) : null, linksS: links ? sec(links.atMs) : null, startCpuMs: Math.round(startCpuMs),
       rssTotalMiB: mib(sum('rss')), pssTotalMiB: mib(sum('pss')),
       hostRssMiB: of('host', 'rss'), hostPssMiB: of('host', 'pss'), switchRssMiB: of('switch', 'rss'), switchPssMiB: of('switch', 'pss'),
       pssPerVmKiB: Math.round(sum('pss') / (hosts * SCALE_VMS_PER_HOST)),
