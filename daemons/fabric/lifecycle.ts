@@ -292,7 +292,7 @@ export async function linkCensus(state: FabricState, configs = new Map<string, D
   const ends = new Map<string, LinkStatus>();
   const linked = state.daemons.filter((d) => d.kind === 'host' || d.kind === 'switch' || d.kind === 'vm');
   // a few daemons at a time: a 100-host fabric answers in one round trip's time, not a hundred
-  await runBounded(linked, (d) => control<{ links: LinkStatus[] }>(d, state.token, 'GET', '/control/status'), {
+  await runBounded(linked, (d) => control<{ links: LinkStatus[] }>(d, state.token, 'GET', '/control/links'), {
     concurrency: defaultConcurrency(),
     onDone: (d, status) => {
       for (const l of status.links) ends.set(`${d.name}.${l.local}`, l);
