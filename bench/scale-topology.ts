@@ -1,7 +1,8 @@
 // A generated topology for the scale bench (bench/scale.ts) and the parallel start e2e test: N hosts of
 // V VMs each, two physical switches joined by a trunk, every host cabled to both (vmnic0 to sw1, vmnic1
 // to sw2, srcPortId teaming over both). Hosts 2k and 2k+1 form a pair: VM j of either host sits in VLAN
-// FIRST_VLAN + V*k + j with its own /24, so every VM has exactly one peer, on the other host of its pair,
+// FIRST_VLAN + V*k + j with its own /24, so every VM has exactly one peer, on the other host of its pair;
+// a host's switch ports carry its pair's VLANs only, the inter-switch trunk all of them,
 // and `vfab probe` pings across hosts, uplinks and (for half the VMs) the inter-switch trunk: 2 pairs per
 // VLAN, N*V pairs in all. No arrays or datastores (an idle host of a large fabric). Pure: returns the YAML
 // text; the caller writes it where it wants. Leaves out storage, clusters and external VMs.
@@ -32,13 +33,16 @@ export function scaleTopologyYaml(shape: ScaleShape): string {
   const lastVlan = SCALE_FIRST_VLAN + (hosts / 2) * vmsPerHost - 1;
   if (lastVlan > SCALE_MAX_VLAN) throw new RangeError(`${hosts} hosts x ${vmsPerHost} VMs need VLANs up to ${lastVlan}; at most ${SCALE_MAX_VLAN}`);
   const vlans = `${SCALE_FIRST_VLAN}-${lastVlan}`;
+  const pairVlans = (pair: number) => `${SCALE_FIRST_VLAN + pair * vmsPerHost}-${SCALE_FIRST_VLAN + (pair + 1) * vmsPerHost - 1}`;
   const hostName = (i: number) => `esx${i + 1}`;
   const port = (i: number) => `Gi1/0/${i + 1}`;
   const isl = `Gi1/0/${hosts + 1}`;
   const switchOf = (name: string, peer: string) => ({
     name,
     ports: [
-      ...Array.from({ length: hosts }, (_, i) => ({ name: port(i), mode: 'trunk', allowedVlans: vlans, nativeVlan: 1 })),
+      // each host port carries its pair's VLANs only (pruned, as a design should): a broadcast (the
+      // notify RARPs of every VM when the links come up) reaches the pair and the trunk, not every host
+      ...Array.from({ length: hosts }, (_, i) => ({ name: port(i), mode: 'trunk', allowedVlans: pairVlans(Math.floor(i / 2)), nativeVlan: 1 })),
       { name: isl, mode: 'trunk', allowedVlans: vlans, description: `to ${peer}` },
     ],
   });
