@@ -95,7 +95,7 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
     },
   },
   scale: {
-    title: 'scale: 10, 50 and 100 hosts x 10 VMs on two switches: vfab up, idle memory per daemon and per VM, vfab status, vfab probe, vfab down',
+    title: 'scale: hosts x 10 VMs on two switches (10, 50, 100 hosts unless --hosts): vfab up, idle memory per daemon and per VM, vfab status, vfab probe, vfab down',
     run: async () => {
       const r = await (await import('./scale.js')).runScaleBench({ rounds, ...(opts.hosts ? { hosts: opts.hosts } : {}), log: indent });
       return { data: r, comparisons: [r.sizes] };
