@@ -6,7 +6,7 @@
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
 // (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts), datastore (bench/datastore.ts),
 // iscsi (bench/iscsi.ts), ha (bench/ha.ts), vmotion (bench/vmotion.ts), guests (bench/guests.ts; needs root, iperf3 and vde2, else
-// skipped), ui (bench/ui.ts; needs chromium, else skipped). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
+// skipped), ui (bench/ui.ts; needs chromium, else skipped), scale (bench/scale.ts). Each is bounded in time; the whole run takes about 16 minutes on 2 CPUs at the
 // default rounds (5; storage 9). Method: docs/benchmarks.md.
 
 import os from 'node:os';
@@ -99,6 +99,13 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
     run: async () => {
       const r = await (await import('./ui.js')).runUiBench({ ...seconds, rounds, log: indent });
       return { data: r, comparisons: r.comparisons };
+    },
+  },
+  scale: {
+    title: 'scale: hosts x 10 VMs on two switches (10, 50, 100 hosts unless --hosts): vfab up, idle memory per daemon and per VM, vfab status, vfab probe, vfab down',
+    run: async () => {
+      const r = await (await import('./scale.js')).runScaleBench({ rounds, ...(opts.hosts ? { hosts: opts.hosts } : {}), log: indent });
+      return { data: r, comparisons: [r.sizes] };
     },
   },
   cli: {

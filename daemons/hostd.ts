@@ -13,6 +13,7 @@
 //   POST /control/counters/reset          zero every vSwitch, port, uplink and link counter (`vfab counters --reset`)
 //   GET  /control/events?since=N          power, guest, vSwitch and carrier events
 //   POST /control/peers                   {peers: {vmnic: url}}: dial the uplinks
+//   GET  /control/links                   {links}: each link's carrier and admin state (what vfab up polls)
 //   POST /control/links/:vmnic            {up}: cable pulled / plugged
 //   POST /control/links/:vmnic/impair     {lossPercent?, direction?: tx|rx|both, delayMs?, jitterMs?, seed?}; {} clears
 //   POST /control/links/:vmnic/flap       {schedule: [{atMs, up}]} or {periodMs, downMs, count}; {} cancels
@@ -303,6 +304,7 @@ function vmPath(req: { params: Record<string, string> }): string {
 }
 
 const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert'], values['tls-key']) })
+  .on('GET', '/control/links', () => ({ links: links.status() })) // vfab up polls this until every link is up: not the whole status
   .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs(), ...(guestAttachments.size ? { guests: Object.fromEntries([...guestAttachments].map(([vm, a]) => [vm, a.status()])) } : {}) }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
   .on('POST', '/control/counters/reset', () => (host.clearCounters(), links.clearCounters(), { reset: true, clockMs: clock.nowMs() }))
