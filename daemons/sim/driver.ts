@@ -174,7 +174,8 @@ export class SimDriver implements ScenarioDriver {
         for (const p of a.points) f.tap(p);
         const file = path.join(this.o.outDir, `${a.name}.pcapng`);
         this.captures.push({ name: a.name, file, points: a.points, capture: f.captures.start(a.name, a.points) });
-        return `-> ${file}`;
+        // relative to the output directory: two runs into two directories write the same timeline
+        return `-> ${path.basename(file)}`;
       }
       case 'wait':
         await this.sleep(a.ms);
