@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ROUNDS, MAX_ROUNDS, STORAGE_DEFAULT_ROUNDS } from './harness.js';
 
 /** The areas `--only` selects, in the order a full run measures them. */
-export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests'] as const;
+export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests', 'sim'] as const;
 export type Area = (typeof AREAS)[number];
 /** Bounds of `--seconds` (the length of one measured phase of one side in one round). */
 export const MIN_PHASE_SECONDS = 0.2;

@@ -38,6 +38,22 @@ class SimDeadline {
   private armedAtMs = Infinity;
   constructor(private readonly sched: SimScheduler, private readonly next: () => number | null | undefined, private readonly fire: () => void) {}
 
+  /**
+   * schedule() once, after the timers due at this instant (frames arrive in bursts at one instant: the
+   * core's next deadline is read once per burst, not per frame, as hostd re-arms once per I/O callback).
+   */
+  touch(): void {
+    if (this.touched) return;
+    this.touched = true;
+    this.sched.after(0, this.afterTouch);
+  }
+
+  private touched = false;
+  private readonly afterTouch = () => {
+    this.touched = false;
+    this.schedule();
+  };
+
   schedule(): void {
     const due = this.next();
     if (due === undefined || due === null || due >= this.armedAtMs) return;
@@ -252,7 +268,7 @@ export class SimFabric {
       end.handlers = {
         frame: (frame) => {
           core.receiveUplink(local, frame);
-          tick.schedule();
+          tick.touch();
         },
         carrier: (up, reason) => {
           events.add('carrier', { uplink: local, up, reason });
