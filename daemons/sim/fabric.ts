@@ -9,10 +9,9 @@
 // Leaves out arrays and datastores, HA agents, vMotion, external and real guests (netns, qemu), VXLAN
 // ports and killing or restarting nodes: simUnsupported (lib/sim/support.ts) names them before a run.
 
-import { EsxHost, type HostEvent } from '../../lib/host/host.js';
+import { EsxHost } from '../../lib/host/host.js';
 import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../../lib/pswitch/pswitch.js';
 import { switchConfigFromModel } from '../../lib/pswitch/from-topology.js';
-import { macToString } from '../../lib/wire/mac.js';
 import { VfabError } from '../../lib/errors.js';
 import { type FabricClockAnchor, captureTimestampNs, NS_PER_MS } from '../../lib/fabric-clock.js';
 import { DropReporter, dropLabel, type DropReport } from '../../lib/events/drops.js';
@@ -23,6 +22,7 @@ import { SimScheduler, SimRandom, type SimTimer } from '../../lib/sim/scheduler.
 import { SimLink, type SimLinkEnd } from '../../lib/sim/links.js';
 import { planFabric, type HostConfig, type SwitchConfig } from '../fabric/plan.js';
 import { EventLog } from '../common/events.js';
+import { hostEventEntry } from '../common/host-events.js';
 
 /**
  * The fabric-clock anchor of every simulated run: fabric time 0 is 2026-01-01T00:00:00Z, so capture
@@ -176,24 +176,6 @@ export interface SimSwitch {
 
 export type SimNode = SimHost | SimSwitch;
 
-/** Host events as hostd logs them (daemons/hostd.ts logHostEvent). */
-function logHostEvent(events: EventLog, hostName: string, e: HostEvent): void {
-  if (e.kind === 'power') events.add('power', { vm: e.vm, on: e.on });
-  else if (e.kind === 'teaming') events.add(e.type, { vswitch: e.vswitch, message: e.message, ...e.details });
-  else if (e.kind === 'vswitch') {
-    const { kind, ...rest } = e.event as any;
-    if (rest.frame) delete rest.frame;
-    if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
-    events.add(kind, { vswitch: e.vswitch, ...rest });
-  } else {
-    const { kind, ...rest } = e.action as any;
-    if (kind === 'pingReply' || kind === 'pingTimeout') return;
-    if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
-    if (e.kind === 'vmkernel') events.add(kind, { vmk: `${hostName}.${e.vmk}`, ...rest });
-    else events.add(kind, { vm: e.vm, ...rest });
-  }
-}
-
 export interface SimFabricOptions {
   topology: Topology;
   seed: number;
@@ -257,7 +239,10 @@ export class SimFabric {
       uplinkTx: (vmnic, frame) => {
         ends.get(vmnic)?.send(frame);
       },
-      event: (e) => logHostEvent(events, name, e),
+      event: (e) => {
+        const entry = hostEventEntry(name, e);
+        if (entry) events.add(entry.type, entry.fields);
+      },
       tap: (point, direction, frame) => captures.frame(point, direction, frame),
       drop: (point, reason, frame) => drops.dropped(point.startsWith(`${name}.`) ? point.slice(name.length + 1) : point, reason, frame),
       streamNowNs: () => this.sched.nowMs() * NS_PER_MS,
