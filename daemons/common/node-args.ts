@@ -16,8 +16,12 @@
 export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--initial-old-space-size=64'];
 
 /** VFAB_CPU_PROF_DIR=DIR: every daemon writes a V8 CPU profile there when it exits (for `npm run bench`). */
+/** VFAB_PERF_MAP=1: every daemon writes /tmp/perf-<pid>.map, so Linux `perf` names its JavaScript functions. */
 function profileArgs(): string[] {
-  return process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : [];
+  return [
+    ...(process.env.VFAB_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFAB_CPU_PROF_DIR}`] : []),
+    ...(process.env.VFAB_PERF_MAP === '1' ? ['--perf-basic-prof-only-functions'] : []),
+  ];
 }
 
 /** argv (after the node binary) that runs the JavaScript file `script` (a daemon in dist/) with `args`. */

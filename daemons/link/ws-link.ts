@@ -39,7 +39,20 @@ function zeroMask(mask: Buffer): void {
 class WsTransport implements LinkTransport {
   /** ws writes a message to the socket (or queues it, counted in bufferedAmount); the kernel copies it. */
   readonly releasesWrittenBytes = true;
+  /** The TCP socket corked by cork() (ws's own `_socket`, set once open; ws corks it per message too, and corks nest). */
+  private corked: Duplex | null = null;
   constructor(readonly ws: WebSocket) {}
+  cork(): void {
+    const socket = (this.ws as unknown as { _socket: Duplex | null })._socket;
+    if (socket === null || this.corked !== null) return;
+    this.corked = socket;
+    socket.cork();
+  }
+  uncork(): void {
+    const socket = this.corked;
+    this.corked = null;
+    socket?.uncork();
+  }
   write(message: Buffer): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(message);
   }

@@ -78,4 +78,25 @@ describe('link/vxlan-socket', () => {
     link.close();
     expect(() => vx.tunnel({ vni: 10, remoteAddress: '127.0.0.1', remotePort: 4789, name: 'y' })).not.to.throw();
   });
+
+  it('sends through one connected socket per remote once it is ready (its own source port), and through the bound socket before', async () => {
+    const a = vx.tunnel({ vni: 21, remoteAddress: '127.0.0.1', remotePort: p.address().port, name: 'a' });
+    const b = vx.tunnel({ vni: 22, remoteAddress: '127.0.0.1', remotePort: p.address().port, name: 'b' });
+    const from: Array<{ port: number; vni: number }> = [];
+    p.on('message', (m, r) => {
+      const d = parseVxlan(m);
+      if (d.ok) from.push({ port: r.port, vni: d.value.vni });
+    });
+    expect(a.send(frame(1))).to.equal(true); // before the sender has connected
+    await until(() => from.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.send(frame(2))).to.equal(true);
+    expect(b.send(frame(3))).to.equal(true);
+    await until(() => from.length === 3);
+    expect(from.map((f) => f.vni)).to.deep.equal([21, 21, 22]);
+    expect(from[0]!.port).to.equal(vx.port);
+    expect(from[1]!.port).to.not.equal(vx.port);
+    expect(from[2]!.port).to.equal(from[1]!.port); // one sender for both tunnels to the same remote
+    expect(vx.counters.txDatagrams).to.equal(3);
+  });
 });
