@@ -8,8 +8,8 @@
 // when sent (the sender may reuse its buffer). Leaves out sockets, batching into messages and queue
 // tail-drop (nothing waits on a socket here). Not from the spec: the emulator's own cables.
 
-import { VfabError } from '../errors.js';
-import { FlapPlan, LinkImpairment, MAX_FLAP_CHANGES } from '../faults/impairment.js';
+import { type FlapRequest, type ImpairRequest, type LinkImpairment, flapChanges, impairmentFor } from '../faults/impairment.js';
+import { type LinkCounters, zeroCounters } from '../link/link.js';
 import { ETH_HEADER_BYTES, MAX_FRAME_BYTES } from '../wire/ethernet.js';
 import type { SimScheduler, SimTimer } from './scheduler.js';
 
@@ -18,43 +18,8 @@ export const SIM_LINK_HOP_MS = 0.01;
 /** Frames one direction of an impaired end may hold for delayed delivery before it drops them (counted). */
 export const MAX_SIM_DELAYED_FRAMES = 65_536;
 
-export interface SimImpairRequest {
-  lossPercent?: number;
-  direction?: 'tx' | 'rx' | 'both';
-  delayMs?: number;
-  jitterMs?: number;
-  seed?: number;
-}
-
-export type SimFlapRequest = { schedule: Array<{ atMs: number; up: boolean }> } | { periodMs: number; downMs: number; count: number } | Record<string, never>;
-
-/** The counters of one end, named as lib/link/link.ts LinkCounters (those a simulated cable can count). */
-export interface SimLinkCounters {
-  txFrames: number;
-  rxFrames: number;
-  txBytes: number;
-  rxBytes: number;
-  txMessages: number;
-  rxMessages: number;
-  txDropsCarrier: number;
-  txDropsQueueFull: number;
-  txDropsInvalid: number;
-  rxDropsMalformed: number;
-  rxDropsOversize: number;
-  rxDropsOversizeMessage: number;
-  rxDropsCarrier: number;
-  rxUnknownRecords: number;
-  carrierUps: number;
-  carrierDowns: number;
-  connects: number;
-}
-
-function zeroCounters(): SimLinkCounters {
-  return {
-    txFrames: 0, rxFrames: 0, txBytes: 0, rxBytes: 0, txMessages: 0, rxMessages: 0, txDropsCarrier: 0, txDropsQueueFull: 0, txDropsInvalid: 0,
-    rxDropsMalformed: 0, rxDropsOversize: 0, rxDropsOversizeMessage: 0, rxDropsCarrier: 0, rxUnknownRecords: 0, carrierUps: 0, carrierDowns: 0, connects: 0,
-  };
-}
+/** The counters of one end: lib/link/link.ts's (those a simulated cable counts stay 0: messages are frames, nothing queues). */
+export type SimLinkCounters = LinkCounters;
 
 export interface SimEndHandlers {
   /** A frame arrived (a view valid during the call). */
@@ -66,7 +31,7 @@ export interface SimEndHandlers {
 
 interface Faults {
   impair: LinkImpairment;
-  config: SimImpairRequest & { direction: 'tx' | 'rx' | 'both'; seed: number };
+  config: ImpairRequest & { direction: 'tx' | 'rx' | 'both'; seed: number };
   heldTx: number;
   heldRx: number;
   lostTx: number;
@@ -179,56 +144,33 @@ export class SimLinkEnd {
   }
 
   /** Sets (or with `{}` clears) loss/delay/jitter at this end; returns the settings in force. */
-  impair(req: SimImpairRequest, defaultSeed: number): (SimImpairRequest & { seed: number }) | null {
+  impair(req: ImpairRequest, defaultSeed: number): (ImpairRequest & { seed: number }) | null {
     const ev = this.handlers?.event;
-    const empty = req.lossPercent === undefined && req.delayMs === undefined && req.jitterMs === undefined;
+    const made = impairmentFor(req, defaultSeed);
     this.faults = null;
-    if (empty) {
+    if (made === null) {
       ev?.('impairment-cleared', { link: this.iface });
       return null;
     }
-    const dir = req.direction ?? 'both';
-    if (dir !== 'tx' && dir !== 'rx' && dir !== 'both') throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `direction ${JSON.stringify(dir)} must be tx, rx or both`);
-    const seed = req.seed ?? defaultSeed;
-    // aToB = this end transmitting, bToA = this end receiving (as daemons/common/links.ts)
-    const impair = new LinkImpairment({
-      seed,
-      ...(req.lossPercent !== undefined ? { lossPercent: Number(req.lossPercent) } : {}),
-      lossDirection: dir === 'tx' ? 'aToB' : dir === 'rx' ? 'bToA' : 'both',
-      ...(req.delayMs !== undefined ? { delayMs: Number(req.delayMs) } : {}),
-      ...(req.jitterMs !== undefined ? { jitterMs: Number(req.jitterMs) } : {}),
-    });
-    const config = { ...req, direction: dir, seed };
+    const { impair, config } = made;
     this.faults = { impair, config, heldTx: 0, heldRx: 0, lostTx: 0, lostRx: 0, overflowDrops: 0 };
     ev?.('impairment-set', { link: this.iface, ...config });
     return config;
   }
 
   /** Flap schedule at this end (times relative to now); `{}` cancels and leaves the end up. */
-  flap(req: SimFlapRequest): { changes: Array<{ atMs: number; up: boolean }> } | null {
+  flap(req: FlapRequest): { changes: Array<{ atMs: number; up: boolean }> } | null {
     const ev = this.handlers?.event;
     const sched = this.link.sched;
     for (const t of this.flapTimers) sched.cancel(t);
     this.flapTimers = [];
     this.flapState = null;
-    let changes: Array<{ atMs: number; up: boolean }>;
-    if ('schedule' in req && Array.isArray(req.schedule)) {
-      changes = req.schedule.map((c) => ({ atMs: Number(c.atMs), up: c.up !== false }));
-    } else if ('periodMs' in req) {
-      const periodMs = Number(req.periodMs);
-      const downMs = Number(req.downMs);
-      const count = Number(req.count ?? 1);
-      if (!(Number.isInteger(count) && count >= 1 && count * 2 <= MAX_FLAP_CHANGES)) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `flap count ${req.count} must be 1..${MAX_FLAP_CHANGES / 2}`);
-      if (!(Number.isFinite(periodMs) && Number.isFinite(downMs) && downMs > 0 && downMs < periodMs)) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `flap down time ${req.downMs} ms must be > 0 and < the period ${req.periodMs} ms`);
-      changes = [];
-      for (let k = 0; k < count; k++) changes.push({ atMs: k * periodMs, up: false }, { atMs: k * periodMs + downMs, up: true });
-    } else {
+    const changes = flapChanges(req);
+    if (changes === null) {
       this.setAdminUp(true);
       ev?.('flap-cancelled', { link: this.iface });
       return null;
     }
-    if (changes.some((c) => !(c.atMs >= 0))) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', 'flap times must be >= 0 (relative to now)');
-    new FlapPlan({ changes }); // validates order and size
     this.flapState = { changes: changes.length, startedAtMs: sched.nowMs() };
     ev?.('flap-set', { link: this.iface, changes: changes.length, lastAtMs: changes[changes.length - 1]?.atMs ?? 0 });
     changes.forEach((c, i) => {
