@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { loadScenarioAndTopology, runScenarioFile } from '../../daemons/scenario/run.js';
 import { simUnsupported } from '../../lib/sim/support.js';
 import type { VfabError } from '../../lib/errors.js';
@@ -40,6 +41,21 @@ describe('sim: shipped scenarios', function () {
     expect((err as VfabError).code).to.equal('VFAB_SIM_UNSUPPORTED');
     expect((err as VfabError).message).to.include('step 5 (kill): kills a real daemon process').and.include('vSphere HA clusters');
     expect(fs.existsSync(path.join(tmp, 'ha', 'timeline.json'))).to.equal(false);
+  });
+
+  it('vfab run: exit 2 naming the option or every reason (--seed without --sim, --time-scale with it, a daemon-only scenario)', () => {
+    const vfab = (...args: string[]) => spawnSync(process.execPath, ['bin/vfab.js', 'run', ...args], { encoding: 'utf8', timeout: 30_000 });
+    const noSim = vfab('scenarios/failover-notify-on.yaml', '--seed', '3');
+    expect(noSim.status).to.equal(2);
+    expect(noSim.stderr).to.include('--seed 3 needs --sim');
+    const scaled = vfab('scenarios/failover-notify-on.yaml', '--sim', '--time-scale', '2');
+    expect(scaled.status).to.equal(2);
+    expect(scaled.stderr).to.include('--time-scale 2 does not apply with --sim');
+    const ha = vfab('scenarios/ha-isolation-power-off.yaml', '--sim', '--json', '--out', path.join(tmp, 'ha-cli'));
+    expect(ha.status).to.equal(2);
+    const doc = JSON.parse(ha.stdout) as { unsupported: boolean; code: string; reasons: string[] };
+    expect(doc).to.include({ unsupported: true, code: 'VFAB_SIM_UNSUPPORTED' });
+    expect(doc.reasons.some((r) => r.startsWith('step 9 (isolate)'))).to.equal(true);
   });
 
   for (const f of shipped) {

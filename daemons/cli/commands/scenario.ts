@@ -35,7 +35,7 @@ Scenarios that kill processes or use storage, HA or vMotion are refused with the
       seed: { type: 'int', min: 0, max: 0xffffffff, value: 'N', description: `with --sim: the run seed for every random choice (default ${DEFAULT_SIM_SEED})` },
     },
     args: { min: 1, max: 1 },
-    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/failover-notify-on.yaml --sim --seed 7', 'run scenarios/datastore-host-crash.yaml', 'run scenarios/failover-notify-on.yaml --time-scale 5 --quiet'],
+    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/failover-notify-on.yaml --sim --seed 7', 'run scenarios/failover-notify-on.yaml --time-scale 5 --quiet'],
     exits: { 1: 'an expectation failed (each says what was expected and what happened)', 2: 'bad usage, or the scenario or its topology is invalid, or --sim and the scenario needs what is not simulated' },
   },
   async ({ values, positionals }, io) => {
