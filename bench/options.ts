@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ROUNDS, MAX_ROUNDS, STORAGE_DEFAULT_ROUNDS } from './harness.js';
 
 /** The areas `--only` selects, in the order a full run measures them. */
-export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests', 'ui', 'scale'] as const;
+export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests', 'ui', 'scale', 'sim'] as const;
 export type Area = (typeof AREAS)[number];
 /** Bounds of `--seconds` (the length of one measured phase of one side in one round). */
 export const MIN_PHASE_SECONDS = 0.2;
@@ -48,7 +48,7 @@ the CPU time per frame / I/O / command of every process involved, targets, and a
   --help         this text
 
 examples:
-  npm run bench                                   # everything, about 16 minutes on 2 CPUs
+  npm run bench                                   # everything, about 17 minutes on 2 CPUs
   npm run bench -- --only fabric                  # one area
   npm run bench -- --only cli,storage --rounds 7  # more rounds for a tighter median
   npm run bench -- --only fabric --rounds 2 --seconds 1 --json > /tmp/fabric.json   # a quick check
