@@ -14,10 +14,6 @@ const MAX_FIT_ZOOM = 1.6;
 
 /** How long a node glows after a drop or a MAC move there (ms of page time). */
 export const FLASH_MS = 3000;
-/** The drawing changes (deltas, highlights starting and ending) at most this often (ms of page time):
- * each change restyles and redraws the whole canvas, and with a delta every 100 ms and 100 drops/s that
- * was a full redraw almost every frame. The timeline and the clock still update every frame. */
-export const GRAPH_REDRAW_MS = 100;
 
 const STYLE: StylesheetJson = [
   { selector: 'node', style: { label: 'data(label)', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'center', color: '#1d2733', 'min-zoomed-font-size': 6 } },

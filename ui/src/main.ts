@@ -8,9 +8,9 @@
 import type { LiveMessage, UiEvent, UiSnapshot } from '../../lib/ui/protocol.js';
 import { connectLive } from './api.js';
 import { createDetails, type Selection } from './details.js';
-import { GRAPH_REDRAW_MS, createGraph } from './graph.js';
+import { createGraph } from './graph.js';
 import { buildElements } from './layout.js';
-import { applyDelta, eventPlace, formatFabricTime } from './model.js';
+import { GRAPH_REDRAW_MS, applyDelta, eventPlace, formatFabricTime } from './model.js';
 import { createTimeline } from './timeline.js';
 
 /** Event-to-screen latencies kept for the bench (ms, newest last). */
