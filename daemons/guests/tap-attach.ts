@@ -57,6 +57,8 @@ export interface TapHelperOptions {
   mtu: number;
   link: FrameLink;
   event(type: string, fields: Record<string, unknown>): void;
+  /** The helper program to run (tests run a misbehaving one); default tapHelperPath(). */
+  helperFile?: string;
 }
 
 export class TapHelper {
@@ -105,7 +107,7 @@ export class TapHelper {
 
   /** Starts the helper in `netns`; resolves once its tap exists, and binds it to the link. */
   static async start(o: TapHelperOptions): Promise<TapHelper> {
-    const file = tapHelperPath();
+    const file = o.helperFile ?? tapHelperPath();
     if (file === null) throw new VfabError('VFAB_GUEST_TOOL_MISSING', `${o.link.name}: the TAP helper tap-helper.py is not installed with vfab (daemons/guests/)`, { file: 'tap-helper.py' });
     // ip netns exec execs python3: the child's PID is the helper's
     const child = spawn('ip', ['netns', 'exec', o.netns, 'python3', file, o.ifname, String(o.mtu)], { stdio: ['pipe', 'pipe', 'pipe'] });
