@@ -1,7 +1,7 @@
 // daemons/guests/tap-attach.ts and tap-helper.py: a netns guest's vNIC as a tap device served by the
 // python3 helper, on its own (no hostd): the tap appears in the namespace, frames pass both ways (an ARP
-// request from the link is answered by the namespace's kernel), frames from the guest arrive several per
-// read, carrier off shows NO-CARRIER inside, a bad record from hostd ends the helper (exit 3) and its tap,
+// request from the link is answered by the namespace's kernel), frames from the guest leave the helper
+// several per write and reach the link several per read, carrier off shows NO-CARRIER inside, a bad record from hostd ends the helper (exit 3) and its tap,
 // stdin closing (hostd gone, also by kill -9) ends it and its tap, a helper that ends or sends a bad length
 // takes the link's carrier down (counted, an event) without throwing. Needs root, iproute2, python3;
 // skips with the reason elsewhere and fails in CI. Namespaces vfabt-tap<pid>-*, removed in after().
@@ -25,6 +25,10 @@ async function waitFor(cond: () => Promise<boolean> | boolean, what: string, ms 
 }
 const hasLink = (name: string) => run('ip', ['-n', NS, 'link', 'show', name]).then(() => true, () => false);
 const MAC = Buffer.from('020000000001', 'hex');
+
+/** A python3 program sending 200 frames of 114 bytes at once on `ifname` (AF_PACKET). */
+const SEND_200 = (ifname: string) => ['import socket', 's=socket.socket(socket.AF_PACKET, socket.SOCK_RAW)', `s.bind(('${ifname}', 0))`,
+  "f=bytes.fromhex('0200000000ff0200000000020800')+bytes(100)", '[s.send(f) for _ in range(200)]'].join('\n');
 
 /** An ARP request from 10.9.0.2 (MAC) for 10.9.0.1. */
 function arpRequest(): Buffer {
@@ -67,9 +71,7 @@ describe('guests/tap-helper (root)', function () {
     // 200 frames sent at once inside the namespace (AF_PACKET): they reach the link, fewer reads than frames
     const before = h.counters;
     const [frames0, reads0] = [before.rxFrames, before.rxReads];
-    await run('ip', ['netns', 'exec', NS, 'python3', '-c', [
-      'import socket', 's=socket.socket(socket.AF_PACKET, socket.SOCK_RAW)', "s.bind(('eth0', 0))",
-      "f=bytes.fromhex('0200000000ff0200000000020800')+bytes(100)", '[s.send(f) for _ in range(200)]'].join('\n')]);
+    await run('ip', ['netns', 'exec', NS, 'python3', '-c', SEND_200('eth0')]);
     await waitFor(() => h.counters.rxFrames - frames0 >= 200, '200 frames at the link');
     expect(h.counters.rxReads - reads0, 'reads for 200 frames').to.be.below(200);
     h.setCarrier(false);
@@ -117,9 +119,19 @@ describe('guests/tap-helper (root)', function () {
     expect(await a.exited).to.equal(TAP_HELPER_EXIT_BAD_FRAMING);
     expect(a.err()).to.match(/frame length 65536 is outside 1\.\.1522/);
     await waitFor(async () => !(await hasLink('eth3')), 'eth3 gone');
+    // frames from the guest leave the helper in batches: 200 sent at once, far fewer writes
     const b = await startRaw('eth4');
+    await run('ip', ['-n', NS, 'link', 'set', 'eth4', 'up']);
+    await run('ip', ['netns', 'exec', NS, 'python3', '-c', SEND_200('eth4')]);
+    let out = 0;
+    b.c.stdout!.on('data', (d: Buffer) => (out += d.length));
+    await waitFor(() => out >= 200 * (4 + 114), '200 frames out of the helper');
     b.c.stdin!.end();
     expect(await b.exited).to.equal(0);
+    const m = /frames from tap (\d+) in (\d+) writes/.exec(b.err());
+    expect(m, b.err()).to.not.equal(null);
+    expect(Number(m![1])).to.be.at.least(200);
+    expect(Number(m![2]), 'writes for 200 frames').to.be.below(100);
     await waitFor(async () => !(await hasLink('eth4')), 'eth4 gone');
   });
 });
