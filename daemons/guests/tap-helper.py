@@ -93,6 +93,7 @@ def main():
                 os._exit(0)
             buf = pending + chunk if pending else chunk
             at, end = 0, len(buf)
+            view = memoryview(buf)  # slices of it are not copies
             while end - at >= 4:
                 (length,) = unpack_from(buf, at)
                 if length & CONTROL_BIT:
@@ -106,11 +107,12 @@ def main():
                 if end - at - 4 < length:
                     break
                 try:
-                    write(tap, buf[at + 4:at + 4 + length])
+                    write(tap, view[at + 4:at + 4 + length])
                 except OSError:  # device down, queue full: the frame is lost, as on a wire
                     pass
                 at += 4 + length
             pending = buf[at:]
+            view.release()
 
 
 try:
