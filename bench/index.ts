@@ -6,7 +6,7 @@
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
 // (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts), datastore (bench/datastore.ts),
 // iscsi (bench/iscsi.ts), ha (bench/ha.ts), vmotion (bench/vmotion.ts), guests (bench/guests.ts; needs root, iperf3 and vde2, else
-// skipped). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
+// skipped), ui (bench/ui.ts; needs chromium, else skipped). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
 // default rounds (5; storage 9). Method: docs/benchmarks.md.
 
 import os from 'node:os';
@@ -91,6 +91,13 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
     title: 'guests: iperf3 TCP and ping between two network namespaces through vfab (2 hosts, 2 switches) vs VDE; teaming failover under TCP',
     run: async () => {
       const r = await (await import('./guests.js')).runGuestsBench({ ...seconds, rounds, log: indent });
+      return { data: r, comparisons: r.comparisons };
+    },
+  },
+  ui: {
+    title: 'ui: the vfab ui page in headless Chromium on 60 hosts: load to first full draw, event-to-screen latency at 1000 events/s',
+    run: async () => {
+      const r = await (await import('./ui.js')).runUiBench({ ...seconds, rounds, log: indent });
       return { data: r, comparisons: r.comparisons };
     },
   },

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ROUNDS, MAX_ROUNDS, STORAGE_DEFAULT_ROUNDS } from './harness.js';
 
 /** The areas `--only` selects, in the order a full run measures them. */
-export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests'] as const;
+export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests', 'ui'] as const;
 export type Area = (typeof AREAS)[number];
 /** Bounds of `--seconds` (the length of one measured phase of one side in one round). */
 export const MIN_PHASE_SECONDS = 0.2;
@@ -32,9 +32,9 @@ the CPU time per frame / I/O / command of every process involved, targets, and a
 
   --only LIST    areas to run, comma-separated: ${AREAS.join(', ')} (default: all)
   --rounds N     rounds per comparison, ${1}-${MAX_ROUNDS} (default: storage ${STORAGE_DEFAULT_ROUNDS}, the others ${DEFAULT_ROUNDS})
-  --seconds S    length of one measured phase in the fabric, storage, iscsi and guests areas and of the
+  --seconds S    length of one measured phase in the fabric, storage, iscsi, guests and ui areas and of the
                  datastore area's 8-host metadata phase, ${MIN_PHASE_SECONDS}-${MAX_PHASE_SECONDS} (default: fabric 3, storage 1.5,
-                 datastore 2, iscsi 2, guests 10; iscsi and guests round it to whole seconds)
+                 datastore 2, iscsi 2, guests 10, ui 3; iscsi and guests round it to whole seconds)
   --json         one JSON document on stdout (progress goes to stderr)
   --help         this text
 
@@ -48,6 +48,8 @@ examples:
                                                               # apt-get install tgt libiscsi-bin qemu-utils)
   npm run bench -- --only guests --rounds 1 --seconds 2       # netns TCP through vfab vs VDE, about 40 s (needs
                                                               # root, apt-get install iperf3 vde2; skipped without)
+  npm run bench -- --only ui --rounds 1 --seconds 2           # the web view on 60 hosts in Chromium: load time,
+                                                              # event-to-screen latency (skipped without chromium)
 `;
 
 /** Parses bench/index.ts's argv (without node and the script); throws BenchUsageError naming the bad input. */

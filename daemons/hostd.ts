@@ -5,7 +5,7 @@
 // (hosts[].vmkernels) come up with the host, before its VMs; status lists them, /capture takes
 // "<host>.<vmk>", their ARP/IP events carry `vmk`.
 //
-// usage: node --import tsx daemons/hostd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
+// usage: node --import tsx daemons/hostd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
 // control API (JSON, Authorization: Bearer <token>):
 //   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, vmkernel ports (and
 //                                         vmkernelStack: their IP stack's and UDP dispatch's counters), links
@@ -46,6 +46,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { TLS_ARG_OPTIONS, daemonTlsFiles } from './common/tls.js';
 import { VfabError } from '../lib/errors.js';
 import { EsxHost, type HostEvent } from '../lib/host/host.js';
 import { macToString } from '../lib/wire/mac.js';
@@ -76,9 +77,9 @@ export const MAX_STREAM_SECONDS = 600;
 /** Frames a stream sender hands the vSwitch per event-loop turn when unpaced. */
 const STREAM_FRAMES_PER_TURN = 64;
 
-const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, ...TLS_ARG_OPTIONS, help: { type: 'boolean' } } });
 if (values.help || !values.config) {
-  process.stderr.write('usage: hostd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]\n(normally started by `vfab up`)\n');
+  process.stderr.write('usage: hostd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]\n(normally started by `vfab up`)\n');
   process.exit(values.help ? 0 : 2);
 }
 const config = JSON.parse(fs.readFileSync(values.config, 'utf8')) as HostConfig;
@@ -301,7 +302,7 @@ function vmPath(req: { params: Record<string, string> }): string {
   return req.params.vm!;
 }
 
-const server = new ControlServer(token)
+const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert'], values['tls-key']) })
   .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs(), ...(guestAttachments.size ? { guests: Object.fromEntries([...guestAttachments].map(([vm, a]) => [vm, a.status()])) } : {}) }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
   .on('POST', '/control/counters/reset', () => (host.clearCounters(), links.clearCounters(), { reset: true, clockMs: clock.nowMs() }))

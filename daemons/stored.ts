@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { daemonTlsFiles, type TlsFiles } from './common/tls.js';
 import type { AddressInfo } from 'node:net';
 import { VfabError } from '../lib/errors.js';
 import { LUN_PROVISIONING, openArray, ensureLuns, type LunInfo, type LunProvisioning, type LunSpec as ArrayLunSpec } from '../lib/storage/array.js';
@@ -57,6 +58,7 @@ const HELP = `usage: node --import tsx daemons/stored.ts [options]
   --name NAME          array name (default from config, else "vfab-array")
   --host ADDR          listen address (default 127.0.0.1)
   --port N             listen port (default 0 = any free port)
+  --tls-cert FILE      serve https:// and wss:// with this PEM certificate (with --tls-key FILE)
   --max-in-flight N    largest window granted per connection (default ${MAX_IN_FLIGHT})
   --no-group-commit    one fsync per write instead of group commit
   --iscsi-port N       serve the LUNs over iSCSI on --host:N too (0 = any free port; off unless given or config.iscsi)
@@ -171,11 +173,13 @@ function iscsiAccess(cfg: StoredConfig, initiators: string[], chapUser: string |
   return { ...(raw.initiators !== undefined ? { initiators: raw.initiators } : {}), ...(raw.chap !== undefined ? { chap: raw.chap } : {}) };
 }
 
-function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; iscsiPort: number | undefined; iscsiAccess: IscsiAccess; loginTimeoutMs: number; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
+function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: string; port: number; tlsCert: string | undefined; tlsKey: string | undefined; iscsiPort: number | undefined; iscsiAccess: IscsiAccess; loginTimeoutMs: number; maxInFlight: number; groupCommit: boolean; readCacheBytes: number } {
   let cfg: StoredConfig = {};
   let memory = false;
   let host = '127.0.0.1';
   let port = 0;
+  let tlsCert: string | undefined;
+  let tlsKey: string | undefined;
   let iscsiPort: number | undefined;
   const initiators: string[] = [];
   let chapUser: string | undefined;
@@ -221,6 +225,12 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
         break;
       case '--host':
         host = val();
+        break;
+      case '--tls-cert':
+        tlsCert = val();
+        break;
+      case '--tls-key':
+        tlsKey = val();
         break;
       case '--port':
         port = Number(val());
@@ -274,7 +284,7 @@ function parseArgs(argv: string[]): { cfg: StoredConfig; memory: boolean; host: 
     die(`${STORED_ERROR.BAD_CONFIG}: ${initiators.length > 0 ? '--iscsi-initiator' : '--iscsi-chap-user'} needs the iSCSI portal (--iscsi-port N or config.iscsi)`);
   }
   const access = iscsiAccess(cfg, initiators, chapUser, mutualUser);
-  return { cfg, memory, host, port, iscsiPort, iscsiAccess: access, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
+  return { cfg, memory, host, port, tlsCert, tlsKey, iscsiPort, iscsiAccess: access, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes: readCacheBytes ?? cfg.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES };
 }
 
 function sizeFromBody(body: Record<string, unknown>): number | undefined {
@@ -362,11 +372,17 @@ function lunSpecs(specs: LunSpec[]): ArrayLunSpec[] {
 }
 
 async function main(): Promise<void> {
-  const { cfg, memory, host, port, iscsiPort, iscsiAccess: access, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
+  const { cfg, memory, host, port, tlsCert, tlsKey, iscsiPort, iscsiAccess: access, loginTimeoutMs, maxInFlight, groupCommit, readCacheBytes } = parseArgs(process.argv.slice(2));
   let token = process.env.VFAB_TOKEN;
   if (!token) {
     token = randomBytes(16).toString('hex');
     log(`VFAB_TOKEN not set; generated token: ${token}`);
+  }
+  let tls: TlsFiles | undefined;
+  try {
+    tls = daemonTlsFiles(tlsCert, tlsKey);
+  } catch (e) {
+    die(`${STORED_ERROR.BAD_CONFIG}: ${(e as Error).message}`);
   }
   const name = cfg.name ?? 'vfab-array';
   const array = await openArray({ ...(memory ? {} : { dataDir: cfg.dataDir }), name, groupCommit, readCacheBytes });
@@ -426,7 +442,7 @@ async function main(): Promise<void> {
         res.destroy();
       }
     });
-  });
+  }, { ...(tls ? { tls } : {}) });
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!requestAuthorized(req, token!)) throw new VfabError(STORED_ERROR.UNAUTHORIZED, 'missing or wrong fabric token');
     const raw = req.url ?? '';

@@ -4,7 +4,7 @@
 // (optionally sped-up) clock, live capture and the control API. The frame decisions are the library's;
 // this file only moves bytes.
 //
-// usage: node --import tsx daemons/switchd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
+// usage: node --import tsx daemons/switchd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
 // control API (JSON, Authorization: Bearer <token>):
 //   GET  /control/status            ports, port-channels, links, counters, VXLAN sockets
 //   GET  /control/mac-table         learned MACs (vlan, mac, port, age, moves)
@@ -23,6 +23,7 @@
 
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { TLS_ARG_OPTIONS, daemonTlsFiles } from './common/tls.js';
 import type { Clock } from '../lib/clock.js';
 import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../lib/pswitch/pswitch.js';
 import { forEachRunFrame } from '../lib/link/codec.js';
@@ -41,9 +42,9 @@ import { registerInjectRoutes, unknownInjectPoint } from './common/inject.js';
 import type { SwitchConfig } from './fabric/plan.js';
 import type { PhysicalSwitch as SwitchModel } from '../lib/topology/model.js';
 
-const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, ...TLS_ARG_OPTIONS, help: { type: 'boolean' } } });
 if (values.help || !values.config) {
-  process.stderr.write('usage: switchd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]\n(normally started by `vfab up`)\n');
+  process.stderr.write('usage: switchd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]\n(normally started by `vfab up`)\n');
   process.exit(values.help ? 0 : 2);
 }
 const config = JSON.parse(fs.readFileSync(values.config, 'utf8')) as SwitchConfig;
@@ -204,7 +205,7 @@ function port(nameText: string): number {
   return i;
 }
 
-const server = new ControlServer(token)
+const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert'], values['tls-key']) })
   .on('GET', '/control/status', () => ({
     name,
     kind: 'switch',

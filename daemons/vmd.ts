@@ -7,7 +7,7 @@
 // judges the port as it does for VMs inside the host. Leaves out streams, disks and captures (capture the
 // VM at its host: `vfab capture vm.nic`, served by the host).
 //
-// usage: node --import tsx daemons/vmd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]
+// usage: node --import tsx daemons/vmd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
 // config (JSON, written by `vfab up`): { kind: 'vm', vm: <topology Vm>, host, links: [one 'dial' end per
 //   vNIC], nicUrls: {nic: ws-url}, hostControlPort?, timeScale }
 // control API (JSON, Authorization: Bearer <token>):
@@ -24,6 +24,7 @@
 
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { TLS_ARG_OPTIONS, daemonTlsFiles } from './common/tls.js';
 import { FabricClock } from './common/fabric-clock.js';
 import { VfabError } from '../lib/errors.js';
 import { macToString } from '../lib/wire/mac.js';
@@ -37,9 +38,9 @@ import { GuestRunner, registerVmRoutes } from './common/vm-control.js';
 import { registerInjectRoutes, guestInjectTarget } from './common/inject.js';
 import type { VmConfig } from './fabric/plan.js';
 
-const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { config: { type: 'string' }, name: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, ...TLS_ARG_OPTIONS, help: { type: 'boolean' } } });
 if (values.help || !values.config) {
-  process.stderr.write('usage: vmd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1]\n(normally started by `vfab up` for each VM with external: true)\n');
+  process.stderr.write('usage: vmd --config FILE [--name NAME] [--port 0] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]\n(normally started by `vfab up` for each VM with external: true)\n');
   process.exit(values.help ? 0 : 2);
 }
 const config = readConfig(values.config);
@@ -144,7 +145,7 @@ function vmStatus() {
   };
 }
 
-const server = new ControlServer(token)
+const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert'], values['tls-key']) })
   .on('GET', '/control/status', () => ({ name, kind: 'vm', host: config.host, links: links.status(), vms: [vmStatus()], clockMs: clock.nowMs() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/vms/:vm/power', (req) => {

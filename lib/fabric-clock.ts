@@ -5,7 +5,8 @@
 // every process; wall time is the anchor's wall time plus fabric time. Events carry fabric ms; capture
 // records carry wall ns on the same line, so a frame and an event that happened together print together.
 // Pure: the monotonic reading is passed in (daemons/common/fabric-clock.ts reads it). Leaves out clocks
-// of other machines (vfab runs on one).
+// of other machines: on Kubernetes each daemon runs its own clock and the gateway measures the offsets
+// (lib/k8s/clock-offset.ts, docs/kubernetes.md).
 
 /** Recorded once by `vfab up`: the monotonic and wall clocks read at the same instant. */
 export interface FabricClockAnchor {

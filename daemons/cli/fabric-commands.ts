@@ -8,7 +8,15 @@ import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
 import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath } from '../fabric/state.js';
 import { checkDaemonPid } from '../fabric/pid-identity.js';
-import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE } from './io.js';
+import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE, UsageError } from './io.js';
+import { tlsDirFiles } from '../common/tls.js';
+
+/** --tls DIR must hold ca.crt, tls.crt and tls.key (named as typed when one is missing). */
+function checkTlsDir(dir: string): void {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--tls ${dir}: not a folder`);
+  const missing = Object.values(tlsDirFiles(dir)).filter((f) => !fs.existsSync(f));
+  if (missing.length > 0) throw new UsageError(`--tls ${dir}: missing ${missing.join(', ')} (docs/kubernetes.md shows how to make them)`);
+}
 import { formatSize } from '../../lib/storage/size.js';
 import { iscsiPortalLines } from './iscsi-sessions.js';
 import { readCacheLine } from './read-cache-line.js';
@@ -18,29 +26,42 @@ export const MAX_TIME_SCALE = 1000;
 
 const up = defineCommand(
   {
-    usage: ['FILE [--detach] [--time-scale N] [--json]'],
+    usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--json]'],
     description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
 127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
 Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
 returns once the fabric is up (stop it later with: vfab down).
 Arrays keep their LUNs and data across down / up (.vfab/arrays/<array>/ or arrays[].dataDir): missing
 topology LUNs are created, larger ones grown; a topology LUN smaller than the stored one is refused
-(exit 2). Delete the data with: vfab down --purge, or vfab array wipe ARRAY --yes.`,
+(exit 2). Delete the data with: vfab down --purge, or vfab array wipe ARRAY --yes.
+--tls DIR: every daemon serves https:// and wss:// with DIR/tls.crt and DIR/tls.key and trusts
+DIR/ca.crt (the layout of the Kubernetes Secret vfab-tls; docs/kubernetes.md shows how to make them);
+--spread-addresses puts each daemon on its own loopback address (127.0.0.2, .3, ...), as on separate
+machines. Together they run the multi-machine wiring on one machine.`,
     options: {
       detach: { type: 'bool', description: 'return once the fabric is up, leave it running' },
       'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },
+      tls: { type: 'string', value: 'DIR', description: 'links and control API over TLS with DIR/ca.crt, DIR/tls.crt, DIR/tls.key' },
+      'spread-addresses': { type: 'bool', description: 'each daemon on its own loopback address, 127.0.0.2 and up' },
       json: { ...JSON_OPTION, description: 'print the fabric state as JSON once up' },
     },
     args: { min: 1, max: 1 },
-    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
+    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
     exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
   },
   async ({ values, positionals }, io) => {
     const { loadTopologyFile } = await import('../../lib/topology/load.js');
     const { fabricUp, fabricDown } = await import('../fabric/lifecycle.js');
     const topology = await loadTopologyFile(positionals[0]!);
+    if (values.tls !== undefined) checkTlsDir(values.tls);
+    if (values.tls !== undefined || values['spread-addresses']) {
+      const external = topology.hosts.flatMap((h) => h.vms.filter((vm) => vm.external).map((vm) => vm.name));
+      if (external.length > 0) throw new UsageError(`${values.tls !== undefined ? '--tls' : '--spread-addresses'}: external VMs (${external.join(', ')}) talk to their host on 127.0.0.1 without TLS; leave the option out for this topology`);
+    }
     const state = await fabricUp({
       topology,
+      ...(values.tls !== undefined ? { tlsDir: values.tls } : {}),
+      spreadAddresses: values['spread-addresses'],
       detached: values.detach,
       timeScale: values['time-scale'],
       onProgress: values.json ? undefined : (line) => io.err(line),

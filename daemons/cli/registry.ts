@@ -27,6 +27,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   events: { order: 23, summary: 'merged event stream of the running fabric (learning, moves, failovers, RARPs, drops); --follow', load: async () => (await import('./commands/scenario.js')).commands.events! },
   set: { order: 32, summary: 'change the running fabric live: a switch port, a vSwitch, a port group, a vNIC (checked like a topology file)', load: async () => (await import('./commands/set.js')).commands.set! },
   export: { order: 33, summary: 'write the running configuration (the topology plus every vfab set) as a topology file', load: async () => (await import('./commands/set.js')).commands.export! },
+  ui: { order: 24, summary: 'a live web view of the running fabric (topology, uplinks, MAC tables, events, actions) on 127.0.0.1', load: async () => (await import('./commands/ui.js')).commands.ui! },
   link: { order: 30, summary: 'take a link down or up (carrier lost at both ends)', load: async () => (await import('./fabric-commands.js')).commands.link! },
   fault: { order: 31, summary: 'inject faults: kill/restart a daemon, impair/flap a link, shut a switch port, stall or cut storage, ATS off', load: async () => (await import('./commands/fault.js')).commands.fault! },
   run: { order: 40, summary: 'run a scenario file: fabric up, steps, expectations, timeline, captures, fabric down', load: async () => (await import('./commands/scenario.js')).commands.run! },
@@ -39,5 +40,6 @@ export const COMMANDS: Record<string, CommandEntry> = {
   vm: { order: 44, summary: 'power a VM on or off on a host (its files locked on the datastore), vMotion it to another host, or set the guest vNIC MTU, MAC or promiscuous mode', load: async () => (await import('./commands/datastore.js')).commands.vm! },
   'qemu-args': { order: 46, summary: "the QEMU -netdev/-device arguments that put a qemu guest's vNICs on their vfab ports", load: async () => (await import('./commands/qemu.js')).commands['qemu-args']! },
   ha: { order: 45, summary: 'vSphere HA: the primary, host states, heartbeats, protected VMs and restarts (ha status)', load: async () => (await import('./commands/ha.js')).commands.ha! },
+  k8s: { order: 50, summary: 'run a fabric on Kubernetes: render its manifests; status, events and control calls through its gateway', load: async () => (await import('./commands/k8s.js')).commands.k8s! },
   disk: { order: 41, summary: 'VM disks: write/read files, run a workload, storage paths (fail/restore), status', load: async () => (await import('./commands/storage.js')).commands.disk! },
 };

@@ -1,9 +1,11 @@
-// The CLI's side of the control API: JSON over HTTP to a daemon on loopback, with the fabric token.
+// The CLI's side of the control API: JSON over HTTP (HTTPS with --tls) to a daemon, with the fabric token.
 // Covers request/response, typed errors (the daemon's VFAB_* code comes back as a VfabError) and a
 // timeout. Leaves out retries: callers decide.
 
 import http from 'node:http';
+import https from 'node:https';
 import { VfabError } from '../../lib/errors.js';
+import { readPemFile, scheme } from './tls.js';
 
 export const CONTROL_TIMEOUT_MS = 30_000;
 
@@ -13,6 +15,28 @@ export interface DaemonAddress {
   /** When known (a fabric's DaemonRecord), errors name the daemon: "host esx1". */
   name?: string;
   kind?: string;
+  /** The daemon serves https:// and wss:// (vfab up --tls, Kubernetes). */
+  tls?: boolean;
+  /** The CA that signed its certificate (PEM file); default: Node's trusted CAs (and NODE_EXTRA_CA_CERTS). */
+  caFile?: string;
+}
+
+const caCache = new Map<string, Buffer>();
+/** The CA file's bytes, read once per process. */
+export function caOf(file: string): Buffer {
+  let ca = caCache.get(file);
+  if (ca === undefined) caCache.set(file, (ca = readPemFile(file, 'CA file')));
+  return ca;
+}
+
+/** The request options that make a TLS call trust the daemon's CA. */
+export function tlsClientOptions(daemon: DaemonAddress): { ca?: Buffer } {
+  return daemon.tls && daemon.caFile !== undefined ? { ca: caOf(daemon.caFile) } : {};
+}
+
+/** ws://HOST:PORT or wss://HOST:PORT of a daemon, followed by `path`. */
+export function daemonWsUrl(daemon: DaemonAddress, path: string): string {
+  return `${scheme('ws', daemon.tls)}://${daemon.host ?? '127.0.0.1'}:${daemon.port}${path}`;
 }
 
 /** "host esx1 (127.0.0.1:4711)" or "daemon at 127.0.0.1:4711". */
@@ -36,11 +60,12 @@ export async function control<T = any>(
   body?: unknown,
   timeoutMs = CONTROL_TIMEOUT_MS,
 ): Promise<T> {
-  const url = `http://${daemon.host ?? '127.0.0.1'}:${daemon.port}${path}`;
+  const url = `${scheme('http', daemon.tls)}://${daemon.host ?? '127.0.0.1'}:${daemon.port}${path}`;
   const payload = body !== undefined ? Buffer.from(JSON.stringify(body)) : undefined;
   const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const unreachable = (why: string) => reject(new VfabError('VFAB_CONTROL_UNREACHABLE', `cannot reach ${describeDaemon(daemon)}: ${why}`, { daemon: daemon.name, url }));
-    const req = http.request(url, {
+    const req = (daemon.tls ? https : http).request(url, {
+      ...tlsClientOptions(daemon),
       method,
       headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
       timeout: timeoutMs,

@@ -8,6 +8,7 @@
 // per-client rate limits (a token holder is trusted to stay under the connection cap).
 
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 
@@ -94,6 +95,8 @@ export function refuseSocket(socket: Duplex, status: number, reason: string, bod
 export interface GuardOptions {
   /** Default MAX_CONTROL_CONNECTIONS. */
   maxConnections?: number;
+  /** Serve HTTPS (and wss://) with this certificate and key (daemons/common/tls.ts). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /**
@@ -122,7 +125,10 @@ export function guardHttpServer(server: http.Server, opts: GuardOptions = {}): v
 
 /** An HTTP server with the guard's bounds (see guardHttpServer), checking timeouts every TIMEOUT_CHECK_INTERVAL_MS. */
 export function createGuardedServer(handler: http.RequestListener, opts: GuardOptions = {}): http.Server {
-  const server = http.createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, handler);
+  // an https.Server is an http.Server on TLS sockets: the same events, timeouts and bounds
+  const server = opts.tls
+    ? (https.createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS, cert: opts.tls.cert, key: opts.tls.key }, handler) as unknown as http.Server)
+    : http.createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, handler);
   guardHttpServer(server, opts);
   return server;
 }

@@ -3,8 +3,8 @@
 // token. Covers routing, auth (checked on the raw request before anything is parsed, see http-guard.ts),
 // JSON bodies with a size limit, typed error replies (every failure of a request is answered: 400, 401,
 // 404, 405, 413; a handler's own bug is a 500), the bounds of http-guard.ts (connections, head and body
-// time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT. Leaves out TLS:
-// daemons listen on loopback only by default. docs/security.md describes the bounds.
+// time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT. TLS when the
+// daemon is given a certificate (daemons/common/tls.ts); by default plain, on loopback only. docs/security.md describes the bounds.
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -66,8 +66,9 @@ export class ControlServer {
   private readonly upgrades: UpgradeHandler[] = [];
   readonly http: http.Server;
 
-  constructor(private readonly token: string) {
-    this.http = createGuardedServer((req, res) => void this.handle(req, res));
+  /** `tls`: serve https:// and wss:// with this certificate (--tls-cert/--tls-key). */
+  constructor(private readonly token: string, opts: { tls?: { cert: Buffer; key: Buffer } } = {}) {
+    this.http = createGuardedServer((req, res) => void this.handle(req, res), opts.tls ? { tls: opts.tls } : {});
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
@@ -189,14 +190,23 @@ function reply(res: http.ServerResponse, status: number, value: unknown, close =
 }
 
 /** Reads a JSON object body of at most MAX_CONTROL_BODY_BYTES (none: `{}`). */
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+function readJson(req: http.IncomingMessage): Promise<unknown> {
+  return readJsonObject(req, MAX_CONTROL_BODY_BYTES, 'VFAB_CONTROL_TOO_LARGE', 'VFAB_CONTROL_BAD_JSON');
+}
+
+/**
+ * Reads a JSON object body of at most `maxBytes` (none: `{}`), checked against the declared length
+ * before reading and against what arrives while reading; too large is `tooLargeCode`, not a JSON object
+ * `badCode`. Shared by the daemons' control API and `vfab ui`.
+ */
+export async function readJsonObject(req: http.IncomingMessage, maxBytes: number, tooLargeCode: string, badCode: string): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_CONTROL_BODY_BYTES) throw new VfabError('VFAB_CONTROL_TOO_LARGE', `request body of ${declared} bytes exceeds ${MAX_CONTROL_BODY_BYTES}`);
+  if (declared > maxBytes) throw new VfabError(tooLargeCode, `request body of ${declared} bytes exceeds ${maxBytes}`);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req) {
     total += (chunk as Buffer).length;
-    if (total > MAX_CONTROL_BODY_BYTES) throw new VfabError('VFAB_CONTROL_TOO_LARGE', `request body exceeds ${MAX_CONTROL_BODY_BYTES} bytes`);
+    if (total > maxBytes) throw new VfabError(tooLargeCode, `request body exceeds ${maxBytes} bytes`);
     chunks.push(chunk as Buffer);
   }
   if (total === 0) return {};
@@ -204,10 +214,10 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   try {
     value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new VfabError('VFAB_CONTROL_BAD_JSON', 'request body is not valid JSON');
+    throw new VfabError(badCode, 'request body is not valid JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VfabError('VFAB_CONTROL_BAD_JSON', 'request body must be a JSON object');
-  return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VfabError(badCode, 'request body must be a JSON object');
+  return value as Record<string, unknown>;
 }
 
 /** Prints the one ready line the orchestrator waits for. */

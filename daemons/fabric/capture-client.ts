@@ -11,6 +11,7 @@
 
 import fs from 'node:fs';
 import { WebSocket } from '../common/ws.js';
+import { daemonWsUrl, tlsClientOptions, type DaemonAddress } from '../common/control-client.js';
 import { VfabError } from '../../lib/errors.js';
 import { PcapWriter } from '../../lib/capture/pcap.js';
 import { PcapngWriter } from '../../lib/capture/pcapng.js';
@@ -52,8 +53,8 @@ export function formatFor(file: string, format?: string): CaptureFormat {
 }
 
 /** Which daemon serves each point; a point no daemon has is VFAB_CAPTURE_POINT naming it. */
-function pointsByDaemon(state: FabricState, points: string[]): Map<string, { port: number; points: string[] }> {
-  const byDaemon = new Map<string, { port: number; points: string[] }>();
+function pointsByDaemon(state: FabricState, points: string[]): Map<string, { at: DaemonAddress; points: string[] }> {
+  const byDaemon = new Map<string, { at: DaemonAddress; points: string[] }>();
   for (const p of points) {
     let daemon;
     try {
@@ -61,7 +62,7 @@ function pointsByDaemon(state: FabricState, points: string[]): Map<string, { por
     } catch (e) {
       throw new VfabError('VFAB_CAPTURE_POINT', `no capture point ${p}: ${(e as Error).message}`, { point: p });
     }
-    const entry = byDaemon.get(daemon.name) ?? { port: daemon.port, points: [] };
+    const entry = byDaemon.get(daemon.name) ?? { at: daemon, points: [] };
     entry.points.push(p);
     byDaemon.set(daemon.name, entry);
   }
@@ -69,9 +70,9 @@ function pointsByDaemon(state: FabricState, points: string[]): Map<string, { por
 }
 
 /** Opens the capture stream of one daemon: resolves once the daemon took every point. */
-function openStream(state: FabricState, daemon: string, port: number, pts: string[]): Promise<WebSocket> {
+function openStream(state: FabricState, daemon: string, at: DaemonAddress, pts: string[]): Promise<WebSocket> {
   const qs = pts.map((p) => `point=${encodeURIComponent(p)}`).join('&');
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/capture?${qs}`, { headers: { authorization: `Bearer ${state.token}` }, perMessageDeflate: false, handshakeTimeout: CAPTURE_CONNECT_TIMEOUT_MS });
+  const ws = new WebSocket(daemonWsUrl(at, `/capture?${qs}`), { headers: { authorization: `Bearer ${state.token}` }, perMessageDeflate: false, handshakeTimeout: CAPTURE_CONNECT_TIMEOUT_MS, ...tlsClientOptions(at) });
   return new Promise<WebSocket>((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {
@@ -79,7 +80,7 @@ function openStream(state: FabricState, daemon: string, port: number, pts: strin
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => reject(new VfabError('VFAB_CAPTURE_POINT', `cannot capture ${pts.join(', ')} at ${daemon}: ${body || `HTTP ${res.statusCode}`}`, { points: pts })));
     });
-    ws.once('error', (e) => reject(new VfabError('VFAB_CAPTURE_UNREACHABLE', `cannot reach ${daemon} (127.0.0.1:${port}) to capture ${pts.join(', ')}: ${e.message}`, { daemon })));
+    ws.once('error', (e) => reject(new VfabError('VFAB_CAPTURE_UNREACHABLE', `cannot reach ${daemon} (${at.host ?? '127.0.0.1'}:${at.port}) to capture ${pts.join(', ')}: ${e.message}`, { daemon })));
   });
 }
 
@@ -98,7 +99,7 @@ function openOutput(file: string): fs.WriteStream {
 
 export async function startCapture(state: FabricState, points: string[], out: string | NodeJS.WritableStream, format: CaptureFormat, count?: number): Promise<CaptureSession> {
   const byDaemon = pointsByDaemon(state, points);
-  const opened = await Promise.allSettled([...byDaemon].map(([daemon, { port, points: pts }]) => openStream(state, daemon, port, pts)));
+  const opened = await Promise.allSettled([...byDaemon].map(([daemon, { at, points: pts }]) => openStream(state, daemon, at, pts)));
   const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     for (const r of opened) if (r.status === 'fulfilled') r.value.terminate();

@@ -15,7 +15,8 @@ import type { FlapRequest, ImpairRequest } from '../common/links.js';
 import { spawnDaemon, stopDaemons } from './process.js';
 import { type FabricState, type DaemonRecord, findDaemon, writeState, stateDir as defaultStateDir, daemonForEndpoint, vmLinkHost } from './state.js';
 import { checkDaemonPid, stillExists } from './pid-identity.js';
-import { waitLinksUp, setUpDaemon, attachStorage, readDaemonConfig, daemonArgs } from './lifecycle.js';
+import { waitLinksUp, setUpDaemon, attachStorage, readDaemonConfig, daemonArgs, listenSettings } from './lifecycle.js';
+import type { DaemonAddress } from '../common/control-client.js';
 
 /** How long kill waits for the process to be gone. */
 export const KILL_WAIT_MS = 5_000;
@@ -76,8 +77,9 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
   const d = findDaemon(state, name);
   await stopDaemons([d]); // signals it only while it is provably still this daemon
   const config = readDaemonConfig(state, name);
-  const args = [...daemonArgs(d.name, config, path.join(state.runDir, `${d.name}.json`)), '--port', String(d.port), ...(d.iscsiPort !== undefined ? ['--iscsi-port', String(d.iscsiPort)] : [])];
-  const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token: state.token, logFile: d.logFile, detached: opts.detached ?? true });
+  const listen = listenSettings(d.host, state.tlsDir);
+  const args = [...daemonArgs(d.name, config, path.join(state.runDir, `${d.name}.json`)), '--port', String(d.port), ...(d.iscsiPort !== undefined ? ['--iscsi-port', String(d.iscsiPort)] : []), ...listen.args];
+  const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token: state.token, logFile: d.logFile, detached: opts.detached ?? true, env: listen.env });
   if (rec.port !== d.port || rec.iscsiPort !== d.iscsiPort) {
     await stopDaemons([rec]);
     const was = rec.port !== d.port ? `port ${rec.port}, not ${d.port}` : `iSCSI port ${rec.iscsiPort ?? 'none'}, not ${d.iscsiPort ?? 'none'}`;
@@ -87,7 +89,7 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
   const updated: DaemonRecord = { ...d, pid: rec.pid, ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) };
   state.daemons = state.daemons.map((x) => (x.name === name ? updated : x));
   writeState(state, opts.stateDir ?? defaultStateDir());
-  const portOf = (node: string) => state.daemons.find((x) => x.name === node)?.port;
+  const portOf = (node: string) => state.daemons.find((x) => x.name === node);
   // an array that is down (vfab fault kill) is attached when it restarts (reattachHosts)
   const arrayRunning = (array: string) => checkDaemonPid(findDaemon(state, array)).state === 'running';
   const { redialled, storage, arraysDown } = await setUpDaemon(name, config, portOf, state.token, { arrayRunning });
@@ -97,7 +99,7 @@ export async function restartDaemon(state: FabricState, name: string, opts: Rest
 }
 
 /** The hosts that see a restarted array: attach again where needed, then wait for their paths. */
-async function reattachHosts(state: FabricState, array: string, portOf: (node: string) => number | undefined, arrayRunning: (array: string) => boolean): Promise<string[]> {
+async function reattachHosts(state: FabricState, array: string, portOf: (node: string) => DaemonAddress | undefined, arrayRunning: (array: string) => boolean): Promise<string[]> {
   const hosts: string[] = [];
   for (const h of state.daemons) {
     if (h.kind !== 'host' || checkDaemonPid(h).state !== 'running') continue;

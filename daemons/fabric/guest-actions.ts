@@ -34,3 +34,12 @@ export async function applyGuestSetting(state: FabricState, vm: string, nic: str
 export function applyVnicMtu(state: FabricState, vm: string, nic: string, mtu: number): Promise<GuestActionResult> {
   return applyGuestSetting(state, vm, nic, { mtu });
 }
+
+/**
+ * Powers VM `vm`'s guest on or off at the daemon that runs it: its vNICs go up or down on their vSwitch
+ * ports (teaming pins them again on power-on). No datastore locks: `vfab vm power-on|power-off` does those.
+ * Shared by the scenario `power` step and `vfab ui`.
+ */
+export async function setVmPower(state: FabricState, vm: string, on: boolean): Promise<unknown> {
+  return control(findVmDaemon(state, vm), state.token, 'POST', `/control/vms/${encodeURIComponent(vm)}/power`, { on });
+}

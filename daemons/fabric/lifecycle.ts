@@ -13,7 +13,8 @@ import { VfabError } from '../../lib/errors.js';
 import { isRealGuest, type Topology } from '../../lib/topology/model.js';
 import { newToken } from '../common/server.js';
 import { takeClockAnchor } from '../common/fabric-clock.js';
-import { control } from '../common/control-client.js';
+import { control, daemonWsUrl, type DaemonAddress } from '../common/control-client.js';
+import { tlsDirFiles } from '../common/tls.js';
 import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type IscsiTargetRef, type PlannedDaemon, type VmConfig } from './plan.js';
 import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stores.js';
 import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
@@ -33,6 +34,30 @@ export interface UpOptions {
   onProgress?: (line: string) => void;
   /** The topology's YAML text, the start of the running configuration; default: read topology.file. */
   topologyText?: string;
+  /**
+   * Every daemon listens with TLS (https://, wss://) using DIR/tls.crt and DIR/tls.key, and trusts
+   * DIR/ca.crt for its own dials; the CLI trusts it too (docs/kubernetes.md, "TLS on one machine").
+   */
+  tlsDir?: string;
+  /** Each daemon on its own loopback address, 127.0.0.2, .3, ... (Linux routes all of 127/8 to lo). */
+  spreadAddresses?: boolean;
+}
+
+/** The most daemons --spread-addresses places: 127.0.0.2 to 127.0.0.254 (one per address of the last byte). */
+export const MAX_SPREAD_DAEMONS = 253;
+
+/** The loopback address of the i-th daemon (0-based) under --spread-addresses. */
+export function spreadAddress(i: number): string {
+  if (!Number.isInteger(i) || i < 0 || i >= MAX_SPREAD_DAEMONS) throw new VfabError('VFAB_FABRIC_SPREAD', `--spread-addresses places at most ${MAX_SPREAD_DAEMONS} daemons (127.0.0.2-127.0.0.254)`);
+  return `127.0.0.${i + 2}`;
+}
+
+/** The listening arguments and environment of a daemon: its address and, with TLS, its certificate and the CA it trusts. */
+export function listenSettings(host: string | undefined, tlsDir: string | undefined): { args: string[]; env: Record<string, string> } {
+  const args = host !== undefined ? ['--host', host] : [];
+  if (tlsDir === undefined) return { args, env: {} };
+  const f = tlsDirFiles(path.resolve(tlsDir));
+  return { args: [...args, '--tls-cert', f.cert, '--tls-key', f.key], env: { NODE_EXTRA_CA_CERTS: f.ca } };
 }
 
 function readIfThere(file: string): string | undefined {
@@ -73,6 +98,7 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   // one clock for the whole fabric: every daemon's clock, event and capture time runs on this anchor
   const clock = takeClockAnchor();
   const plan = planFabric(opts.topology, timeScale, clock);
+  if (opts.spreadAddresses) spreadAddress(plan.length - 1); // refused before anything starts
   for (const d of plan) {
     if (d.config.kind === 'array') d.config.dataDir = arrayDataDir(d.config.array, opts.topology.file, dir);
   }
@@ -84,6 +110,7 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     timeScale,
     clock,
     runDir,
+    ...(opts.tlsDir !== undefined ? { tlsDir: path.resolve(opts.tlsDir) } : {}),
     daemons: [],
     // an external VM's guest routes (ping, mac, ...) are served by its own vm daemon, named like the VM
     vmHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.map((vm) => [vm.name, vm.external ? vm.name : h.name]))),
@@ -100,12 +127,15 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
         // the host listens already: tell the VM where each vNIC's port is
         const hostRec = started.find((r) => r.name === (d.config as VmConfig).host);
         if (!hostRec) throw new VfabError('VFAB_FABRIC_PEER', `external VM ${d.name}: no daemon for its host ${d.config.host}`);
-        d.config.nicUrls = Object.fromEntries(d.config.links.map((end) => [end.local, linkUrl(hostRec.port, end.peerInterface)]));
+        d.config.nicUrls = Object.fromEntries(d.config.links.map((end) => [end.local, linkUrl(hostRec.port, end.peerInterface, hostRec)]));
         d.config.hostControlPort = hostRec.port;
       }
       const configFile = path.join(runDir, `${d.name}.json`);
       writePrivateFile(configFile, JSON.stringify(d.config, null, 2));
-      const rec = await spawnDaemon({ name: d.name, kind: d.kind, args: daemonArgs(d.name, d.config, configFile), token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false });
+      const host = opts.spreadAddresses ? spreadAddress(n) : undefined;
+      const listen = listenSettings(host, state.tlsDir);
+      const spawned = await spawnDaemon({ name: d.name, kind: d.kind, args: [...daemonArgs(d.name, d.config, configFile), ...listen.args], token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false, env: listen.env });
+      const rec: DaemonRecord = { ...spawned, ...(host !== undefined ? { host } : {}), ...(state.tlsDir !== undefined ? { tls: true, caFile: tlsDirFiles(state.tlsDir).ca } : {}) };
       if (d.config.kind === 'array') {
         rememberStores(dir, [{ array: d.name, dataDir: d.config.dataDir!, fabric: state.fabric, topologyFile: path.resolve(state.topologyFile), usedAt: new Date().toISOString() }]);
       }
@@ -187,24 +217,24 @@ export interface SetUpOptions {
  * What the orchestrator tells a started daemon, and tells it again after a restart: a dialling end's
  * peers (POST /control/peers) and a host's arrays (attachStorage).
  */
-export async function setUpDaemon(name: string, config: DaemonConfig, portOf: (node: string) => number | undefined, token: string, opts: SetUpOptions = {}): Promise<SetUpResult> {
+export async function setUpDaemon(name: string, config: DaemonConfig, addressOf: (node: string) => DaemonAddress | undefined, token: string, opts: SetUpOptions = {}): Promise<SetUpResult> {
   const result: SetUpResult = { redialled: [], storage: [], arraysDown: [] };
   if (config.kind === 'array' || config.kind === 'vm') return result; // vm daemons dial from their config
-  const port = portOf(name);
-  if (port === undefined) throw new VfabError('VFAB_FABRIC_PEER', `no daemon for ${name}`);
+  const self = addressOf(name);
+  if (self === undefined) throw new VfabError('VFAB_FABRIC_PEER', `no daemon for ${name}`);
   const peers: Record<string, string> = {};
   for (const end of config.links) {
     if (end.role !== 'dial') continue;
-    const peerPort = portOf(end.peerNode);
-    if (peerPort === undefined) throw new VfabError('VFAB_FABRIC_PEER', `link ${name}.${end.local} -> ${end.peer}: no daemon for ${end.peerNode}`);
-    peers[end.local] = linkUrl(peerPort, end.peerInterface);
+    const peer = addressOf(end.peerNode);
+    if (peer === undefined) throw new VfabError('VFAB_FABRIC_PEER', `link ${name}.${end.local} -> ${end.peer}: no daemon for ${end.peerNode}`);
+    peers[end.local] = linkUrl(peer.port, end.peerInterface, peer);
   }
   // (re-sending peers redials those links: done once per start, never to a daemon that did not restart)
   if (Object.keys(peers).length > 0) {
-    const r = await control<{ dialled?: string[] }>({ port }, token, 'POST', '/control/peers', { peers });
+    const r = await control<{ dialled?: string[] }>(self, token, 'POST', '/control/peers', { peers });
     result.redialled = r.dialled ?? Object.keys(peers);
   }
-  if (config.kind === 'host') Object.assign(result, await attachStorage(name, config, portOf, token, opts));
+  if (config.kind === 'host') Object.assign(result, await attachStorage(name, config, addressOf, token, opts));
   return result;
 }
 
@@ -215,20 +245,20 @@ export async function setUpDaemon(name: string, config: DaemonConfig, portOf: (n
  * Arrays attached already are left as they are, so it is safe to send again. A host that cannot attach a
  * running array is an error.
  */
-export async function attachStorage(name: string, config: HostConfig, portOf: (node: string) => number | undefined, token: string, opts: SetUpOptions = {}): Promise<{ storage: string[]; arraysDown: string[] }> {
+export async function attachStorage(name: string, config: HostConfig, addressOf: (node: string) => DaemonAddress | undefined, token: string, opts: SetUpOptions = {}): Promise<{ storage: string[]; arraysDown: string[] }> {
   const out = { storage: [] as string[], arraysDown: [] as string[] };
-  const port = portOf(name);
-  if (config.host.storage.length === 0 || port === undefined) return out;
+  const self = addressOf(name);
+  if (config.host.storage.length === 0 || self === undefined) return out;
   const arrays: Record<string, string> = {};
   for (const s of config.host.storage) {
-    const arrayPort = portOf(s.array);
-    if (arrayPort === undefined) continue;
+    const array = addressOf(s.array);
+    if (array === undefined) continue;
     if (opts.arrayRunning?.(s.array) === false) out.arraysDown.push(s.array);
-    else if (s.protocol === 'iscsi') arrays[s.array] = await iscsiUrl(s.array, arrayPort, config.iscsiTargets?.[s.array], token);
-    else arrays[s.array] = `ws://127.0.0.1:${arrayPort}/block`;
+    else if (s.protocol === 'iscsi') arrays[s.array] = await iscsiUrl(s.array, array, config.iscsiTargets?.[s.array], token);
+    else arrays[s.array] = daemonWsUrl(array, '/block');
   }
   if (Object.keys(arrays).length === 0) return out;
-  const status = await control<{ arrays: Array<{ array: string; state: string; error: string | null }> }>({ port }, token, 'POST', '/control/storage/arrays', { arrays });
+  const status = await control<{ arrays: Array<{ array: string; state: string; error: string | null }> }>(self, token, 'POST', '/control/storage/arrays', { arrays });
   for (const a of status.arrays) {
     if (!(a.array in arrays)) continue;
     if (a.state !== 'attached') throw new VfabError('VFAB_FABRIC_STORAGE', `host ${name} could not attach array ${a.array}: ${a.state}${a.error ? ` (${a.error})` : ''}`);
@@ -238,20 +268,21 @@ export async function attachStorage(name: string, config: HostConfig, portOf: (n
 }
 
 /** iscsi://ADDRESS:PORT/IQN of an array's portal: the plan's port, or the one the running array reports. */
-async function iscsiUrl(array: string, arrayPort: number, planned: IscsiTargetRef | undefined, token: string): Promise<string> {
+async function iscsiUrl(array: string, arrayAddress: DaemonAddress, planned: IscsiTargetRef | undefined, token: string): Promise<string> {
   if (planned === undefined) throw new VfabError('VFAB_FABRIC_STORAGE', `array ${array} has no iSCSI portal in the plan`);
   let port = planned.port;
   if (port === 0) {
-    const st = await control<{ iscsi: { port: number; iqn: string } | null }>({ port: arrayPort }, token, 'GET', '/control/status');
+    const st = await control<{ iscsi: { port: number; iqn: string } | null }>(arrayAddress, token, 'GET', '/control/status');
     if (st.iscsi === null) throw new VfabError('VFAB_FABRIC_STORAGE', `array ${array} serves no iSCSI portal`);
     port = st.iscsi.port;
   }
-  return `iscsi://${planned.address}:${port}/${planned.iqn}`;
+  // the portal listens where the array does (--spread-addresses); the plan's address otherwise
+  return `iscsi://${arrayAddress.host ?? planned.address}:${port}/${planned.iqn}`;
 }
 
 async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], token: string): Promise<void> {
-  const portOf = new Map(started.map((d) => [d.name, d.port]));
-  for (const d of plan) await setUpDaemon(d.name, d.config, (n) => portOf.get(n), token);
+  const byName = new Map(started.map((d) => [d.name, d]));
+  for (const d of plan) await setUpDaemon(d.name, d.config, (n) => byName.get(n), token);
 }
 
 /** Polls every daemon's link list until each link reports carrier at both ends. */

@@ -180,7 +180,10 @@ export function externalVmEnds(hostName: string, vm: Vm): { hostEnds: LinkEnd[];
   return { hostEnds, vmEnds };
 }
 
-/** The WebSocket URL of a daemon's link endpoint for one of its interfaces. */
-export function linkUrl(port: number, iface: string): string {
-  return `ws://127.0.0.1:${port}/link/${encodeURIComponent(iface)}`;
+/**
+ * The WebSocket URL of a daemon's link endpoint for one of its interfaces: ws://127.0.0.1 by default,
+ * wss:// and another address for a daemon that listens with TLS elsewhere (vfab up --tls, Kubernetes).
+ */
+export function linkUrl(port: number, iface: string, at: { host?: string; tls?: boolean } = {}): string {
+  return `${at.tls ? 'wss' : 'ws'}://${at.host ?? '127.0.0.1'}:${port}/link/${encodeURIComponent(iface)}`;
 }

@@ -30,6 +30,11 @@ export interface DaemonRecord {
   startTime?: string;
   /** An array's iSCSI portal port (from its ready line): a restart listens on it again, so iSCSI paths reconnect. */
   iscsiPort?: number;
+  /** The address it listens on when not 127.0.0.1 (vfab up --spread-addresses). */
+  host?: string;
+  /** It serves https:// and wss:// (vfab up --tls DIR), with a certificate signed by the CA in caFile. */
+  tls?: boolean;
+  caFile?: string;
 }
 
 export interface FabricState {
@@ -41,6 +46,8 @@ export interface FabricState {
   /** The fabric clock's anchor (lib/fabric-clock.ts): every event and capture time is on it. */
   clock: FabricClockAnchor;
   runDir: string;
+  /** vfab up --tls DIR: the folder with ca.crt, tls.crt and tls.key every daemon listens and dials with. */
+  tlsDir?: string;
   daemons: DaemonRecord[];
   /**
    * Which daemon serves each VM's guest routes (/control/vms/:vm/...): its host, or for an external VM

@@ -37,7 +37,7 @@ import type { DatastoreFileRow, PowerAttempt } from '../../lib/scenario/evaluate
 import type { PowerRequest } from '../../lib/scenario/runner.js';
 import { migrateAndFollow } from '../vmotion/cli.js';
 import { sendFrames, planSend } from '../fabric/send.js';
-import { applyGuestSetting } from '../fabric/guest-actions.js';
+import { applyGuestSetting, setVmPower } from '../fabric/guest-actions.js';
 import { EventPoller } from './events.js';
 import { FabricClock } from '../common/fabric-clock.js';
 import { fabricMsOfCapture } from '../../lib/fabric-clock.js';
@@ -233,7 +233,7 @@ export class FabricDriver implements ScenarioDriver {
         return `${r.vmk} ${r.up ? 'unblocked' : 'blocked'}`;
       }
       case 'power':
-        await control(this.hostOf(a.vm), state.token, 'POST', `/control/vms/${encodeURIComponent(a.vm)}/power`, { on: a.on });
+        await setVmPower(state, a.vm, a.on);
         return undefined;
       case 'migrate': {
         const { result: r } = await migrateAndFollow(state, a.vm, a.to, (line) => this.o.log?.(`    ${line}`));

@@ -98,6 +98,9 @@ export interface StartOptions {
   timeScale?: number;
   /** Keep the state dir (daemon logs) after down(); default: only when VFAB_E2E_KEEP=1. */
   keepStateDir?: boolean;
+  /** vfab up --tls DIR and --spread-addresses (test/e2e/fabric/tls-spread.test.ts). */
+  tlsDir?: string;
+  spreadAddresses?: boolean;
 }
 
 /** Loads `topologyFile` (relative to the repo root or absolute) and brings its fabric up. */
@@ -106,7 +109,7 @@ export async function startFabric(topologyFile: string, opts: StartOptions = {})
   const topology = await loadTopologyFile(repoPath(topologyFile));
   let state: FabricState;
   try {
-    state = await fabricUp({ topology, stateDir, timeScale: opts.timeScale ?? 1, detached: false });
+    state = await fabricUp({ topology, stateDir, timeScale: opts.timeScale ?? 1, detached: false, ...(opts.tlsDir !== undefined ? { tlsDir: opts.tlsDir } : {}), spreadAddresses: opts.spreadAddresses ?? false });
   } catch (e) {
     // fabricUp already stopped what it started; keep the daemon logs in the error before the dir goes
     const logs = logTails(path.join(stateDir, 'logs'));
