@@ -2,7 +2,7 @@
 // counterpart of bench/tools/vxlan-relay.ts: two network namespaces, each with a tap served by its TAP
 // helper, and this process handing every frame of one helper's link to the other's (no vSwitch, no
 // switches, no WebSocket hops). One iperf3 TCP flow between them; prints Gb/s, retransmits and CPU per
-// segment of this process, of the two helpers, and their sum (the same three-process shape as VDE's
+// segment of this process, of the two helpers (and their system part), and their sum (the same three-process shape as VDE's
 // plug2tap + switch + plug2tap). Needs root, iperf3, python3. Names: vfabb-tpr<pid>-a/b. Run:
 //   node --import tsx bench/tools/tap-relay.ts [seconds]
 
@@ -10,7 +10,7 @@ import { FrameLink } from '../../lib/link/frame-link.js';
 import { TapHelper } from '../../daemons/guests/tap-attach.js';
 import { run } from '../../daemons/guests/vxlan-device.js';
 import { tcpFlow, waitReachable, type GuestPath } from '../guests.js';
-import { selfCpuSeconds } from '../harness.js';
+import { selfCpuSeconds, processCpuSeconds } from '../harness.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 const tag = `tpr${process.pid % 100000}`;
@@ -32,13 +32,17 @@ try {
   links[1]!.onFrameView((f) => links[0]!.send(f));
   const p: GuestPath = { client: { netns: ns[0]!, ip: ips[0]! }, server: { netns: ns[1]!, ip: ips[1]! }, pids: () => helpers.map((h) => h.pid!) };
   await waitReachable(p, 'relay');
+  const sys = () => helpers.reduce((a, h) => a + (processCpuSeconds(h.pid, 'system') ?? NaN), 0);
   const cpu0 = selfCpuSeconds();
+  const sys0 = sys();
   const t = await tcpFlow(p, seconds, 1);
   const cpu = selfCpuSeconds() - cpu0;
+  const helperSys = sys() - sys0;
   const per = (s: number) => Math.round((s / t.run.segments) * 1e9);
   console.log(JSON.stringify({
     gbps: +(t.run.receivedBitsPerSecond / 1e9).toFixed(3), retransmits: t.run.retransmits, segments: t.run.segments,
     relayNsPerSegment: per(cpu), helpersNsPerSegment: per(t.cpuSeconds ?? NaN), totalNsPerSegment: per(cpu + (t.cpuSeconds ?? NaN)),
+    helpersSystemNsPerSegment: per(helperSys),
     helpers: helpers.map((h) => h.counters),
   }));
 } finally {
