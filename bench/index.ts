@@ -6,7 +6,7 @@
 // measurement that fails exits 1 after the other areas have run. Areas: fabric (bench/fabric.ts), storage
 // (bench/storage.ts), failover (bench/failover.ts), cli (bench/cli.ts), datastore (bench/datastore.ts),
 // iscsi (bench/iscsi.ts), ha (bench/ha.ts), vmotion (bench/vmotion.ts), guests (bench/guests.ts; needs root, iperf3 and vde2, else
-// skipped), ui (bench/ui.ts; needs chromium, else skipped). Each is bounded in time; the whole run takes about 11 minutes on 2 CPUs at the
+// skipped), ui (bench/ui.ts; needs chromium, else skipped), scale (bench/scale.ts), sim (bench/sim.ts: simulation mode at scale, no comparison). Each is bounded in time; the whole run takes about 17 minutes on 2 CPUs at the
 // default rounds (5; storage 9). Method: docs/benchmarks.md.
 
 import os from 'node:os';
@@ -94,11 +94,25 @@ const AREA_RUNS: Record<Area, { title: string; run: () => Promise<AreaRun> }> = 
       return { data: r, comparisons: r.comparisons };
     },
   },
+  sim: {
+    title: 'sim: simulation mode at scale (10, 100, 1000 hosts x 10 VMs): a failover scenario over the whole fabric, events per second of virtual time',
+    run: async () => {
+      const r = await (await import('./sim.js')).runSimBench({ ...(rounds !== undefined ? { rounds } : {}), log: indent });
+      return { data: r, comparisons: [] };
+    },
+  },
   ui: {
     title: 'ui: the vfab ui page in headless Chromium on 60 hosts: load to first full draw, event-to-screen latency at 1000 events/s',
     run: async () => {
       const r = await (await import('./ui.js')).runUiBench({ ...seconds, rounds, log: indent });
       return { data: r, comparisons: r.comparisons };
+    },
+  },
+  scale: {
+    title: 'scale: hosts x 10 VMs on two switches (10, 50, 100 hosts unless --hosts): vfab up, idle memory per daemon and per VM, vfab status, vfab probe, vfab down',
+    run: async () => {
+      const r = await (await import('./scale.js')).runScaleBench({ rounds, ...(opts.hosts ? { hosts: opts.hosts } : {}), log: indent });
+      return { data: r, comparisons: [r.sizes] };
     },
   },
   cli: {

@@ -6,11 +6,16 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ROUNDS, MAX_ROUNDS, STORAGE_DEFAULT_ROUNDS } from './harness.js';
 
 /** The areas `--only` selects, in the order a full run measures them. */
-export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests', 'ui'] as const;
+export const AREAS = ['fabric', 'storage', 'failover', 'cli', 'datastore', 'iscsi', 'ha', 'vmotion', 'guests', 'ui', 'scale', 'sim'] as const;
 export type Area = (typeof AREAS)[number];
 /** Bounds of `--seconds` (the length of one measured phase of one side in one round). */
 export const MIN_PHASE_SECONDS = 0.2;
 export const MAX_PHASE_SECONDS = 10;
+/** Bounds of `--hosts` (the scale area's fabric sizes): even, as the generated hosts come in pairs. */
+export const MIN_SCALE_HOSTS = 2;
+export const MAX_SCALE_HOSTS = 200;
+/** Sizes one `--hosts` list may name. */
+export const MAX_SCALE_SIZES = 5;
 
 export interface BenchOptions {
   json: boolean;
@@ -20,6 +25,8 @@ export interface BenchOptions {
   rounds?: number;
   /** Phase length for the fabric, storage, iscsi and datastore (metadata) comparisons; each area's own default when absent. */
   seconds?: number;
+  /** The scale area's fabric sizes in hosts (bench/scale.ts); its default when absent. */
+  hosts?: number[];
 }
 
 export class BenchUsageError extends Error {}
@@ -35,17 +42,22 @@ the CPU time per frame / I/O / command of every process involved, targets, and a
   --seconds S    length of one measured phase in the fabric, storage, iscsi, guests and ui areas and of the
                  datastore area's 8-host metadata phase, ${MIN_PHASE_SECONDS}-${MAX_PHASE_SECONDS} (default: fabric 3, storage 1.5,
                  datastore 2, iscsi 2, guests 10, ui 3; iscsi and guests round it to whole seconds)
+  --hosts LIST   the scale area's fabric sizes, hosts (x 10 VMs each), even numbers ${MIN_SCALE_HOSTS}-${MAX_SCALE_HOSTS}, comma-separated
+                 (default: 10,50,100)
   --json         one JSON document on stdout (progress goes to stderr)
   --help         this text
 
 examples:
-  npm run bench                                   # everything, about 11 minutes on 2 CPUs
+  npm run bench                                   # everything, about 17 minutes on 2 CPUs
   npm run bench -- --only fabric                  # one area
   npm run bench -- --only cli,storage --rounds 7  # more rounds for a tighter median
   npm run bench -- --only fabric --rounds 2 --seconds 1 --json > /tmp/fabric.json   # a quick check
   npm run bench -- --only datastore --rounds 1 --seconds 0.5  # ATS-only vs ATS+SCSI, under a minute
   npm run bench -- --only iscsi --rounds 1 --seconds 1        # vfab's iSCSI portal vs tgt, about 20 s (needs root,
                                                               # apt-get install tgt libiscsi-bin qemu-utils)
+  npm run bench -- --only scale                   # 10, 50 and 100 hosts x 10 VMs: up, memory, status, probe, down;
+                                                  # about 4 minutes (one round)
+  npm run bench -- --only scale --hosts 10        # a quick check, under a minute
   npm run bench -- --only guests --rounds 1 --seconds 2       # netns TCP through vfab vs VDE, about 40 s (needs
                                                               # root, apt-get install iperf3 vde2; skipped without)
   npm run bench -- --only ui --rounds 1 --seconds 2           # the web view on 60 hosts in Chromium: load time,
@@ -54,13 +66,13 @@ examples:
 
 /** Parses bench/index.ts's argv (without node and the script); throws BenchUsageError naming the bad input. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  let values: { json?: boolean; help?: boolean; only?: string; rounds?: string; seconds?: string };
+  let values: { json?: boolean; help?: boolean; only?: string; rounds?: string; seconds?: string; hosts?: string };
   try {
     ({ values } = parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, only: { type: 'string' }, rounds: { type: 'string' }, seconds: { type: 'string' } },
+      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, only: { type: 'string' }, rounds: { type: 'string' }, seconds: { type: 'string' }, hosts: { type: 'string' } },
     }));
   } catch (e) {
     const msg = (e as Error).message;
@@ -89,6 +101,14 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     const s = /^\d+(\.\d+)?$/.test(values.seconds) ? Number(values.seconds) : NaN;
     if (!(s >= MIN_PHASE_SECONDS && s <= MAX_PHASE_SECONDS)) throw new BenchUsageError(`--seconds ${values.seconds}: want a number of seconds from ${MIN_PHASE_SECONDS} to ${MAX_PHASE_SECONDS}`);
     opts.seconds = s;
+  }
+  if (values.hosts !== undefined) {
+    const parts = values.hosts.split(',').map((p) => p.trim());
+    const bad = parts.find((p) => !/^\d+$/.test(p) || Number(p) < MIN_SCALE_HOSTS || Number(p) > MAX_SCALE_HOSTS || Number(p) % 2 !== 0);
+    if (bad !== undefined || parts.length > MAX_SCALE_SIZES) {
+      throw new BenchUsageError(`--hosts ${values.hosts}: ${bad !== undefined ? `'${bad}' is not` : `at most ${MAX_SCALE_SIZES} sizes, each`} an even number of hosts from ${MIN_SCALE_HOSTS} to ${MAX_SCALE_HOSTS}`);
+    }
+    opts.hosts = parts.map(Number);
   }
   return opts;
 }

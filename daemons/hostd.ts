@@ -13,6 +13,7 @@
 //   POST /control/counters/reset          zero every vSwitch, port, uplink and link counter (`vfab counters --reset`)
 //   GET  /control/events?since=N          power, guest, vSwitch and carrier events
 //   POST /control/peers                   {peers: {vmnic: url}}: dial the uplinks
+//   GET  /control/links                   {links}: each link's carrier and admin state (what vfab up polls)
 //   POST /control/links/:vmnic            {up}: cable pulled / plugged
 //   POST /control/links/:vmnic/impair     {lossPercent?, direction?: tx|rx|both, delayMs?, jitterMs?, seed?}; {} clears
 //   POST /control/links/:vmnic/flap       {schedule: [{atMs, up}]} or {periodMs, downMs, count}; {} cancels
@@ -49,7 +50,6 @@ import { parseArgs } from 'node:util';
 import { TLS_ARG_OPTIONS, daemonTlsFiles } from './common/tls.js';
 import { VfabError } from '../lib/errors.js';
 import { EsxHost, type HostEvent } from '../lib/host/host.js';
-import { macToString } from '../lib/wire/mac.js';
 import type { StreamReceiver } from '../lib/traffic/stream.js';
 import { sharedNowNs } from '../lib/traffic/stream.js';
 import { ControlServer, announceReady, onShutdown, daemonToken } from './common/server.js';
@@ -58,6 +58,7 @@ import { DaemonLinks } from './common/links.js';
 import { LINK_QUEUE_BYTES } from '../lib/link/link.js';
 import { forEachRunFrame } from '../lib/link/codec.js';
 import { EventLog } from './common/events.js';
+import { hostEventEntry } from './common/host-events.js';
 import { registerConfigRoute } from './host-config.js';
 import { FabricClock } from './common/fabric-clock.js';
 import { DropEvents } from './common/drop-events.js';
@@ -158,25 +159,11 @@ const host: EsxHost = new EsxHost(config.host, clock, {
 });
 
 function logHostEvent(e: HostEvent): void {
-  if (e.kind === 'power') events.add('power', { vm: e.vm, on: e.on });
-  else if (e.kind === 'teaming') {
-    events.add(e.type, { vswitch: e.vswitch, message: e.message, ...e.details });
-    // the first RARP of a notify was just sent (and tapped): say why on it
-    if (e.type === 'notify' && capture.watching(`${name}.${String(e.details.uplink)}`)) {
-      capture.comment(`${name}.${String(e.details.uplink)}`, `${name}: notify RARP for ${String(e.details.mac)} (${String(e.details.port)}), ${String(e.details.reason)}`);
-    }
-  }
-  else if (e.kind === 'vswitch') {
-    const { kind, ...rest } = e.event as any;
-    if (rest.frame) delete rest.frame;
-    if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
-    events.add(kind, { vswitch: e.vswitch, ...rest });
-  } else {
-    const { kind, ...rest } = e.action as any;
-    if (kind === 'pingReply' || kind === 'pingTimeout') return; // ping results go to the caller
-    if (typeof rest.mac === 'number') rest.mac = macToString(rest.mac);
-    if (e.kind === 'vmkernel') events.add(kind, { vmk: `${name}.${e.vmk}`, ...rest });
-    else events.add(kind, { vm: e.vm, ...rest });
+  const entry = hostEventEntry(name, e);
+  if (entry) events.add(entry.type, entry.fields);
+  // the first RARP of a notify was just sent (and tapped): say why on it
+  if (e.kind === 'teaming' && e.type === 'notify' && capture.watching(`${name}.${String(e.details.uplink)}`)) {
+    capture.comment(`${name}.${String(e.details.uplink)}`, `${name}: notify RARP for ${String(e.details.mac)} (${String(e.details.port)}), ${String(e.details.reason)}`);
   }
 }
 
@@ -303,6 +290,7 @@ function vmPath(req: { params: Record<string, string> }): string {
 }
 
 const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert'], values['tls-key']) })
+  .on('GET', '/control/links', () => ({ links: links.status() })) // vfab up polls this until every link is up: not the whole status
   .on('GET', '/control/status', () => ({ name, kind: 'host', links: links.status(), ...host.status(), vmkernelStack: host.vmkernelCounters(), clockMs: clock.nowMs(), ...(guestAttachments.size ? { guests: Object.fromEntries([...guestAttachments].map(([vm, a]) => [vm, a.status()])) } : {}) }))
   .on('GET', '/control/mac-table', () => ({ entries: host.macTable() }))
   .on('POST', '/control/counters/reset', () => (host.clearCounters(), links.clearCounters(), { reset: true, clockMs: clock.nowMs() }))

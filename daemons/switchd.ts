@@ -12,6 +12,7 @@
 //   POST /control/counters/reset    zero every port, switch and link counter (`vfab counters --reset`)
 //   GET  /control/events?since=N    MAC learned/moved/flapped/aged, link changes
 //   POST /control/peers             {peers: {port: url}}: dial the links this switch originates
+//   GET  /control/links             {links}: each link's carrier and admin state (what vfab up polls)
 //   POST /control/links/:port       {up}: cable pulled / plugged (carrier lost at both ends)
 //   POST /control/ports/:port/shutdown {shutdown}: "shutdown" / "no shutdown"
 //   POST /control/config             {what, switch}: apply a new switch model live (vfab set port|switch)
@@ -206,6 +207,7 @@ function port(nameText: string): number {
 }
 
 const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert'], values['tls-key']) })
+  .on('GET', '/control/links', () => ({ links: links.status() })) // vfab up polls this until every link is up: not the ports and counters
   .on('GET', '/control/status', () => ({
     name,
     kind: 'switch',

@@ -20,6 +20,7 @@
 //   POST /control/vms/:vm/raw             {nic?, frameHex}: the guest sends a raw frame (e.g. forged source)
 //   POST /control/inject                  {point: "<vm>.<nic>", frames: [hex], intervalsMs?}: as the guest; GET: counters
 //   POST /control/vms/:vm/power           {on}: off = stack off and every vNIC link admin-down
+//   GET  /control/links                   {links}: each vNIC link's carrier and admin state (what vfab up polls)
 //   POST /control/links/:nic              {up}: the vNIC's cable; /impair and /flap as on hostd
 
 import fs from 'node:fs';
@@ -146,6 +147,7 @@ function vmStatus() {
 }
 
 const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert'], values['tls-key']) })
+  .on('GET', '/control/links', () => ({ links: links.status() })) // vfab up polls this until every link is up
   .on('GET', '/control/status', () => ({ name, kind: 'vm', host: config.host, links: links.status(), vms: [vmStatus()], clockMs: clock.nowMs() }))
   .on('GET', '/control/events', (req) => events.reply(Number(req.query.get('since') ?? 0), clock.nowMs()))
   .on('POST', '/control/vms/:vm/power', (req) => {

@@ -28,7 +28,8 @@ const up = defineCommand(
   {
     usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--json]'],
     description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
-127.0.0.1, connects their links (WebSockets carrying Ethernet frames) and waits until every link is up.
+127.0.0.1 (a few at a time: two per CPU), connects their links (WebSockets carrying Ethernet frames) and
+waits until every link is up.
 Without --detach it stays in the foreground and tears the fabric down on Ctrl-C; with --detach it
 returns once the fabric is up (stop it later with: vfab down).
 Arrays keep their LUNs and data across down / up (.vfab/arrays/<array>/ or arrays[].dataDir): missing

@@ -12,23 +12,13 @@ import { WsLinkServer, connectWsLink } from '../link/ws-link.js';
 import { forEachRunFrame } from '../../lib/link/codec.js';
 import type { LinkEnd } from '../fabric/plan.js';
 import type { Clock } from '../../lib/clock.js';
-import { FlapPlan, LinkImpairment, MAX_FLAP_CHANGES } from '../../lib/faults/impairment.js';
+import { type FlapRequest, type ImpairRequest, type LinkImpairment, flapChanges, impairmentFor } from '../../lib/faults/impairment.js';
 
 /** Frames an impaired direction may hold for delayed delivery before it tail-drops (counted). */
 export const MAX_DELAYED_FRAMES_PER_LINK = 65_536;
 
-/** Body of POST /control/links/:iface/impair; `{}` clears. */
-export interface ImpairRequest {
-  lossPercent?: number;
-  /** Which direction loses frames, seen from this end (tx = frames this end sends). Default both. */
-  direction?: 'tx' | 'rx' | 'both';
-  delayMs?: number;
-  jitterMs?: number;
-  seed?: number;
-}
-
-/** Body of POST /control/links/:iface/flap; `{}` cancels. Times relative to now, on the scaled clock. */
-export type FlapRequest = { schedule: Array<{ atMs: number; up: boolean }> } | { periodMs: number; downMs: number; count: number } | Record<string, never>;
+/** Body of POST /control/links/:iface/impair ({} clears) and /flap ({} cancels), times on the scaled clock. */
+export type { ImpairRequest, FlapRequest };
 
 export interface LinkFaultOptions {
   clock: Clock;
@@ -271,24 +261,13 @@ export class DaemonLinks {
   impair(local: string, req: ImpairRequest): ImpairRequest | null {
     const slot = this.slot(local);
     const fo = this.fo();
-    const empty = req.lossPercent === undefined && req.delayMs === undefined && req.jitterMs === undefined;
     this.clearFaults(slot);
-    if (empty) {
+    const made = impairmentFor(req, 1);
+    if (made === null) {
       fo.event?.('impairment-cleared', { link: local });
       return null;
     }
-    const dir = req.direction ?? 'both';
-    if (dir !== 'tx' && dir !== 'rx' && dir !== 'both') throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `direction ${JSON.stringify(dir)} must be tx, rx or both`);
-    const seed = req.seed ?? 1;
-    // aToB = this end transmitting, bToA = this end receiving
-    const impair = new LinkImpairment({
-      seed,
-      ...(req.lossPercent !== undefined ? { lossPercent: Number(req.lossPercent) } : {}),
-      lossDirection: dir === 'tx' ? 'aToB' : dir === 'rx' ? 'bToA' : 'both',
-      ...(req.delayMs !== undefined ? { delayMs: Number(req.delayMs) } : {}),
-      ...(req.jitterMs !== undefined ? { jitterMs: Number(req.jitterMs) } : {}),
-    });
-    const config = { ...req, direction: dir, seed };
+    const { impair, config } = made;
     slot.faults = { impair, config, tx: newQueue(), rx: newQueue(), lostTx: 0, lostRx: 0 };
     fo.event?.('impairment-set', { link: local, ...config });
     return config;
@@ -381,24 +360,12 @@ export class DaemonLinks {
     const slot = this.slot(local);
     const fo = this.fo();
     this.cancelFlap(slot);
-    let changes: Array<{ atMs: number; up: boolean }>;
-    if ('schedule' in req && Array.isArray(req.schedule)) {
-      changes = req.schedule.map((c) => ({ atMs: Number(c.atMs), up: c.up !== false }));
-    } else if ('periodMs' in req) {
-      const periodMs = Number(req.periodMs);
-      const downMs = Number(req.downMs);
-      const count = Number(req.count ?? 1);
-      if (!(Number.isInteger(count) && count >= 1 && count * 2 <= MAX_FLAP_CHANGES)) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `flap count ${req.count} must be 1..${MAX_FLAP_CHANGES / 2}`);
-      if (!(Number.isFinite(periodMs) && Number.isFinite(downMs) && downMs > 0 && downMs < periodMs)) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', `flap down time ${req.downMs} ms must be > 0 and < the period ${req.periodMs} ms`);
-      changes = [];
-      for (let k = 0; k < count; k++) changes.push({ atMs: k * periodMs, up: false }, { atMs: k * periodMs + downMs, up: true });
-    } else {
+    const changes = flapChanges(req);
+    if (changes === null) {
       this.setAdminUp(local, true);
       fo.event?.('flap-cancelled', { link: local });
       return null;
     }
-    if (changes.some((c) => !(c.atMs >= 0))) throw new VfabError('VFAB_FAULTS_BAD_CONFIG', 'flap times must be >= 0 (relative to now)');
-    new FlapPlan({ changes }); // validates order and size
     const startedAtMs = fo.clock.nowMs();
     slot.flap = { changes, startedAtMs };
     fo.event?.('flap-set', { link: local, changes: changes.length, lastAtMs: changes[changes.length - 1]?.atMs ?? 0 });

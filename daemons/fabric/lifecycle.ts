@@ -15,9 +15,10 @@ import { newToken } from '../common/server.js';
 import { takeClockAnchor } from '../common/fabric-clock.js';
 import { control, daemonWsUrl, type DaemonAddress } from '../common/control-client.js';
 import { tlsDirFiles } from '../common/tls.js';
-import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type IscsiTargetRef, type PlannedDaemon, type VmConfig } from './plan.js';
+import { planFabric, linkUrl, type DaemonConfig, type HostConfig, type IscsiTargetRef, type PlannedDaemon } from './plan.js';
 import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stores.js';
 import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
+import { defaultConcurrency, runBounded } from './bounded.js';
 import { initRunningConfig } from './running-config.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
 import { checkDaemonPid } from './pid-identity.js';
@@ -32,6 +33,8 @@ export interface UpOptions {
   timeScale?: number;
   stateDir?: string;
   onProgress?: (line: string) => void;
+  /** Daemons started (and told their peers) at once; default defaultConcurrency() (daemons/fabric/bounded.ts). */
+  concurrency?: number;
   /** The topology's YAML text, the start of the running configuration; default: read topology.file. */
   topologyText?: string;
   /**
@@ -118,36 +121,49 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     realGuestHosts: Object.fromEntries(opts.topology.hosts.flatMap((h) => h.vms.filter((vm) => isRealGuest(vm)).map((vm) => [vm.name, h.name]))),
   };
   const started: DaemonRecord[] = [];
+  const concurrency = opts.concurrency ?? defaultConcurrency();
   try {
-    // listeners first (switches and arrays), then hosts, then external VMs; each prints its port when ready
-    const order = [...plan].sort((a, b) => rank(a) - rank(b));
-    let n = 0;
-    for (const d of order) {
+    // a few at a time (bounded.ts); listeners first (switches and arrays), then hosts, then external VMs,
+    // each VM only once its host listens; each daemon prints its port when ready
+    const order = [...plan].sort((a, b) => rank(a) - rank(b)).map((d) => ({ name: d.name, daemon: d, after: d.config.kind === 'vm' ? [d.config.host] : [] }));
+    const byName = new Map<string, DaemonRecord>();
+    const position = new Map(order.map((o, i) => [o.name, i]));
+    progress(`starting ${plan.length} daemons, ${Math.min(concurrency, plan.length)} at a time`);
+    await runBounded(order, async ({ daemon: d }) => {
       if (d.config.kind === 'vm') {
         // the host listens already: tell the VM where each vNIC's port is
-        const hostRec = started.find((r) => r.name === (d.config as VmConfig).host);
+        const hostRec = byName.get(d.config.host);
         if (!hostRec) throw new VfabError('VFAB_FABRIC_PEER', `external VM ${d.name}: no daemon for its host ${d.config.host}`);
         d.config.nicUrls = Object.fromEntries(d.config.links.map((end) => [end.local, linkUrl(hostRec.port, end.peerInterface, hostRec)]));
         d.config.hostControlPort = hostRec.port;
       }
       const configFile = path.join(runDir, `${d.name}.json`);
       writePrivateFile(configFile, JSON.stringify(d.config, null, 2));
-      const host = opts.spreadAddresses ? spreadAddress(n) : undefined;
+      // (with spread addresses, each daemon's own 127.0.0.x by its place in the start order)
+      const host = opts.spreadAddresses ? spreadAddress(position.get(d.name)!) : undefined;
       const listen = listenSettings(host, state.tlsDir);
       const spawned = await spawnDaemon({ name: d.name, kind: d.kind, args: [...daemonArgs(d.name, d.config, configFile), ...listen.args], token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false, env: listen.env });
       const rec: DaemonRecord = { ...spawned, ...(host !== undefined ? { host } : {}), ...(state.tlsDir !== undefined ? { tls: true, caFile: tlsDirFiles(state.tlsDir).ca } : {}) };
-      if (d.config.kind === 'array') {
-        rememberStores(dir, [{ array: d.name, dataDir: d.config.dataDir!, fabric: state.fabric, topologyFile: path.resolve(state.topologyFile), usedAt: new Date().toISOString() }]);
-      }
-      started.push(rec);
-      progress(`started ${d.kind} ${d.name} (pid ${rec.pid}, port ${rec.port}) [${++n}/${plan.length}]`);
-    }
+      return rec;
+    }, {
+      concurrency,
+      onDone: ({ daemon: d }, rec) => {
+        if (d.config.kind === 'array') {
+          rememberStores(dir, [{ array: d.name, dataDir: d.config.dataDir!, fabric: state.fabric, topologyFile: path.resolve(state.topologyFile), usedAt: new Date().toISOString() }]);
+        }
+        started.push(rec);
+        byName.set(rec.name, rec);
+        progress(`started ${d.kind} ${d.name} (pid ${rec.pid}, port ${rec.port}) [${started.length}/${plan.length}]`);
+      },
+    });
+    // the state file lists the daemons in the plan's order, whatever order they became ready in
+    started.sort((a, b) => position.get(a.name)! - position.get(b.name)!);
     state.daemons = started;
     writeState(state, dir);
     // the running configuration starts as the topology's text (vfab set edits it, vfab export prints it)
     const text = opts.topologyText ?? readIfThere(opts.topology.file);
     if (text !== undefined) initRunningConfig(state, text);
-    await connectPeers(plan, started, token);
+    await connectPeers(plan, started, token, concurrency);
     await waitLinksUp(state, LINKS_UP_TIMEOUT_MS, progress);
     return state;
   } catch (e) {
@@ -280,17 +296,19 @@ async function iscsiUrl(array: string, arrayAddress: DaemonAddress, planned: Isc
   return `iscsi://${arrayAddress.host ?? planned.address}:${port}/${planned.iqn}`;
 }
 
-async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], token: string): Promise<void> {
+/** Tells every started daemon its peers and arrays, `concurrency` daemons at a time. */
+async function connectPeers(plan: PlannedDaemon[], started: DaemonRecord[], token: string, concurrency: number): Promise<void> {
   const byName = new Map(started.map((d) => [d.name, d]));
-  for (const d of plan) await setUpDaemon(d.name, d.config, (n) => byName.get(n), token);
+  await runBounded(plan, (d) => setUpDaemon(d.name, d.config, (n) => byName.get(n), token), { concurrency });
 }
 
 /** Polls every daemon's link list until each link reports carrier at both ends. */
 export async function waitLinksUp(state: FabricState, timeoutMs: number, progress: (line: string) => void = () => {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
+  const configs = new Map<string, DaemonConfig>(); // read once, not on every poll
   for (;;) {
-    const { up, total, down } = await linkCensus(state);
+    const { up, total, down } = await linkCensus(state, configs);
     const line = `links up ${up}/${total}`;
     if (line !== last) progress(line);
     last = line;
@@ -302,20 +320,25 @@ export async function waitLinksUp(state: FabricState, timeoutMs: number, progres
   }
 }
 
-export async function linkCensus(state: FabricState): Promise<{ up: number; total: number; down: string[] }> {
+/** Links up and down by both ends' status; `configs` caches the daemons' recorded configs across calls. */
+export async function linkCensus(state: FabricState, configs = new Map<string, DaemonConfig>()): Promise<{ up: number; total: number; down: string[] }> {
   const ends = new Map<string, LinkStatus>();
-  for (const d of state.daemons) {
-    if (d.kind !== 'host' && d.kind !== 'switch' && d.kind !== 'vm') continue;
-    const status = await control<{ links: LinkStatus[] }>(d, state.token, 'GET', '/control/status');
-    for (const l of status.links) ends.set(`${d.name}.${l.local}`, l);
-  }
+  const linked = state.daemons.filter((d) => d.kind === 'host' || d.kind === 'switch' || d.kind === 'vm');
+  // a few daemons at a time: a 100-host fabric answers in one round trip's time, not a hundred
+  await runBounded(linked, (d) => control<{ links: LinkStatus[] }>(d, state.token, 'GET', '/control/links'), {
+    concurrency: defaultConcurrency(),
+    onDone: (d, status) => {
+      for (const l of status.links) ends.set(`${d.name}.${l.local}`, l);
+    },
+  });
   const seen = new Set<string>();
   let up = 0;
   let total = 0;
   const down: string[] = [];
   for (const d of state.daemons) {
     if (d.kind !== 'host' && d.kind !== 'switch' && d.kind !== 'vm') continue;
-    const cfg = readDaemonConfig(state, d.name);
+    const cfg = configs.get(d.name) ?? readDaemonConfig(state, d.name);
+    configs.set(d.name, cfg);
     if (cfg.kind === 'array') continue;
     for (const end of cfg.links) {
       const a = `${d.name}.${end.local}`;

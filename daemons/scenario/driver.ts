@@ -387,23 +387,14 @@ export class FabricDriver implements ScenarioDriver {
   }
 
   async portUplink(vm: string): Promise<PortUplink> {
-    const status = await control<any>(this.hostOf(vm), this.o.state.token, 'GET', '/control/status');
-    for (const vs of status.vswitches ?? []) {
-      for (const p of vs.ports ?? []) {
-        if (typeof p.name === 'string' && p.name.startsWith(`${vm}.`)) {
-          return { port: p.name, uplink: p.uplink ?? null, egressUplinks: p.egressUplinks ?? (p.uplink ? [p.uplink] : []), ...(p.uplinkReason ? { reason: p.uplinkReason } : {}) };
-        }
-      }
-    }
-    throw new VfabError('VFAB_NOT_FOUND', `no vSwitch port for ${vm} (is it powered on?)`);
+    return portUplinkFromStatus(await control<any>(this.hostOf(vm), this.o.state.token, 'GET', '/control/status'), vm);
   }
 
   async uplinkTxFrames(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
     for (const d of this.o.state.daemons.filter((x) => x.kind === 'host')) {
       try {
-        const status = await control<{ links: Array<{ local: string; counters?: { txFrames?: number } }> }>(d, this.o.state.token, 'GET', '/control/status');
-        for (const l of status.links) out[`${d.name}.${l.local}`] = l.counters?.txFrames ?? 0;
+        uplinkTxFromStatus(d.name, await control<HostLinksStatus>(d, this.o.state.token, 'GET', '/control/status'), out);
       } catch {
         /* a killed host has no counters */
       }
@@ -489,28 +480,59 @@ export class FabricDriver implements ScenarioDriver {
       this.warnings.push(`cannot read capture ${file}: ${(e as Error).message}`);
       return [];
     }
-    if (bytes.length === 0) return [];
-    const parsed = readPcapng(bytes);
-    if (!parsed.ok) {
-      this.warnings.push(`capture ${file}: ${parsed.error.message}`);
+    const r = rarpsOfCapture(bytes, (ns) => fabricMsOfCapture(this.o.state.clock, ns) - this.sceneStartMs);
+    if (typeof r === 'string') {
+      this.warnings.push(`capture ${file}: ${r}`);
       return [];
     }
-    const out: RarpFrame[] = [];
-    for (const p of parsed.value.packets) {
-      const f = p.data;
-      if (f.length < ETH_HEADER_BYTES || ethInnerType(f) !== ETHERTYPE_RARP) continue;
-      const tagged = ethIsTagged(f);
-      const off = ETH_HEADER_BYTES + (tagged ? VLAN_TAG_BYTES : 0);
-      if (f.length < off + RARP_MIN_BYTES) continue;
-      const point = parsed.value.interfaces[p.interfaceId]?.name ?? '?';
-      out.push({
-        sceneMs: p.timestampNs === undefined ? 0 : fabricMsOfCapture(this.o.state.clock, p.timestampNs) - this.sceneStartMs,
-        point,
-        direction: p.direction === 'inbound' ? 'in' : 'out',
-        mac: readMac(f, off + RARP_SHA_OFFSET),
-        ...(tagged ? { vlan: ethVid(f) } : {}),
-      });
-    }
-    return out;
+    return r;
   }
+}
+
+/**
+ * The RARP frames of a pcapng capture (empty bytes: none), each at the scene time `sceneMsOf` gives for
+ * its timestamp; a string when the bytes are not a capture. Shared by the daemon and simulation drivers.
+ */
+export function rarpsOfCapture(bytes: Uint8Array, sceneMsOf: (timestampNs: bigint) => number): RarpFrame[] | string {
+  if (bytes.length === 0) return [];
+  const parsed = readPcapng(bytes);
+  if (!parsed.ok) return parsed.error.message;
+  const out: RarpFrame[] = [];
+  for (const p of parsed.value.packets) {
+    const f = p.data;
+    if (f.length < ETH_HEADER_BYTES || ethInnerType(f) !== ETHERTYPE_RARP) continue;
+    const tagged = ethIsTagged(f);
+    const off = ETH_HEADER_BYTES + (tagged ? VLAN_TAG_BYTES : 0);
+    if (f.length < off + RARP_MIN_BYTES) continue;
+    const point = parsed.value.interfaces[p.interfaceId]?.name ?? '?';
+    out.push({
+      sceneMs: p.timestampNs === undefined ? 0 : sceneMsOf(p.timestampNs),
+      point,
+      direction: p.direction === 'inbound' ? 'in' : 'out',
+      mac: readMac(f, off + RARP_SHA_OFFSET),
+      ...(tagged ? { vlan: ethVid(f) } : {}),
+    });
+  }
+  return out;
+}
+
+/** The uplink(s) a VM's first vNIC port sends on, from a host's GET /control/status (both drivers). */
+export function portUplinkFromStatus(status: any, vm: string): PortUplink {
+  for (const vs of status.vswitches ?? []) {
+    for (const p of vs.ports ?? []) {
+      if (typeof p.name === 'string' && p.name.startsWith(`${vm}.`)) {
+        return { port: p.name, uplink: p.uplink ?? null, egressUplinks: p.egressUplinks ?? (p.uplink ? [p.uplink] : []), ...(p.uplinkReason ? { reason: p.uplinkReason } : {}) };
+      }
+    }
+  }
+  throw new VfabError('VFAB_NOT_FOUND', `no vSwitch port for ${vm} (is it powered on?)`);
+}
+
+export interface HostLinksStatus {
+  links: Array<{ local: string; counters?: { txFrames?: number } | null }>;
+}
+
+/** Frames sent so far on each of a host's links, into `out` by "<host>.<link>" (both drivers). */
+export function uplinkTxFromStatus(host: string, status: HostLinksStatus, out: Record<string, number>): void {
+  for (const l of status.links) out[`${host}.${l.local}`] = l.counters?.txFrames ?? 0;
 }

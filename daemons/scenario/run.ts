@@ -28,9 +28,13 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Handle SIGINT/SIGTERM (abort, tear down); default true. */
   handleSignals?: boolean;
+  /** Run in one process on a virtual clock with this seed (daemons/sim/run.ts, docs/simulation.md). */
+  sim?: { seed: number };
 }
 
 export interface RunReport extends RunResult {
+  /** Set on a simulated run: its seed. */
+  sim?: { seed: number };
   file: string;
   topologyFile: string;
   timeScale: number;
@@ -80,6 +84,10 @@ export async function checkSetSteps(scenario: Scenario, topologyFile: string): P
 export async function runScenarioFile(file: string, opts: RunOptions = {}): Promise<RunReport> {
   const log = opts.log ?? (() => {});
   const { scenario, topology, topologyFile } = await loadScenarioAndTopology(file);
+  if (opts.sim) {
+    const { runSimScenario } = await import('../sim/run.js');
+    return runSimScenario({ file, scenario, topology, topologyFile, outDir: path.resolve(opts.outDir ?? defaultOutDir(scenario)), seed: opts.sim.seed, ...(opts.junitFile ? { junitFile: opts.junitFile } : {}), log });
+  }
   const timeScale = opts.timeScale ?? scenario.timeScale;
   const outDir = path.resolve(opts.outDir ?? defaultOutDir(scenario));
   fs.mkdirSync(outDir, { recursive: true });
@@ -116,14 +124,14 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   }
 }
 
-function writeOutputs(r: RunReport, junitFile?: string): void {
+export function writeOutputs(r: RunReport, junitFile?: string): void {
   const write = (name: string, text: string) => {
     const f = path.join(r.outDir, name);
     fs.writeFileSync(f, text);
     r.files.push(f);
   };
   for (const f of fs.readdirSync(r.outDir)) if (f.endsWith('.pcapng')) r.files.push(path.join(r.outDir, f));
-  write('timeline.txt', `# scenario ${r.scenario}: times in ms since the scenario started (fabric time, scale ${r.timeScale})\n${formatTimeline(r.timeline)}`);
+  write('timeline.txt', `# scenario ${r.scenario}: times in ms since the scenario started (${r.sim ? `simulated fabric time, seed ${r.sim.seed}` : `fabric time, scale ${r.timeScale}`})\n${formatTimeline(r.timeline)}`);
   write('timeline.json', JSON.stringify(r.timeline, null, 1));
   const { timeline: _t, ...summary } = r;
   write('result.json', JSON.stringify(summary, null, 2));

@@ -26,6 +26,8 @@ export const PROBE_PING_INTERVAL_MS = 100;
 export const PROBE_PARALLEL_PAIRS = 8;
 /** Upper bound on probed pairs (n NICs in one VLAN give n*(n-1) pairs). */
 export const MAX_PROBE_PAIRS = 2000;
+/** A progress line every this many pairs of the first pass (a 100-host fabric has 1000 pairs, about 30 s). */
+export const PROBE_PROGRESS_EVERY = 100;
 /** Settle time after the fabric is up, so notify-switches RARPs and link events are over. */
 export const PROBE_SETTLE_MS = 300;
 
@@ -104,10 +106,12 @@ export async function probeDesign(topology: Topology, opts: ProbeOptions = {}): 
     const results: ProbeResult[] = new Array(pairs.length);
     // Pass 1: every pair, a few at a time.
     let next = 0;
+    let probed = 0;
     const worker = async () => {
       for (let i = next++; i < pairs.length; i = next++) {
         checkAbort(opts.signal);
         results[i] = result(pairs[i]!, await ping(state!, pairs[i]!));
+        if (++probed % PROBE_PROGRESS_EVERY === 0 && probed < pairs.length) progress(`probed ${probed}/${pairs.length} pairs`);
       }
     };
     await Promise.all(Array.from({ length: Math.min(PROBE_PARALLEL_PAIRS, pairs.length) }, worker));

@@ -183,3 +183,59 @@ export class LinkImpairment {
     return this.flap.nextChangeMs(nowMs);
   }
 }
+
+/** Impairment of one link end, as the control API and scenarios give it; `{}` clears. */
+export interface ImpairRequest {
+  lossPercent?: number;
+  /** Which direction loses frames, seen from this end (tx = frames this end sends). Default both. */
+  direction?: 'tx' | 'rx' | 'both';
+  delayMs?: number;
+  jitterMs?: number;
+  seed?: number;
+}
+
+/** A flap schedule of one link end; `{}` cancels. Times relative to now. */
+export type FlapRequest = { schedule: Array<{ atMs: number; up: boolean }> } | { periodMs: number; downMs: number; count: number } | Record<string, never>;
+
+/**
+ * The impairment of a link end for `req` (null: `req` clears), with `seed` when req has none: aToB is
+ * this end transmitting, bToA this end receiving. Throws VFAB_FAULTS_BAD_CONFIG for a bad value.
+ */
+export function impairmentFor(req: ImpairRequest, defaultSeed: number): { impair: LinkImpairment; config: ImpairRequest & { direction: 'tx' | 'rx' | 'both'; seed: number } } | null {
+  if (req.lossPercent === undefined && req.delayMs === undefined && req.jitterMs === undefined) return null;
+  const dir = req.direction ?? 'both';
+  if (dir !== 'tx' && dir !== 'rx' && dir !== 'both') throw configError(`direction ${JSON.stringify(dir)} must be tx, rx or both`);
+  const seed = req.seed ?? defaultSeed;
+  const impair = new LinkImpairment({
+    seed,
+    ...(req.lossPercent !== undefined ? { lossPercent: Number(req.lossPercent) } : {}),
+    lossDirection: dir === 'tx' ? 'aToB' : dir === 'rx' ? 'bToA' : 'both',
+    ...(req.delayMs !== undefined ? { delayMs: Number(req.delayMs) } : {}),
+    ...(req.jitterMs !== undefined ? { jitterMs: Number(req.jitterMs) } : {}),
+  });
+  return { impair, config: { ...req, direction: dir, seed } };
+}
+
+/**
+ * The admin changes of a flap request, relative to now (null: `req` cancels): explicit changes, or
+ * `count` cycles of down for `downMs` every `periodMs` from now. Throws VFAB_FAULTS_BAD_CONFIG.
+ */
+export function flapChanges(req: FlapRequest): Array<{ atMs: number; up: boolean }> | null {
+  let changes: Array<{ atMs: number; up: boolean }>;
+  if ('schedule' in req && Array.isArray(req.schedule)) {
+    changes = req.schedule.map((c) => ({ atMs: Number(c.atMs), up: c.up !== false }));
+  } else if ('periodMs' in req) {
+    const periodMs = Number(req.periodMs);
+    const downMs = Number(req.downMs);
+    const count = Number(req.count ?? 1);
+    if (!(Number.isInteger(count) && count >= 1 && count * 2 <= MAX_FLAP_CHANGES)) throw configError(`flap count ${req.count} must be 1..${MAX_FLAP_CHANGES / 2}`);
+    if (!(Number.isFinite(periodMs) && Number.isFinite(downMs) && downMs > 0 && downMs < periodMs)) throw configError(`flap down time ${req.downMs} ms must be > 0 and < the period ${req.periodMs} ms`);
+    changes = [];
+    for (let k = 0; k < count; k++) changes.push({ atMs: k * periodMs, up: false }, { atMs: k * periodMs + downMs, up: true });
+  } else {
+    return null;
+  }
+  if (changes.some((c) => !(c.atMs >= 0))) throw configError('flap times must be >= 0 (relative to now)');
+  new FlapPlan({ changes }); // validates order and size
+  return changes;
+}

@@ -26,8 +26,8 @@ export const MAX_MAC_FLAP_WINDOW_MS = 3_600_000;
 export const DEFAULT_PORT_MTU_BYTES = 1500;
 export const MIN_PORT_MTU_BYTES = 576;
 export const MAX_PORT_MTU_BYTES = 9216;
-/** Ports per switch (a stack of a few 48-port units) and members per static channel (IOS: 8). */
-export const MAX_SWITCH_PORTS = 512;
+/** Ports per switch (a stack of 48-port units; the topology schema's limit, lib/topology/model.ts) and members per static channel (IOS: 8). */
+export const MAX_SWITCH_PORTS = 1024;
 export const MAX_CHANNEL_MEMBERS = 8;
 export const MAX_PORT_CHANNELS = 128;
 /** Longest port, channel or switch name. */

@@ -41,6 +41,13 @@ export const DEFAULT_MAC_AGING_SECONDS = 300;
 /** Ports in one EtherChannel (IOS static channel) [INF]. */
 export const MAX_PORT_CHANNEL_MEMBERS = 8;
 export const MAX_SWITCH_PORTS = 1024; // [INF] per physical switch
+/** Hosts in one topology: the hosts one vCenter Server manages (2500 in vSphere 7 and 8) [INF]. What one
+ * machine runs is less (docs/scale.md: 100 hosts x 10 VMs in 15 s and about 2 GiB); the simulation more. */
+export const MAX_HOSTS = 2500;
+/** Links in one topology: two uplinks for each of MAX_HOSTS hosts, with room for switch-to-switch cables [INF]. */
+export const MAX_LINKS = 16384;
+/** Physical switches in one topology [INF]. */
+export const MAX_SWITCHES = 64;
 export const MAX_DISKS_PER_VM = 60; // [INF] 4 controllers x 15
 export const MAX_LUNS_PER_ARRAY = 256; // [INF] SCSI LUN IDs 0-255 on a target
 /** Paths per LUN [INF: ESXi allows 32]. */

@@ -2,7 +2,7 @@
 // typed (bench/index.ts turns a BenchUsageError into exit 2). Leaves out running the bench.
 
 import { expect } from 'chai';
-import { AREAS, BenchUsageError, parseBenchArgs } from '../../bench/options.js';
+import { AREAS, BenchUsageError, MAX_SCALE_HOSTS, MAX_SCALE_SIZES, parseBenchArgs } from '../../bench/options.js';
 import { DEFAULT_ROUNDS, MAX_ROUNDS } from '../../bench/harness.js';
 
 function usageError(argv: string[]): string {
@@ -51,5 +51,14 @@ describe('bench options', () => {
     expect(usageError(['--seconds', '1e0'])).to.match(/^--seconds 1e0:/);
     expect(usageError(['--only', 'fabric,nfs'])).to.match(/^--only fabric,nfs: unknown area 'nfs'/);
     expect(usageError(['--only', ''])).to.match(/^--only : unknown area/);
+  });
+
+  it('takes --hosts as the scale area\'s sizes: even numbers in range, a bounded list', () => {
+    expect(parseBenchArgs(['--only', 'scale', '--hosts', '10, 50,100']).hosts).to.deep.equal([10, 50, 100]);
+    expect(parseBenchArgs(['--hosts', String(MAX_SCALE_HOSTS)]).hosts).to.deep.equal([MAX_SCALE_HOSTS]);
+    for (const bad of ['11', '0', String(MAX_SCALE_HOSTS + 2), 'ten', '', '2.0']) {
+      expect(usageError(['--hosts', bad])).to.match(new RegExp(`^--hosts ${bad}: '`));
+    }
+    expect(usageError(['--hosts', Array(MAX_SCALE_SIZES + 1).fill('2').join(',')])).to.match(/at most \d+ sizes/);
   });
 });

@@ -8,9 +8,11 @@ import { schemaFieldTable } from '../../lib/topology/schema-doc.js';
 import { loadTopologyFile } from '../../lib/topology/load.js';
 import {
   MAX_NAME_LENGTH, MAX_PORT_GROUPS_PER_VSWITCH, MAX_UPLINKS_PER_VSWITCH, MAX_VNICS_PER_VM, MAX_VSWITCHES_PER_HOST,
-  MAX_VSWITCH_MTU_BYTES, MAX_PORT_CHANNEL_MEMBERS, MAX_STORAGE_PATHS, findPortGroup, linkPeer,
+  MAX_VSWITCH_MTU_BYTES, MAX_PORT_CHANNEL_MEMBERS, MAX_STORAGE_PATHS, MAX_HOSTS, MAX_LINKS, MAX_SWITCHES,
+  MAX_SWITCH_PORTS, findPortGroup, linkPeer,
 } from '../../lib/topology/model.js';
 import { MAX_READ_CACHE_BYTES } from '../../lib/storage/block-cache.js';
+import { HA_MAX_HOSTS } from '../../lib/ha/config.js';
 import schema from '../../lib/topology/topology.schema.json' with { type: 'json' };
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -45,6 +47,11 @@ describe('topology docs and examples', () => {
     expect(d.label.maxLength).to.equal(MAX_NAME_LENGTH);
     expect(d.portChannel.properties.members.maxItems).to.equal(MAX_PORT_CHANNEL_MEMBERS);
     expect(d.hostStorage.properties.paths.maximum).to.equal(MAX_STORAGE_PATHS);
+    expect(schema.properties.hosts.maxItems).to.equal(MAX_HOSTS);
+    expect(schema.properties.links.maxItems).to.equal(MAX_LINKS);
+    expect(schema.properties.switches.maxItems).to.equal(MAX_SWITCHES);
+    expect(d.cluster.properties.hosts.maxItems).to.equal(HA_MAX_HOSTS);
+    expect(d.switch.properties.ports.maxItems).to.equal(MAX_SWITCH_PORTS);
   });
 
   it('§2.6 native-vlan-trap: a VST port group on the trunk\'s native VLAN, and a VLAN-0 port group beside it', async () => {

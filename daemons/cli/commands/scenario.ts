@@ -8,32 +8,41 @@ import { EventOrderer, mergeEvents } from '../../../lib/events/order.js';
 import { wallClockText, wallTimeText } from '../../../lib/fabric-clock.js';
 import { readState } from '../../fabric/state.js';
 import { EventPoller, type PolledEvents } from '../../scenario/events.js';
-import { type CommandTable, defineCommand, printJson, JSON_OPTION, EXIT_OK, EXIT_FAILED, EXIT_USAGE } from '../io.js';
+import { type CommandTable, defineCommand, printJson, JSON_OPTION, EXIT_OK, EXIT_FAILED, EXIT_USAGE, UsageError } from '../io.js';
+import { DEFAULT_SIM_SEED } from '../../../lib/sim/scheduler.js';
 import { MAX_TIME_SCALE } from '../fabric-commands.js';
 import { suggest } from '../../fabric/state.js';
 
 const run = defineCommand(
   {
-    usage: ['SCENARIO [--out DIR] [--junit FILE] [--time-scale N] [--json] [--quiet]'],
+    usage: ['SCENARIO [--out DIR] [--junit FILE] [--time-scale N] [--json] [--quiet]', 'SCENARIO --sim [--seed N] [--out DIR] [--junit FILE] [--json] [--quiet]'],
     description: `Runs a scenario file: brings its topology up as a private fabric (own state directory), performs the
 steps (traffic, pings, link failures, impairments, kills, MAC changes, datastore power-ons and
 races, storage faults, waits, captures), checks every
 expectation, writes the timeline and captures, and tears the fabric down (also on Ctrl-C).
-Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.`,
+Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.
+With --sim the hosts and switches run in this one process on a virtual clock (no daemons, no sockets):
+a run takes as long as the CPU needs, and the same --seed gives byte-identical timeline and captures.
+Scenarios that kill processes or use storage, HA or vMotion are refused with the reason
+(docs/simulation.md).`,
     options: {
       out: { type: 'string', value: 'DIR', description: 'output directory (default .vfab/runs/<scenario>-<timestamp>)' },
       junit: { type: 'string', value: 'FILE', description: 'also write JUnit XML (one test case per expectation)' },
       'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, description: "override the scenario's timeScale" },
       json: { ...JSON_OPTION, description: 'print the result document (expectations, steps, timeline) as JSON' },
       quiet: { type: 'bool', description: 'no progress lines' },
+      sim: { type: 'bool', description: 'simulate the fabric in this process on a virtual clock (deterministic; docs/simulation.md)' },
+      seed: { type: 'int', min: 0, max: 0xffffffff, value: 'N', description: `with --sim: the run seed for every random choice (default ${DEFAULT_SIM_SEED})` },
     },
     args: { min: 1, max: 1 },
-    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/datastore-host-crash.yaml', 'run scenarios/failover-notify-on.yaml --time-scale 5 --quiet'],
-    exits: { 1: 'an expectation failed (each says what was expected and what happened)', 2: 'bad usage, or the scenario or its topology is invalid' },
+    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/failover-notify-on.yaml --sim --seed 7', 'run scenarios/failover-notify-on.yaml --time-scale 5 --quiet'],
+    exits: { 1: 'an expectation failed (each says what was expected and what happened)', 2: 'bad usage, or the scenario or its topology is invalid, or --sim and the scenario needs what is not simulated' },
   },
   async ({ values, positionals }, io) => {
     const file = positionals[0]!;
     const timeScale = values['time-scale'];
+    if (values.seed !== undefined && !values.sim) throw new UsageError(`--seed ${values.seed} needs --sim (a daemon run has no run seed)`);
+    if (timeScale !== undefined && values.sim) throw new UsageError(`--time-scale ${timeScale} does not apply with --sim (virtual time runs as fast as the CPU allows)`);
     // the scenario engine (YAML, JSON Schema, fabric orchestration) loads only for `vfab run`
     const { runScenarioFile } = await import('../../scenario/run.js');
     const { ScenarioError } = await import('../../../lib/scenario/load.js');
@@ -45,11 +54,17 @@ Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.`,
         ...(values.out ? { outDir: values.out } : {}),
         ...(values.junit ? { junitFile: values.junit } : {}),
         ...(timeScale !== undefined ? { timeScale } : {}),
+        ...(values.sim ? { sim: { seed: values.seed ?? DEFAULT_SIM_SEED } } : {}),
         log: values.quiet || values.json ? () => {} : (l) => io.err(l),
       });
     } catch (e) {
       if (e instanceof ScenarioError || e instanceof TopologyError) {
         if (values.json) printJson(io, { passed: false, invalid: true, code: e.code, problems: e.problems });
+        else io.err(`vfab run: ${e.message}`);
+        return EXIT_USAGE;
+      }
+      if (e instanceof VfabError && e.code === 'VFAB_SIM_UNSUPPORTED') {
+        if (values.json) printJson(io, { passed: false, unsupported: true, code: e.code, reasons: e.details?.reasons ?? [] });
         else io.err(`vfab run: ${e.message}`);
         return EXIT_USAGE;
       }
@@ -62,7 +77,7 @@ Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.`,
       if (report.error) io.out(`ERROR ${report.error}`);
       for (const w of report.warnings) io.err(`warning: ${w}`);
       const failed = report.results.filter((r) => !r.passed).length;
-      io.out(`\n${report.passed ? 'PASS' : 'FAIL'} ${report.scenario}: ${report.results.length - failed}/${report.results.length} expectations met in ${(report.durationMs / 1000).toFixed(2)} s of fabric time`);
+      io.out(`\n${report.passed ? 'PASS' : 'FAIL'} ${report.scenario}: ${report.results.length - failed}/${report.results.length} expectations met in ${(report.durationMs / 1000).toFixed(2)} s of ${report.sim ? `simulated fabric time (seed ${report.sim.seed})` : 'fabric time'}`);
       io.out(`timeline and captures: ${report.outDir}`);
     }
     return report.passed ? EXIT_OK : EXIT_FAILED;
