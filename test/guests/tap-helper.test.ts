@@ -1,8 +1,8 @@
 // daemons/guests/tap-attach.ts and tap-helper.py: a netns guest's vNIC as a tap device served by the
 // python3 helper, on its own (no hostd): the tap appears in the namespace, frames pass both ways (an ARP
 // request from the link is answered by the namespace's kernel), frames from the guest leave the helper
-// several per write and reach the link several per read, carrier off shows NO-CARRIER inside, a bad record from hostd ends the helper (exit 3) and its tap,
-// stdin closing (hostd gone, also by kill -9) ends it and its tap, a helper that ends or sends a bad length
+// several per write and reach the link several per read, carrier off shows NO-CARRIER inside, a bad
+// record from hostd ends the helper (exit 3) and its tap, stdin closing (hostd gone, also by kill -9) ends it and its tap, a helper that ends or sends a bad length
 // takes the link's carrier down (counted, an event) without throwing. Needs root, iproute2, python3;
 // skips with the reason elsewhere and fails in CI. Namespaces vfabt-tap<pid>-*, removed in after().
 import { expect } from 'chai';
