@@ -5,7 +5,7 @@
 // get pass/fail), that the last one matches the run's own --json report (steps with their scene times,
 // each expectation's result, the verdict), that the page's actions are refused during the run, and that
 // the server stops with the run. Also the usage errors: --ui with --sim, --ui-port without --ui, a bad
-// --ui-port as typed. Leaves out the page (page.test.ts draws `scenario` rows from recorded messages).
+// --ui-port as typed, or one in use. Leaves out the page (page.test.ts draws `scenario` rows from recorded messages).
 
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
@@ -152,7 +152,20 @@ describe('vfab run --ui (e2e)', function () {
     expect(alone.stderr).to.contain('--ui-port 0 needs --ui');
     const bad = await runCli(['run', SCENARIO, '--ui', '--ui-port=70000'], { stateDir: state });
     expect(bad.code).to.equal(2);
-    expect(bad.stderr).to.contain('--ui-port');
-    expect(bad.stderr).to.contain('70000');
+    expect(bad.stderr).to.contain('--ui-port 70000: must be 0-65535');
+  });
+
+  it('a --ui-port in use exits 2 naming it as typed', async function () {
+    this.timeout(RUN_TIMEOUT_MS);
+    const taken = http.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await runCli(['run', SCENARIO, '--ui', '--ui-port', String(port), '--quiet', '--out', path.join(tmp, 'out-taken')], { stateDir: path.join(tmp, 'state-taken'), timeoutMs: RUN_TIMEOUT_MS });
+      expect(r.code, r.stderr).to.equal(2);
+      expect(r.stderr).to.contain(`--ui-port ${port}: in use`);
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
   });
 });
