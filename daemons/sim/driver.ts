@@ -180,6 +180,11 @@ export class SimDriver implements ScenarioDriver {
       case 'wait':
         await this.sleep(a.ms);
         return undefined;
+      case 'kill':
+        return f.kill(a.node) ? 'killed' : 'killed (was not running)';
+      case 'restart':
+        f.restart(a.node);
+        return 'started afresh';
       default:
         throw new VfabError('VFAB_SIM_UNSUPPORTED', `${a.kind} is not simulated (docs/simulation.md); run this scenario without --sim`);
     }
@@ -212,6 +217,10 @@ export class SimDriver implements ScenarioDriver {
     this.streams.set(a.name, run);
     // frame k leaves at start + k / rate: one timer per frame, each setting the next
     const sendNext = () => {
+      if (!this.f.running(src.name) || this.f.nodes.get(src.name) !== src) {
+        run.error = `${src.name} (the host of ${a.from}) was killed`;
+        return;
+      }
       if (!core.isPoweredOn(a.from)) {
         run.error = `${a.from} was powered off`;
         return;
@@ -233,6 +242,7 @@ export class SimDriver implements ScenarioDriver {
     const point = a.point;
     const dot = point.indexOf('.');
     const node = f.nodes.get(point.slice(0, dot));
+    if (node) f.node(node.name); // a killed node takes no frames (VFAB_DAEMON_DOWN)
     let take: (frame: Buffer) => void;
     let owner: { events: { add(type: string, fields: Record<string, unknown>): void }; after(): void };
     if (node?.kind === 'switch') {

@@ -131,6 +131,7 @@ export class SimLinkEnd {
   }
 
   private deliver(frame: Uint8Array): void {
+    if (!this.link.running(this)) return; // held by an impairment while its node died: gone with the node
     this.counters.rxFrames++;
     this.counters.rxBytes += frame.length;
     this.handlers?.frame(frame);
@@ -181,6 +182,21 @@ export class SimLinkEnd {
       }));
     });
     return { changes };
+  }
+
+  /**
+   * This end's node died: what its daemon held of the link is gone (admin state, impairment, flap timers,
+   * counters, the carrier it had seen). Carrier itself follows from the node no longer running
+   * (SimLink.carrierChanged); a restarted node starts from this fresh state, as a new process does.
+   */
+  reset(): void {
+    for (const t of this.flapTimers) this.link.sched.cancel(t);
+    this.flapTimers = [];
+    this.flapState = null;
+    this.faults = null;
+    this.adminUp = true;
+    this.carrierSeen = false;
+    this.counters = zeroCounters();
   }
 
   clearCounters(): void {
