@@ -73,7 +73,7 @@ const FAILOVER_FIGURES: FigureSpec[] = [
 ];
 
 export const GUESTS_METHOD =
-  'one iperf3 TCP flow (default options: cubic, 128 KiB writes) per side and round between two network namespaces; both guests\' interfaces MTU 1500, kernel defaults otherwise (VDE: tap without vnet header; vfab: kernel vxlan device moved into the namespace); CPU ns/segment = user+system of the path\'s userspace processes (vfab: every daemon of the fabric; VDE: vde_switch + both vde_plug2tap) per full-size data segment delivered (iperf3\'s received bytes / MSS 1448; the ACKs ride along uncounted; the system time includes the kernel work a write to a tap or a UDP send does for the receiving guest, on both sides); ping: ' +
+  'one iperf3 TCP flow (default options: cubic, 128 KiB writes) per side and round between two network namespaces; both guests\' interfaces MTU 1500, kernel defaults otherwise (VDE: tap without vnet header; vfab: a tap served by its TAP helper, VFAB_GUEST_ATTACH=tap, the default; or the kernel vxlan device with VFAB_GUEST_ATTACH=vxlan); CPU ns/segment = user+system of the path\'s userspace processes (vfab: every daemon of the fabric and their children, the TAP helpers; VDE: vde_switch + both vde_plug2tap) per full-size data segment delivered (iperf3\'s received bytes / MSS 1448; the ACKs ride along uncounted; the system time includes the kernel work a write to a tap or a UDP send does for the receiving guest, on both sides); ping: ' +
   `${PING_COUNT} echoes ${PING_INTERVAL_S * 1000} ms apart, 56-byte payload`;
 
 export interface GuestPath {
@@ -189,6 +189,19 @@ export function guestNetns(status: any, vm: string): string | null {
   return typeof g?.netns === 'string' ? g.netns : null;
 }
 
+/** `pids` and their direct children (/proc/PID/task/PID/children), for CPU accounting of a path's processes. */
+export function withChildren(pids: readonly number[]): number[] {
+  const out = [...pids];
+  for (const pid of pids) {
+    try {
+      out.push(...fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter((x) => /^\d+$/.test(x)).map(Number));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 export class VfabGuests {
   private constructor(readonly state: FabricState, readonly dir: string, readonly path: GuestPath) {}
 
@@ -216,7 +229,8 @@ export class VfabGuests {
       const p: GuestPath = {
         client: { netns: await ns('esx1', 'ga'), ip: '192.0.2.1' },
         server: { netns: await ns('esx2', 'gb'), ip: '192.0.2.2' },
-        pids: () => s.daemons.map((d) => d.pid),
+        // the daemons and their children: the hosts' TAP helpers (daemons/guests/tap-helper.py) are on the path
+        pids: () => withChildren(s.daemons.map((d) => d.pid)),
       };
       return new VfabGuests(s, dir, p);
     } catch (e) {

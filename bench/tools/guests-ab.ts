@@ -4,10 +4,13 @@
 // segment of all its daemons and of each, and takes the fabric down; VDE (bench/peers/vde-netns.ts) runs
 // in the same rounds as the yardstick. The order alternates per round. Medians at the end. Needs root,
 // iperf3, vde2. Bounded: ROUNDS x (checkouts + 1) flows.
-// usage: node --import tsx bench/tools/guests-ab.ts ROUNDS SECONDS CHECKOUT_A [CHECKOUT_B ...]
+// A checkout may end in :tap or :vxlan (VFAB_GUEST_ATTACH for its fabric): the two attach modes of one
+// checkout side by side. CPU per segment counts the daemons and their children (the TAP helpers).
+// usage: node --import tsx bench/tools/guests-ab.ts ROUNDS SECONDS CHECKOUT_A[:tap|:vxlan] [CHECKOUT_B ...]
 //   e.g. (git archive main | tar -x -C /tmp/base; cd /tmp/base; ln -s /work/main/node_modules; npx tsc -p tsconfig.build.json)
 //        node --import tsx bench/tools/guests-ab.ts 3 4 /tmp/base "$PWD"
 
+import fs from 'node:fs';
 import path from 'node:path';
 
 interface Measured { gbps: number; nsPerSegment: number; detail: string }
@@ -24,22 +27,40 @@ const { cpuSecondsOf, processCpuSeconds } = await import(`${here}/bench/harness.
 const { VdeNetnsPair } = await import(`${here}/bench/peers/vde-netns.ts`);
 
 const sides: Array<{ name: string; measure: () => Promise<Measured> }> = [];
-for (const dir of checkouts.map((c) => path.resolve(c))) {
+/** The daemons' children (the TAP helpers), read from /proc. */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter((x) => /^\d+$/.test(x)).map(Number);
+  } catch {
+    return [];
+  }
+}
+for (const spec of checkouts) {
+  const [, dirArg, attach] = /^(.*?)(?::(tap|vxlan))?$/.exec(spec)!;
+  const dir = path.resolve(dirArg!);
   const m = await import(`${dir}/bench/guests.ts`);
   sides.push({
-    name: dir,
+    name: spec,
     measure: async () => {
-      const g = await m.VfabGuests.start(`${dir}/bench/topologies/guests.yaml`);
+      const saved = process.env.VFAB_GUEST_ATTACH;
+      if (attach) process.env.VFAB_GUEST_ATTACH = attach;
+      const g = await m.VfabGuests.start(`${dir}/bench/topologies/guests.yaml`).finally(() => {
+        if (saved === undefined) delete process.env.VFAB_GUEST_ATTACH;
+        else process.env.VFAB_GUEST_ATTACH = saved;
+      });
       try {
         await m.waitReachable(g.path, 'vfab');
         await m.tcpFlow(g.path, 1, 1);
-        const pids: number[] = g.state.daemons.map((d: { pid: number }) => d.pid);
+        const daemonPids: number[] = g.state.daemons.map((d: { pid: number }) => d.pid);
+        const helperPids = daemonPids.flatMap(childrenOf);
+        const pids = [...daemonPids, ...helperPids];
         const c0 = pids.map((p) => processCpuSeconds(p) ?? 0);
         const t = await m.tcpFlow(g.path, seconds, 1);
         const c1 = pids.map((p) => processCpuSeconds(p) ?? 0);
         const ns = (i: number) => ((c1[i]! - c0[i]!) / t.run.segments) * 1e9;
         const total = pids.reduce((a, _p, i) => a + ns(i), 0);
-        const detail = g.state.daemons.map((d: { name: string }, i: number) => `${d.name} ${Math.round(ns(i))}`).join(', ');
+        const detail = [...g.state.daemons.map((d: { name: string }, i: number) => `${d.name} ${Math.round(ns(i))}`),
+          ...(helperPids.length ? [`${helperPids.length} helpers ${Math.round(helperPids.reduce((a, _p, k) => a + ns(daemonPids.length + k), 0))}`] : [])].join(', ');
         return { gbps: t.run.receivedBitsPerSecond / 1e9, nsPerSegment: total, detail: `${detail}; ${t.run.retransmits} retransmits` };
       } finally {
         await g.stop();

@@ -239,7 +239,7 @@ function guestLines(vm: string, g: any): string[] {
   const where = g.netns ? `netns ${g.netns} (vfab exec ${vm} -- COMMAND)` : (g.kind ?? 'guest');
   const lines = [`  guest ${vm}: ${where}`];
   if (Array.isArray(g.interfaces) && g.interfaces.length > 0) {
-    lines.push(indent(table([['interface', 'nic', 'mac', 'ip', 'mtu', 'carrier'], ...g.interfaces.map((i: any) => [String(i.name), String(i.nic), String(i.mac), i.ip ?? '-', String(i.mtu), i.protodown ? 'down (protodown)' : i.carrier ? 'up' : 'down'])]), 4));
+    lines.push(indent(table([['interface', 'nic', 'mac', 'ip', 'mtu', 'carrier'], ...g.interfaces.map((i: any) => [String(i.name), String(i.nic), String(i.mac), i.ip ?? '-', String(i.mtu), i.protodown ? (g.attach === 'tap' ? 'down (tap carrier off)' : 'down (protodown)') : i.carrier ? 'up' : 'down'])]), 4));
   }
   return lines;
 }

@@ -1,12 +1,15 @@
 // Linux network namespaces as guests (topology `kind: netns`; docs/guests.md "Network namespaces"). For
 // each such VM hostd creates a namespace `<prefix><fabric>-<vm>` (prefix `vfab-`, or $VFAB_NETNS_PREFIX)
-// and, per vNIC, a kernel vxlan device (daemons/guests/vxlan-device.ts) that is moved into it and renamed
+// and, per vNIC, an interface eth0, eth1, ... in vNIC order. Two ways to attach it ($VFAB_GUEST_ATTACH,
+// default tap where the helper can run): `tap`, a tap device served by a python3 helper process in the
+// namespace (daemons/guests/tap-attach.ts), carrier shown by TUNSETCARRIER; or `vxlan`, a kernel vxlan
+// device (daemons/guests/vxlan-device.ts) that is moved into it and renamed
 // eth0, eth1, ... in vNIC order, with the vNIC's MAC, MTU, address and (first gateway) default route. Each
 // device talks VXLAN over 127.0.0.1 to the host's one VxlanSocket (daemons/link/vxlan-socket.ts), whose
 // tunnel per vNIC is the FrameLink hostd binds as "<vm>.<nic>". The kernel end of every tunnel of a host
 // listens on one UDP port (0.0.0.0:<port> in the root namespace, chosen free at start); VNIs are 1..n.
-// Carrier of a vNIC's link (link down/up, flaps, power off) is mirrored into the namespace as protodown:
-// the guest sees NO-CARRIER.
+// Carrier of a vNIC's link (link down/up, flaps, power off) is mirrored into the namespace (vxlan:
+// protodown; tap: the helper's TUNSETCARRIER): the guest sees NO-CARRIER.
 //
 // What was created is recorded in <run dir>/guests/<host>.netns.json before it is created, so that a
 // host restarted after kill -9, `vfab down` and the next `vfab up` remove leftovers
@@ -20,8 +23,10 @@ import path from 'node:path';
 import dgram from 'node:dgram';
 import { VfabError } from '../../lib/errors.js';
 import type { Vm } from '../../lib/topology/model.js';
-import type { FrameLink } from '../../lib/link/frame-link.js';
+import { FrameLink } from '../../lib/link/frame-link.js';
 import { VxlanSocket } from '../link/vxlan-socket.js';
+
+import { TapHelper, tapAttachAvailable } from './tap-attach.js';
 import { canManageNetworks, netnsNeedsRoot, createVxlanDevice, deleteLink, run, MAX_IFNAME_BYTES } from './vxlan-device.js';
 import type { GuestAttachContext, GuestAttachment } from './attach.js';
 
@@ -40,6 +45,20 @@ export function netnsPrefix(env: NodeJS.ProcessEnv = process.env): string {
   const p = env.VFAB_NETNS_PREFIX ?? DEFAULT_NETNS_PREFIX;
   if (!PREFIX_RE.test(p)) throw new VfabError('VFAB_GUEST_BAD_PREFIX', `VFAB_NETNS_PREFIX ${JSON.stringify(p)}: use 1-${MAX_NETNS_PREFIX_BYTES} of A-Z a-z 0-9 _ -`);
   return p;
+}
+
+export type GuestAttachMode = 'tap' | 'vxlan';
+export const GUEST_ATTACH_MODES: readonly GuestAttachMode[] = ['tap', 'vxlan'];
+
+/**
+ * How netns guests' vNICs are attached: $VFAB_GUEST_ATTACH (tap | vxlan), else tap when the helper can
+ * run here (it ships with vfab; /dev/net/tun exists), else vxlan.
+ */
+export function guestAttachMode(env: NodeJS.ProcessEnv = process.env, tapAvailable = tapAttachAvailable): GuestAttachMode {
+  const v = env.VFAB_GUEST_ATTACH;
+  if (v === undefined || v === '') return tapAvailable() ? 'tap' : 'vxlan';
+  if (!(GUEST_ATTACH_MODES as readonly string[]).includes(v)) throw new VfabError('VFAB_GUEST_BAD_ATTACH', `VFAB_GUEST_ATTACH ${JSON.stringify(v)}: use ${GUEST_ATTACH_MODES.join(' or ')}`);
+  return v as GuestAttachMode;
 }
 
 /** The namespace of VM `vm` of fabric `fabric` (topology names are [A-Za-z0-9_-], at most 32 bytes). */
@@ -165,7 +184,9 @@ export async function removeNetnsLeftovers(runDir: string): Promise<string[]> {
 // ------------------------------------------------------------------ the host's shared socket
 
 interface HostShared {
-  socket: VxlanSocket;
+  mode: GuestAttachMode;
+  /** vxlan mode: the socket every tunnel of this host shares. */
+  socket: VxlanSocket | undefined;
   /** The UDP port every kernel device of this host listens on (root namespace, 0.0.0.0). */
   kernelPort: number;
   nextVni: number;
@@ -192,8 +213,9 @@ async function openShared(runDir: string, host: string): Promise<HostShared> {
   const file = recordFile(runDir, host);
   // leftovers of this host's earlier life (killed before it could clean up)
   await removeRecorded(file, host);
-  const socket = await VxlanSocket.open('127.0.0.1', 0);
-  return { socket, kernelPort: await freeUdpPort(), nextVni: 1, users: 0, record: { host, namespaces: [], devices: [] }, file };
+  const mode = guestAttachMode();
+  const socket = mode === 'vxlan' ? await VxlanSocket.open('127.0.0.1', 0) : undefined;
+  return { mode, socket, kernelPort: mode === 'vxlan' ? await freeUdpPort() : 0, nextVni: 1, users: 0, record: { host, namespaces: [], devices: [] }, file };
 }
 
 // ------------------------------------------------------------------ attach
@@ -204,9 +226,12 @@ interface NetnsInterface {
   mac: string;
   mtu: number;
   ip: string | null;
-  vni: number;
+  vni: number | null;
   link: FrameLink;
+  /** NO-CARRIER shown inside (vxlan: protodown; tap: the helper's carrier off). */
   protodown: boolean;
+  /** tap mode: the helper serving the interface. */
+  tap?: TapHelper;
 }
 
 export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAttachment> {
@@ -236,7 +261,8 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
     const down = !(i.link.carrier && powered);
     queue = queue.then(async () => {
       if (closed || down === i.protodown) return;
-      await run('ip', ['-n', ns, 'link', 'set', i.name, 'protodown', down ? 'on' : 'off']);
+      if (i.tap) i.tap.setCarrier(!down);
+      else await run('ip', ['-n', ns, 'link', 'set', i.name, 'protodown', down ? 'on' : 'off']);
       i.protodown = down;
     }).catch((e: Error) => ctx.event('guest-error', { vm: vm.name, error: e.message }));
   };
@@ -245,6 +271,7 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
     if (closed) return;
     closed = true;
     await queue;
+    await Promise.all(ifaces.map((i) => i.tap?.close()));
     for (const i of ifaces) i.link.close();
     try {
       if (ours) {
@@ -254,7 +281,7 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
       }
     } finally {
       if (--sh.users === 0) {
-        sh.socket.close();
+        sh.socket?.close();
         shared = undefined;
       }
     }
@@ -273,25 +300,36 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
     for (const [index, nic] of vm.nics.entries()) {
       const name = guestIfName(index);
       const mtu = nic.mtu ?? DEFAULT_GUEST_MTU;
-      const vni = sh.nextVni++;
-      const link = sh.socket.tunnel({ vni, remoteAddress: '127.0.0.1', remotePort: sh.kernelPort, name: `${vm.name}.${nic.name}` });
-      const iface: NetnsInterface = { nic: nic.name, name, mac: nic.macText, mtu, ip: nic.ip?.text ?? null, vni, link, protodown: false };
-      ifaces.push(iface);
-      const temp = tempDeviceName(prefix);
-      sh.record.devices.push(temp);
-      save();
-      await createVxlanDevice({ name: temp, vni, listenPort: sh.kernelPort, remote: '127.0.0.1', remotePort: sh.socket.port, mtu, mac: nic.macText });
-      await run('ip', ['link', 'set', temp, 'netns', ns]);
-      forget(sh.record.devices, temp);
-      save();
-      await run('ip', ['-n', ns, 'link', 'set', temp, 'name', name]);
+      const linkName = `${vm.name}.${nic.name}`;
+      if (sh.mode === 'tap') {
+        const link = new FrameLink(linkName);
+        const iface: NetnsInterface = { nic: nic.name, name, mac: nic.macText, mtu, ip: nic.ip?.text ?? null, vni: null, link, protodown: false };
+        ifaces.push(iface);
+        // the helper creates the tap inside the namespace: nothing passes through the root namespace
+        iface.tap = await TapHelper.start({ netns: ns, ifname: name, mtu, link, event: ctx.event });
+        await run('ip', ['-n', ns, 'link', 'set', name, 'address', nic.macText, 'mtu', String(mtu)]);
+      } else {
+        const socket = sh.socket!;
+        const vni = sh.nextVni++;
+        const link = socket.tunnel({ vni, remoteAddress: '127.0.0.1', remotePort: sh.kernelPort, name: linkName });
+        ifaces.push({ nic: nic.name, name, mac: nic.macText, mtu, ip: nic.ip?.text ?? null, vni, link, protodown: false });
+        const temp = tempDeviceName(prefix);
+        sh.record.devices.push(temp);
+        save();
+        await createVxlanDevice({ name: temp, vni, listenPort: sh.kernelPort, remote: '127.0.0.1', remotePort: socket.port, mtu, mac: nic.macText });
+        await run('ip', ['link', 'set', temp, 'netns', ns]);
+        forget(sh.record.devices, temp);
+        save();
+        await run('ip', ['-n', ns, 'link', 'set', temp, 'name', name]);
+      }
+      const iface = ifaces[ifaces.length - 1]!;
       if (nic.ip) await run('ip', ['-n', ns, 'addr', 'add', nic.ip.text, 'dev', name]);
       await run('ip', ['-n', ns, 'link', 'set', name, 'up']);
       if (nic.gateway !== undefined && nic.ip && !gatewaySet) {
         await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', nic.gateway, 'dev', name]);
         gatewaySet = true;
       }
-      link.onCarrier(() => mirror(iface));
+      iface.link.onCarrier(() => mirror(iface));
     }
   } catch (e) {
     await close().catch(() => undefined);
@@ -309,9 +347,12 @@ export async function attachNetnsGuest(ctx: GuestAttachContext): Promise<GuestAt
       kind: 'netns',
       netns: ns,
       exec: `vfab exec ${vm.name} -- COMMAND`,
-      kernelPort: sh.kernelPort,
-      vxlanPort: sh.socket.port,
-      interfaces: ifaces.map((i) => ({ nic: i.nic, name: i.name, mac: i.mac, mtu: i.mtu, ip: i.ip, vni: i.vni, carrier: i.link.carrier, protodown: i.protodown })),
+      attach: sh.mode,
+      ...(sh.socket ? { kernelPort: sh.kernelPort, vxlanPort: sh.socket.port } : {}),
+      interfaces: ifaces.map((i) => ({
+        nic: i.nic, name: i.name, mac: i.mac, mtu: i.mtu, ip: i.ip, carrier: i.link.carrier, protodown: i.protodown,
+        ...(i.tap ? { helperPid: i.tap.pid, helper: { ...i.tap.counters } } : { vni: i.vni }),
+      })),
     }),
   };
 }

@@ -98,29 +98,32 @@ describe('guests/netns: names and mtu', () => {
       if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
     });
 
-    it('records its namespace, shows power off as protodown, and close removes the namespace and the record', async () => {
-      const a = await attachNetnsGuest(ctx('unit'));
+    for (const mode of ['tap', 'vxlan'] as const)
+    it(`records its namespace, shows power off as NO-CARRIER (${mode === 'tap' ? 'tap carrier off' : 'protodown'}), and close removes the namespace and the record (attached by ${mode})`, async () => {
+      process.env.VFAB_GUEST_ATTACH = mode;
+      const a = await attachNetnsGuest(ctx('unit')).finally(() => delete process.env.VFAB_GUEST_ATTACH);
       const ns = `${prefix}unit-web1`;
       try {
         const record = JSON.parse(fs.readFileSync(path.join(runDir, 'guests', 'esx1.netns.json'), 'utf8'));
         expect(record.namespaces).to.deep.equal([ns]);
         expect(record.devices, 'the temporary device moved into the namespace').to.deep.equal([]);
         expect(a.links).to.have.length(1);
-        expect(a.status()).to.include({ kind: 'netns', netns: ns });
+        expect(a.status()).to.include({ kind: 'netns', netns: ns, attach: mode });
         expect(await run('ip', ['-n', ns, 'link', 'show', 'eth0'])).to.match(/mtu 1400/).and.match(/02:00:00:00:00:31/);
         a.powered!(false);
         let link = '';
-        for (let i = 0; i < 40 && !/protodown on/.test(link); i++) {
+        for (let i = 0; i < 40 && !/NO-CARRIER/.test(link); i++) {
           await new Promise((r) => setTimeout(r, 50));
           link = await run('ip', ['-n', ns, 'link', 'show', 'eth0']);
         }
-        expect(link).to.match(/NO-CARRIER/).and.match(/protodown on/);
+        expect(link).to.match(/NO-CARRIER/);
+        if (mode === 'vxlan') expect(link).to.match(/protodown on/);
         a.powered!(true);
-        for (let i = 0; i < 40 && /protodown on/.test(link); i++) {
+        for (let i = 0; i < 40 && /NO-CARRIER/.test(link); i++) {
           await new Promise((r) => setTimeout(r, 50));
           link = await run('ip', ['-n', ns, 'link', 'show', 'eth0']);
         }
-        expect(link).to.not.match(/protodown on/);
+        expect(link).to.not.match(/protodown on|NO-CARRIER/);
       } finally {
         await a.close();
       }
