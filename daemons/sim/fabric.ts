@@ -8,7 +8,8 @@
 // Randomness (ping ids, impairment seeds left unset) comes from the run seed (lib/sim/scheduler.ts).
 // A node can be killed (its core dropped, its timers cancelled, its cables lose carrier at the far end)
 // and restarted (a fresh core from its configuration, as a restarted daemon: same config, same clock
-// anchor, fresh state). Leaves out arrays and datastores, HA agents, vMotion, external and real guests
+// anchor, fresh state); vMotion runs on hosts' services made on demand (daemons/sim/vmotion.ts). Leaves
+// out arrays and datastores, HA agents, external and real guests
 // (netns, qemu) and VXLAN ports: simUnsupported (lib/sim/support.ts) names them before a run.
 
 import { EsxHost } from '../../lib/host/host.js';
@@ -35,7 +36,7 @@ export const SIM_CLOCK_ANCHOR: FabricClockAnchor = { monotonicNs: '0', wallMs: D
 export const MAX_SIM_CAPTURE_BYTES = 256 * 1024 * 1024;
 
 /** A deadline timer on the scheduler that follows a core's next deadline (the daemons' DeadlineTimer). */
-class SimDeadline {
+export class SimDeadline {
   private timer: SimTimer | undefined;
   private armedAtMs = Infinity;
   constructor(private readonly sched: SimTimers, private readonly next: () => number | null | undefined, private readonly fire: () => void) {}
@@ -167,6 +168,8 @@ export interface SimHost {
   config: HostConfig;
   /** The node's timers: cancelled together when it is killed. */
   timers: SimTimerGroup;
+  /** Its vMotion service, made on the first migration that involves it (daemons/sim/vmotion.ts). */
+  vmotion?: unknown;
 }
 
 export interface SimSwitch {
@@ -200,6 +203,8 @@ export class SimFabric {
   readonly links: SimLink[] = [];
   /** Every link end by "<node>.<interface>". */
   readonly ends = new Map<string, SimLinkEnd>();
+  /** VMs that vMotion moved off their topology host: VM name -> the host it runs on now. */
+  readonly vmMoved = new Map<string, string>();
   /** Nodes killed and not restarted: they have no core running, no timers and no carrier. */
   readonly stopped = new Set<string>();
   topology: Topology;
@@ -403,8 +408,10 @@ export class SimFabric {
     return n;
   }
 
-  /** The host a VM runs on. */
+  /** The host a VM runs on (where vMotion moved it, else its topology host). */
   hostOfVm(vm: string): SimHost {
+    const moved = this.vmMoved.get(vm);
+    if (moved !== undefined) return this.host(moved);
     for (const n of this.nodes.values()) if (n.kind === 'host' && n.config.host.vms.some((v) => v.name === vm)) return this.node(n.name) as SimHost;
     throw new VfabError('VFAB_NOT_FOUND', `no VM named ${vm}`);
   }

@@ -1,9 +1,9 @@
 // What the simulation mode (`vfab run --sim`, docs/simulation.md) runs and what it refuses, decided from
 // the scenario and its topology before anything starts: the network side (hosts, vSwitches, teaming,
 // builtin VMs, physical switches, cables, faults on cables, captures, `vfab set` changes, crafted frames)
-// is simulated, and so is killing or restarting a host or switch; storage (arrays, datastores, locks: a
-// topology's arrays are left out, simNotes), vSphere HA, vMotion, external and real guests and VXLAN
-// ports are not. Each refusal names the step or the
+// is simulated, and so are killing or restarting a host or switch and vMotion; storage (arrays,
+// datastores, locks: a topology's arrays are left out, simNotes), vSphere HA, external and real guests and
+// VXLAN ports are not. Each refusal names the step or the
 // topology part and why, so a user sees at once that the scenario needs daemon mode. Pure.
 
 import type { ActionStep, Expectation, Scenario } from '../scenario/model.js';
@@ -12,7 +12,6 @@ import type { Topology } from '../topology/model.js';
 /** Action kinds that need real processes or cores the simulation does not run, with the reason. */
 export const SIM_UNSUPPORTED_ACTIONS: Readonly<Partial<Record<ActionStep['kind'], string>>> = {
   isolate: 'cuts a management network watched by the HA agent (vSphere HA is not simulated)',
-  migrate: 'vMotion is not simulated',
   vmPower: 'powers a VM through datastore locks (storage is not simulated)',
   vmPowerRace: 'races datastore locks (storage is not simulated)',
   datastoreFormat: 'formats a datastore (storage is not simulated)',

@@ -1,7 +1,7 @@
 // `vfab run --sim` repeats exactly: the same seed gives byte-identical timeline.json, timeline.txt and
 // capture files; a different seed changes what is random (an impairment without its own seed loses
 // other frames). Each run is its own `vfab run --sim` process (dist/), so state that differs between
-// processes (clock readings, Math.random) would show; no daemons. Bounded: seven short runs.
+// processes (clock readings, Math.random) would show; no daemons. Bounded: nine short runs.
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -93,6 +93,13 @@ steps:
     expect(a.report.passed, a.report.error ?? JSON.stringify(a.report.results)).to.equal(true);
     expect(Object.keys(a.bytes).sort()).to.deep.equal(['crash.pcapng', 'timeline.json', 'timeline.txt']);
     expect(a.bytes['timeline.json']!.toString()).to.include('peer-gone');
+    for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
+  });
+  it('repeats a vMotion run byte for byte (migration id, passes and downtime on the virtual clock)', async () => {
+    const a = await simRun('scenarios/vmotion-notify-on.yaml', 5, path.join(tmp, 'v1'));
+    const b = await simRun('scenarios/vmotion-notify-on.yaml', 5, path.join(tmp, 'v2'));
+    expect(a.report.passed, a.report.error).to.equal(true);
+    expect(a.bytes['timeline.json']!.toString()).to.include('vmotion-resumed');
     for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
   });
 });
