@@ -3,7 +3,7 @@
 // in a temporary state dir and stopped by PID), with the ui server (daemons/ui/server.ts) run in this
 // process. Per round: a fresh page load, timed from navigation start to the first full draw of the
 // topology (the page's own mark, two frames after its first graph update); then UI_EVENTS_PER_SECOND
-// events injected into the server's fan-out (where the fabric's polled events enter it) for the phase,
+// events handed to the server with UiServer.injectEvents (the path the fabric's polled events take) for the phase,
 // each stamped with its wall time, and the page's event-to-screen latency (that stamp to the animation
 // frame that put its row on screen) as p50 and p99, with the longest gap between two frames while they
 // arrive (a page that keeps drawing frames stays responsive). Skipped, with the reason, where Chromium is
@@ -83,8 +83,6 @@ export async function runUiBench(opts: { log?: (line: string) => void; rounds?: 
     const drawnNodes = await first.evaluate(() => (globalThis as any).__vfab.cy.nodes().length as number);
     await first.close();
     log(`page draws ${drawnNodes} nodes; ${UI_EVENTS_PER_SECOND} events/s for ${seconds} s per round`);
-    // the server's fan-out: where the feed hands it the events it polled from the daemons
-    const fanOut = (server as unknown as { feed: { listener: { events(e: UiEvent[]): void } } }).feed.listener;
     const hosts = topology.hosts.map((h) => h.name);
     const ports = topology.hosts.flatMap((h) => h.vms.map((v) => `${v.name}.nic0`));
     let seq = 0;
@@ -122,7 +120,7 @@ export async function runUiBench(opts: { log?: (line: string) => void; rounds?: 
             ? { timeMs: Date.now() - t0, wall, source: host, seq, type: 'drop', port: ports[seq % ports.length]!, reason: 'vlan_mismatch', count: 1 }
             : { timeMs: Date.now() - t0, wall, source: `leaf${1 + (seq % 4)}`, seq, type: 'mac-learned', vlan: 10, mac: `00:50:56:02:${((seq >> 8) & 255).toString(16).padStart(2, '0')}:${(seq & 255).toString(16).padStart(2, '0')}`, port: `Gi1/0/${1 + (seq % 30)}` });
         }
-        fanOut.events(events);
+        server.injectEvents(events);
         const next = t0 + ((i + 1) * 1000) / UI_INJECT_SLICES_PER_SECOND;
         await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
       }

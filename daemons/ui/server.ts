@@ -20,11 +20,11 @@ import { type FabricState, findDaemon, suggest } from '../fabric/state.js';
 import { startCapture, type CaptureSession } from '../fabric/capture-client.js';
 import { setVmPower } from '../fabric/guest-actions.js';
 import { UiAuth, originProblem } from '../../lib/ui/auth.js';
-import { EventBatcher, diffSnapshots } from '../../lib/ui/view-model.js';
+import { EventBatcher, diffSnapshots, eventBatchWaitMs } from '../../lib/ui/view-model.js';
 import {
   LIVE_BATCH_MS, MAX_ACTION_BODY_BYTES, MAX_CAPTURE_FRAMES, MAX_CAPTURE_POINTS, MAX_CLIENT_BUFFER_BYTES, MAX_EVENTS_PER_BATCH, MAX_MAC_ROWS,
   MAX_RECENT_EVENTS, MAX_UI_CAPTURES, MAX_UI_CLIENTS, UI_PROTOCOL_VERSION, type ActionReply, type CaptureInfo, type LiveMessage,
-  type UiMacRow, type UiNodeDetails, type UiSnapshot,
+  type UiEvent, type UiMacRow, type UiNodeDetails, type UiSnapshot,
 } from '../../lib/ui/protocol.js';
 import { FabricFeed, UI_CONTROL_TIMEOUT_MS } from './feed.js';
 
@@ -89,8 +89,13 @@ export class UiServer {
   private readonly captureDir: string;
   private readonly uiDir: string;
   private last: UiSnapshot | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
-  private lastFlushAt = 0;
+  private deltaTimer: NodeJS.Timeout | undefined;
+  private lastDeltaAt = 0;
+  /** A status read came in since the last delta: the snapshot is built and diffed again. */
+  private viewChanged = false;
+  private eventsTimer: NodeJS.Timeout | undefined;
+  private lastEventsAt = 0;
+  private lastEventsSize = 0;
   /** Flushes that failed (a status reply of an unexpected shape). */
   flushErrors = 0;
   private boundPort = 0;
@@ -100,11 +105,11 @@ export class UiServer {
     this.uiDir = opts.uiDir ?? UI_DIST_DIR;
     this.captureDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfab-ui-captures-'));
     this.feed = new FabricFeed(opts.state, {
-      changed: () => this.scheduleFlush(),
-      events: (events) => {
-        this.batcher.push(events);
-        this.scheduleFlush();
+      changed: () => {
+        this.viewChanged = true;
+        this.scheduleDelta();
       },
+      events: (events) => this.injectEvents(events),
     });
     this.server = createGuardedServer((req, res) => void this.handle(req, res), { maxConnections: MAX_UI_CONNECTIONS });
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
@@ -137,7 +142,8 @@ export class UiServer {
 
   async close(): Promise<void> {
     this.feed.stop();
-    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.deltaTimer) clearTimeout(this.deltaTimer);
+    if (this.eventsTimer) clearTimeout(this.eventsTimer);
     for (const c of this.clients) c.ws.terminate();
     for (const c of this.captures.values()) await this.stopCapture(c).catch(() => {});
     await new Promise<void>((r) => this.server.close(() => r()));
@@ -148,29 +154,57 @@ export class UiServer {
   // ----------------------------------------------------------------------------------------------
   // Live stream
 
-  private scheduleFlush(): void {
-    if (this.flushTimer) return;
-    const wait = Math.max(0, this.lastFlushAt + LIVE_BATCH_MS - Date.now());
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
+  /**
+   * Hands `events` to every page as if the feed had just read them from the daemons: batched, kept among
+   * the recent events for pages that connect later, sent as `events` messages (they are not applied to the
+   * view model: the drawing's state comes from status reads). The feed calls this; so do the bench and
+   * tests that need a known event load without a fabric producing it.
+   */
+  injectEvents(events: readonly UiEvent[]): void {
+    this.batcher.push(events);
+    if (this.eventsTimer) return;
+    // quiet (the last batch was small): almost at once; busy: one batch per LIVE_BATCH_MS
+    this.eventsTimer = setTimeout(() => {
+      this.eventsTimer = undefined;
+      this.lastEventsAt = Date.now();
+      const batch = this.batcher.take();
+      this.lastEventsSize = batch?.events.length ?? 0;
+      if (batch) this.broadcast({ type: 'events', seq: 0, clockMs: this.feed.clock.nowMs(), events: batch.events, omitted: batch.omitted });
+    }, eventBatchWaitMs(this.lastEventsAt, this.lastEventsSize, Date.now()));
+    this.eventsTimer.unref();
+  }
+
+  private scheduleDelta(): void {
+    if (this.deltaTimer) return;
+    const wait = Math.max(0, this.lastDeltaAt + LIVE_BATCH_MS - Date.now());
+    this.deltaTimer = setTimeout(() => {
+      this.deltaTimer = undefined;
       try {
-        this.flush();
+        this.flushDelta();
       } catch (e) {
         // a daemon reply the view model could not read: counted and shown, never the end of vfab ui
         this.flushErrors++;
         if (this.flushErrors === 1) process.stderr.write(`vfab ui: could not build the view: ${(e as Error).message}\n`);
       }
     }, wait);
-    this.flushTimer.unref();
+    this.deltaTimer.unref();
   }
 
-  private flush(): void {
-    this.lastFlushAt = Date.now();
+  /** The snapshot is built and diffed only after a status read, not for every event batch. */
+  private flushDelta(): void {
+    this.lastDeltaAt = Date.now();
+    if (!this.viewChanged) return;
+    this.viewChanged = false;
     const clockMs = this.feed.clock.nowMs();
     const next = this.feed.view.snapshot(clockMs);
     const delta = this.last ? diffSnapshots(this.last, next) : undefined;
     this.last = next;
-    const batch = this.batcher.take();
+    // a page that fell behind still gets its fresh snapshot once it drained, even when nothing changed
+    this.broadcast(delta ? { type: 'delta', seq: 0, clockMs, delta } : undefined);
+  }
+
+  /** Sends `m` to every page that keeps up; a page over MAX_CLIENT_BUFFER_BYTES is skipped, then resynced. */
+  private broadcast(m: LiveMessage | undefined): void {
     for (const c of this.clients) {
       if (c.ws.bufferedAmount > MAX_CLIENT_BUFFER_BYTES) {
         c.behind = true;
@@ -182,8 +216,7 @@ export class UiServer {
         this.sendSnapshot(c, true);
         continue;
       }
-      if (delta) this.send(c, { type: 'delta', seq: 0, clockMs, delta });
-      if (batch) this.send(c, { type: 'events', seq: 0, clockMs, events: batch.events, omitted: batch.omitted });
+      if (m) this.send(c, { ...m });
     }
   }
 

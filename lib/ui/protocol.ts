@@ -37,7 +37,7 @@
 // reached (clients, captures); 503 VFAB_CONTROL_UNREACHABLE when a daemon does not answer (names it).
 //
 // Live stream: on connect the server sends `hello`, then `snapshot`; then `delta`s (changed entities,
-// replaced whole by id), `events` batches (at most one per LIVE_BATCH_MS, at most MAX_EVENTS_PER_BATCH
+// replaced whole by id), `events` batches (at most one per LIVE_BATCH_MS while busy, sooner while quiet: LIVE_QUIET_BATCH_MS; at most MAX_EVENTS_PER_BATCH
 // events, the rest counted in `omitted`; a snapshot's `recentEvents` are those sent before it, so a page
 // sees each event once). `scenario` and `daemon` are reserved: not sent yet (a daemon's reachability is in
 // `delta.daemons`; docs/ui.md "Not done yet"). A page that falls behind (more than
@@ -56,8 +56,15 @@ export const LOGIN_CODE_TTL_MS = 10 * 60_000;
 export const MAX_UI_CLIENTS = 16;
 /** Unsent bytes one page may have queued before it stops getting deltas (and resyncs later). */
 export const MAX_CLIENT_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Events are sent in batches, at most one batch per this many wall ms. */
+/** Deltas are sent at most one per this many wall ms; so are event batches while events keep coming
+ * (busy). */
 export const LIVE_BATCH_MS = 100;
+/** An event batch goes out this soon after the previous one when that one was small (at most
+ * LIVE_QUIET_BATCH_EVENTS events: the stream is quiet), so a lone event is not held for a whole
+ * LIVE_BATCH_MS; once batches grow, the server waits LIVE_BATCH_MS again. Wall ms. */
+export const LIVE_QUIET_BATCH_MS = 16;
+/** A batch of at most this many events counts as quiet (see LIVE_QUIET_BATCH_MS). */
+export const LIVE_QUIET_BATCH_EVENTS = 20;
 /** Most events in one batch; more in one interval are counted in `omitted` by type. */
 export const MAX_EVENTS_PER_BATCH = 500;
 /** Most events the server keeps for a page that connects later (the newest). */

@@ -2,12 +2,13 @@
 // --json` shows them) and their events into the page's UiSnapshot, and two snapshots into a UiDelta.
 // Pure: the server (daemons/ui/) passes in the replies, the events and the fabric time. Covers link state
 // (up, down, impaired, flapping), rates per link direction from counter differences, each vNIC's active
-// uplink and the teaming reason, drops, MAC moves per switch port (from mac-move/mac-flap events).
+// uplink and the teaming reason, drops, MAC moves per switch port (from mac-move/mac-flap events), and
+// the batching of events for the live stream (EventBatcher, eventBatchWaitMs).
 // Leaves out polling, HTTP and the page. Event order follows lib/events/order.ts (docs/events.md "Order").
 
 import { compareEvents } from '../events/order.js';
 import {
-  UI_PROTOCOL_VERSION, type LinkState, type UiArray, type UiDaemon, type UiDatastore, type UiDelta, type UiEvent, type UiHa, type UiHost,
+  LIVE_BATCH_MS, LIVE_QUIET_BATCH_EVENTS, LIVE_QUIET_BATCH_MS, UI_PROTOCOL_VERSION, type LinkState, type UiArray, type UiDaemon, type UiDatastore, type UiDelta, type UiEvent, type UiHa, type UiHost,
   type UiLink, type UiLinkEnd, type UiRate, type UiScenarioRun, type UiSnapshot, type UiSwitch, type UiUplink, type UiVm, type UiVswitch,
 } from './protocol.js';
 
@@ -408,6 +409,16 @@ export function diffSnapshots(prev: UiSnapshot, next: UiSnapshot): UiDelta | und
  * connects gets recent() (sent before) and then every batch taken after: each event once. Pure: the
  * server calls take() on its batch timer.
  */
+/**
+ * How long (wall ms from `nowMs`) the next event batch waits, given when the previous one went out and how
+ * many events it held: LIVE_QUIET_BATCH_MS after a small batch (a quiet stream: a lone event reaches the
+ * pages at once), LIVE_BATCH_MS after a big one (a busy stream: fewer, fuller messages). 0 = send now.
+ */
+export function eventBatchWaitMs(lastBatchAt: number, lastBatchEvents: number, nowMs: number): number {
+  const gap = lastBatchEvents <= LIVE_QUIET_BATCH_EVENTS ? LIVE_QUIET_BATCH_MS : LIVE_BATCH_MS;
+  return Math.max(0, lastBatchAt + gap - nowMs);
+}
+
 export class EventBatcher {
   private pending: UiEvent[] = [];
   private omitted: Record<string, number> = {};

@@ -1,7 +1,8 @@
 // lib/ui/view-model.ts: status replies and events -> UiSnapshot and UiDelta, with fixtures shaped like
 // the daemons' GET /control/status and a manual clock (times passed in). Also the event batcher's bounds.
 import { expect } from 'chai';
-import { EventBatcher, FabricView, diffSnapshots, linkState } from '../../lib/ui/view-model.js';
+import { EventBatcher, FabricView, diffSnapshots, eventBatchWaitMs, linkState } from '../../lib/ui/view-model.js';
+import { LIVE_BATCH_MS, LIVE_QUIET_BATCH_EVENTS, LIVE_QUIET_BATCH_MS } from '../../lib/ui/protocol.js';
 import type { UiEvent } from '../../lib/ui/protocol.js';
 
 interface LinkOpts { carrier?: boolean; adminUp?: boolean; tx?: number; rx?: number; impairment?: unknown; flap?: unknown }
@@ -220,5 +221,45 @@ describe('ui/view-model: EventBatcher', () => {
     const batch = b.take()!;
     expect(batch.events.length).to.equal(500);
     expect(batch.omitted).to.deep.equal({ drop: 500 });
+  });
+});
+
+describe('ui/view-model: eventBatchWaitMs', () => {
+  it('sends a batch at once when the last one is older than the gap, soon after a small batch, LIVE_BATCH_MS after a big one', () => {
+    // idle: the previous batch long ago, whatever its size
+    expect(eventBatchWaitMs(0, 500, 10_000)).to.equal(0);
+    // quiet: a small batch 5 ms ago, the next one LIVE_QUIET_BATCH_MS after it
+    expect(eventBatchWaitMs(1000, LIVE_QUIET_BATCH_EVENTS, 1005)).to.equal(LIVE_QUIET_BATCH_MS - 5);
+    expect(eventBatchWaitMs(1000, 1, 1000 + LIVE_QUIET_BATCH_MS)).to.equal(0);
+    // busy: a big batch 5 ms ago, the next one LIVE_BATCH_MS after it
+    expect(eventBatchWaitMs(1000, LIVE_QUIET_BATCH_EVENTS + 1, 1005)).to.equal(LIVE_BATCH_MS - 5);
+    expect(LIVE_QUIET_BATCH_MS).to.be.below(LIVE_BATCH_MS);
+  });
+
+  it('bounds the batches a busy stream sends: 1000 events/s in 10 ms slices gives at most one batch per quiet gap, fuller ones at higher rates', () => {
+    // the server's loop on a manual clock: events arrive every 10 ms, a batch goes out when its wait is over
+    const run = (perSlice: number): { batches: number; biggest: number } => {
+      let pending = 0, lastAt = -Infinity, lastSize = 0, dueAt: number | null = null, batches = 0, biggest = 0;
+      for (let now = 0; now < 1000; now++) {
+        if (now % 10 === 0) {
+          pending += perSlice;
+          if (dueAt === null) dueAt = now + eventBatchWaitMs(lastAt, lastSize, now);
+        }
+        if (dueAt !== null && now >= dueAt) {
+          batches++;
+          biggest = Math.max(biggest, pending);
+          lastAt = now;
+          lastSize = pending;
+          pending = 0;
+          dueAt = null;
+        }
+      }
+      return { batches, biggest };
+    };
+    const at1000 = run(10);
+    expect(at1000.batches).to.be.at.most(Math.ceil(1000 / LIVE_QUIET_BATCH_MS) + 1);
+    expect(at1000.biggest).to.be.at.most(LIVE_QUIET_BATCH_EVENTS);
+    const at5000 = run(50);
+    expect(at5000.batches).to.be.at.most(Math.ceil(1000 / LIVE_BATCH_MS) + 1);
   });
 });

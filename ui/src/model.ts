@@ -48,6 +48,10 @@ export function linkFps(l: UiLink): number {
   return (l.rate?.ab?.fps ?? 0) + (l.rate?.ba?.fps ?? 0);
 }
 
+/** The drawing changes (deltas, highlights starting and ending) at most this often (ms of page time):
+ * each change restyles and redraws the whole canvas, and with a delta every 100 ms and 100 drops/s that
+ * was a full redraw almost every frame. The timeline and the clock still update every frame. */
+export const GRAPH_REDRAW_MS = 100;
 /** The events the timeline keeps (older ones leave the page, not the fabric). */
 export const MAX_TIMELINE_EVENTS = 2000;
 /** Timeline rows drawn at once; the filter picks the newest that match. */

@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { UiHost, UiLink, UiSnapshot } from '../../../lib/ui/protocol.js';
 import { clickNode, graphOf, launchChromium, openView, paintedPixels, requireChromium } from '../helpers/browser.js';
 import { snapshotOfFile, startFixtureServer, type FixtureServer } from '../helpers/ui-fixture.js';
+import { GRAPH_REDRAW_MS } from '../../../ui/src/model.js';
 
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 
@@ -101,6 +102,26 @@ describe('e2e ui: the web view page (fixture server, quickstart snapshot)', func
     expect(styles.flapping.dash).to.equal('dotted');
   });
 
+  it(`redraws the topology at most once per GRAPH_REDRAW_MS (${GRAPH_REDRAW_MS} ms) while deltas stream in, and draws the last one`, async () => {
+    // 40 deltas 20 ms apart: a page that redrew for each frame would draw about 40 times in 0.8 s
+    const link = clone(snap.links.find((l) => l.id === 'sw1.Gi1/0/48 -- sw2.Gi1/0/48')!) as UiLink;
+    const t0 = await page.evaluate(() => ({ draws: (globalThis as any).__vfab.stats.graphDraws as number, at: performance.now() }));
+    const n = 40;
+    for (let i = 0; i < n; i++) {
+      link.state = i === n - 1 ? 'down' : i % 2 === 0 ? 'impaired' : 'up';
+      fx.send({ type: 'delta', delta: { links: [link] } });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await page.waitForFunction(() => (globalThis as any).__vfab.cy.getElementById('link:sw1.Gi1/0/48 -- sw2.Gi1/0/48').data('state') === 'down', undefined, { timeout: 3000 });
+    const t1 = await page.evaluate(() => ({ draws: (globalThis as any).__vfab.stats.graphDraws as number, at: performance.now() }));
+    const draws = t1.draws - t0.draws;
+    expect(draws).to.be.at.least(1);
+    expect(draws, `${draws} redraws in ${Math.round(t1.at - t0.at)} ms`).to.be.at.most(Math.floor((t1.at - t0.at) / GRAPH_REDRAW_MS) + 1);
+    link.state = 'up';
+    fx.send({ type: 'delta', delta: { links: [link] } });
+    await page.waitForFunction(() => (globalThis as any).__vfab.cy.getElementById('link:sw1.Gi1/0/48 -- sw2.Gi1/0/48').data('state') === 'up', undefined, { timeout: 3000 });
+  });
+
   it('lists events on the fabric clock, filters them, and lights up the port of a drop and of a MAC move', async () => {
     fx.sendEvents([
       { timeMs: 12329.117, source: 'esx1', seq: 1, type: 'carrier', uplink: 'vmnic0', up: false, reason: 'admin-down' },
@@ -110,6 +131,8 @@ describe('e2e ui: the web view page (fixture server, quickstart snapshot)', func
     await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#tl-rows .ev').length >= 3, undefined, { timeout: 2000 });
     const rows = await page.$$eval('#tl-rows .ev', (els) => els.map((e) => e.textContent ?? ''));
     expect(rows.some((r) => r.includes('12.329 s') && r.includes('carrier') && r.includes('uplink=vmnic0'))).to.equal(true);
+    // the highlights come with the next redraw of the drawing (at most GRAPH_REDRAW_MS after the rows)
+    await page.waitForFunction(() => (globalThis as any).__vfab.cy.getElementById('web2.nic0').hasClass('drops'), undefined, { timeout: 2000 });
     const lit = await page.evaluate(() => {
       const cy = (globalThis as any).__vfab.cy;
       return { move: cy.getElementById('sw2.Gi1/0/1').hasClass('macmove'), drop: cy.getElementById('web2.nic0').hasClass('drops'), other: cy.getElementById('sw1.Gi1/0/1').hasClass('macmove') };
