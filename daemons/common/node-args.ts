@@ -12,6 +12,10 @@
  * round"), and per received frame 2.2-3.0 -> 1.2 us at 1500 B (docs/fabric-performance.md). The initial
  * old generation is a limit, not an allocation: an idle daemon of the quickstart measured 53-60 MiB VmRSS
  * (12-24 MiB private) with and without it, within run-to-run noise, so it stays.
+ * Measured for start-up at scale and not adopted (10 hosts x 10 VMs, medians per daemon; docs/scale.md):
+ * --single-threaded-gc, --single-threaded, --v8-pool-size=0 and UV_THREADPOOL_SIZE=1 change a daemon's
+ * CPU from start to idle and its VmRSS/PSS within noise (0.3-0.6 MiB, +-20 ms): the idle threads' stacks
+ * are mostly not resident, and the pool-less GC moves work onto the main thread.
  */
 export const DAEMON_V8_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--initial-old-space-size=64'];
 

@@ -11,8 +11,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { VfabError } from '../../lib/errors.js';
+import { packageFile } from '../common/paths.js';
 import type { FrameLink, FrameTransport } from '../../lib/link/frame-link.js';
 import { QemuStreamParser } from '../../lib/guests/qemu-stream.js';
 import { TapBatcher, TAP_CONTROL_CARRIER_DOWN, TAP_CONTROL_CARRIER_UP } from '../../lib/guests/tap-framing.js';
@@ -26,13 +26,11 @@ export const TAP_HELPER_EXIT_BAD_FRAMING = 3;
 /** Bytes of the helper's stderr kept for an error message. */
 const STDERR_KEEP_BYTES = 2000;
 
-/** The helper program: next to this module (source tree), or in the source tree beside dist/. */
+/** The helper program, in the package's source tree (found from the package root, so the same from the
+ * sources, from dist/ and from hostd's bundle, whose import.meta.url is dist/daemons/hostd.js). */
 export function tapHelperPath(): string | null {
-  for (const rel of ['./tap-helper.py', '../../../daemons/guests/tap-helper.py']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (fs.existsSync(p)) return p;
-  }
-  return null;
+  const p = packageFile('daemons', 'guests', 'tap-helper.py');
+  return fs.existsSync(p) ? p : null;
 }
 
 /** Whether this machine can attach netns guests by TAP (the helper ships, /dev/net/tun exists). */

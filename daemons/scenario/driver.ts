@@ -237,11 +237,9 @@ export class FabricDriver implements ScenarioDriver {
         return undefined;
       case 'migrate': {
         const { result: r } = await migrateAndFollow(state, a.vm, a.to, (line) => this.o.log?.(`    ${line}`));
-        if (r === null || r.outcome !== 'migrated') {
-          throw new VfabError('VFAB_SCENARIO_STEP', `migrating ${a.vm} to ${a.to}: ${r === null ? 'did not end' : `${r.outcome} (${r.code}): ${r.message}`}`);
-        }
+        const detail = migrateStepDetail(a.vm, a.to, r);
         state.vmHosts[a.vm] = a.to; // guest routes (pings, streams) go to its new host
-        return `downtime ${r.downtimeMs.toFixed(1)} ms, ${r.passes.length} pass(es), ${(r.bytes / 1048576).toFixed(1)} MiB sent`;
+        return detail;
       }
       case 'set': {
         // the same path as the vfab set command: parsed with its table, checked, applied, saved
@@ -517,6 +515,14 @@ export function rarpsOfCapture(bytes: Uint8Array, sceneMsOf: (timestampNs: bigin
 }
 
 /** The uplink(s) a VM's first vNIC port sends on, from a host's GET /control/status (both drivers). */
+/** A migrate step's detail once the migration ended; VFAB_SCENARIO_STEP when it did not end migrated (both drivers). */
+export function migrateStepDetail(vm: string, to: string, r: { outcome: string; code?: string; message?: string; downtimeMs: number; passes: unknown[]; bytes: number } | null): string {
+  if (r === null || r.outcome !== 'migrated') {
+    throw new VfabError('VFAB_SCENARIO_STEP', `migrating ${vm} to ${to}: ${r === null ? 'did not end' : `${r.outcome} (${r.code}): ${r.message}`}`);
+  }
+  return `downtime ${r.downtimeMs.toFixed(1)} ms, ${r.passes.length} pass(es), ${(r.bytes / 1048576).toFixed(1)} MiB sent`;
+}
+
 export function portUplinkFromStatus(status: any, vm: string): PortUplink {
   for (const vs of status.vswitches ?? []) {
     for (const p of vs.ports ?? []) {

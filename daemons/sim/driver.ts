@@ -26,7 +26,9 @@ import { craftFrames } from '../fabric/send.js';
 import { findPoint } from '../fabric/counters.js';
 import { guestInjectTarget } from '../common/inject.js';
 import { checkPingSize } from '../common/vm-control.js';
-import { portUplinkFromStatus, rarpsOfCapture, uplinkTxFromStatus } from '../scenario/driver.js';
+import { migrateStepDetail, portUplinkFromStatus, rarpsOfCapture, uplinkTxFromStatus } from '../scenario/driver.js';
+import { MIGRATE_FOLLOW_MS } from '../vmotion/cli.js';
+import { simVmotion } from './vmotion.js';
 import { SIM_CLOCK_ANCHOR, type SimFabric, type SimHost } from './fabric.js';
 
 /** Fabric ms the simulated fabric runs before the scenario's first step (carrier, power-on, pinning). */
@@ -180,8 +182,54 @@ export class SimDriver implements ScenarioDriver {
       case 'wait':
         await this.sleep(a.ms);
         return undefined;
+      case 'kill':
+        return f.kill(a.node) ? 'killed' : 'killed (was not running)';
+      case 'restart':
+        f.restart(a.node);
+        return 'started afresh';
+      case 'migrate':
+        return this.migrate(a.vm, a.to);
       default:
         throw new VfabError('VFAB_SIM_UNSUPPORTED', `${a.kind} is not simulated (docs/simulation.md); run this scenario without --sim`);
+    }
+  }
+
+  /**
+   * vMotion with the daemons' service on both hosts (daemons/sim/vmotion.ts), followed on the virtual
+   * clock until the source reports the result (as the daemon driver polls it), for at most
+   * MIGRATE_FOLLOW_MS of fabric time. The guest's routes then go to its new host.
+   */
+  private async migrate(vm: string, to: string): Promise<string> {
+    const f = this.f;
+    const src = simVmotion(f, f.hostOfVm(vm));
+    simVmotion(f, f.host(to));
+    const started = (await src.migrate(vm, { to, toPort: 1 })) as { migrationId: number };
+    type Progress = { result: ({ outcome: string; downtimeMs: number; passes: unknown[]; transfer?: { bytesSent: number } } & Record<string, unknown>) | null };
+    const result = () => (src.progress(started.migrationId) as Progress).result;
+    await this.runSettling(() => result() !== null, f.sched.nowMs() + MIGRATE_FOLLOW_MS);
+    const r = result();
+    const detail = migrateStepDetail(vm, to, r === null ? null : { ...r, bytes: r.transfer?.bytesSent ?? 0 } as never);
+    f.vmMoved.set(vm, to);
+    return detail;
+  }
+
+  /**
+   * Runs the scheduler one instant at a time, letting promise continuations (the vMotion service's lock
+   * hand-over, a resolved call) run at the virtual instant that resolved them before time moves on: the
+   * order is the timers' order and the microtask queue's, so it repeats. Stops when done() holds or the
+   * next timer is past untilMs.
+   */
+  private async runSettling(done: () => boolean, untilMs: number): Promise<void> {
+    const sched = this.f.sched;
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r)); // every pending continuation runs first
+      if (done()) return;
+      const next = sched.nextAtMs();
+      if (next === undefined || next > untilMs) {
+        sched.runUntil(untilMs);
+        return;
+      }
+      sched.runUntil(next);
     }
   }
 
@@ -212,6 +260,10 @@ export class SimDriver implements ScenarioDriver {
     this.streams.set(a.name, run);
     // frame k leaves at start + k / rate: one timer per frame, each setting the next
     const sendNext = () => {
+      if (!this.f.running(src.name) || this.f.nodes.get(src.name) !== src) {
+        run.error = `${src.name} (the host of ${a.from}) was killed`;
+        return;
+      }
       if (!core.isPoweredOn(a.from)) {
         run.error = `${a.from} was powered off`;
         return;
@@ -233,6 +285,7 @@ export class SimDriver implements ScenarioDriver {
     const point = a.point;
     const dot = point.indexOf('.');
     const node = f.nodes.get(point.slice(0, dot));
+    if (node) f.node(node.name); // a killed node takes no frames (VFAB_DAEMON_DOWN)
     let take: (frame: Buffer) => void;
     let owner: { events: { add(type: string, fields: Record<string, unknown>): void }; after(): void };
     if (node?.kind === 'switch') {
@@ -353,7 +406,10 @@ export class SimDriver implements ScenarioDriver {
     if (lastEnd > 0) sched.runUntil(Math.max(sched.nowMs(), lastEnd) + STREAM_DRAIN_MS);
     const streams = new Map<string, StreamEvidence>();
     for (const [name, s] of this.streams) {
-      const rep = s.receiver.report();
+      // a receiver that vMotion moved is restored on the VM's new host: that one counts now
+      const dst = this.f.nodes.get(this.f.vmMoved.get(s.toVm) ?? '');
+      const moved = dst?.kind === 'host' && this.f.running(dst.name) ? dst.core.streamSinks(s.toVm).find((x) => x.udpPort === s.action.udpPort)?.receiver : undefined;
+      const rep = (moved ?? s.receiver).report();
       streams.set(name, {
         name, from: s.action.from, to: s.toVm, sent: s.sent, received: rep.received, lost: Math.max(0, s.sent - rep.received),
         maxGapMs: rep.maxGapMs,

@@ -6,8 +6,11 @@
 // stamped with virtual time, drops are reported as the daemons report them, and captured frames go to
 // pcapng files stamped on a fixed fabric-clock anchor (SIM_CLOCK_ANCHOR), so a run's bytes repeat.
 // Randomness (ping ids, impairment seeds left unset) comes from the run seed (lib/sim/scheduler.ts).
-// Leaves out arrays and datastores, HA agents, vMotion, external and real guests (netns, qemu), VXLAN
-// ports and killing or restarting nodes: simUnsupported (lib/sim/support.ts) names them before a run.
+// A node can be killed (its core dropped, its timers cancelled, its cables lose carrier at the far end)
+// and restarted (a fresh core from its configuration, as a restarted daemon: same config, same clock
+// anchor, fresh state); vMotion runs on hosts' services made on demand (daemons/sim/vmotion.ts). Leaves
+// out arrays and datastores, HA agents, external and real guests
+// (netns, qemu) and VXLAN ports: simUnsupported (lib/sim/support.ts) names them before a run.
 
 import { EsxHost } from '../../lib/host/host.js';
 import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../../lib/pswitch/pswitch.js';
@@ -18,7 +21,7 @@ import { DropReporter, dropLabel, type DropReport } from '../../lib/events/drops
 import { eventTimeMs } from '../../lib/fabric-clock.js';
 import { PcapngWriter } from '../../lib/capture/pcapng.js';
 import type { Topology, Host as HostModel, PhysicalSwitch as SwitchModel } from '../../lib/topology/model.js';
-import { SimScheduler, SimRandom, type SimTimer } from '../../lib/sim/scheduler.js';
+import { SimScheduler, SimRandom, SimTimerGroup, type SimTimer, type SimTimers } from '../../lib/sim/scheduler.js';
 import { SimLink, type SimLinkEnd } from '../../lib/sim/links.js';
 import { planFabric, type HostConfig, type SwitchConfig } from '../fabric/plan.js';
 import { EventLog } from '../common/events.js';
@@ -33,10 +36,10 @@ export const SIM_CLOCK_ANCHOR: FabricClockAnchor = { monotonicNs: '0', wallMs: D
 export const MAX_SIM_CAPTURE_BYTES = 256 * 1024 * 1024;
 
 /** A deadline timer on the scheduler that follows a core's next deadline (the daemons' DeadlineTimer). */
-class SimDeadline {
+export class SimDeadline {
   private timer: SimTimer | undefined;
   private armedAtMs = Infinity;
-  constructor(private readonly sched: SimScheduler, private readonly next: () => number | null | undefined, private readonly fire: () => void) {}
+  constructor(private readonly sched: SimTimers, private readonly next: () => number | null | undefined, private readonly fire: () => void) {}
 
   /**
    * schedule() once, after the timers due at this instant (frames arrive in bursts at one instant: the
@@ -89,6 +92,11 @@ export class SimCaptures {
     return this.byPoint.has(point);
   }
 
+  /** Points some capture records, in the order captures started on them. */
+  points(): string[] {
+    return [...this.byPoint.keys()];
+  }
+
   start(name: string, points: string[]): Capture {
     const chunks: Buffer[] = [];
     const c: Capture = { name, points, ids: new Map(), writer: undefined as unknown as PcapngWriter, chunks, bytes: 0, dropped: 0 };
@@ -132,7 +140,7 @@ export class SimCaptures {
 class SimDrops {
   private readonly reporter = new DropReporter();
   private readonly timer: SimDeadline;
-  constructor(private readonly sched: SimScheduler, private readonly events: EventLog) {
+  constructor(private readonly sched: SimTimers, private readonly events: EventLog) {
     this.timer = new SimDeadline(sched, () => this.reporter.nextDeadlineMs(), () => {
       for (const r of this.reporter.due(this.sched.nowMs())) this.emit(r);
     });
@@ -158,6 +166,10 @@ export interface SimHost {
   ends: Map<string, SimLinkEnd>;
   tick: SimDeadline;
   config: HostConfig;
+  /** The node's timers: cancelled together when it is killed. */
+  timers: SimTimerGroup;
+  /** Its vMotion service, made on the first migration that involves it (daemons/sim/vmotion.ts). */
+  vmotion?: unknown;
 }
 
 export interface SimSwitch {
@@ -172,6 +184,8 @@ export interface SimSwitch {
   receive(i: number, frame: Uint8Array): void;
   logEvents(list: SwitchEvent[] | undefined): void;
   model: SwitchModel;
+  config: SwitchConfig;
+  timers: SimTimerGroup;
 }
 
 export type SimNode = SimHost | SimSwitch;
@@ -189,6 +203,10 @@ export class SimFabric {
   readonly links: SimLink[] = [];
   /** Every link end by "<node>.<interface>". */
   readonly ends = new Map<string, SimLinkEnd>();
+  /** VMs that vMotion moved off their topology host: VM name -> the host it runs on now. */
+  readonly vmMoved = new Map<string, string>();
+  /** Nodes killed and not restarted: they have no core running, no timers and no carrier. */
+  readonly stopped = new Set<string>();
   topology: Topology;
 
   constructor(o: SimFabricOptions) {
@@ -199,7 +217,7 @@ export class SimFabric {
     for (const l of o.topology.links) {
       const [an, ai] = split(l.a);
       const [bn, bi] = split(l.b);
-      const link = new SimLink(this.sched, { node: an, iface: ai }, { node: bn, iface: bi });
+      const link = new SimLink(this.sched, { node: an, iface: ai }, { node: bn, iface: bi }, (node) => !this.stopped.has(node));
       this.links.push(link);
       this.ends.set(l.a, link.a);
       this.ends.set(l.b, link.b);
@@ -212,30 +230,73 @@ export class SimFabric {
     }
     // plug every cable: carrier comes up at both ends (as the daemons' links connect at `vfab up`)
     for (const l of this.links) l.carrierChanged('connected');
-    // VMs power on and vmkernel ports come up with their host
-    for (const n of this.nodes.values()) {
-      if (n.kind !== 'host') continue;
-      n.core.startVmkernels();
-      for (const vm of n.config.host.vms) if (!vm.haStandby) n.core.powerOn(vm.name);
-      n.tick.schedule();
+    for (const n of this.nodes.values()) if (n.kind === 'host') this.startHost(n);
+  }
+
+  /** vmkernel ports come up and VMs power on with their host (hostd's start-up). */
+  private startHost(n: SimHost): void {
+    n.core.startVmkernels();
+    for (const vm of n.config.host.vms) if (!vm.haStandby) n.core.powerOn(vm.name);
+    n.tick.schedule();
+  }
+
+  /**
+   * kill -9 of a node's daemon: its core is dropped with every timer it set, what it held of its cables
+   * is gone, and the far ends lose carrier one hop later ("peer-gone"). Its events so far stay in the
+   * timeline (the daemon driver reads them before a restart). False when it was not running.
+   */
+  kill(name: string): boolean {
+    const n = this.nodeAny(name);
+    if (this.stopped.has(name)) return false;
+    this.stopped.add(name);
+    n.timers.cancelAll();
+    for (const end of n.ends.values()) {
+      end.reset();
+      end.link.carrierChanged('peer-gone');
     }
+    return true;
+  }
+
+  /**
+   * A node's daemon started again (after a kill, or stopped and started): a fresh core built from its
+   * configuration (with the changes `vfab set` made, as the daemon's config file holds them), fresh link
+   * state, and the same fabric clock anchor (the plan's). Its cables come up ("connected") and a host
+   * starts its vmkernel ports and VMs, as at `vfab up`. Its event log goes on (one timeline per node).
+   */
+  restart(name: string): void {
+    const n = this.nodeAny(name);
+    if (!this.stopped.has(name)) this.kill(name);
+    if (n.kind === 'host') this.addHost(n.config, n.events);
+    else this.addSwitch({ ...n.config, switch: n.model }, n.events);
+    this.stopped.delete(name);
+    const fresh = this.nodes.get(name)!;
+    for (const end of fresh.ends.values()) end.link.carrierChanged('connected');
+    if (fresh.kind === 'host') {
+      // a capture running across the restart goes on recording (the fresh core's taps are off)
+      for (const p of this.captures.points()) fresh.core.setTap(p, true);
+      this.startHost(fresh);
+    }
+  }
+
+  running(name: string): boolean {
+    return !this.stopped.has(name);
   }
 
   private nodeEvents(name: string): EventLog {
     return new EventLog(name, () => this.sched.nowMs());
   }
 
-  private addHost(config: HostConfig): void {
+  private addHost(config: HostConfig, events = this.nodeEvents(config.host.name)): void {
     const name = config.host.name;
-    const events = this.nodeEvents(name);
-    const drops = new SimDrops(this.sched, events);
+    const timers = new SimTimerGroup(this.sched);
+    const drops = new SimDrops(timers, events);
     const ends = new Map<string, SimLinkEnd>();
     for (const e of config.links) {
       const end = this.ends.get(`${name}.${e.local}`);
       if (end) ends.set(e.local, end);
     }
     const captures = this.captures;
-    const core: EsxHost = new EsxHost(config.host, this.sched, {
+    const core: EsxHost = new EsxHost(config.host, timers, {
       uplinkTx: (vmnic, frame) => {
         ends.get(vmnic)?.send(frame);
       },
@@ -247,8 +308,8 @@ export class SimFabric {
       drop: (point, reason, frame) => drops.dropped(point.startsWith(`${name}.`) ? point.slice(name.length + 1) : point, reason, frame),
       streamNowNs: () => this.sched.nowMs() * NS_PER_MS,
     });
-    const tick = new SimDeadline(this.sched, () => core.nextDeadlineMs(), () => core.tick());
-    const node: SimHost = { kind: 'host', name, core, events, ends, tick, config };
+    const tick = new SimDeadline(timers, () => core.nextDeadlineMs(), () => core.tick());
+    const node: SimHost = { kind: 'host', name, core, events, ends, tick, config, timers };
     for (const [local, end] of ends) {
       end.handlers = {
         frame: (frame) => {
@@ -266,12 +327,12 @@ export class SimFabric {
     this.nodes.set(name, node);
   }
 
-  private addSwitch(config: SwitchConfig): void {
+  private addSwitch(config: SwitchConfig, events = this.nodeEvents(config.switch.name)): void {
     const model = config.switch;
     const name = model.name;
-    const events = this.nodeEvents(name);
-    const drops = new SimDrops(this.sched, events);
-    const core = new PhysicalSwitch(switchConfigFromModel(model), this.sched);
+    const timers = new SimTimerGroup(this.sched);
+    const drops = new SimDrops(timers, events);
+    const core = new PhysicalSwitch(switchConfigFromModel(model), timers);
     const portIndex = new Map<string, number>();
     for (const p of core.ports()) portIndex.set(p.name, p.index);
     const portNames = core.ports().map((p) => p.name);
@@ -284,7 +345,7 @@ export class SimFabric {
     }
     const captures = this.captures;
     let frameNo = 0;
-    const aging = new SimDeadline(this.sched, () => core.nextAgingDeadlineMs(), () => logEvents(core.age()));
+    const aging = new SimDeadline(timers, () => core.nextAgingDeadlineMs(), () => logEvents(core.age()));
     function logEvents(list: SwitchEvent[] | undefined): void {
       if (!list) return;
       for (const e of list) {
@@ -324,12 +385,20 @@ export class SimFabric {
     }
     // a port configured "shutdown" has no line from the start
     for (const p of model.ports) if (p.shutdown) ends.get(p.name)?.setAdminUp(false);
-    this.nodes.set(name, { kind: 'switch', name, core, events, ends, portIndex, portNames, tapped, receive, logEvents, model });
+    this.nodes.set(name, { kind: 'switch', name, core, events, ends, portIndex, portNames, tapped, receive, logEvents, model, config, timers });
   }
 
-  node(name: string): SimNode {
+  /** A node, running or not. */
+  private nodeAny(name: string): SimNode {
     const n = this.nodes.get(name);
     if (!n) throw new VfabError('VFAB_NOT_FOUND', `no host or switch named ${name} (has: ${[...this.nodes.keys()].join(', ')})`);
+    return n;
+  }
+
+  /** A running node: a killed one does not answer (as its daemon's control API would not). */
+  node(name: string): SimNode {
+    const n = this.nodeAny(name);
+    if (this.stopped.has(name)) throw new VfabError('VFAB_DAEMON_DOWN', `${name} is not running (killed in this simulated run; restart it)`);
     return n;
   }
 
@@ -339,9 +408,11 @@ export class SimFabric {
     return n;
   }
 
-  /** The host a VM runs on. */
+  /** The host a VM runs on (where vMotion moved it, else its topology host). */
   hostOfVm(vm: string): SimHost {
-    for (const n of this.nodes.values()) if (n.kind === 'host' && n.config.host.vms.some((v) => v.name === vm)) return n;
+    const moved = this.vmMoved.get(vm);
+    if (moved !== undefined) return this.host(moved);
+    for (const n of this.nodes.values()) if (n.kind === 'host' && n.config.host.vms.some((v) => v.name === vm)) return this.node(n.name) as SimHost;
     throw new VfabError('VFAB_NOT_FOUND', `no VM named ${vm}`);
   }
 

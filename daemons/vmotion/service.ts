@@ -67,6 +67,18 @@ export interface VmotionDeps {
   scheduleTick: () => void;
   /** Tunables for every migration (tests shorten the timeouts). */
   tuning?: MigrationTuning;
+  /**
+   * The simulated fabric's replacements for this daemon's I/O (daemons/sim/vmotion.ts): a call to the
+   * destination host's service instead of its control API, migration ids from a seeded stream instead of
+   * crypto, a deadline timer on the virtual clock. Absent in hostd: HTTP, randomInt, DeadlineTimer.
+   */
+  io?: VmotionIo;
+}
+
+export interface VmotionIo {
+  peer(to: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown>;
+  migrationId(): number;
+  timer(next: () => number | undefined, fire: () => void): { schedule(): void };
 }
 
 interface SourceRun {
@@ -89,12 +101,14 @@ export class VmotionService {
   private readonly dests = new Map<string, DestRun>();
   /** VMs whose migration is being set up (pre-checks, prepare): a second request for them is refused. */
   private readonly starting = new Set<string>();
-  private readonly timer: DeadlineTimer;
+  private readonly timer: { schedule(): void };
   /** Datagrams that did not parse as a vMotion message or named no migration here. */
   readonly counters = { unrouted: 0, sendFailed: 0, errors: 0 };
 
   constructor(private readonly d: VmotionDeps) {
-    this.timer = new DeadlineTimer(d.clock, d.timeScale, () => this.nextDeadlineMs(), () => this.guard(() => this.tick()));
+    const next = () => this.nextDeadlineMs();
+    const fire = () => this.guard(() => this.tick());
+    this.timer = d.io ? d.io.timer(next, fire) : new DeadlineTimer(d.clock, d.timeScale, next, fire);
     const vmk = d.host.vmkernelFor('vmotion');
     vmk?.bindUdp(VMOTION_UDP_PORT, (dg) => this.datagram(dg.srcIp, dg.payload));
   }
@@ -149,7 +163,8 @@ export class VmotionService {
 
   private async start(vm: string, to: string, toPort: number, model: Vm, mine: ReturnType<VmotionService['facts']>): Promise<unknown> {
     const peer = { port: toPort, name: to, kind: 'host' };
-    const theirs = to === this.d.name ? mine : await control<ReturnType<VmotionService['facts']>>(peer, this.d.token, 'GET', '/control/vmotion/facts');
+    const call = <T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> => (this.d.io ? this.d.io.peer(to, method, route, body) as Promise<T> : control<T>(peer, this.d.token, method, route, body));
+    const theirs = to === this.d.name ? mine : await call<ReturnType<VmotionService['facts']>>('GET', '/control/vmotion/facts');
     const vlanOf = (pg: string) => mine.portGroups.find((g) => g.name === pg)?.vlanId ?? -1;
     const home = this.d.datastores.homeOf(vm);
     const memory = memoryOf(model);
@@ -169,10 +184,11 @@ export class VmotionService {
     }
     if (this.sources.size >= VMOTION_KEPT_RESULTS) this.dropOldest();
     const vmk = this.d.host.vmkernelFor('vmotion')!;
-    let migrationId = randomInt(1, 0xffffffff);
-    while (this.sources.has(migrationId)) migrationId = randomInt(1, 0xffffffff);
+    const newId = () => (this.d.io ? this.d.io.migrationId() : randomInt(1, 0xffffffff));
+    let migrationId = newId();
+    while (this.sources.has(migrationId)) migrationId = newId();
     const tuning = { ...this.d.tuning, maxDatagramBytes: Math.min(vmk.mtu, theirs.mtu ?? vmk.mtu) - 28 };
-    await control(peer, this.d.token, 'POST', '/control/vmotion/prepare', { migrationId, vm: model, sourceIp: vmk.ip, tuning });
+    await call('POST', '/control/vmotion/prepare', { migrationId, vm: model, sourceIp: vmk.ip, tuning });
     const core = new MigrationSource({ migrationId, vm, memory, clock: this.d.clock, tuning });
     const run: SourceRun = { core, vm, to, peerIp: theirs.vmotionIp!, events: [] };
     this.sources.set(migrationId, run);

@@ -5,8 +5,9 @@
 // sent without carrier, or arriving at an end whose carrier is down, are dropped and counted; seeded
 // loss, delay and jitter per direction seen from the end they are set on (lib/faults/impairment.ts, the
 // same decisions and draws as a daemon's link); flap schedules; the same counter names. Frames are copied
-// when sent (the sender may reuse its buffer). Leaves out sockets, batching into messages and queue
-// tail-drop (nothing waits on a socket here). Not from the spec: the emulator's own cables.
+// when sent (the sender may reuse its buffer). A frame leaves an end at the line rate (1 GbE), after those
+// queued before it; a queue longer than SIM_LINK_MAX_QUEUE_MS of line time tail-drops. Leaves out sockets
+// and batching into messages. Not from the spec: the emulator's own cables.
 
 import { type FlapRequest, type ImpairRequest, type LinkImpairment, flapChanges, impairmentFor } from '../faults/impairment.js';
 import { type LinkCounters, zeroCounters } from '../link/link.js';
@@ -15,6 +16,21 @@ import type { SimScheduler, SimTimer } from './scheduler.js';
 
 /** One-way time a frame takes over a simulated cable (fabric ms): 10 µs, like a hop between daemons. */
 export const SIM_LINK_HOP_MS = 0.01;
+/**
+ * Line rate of a simulated cable, bits/s: 1 GbE, the slowest network vSphere supports for vMotion. A frame
+ * takes its bytes (plus preamble and inter-frame gap) at this rate to leave an end, after the frames queued
+ * before it, so a burst (a vMotion pass, a fast stream) takes time as on a wire.
+ */
+export const SIM_LINK_RATE_BPS = 1_000_000_000;
+/** Bytes on the wire besides the frame: preamble and start delimiter (8), inter-frame gap (12). */
+export const SIM_LINK_OVERHEAD_BYTES = 20;
+/** Line time an end may have queued before it tail-drops a frame (txDropsQueueFull): 50 ms, about 6 MB at 1 GbE. */
+export const SIM_LINK_MAX_QUEUE_MS = 50;
+/** Time a frame of `bytes` takes to leave an end at the line rate (fabric ms). */
+export function simWireMs(bytes: number): number {
+  return ((bytes + SIM_LINK_OVERHEAD_BYTES) * 8 * 1000) / SIM_LINK_RATE_BPS;
+}
+
 /** Frames one direction of an impaired end may hold for delayed delivery before it drops them (counted). */
 export const MAX_SIM_DELAYED_FRAMES = 65_536;
 
@@ -49,6 +65,8 @@ export class SimLinkEnd {
   private faults: Faults | null = null;
   private flapTimers: SimTimer[] = [];
   private flapState: { changes: number; startedAtMs: number } | null = null;
+  /** When the last frame queued at this end has left it (line rate, SIM_LINK_RATE_BPS). */
+  private txBusyUntilMs = 0;
 
   constructor(readonly link: SimLink, readonly node: string, readonly iface: string) {}
 
@@ -72,9 +90,16 @@ export class SimLinkEnd {
       return false;
     }
     const sched = this.link.sched;
-    let atMs = sched.nowMs() + SIM_LINK_HOP_MS;
+    const now = sched.nowMs();
+    const startMs = this.txBusyUntilMs > now ? this.txBusyUntilMs : now;
+    if (startMs - now > SIM_LINK_MAX_QUEUE_MS) {
+      c.txDropsQueueFull++;
+      return false;
+    }
+    const leftMs = startMs + simWireMs(frame.length);
+    let atMs = leftMs + SIM_LINK_HOP_MS;
     if (this.faults !== null) {
-      const d = this.faults.impair.decide('aToB', sched.nowMs());
+      const d = this.faults.impair.decide('aToB', now);
       if (d.drop) {
         this.faults.lostTx++;
         return false;
@@ -83,8 +108,9 @@ export class SimLinkEnd {
         this.faults.overflowDrops++;
         return false;
       }
-      atMs = d.deliverAtMs + SIM_LINK_HOP_MS;
+      atMs = leftMs + (d.deliverAtMs - now) + SIM_LINK_HOP_MS;
     }
+    this.txBusyUntilMs = leftMs;
     c.txFrames++;
     c.txBytes += frame.length;
     c.txMessages++;
@@ -131,6 +157,7 @@ export class SimLinkEnd {
   }
 
   private deliver(frame: Uint8Array): void {
+    if (!this.link.running(this)) return; // held by an impairment while its node died: gone with the node
     this.counters.rxFrames++;
     this.counters.rxBytes += frame.length;
     this.handlers?.frame(frame);
@@ -181,6 +208,22 @@ export class SimLinkEnd {
       }));
     });
     return { changes };
+  }
+
+  /**
+   * This end's node died: what its daemon held of the link is gone (admin state, impairment, flap timers,
+   * counters, the carrier it had seen). Carrier itself follows from the node no longer running
+   * (SimLink.carrierChanged); a restarted node starts from this fresh state, as a new process does.
+   */
+  reset(): void {
+    for (const t of this.flapTimers) this.link.sched.cancel(t);
+    this.flapTimers = [];
+    this.flapState = null;
+    this.faults = null;
+    this.adminUp = true;
+    this.carrierSeen = false;
+    this.txBusyUntilMs = 0;
+    this.counters = zeroCounters();
   }
 
   clearCounters(): void {

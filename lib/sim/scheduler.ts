@@ -145,6 +145,60 @@ export class SimScheduler implements Clock {
   }
 }
 
+/** What a node's timers need of the scheduler: a SimScheduler itself, or a SimTimerGroup over one. */
+export interface SimTimers {
+  nowMs(): number;
+  after(delayMs: number, fn: () => void): SimTimer;
+  at(atMs: number, fn: () => void): SimTimer;
+  cancel(t: SimTimer | undefined): void;
+}
+
+/**
+ * The timers one simulated node sets, so they can all be cancelled at once when the node is killed (a
+ * dead process's timers never fire). A timer leaves the group when it fires or is cancelled, so the group
+ * holds only live timers (bounded by MAX_SIM_TIMERS through the scheduler).
+ */
+export class SimTimerGroup implements SimTimers {
+  private readonly live = new Set<SimTimer>();
+  constructor(private readonly sched: SimScheduler) {}
+
+  nowMs(): number {
+    return this.sched.nowMs();
+  }
+
+  after(delayMs: number, fn: () => void): SimTimer {
+    return this.at(this.sched.nowMs() + (delayMs > 0 ? delayMs : 0), fn);
+  }
+
+  at(atMs: number, fn: () => void): SimTimer {
+    const t: SimTimer = this.sched.at(atMs, () => {
+      this.live.delete(t);
+      fn();
+    });
+    this.live.add(t);
+    return t;
+  }
+
+  cancel(t: SimTimer | undefined): void {
+    if (t === undefined) return;
+    this.live.delete(t);
+    this.sched.cancel(t);
+  }
+
+  /** Live timers of the group. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Cancels every live timer of the group; returns how many. */
+  cancelAll(): number {
+    const n = this.live.size;
+    for (const t of this.live) this.sched.cancel(t);
+    this.live.clear();
+    return n;
+  }
+}
+
 /** FNV-1a over the run seed and a name: the seed of a named random stream (stable across runs and versions). */
 export function streamSeed(runSeed: number, name: string): number {
   let h = (0x811c9dc5 ^ (runSeed >>> 0)) >>> 0;

@@ -1,8 +1,9 @@
 // What the simulation mode (`vfab run --sim`, docs/simulation.md) runs and what it refuses, decided from
 // the scenario and its topology before anything starts: the network side (hosts, vSwitches, teaming,
 // builtin VMs, physical switches, cables, faults on cables, captures, `vfab set` changes, crafted frames)
-// is simulated; storage (arrays, datastores, locks: a topology's arrays are left out, simNotes), vSphere HA, vMotion, external and real guests, VXLAN
-// ports and killing or restarting a node (a real process) are not. Each refusal names the step or the
+// is simulated, and so are killing or restarting a host or switch and vMotion; storage (arrays,
+// datastores, locks: a topology's arrays are left out, simNotes), vSphere HA, external and real guests and
+// VXLAN ports are not. Each refusal names the step or the
 // topology part and why, so a user sees at once that the scenario needs daemon mode. Pure.
 
 import type { ActionStep, Expectation, Scenario } from '../scenario/model.js';
@@ -10,10 +11,7 @@ import type { Topology } from '../topology/model.js';
 
 /** Action kinds that need real processes or cores the simulation does not run, with the reason. */
 export const SIM_UNSUPPORTED_ACTIONS: Readonly<Partial<Record<ActionStep['kind'], string>>> = {
-  kill: 'kills a real daemon process',
-  restart: 'restarts a real daemon process',
   isolate: 'cuts a management network watched by the HA agent (vSphere HA is not simulated)',
-  migrate: 'vMotion is not simulated',
   vmPower: 'powers a VM through datastore locks (storage is not simulated)',
   vmPowerRace: 'races datastore locks (storage is not simulated)',
   datastoreFormat: 'formats a datastore (storage is not simulated)',
@@ -48,8 +46,10 @@ export function simUnsupported(s: Scenario, t: Topology): string[] {
   for (const sw of t.switches) for (const p of sw.ports) if (p.vxlan) out.push(`switch port ${sw.name}.${p.name}: a VXLAN port is a real UDP socket`);
   for (const step of s.steps) {
     if (step.kind === 'action') {
-      const why = SIM_UNSUPPORTED_ACTIONS[step.action.kind];
-      if (why !== undefined) out.push(`step ${step.index} (${step.action.kind}): ${why}`);
+      const a = step.action;
+      const why = SIM_UNSUPPORTED_ACTIONS[a.kind];
+      if (why !== undefined) out.push(`step ${step.index} (${a.kind}): ${why}`);
+      else if ((a.kind === 'kill' || a.kind === 'restart') && t.arrays.some((x) => x.name === a.node)) out.push(`step ${step.index} (${a.kind}): ${a.node} is a storage array (storage is not simulated)`);
     } else {
       for (const e of step.expectations) {
         const why = SIM_UNSUPPORTED_CHECKS[e.check.kind];

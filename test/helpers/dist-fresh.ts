@@ -1,7 +1,8 @@
 // Mocha global setup (.mocharc.json `require`): end-to-end tests start the CLI and the daemons from the
 // compiled JavaScript in dist/, so dist/ must match the sources. `npm test` builds first; this catches a
 // direct `npx mocha ...` after an edit: when any source under lib/ or daemons/ is newer than its compiled
-// file (or that file is missing), it runs the build once and says so. Leaves out deleted sources (a
+// file (or that file is missing), it runs the build once (tsc, then the daemon bundles of
+// daemons/bundle.mjs, so the tests start what `vfab up` starts) and says so. Leaves out deleted sources (a
 // stale extra file in dist/ is never imported).
 
 import { execFileSync } from 'node:child_process';
@@ -35,4 +36,5 @@ export function mochaGlobalSetup(): void {
   if (stale.length === 0) return;
   process.stderr.write(`dist/ is older than ${stale.length} source file(s) (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', ...' : ''}): npm run build\n`);
   execFileSync(process.execPath, [path.join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(PACKAGE_ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(PACKAGE_ROOT, 'daemons', 'bundle.mjs')], { stdio: 'inherit' });
 }

@@ -1,9 +1,10 @@
 // lib/sim/links.ts: a simulated cable keeps the daemons' link semantics: carrier at both ends (the far
-// end told one hop later), frames one hop later and copied, drops without carrier counted, seeded loss
+// end told one hop later), frames one hop later (after their line time at 1 GbE, queued in order, tail-dropped
+// past the queue bound) and copied, drops without carrier counted, seeded loss
 // that repeats with its seed and follows its direction, delay on the virtual clock, flap schedules.
 import { expect } from 'chai';
 import { SimScheduler } from '../../lib/sim/scheduler.js';
-import { SimLink, SIM_LINK_HOP_MS } from '../../lib/sim/links.js';
+import { SimLink, SIM_LINK_HOP_MS, SIM_LINK_MAX_QUEUE_MS, simWireMs } from '../../lib/sim/links.js';
 
 function cable() {
   const s = new SimScheduler();
@@ -22,13 +23,14 @@ const frame = (n: number) => {
 };
 
 describe('sim links', () => {
-  it('delivers a copy one hop later, and counts frames and bytes at both ends', () => {
+  it('delivers a copy one hop after its line time, and counts frames and bytes at both ends', () => {
     const { s, link, got } = cable();
     const f = frame(1);
     expect(link.a.send(f)).to.equal(true);
     f[14] = 99; // the sender reuses its buffer
     s.runUntil(1);
-    expect(got.b).to.deep.equal([{ atMs: SIM_LINK_HOP_MS, byte: 1 }]);
+    expect(got.b).to.deep.equal([{ atMs: simWireMs(64) + SIM_LINK_HOP_MS, byte: 1 }]);
+    expect(simWireMs(64)).to.be.closeTo(0.000672, 1e-9); // 84 bytes on the wire at 1 Gb/s
     expect(link.a.counters.txFrames).to.equal(1);
     expect(link.b.counters.rxFrames).to.equal(1);
     expect(link.b.counters.rxBytes).to.equal(64);
@@ -36,8 +38,9 @@ describe('sim links', () => {
 
   it('takes carrier down at both ends when one end goes down (the far end a hop later) and drops frames meanwhile', () => {
     const { s, link, got } = cable();
-    s.runUntil(5);
+    s.runUntil(4.99);
     link.a.send(frame(1)); // in flight when the cable is pulled: it left before the carrier news, arrives
+    s.runUntil(5);
     link.b.send(frame(3)); // in flight towards the pulled end: dropped there
     link.a.setAdminUp(false);
     expect(got.carrierA).to.deep.equal([[0, true], [5, false]]);
@@ -53,6 +56,25 @@ describe('sim links', () => {
     expect(got.carrierB.at(-1)).to.deep.equal([6 + SIM_LINK_HOP_MS, true]);
     expect(link.a.counters.carrierDowns).to.equal(1);
     expect(link.a.counters.carrierUps).to.equal(2);
+  });
+
+  it('sends a burst at the line rate, in order, and tail-drops past the queue bound', () => {
+    const { s, link, got } = cable();
+    s.runUntil(1);
+    for (let i = 0; i < 3; i++) link.a.send(frame(i));
+    s.runUntil(2);
+    const w = simWireMs(64);
+    expect(got.b.map((x) => x.byte)).to.deep.equal([0, 1, 2]);
+    got.b.forEach((x, i) => expect(x.atMs, `frame ${i}`).to.be.closeTo(1 + (i + 1) * w + SIM_LINK_HOP_MS, 1e-9));
+    // a burst longer than the queue bound: the frames past it are dropped and counted, none delayed beyond it
+    const big = new Uint8Array(1514);
+    const n = Math.ceil(SIM_LINK_MAX_QUEUE_MS / simWireMs(1514)) + 10;
+    let sent = 0;
+    for (let i = 0; i < n; i++) if (link.a.send(big)) sent++;
+    expect(link.a.counters.txDropsQueueFull).to.equal(n - sent);
+    expect(n - sent).to.be.within(9, 11);
+    s.runUntil(2 + SIM_LINK_MAX_QUEUE_MS + 1);
+    expect(link.b.counters.rxFrames).to.equal(3 + sent);
   });
 
   it('loses frames by its seed: the same seed loses the same frames, another seed others, only in the set direction', () => {

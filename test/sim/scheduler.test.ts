@@ -2,7 +2,7 @@
 // the order they were set, cancelled timers never run, runUntilTrue stops at the condition, and the
 // named random streams are stable and independent. Randomised schedules use a seeded PRNG (bounded count).
 import { expect } from 'chai';
-import { SimScheduler, SimRandom, streamSeed } from '../../lib/sim/scheduler.js';
+import { SimScheduler, SimRandom, SimTimerGroup, streamSeed } from '../../lib/sim/scheduler.js';
 import { seededRandom } from '../../lib/clock.js';
 
 describe('sim scheduler', () => {
@@ -68,5 +68,22 @@ describe('sim scheduler', () => {
     const b = new SimRandom(7).stream('x');
     const drawn = Array.from({ length: 5 }, () => a());
     expect(Array.from({ length: 5 }, () => b())).to.deep.equal(drawn);
+  });
+  it('a timer group cancels only its own live timers (a killed node), and fired timers leave it', () => {
+    const s = new SimScheduler();
+    const node = new SimTimerGroup(s);
+    const other = new SimTimerGroup(s);
+    const ran: string[] = [];
+    node.after(1, () => ran.push('node@1'));
+    node.after(5, () => ran.push('node@5'));
+    node.after(6, () => node.after(1, () => ran.push('node-rearmed')));
+    other.after(5, () => ran.push('other@5'));
+    s.runUntil(2);
+    expect(node.size).to.equal(2);
+    expect(node.cancelAll()).to.equal(2);
+    s.runUntil(100);
+    expect(ran).to.deep.equal(['node@1', 'other@5']);
+    expect(node.size).to.equal(0);
+    expect(other.size).to.equal(0);
   });
 });
