@@ -3,13 +3,15 @@
 # with its own command (node dist/daemons/<daemon>.js ...); the default entry point is the CLI.
 # Build: docker build -t vfab:0.1.0 .   (docs/kubernetes.md; the tests check this file statically)
 
-# Stage 1: compile the TypeScript sources to dist/ (needs the devDependencies: typescript)
+# Stage 1: compile the TypeScript sources to dist/, bundle each daemon and the web page (needs the
+# devDependencies: typescript, esbuild)
 FROM node:20-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY lib ./lib
 COPY daemons ./daemons
+COPY ui ./ui
 RUN npm run build
 
 # Stage 2: the runtime dependencies only, the compiled tree and the data files the CLI reads

@@ -75,6 +75,14 @@ describe('Dockerfile (static)', () => {
     expect(copiedPaths(all[0]!)).to.include.members(['tsconfig.build.json', 'lib', 'daemons']);
   });
 
+  it('the build stage copies every file the build script runs (the daemon bundler, the page build)', () => {
+    const script: string = JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts.build;
+    const files = [...script.matchAll(/\bnode\s+(\S+\.m?js)\b/g)].map((m) => m[1]!);
+    expect(files, 'the build script runs node on some files').to.not.be.empty;
+    const copied = copiedPaths(all[0]!).map((p) => p.replace(/^\.\//, '').replace(/\/$/, ''));
+    for (const f of files) expect(copied.some((c) => f === c || f.startsWith(`${c}/`)), `${f} is copied into the build stage`).to.equal(true);
+  });
+
   it('its entry point and every script a rendered pod starts are files the build produces', async () => {
     const entry = /^ENTRYPOINT\s+(\[.*\])$/m.exec(text);
     expect(entry, 'ENTRYPOINT in exec form').to.not.equal(null);
