@@ -87,7 +87,7 @@ export class FabricDriver implements ScenarioDriver {
   private readonly startEpochMs = epochNowMs();
   private readonly clock: FabricClock;
   /** Fabric ms when the scenario started: scene time 0. */
-  private readonly sceneStartMs: number;
+  readonly sceneStartMs: number;
   private readonly poller: EventPoller;
   private readonly events: TimelineEntry[] = [];
   private readonly captures: Array<{ name: string; file: string; points: string[]; session: CaptureSession }> = [];

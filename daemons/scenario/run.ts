@@ -12,7 +12,11 @@ import { editTopologyText, rawTopology } from '../../lib/topology/edit.js';
 import { loadScenarioFile, assertAgainstTopology, ScenarioError, VFAB_SCENARIO_INVALID, type ScenarioProblem } from '../../lib/scenario/load.js';
 import { describeAction, type Scenario } from '../../lib/scenario/model.js';
 import { setChangeFromArgs } from '../cli/commands/set.js';
-import { runScenario, type RunResult } from '../../lib/scenario/runner.js';
+import { runScenario, type RunHooks, type RunResult } from '../../lib/scenario/runner.js';
+import { ScenarioRunView } from '../../lib/ui/scenario-run.js';
+import { VfabError } from '../../lib/errors.js';
+import type { FabricState } from '../fabric/state.js';
+import type { UiServer } from '../ui/server.js';
 import { formatTimeline } from '../../lib/scenario/timeline.js';
 import { junitXml } from '../../lib/scenario/junit.js';
 import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
@@ -30,6 +34,12 @@ export interface RunOptions {
   handleSignals?: boolean;
   /** Run in one process on a virtual clock with this seed (daemons/sim/run.ts, docs/simulation.md). */
   sim?: { seed: number };
+  /**
+   * Serve the web view (daemons/ui/server.ts) of the run's fabric once it is up, with the scenario's steps
+   * and expectations live; stopped when the run ends. `portText`: the option as typed, for errors.
+   * `serving` gets the one-time login URL. Not with `sim`.
+   */
+  ui?: { port: number; portText: string; serving: (url: string, port: number) => void };
 }
 
 export interface RunReport extends RunResult {
@@ -103,17 +113,33 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     process.on('SIGTERM', onSignal);
   }
   let state: Awaited<ReturnType<typeof fabricUp>> | undefined;
+  let ui: UiServer | undefined;
   try {
     log(`scenario ${scenario.name}: bringing up ${topology.name} (time scale ${timeScale})`);
     state = await fabricUp({ topology, stateDir, timeScale, detached: false, onProgress: (l) => log(`  ${l}`) });
     if (interrupted) throw new Error('interrupted while the fabric came up');
     driver = new FabricDriver({ state, stateDir, topology, timeScale, outDir, log });
     await driver.start();
-    const result = await runScenario(scenario, driver);
+    let hooks: RunHooks = {};
+    let view: ScenarioRunView | undefined;
+    if (opts.ui) {
+      ui = await startUi(state, opts.ui);
+      const sceneStartMs = driver.sceneStartMs;
+      view = new ScenarioRunView(scenario, (sceneMs) => sceneStartMs + sceneMs);
+      const server = ui;
+      server.setScenario(view.current());
+      hooks = view.hooks((run) => server.setScenario(run));
+    }
+    const result = await runScenario(scenario, driver, hooks);
+    if (view && ui) {
+      view.finished(result);
+      ui.setScenario(view.current());
+    }
     const report: RunReport = { ...result, file: path.resolve(file), topologyFile, timeScale, outDir, files: [], warnings: driver.warnings };
     writeOutputs(report, opts.junitFile);
     return report;
   } finally {
+    await ui?.close().catch(() => {});
     await driver?.close().catch(() => {});
     if (state) await fabricDown(state, stateDir).catch(() => {});
     fs.rmSync(stateDir, { recursive: true, force: true });
@@ -122,6 +148,23 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
       process.off('SIGTERM', onSignal);
     }
   }
+}
+
+/** Starts the web view on the run's fabric; a port in use or not allowed is VFAB_BAD_UI_PORT (exit 2). */
+async function startUi(state: FabricState, o: NonNullable<RunOptions['ui']>): Promise<UiServer> {
+  const { UiServer } = await import('../ui/server.js');
+  // the page's actions run the CLI on the user's own fabric, not this private one, and would change the run
+  const server = new UiServer({ state, port: o.port, refuseActions: 'vfab run --ui shows a scenario run: actions from the page are off (they would change its outcome)' });
+  try {
+    await server.start();
+  } catch (e) {
+    await server.close().catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') throw new VfabError('VFAB_BAD_UI_PORT', `${o.portText}: ${code === 'EADDRINUSE' ? 'in use by another program' : 'not allowed for this user'} (try --ui-port 0 for any free port)`);
+    throw e;
+  }
+  o.serving(server.loginUrl!, server.port);
+  return server;
 }
 
 export function writeOutputs(r: RunReport, junitFile?: string): void {

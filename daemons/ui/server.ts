@@ -24,7 +24,7 @@ import { EventBatcher, diffSnapshots, eventBatchWaitMs } from '../../lib/ui/view
 import {
   LIVE_BATCH_MS, MAX_ACTION_BODY_BYTES, MAX_CAPTURE_FRAMES, MAX_CAPTURE_POINTS, MAX_CLIENT_BUFFER_BYTES, MAX_EVENTS_PER_BATCH, MAX_MAC_ROWS,
   MAX_RECENT_EVENTS, MAX_UI_CAPTURES, MAX_UI_CLIENTS, UI_PROTOCOL_VERSION, type ActionReply, type CaptureInfo, type LiveMessage,
-  type UiEvent, type UiMacRow, type UiNodeDetails, type UiSnapshot,
+  type UiEvent, type UiMacRow, type UiNodeDetails, type UiScenarioRun, type UiSnapshot,
 } from '../../lib/ui/protocol.js';
 import { FabricFeed, UI_CONTROL_TIMEOUT_MS } from './feed.js';
 
@@ -49,6 +49,8 @@ export interface UiServerOptions {
   port: number;
   /** Default UI_DIST_DIR. */
   uiDir?: string;
+  /** Refuse the link, impair, clear and power actions with this reason (409 VFAB_UI_ACTION_FAILED): `vfab run --ui`. */
+  refuseActions?: string;
 }
 
 interface Client {
@@ -172,6 +174,16 @@ export class UiServer {
       if (batch) this.broadcast({ type: 'events', seq: 0, clockMs: this.feed.clock.nowMs(), events: batch.events, omitted: batch.omitted });
     }, eventBatchWaitMs(this.lastEventsAt, this.lastEventsSize, Date.now()));
     this.eventsTimer.unref();
+  }
+
+  /**
+   * Shows a scenario run (`vfab run --ui`): kept in the snapshot for pages that connect later, and sent
+   * whole to every page as a `scenario` message. The caller passes a copy it will not change.
+   */
+  setScenario(run: UiScenarioRun): void {
+    this.feed.view.scenario = run;
+    if (this.last) this.last = { ...this.last, scenario: run };
+    this.broadcast({ type: 'scenario', seq: 0, clockMs: this.feed.clock.nowMs(), run });
   }
 
   private scheduleDelta(): void {
@@ -305,7 +317,10 @@ export class UiServer {
       const stop = /^\/api\/capture\/([0-9a-f]+)\/stop$/.exec(p);
       if (stop) return this.json(res, 200, await this.stopCaptureById(stop[1]!));
       if (p === '/api/capture') return this.json(res, 200, await this.startCaptureFrom(body));
-      if (p === '/api/link' || p === '/api/impair' || p === '/api/clear' || p === '/api/vm/power') return this.json(res, 200, await this.action(p, body));
+      if (p === '/api/link' || p === '/api/impair' || p === '/api/clear' || p === '/api/vm/power') {
+        if (this.opts.refuseActions !== undefined) throw new VfabError('VFAB_UI_ACTION_FAILED', this.opts.refuseActions);
+        return this.json(res, 200, await this.action(p, body));
+      }
     }
     throw new VfabError('VFAB_UI_NOT_FOUND', `no route ${method} ${p}`);
   }

@@ -94,6 +94,20 @@ export interface RunResult {
   error?: string;
 }
 
+/**
+ * What a caller may watch while a run goes on (the web view of `vfab run --ui`): each step as it starts
+ * and ends, and each expectation once its result is known (snapshot checks and power outcomes at once,
+ * event/RARP checks and checks never reached after the run's evidence is collected). Each is called at
+ * most once per step start, per step end (a traffic step whose stream sent nothing ends again, failed)
+ * and per expectation. A hook that throws is ignored: watching never changes the run.
+ */
+export interface RunHooks {
+  stepStarted?(rec: Readonly<StepRecord>): void;
+  stepEnded?(rec: Readonly<StepRecord>): void;
+  /** `stepIndex`: the step that declares the check (an expect block, or a power step's outcome). */
+  expectation?(r: Readonly<ExpectationResult>, stepIndex: number): void;
+}
+
 /** Points named by rarpCount checks that no capture step captures: the runner captures them from the start. */
 export function autoCapturePoints(s: Scenario): string[] {
   const captured = new Set<string>();
@@ -116,7 +130,20 @@ export function anchorStep(s: Scenario, expectStep: Step, after?: string): Step 
   return found;
 }
 
-export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<RunResult> {
+export async function runScenario(s: Scenario, driver: ScenarioDriver, hooks: RunHooks = {}): Promise<RunResult> {
+  const told = new Set<string>();
+  const tell = <K extends keyof RunHooks>(k: K, ...args: Parameters<NonNullable<RunHooks[K]>>) => {
+    try {
+      (hooks[k] as ((...a: unknown[]) => void) | undefined)?.(...args);
+    } catch {
+      // a watcher's failure is not the run's
+    }
+  };
+  const tellResult = (r: ExpectationResult, stepIndex: number) => {
+    if (told.has(r.id)) return;
+    told.add(r.id);
+    tell('expectation', r, stepIndex);
+  };
   const records = new Map<number, StepRecord>();
   const own: TimelineEntry[] = [];
   const results = new Map<string, ExpectationResult>();
@@ -173,6 +200,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
     const startMs = driver.nowMs();
     const rec: StepRecord = { index: step.index, ...(step.label ? { label: step.label } : {}), description: step.kind === 'action' ? describeAction(step.action) : `expect (${step.expectations.length})`, startMs, endMs: startMs };
     records.set(step.index, rec);
+    tell('stepStarted', { ...rec });
     if (step.kind === 'action') {
       note('step', { step: step.index, ...(step.label ? { label: step.label } : {}), action: rec.description, ...(step.note ? { note: step.note } : {}) }, startMs);
       try {
@@ -180,6 +208,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
         else if (step.outcome) {
           const r = await runPowerStep(step.action, step.outcome);
           results.set(step.outcome.id, r);
+          tellResult(r, step.index);
           rec.detail = r.got;
           note('check', { id: step.outcome.id, passed: r.passed, name: step.outcome.name, ...(r.passed ? {} : { expected: r.expected, got: r.got }) });
         } else {
@@ -195,6 +224,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
       }
       rec.endMs = driver.nowMs();
       if (rec.detail) note('step-done', { step: step.index, detail: rec.detail }, rec.endMs);
+      tell('stepEnded', { ...rec });
       continue;
     }
     // expect block
@@ -215,12 +245,14 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
       }
       const r = await poll(spec, step);
       results.set(spec.id, r);
+      tellResult(r, step.index);
       note('check', { id: spec.id, passed: r.passed, name: spec.name, ...(r.passed ? {} : { expected: r.expected, got: r.got }) }, driver.nowMs());
     }
     // a block that polled (lock, datastoreState with withinMs) waited for what it polled: windows without
     // withinMs include that wait, so an event the awaited change logged counts
     if (step.expectations.some((e) => isPolled(e.check))) for (const o of open) o.windowMs[1] = driver.nowMs();
     rec.endMs = driver.nowMs();
+    tell('stepEnded', { ...rec });
   }
 
   let evidence: RunEvidence;
@@ -238,6 +270,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
     rec.error = `stream ${name} sent no frames${ev.error ? `: ${ev.error}` : ''}`;
     error ??= `step ${t.index} (${rec.description}) failed: ${rec.error}`;
     note('step-failed', { step: t.index, error: rec.error });
+    tell('stepEnded', { ...rec });
   }
   for (const { spec, windowMs } of deferred) results.set(spec.id, evaluateDeferred(spec, evidence, windowMs));
   // checks never reached fail with the reason
@@ -250,6 +283,7 @@ export async function runScenario(s: Scenario, driver: ScenarioDriver): Promise<
         evidence: [], where: `${spec.loc.file}:${spec.loc.line}:${spec.loc.column}`,
       };
       ordered.push(r);
+      tellResult(r, step.index);
     }
   }
   const endMs = driver.nowMs();

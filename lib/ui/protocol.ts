@@ -39,8 +39,8 @@
 // Live stream: on connect the server sends `hello`, then `snapshot`; then `delta`s (changed entities,
 // replaced whole by id), `events` batches (at most one per LIVE_BATCH_MS while busy, sooner while quiet: LIVE_QUIET_BATCH_MS; at most MAX_EVENTS_PER_BATCH
 // events, the rest counted in `omitted`; a snapshot's `recentEvents` are those sent before it, so a page
-// sees each event once). `scenario` and `daemon` are reserved: not sent yet (a daemon's reachability is in
-// `delta.daemons`; docs/ui.md "Not done yet"). A page that falls behind (more than
+// sees each event once). `scenario` (the whole run, again on every change) is sent while `vfab run --ui`
+// runs a scenario; `daemon` is reserved: not sent yet (a daemon's reachability is in `delta.daemons`). A page that falls behind (more than
 // MAX_CLIENT_BUFFER_BYTES unsent) gets no more deltas until its buffer drains, then a fresh `snapshot`
 // (`resync: true`). Every message carries `seq`
 // (increasing per connection) and `clockMs` (fabric ms, the one clock of docs/events.md).
@@ -277,18 +277,30 @@ export interface UiEvent {
   [field: string]: unknown;
 }
 
+/** A step of the scenario `vfab run --ui` runs (lib/ui/scenario-run.ts builds these). */
 export interface UiScenarioStep {
   index: number;
+  /** Fabric ms (the one clock) the step started at; 0 while pending. */
   atMs: number;
+  /** Scene ms (since the scenario started) the step started and ended at; absent until known. */
+  startSceneMs?: number;
+  endSceneMs?: number;
+  label?: string;
   text: string;
+  /** An expect step is `running` until every one of its checks has a result (event checks: at the end). */
   status: 'pending' | 'running' | 'done' | 'failed';
-  expectations: Array<{ text: string; pass: boolean | null; detail?: string }>;
+  /** pass null: not decided yet. detail: what was expected and what happened, for a failed check. */
+  expectations: Array<{ id?: string; text: string; pass: boolean | null; detail?: string }>;
+  /** Why an action step failed. */
+  error?: string;
 }
 
 export interface UiScenarioRun {
   name: string;
   state: 'running' | 'passed' | 'failed';
   steps: UiScenarioStep[];
+  /** Why the run broke (a step failed, interrupted), once it ended. */
+  error?: string;
 }
 
 /** Entities that changed, replaced whole by id (hosts/switches/arrays by name, links by id). */

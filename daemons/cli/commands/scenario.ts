@@ -2,6 +2,7 @@
 // captures, JUnit), and show the merged event stream of the running fabric (learning, aging, moves,
 // drops, carrier changes, failovers, RARPs sent, shaping drops), optionally following it.
 
+import path from 'node:path';
 import { VfabError } from '../../../lib/errors.js';
 import { formatTimelineLine, toTimelineEntry, type DaemonEvent } from '../../../lib/scenario/timeline.js';
 import { EventOrderer, mergeEvents } from '../../../lib/events/order.js';
@@ -15,7 +16,7 @@ import { suggest } from '../../fabric/state.js';
 
 const run = defineCommand(
   {
-    usage: ['SCENARIO [--out DIR] [--junit FILE] [--time-scale N] [--json] [--quiet]', 'SCENARIO --sim [--seed N] [--out DIR] [--junit FILE] [--json] [--quiet]'],
+    usage: ['SCENARIO [--out DIR] [--junit FILE] [--time-scale N] [--ui [--ui-port P]] [--json] [--quiet]', 'SCENARIO --sim [--seed N] [--out DIR] [--junit FILE] [--json] [--quiet]'],
     description: `Runs a scenario file: brings its topology up as a private fabric (own state directory), performs the
 steps (traffic, pings, link failures, impairments, kills, MAC changes, datastore power-ons and
 races, storage faults, waits, captures), checks every
@@ -24,7 +25,10 @@ Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.
 With --sim the hosts and switches run in this one process on a virtual clock (no daemons, no sockets):
 a run takes as long as the CPU needs, and the same --seed gives byte-identical timeline and captures.
 Kills, restarts and vMotion are simulated too; scenarios that use storage or HA are refused with the reason
-(docs/simulation.md).`,
+(docs/simulation.md).
+With --ui the web view of vfab ui serves the run's fabric once it is up (one-time login URL printed; on
+stderr with --json) and shows each step as it starts and ends and each expectation with pass/fail in
+its timeline, then the verdict; it stops when the run ends. Its actions are off. Not with --sim.`,
     options: {
       out: { type: 'string', value: 'DIR', description: 'output directory (default .vfab/runs/<scenario>-<timestamp>)' },
       junit: { type: 'string', value: 'FILE', description: 'also write JUnit XML (one test case per expectation)' },
@@ -33,16 +37,21 @@ Kills, restarts and vMotion are simulated too; scenarios that use storage or HA 
       quiet: { type: 'bool', description: 'no progress lines' },
       sim: { type: 'bool', description: 'simulate the fabric in this process on a virtual clock (deterministic; docs/simulation.md)' },
       seed: { type: 'int', min: 0, max: 0xffffffff, value: 'N', description: `with --sim: the run seed for every random choice (default ${DEFAULT_SIM_SEED})` },
+      ui: { type: 'bool', description: 'serve the live web view of the run (docs/ui.md): steps and expectations as they happen' },
+      'ui-port': { type: 'int', value: 'P', min: 0, max: 65535, description: 'with --ui: TCP port on 127.0.0.1 (default 0: any free port)' },
     },
     args: { min: 1, max: 1 },
-    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/failover-notify-on.yaml --sim --seed 7', 'run scenarios/failover-notify-on.yaml --time-scale 5 --quiet'],
-    exits: { 1: 'an expectation failed (each says what was expected and what happened)', 2: 'bad usage, or the scenario or its topology is invalid, or --sim and the scenario needs what is not simulated' },
+    examples: ['run scenarios/failover-notify-on.yaml --junit out/junit.xml', 'run scenarios/failover-notify-on.yaml --sim --seed 7', 'run scenarios/failover-notify-on.yaml --ui   # open the printed URL to watch it'],
+    exits: { 1: 'an expectation failed (each says what was expected and what happened)', 2: 'bad usage, or the scenario or its topology is invalid, or --sim and the scenario needs what is not simulated, or --ui with --sim, or a bad --ui-port (or in use)' },
   },
-  async ({ values, positionals }, io) => {
+  async ({ values, positionals, typed }, io) => {
     const file = positionals[0]!;
     const timeScale = values['time-scale'];
     if (values.seed !== undefined && !values.sim) throw new UsageError(`--seed ${values.seed} needs --sim (a daemon run has no run seed)`);
     if (timeScale !== undefined && values.sim) throw new UsageError(`--time-scale ${timeScale} does not apply with --sim (virtual time runs as fast as the CPU allows)`);
+    const uiPort = values['ui-port'];
+    if (uiPort !== undefined && !values.ui) throw new UsageError(`${typed['ui-port']} needs --ui`);
+    if (values.ui && values.sim) throw new UsageError('--ui does not apply with --sim (a simulated fabric has no daemons for the web view to read)');
     // the scenario engine (YAML, JSON Schema, fabric orchestration) loads only for `vfab run`
     const { runScenarioFile } = await import('../../scenario/run.js');
     const { ScenarioError } = await import('../../../lib/scenario/load.js');
@@ -56,6 +65,19 @@ Kills, restarts and vMotion are simulated too; scenarios that use storage or HA 
         ...(timeScale !== undefined ? { timeScale } : {}),
         ...(values.sim ? { sim: { seed: values.seed ?? DEFAULT_SIM_SEED } } : {}),
         log: values.quiet || values.json ? () => {} : (l) => io.err(l),
+        ...(values.ui
+          ? {
+              ui: {
+                port: uiPort ?? 0,
+                portText: typed['ui-port'] ?? `--ui-port ${uiPort ?? 0}`,
+                serving: (url: string) => {
+                  const line = `vfab run --ui: web view of scenario ${path.basename(file)}: open ${url} (works once; stops when the run ends)`;
+                  if (values.json) io.err(line);
+                  else io.out(line);
+                },
+              },
+            }
+          : {}),
       });
     } catch (e) {
       if (e instanceof ScenarioError || e instanceof TopologyError) {

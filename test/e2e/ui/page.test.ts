@@ -148,6 +148,31 @@ describe('e2e ui: the web view page (fixture server, quickstart snapshot)', func
     await page.selectOption('#tl-type', '');
   });
 
+  it('shows a scenario run (vfab run --ui): each finished step with its checks as pass/fail rows, and the verdict', async () => {
+    const run = {
+      name: 'failover-notify-off', state: 'running',
+      steps: [
+        { index: 1, atMs: 13000, startSceneMs: 0, endSceneMs: 410, text: 'ping app1 -> peer (3)', status: 'done', expectations: [] },
+        { index: 2, atMs: 13410, startSceneMs: 410, endSceneMs: 415, text: 'expect (2)', status: 'failed', expectations: [
+          { id: 'e1', text: 'app1 learned on Gi1/0/1', pass: true },
+          { id: 'e2', text: 'no RARP for app1', pass: false, detail: 'expected 0 RARPs; got 2' },
+        ] },
+        { index: 3, atMs: 0, text: 'link esx1.vmnic0 down', status: 'pending', expectations: [] },
+      ],
+    };
+    fx.send({ type: 'scenario', run });
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#tl-rows')?.textContent?.includes('no RARP for app1'), undefined, { timeout: 2000 });
+    const rows = await page.$$eval('#tl-rows .ev', (els) => els.map((e) => e.textContent ?? '').filter((t) => t.includes('scenario')));
+    expect(rows.some((r) => r.includes('step') && r.includes('ping app1'))).to.equal(true);
+    expect(rows.some((r) => r.includes('pass') && r.includes('app1 learned on Gi1/0/1'))).to.equal(true);
+    expect(rows.some((r) => r.includes('fail') && r.includes('no RARP for app1') && r.includes('expected 0 RARPs; got 2'))).to.equal(true);
+    expect(rows.some((r) => r.includes('link esx1.vmnic0 down')), 'a pending step has no row').to.equal(false);
+    expect(await page.textContent('#scenario')).to.equal('scenario failover-notify-off: running');
+    fx.send({ type: 'scenario', run: { ...run, state: 'failed' } });
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#scenario')?.textContent === 'scenario failover-notify-off: failed', undefined, { timeout: 2000 });
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('#tl-rows')?.textContent?.includes('result=failed'), undefined, { timeout: 2000 });
+  });
+
   it('a click on a switch port shows the switch and its link actions; link down POSTs /api/link as `vfab link down` would', async () => {
     await clickNode(page, 'sw1.Gi1/0/2');
     await page.waitForSelector('#details [data-endpoint="sw1.Gi1/0/2"] [data-action="link-down"]');
