@@ -83,6 +83,38 @@ export interface FabricDriverOptions {
   log?: (line: string) => void;
 }
 
+/** Wall time a run waits, before its scene starts, for every host's datastores to leave `waiting`/`mounting`. */
+export const DATASTORES_SETTLE_TIMEOUT_MS = 30_000;
+const DATASTORES_SETTLE_POLL_MS = 50;
+
+/**
+ * Before the scene starts: waits until no host's datastore (VMFS-like or NAS) is still `waiting` for its
+ * array or `mounting`, so a first step such as a power-on meets the datastores as `vfab up` leaves them
+ * once settled, however fast the daemons came up. Hosts without datastores answer an empty list (or no
+ * route: skipped). Gives up after DATASTORES_SETTLE_TIMEOUT_MS with a warning; the steps then report.
+ */
+export async function waitForDatastoresSettled(state: FabricState, log?: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + DATASTORES_SETTLE_TIMEOUT_MS;
+  let pending = state.daemons.filter((d) => d.kind === 'host');
+  while (pending.length > 0) {
+    const still = await Promise.all(pending.map(async (d) => {
+      try {
+        const r = await control<{ datastores?: Array<{ state?: string }> }>(d, state.token, 'GET', '/control/datastores');
+        return (r.datastores ?? []).some((x) => x.state === 'waiting' || x.state === 'mounting');
+      } catch {
+        return false;
+      }
+    }));
+    pending = pending.filter((_, i) => still[i]);
+    if (pending.length === 0) return;
+    if (Date.now() > deadline) {
+      log?.(`  warning: datastores of ${pending.map((d) => d.name).join(', ')} still waiting or mounting after ${DATASTORES_SETTLE_TIMEOUT_MS} ms; starting the scene anyway`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, DATASTORES_SETTLE_POLL_MS));
+  }
+}
+
 export class FabricDriver implements ScenarioDriver {
   private readonly startEpochMs = epochNowMs();
   private readonly clock: FabricClock;

@@ -20,7 +20,7 @@ import type { UiServer } from '../ui/server.js';
 import { formatTimeline } from '../../lib/scenario/timeline.js';
 import { junitXml } from '../../lib/scenario/junit.js';
 import { fabricUp, fabricDown } from '../fabric/lifecycle.js';
-import { FabricDriver } from './driver.js';
+import { FabricDriver, waitForDatastoresSettled } from './driver.js';
 
 export interface RunOptions {
   /** Output directory; default .vfab/runs/<scenario>-<timestamp>. */
@@ -118,6 +118,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     log(`scenario ${scenario.name}: bringing up ${topology.name} (time scale ${timeScale})`);
     state = await fabricUp({ topology, stateDir, timeScale, detached: false, onProgress: (l) => log(`  ${l}`) });
     if (interrupted) throw new Error('interrupted while the fabric came up');
+    await waitForDatastoresSettled(state, log);
     driver = new FabricDriver({ state, stateDir, topology, timeScale, outDir, log });
     await driver.start();
     let hooks: RunHooks = {};
