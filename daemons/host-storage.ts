@@ -31,7 +31,8 @@ import type { Vm } from '../lib/topology/model.js';
 import { HOST_INITIATOR_PREFIX } from '../lib/iscsi/well-known.js';
 import type { ControlServer } from './common/server.js';
 import type { EventLog } from './common/events.js';
-import { MultipathClient, pathProtocol } from './storage/multipath-client.js';
+import { MultipathClient, pathProtocol, type PathTransport } from './storage/multipath-client.js';
+import { realTimers, type TimerHandle, type Timers } from './common/timers.js';
 import { parseIscsiUrl } from './storage/iscsi-url.js';
 import type { PathPolicy } from '../lib/storage/multipath.js';
 import { VDisk, runWorkload, MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES, MAX_WORKLOAD_SECONDS } from '../lib/storage/vdisk.js';
@@ -81,6 +82,10 @@ export interface HostStorageDeps {
   onAttached?: (array: string) => void;
   /** A VM disk that is a datastore file: its LUN and runs, checked to be locked by this host (daemons/datastore). */
   datastoreDisk?: (vm: string, disk: string) => Promise<DatastoreDiskFile | undefined>;
+  /** Stall, reconnect and path-wait timers (default Node's; the simulation passes the host's scheduler timers). */
+  timers?: Timers;
+  /** Opens a storage path in process instead of over a socket (the simulation, daemons/sim/storage.ts). */
+  connectTransport?: (url: string, path: number) => Promise<PathTransport>;
 }
 
 /** Where a disk request goes: the LUN, the disk's size and the LUN bytes of a disk byte range. */
@@ -105,7 +110,7 @@ interface ArrayState {
   client: MultipathClient | undefined;
   /** In front of the client: holds commands while a stall fault is active (lib/storage/stall.ts). */
   gate: StallGate | undefined;
-  stallTimer: NodeJS.Timeout | undefined;
+  stallTimer: TimerHandle;
   state: 'waiting' | 'connecting' | 'attached' | 'failed';
   error: string | undefined;
   luns: Map<string, VDisk>;
@@ -146,6 +151,7 @@ export class HostStorage {
   private readonly arrays = new Map<string, ArrayState>();
   private readonly disks = new Map<string, DiskState>();
   private readonly clock: Clock;
+  private readonly timers: Timers;
   private apdTimeoutMs: number | undefined;
   /** The fabric's time scale: a stall of N fabric ms lasts N / timeScale wall ms. */
   private readonly timeScale: number;
@@ -155,6 +161,7 @@ export class HostStorage {
     this.host = h.name;
     this.initiator = INITIATOR_PREFIX + h.name;
     this.clock = deps.clock ?? new SystemClock();
+    this.timers = deps.timers ?? realTimers;
     this.timeScale = deps.config.timeScale ?? 1;
     const env = process.env.VFAB_APD_TIMEOUT_MS;
     if (env !== undefined && env !== '') {
@@ -296,6 +303,8 @@ export class HostStorage {
         policy: a.policy,
         ...(this.apdTimeoutMs !== undefined ? { apdTimeoutMs: this.apdTimeoutMs } : {}),
         clock: this.clock,
+        timers: this.timers,
+        ...(this.deps.connectTransport ? { connectTransport: this.deps.connectTransport } : {}),
         log: (line) => {
           this.deps.log?.(`storage ${a.name}: ${line}`);
           this.deps.events.add('storage-path', { array: a.name, message: line });
@@ -546,11 +555,11 @@ export class HostStorage {
   }
 
   private armStall(a: ArrayState): void {
-    clearTimeout(a.stallTimer);
+    this.timers.clearTimeout(a.stallTimer);
     a.stallTimer = undefined;
     const next = a.gate?.nextEndMs();
     if (next === undefined) return;
-    a.stallTimer = setTimeout(() => {
+    a.stallTimer = this.timers.setTimeout(() => {
       a.stallTimer = undefined;
       a.gate?.release();
       this.armStall(a);
@@ -569,7 +578,7 @@ export class HostStorage {
 
   close(): void {
     for (const a of this.arrays.values()) {
-      clearTimeout(a.stallTimer);
+      this.timers.clearTimeout(a.stallTimer);
       a.gate?.close(new VfabError(HOST_STORAGE_ERROR.NOT_ATTACHED, `${this.host} is closing its storage`));
       a.client?.close();
     }

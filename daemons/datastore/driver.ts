@@ -9,6 +9,7 @@
 // scheduling fairness between Procs (each has its own timer).
 
 import type { Clock } from '../../lib/clock.js';
+import { realTimers, type TimerHandle, type Timers } from '../common/timers.js';
 import { read16, write16 } from '../../lib/storage/cdb.js';
 import { SCSI_STATUS, type ScsiCommand, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { MAX_DATA_TRANSFER_BYTES } from '../../lib/storage/protocol.js';
@@ -41,6 +42,8 @@ export interface DriverDeps {
   event: (type: string, fields: Record<string, unknown>) => void;
   /** Fields every event carries (host, datastore). */
   base: Record<string, unknown>;
+  /** Wake-up and wait timers (default Node's; the simulation passes the host's scheduler timers). */
+  timers?: Timers;
 }
 
 /** Event types in the host's log for each state machine event (docs/events.md, docs/datastores.md). */
@@ -62,7 +65,7 @@ export type EventFields = Record<string, unknown> | ((details: Record<string, un
 
 interface Running {
   proc: Proc<unknown>;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle;
   fields: EventFields;
   /** Commands issued and not yet answered, by I/O id: an abort marks them (a held command is then never sent). */
   inFlight: Map<number, { aborted?: boolean }>;
@@ -74,8 +77,11 @@ export class DatastoreDriver {
   private readonly running = new Set<Running>();
   /** Numbers the runs of runWithin, so stopping one never stops another of the same name. */
   private runSeq = 0;
+  private readonly timers: Timers;
 
-  constructor(private readonly deps: DriverDeps) {}
+  constructor(private readonly deps: DriverDeps) {
+    this.timers = deps.timers ?? realTimers;
+  }
 
   get lun(): LunHandle {
     if (this.deps.lun === undefined) throw new DatastoreError(DS_ERROR.BAD_OPTION, 'a NAS datastore has no LUN');
@@ -109,9 +115,9 @@ export class DatastoreDriver {
    */
   async runWithin<T>(name: string, now: { nowMs: number }, gen: Gen<T>, fields: EventFields, waitMs: number): Promise<{ timedOut: false; value: T } | { timedOut: true }> {
     const unique = `${name} ${++this.runSeq}`;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle;
     const timedOut = new Promise<{ timedOut: true }>((resolve) => {
-      timer = setTimeout(() => resolve({ timedOut: true }), waitMs / this.deps.timeScale);
+      timer = this.timers.setTimeout(() => resolve({ timedOut: true }), waitMs / this.deps.timeScale);
     });
     const run = this.run(unique, now, gen, fields);
     try {
@@ -122,7 +128,7 @@ export class DatastoreDriver {
       }
       return out;
     } finally {
-      clearTimeout(timer);
+      this.timers.clearTimeout(timer);
     }
   }
 
@@ -143,7 +149,7 @@ export class DatastoreDriver {
 
   private finish(r: Running, error?: unknown): void {
     if (!this.running.delete(r)) return;
-    if (r.timer) clearTimeout(r.timer);
+    if (r.timer) this.timers.clearTimeout(r.timer);
     r.timer = undefined;
     for (const cmd of r.inFlight.values()) cmd.aborted = true;
     r.inFlight.clear();
@@ -180,9 +186,9 @@ export class DatastoreDriver {
   }
 
   private arm(r: Running, atMs: number): void {
-    if (r.timer) clearTimeout(r.timer);
+    if (r.timer) this.timers.clearTimeout(r.timer);
     const waitMs = Math.max(0, (atMs - this.deps.clock.nowMs()) / this.deps.timeScale);
-    r.timer = setTimeout(() => {
+    r.timer = this.timers.setTimeout(() => {
       r.timer = undefined;
       if (!this.running.has(r)) return;
       this.perform(r, r.proc.onWake(Math.max(atMs, this.deps.clock.nowMs())));

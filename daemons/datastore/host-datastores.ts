@@ -23,7 +23,7 @@
 // NAS share (`share` instead of `lun`) is served by the same routes through nas-datastores.ts (`.lck`
 // leases; format is refused). Leaves out rescans.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
 import type { HostDatastore, Vm } from '../../lib/topology/model.js';
 import { VfabError } from '../../lib/errors.js';
@@ -44,6 +44,7 @@ import type { ControlServer } from '../common/server.js';
 import type { EventLog } from '../common/events.js';
 import type { VDisk } from '../../lib/storage/vdisk.js';
 import { DatastoreDriver } from './driver.js';
+import { realTimers, type Timers } from '../common/timers.js';
 import { NasDatastores } from './nas-datastores.js';
 
 /** Bytes read from LBA 0 before formatting, to refuse a LUN holding data (the old disk directory is 64 KiB). */
@@ -109,6 +110,8 @@ export interface HostDatastoresDeps {
   /** Told when a VM's files were opened (on) or closed (off) here: hostd powers its NICs on or off. */
   vmPowered?: (vm: string, on: boolean) => void;
   log?: (line: string) => void;
+  /** Timers, wall clock and random bytes (default Node's; the simulation passes the host's scheduler timers). */
+  timers?: Timers;
 }
 
 /** A topology VM's disk on a datastore, as the I/O routes use it: the LUN and the file's runs. */
@@ -147,9 +150,11 @@ export class HostDatastores {
   /** The host's NAS datastores (hosts[].datastores with a share). */
   private readonly nas: NasDatastores;
   readonly hostUuid: string;
+  private readonly timers: Timers;
 
   constructor(private readonly deps: HostDatastoresDeps) {
     this.hostUuid = hostUuidOf(deps.host);
+    this.timers = deps.timers ?? realTimers;
     this.nas = new NasDatastores({ ...deps, datastores: deps.datastores.filter((d) => d.share !== undefined) });
     for (const d of deps.datastores.filter((x) => x.share === undefined)) this.list.set(d.name, { name: d.name, array: d.array, lun: d.lun, state: 'waiting', error: undefined, driver: undefined, ctx: undefined, vms: new Map() });
   }
@@ -201,6 +206,7 @@ export class HostDatastores {
       timeScale: this.deps.timeScale,
       event: (type, fields) => this.onDsEvent(d, type, fields),
       base: { host: this.deps.host, datastore: d.name },
+      timers: this.timers,
     });
   }
 
@@ -250,8 +256,8 @@ export class HostDatastores {
       d.error = e.message;
       this.event(d, 'datastore-mount-failed', { message: e.message, code: (e as VfabError).code });
     });
-    const until = Date.now() + MOUNT_TIMEOUT_MS;
-    while (!ctx.online && failed === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    const until = this.timers.nowMs() + MOUNT_TIMEOUT_MS;
+    while (!ctx.online && failed === undefined && this.timers.nowMs() < until) await new Promise<void>((r) => this.timers.setTimeout(r, 5));
     if (failed !== undefined) throw failed;
     if (!ctx.online) {
       driver.stopAll();
@@ -284,7 +290,7 @@ export class HostDatastores {
     const driver = this.driverFor(d);
     const lun = driver.lun;
     const inspect = await driver.read(0, Math.min(FORMAT_INSPECT_BYTES, lun.sizeBytes) / lun.blockSizeBytes);
-    const plan = planFormat(lun.sizeBytes, lun.blockSizeBytes, { label: d.name, volumeUuid: randomBytes(16).toString('hex'), locking: locking as LockingMode, inspect, force });
+    const plan = planFormat(lun.sizeBytes, lun.blockSizeBytes, { label: d.name, volumeUuid: this.timers.randomBytes(16).toString('hex'), locking: locking as LockingMode, inspect, force });
     if (!plan.ok) throw new DatastoreError(plan.error.code as DsErrorCode, `${d.name} on LUN ${d.lun} of ${d.array}: ${plan.error.message}`, plan.error.details);
     if (d.state === 'mounted' || d.state === 'offline' || d.state === 'mounting') {
       throw new VfabError(HOST_DATASTORE_ERROR.IN_USE, `${d.name} is mounted on ${this.deps.host}: unmount it (on every host) before formatting it again`);
@@ -308,7 +314,7 @@ export class HostDatastores {
     if (!r.ok) return [];
     const first = await this.readSlots(driver, r.sb);
     if (!first.some((s) => s?.state === 'in-use')) return [];
-    await new Promise((res) => setTimeout(res, (1.5 * r.sb.heartbeatMs) / this.deps.timeScale));
+    await new Promise<void>((res) => this.timers.setTimeout(res, (1.5 * r.sb.heartbeatMs) / this.deps.timeScale));
     const second = await this.readSlots(driver, r.sb);
     return second.flatMap((s, i) => (s !== undefined && s.state !== 'free' && (first[i]?.pulse !== s.pulse || first[i]?.generation !== s.generation) ? [s.hostName || s.owner] : []));
   }
@@ -526,9 +532,9 @@ export class HostDatastores {
     if (home === undefined) throw new VfabError(HOST_DATASTORE_ERROR.NOT_FOUND, `VM ${vm} of ${this.deps.host} has no disk on a datastore`);
     const d = this.get(home);
     if (d.vms.has(vm)) return { vm, host: this.deps.host, datastore: d.name, files: d.vms.get(vm), already: true };
-    const until = Date.now() + o.waitMs;
+    const until = this.timers.nowMs() + o.waitMs;
     const waiting = (): boolean => d.state === 'waiting' || d.state === 'mounting' || (o.untilFormatted && d.state === 'unformatted');
-    while (d.state !== 'mounted' && waiting() && Date.now() < until) await new Promise((r) => setTimeout(r, MOUNT_POLL_MS));
+    while (d.state !== 'mounted' && waiting() && this.timers.nowMs() < until) await new Promise<void>((r) => this.timers.setTimeout(r, MOUNT_POLL_MS));
     if (d.state !== 'mounted') {
       const err = new VfabError(HOST_DATASTORE_ERROR.NOT_MOUNTED, `${vm} stays off: its datastore ${d.name} is ${d.state} on ${this.deps.host}${d.error ? ` (${d.error})` : ''}${waiting() ? ` after ${o.waitMs} ms` : ''}`);
       this.event(d, 'vm-power-on-failed', { vm, file: null, code: err.code, message: err.message });

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import type { ActionStep } from '../../lib/scenario/model.js';
-import type { PortUplink, ScenarioDriver } from '../../lib/scenario/runner.js';
+import type { PortUplink, PowerRequest, ScenarioDriver } from '../../lib/scenario/runner.js';
 import type { DatastoreFileRow, MacTableRow, PowerAttempt, RarpFrame, RunEvidence, StreamEvidence } from '../../lib/scenario/evaluate.js';
 import { type TimelineEntry, toTimelineEntry } from '../../lib/scenario/timeline.js';
 import { counterPoints } from '../../lib/counters/counters.js';
@@ -30,6 +30,7 @@ import { migrateStepDetail, portUplinkFromStatus, rarpsOfCapture, uplinkTxFromSt
 import { MIGRATE_FOLLOW_MS } from '../vmotion/cli.js';
 import { simVmotion } from './vmotion.js';
 import { SIM_CLOCK_ANCHOR, type SimFabric, type SimHost } from './fabric.js';
+import type { SimStorage } from './storage.js';
 
 /** Fabric ms the simulated fabric runs before the scenario's first step (carrier, power-on, pinning). */
 export const SIM_SETTLE_MS = 1000;
@@ -84,7 +85,9 @@ export class SimDriver implements ScenarioDriver {
   }
 
   async sleep(ms: number): Promise<void> {
-    this.f.sched.advance(ms);
+    // with storage, asynchronous daemon code runs too: its continuations run at their virtual instant
+    if (this.f.storage) await this.f.storage.pump.run(() => false, this.f.sched.nowMs() + Math.max(0, ms));
+    else this.f.sched.advance(ms);
   }
 
   /** One clock: event times and the driver's time are the same number. */
@@ -183,10 +186,19 @@ export class SimDriver implements ScenarioDriver {
         await this.sleep(a.ms);
         return undefined;
       case 'kill':
+        if (f.storage?.isArray(a.node)) return f.storage.killArray(a.node) ? 'killed' : 'killed (was not running)';
         return f.kill(a.node) ? 'killed' : 'killed (was not running)';
       case 'restart':
+        if (f.storage?.isArray(a.node)) {
+          await f.storage.restartArray(a.node);
+          return 'started afresh (LUN contents kept)';
+        }
         f.restart(a.node);
         return 'started afresh';
+      case 'datastoreFormat':
+        return this.storage().format(a);
+      case 'storageFault':
+        return this.storage().fault(a.fault);
       case 'migrate':
         return this.migrate(a.vm, a.to);
       default:
@@ -387,16 +399,23 @@ export class SimDriver implements ScenarioDriver {
     return this.f.hostOfVm(first).name;
   }
 
-  async vmPower(): Promise<PowerAttempt> {
-    throw new VfabError('VFAB_SIM_UNSUPPORTED', 'datastore power operations are not simulated (docs/simulation.md)');
+  /** The simulated storage (daemons/sim/storage.ts); VFAB_SIM_UNSUPPORTED when the topology has no datastores. */
+  private storage(): SimStorage {
+    if (this.f.storage === undefined) throw new VfabError('VFAB_SIM_UNSUPPORTED', `topology ${this.f.topology.name} has no datastores: its storage is not simulated (docs/simulation.md)`);
+    return this.f.storage;
   }
 
-  async datastoreFiles(): Promise<{ via: string; files: DatastoreFileRow[] }> {
-    throw new VfabError('VFAB_SIM_UNSUPPORTED', 'datastores are not simulated (docs/simulation.md)');
+  async vmPower(req: PowerRequest): Promise<PowerAttempt> {
+    this.o.log?.(`  ${(this.nowMs() / 1000).toFixed(3)} s  ${req.on ? 'power-on' : 'power-off'} ${req.vm} on ${req.host}`);
+    return this.storage().vmPower(req, () => this.nowMs());
   }
 
-  async datastoreState(): Promise<{ state: string | null; error?: string | null }> {
-    throw new VfabError('VFAB_SIM_UNSUPPORTED', 'datastores are not simulated (docs/simulation.md)');
+  async datastoreFiles(datastore: string, via?: string): Promise<{ via: string; files: DatastoreFileRow[] }> {
+    return this.storage().datastoreFiles(datastore, via);
+  }
+
+  async datastoreState(host: string, datastore: string): Promise<{ state: string | null; error?: string | null }> {
+    return this.storage().datastoreState(host, datastore);
   }
 
   async collect(): Promise<RunEvidence> {

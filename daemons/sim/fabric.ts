@@ -26,6 +26,7 @@ import { SimLink, type SimLinkEnd } from '../../lib/sim/links.js';
 import { planFabric, type HostConfig, type SwitchConfig } from '../fabric/plan.js';
 import { EventLog } from '../common/events.js';
 import { hostEventEntry } from '../common/host-events.js';
+import { SimStorage } from './storage.js';
 
 /**
  * The fabric-clock anchor of every simulated run: fabric time 0 is 2026-01-01T00:00:00Z, so capture
@@ -208,11 +209,14 @@ export class SimFabric {
   /** Nodes killed and not restarted: they have no core running, no timers and no carrier. */
   readonly stopped = new Set<string>();
   topology: Topology;
+  /** Arrays, hosts' storage and datastores (daemons/sim/storage.ts), when the topology has datastores. */
+  readonly storage: SimStorage | undefined;
 
   constructor(o: SimFabricOptions) {
     this.topology = o.topology;
     this.random = new SimRandom(o.seed);
     this.captures = new SimCaptures(this.sched);
+    this.storage = SimStorage.needed(o.topology) ? new SimStorage(this) : undefined;
     const plan = planFabric(o.topology, 1, SIM_CLOCK_ANCHOR);
     for (const l of o.topology.links) {
       const [an, ai] = split(l.a);
@@ -236,7 +240,8 @@ export class SimFabric {
   /** vmkernel ports come up and VMs power on with their host (hostd's start-up). */
   private startHost(n: SimHost): void {
     n.core.startVmkernels();
-    for (const vm of n.config.host.vms) if (!vm.haStandby) n.core.powerOn(vm.name);
+    // a VM with datastore disks powers on once its files are locked (daemons/sim/storage.ts)
+    for (const vm of n.config.host.vms) if (!vm.haStandby && !this.storage?.ownsPowerOn(n, vm.name)) n.core.powerOn(vm.name);
     n.tick.schedule();
   }
 
@@ -250,6 +255,7 @@ export class SimFabric {
     if (this.stopped.has(name)) return false;
     this.stopped.add(name);
     n.timers.cancelAll();
+    this.storage?.hostKilled(name);
     for (const end of n.ends.values()) {
       end.reset();
       end.link.carrierChanged('peer-gone');
@@ -325,6 +331,7 @@ export class SimFabric {
       };
     }
     this.nodes.set(name, node);
+    this.storage?.hostStarted(node);
   }
 
   private addSwitch(config: SwitchConfig, events = this.nodeEvents(config.switch.name)): void {

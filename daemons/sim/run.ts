@@ -14,7 +14,7 @@ import { runScenario } from '../../lib/scenario/runner.js';
 import { simNotes, simUnsupported } from '../../lib/sim/support.js';
 import { writeOutputs, type RunReport } from '../scenario/run.js';
 import { SimFabric } from './fabric.js';
-import { SimDriver } from './driver.js';
+import { SIM_SETTLE_MS, SimDriver } from './driver.js';
 
 export interface SimRunInput {
   file: string;
@@ -41,6 +41,8 @@ export async function runSimScenario(i: SimRunInput): Promise<RunReport> {
   fs.mkdirSync(i.outDir, { recursive: true });
   log(`scenario ${i.scenario.name}: simulating ${i.topology.name} in one process (seed ${i.seed})`);
   const fabric = new SimFabric({ topology: i.topology, seed: i.seed });
+  // arrays open and hosts attach and mount their datastores while the fabric settles
+  await fabric.storage?.start(SIM_SETTLE_MS);
   const driver = new SimDriver({ fabric, topologyText: fs.readFileSync(i.topologyFile, 'utf8'), topologyFile: i.topologyFile, outDir: i.outDir, log });
   const result = await runScenario(i.scenario, driver);
   const report: RunReport = {

@@ -16,6 +16,7 @@ import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
 import { MultipathSelector, type PathPolicy, type PathStatus } from '../../lib/storage/multipath.js';
 import { connectBlockClient } from './block-client.js';
 import type { ChapTargetConfig } from '../../lib/iscsi/chap.js';
+import { realTimers, type TimerHandle, type Timers } from '../common/timers.js';
 
 /** What a path needs from its connection (BlockClient and IscsiClient both are one). */
 export interface PathTransport extends ScsiTarget {
@@ -57,6 +58,13 @@ export interface MultipathClientOptions {
   reconnectIntervalMs?: number;
   clock?: Clock;
   log?: (line: string) => void;
+  /** Reconnect and path-wait timers (default Node's; the simulation passes the host's scheduler timers). */
+  timers?: Timers;
+  /**
+   * Opens path `path` to `url` instead of a WebSocket or iSCSI connection (the simulation's in-process
+   * transport, daemons/sim/storage.ts); rejects as a refused connection would.
+   */
+  connectTransport?: (url: string, path: number) => Promise<PathTransport>;
 }
 
 export interface MultipathPathInfo extends PathStatus {
@@ -70,14 +78,16 @@ export class MultipathClient implements ScsiTarget {
   readonly selector: MultipathSelector;
   private readonly clients: Array<PathTransport | undefined>;
   private readonly adminDown: boolean[];
-  private readonly reconnectTimers: Array<NodeJS.Timeout | undefined>;
+  private readonly reconnectTimers: TimerHandle[];
   private readonly waiters = new Set<() => void>();
   private readonly clock: Clock;
+  private readonly timers: Timers;
   private closed = false;
   retriedCommands = 0;
 
   private constructor(private readonly opts: MultipathClientOptions) {
     this.clock = opts.clock ?? new SystemClock();
+    this.timers = opts.timers ?? realTimers;
     this.selector = new MultipathSelector({
       pathCount: opts.urls.length,
       policy: opts.policy ?? 'rr',
@@ -87,7 +97,7 @@ export class MultipathClient implements ScsiTarget {
     });
     this.clients = new Array<PathTransport | undefined>(opts.urls.length).fill(undefined);
     this.adminDown = new Array<boolean>(opts.urls.length).fill(false);
-    this.reconnectTimers = new Array<NodeJS.Timeout | undefined>(opts.urls.length).fill(undefined);
+    this.reconnectTimers = new Array<TimerHandle>(opts.urls.length).fill(undefined);
   }
 
   /** Connects every path; succeeds if at least one path connects (the others are marked dead). */
@@ -104,17 +114,7 @@ export class MultipathClient implements ScsiTarget {
   private async connectPath(i: number): Promise<void> {
     try {
       const url = this.opts.urls[i]!;
-      // the iSCSI initiator loads with the first iSCSI path (hosts on the block protocol never carry it)
-      const iscsi = pathProtocol(url) === 'iscsi' ? await import('./iscsi-client.js') : undefined;
-      const c: PathTransport =
-        iscsi !== undefined
-          ? await iscsi.connectIscsiClient({ url, initiator: this.opts.initiator, isid: iscsi.pathIsid(i), ...(this.opts.chap ? { chap: this.opts.chap } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) })
-          : await connectBlockClient({
-              url,
-              token: this.opts.token,
-              initiator: this.opts.initiator,
-              ...(this.opts.maxInFlight !== undefined ? { maxInFlight: this.opts.maxInFlight } : {}),
-            });
+      const c = this.opts.connectTransport !== undefined ? await this.opts.connectTransport(url, i) : await this.dial(url, i);
       if (this.closed || this.adminDown[i]) {
         c.close();
         return;
@@ -131,12 +131,26 @@ export class MultipathClient implements ScsiTarget {
     }
   }
 
+  /** A block-protocol WebSocket or an iSCSI session for path `i`. */
+  private async dial(url: string, i: number): Promise<PathTransport> {
+    // the iSCSI initiator loads with the first iSCSI path (hosts on the block protocol never carry it)
+    const iscsi = pathProtocol(url) === 'iscsi' ? await import('./iscsi-client.js') : undefined;
+    return iscsi !== undefined
+      ? iscsi.connectIscsiClient({ url, initiator: this.opts.initiator, isid: iscsi.pathIsid(i), ...(this.opts.chap ? { chap: this.opts.chap } : {}), ...(this.opts.log ? { log: this.opts.log } : {}) })
+      : connectBlockClient({
+          url,
+          token: this.opts.token,
+          initiator: this.opts.initiator,
+          ...(this.opts.maxInFlight !== undefined ? { maxInFlight: this.opts.maxInFlight } : {}),
+        });
+  }
+
   private onPathLost(i: number, why: string): void {
     this.clients[i] = undefined;
     if (!this.selector.isDead(i)) this.opts.log?.(`path ${i} (${this.opts.urls[i]}) dead: ${why}`);
     this.selector.pathFailed(i, this.clock.nowMs());
     if (this.closed || this.adminDown[i] || this.opts.autoReconnect === false || this.reconnectTimers[i]) return;
-    this.reconnectTimers[i] = setTimeout(() => {
+    this.reconnectTimers[i] = this.timers.setTimeout(() => {
       this.reconnectTimers[i] = undefined;
       if (!this.closed && !this.adminDown[i]) this.connectPath(i).catch(() => {});
     }, this.opts.reconnectIntervalMs ?? RECONNECT_INTERVAL_MS);
@@ -171,11 +185,11 @@ export class MultipathClient implements ScsiTarget {
   private waitForPath(deadlineMs: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         this.waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, deadlineMs - this.clock.nowMs()) + 1);
+      const timer = this.timers.setTimeout(done, Math.max(0, deadlineMs - this.clock.nowMs()) + 1);
       this.waiters.add(done);
     });
   }
@@ -188,7 +202,7 @@ export class MultipathClient implements ScsiTarget {
   failPath(i: number): void {
     this.selector.isDead(i); // validates the index
     this.adminDown[i] = true;
-    clearTimeout(this.reconnectTimers[i]);
+    this.timers.clearTimeout(this.reconnectTimers[i]);
     this.reconnectTimers[i] = undefined;
     const c = this.clients[i];
     this.clients[i] = undefined;
@@ -223,7 +237,7 @@ export class MultipathClient implements ScsiTarget {
   close(): void {
     this.closed = true;
     for (let i = 0; i < this.clients.length; i++) {
-      clearTimeout(this.reconnectTimers[i]);
+      this.timers.clearTimeout(this.reconnectTimers[i]);
       this.clients[i]?.close();
       this.clients[i] = undefined;
     }

@@ -117,6 +117,11 @@ export interface OpenArrayOptions {
    * DEFAULT_READ_CACHE_BYTES, 0 = no cache. The in-memory store has none (it is memory already).
    */
   readCacheBytes?: number;
+  /**
+   * An in-memory store to open instead of a new one (without dataDir): the simulation keeps an array's
+   * MemoryBlockStore across a kill and restart, as a LevelDB array keeps its directory.
+   */
+  store?: MemoryBlockStore;
 }
 
 /**
@@ -481,7 +486,7 @@ export async function openArray(opts: OpenArrayOptions = {}): Promise<StorageArr
     throw storageError(STORAGE_ERROR.BAD_CACHE_SIZE, `read cache size must be 0 or ${READ_CACHE_CHUNK_BYTES}..${MAX_READ_CACHE_BYTES} bytes, got ${cacheBytes}`);
   }
   let store: BlockStore;
-  if (opts.dataDir === undefined) store = new MemoryBlockStore();
+  if (opts.dataDir === undefined) store = opts.store ?? new MemoryBlockStore();
   else {
     const level = await LevelBlockStore.open(opts.dataDir, { groupCommit: opts.groupCommit ?? true });
     store = cacheBytes > 0 ? new CachedBlockStore(level, cacheBytes) : level;

@@ -102,4 +102,11 @@ steps:
     expect(a.bytes['timeline.json']!.toString()).to.include('vmotion-resumed');
     for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
   });
+  it('repeats a datastore run byte for byte (datastore-host-crash: locks, heartbeats, lease, journal replay)', async () => {
+    const a = await simRun('scenarios/datastore-host-crash.yaml', 7, path.join(tmp, 'd1'));
+    const b = await simRun('scenarios/datastore-host-crash.yaml', 7, path.join(tmp, 'd2'));
+    expect(a.report.passed, a.report.error ?? JSON.stringify(a.report.results)).to.equal(true);
+    expect(a.bytes['timeline.json']!.toString()).to.include('datastore-journal-replayed').and.include('volumeUuid');
+    for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
+  });
 });

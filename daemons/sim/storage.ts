@@ -1,0 +1,505 @@
+// Storage in the simulated fabric (docs/simulation.md "Storage"): each storage array of the topology runs
+// in this process (lib/storage/array.ts over an in-memory block store, as `stored --memory` does), and each
+// host runs the storage code its daemon runs (daemons/host-storage.ts with its multipath client,
+// daemons/datastore/host-datastores.ts and driver.ts) with the daemon's I/O replaced: its storage paths
+// are in-process transports (SimBlockPath) whose commands reach the array, and whose answers come back,
+// SIM_STORAGE_HOP_MS of virtual time later each way; its timers are timers of the host's scheduler group
+// (a killed host's timers never fire), its wall clock is the virtual clock and its random bytes come from
+// the run seed (daemons/sim/timers.ts). Control requests the scenario driver makes (power-on, format,
+// files, faults) go to the routes the daemons register, through SimControl, with their JSON copied as
+// over HTTP. Everything asynchronous runs on the virtual clock through SimPump, which lets promise
+// continuations run at the virtual instant that resolved them. Killing an array drops the commands in
+// flight and closes every path to it (hosts see their paths fail, as when stored dies); restarting it
+// opens the same store again (LUN contents kept, as a LevelDB array keeps its directory). Killing a host
+// closes its paths at the array (its SCSI-2 reservations go, as on an I_T nexus loss). Leaves out NAS
+// shares, iSCSI paths and HA agents (lib/sim/support.ts refuses them), and the arrays' own control API.
+
+import { EventEmitter } from 'node:events';
+import { VfabError } from '../../lib/errors.js';
+import type { Clock } from '../../lib/clock.js';
+import type { SimScheduler } from '../../lib/sim/scheduler.js';
+import { ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
+import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
+import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
+import type { ScsiCommand, ScsiResult } from '../../lib/storage/scsi.js';
+import type { StorageArray as ArrayModel } from '../../lib/topology/model.js';
+import type { ActionStep, StorageFaultSpec } from '../../lib/scenario/model.js';
+import type { PowerRequest } from '../../lib/scenario/runner.js';
+import type { DatastoreFileRow, PowerAttempt } from '../../lib/scenario/evaluate.js';
+import { resolveHostDatastore } from '../../lib/scenario/load.js';
+import { DS_ERROR } from '../../lib/datastore/errors.js';
+import { simRunsStorage } from '../../lib/sim/support.js';
+import type { ControlHandler, ControlServer } from '../common/server.js';
+import { HostStorage } from '../host-storage.js';
+import { HostDatastores, MAX_POWER_ON_WAIT_MS, VM_STARTUP_MOUNT_WAIT_MS } from '../datastore/host-datastores.js';
+import type { PathTransport } from '../storage/multipath-client.js';
+import { simTimers } from './timers.js';
+import type { SimFabric, SimHost } from './fabric.js';
+
+/** Virtual ms a storage command, answer or connection handshake message takes one way (loopback-like; a binary fraction, so sums of hops stay exact). */
+export const SIM_STORAGE_HOP_MS = 0.125;
+/** Fabric ms a control request may run past the wait it asked for before the driver gives up on it. */
+export const SIM_CONTROL_SLACK_MS = 10_000;
+/** Fabric ms a format (and the mounts after it) may take. */
+const SIM_FORMAT_TIMEOUT_MS = 120_000;
+/** Fabric ms hosts may take to connect their paths again after an array restarts (daemon mode: RESTART_STORAGE_TIMEOUT_MS). */
+const SIM_REATTACH_TIMEOUT_MS = 30_000;
+
+/** The URL a simulated host attaches an array by (its NAS endpoint ends in /nas instead). */
+export function simArrayUrl(array: string): string {
+  return `sim://${array}/block`;
+}
+
+/**
+ * Runs the scheduler one instant at a time, letting every promise continuation queued at an instant run
+ * (one macrotask turn drains the microtask queue) before time moves on, so asynchronous daemon code sees
+ * time as it would on a real clock, and the order (timers' order, then the microtask queue's) repeats.
+ * Calls are serialized: a second run waits for the first to end, then goes on from there.
+ */
+export class SimPump {
+  private chain: Promise<void> = Promise.resolve();
+  constructor(private readonly sched: SimScheduler) {}
+
+  run(done: () => boolean, untilMs: number): Promise<void> {
+    const next = this.chain.then(() => this.loop(done, untilMs));
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  /** Pumps until `p` settles; rejects (VFAB_SIM_TIMEOUT) if it has not by `untilMs`. */
+  async settle<T>(p: Promise<T>, untilMs: number, what: string): Promise<T> {
+    let settled = false;
+    p.then(() => (settled = true), () => (settled = true));
+    await this.run(() => settled, untilMs);
+    if (!settled) {
+      p.catch(() => {});
+      throw new VfabError('VFAB_SIM_TIMEOUT', `${what}: no answer within ${Math.round(untilMs)} ms of fabric time`);
+    }
+    return p;
+  }
+
+  private async loop(done: () => boolean, untilMs: number): Promise<void> {
+    const sched = this.sched;
+    for (;;) {
+      await turn();
+      if (done()) return;
+      const next = sched.nextAtMs();
+      if (next === undefined || next > untilMs) {
+        sched.runUntil(untilMs);
+        await turn();
+        return;
+      }
+      sched.runUntil(next);
+    }
+  }
+}
+
+/** One macrotask turn: every pending continuation runs first. */
+function turn(): Promise<void> {
+  return new Promise<void>((r) => setImmediate(r));
+}
+
+/** The routes a daemon registers on its ControlServer, called in process with JSON copied as over HTTP. */
+export class SimControl {
+  private readonly routes: Array<{ method: string; pattern: RegExp; names: string[]; handler: ControlHandler }> = [];
+
+  on(method: string, path: string, handler: ControlHandler): this {
+    const names: string[] = [];
+    const pattern = new RegExp('^' + path.replace(/:([a-zA-Z]+)/g, (_m, name: string) => {
+      names.push(name);
+      return '([^/]+)';
+    }) + '$');
+    this.routes.push({ method, pattern, names, handler });
+    return this;
+  }
+
+  /** As a ControlServer for code that registers routes on one. */
+  get server(): ControlServer {
+    return this as unknown as ControlServer;
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    for (const r of this.routes) {
+      const m = r.pattern.exec(path);
+      if (!m || r.method !== method) continue;
+      const params: Record<string, string> = {};
+      r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+      const copy = body === undefined ? (method === 'GET' ? undefined : {}) : JSON.parse(JSON.stringify(body));
+      const value = await r.handler({ params, query: new URLSearchParams(), body: copy });
+      return JSON.parse(JSON.stringify(value ?? { ok: true })) as T;
+    }
+    throw new VfabError('VFAB_NOT_FOUND', `${method} ${path}`);
+  }
+}
+
+/** One storage path of a host to an array, in process: a PathTransport like a block-protocol connection. */
+export class SimBlockPath extends EventEmitter implements PathTransport {
+  private open = true;
+  private closedError: VfabError | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: ScsiResult) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly array: SimArray, readonly initiator: string, readonly luns: LunEntry[]) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.open;
+  }
+
+  execute(cmd: ScsiCommand): Promise<ScsiResult> {
+    if (!this.open) return Promise.reject(this.closedError);
+    // the bytes go on the wire now: later changes by the caller do not reach the array
+    const copy: ScsiCommand = { initiator: this.initiator, lun: cmd.lun, cdb: Buffer.from(cmd.cdb), ...(cmd.dataOut ? { dataOut: Buffer.from(cmd.dataOut) } : {}) };
+    const id = this.nextId++;
+    return new Promise<ScsiResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.array.sched.after(SIM_STORAGE_HOP_MS, () => this.array.receive(this, id, copy));
+    });
+  }
+
+  /** The array's answer to command `id` arrives (dropped when the path closed meanwhile). */
+  deliver(id: number, result: ScsiResult | Error): void {
+    const p = this.pending.get(id);
+    if (!this.open || p === undefined) return;
+    this.pending.delete(id);
+    if (result instanceof Error) p.reject(result);
+    else p.resolve(result);
+  }
+
+  /** The connection ends (either side): commands waiting for an answer fail, as on a closed socket. */
+  lost(why: string): void {
+    if (!this.open) return;
+    this.open = false;
+    this.closedError = new VfabError(BLOCK_ERROR.DISCONNECTED, `block connection to the array lost: ${why}`);
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(this.closedError);
+    this.emit('close', this.closedError);
+  }
+
+  close(): void {
+    this.lost('closed by the client');
+    this.array.pathClosed(this);
+  }
+
+  terminate(): void {
+    this.lost('terminated by the client');
+    this.array.pathClosed(this);
+  }
+
+  /** The host died: the array sees the connection close; nothing runs on the host's side any more. */
+  dropByHost(): void {
+    this.open = false;
+    this.pending.clear();
+    this.array.pathClosed(this);
+  }
+}
+
+/** A storage array of the topology, in process. */
+export class SimArray {
+  readonly store = new MemoryBlockStore();
+  array: StorageArray | undefined;
+  running = false;
+  /** Bumped at each kill: answers computed before it are dropped. */
+  private generation = 0;
+  private readonly paths = new Set<SimBlockPath>();
+
+  constructor(readonly model: ArrayModel, readonly sched: SimScheduler) {}
+
+  /** Opens the array over its store (the LUNs of the topology created or kept), as stored starts. */
+  async start(): Promise<void> {
+    const clock: Clock = this.sched;
+    const array = await openArray({ name: this.model.name, store: this.store, clock });
+    await ensureLuns(array, this.model.luns.map((l) => ({
+      name: l.name, sizeBytes: l.sizeBytes, blockSizeBytes: l.blockSizeBytes, lun: l.lunId,
+      ...(l.ats === false ? { ats: false } : {}), ...(l.provisioning !== undefined ? { provisioning: l.provisioning } : {}),
+    })));
+    this.array = array;
+    this.running = true;
+  }
+
+  lunEntries(): LunEntry[] {
+    return (this.array?.listLuns() ?? []).map((l) => ({ lun: l.lun, name: l.name, blockSizeBytes: l.blockSizeBytes, blocks: l.blocks }));
+  }
+
+  /** A path connects (its handshake reached the array): a new session, or refused while the array is down. */
+  accept(initiator: string): SimBlockPath {
+    if (!this.running) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `connection refused: array ${this.model.name} is not running`);
+    const p = new SimBlockPath(this, initiator, this.lunEntries());
+    this.paths.add(p);
+    return p;
+  }
+
+  receive(path: SimBlockPath, id: number, cmd: ScsiCommand): void {
+    if (!this.running || !path.connected || this.array === undefined) return;
+    const gen = this.generation;
+    const answer = (r: ScsiResult | Error): void => {
+      if (gen !== this.generation || !path.connected) return; // the array died meanwhile: no answer
+      const copy = r instanceof Error ? r : { ...r, ...(r.dataIn ? { dataIn: Buffer.from(r.dataIn) } : {}) };
+      this.sched.after(SIM_STORAGE_HOP_MS, () => path.deliver(id, copy));
+    };
+    this.array.execute(cmd).then(answer, (e: Error) => answer(e instanceof VfabError ? e : new VfabError('VFAB_BLOCK_SCSI_ERROR', e.message)));
+  }
+
+  /** A path closed: when it was the initiator's last, its SPC-2 reservations go (I_T nexus loss). */
+  pathClosed(p: SimBlockPath): void {
+    if (!this.paths.delete(p)) return;
+    if (this.running && ![...this.paths].some((x) => x.initiator === p.initiator)) this.array?.nexusLoss(p.initiator);
+  }
+
+  /** kill -9 of stored: in-flight answers are lost, every host sees its paths close one hop later. */
+  kill(): boolean {
+    if (!this.running) return false;
+    this.running = false;
+    this.generation++;
+    this.array = undefined;
+    const paths = [...this.paths];
+    this.paths.clear();
+    for (const p of paths) this.sched.after(SIM_STORAGE_HOP_MS, () => p.lost('connection closed (1006)'));
+    return true;
+  }
+}
+
+/** What a simulated host runs of its daemon's storage code. */
+interface SimHostStorage {
+  host: SimHost;
+  storage: HostStorage;
+  datastores: HostDatastores;
+  control: SimControl;
+  paths: Set<SimBlockPath>;
+}
+
+export class SimStorage {
+  readonly arrays = new Map<string, SimArray>();
+  private readonly hosts = new Map<string, SimHostStorage>();
+  readonly pump: SimPump;
+  private started = false;
+
+  constructor(private readonly f: SimFabric) {
+    this.pump = new SimPump(f.sched);
+    for (const a of f.topology.arrays) this.arrays.set(a.name, new SimArray(a, f.sched));
+  }
+
+  /**
+   * True when the topology has datastores, so the simulation runs its storage; a topology whose hosts only
+   * have paths or raw LUN disks runs without its arrays (simNotes says so).
+   */
+  static needed(t: SimFabric['topology']): boolean {
+    return simRunsStorage(t);
+  }
+
+  /** Does the host's storage code power this VM on (its disks are on a datastore)? */
+  ownsPowerOn(h: SimHost, vm: string): boolean {
+    return (h.config.host.vms.find((v) => v.name === vm)?.disks ?? []).some((d) => d.datastore !== undefined);
+  }
+
+  /** Opens every array, then attaches every host (as `vfab up` does), and runs the fabric to `settleMs`. */
+  async start(settleMs: number): Promise<void> {
+    await this.pump.settle(Promise.all([...this.arrays.values()].map((a) => a.start())), 0, 'opening the arrays');
+    this.started = true;
+    for (const h of this.hosts.values()) this.attach(h);
+    await this.pump.run(() => false, settleMs);
+  }
+
+  /** A host's core was built (start or restart): its storage attachment and datastores, as hostd builds them. */
+  hostStarted(h: SimHost): void {
+    const f = this.f;
+    const timers = simTimers(h.timers, f.random.stream(`host-random:${h.name}`));
+    const clock: Clock = f.sched;
+    const control = new SimControl();
+    const paths = new Set<SimBlockPath>();
+    const config = h.config;
+    const datastores: HostDatastores = new HostDatastores({
+      host: h.name, datastores: config.host.datastores ?? [], clock, timeScale: 1, events: h.events,
+      lunOf: (a, l) => storage.lunOf(a, l), token: '', nasUrlOf: (a) => storage.nasUrlOf(a), vms: config.host.vms, timers,
+      vmPowered: (vm, on) => {
+        if (on) h.core.powerOn(vm);
+        else h.core.powerOff(vm);
+        h.tick.schedule();
+      },
+    });
+    const storage: HostStorage = new HostStorage({
+      server: control.server, config, token: '', events: h.events, clock, timers,
+      onAttached: (array) => datastores.arrayAttached(array),
+      datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk),
+      connectTransport: (url, _path) => this.connect(h, paths, url),
+    });
+    storage.register(control.server);
+    datastores.register(control.server);
+    const hs: SimHostStorage = { host: h, storage, datastores, control, paths };
+    this.hosts.set(h.name, hs);
+    // VMs with datastore disks power on once their datastore is mounted and their files are locked
+    for (const vm of config.host.vms) {
+      if (vm.haStandby || !this.ownsPowerOn(h, vm.name)) continue;
+      datastores.powerOnTopologyVm(vm.name, { waitMs: VM_STARTUP_MOUNT_WAIT_MS, untilFormatted: true }).catch(() => {});
+    }
+    if (this.started) this.attach(hs);
+  }
+
+  /** A host was killed: its paths close at the arrays; its code is gone (its timers were cancelled). */
+  hostKilled(name: string): void {
+    const hs = this.hosts.get(name);
+    if (hs === undefined) return;
+    for (const p of hs.paths) p.dropByHost();
+    hs.paths.clear();
+    this.hosts.delete(name);
+  }
+
+  /** POST /control/storage/arrays with the running arrays this host sees. */
+  private attach(hs: SimHostStorage): void {
+    const arrays: Record<string, string> = {};
+    for (const s of hs.host.config.host.storage) if (this.arrays.get(s.array)?.running) arrays[s.array] = simArrayUrl(s.array);
+    if (Object.keys(arrays).length > 0) hs.storage.attach({ arrays }).catch(() => {});
+  }
+
+  /** A path's connection: the handshake reaches the array one hop later, its answer one hop after that. */
+  private connect(h: SimHost, paths: Set<SimBlockPath>, url: string): Promise<PathTransport> {
+    const name = /^sim:\/\/([^/]+)\//.exec(url)?.[1] ?? '';
+    const array = this.arrays.get(name);
+    const initiator = `iqn.2026-11.vfab:${h.name}`;
+    return new Promise<PathTransport>((resolve, reject) => {
+      h.timers.after(2 * SIM_STORAGE_HOP_MS, () => {
+        try {
+          if (array === undefined) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `no array at ${url}`);
+          const p = array.accept(initiator);
+          paths.add(p);
+          p.once('close', () => paths.delete(p));
+          resolve(p);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+  }
+
+  private hostStorage(name: string): SimHostStorage {
+    this.f.host(name); // VFAB_DAEMON_DOWN when it was killed, as an unreachable daemon
+    const hs = this.hosts.get(name);
+    if (hs === undefined) throw new VfabError('VFAB_NOT_FOUND', `${name} has no storage in this simulated run`);
+    return hs;
+  }
+
+  /** A control request to a host's storage routes, run on the virtual clock until it answers. */
+  request<T>(host: string, method: string, path: string, body: unknown, waitMs: number): Promise<T> {
+    const hs = this.hostStorage(host);
+    return this.pump.settle(hs.control.call<T>(method, path, body), this.f.sched.nowMs() + waitMs, `${host}: ${method} ${path}`);
+  }
+
+  private dsRoute(datastore: string, rest: string): string {
+    return `/control/datastores/${encodeURIComponent(datastore)}/${rest}`;
+  }
+
+  private hostsListing(datastore: string): string[] {
+    return this.f.topology.hosts.filter((h) => (h.datastores ?? []).some((d) => d.name === datastore)).map((h) => h.name);
+  }
+
+  // ---- the scenario driver's storage steps and checks (as daemons/scenario/driver.ts does them) ----------
+
+  async vmPower(req: PowerRequest, nowMs: () => number): Promise<PowerAttempt> {
+    const started = nowMs();
+    const verb = req.on ? 'power-on' : 'power-off';
+    try {
+      const r0 = resolveHostDatastore(this.f.topology, req.host, req.datastore);
+      if (!r0.ok) throw new VfabError('VFAB_HOSTDATASTORE_NOT_FOUND', r0.message);
+      const ds = r0.name;
+      const body = req.on && req.maxWaitMs !== undefined ? { waitMs: req.maxWaitMs } : {};
+      const r = await this.request<{ files?: Array<{ path: string }>; released?: string[] }>(req.host, 'POST', this.dsRoute(ds, `vms/${encodeURIComponent(req.vm)}/${verb}`), body,
+        (req.maxWaitMs ?? MAX_POWER_ON_WAIT_MS) + SIM_CONTROL_SLACK_MS);
+      const files = req.on ? (r.files ?? []).map((x) => x.path) : (r.released ?? []);
+      return { host: req.host, on: req.on, outcome: 'ok', message: `${req.on ? 'opened' : 'released'} ${files.join(', ') || 'nothing'} on ${ds}`, tookMs: nowMs() - started };
+    } catch (e) {
+      const code = (e as VfabError).code;
+      return { host: req.host, on: req.on, outcome: code === DS_ERROR.LOCKED ? 'locked' : 'fails', ...(code ? { code } : {}), message: (e as Error).message, tookMs: nowMs() - started };
+    }
+  }
+
+  async datastoreFiles(datastore: string, via?: string): Promise<{ via: string; files: DatastoreFileRow[] }> {
+    const errors: string[] = [];
+    for (const host of via !== undefined ? [via] : this.hostsListing(datastore)) {
+      try {
+        const r = await this.request<{ files: DatastoreFileRow[] }>(host, 'GET', this.dsRoute(datastore, 'files'), undefined, SIM_CONTROL_SLACK_MS);
+        return { via: host, files: r.files };
+      } catch (e) {
+        errors.push(`${host}: ${(e as Error).message}`); // a killed host: read through the next one
+      }
+    }
+    throw new VfabError('VFAB_CONTROL_UNREACHABLE', `no host could read ${datastore}: ${errors.join('; ') || 'no host lists it'}`);
+  }
+
+  async datastoreState(host: string, datastore: string): Promise<{ state: string | null; error?: string | null }> {
+    const r = await this.request<{ datastores: Array<{ name: string; state: string; error: string | null }> }>(host, 'GET', '/control/datastores', undefined, SIM_CONTROL_SLACK_MS);
+    const d = r.datastores.find((x) => x.name === datastore);
+    return d ? { state: d.state, error: d.error } : { state: null };
+  }
+
+  /** Formats through one host, then mounts on the others (as the daemon driver and `vfab datastore format` do). */
+  async format(a: ActionStep & { kind: 'datastoreFormat' }): Promise<string> {
+    const hosts = this.hostsListing(a.datastore);
+    const via = a.host ?? hosts[0];
+    if (via === undefined) throw new VfabError('VFAB_HOSTDATASTORE_NOT_FOUND', `no host lists datastore ${a.datastore}`);
+    const f = await this.request<{ state: string }>(via, 'POST', this.dsRoute(a.datastore, 'format'), { force: a.force, locking: a.locking }, SIM_FORMAT_TIMEOUT_MS);
+    const mounted = [`${via} ${f.state}`];
+    for (const h of hosts.filter((x) => x !== via)) {
+      const m = await this.request<{ state: string }>(h, 'POST', this.dsRoute(a.datastore, 'mount'), {}, SIM_FORMAT_TIMEOUT_MS);
+      mounted.push(`${h} ${m.state}`);
+    }
+    const line = `formatted ${a.datastore} (${a.locking}) through ${via}; ${mounted.join(', ')}`;
+    if (!mounted.every((m) => m.endsWith(' mounted'))) throw new VfabError('VFAB_SCENARIO_STEP', `${line}: not mounted everywhere`);
+    return line;
+  }
+
+  async fault(fault: StorageFaultSpec): Promise<string> {
+    switch (fault.kind) {
+      case 'stall': {
+        const what = `${fault.array}${fault.lun !== undefined ? `/${fault.lun}` : ''}`;
+        await this.request(fault.host, 'POST', `/control/storage/stall/${encodeURIComponent(fault.array)}`, { ms: fault.ms, ...(fault.lun !== undefined ? { lun: fault.lun } : {}) }, SIM_CONTROL_SLACK_MS);
+        return fault.ms === 0 ? `${fault.host}: stall of I/O to ${what} ended` : `${fault.host}: I/O to ${what} stalled for ${fault.ms} ms (fabric clock)`;
+      }
+      case 'paths': {
+        const r = await this.request<{ paths: Array<{ path: number; state: string }> }>(fault.host, 'POST', `/control/storage/paths/${encodeURIComponent(fault.array)}`, { up: fault.up }, SIM_CONTROL_SLACK_MS);
+        return `${fault.host}: every path to ${fault.array} ${fault.up ? 'restored' : 'failed'} (${r.paths.map((p) => `P${p.path} ${p.state}`).join(', ')})`;
+      }
+      case 'ats': {
+        const arr = this.runningArray(fault.array);
+        await this.pump.settle(arr.setLunAts(fault.lun, fault.enabled), this.f.sched.nowMs() + SIM_CONTROL_SLACK_MS, `${fault.array}: ATS`);
+        return `${fault.array}/${fault.lun}: ATS (COMPARE AND WRITE) ${fault.enabled ? 'on' : 'off'}`;
+      }
+    }
+  }
+
+  private runningArray(name: string): StorageArray {
+    const a = this.arrays.get(name);
+    if (a === undefined) throw new VfabError('VFAB_NOT_FOUND', `no array named ${name}`);
+    if (a.array === undefined) throw new VfabError('VFAB_DAEMON_DOWN', `${name} is not running (killed in this simulated run; restart it)`);
+    return a.array;
+  }
+
+  isArray(name: string): boolean {
+    return this.arrays.has(name);
+  }
+
+  killArray(name: string): boolean {
+    return this.arrays.get(name)!.kill();
+  }
+
+  /**
+   * The array starts again over the same store; hosts that see it reconnect their paths (their multipath
+   * clients retry every second) and the step waits until every path is connected again, as daemon mode does.
+   */
+  async restartArray(name: string): Promise<void> {
+    const a = this.arrays.get(name)!;
+    a.kill();
+    await this.pump.settle(a.start(), this.f.sched.nowMs() + SIM_CONTROL_SLACK_MS, `${name}: restart`);
+    const users = [...this.hosts.values()].filter((hs) => hs.host.config.host.storage.some((s) => s.array === name));
+    for (const hs of users) this.attach(hs);
+    const connected = () => users.every((hs) => {
+      const st = hs.storage.status() as { arrays: Array<{ array: string; state: string; paths: Array<{ connected: boolean; adminDown: boolean }> }> };
+      const x = st.arrays.find((y) => y.array === name);
+      return x?.state === 'attached' && x.paths.every((p) => p.connected || p.adminDown);
+    });
+    await this.pump.run(connected, this.f.sched.nowMs() + SIM_REATTACH_TIMEOUT_MS);
+    if (!connected()) throw new VfabError('VFAB_FAULT_STORAGE_TIMEOUT', `paths to ${name} not connected again within ${SIM_REATTACH_TIMEOUT_MS} ms`);
+  }
+}
+
