@@ -46,6 +46,7 @@ import type { VDisk } from '../../lib/storage/vdisk.js';
 import { DatastoreDriver } from './driver.js';
 import { realTimers, type Timers } from '../common/timers.js';
 import { NasDatastores } from './nas-datastores.js';
+import type { NasClient, NasClientOptions } from '../storage/nas-client.js';
 
 /** Bytes read from LBA 0 before formatting, to refuse a LUN holding data (the old disk directory is 64 KiB). */
 export const FORMAT_INSPECT_BYTES = 64 * 1024;
@@ -112,6 +113,8 @@ export interface HostDatastoresDeps {
   log?: (line: string) => void;
   /** Timers, wall clock and random bytes (default Node's; the simulation passes the host's scheduler timers). */
   timers?: Timers;
+  /** NAS connections in process (the simulation); default a WebSocket to the array's /nas endpoint. */
+  connectNas?: (opts: NasClientOptions) => Promise<NasClient>;
 }
 
 /** A topology VM's disk on a datastore, as the I/O routes use it: the LUN and the file's runs. */

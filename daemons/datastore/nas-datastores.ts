@@ -23,7 +23,8 @@ import { VM_DEFAULT_DISKS, descriptorText, vmxText } from '../../lib/datastore/v
 import { NAS_CREATE, NAS_ERROR, NAS_FILE_TYPE, type NasAttrs, type NasDirent } from '../../lib/nas/protocol.js';
 import type { EventLog } from '../common/events.js';
 import type { ControlHandler, ControlServer } from '../common/server.js';
-import { NasClient } from '../storage/nas-client.js';
+import { NasClient, type NasClientOptions } from '../storage/nas-client.js';
+import { realTimers, type TimerHandle, type Timers } from '../common/timers.js';
 import { DatastoreDriver } from './driver.js';
 
 /** Longest wait of a power-on (fabric ms) a request may ask for: the same as on a VMFS-like datastore. */
@@ -68,7 +69,7 @@ interface NasDs {
   vms: Map<string, RunningVm>;
   /** The file id of each `.lck` this host created: refreshes write that file, not a successor of the same name. */
   lckIds: Map<string, number>;
-  probeTimer: NodeJS.Timeout | undefined;
+  probeTimer: TimerHandle;
   health: ShareHealth;
 }
 
@@ -83,6 +84,10 @@ export interface NasDatastoresDeps {
   /** The array's NAS endpoint (ws://.../nas) once the host has its address, else undefined. */
   nasUrlOf: (array: string) => string | undefined;
   log?: (line: string) => void;
+  /** Timers and wall clock (default Node's; the simulation passes the host's scheduler timers). */
+  timers?: Timers;
+  /** Opens a NAS connection in process instead of a WebSocket (the simulation, daemons/sim/storage.ts). */
+  connectNas?: (opts: NasClientOptions) => Promise<NasClient>;
 }
 
 const statusOf = (e: unknown): string | undefined => ((e as VfabError).code === NAS_ERROR.STATUS ? ((e as VfabError).details?.status as string) : undefined);
@@ -95,8 +100,12 @@ function bad(why: string): VfabError {
 export class NasDatastores {
   private readonly list = new Map<string, NasDs>();
   private readonly timing: NasTiming = nasTiming();
+  private readonly timers: Timers;
+  /** Numbers power-ons, so each one's Procs have names of their own. */
+  private powerOnSeq = 0;
 
   constructor(private readonly deps: NasDatastoresDeps) {
+    this.timers = deps.timers ?? realTimers;
     for (const d of deps.datastores) {
       this.list.set(d.name, {
         name: d.name, array: d.array, share: d.share!, state: 'waiting', error: undefined, client: undefined, driver: undefined,
@@ -172,14 +181,14 @@ export class NasDatastores {
   }
 
   private async withTimeout<T>(p: Promise<T>, fabricMs: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle;
     const t = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DatastoreError(DS_ERROR.IO_FAILED, `${what}: no answer within ${fabricMs} ms (fabric)`)), this.wallMs(fabricMs));
+      timer = this.timers.setTimeout(() => reject(new DatastoreError(DS_ERROR.IO_FAILED, `${what}: no answer within ${fabricMs} ms (fabric)`)), this.wallMs(fabricMs));
     });
     try {
       return await Promise.race([p, t]);
     } finally {
-      clearTimeout(timer);
+      this.timers.clearTimeout(timer);
     }
   }
 
@@ -195,7 +204,8 @@ export class NasDatastores {
   private async connect(d: NasDs): Promise<NasClient> {
     const url = this.deps.nasUrlOf(d.array);
     if (url === undefined) throw new VfabError('VFAB_HOSTDATASTORE_NOT_ATTACHED', `array ${d.array} (share ${d.share}) is not attached to ${this.deps.host} yet`);
-    const client = await NasClient.connect({ url, token: this.deps.token, share: d.share, client: this.deps.host, connectTimeoutMs: this.wallMs(this.timing.updateTimeoutMs) });
+    const opts: NasClientOptions = { url, token: this.deps.token, share: d.share, client: this.deps.host, connectTimeoutMs: this.wallMs(this.timing.updateTimeoutMs) };
+    const client = await (this.deps.connectNas ?? NasClient.connect)(opts);
     d.client?.close().catch(() => {});
     d.client = client;
     return client;
@@ -222,6 +232,7 @@ export class NasDatastores {
       event: (type, fields) => this.deps.events.add(type, fields),
       base: { host: this.deps.host, datastore: d.name },
       nasIo: (req) => this.nasIo(d, req),
+      timers: this.timers,
     });
     this.event(d, 'datastore-mounted', { type: 'nas', array: d.array, share: d.share, message: `share ${d.share} of ${d.array} mounted as ${d.name}` });
     this.scheduleProbe(d, this.timing.refreshMs);
@@ -229,8 +240,8 @@ export class NasDatastores {
   }
 
   private scheduleProbe(d: NasDs, fabricMs: number): void {
-    clearTimeout(d.probeTimer);
-    d.probeTimer = setTimeout(() => void this.probe(d), this.wallMs(fabricMs));
+    this.timers.clearTimeout(d.probeTimer);
+    d.probeTimer = this.timers.setTimeout(() => void this.probe(d), this.wallMs(fabricMs));
   }
 
   /** One probe of the share: GETATTR of the root (reconnecting first when the connection is gone). */
@@ -276,7 +287,7 @@ export class NasDatastores {
   }
 
   private stop(d: NasDs): void {
-    clearTimeout(d.probeTimer);
+    this.timers.clearTimeout(d.probeTimer);
     d.probeTimer = undefined;
     d.driver?.stopAll();
     d.driver = undefined;
@@ -328,7 +339,7 @@ export class NasDatastores {
           for (let i = 0; ; i++) {
             const r = await client.read(id, 0, NAS_LCK_READ_BYTES);
             if (r.data.length > 0 || i >= NAS_EMPTY_LCK_RETRIES) return { status: 'good', data: r.data };
-            await new Promise((res) => setTimeout(res, NAS_EMPTY_LCK_RETRY_MS));
+            await new Promise<void>((res) => this.timers.setTimeout(res, NAS_EMPTY_LCK_RETRY_MS));
           }
         }
         case 'nas-remove':
@@ -398,13 +409,13 @@ export class NasDatastores {
     let files: Array<NasVmFile & { created: boolean }> = [];
     const fileOfLck = new Map<string, string>();
     const fields = (details: Record<string, unknown>) => ({ vm, file: fileOfLck.get(details.path as string) ?? current ?? null });
-    const name = `power-on ${vm} ${Math.random().toString(36).slice(2)}`;
-    let timer: NodeJS.Timeout | undefined;
+    const name = `power-on ${vm} ${++this.powerOnSeq}`; // unique among this host's runs, so stopNamed stops only these
+    let timer: TimerHandle;
     try {
       files = await this.withTimeout(this.vmFilesOn(client, vm), this.timing.updateTimeoutMs * 2, `creating the files of ${vm}`);
       for (const f of files) fileOfLck.set(vmLckPath(vm, f.fileId), f.path);
       const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('wait')), this.wallMs(waitMs));
+        timer = this.timers.setTimeout(() => reject(new Error('wait')), this.wallMs(waitMs));
       });
       const names: string[] = [];
       const take = (fs: NasVmFile[]): Promise<NasLease[]> => {
@@ -442,7 +453,7 @@ export class NasDatastores {
       this.event(d, 'vm-power-on-failed', { vm, file: current ?? null, code: err.code ?? null, message: err.message });
       throw e;
     } finally {
-      clearTimeout(timer);
+      this.timers.clearTimeout(timer);
     }
   }
 
@@ -533,7 +544,7 @@ export class NasDatastores {
     try {
       const attrs = await client.getattr(l.fileId);
       const data = (await client.read(l.fileId, 0, NAS_LCK_READ_BYTES)).data;
-      return describeLck(data, Number(attrs.mtimeNs / 1_000_000n), Date.now(), this.deps.timeScale, this.timing);
+      return describeLck(data, Number(attrs.mtimeNs / 1_000_000n), this.timers.nowMs(), this.deps.timeScale, this.timing);
     } catch (e) {
       if (statusOf(e) === 'NOENT' || statusOf(e) === 'STALE') return null; // removed meanwhile
       throw e;

@@ -33,6 +33,14 @@ import type { ControlHandler, ControlServer } from '../common/server.js';
 import { HostStorage } from '../host-storage.js';
 import { HostDatastores, MAX_POWER_ON_WAIT_MS, VM_STARTUP_MOUNT_WAIT_MS } from '../datastore/host-datastores.js';
 import type { PathTransport } from '../storage/multipath-client.js';
+import { NasClient, type NasClientOptions, type NasSocket } from '../storage/nas-client.js';
+import { MemoryNasKv } from '../../lib/nas/kv.js';
+import { openShares } from '../../lib/nas/shares.js';
+import { NAS_ROOT_ID, executeNasRequest, type ShareStore } from '../../lib/nas/share-store.js';
+import {
+  NAS_DEFAULT_IN_FLIGHT, NAS_ERROR, NAS_MAX_IN_FLIGHT, NAS_MAX_IO_BYTES, NAS_MAX_READDIR_ENTRIES, NAS_PROTOCOL_VERSION, NAS_RECORD, NAS_STATUS,
+  encodeNasMessage, parseNasMessage, type NasReply,
+} from '../../lib/nas/protocol.js';
 import { simTimers } from './timers.js';
 import type { SimFabric, SimHost } from './fabric.js';
 
@@ -196,9 +204,64 @@ export class SimBlockPath extends EventEmitter implements PathTransport {
   }
 }
 
+/** The HELLO_ACK of a simulated NAS session (the fields nas-server.ts sends). */
+function helloAck(sessionId: number, maxInFlight: number, capacityBytes: number) {
+  return {
+    type: NAS_RECORD.HELLO_ACK, version: NAS_PROTOCOL_VERSION, maxInFlight, sessionId, maxIoBytes: NAS_MAX_IO_BYTES,
+    maxReaddirEntries: NAS_MAX_READDIR_ENTRIES, rootId: NAS_ROOT_ID, capacityBytes,
+  } as const;
+}
+
+/**
+ * One NAS connection of a host to an array's share, in process: the NasSocket a NasClient talks over.
+ * Messages are the NAS protocol's bytes (encoded by the client, parsed by the array), each delivered one
+ * hop later.
+ */
+export class SimNasSocket extends EventEmitter implements NasSocket {
+  readyState = 1;
+
+  constructor(private readonly array: SimArray, readonly share: ShareStore) {
+    super();
+  }
+
+  send(data: Buffer): void {
+    if (this.readyState !== 1) return;
+    const copy = Buffer.from(data);
+    this.array.sched.after(SIM_STORAGE_HOP_MS, () => this.array.nasMessage(this, copy));
+  }
+
+  /** A message from the array arrives. */
+  deliver(data: Buffer): void {
+    if (this.readyState === 1) this.emit('message', data);
+  }
+
+  /** Either side closed the connection: the client fails its calls ('close'). */
+  closed(): void {
+    if (this.readyState !== 1) return;
+    this.readyState = 3;
+    this.emit('close');
+  }
+
+  close(): void {
+    this.closed();
+    this.array.nasClosed(this);
+  }
+
+  /** The host died: the array drops the connection; nothing runs on the host's side any more. */
+  dropByHost(): void {
+    this.readyState = 3;
+    this.array.nasClosed(this);
+  }
+}
+
 /** A storage array of the topology, in process. */
 export class SimArray {
   readonly store = new MemoryBlockStore();
+  /** The NAS shares' key-value store, kept across a restart like the block store. */
+  private readonly nasKv = new MemoryNasKv();
+  private shares: Map<string, ShareStore> | undefined;
+  private readonly nasSockets = new Set<SimNasSocket>();
+  private nasSessions = 0;
   array: StorageArray | undefined;
   running = false;
   /** Bumped at each kill: answers computed before it are dropped. */
@@ -215,8 +278,41 @@ export class SimArray {
       name: l.name, sizeBytes: l.sizeBytes, blockSizeBytes: l.blockSizeBytes, lun: l.lunId,
       ...(l.ats === false ? { ats: false } : {}), ...(l.provisioning !== undefined ? { provisioning: l.provisioning } : {}),
     })));
+    // share mtimes on the virtual clock (ns), as stored stamps them with its wall clock
+    this.shares = await openShares(this.nasKv, this.model.shares.map((x) => ({ name: x.name, sizeMB: x.sizeMB })), () => BigInt(Math.round(this.sched.nowMs() * 1e6)));
     this.array = array;
     this.running = true;
+  }
+
+  /** A NAS connection's HELLO reached the array: a session on the share, or refused. */
+  acceptNas(share: string, maxInFlight: number): { socket: SimNasSocket; ack: ReturnType<typeof helloAck> } {
+    if (!this.running) throw new VfabError(NAS_ERROR.DISCONNECTED, `cannot connect to array ${this.model.name}: it is not running`);
+    const store = this.shares?.get(share);
+    if (store === undefined) throw new VfabError(NAS_ERROR.NO_SUCH_SHARE, `no share "${share}" on this array`);
+    const socket = new SimNasSocket(this, store);
+    this.nasSockets.add(socket);
+    return { socket, ack: helloAck(++this.nasSessions, Math.min(maxInFlight, NAS_MAX_IN_FLIGHT), store.capacityBytes) };
+  }
+
+  /** A NAS message from a host: each REQUEST runs on the share, its REPLY goes back one hop after it is done. */
+  nasMessage(socket: SimNasSocket, data: Buffer): void {
+    if (!this.running || !this.nasSockets.has(socket)) return;
+    const parsed = parseNasMessage(data);
+    if (!parsed.ok) return; // a malformed message is dropped (the client encodes every one)
+    const gen = this.generation;
+    for (const rec of parsed.value) {
+      if (rec.type !== NAS_RECORD.REQUEST) continue;
+      const reply = (r: NasReply): void => {
+        if (gen !== this.generation || !this.nasSockets.has(socket)) return;
+        const bytes = encodeNasMessage([r]);
+        this.sched.after(SIM_STORAGE_HOP_MS, () => socket.deliver(bytes));
+      };
+      executeNasRequest(socket.share, rec).then(reply, () => reply({ type: NAS_RECORD.REPLY, id: rec.id, op: rec.op, flags: 0, status: NAS_STATUS.IO, attrs: undefined, value: 0, data: undefined }));
+    }
+  }
+
+  nasClosed(socket: SimNasSocket): void {
+    this.nasSockets.delete(socket);
   }
 
   lunEntries(): LunEntry[] {
@@ -257,6 +353,10 @@ export class SimArray {
     const paths = [...this.paths];
     this.paths.clear();
     for (const p of paths) this.sched.after(SIM_STORAGE_HOP_MS, () => p.lost('connection closed (1006)'));
+    const sockets = [...this.nasSockets];
+    this.nasSockets.clear();
+    this.shares = undefined;
+    for (const x of sockets) this.sched.after(SIM_STORAGE_HOP_MS, () => x.closed());
     return true;
   }
 }
@@ -268,6 +368,7 @@ interface SimHostStorage {
   datastores: HostDatastores;
   control: SimControl;
   paths: Set<SimBlockPath>;
+  nas: Set<SimNasSocket>;
 }
 
 export class SimStorage {
@@ -309,10 +410,12 @@ export class SimStorage {
     const clock: Clock = f.sched;
     const control = new SimControl();
     const paths = new Set<SimBlockPath>();
+    const nas = new Set<SimNasSocket>();
     const config = h.config;
     const datastores: HostDatastores = new HostDatastores({
       host: h.name, datastores: config.host.datastores ?? [], clock, timeScale: 1, events: h.events,
       lunOf: (a, l) => storage.lunOf(a, l), token: '', nasUrlOf: (a) => storage.nasUrlOf(a), vms: config.host.vms, timers,
+      connectNas: (opts) => this.connectNas(h, nas, opts),
       vmPowered: (vm, on) => {
         if (on) h.core.powerOn(vm);
         else h.core.powerOff(vm);
@@ -327,7 +430,7 @@ export class SimStorage {
     });
     storage.register(control.server);
     datastores.register(control.server);
-    const hs: SimHostStorage = { host: h, storage, datastores, control, paths };
+    const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas };
     this.hosts.set(h.name, hs);
     // VMs with datastore disks power on once their datastore is mounted and their files are locked
     for (const vm of config.host.vms) {
@@ -343,6 +446,8 @@ export class SimStorage {
     if (hs === undefined) return;
     for (const p of hs.paths) p.dropByHost();
     hs.paths.clear();
+    for (const x of hs.nas) x.dropByHost();
+    hs.nas.clear();
     this.hosts.delete(name);
   }
 
@@ -366,6 +471,25 @@ export class SimStorage {
           paths.add(p);
           p.once('close', () => paths.delete(p));
           resolve(p);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+  }
+
+  /** A NAS connection: HELLO reaches the array one hop later, HELLO_ACK comes back one hop after that. */
+  private connectNas(h: SimHost, sockets: Set<SimNasSocket>, opts: NasClientOptions): Promise<NasClient> {
+    const name = /^sim:\/\/([^/]+)\//.exec(opts.url)?.[1] ?? '';
+    const array = this.arrays.get(name);
+    return new Promise<NasClient>((resolve, reject) => {
+      h.timers.after(2 * SIM_STORAGE_HOP_MS, () => {
+        try {
+          if (array === undefined) throw new VfabError(NAS_ERROR.DISCONNECTED, `cannot connect to ${opts.url}: no such array`);
+          const { socket, ack } = array.acceptNas(opts.share, opts.maxInFlight ?? NAS_DEFAULT_IN_FLIGHT);
+          sockets.add(socket);
+          socket.once('close', () => sockets.delete(socket));
+          resolve(NasClient.attach(socket, ack));
         } catch (e) {
           reject(e as Error);
         }

@@ -61,6 +61,19 @@ interface Call {
   reject: (e: VfabError) => void;
 }
 
+/**
+ * What a NasClient needs of its connection when it is not a WebSocket (the simulation's in-process socket,
+ * daemons/sim/storage.ts): 'message' (one binary message), 'close' and 'error' events, send, close, and
+ * readyState 3 once closed.
+ */
+export interface NasSocket {
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  once(event: string, listener: (...args: any[]) => void): unknown;
+  send(data: Buffer): void;
+  close(): void;
+  readonly readyState: number;
+}
+
 function statusError(op: NasOp, r: NasReply): VfabError {
   const name = NAS_STATUS_NAME[r.status] ?? String(r.status);
   return new VfabError(NAS_ERROR.STATUS, `NAS operation ${op} answered ${name}`, { status: name, op });
@@ -91,6 +104,11 @@ export class NasClient {
   }
   get outstanding(): number {
     return this.inFlight.size;
+  }
+
+  /** A client over a connection whose handshake is done (HELLO_ACK `ack` received). */
+  static attach(socket: NasSocket, ack: NasHelloAck): NasClient {
+    return new NasClient(socket as unknown as WebSocket, ack);
   }
 
   static connect(opts: NasClientOptions): Promise<NasClient> {

@@ -2,9 +2,9 @@
 // the scenario and its topology before anything starts: the network side (hosts, vSwitches, teaming,
 // builtin VMs, physical switches, cables, faults on cables, captures, `vfab set` changes, crafted frames)
 // is simulated, and so are killing or restarting a host, switch or array, vMotion, and block storage with
-// VMFS-like datastores (locks, power-on, format, storage faults) over a topology with datastores; NAS
-// datastores, iSCSI paths, vSphere HA, external and real guests and VXLAN ports are not (a topology without
-// datastores runs without its arrays, simNotes). Each refusal names the step or the
+// VMFS-like and NAS datastores (locks, leases, power-on, format, storage faults) over a topology with
+// datastores; iSCSI paths, vSphere HA, external and real guests and VXLAN ports are not (a topology
+// without datastores runs without its arrays, simNotes). Each refusal names the step or the
 // topology part and why, so a user sees at once that the scenario needs daemon mode. Pure.
 
 import type { ActionStep, Expectation, Scenario } from '../scenario/model.js';
@@ -42,7 +42,6 @@ export function simUnsupported(s: Scenario, t: Topology): string[] {
   if ((t.clusters ?? []).length > 0) out.push(`topology ${t.name}: vSphere HA clusters are not simulated`);
   const storage = simRunsStorage(t);
   for (const h of t.hosts) {
-    for (const d of h.datastores ?? []) if (d.share !== undefined) out.push(`host ${h.name}: datastore ${d.name} is a NAS share (NAS datastores are not simulated)`);
     if (storage) for (const s of h.storage) if (s.protocol === 'iscsi') out.push(`host ${h.name}: its paths to ${s.array} are iSCSI sessions (only block-protocol paths are simulated)`);
     for (const vm of h.vms) {
       if (vm.external) out.push(`VM ${vm.name}: an external VM runs in its own process (vmd)`);

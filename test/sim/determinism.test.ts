@@ -109,4 +109,11 @@ steps:
     expect(a.bytes['timeline.json']!.toString()).to.include('datastore-journal-replayed').and.include('volumeUuid');
     for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
   });
+  it('repeats a NAS datastore run byte for byte (nas-host-crash: .lck leases refreshed, then broken)', async () => {
+    const a = await simRun('scenarios/nas-host-crash.yaml', 7, path.join(tmp, 'n1'));
+    const b = await simRun('scenarios/nas-host-crash.yaml', 7, path.join(tmp, 'n2'));
+    expect(a.report.passed, a.report.error ?? JSON.stringify(a.report.results)).to.equal(true);
+    expect(a.bytes['timeline.json']!.toString()).to.include('datastore-lock-broken');
+    for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
+  });
 });
