@@ -11,7 +11,8 @@ import type { Clock } from '../../lib/clock.js';
 import type { EsxHost } from '../../lib/host/host.js';
 import type { ControlServer } from '../common/server.js';
 import type { HostConfig } from '../fabric/plan.js';
-import type { HaDatastores } from './runner.js';
+import type { HaDatastores, HaRunner } from './runner.js';
+import type { Timers } from '../common/timers.js';
 
 /** GET /control/ha on a host that is in no cluster. */
 export const HA_NOT_CONFIGURED = 'VFAB_HA_NOT_CONFIGURED';
@@ -26,6 +27,10 @@ export interface AttachHaDeps {
   event: (type: string, fields: Record<string, unknown>) => void;
   datastores: HaDatastores;
   scheduleTick: () => void;
+  /** The agent's tick timer (default Node's; the simulation passes the host's scheduler timers). */
+  timers?: Timers;
+  /** The runner class, when the caller has it loaded already (the simulation: no import at run time). */
+  runnerClass?: typeof HaRunner;
 }
 
 /**
@@ -37,7 +42,9 @@ export async function attachHa(d: AttachHaDeps): Promise<() => void> {
   const vmk = d.host.vmkernelFor('management');
   // the topology loader refuses a cluster host without a management vmk; a hand-written config may not
   const runner = cluster !== undefined && vmk !== undefined
-    ? new (await import('./runner.js')).HaRunner({ host: d.name, cluster, clock: d.clock, timeScale: d.timeScale, event: d.event, vmk, scheduleTick: d.scheduleTick, datastores: d.datastores })
+    ? new (d.runnerClass ?? (await import('./runner.js')).HaRunner)({
+        host: d.name, cluster, clock: d.clock, timeScale: d.timeScale, event: d.event, vmk, scheduleTick: d.scheduleTick, datastores: d.datastores, ...(d.timers ? { timers: d.timers } : {}),
+      })
     : undefined;
   d.server.on('GET', '/control/ha', () => {
     if (runner === undefined) throw new VfabError(HA_NOT_CONFIGURED, `${d.name} is in no HA cluster${cluster !== undefined ? ' (it has no management vmkernel port)' : ''}: add it to a cluster under clusters: in the topology`);

@@ -26,6 +26,7 @@ import type { Gen } from '../../lib/datastore/proc.js';
 import { DS_ERROR } from '../../lib/datastore/errors.js';
 import { type HaHeartbeatRead, holdHaFile, readHaHeartbeat, writeHaText } from '../../lib/datastore/ha-files.js';
 import { decodeControl, encodeControl, HA_CONTROL_UDP_PORT } from './control-datagram.js';
+import { realTimers, type TimerHandle, type Timers } from '../common/timers.js';
 
 /** Restart requests this host carries out at once for other hosts; more are answered `failed`. */
 export const HA_MAX_POWER_ONS_IN_FLIGHT = 64;
@@ -59,6 +60,8 @@ export interface HaRunnerDeps {
   /** Re-arm the host's timers after frames were sent (ARP, ping timeouts). */
   scheduleTick: () => void;
   datastores: HaDatastores;
+  /** The tick timer (default Node's; the simulation passes the host's scheduler timers). */
+  timers?: Timers;
 }
 
 export interface HaRunnerCounters {
@@ -95,7 +98,7 @@ export class HaRunner {
   private lastLocal = '';
   private lastSeen = -1;
   private powerOnsInFlight = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle;
   private readonly unbind: Array<() => void> = [];
   private closed = false;
 
@@ -118,13 +121,13 @@ export class HaRunner {
         this.later({ kind: 'ping-result', address: p.address, purpose: p.purpose, ...(p.host !== undefined ? { host: p.host } : {}), ok: a.kind === 'pingReply' });
       }
     }));
-    this.timer = setInterval(() => this.tick(), HA_TICK_MS / this.deps.timeScale);
+    this.timer = (this.deps.timers ?? realTimers).setInterval(() => this.tick(), HA_TICK_MS / this.deps.timeScale);
     this.tick();
   }
 
   close(): void {
     this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.timer !== undefined) (this.deps.timers ?? realTimers).clearInterval(this.timer);
     for (const u of this.unbind.splice(0)) u();
   }
 

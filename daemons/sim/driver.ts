@@ -199,6 +199,8 @@ export class SimDriver implements ScenarioDriver {
         return this.storage().format(a);
       case 'storageFault':
         return this.storage().fault(a.fault);
+      case 'isolate':
+        return this.storage().isolate(a.host, a.isolated);
       case 'migrate':
         return this.migrate(a.vm, a.to);
       default:

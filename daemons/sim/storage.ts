@@ -42,6 +42,8 @@ import {
   encodeNasMessage, parseNasMessage, type NasReply,
 } from '../../lib/nas/protocol.js';
 import { simTimers } from './timers.js';
+import { attachHa } from '../ha/attach.js';
+import { HaRunner } from '../ha/runner.js';
 import type { SimFabric, SimHost } from './fabric.js';
 
 /** Virtual ms a storage command, answer or connection handshake message takes one way (loopback-like; a binary fraction, so sums of hops stay exact). */
@@ -430,6 +432,14 @@ export class SimStorage {
     });
     storage.register(control.server);
     datastores.register(control.server);
+    // vSphere HA: the cluster's agent on the management vmk and the datastores, as hostd attaches it (the
+    // runner class is loaded already, so the agent starts at this virtual instant)
+    if (config.cluster !== undefined) {
+      void attachHa({
+        server: control.server, name: h.name, config, host: h.core, clock, timeScale: 1, event: (type, fields) => h.events.add(type, fields),
+        datastores, scheduleTick: () => h.tick.schedule(), timers, runnerClass: HaRunner,
+      });
+    }
     const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas };
     this.hosts.set(h.name, hs);
     // VMs with datastore disks power on once their datastore is mounted and their files are locked
@@ -590,6 +600,13 @@ export class SimStorage {
         return `${fault.array}/${fault.lun}: ATS (COMPARE AND WRITE) ${fault.enabled ? 'on' : 'off'}`;
       }
     }
+  }
+
+  /** `isolate` / `noIsolate`: the host's management vmk port blocked or unblocked (as `vfab fault isolate`). */
+  async isolate(host: string, isolated: boolean): Promise<string> {
+    const r = await this.request<{ vmk: string; up: boolean }>(host, 'POST', '/control/vmkernels/management/link', { up: !isolated }, SIM_CONTROL_SLACK_MS);
+    this.f.host(host).tick.schedule();
+    return `${r.vmk} ${r.up ? 'unblocked' : 'blocked'}`;
   }
 
   private runningArray(name: string): StorageArray {

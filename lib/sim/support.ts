@@ -11,12 +11,10 @@ import type { ActionStep, Expectation, Scenario } from '../scenario/model.js';
 import type { Topology } from '../topology/model.js';
 
 /** Action kinds that need real processes or cores the simulation does not run, with the reason. */
-export const SIM_UNSUPPORTED_ACTIONS: Readonly<Partial<Record<ActionStep['kind'], string>>> = {
-  isolate: 'cuts a management network watched by the HA agent (vSphere HA is not simulated)',
-};
+export const SIM_UNSUPPORTED_ACTIONS: Readonly<Partial<Record<ActionStep['kind'], string>>> = {};
 
 /** Storage actions and checks: simulated over a topology with datastores (daemons/sim/storage.ts). */
-const STORAGE_ACTIONS: ReadonlySet<ActionStep['kind']> = new Set(['vmPower', 'vmPowerRace', 'datastoreFormat', 'storageFault']);
+const STORAGE_ACTIONS: ReadonlySet<ActionStep['kind']> = new Set(['vmPower', 'vmPowerRace', 'datastoreFormat', 'storageFault', 'isolate']);
 const STORAGE_CHECKS: ReadonlySet<Expectation['kind']> = new Set(['lock', 'datastoreState']);
 
 /** Checks that read state the simulation does not have. */
@@ -39,8 +37,8 @@ export function simNotes(t: Topology): string[] {
 /** Why the scenario cannot run in simulation mode: one line per reason; [] when it can. */
 export function simUnsupported(s: Scenario, t: Topology): string[] {
   const out: string[] = [];
-  if ((t.clusters ?? []).length > 0) out.push(`topology ${t.name}: vSphere HA clusters are not simulated`);
   const storage = simRunsStorage(t);
+  if ((t.clusters ?? []).length > 0 && !storage) out.push(`topology ${t.name}: vSphere HA clusters without datastores are not simulated`);
   for (const h of t.hosts) {
     if (storage) for (const s of h.storage) if (s.protocol === 'iscsi') out.push(`host ${h.name}: its paths to ${s.array} are iSCSI sessions (only block-protocol paths are simulated)`);
     for (const vm of h.vms) {

@@ -1,7 +1,7 @@
 // `vfab run --sim` repeats exactly: the same seed gives byte-identical timeline.json, timeline.txt and
 // capture files; a different seed changes what is random (an impairment without its own seed loses
 // other frames). Each run is its own `vfab run --sim` process (dist/), so state that differs between
-// processes (clock readings, Math.random) would show; no daemons. Bounded: nine short runs.
+// processes (clock readings, Math.random) would show; no daemons. Bounded: fifteen short runs.
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -114,6 +114,13 @@ steps:
     const b = await simRun('scenarios/nas-host-crash.yaml', 7, path.join(tmp, 'n2'));
     expect(a.report.passed, a.report.error ?? JSON.stringify(a.report.results)).to.equal(true);
     expect(a.bytes['timeline.json']!.toString()).to.include('datastore-lock-broken');
+    for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
+  });
+  it('repeats a vSphere HA run byte for byte (ha-host-crash: election, heartbeats over the fabric, restart)', async () => {
+    const a = await simRun('scenarios/ha-host-crash.yaml', 7, path.join(tmp, 'h1'));
+    const b = await simRun('scenarios/ha-host-crash.yaml', 7, path.join(tmp, 'h2'));
+    expect(a.report.passed, a.report.error ?? JSON.stringify(a.report.results)).to.equal(true);
+    expect(a.bytes['timeline.json']!.toString()).to.include('ha-restart-succeeded');
     for (const [f, bytes] of Object.entries(a.bytes)) expect(Buffer.compare(bytes, b.bytes[f]!), f).to.equal(0);
   });
 });
