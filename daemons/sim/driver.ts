@@ -85,9 +85,17 @@ export class SimDriver implements ScenarioDriver {
   }
 
   async sleep(ms: number): Promise<void> {
-    // with storage, asynchronous daemon code runs too: its continuations run at their virtual instant
-    if (this.f.storage) await this.f.storage.pump.run(() => false, this.f.sched.nowMs() + Math.max(0, ms));
-    else this.f.sched.advance(ms);
+    await this.runTo(this.f.sched.nowMs() + Math.max(0, ms));
+  }
+
+  /**
+   * Runs the fabric until `done()` holds or the clock reaches `untilMs`. With storage, asynchronous daemon
+   * code runs too: the pump lets its promise continuations run at their virtual instant
+   * (daemons/sim/storage.ts SimPump); without, the scheduler runs straight through.
+   */
+  private async runTo(untilMs: number, done: () => boolean = () => false): Promise<void> {
+    if (this.f.storage) await this.f.storage.pump.run(done, untilMs);
+    else this.f.sched.runUntilTrue(done, untilMs);
   }
 
   /** One clock: event times and the driver's time are the same number. */
@@ -112,7 +120,7 @@ export class SimDriver implements ScenarioDriver {
     this.o.log?.(`  ${(this.nowMs() / 1000).toFixed(3)} s  ${a.kind}`);
     switch (a.kind) {
       case 'traffic':
-        return this.startStream(a);
+        return await this.startStream(a);
       case 'ping':
         return (await this.ping(a.from, a.to, a.count)).detail;
       case 'link': {
@@ -174,7 +182,7 @@ export class SimDriver implements ScenarioDriver {
         return `${change.what}: done`;
       }
       case 'send':
-        return this.send(a);
+        return await this.send(a);
       case 'capture': {
         for (const p of a.points) f.tap(p);
         const file = path.join(this.o.outDir, `${a.name}.pcapng`);
@@ -247,7 +255,7 @@ export class SimDriver implements ScenarioDriver {
     }
   }
 
-  private startStream(a: ActionStep & { kind: 'traffic' }): string {
+  private async startStream(a: ActionStep & { kind: 'traffic' }): Promise<string> {
     const { ip, vm: toVm } = this.targetIp(a.to);
     if (!toVm) throw new VfabError('VFAB_SCENARIO_TARGET', `traffic ${a.name}: ${a.to} is not the address of a VM in the topology (a sink must count it)`);
     const sched = this.f.sched;
@@ -263,7 +271,7 @@ export class SimDriver implements ScenarioDriver {
     let sender = core.streamSender(a.from, nic, ip, a.udpPort, frameBytes, a.streamId);
     for (let i = 0; !sender && i < STREAM_RESOLVE_TRIES; i++) {
       src.tick.schedule();
-      sched.advance(STREAM_RESOLVE_PAUSE_MS);
+      await this.runTo(sched.nowMs() + STREAM_RESOLVE_PAUSE_MS);
       sender = core.streamSender(a.from, nic, ip, a.udpPort, frameBytes, a.streamId);
     }
     if (!sender) throw new VfabError('VFAB_STREAM_UNRESOLVED', `${a.from} could not resolve ${ip} (no ARP reply)`);
@@ -292,7 +300,7 @@ export class SimDriver implements ScenarioDriver {
     return `stream ${a.streamId} to ${ip}:${a.udpPort}`;
   }
 
-  private send(a: ActionStep & { kind: 'send' }): string {
+  private async send(a: ActionStep & { kind: 'send' }): Promise<string> {
     const f = this.f;
     const { kind: _k, ...spec } = a;
     const { frames, gapsMs } = craftFrames({ ...spec, timeScale: 1 });
@@ -331,7 +339,7 @@ export class SimDriver implements ScenarioDriver {
         bytes += frame.length;
       });
     }
-    sched.runUntil(atMs);
+    await this.runTo(atMs);
     owner.events.add('frames-injected', { point, count, bytes });
     return `${count} frames (${bytes} bytes) via ${node?.name ?? f.hostOfVm(point.slice(0, dot)).name}`;
   }
@@ -354,9 +362,9 @@ export class SimDriver implements ScenarioDriver {
       for (let seq = 0; seq < count && replies.size < count; seq++) {
         core.ping(from, nic, ip, { id, seq, sizeBytes: 56, timeoutMs: PING_TIMEOUT_MS });
         h.tick.schedule();
-        if (seq < count - 1) sched.advance(PING_INTERVAL_MS);
+        if (seq < count - 1) await this.runTo(sched.nowMs() + PING_INTERVAL_MS);
       }
-      sched.runUntilTrue(() => replies.size >= count, sched.nowMs() + PING_TIMEOUT_MS + PING_GRACE_MS);
+      await this.runTo(sched.nowMs() + PING_TIMEOUT_MS + PING_GRACE_MS, () => replies.size >= count);
     } finally {
       stop();
     }
@@ -424,7 +432,7 @@ export class SimDriver implements ScenarioDriver {
     const sched = this.f.sched;
     // streams end on their own clock: run until the last one has sent and its frames arrived
     const lastEnd = Math.max(0, ...[...this.streams.values()].map((s) => s.endsAtMs));
-    if (lastEnd > 0) sched.runUntil(Math.max(sched.nowMs(), lastEnd) + STREAM_DRAIN_MS);
+    if (lastEnd > 0) await this.runTo(Math.max(sched.nowMs(), lastEnd) + STREAM_DRAIN_MS);
     const streams = new Map<string, StreamEvidence>();
     for (const [name, s] of this.streams) {
       // a receiver that vMotion moved is restored on the VM's new host: that one counts now
