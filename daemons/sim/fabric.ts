@@ -8,8 +8,9 @@
 // Randomness (ping ids, impairment seeds left unset) comes from the run seed (lib/sim/scheduler.ts).
 // A node can be killed (its core dropped, its timers cancelled, its cables lose carrier at the far end)
 // and restarted (a fresh core from its configuration, as a restarted daemon: same config, same clock
-// anchor, fresh state); vMotion runs on hosts' services made on demand (daemons/sim/vmotion.ts). Leaves
-// out arrays and datastores, HA agents, external and real guests
+// anchor, fresh state); vMotion runs on hosts' services made on demand (daemons/sim/vmotion.ts). With
+// datastores in the topology, arrays, hosts' storage, datastores and HA agents run too (storage.ts: a
+// host's storage is built with its core and dropped with it). Leaves out external and real guests
 // (netns, qemu) and VXLAN ports: simUnsupported (lib/sim/support.ts) names them before a run.
 
 import { EsxHost } from '../../lib/host/host.js';

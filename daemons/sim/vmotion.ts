@@ -5,7 +5,7 @@
 // service's deadline timer is a scheduler timer in the host's timer group (a killed host's migrations stop).
 // Every vMotion datagram is a real UDP frame between the hosts' vMotion vmkernel ports through the
 // simulated vSwitches, cables and switches, as in daemon mode. The VM's datastore locks are not handed
-// over: datastores are not simulated (a VM with datastore disks is refused before the run). Follows
+// over (a migration of a VM with datastore disks is refused before the run, lib/sim/support.ts). Follows
 // docs/vmotion.md "In a fabric"; leaves out NAS lock hand-over and storage vMotion (as the daemons do).
 
 import { VfabError } from '../../lib/errors.js';
@@ -25,7 +25,7 @@ export function simVmotion(f: SimFabric, h: SimHost): VmotionService {
     timeScale: 1,
     token: '',
     events: h.events,
-    // datastores are not simulated: no locks to hand over, no datastore the pre-checks must find
+    // no datastore disks to move (refused before the run): no locks to hand over, no datastore the pre-checks must find
     datastores: { vmotionLocks: async () => ({ ok: true }), adoptVm: () => {}, visibleDatastores: () => [], homeOf: () => undefined },
     sinks: new Map<string, StreamReceiver[]>(),
     scheduleTick: () => h.tick.schedule(),

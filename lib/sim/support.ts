@@ -53,7 +53,9 @@ export function simUnsupported(s: Scenario, t: Topology): string[] {
       const why = SIM_UNSUPPORTED_ACTIONS[a.kind];
       if (why !== undefined) out.push(`step ${step.index} (${a.kind}): ${why}`);
       else if (!storage && STORAGE_ACTIONS.has(a.kind)) out.push(`step ${step.index} (${a.kind}): the topology has no datastores, so its storage is not simulated`);
-      else if (!storage && (a.kind === 'kill' || a.kind === 'restart') && t.arrays.some((x) => x.name === a.node)) out.push(`step ${step.index} (${a.kind}): ${a.node} is a storage array of a topology without datastores (not simulated)`);
+      else if (a.kind === 'migrate' && t.hosts.some((h) => h.vms.some((v) => v.name === a.vm && (v.disks ?? []).some((d) => d.datastore !== undefined)))) {
+        out.push(`step ${step.index} (migrate): ${a.vm} has disks on a datastore (vMotion's datastore lock hand-over is not simulated)`);
+      } else if (!storage && (a.kind === 'kill' || a.kind === 'restart') && t.arrays.some((x) => x.name === a.node)) out.push(`step ${step.index} (${a.kind}): ${a.node} is a storage array of a topology without datastores (not simulated)`);
     } else {
       for (const e of step.expectations) {
         const why = SIM_UNSUPPORTED_CHECKS[e.check.kind] ?? (!storage && STORAGE_CHECKS.has(e.check.kind) ? 'the topology has no datastores, so its storage is not simulated' : undefined);

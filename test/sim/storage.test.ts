@@ -2,13 +2,14 @@
 // (they log the dead paths) and, once a whole lease passes without a heartbeat, the datastore goes offline;
 // restarted, it keeps its LUN contents (the VM's lock is still on disk), the hosts' multipath clients
 // reconnect and the datastore is mounted again. A host killed and restarted mounts the datastore again
-// (reclaiming its own heartbeat slot). Commands and answers take SIM_STORAGE_HOP_MS each way. In this
-// process, no daemons.
+// (reclaiming its own heartbeat slot). Commands and answers take SIM_STORAGE_HOP_MS each way. vMotion of
+// a VM with datastore disks is refused (no lock hand-over). In this process, no daemons.
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runScenarioFile } from '../../daemons/scenario/run.js';
+import { loadScenarioAndTopology, runScenarioFile } from '../../daemons/scenario/run.js';
+import { simUnsupported } from '../../lib/sim/support.js';
 import { loadTopologyFile } from '../../lib/topology/load.js';
 import { SimFabric } from '../../daemons/sim/fabric.js';
 import { SIM_SETTLE_MS, SimDriver } from '../../daemons/sim/driver.js';
@@ -73,5 +74,12 @@ describe('sim: storage arrays and datastores', function () {
     const took = on.endMs - on.startMs;
     expect(took).to.be.greaterThan(0.25);
     expect((took * 4) % 1).to.equal(0);
+  });
+
+  it('refuses vMotion of a VM with datastore disks (no lock hand-over in the simulation), not the storage steps around it', async () => {
+    const file = path.join(tmp, 'ha-migrate.yaml');
+    fs.writeFileSync(file, `name: ha-migrate\ndescription: x\ntopology: ${path.resolve('scenarios/topologies/ha-lab.yaml')}\nsteps:\n  - datastoreFormat: { datastore: ds1 }\n  - migrate: { vm: app1, to: esx2 }\n`);
+    const { scenario, topology } = await loadScenarioAndTopology(file);
+    expect(simUnsupported(scenario, topology)).to.deep.equal(["step 2 (migrate): app1 has disks on a datastore (vMotion's datastore lock hand-over is not simulated)"]);
   });
 });
