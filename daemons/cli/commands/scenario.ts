@@ -24,8 +24,8 @@ expectation, writes the timeline and captures, and tears the fabric down (also o
 Output in DIR: timeline.txt, timeline.json, result.json, <capture>.pcapng.
 With --sim the hosts and switches run in this one process on a virtual clock (no daemons, no sockets):
 a run takes as long as the CPU needs, and the same --seed gives byte-identical timeline and captures.
-Kills, restarts and vMotion are simulated too; scenarios that use storage or HA are refused with the reason
-(docs/simulation.md).
+Kills, restarts, vMotion, and over a topology with datastores the arrays, datastores (VMFS-like and NAS)
+and vSphere HA are simulated too; real guests and VXLAN ports are refused with the reason (docs/simulation.md).
 With --ui the web view of vfab ui serves the run's fabric once it is up (one-time login URL printed; on
 stderr with --json) and shows each step as it starts and ends and each expectation with pass/fail in
 its timeline, then the verdict; it stops when the run ends. Its actions are off. Not with --sim.`,
