@@ -46,7 +46,7 @@ export async function runSimScenario(i: SimRunInput): Promise<RunReport> {
   const driver = new SimDriver({ fabric, topologyText: fs.readFileSync(i.topologyFile, 'utf8'), topologyFile: i.topologyFile, outDir: i.outDir, log });
   const result = await runScenario(i.scenario, driver);
   const report: RunReport = {
-    ...result, sim: { seed: i.seed }, file: path.resolve(i.file), topologyFile: i.topologyFile, timeScale: 1, outDir: i.outDir, files: [], warnings: [...simNotes(i.topology), ...driver.warnings],
+    ...result, sim: { seed: i.seed }, file: path.resolve(i.file), topologyFile: i.topologyFile, timeScale: 1, outDir: i.outDir, files: [], warnings: [...simNotes(i.topology), ...(fabric.storage?.warnings ?? []), ...driver.warnings],
   };
   writeOutputs(report, i.junitFile);
   return report;

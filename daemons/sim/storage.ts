@@ -377,6 +377,8 @@ export class SimStorage {
   readonly arrays = new Map<string, SimArray>();
   private readonly hosts = new Map<string, SimHostStorage>();
   readonly pump: SimPump;
+  /** What failed to start (an HA agent's configuration, an array's attach), for the run's warnings. */
+  readonly warnings: string[] = [];
   private started = false;
 
   constructor(private readonly f: SimFabric) {
@@ -435,10 +437,10 @@ export class SimStorage {
     // vSphere HA: the cluster's agent on the management vmk and the datastores, as hostd attaches it (the
     // runner class is loaded already, so the agent starts at this virtual instant)
     if (config.cluster !== undefined) {
-      void attachHa({
+      attachHa({
         server: control.server, name: h.name, config, host: h.core, clock, timeScale: 1, event: (type, fields) => h.events.add(type, fields),
         datastores, scheduleTick: () => h.tick.schedule(), timers, runnerClass: HaRunner,
-      });
+      }).catch((e: Error) => this.warnings.push(`${h.name}: HA agent not started: ${e.message}`));
     }
     const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas };
     this.hosts.set(h.name, hs);
@@ -465,7 +467,7 @@ export class SimStorage {
   private attach(hs: SimHostStorage): void {
     const arrays: Record<string, string> = {};
     for (const s of hs.host.config.host.storage) if (this.arrays.get(s.array)?.running) arrays[s.array] = simArrayUrl(s.array);
-    if (Object.keys(arrays).length > 0) hs.storage.attach({ arrays }).catch(() => {});
+    if (Object.keys(arrays).length > 0) hs.storage.attach({ arrays }).catch((e: Error) => this.warnings.push(`${hs.host.name}: storage not attached: ${e.message}`));
   }
 
   /** A path's connection: the handshake reaches the array one hop later, its answer one hop after that. */
