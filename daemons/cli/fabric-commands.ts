@@ -20,13 +20,14 @@ function checkTlsDir(dir: string): void {
 import { formatSize } from '../../lib/storage/size.js';
 import { iscsiPortalLines } from './iscsi-sessions.js';
 import { readCacheLine } from './read-cache-line.js';
+import { DEFAULT_SIM_SEED } from '../../lib/sim/scheduler.js';
 
 /** Largest --time-scale: fabric clocks run at most this many times faster than the wall clock. */
 export const MAX_TIME_SCALE = 1000;
 
 const up = defineCommand(
   {
-    usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--json]'],
+    usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--json]', 'FILE --sim [--seed N] [--detach] [--time-scale N] [--json]'],
     description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
 127.0.0.1 (a few at a time: two per CPU), connects their links (WebSockets carrying Ethernet frames) and
 waits until every link is up.
@@ -38,28 +39,42 @@ topology LUNs are created, larger ones grown; a topology LUN smaller than the st
 --tls DIR: every daemon serves https:// and wss:// with DIR/tls.crt and DIR/tls.key and trusts
 DIR/ca.crt (the layout of the Kubernetes Secret vfab-tls; docs/kubernetes.md shows how to make them);
 --spread-addresses puts each daemon on its own loopback address (127.0.0.2, .3, ...), as on separate
-machines. Together they run the multi-machine wiring on one machine.`,
+machines. Together they run the multi-machine wiring on one machine.
+--sim: every host and switch in ONE background process, simulated on a virtual clock that follows the
+wall clock (times --time-scale), with in-process cables and the run seed --seed (docs/simulation.md,
+"Interactive: vfab up --sim"). status, events, ping, link, counters, mac-table, capture, send, set,
+fault kill/restart/impair/flap/shut and down work as usual; what is not simulated (storage, HA,
+vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
     options: {
       detach: { type: 'bool', description: 'return once the fabric is up, leave it running' },
       'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },
       tls: { type: 'string', value: 'DIR', description: 'links and control API over TLS with DIR/ca.crt, DIR/tls.crt, DIR/tls.key' },
       'spread-addresses': { type: 'bool', description: 'each daemon on its own loopback address, 127.0.0.2 and up' },
+      sim: { type: 'bool', description: 'simulate every host and switch in one process, paced to the wall clock (docs/simulation.md)' },
+      seed: { type: 'int', min: 0, max: 2 ** 32 - 1, description: 'with --sim: the run seed of every random choice (default 1)' },
       json: { ...JSON_OPTION, description: 'print the fabric state as JSON once up' },
     },
     args: { min: 1, max: 1 },
-    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
+    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --sim --seed 7 --detach   # one process, simulated', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
     exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
   },
   async ({ values, positionals }, io) => {
     const { loadTopologyFile } = await import('../../lib/topology/load.js');
     const { fabricUp, fabricDown } = await import('../fabric/lifecycle.js');
     const topology = await loadTopologyFile(positionals[0]!);
+    if (values.seed !== undefined && !values.sim) throw new UsageError(`--seed ${values.seed}: goes with --sim (a daemon fabric has no run seed)`);
+    if (values.sim) {
+      const spread = values['spread-addresses'] ? '--spread-addresses' : undefined;
+      for (const opt of [values.tls !== undefined ? '--tls' : undefined, spread]) if (opt) throw new UsageError(`${opt} with --sim: a simulated fabric runs in one process on 127.0.0.1`);
+    }
     if (values.tls !== undefined) checkTlsDir(values.tls);
     if (values.tls !== undefined || values['spread-addresses']) {
       const external = topology.hosts.flatMap((h) => h.vms.filter((vm) => vm.external).map((vm) => vm.name));
       if (external.length > 0) throw new UsageError(`${values.tls !== undefined ? '--tls' : '--spread-addresses'}: external VMs (${external.join(', ')}) talk to their host on 127.0.0.1 without TLS; leave the option out for this topology`);
     }
-    const state = await fabricUp({
+    const state = values.sim ? await (await import('../sim/up.js')).simFabricUp({
+      topology, seed: values.seed ?? DEFAULT_SIM_SEED, timeScale: values['time-scale'], detached: values.detach, onProgress: values.json ? undefined : (line) => io.err(line),
+    }) : await fabricUp({
       topology,
       ...(values.tls !== undefined ? { tlsDir: values.tls } : {}),
       spreadAddresses: values['spread-addresses'],
@@ -68,6 +83,7 @@ machines. Together they run the multi-machine wiring on one machine.`,
       onProgress: values.json ? undefined : (line) => io.err(line),
     });
     if (values.json) printJson(io, state);
+    else if (state.sim) io.out(`fabric ${state.fabric} is up, simulated in one process (pid ${state.sim.pid}, seed ${state.sim.seed}): ${state.daemons.map((d) => d.name).join(', ')}${state.sim.leftOut.length ? `; not simulated: ${state.sim.leftOut.join(', ')}` : ''}`);
     else io.out(`fabric ${state.fabric} is up: ${state.daemons.length} daemons (${state.daemons.map((d) => d.name).join(', ')})`);
     if (values.detach) return EXIT_OK;
     io.err('press Ctrl-C to stop the fabric');
@@ -111,7 +127,7 @@ the file is moved aside to state.json.corrupt, and the exit code is 2 (the state
     for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
     if (values.json) printJson(io, { fabric: state.fabric, ...result });
     else {
-      io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
+      io.out(`fabric ${state.fabric} stopped (${state.sim ? `the simulation process, pid ${state.sim.pid}: ${result.stopped.length} nodes` : `${result.stopped.length} daemons`}${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
       if (result.guestLeftovers?.length) io.out(`removed what killed hosts left: ${result.guestLeftovers.join(', ')}`);
       for (const w of result.purged ?? []) io.out(wipeLine(w));
     }
@@ -168,9 +184,11 @@ NODE limits the output to one host, switch or array.`,
       }
     }));
     const broken = reports.filter((r) => !r.running || r.error);
-    if (values.json) printJson(io, { fabric: state.fabric, startedAt: state.startedAt, daemons: reports });
+    const sim = state.sim ? { simulated: { pid: state.sim.pid, seed: state.sim.seed, leftOut: state.sim.leftOut } } : {};
+    if (values.json) printJson(io, { fabric: state.fabric, startedAt: state.startedAt, ...sim, daemons: reports });
     else {
-      io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
+      const simText = state.sim ? `, simulated in one process: pid ${state.sim.pid}, seed ${state.sim.seed}${state.sim.leftOut.length ? `, not simulated: ${state.sim.leftOut.join(', ')}` : ''}` : '';
+      io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale}${simText})`);
       for (const r of reports) io.out(renderStatus(r));
     }
     for (const r of broken) io.err(`vfab status: ${r.kind} ${r.name} (pid ${r.pid}) ${r.running ? `does not answer: ${r.error}` : `is not running${r.error ? ` (${r.error})` : ''}`}`);

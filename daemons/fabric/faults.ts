@@ -25,6 +25,7 @@ export const RESTART_LINKS_TIMEOUT_MS = 30_000;
 
 /** SIGKILL a daemon by its recorded PID (no clean shutdown: peers see their links drop). */
 export async function killDaemon(state: FabricState, name: string): Promise<{ name: string; pid: number; wasRunning: boolean }> {
+  if (state.sim) return (await import('../sim/up.js')).simKill(state, name); // one process serves every node (vfab up --sim)
   const d = findDaemon(state, name);
   const wasRunning = checkDaemonPid(d).state === 'running'; // a reused PID is not ours to kill
   if (wasRunning) {
@@ -74,6 +75,7 @@ export interface RestartResult {
  * attach attaches now) and restart returns once every path that is not failed on purpose is connected.
  */
 export async function restartDaemon(state: FabricState, name: string, opts: RestartOptions = {}): Promise<RestartResult> {
+  if (state.sim) return (await import('../sim/up.js')).simRestart(state, name);
   const d = findDaemon(state, name);
   await stopDaemons([d]); // signals it only while it is provably still this daemon
   const config = readDaemonConfig(state, name);

@@ -21,6 +21,8 @@ export interface DaemonIdentity {
   pid: number;
   /** processStartTime(pid) when the daemon was spawned; absent in state files of older vfab versions. */
   startTime?: string;
+  /** The `--name` on the command line when one process serves several nodes (vfab up --sim); default `name`. */
+  process?: string;
 }
 
 const PROC = '/proc';
@@ -106,7 +108,8 @@ export function checkDaemonPid(rec: DaemonIdentity): PidState {
   const args = processArgs(rec.pid);
   if (args !== undefined) {
     const at = args.indexOf('--name');
-    if (at < 0 || args[at + 1] !== rec.name) return { state: 'foreign', reason: `pid ${rec.pid} is no longer ${rec.name} (its command line is not a vfab daemon named ${rec.name})` };
+    const named = rec.process ?? rec.name;
+    if (at < 0 || args[at + 1] !== named) return { state: 'foreign', reason: `pid ${rec.pid} is no longer ${rec.name} (its command line is not a vfab daemon named ${named})` };
   }
   return { state: 'running' };
 }

@@ -35,6 +35,26 @@ export interface DaemonRecord {
   /** It serves https:// and wss:// (vfab up --tls DIR), with a certificate signed by the CA in caFile. */
   tls?: boolean;
   caFile?: string;
+  /**
+   * The `--name` of the process that serves this node when it is not a process of its own: a simulated
+   * fabric (vfab up --sim) serves every host and switch from one process (FabricState.sim).
+   */
+  process?: string;
+}
+
+/** The one process of a simulated fabric (vfab up --sim, daemons/simd.ts): every node's record has its pid. */
+export interface SimProcessRecord {
+  /** Its `--name` (each node record's `process`). */
+  name: string;
+  pid: number;
+  /** Its own control port: GET /control/sim, kill and restart of a node (whose own port is closed while it is down). */
+  port: number;
+  startTime?: string;
+  logFile: string;
+  /** The run seed of every random choice. */
+  seed: number;
+  /** Topology parts the simulation leaves out (storage arrays), named in `vfab status`. */
+  leftOut: string[];
 }
 
 export interface FabricState {
@@ -49,6 +69,8 @@ export interface FabricState {
   /** vfab up --tls DIR: the folder with ca.crt, tls.crt and tls.key every daemon listens and dials with. */
   tlsDir?: string;
   daemons: DaemonRecord[];
+  /** Set when the fabric is simulated in one process (vfab up --sim; docs/simulation.md). */
+  sim?: SimProcessRecord;
   /**
    * Which daemon serves each VM's guest routes (/control/vms/:vm/...): its host, or for an external VM
    * its own vm daemon (named like the VM).
