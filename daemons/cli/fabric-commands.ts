@@ -55,7 +55,7 @@ vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
       json: { ...JSON_OPTION, description: 'print the fabric state as JSON once up' },
     },
     args: { min: 1, max: 1 },
-    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --sim --seed 7 --detach   # one process, simulated', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
+    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --sim --seed 7 --time-scale 10   # one simulated process, 10x; Ctrl-C stops it'],
     exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
   },
   async ({ values, positionals }, io) => {
