@@ -20,8 +20,7 @@ import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stor
 import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
 import { defaultConcurrency, runBounded } from './bounded.js';
 import { initRunningConfig } from './running-config.js';
-import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
-import { checkDaemonPid } from './pid-identity.js';
+import { type FabricState, type DaemonRecord, assertNoFabricRunning, writeState, removeState, stateDir as defaultStateDir, ensurePrivateDir, writePrivateFile } from './state.js';
 import { canManageNetworks, netnsNeedsRoot } from '../guests/vxlan-device.js';
 
 export const LINKS_UP_TIMEOUT_MS = 30_000;
@@ -82,14 +81,7 @@ export interface LinkStatus {
 export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   const dir = opts.stateDir ?? defaultStateDir();
   const progress = opts.onProgress ?? (() => {});
-  try {
-    const existing = readState(dir);
-    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
-      throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
-    }
-  } catch (e) {
-    if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
-  }
+  assertNoFabricRunning(dir);
   const runDir = path.join(dir, 'run');
   checkGuestPrivileges(opts.topology);
   await removeGuestLeftovers(runDir); // namespaces an earlier run of this fabric left behind (kill -9)

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import { closestName } from '../../lib/text/did-you-mean.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
-import { isAlive } from './pid-identity.js';
+import { checkDaemonPid, isAlive } from './pid-identity.js';
 
 export { isAlive };
 
@@ -176,6 +176,18 @@ export function writePrivateFile(file: string, text: string): void {
 export function writeState(state: FabricState, dir = stateDir()): void {
   ensurePrivateDir(dir);
   writePrivateFile(statePath(dir), JSON.stringify(state, null, 2));
+}
+
+/** VFAB_FABRIC_RUNNING when a daemon of the fabric recorded in `dir` still runs (`vfab up` refuses a second fabric). */
+export function assertNoFabricRunning(dir = stateDir()): void {
+  try {
+    const existing = readState(dir);
+    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
+      throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
+    }
+  } catch (e) {
+    if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
+  }
 }
 
 export function removeState(dir = stateDir()): void {

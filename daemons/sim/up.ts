@@ -18,7 +18,7 @@ import { control } from '../common/control-client.js';
 import { planFabric } from '../fabric/plan.js';
 import { spawnDaemon, stopDaemons } from '../fabric/process.js';
 import { initRunningConfig } from '../fabric/running-config.js';
-import { type DaemonRecord, type FabricState, ensurePrivateDir, findDaemon, readState, removeState, stateDir as defaultStateDir, writePrivateFile, writeState } from '../fabric/state.js';
+import { type DaemonRecord, type FabricState, assertNoFabricRunning, ensurePrivateDir, findDaemon, removeState, stateDir as defaultStateDir, writePrivateFile, writeState } from '../fabric/state.js';
 import { checkDaemonPid } from '../fabric/pid-identity.js';
 import { LINKS_UP_TIMEOUT_MS, waitLinksUp } from '../fabric/lifecycle.js';
 import type { RestartResult } from '../fabric/faults.js';
@@ -62,14 +62,7 @@ export async function simFabricUp(o: SimUpOptions): Promise<FabricState> {
   const dir = o.stateDir ?? defaultStateDir();
   const progress = o.onProgress ?? (() => {});
   assertTopologySimulatable(o.topology);
-  try {
-    const existing = readState(dir);
-    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
-      throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
-    }
-  } catch (e) {
-    if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
-  }
+  assertNoFabricRunning(dir);
   ensurePrivateDir(dir);
   const runDir = path.join(dir, 'run');
   fs.rmSync(runDir, { recursive: true, force: true });
