@@ -58,7 +58,7 @@ vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
     examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --sim --seed 7 --time-scale 10   # one simulated process, 10x; Ctrl-C stops it'],
     exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
   },
-  async ({ values, positionals }, io) => {
+  async ({ values, positionals, typed }, io) => {
     const { loadTopologyFile } = await import('../../lib/topology/load.js');
     const { fabricUp, fabricDown } = await import('../fabric/lifecycle.js');
     const topology = await loadTopologyFile(positionals[0]!);
@@ -66,6 +66,9 @@ vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
     if (values.sim) {
       const spread = values['spread-addresses'] ? '--spread-addresses' : undefined;
       for (const opt of [values.tls !== undefined ? '--tls' : undefined, spread]) if (opt) throw new UsageError(`${opt} with --sim: a simulated fabric runs in one process on 127.0.0.1`);
+      // packing hosts into processes (--hosts-per-process, where that option exists) means nothing here
+      const packed = (typed as Record<string, string | undefined>)['hosts-per-process'];
+      if (packed !== undefined) throw new UsageError(`${packed} with --sim: a simulated fabric already runs every host in one process`);
     }
     if (values.tls !== undefined) checkTlsDir(values.tls);
     if (values.tls !== undefined || values['spread-addresses']) {
