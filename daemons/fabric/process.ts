@@ -24,23 +24,22 @@ export const DAEMON_SCRIPTS: Record<DaemonKind, string> = {
   array: distScript('daemons/stored.ts'),
   vm: distScript('daemons/vmd.ts'),
 };
-/** The one process of a simulated fabric (vfab up --sim): every host and switch in it. */
-export const SIM_SCRIPT = distScript('daemons/simd.ts');
 
 export interface SpawnOptions {
   name: string;
-  /** 'sim': the simulated fabric's process (daemons/simd.ts); its caller keeps pid, port and startTime of the record. */
-  kind: DaemonKind | 'sim';
+  kind: DaemonKind;
   args: string[];
   token: string;
   logFile: string;
   /** Keep running after the parent exits (vfab up --detach). */
   detached: boolean;
   env?: Record<string, string>;
+  /** The file to run instead of the kind's daemon (a simulated fabric's process: dist/daemons/simd.js). */
+  script?: string;
 }
 
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
-  const script = opts.kind === 'sim' ? SIM_SCRIPT : DAEMON_SCRIPTS[opts.kind];
+  const script = opts.script ?? DAEMON_SCRIPTS[opts.kind];
   if (!fs.existsSync(script)) throw new VfabError('VFAB_DAEMON_SPAWN', `cannot start ${opts.kind} daemon ${opts.name}: ${script} is missing (run npm ci, or npm run build)`);
   ensurePrivateDir(path.dirname(opts.logFile));
   const logFd = fs.openSync(opts.logFile, 'a', STATE_FILE_MODE);
@@ -86,7 +85,7 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
       if (opts.detached) child.unref();
       (child.stdout as any).unref?.();
       const startTime = processStartTime(pid);
-      resolve({ name: opts.name, kind: opts.kind as DaemonKind, pid, port: msg.port, logFile: opts.logFile, ...(startTime !== undefined ? { startTime } : {}), ...(typeof msg.iscsiPort === 'number' ? { iscsiPort: msg.iscsiPort } : {}) });
+      resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile, ...(startTime !== undefined ? { startTime } : {}), ...(typeof msg.iscsiPort === 'number' ? { iscsiPort: msg.iscsiPort } : {}) });
     });
   });
 }

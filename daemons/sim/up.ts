@@ -14,6 +14,7 @@ import { VfabError } from '../../lib/errors.js';
 import type { Topology } from '../../lib/topology/model.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
 import { newToken } from '../common/server.js';
+import { distScript } from '../common/paths.js';
 import { control } from '../common/control-client.js';
 import { planFabric } from '../fabric/plan.js';
 import { spawnDaemon, stopDaemons } from '../fabric/process.js';
@@ -34,6 +35,9 @@ export interface SimUpOptions {
   topologyText?: string;
   onProgress?: (line: string) => void;
 }
+
+/** The one process of a simulated fabric: every host and switch in it. */
+export const SIM_SCRIPT = distScript('daemons/simd.ts');
 
 /** GET /control/sim of the sim process. */
 export interface SimInfo {
@@ -75,7 +79,7 @@ export async function simFabricUp(o: SimUpOptions): Promise<FabricState> {
   const t = o.topology;
   progress(`simulating ${t.hosts.length} hosts and ${t.switches.length} switches in one process (seed ${o.seed}, time scale ${o.timeScale})`);
   const logFile = path.join(dir, 'logs', 'sim.log');
-  const rec = await spawnDaemon({ name, kind: 'sim', args: ['--config', configFile, '--name', name], token, logFile, detached: o.detached });
+  const rec = await spawnDaemon({ name, kind: 'host', script: SIM_SCRIPT, args: ['--config', configFile, '--name', name], token, logFile, detached: o.detached });
   try {
     const info = await control<SimInfo>(rec, token, 'GET', '/control/sim');
     const state: FabricState = {
