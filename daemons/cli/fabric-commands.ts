@@ -173,7 +173,10 @@ NODE limits the output to one host, switch or array.`,
       const names = state.daemons.map((d) => d.name);
       throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${JSON.stringify(only)}${suggest(only, names)} (have: ${names.join(', ')})`);
     }
+    // a simulated fabric's killed node: its process runs on, the node does not (as a killed daemon)
+    const simKilled = state.sim ? await (await import('../sim/up.js')).simKilledNodes(state) : undefined;
     const reports = await Promise.all(daemons.map(async (d): Promise<any> => {
+      if (simKilled?.has(d.name)) return { name: d.name, kind: d.kind, pid: d.pid, running: false };
       const pidState = checkDaemonPid(d);
       // a reused PID is not the daemon: never trusted (no control call with the token to whatever listens)
       if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };

@@ -135,3 +135,16 @@ export async function simRestart(state: FabricState, name: string): Promise<Rest
   simNode(state, name);
   return control(simProcess(state), state.token, 'POST', `/control/sim/nodes/${encodeURIComponent(name)}/restart`, {});
 }
+
+/**
+ * The nodes of a simulated fabric that are killed (`vfab fault kill`, not restarted), as the sim process
+ * reports them; empty when it cannot be asked (`vfab status` then reports each node as it answers).
+ */
+export async function simKilledNodes(state: FabricState): Promise<Set<string>> {
+  try {
+    const info = await control<SimInfo>(simProcess(state), state.token, 'GET', '/control/sim');
+    return new Set(info.nodes.filter((n) => !n.running).map((n) => n.name));
+  } catch {
+    return new Set();
+  }
+}

@@ -127,13 +127,18 @@ describe('e2e sim: vfab up --sim on topologies/quickstart.yaml, driven by the or
     expect((await cli(['link', 'up', `esx1.${uplink}`])).code).to.equal(0);
   });
 
-  it('fault kill of a switch closes its port (status exit 3 naming it); fault restart brings it back', async () => {
+  it('fault kill of a switch: status shows it not running (exit 3), its port is closed; fault restart brings it back', async () => {
     const kill = await cli(['fault', 'kill', 'sw2']);
     expect(kill.code, kill.stderr).to.equal(0);
     expect(kill.out).to.include('killed sw2');
     const st = await cli(['status', '--json']);
     expect(st.code).to.equal(3);
-    expect(st.stderr).to.match(/switch sw2 .* does not answer: .*connection refused/); // its port is closed, as a killed daemon's
+    expect(st.stderr).to.match(/switch sw2 \(pid \d+\) is not running/);
+    expect(JSON.parse(st.out).daemons.find((d: any) => d.name === 'sw2')).to.include({ running: false });
+    // its port is closed, as a killed daemon's
+    let refused: string | undefined;
+    await control(state.daemons.find((d) => d.name === 'sw2')!, state.token, 'GET', '/control/status').catch((e) => (refused = e.message));
+    expect(refused).to.match(/connection refused/);
     // the far ends lost carrier with the reason a daemon's peers see
     const ev = await cli(['events', '--node', 'esx1', '--type', 'carrier', '--json']);
     expect(ev.out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).some((e) => e.uplink === 'vmnic1' && e.up === false && e.reason === 'peer-gone')).to.equal(true);
