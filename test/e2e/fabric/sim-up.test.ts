@@ -11,11 +11,11 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readState, type FabricState } from '../../../daemons/fabric/state.js';
-import { fabricDown } from '../../../daemons/fabric/lifecycle.js';
 import { startCapture } from '../../../daemons/fabric/capture-client.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { requirePeerTool, runTshark, TSHARK_INSTALL_HINT } from '../../helpers/peer-tools.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, alivePids, makeTempDir, runCli, trackPids, waitFor } from '../helpers/fabric.js';
+import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, alivePids, cleanUpCliFabric, makeTempDir, runCli, trackPids, waitFor } from '../helpers/fabric.js';
+import { expectQuickstartPings } from '../helpers/quickstart-checks.js';
 
 describe('e2e sim: vfab up --sim on topologies/quickstart.yaml, driven by the ordinary commands', function () {
   this.timeout(30_000);
@@ -36,9 +36,7 @@ describe('e2e sim: vfab up --sim on topologies/quickstart.yaml, driven by the or
 
   after(async function () {
     this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    if (fs.existsSync(path.join(stateDir, 'state.json'))) await fabricDown(readState(stateDir), stateDir);
-    fs.rmSync(stateDir, { recursive: true, force: true });
-    fs.rmSync(captureDir, { recursive: true, force: true });
+    await cleanUpCliFabric(stateDir, captureDir);
   });
 
   it('up --sim refuses what a simulated fabric cannot do (exit 2, naming it) before starting anything', async () => {
@@ -74,12 +72,7 @@ describe('e2e sim: vfab up --sim on topologies/quickstart.yaml, driven by the or
   });
 
   it('ping answers across hosts and switches, in VLAN 10 and VLAN 20', async () => {
-    const web = await cli(['ping', 'web1', '192.0.2.12', '--count', '3', '--interval-ms', '50']);
-    expect(web.code, web.stderr).to.equal(0);
-    expect(web.out).to.match(/3 packets transmitted, 3 received, 0% packet loss/);
-    const app = await cli(['ping', 'app1', '198.51.100.11', '--count', '2', '--interval-ms', '50', '--json']);
-    expect(app.code, app.stderr).to.equal(0);
-    expect(JSON.parse(app.out)).to.include({ vm: 'app1', sent: 2, received: 2 });
+    await expectQuickstartPings(cli);
     const mac = await cli(['mac-table', 'sw1', '--json']);
     expect(mac.code, mac.stderr).to.equal(0);
     expect(JSON.parse(mac.out).entries.map((e: any) => `${e.vlan} ${e.mac}`)).to.include.members(['10 00:50:56:00:10:01', '10 00:50:56:00:10:02']);
