@@ -35,6 +35,14 @@ export interface DaemonRecord {
   /** It serves https:// and wss:// (vfab up --tls DIR), with a certificate signed by the CA in caFile. */
   tls?: boolean;
   caFile?: string;
+  /**
+   * A host packed into a host group (vfab up --hosts-per-process, daemons/fabric/host-groups.ts): `pid`
+   * and `startTime` are the group's process, `group` its name ("hostgroup.1"), `groupPort` its control
+   * port, `groupFile` its workers file (which hosts' worker threads run). `port` stays the host's own.
+   */
+  group?: string;
+  groupPort?: number;
+  groupFile?: string;
 }
 
 export interface FabricState {
