@@ -163,7 +163,7 @@ NODE limits the output to one host, switch or array.`,
     const reports = await Promise.all(daemons.map(async (d): Promise<any> => {
       const pidState = checkDaemonPid(d);
       // a reused PID is not the daemon: never trusted (no control call with the token to whatever listens)
-      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}), ...packedStatus(d) };
+      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...packedStatus(d), ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };
       try {
         const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
         // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
@@ -190,10 +190,9 @@ NODE limits the output to one host, switch or array.`,
  */
 function packedStatus(d: DaemonRecord): { group?: string; error?: string } {
   if (d.group === undefined) return {};
+  if (checkDaemonPid(processIdentity(d)).state !== 'running') return { group: d.group, error: `its host group ${d.group} (pid ${d.pid}) is not running` };
   const worker = packedHostState(d);
-  if (worker === 'running' || worker === 'starting') return { group: d.group };
-  const why = checkDaemonPid(processIdentity(d)).state === 'running' ? `its worker thread in ${d.group} is ${worker ?? 'unknown'}` : `its host group ${d.group} (pid ${d.pid}) is not running`;
-  return { group: d.group, error: why };
+  return worker === 'running' || worker === 'starting' ? { group: d.group } : { group: d.group, error: `its worker thread in ${d.group} is ${worker ?? 'unknown'}` };
 }
 
 function renderStatus(r: any): string {

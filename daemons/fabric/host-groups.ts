@@ -95,7 +95,7 @@ function runningGroup(d: DaemonRecord): DaemonRecord & DaemonAddress {
   const group = groupOf(d);
   const now = checkDaemonPid(group);
   if (now.state !== 'running') {
-    throw new VfabError('VFAB_GROUP_GONE', `host ${d.name} ran in ${group.name} (pid ${d.pid}), which is not running${now.state === 'foreign' ? ` (${now.reason})` : ''}; its hosts ended with it: vfab down, then vfab up`);
+    throw new VfabError('VFAB_DAEMON_DOWN', `host ${d.name} ran in ${group.name} (pid ${d.pid}), which is not running${now.state === 'foreign' ? ` (${now.reason})` : ''}; its hosts ended with it: vfab down, then vfab up`);
   }
   return group;
 }
