@@ -29,10 +29,10 @@ import { MAX_HOSTS_PER_PROCESS } from '../lib/scale/host-groups.js';
 import { ControlServer, WORKER_SHUTDOWN_MESSAGE, announceReady, daemonToken, exitFatal, onShutdown } from './common/server.js';
 import { TLS_ARG_OPTIONS, daemonTlsFiles } from './common/tls.js';
 import { distScript } from './common/paths.js';
-import { logTail } from './fabric/process.js';
+import { DAEMON_READY_TIMEOUT_MS, daemonLine, logTail } from './fabric/process.js';
 
-/** How long a host's worker has to print its ready line (as a host process has, daemons/fabric/process.ts). */
-export const HOST_READY_TIMEOUT_MS = 20_000;
+/** How long a host's worker has to print its ready line: as long as a host process has. */
+export const HOST_READY_TIMEOUT_MS = DAEMON_READY_TIMEOUT_MS;
 /** How long a clean stop waits for a worker before it is terminated (under `vfab down`'s 3 s grace). */
 export const HOST_STOP_GRACE_MS = 2_500;
 /** hostd argv items a start request may carry, and the length of each. */
@@ -128,13 +128,8 @@ async function startHost(hosts: Map<string, HostWorker>, name: string, args: unk
     const timer = setTimeout(() => fail(`did not report ready within ${HOST_READY_TIMEOUT_MS} ms`), HOST_READY_TIMEOUT_MS);
     worker.once('exit', (code) => setImmediate(() => fail(`exited (code ${code}) before it was ready`))); // after its last stdout lines
     lines.on('line', (line) => {
-      let msg: any;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (msg?.event === 'fatal' && typeof msg.code === 'string' && /^VFAB_[A-Z0-9_]+$/.test(msg.code) && typeof msg.message === 'string') fatal = { code: msg.code, message: msg.message };
+      const msg = daemonLine(line);
+      if (msg?.event === 'fatal') fatal = msg;
       if (msg?.event !== 'ready' || settled) return;
       settled = true;
       clearTimeout(timer);

@@ -67,14 +67,9 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
     // 'close', not 'exit': every line the daemon wrote (a fatal line) has been read by then
     child.once('close', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
     lines.on('line', (line) => {
-      let msg: any;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (msg?.event === 'fatal' && typeof msg.code === 'string' && /^VFAB_[A-Z0-9_]+$/.test(msg.code) && typeof msg.message === 'string') {
-        fatal = { code: msg.code, message: msg.message };
+      const msg = daemonLine(line);
+      if (msg?.event === 'fatal') {
+        fatal = msg;
         return;
       }
       if (msg?.event !== 'ready') return;
@@ -88,6 +83,19 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
       resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile, ...(startTime !== undefined ? { startTime } : {}), ...(typeof msg.iscsiPort === 'number' ? { iscsiPort: msg.iscsiPort } : {}) });
     });
   });
+}
+
+/** A daemon's stdout line: its ready line (`{"event":"ready","port",...}`), its fatal line, or undefined for anything else. */
+export function daemonLine(line: string): { event: 'ready'; port: number; iscsiPort?: number } | { event: 'fatal'; code: string; message: string } | undefined {
+  let msg: any;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (msg?.event === 'fatal' && typeof msg.code === 'string' && /^VFAB_[A-Z0-9_]+$/.test(msg.code) && typeof msg.message === 'string') return { event: 'fatal', code: msg.code, message: msg.message };
+  if (msg?.event === 'ready') return msg;
+  return undefined;
 }
 
 export function logTail(file: string, lines = 15): string {
