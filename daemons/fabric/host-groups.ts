@@ -31,6 +31,8 @@ export interface GroupStartOptions {
   detached: boolean;
   /** The group's own listening arguments and environment (lifecycle.ts listenSettings: TLS, CA). */
   listen: { args: string[]; env: Record<string, string> };
+  /** vfab up --tls: the group's control API is https:// too, trusted through this CA. */
+  tls?: { caFile: string };
 }
 
 /** Starts each group once, when its first host is due; remembers the ones started (to stop them on failure). */
@@ -54,7 +56,8 @@ export class HostGroupStarter {
     if (p === undefined) {
       const o = this.opts;
       const args = ['--name', plan.name, '--hosts', plan.hosts.join(','), '--log-dir', path.join(o.stateDir, 'logs'), '--workers-file', groupWorkersFile(o.runDir, plan.name), ...o.listen.args];
-      p = spawnDaemon({ name: plan.name, kind: 'host', script: HOSTGROUPD_SCRIPT, args, token: o.token, logFile: path.join(o.stateDir, 'logs', `${plan.name}.log`), detached: o.detached, env: o.listen.env }).then((rec) => {
+      p = spawnDaemon({ name: plan.name, kind: 'host', script: HOSTGROUPD_SCRIPT, args, token: o.token, logFile: path.join(o.stateDir, 'logs', `${plan.name}.log`), detached: o.detached, env: o.listen.env }).then((spawned) => {
+        const rec: DaemonRecord = { ...spawned, ...(o.tls !== undefined ? { tls: true, caFile: o.tls.caFile } : {}) };
         this.started.push(rec);
         return rec;
       });
@@ -76,6 +79,7 @@ export class HostGroupStarter {
 export async function startInGroup(group: DaemonRecord, host: string, args: string[], workersFile: string, token: string): Promise<DaemonRecord> {
   const r = await control<{ port: number }>(group, token, 'POST', `/control/group/hosts/${encodeURIComponent(host)}/start`, { args });
   return {
+    ...(group.tls ? { tls: true, caFile: group.caFile } : {}),
     name: host, kind: 'host', pid: group.pid, port: r.port, logFile: path.join(path.dirname(group.logFile), `${host}.log`),
     ...(group.startTime !== undefined ? { startTime: group.startTime } : {}),
     group: group.name, groupPort: group.port, groupFile: workersFile,

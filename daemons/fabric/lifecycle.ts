@@ -130,7 +130,7 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   const started: DaemonRecord[] = [];
   const concurrency = opts.concurrency ?? defaultConcurrency();
   // --hosts-per-process: packed hosts start in their group's process (started with its first host)
-  const groups = new HostGroupStarter(planHostGroups(opts.topology.hosts.map((h) => ({ name: h.name, packable: !h.vms.some(isRealGuest) })), opts.hostsPerProcess ?? 1), { stateDir: dir, runDir, token, detached: opts.detached ?? false, listen: listenSettings(undefined, state.tlsDir) });
+  const groups = new HostGroupStarter(planHostGroups(opts.topology.hosts.map((h) => ({ name: h.name, packable: !h.vms.some(isRealGuest) })), opts.hostsPerProcess ?? 1), { stateDir: dir, runDir, token, detached: opts.detached ?? false, listen: listenSettings(undefined, state.tlsDir), ...(state.tlsDir !== undefined ? { tls: { caFile: tlsDirFiles(state.tlsDir).ca } } : {}) });
   try {
     // a few at a time (bounded.ts); listeners first (switches and arrays), then hosts, then external VMs,
     // each VM only once its host listens; each daemon prints its port when ready
