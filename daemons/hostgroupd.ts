@@ -94,18 +94,23 @@ async function startHost(hosts: Map<string, HostWorker>, name: string, args: unk
   }
   if (h.state === 'starting' || h.state === 'running' || h.state === 'stopping') throw new VfabError('VFAB_GROUP_START', `host ${name} is ${h.state} in ${groupName}`);
   const logFile = path.join(logDir, `${name}.log`);
+  // the worker's stderr is piped into its log (which ends when that stderr ends, after the worker);
+  // the group's own lines about the host go in too, before or after that end
   const log = fs.createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+  log.on('error', (e) => process.stderr.write(`${name}: log ${logFile}: ${e.message}\n`)); // never ends the group
+  const note = (text: string) => (log.writableEnded ? fs.appendFileSync(logFile, text, { mode: 0o600 }) : log.write(text));
+  const flushed = (then: () => void) => (log.writableFinished ? then() : log.writableEnded ? log.once('finish', then) : log.write('', then));
   const worker = new Worker(HOSTD, { argv: args as string[], stdout: true, stderr: true });
   Object.assign(h, { state: 'starting', worker, port: undefined });
   worker.stderr.pipe(log);
   h.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   // an uncaught error ends only this host's worker: into its log
-  worker.on('error', (e) => log.write(`${name}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`));
+  worker.on('error', (e) => note(`${name}: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`));
   worker.once('exit', (code) => {
     if (h.worker !== worker) return;
     if (h.state === 'running' || h.state === 'starting') {
       h.state = 'failed';
-      log.write(`${name}: worker exited (code ${code})\n`);
+      note(`${name}: worker exited (code ${code})\n`);
     }
     h.worker = undefined;
     writeWorkersFile(hosts);
@@ -122,8 +127,8 @@ async function startHost(hosts: Map<string, HostWorker>, name: string, args: unk
       void worker.terminate();
       h.state = 'failed';
       writeWorkersFile(hosts);
-      // the log stream flushes before its tail is read
-      log.write('', () => reject(fatal ? new VfabError(fatal.code, `host ${name} did not start in ${groupName}: ${fatal.message}`) : new VfabError('VFAB_DAEMON_START', `host ${name} ${why} (in ${groupName})\n${logTail(logFile)}`)));
+      // the log is written out before its tail is read
+      flushed(() => reject(fatal ? new VfabError(fatal.code, `host ${name} did not start in ${groupName}: ${fatal.message}`) : new VfabError('VFAB_DAEMON_START', `host ${name} ${why} (in ${groupName})\n${logTail(logFile)}`)));
     };
     const timer = setTimeout(() => fail(`did not report ready within ${HOST_READY_TIMEOUT_MS} ms`), HOST_READY_TIMEOUT_MS);
     worker.once('exit', (code) => setImmediate(() => fail(`exited (code ${code}) before it was ready`))); // after its last stdout lines

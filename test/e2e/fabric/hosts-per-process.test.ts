@@ -4,7 +4,8 @@
 // Pings cross hosts in different processes; `vfab fault kill` of a packed host ends only its worker (its
 // sibling keeps answering and forwarding, the killed host's links drop at both switches); `vfab fault
 // restart` starts it again in its group on its port; a group process that dies takes its hosts with it
-// and `vfab status` says so; `vfab down` leaves no process. Also: the option's bounds (exit 2, named).
+// and `vfab status` says so; `vfab down` leaves no process. Also: the option's bounds (exit 2, named), and
+// a group's own contract: a host that cannot start is answered with its log tail, its group lives on.
 // Real processes through the CLI on 127.0.0.1, a temporary state dir, stopped by PID.
 
 import { expect } from 'chai';
@@ -14,6 +15,10 @@ import { parse, stringify } from 'yaml';
 import { scaleTopologyYaml } from '../../../bench/scale-topology.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { fabricDown } from '../../../daemons/fabric/lifecycle.js';
+import { spawnDaemon, stopDaemons } from '../../../daemons/fabric/process.js';
+import { HOSTGROUPD_SCRIPT, groupWorkersFile } from '../../../daemons/fabric/host-groups.js';
+import { newToken } from '../../../daemons/common/server.js';
+import { VfabError } from '../../../lib/errors.js';
 import { findDaemon, isAlive, readState, type FabricState } from '../../../daemons/fabric/state.js';
 import { MAX_HOSTS_PER_PROCESS } from '../../../lib/scale/host-groups.js';
 import { makeTempDir, runCli, trackPids, waitFor } from '../helpers/fabric.js';
@@ -123,5 +128,34 @@ describe('vfab up --hosts-per-process (e2e)', function () {
     const down = await cli(['down']);
     expect(down.code, down.stderr).to.equal(0);
     expect([...pids].filter(isAlive), 'processes left after vfab down').to.deep.equal([]);
+  });
+});
+
+describe('a host group process (e2e)', function () {
+  this.timeout(60_000);
+  it('answers a host that cannot start with its log tail and goes on; refuses hosts not in it; SIGTERM ends it', async () => {
+    const dir = makeTempDir('vfab-group-');
+    const token = newToken();
+    const workers = groupWorkersFile(dir, 'hostgroup.1');
+    const group = await spawnDaemon({ name: 'hostgroup.1', kind: 'host', script: HOSTGROUPD_SCRIPT, args: ['--name', 'hostgroup.1', '--hosts', 'esx1,esx2', '--log-dir', dir, '--workers-file', workers], token, logFile: path.join(dir, 'hostgroup.1.log'), detached: false });
+    trackPids([group.pid]);
+    try {
+      const err = await control(group, token, 'POST', '/control/group/hosts/esx1/start', { args: ['--config', path.join(dir, 'missing.json'), '--name', 'esx1'] }).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(VfabError);
+      expect((err as VfabError).message).to.match(/host esx1 exited .* before it was ready \(in hostgroup\.1\)/);
+      expect((err as VfabError).message, 'the log tail names the cause').to.include('missing.json');
+      const st = await control<{ hosts: Array<{ name: string; state: string }> }>(group, token, 'GET', '/control/group');
+      expect(st.hosts.map((x) => [x.name, x.state])).to.deep.equal([['esx1', 'failed'], ['esx2', 'stopped']]);
+      expect(JSON.parse(fs.readFileSync(workers, 'utf8')).hosts).to.deep.equal({ esx1: 'failed', esx2: 'stopped' });
+      const notOurs = await control(group, token, 'POST', '/control/group/hosts/esx9/start', { args: [] }).then(() => undefined, (e: unknown) => e);
+      expect((notOurs as VfabError).code).to.equal('VFAB_NOT_FOUND');
+      const tooMany = await control(group, token, 'POST', '/control/group/hosts/esx2/start', { args: Array.from({ length: 33 }, () => '-x') }).then(() => undefined, (e: unknown) => e);
+      expect((tooMany as VfabError).code).to.equal('VFAB_GROUP_START');
+      expect(isAlive(group.pid), 'the group lives on').to.equal(true);
+    } finally {
+      const r = await stopDaemons([group]);
+      expect(r.stopped, 'stopped by SIGTERM, not killed').to.deep.equal(['hostgroup.1']);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
