@@ -21,7 +21,7 @@ import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
 import { defaultConcurrency, runBounded } from './bounded.js';
 import { initRunningConfig } from './running-config.js';
 import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
-import { checkDaemonPid } from './pid-identity.js';
+import { checkDaemonPid, processIdentity } from './pid-identity.js';
 import { canManageNetworks, netnsNeedsRoot } from '../guests/vxlan-device.js';
 import { planHostGroups } from '../../lib/scale/host-groups.js';
 import { HostGroupStarter } from './host-groups.js';
@@ -91,7 +91,8 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   const progress = opts.onProgress ?? (() => {});
   try {
     const existing = readState(dir);
-    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
+    // (a host group whose hosts were all killed still runs: its process counts)
+    if (existing.daemons.some((d) => checkDaemonPid(processIdentity(d)).state === 'running')) {
       throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
     }
   } catch (e) {

@@ -108,8 +108,8 @@ describe('vfab up --hosts-per-process (e2e)', function () {
     // restart esx1 in its group, on its port
     const restart = await cli(['fault', 'restart', 'esx1']);
     expect(restart.code, restart.stderr).to.equal(0);
-    const again = findDaemon(readState(path.join(dir, 'state')), 'esx1');
-    expect(again).to.include({ pid: host('esx1').pid, port: host('esx1').port, group: 'hostgroup.1' });
+    const restarted = findDaemon(readState(path.join(dir, 'state')), 'esx1');
+    expect(restarted).to.include({ pid: host('esx1').pid, port: host('esx1').port, group: 'hostgroup.1' });
     expect(await waitFor(() => ping('vm2-1'), 'vm2-1 reaches vm1-1 again', 10_000)).to.be.above(0);
     expect((await cli(['status'])).code, 'status after the restart').to.equal(0);
 
@@ -124,6 +124,14 @@ describe('vfab up --hosts-per-process (e2e)', function () {
       expect(r.error, n).to.include('host group hostgroup.2');
     }
     expect(after.stderr).to.include('host esx4');
+
+    // every host and switch killed, but hostgroup.1's process still runs (no workers): not a free state dir,
+    // and vfab down still ends that process
+    for (const n of ['esx1', 'esx3', 'sw1', 'sw2']) expect((await cli(['fault', 'kill', n])).code, n).to.equal(0);
+    expect(isAlive(host('esx1').pid), 'hostgroup.1 without workers').to.equal(true);
+    const again = await cli(['up', topo, '--detach', '--hosts-per-process', '2']);
+    expect(again.code).to.not.equal(0);
+    expect(again.stderr).to.include('already running');
 
     const down = await cli(['down']);
     expect(down.code, down.stderr).to.equal(0);
