@@ -29,12 +29,12 @@ import { MAX_HOSTS_PER_PROCESS } from '../lib/scale/host-groups.js';
 import { ControlServer, WORKER_SHUTDOWN_MESSAGE, announceReady, daemonToken, exitFatal, onShutdown } from './common/server.js';
 import { TLS_ARG_OPTIONS, daemonTlsFiles } from './common/tls.js';
 import { distScript } from './common/paths.js';
-import { DAEMON_READY_TIMEOUT_MS, daemonLine, logTail } from './fabric/process.js';
+import { DAEMON_READY_TIMEOUT_MS, DAEMON_STOP_GRACE_MS, daemonLine, logTail } from './fabric/process.js';
 
 /** How long a host's worker has to print its ready line: as long as a host process has. */
 export const HOST_READY_TIMEOUT_MS = DAEMON_READY_TIMEOUT_MS;
-/** How long a clean stop waits for a worker before it is terminated (under `vfab down`'s 3 s grace). */
-export const HOST_STOP_GRACE_MS = 2_500;
+/** How long a clean stop waits for a worker before it is terminated: within `vfab down`'s grace, so the group exits before its SIGKILL. */
+export const HOST_STOP_GRACE_MS = DAEMON_STOP_GRACE_MS - 500;
 /** hostd argv items a start request may carry, and the length of each. */
 const MAX_START_ARGS = 32;
 const MAX_ARG_CHARS = 4096;
