@@ -6,10 +6,11 @@ import { renderQemuGuests } from './qemu-status.js';
 import fs from 'node:fs';
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath } from '../fabric/state.js';
-import { checkDaemonPid } from '../fabric/pid-identity.js';
+import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath, type DaemonRecord } from '../fabric/state.js';
+import { checkDaemonPid, packedHostState, processIdentity } from '../fabric/pid-identity.js';
 import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE, UsageError } from './io.js';
 import { tlsDirFiles } from '../common/tls.js';
+import { MAX_HOSTS_PER_PROCESS } from '../../lib/scale/host-groups.js';
 
 /** --tls DIR must hold ca.crt, tls.crt and tls.key (named as typed when one is missing). */
 function checkTlsDir(dir: string): void {
@@ -27,7 +28,7 @@ export const MAX_TIME_SCALE = 1000;
 
 const up = defineCommand(
   {
-    usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--json]', 'FILE --sim [--seed N] [--detach] [--time-scale N] [--json]'],
+    usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--hosts-per-process N] [--json]', 'FILE --sim [--seed N] [--detach] [--time-scale N] [--json]'],
     description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
 127.0.0.1 (a few at a time: two per CPU), connects their links (WebSockets carrying Ethernet frames) and
 waits until every link is up.
@@ -40,6 +41,9 @@ topology LUNs are created, larger ones grown; a topology LUN smaller than the st
 DIR/ca.crt (the layout of the Kubernetes Secret vfab-tls; docs/kubernetes.md shows how to make them);
 --spread-addresses puts each daemon on its own loopback address (127.0.0.2, .3, ...), as on separate
 machines. Together they run the multi-machine wiring on one machine.
+--hosts-per-process N runs up to N hosts in one process, each in its own worker thread with its own
+control port (a host with netns or qemu guests keeps its own process): a large fabric needs fewer
+processes and less memory. Such a host's PID is its group's; vfab fault kill ends only its thread.
 --sim: every host and switch in ONE background process, simulated on a virtual clock that follows the
 wall clock (times --time-scale), with in-process cables and the run seed --seed (docs/simulation.md,
 "Interactive: vfab up --sim"). status, events, ping, link, counters, mac-table, capture, send, set,
@@ -50,12 +54,13 @@ vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
       'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },
       tls: { type: 'string', value: 'DIR', description: 'links and control API over TLS with DIR/ca.crt, DIR/tls.crt, DIR/tls.key' },
       'spread-addresses': { type: 'bool', description: 'each daemon on its own loopback address, 127.0.0.2 and up' },
+      'hosts-per-process': { type: 'int', min: 1, max: MAX_HOSTS_PER_PROCESS, default: 1, description: 'run up to N hosts in one process, one worker thread each (less memory per host; docs/scale.md)' },
       sim: { type: 'bool', description: 'simulate every host and switch in one process, paced to the wall clock (docs/simulation.md)' },
       seed: { type: 'int', min: 0, max: 2 ** 32 - 1, description: 'with --sim: the run seed of every random choice (default 1)' },
       json: { ...JSON_OPTION, description: 'print the fabric state as JSON once up' },
     },
     args: { min: 1, max: 1 },
-    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --sim --seed 7 --time-scale 10   # one simulated process, 10x; Ctrl-C stops it'],
+    examples: ['up topologies/quickstart.yaml --detach --hosts-per-process 2   # both hosts in one process', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --sim --seed 7 --time-scale 10   # one simulated process, 10x; Ctrl-C stops it'],
     exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
   },
   async ({ values, positionals, typed }, io) => {
@@ -66,9 +71,8 @@ vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
     if (values.sim) {
       const spread = values['spread-addresses'] ? '--spread-addresses' : undefined;
       for (const opt of [values.tls !== undefined ? '--tls' : undefined, spread]) if (opt) throw new UsageError(`${opt} with --sim: a simulated fabric runs in one process on 127.0.0.1`);
-      // packing hosts into processes (--hosts-per-process, where that option exists) means nothing here
-      const packed = (typed as Record<string, string | undefined>)['hosts-per-process'];
-      if (packed !== undefined) throw new UsageError(`${packed} with --sim: a simulated fabric already runs every host in one process`);
+      // packing hosts into processes means nothing for the one simulated process
+      if (typed['hosts-per-process'] !== undefined) throw new UsageError(`${typed['hosts-per-process']} with --sim: a simulated fabric already runs every host in one process`);
     }
     if (values.tls !== undefined) checkTlsDir(values.tls);
     if (values.tls !== undefined || values['spread-addresses']) {
@@ -81,6 +85,7 @@ vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
       topology,
       ...(values.tls !== undefined ? { tlsDir: values.tls } : {}),
       spreadAddresses: values['spread-addresses'],
+      hostsPerProcess: values['hosts-per-process'],
       detached: values.detach,
       timeScale: values['time-scale'],
       onProgress: values.json ? undefined : (line) => io.err(line),
@@ -179,12 +184,12 @@ NODE limits the output to one host, switch or array.`,
       if (simKilled?.has(d.name)) return { name: d.name, kind: d.kind, pid: d.pid, running: false };
       const pidState = checkDaemonPid(d);
       // a reused PID is not the daemon: never trusted (no control call with the token to whatever listens)
-      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };
+      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...packedStatus(d), ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };
       try {
         const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
         // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
         const storage = d.kind === 'host' ? await control<any>(d, state.token, 'GET', '/control/storage').catch(() => undefined) : undefined;
-        return { ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true };
+        return { ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true, ...packedStatus(d) };
       } catch (e) {
         return { name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message };
       }
@@ -202,9 +207,20 @@ NODE limits the output to one host, switch or array.`,
   },
 );
 
+/**
+ * A host sharing a process (vfab up --hosts-per-process): its group, and when it is not running, why:
+ * its worker was killed or stopped, or the group's process itself is gone (taking every host in it).
+ */
+function packedStatus(d: DaemonRecord): { group?: string; error?: string } {
+  if (d.group === undefined) return {};
+  if (checkDaemonPid(processIdentity(d)).state !== 'running') return { group: d.group, error: `its host group ${d.group} (pid ${d.pid}) is not running` };
+  const worker = packedHostState(d);
+  return worker === 'running' || worker === 'starting' ? { group: d.group } : { group: d.group, error: `its worker thread in ${d.group} is ${worker ?? 'unknown'}` };
+}
+
 function renderStatus(r: any): string {
   const lines: string[] = [];
-  lines.push(`\n${r.kind} ${r.name}  pid ${r.pid}${r.port ? `  port ${r.port}` : ''}  ${r.running ? 'running' : 'NOT RUNNING'}`);
+  lines.push(`\n${r.kind} ${r.name}  pid ${r.pid}${r.group ? ` (${r.group})` : ''}${r.port ? `  port ${r.port}` : ''}  ${r.running ? 'running' : 'NOT RUNNING'}`);
   if (r.error) lines.push(`  error: ${r.error}`);
   if (r.links?.length) {
     lines.push('  links:');

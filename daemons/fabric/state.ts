@@ -10,7 +10,7 @@ import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import { closestName } from '../../lib/text/did-you-mean.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
-import { checkDaemonPid, isAlive } from './pid-identity.js';
+import { checkDaemonPid, isAlive, processIdentity } from './pid-identity.js';
 
 export { isAlive };
 
@@ -35,6 +35,14 @@ export interface DaemonRecord {
   /** It serves https:// and wss:// (vfab up --tls DIR), with a certificate signed by the CA in caFile. */
   tls?: boolean;
   caFile?: string;
+  /**
+   * A host packed into a host group (vfab up --hosts-per-process, daemons/fabric/host-groups.ts): `pid`
+   * and `startTime` are the group's process, `group` its name ("hostgroup.1"), `groupPort` its control
+   * port, `groupFile` its workers file (which hosts' worker threads run). `port` stays the host's own.
+   */
+  group?: string;
+  groupPort?: number;
+  groupFile?: string;
   /**
    * The `--name` of the process that serves this node when it is not a process of its own: a simulated
    * fabric (vfab up --sim) serves every host and switch from one process (FabricState.sim).
@@ -182,7 +190,8 @@ export function writeState(state: FabricState, dir = stateDir()): void {
 export function assertNoFabricRunning(dir = stateDir()): void {
   try {
     const existing = readState(dir);
-    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
+    // (a host group whose hosts were all killed still runs: its process counts)
+    if (existing.daemons.some((d) => checkDaemonPid(processIdentity(d)).state === 'running')) {
       throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
     }
   } catch (e) {

@@ -46,6 +46,9 @@ describe('e2e sim: vfab up --sim on topologies/quickstart.yaml, driven by the or
     const spread = await cli(['up', 'topologies/quickstart.yaml', '--sim', '--spread-addresses']);
     expect(spread.code).to.equal(2);
     expect(spread.stderr).to.include('--spread-addresses with --sim');
+    const packed = await cli(['up', 'topologies/quickstart.yaml', '--sim', '--hosts-per-process', '2']);
+    expect(packed.code).to.equal(2);
+    expect(packed.stderr).to.include('--hosts-per-process 2 with --sim');
     const external = await cli(['up', 'topologies/external-vm.yaml', '--sim'], 20_000);
     expect(external.code, external.stderr).to.equal(2);
     expect(external.stderr).to.match(/cannot be simulated[\s\S]*an external VM runs in its own process/);
