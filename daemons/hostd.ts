@@ -5,6 +5,9 @@
 // (hosts[].vmkernels) come up with the host, before its VMs; status lists them, /capture takes
 // "<host>.<vmk>", their ARP/IP events carry `vmk`.
 //
+// Runs as its own process, or unchanged as a worker thread of a host group (daemons/hostgroupd.ts, vfab up
+// --hosts-per-process): then its ready line goes to the group, shutdown comes as the group's message.
+//
 // usage: node --import tsx daemons/hostd.ts --config FILE [--name NAME] [--port 0] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
 // control API (JSON, Authorization: Bearer <token>):
 //   GET  /control/status                  vSwitches (uplinks, ports and their uplink), VMs, vmkernel ports (and

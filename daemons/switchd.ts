@@ -30,6 +30,7 @@ import { PhysicalSwitch, type SwitchEvent, type SwitchResult } from '../lib/pswi
 import { forEachRunFrame } from '../lib/link/codec.js';
 import { switchConfigFromModel } from '../lib/pswitch/from-topology.js';
 import { VfabError } from '../lib/errors.js';
+import { compactVlans, switchPortRows } from './common/switch-ports.js';
 import { ControlServer, announceReady, exitFatal, onShutdown, daemonToken } from './common/server.js';
 import { CaptureServer } from './common/capture-server.js';
 import { DaemonLinks } from './common/links.js';
@@ -213,10 +214,7 @@ const server = new ControlServer(token, { tls: daemonTlsFiles(values['tls-cert']
     kind: 'switch',
     macAgingSeconds: sw.macAgingMs() / 1000,
     links: links.status(),
-    ports: sw.ports().map((p) => ({
-      ...p, vlans: p.mode === 'access' ? String(p.accessVlan) : Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all', counters: sw.portCounters(p.index),
-      ...(vxlanByPort.has(p.name) ? { vxlan: vxlanByPort.get(p.name) } : {}),
-    })),
+    ports: switchPortRows(sw).map((p) => (vxlanByPort.has(p.name) ? { ...p, vxlan: vxlanByPort.get(p.name) } : p)),
     portChannels: sw.portChannels(),
     ...(vxlanPorts ? { vxlanSockets: vxlanPorts.sockets() } : {}),
     counters: sw.counters(),
@@ -272,7 +270,7 @@ function reconfigure(what: unknown, next: SwitchModel | undefined): { changes: s
   if (typeof next !== 'object' || next === null || !Array.isArray(next.ports) || !Array.isArray(next.portChannels)) {
     throw new VfabError('VFAB_USAGE', 'POST /control/config needs {switch: a switch of the topology model}');
   }
-  const show = () => [`macAgingMs=${sw.macAgingMs()}`, ...sw.ports().map((p) => `${p.name} mode=${p.mode} ${p.mode === 'access' ? `vlan=${p.accessVlan}` : `allowed=${Array.isArray(p.allowedVlans) ? compact(p.allowedVlans) : 'all'} native=${p.nativeVlan}`} shutdown=${p.shutdown} channel=${p.portChannel ?? '-'}`)];
+  const show = () => [`macAgingMs=${sw.macAgingMs()}`, ...sw.ports().map((p) => `${p.name} mode=${p.mode} ${p.mode === 'access' ? `vlan=${p.accessVlan}` : `allowed=${Array.isArray(p.allowedVlans) ? compactVlans(p.allowedVlans) : 'all'} native=${p.nativeVlan}`} shutdown=${p.shutdown} channel=${p.portChannel ?? '-'}`)];
   const before = show();
   const shutBefore = sw.ports().map((p) => p.shutdown);
   const effects = sw.reconfigure({ ...switchConfigFromModel(next), name: sw.name });
@@ -284,17 +282,6 @@ function reconfigure(what: unknown, next: SwitchModel | undefined): { changes: s
     if (shutBefore[i] !== p.shutdown && links.has(p.name)) links.setAdminUp(p.name, !p.shutdown);
   }
   return { changes };
-}
-
-function compact(vlans: number[]): string {
-  const out: string[] = [];
-  for (let i = 0; i < vlans.length; ) {
-    let j = i;
-    while (j + 1 < vlans.length && vlans[j + 1] === vlans[j]! + 1) j++;
-    out.push(i === j ? `${vlans[i]}` : `${vlans[i]}-${vlans[j]}`);
-    i = j + 1;
-  }
-  return out.join(',');
 }
 
 const boundPort = await server.listen(Number(values.port), values.host);

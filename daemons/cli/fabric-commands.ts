@@ -6,10 +6,11 @@ import { renderQemuGuests } from './qemu-status.js';
 import fs from 'node:fs';
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath } from '../fabric/state.js';
-import { checkDaemonPid } from '../fabric/pid-identity.js';
+import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath, type DaemonRecord } from '../fabric/state.js';
+import { checkDaemonPid, packedHostState, processIdentity } from '../fabric/pid-identity.js';
 import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE, UsageError } from './io.js';
 import { tlsDirFiles } from '../common/tls.js';
+import { MAX_HOSTS_PER_PROCESS } from '../../lib/scale/host-groups.js';
 
 /** --tls DIR must hold ca.crt, tls.crt and tls.key (named as typed when one is missing). */
 function checkTlsDir(dir: string): void {
@@ -20,13 +21,14 @@ function checkTlsDir(dir: string): void {
 import { formatSize } from '../../lib/storage/size.js';
 import { iscsiPortalLines } from './iscsi-sessions.js';
 import { readCacheLine } from './read-cache-line.js';
+import { DEFAULT_SIM_SEED } from '../../lib/sim/scheduler.js';
 
 /** Largest --time-scale: fabric clocks run at most this many times faster than the wall clock. */
 export const MAX_TIME_SCALE = 1000;
 
 const up = defineCommand(
   {
-    usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--json]'],
+    usage: ['FILE [--detach] [--time-scale N] [--tls DIR] [--spread-addresses] [--hosts-per-process N] [--json]', 'FILE --sim [--seed N] [--detach] [--time-scale N] [--json]'],
     description: `Starts every physical switch, storage array and ESX host of the topology FILE as its own process on
 127.0.0.1 (a few at a time: two per CPU), connects their links (WebSockets carrying Ethernet frames) and
 waits until every link is up.
@@ -38,36 +40,58 @@ topology LUNs are created, larger ones grown; a topology LUN smaller than the st
 --tls DIR: every daemon serves https:// and wss:// with DIR/tls.crt and DIR/tls.key and trusts
 DIR/ca.crt (the layout of the Kubernetes Secret vfab-tls; docs/kubernetes.md shows how to make them);
 --spread-addresses puts each daemon on its own loopback address (127.0.0.2, .3, ...), as on separate
-machines. Together they run the multi-machine wiring on one machine.`,
+machines. Together they run the multi-machine wiring on one machine.
+--hosts-per-process N runs up to N hosts in one process, each in its own worker thread with its own
+control port (a host with netns or qemu guests keeps its own process): a large fabric needs fewer
+processes and less memory. Such a host's PID is its group's; vfab fault kill ends only its thread.
+--sim: every host and switch in ONE background process, simulated on a virtual clock that follows the
+wall clock (times --time-scale), with in-process cables and the run seed --seed (docs/simulation.md,
+"Interactive: vfab up --sim"). status, events, ping, link, counters, mac-table, capture, send, set,
+fault kill/restart/impair/flap/shut and down work as usual; what is not simulated (storage, HA,
+vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
     options: {
       detach: { type: 'bool', description: 'return once the fabric is up, leave it running' },
       'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },
       tls: { type: 'string', value: 'DIR', description: 'links and control API over TLS with DIR/ca.crt, DIR/tls.crt, DIR/tls.key' },
       'spread-addresses': { type: 'bool', description: 'each daemon on its own loopback address, 127.0.0.2 and up' },
+      'hosts-per-process': { type: 'int', min: 1, max: MAX_HOSTS_PER_PROCESS, default: 1, description: 'run up to N hosts in one process, one worker thread each (less memory per host; docs/scale.md)' },
+      sim: { type: 'bool', description: 'simulate every host and switch in one process, paced to the wall clock (docs/simulation.md)' },
+      seed: { type: 'int', min: 0, max: 2 ** 32 - 1, description: 'with --sim: the run seed of every random choice (default 1)' },
       json: { ...JSON_OPTION, description: 'print the fabric state as JSON once up' },
     },
     args: { min: 1, max: 1 },
-    examples: ['up topologies/quickstart.yaml --detach', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --time-scale 10   # foreground; Ctrl-C stops it'],
+    examples: ['up topologies/quickstart.yaml --detach --hosts-per-process 2   # both hosts in one process', 'up topologies/quickstart.yaml --detach --tls tls/ --spread-addresses   # as on many machines', 'up topologies/quickstart.yaml --sim --seed 7 --time-scale 10   # one simulated process, 10x; Ctrl-C stops it'],
     exits: { 2: 'bad usage, or the topology file does not load (each problem listed)', 3: 'a daemon did not start (its log tail is shown)' },
   },
-  async ({ values, positionals }, io) => {
+  async ({ values, positionals, typed }, io) => {
     const { loadTopologyFile } = await import('../../lib/topology/load.js');
     const { fabricUp, fabricDown } = await import('../fabric/lifecycle.js');
     const topology = await loadTopologyFile(positionals[0]!);
+    if (values.seed !== undefined && !values.sim) throw new UsageError(`--seed ${values.seed}: goes with --sim (a daemon fabric has no run seed)`);
+    if (values.sim) {
+      const spread = values['spread-addresses'] ? '--spread-addresses' : undefined;
+      for (const opt of [values.tls !== undefined ? '--tls' : undefined, spread]) if (opt) throw new UsageError(`${opt} with --sim: a simulated fabric runs in one process on 127.0.0.1`);
+      // packing hosts into processes means nothing for the one simulated process
+      if (typed['hosts-per-process'] !== undefined) throw new UsageError(`${typed['hosts-per-process']} with --sim: a simulated fabric already runs every host in one process`);
+    }
     if (values.tls !== undefined) checkTlsDir(values.tls);
     if (values.tls !== undefined || values['spread-addresses']) {
       const external = topology.hosts.flatMap((h) => h.vms.filter((vm) => vm.external).map((vm) => vm.name));
       if (external.length > 0) throw new UsageError(`${values.tls !== undefined ? '--tls' : '--spread-addresses'}: external VMs (${external.join(', ')}) talk to their host on 127.0.0.1 without TLS; leave the option out for this topology`);
     }
-    const state = await fabricUp({
+    const state = values.sim ? await (await import('../sim/up.js')).simFabricUp({
+      topology, seed: values.seed ?? DEFAULT_SIM_SEED, timeScale: values['time-scale'], detached: values.detach, onProgress: values.json ? undefined : (line) => io.err(line),
+    }) : await fabricUp({
       topology,
       ...(values.tls !== undefined ? { tlsDir: values.tls } : {}),
       spreadAddresses: values['spread-addresses'],
+      hostsPerProcess: values['hosts-per-process'],
       detached: values.detach,
       timeScale: values['time-scale'],
       onProgress: values.json ? undefined : (line) => io.err(line),
     });
     if (values.json) printJson(io, state);
+    else if (state.sim) io.out(`fabric ${state.fabric} is up, simulated in one process (pid ${state.sim.pid}, seed ${state.sim.seed}): ${state.daemons.map((d) => d.name).join(', ')}${state.sim.leftOut.length ? `; not simulated: ${state.sim.leftOut.join(', ')}` : ''}`);
     else io.out(`fabric ${state.fabric} is up: ${state.daemons.length} daemons (${state.daemons.map((d) => d.name).join(', ')})`);
     if (values.detach) return EXIT_OK;
     io.err('press Ctrl-C to stop the fabric');
@@ -111,7 +135,7 @@ the file is moved aside to state.json.corrupt, and the exit code is 2 (the state
     for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);
     if (values.json) printJson(io, { fabric: state.fabric, ...result });
     else {
-      io.out(`fabric ${state.fabric} stopped (${result.stopped.length} daemons${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
+      io.out(`fabric ${state.fabric} stopped (${state.sim ? `the simulation process, pid ${state.sim.pid}: ${result.stopped.length} nodes` : `${result.stopped.length} daemons`}${result.killed.length ? `, killed: ${result.killed.join(', ')}` : ''}${result.notSignalled.length ? `, not signalled: ${result.notSignalled.map((n) => n.name).join(', ')}` : ''})`);
       if (result.guestLeftovers?.length) io.out(`removed what killed hosts left: ${result.guestLeftovers.join(', ')}`);
       for (const w of result.purged ?? []) io.out(wipeLine(w));
     }
@@ -154,23 +178,28 @@ NODE limits the output to one host, switch or array.`,
       const names = state.daemons.map((d) => d.name);
       throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${JSON.stringify(only)}${suggest(only, names)} (have: ${names.join(', ')})`);
     }
+    // a simulated fabric's killed node: its process runs on, the node does not (as a killed daemon)
+    const simKilled = state.sim ? await (await import('../sim/up.js')).simKilledNodes(state) : undefined;
     const reports = await Promise.all(daemons.map(async (d): Promise<any> => {
+      if (simKilled?.has(d.name)) return { name: d.name, kind: d.kind, pid: d.pid, running: false };
       const pidState = checkDaemonPid(d);
       // a reused PID is not the daemon: never trusted (no control call with the token to whatever listens)
-      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };
+      if (pidState.state !== 'running') return { name: d.name, kind: d.kind, pid: d.pid, running: false, ...packedStatus(d), ...(pidState.state === 'foreign' ? { error: pidState.reason } : {}) };
       try {
         const status = await control<Record<string, unknown>>(d, state.token, 'GET', '/control/status');
         // hosts that see an array: their storage paths and LUNs (daemons/host-storage.ts)
         const storage = d.kind === 'host' ? await control<any>(d, state.token, 'GET', '/control/storage').catch(() => undefined) : undefined;
-        return { ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true };
+        return { ...status, ...(storage?.arrays?.length ? { storage } : {}), name: d.name, kind: d.kind, pid: d.pid, port: d.port, running: true, ...packedStatus(d) };
       } catch (e) {
         return { name: d.name, kind: d.kind, pid: d.pid, running: true, error: (e as Error).message };
       }
     }));
     const broken = reports.filter((r) => !r.running || r.error);
-    if (values.json) printJson(io, { fabric: state.fabric, startedAt: state.startedAt, daemons: reports });
+    const sim = state.sim ? { simulated: { pid: state.sim.pid, seed: state.sim.seed, leftOut: state.sim.leftOut } } : {};
+    if (values.json) printJson(io, { fabric: state.fabric, startedAt: state.startedAt, ...sim, daemons: reports });
     else {
-      io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale})`);
+      const simText = state.sim ? `, simulated in one process: pid ${state.sim.pid}, seed ${state.sim.seed}${state.sim.leftOut.length ? `, not simulated: ${state.sim.leftOut.join(', ')}` : ''}` : '';
+      io.out(`fabric ${state.fabric} (started ${state.startedAt}, time scale ${state.timeScale}${simText})`);
       for (const r of reports) io.out(renderStatus(r));
     }
     for (const r of broken) io.err(`vfab status: ${r.kind} ${r.name} (pid ${r.pid}) ${r.running ? `does not answer: ${r.error}` : `is not running${r.error ? ` (${r.error})` : ''}`}`);
@@ -178,9 +207,20 @@ NODE limits the output to one host, switch or array.`,
   },
 );
 
+/**
+ * A host sharing a process (vfab up --hosts-per-process): its group, and when it is not running, why:
+ * its worker was killed or stopped, or the group's process itself is gone (taking every host in it).
+ */
+function packedStatus(d: DaemonRecord): { group?: string; error?: string } {
+  if (d.group === undefined) return {};
+  if (checkDaemonPid(processIdentity(d)).state !== 'running') return { group: d.group, error: `its host group ${d.group} (pid ${d.pid}) is not running` };
+  const worker = packedHostState(d);
+  return worker === 'running' || worker === 'starting' ? { group: d.group } : { group: d.group, error: `its worker thread in ${d.group} is ${worker ?? 'unknown'}` };
+}
+
 function renderStatus(r: any): string {
   const lines: string[] = [];
-  lines.push(`\n${r.kind} ${r.name}  pid ${r.pid}${r.port ? `  port ${r.port}` : ''}  ${r.running ? 'running' : 'NOT RUNNING'}`);
+  lines.push(`\n${r.kind} ${r.name}  pid ${r.pid}${r.group ? ` (${r.group})` : ''}${r.port ? `  port ${r.port}` : ''}  ${r.running ? 'running' : 'NOT RUNNING'}`);
   if (r.error) lines.push(`  error: ${r.error}`);
   if (r.links?.length) {
     lines.push('  links:');

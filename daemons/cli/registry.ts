@@ -15,7 +15,7 @@ export interface CommandEntry {
 
 export const COMMANDS: Record<string, CommandEntry> = {
   quickstart: { order: 1, summary: 'run the quickstart: fabric up, pings, a failover under traffic, captures, summary, down (npm start)', load: async () => (await import('./commands/quickstart.js')).commands.quickstart! },
-  up: { order: 10, summary: 'start a fabric from a topology file and wait until every link is up', load: async () => (await import('./fabric-commands.js')).commands.up! },
+  up: { order: 10, summary: 'start a fabric from a topology file and wait until every link is up (--sim: simulated in one process)', load: async () => (await import('./fabric-commands.js')).commands.up! },
   down: { order: 11, summary: 'stop the running fabric', load: async () => (await import('./fabric-commands.js')).commands.down! },
   status: { order: 12, summary: 'hosts, vSwitches, ports and their uplinks, switches, links', load: async () => (await import('./fabric-commands.js')).commands.status! },
   ping: { order: 20, summary: 'ping from inside a VM (ARP + ICMP through the fabric)', load: async () => (await import('./net-commands.js')).commands.ping! },

@@ -3,12 +3,14 @@
 // token. Covers routing, auth (checked on the raw request before anything is parsed, see http-guard.ts),
 // JSON bodies with a size limit, typed error replies (every failure of a request is answered: 400, 401,
 // 404, 405, 413; a handler's own bug is a 500), the bounds of http-guard.ts (connections, head and body
-// time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT. TLS when the
+// time, upgrade handshake time), the ready line and clean shutdown on SIGTERM/SIGINT (in a host group's worker thread: on the
+// group's message). TLS when the
 // daemon is given a certificate (daemons/common/tls.ts); by default plain, on loopback only. docs/security.md describes the bounds.
 
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import { VfabError } from '../../lib/errors.js';
 import {
   type RequestTarget,
@@ -235,7 +237,14 @@ export function exitFatal(daemon: string, e: unknown): never {
   process.exit(1);
 }
 
-/** Runs `cleanup` once on SIGTERM/SIGINT, then exits 0. */
+/** What a host group (daemons/hostgroupd.ts) posts to a host's worker thread to stop it cleanly. */
+export const WORKER_SHUTDOWN_MESSAGE = 'vfab-shutdown';
+
+/**
+ * Runs `cleanup` once on SIGTERM/SIGINT, then exits 0. In a worker thread (a host packed into a host
+ * group), where signals are not delivered, the group's WORKER_SHUTDOWN_MESSAGE does the same, and exit
+ * ends only that thread.
+ */
 export function onShutdown(cleanup: () => Promise<void> | void): void {
   let closing = false;
   const stop = async () => {
@@ -248,6 +257,12 @@ export function onShutdown(cleanup: () => Promise<void> | void): void {
     }
     process.exit(0);
   };
+  if (!isMainThread) {
+    parentPort?.on('message', (m) => {
+      if (m === WORKER_SHUTDOWN_MESSAGE) void stop();
+    });
+    return;
+  }
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 }

@@ -5,7 +5,9 @@
 // hosts that see it and restart waits until their paths are connected again), and
 // the per-endpoint faults of the control API (impair, flap, clear, switch port shut / no shut) resolved
 // from "<node>.<interface>". Used by `vfab fault ...` (daemons/cli/commands/fault.ts) and the scenario
-// runner. Only PIDs recorded in the fabric's state file are ever signalled. Leaves out partitions of
+// runner. Only PIDs recorded in the fabric's state file are ever signalled. A host packed into a host group
+// (vfab up --hosts-per-process) is killed and restarted as its group's worker thread
+// (daemons/fabric/host-groups.ts): the group's process is never signalled for it. Leaves out partitions of
 // several links at once (call these per link) and killing individual VMs (they live inside hostd).
 
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { type FabricState, type DaemonRecord, findDaemon, writeState, stateDir a
 import { checkDaemonPid, stillExists } from './pid-identity.js';
 import { waitLinksUp, setUpDaemon, attachStorage, readDaemonConfig, daemonArgs, listenSettings } from './lifecycle.js';
 import type { DaemonAddress } from '../common/control-client.js';
+import { killPackedHost, restartPackedHost } from './host-groups.js';
 
 /** How long kill waits for the process to be gone. */
 export const KILL_WAIT_MS = 5_000;
@@ -24,9 +27,12 @@ export const KILL_WAIT_MS = 5_000;
 export const RESTART_LINKS_TIMEOUT_MS = 30_000;
 
 /** SIGKILL a daemon by its recorded PID (no clean shutdown: peers see their links drop). */
-export async function killDaemon(state: FabricState, name: string): Promise<{ name: string; pid: number; wasRunning: boolean }> {
+export async function killDaemon(state: FabricState, name: string): Promise<{ name: string; pid: number; wasRunning: boolean; group?: string }> {
+  if (state.sim) return (await import('../sim/up.js')).simKill(state, name); // one process serves every node (vfab up --sim)
   const d = findDaemon(state, name);
   const wasRunning = checkDaemonPid(d).state === 'running'; // a reused PID is not ours to kill
+  // a host packed into a host group: only its worker thread ends (terminate: no clean shutdown)
+  if (d.group !== undefined) return { name, pid: d.pid, wasRunning: wasRunning && (await killPackedHost(d, state.token)), group: d.group };
   if (wasRunning) {
     try {
       process.kill(d.pid, 'SIGKILL');
@@ -74,14 +80,19 @@ export interface RestartResult {
  * attach attaches now) and restart returns once every path that is not failed on purpose is connected.
  */
 export async function restartDaemon(state: FabricState, name: string, opts: RestartOptions = {}): Promise<RestartResult> {
+  if (state.sim) return (await import('../sim/up.js')).simRestart(state, name);
   const d = findDaemon(state, name);
-  await stopDaemons([d]); // signals it only while it is provably still this daemon
   const config = readDaemonConfig(state, name);
   const listen = listenSettings(d.host, state.tlsDir);
   const args = [...daemonArgs(d.name, config, path.join(state.runDir, `${d.name}.json`)), '--port', String(d.port), ...(d.iscsiPort !== undefined ? ['--iscsi-port', String(d.iscsiPort)] : []), ...listen.args];
-  const rec = await spawnDaemon({ name: d.name, kind: d.kind, args, token: state.token, logFile: d.logFile, detached: opts.detached ?? true, env: listen.env });
+  // a packed host starts again in its group; any other daemon is stopped (only while it is provably
+  // still this daemon) and spawned again
+  const rec = d.group !== undefined
+    ? await restartPackedHost(d, args, state.token)
+    : (await stopDaemons([d]), await spawnDaemon({ name: d.name, kind: d.kind, args, token: state.token, logFile: d.logFile, detached: opts.detached ?? true, env: listen.env }));
   if (rec.port !== d.port || rec.iscsiPort !== d.iscsiPort) {
-    await stopDaemons([rec]);
+    if (rec.group !== undefined) await killPackedHost(rec, state.token);
+    else await stopDaemons([rec]);
     const was = rec.port !== d.port ? `port ${rec.port}, not ${d.port}` : `iSCSI port ${rec.iscsiPort ?? 'none'}, not ${d.iscsiPort ?? 'none'}`;
     throw new VfabError('VFAB_FAULT_PORT_CHANGED', `${name} came back on ${was}; its peers would not find it`);
   }

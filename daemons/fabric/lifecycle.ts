@@ -20,9 +20,10 @@ import { arrayDataDir, rememberStores, wipeStore, type WipeResult } from './stor
 import { spawnDaemon, stopDaemons, type NotSignalled } from './process.js';
 import { defaultConcurrency, runBounded } from './bounded.js';
 import { initRunningConfig } from './running-config.js';
-import { type FabricState, type DaemonRecord, writeState, removeState, stateDir as defaultStateDir, readState, ensurePrivateDir, writePrivateFile } from './state.js';
-import { checkDaemonPid } from './pid-identity.js';
+import { type FabricState, type DaemonRecord, assertNoFabricRunning, writeState, removeState, stateDir as defaultStateDir, ensurePrivateDir, writePrivateFile } from './state.js';
 import { canManageNetworks, netnsNeedsRoot } from '../guests/vxlan-device.js';
+import { planHostGroups } from '../../lib/scale/host-groups.js';
+import { HostGroupStarter } from './host-groups.js';
 
 export const LINKS_UP_TIMEOUT_MS = 30_000;
 const LINK_POLL_MS = 50;
@@ -44,6 +45,11 @@ export interface UpOptions {
   tlsDir?: string;
   /** Each daemon on its own loopback address, 127.0.0.2, .3, ... (Linux routes all of 127/8 to lo). */
   spreadAddresses?: boolean;
+  /**
+   * Hosts per process, 1-MAX_HOSTS_PER_PROCESS (default 1: each host its own process): above 1, hosts
+   * run as worker threads of host groups (lib/scale/host-groups.ts, daemons/fabric/host-groups.ts).
+   */
+  hostsPerProcess?: number;
 }
 
 /** The most daemons --spread-addresses places: 127.0.0.2 to 127.0.0.254 (one per address of the last byte). */
@@ -82,14 +88,7 @@ export interface LinkStatus {
 export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   const dir = opts.stateDir ?? defaultStateDir();
   const progress = opts.onProgress ?? (() => {});
-  try {
-    const existing = readState(dir);
-    if (existing.daemons.some((d) => checkDaemonPid(d).state === 'running')) {
-      throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
-    }
-  } catch (e) {
-    if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
-  }
+  assertNoFabricRunning(dir);
   const runDir = path.join(dir, 'run');
   checkGuestPrivileges(opts.topology);
   await removeGuestLeftovers(runDir); // namespaces an earlier run of this fabric left behind (kill -9)
@@ -122,6 +121,8 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
   };
   const started: DaemonRecord[] = [];
   const concurrency = opts.concurrency ?? defaultConcurrency();
+  // --hosts-per-process: packed hosts start in their group's process (started with its first host)
+  const groups = new HostGroupStarter(planHostGroups(opts.topology.hosts.map((h) => ({ name: h.name, packable: !h.vms.some(isRealGuest) })), opts.hostsPerProcess ?? 1), { stateDir: dir, runDir, token, detached: opts.detached ?? false, listen: listenSettings(undefined, state.tlsDir), ...(state.tlsDir !== undefined ? { tls: { caFile: tlsDirFiles(state.tlsDir).ca } } : {}) });
   try {
     // a few at a time (bounded.ts); listeners first (switches and arrays), then hosts, then external VMs,
     // each VM only once its host listens; each daemon prints its port when ready
@@ -142,7 +143,10 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
       // (with spread addresses, each daemon's own 127.0.0.x by its place in the start order)
       const host = opts.spreadAddresses ? spreadAddress(position.get(d.name)!) : undefined;
       const listen = listenSettings(host, state.tlsDir);
-      const spawned = await spawnDaemon({ name: d.name, kind: d.kind, args: [...daemonArgs(d.name, d.config, configFile), ...listen.args], token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false, env: listen.env });
+      const args = [...daemonArgs(d.name, d.config, configFile), ...listen.args];
+      const spawned = groups.groupOfHost(d.name) !== undefined
+        ? await groups.startHost(d.name, args)
+        : await spawnDaemon({ name: d.name, kind: d.kind, args, token, logFile: path.join(dir, 'logs', `${d.name}.log`), detached: opts.detached ?? false, env: listen.env });
       const rec: DaemonRecord = { ...spawned, ...(host !== undefined ? { host } : {}), ...(state.tlsDir !== undefined ? { tls: true, caFile: tlsDirFiles(state.tlsDir).ca } : {}) };
       return rec;
     }, {
@@ -167,7 +171,7 @@ export async function fabricUp(opts: UpOptions): Promise<FabricState> {
     await waitLinksUp(state, LINKS_UP_TIMEOUT_MS, progress);
     return state;
   } catch (e) {
-    await stopDaemons(started);
+    await stopDaemons([...started, ...groups.started]);
     await removeGuestLeftovers(runDir).catch(() => undefined);
     removeState(dir);
     throw e;

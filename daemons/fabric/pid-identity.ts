@@ -4,7 +4,8 @@
 // that the command line still carries `--name <daemon>`. Linux: field 22 of /proc/PID/stat (starttime,
 // clock ticks since boot) and /proc/PID/cmdline. Elsewhere: `ps -o lstart=` and `ps -o args=` when ps
 // exists; with neither, only "a process with that PID exists" is known and the command line cannot be
-// checked (documented in docs/security.md). Leaves out PID namespaces.
+// checked (documented in docs/security.md). A host packed into a host group (vfab up --hosts-per-process)
+// is its group's process plus its worker's state in the group's workers file. Leaves out PID namespaces.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,6 +22,41 @@ export interface DaemonIdentity {
   pid: number;
   /** processStartTime(pid) when the daemon was spawned; absent in state files of older vfab versions. */
   startTime?: string;
+  /** The `--name` on the command line when one process serves several nodes (vfab up --sim); default `name`. */
+  process?: string;
+  /**
+   * A host packed into a host group (vfab up --hosts-per-process): `pid` is the group's process, whose
+   * command line carries `--name <group>`; `groupFile` is the group's workers file, which says whether
+   * this host's worker thread still runs (daemons/hostgroupd.ts).
+   */
+  group?: string;
+  groupFile?: string;
+}
+
+/** The process behind a record: the daemon itself, for a packed host its group, for a simulated node the sim process. */
+export function processIdentity(rec: DaemonIdentity): DaemonIdentity {
+  const name = rec.group ?? rec.process;
+  return name === undefined ? rec : { name, pid: rec.pid, ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) };
+}
+
+/** A packed host's worker state in its group's workers file ('running', 'killed', ...), or undefined if unreadable. */
+export function packedHostState(rec: DaemonIdentity): string | undefined {
+  if (rec.groupFile === undefined) return undefined;
+  try {
+    const file = JSON.parse(fs.readFileSync(rec.groupFile, 'utf8')) as { pid?: unknown; hosts?: Record<string, unknown> };
+    if (file.pid !== rec.pid) return undefined;
+    const state = file.hosts?.[rec.name];
+    return typeof state === 'string' ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A packed host whose group runs but whose worker does not (killed, stopped, failed): gone. */
+function packedWorkerGone(rec: DaemonIdentity): boolean {
+  if (rec.group === undefined) return false;
+  const state = packedHostState(rec);
+  return state !== undefined && state !== 'running' && state !== 'starting' && state !== 'stopping';
 }
 
 const PROC = '/proc';
@@ -89,7 +125,7 @@ export function processArgs(pid: number): string[] | undefined {
  * command line is gone, its start time is not): what to wait on after signalling it.
  */
 export function stillExists(rec: DaemonIdentity): boolean {
-  if (!isAlive(rec.pid)) return false;
+  if (!isAlive(rec.pid) || packedWorkerGone(rec)) return false;
   if (rec.startTime === undefined) return true;
   const now = processStartTime(rec.pid);
   return now === undefined || now === rec.startTime;
@@ -97,6 +133,10 @@ export function stillExists(rec: DaemonIdentity): boolean {
 
 /** Checks that `rec.pid` is still the daemon `rec.name` that vfab started (never signals anything). */
 export function checkDaemonPid(rec: DaemonIdentity): PidState {
+  if (rec.group !== undefined) {
+    const group = checkDaemonPid(processIdentity(rec));
+    return group.state === 'running' && packedWorkerGone(rec) ? { state: 'gone' } : group;
+  }
   if (!isAlive(rec.pid)) return { state: 'gone' };
   if (hasProc() && procStat(rec.pid)?.[0] === 'Z') return { state: 'gone' }; // exited, not yet reaped
   const startTime = processStartTime(rec.pid);
@@ -106,7 +146,8 @@ export function checkDaemonPid(rec: DaemonIdentity): PidState {
   const args = processArgs(rec.pid);
   if (args !== undefined) {
     const at = args.indexOf('--name');
-    if (at < 0 || args[at + 1] !== rec.name) return { state: 'foreign', reason: `pid ${rec.pid} is no longer ${rec.name} (its command line is not a vfab daemon named ${rec.name})` };
+    const named = rec.process ?? rec.name;
+    if (at < 0 || args[at + 1] !== named) return { state: 'foreign', reason: `pid ${rec.pid} is no longer ${rec.name} (its command line is not a vfab daemon named ${named})` };
   }
   return { state: 'running' };
 }

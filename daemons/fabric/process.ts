@@ -10,7 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { VfabError } from '../../lib/errors.js';
 import { type DaemonKind, type DaemonRecord, STATE_FILE_MODE, ensurePrivateDir } from './state.js';
-import { checkDaemonPid, isAlive, processStartTime, stillExists } from './pid-identity.js';
+import { checkDaemonPid, isAlive, processIdentity, processStartTime, stillExists, type DaemonIdentity } from './pid-identity.js';
 import { daemonNodeArgs } from '../common/node-args.js';
 import { distScript } from '../common/paths.js';
 
@@ -34,10 +34,12 @@ export interface SpawnOptions {
   /** Keep running after the parent exits (vfab up --detach). */
   detached: boolean;
   env?: Record<string, string>;
+  /** The file to run instead of the kind's daemon (a host group: dist/daemons/hostgroupd.js; a simulated fabric: dist/daemons/simd.js). */
+  script?: string;
 }
 
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
-  const script = DAEMON_SCRIPTS[opts.kind];
+  const script = opts.script ?? DAEMON_SCRIPTS[opts.kind];
   if (!fs.existsSync(script)) throw new VfabError('VFAB_DAEMON_SPAWN', `cannot start ${opts.kind} daemon ${opts.name}: ${script} is missing (run npm ci, or npm run build)`);
   ensurePrivateDir(path.dirname(opts.logFile));
   const logFd = fs.openSync(opts.logFile, 'a', STATE_FILE_MODE);
@@ -65,14 +67,9 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
     // 'close', not 'exit': every line the daemon wrote (a fatal line) has been read by then
     child.once('close', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
     lines.on('line', (line) => {
-      let msg: any;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (msg?.event === 'fatal' && typeof msg.code === 'string' && /^VFAB_[A-Z0-9_]+$/.test(msg.code) && typeof msg.message === 'string') {
-        fatal = { code: msg.code, message: msg.message };
+      const msg = daemonLine(line);
+      if (msg?.event === 'fatal') {
+        fatal = msg;
         return;
       }
       if (msg?.event !== 'ready') return;
@@ -86,6 +83,19 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonRecord> {
       resolve({ name: opts.name, kind: opts.kind, pid, port: msg.port, logFile: opts.logFile, ...(startTime !== undefined ? { startTime } : {}), ...(typeof msg.iscsiPort === 'number' ? { iscsiPort: msg.iscsiPort } : {}) });
     });
   });
+}
+
+/** A daemon's stdout line: its ready line (`{"event":"ready","port",...}`), its fatal line, or undefined for anything else. */
+export function daemonLine(line: string): { event: 'ready'; port: number; iscsiPort?: number } | { event: 'fatal'; code: string; message: string } | undefined {
+  let msg: any;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (msg?.event === 'fatal' && typeof msg.code === 'string' && /^VFAB_[A-Z0-9_]+$/.test(msg.code) && typeof msg.message === 'string') return { event: 'fatal', code: msg.code, message: msg.message };
+  if (msg?.event === 'ready') return msg;
+  return undefined;
 }
 
 export function logTail(file: string, lines = 15): string {
@@ -107,36 +117,47 @@ export interface NotSignalled {
 /**
  * SIGTERM every daemon that is provably still ours, wait up to the grace period, then SIGKILL what is
  * left (checked again just before). A PID that no longer matches its record lands in `notSignalled`.
+ * Packed hosts (a `group` in their record) are stopped with their group: its process is signalled once
+ * (it stops each host's worker cleanly), and every host recorded in it counts as stopped or killed with it.
  */
 export async function stopDaemons(daemons: DaemonRecord[], graceMs = DAEMON_STOP_GRACE_MS): Promise<{ stopped: string[]; killed: string[]; notSignalled: NotSignalled[] }> {
   const stopped: string[] = [];
   const killed: string[] = [];
   const notSignalled: NotSignalled[] = [];
-  const ours: DaemonRecord[] = [];
+  // one process per daemon, or per group of packed hosts (its members named for the report)
+  const processes = new Map<string, { id: DaemonIdentity; members: string[] }>();
   for (const d of daemons) {
-    const now = checkDaemonPid(d);
-    if (now.state === 'foreign') notSignalled.push({ name: d.name, pid: d.pid, reason: now.reason });
-    else if (now.state === 'gone') stopped.push(d.name);
-    else ours.push(d);
+    const id = processIdentity(d);
+    const key = `${id.name} ${id.pid}`;
+    const p = processes.get(key);
+    if (p === undefined) processes.set(key, { id, members: [d.name] });
+    else p.members.push(d.name);
   }
-  for (const d of ours) {
+  const ours: Array<{ id: DaemonIdentity; members: string[] }> = [];
+  for (const p of processes.values()) {
+    const now = checkDaemonPid(p.id);
+    if (now.state === 'foreign') notSignalled.push(...p.members.map((name) => ({ name, pid: p.id.pid, reason: now.reason })));
+    else if (now.state === 'gone') stopped.push(...p.members);
+    else ours.push(p);
+  }
+  for (const { id } of ours) {
     try {
-      process.kill(d.pid, 'SIGTERM');
+      process.kill(id.pid, 'SIGTERM');
     } catch {
       /* already gone */
     }
   }
   const deadline = Date.now() + graceMs;
-  for (const d of ours) {
-    while (stillExists(d) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    if (stillExists(d)) {
+  for (const { id, members } of ours) {
+    while (stillExists(id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    if (stillExists(id)) {
       try {
-        process.kill(d.pid, 'SIGKILL');
+        process.kill(id.pid, 'SIGKILL');
       } catch {
         /* gone */
       }
-      killed.push(d.name);
-    } else stopped.push(d.name);
+      killed.push(...members);
+    } else stopped.push(...members);
   }
   return { stopped, killed, notSignalled };
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { VfabError } from '../../lib/errors.js';
 import { closestName } from '../../lib/text/did-you-mean.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
-import { isAlive } from './pid-identity.js';
+import { checkDaemonPid, isAlive, processIdentity } from './pid-identity.js';
 
 export { isAlive };
 
@@ -35,6 +35,34 @@ export interface DaemonRecord {
   /** It serves https:// and wss:// (vfab up --tls DIR), with a certificate signed by the CA in caFile. */
   tls?: boolean;
   caFile?: string;
+  /**
+   * A host packed into a host group (vfab up --hosts-per-process, daemons/fabric/host-groups.ts): `pid`
+   * and `startTime` are the group's process, `group` its name ("hostgroup.1"), `groupPort` its control
+   * port, `groupFile` its workers file (which hosts' worker threads run). `port` stays the host's own.
+   */
+  group?: string;
+  groupPort?: number;
+  groupFile?: string;
+  /**
+   * The `--name` of the process that serves this node when it is not a process of its own: a simulated
+   * fabric (vfab up --sim) serves every host and switch from one process (FabricState.sim).
+   */
+  process?: string;
+}
+
+/** The one process of a simulated fabric (vfab up --sim, daemons/simd.ts): every node's record has its pid. */
+export interface SimProcessRecord {
+  /** Its `--name` (each node record's `process`). */
+  name: string;
+  pid: number;
+  /** Its own control port: GET /control/sim, kill and restart of a node (whose own port is closed while it is down). */
+  port: number;
+  startTime?: string;
+  logFile: string;
+  /** The run seed of every random choice. */
+  seed: number;
+  /** Topology parts the simulation leaves out (storage arrays), named in `vfab status`. */
+  leftOut: string[];
 }
 
 export interface FabricState {
@@ -49,6 +77,8 @@ export interface FabricState {
   /** vfab up --tls DIR: the folder with ca.crt, tls.crt and tls.key every daemon listens and dials with. */
   tlsDir?: string;
   daemons: DaemonRecord[];
+  /** Set when the fabric is simulated in one process (vfab up --sim; docs/simulation.md). */
+  sim?: SimProcessRecord;
   /**
    * Which daemon serves each VM's guest routes (/control/vms/:vm/...): its host, or for an external VM
    * its own vm daemon (named like the VM).
@@ -154,6 +184,19 @@ export function writePrivateFile(file: string, text: string): void {
 export function writeState(state: FabricState, dir = stateDir()): void {
   ensurePrivateDir(dir);
   writePrivateFile(statePath(dir), JSON.stringify(state, null, 2));
+}
+
+/** VFAB_FABRIC_RUNNING when a daemon of the fabric recorded in `dir` still runs (`vfab up` refuses a second fabric). */
+export function assertNoFabricRunning(dir = stateDir()): void {
+  try {
+    const existing = readState(dir);
+    // (a host group whose hosts were all killed still runs: its process counts)
+    if (existing.daemons.some((d) => checkDaemonPid(processIdentity(d)).state === 'running')) {
+      throw new VfabError('VFAB_FABRIC_RUNNING', `fabric ${existing.fabric} is already running from ${dir}; stop it with: vfab down`);
+    }
+  } catch (e) {
+    if (!(e instanceof VfabError) || e.code !== 'VFAB_NO_FABRIC') throw e;
+  }
 }
 
 export function removeState(dir = stateDir()): void {

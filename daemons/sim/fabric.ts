@@ -83,15 +83,23 @@ interface Capture {
   dropped: number;
 }
 
+/** Live capture streams beside the recorded captures (vfab up --sim: the nodes' /capture, daemons/sim/serve.ts). */
+export interface SimLiveTap {
+  watching(point: string): boolean;
+  frame(point: string, direction: 'in' | 'out', frame: Uint8Array): void;
+}
+
 /** Captures in memory: pcapng records stamped on the virtual clock, one interface per point. */
 export class SimCaptures {
   private readonly byPoint = new Map<string, Capture[]>();
   private readonly all: Capture[] = [];
+  /** Also given every frame at the points it watches (set by vfab up --sim). */
+  live: SimLiveTap | undefined;
 
   constructor(private readonly sched: SimScheduler) {}
 
   watching(point: string): boolean {
-    return this.byPoint.has(point);
+    return this.byPoint.has(point) || (this.live?.watching(point) ?? false);
   }
 
   /** Points some capture records, in the order captures started on them. */
@@ -121,6 +129,7 @@ export class SimCaptures {
   }
 
   frame(point: string, direction: 'in' | 'out', frame: Uint8Array): void {
+    this.live?.frame(point, direction, frame);
     const list = this.byPoint.get(point);
     if (!list) return;
     const ts = captureTimestampNs(SIM_CLOCK_ANCHOR, this.sched.nowMs() * NS_PER_MS);

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadScenarioAndTopology, runScenarioFile } from '../../daemons/scenario/run.js';
 import { simUnsupported } from '../../lib/sim/support.js';
+import { topologyUnsupported } from '../../daemons/sim/serve.js';
 import { loadTopologyFile } from '../../lib/topology/load.js';
 import { SimFabric } from '../../daemons/sim/fabric.js';
 import { SIM_SETTLE_MS, SimDriver } from '../../daemons/sim/driver.js';
@@ -81,5 +82,13 @@ describe('sim: storage arrays and datastores', function () {
     fs.writeFileSync(file, `name: ha-migrate\ndescription: x\ntopology: ${path.resolve('scenarios/topologies/ha-lab.yaml')}\nsteps:\n  - datastoreFormat: { datastore: ds1 }\n  - migrate: { vm: app1, to: esx2 }\n`);
     const { scenario, topology } = await loadScenarioAndTopology(file);
     expect(simUnsupported(scenario, topology)).to.deep.equal(["step 2 (migrate): app1 has disks on a datastore (vMotion's datastore lock hand-over is not simulated)"]);
+  });
+
+  it('vfab up --sim still refuses datastores and HA clusters (only vfab run --sim drives their storage code)', async () => {
+    const ha = await loadTopologyFile(path.resolve('scenarios/topologies/ha-lab.yaml'));
+    expect(simUnsupported({ steps: [] } as never, ha)).to.deep.equal([]);
+    const why = topologyUnsupported(ha);
+    expect(why).to.include('topology ha-lab: vSphere HA clusters are not simulated by vfab up --sim (vfab run --sim runs them)');
+    expect(why).to.include('host esx1: datastores are not simulated by vfab up --sim (vfab run --sim runs them)');
   });
 });

@@ -46,7 +46,8 @@ Follow the effects with: vfab events, vfab status, vfab mac-table SWITCH.
 
 actions:
   kill NODE            SIGKILL the daemon of a host, switch or array (no clean shutdown: its peers
-                       see their links drop, like a power cut)
+                       see their links drop, like a power cut); a host sharing a process
+                       (vfab up --hosts-per-process): only its worker thread is terminated
   restart NODE         start NODE again with the same config on the same port (stops it first if it
                        still runs) and set it up as vfab up did: its links are dialled again, a host
                        attaches its arrays again, and the hosts of a restarted array reconnect their
@@ -123,7 +124,7 @@ and a 20 s storage stall takes 2 s.`,
       case 'kill': {
         const r = await killDaemon(state, target);
         result = r;
-        line = r.wasRunning ? `killed ${target} (pid ${r.pid}, SIGKILL)` : `${target} (pid ${r.pid}) was not running`;
+        line = r.wasRunning ? `killed ${target} (pid ${r.pid}, ${r.group !== undefined ? `its worker thread in ${r.group} terminated` : 'SIGKILL'})` : `${target} (pid ${r.pid}) was not running`;
         break;
       }
       case 'restart': {

@@ -9,11 +9,11 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readState, type FabricState } from '../../../daemons/fabric/state.js';
-import { fabricDown } from '../../../daemons/fabric/lifecycle.js';
 import { startCapture } from '../../../daemons/fabric/capture-client.js';
 import { control } from '../../../daemons/common/control-client.js';
 import { requirePeerTool, runTshark, TSHARK_INSTALL_HINT } from '../../helpers/peer-tools.js';
-import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, alivePids, makeTempDir, runCli, trackPids, waitFor } from '../helpers/fabric.js';
+import { FABRIC_DOWN_TIMEOUT_MS, FABRIC_UP_TIMEOUT_MS, alivePids, cleanUpCliFabric, makeTempDir, runCli, trackPids, waitFor } from '../helpers/fabric.js';
+import { expectQuickstartPings } from '../helpers/quickstart-checks.js';
 
 /** Every packet tshark flags as malformed, one line each (empty = none). */
 function malformed(file: string): string {
@@ -51,10 +51,7 @@ describe('e2e fabric: the vfab CLI on topologies/quickstart.yaml', function () {
 
   after(async function () {
     this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    // normally the last test ran `vfab down`; if not, stop what the state file records (our PIDs only)
-    if (fs.existsSync(path.join(stateDir, 'state.json'))) await fabricDown(readState(stateDir), stateDir);
-    fs.rmSync(stateDir, { recursive: true, force: true });
-    fs.rmSync(captureDir, { recursive: true, force: true });
+    await cleanUpCliFabric(stateDir, captureDir);
   });
 
   it('vfab up --detach leaves every daemon running; vfab status --json shows them with every link up', async () => {
@@ -73,12 +70,7 @@ describe('e2e fabric: the vfab CLI on topologies/quickstart.yaml', function () {
   });
 
   it('§2.3 vfab ping answers within VLAN 10 and VLAN 20, across both hosts', async () => {
-    const web = await cli(['ping', 'web1', '192.0.2.12', '--count', '3', '--interval-ms', '50']);
-    expect(web.code, web.stderr).to.equal(0);
-    expect(web.out).to.match(/3 packets transmitted, 3 received, 0% packet loss/);
-    const app = await cli(['ping', 'app1', '198.51.100.11', '--count', '2', '--interval-ms', '50', '--json']);
-    expect(app.code, app.stderr).to.equal(0);
-    expect(JSON.parse(app.out)).to.include({ vm: 'app1', sent: 2, received: 2 });
+    await expectQuickstartPings(cli);
   });
 
   it('vfab ping without a path exits 1 and reports 100% loss (web1 in VLAN 10 to db1 in VLAN 20, no router)', async () => {

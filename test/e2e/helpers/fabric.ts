@@ -237,6 +237,15 @@ export interface CliOptions {
   stdoutFile?: string;
 }
 
+/**
+ * The `after` of a suite that brought a fabric up through the CLI: normally its last test ran `vfab down`;
+ * if not, stops what the state file in `stateDir` records (our PIDs only), then removes `stateDir` and `dirs`.
+ */
+export async function cleanUpCliFabric(stateDir: string, ...dirs: string[]): Promise<void> {
+  if (fs.existsSync(path.join(stateDir, 'state.json'))) await fabricDown(readState(stateDir), stateDir);
+  for (const d of [stateDir, ...dirs]) fs.rmSync(d, { recursive: true, force: true });
+}
+
 /** Runs `node bin/vfab.js ...args` as a child process with VFAB_STATE_DIR set; never rejects on exit codes. */
 export function runCli(args: string[], opts: CliOptions): Promise<CliResult> {
   const outFd = opts.stdoutFile ? fs.openSync(opts.stdoutFile, 'w') : undefined;

@@ -1,0 +1,377 @@
+// The control API of an interactive simulated fabric (`vfab up --sim`, docs/simulation.md "Interactive:
+// vfab up --sim"): in the one sim process (daemons/simd.ts), a ControlServer per host and switch on
+// 127.0.0.1 with the fabric token, answering the routes of hostd and switchd that the CLI uses, over the
+// nodes of a SimFabric whose scheduler a WallPacer (lib/sim/pacer.ts) keeps on the wall clock. Every
+// request first runs the scheduler up to the wall clock's instant, then acts, then re-arms the pacer.
+// Actions reuse the scenario sim driver (daemons/sim/driver.ts act(): link, impair, flap, shut, power,
+// kill, restart) and the daemons' shared route code (vm-control.ts ping/mac/mtu/raw, inject.ts, the
+// capture server, EventLog.reply); `vfab set` goes through SimFabric.reconfigure. A killed node's port
+// is closed (the CLI sees it unreachable, as a killed daemon) and opens again on restart. Routes of the
+// daemons that are not simulated here (storage, datastores, HA, vMotion, measured streams, peers) answer
+// VFAB_SIM_UNSUPPORTED naming what is not simulated. Leaves out TLS and spread addresses (refused by
+// `vfab up --sim`), storage routes (the storage part of the simulation wires its own). Not from the
+// spec: the emulator's own machinery.
+
+import { VfabError } from '../../lib/errors.js';
+import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
+import { NS_PER_MS, captureTimestampNs } from '../../lib/fabric-clock.js';
+import { WallPacer } from '../../lib/sim/pacer.js';
+import type { Host as HostModel, PhysicalSwitch as SwitchModel, Topology } from '../../lib/topology/model.js';
+import type { Scenario } from '../../lib/scenario/model.js';
+import { simUnsupported, simUpStorageUnsupported } from '../../lib/sim/support.js';
+import { ControlServer, type ControlHandler } from '../common/server.js';
+import { switchPortRows } from '../common/switch-ports.js';
+import { CaptureServer } from '../common/capture-server.js';
+import { registerVmRoutes, runPing, type GuestOps } from '../common/vm-control.js';
+import { registerInjectRoutes, guestInjectTarget, unknownInjectPoint } from '../common/inject.js';
+import type { SimFabric, SimHost, SimLiveTap, SimNode, SimSwitch } from './fabric.js';
+import type { SimDriver } from './driver.js';
+
+/** Routes of hostd that the interactive simulation does not serve, with what is not simulated. */
+export const SIM_UNSERVED_ROUTES: ReadonlyArray<{ method: string; path: string; what: string }> = [
+  ...['GET /control/storage', 'POST /control/storage/arrays', 'POST /control/storage/paths/:array', 'POST /control/storage/stall/:array', 'POST /control/storage/paths/:array/:index']
+    .map((r) => ({ r, what: 'storage (arrays, paths, LUNs)' })),
+  ...['GET /control/vms/:vm/disks', 'POST /control/vms/:vm/disks/:disk/write', 'POST /control/vms/:vm/disks/:disk/read', 'POST /control/vms/:vm/disks/:disk/load']
+    .map((r) => ({ r, what: 'VM disks (storage)' })),
+  ...['GET /control/datastores', 'POST /control/datastores/:ds/format', 'POST /control/datastores/:ds/mount', 'POST /control/datastores/:ds/unmount', 'GET /control/datastores/:ds/files',
+    'GET /control/datastores/:ds/heartbeats', 'GET /control/datastores/:ds/inspect', 'POST /control/datastores/:ds/files/open', 'POST /control/datastores/:ds/files/close',
+    'POST /control/datastores/:ds/vms/:vm/power-on', 'POST /control/datastores/:ds/vms/:vm/power-off'].map((r) => ({ r, what: 'datastores and their locks' })),
+  ...['GET /control/ha', 'POST /control/vmkernels/:vmk/link'].map((r) => ({ r, what: 'vSphere HA (agents, management network isolation)' })),
+  ...['POST /control/vms/:vm/migrate', 'GET /control/vmotion/facts', 'POST /control/vmotion/prepare', 'GET /control/vmotion/:id'].map((r) => ({ r, what: 'vMotion on the wall clock (vfab run --sim runs migrate steps)' })),
+  ...['POST /control/streams/send', 'POST /control/streams/sink', 'GET /control/streams/:vm', 'POST /control/streams/:vm/clear'].map((r) => ({ r, what: 'measured traffic streams (vfab run --sim runs traffic steps)' })),
+  { r: 'POST /control/peers', what: 'dialling links (the cables are in-process)' },
+].map(({ r, what }) => {
+  const [method, path] = r.split(' ') as [string, string];
+  return { method, path, what };
+});
+
+/** Why a topology cannot be simulated (its parts that need real processes, sockets or storage); [] when it can. */
+export function topologyUnsupported(t: Topology): string[] {
+  // a scenario of no steps: only the topology's parts; storage and HA run under vfab run --sim only
+  return [...simUnsupported({ steps: [] } as unknown as Scenario, t), ...simUpStorageUnsupported(t)];
+}
+
+/** The error of a route the interactive simulation does not serve. */
+export function unservedError(what: string, method: string, path: string): VfabError {
+  return new VfabError('VFAB_SIM_UNSUPPORTED', `${what}: not simulated by vfab up --sim (${method} ${path}); start the fabric without --sim for this (docs/simulation.md)`, { what });
+}
+
+/** The wall-clock side of the pacer: a real timer that runs the scheduler as wall time reaches its timers. */
+export class PacerLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(readonly pacer: WallPacer, private readonly onError: (e: unknown) => void) {}
+
+  /** Runs the scheduler up to now (a control request calls this before it acts). */
+  catchUp(): number {
+    return this.pacer.catchUp(process.hrtime.bigint());
+  }
+
+  /** Catches up and re-arms the timer for the next due timer (after anything that may have set one). */
+  kick(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    try {
+      this.catchUp();
+    } catch (e) {
+      this.onError(e);
+    }
+    this.timer = setTimeout(() => this.kick(), this.pacer.sleepMs(process.hrtime.bigint()));
+  }
+
+  aheadMs(): number {
+    return this.pacer.aheadMs(process.hrtime.bigint());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}
+
+/** A ControlServer whose every handler runs on a caught-up scheduler and re-arms the pacer after. */
+export class PacedControlServer extends ControlServer {
+  constructor(token: string, private readonly loop: PacerLoop) {
+    super(token);
+  }
+
+  override on(method: string, path: string, handler: ControlHandler): this {
+    return super.on(method, path, async (req) => {
+      this.loop.catchUp();
+      try {
+        return await handler(req);
+      } finally {
+        this.loop.kick();
+      }
+    });
+  }
+}
+
+export interface SimServiceOptions {
+  fabric: SimFabric;
+  driver: SimDriver;
+  loop: PacerLoop;
+  token: string;
+  /** The fabric clock's anchor of the state file: capture timestamps are on it. */
+  anchor: FabricClockAnchor;
+  timeScale: number;
+  /** Where the nodes listen (127.0.0.1). */
+  bindHost?: string;
+}
+
+interface NodeEdge {
+  name: string;
+  kind: 'host' | 'switch';
+  port: number;
+  server: ControlServer | undefined;
+  capture: CaptureServer | undefined;
+}
+
+/** Every node's control server, its live capture streams, and kill/restart of a node with its port. */
+export class SimService {
+  private readonly edges = new Map<string, NodeEdge>();
+  /** Capture point -> the capture server of the node that streams it. */
+  private readonly taps = new Map<string, CaptureServer>();
+  private readonly f: SimFabric;
+  private readonly pingRandom: () => number;
+
+  constructor(private readonly o: SimServiceOptions) {
+    this.f = o.fabric;
+    this.pingRandom = this.f.random.stream('ping-ids');
+    const taps = this.taps;
+    const live: SimLiveTap = {
+      watching: (point) => taps.get(point)?.watching(point) ?? false,
+      frame: (point, direction, frame) => taps.get(point)?.frame(point, direction, frame),
+    };
+    this.f.captures.live = live;
+  }
+
+  /** Opens every node's port (0: any free one); returns them in topology order. */
+  async start(): Promise<Array<{ name: string; kind: 'host' | 'switch'; port: number }>> {
+    for (const n of this.f.nodes.values()) {
+      const edge: NodeEdge = { name: n.name, kind: n.kind, port: 0, server: undefined, capture: undefined };
+      this.edges.set(n.name, edge);
+      await this.open(edge);
+    }
+    return this.nodes();
+  }
+
+  nodes(): Array<{ name: string; kind: 'host' | 'switch'; port: number; running: boolean }> {
+    return [...this.edges.values()].map((e) => ({ name: e.name, kind: e.kind, port: e.port, running: this.f.running(e.name) }));
+  }
+
+  /** kill -9 of a node: its core is dropped (SimDriver), its port closes and its capture streams end. */
+  async kill(name: string): Promise<{ name: string; pid: number; wasRunning: boolean }> {
+    const edge = this.edge(name);
+    const wasRunning = this.f.running(name);
+    await this.o.driver.act({ kind: 'kill', node: name });
+    await this.closeEdge(edge);
+    return { name, pid: process.pid, wasRunning };
+  }
+
+  /** A fresh core from the node's configuration (SimDriver), listening again on its port. */
+  async restart(name: string): Promise<{ name: string; kind: 'host' | 'switch'; oldPid: number; pid: number; port: number; redialled: string[]; storage: string[]; arraysDown: string[] }> {
+    const edge = this.edge(name);
+    await this.closeEdge(edge);
+    await this.o.driver.act({ kind: 'restart', node: name });
+    await this.open(edge);
+    return { name, kind: edge.kind, oldPid: process.pid, pid: process.pid, port: edge.port, redialled: [], storage: [], arraysDown: [] };
+  }
+
+  async close(): Promise<void> {
+    for (const e of this.edges.values()) await this.closeEdge(e);
+  }
+
+  private edge(name: string): NodeEdge {
+    const e = this.edges.get(name);
+    if (!e) throw new VfabError('VFAB_NOT_FOUND', `no host or switch named ${name} in this simulated fabric (has: ${[...this.edges.keys()].join(', ')})`);
+    return e;
+  }
+
+  private async closeEdge(e: NodeEdge): Promise<void> {
+    e.capture?.close();
+    for (const [p, c] of this.taps) if (c === e.capture) this.taps.delete(p);
+    e.capture = undefined;
+    const s = e.server;
+    e.server = undefined;
+    if (s) await s.close();
+  }
+
+  private async open(e: NodeEdge): Promise<void> {
+    const server = new PacedControlServer(this.o.token, this.o.loop);
+    const capture: CaptureServer = new CaptureServer({ setTap: (point, on): boolean => this.setTap(e, capture, point, on) }, () => captureTimestampNs(this.o.anchor, this.f.sched.nowMs() * NS_PER_MS));
+    if (e.kind === 'host') this.hostRoutes(server, e.name);
+    else this.switchRoutes(server, e.name);
+    this.commonRoutes(server, e.name);
+    for (const r of SIM_UNSERVED_ROUTES) server.on(r.method, r.path, () => {
+      throw unservedError(r.what, r.method, r.path);
+    });
+    server.onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
+    e.port = await server.listen(e.port, this.o.bindHost);
+    e.server = server;
+    e.capture = capture;
+  }
+
+  private setTap(e: NodeEdge, capture: CaptureServer, point: string, on: boolean): boolean {
+    if (on) this.taps.set(point, capture);
+    else if (this.taps.get(point) === capture) this.taps.delete(point);
+    const n = this.live(e.name);
+    if (n === undefined) return false;
+    if (n.kind === 'host') return n.core.setTap(point, on);
+    return point.startsWith(`${n.name}.`) && n.portIndex.has(point.slice(n.name.length + 1));
+  }
+
+  /** The node as it runs now (a restart makes a fresh one), or undefined while it is killed. */
+  private live(name: string): SimNode | undefined {
+    return this.f.running(name) ? this.f.nodes.get(name) : undefined;
+  }
+
+  private host(name: string): SimHost {
+    return this.f.host(name);
+  }
+
+  private sw(name: string): SimSwitch {
+    const n = this.f.node(name);
+    if (n.kind !== 'switch') throw new VfabError('VFAB_NOT_FOUND', `${name} is a host, not a switch`);
+    return n;
+  }
+
+  /** Routes both kinds answer: links, events, counters reset, link admin state and faults, config. */
+  private commonRoutes(server: ControlServer, name: string): void {
+    const f = this.f;
+    const driver = this.o.driver;
+    const ends = () => [...f.node(name).ends.values()];
+    const endpoint = (iface: string) => {
+      const n = f.node(name);
+      if (!n.ends.has(iface)) throw new VfabError('VFAB_NOT_FOUND', `${name} has no link ${iface} (has: ${[...n.ends.keys()].join(', ')})`);
+      return `${name}.${iface}`;
+    };
+    const side = (iface: string) => (f.node(name).kind === 'host' ? { uplink: iface } : { port: iface });
+    server
+      .on('GET', '/control/links', () => ({ links: ends().map((e) => e.status()) }))
+      .on('GET', '/control/events', (req) => f.node(name).events.reply(Number(req.query.get('since') ?? 0), f.sched.nowMs()))
+      .on('POST', '/control/counters/reset', () => {
+        const n = f.node(name);
+        n.core.clearCounters();
+        for (const e of n.ends.values()) e.clearCounters();
+        return { reset: true, clockMs: f.sched.nowMs() };
+      })
+      .on('POST', '/control/links/:iface', async (req) => {
+        const up = req.body?.up !== false;
+        await driver.act({ kind: 'link', endpoint: endpoint(req.params.iface!), up });
+        return { ...side(req.params.iface!), up };
+      })
+      .on('POST', '/control/links/:iface/impair', async (req) => {
+        const ep = endpoint(req.params.iface!);
+        const body = (req.body ?? {}) as Record<string, unknown>;
+        await driver.act({ kind: 'impair', endpoint: ep, ...body, clear: Object.keys(body).length === 0 });
+        return { ...side(req.params.iface!), impairment: f.end(ep).status().impairment };
+      })
+      .on('POST', '/control/links/:iface/flap', (req) => {
+        const flap = f.end(endpoint(req.params.iface!)).flap(req.body ?? {});
+        return { ...side(req.params.iface!), flap };
+      })
+      .on('POST', '/control/config', (req) => this.reconfigure(name, req.body));
+  }
+
+  /** vfab set: the whole new model of one node, applied as the scenario driver's `set` step does. */
+  private reconfigure(name: string, body: unknown): { host?: string; switch?: string; changes: string[] } {
+    const b = body as { what?: unknown; host?: HostModel; switch?: SwitchModel } | undefined;
+    const what = typeof b?.what === 'string' ? b.what.slice(0, 500) : 'configuration change';
+    const t = this.f.topology;
+    const n = this.f.node(name);
+    if (n.kind === 'host') {
+      const next = b?.host;
+      if (typeof next !== 'object' || next === null || !Array.isArray(next.vswitches) || !Array.isArray(next.vms) || !Array.isArray(next.vmkernels) || next.name !== name) {
+        throw new VfabError('VFAB_HOST_CONFIG_BAD', `POST /control/config needs {host: the model of host ${name}} (vswitches, vms, vmkernels)`);
+      }
+      return { host: name, changes: this.f.reconfigure({ ...t, hosts: t.hosts.map((h) => (h.name === name ? next : h)) }, what) };
+    }
+    const next = b?.switch;
+    if (typeof next !== 'object' || next === null || !Array.isArray(next.ports) || next.name !== name) {
+      throw new VfabError('VFAB_USAGE', `POST /control/config needs {switch: the model of switch ${name}} (ports)`);
+    }
+    return { switch: name, changes: this.f.reconfigure({ ...t, switches: t.switches.map((s) => (s.name === name ? next : s)) }, what) };
+  }
+
+  private hostRoutes(server: ControlServer, name: string): void {
+    const f = this.f;
+    const loop = this.o.loop;
+    const scheduleTick = () => {
+      const n = this.live(name);
+      if (n?.kind === 'host') n.tick.schedule();
+      loop.kick();
+    };
+    const core = () => this.host(name).core;
+    // the guest routes of hostd, over whichever core runs now (a restart makes a fresh one)
+    const guests: GuestOps = {
+      pickNic: (vm, target, nic) => core().pickNic(vm, target, nic),
+      ping: (vm, nic, target, o) => core().ping(vm, nic, target, o),
+      listen: (vm, l) => core().listen(vm, l),
+      endpoint: (vm) => core().endpoint(vm),
+      applyGuestActions: (vm, a) => core().applyGuestActions(vm, a),
+      transmitFromVm: (vm, nic, frame) => core().transmitFromVm(vm, nic, frame),
+    };
+    const routeOpts = { scheduleTick, timeScale: this.o.timeScale, random: this.pingRandom };
+    server
+      .on('GET', '/control/status', () => {
+        const h = this.host(name);
+        return { ...f.hostStatus(h), vmkernelStack: h.core.vmkernelCounters(), clockMs: f.sched.nowMs(), simulated: true };
+      })
+      .on('GET', '/control/mac-table', () => ({ entries: core().macTable() }))
+      .on('POST', '/control/vms/:vm/power', async (req) => {
+        const vm = req.params.vm!;
+        core().isPoweredOn(vm); // VFAB_NOT_FOUND for a VM not on this host
+        await this.o.driver.act({ kind: 'power', vm, on: req.body?.on !== false });
+        return { vm, poweredOn: core().isPoweredOn(vm) };
+      })
+      .on('POST', '/control/vmkernels/:vmk/ping', (req) => {
+        const vmk = core().vmkernel(req.params.vmk!);
+        return runPing({
+          pickNic: () => vmk.index,
+          ping: (_h, _nic, target, o) => void vmk.ping(target, o),
+          listen: (_h, listener) => vmk.listen(listener),
+          endpoint: () => core().vmkernelEndpoint(),
+        }, name, req.body, routeOpts);
+      });
+    registerVmRoutes(server, guests, routeOpts);
+    const uplinks = this.host(name).config.host.vswitches.flatMap((v) => v.uplinks);
+    registerInjectRoutes(server, {
+      resolve: (point) => {
+        if (!point.startsWith(`${name}.`)) return guestInjectTarget(core(), point);
+        const vmnic = point.slice(name.length + 1);
+        if (!uplinks.includes(vmnic)) throw unknownInjectPoint(name, point, uplinks.map((u) => `${name}.${u}`));
+        return (frame) => core().receiveUplink(vmnic, frame);
+      },
+      afterBatch: scheduleTick,
+    }, this.host(name).events);
+  }
+
+  private switchRoutes(server: ControlServer, name: string): void {
+    const f = this.f;
+    server
+      .on('GET', '/control/status', () => {
+        const s = this.sw(name);
+        return { ...f.switchStatus(s), ports: switchPortRows(s.core), macAgingSeconds: s.core.macAgingMs() / 1000, portChannels: s.core.portChannels(), counters: s.core.counters(), clockMs: f.sched.nowMs(), simulated: true };
+      })
+      .on('GET', '/control/mac-table', () => ({ entries: this.sw(name).core.macTable() }))
+      .on('POST', '/control/mac-table/clear', (req) => ({ cleared: this.sw(name).core.clearMacTable(req.body ?? {}) }))
+      .on('POST', '/control/ports/:port/shutdown', async (req) => {
+        const shut = req.body?.shutdown !== false;
+        const s = this.sw(name);
+        if (!s.portIndex.has(req.params.port!)) throw new VfabError('VFAB_NOT_FOUND', `switch ${name} has no port ${req.params.port}`);
+        await this.o.driver.act({ kind: 'shut', endpoint: `${name}.${req.params.port}`, shutdown: shut });
+        return { port: req.params.port, shutdown: shut };
+      });
+    registerInjectRoutes(server, {
+      resolve: (point) => {
+        const s = this.sw(name);
+        const i = point.startsWith(`${name}.`) ? s.portIndex.get(point.slice(name.length + 1)) : undefined;
+        if (i === undefined) throw unknownInjectPoint(name, point, s.portNames.map((p) => `${name}.${p}`));
+        return (frame) => this.sw(name).receive(i, frame);
+      },
+      afterBatch: () => this.o.loop.kick(),
+    }, this.sw(name).events);
+  }
+}
