@@ -16,7 +16,7 @@
 
 import { EventEmitter } from 'node:events';
 import { VfabError } from '../../lib/errors.js';
-import type { Clock } from '../../lib/clock.js';
+import type { Clock, Random } from '../../lib/clock.js';
 import type { SimScheduler } from '../../lib/sim/scheduler.js';
 import { ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
@@ -46,8 +46,37 @@ import { attachHa } from '../ha/attach.js';
 import { HaRunner } from '../ha/runner.js';
 import type { SimFabric, SimHost } from './fabric.js';
 
-/** Virtual ms a storage command, answer or connection handshake message takes one way (loopback-like; a binary fraction, so sums of hops stay exact). */
+/** Virtual ms a storage command, answer or connection handshake message takes one way at least (loopback-like; a binary fraction, so sums of hops stay exact). */
 export const SIM_STORAGE_HOP_MS = 0.125;
+/**
+ * One step of the seeded jitter added to each storage hop (virtual ms): 2^-3, the finest binary fraction
+ * that event times (rounded to EVENT_TIME_DECIMALS = 3 decimals of a ms) show exactly, so sums of hops and
+ * step times stay exact.
+ */
+export const SIM_STORAGE_JITTER_STEP_MS = 0.125;
+/** A hop takes SIM_STORAGE_HOP_MS plus 0 to SIM_STORAGE_JITTER_STEPS - 1 jitter steps (0.125 to 0.5 ms), drawn evenly. */
+export const SIM_STORAGE_JITTER_STEPS = 4;
+
+/** One hop's latency: the fixed part plus whole jitter steps drawn from a host's `storage-hop:<host>` stream. */
+export function simHopMs(random: Random): number {
+  return SIM_STORAGE_HOP_MS + Math.floor(random() * SIM_STORAGE_JITTER_STEPS) * SIM_STORAGE_JITTER_STEP_MS;
+}
+
+/**
+ * One direction of a storage connection: each message arrives one jittered hop after it is sent, never
+ * before a message sent ahead of it on the same connection (a socket delivers in order; messages due at
+ * one instant run in the order they were sent).
+ */
+export class SimHopLine {
+  private lastAtMs = 0;
+  constructor(private readonly sched: SimScheduler, private readonly random: Random) {}
+
+  send(fn: () => void): void {
+    const at = Math.max(this.sched.nowMs() + simHopMs(this.random), this.lastAtMs);
+    this.lastAtMs = at;
+    this.sched.at(at, fn);
+  }
+}
 /** Fabric ms a control request may run past the wait it asked for before the driver gives up on it. */
 export const SIM_CONTROL_SLACK_MS = 10_000;
 /** Fabric ms a format (and the mounts after it) may take. */
@@ -148,9 +177,14 @@ export class SimBlockPath extends EventEmitter implements PathTransport {
   private closedError: VfabError | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: ScsiResult) => void; reject: (e: Error) => void }>();
+  /** Host to array, array to host. */
+  readonly up: SimHopLine;
+  readonly down: SimHopLine;
 
-  constructor(private readonly array: SimArray, readonly initiator: string, readonly luns: LunEntry[]) {
+  constructor(private readonly array: SimArray, readonly initiator: string, readonly luns: LunEntry[], random: Random) {
     super();
+    this.up = new SimHopLine(array.sched, random);
+    this.down = new SimHopLine(array.sched, random);
   }
 
   get connected(): boolean {
@@ -164,7 +198,7 @@ export class SimBlockPath extends EventEmitter implements PathTransport {
     const id = this.nextId++;
     return new Promise<ScsiResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.array.sched.after(SIM_STORAGE_HOP_MS, () => this.array.receive(this, id, copy));
+      this.up.send(() => this.array.receive(this, id, copy));
     });
   }
 
@@ -221,15 +255,20 @@ function helloAck(sessionId: number, maxInFlight: number, capacityBytes: number)
  */
 export class SimNasSocket extends EventEmitter implements NasSocket {
   readyState = 1;
+  /** Host to array, array to host. */
+  readonly up: SimHopLine;
+  readonly down: SimHopLine;
 
-  constructor(private readonly array: SimArray, readonly share: ShareStore) {
+  constructor(private readonly array: SimArray, readonly share: ShareStore, random: Random) {
     super();
+    this.up = new SimHopLine(array.sched, random);
+    this.down = new SimHopLine(array.sched, random);
   }
 
   send(data: Buffer): void {
     if (this.readyState !== 1) return;
     const copy = Buffer.from(data);
-    this.array.sched.after(SIM_STORAGE_HOP_MS, () => this.array.nasMessage(this, copy));
+    this.up.send(() => this.array.nasMessage(this, copy));
   }
 
   /** A message from the array arrives. */
@@ -287,11 +326,11 @@ export class SimArray {
   }
 
   /** A NAS connection's HELLO reached the array: a session on the share, or refused. */
-  acceptNas(share: string, maxInFlight: number): { socket: SimNasSocket; ack: ReturnType<typeof helloAck> } {
+  acceptNas(share: string, maxInFlight: number, random: Random): { socket: SimNasSocket; ack: ReturnType<typeof helloAck> } {
     if (!this.running) throw new VfabError(NAS_ERROR.DISCONNECTED, `cannot connect to array ${this.model.name}: it is not running`);
     const store = this.shares?.get(share);
     if (store === undefined) throw new VfabError(NAS_ERROR.NO_SUCH_SHARE, `no share "${share}" on this array`);
-    const socket = new SimNasSocket(this, store);
+    const socket = new SimNasSocket(this, store, random);
     this.nasSockets.add(socket);
     return { socket, ack: helloAck(++this.nasSessions, Math.min(maxInFlight, NAS_MAX_IN_FLIGHT), store.capacityBytes) };
   }
@@ -307,7 +346,7 @@ export class SimArray {
       const reply = (r: NasReply): void => {
         if (gen !== this.generation || !this.nasSockets.has(socket)) return;
         const bytes = encodeNasMessage([r]);
-        this.sched.after(SIM_STORAGE_HOP_MS, () => socket.deliver(bytes));
+        socket.down.send(() => socket.deliver(bytes));
       };
       executeNasRequest(socket.share, rec).then(reply, () => reply({ type: NAS_RECORD.REPLY, id: rec.id, op: rec.op, flags: 0, status: NAS_STATUS.IO, attrs: undefined, value: 0, data: undefined }));
     }
@@ -322,9 +361,9 @@ export class SimArray {
   }
 
   /** A path connects (its handshake reached the array): a new session, or refused while the array is down. */
-  accept(initiator: string): SimBlockPath {
+  accept(initiator: string, random: Random): SimBlockPath {
     if (!this.running) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `connection refused: array ${this.model.name} is not running`);
-    const p = new SimBlockPath(this, initiator, this.lunEntries());
+    const p = new SimBlockPath(this, initiator, this.lunEntries(), random);
     this.paths.add(p);
     return p;
   }
@@ -335,7 +374,7 @@ export class SimArray {
     const answer = (r: ScsiResult | Error): void => {
       if (gen !== this.generation || !path.connected) return; // the array died meanwhile: no answer
       const copy = r instanceof Error ? r : { ...r, ...(r.dataIn ? { dataIn: Buffer.from(r.dataIn) } : {}) };
-      this.sched.after(SIM_STORAGE_HOP_MS, () => path.deliver(id, copy));
+      path.down.send(() => path.deliver(id, copy));
     };
     this.array.execute(cmd).then(answer, (e: Error) => answer(e instanceof VfabError ? e : new VfabError('VFAB_BLOCK_SCSI_ERROR', e.message)));
   }
@@ -354,11 +393,11 @@ export class SimArray {
     this.array = undefined;
     const paths = [...this.paths];
     this.paths.clear();
-    for (const p of paths) this.sched.after(SIM_STORAGE_HOP_MS, () => p.lost('connection closed (1006)'));
+    for (const p of paths) p.down.send(() => p.lost('connection closed (1006)'));
     const sockets = [...this.nasSockets];
     this.nasSockets.clear();
     this.shares = undefined;
-    for (const x of sockets) this.sched.after(SIM_STORAGE_HOP_MS, () => x.closed());
+    for (const x of sockets) x.down.send(() => x.closed());
     return true;
   }
 }
@@ -376,6 +415,8 @@ interface SimHostStorage {
 export class SimStorage {
   readonly arrays = new Map<string, SimArray>();
   private readonly hosts = new Map<string, SimHostStorage>();
+  /** Each host's `storage-hop:<host>` stream: the jitter of its storage hops (kept across a restart). */
+  private readonly hops = new Map<string, Random>();
   readonly pump: SimPump;
   /** What failed to start (an HA agent's configuration, an array's attach), for the run's warnings. */
   readonly warnings: string[] = [];
@@ -452,6 +493,16 @@ export class SimStorage {
     if (this.started) this.attach(hs);
   }
 
+  /**
+   * What hostd gives its vMotion service of the host's storage (daemons/hostd.ts): its datastores (lock
+   * hand-over, adopting a VM, the datastores the pre-checks see) and its disk registry (a VM's datastore
+   * disks move with it). Undefined for a host without storage code in this run.
+   */
+  vmotionHooks(host: string): { datastores: HostDatastores; storage: HostStorage } | undefined {
+    const hs = this.hosts.get(host);
+    return hs === undefined ? undefined : { datastores: hs.datastores, storage: hs.storage };
+  }
+
   /** A host was killed: its paths close at the arrays; its code is gone (its timers were cancelled). */
   hostKilled(name: string): void {
     const hs = this.hosts.get(name);
@@ -470,16 +521,24 @@ export class SimStorage {
     if (Object.keys(arrays).length > 0) hs.storage.attach({ arrays }).catch((e: Error) => this.warnings.push(`${hs.host.name}: storage not attached: ${e.message}`));
   }
 
+  /** The stream a host's storage hops draw their jitter from. */
+  private hopRandom(host: string): Random {
+    let r = this.hops.get(host);
+    if (r === undefined) this.hops.set(host, (r = this.f.random.stream(`storage-hop:${host}`)));
+    return r;
+  }
+
   /** A path's connection: the handshake reaches the array one hop later, its answer one hop after that. */
   private connect(h: SimHost, paths: Set<SimBlockPath>, url: string): Promise<PathTransport> {
     const name = /^sim:\/\/([^/]+)\//.exec(url)?.[1] ?? '';
     const array = this.arrays.get(name);
     const initiator = `iqn.2026-11.vfab:${h.name}`;
     return new Promise<PathTransport>((resolve, reject) => {
-      h.timers.after(2 * SIM_STORAGE_HOP_MS, () => {
+      const random = this.hopRandom(h.name);
+      h.timers.after(simHopMs(random) + simHopMs(random), () => {
         try {
           if (array === undefined) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `no array at ${url}`);
-          const p = array.accept(initiator);
+          const p = array.accept(initiator, random);
           paths.add(p);
           p.once('close', () => paths.delete(p));
           resolve(p);
@@ -495,10 +554,11 @@ export class SimStorage {
     const name = /^sim:\/\/([^/]+)\//.exec(opts.url)?.[1] ?? '';
     const array = this.arrays.get(name);
     return new Promise<NasClient>((resolve, reject) => {
-      h.timers.after(2 * SIM_STORAGE_HOP_MS, () => {
+      const random = this.hopRandom(h.name);
+      h.timers.after(simHopMs(random) + simHopMs(random), () => {
         try {
           if (array === undefined) throw new VfabError(NAS_ERROR.DISCONNECTED, `cannot connect to ${opts.url}: no such array`);
-          const { socket, ack } = array.acceptNas(opts.share, opts.maxInFlight ?? NAS_DEFAULT_IN_FLIGHT);
+          const { socket, ack } = array.acceptNas(opts.share, opts.maxInFlight ?? NAS_DEFAULT_IN_FLIGHT, random);
           sockets.add(socket);
           socket.once('close', () => sockets.delete(socket));
           resolve(NasClient.attach(socket, ack));
