@@ -3,7 +3,8 @@
 // host runs the storage code its daemon runs (daemons/host-storage.ts with its multipath client,
 // daemons/datastore/host-datastores.ts and driver.ts) with the daemon's I/O replaced: its storage paths
 // are in-process transports (SimBlockPath) whose commands reach the array, and whose answers come back,
-// SIM_STORAGE_HOP_MS of virtual time later each way; its timers are timers of the host's scheduler group
+// one hop of virtual time later each way (SIM_STORAGE_HOP_MS plus seeded jitter from the host's stream
+// `storage-hop:<host>`, in whole SIM_STORAGE_JITTER_STEP_MS, in order per connection: SimHopLine); its timers are timers of the host's scheduler group
 // (a killed host's timers never fire), its wall clock is the virtual clock and its random bytes come from
 // the run seed (daemons/sim/timers.ts). Control requests the scenario driver makes (power-on, format,
 // files, faults) go to the routes the daemons register, through SimControl, with their JSON copied as
