@@ -18,7 +18,7 @@
 import { EventEmitter } from 'node:events';
 import { VfabError } from '../../lib/errors.js';
 import type { Clock, Random } from '../../lib/clock.js';
-import type { SimScheduler } from '../../lib/sim/scheduler.js';
+import { SimTimerGroup, type SimScheduler } from '../../lib/sim/scheduler.js';
 import { ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
 import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
@@ -33,7 +33,12 @@ import { simRunsStorage } from '../../lib/sim/support.js';
 import type { ControlHandler, ControlServer } from '../common/server.js';
 import { HostStorage } from '../host-storage.js';
 import { HostDatastores, MAX_POWER_ON_WAIT_MS, VM_STARTUP_MOUNT_WAIT_MS } from '../datastore/host-datastores.js';
-import type { PathTransport } from '../storage/multipath-client.js';
+import { pathProtocol, type PathTransport } from '../storage/multipath-client.js';
+import { arrayIqn, IscsiPortal, type PortalSocket } from '../storage/iscsi-portal.js';
+import { parseIscsiUrl } from '../storage/iscsi-url.js';
+import { connectIscsiClient, pathIsid, type IscsiSocket } from '../storage/iscsi-client.js';
+import { InFlightBudget, MAX_ARRAY_IN_FLIGHT_BYTES } from '../storage/block-server.js';
+import type { Timers } from '../common/timers.js';
 import { NasClient, type NasClientOptions, type NasSocket } from '../storage/nas-client.js';
 import { MemoryNasKv } from '../../lib/nas/kv.js';
 import { openShares } from '../../lib/nas/shares.js';
@@ -88,6 +93,11 @@ const SIM_REATTACH_TIMEOUT_MS = 30_000;
 /** The URL a simulated host attaches an array by (its NAS endpoint ends in /nas instead). */
 export function simArrayUrl(array: string): string {
   return `sim://${array}/block`;
+}
+
+/** The URL of an array's iSCSI target for a host whose paths to it are iSCSI (the host part names the array). */
+export function simIscsiUrl(array: string): string {
+  return `iscsi://${array}/${arrayIqn(array)}`;
 }
 
 /**
@@ -169,6 +179,85 @@ export class SimControl {
       return JSON.parse(JSON.stringify(value ?? { ok: true })) as T;
     }
     throw new VfabError('VFAB_NOT_FOUND', `${method} ${path}`);
+  }
+}
+
+/**
+ * One end of an in-process byte connection (an iSCSI path): what the portal and the iSCSI client use of a
+ * net.Socket. Bytes written arrive at the other end one jittered hop later, in order (SimHopLine); closing
+ * one end closes the other after the bytes written before it, as a TCP FIN does.
+ */
+export class SimByteSocket extends EventEmitter {
+  destroyed = false;
+  readonly writableLength = 0;
+  peer: SimByteSocket | undefined;
+  private readonly line: SimHopLine;
+
+  constructor(private readonly sched: SimScheduler, random: Random, readonly remoteAddress: string, readonly remotePort: number) {
+    super();
+    this.line = new SimHopLine(sched, random);
+  }
+
+  /** A connected pair: [the host's end, the array's end]. */
+  static pair(sched: SimScheduler, random: Random, host: string, array: string, port: number): [SimByteSocket, SimByteSocket] {
+    const a = new SimByteSocket(sched, random, array, 3260);
+    const b = new SimByteSocket(sched, random, host, port);
+    a.peer = b;
+    b.peer = a;
+    return [a, b];
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+  cork(): void {}
+  uncork(): void {}
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+
+  write(data: Uint8Array): boolean {
+    if (this.destroyed) return false;
+    const copy = Buffer.from(data); // the bytes go on the wire now
+    const peer = this.peer!;
+    this.line.send(() => peer.arrive(copy));
+    return true;
+  }
+
+  private arrive(b: Buffer): void {
+    if (!this.destroyed) this.emit('data', b);
+  }
+
+  end(): this {
+    return this.destroy();
+  }
+
+  destroySoon(): void {
+    this.destroy();
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.dropByHost();
+    this.sched.after(0, () => this.emit('close', false)); // as Node, after the call returns
+    return this;
+  }
+
+  /** This end is gone without a word to its own side (its process died): only the far end sees the close. */
+  dropByHost(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const peer = this.peer!;
+    this.line.send(() => peer.remoteClosed());
+  }
+
+  private remoteClosed(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit('close', false);
   }
 }
 
@@ -309,8 +398,12 @@ export class SimArray {
   /** Bumped at each kill: answers computed before it are dropped. */
   private generation = 0;
   private readonly paths = new Set<SimBlockPath>();
+  /** The iSCSI portal (daemons/storage/iscsi-portal.ts) when the array has one, its timers and connections. */
+  portal: IscsiPortal | undefined;
+  private portalTimers: SimTimerGroup | undefined;
+  private readonly iscsiSockets = new Set<SimByteSocket>();
 
-  constructor(readonly model: ArrayModel, readonly sched: SimScheduler) {}
+  constructor(readonly model: ArrayModel, readonly sched: SimScheduler, private readonly random: Random) {}
 
   /** Opens the array over its store (the LUNs of the topology created or kept), as stored starts. */
   async start(): Promise<void> {
@@ -323,7 +416,26 @@ export class SimArray {
     // share mtimes on the virtual clock (ns), as stored stamps them with its wall clock
     this.shares = await openShares(this.nasKv, this.model.shares.map((x) => ({ name: x.name, sizeMB: x.sizeMB })), () => BigInt(Math.round(this.sched.nowMs() * 1e6)));
     this.array = array;
+    if (this.model.iscsi !== undefined) {
+      // the portal stored runs (same access rules), handed in-process connections instead of listening
+      const group = (this.portalTimers = new SimTimerGroup(this.sched));
+      const { port: _port, ...access } = this.model.iscsi;
+      this.portal = new IscsiPortal({
+        target: array, arrayName: this.model.name, budget: new InFlightBudget(MAX_ARRAY_IN_FLIGHT_BYTES), host: this.model.name, port: 0,
+        lunNumbers: () => array.listLuns().map((l) => l.lun), logicalUnitReset: (lun) => array.logicalUnitReset(lun),
+        onInitiatorGone: (initiator) => array.nexusLoss(initiator), log: () => {}, now: () => this.sched.nowMs(), access,
+        timers: simTimers(group, this.random),
+      });
+    }
     this.running = true;
+  }
+
+  /** An iSCSI path's TCP connection reached the portal: the array's end of the pair; refused while down. */
+  acceptIscsi(socket: SimByteSocket): void {
+    if (!this.running || this.portal === undefined) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `cannot connect to iSCSI portal of ${this.model.name}: connection refused`);
+    this.iscsiSockets.add(socket);
+    socket.once('close', () => this.iscsiSockets.delete(socket));
+    this.portal.acceptConnection(socket as unknown as PortalSocket);
   }
 
   /** A NAS connection's HELLO reached the array: a session on the share, or refused. */
@@ -399,6 +511,12 @@ export class SimArray {
     this.nasSockets.clear();
     this.shares = undefined;
     for (const x of sockets) x.down.send(() => x.closed());
+    // the portal's process is gone: its timers with it, every iSCSI connection closes at the host one hop later
+    this.portalTimers?.cancelAll();
+    this.portal = undefined;
+    const iscsi = [...this.iscsiSockets];
+    this.iscsiSockets.clear();
+    for (const x of iscsi) x.dropByHost();
     return true;
   }
 }
@@ -411,6 +529,8 @@ interface SimHostStorage {
   control: SimControl;
   paths: Set<SimBlockPath>;
   nas: Set<SimNasSocket>;
+  /** The host's ends of its iSCSI paths. */
+  iscsi: Set<SimByteSocket>;
 }
 
 export class SimStorage {
@@ -418,6 +538,8 @@ export class SimStorage {
   private readonly hosts = new Map<string, SimHostStorage>();
   /** Each host's `storage-hop:<host>` stream: the jitter of its storage hops (kept across a restart). */
   private readonly hops = new Map<string, Random>();
+  /** Source ports of simulated iSCSI connections (shown as the portal's `remote`). */
+  private iscsiPorts = 0;
   readonly pump: SimPump;
   /** What failed to start (an HA agent's configuration, an array's attach), for the run's warnings. */
   readonly warnings: string[] = [];
@@ -425,7 +547,7 @@ export class SimStorage {
 
   constructor(private readonly f: SimFabric) {
     this.pump = new SimPump(f.sched);
-    for (const a of f.topology.arrays) this.arrays.set(a.name, new SimArray(a, f.sched));
+    for (const a of f.topology.arrays) this.arrays.set(a.name, new SimArray(a, f.sched, f.random.stream(`array-random:${a.name}`)));
   }
 
   /**
@@ -457,6 +579,7 @@ export class SimStorage {
     const control = new SimControl();
     const paths = new Set<SimBlockPath>();
     const nas = new Set<SimNasSocket>();
+    const iscsi = new Set<SimByteSocket>();
     const config = h.config;
     const datastores: HostDatastores = new HostDatastores({
       host: h.name, datastores: config.host.datastores ?? [], clock, timeScale: 1, events: h.events,
@@ -472,7 +595,7 @@ export class SimStorage {
       server: control.server, config, token: '', events: h.events, clock, timers,
       onAttached: (array) => datastores.arrayAttached(array),
       datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk),
-      connectTransport: (url, _path) => this.connect(h, paths, url),
+      connectTransport: (url, path) => (pathProtocol(url) === 'iscsi' ? this.connectIscsi(h, iscsi, timers, url, path) : this.connect(h, paths, url)),
     });
     storage.register(control.server);
     datastores.register(control.server);
@@ -484,7 +607,7 @@ export class SimStorage {
         datastores, scheduleTick: () => h.tick.schedule(), timers, runnerClass: HaRunner,
       }).catch((e: Error) => this.warnings.push(`${h.name}: HA agent not started: ${e.message}`));
     }
-    const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas };
+    const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas, iscsi };
     this.hosts.set(h.name, hs);
     // VMs with datastore disks power on once their datastore is mounted and their files are locked
     for (const vm of config.host.vms) {
@@ -512,13 +635,15 @@ export class SimStorage {
     hs.paths.clear();
     for (const x of hs.nas) x.dropByHost();
     hs.nas.clear();
+    for (const x of hs.iscsi) x.dropByHost();
+    hs.iscsi.clear();
     this.hosts.delete(name);
   }
 
   /** POST /control/storage/arrays with the running arrays this host sees. */
   private attach(hs: SimHostStorage): void {
     const arrays: Record<string, string> = {};
-    for (const s of hs.host.config.host.storage) if (this.arrays.get(s.array)?.running) arrays[s.array] = simArrayUrl(s.array);
+    for (const s of hs.host.config.host.storage) if (this.arrays.get(s.array)?.running) arrays[s.array] = s.protocol === 'iscsi' ? simIscsiUrl(s.array) : simArrayUrl(s.array);
     if (Object.keys(arrays).length > 0) hs.storage.attach({ arrays }).catch((e: Error) => this.warnings.push(`${hs.host.name}: storage not attached: ${e.message}`));
   }
 
@@ -547,6 +672,37 @@ export class SimStorage {
           reject(e as Error);
         }
       });
+    });
+  }
+
+  /**
+   * An iSCSI path: the daemons' iSCSI client (daemons/storage/iscsi-client.ts: login with the topology's
+   * CHAP, LUN discovery, commands as PDUs) over an in-process byte connection to the array's portal; the
+   * TCP handshake takes two hops, every write one jittered hop. The ISID is the path's, as in hostd.
+   */
+  private connectIscsi(h: SimHost, sockets: Set<SimByteSocket>, timers: Timers, url: string, path: number): Promise<PathTransport> {
+    // (loaded with this module, not on demand as hostd does: a dynamic import would settle on the wall clock)
+    const random = this.hopRandom(h.name);
+    const name = parseIscsiUrl(url)?.host ?? '';
+    const chap = h.config.iscsiTargets?.[name]?.chap;
+    const dial = (): Promise<SimByteSocket> => new Promise((resolve, reject) => {
+      h.timers.after(simHopMs(random) + simHopMs(random), () => {
+        try {
+          const array = this.arrays.get(name);
+          if (array === undefined) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `no array at ${url}`);
+          const [mine, theirs] = SimByteSocket.pair(this.f.sched, random, h.name, name, ++this.iscsiPorts);
+          array.acceptIscsi(theirs);
+          sockets.add(mine);
+          mine.once('close', () => sockets.delete(mine));
+          resolve(mine);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+    return connectIscsiClient({
+      url, initiator: `iqn.2026-11.vfab:${h.name}`, isid: pathIsid(path), ...(chap ? { chap } : {}), timers,
+      dial: async () => (await dial()) as unknown as IscsiSocket,
     });
   }
 
