@@ -1,19 +1,21 @@
 // Storage in the simulated fabric (docs/simulation.md "Storage"): each storage array of the topology runs
-// in this process (lib/storage/array.ts over an in-memory block store, as `stored --memory` does), and each
-// host runs the storage code its daemon runs (daemons/host-storage.ts with its multipath client,
-// daemons/datastore/host-datastores.ts and driver.ts) with the daemon's I/O replaced: its storage paths
-// are in-process transports (SimBlockPath) whose commands reach the array, and whose answers come back,
-// one hop of virtual time later each way (SIM_STORAGE_HOP_MS plus seeded jitter from the host's stream
-// `storage-hop:<host>`, in whole SIM_STORAGE_JITTER_STEP_MS, in order per connection: SimHopLine); its timers are timers of the host's scheduler group
-// (a killed host's timers never fire), its wall clock is the virtual clock and its random bytes come from
-// the run seed (daemons/sim/timers.ts). Control requests the scenario driver makes (power-on, format,
-// files, faults) go to the routes the daemons register, through SimControl, with their JSON copied as
-// over HTTP. Everything asynchronous runs on the virtual clock through SimPump, which lets promise
-// continuations run at the virtual instant that resolved them. Killing an array drops the commands in
-// flight and closes every path to it (hosts see their paths fail, as when stored dies); restarting it
-// opens the same store again (LUN contents kept, as a LevelDB array keeps its directory). Killing a host
-// closes its paths at the array (its SCSI-2 reservations go, as on an I_T nexus loss). Leaves out NAS
-// shares, iSCSI paths and HA agents (lib/sim/support.ts refuses them), and the arrays' own control API.
+// in this process (lib/storage/array.ts over an in-memory block store, as `stored --memory` does, its NAS
+// shares and, when it has one, its iSCSI portal), and each host runs the storage code its daemon runs
+// (daemons/host-storage.ts with its multipath client, daemons/datastore/host-datastores.ts and driver.ts,
+// its HA agent) with the daemon's I/O replaced: a block-protocol path is an in-process transport
+// (SimBlockPath) whose commands reach the array, and whose answers come back, one hop of virtual time
+// later each way; an iSCSI path is the daemons' iSCSI client and the array's portal over an in-process
+// byte pair (SimByteSocket); a NAS connection is a SimNasSocket. A hop is SIM_STORAGE_HOP_MS plus seeded
+// jitter from the host's stream `storage-hop:<host>`, in whole SIM_STORAGE_JITTER_STEP_MS, in order per
+// connection (SimHopLine). Its timers are timers of the host's scheduler group (a killed host's timers
+// never fire), its wall clock is the virtual clock and its random bytes come from the run seed
+// (daemons/sim/timers.ts). Control requests the scenario driver makes (power-on, format, files, faults)
+// go to the routes the daemons register, through SimControl, with their JSON copied as over HTTP.
+// Everything asynchronous runs on the virtual clock through SimPump, which lets promise continuations run
+// at the virtual instant that resolved them. Killing an array drops the commands in flight and closes
+// every path to it (hosts see their paths fail, as when stored dies); restarting it opens the same store
+// again (LUN contents kept, as a LevelDB array keeps its directory). Killing a host closes its paths at
+// the array (its SCSI-2 reservations go, as on an I_T nexus loss). Leaves out the arrays' own control API.
 
 import { EventEmitter } from 'node:events';
 import { VfabError } from '../../lib/errors.js';
