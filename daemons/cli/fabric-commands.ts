@@ -6,7 +6,7 @@ import { renderQemuGuests } from './qemu-status.js';
 import fs from 'node:fs';
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, daemonForEndpoint, suggest, salvageDaemons, statePath, type DaemonRecord } from '../fabric/state.js';
+import { readState, removeState, daemonForEndpoint, suggest, salvageDaemons, statePath, type DaemonRecord } from '../fabric/state.js';
 import { checkDaemonPid, packedHostState, processIdentity } from '../fabric/pid-identity.js';
 import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, EXIT_OK, EXIT_NO_FABRIC, EXIT_USAGE, UsageError } from './io.js';
 import { tlsDirFiles } from '../common/tls.js';
@@ -130,6 +130,13 @@ the file is moved aside to state.json.corrupt, and the exit code is 2 (the state
     } catch (e) {
       if (e instanceof VfabError && e.code === 'VFAB_STATE_CORRUPT') return downFromCorruptState(e, values.json, io);
       throw e;
+    }
+    if (state.remote) { // vfab k8s connect: nothing runs here; only the connection is forgotten
+      if (values.purge) throw new UsageError(`--purge: fabric ${state.fabric} runs on Kubernetes behind ${state.remote.gateway}; its arrays' data is on their volumes (kubectl delete pvc)`);
+      removeState();
+      if (values.json) printJson(io, { fabric: state.fabric, forgot: state.remote.gateway, stopped: [] });
+      else io.out(`forgot the connection to fabric ${state.fabric} at ${state.remote.gateway}; no process was signalled, the fabric keeps running on Kubernetes (kubectl delete -f ... stops it)`);
+      return EXIT_OK;
     }
     const result = await fabricDown(state, undefined, { purge: values.purge });
     for (const n of result.notSignalled) io.err(`${n.reason}: not signalled`);

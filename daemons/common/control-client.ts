@@ -19,6 +19,11 @@ export interface DaemonAddress {
   tls?: boolean;
   /** The CA that signed its certificate (PEM file); default: Node's trusted CAs (and NODE_EXTRA_CA_CERTS). */
   caFile?: string;
+  /**
+   * A path in front of every control and WebSocket path: a node reached through the Kubernetes gateway
+   * (`vfab k8s connect`) is `/daemons/NAME` at the gateway's address.
+   */
+  basePath?: string;
 }
 
 const caCache = new Map<string, Buffer>();
@@ -36,12 +41,12 @@ export function tlsClientOptions(daemon: DaemonAddress): { ca?: Buffer } {
 
 /** ws://HOST:PORT or wss://HOST:PORT of a daemon, followed by `path`. */
 export function daemonWsUrl(daemon: DaemonAddress, path: string): string {
-  return `${scheme('ws', daemon.tls)}://${daemon.host ?? '127.0.0.1'}:${daemon.port}${path}`;
+  return `${scheme('ws', daemon.tls)}://${daemon.host ?? '127.0.0.1'}:${daemon.port}${daemon.basePath ?? ''}${path}`;
 }
 
 /** "host esx1 (127.0.0.1:4711)" or "daemon at 127.0.0.1:4711". */
 export function describeDaemon(d: DaemonAddress): string {
-  const at = `${d.host ?? '127.0.0.1'}:${d.port}`;
+  const at = `${d.host ?? '127.0.0.1'}:${d.port}${d.basePath ? ` via ${d.basePath}` : ''}`;
   return d.name ? `${d.kind ?? 'daemon'} ${d.name} (${at})` : `daemon at ${at}`;
 }
 
@@ -60,7 +65,7 @@ export async function control<T = any>(
   body?: unknown,
   timeoutMs = CONTROL_TIMEOUT_MS,
 ): Promise<T> {
-  const url = `${scheme('http', daemon.tls)}://${daemon.host ?? '127.0.0.1'}:${daemon.port}${path}`;
+  const url = `${scheme('http', daemon.tls)}://${daemon.host ?? '127.0.0.1'}:${daemon.port}${daemon.basePath ?? ''}${path}`;
   const payload = body !== undefined ? Buffer.from(JSON.stringify(body)) : undefined;
   const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const unreachable = (why: string) => reject(new VfabError('VFAB_CONTROL_UNREACHABLE', `cannot reach ${describeDaemon(daemon)}: ${why}`, { daemon: daemon.name, url }));

@@ -51,7 +51,7 @@ export async function readPointCounters(state: FabricState, points: string[]): P
  * (killed, restarting) is left out, not thrown: callers compare two readings (vfab ping's MTU drops).
  */
 export async function fabricCounterPoints(state: FabricState): Promise<CounterPoint[]> {
-  const nodes = state.daemons.filter((d) => (d.kind === 'host' || d.kind === 'switch') && isAlive(d.pid));
+  const nodes = state.daemons.filter((d) => (d.kind === 'host' || d.kind === 'switch') && (d.remote === true || isAlive(d.pid)));
   const each = await Promise.all(nodes.map((d) => nodeCounterPoints(state, d).catch(() => [] as CounterPoint[])));
   return each.flat();
 }

@@ -31,6 +31,8 @@ export interface DaemonIdentity {
    */
   group?: string;
   groupFile?: string;
+  /** A node behind the Kubernetes gateway (vfab k8s connect): no local process to check or signal. */
+  remote?: true;
 }
 
 /** The process behind a record: the daemon itself, for a packed host its group, for a simulated node the sim process. */
@@ -125,6 +127,7 @@ export function processArgs(pid: number): string[] | undefined {
  * command line is gone, its start time is not): what to wait on after signalling it.
  */
 export function stillExists(rec: DaemonIdentity): boolean {
+  if (rec.remote) return false;
   if (!isAlive(rec.pid) || packedWorkerGone(rec)) return false;
   if (rec.startTime === undefined) return true;
   const now = processStartTime(rec.pid);
@@ -133,6 +136,7 @@ export function stillExists(rec: DaemonIdentity): boolean {
 
 /** Checks that `rec.pid` is still the daemon `rec.name` that vfab started (never signals anything). */
 export function checkDaemonPid(rec: DaemonIdentity): PidState {
+  if (rec.remote) return { state: 'running' }; // on another machine: whether it answers shows in its control calls
   if (rec.group !== undefined) {
     const group = checkDaemonPid(processIdentity(rec));
     return group.state === 'running' && packedWorkerGone(rec) ? { state: 'gone' } : group;

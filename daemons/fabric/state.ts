@@ -48,6 +48,12 @@ export interface DaemonRecord {
    * fabric (vfab up --sim) serves every host and switch from one process (FabricState.sim).
    */
   process?: string;
+  /**
+   * A node of a fabric on Kubernetes reached through its gateway (vfab k8s connect): no local process
+   * (`pid` 0, never signalled), control and capture at the gateway under `basePath` (/daemons/NAME).
+   */
+  remote?: true;
+  basePath?: string;
 }
 
 /** The one process of a simulated fabric (vfab up --sim, daemons/simd.ts): every node's record has its pid. */
@@ -79,6 +85,8 @@ export interface FabricState {
   daemons: DaemonRecord[];
   /** Set when the fabric is simulated in one process (vfab up --sim; docs/simulation.md). */
   sim?: SimProcessRecord;
+  /** Set when the fabric runs on Kubernetes and this file only records how to reach its gateway (vfab k8s connect). */
+  remote?: { gateway: string; caFile?: string };
   /**
    * Which daemon serves each VM's guest routes (/control/vms/:vm/...): its host, or for an external VM
    * its own vm daemon (named like the VM).
@@ -126,7 +134,7 @@ function isDaemonRecord(d: unknown): d is DaemonRecord {
   return (
     typeof r === 'object' && r !== null && typeof r.name === 'string' && r.name !== '' &&
     (r.kind === 'host' || r.kind === 'switch' || r.kind === 'array' || r.kind === 'vm') &&
-    Number.isInteger(r.pid) && r.pid! > 0 && Number.isInteger(r.port) && r.port! > 0 && r.port! <= 65535 &&
+    Number.isInteger(r.pid) && (r.pid! > 0 || (r.pid === 0 && r.remote === true)) && Number.isInteger(r.port) && r.port! > 0 && r.port! <= 65535 &&
     typeof r.logFile === 'string' && (r.startTime === undefined || typeof r.startTime === 'string')
   );
 }

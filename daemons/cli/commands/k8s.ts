@@ -27,13 +27,23 @@ export function gatewayAddress(url: string, caFile: string | undefined): DaemonA
   return { host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]), tls: m[1] === 'https', ...(caFile !== undefined ? { caFile } : {}), name: 'vfab-gateway', kind: 'gateway' };
 }
 
-function gatewayToken(): string {
+function gatewayToken(tokenFile?: string): string {
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new UsageError(`--token-file ${tokenFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    if (!/^\S{1,4096}$/.test(text)) throw new UsageError(`--token-file ${tokenFile}: must hold one token (one line, no spaces)`);
+    return text;
+  }
   const t = process.env.VFAB_TOKEN;
   if (!t) throw new UsageError('VFAB_TOKEN is not set: export the fabric token (kubectl -n NS get secret vfab-token -o jsonpath={.data.token} | base64 -d)');
   return t;
 }
 
-interface GatewayDaemon { name: string; kind: string; address: string; reachable: boolean; wired: boolean; clockOffsetMs?: number; clockRttMs?: number; error?: string }
+interface GatewayDaemon { name: string; kind: string; vms?: string[]; address: string; reachable: boolean; wired: boolean; clockOffsetMs?: number; clockRttMs?: number; error?: string }
 
 async function status(io: CliIo, gw: DaemonAddress, json: boolean): Promise<number> {
   const f = await control<{ namespace: string; daemons: GatewayDaemon[] }>(gw, gatewayToken(), 'GET', '/fabric');
@@ -55,6 +65,42 @@ async function events(io: CliIo, gw: DaemonAddress, json: boolean): Promise<numb
     else io.out(`${e.timeMs.toFixed(3).padStart(12)} ms  ${formatTimelineLine(toTimelineEntry(e, 0), 3)}`);
   }
   if (r.dropped > 0) io.err(`(${r.dropped} older events left out)`);
+  return EXIT_OK;
+}
+
+/**
+ * Records the gateway as this directory's fabric (.vfab/state.json): one node per daemon, each reached at
+ * the gateway under /daemons/NAME, marked remote (no PID: nothing here is signalled). Every ordinary
+ * command then runs against it; vfab down forgets it.
+ */
+async function connect(io: CliIo, url: string, gw: DaemonAddress, tokenFile: string | undefined, json: boolean): Promise<number> {
+  const { assertNoFabricRunning, writeState, stateDir, statePath } = await import('../../fabric/state.js');
+  const { takeClockAnchor } = await import('../../common/fabric-clock.js');
+  assertNoFabricRunning();
+  const token = gatewayToken(tokenFile);
+  const f = await control<{ namespace: string; daemons: GatewayDaemon[] }>(gw, token, 'GET', '/fabric');
+  const daemons = f.daemons.filter((d): d is GatewayDaemon & { kind: 'host' | 'switch' | 'array' } => d.kind === 'host' || d.kind === 'switch' || d.kind === 'array');
+  const vmHosts: Record<string, string> = {};
+  for (const d of daemons) for (const vm of d.vms ?? []) vmHosts[vm] = d.name;
+  const fabric = `${f.namespace}@${gw.host}:${gw.port}`;
+  writeState({
+    fabric,
+    topologyFile: '',
+    token,
+    startedAt: new Date().toISOString(),
+    timeScale: 1,
+    clock: takeClockAnchor(),
+    runDir: stateDir(),
+    daemons: daemons.map((d) => ({ name: d.name, kind: d.kind, pid: 0, port: gw.port, host: gw.host, logFile: '', remote: true, basePath: `/daemons/${encodeURIComponent(d.name)}`, ...(gw.tls ? { tls: true } : {}), ...(gw.caFile !== undefined ? { caFile: gw.caFile } : {}) })),
+    vmHosts,
+    remote: { gateway: url, ...(gw.caFile !== undefined ? { caFile: gw.caFile } : {}) },
+  });
+  const notReady = f.daemons.filter((d) => !d.reachable || !d.wired).map((d) => d.name);
+  if (json) printJson(io, { fabric, gateway: url, stateFile: statePath(), daemons: daemons.map((d) => d.name), notReady });
+  else {
+    io.out(`connected to ${url}: ${daemons.length} daemons (${daemons.map((d) => d.name).join(', ')}); vfab status, ping, link, fault, capture and counters now act on this fabric (recorded in ${statePath()}; vfab down forgets it)`);
+    if (notReady.length > 0) io.err(`note: not reachable and wired yet: ${notReady.join(', ')} (see: vfab k8s status)`);
+  }
   return EXIT_OK;
 }
 
@@ -96,6 +142,7 @@ const k8s = defineCommand(
       'status [--gateway URL] [--ca FILE] [--json]',
       'events [--gateway URL] [--ca FILE] [--json]',
       'call DAEMON METHOD /control/PATH [JSON] [--gateway URL] [--ca FILE]',
+      'connect [URL] [--ca FILE] [--token-file FILE] [--json]',
     ],
     description: `Writes the Kubernetes manifests of a fabric: one Deployment per host and switch daemon, each array
 a StatefulSet with a PersistentVolumeClaim for its LevelDB store, a Service per daemon (links, control
@@ -110,27 +157,38 @@ status, events and call reach a running fabric through its gateway (forward its 
 kubectl -n NS port-forward svc/vfab-gateway 7000), with the token in VFAB_TOKEN and the CA in --ca:
   status  every daemon: address, reachable, wired (links and arrays told), clock offset to the gateway
   events  every host's and switch's events on the gateway's clock, in order
-  call    one control request to a daemon, passed through (the answer as JSON)`,
+  call    one control request to a daemon, passed through (the answer as JSON)
+  connect records the gateway as this folder's fabric (.vfab/state.json, as vfab up would): then
+          vfab status, ping, link, fault (not kill or restart: delete the pod), capture and counters
+          work as on one machine, each request and capture stream through the gateway; vfab down
+          forgets the connection and signals nothing. URL defaults to --gateway's value`,
     options: {
       image: { type: 'string', value: 'IMG', default: DEFAULT_IMAGE, verbs: ['render'], description: 'the container image built from this repository (Dockerfile)' },
       namespace: { type: 'string', value: 'NS', default: DEFAULT_NAMESPACE, verbs: ['render'], description: 'the namespace of every object (a DNS label)' },
       out: { type: 'string', value: 'DIR|-', default: '-', verbs: ['render'], description: "a folder to write one file per object into (created), or '-' for one YAML stream on stdout" },
-      gateway: { type: 'string', value: 'URL', default: DEFAULT_GATEWAY, verbs: ['status', 'events', 'call'], description: "the gateway's https://HOST:PORT" },
-      ca: { type: 'string', value: 'FILE', verbs: ['status', 'events', 'call'], description: 'the CA that signed the gateway certificate (ca.crt of the Secret vfab-tls)' },
+      gateway: { type: 'string', value: 'URL', default: DEFAULT_GATEWAY, verbs: ['status', 'events', 'call', 'connect'], description: "the gateway's https://HOST:PORT" },
+      ca: { type: 'string', value: 'FILE', verbs: ['status', 'events', 'call', 'connect'], description: 'the CA that signed the gateway certificate (ca.crt of the Secret vfab-tls)' },
+      'token-file': { type: 'string', value: 'FILE', verbs: ['connect'], description: 'read the fabric token from FILE instead of VFAB_TOKEN' },
       json: { type: 'bool', description: 'render: the objects as one JSON document (a v1 List); status, events: JSON' },
     },
     args: { min: 1, max: 5 },
-    verbs: ['render', 'status', 'events', 'call'],
+    verbs: ['render', 'status', 'events', 'call', 'connect'],
     examples: [
       'k8s render topologies/quickstart.yaml > quickstart.k8s.yaml',
       'k8s status --ca tls/ca.crt                  # after: kubectl -n vfab port-forward svc/vfab-gateway 7000',
       "k8s call esx1 POST /control/vms/web1/ping '{\"target\":\"192.0.2.12\"}' --ca tls/ca.crt",
+      'k8s connect https://127.0.0.1:7000 --ca tls/ca.crt --token-file token && vfab status && vfab ping web1 192.0.2.12',
     ],
-    exits: { 1: 'status: not every daemon is reachable and wired yet', 2: 'bad usage, the topology does not load, or it uses what vfab does not run on Kubernetes (named)', 3: 'the gateway cannot be reached' },
+    exits: { 1: 'status: not every daemon is reachable and wired yet; connect: a fabric already runs from this folder', 3: 'the gateway cannot be reached', 2: 'bad usage, the topology does not load, or it uses what vfab does not run on Kubernetes (named)' },
   },
   async ({ values, positionals }, io) => {
     const verb = positionals[0]!;
     if (verb !== 'render') {
+      if (verb === 'connect') {
+        if (positionals.length > 2) throw new UsageError(`vfab k8s connect takes one URL (got ${JSON.stringify(positionals[2])})`);
+        const url = positionals[1] ?? values.gateway;
+        return connect(io, url, gatewayAddress(url, values.ca === undefined ? undefined : path.resolve(values.ca)), values['token-file'], values.json);
+      }
       const gw = gatewayAddress(values.gateway, values.ca);
       if (verb === 'call') return call(io, gw, positionals.slice(1));
       if (positionals.length > 1) throw new UsageError(`vfab k8s ${verb} takes no arguments (got ${JSON.stringify(positionals[1])})`);

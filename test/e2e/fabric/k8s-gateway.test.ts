@@ -5,7 +5,11 @@
 // daemons' clock offsets and their events on its own clock. Checks: every link and array comes up from
 // the gateway alone; a ping through the pass-through crosses hosts and switches; a cable pulled through
 // the gateway is logged by both its ends at gateway times inside the window of the request (so the
-// offsets put each daemon's clock on the gateway's); a wrong token is refused at the gateway.
+// offsets put each daemon's clock on the gateway's); a wrong token is refused at the gateway. Then the
+// ordinary CLI against the gateway (vfab k8s connect, the real binary in a child process): status lists
+// every daemon, ping, link down, fault impair, a capture streamed through the gateway's WebSocket
+// pass-through (a pcapng tshark reads), no token refused at the pass-through, fault kill refused
+// (exit 2), and vfab down forgets the connection while every daemon keeps running.
 
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +29,10 @@ import { FABRIC_UP_TIMEOUT_MS, makeTempDir, repoPath, waitFor } from '../helpers
 import { haveOpenssl, makeTlsDir } from '../../helpers/tls-certs.js';
 import { cliInProcess } from '../helpers/cli-in-process.js';
 import { exitCodeFor } from '../../../daemons/cli.js';
+import { WebSocket } from '../../../daemons/common/ws.js';
+import { isAlive } from '../../../daemons/fabric/pid-identity.js';
+import { runCli } from '../helpers/fabric.js';
+import { requirePeerTool, runTshark, TSHARK_INSTALL_HINT } from '../../helpers/peer-tools.js';
 
 describe('e2e: the Kubernetes gateway wires a TLS fabric on loopback and serves the CLI', function () {
   this.timeout(FABRIC_UP_TIMEOUT_MS);
@@ -165,5 +173,84 @@ describe('e2e: the Kubernetes gateway wires a TLS fabric on loopback and serves 
     }
     expect(err?.code).to.equal('VFAB_GATEWAY_NOT_FOUND');
     expect(err?.message).to.match(/no daemon esx9/);
+  });
+
+  describe('the ordinary CLI through the gateway (vfab k8s connect)', () => {
+    const stateDir = path.join(dir, 'cli-state');
+    const tokenFile = path.join(dir, 'token');
+    const cli = (args: string[], timeoutMs?: number) => runCli(args, { stateDir, ...(timeoutMs ? { timeoutMs } : {}) });
+
+    it('connect records every daemon behind the gateway; status --json lists them all', async () => {
+      fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+      const r = await cli(['k8s', 'connect', `https://${gw.host}:${gw.port}`, '--ca', gw.caFile!, '--token-file', tokenFile, '--json']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(JSON.parse(r.out).daemons.sort()).to.deep.equal(['array1', 'esx1', 'esx2', 'sw1', 'sw2']);
+      const st = await cli(['status', '--json']);
+      expect(st.code, st.stderr).to.equal(0);
+      const reports = JSON.parse(st.out).daemons;
+      expect(reports.map((d: any) => d.name).sort()).to.deep.equal(['array1', 'esx1', 'esx2', 'sw1', 'sw2']);
+      for (const d of reports) expect(d.running && d.error === undefined, JSON.stringify(d).slice(0, 300)).to.equal(true);
+      expect(reports.find((d: any) => d.name === 'esx1').vms.map((v: any) => v.name)).to.include('web1');
+    });
+
+    it('ping, link down and fault impair take effect through the gateway', async () => {
+      const ping = await cli(['ping', 'web1', '192.0.2.12', '--count', '2']);
+      expect(ping.code, ping.out + ping.stderr).to.equal(0);
+      const down = await cli(['link', 'down', 'esx1.vmnic0']);
+      expect(down.code, down.stderr).to.equal(0);
+      const links = await call('GET', '/daemons/esx1/control/status');
+      expect(links.links.find((l: any) => l.local === 'vmnic0').adminUp).to.equal(false);
+      expect((await cli(['link', 'up', 'esx1.vmnic0'])).code).to.equal(0);
+      expect((await call('GET', '/daemons/esx1/control/status')).links.find((l: any) => l.local === 'vmnic0').adminUp).to.not.equal(false);
+      const impair = await cli(['fault', 'impair', 'esx1.vmnic1', '--loss', '100', '--direction', 'tx']);
+      expect(impair.code, impair.stderr).to.equal(0);
+      const clear = await cli(['fault', 'clear', 'esx1.vmnic1']);
+      expect(clear.code, clear.stderr).to.equal(0);
+    });
+
+    it('captures through the gateway into a pcapng that tshark reads', async function () {
+      const file = path.join(dir, 'through-gateway.pcapng');
+      const capture = cli(['capture', 'web1.nic0', '-w', file, '--count', '4', '--seconds', '20'], 30_000);
+      await waitFor(async () => (fs.existsSync(file) ? true : undefined), 'the capture file (every stream open)', 10_000, 50);
+      const ping = await cli(['ping', 'web1', '192.0.2.12', '--count', '3']);
+      expect(ping.code, ping.stderr).to.equal(0);
+      const r = await capture;
+      expect(r.code, r.stderr).to.equal(0);
+      const bytes = fs.readFileSync(file);
+      expect(bytes.readUInt32LE(0), 'pcapng section header').to.equal(0x0a0d0d0a);
+      requirePeerTool(this, 'tshark', TSHARK_INSTALL_HINT);
+      const lines = runTshark(['-r', file, '-Y', 'icmp']).trim().split('\n');
+      expect(lines.length).to.be.at.least(4);
+    });
+
+    it('refuses a capture stream without the token at the gateway', async () => {
+      const status = await new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`wss://${gw.host}:${gw.port}/daemons/esx1/capture?point=web1.nic0`, { ca: fs.readFileSync(gw.caFile!), handshakeTimeout: 5_000 });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('open', () => {
+          ws.terminate();
+          resolve(101);
+        });
+        ws.once('error', reject);
+      });
+      expect(status).to.equal(401);
+    });
+
+    it('refuses fault kill (exit 2, no PID to kill) and leaves the daemon running', async () => {
+      const r = await cli(['fault', 'kill', 'esx2']);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.match(/no PID here to kill.*kubectl delete pod/);
+      expect(isAlive(daemons.find((d) => d.name === 'esx2')!.pid)).to.equal(true);
+    });
+
+    it('vfab down forgets the connection and signals nothing', async () => {
+      const r = await cli(['down']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.out).to.match(/forgot the connection.*no process was signalled/);
+      expect(fs.existsSync(path.join(stateDir, 'state.json'))).to.equal(false);
+      for (const d of daemons) expect(isAlive(d.pid), d.name).to.equal(true);
+      expect(gateway!.exitCode).to.equal(null);
+      expect((await call('GET', '/fabric')).daemons.every((d: any) => d.reachable)).to.equal(true);
+    });
   });
 });
