@@ -26,8 +26,14 @@ export const KILL_WAIT_MS = 5_000;
 /** How long restart waits for every link to have carrier again. */
 export const RESTART_LINKS_TIMEOUT_MS = 30_000;
 
+/** A fabric on Kubernetes (vfab k8s connect) has no process here to signal or start: refused, naming what to do. */
+function refuseRemote(state: FabricState, action: 'kill' | 'restart', name: string): void {
+  if (state.remote) throw new VfabError('VFAB_BAD_REMOTE_FAULT', `vfab fault ${action} ${name}: fabric ${state.fabric} runs on Kubernetes behind ${state.remote.gateway}; there is no PID here to ${action}. Delete the pod instead: kubectl delete pod -l vfab.dev/daemon=${name} (the gateway wires it again when it is back)`);
+}
+
 /** SIGKILL a daemon by its recorded PID (no clean shutdown: peers see their links drop). */
 export async function killDaemon(state: FabricState, name: string): Promise<{ name: string; pid: number; wasRunning: boolean; group?: string }> {
+  refuseRemote(state, 'kill', name);
   if (state.sim) return (await import('../sim/up.js')).simKill(state, name); // one process serves every node (vfab up --sim)
   const d = findDaemon(state, name);
   const wasRunning = checkDaemonPid(d).state === 'running'; // a reused PID is not ours to kill
@@ -80,6 +86,7 @@ export interface RestartResult {
  * attach attaches now) and restart returns once every path that is not failed on purpose is connected.
  */
 export async function restartDaemon(state: FabricState, name: string, opts: RestartOptions = {}): Promise<RestartResult> {
+  refuseRemote(state, 'restart', name);
   if (state.sim) return (await import('../sim/up.js')).simRestart(state, name);
   const d = findDaemon(state, name);
   const config = readDaemonConfig(state, name);

@@ -136,7 +136,8 @@ export async function stopDaemons(daemons: DaemonRecord[], graceMs = DAEMON_STOP
   const ours: Array<{ id: DaemonIdentity; members: string[] }> = [];
   for (const p of processes.values()) {
     const now = checkDaemonPid(p.id);
-    if (now.state === 'foreign') notSignalled.push(...p.members.map((name) => ({ name, pid: p.id.pid, reason: now.reason })));
+    if (p.id.remote) notSignalled.push(...p.members.map((name) => ({ name, pid: p.id.pid, reason: `${name} runs on another machine (vfab k8s connect)` })));
+    else if (now.state === 'foreign') notSignalled.push(...p.members.map((name) => ({ name, pid: p.id.pid, reason: now.reason })));
     else if (now.state === 'gone') stopped.push(...p.members);
     else ours.push(p);
   }

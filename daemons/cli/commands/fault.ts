@@ -3,7 +3,6 @@
 // Thin CLI over daemons/fabric/faults.ts and storage-faults.ts; see docs/failover.md and docs/datastores.md.
 
 import { readState } from '../../fabric/state.js';
-import { VfabError } from '../../../lib/errors.js';
 import { killDaemon, restartDaemon, impairEndpoint, flapEndpoint, clearEndpoint, shutPort, isolateHost } from '../../fabric/faults.js';
 import { applyStorageFault, MAX_STORAGE_STALL_MS, type StorageFault } from '../../fabric/storage-faults.js';
 import { type CommandTable, defineCommand, printJson, JSON_OPTION, UsageError, EXIT_OK } from '../io.js';
@@ -113,9 +112,6 @@ and a 20 s storage stall takes 2 s.`,
       storage = { kind: 'ats', array, lun: lun!, enabled: upDown(positionals[2]!, 'on', 'off') };
     }
     const state = readState();
-    if (state.remote && (action === 'kill' || action === 'restart')) {
-      throw new VfabError('VFAB_BAD_REMOTE_FAULT', `vfab fault ${action} ${target}: fabric ${state.fabric} runs on Kubernetes behind ${state.remote.gateway}; there is no PID here to ${action === 'kill' ? 'kill' : 'restart'}. Delete the pod instead: kubectl delete pod -l vfab.dev/daemon=${target} (the gateway wires it again when it is back)`);
-    }
     if (storage !== undefined) {
       const r = await applyStorageFault(state, storage);
       if (values.json) printJson(io, { fault: storage, message: r.message, result: r.detail ?? null });
