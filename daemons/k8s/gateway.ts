@@ -21,9 +21,8 @@ import { VfabError } from '../../lib/errors.js';
 import { K8S_DAEMON_PORT, serviceHost, type K8sDaemonKind } from '../../lib/k8s/render.js';
 import { bestOffset, toGatewayMs, MAX_OFFSET_SAMPLES, type ClockOffset, type OffsetSample } from '../../lib/k8s/clock-offset.js';
 import { ControlServer, announceReady, daemonToken, exitFatal, onShutdown } from '../common/server.js';
-import { control, daemonWsUrl, tlsClientOptions, type DaemonAddress } from '../common/control-client.js';
-import { WebSocket, WebSocketServer } from '../common/ws.js';
-import { refuseSocket } from '../common/http-guard.js';
+import { control, type DaemonAddress } from '../common/control-client.js';
+import { CapturePassThrough } from './ws-pass.js';
 import { TLS_ARG_OPTIONS, daemonTlsFiles } from '../common/tls.js';
 import type { LoggedEvent } from '../common/events.js';
 import type { DaemonConfig } from '../fabric/plan.js';
@@ -37,18 +36,6 @@ export const GATEWAY_PROBE_TIMEOUT_MS = 3_000;
 export const MAX_GATEWAY_DAEMONS = 4_096;
 /** Events GET /events returns at most (the newest). */
 export const MAX_GATEWAY_EVENTS = 20_000;
-/** Capture streams passed through at once (each is two sockets); one more is refused with 503. */
-export const MAX_GATEWAY_WS_SOCKETS = 64;
-/**
- * Bytes a passed-through stream may hold on its way to the client: above it the gateway stops reading
- * the daemon (TCP backpressure; the daemon's capture drops and counts what it cannot send), below half
- * of it reading resumes.
- */
-export const MAX_GATEWAY_WS_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Largest capture message passed through (a record is one frame of at most a jumbo frame plus a header). */
-const MAX_GATEWAY_WS_MESSAGE_BYTES = 64 * 1024;
-/** How long the daemon may take to accept a passed-through stream. */
-const GATEWAY_WS_CONNECT_TIMEOUT_MS = 5_000;
 /** An event sequence number beyond any a daemon reaches: asks for the clock only, no events. */
 const CLOCK_ONLY_SINCE = Number.MAX_SAFE_INTEGER;
 
@@ -201,64 +188,8 @@ for (const method of ['GET', 'POST', 'DELETE'] as const) {
   for (let n = 1; n <= 6; n++) server.on(method, `/daemons/:name/control/${Array.from({ length: n }, (_, i) => `:seg${'abcdef'[i]}`).join('/')}`, passThrough(method));
 }
 
-// /daemons/NAME/capture?point=...: the daemon's capture stream, passed through once the daemon took it
-let wsSockets = 0;
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_GATEWAY_WS_MESSAGE_BYTES });
-server.onUpgrade((req, socket, head, target) => {
-  const m = /^\/daemons\/([^/]+)\/capture$/.exec(target.pathname);
-  if (!m) return false;
-  const d = byName.get(decodeURIComponent(m[1]!));
-  if (!d) {
-    refuseSocket(socket, 404, 'Not Found', `no daemon ${m[1]} in this fabric`);
-    return true;
-  }
-  if (wsSockets >= MAX_GATEWAY_WS_SOCKETS) {
-    refuseSocket(socket, 503, 'Service Unavailable', `the gateway passes at most ${MAX_GATEWAY_WS_SOCKETS} capture streams at once (MAX_GATEWAY_WS_SOCKETS)`);
-    return true;
-  }
-  wsSockets++;
-  let counted = true;
-  const release = () => {
-    if (counted) wsSockets--;
-    counted = false;
-  };
-  socket.once('close', release);
-  const upstream = new WebSocket(daemonWsUrl(d.address, `/capture?${target.searchParams.toString()}`), { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false, maxPayload: MAX_GATEWAY_WS_MESSAGE_BYTES, handshakeTimeout: GATEWAY_WS_CONNECT_TIMEOUT_MS, ...tlsClientOptions(d.address) });
-  upstream.once('unexpected-response', (_r, res) => {
-    let body = '';
-    res.on('data', (c: Buffer) => { if (body.length < 4096) body += c.toString(); });
-    res.on('end', () => refuseSocket(socket, res.statusCode ?? 502, res.statusMessage ?? 'Refused', body));
-    upstream.terminate();
-  });
-  upstream.once('error', (e) => {
-    if (upstream.readyState !== WebSocket.OPEN) refuseSocket(socket, 502, 'Bad Gateway', `cannot reach ${d.name}: ${e.message}`);
-  });
-  upstream.once('open', () => {
-    if (socket.destroyed) return void upstream.terminate();
-    wss.handleUpgrade(req, socket, head, (client) => {
-      let pending = 0; // bytes handed to the client socket and not yet written
-      upstream.on('message', (data: Buffer, binary) => {
-        pending += data.length;
-        if (pending > MAX_GATEWAY_WS_BUFFER_BYTES && !upstream.isPaused) upstream.pause();
-        client.send(data, { binary }, () => {
-          pending -= data.length;
-          if (upstream.isPaused && pending <= MAX_GATEWAY_WS_BUFFER_BYTES / 2) upstream.resume();
-        });
-      });
-      client.on('message', (data: Buffer, binary) => upstream.send(data, { binary }));
-      const end = (code: number, reason: Buffer) => {
-        const c = code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1000;
-        if (client.readyState === WebSocket.OPEN) client.close(c, reason);
-        if (upstream.readyState === WebSocket.OPEN) upstream.close(c, reason);
-      };
-      upstream.on('close', (code, reason) => end(code, reason));
-      client.on('close', (code, reason) => end(code, reason));
-      client.on('error', () => upstream.terminate());
-      upstream.on('error', () => client.terminate());
-    });
-  });
-  return true;
-});
+// /daemons/NAME/capture?point=...: the daemon's capture stream, passed through (daemons/k8s/ws-pass.ts)
+server.onUpgrade(new CapturePassThrough((name) => byName.get(name)?.address, token).handleUpgrade);
 
 const port = await server.listen(Number(values.port), values.host);
 onShutdown(async () => {
