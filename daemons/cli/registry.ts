@@ -40,6 +40,6 @@ export const COMMANDS: Record<string, CommandEntry> = {
   vm: { order: 44, summary: 'power a VM on or off on a host (its files locked on the datastore), vMotion it to another host, or set the guest vNIC MTU, MAC or promiscuous mode', load: async () => (await import('./commands/datastore.js')).commands.vm! },
   'qemu-args': { order: 46, summary: "the QEMU -netdev/-device arguments that put a qemu guest's vNICs on their vfab ports", load: async () => (await import('./commands/qemu.js')).commands['qemu-args']! },
   ha: { order: 45, summary: 'vSphere HA: the primary, host states, heartbeats, protected VMs and restarts (ha status)', load: async () => (await import('./commands/ha.js')).commands.ha! },
-  k8s: { order: 50, summary: 'run a fabric on Kubernetes: render its manifests; status, events and control calls through its gateway', load: async () => (await import('./commands/k8s.js')).commands.k8s! },
+  k8s: { order: 50, summary: 'run a fabric on Kubernetes: render its manifests; status, events, control calls and connect (then every command) through its gateway', load: async () => (await import('./commands/k8s.js')).commands.k8s! },
   disk: { order: 41, summary: 'VM disks: write/read files, run a workload, storage paths (fail/restore), status', load: async () => (await import('./commands/storage.js')).commands.disk! },
 };

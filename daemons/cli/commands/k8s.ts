@@ -20,9 +20,9 @@ export const DEFAULT_NAMESPACE = 'vfab';
 export const DEFAULT_GATEWAY = 'https://127.0.0.1:7000';
 
 /** The gateway as a control address: https://HOST:PORT (or http:// for a gateway without TLS). */
-export function gatewayAddress(url: string, caFile: string | undefined): DaemonAddress {
+export function gatewayAddress(url: string, caFile: string | undefined, typedAs = `--gateway ${url}`): DaemonAddress {
   const m = /^(https?):\/\/(\[[0-9a-fA-F:]+\]|[^/:\s]+):(\d{1,5})\/?$/.exec(url);
-  if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) throw new UsageError(`--gateway ${url}: write https://HOST:PORT (kubectl -n NS port-forward svc/vfab-gateway 7000 makes it https://127.0.0.1:7000)`);
+  if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) throw new UsageError(`${typedAs}: write https://HOST:PORT (kubectl -n NS port-forward svc/vfab-gateway 7000 makes it https://127.0.0.1:7000)`);
   if (caFile !== undefined && !fs.existsSync(caFile)) throw new UsageError(`--ca ${caFile}: no such file`);
   return { host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]), tls: m[1] === 'https', ...(caFile !== undefined ? { caFile } : {}), name: 'vfab-gateway', kind: 'gateway' };
 }
@@ -176,7 +176,6 @@ kubectl -n NS port-forward svc/vfab-gateway 7000), with the token in VFAB_TOKEN 
     examples: [
       'k8s render topologies/quickstart.yaml > quickstart.k8s.yaml',
       'k8s status --ca tls/ca.crt                  # after: kubectl -n vfab port-forward svc/vfab-gateway 7000',
-      "k8s call esx1 POST /control/vms/web1/ping '{\"target\":\"192.0.2.12\"}' --ca tls/ca.crt",
       'k8s connect https://127.0.0.1:7000 --ca tls/ca.crt --token-file token && vfab status && vfab ping web1 192.0.2.12',
     ],
     exits: { 1: 'status: not every daemon is reachable and wired yet; connect: a fabric already runs from this folder', 3: 'the gateway cannot be reached', 2: 'bad usage, the topology does not load, or it uses what vfab does not run on Kubernetes (named)' },
@@ -187,7 +186,9 @@ kubectl -n NS port-forward svc/vfab-gateway 7000), with the token in VFAB_TOKEN 
       if (verb === 'connect') {
         if (positionals.length > 2) throw new UsageError(`vfab k8s connect takes one URL (got ${JSON.stringify(positionals[2])})`);
         const url = positionals[1] ?? values.gateway;
-        return connect(io, url, gatewayAddress(url, values.ca === undefined ? undefined : path.resolve(values.ca)), values['token-file'], values.json);
+        const gw = gatewayAddress(url, values.ca, positionals[1] !== undefined ? `URL ${url}` : undefined);
+        // the state file is read from other folders' commands too (VFAB_STATE_DIR): the CA by absolute path
+        return connect(io, url, gw.caFile === undefined ? gw : { ...gw, caFile: path.resolve(gw.caFile) }, values['token-file'], values.json);
       }
       const gw = gatewayAddress(values.gateway, values.ca);
       if (verb === 'call') return call(io, gw, positionals.slice(1));
