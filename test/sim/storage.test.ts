@@ -84,11 +84,9 @@ describe('sim: storage arrays and datastores', function () {
     expect(simUnsupported(scenario, topology)).to.deep.equal(["step 2 (migrate): app1 has disks on a datastore (vMotion's datastore lock hand-over is not simulated)"]);
   });
 
-  it('vfab up --sim still refuses datastores and HA clusters (only vfab run --sim drives their storage code)', async () => {
+  it('vfab up --sim runs datastores and HA clusters too (its control servers mount the storage routes)', async () => {
     const ha = await loadTopologyFile(path.resolve('scenarios/topologies/ha-lab.yaml'));
     expect(simUnsupported({ steps: [] } as never, ha)).to.deep.equal([]);
-    const why = topologyUnsupported(ha);
-    expect(why).to.include('topology ha-lab: vSphere HA clusters are not simulated by vfab up --sim (vfab run --sim runs them)');
-    expect(why).to.include('host esx1: datastores are not simulated by vfab up --sim (vfab run --sim runs them)');
+    expect(topologyUnsupported(ha)).to.deep.equal([]);
   });
 });
