@@ -189,8 +189,10 @@ describe('e2e sim: vfab up --sim on vmotion-lab: vMotion and measured streams th
 
   it('a measured stream from pinger to app1 is paced on the fabric clock and counted at the sink', async () => {
     await control(host('esx2'), state.token, 'POST', '/control/streams/sink', { vm: 'app1', streamId: 7, udpPort: 9000 });
-    const sent = await control<{ sent: number }>(host('esx3'), state.token, 'POST', '/control/streams/send', { vm: 'pinger', target: '10.0.10.21', udpPort: 9000, frameBytes: 128, seconds: 1, ratePps: 200, streamId: 7 }, 10_000);
+    const sent = await control<{ sent: number; seconds: number }>(host('esx3'), state.token, 'POST', '/control/streams/send', { vm: 'pinger', target: '10.0.10.21', udpPort: 9000, frameBytes: 128, seconds: 1, ratePps: 200, streamId: 7 }, 10_000);
     expect(sent.sent).to.equal(200);
+    // frame k leaves at k / 200 s: the 200 frames take one second of fabric time
+    expect(sent.seconds).to.be.within(0.999, 1.001);
     const got = await control<{ streams: Array<{ received: number }> }>(host('esx2'), state.token, 'GET', '/control/streams/app1');
     expect(got.streams[0]!.received).to.equal(200);
     let code: string | undefined;
