@@ -1,16 +1,19 @@
 // The control API of an interactive simulated fabric (`vfab up --sim`, docs/simulation.md "Interactive:
-// vfab up --sim"): in the one sim process (daemons/simd.ts), a ControlServer per host and switch on
-// 127.0.0.1 with the fabric token, answering the routes of hostd and switchd that the CLI uses, over the
-// nodes of a SimFabric whose scheduler a WallPacer (lib/sim/pacer.ts) keeps on the wall clock. Every
-// request first runs the scheduler up to the wall clock's instant, then acts, then re-arms the pacer.
-// Actions reuse the scenario sim driver (daemons/sim/driver.ts act(): link, impair, flap, shut, power,
-// kill, restart) and the daemons' shared route code (vm-control.ts ping/mac/mtu/raw, inject.ts, the
-// capture server, EventLog.reply); `vfab set` goes through SimFabric.reconfigure. A killed node's port
-// is closed (the CLI sees it unreachable, as a killed daemon) and opens again on restart. Routes of the
-// daemons that are not simulated here (storage, datastores, HA, vMotion, measured streams, peers) answer
-// VFAB_SIM_UNSUPPORTED naming what is not simulated. Leaves out TLS and spread addresses (refused by
-// `vfab up --sim`), storage routes (the storage part of the simulation wires its own). Not from the
-// spec: the emulator's own machinery.
+// vfab up --sim"): in the one sim process (daemons/simd.ts), a ControlServer per host, switch and array
+// on 127.0.0.1 with the fabric token, answering the routes of hostd, switchd and stored that the CLI uses,
+// over the nodes of a SimFabric whose scheduler a WallPacer (lib/sim/pacer.ts) keeps on the wall clock
+// (with storage, one instant at a time through the storage pump). Every request first runs the scheduler
+// up to the wall clock's instant, then acts, then re-arms the pacer. Actions reuse the scenario sim
+// driver (daemons/sim/driver.ts act(): link, impair, flap, shut, power, kill, restart) and the daemons'
+// own route code: vm-control.ts ping/mac/mtu/raw, inject.ts, the capture server, EventLog.reply, the
+// vMotion service's routes (vmotion/on-demand.ts over daemons/sim/vmotion.ts), and with datastores the
+// host's storage, datastore and HA routes as its storage code registers them (daemons/sim/storage.ts
+// SimControl.mountOn); measured streams are paced on the virtual clock (streams.ts); an array answers
+// stored's control routes over its in-process array. `vfab set` goes through SimFabric.reconfigure. A
+// killed node's port is closed (the CLI sees it unreachable, as a killed daemon) and opens again on
+// restart. What is not served (SIM_UNSERVED_ROUTES, and SIM_STORAGE_ROUTES without datastores) answers
+// VFAB_SIM_UNSUPPORTED naming why. Leaves out TLS and spread addresses (refused by `vfab up --sim`).
+// Not from the spec: the emulator's own machinery.
 
 import { VfabError } from '../../lib/errors.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';

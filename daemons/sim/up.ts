@@ -79,7 +79,7 @@ export async function simFabricUp(o: SimUpOptions): Promise<FabricState> {
   const config: SimdConfig = { kind: 'sim', fabric: o.topology.name, topologyFile: path.resolve(o.topology.file), seed: o.seed, timeScale: o.timeScale };
   writePrivateFile(configFile, JSON.stringify(config, null, 2));
   const t = o.topology;
-  const arrays = simRunsStorage(t) ? `, ${t.arrays.length} arrays` : '';
+  const arrays = simRunsStorage(t) ? `, ${t.arrays.length} array${t.arrays.length === 1 ? '' : 's'}` : '';
   progress(`simulating ${t.hosts.length} hosts${arrays} and ${t.switches.length} switches in one process (seed ${o.seed}, time scale ${o.timeScale})`);
   for (const note of simNotes(t)) progress(`note: ${note}`);
   const logFile = path.join(dir, 'logs', 'sim.log');
