@@ -1,23 +1,26 @@
 // Storage in the simulated fabric (docs/simulation.md "Storage"): each storage array of the topology runs
-// in this process (lib/storage/array.ts over an in-memory block store, as `stored --memory` does), and each
-// host runs the storage code its daemon runs (daemons/host-storage.ts with its multipath client,
-// daemons/datastore/host-datastores.ts and driver.ts) with the daemon's I/O replaced: its storage paths
-// are in-process transports (SimBlockPath) whose commands reach the array, and whose answers come back,
-// SIM_STORAGE_HOP_MS of virtual time later each way; its timers are timers of the host's scheduler group
-// (a killed host's timers never fire), its wall clock is the virtual clock and its random bytes come from
-// the run seed (daemons/sim/timers.ts). Control requests the scenario driver makes (power-on, format,
-// files, faults) go to the routes the daemons register, through SimControl, with their JSON copied as
-// over HTTP. Everything asynchronous runs on the virtual clock through SimPump, which lets promise
-// continuations run at the virtual instant that resolved them. Killing an array drops the commands in
-// flight and closes every path to it (hosts see their paths fail, as when stored dies); restarting it
-// opens the same store again (LUN contents kept, as a LevelDB array keeps its directory). Killing a host
-// closes its paths at the array (its SCSI-2 reservations go, as on an I_T nexus loss). Leaves out NAS
-// shares, iSCSI paths and HA agents (lib/sim/support.ts refuses them), and the arrays' own control API.
+// in this process (lib/storage/array.ts over an in-memory block store, as `stored --memory` does, its NAS
+// shares and, when it has one, its iSCSI portal), and each host runs the storage code its daemon runs
+// (daemons/host-storage.ts with its multipath client, daemons/datastore/host-datastores.ts and driver.ts,
+// its HA agent) with the daemon's I/O replaced: a block-protocol path is an in-process transport
+// (SimBlockPath) whose commands reach the array, and whose answers come back, one hop of virtual time
+// later each way; an iSCSI path is the daemons' iSCSI client and the array's portal over an in-process
+// byte pair (SimByteSocket); a NAS connection is a SimNasSocket. A hop is SIM_STORAGE_HOP_MS plus seeded
+// jitter from the host's stream `storage-hop:<host>`, in whole SIM_STORAGE_JITTER_STEP_MS, in order per
+// connection (SimHopLine). Its timers are timers of the host's scheduler group (a killed host's timers
+// never fire), its wall clock is the virtual clock and its random bytes come from the run seed
+// (daemons/sim/timers.ts). Control requests the scenario driver makes (power-on, format, files, faults)
+// go to the routes the daemons register, through SimControl, with their JSON copied as over HTTP.
+// Everything asynchronous runs on the virtual clock through SimPump, which lets promise continuations run
+// at the virtual instant that resolved them. Killing an array drops the commands in flight and closes
+// every path to it (hosts see their paths fail, as when stored dies); restarting it opens the same store
+// again (LUN contents kept, as a LevelDB array keeps its directory). Killing a host closes its paths at
+// the array (its SCSI-2 reservations go, as on an I_T nexus loss). Leaves out the arrays' own control API.
 
 import { EventEmitter } from 'node:events';
 import { VfabError } from '../../lib/errors.js';
-import type { Clock } from '../../lib/clock.js';
-import type { SimScheduler } from '../../lib/sim/scheduler.js';
+import type { Clock, Random } from '../../lib/clock.js';
+import { SimTimerGroup, type SimScheduler } from '../../lib/sim/scheduler.js';
 import { ensureLuns, openArray, type StorageArray } from '../../lib/storage/array.js';
 import { MemoryBlockStore } from '../../lib/storage/blockstore-memory.js';
 import { BLOCK_ERROR, type LunEntry } from '../../lib/storage/protocol.js';
@@ -32,7 +35,12 @@ import { simRunsStorage } from '../../lib/sim/support.js';
 import type { ControlHandler, ControlServer } from '../common/server.js';
 import { HostStorage } from '../host-storage.js';
 import { HostDatastores, MAX_POWER_ON_WAIT_MS, VM_STARTUP_MOUNT_WAIT_MS } from '../datastore/host-datastores.js';
-import type { PathTransport } from '../storage/multipath-client.js';
+import { pathProtocol, type PathTransport } from '../storage/multipath-client.js';
+import { arrayIqn, IscsiPortal, type PortalSocket } from '../storage/iscsi-portal.js';
+import { parseIscsiUrl } from '../storage/iscsi-url.js';
+import { connectIscsiClient, pathIsid, type IscsiSocket } from '../storage/iscsi-client.js';
+import { InFlightBudget, MAX_ARRAY_IN_FLIGHT_BYTES } from '../storage/block-server.js';
+import type { Timers } from '../common/timers.js';
 import { NasClient, type NasClientOptions, type NasSocket } from '../storage/nas-client.js';
 import { MemoryNasKv } from '../../lib/nas/kv.js';
 import { openShares } from '../../lib/nas/shares.js';
@@ -46,8 +54,37 @@ import { attachHa } from '../ha/attach.js';
 import { HaRunner } from '../ha/runner.js';
 import type { SimFabric, SimHost } from './fabric.js';
 
-/** Virtual ms a storage command, answer or connection handshake message takes one way (loopback-like; a binary fraction, so sums of hops stay exact). */
+/** Virtual ms a storage command, answer or connection handshake message takes one way at least (loopback-like; a binary fraction, so sums of hops stay exact). */
 export const SIM_STORAGE_HOP_MS = 0.125;
+/**
+ * One step of the seeded jitter added to each storage hop (virtual ms): 2^-3, the finest binary fraction
+ * that event times (rounded to EVENT_TIME_DECIMALS = 3 decimals of a ms) show exactly, so sums of hops and
+ * step times stay exact.
+ */
+export const SIM_STORAGE_JITTER_STEP_MS = 0.125;
+/** A hop takes SIM_STORAGE_HOP_MS plus 0 to SIM_STORAGE_JITTER_STEPS - 1 jitter steps (0.125 to 0.5 ms), drawn evenly. */
+export const SIM_STORAGE_JITTER_STEPS = 4;
+
+/** One hop's latency: the fixed part plus whole jitter steps drawn from a host's `storage-hop:<host>` stream. */
+export function simHopMs(random: Random): number {
+  return SIM_STORAGE_HOP_MS + Math.floor(random() * SIM_STORAGE_JITTER_STEPS) * SIM_STORAGE_JITTER_STEP_MS;
+}
+
+/**
+ * One direction of a storage connection: each message arrives one jittered hop after it is sent, never
+ * before a message sent ahead of it on the same connection (a socket delivers in order; messages due at
+ * one instant run in the order they were sent).
+ */
+export class SimHopLine {
+  private lastAtMs = 0;
+  constructor(private readonly sched: SimScheduler, private readonly random: Random) {}
+
+  send(fn: () => void): void {
+    const at = Math.max(this.sched.nowMs() + simHopMs(this.random), this.lastAtMs);
+    this.lastAtMs = at;
+    this.sched.at(at, fn);
+  }
+}
 /** Fabric ms a control request may run past the wait it asked for before the driver gives up on it. */
 export const SIM_CONTROL_SLACK_MS = 10_000;
 /** Fabric ms a format (and the mounts after it) may take. */
@@ -58,6 +95,11 @@ const SIM_REATTACH_TIMEOUT_MS = 30_000;
 /** The URL a simulated host attaches an array by (its NAS endpoint ends in /nas instead). */
 export function simArrayUrl(array: string): string {
   return `sim://${array}/block`;
+}
+
+/** The URL of an array's iSCSI target for a host whose paths to it are iSCSI (the host part names the array). */
+export function simIscsiUrl(array: string): string {
+  return `iscsi://${array}/${arrayIqn(array)}`;
 }
 
 /**
@@ -147,15 +189,99 @@ export class SimControl {
   }
 }
 
+/**
+ * One end of an in-process byte connection (an iSCSI path): what the portal and the iSCSI client use of a
+ * net.Socket. Bytes written arrive at the other end one jittered hop later, in order (SimHopLine); closing
+ * one end closes the other after the bytes written before it, as a TCP FIN does.
+ */
+export class SimByteSocket extends EventEmitter {
+  destroyed = false;
+  readonly writableLength = 0;
+  peer: SimByteSocket | undefined;
+  private readonly line: SimHopLine;
+
+  constructor(private readonly sched: SimScheduler, random: Random, readonly remoteAddress: string, readonly remotePort: number) {
+    super();
+    this.line = new SimHopLine(sched, random);
+  }
+
+  /** A connected pair: [the host's end, the array's end]. */
+  static pair(sched: SimScheduler, random: Random, host: string, array: string, port: number): [SimByteSocket, SimByteSocket] {
+    const a = new SimByteSocket(sched, random, array, 3260);
+    const b = new SimByteSocket(sched, random, host, port);
+    a.peer = b;
+    b.peer = a;
+    return [a, b];
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
+  cork(): void {}
+  uncork(): void {}
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+
+  write(data: Uint8Array): boolean {
+    if (this.destroyed) return false;
+    const copy = Buffer.from(data); // the bytes go on the wire now
+    const peer = this.peer!;
+    this.line.send(() => peer.arrive(copy));
+    return true;
+  }
+
+  private arrive(b: Buffer): void {
+    if (!this.destroyed) this.emit('data', b);
+  }
+
+  end(): this {
+    return this.destroy();
+  }
+
+  destroySoon(): void {
+    this.destroy();
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.dropByHost();
+    this.sched.after(0, () => this.emit('close', false)); // as Node, after the call returns
+    return this;
+  }
+
+  /** This end is gone without a word to its own side (its process died): only the far end sees the close. */
+  dropByHost(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const peer = this.peer!;
+    this.line.send(() => peer.remoteClosed());
+  }
+
+  private remoteClosed(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit('close', false);
+  }
+}
+
 /** One storage path of a host to an array, in process: a PathTransport like a block-protocol connection. */
 export class SimBlockPath extends EventEmitter implements PathTransport {
   private open = true;
   private closedError: VfabError | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: ScsiResult) => void; reject: (e: Error) => void }>();
+  /** Host to array, array to host. */
+  readonly up: SimHopLine;
+  readonly down: SimHopLine;
 
-  constructor(private readonly array: SimArray, readonly initiator: string, readonly luns: LunEntry[]) {
+  constructor(private readonly array: SimArray, readonly initiator: string, readonly luns: LunEntry[], random: Random) {
     super();
+    this.up = new SimHopLine(array.sched, random);
+    this.down = new SimHopLine(array.sched, random);
   }
 
   get connected(): boolean {
@@ -174,7 +300,7 @@ export class SimBlockPath extends EventEmitter implements PathTransport {
     const id = this.nextId++;
     return new Promise<ScsiResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.array.sched.after(SIM_STORAGE_HOP_MS, () => this.array.receive(this, id, copy));
+      this.up.send(() => this.array.receive(this, id, copy));
     });
   }
 
@@ -231,15 +357,20 @@ function helloAck(sessionId: number, maxInFlight: number, capacityBytes: number)
  */
 export class SimNasSocket extends EventEmitter implements NasSocket {
   readyState = 1;
+  /** Host to array, array to host. */
+  readonly up: SimHopLine;
+  readonly down: SimHopLine;
 
-  constructor(private readonly array: SimArray, readonly share: ShareStore) {
+  constructor(private readonly array: SimArray, readonly share: ShareStore, random: Random) {
     super();
+    this.up = new SimHopLine(array.sched, random);
+    this.down = new SimHopLine(array.sched, random);
   }
 
   send(data: Buffer): void {
     if (this.readyState !== 1) return;
     const copy = Buffer.from(data);
-    this.array.sched.after(SIM_STORAGE_HOP_MS, () => this.array.nasMessage(this, copy));
+    this.up.send(() => this.array.nasMessage(this, copy));
   }
 
   /** A message from the array arrives. */
@@ -279,8 +410,12 @@ export class SimArray {
   /** Bumped at each kill: answers computed before it are dropped. */
   private generation = 0;
   private readonly paths = new Set<SimBlockPath>();
+  /** The iSCSI portal (daemons/storage/iscsi-portal.ts) when the array has one, its timers and connections. */
+  portal: IscsiPortal | undefined;
+  private portalTimers: SimTimerGroup | undefined;
+  private readonly iscsiSockets = new Set<SimByteSocket>();
 
-  constructor(readonly model: ArrayModel, readonly sched: SimScheduler) {}
+  constructor(readonly model: ArrayModel, readonly sched: SimScheduler, private readonly random: Random) {}
 
   /** Opens the array over its store (the LUNs of the topology created or kept), as stored starts. */
   async start(): Promise<void> {
@@ -293,15 +428,34 @@ export class SimArray {
     // share mtimes on the virtual clock (ns), as stored stamps them with its wall clock
     this.shares = await openShares(this.nasKv, this.model.shares.map((x) => ({ name: x.name, sizeMB: x.sizeMB })), () => BigInt(Math.round(this.sched.nowMs() * 1e6)));
     this.array = array;
+    if (this.model.iscsi !== undefined) {
+      // the portal stored runs (same access rules), handed in-process connections instead of listening
+      const group = (this.portalTimers = new SimTimerGroup(this.sched));
+      const { port: _port, ...access } = this.model.iscsi;
+      this.portal = new IscsiPortal({
+        target: array, arrayName: this.model.name, budget: new InFlightBudget(MAX_ARRAY_IN_FLIGHT_BYTES), host: this.model.name, port: 0,
+        lunNumbers: () => array.listLuns().map((l) => l.lun), logicalUnitReset: (lun) => array.logicalUnitReset(lun),
+        onInitiatorGone: (initiator) => array.nexusLoss(initiator), log: () => {}, now: () => this.sched.nowMs(), access,
+        timers: simTimers(group, this.random),
+      });
+    }
     this.running = true;
   }
 
+  /** An iSCSI path's TCP connection reached the portal: the array's end of the pair; refused while down. */
+  acceptIscsi(socket: SimByteSocket): void {
+    if (!this.running || this.portal === undefined) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `cannot connect to iSCSI portal of ${this.model.name}: connection refused`);
+    this.iscsiSockets.add(socket);
+    socket.once('close', () => this.iscsiSockets.delete(socket));
+    this.portal.acceptConnection(socket as unknown as PortalSocket);
+  }
+
   /** A NAS connection's HELLO reached the array: a session on the share, or refused. */
-  acceptNas(share: string, maxInFlight: number): { socket: SimNasSocket; ack: ReturnType<typeof helloAck> } {
+  acceptNas(share: string, maxInFlight: number, random: Random): { socket: SimNasSocket; ack: ReturnType<typeof helloAck> } {
     if (!this.running) throw new VfabError(NAS_ERROR.DISCONNECTED, `cannot connect to array ${this.model.name}: it is not running`);
     const store = this.shares?.get(share);
     if (store === undefined) throw new VfabError(NAS_ERROR.NO_SUCH_SHARE, `no share "${share}" on this array`);
-    const socket = new SimNasSocket(this, store);
+    const socket = new SimNasSocket(this, store, random);
     this.nasSockets.add(socket);
     return { socket, ack: helloAck(++this.nasSessions, Math.min(maxInFlight, NAS_MAX_IN_FLIGHT), store.capacityBytes) };
   }
@@ -317,7 +471,7 @@ export class SimArray {
       const reply = (r: NasReply): void => {
         if (gen !== this.generation || !this.nasSockets.has(socket)) return;
         const bytes = encodeNasMessage([r]);
-        this.sched.after(SIM_STORAGE_HOP_MS, () => socket.deliver(bytes));
+        socket.down.send(() => socket.deliver(bytes));
       };
       executeNasRequest(socket.share, rec).then(reply, () => reply({ type: NAS_RECORD.REPLY, id: rec.id, op: rec.op, flags: 0, status: NAS_STATUS.IO, attrs: undefined, value: 0, data: undefined }));
     }
@@ -337,9 +491,9 @@ export class SimArray {
   }
 
   /** A path connects (its handshake reached the array): a new session, or refused while the array is down. */
-  accept(initiator: string): SimBlockPath {
+  accept(initiator: string, random: Random): SimBlockPath {
     if (!this.running) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `connection refused: array ${this.model.name} is not running`);
-    const p = new SimBlockPath(this, initiator, this.lunEntries());
+    const p = new SimBlockPath(this, initiator, this.lunEntries(), random);
     this.paths.add(p);
     return p;
   }
@@ -350,7 +504,7 @@ export class SimArray {
     const answer = (r: ScsiResult | Error): void => {
       if (gen !== this.generation || !path.connected) return; // the array died meanwhile: no answer
       const copy = r instanceof Error ? r : { ...r, ...(r.dataIn ? { dataIn: Buffer.from(r.dataIn) } : {}) };
-      this.sched.after(SIM_STORAGE_HOP_MS, () => path.deliver(id, copy));
+      path.down.send(() => path.deliver(id, copy));
     };
     this.array.execute(cmd).then(answer, (e: Error) => answer(e instanceof VfabError ? e : new VfabError('VFAB_BLOCK_SCSI_ERROR', e.message)));
   }
@@ -369,11 +523,17 @@ export class SimArray {
     this.array = undefined;
     const paths = [...this.paths];
     this.paths.clear();
-    for (const p of paths) this.sched.after(SIM_STORAGE_HOP_MS, () => p.lost('connection closed (1006)'));
+    for (const p of paths) p.down.send(() => p.lost('connection closed (1006)'));
     const sockets = [...this.nasSockets];
     this.nasSockets.clear();
     this.shares = undefined;
-    for (const x of sockets) this.sched.after(SIM_STORAGE_HOP_MS, () => x.closed());
+    for (const x of sockets) x.down.send(() => x.closed());
+    // the portal's process is gone: its timers with it, every iSCSI connection closes at the host one hop later
+    this.portalTimers?.cancelAll();
+    this.portal = undefined;
+    const iscsi = [...this.iscsiSockets];
+    this.iscsiSockets.clear();
+    for (const x of iscsi) x.dropByHost();
     return true;
   }
 }
@@ -386,11 +546,17 @@ interface SimHostStorage {
   control: SimControl;
   paths: Set<SimBlockPath>;
   nas: Set<SimNasSocket>;
+  /** The host's ends of its iSCSI paths. */
+  iscsi: Set<SimByteSocket>;
 }
 
 export class SimStorage {
   readonly arrays = new Map<string, SimArray>();
   private readonly hosts = new Map<string, SimHostStorage>();
+  /** Each host's `storage-hop:<host>` stream: the jitter of its storage hops (kept across a restart). */
+  private readonly hops = new Map<string, Random>();
+  /** Source ports of simulated iSCSI connections (shown as the portal's `remote`). */
+  private iscsiPorts = 0;
   readonly pump: SimPump;
   /** What failed to start (an HA agent's configuration, an array's attach), for the run's warnings. */
   readonly warnings: string[] = [];
@@ -398,7 +564,7 @@ export class SimStorage {
 
   constructor(private readonly f: SimFabric) {
     this.pump = new SimPump(f.sched);
-    for (const a of f.topology.arrays) this.arrays.set(a.name, new SimArray(a, f.sched));
+    for (const a of f.topology.arrays) this.arrays.set(a.name, new SimArray(a, f.sched, f.random.stream(`array-random:${a.name}`)));
   }
 
   /**
@@ -430,6 +596,7 @@ export class SimStorage {
     const control = new SimControl();
     const paths = new Set<SimBlockPath>();
     const nas = new Set<SimNasSocket>();
+    const iscsi = new Set<SimByteSocket>();
     const config = h.config;
     const datastores: HostDatastores = new HostDatastores({
       host: h.name, datastores: config.host.datastores ?? [], clock, timeScale: 1, events: h.events,
@@ -445,7 +612,7 @@ export class SimStorage {
       server: control.server, config, token: '', events: h.events, clock, timers,
       onAttached: (array) => datastores.arrayAttached(array),
       datastoreDisk: (vm, disk) => datastores.diskFile(vm, disk),
-      connectTransport: (url, _path) => this.connect(h, paths, url),
+      connectTransport: (url, path) => (pathProtocol(url) === 'iscsi' ? this.connectIscsi(h, iscsi, timers, url, path) : this.connect(h, paths, url)),
     });
     storage.register(control.server);
     datastores.register(control.server);
@@ -456,7 +623,7 @@ export class SimStorage {
       server: control.server, name: h.name, config, host: h.core, clock, timeScale: 1, event: (type, fields) => h.events.add(type, fields),
       datastores, scheduleTick: () => h.tick.schedule(), timers, runnerClass: HaRunner,
     }).catch((e: Error) => this.warnings.push(`${h.name}: HA agent not started: ${e.message}`));
-    const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas };
+    const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas, iscsi };
     this.hosts.set(h.name, hs);
     // VMs with datastore disks power on once their datastore is mounted and their files are locked
     for (const vm of config.host.vms) {
@@ -464,6 +631,16 @@ export class SimStorage {
       datastores.powerOnTopologyVm(vm.name, { waitMs: VM_STARTUP_MOUNT_WAIT_MS, untilFormatted: true }).catch(() => {});
     }
     if (this.started) this.attach(hs);
+  }
+
+  /**
+   * What hostd gives its vMotion service of the host's storage (daemons/hostd.ts): its datastores (lock
+   * hand-over, adopting a VM, the datastores the pre-checks see) and its disk registry (a VM's datastore
+   * disks move with it). Undefined for a host without storage code in this run.
+   */
+  vmotionHooks(host: string): { datastores: HostDatastores; storage: HostStorage } | undefined {
+    const hs = this.hosts.get(host);
+    return hs === undefined ? undefined : { datastores: hs.datastores, storage: hs.storage };
   }
 
   /** A host was killed: its paths close at the arrays; its code is gone (its timers were cancelled). */
@@ -474,14 +651,23 @@ export class SimStorage {
     hs.paths.clear();
     for (const x of hs.nas) x.dropByHost();
     hs.nas.clear();
+    for (const x of hs.iscsi) x.dropByHost();
+    hs.iscsi.clear();
     this.hosts.delete(name);
   }
 
   /** POST /control/storage/arrays with the running arrays this host sees. */
   private attach(hs: SimHostStorage): void {
     const arrays: Record<string, string> = {};
-    for (const s of hs.host.config.host.storage) if (this.arrays.get(s.array)?.running) arrays[s.array] = simArrayUrl(s.array);
+    for (const s of hs.host.config.host.storage) if (this.arrays.get(s.array)?.running) arrays[s.array] = s.protocol === 'iscsi' ? simIscsiUrl(s.array) : simArrayUrl(s.array);
     if (Object.keys(arrays).length > 0) hs.storage.attach({ arrays }).catch((e: Error) => this.warnings.push(`${hs.host.name}: storage not attached: ${e.message}`));
+  }
+
+  /** The stream a host's storage hops draw their jitter from. */
+  private hopRandom(host: string): Random {
+    let r = this.hops.get(host);
+    if (r === undefined) this.hops.set(host, (r = this.f.random.stream(`storage-hop:${host}`)));
+    return r;
   }
 
   /** A path's connection: the handshake reaches the array one hop later, its answer one hop after that. */
@@ -490,10 +676,11 @@ export class SimStorage {
     const array = this.arrays.get(name);
     const initiator = `iqn.2026-11.vfab:${h.name}`;
     return new Promise<PathTransport>((resolve, reject) => {
-      h.timers.after(2 * SIM_STORAGE_HOP_MS, () => {
+      const random = this.hopRandom(h.name);
+      h.timers.after(simHopMs(random) + simHopMs(random), () => {
         try {
           if (array === undefined) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `no array at ${url}`);
-          const p = array.accept(initiator);
+          const p = array.accept(initiator, random);
           paths.add(p);
           p.once('close', () => paths.delete(p));
           resolve(p);
@@ -504,15 +691,47 @@ export class SimStorage {
     });
   }
 
+  /**
+   * An iSCSI path: the daemons' iSCSI client (daemons/storage/iscsi-client.ts: login with the topology's
+   * CHAP, LUN discovery, commands as PDUs) over an in-process byte connection to the array's portal; the
+   * TCP handshake takes two hops, every write one jittered hop. The ISID is the path's, as in hostd.
+   */
+  private connectIscsi(h: SimHost, sockets: Set<SimByteSocket>, timers: Timers, url: string, path: number): Promise<PathTransport> {
+    // (loaded with this module, not on demand as hostd does: a dynamic import would settle on the wall clock)
+    const random = this.hopRandom(h.name);
+    const name = parseIscsiUrl(url)?.host ?? '';
+    const chap = h.config.iscsiTargets?.[name]?.chap;
+    const dial = (): Promise<SimByteSocket> => new Promise((resolve, reject) => {
+      h.timers.after(simHopMs(random) + simHopMs(random), () => {
+        try {
+          const array = this.arrays.get(name);
+          if (array === undefined) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `no array at ${url}`);
+          const [mine, theirs] = SimByteSocket.pair(this.f.sched, random, h.name, name, ++this.iscsiPorts);
+          array.acceptIscsi(theirs);
+          sockets.add(mine);
+          mine.once('close', () => sockets.delete(mine));
+          resolve(mine);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+    return connectIscsiClient({
+      url, initiator: `iqn.2026-11.vfab:${h.name}`, isid: pathIsid(path), ...(chap ? { chap } : {}), timers,
+      dial: async () => (await dial()) as unknown as IscsiSocket,
+    });
+  }
+
   /** A NAS connection: HELLO reaches the array one hop later, HELLO_ACK comes back one hop after that. */
   private connectNas(h: SimHost, sockets: Set<SimNasSocket>, opts: NasClientOptions): Promise<NasClient> {
     const name = /^sim:\/\/([^/]+)\//.exec(opts.url)?.[1] ?? '';
     const array = this.arrays.get(name);
     return new Promise<NasClient>((resolve, reject) => {
-      h.timers.after(2 * SIM_STORAGE_HOP_MS, () => {
+      const random = this.hopRandom(h.name);
+      h.timers.after(simHopMs(random) + simHopMs(random), () => {
         try {
           if (array === undefined) throw new VfabError(NAS_ERROR.DISCONNECTED, `cannot connect to ${opts.url}: no such array`);
-          const { socket, ack } = array.acceptNas(opts.share, opts.maxInFlight ?? NAS_DEFAULT_IN_FLIGHT);
+          const { socket, ack } = array.acceptNas(opts.share, opts.maxInFlight ?? NAS_DEFAULT_IN_FLIGHT, random);
           sockets.add(socket);
           socket.once('close', () => sockets.delete(socket));
           resolve(NasClient.attach(socket, ack));

@@ -4,19 +4,25 @@
 // the JSON of that call is copied as over HTTP, migration ids come from a seeded stream per host, and the
 // service's deadline timer is a scheduler timer in the host's timer group (a killed host's migrations stop).
 // Every vMotion datagram is a real UDP frame between the hosts' vMotion vmkernel ports through the
-// simulated vSwitches, cables and switches, as in daemon mode. The VM's datastore locks are not handed
-// over (a migration of a VM with datastore disks is refused before the run, lib/sim/support.ts). Follows
-// docs/vmotion.md "In a fabric"; leaves out NAS lock hand-over and storage vMotion (as the daemons do).
+// simulated vSwitches, cables and switches, as in daemon mode. With storage in the run, the service gets
+// the host's simulated datastores and disk registry as hostd wires them (daemons/sim/storage.ts
+// vmotionHooks), so a VM's datastore file locks go from the source to the destination through the
+// power-on lock code, over the simulated storage paths. Follows docs/vmotion.md "In a fabric"; leaves out
+// NAS lock hand-over and storage vMotion (as the daemons do).
 
 import { VfabError } from '../../lib/errors.js';
 import type { StreamReceiver } from '../../lib/traffic/stream.js';
-import { VmotionService } from '../vmotion/service.js';
+import { VmotionService, type VmotionDatastores } from '../vmotion/service.js';
 import { SimDeadline, type SimFabric, type SimHost } from './fabric.js';
+
+/** A host without storage in this run (a topology without datastores): no locks to hand over, no datastore to find. */
+const NO_DATASTORES: VmotionDatastores = { vmotionLocks: async () => ({ ok: true }), adoptVm: () => {}, visibleDatastores: () => [], homeOf: () => undefined };
 
 /** The vMotion service of a simulated host, made on first use (as hostd loads it on the first request). */
 export function simVmotion(f: SimFabric, h: SimHost): VmotionService {
   if (h.vmotion instanceof VmotionService) return h.vmotion;
   const ids = f.random.stream(`vmotion-ids:${h.name}`);
+  const hooks = f.storage?.vmotionHooks(h.name);
   const svc = new VmotionService({
     name: h.name,
     model: h.config.host,
@@ -25,8 +31,9 @@ export function simVmotion(f: SimFabric, h: SimHost): VmotionService {
     timeScale: 1,
     token: '',
     events: h.events,
-    // no datastore disks to move (refused before the run): no locks to hand over, no datastore the pre-checks must find
-    datastores: { vmotionLocks: async () => ({ ok: true }), adoptVm: () => {}, visibleDatastores: () => [], homeOf: () => undefined },
+    // with storage, the host's datastores and disk registry, as hostd wires them: the VM's file locks are
+    // released by the source and taken by the destination through the power-on lock code
+    ...(hooks !== undefined ? hooks : { datastores: NO_DATASTORES }),
     sinks: new Map<string, StreamReceiver[]>(),
     scheduleTick: () => h.tick.schedule(),
     io: {

@@ -12,7 +12,6 @@
 // socket; cable pulls are failPath, which terminates the socket).
 
 import net from 'node:net';
-import { randomBytes, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { VfabError } from '../../lib/errors.js';
 import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
@@ -24,6 +23,7 @@ import { CHAP_CHALLENGE_BYTES, type ChapTargetConfig } from '../../lib/iscsi/cha
 import { decodeLun, UNADDRESSABLE_LUN } from '../../lib/iscsi/session.js';
 import { CONNECT_TIMEOUT_MS, scsiError } from './block-client.js';
 import { parseIscsiUrl, type IscsiTargetUrl } from './iscsi-url.js';
+import { realTimers, type Timers } from '../common/timers.js';
 
 /** Times one command is sent again after a UNIT ATTENTION before the caller sees it. */
 export const MAX_UNIT_ATTENTION_RETRIES = 5;
@@ -55,7 +55,16 @@ export interface IscsiClientOptions {
   digests?: { header: boolean; data: boolean };
   connectTimeoutMs?: number;
   log?: (line: string) => void;
+  /**
+   * The simulation's replacements (daemons/sim/storage.ts): a byte connection to the portal instead of a
+   * TCP connect, and timers and random bytes on the virtual clock and the run seed. Absent in hostd.
+   */
+  dial?: (target: IscsiTargetUrl) => Promise<IscsiSocket>;
+  timers?: Timers;
 }
+
+/** What the client uses of its connection: a net.Socket, or the simulation's in-process byte pipe. */
+export type IscsiSocket = Pick<net.Socket, 'setNoDelay' | 'cork' | 'uncork' | 'write' | 'end' | 'destroy' | 'destroyed' | 'on' | 'once' | 'removeAllListeners'>;
 
 interface Waiting {
   resolve: (r: ScsiResult) => void;
@@ -80,7 +89,7 @@ export class IscsiClient extends EventEmitter implements ScsiTarget {
 
   /** Use connectIscsiClient(). */
   constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: IscsiSocket,
     readonly target: IscsiTargetUrl,
     readonly opts: IscsiClientOptions,
   ) {
@@ -90,7 +99,7 @@ export class IscsiClient extends EventEmitter implements ScsiTarget {
       initiatorName: opts.initiator,
       targetName: target.iqn,
       isid: opts.isid,
-      ...(opts.chap ? { chap: initiatorChap(opts.chap) } : {}),
+      ...(opts.chap ? { chap: initiatorChap(opts.chap, opts.timers ?? realTimers) } : {}),
       ...(opts.digests ? { digests: opts.digests } : {}),
       initialCmdSN: 1,
     });
@@ -233,9 +242,9 @@ export class IscsiClient extends EventEmitter implements ScsiTarget {
 }
 
 /** The initiator's CHAP settings from the target's: the host's name and secret, and a fresh challenge for mutual CHAP. */
-function initiatorChap(c: ChapTargetConfig): NonNullable<InitiatorConfig['chap']> {
+function initiatorChap(c: ChapTargetConfig, t: Timers): NonNullable<InitiatorConfig['chap']> {
   const m = c.mutual;
-  return { name: c.username, secret: c.secret, ...(m ? { mutual: { name: m.username, secret: m.secret, id: randomInt(0, 256), challenge: randomBytes(CHAP_CHALLENGE_BYTES) } } : {}) };
+  return { name: c.username, secret: c.secret, ...(m ? { mutual: { name: m.username, secret: m.secret, id: t.randomBytes(1)[0]!, challenge: t.randomBytes(CHAP_CHALLENGE_BYTES) } } : {}) };
 }
 
 /** The LUN name of a vfab LUN: the T10 vendor ID designator of VPD page 0x83 without its 8-byte vendor. */
@@ -258,17 +267,22 @@ export async function connectIscsiClient(opts: IscsiClientOptions): Promise<Iscs
   const target = parseIscsiUrl(opts.url);
   if (target === undefined) throw new VfabError(ISCSI_CLIENT_ERROR.BAD_URL, `${opts.url}: not iscsi://HOST:PORT/IQN`);
   const timeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
-  const socket = new net.Socket();
+  const timers = opts.timers ?? realTimers;
+  let socket: IscsiSocket | undefined;
   let client: IscsiClient | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new VfabError(ISCSI_CLIENT_ERROR.CONNECT_TIMEOUT, `no iSCSI session with ${target.iqn} at ${target.host}:${target.port} within ${timeoutMs} ms`)), timeoutMs);
+    timer = timers.setTimeout(() => reject(new VfabError(ISCSI_CLIENT_ERROR.CONNECT_TIMEOUT, `no iSCSI session with ${target.iqn} at ${target.host}:${target.port} within ${timeoutMs} ms`)), timeoutMs);
   });
   const work = (async (): Promise<IscsiClient> => {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', (e) => reject(new VfabError(BLOCK_ERROR.DISCONNECTED, `cannot connect to iSCSI portal ${target.host}:${target.port}: ${e.message}`)));
-      socket.connect(target.port, target.host, () => resolve());
-    });
+    if (opts.dial !== undefined) socket = await opts.dial(target);
+    else {
+      const tcp = (socket = new net.Socket());
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', (e) => reject(new VfabError(BLOCK_ERROR.DISCONNECTED, `cannot connect to iSCSI portal ${target.host}:${target.port}: ${e.message}`)));
+        tcp.connect(target.port, target.host, () => resolve());
+      });
+    }
     socket.removeAllListeners('error');
     client = new IscsiClient(socket, target, opts);
     await client.login();
@@ -279,11 +293,11 @@ export async function connectIscsiClient(opts: IscsiClientOptions): Promise<Iscs
     return await Promise.race([work, timeout]);
   } catch (e) {
     work.catch(() => {});
-    socket.on('error', () => {});
+    socket?.on('error', () => {});
     if (client) client.terminate();
-    else socket.destroy();
+    else socket?.destroy();
     throw e;
   } finally {
-    clearTimeout(timer);
+    timers.clearTimeout(timer);
   }
 }

@@ -17,7 +17,6 @@
 // resets should raise in other sessions, and aborting other sessions' tasks on TARGET RESET.
 
 import net from 'node:net';
-import { randomBytes, randomInt } from 'node:crypto';
 import { SCSI_STATUS, SENSE_KEY, type ScsiCommand, type ScsiResult, type ScsiTarget } from '../../lib/storage/scsi.js';
 import { commandWorkingBytes, isSubmitTarget, type SubmitTarget } from '../../lib/storage/target.js';
 import { IscsiFramer, type FramerEvent } from '../../lib/iscsi/framer.js';
@@ -26,6 +25,7 @@ import { PduSendBuffer } from '../../lib/iscsi/send-buffer.js';
 import { DEFAULT_MAX_RECV_DATA_SEGMENT_BYTES, loginStep, newLoginState, type LoginConfig, type LoginState, type TargetChap, type TargetInfo } from '../../lib/iscsi/negotiate.js';
 import { initiatorAllowed, type IscsiAccess } from '../../lib/iscsi/access.js';
 import { IscsiSession, type SessionAction } from '../../lib/iscsi/session.js';
+import { realTimers, type Timers } from '../common/timers.js';
 import { ADMIT, COMMAND_BASE_COST_BYTES, MAX_SEND_BUFFER_BYTES, runOnTarget, type Admit, type BudgetSession, type InFlightBudget } from './block-server.js';
 
 /** iSCSI connections (one session each) the portal serves at once; more are closed at accept. */
@@ -87,7 +87,16 @@ export interface IscsiPortalOptions {
   access?: IscsiAccess;
   /** Fabric time in ms (login times in `sessions`); default ms since the portal started. */
   now?: () => number;
+  /**
+   * Timers and random bytes (login timeouts, initial StatSNs, CHAP challenges): Node's and crypto in
+   * stored; the virtual clock and the run seed in the simulation (daemons/sim/storage.ts), which hands
+   * the portal its in-process connections with acceptConnection instead of listening.
+   */
+  timers?: Timers;
 }
+
+/** What a connection of the portal uses of its socket: a net.Socket, or the simulation's in-process byte pipe. */
+export type PortalSocket = Pick<net.Socket, 'remoteAddress' | 'remotePort' | 'setNoDelay' | 'on' | 'once' | 'write' | 'writableLength' | 'pause' | 'resume' | 'end' | 'destroy' | 'destroyed'> & { destroySoon?: () => void };
 
 /** A session in the full feature phase, as `vfab status` and `vfab lun list` show it. */
 export interface IscsiSessionInfo {
@@ -134,6 +143,7 @@ export interface IscsiPortalInfo {
 
 export class IscsiPortal {
   readonly iqn: string;
+  readonly timers: Timers;
   private readonly server: net.Server;
   private readonly conns = new Map<number, PortalConnection>();
   private nextId = 1;
@@ -161,8 +171,9 @@ export class IscsiPortal {
     this.iqn = arrayIqn(opts.arrayName);
     this.submitTarget = isSubmitTarget(opts.target) ? opts.target : undefined;
     const chap = opts.access?.chap;
-    this.chap = chap === undefined ? undefined : { credentials: chap, randomBytes: (n) => randomBytes(n) };
-    this.server = net.createServer((socket) => this.accept(socket));
+    this.timers = opts.timers ?? realTimers;
+    this.chap = chap === undefined ? undefined : { credentials: chap, randomBytes: (n) => this.timers.randomBytes(n) };
+    this.server = net.createServer((socket) => this.acceptConnection(socket));
   }
 
   async listen(): Promise<number> {
@@ -195,7 +206,8 @@ export class IscsiPortal {
     this.closed[reason] = (this.closed[reason] ?? 0) + 1;
   }
 
-  private accept(socket: net.Socket): void {
+  /** A connection reached the portal (from its TCP listener, or from the simulation's in-process transport). */
+  acceptConnection(socket: PortalSocket): void {
     this.accepted++;
     if (this.conns.size >= MAX_ISCSI_CONNECTIONS) {
       this.countClose(CLOSE_REASON.TOO_MANY);
@@ -286,7 +298,7 @@ class PortalConnection implements BudgetSession {
   private sessionType: string | undefined;
   private digests: Digests = NO_DIGESTS;
   private closed = false;
-  private readonly loginTimer: NodeJS.Timeout;
+  private readonly loginTimer: unknown;
   /** Commands waiting for the array's budget (bounded by the session's CmdSN window and immediate limit). */
   private readonly queue: PortalCommand[] = [];
   /** Commands handed to the target, by ITT. */
@@ -306,7 +318,7 @@ class PortalConnection implements BudgetSession {
   constructor(
     private readonly portal: IscsiPortal,
     readonly id: number,
-    private readonly socket: net.Socket,
+    private readonly socket: PortalSocket,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.tsih = portal.allocTsih();
@@ -319,7 +331,7 @@ class PortalConnection implements BudgetSession {
     });
     socket.on('close', () => this.end(CLOSE_REASON.PEER_CLOSED));
     const loginMs = portal.opts.loginTimeoutMs ?? LOGIN_TIMEOUT_MS;
-    this.loginTimer = setTimeout(() => {
+    this.loginTimer = portal.timers.setTimeout(() => {
       if (this.session === undefined) this.end(CLOSE_REASON.LOGIN_TIMEOUT, `no login within ${loginMs} ms`);
     }, loginMs);
   }
@@ -375,7 +387,7 @@ class PortalConnection implements BudgetSession {
     const cfg: LoginConfig = {
       targets: this.portal.targets,
       tsih: this.tsih,
-      initialStatSN: this.login?.statSN ?? randomInt(0, 0x7fffffff),
+      initialStatSN: this.login?.statSN ?? this.portal.timers.randomBytes(4).readUInt32BE(0) % 0x7fffffff,
       allow: this.portal.allow,
       ...(this.portal.chap ? { chap: this.portal.chap } : {}),
     };
@@ -391,7 +403,7 @@ class PortalConnection implements BudgetSession {
       return;
     }
     if (d.outcome !== 'full-feature' || d.params === undefined) return;
-    clearTimeout(this.loginTimer);
+    this.portal.timers.clearTimeout(this.loginTimer);
     const p = d.params;
     this.digests = { header: p.headerDigest, data: p.dataDigest };
     this.framer.configure({ digests: this.digests, maxDataSegmentBytes: p.targetMaxRecvDataSegmentBytes });
@@ -539,7 +551,7 @@ class PortalConnection implements BudgetSession {
   private end(reason: string, detail?: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.loginTimer);
+    this.portal.timers.clearTimeout(this.loginTimer);
     this.portal.countClose(reason);
     this.portal.opts.log(`iscsi ${this.id}: connection from ${this.remote} closed: ${reason}${detail ? `: ${detail}` : ''}`);
     if (this.session !== undefined) for (const a of this.session.connectionLost()) if (a.kind === 'abort') {

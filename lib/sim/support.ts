@@ -1,10 +1,11 @@
 // What the simulation mode (`vfab run --sim`, docs/simulation.md) runs and what it refuses, decided from
 // the scenario and its topology before anything starts: the network side (hosts, vSwitches, teaming,
 // builtin VMs, physical switches, cables, faults on cables, captures, `vfab set` changes, crafted frames)
-// is simulated, and so are killing or restarting a host, switch or array, vMotion, and block storage with
-// VMFS-like and NAS datastores (locks, leases, power-on, format, storage faults) over a topology with
-// datastores; iSCSI paths, vSphere HA, external and real guests and VXLAN ports are not (a topology
-// without datastores runs without its arrays, simNotes). Each refusal names the step or the
+// is simulated, and so are killing or restarting a host, switch or array, vMotion (with the hand-over of a
+// VM's datastore locks), and block storage with VMFS-like and NAS datastores (locks, leases, power-on,
+// format, storage faults) over a topology with datastores, over block-protocol or iSCSI paths, with
+// vSphere HA; HA without datastores, external and real guests and VXLAN ports are not (a topology without
+// datastores runs without its arrays, simNotes). Each refusal names the step or the
 // topology part and why, so a user sees at once that the scenario needs daemon mode. Pure.
 
 import type { ActionStep, Expectation, Scenario } from '../scenario/model.js';
@@ -40,7 +41,6 @@ export function simUnsupported(s: Scenario, t: Topology): string[] {
   const storage = simRunsStorage(t);
   if ((t.clusters ?? []).length > 0 && !storage) out.push(`topology ${t.name}: vSphere HA clusters without datastores are not simulated`);
   for (const h of t.hosts) {
-    if (storage) for (const s of h.storage) if (s.protocol === 'iscsi') out.push(`host ${h.name}: its paths to ${s.array} are iSCSI sessions (only block-protocol paths are simulated)`);
     for (const vm of h.vms) {
       if (vm.external) out.push(`VM ${vm.name}: an external VM runs in its own process (vmd)`);
       else if (vm.kind === 'netns' || vm.kind === 'qemu') out.push(`VM ${vm.name}: a ${vm.kind} guest is a real kernel or virtual machine`);
@@ -53,9 +53,7 @@ export function simUnsupported(s: Scenario, t: Topology): string[] {
       const why = SIM_UNSUPPORTED_ACTIONS[a.kind];
       if (why !== undefined) out.push(`step ${step.index} (${a.kind}): ${why}`);
       else if (!storage && STORAGE_ACTIONS.has(a.kind)) out.push(`step ${step.index} (${a.kind}): the topology has no datastores, so its storage is not simulated`);
-      else if (a.kind === 'migrate' && t.hosts.some((h) => h.vms.some((v) => v.name === a.vm && (v.disks ?? []).some((d) => d.datastore !== undefined)))) {
-        out.push(`step ${step.index} (migrate): ${a.vm} has disks on a datastore (vMotion's datastore lock hand-over is not simulated)`);
-      } else if (!storage && (a.kind === 'kill' || a.kind === 'restart') && t.arrays.some((x) => x.name === a.node)) out.push(`step ${step.index} (${a.kind}): ${a.node} is a storage array of a topology without datastores (not simulated)`);
+      else if (!storage && (a.kind === 'kill' || a.kind === 'restart') && t.arrays.some((x) => x.name === a.node)) out.push(`step ${step.index} (${a.kind}): ${a.node} is a storage array of a topology without datastores (not simulated)`);
     } else {
       for (const e of step.expectations) {
         const why = SIM_UNSUPPORTED_CHECKS[e.check.kind] ?? (!storage && STORAGE_CHECKS.has(e.check.kind) ? 'the topology has no datastores, so its storage is not simulated' : undefined);

@@ -1,7 +1,8 @@
 // Every shipped scenario (scenarios/*.yaml) under `vfab run --sim`: each passes with the same expectations
-// as its daemon run, none is refused, and docs/simulation.md's section "Shipped scenarios that need daemon
+// as its daemon run and, run a second time with the same seed, gives byte-identical timeline.json,
+// timeline.txt and capture files; none is refused, and docs/simulation.md's section "Shipped scenarios that need daemon
 // mode" says so (no table rows). A scenario that needs daemon mode (a netns guest) is refused with its
-// reasons, never half run. In this process, no daemons; bounded by the number of shipped files.
+// reasons, never half run. In this process, no daemons; bounded by the number of shipped files (two runs each).
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -66,14 +67,31 @@ describe('sim: shipped scenarios', function () {
     expect(doc.reasons.some((r) => r.startsWith('VM web1: a netns guest'))).to.equal(true);
   });
 
+  /** The files a run writes that must repeat byte for byte: its timelines and captures. */
+  function outputs(dir: string): Record<string, Buffer> {
+    const bytes: Record<string, Buffer> = {};
+    for (const x of fs.readdirSync(dir).sort()) if (x === 'timeline.json' || x === 'timeline.txt' || x.endsWith('.pcapng')) bytes[x] = fs.readFileSync(path.join(dir, x));
+    return bytes;
+  }
+
+  // each file runs twice with seed 1 in this process (the second run after the first's state, timers and
+  // streams are gone): the same seed must give byte-identical timelines and captures
   for (const f of shipped) {
-    it(`passes ${f} with --sim`, async () => {
-      const r = await runScenarioFile(path.join('scenarios', f), { sim: { seed: 1 }, outDir: path.join(tmp, f), handleSignals: false });
+    it(`passes ${f} with --sim, and repeats it byte for byte with the same seed`, async () => {
+      let runs = 0;
+      const run = () => runScenarioFile(path.join('scenarios', f), { sim: { seed: 1 }, outDir: path.join(tmp, f, String(runs++)), handleSignals: false });
+      const r = await run();
       const failed = r.results.filter((x) => !x.passed).map((x) => `${x.id} ${x.name}: expected ${x.expected}, got ${x.got}`);
       expect(r.error, r.error).to.equal(undefined);
       expect(failed).to.deep.equal([]);
       expect(r.passed).to.equal(true);
       expect(r.results.length).to.be.greaterThan(0);
+      const again = await run();
+      expect(again.passed, again.error).to.equal(true);
+      const [a, b] = [outputs(path.join(tmp, f, '0')), outputs(path.join(tmp, f, '1'))];
+      expect(Object.keys(a)).to.include('timeline.json');
+      expect(Object.keys(b)).to.deep.equal(Object.keys(a));
+      for (const [name, bytes] of Object.entries(a)) expect(Buffer.compare(bytes, b[name]!), `${f}: ${name} differs between two runs with seed 1`).to.equal(0);
     });
   }
 });
