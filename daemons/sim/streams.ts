@@ -104,6 +104,8 @@ export class SimHostStreams {
     const out = sender;
     const total = Math.max(1, Math.floor(s.seconds * s.ratePps));
     const startMs = h.timers.nowMs();
+    // the instant the last frame left (read in the timer: the await below may resume later)
+    let lastMs = startMs;
     // frame k leaves at start + k / rate; the host's timers stop with it (a killed host sends no more)
     await new Promise<void>((resolve) => {
       const next = (): void => {
@@ -112,7 +114,8 @@ export class SimHostStreams {
           rec.error = `${s.vm} was powered off`;
           return resolve();
         }
-        core.sendStreamFrames(out, 1, h.timers.nowMs() * NS_PER_MS);
+        lastMs = h.timers.nowMs();
+        core.sendStreamFrames(out, 1, lastMs * NS_PER_MS);
         rec.sent = out.sent;
         h.tick.schedule();
         if (out.sent < total) h.timers.at(startMs + (out.sent * 1000) / s.ratePps, next);
@@ -120,7 +123,7 @@ export class SimHostStreams {
       };
       next();
     });
-    const seconds = (h.timers.nowMs() - startMs) / 1000 + 1 / s.ratePps;
+    const seconds = (lastMs - startMs) / 1000 + 1 / s.ratePps;
     rec.running = false;
     h.events.add('stream-done', { vm: s.vm, streamId: s.streamId, sent: out.sent, seconds: Math.round(seconds * 1000) / 1000 });
     return { vm: s.vm, target: s.target, streamId: s.streamId, sent: out.sent, seconds, sentPps: out.sent / seconds };

@@ -6,7 +6,8 @@
 // 18 s after its last heartbeat and restart app1 on esx2 once the lease on its locks ran out (fabric
 // times from the events), kill/restart of the array, down leaves no process. vmotion-lab: vm migrate of a
 // VM without datastore disks through the CLI, the VM answers pings on its new host, and a measured stream
-// between two VMs counts its frames. One fabric per describe; the tests in each run in order.
+// between two VMs counts its frames. vmotion-datastore: vm migrate of a VM with a datastore disk moves
+// its file locks to the destination. One fabric per describe; the tests in each run in order.
 
 import { expect } from 'chai';
 import fs from 'node:fs';
@@ -198,6 +199,44 @@ describe('e2e sim: vfab up --sim on vmotion-lab: vMotion and measured streams th
     let code: string | undefined;
     await control(host('esx3'), state.token, 'POST', '/control/streams/send', { vm: 'pinger', target: '10.0.10.21', seconds: 1, ratePps: 0 }).catch((e) => (code = e.code));
     expect(code, 'an unpaced stream is refused').to.equal('VFAB_SIM_UNSUPPORTED');
+  });
+
+  it('down ends the sim process by PID and removes the state', async function () {
+    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
+    await simDown(cli, stateDir, state, 4);
+  });
+});
+
+describe('e2e sim: vfab up --sim on a VM with a datastore disk: vm migrate moves its file locks', function () {
+  this.timeout(30_000);
+  const stateDir = makeTempDir('vfab-e2e-simup-vmds-');
+  let state: FabricState;
+  const cli = (args: string[], timeoutMs?: number) => runCli(args, { stateDir, ...(timeoutMs ? { timeoutMs } : {}) });
+  const vmxHolders = async (via: string): Promise<string[]> => {
+    const l = await cli(['datastore', 'locks', 'ds1', '--host', via, '--json']);
+    expect(l.code, l.stderr).to.equal(0);
+    return JSON.parse(l.out).files.find((x: any) => x.path === 'db1/db1.vmx')?.lock.holders.map((h: any) => h.owner) ?? [];
+  };
+
+  before(async function () {
+    this.timeout(FABRIC_UP_TIMEOUT_MS);
+    state = await simUp(cli, stateDir, ['topologies/e2e/vmotion-datastore.yaml', '--seed', '4']);
+  });
+
+  after(async function () {
+    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
+    await cleanUpCliFabric(stateDir);
+  });
+
+  it('db1 holds its files on esx1; after vm migrate esx2 holds them and esx1 none', async () => {
+    const f = await cli(['datastore', 'format', 'ds1'], 30_000);
+    expect(f.code, f.stderr).to.equal(0);
+    await waitFor(async () => (await vmxHolders('esx2')).length > 0, 'db1.vmx locked', 10_000, 200);
+    expect(await vmxHolders('esx2')).to.deep.equal(['esx1']);
+    const m = await cli(['vm', 'migrate', 'db1', '--to', 'esx2', '--json'], 20_000);
+    expect(m.code, m.stderr).to.equal(0);
+    expect(JSON.parse(m.out)).to.include({ vm: 'db1', outcome: 'migrated' });
+    expect(await vmxHolders('esx1')).to.deep.equal(['esx2']);
   });
 
   it('down ends the sim process by PID and removes the state', async function () {
