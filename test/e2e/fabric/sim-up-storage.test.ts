@@ -22,15 +22,17 @@ const DEAD_AFTER_MS = 18_000;
 /** Fabric ms the measured times may be late: the HA agent decides on 100 ms ticks, locks on heartbeat ticks. */
 const TOLERANCE_MS = 1_000;
 
+type Cli = (args: string[], timeoutMs?: number) => ReturnType<typeof runCli>;
+
 /** Starts a simulated fabric through the CLI; returns its state. */
-async function simUp(cli: (args: string[], timeoutMs?: number) => ReturnType<typeof runCli>, stateDir: string, args: string[]): Promise<FabricState> {
+async function simUp(cli: Cli, stateDir: string, args: string[]): Promise<FabricState> {
   const up = await cli(['up', ...args, '--sim', '--detach'], FABRIC_UP_TIMEOUT_MS - 5000);
   if (fs.existsSync(path.join(stateDir, 'state.json'))) trackPids([readState(stateDir).sim?.pid ?? 0].filter((p) => p > 0));
   expect(up.code, `vfab up --sim failed:\n${up.stderr}`).to.equal(0);
   return readState(stateDir);
 }
 
-async function simDown(cli: (args: string[], timeoutMs?: number) => ReturnType<typeof runCli>, stateDir: string, state: FabricState, nodes: number): Promise<void> {
+async function simDown(cli: Cli, stateDir: string, state: FabricState, nodes: number): Promise<void> {
   const pid = state.sim!.pid;
   const r = await cli(['down'], FABRIC_DOWN_TIMEOUT_MS - 2000);
   expect(r.code, r.stderr).to.equal(0);
@@ -39,33 +41,47 @@ async function simDown(cli: (args: string[], timeoutMs?: number) => ReturnType<t
   expect(fs.existsSync(path.join(stateDir, 'state.json'))).to.equal(false);
 }
 
-const lines = (out: string): any[] => out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-
-describe('e2e sim: vfab up --sim on ha-lab: datastores, locks, HA restart, array faults through the ordinary commands', function () {
-  this.timeout(60_000);
-  const stateDir = makeTempDir('vfab-e2e-simup-ha-');
-  let state: FabricState;
-  const cli = (args: string[], timeoutMs?: number) => runCli(args, { stateDir, ...(timeoutMs ? { timeoutMs } : {}) });
-  const clockMs = async (host: string): Promise<number> => (await control<{ clockMs: number }>(state.daemons.find((d) => d.name === host)!, state.token, 'GET', '/control/status')).clockMs;
-  let leaseMs = 0;
-
+/** One simulated fabric for a describe: up in `before` (through the CLI), cleaned up in `after`; itDown() adds the last test. */
+function simSuite(prefix: string, upArgs: string[]): { stateDir: string; cli: Cli; state: FabricState; itDown(nodes: number): void } {
+  const stateDir = makeTempDir(prefix);
+  const cli: Cli = (args, timeoutMs) => runCli(args, { stateDir, ...(timeoutMs ? { timeoutMs } : {}) });
+  const suite = {
+    stateDir, cli, state: undefined as unknown as FabricState,
+    itDown(nodes: number): void {
+      it('down ends the sim process by PID and removes the state', async function () {
+        this.timeout(FABRIC_DOWN_TIMEOUT_MS);
+        await simDown(cli, stateDir, suite.state, nodes);
+      });
+    },
+  };
   before(async function () {
     this.timeout(FABRIC_UP_TIMEOUT_MS);
-    state = await simUp(cli, stateDir, ['scenarios/topologies/ha-lab.yaml', '--seed', '5', '--time-scale', String(TIME_SCALE)]);
+    suite.state = await simUp(cli, stateDir, upArgs);
   });
-
   after(async function () {
     this.timeout(FABRIC_DOWN_TIMEOUT_MS);
     await cleanUpCliFabric(stateDir);
   });
+  return suite;
+}
+
+const lines = (out: string): any[] => out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+describe('e2e sim: vfab up --sim on ha-lab: datastores, locks, HA restart, array faults through the ordinary commands', function () {
+  this.timeout(60_000);
+  const fab = simSuite('vfab-e2e-simup-ha-', ['scenarios/topologies/ha-lab.yaml', '--seed', '5', '--time-scale', String(TIME_SCALE)]);
+  const cli = fab.cli;
+  const clockMs = async (host: string): Promise<number> => (await control<{ clockMs: number }>(fab.state.daemons.find((d) => d.name === host)!, fab.state.token, 'GET', '/control/status')).clockMs;
+  let leaseMs = 0;
+
 
   it('status --json lists the array as a node of its own, served by the sim process; lun list reads its LUNs', async () => {
     const r = await cli(['status', '--json']);
     expect(r.code, r.stderr).to.equal(0);
     const status = JSON.parse(r.out);
-    expect(status.simulated).to.deep.equal({ pid: state.sim!.pid, seed: 5, leftOut: [] });
+    expect(status.simulated).to.deep.equal({ pid: fab.state.sim!.pid, seed: 5, leftOut: [] });
     const array = status.daemons.find((d: any) => d.name === 'array1');
-    expect(array).to.include({ kind: 'array', running: true, simulated: true, pid: state.sim!.pid });
+    expect(array).to.include({ kind: 'array', running: true, simulated: true, pid: fab.state.sim!.pid });
     expect(array.luns.map((l: any) => l.name)).to.deep.equal(['shared1', 'shared2']);
     expect(array.sessions.map((s: any) => s.initiator).sort()).to.deep.equal(['esx1', 'esx2', 'esx3'].map((h) => `iqn.2026-11.vfab:${h}`));
     const luns = await cli(['lun', 'list', '--json']);
@@ -136,51 +152,38 @@ describe('e2e sim: vfab up --sim on ha-lab: datastores, locks, HA restart, array
   it('fault kill of the array closes its port and the hosts lose their paths; restart reconnects them', async () => {
     const kill = await cli(['fault', 'kill', 'array1']);
     expect(kill.code, kill.stderr).to.equal(0);
-    const arr = readState(stateDir).daemons.find((d) => d.name === 'array1')!;
+    const arr = readState(fab.stateDir).daemons.find((d) => d.name === 'array1')!;
     let code: string | undefined;
-    await control(arr, state.token, 'GET', '/control/luns').catch((e) => (code = e.code));
+    await control(arr, fab.state.token, 'GET', '/control/luns').catch((e) => (code = e.code));
     expect(code).to.equal('VFAB_CONTROL_UNREACHABLE');
-    const esx2 = state.daemons.find((d) => d.name === 'esx2')!;
-    const connected = async () => (await control<any>(esx2, state.token, 'GET', '/control/storage')).arrays[0].paths.every((p: any) => p.connected);
+    const esx2 = fab.state.daemons.find((d) => d.name === 'esx2')!;
+    const connected = async () => (await control<any>(esx2, fab.state.token, 'GET', '/control/storage')).arrays[0].paths.every((p: any) => p.connected);
     await waitFor(async () => !(await connected()), 'esx2 lost its path', 10_000, 100);
     const restart = await cli(['fault', 'restart', 'array1'], 30_000);
     expect(restart.code, restart.stderr).to.equal(0);
     expect(await connected()).to.equal(true);
-    const luns = await control<{ luns: Array<{ name: string }> }>(arr, state.token, 'GET', '/control/luns');
+    const luns = await control<{ luns: Array<{ name: string }> }>(arr, fab.state.token, 'GET', '/control/luns');
     expect(luns.luns.map((x) => x.name)).to.deep.equal(['shared1', 'shared2']);
   });
 
-  it('down ends the sim process by PID and removes the state', async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await simDown(cli, stateDir, state, 6);
-  });
+  fab.itDown(6);
 });
 
 describe('e2e sim: vfab up --sim on vmotion-lab: vMotion and measured streams through the ordinary commands', function () {
   this.timeout(30_000);
-  const stateDir = makeTempDir('vfab-e2e-simup-vmotion-');
-  let state: FabricState;
-  const cli = (args: string[], timeoutMs?: number) => runCli(args, { stateDir, ...(timeoutMs ? { timeoutMs } : {}) });
-  const host = (name: string) => state.daemons.find((d) => d.name === name)!;
+  const fab = simSuite('vfab-e2e-simup-vmotion-', ['scenarios/topologies/vmotion-lab.yaml', '--seed', '2']);
+  const cli = fab.cli;
+  const host = (name: string) => fab.state.daemons.find((d) => d.name === name)!;
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    state = await simUp(cli, stateDir, ['scenarios/topologies/vmotion-lab.yaml', '--seed', '2']);
-  });
-
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await cleanUpCliFabric(stateDir);
-  });
 
   it('vm migrate moves app1 to esx2 while it runs; it answers pings there and esx1 no longer has it', async () => {
     const m = await cli(['vm', 'migrate', 'app1', '--to', 'esx2', '--json'], 20_000);
     expect(m.code, m.stderr).to.equal(0);
     expect(JSON.parse(m.out)).to.include({ vm: 'app1', from: 'esx1', to: 'esx2', outcome: 'migrated' });
-    const vms = async (h: string) => (await control<any>(host(h), state.token, 'GET', '/control/status')).vms.map((v: any) => v.name);
+    const vms = async (h: string) => (await control<any>(host(h), fab.state.token, 'GET', '/control/status')).vms.map((v: any) => v.name);
     expect(await vms('esx2')).to.include('app1');
     expect(await vms('esx1')).to.not.include('app1');
-    expect(readState(stateDir).vmHosts.app1).to.equal('esx2');
+    expect(readState(fab.stateDir).vmHosts.app1).to.equal('esx2');
     const ping = await cli(['ping', 'app1', '10.0.10.22', '-c', '2']);
     expect(ping.code, ping.stderr).to.equal(0);
     // a migration to the host it runs on is refused by the vMotion service itself (exit 1)
@@ -189,44 +192,31 @@ describe('e2e sim: vfab up --sim on vmotion-lab: vMotion and measured streams th
   });
 
   it('a measured stream from pinger to app1 is paced on the fabric clock and counted at the sink', async () => {
-    await control(host('esx2'), state.token, 'POST', '/control/streams/sink', { vm: 'app1', streamId: 7, udpPort: 9000 });
-    const sent = await control<{ sent: number; seconds: number }>(host('esx3'), state.token, 'POST', '/control/streams/send', { vm: 'pinger', target: '10.0.10.21', udpPort: 9000, frameBytes: 128, seconds: 1, ratePps: 200, streamId: 7 }, 10_000);
+    await control(host('esx2'), fab.state.token, 'POST', '/control/streams/sink', { vm: 'app1', streamId: 7, udpPort: 9000 });
+    const sent = await control<{ sent: number; seconds: number }>(host('esx3'), fab.state.token, 'POST', '/control/streams/send', { vm: 'pinger', target: '10.0.10.21', udpPort: 9000, frameBytes: 128, seconds: 1, ratePps: 200, streamId: 7 }, 10_000);
     expect(sent.sent).to.equal(200);
     // frame k leaves at k / 200 s: the 200 frames take one second of fabric time
     expect(sent.seconds).to.be.within(0.999, 1.001);
-    const got = await control<{ streams: Array<{ received: number }> }>(host('esx2'), state.token, 'GET', '/control/streams/app1');
+    const got = await control<{ streams: Array<{ received: number }> }>(host('esx2'), fab.state.token, 'GET', '/control/streams/app1');
     expect(got.streams[0]!.received).to.equal(200);
     let code: string | undefined;
-    await control(host('esx3'), state.token, 'POST', '/control/streams/send', { vm: 'pinger', target: '10.0.10.21', seconds: 1, ratePps: 0 }).catch((e) => (code = e.code));
+    await control(host('esx3'), fab.state.token, 'POST', '/control/streams/send', { vm: 'pinger', target: '10.0.10.21', seconds: 1, ratePps: 0 }).catch((e) => (code = e.code));
     expect(code, 'an unpaced stream is refused').to.equal('VFAB_SIM_UNSUPPORTED');
   });
 
-  it('down ends the sim process by PID and removes the state', async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await simDown(cli, stateDir, state, 4);
-  });
+  fab.itDown(4);
 });
 
 describe('e2e sim: vfab up --sim on a VM with a datastore disk: vm migrate moves its file locks', function () {
   this.timeout(30_000);
-  const stateDir = makeTempDir('vfab-e2e-simup-vmds-');
-  let state: FabricState;
-  const cli = (args: string[], timeoutMs?: number) => runCli(args, { stateDir, ...(timeoutMs ? { timeoutMs } : {}) });
+  const fab = simSuite('vfab-e2e-simup-vmds-', ['topologies/e2e/vmotion-datastore.yaml', '--seed', '4']);
+  const cli = fab.cli;
   const vmxHolders = async (via: string): Promise<string[]> => {
     const l = await cli(['datastore', 'locks', 'ds1', '--host', via, '--json']);
     expect(l.code, l.stderr).to.equal(0);
     return JSON.parse(l.out).files.find((x: any) => x.path === 'db1/db1.vmx')?.lock.holders.map((h: any) => h.owner) ?? [];
   };
 
-  before(async function () {
-    this.timeout(FABRIC_UP_TIMEOUT_MS);
-    state = await simUp(cli, stateDir, ['topologies/e2e/vmotion-datastore.yaml', '--seed', '4']);
-  });
-
-  after(async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await cleanUpCliFabric(stateDir);
-  });
 
   it('db1 holds its files on esx1; after vm migrate esx2 holds them and esx1 none', async () => {
     const f = await cli(['datastore', 'format', 'ds1'], 30_000);
@@ -239,8 +229,5 @@ describe('e2e sim: vfab up --sim on a VM with a datastore disk: vm migrate moves
     expect(await vmxHolders('esx1')).to.deep.equal(['esx2']);
   });
 
-  it('down ends the sim process by PID and removes the state', async function () {
-    this.timeout(FABRIC_DOWN_TIMEOUT_MS);
-    await simDown(cli, stateDir, state, 4);
-  });
+  fab.itDown(4);
 });
