@@ -25,6 +25,7 @@ import { announceReady, daemonToken, exitFatal, onShutdown } from './common/serv
 import { SimFabric } from './sim/fabric.js';
 import { SIM_SETTLE_MS, SimDriver } from './sim/driver.js';
 import { PacedControlServer, PacerLoop, SimService, topologyUnsupported } from './sim/serve.js';
+import { SimPump } from './sim/storage.js';
 
 /** What `vfab up --sim` writes for this process (run/sim.json). */
 export interface SimdConfig {
@@ -59,8 +60,10 @@ try {
   const wallNow = Date.now();
   const originNs = monotonicNow - BigInt(Math.round((settledMs * NS_PER_MS) / config.timeScale));
   const anchor = { monotonicNs: String(originNs), wallMs: wallNow - settledMs / config.timeScale };
-  // with storage the scheduler runs through its pump: the daemons' asynchronous storage code runs at its instants
-  const loop = new PacerLoop(new WallPacer(fabric.sched, originNs, config.timeScale), (e) => process.stderr.write(`simd: a simulated node failed: ${(e as Error)?.stack ?? String(e)}\n`), fabric.storage?.pump);
+  // the scheduler runs through a pump, one instant at a time: the daemons' asynchronous code (storage,
+  // vMotion's service) resumes at the virtual instant that resolved it, as under vfab run --sim
+  const pump = fabric.storage?.pump ?? new SimPump(fabric.sched);
+  const loop = new PacerLoop(new WallPacer(fabric.sched, originNs, config.timeScale), (e) => process.stderr.write(`simd: a simulated node failed: ${(e as Error)?.stack ?? String(e)}\n`), pump);
   const service = new SimService({ fabric, driver, loop, token, anchor, timeScale: config.timeScale, bindHost: values.host });
   await service.start();
   const main = new PacedControlServer(token, loop)

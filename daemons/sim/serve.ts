@@ -2,7 +2,7 @@
 // vfab up --sim"): in the one sim process (daemons/simd.ts), a ControlServer per host, switch and array
 // on 127.0.0.1 with the fabric token, answering the routes of hostd, switchd and stored that the CLI uses,
 // over the nodes of a SimFabric whose scheduler a WallPacer (lib/sim/pacer.ts) keeps on the wall clock
-// (with storage, one instant at a time through the storage pump). Every request first runs the scheduler
+// (one instant at a time through a pump). Every request first runs the scheduler
 // up to the wall clock's instant, then acts, then re-arms the pacer. Actions reuse the scenario sim
 // driver (daemons/sim/driver.ts act(): link, impair, flap, shut, power, kill, restart) and the daemons'
 // own route code: vm-control.ts ping/mac/mtu/raw, inject.ts, the capture server, EventLog.reply, the
