@@ -4,10 +4,12 @@
 // carrier, VMs power on, teaming pins ports), then runs its scheduler paced to the wall clock (virtual
 // time = wall time since the anchor x --time-scale; lib/sim/pacer.ts) and serves each node's control API
 // on a port of its own (daemons/sim/serve.ts), so vfab status, events, ping, link, fault, capture, set
-// work as against daemons. Its own port answers GET /control/sim (nodes, ports, the clock anchor, how
-// far virtual time is ahead of the wall clock) and kill/restart of a node (POST /control/sim/nodes/:node/
-// kill|restart), whose own port is closed while it is down. Leaves out storage, HA, vMotion and real
-// guests (refused at start or per request, VFAB_SIM_UNSUPPORTED).
+// work as against daemons; with datastores in the topology, arrays, hosts' storage, datastores and HA
+// agents run too (daemons/sim/storage.ts) and the datastore, vm, ha, lun and vMotion commands work. Its own
+// port answers GET /control/sim (nodes, ports, the clock anchor, how far virtual time is ahead of the wall
+// clock) and kill/restart of a node or array (POST /control/sim/nodes/:node/kill|restart), whose own port
+// is closed while it is down. Leaves out real guests, VXLAN ports and iSCSI paths (refused at start,
+// VFAB_SIM_UNSUPPORTED) and dialling links (per request).
 //
 // usage: node dist/daemons/simd.js --config FILE --name NAME [--host 127.0.0.1]   (started by vfab up --sim)
 // config: {kind: 'sim', fabric, topologyFile, seed, timeScale}
@@ -21,8 +23,9 @@ import { WallPacer } from '../lib/sim/pacer.js';
 import { NS_PER_MS } from '../lib/fabric-clock.js';
 import { announceReady, daemonToken, exitFatal, onShutdown } from './common/server.js';
 import { SimFabric } from './sim/fabric.js';
-import { SimDriver } from './sim/driver.js';
+import { SIM_SETTLE_MS, SimDriver } from './sim/driver.js';
 import { PacedControlServer, PacerLoop, SimService, topologyUnsupported } from './sim/serve.js';
+import { SimPump } from './sim/storage.js';
 
 /** What `vfab up --sim` writes for this process (run/sim.json). */
 export interface SimdConfig {
@@ -47,6 +50,8 @@ try {
   const why = topologyUnsupported(topology);
   if (why.length > 0) throw new VfabError('VFAB_SIM_UNSUPPORTED', `topology ${topology.name} cannot be simulated:\n  ${why.join('\n  ')}`, { reasons: why });
   const fabric = new SimFabric({ topology, seed: config.seed });
+  // with datastores, arrays open and hosts attach and mount them while the fabric settles (as vfab run --sim)
+  await fabric.storage?.start(SIM_SETTLE_MS);
   const driver = new SimDriver({ fabric, topologyText: fs.readFileSync(config.topologyFile, 'utf8'), topologyFile: config.topologyFile, outDir: path.dirname(values.config) });
   // the fabric settled for SIM_SETTLE_MS of virtual time: the anchor puts that instant at now, so the
   // CLI's fabric clock (state.clock, timeScale) reads the scheduler's time from here on
@@ -55,7 +60,10 @@ try {
   const wallNow = Date.now();
   const originNs = monotonicNow - BigInt(Math.round((settledMs * NS_PER_MS) / config.timeScale));
   const anchor = { monotonicNs: String(originNs), wallMs: wallNow - settledMs / config.timeScale };
-  const loop = new PacerLoop(new WallPacer(fabric.sched, originNs, config.timeScale), (e) => process.stderr.write(`simd: a simulated node failed: ${(e as Error)?.stack ?? String(e)}\n`));
+  // the scheduler runs through a pump, one instant at a time: the daemons' asynchronous code (storage,
+  // vMotion's service) resumes at the virtual instant that resolved it, as under vfab run --sim
+  const pump = fabric.storage?.pump ?? new SimPump(fabric.sched);
+  const loop = new PacerLoop(new WallPacer(fabric.sched, originNs, config.timeScale), (e) => process.stderr.write(`simd: a simulated node failed: ${(e as Error)?.stack ?? String(e)}\n`), pump);
   const service = new SimService({ fabric, driver, loop, token, anchor, timeScale: config.timeScale, bindHost: values.host });
   await service.start();
   const main = new PacedControlServer(token, loop)

@@ -44,11 +44,11 @@ machines. Together they run the multi-machine wiring on one machine.
 --hosts-per-process N runs up to N hosts in one process, each in its own worker thread with its own
 control port (a host with netns or qemu guests keeps its own process): a large fabric needs fewer
 processes and less memory. Such a host's PID is its group's; vfab fault kill ends only its thread.
---sim: every host and switch in ONE background process, simulated on a virtual clock that follows the
-wall clock (times --time-scale), with in-process cables and the run seed --seed (docs/simulation.md,
-"Interactive: vfab up --sim"). status, events, ping, link, counters, mac-table, capture, send, set,
-fault kill/restart/impair/flap/shut and down work as usual; what is not simulated (storage, HA,
-vMotion, streams) answers VFAB_SIM_UNSUPPORTED (exit 2).`,
+--sim: every host, switch and array in ONE background process, simulated on a virtual clock that
+follows the wall clock (times --time-scale), with in-process cables and the run seed --seed
+(docs/simulation.md, "Interactive: vfab up --sim"). status, events, ping, link, counters, mac-table,
+capture, send, set, fault, down, and with datastores in the topology datastore, vm, lun, disk and ha,
+work as usual, vm migrate too; what is not simulated answers VFAB_SIM_UNSUPPORTED (exit 2).`,
     options: {
       detach: { type: 'bool', description: 'return once the fabric is up, leave it running' },
       'time-scale': { type: 'number', min: 0.001, max: MAX_TIME_SCALE, default: 1, description: "run the fabric's clocks N times faster (aging, beacons, timeouts)" },

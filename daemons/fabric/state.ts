@@ -69,6 +69,8 @@ export interface SimProcessRecord {
   seed: number;
   /** Topology parts the simulation leaves out (storage arrays), named in `vfab status`. */
   leftOut: string[];
+  /** Nodes killed by `vfab fault kill` and not restarted (their PID, the sim process's, stays alive). */
+  killed?: string[];
 }
 
 export interface FabricState {
@@ -258,4 +260,9 @@ export function daemonForEndpoint(state: FabricState, endpoint: string): { daemo
     throw new VfabError('VFAB_NOT_FOUND', `no host, switch or VM named ${JSON.stringify(node)} in endpoint ${endpoint}${suggest(node, nodes)} (have: ${nodes.join(', ')})`);
   }
   return { daemon: findDaemon(state, host ?? node), node, iface };
+}
+
+/** Is the daemon of this record running: its PID alive and, in a simulated fabric, the node not killed? */
+export function daemonRunning(state: FabricState, d: DaemonRecord): boolean {
+  return isAlive(d.pid) && !(state.sim?.killed ?? []).includes(d.name);
 }

@@ -1,16 +1,19 @@
 // The control API of an interactive simulated fabric (`vfab up --sim`, docs/simulation.md "Interactive:
-// vfab up --sim"): in the one sim process (daemons/simd.ts), a ControlServer per host and switch on
-// 127.0.0.1 with the fabric token, answering the routes of hostd and switchd that the CLI uses, over the
-// nodes of a SimFabric whose scheduler a WallPacer (lib/sim/pacer.ts) keeps on the wall clock. Every
-// request first runs the scheduler up to the wall clock's instant, then acts, then re-arms the pacer.
-// Actions reuse the scenario sim driver (daemons/sim/driver.ts act(): link, impair, flap, shut, power,
-// kill, restart) and the daemons' shared route code (vm-control.ts ping/mac/mtu/raw, inject.ts, the
-// capture server, EventLog.reply); `vfab set` goes through SimFabric.reconfigure. A killed node's port
-// is closed (the CLI sees it unreachable, as a killed daemon) and opens again on restart. Routes of the
-// daemons that are not simulated here (storage, datastores, HA, vMotion, measured streams, peers) answer
-// VFAB_SIM_UNSUPPORTED naming what is not simulated. Leaves out TLS and spread addresses (refused by
-// `vfab up --sim`), storage routes (the storage part of the simulation wires its own). Not from the
-// spec: the emulator's own machinery.
+// vfab up --sim"): in the one sim process (daemons/simd.ts), a ControlServer per host, switch and array
+// on 127.0.0.1 with the fabric token, answering the routes of hostd, switchd and stored that the CLI uses,
+// over the nodes of a SimFabric whose scheduler a WallPacer (lib/sim/pacer.ts) keeps on the wall clock
+// (one instant at a time through a pump). Every request first runs the scheduler
+// up to the wall clock's instant, then acts, then re-arms the pacer. Actions reuse the scenario sim
+// driver (daemons/sim/driver.ts act(): link, impair, flap, shut, power, kill, restart) and the daemons'
+// own route code: vm-control.ts ping/mac/mtu/raw, inject.ts, the capture server, EventLog.reply, the
+// vMotion service's routes (vmotion/on-demand.ts over daemons/sim/vmotion.ts), and with datastores the
+// host's storage, datastore and HA routes as its storage code registers them (daemons/sim/storage.ts
+// SimControl.mountOn); measured streams are paced on the virtual clock (streams.ts); an array answers
+// stored's control routes over its in-process array. `vfab set` goes through SimFabric.reconfigure. A
+// killed node's port is closed (the CLI sees it unreachable, as a killed daemon) and opens again on
+// restart. What is not served (SIM_UNSERVED_ROUTES, and SIM_STORAGE_ROUTES without datastores) answers
+// VFAB_SIM_UNSUPPORTED naming why. Leaves out TLS and spread addresses (refused by `vfab up --sim`).
+// Not from the spec: the emulator's own machinery.
 
 import { VfabError } from '../../lib/errors.js';
 import type { FabricClockAnchor } from '../../lib/fabric-clock.js';
@@ -18,7 +21,7 @@ import { NS_PER_MS, captureTimestampNs } from '../../lib/fabric-clock.js';
 import { WallPacer } from '../../lib/sim/pacer.js';
 import type { Host as HostModel, PhysicalSwitch as SwitchModel, Topology } from '../../lib/topology/model.js';
 import type { Scenario } from '../../lib/scenario/model.js';
-import { simUnsupported, simUpStorageUnsupported } from '../../lib/sim/support.js';
+import { simUnsupported } from '../../lib/sim/support.js';
 import { ControlServer, type ControlHandler } from '../common/server.js';
 import { switchPortRows } from '../common/switch-ports.js';
 import { CaptureServer } from '../common/capture-server.js';
@@ -26,9 +29,22 @@ import { registerVmRoutes, runPing, type GuestOps } from '../common/vm-control.j
 import { registerInjectRoutes, guestInjectTarget, unknownInjectPoint } from '../common/inject.js';
 import type { SimFabric, SimHost, SimLiveTap, SimNode, SimSwitch } from './fabric.js';
 import type { SimDriver } from './driver.js';
+import { simVmotion } from './vmotion.js';
+import { SimHostStreams } from './streams.js';
+import { registerVmotionRoutes } from '../vmotion/on-demand.js';
+import { MOUNT_TIMEOUT_MS } from '../datastore/host-datastores.js';
 
-/** Routes of hostd that the interactive simulation does not serve, with what is not simulated. */
+/** Routes of the daemons that the interactive simulation does not serve, with why. */
 export const SIM_UNSERVED_ROUTES: ReadonlyArray<{ method: string; path: string; what: string }> = [
+  { method: 'POST', path: '/control/peers', what: 'dialling links is not simulated by vfab up --sim (the cables are in-process)' },
+];
+
+/**
+ * Routes of hostd's storage code (host-storage.ts, datastore/host-datastores.ts, ha/attach.ts): a simulated
+ * host serves them with that code when the topology has datastores (daemons/sim/storage.ts); without
+ * datastores the storage is not simulated and they answer VFAB_SIM_UNSUPPORTED.
+ */
+export const SIM_STORAGE_ROUTES: ReadonlyArray<{ method: string; path: string; what: string }> = [
   ...['GET /control/storage', 'POST /control/storage/arrays', 'POST /control/storage/paths/:array', 'POST /control/storage/stall/:array', 'POST /control/storage/paths/:array/:index']
     .map((r) => ({ r, what: 'storage (arrays, paths, LUNs)' })),
   ...['GET /control/vms/:vm/disks', 'POST /control/vms/:vm/disks/:disk/write', 'POST /control/vms/:vm/disks/:disk/read', 'POST /control/vms/:vm/disks/:disk/load']
@@ -37,46 +53,86 @@ export const SIM_UNSERVED_ROUTES: ReadonlyArray<{ method: string; path: string; 
     'GET /control/datastores/:ds/heartbeats', 'GET /control/datastores/:ds/inspect', 'POST /control/datastores/:ds/files/open', 'POST /control/datastores/:ds/files/close',
     'POST /control/datastores/:ds/vms/:vm/power-on', 'POST /control/datastores/:ds/vms/:vm/power-off'].map((r) => ({ r, what: 'datastores and their locks' })),
   ...['GET /control/ha', 'POST /control/vmkernels/:vmk/link'].map((r) => ({ r, what: 'vSphere HA (agents, management network isolation)' })),
-  ...['POST /control/vms/:vm/migrate', 'GET /control/vmotion/facts', 'POST /control/vmotion/prepare', 'GET /control/vmotion/:id'].map((r) => ({ r, what: 'vMotion on the wall clock (vfab run --sim runs migrate steps)' })),
-  ...['POST /control/streams/send', 'POST /control/streams/sink', 'GET /control/streams/:vm', 'POST /control/streams/:vm/clear'].map((r) => ({ r, what: 'measured traffic streams (vfab run --sim runs traffic steps)' })),
-  { r: 'POST /control/peers', what: 'dialling links (the cables are in-process)' },
 ].map(({ r, what }) => {
   const [method, path] = r.split(' ') as [string, string];
-  return { method, path, what };
+  return { method, path, what: `${what}: not simulated by vfab up --sim for a topology without datastores` };
 });
+
+/** Wall ms the pacer runs the scheduler ahead of the wall clock when asynchronous storage code runs (one look covers a chain of hops). */
+export const PACE_LOOKAHEAD_WALL_MS = 1;
+/** Wall ms between two looks at a condition the fabric must reach (an array's paths connected again). */
+const WALL_POLL_MS = 10;
 
 /** Why a topology cannot be simulated (its parts that need real processes, sockets or storage); [] when it can. */
 export function topologyUnsupported(t: Topology): string[] {
-  // a scenario of no steps: only the topology's parts; storage and HA run under vfab run --sim only
-  return [...simUnsupported({ steps: [] } as unknown as Scenario, t), ...simUpStorageUnsupported(t)];
+  // a scenario of no steps: only the topology's parts (storage and HA run when the topology has datastores)
+  return simUnsupported({ steps: [] } as unknown as Scenario, t);
 }
 
 /** The error of a route the interactive simulation does not serve. */
 export function unservedError(what: string, method: string, path: string): VfabError {
-  return new VfabError('VFAB_SIM_UNSUPPORTED', `${what}: not simulated by vfab up --sim (${method} ${path}); start the fabric without --sim for this (docs/simulation.md)`, { what });
+  return new VfabError('VFAB_SIM_UNSUPPORTED', `${what} (${method} ${path}); start the fabric without --sim for this (docs/simulation.md)`, { what });
 }
 
-/** The wall-clock side of the pacer: a real timer that runs the scheduler as wall time reaches its timers. */
+/** What the pacer loop needs of daemons/sim/storage.ts SimPump. */
+export interface PacerPump {
+  run(done: () => boolean, untilMs: number): Promise<void>;
+}
+
+/**
+ * The wall-clock side of the pacer: a real timer that runs the scheduler as wall time reaches its timers.
+ * With a pump (the topology's storage runs asynchronous daemon code), the scheduler runs one instant at a
+ * time through it, so promise continuations run at the virtual instant that resolved them, up to
+ * PACE_LOOKAHEAD_WALL_MS ahead of the wall clock; without, it runs straight through.
+ */
 export class PacerLoop {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private running: Promise<void> | undefined;
+  private again = false;
 
-  constructor(readonly pacer: WallPacer, private readonly onError: (e: unknown) => void) {}
+  constructor(readonly pacer: WallPacer, private readonly onError: (e: unknown) => void, private readonly pump?: PacerPump) {}
 
-  /** Runs the scheduler up to now (a control request calls this before it acts). */
-  catchUp(): number {
-    return this.pacer.catchUp(process.hrtime.bigint());
+  /** Runs the scheduler up to now (a control request waits for this before it acts). */
+  catchUp(): Promise<void> | void {
+    if (this.pump === undefined) {
+      this.pacer.catchUp(process.hrtime.bigint());
+      return;
+    }
+    const target = this.pacer.targetMs(process.hrtime.bigint() + BigInt(PACE_LOOKAHEAD_WALL_MS * 1e6));
+    return this.pump.run(() => false, target);
   }
 
   /** Catches up and re-arms the timer for the next due timer (after anything that may have set one). */
   kick(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    try {
-      this.catchUp();
-    } catch (e) {
-      this.onError(e);
+    if (this.pump === undefined) {
+      try {
+        this.catchUp();
+      } catch (e) {
+        this.onError(e);
+      }
+      this.arm();
+      return;
     }
+    // one pumped catch-up at a time; a kick meanwhile runs another one after it
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.running = Promise.resolve(this.catchUp()).catch((e: unknown) => this.onError(e)).finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      } else this.arm();
+    });
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => this.kick(), this.pacer.sleepMs(process.hrtime.bigint()));
   }
 
@@ -98,7 +154,7 @@ export class PacedControlServer extends ControlServer {
 
   override on(method: string, path: string, handler: ControlHandler): this {
     return super.on(method, path, async (req) => {
-      this.loop.catchUp();
+      await this.loop.catchUp();
       try {
         return await handler(req);
       } finally {
@@ -120,9 +176,11 @@ export interface SimServiceOptions {
   bindHost?: string;
 }
 
+type NodeKind = 'host' | 'switch' | 'array';
+
 interface NodeEdge {
   name: string;
-  kind: 'host' | 'switch';
+  kind: NodeKind;
   port: number;
   server: ControlServer | undefined;
   capture: CaptureServer | undefined;
@@ -147,9 +205,11 @@ export class SimService {
     this.f.captures.live = live;
   }
 
-  /** Opens every node's port (0: any free one); returns them in topology order. */
-  async start(): Promise<Array<{ name: string; kind: 'host' | 'switch'; port: number }>> {
-    for (const n of this.f.nodes.values()) {
+  /** Opens every node's port (0: any free one); returns them in topology order, arrays last. */
+  async start(): Promise<Array<{ name: string; kind: NodeKind; port: number }>> {
+    const all: Array<{ name: string; kind: NodeKind }> = [...this.f.nodes.values()].map((n) => ({ name: n.name, kind: n.kind }));
+    for (const a of this.f.storage?.arrays.keys() ?? []) all.push({ name: a, kind: 'array' });
+    for (const n of all) {
       const edge: NodeEdge = { name: n.name, kind: n.kind, port: 0, server: undefined, capture: undefined };
       this.edges.set(n.name, edge);
       await this.open(edge);
@@ -157,26 +217,50 @@ export class SimService {
     return this.nodes();
   }
 
-  nodes(): Array<{ name: string; kind: 'host' | 'switch'; port: number; running: boolean }> {
-    return [...this.edges.values()].map((e) => ({ name: e.name, kind: e.kind, port: e.port, running: this.f.running(e.name) }));
+  nodes(): Array<{ name: string; kind: NodeKind; port: number; running: boolean }> {
+    return [...this.edges.values()].map((e) => ({ name: e.name, kind: e.kind, port: e.port, running: this.running(e) }));
   }
 
-  /** kill -9 of a node: its core is dropped (SimDriver), its port closes and its capture streams end. */
+  private running(e: NodeEdge): boolean {
+    return e.kind === 'array' ? this.f.storage?.arrays.get(e.name)?.running === true : this.f.running(e.name);
+  }
+
+  /** kill -9 of a node: its core is dropped (SimDriver; an array: SimStorage), its port closes and its capture streams end. */
   async kill(name: string): Promise<{ name: string; pid: number; wasRunning: boolean }> {
     const edge = this.edge(name);
-    const wasRunning = this.f.running(name);
+    const wasRunning = this.running(edge);
     await this.o.driver.act({ kind: 'kill', node: name });
     await this.closeEdge(edge);
     return { name, pid: process.pid, wasRunning };
   }
 
-  /** A fresh core from the node's configuration (SimDriver), listening again on its port. */
-  async restart(name: string): Promise<{ name: string; kind: 'host' | 'switch'; oldPid: number; pid: number; port: number; redialled: string[]; storage: string[]; arraysDown: string[] }> {
+  /**
+   * A fresh core from the node's configuration (SimDriver), listening again on its port. An array opens
+   * its store again and the hosts that use it reconnect their paths: the request waits for that on the
+   * wall clock while the pacer runs the fabric (as `vfab fault restart ARRAY` waits for stored's hosts).
+   */
+  async restart(name: string): Promise<{ name: string; kind: NodeKind; oldPid: number; pid: number; port: number; redialled: string[]; storage: string[]; arraysDown: string[] }> {
     const edge = this.edge(name);
     await this.closeEdge(edge);
-    await this.o.driver.act({ kind: 'restart', node: name });
+    const storage: string[] = [];
+    const arraysDown: string[] = [];
+    if (edge.kind === 'array') {
+      await this.f.storage!.restartArray(name, (done, untilMs) => this.wallWait(done, untilMs));
+      storage.push(...this.f.topology.hosts.filter((h) => h.storage.some((x) => x.array === name) && this.f.running(h.name)).map((h) => h.name));
+    } else {
+      await this.o.driver.act({ kind: 'restart', node: name });
+      if (edge.kind === 'host') for (const x of this.f.host(name).config.host.storage) if (this.f.storage?.arrays.get(x.array)?.running === false) arraysDown.push(x.array);
+    }
     await this.open(edge);
-    return { name, kind: edge.kind, oldPid: process.pid, pid: process.pid, port: edge.port, redialled: [], storage: [], arraysDown: [] };
+    return { name, kind: edge.kind, oldPid: process.pid, pid: process.pid, port: edge.port, redialled: [], storage, arraysDown };
+  }
+
+  /** Waits on the wall clock (the pacer runs the fabric meanwhile) until `done()` or fabric time `untilMs`. */
+  private async wallWait(done: () => boolean, untilMs: number): Promise<void> {
+    while (!done() && this.f.sched.nowMs() < untilMs) {
+      this.o.loop.kick();
+      await new Promise((r) => setTimeout(r, WALL_POLL_MS));
+    }
   }
 
   async close(): Promise<void> {
@@ -185,7 +269,7 @@ export class SimService {
 
   private edge(name: string): NodeEdge {
     const e = this.edges.get(name);
-    if (!e) throw new VfabError('VFAB_NOT_FOUND', `no host or switch named ${name} in this simulated fabric (has: ${[...this.edges.keys()].join(', ')})`);
+    if (!e) throw new VfabError('VFAB_NOT_FOUND', `no host, switch or array named ${name} in this simulated fabric (has: ${[...this.edges.keys()].join(', ')})`);
     return e;
   }
 
@@ -201,12 +285,19 @@ export class SimService {
   private async open(e: NodeEdge): Promise<void> {
     const server = new PacedControlServer(this.o.token, this.o.loop);
     const capture: CaptureServer = new CaptureServer({ setTap: (point, on): boolean => this.setTap(e, capture, point, on) }, () => captureTimestampNs(this.o.anchor, this.f.sched.nowMs() * NS_PER_MS));
-    if (e.kind === 'host') this.hostRoutes(server, e.name);
-    else this.switchRoutes(server, e.name);
-    this.commonRoutes(server, e.name);
-    for (const r of SIM_UNSERVED_ROUTES) server.on(r.method, r.path, () => {
-      throw unservedError(r.what, r.method, r.path);
-    });
+    if (e.kind === 'array') {
+      this.arrayRoutes(server, e.name);
+    } else {
+      if (e.kind === 'host') this.hostRoutes(server, e.name);
+      else this.switchRoutes(server, e.name);
+      this.commonRoutes(server, e.name);
+      // the host's own storage, datastore and HA routes, as its daemon registers them (the core running now)
+      const storage = e.kind === 'host' ? this.f.storage?.hostControl(e.name) : undefined;
+      if (storage !== undefined) storage.mountOn(server);
+      for (const r of [...SIM_UNSERVED_ROUTES, ...(storage === undefined ? SIM_STORAGE_ROUTES : [])]) server.on(r.method, r.path, () => {
+        throw unservedError(r.what, r.method, r.path);
+      });
+    }
     server.onUpgrade((req, socket, head, url) => capture.handleUpgrade(req, socket, head, url));
     e.port = await server.listen(e.port, this.o.bindHost);
     e.server = server;
@@ -323,7 +414,16 @@ export class SimService {
       .on('POST', '/control/vms/:vm/power', async (req) => {
         const vm = req.params.vm!;
         core().isPoweredOn(vm); // VFAB_NOT_FOUND for a VM not on this host
-        await this.o.driver.act({ kind: 'power', vm, on: req.body?.on !== false });
+        // a VM with datastore disks powers on only once its files are locked here, as hostd does it
+        const ds = f.storage?.hostDatastores(name);
+        if (ds?.homeOf(vm) !== undefined) {
+          const files = req.body?.on === false ? await ds.powerOffTopologyVm(vm) : await ds.powerOnTopologyVm(vm, { waitMs: MOUNT_TIMEOUT_MS, untilFormatted: false });
+          return { vm, poweredOn: core().isPoweredOn(vm), datastore: files };
+        }
+        // on this host (a VM vMotion moved here is not on its topology host any more)
+        if (req.body?.on === false) core().powerOff(vm);
+        else core().powerOn(vm);
+        scheduleTick();
         return { vm, poweredOn: core().isPoweredOn(vm) };
       })
       .on('POST', '/control/vmkernels/:vmk/ping', (req) => {
@@ -336,6 +436,10 @@ export class SimService {
         }, name, req.body, routeOpts);
       });
     registerVmRoutes(server, guests, routeOpts);
+    // vMotion: the daemons' service of this host (daemons/sim/vmotion.ts), made on the first request
+    registerVmotionRoutes(server, async () => simVmotion(f, this.host(name)));
+    // measured streams, paced on the virtual clock; a restart starts with none (as a new hostd)
+    new SimHostStreams(() => this.host(name)).register(server);
     const uplinks = this.host(name).config.host.vswitches.flatMap((v) => v.uplinks);
     registerInjectRoutes(server, {
       resolve: (point) => {
@@ -346,6 +450,56 @@ export class SimService {
       },
       afterBatch: scheduleTick,
     }, this.host(name).events);
+  }
+
+  /**
+   * An array's control API as stored answers it (status, LUNs, sessions, create/grow/delete a LUN, ATS),
+   * over the array the simulation runs (daemons/sim/storage.ts SimArray, a memory store).
+   */
+  private arrayRoutes(server: ControlServer, name: string): void {
+    const simArray = () => this.f.storage!.arrays.get(name)!;
+    const array = () => {
+      const a = simArray().array;
+      if (a === undefined) throw new VfabError('VFAB_DAEMON_DOWN', `array ${name} is not running (vfab fault restart ${name})`);
+      return a;
+    };
+    const lun = (req: { params: Record<string, string> }) => req.params.lun!;
+    const size = (body: Record<string, unknown> | undefined): number => {
+      const b = body ?? {};
+      const bytes = typeof b.sizeBytes === 'number' ? b.sizeBytes : typeof b.sizeGB === 'number' ? Math.round(b.sizeGB * 2 ** 30) : undefined;
+      if (bytes === undefined) throw new VfabError('VFAB_STORED_BAD_REQUEST', 'need {"sizeBytes" | "sizeGB": number}');
+      return bytes;
+    };
+    server
+      .on('GET', '/control/status', () => ({
+        name, pid: process.pid, port: this.edges.get(name)!.port, durable: false, dataDir: null, uptimeMs: null, luns: array().listLuns(),
+        sessions: simArray().sessions(), inFlight: null, stats: array().stats(), nas: null, iscsi: null, simulated: true,
+      }))
+      .on('GET', '/control/luns', () => ({ luns: array().listLuns() }))
+      .on('GET', '/control/sessions', () => ({ sessions: simArray().sessions() }))
+      .on('POST', '/control/luns', async (req) => {
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        const bs = b.blockSize ?? b.blockSizeBytes;
+        if (typeof b.name !== 'string') throw new VfabError('VFAB_STORED_BAD_REQUEST', 'need {"name": string, "sizeBytes" | "sizeGB": number, "blockSize"?: 512|4096}');
+        if (bs !== undefined && bs !== 512 && bs !== 4096) throw new VfabError('VFAB_STORAGE_BAD_SIZE', `block size ${String(bs)} is not 512 or 4096`);
+        return array().createLun({ name: b.name, sizeBytes: size(b), ...(bs !== undefined ? { blockSizeBytes: bs as 512 | 4096 } : {}), ...(typeof b.lun === 'number' ? { lun: b.lun } : {}) });
+      })
+      .on('GET', '/control/luns/:lun', (req) => {
+        const info = array().getLun(lun(req));
+        if (!info) throw new VfabError('VFAB_STORAGE_NO_SUCH_LUN', `no LUN ${lun(req)}`);
+        return info;
+      })
+      .on('POST', '/control/luns/:lun/grow', (req) => array().growLun(lun(req), size(req.body)))
+      .on('POST', '/control/luns/:lun/ats', async (req) => {
+        if (typeof req.body?.enabled !== 'boolean') throw new VfabError('VFAB_STORED_BAD_REQUEST', 'need {"enabled": true | false}');
+        const info = await array().setLunAts(lun(req), req.body.enabled);
+        return { ...info, ats: info.ats ?? true };
+      })
+      .on('DELETE', '/control/luns/:lun', async (req) => {
+        await array().deleteLun(lun(req));
+        return { deleted: lun(req) };
+      })
+      .on('POST', '/control/compact', () => ({ compacted: true, tookMs: 0 }));
   }
 
   private switchRoutes(server: ControlServer, name: string): void {

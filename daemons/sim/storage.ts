@@ -153,7 +153,7 @@ function turn(): Promise<void> {
 
 /** The routes a daemon registers on its ControlServer, called in process with JSON copied as over HTTP. */
 export class SimControl {
-  private readonly routes: Array<{ method: string; pattern: RegExp; names: string[]; handler: ControlHandler }> = [];
+  private readonly routes: Array<{ method: string; path: string; pattern: RegExp; names: string[]; handler: ControlHandler }> = [];
 
   on(method: string, path: string, handler: ControlHandler): this {
     const names: string[] = [];
@@ -161,8 +161,13 @@ export class SimControl {
       names.push(name);
       return '([^/]+)';
     }) + '$');
-    this.routes.push({ method, pattern, names, handler });
+    this.routes.push({ method, path, pattern, names, handler });
     return this;
+  }
+
+  /** Registers every route on a real control server too (`vfab up --sim` serves them over HTTP). */
+  mountOn(server: ControlServer): void {
+    for (const r of this.routes) server.on(r.method, r.path, r.handler);
   }
 
   /** As a ControlServer for code that registers routes on one. */
@@ -281,6 +286,11 @@ export class SimBlockPath extends EventEmitter implements PathTransport {
 
   get connected(): boolean {
     return this.open;
+  }
+
+  /** Commands sent so far and those waiting for an answer (an array's session row). */
+  get counts(): { commands: number; active: number } {
+    return { commands: this.nextId - 1, active: this.pending.size };
   }
 
   execute(cmd: ScsiCommand): Promise<ScsiResult> {
@@ -475,6 +485,11 @@ export class SimArray {
     return (this.array?.listLuns() ?? []).map((l) => ({ lun: l.lun, name: l.name, blockSizeBytes: l.blockSizeBytes, blocks: l.blocks }));
   }
 
+  /** The open block sessions, as stored's GET /control/sessions lists them (window: no credit limit in process). */
+  sessions(): Array<{ sessionId: number; initiator: string; remote: string; window: number; active: number; commands: number }> {
+    return [...this.paths].map((p, i) => ({ sessionId: i + 1, initiator: p.initiator, remote: 'in-process', window: 0, ...p.counts }));
+  }
+
   /** A path connects (its handshake reached the array): a new session, or refused while the array is down. */
   accept(initiator: string, random: Random): SimBlockPath {
     if (!this.running) throw new VfabError(BLOCK_ERROR.DISCONNECTED, `connection refused: array ${this.model.name} is not running`);
@@ -602,13 +617,12 @@ export class SimStorage {
     storage.register(control.server);
     datastores.register(control.server);
     // vSphere HA: the cluster's agent on the management vmk and the datastores, as hostd attaches it (the
-    // runner class is loaded already, so the agent starts at this virtual instant)
-    if (config.cluster !== undefined) {
-      attachHa({
-        server: control.server, name: h.name, config, host: h.core, clock, timeScale: 1, event: (type, fields) => h.events.add(type, fields),
-        datastores, scheduleTick: () => h.tick.schedule(), timers, runnerClass: HaRunner,
-      }).catch((e: Error) => this.warnings.push(`${h.name}: HA agent not started: ${e.message}`));
-    }
+    // runner class is loaded already, so the agent starts at this virtual instant); a host in no cluster
+    // gets the routes too (GET /control/ha answers that it is in none, as hostd's)
+    attachHa({
+      server: control.server, name: h.name, config, host: h.core, clock, timeScale: 1, event: (type, fields) => h.events.add(type, fields),
+      datastores, scheduleTick: () => h.tick.schedule(), timers, runnerClass: HaRunner,
+    }).catch((e: Error) => this.warnings.push(`${h.name}: HA agent not started: ${e.message}`));
     const hs: SimHostStorage = { host: h, storage, datastores, control, paths, nas, iscsi };
     this.hosts.set(h.name, hs);
     // VMs with datastore disks power on once their datastore is mounted and their files are locked
@@ -726,6 +740,16 @@ export class SimStorage {
         }
       });
     });
+  }
+
+  /** The storage, datastore and HA routes of a running host (undefined: it has no storage here). */
+  hostControl(name: string): SimControl | undefined {
+    return this.hosts.get(name)?.control;
+  }
+
+  /** The datastores of a running host (undefined: it has no storage here). */
+  hostDatastores(name: string): HostDatastores | undefined {
+    return this.hosts.get(name)?.datastores;
   }
 
   private hostStorage(name: string): SimHostStorage {
@@ -847,9 +871,10 @@ export class SimStorage {
 
   /**
    * The array starts again over the same store; hosts that see it reconnect their paths (their multipath
-   * clients retry every second) and the step waits until every path is connected again, as daemon mode does.
+   * clients retry every second) and the step waits until every path is connected again, as daemon mode does;
+   * `wait` runs the fabric meanwhile (the pump; `vfab up --sim`: its wall-clock pacer).
    */
-  async restartArray(name: string): Promise<void> {
+  async restartArray(name: string, wait: (done: () => boolean, untilMs: number) => Promise<void> = (done, untilMs) => this.pump.run(done, untilMs)): Promise<void> {
     const a = this.arrays.get(name)!;
     a.kill();
     await this.pump.settle(a.start(), this.f.sched.nowMs() + SIM_CONTROL_SLACK_MS, `${name}: restart`);
@@ -860,7 +885,7 @@ export class SimStorage {
       const x = st.arrays.find((y) => y.array === name);
       return x?.state === 'attached' && x.paths.every((p) => p.connected || p.adminDown);
     });
-    await this.pump.run(connected, this.f.sched.nowMs() + SIM_REATTACH_TIMEOUT_MS);
+    await wait(connected, this.f.sched.nowMs() + SIM_REATTACH_TIMEOUT_MS);
     if (!connected()) throw new VfabError('VFAB_FAULT_STORAGE_TIMEOUT', `paths to ${name} not connected again within ${SIM_REATTACH_TIMEOUT_MS} ms`);
   }
 }

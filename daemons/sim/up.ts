@@ -2,7 +2,8 @@
 // "Interactive: vfab up --sim"): refuses a topology with parts that cannot be simulated (VFAB_SIM_UNSUPPORTED,
 // each named), starts the one sim process (daemons/simd.ts) like a daemon (token, log, ready line), asks
 // it for its nodes' ports and clock anchor (GET /control/sim), and records the fabric in the state file
-// as `vfab up` does: one record per host and switch, each with its own control port and the sim
+// as `vfab up` does: one record per host, switch and array (with the topology's datastores; without,
+// arrays are left out), each with its own control port and the sim
 // process's PID (`process` names it, so PID checks and `vfab down` work unchanged), plus `sim`. Also the
 // plan's per-node configs in the run directory (what the link census and the running configuration
 // read), and kill/restart of a node through the sim process (`vfab fault kill|restart`). Leaves out what
@@ -19,11 +20,12 @@ import { control } from '../common/control-client.js';
 import { planFabric } from '../fabric/plan.js';
 import { spawnDaemon, stopDaemons } from '../fabric/process.js';
 import { initRunningConfig } from '../fabric/running-config.js';
-import { type DaemonRecord, type FabricState, assertNoFabricRunning, ensurePrivateDir, findDaemon, removeState, stateDir as defaultStateDir, writePrivateFile, writeState } from '../fabric/state.js';
+import { type DaemonRecord, type FabricState, assertNoFabricRunning, ensurePrivateDir, findDaemon, readState, removeState, stateDir as defaultStateDir, writePrivateFile, writeState } from '../fabric/state.js';
 import { checkDaemonPid } from '../fabric/pid-identity.js';
 import { LINKS_UP_TIMEOUT_MS, waitLinksUp } from '../fabric/lifecycle.js';
 import type { RestartResult } from '../fabric/faults.js';
 import { topologyUnsupported } from './serve.js';
+import { simNotes, simRunsStorage } from '../../lib/sim/support.js';
 import type { SimdConfig } from '../simd.js';
 
 export interface SimUpOptions {
@@ -46,7 +48,7 @@ export interface SimInfo {
   seed: number;
   timeScale: number;
   clock: FabricClockAnchor;
-  nodes: Array<{ name: string; kind: 'host' | 'switch'; port: number; running: boolean }>;
+  nodes: Array<{ name: string; kind: 'host' | 'switch' | 'array'; port: number; running: boolean }>;
   virtualMs: number;
   aheadMs: number;
 }
@@ -77,7 +79,9 @@ export async function simFabricUp(o: SimUpOptions): Promise<FabricState> {
   const config: SimdConfig = { kind: 'sim', fabric: o.topology.name, topologyFile: path.resolve(o.topology.file), seed: o.seed, timeScale: o.timeScale };
   writePrivateFile(configFile, JSON.stringify(config, null, 2));
   const t = o.topology;
-  progress(`simulating ${t.hosts.length} hosts and ${t.switches.length} switches in one process (seed ${o.seed}, time scale ${o.timeScale})`);
+  const arrays = simRunsStorage(t) ? `, ${t.arrays.length} array${t.arrays.length === 1 ? '' : 's'}` : '';
+  progress(`simulating ${t.hosts.length} hosts${arrays} and ${t.switches.length} switches in one process (seed ${o.seed}, time scale ${o.timeScale})`);
+  for (const note of simNotes(t)) progress(`note: ${note}`);
   const logFile = path.join(dir, 'logs', 'sim.log');
   const rec = await spawnDaemon({ name, kind: 'host', script: SIM_SCRIPT, args: ['--config', configFile, '--name', name], token, logFile, detached: o.detached });
   try {
@@ -91,7 +95,8 @@ export async function simFabricUp(o: SimUpOptions): Promise<FabricState> {
       clock: info.clock,
       runDir,
       daemons: info.nodes.map((n): DaemonRecord => ({ name: n.name, kind: n.kind, pid: rec.pid, port: n.port, logFile, process: name, ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) })),
-      sim: { name, pid: rec.pid, port: rec.port, logFile, seed: o.seed, leftOut: t.arrays.map((a) => a.name), ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) },
+      // arrays are simulated with the topology's datastores; without, they are left out (simNotes)
+      sim: { name, pid: rec.pid, port: rec.port, logFile, seed: o.seed, leftOut: t.arrays.map((a) => a.name).filter((a) => !info.nodes.some((n) => n.name === a)), ...(rec.startTime !== undefined ? { startTime: rec.startTime } : {}) },
       vmHosts: Object.fromEntries(t.hosts.flatMap((h) => h.vms.map((vm) => [vm.name, h.name]))),
     };
     // each node's config as `vfab up` writes it (the link census reads the links from them)
@@ -118,22 +123,35 @@ function simProcess(state: FabricState): DaemonRecord {
   return { ...rec, name: `simulated fabric ${state.fabric}` };
 }
 
-/** A node, or VFAB_SIM_UNSUPPORTED for a storage array the simulation left out. */
+/** A node, or VFAB_SIM_UNSUPPORTED for a storage array the simulation left out (a topology without datastores). */
 function simNode(state: FabricState, name: string): DaemonRecord {
-  if (state.sim!.leftOut.includes(name)) throw new VfabError('VFAB_SIM_UNSUPPORTED', `${name} is a storage array: storage is not simulated by vfab up --sim (start the fabric without --sim for this)`);
+  if (state.sim!.leftOut.includes(name)) throw new VfabError('VFAB_SIM_UNSUPPORTED', `${name} is a storage array of a topology without datastores: it is not simulated by vfab up --sim (start the fabric without --sim for this)`);
   return findDaemon(state, name);
 }
 
 /** `vfab fault kill NODE` on a simulated fabric: the node's core is dropped in the sim process. */
 export async function simKill(state: FabricState, name: string): Promise<{ name: string; pid: number; wasRunning: boolean }> {
   simNode(state, name);
-  return control(simProcess(state), state.token, 'POST', `/control/sim/nodes/${encodeURIComponent(name)}/kill`, {});
+  const r = await control<{ name: string; pid: number; wasRunning: boolean }>(simProcess(state), state.token, 'POST', `/control/sim/nodes/${encodeURIComponent(name)}/kill`, {});
+  markKilled(name, true);
+  return r;
+}
+
+/** Records a killed (or restarted) node in the state file, so commands that pick a running host skip it. */
+function markKilled(name: string, killed: boolean): void {
+  const now = readState();
+  if (now.sim === undefined) return;
+  const rest = (now.sim.killed ?? []).filter((n) => n !== name);
+  now.sim.killed = killed ? [...rest, name] : rest;
+  writeState(now);
 }
 
 /** `vfab fault restart NODE` on a simulated fabric: a fresh core from its configuration, on its port. */
 export async function simRestart(state: FabricState, name: string): Promise<RestartResult> {
   simNode(state, name);
-  return control(simProcess(state), state.token, 'POST', `/control/sim/nodes/${encodeURIComponent(name)}/restart`, {});
+  const r = await control<RestartResult>(simProcess(state), state.token, 'POST', `/control/sim/nodes/${encodeURIComponent(name)}/restart`, {});
+  markKilled(name, false);
+  return r;
 }
 
 /**

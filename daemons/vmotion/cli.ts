@@ -7,7 +7,7 @@
 
 import { VfabError } from '../../lib/errors.js';
 import { control } from '../common/control-client.js';
-import { readState, writeState, findVmDaemon, isAlive, type DaemonRecord, type FabricState } from '../fabric/state.js';
+import { readState, writeState, findVmDaemon, daemonRunning, type DaemonRecord, type FabricState } from '../fabric/state.js';
 import { EXIT_FAILED, EXIT_OK, printJson, type CliIo } from '../cli/io.js';
 
 /** Longest wall time without a progress line while a migration runs. */
@@ -38,7 +38,7 @@ function endpointsOf(state: FabricState, vm: string, to: string): { src: DaemonR
   if (dst === undefined) {
     throw new VfabError('VFAB_VMOTION_NO_HOST', `--to ${to}: no host of that name in fabric ${state.fabric} (hosts: ${state.daemons.filter((d) => d.kind === 'host').map((d) => d.name).join(', ')})`);
   }
-  if (!isAlive(dst.pid)) throw new VfabError('VFAB_DAEMON_DOWN', `host ${dst.name} (pid ${dst.pid}) is not running`);
+  if (!daemonRunning(state, dst)) throw new VfabError('VFAB_DAEMON_DOWN', `host ${dst.name} (pid ${dst.pid}) is not running`);
   return { src, dst };
 }
 

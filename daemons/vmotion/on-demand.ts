@@ -12,7 +12,11 @@ import type { VmotionDeps, VmotionService } from './service.js';
 /** Registers the vMotion routes on `server`; the service is created on the first request. */
 export function registerVmotionOnDemand(server: ControlServer, deps: VmotionDeps): void {
   let service: Promise<VmotionService> | undefined;
-  const svc = (): Promise<VmotionService> => (service ??= import('./service.js').then(({ VmotionService: S }) => new S(deps)));
+  registerVmotionRoutes(server, () => (service ??= import('./service.js').then(({ VmotionService: S }) => new S(deps))));
+}
+
+/** The vMotion routes over whichever service `svc` gives (the simulation: the simulated host's own). */
+export function registerVmotionRoutes(server: ControlServer, svc: () => Promise<VmotionService>): void {
   server
     .on('POST', '/control/vms/:vm/migrate', async (req) => (await svc()).migrate(req.params.vm!, req.body))
     .on('GET', '/control/vmotion/facts', async () => (await svc()).facts())

@@ -63,15 +63,3 @@ export function simUnsupported(s: Scenario, t: Topology): string[] {
   }
   return out;
 }
-
-/**
- * What `vfab up --sim` (an interactive simulated fabric on a paced clock) refuses besides simUnsupported's
- * topology parts: it does not run the storage side (datastores, and with them HA clusters), which only
- * `vfab run --sim` simulates (its steps drive the asynchronous storage code on the virtual clock).
- */
-export function simUpStorageUnsupported(t: Topology): string[] {
-  const out: string[] = [];
-  if ((t.clusters ?? []).length > 0) out.push(`topology ${t.name}: vSphere HA clusters are not simulated by vfab up --sim (vfab run --sim runs them)`);
-  for (const h of t.hosts) if ((h.datastores ?? []).length > 0) out.push(`host ${h.name}: datastores are not simulated by vfab up --sim (vfab run --sim runs them)`);
-  return out;
-}

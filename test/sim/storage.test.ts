@@ -198,11 +198,9 @@ arrays:
     expect(json[1]).to.equal(json[0]);
   });
 
-  it('vfab up --sim still refuses datastores and HA clusters (only vfab run --sim drives their storage code)', async () => {
+  it('vfab up --sim runs datastores and HA clusters too (its control servers mount the storage routes)', async () => {
     const ha = await loadTopologyFile(path.resolve('scenarios/topologies/ha-lab.yaml'));
     expect(simUnsupported({ steps: [] } as never, ha)).to.deep.equal([]);
-    const why = topologyUnsupported(ha);
-    expect(why).to.include('topology ha-lab: vSphere HA clusters are not simulated by vfab up --sim (vfab run --sim runs them)');
-    expect(why).to.include('host esx1: datastores are not simulated by vfab up --sim (vfab run --sim runs them)');
+    expect(topologyUnsupported(ha)).to.deep.equal([]);
   });
 });

@@ -8,7 +8,7 @@
 import { VfabError } from '../../../lib/errors.js';
 import { formatSize } from '../../../lib/storage/size.js';
 import { control } from '../../common/control-client.js';
-import { readState, isAlive, type FabricState, type DaemonRecord } from '../../fabric/state.js';
+import { readState, daemonRunning, type FabricState, type DaemonRecord } from '../../fabric/state.js';
 import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
 import { MAX_POWER_ON_WAIT_MS } from '../../datastore/host-datastores.js';
 import { GUEST_VERBS, runGuestVerb, type GuestVerb } from '../guest-commands.js';
@@ -33,12 +33,12 @@ function runningHost(state: FabricState, name: string): DaemonRecord {
   if (d === undefined || d.kind !== 'host') {
     throw new UsageError(`--host ${name}: no host of that name in fabric ${state.fabric} (hosts: ${state.daemons.filter((x) => x.kind === 'host').map((x) => x.name).join(', ') || 'none'})`);
   }
-  if (!isAlive(d.pid)) throw new VfabError('VFAB_DAEMON_DOWN', `host ${d.name} (pid ${d.pid}) is not running`);
+  if (!daemonRunning(state, d)) throw new VfabError('VFAB_DAEMON_DOWN', `host ${d.name} (pid ${d.pid}) is not running`);
   return d;
 }
 
 function liveHosts(state: FabricState): DaemonRecord[] {
-  return state.daemons.filter((d) => d.kind === 'host' && isAlive(d.pid));
+  return state.daemons.filter((d) => d.kind === 'host' && daemonRunning(state, d));
 }
 
 async function datastoresOf(state: FabricState, h: DaemonRecord): Promise<DsSummary[]> {

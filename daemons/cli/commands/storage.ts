@@ -10,7 +10,7 @@ import type { ReadCacheStats } from '../../../lib/storage/block-cache.js';
 import { readCacheLine } from '../read-cache-line.js';
 import { iscsiPortalLines, type PortalStatus } from '../iscsi-sessions.js';
 import { control } from '../../common/control-client.js';
-import { readState, findDaemon, findVmDaemon, isAlive, type FabricState, type DaemonRecord } from '../../fabric/state.js';
+import { readState, findDaemon, findVmDaemon, daemonRunning, type FabricState, type DaemonRecord } from '../../fabric/state.js';
 import { MAX_LUN_BYTES, MAX_LUNS } from '../../../lib/storage/array.js';
 import { MAX_WORKLOAD_DEPTH, MAX_VDISK_TRANSFER_BYTES, MAX_WORKLOAD_SECONDS } from '../../../lib/storage/vdisk.js';
 import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
@@ -32,7 +32,7 @@ function size(text: string, what: string): number {
 }
 
 function running(state: FabricState, d: DaemonRecord): DaemonRecord {
-  if (!isAlive(d.pid)) throw new VfabError('VFAB_DAEMON_DOWN', `${d.kind} ${d.name} (pid ${d.pid}) is not running`);
+  if (!daemonRunning(state, d)) throw new VfabError('VFAB_DAEMON_DOWN', `${d.kind} ${d.name} (pid ${d.pid}) is not running`);
   return d;
 }
 
