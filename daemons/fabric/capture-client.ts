@@ -74,7 +74,12 @@ function openStream(state: FabricState, daemon: string, at: DaemonAddress, pts: 
   const qs = pts.map((p) => `point=${encodeURIComponent(p)}`).join('&');
   const ws = new WebSocket(daemonWsUrl(at, `/capture?${qs}`), { headers: { authorization: `Bearer ${state.token}` }, perMessageDeflate: false, handshakeTimeout: CAPTURE_CONNECT_TIMEOUT_MS, ...tlsClientOptions(at) });
   return new Promise<WebSocket>((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
+    // paused at once: what the daemon sends with or right after its handshake waits in the socket until
+    // every stream is open and its listeners are on (a message emitted before that would be lost)
+    ws.once('open', () => {
+      ws.pause();
+      resolve(ws);
+    });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
@@ -184,6 +189,7 @@ export async function startCapture(state: FabricState, points: string[], out: st
     });
     ws.on('error', () => {}); // the close that follows says what happened
   });
+  for (const ws of sockets) ws.resume();
 
   return {
     get frames() {
