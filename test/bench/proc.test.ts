@@ -6,7 +6,9 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpuSecondsOf, machineBusySeconds, processCpuSeconds, processRssBytes, reapedChildrenCpuSeconds, treeCpuSeconds, USER_HZ } from '../../bench/harness.js';
+import os from 'node:os';
+import path from 'node:path';
+import { cpuSecondsOf, machineBusySeconds, OwnCpuMeter, OWN_CPU_SAMPLE_MS, processCpuSeconds, processRssBytes, reapedChildrenCpuSeconds, treeCpuSeconds, USER_HZ } from '../../bench/harness.js';
 
 const BURN_MS = 300;
 const TICK_S = 1 / USER_HZ;
@@ -68,6 +70,36 @@ if (HAS_PROC) describe('bench harness: /proc accounting', function () {
     const short = burner(true);
     await short.exited;
     expect(treeCpuSeconds()! - tree0).to.be.at.least(BURN_MS / 1000 - TICK_S);
+  });
+
+  it('counts a process a child left running (re-parented out of the tree) through the owner mark, after it ends too', async () => {
+    const meter = new OwnCpuMeter().start();
+    const done = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vfab-own-cpu-')), 'done');
+    let orphan: number | undefined;
+    try {
+      const own0 = meter.seconds()!;
+      const tree0 = treeCpuSeconds()!;
+      // the child starts a detached grandchild and exits at once, as `vfab up --detach` leaves its daemons:
+      // the grandchild burns BURN_MS of CPU, stays a few samples long, writes `done` and exits
+      const grand = `const s=process.cpuUsage();while(true){const u=process.cpuUsage(s);if((u.user+u.system)/1000>=${BURN_MS})break;}setTimeout(()=>{require('fs').writeFileSync(${JSON.stringify(done)},'');process.exit(0)},${4 * OWN_CPU_SAMPLE_MS})`;
+      const code = `const c=require('child_process').spawn(process.execPath,['-e',${JSON.stringify(grand)}],{detached:true,stdio:'ignore'});c.unref();process.stdout.write(String(c.pid))`;
+      const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise<void>((resolve) => child.once('close', () => resolve()));
+      orphan = Number(out);
+      const until = Date.now() + CHILD_TIMEOUT_MS;
+      while (!fs.existsSync(done) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(fs.existsSync(done), 'the grandchild finished').to.equal(true);
+      while (processCpuSeconds(orphan) !== null && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      // the tree lost it when its parent exited; the meter kept its last reading
+      expect(treeCpuSeconds()! - tree0).to.be.below(BURN_MS / 1000 - TICK_S);
+      expect(meter.seconds()! - own0).to.be.at.least(BURN_MS / 1000 - TICK_S);
+    } finally {
+      meter.stop();
+      if (orphan !== undefined && processCpuSeconds(orphan) !== null) process.kill(orphan, 'SIGKILL');
+      fs.rmSync(path.dirname(done), { recursive: true, force: true });
+    }
   });
 
   it('reads the machine busy time and a process RSS', () => {
