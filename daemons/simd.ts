@@ -25,7 +25,6 @@ import { announceReady, daemonToken, exitFatal, onShutdown } from './common/serv
 import { SimFabric } from './sim/fabric.js';
 import { SIM_SETTLE_MS, SimDriver } from './sim/driver.js';
 import { PacedControlServer, PacerLoop, SimService, topologyUnsupported } from './sim/serve.js';
-import { SimPump } from './sim/storage.js';
 
 /** What `vfab up --sim` writes for this process (run/sim.json). */
 export interface SimdConfig {
@@ -62,8 +61,7 @@ try {
   const anchor = { monotonicNs: String(originNs), wallMs: wallNow - settledMs / config.timeScale };
   // the scheduler runs through a pump, one instant at a time: the daemons' asynchronous code (storage,
   // vMotion's service) resumes at the virtual instant that resolved it, as under vfab run --sim
-  const pump = fabric.storage?.pump ?? new SimPump(fabric.sched);
-  const loop = new PacerLoop(new WallPacer(fabric.sched, originNs, config.timeScale), (e) => process.stderr.write(`simd: a simulated node failed: ${(e as Error)?.stack ?? String(e)}\n`), pump);
+  const loop = new PacerLoop(new WallPacer(fabric.sched, originNs, config.timeScale), fabric.pump, (e) => process.stderr.write(`simd: a simulated node failed: ${(e as Error)?.stack ?? String(e)}\n`));
   const service = new SimService({ fabric, driver, loop, token, anchor, timeScale: config.timeScale, bindHost: values.host });
   await service.start();
   const main = new PacedControlServer(token, loop)

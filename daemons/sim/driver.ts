@@ -91,10 +91,10 @@ export class SimDriver implements ScenarioDriver {
   /**
    * Runs the fabric until `done()` holds or the clock reaches `untilMs`. With storage, asynchronous daemon
    * code runs too: the pump lets its promise continuations run at their virtual instant
-   * (daemons/sim/storage.ts SimPump); without, the scheduler runs straight through.
+   * (daemons/sim/pump.ts); without, the scheduler runs straight through (no macrotask turn per instant).
    */
   private async runTo(untilMs: number, done: () => boolean = () => false): Promise<void> {
-    if (this.f.storage) await this.f.storage.pump.run(done, untilMs);
+    if (this.f.storage) await this.f.pump.run(done, untilMs);
     else this.f.sched.runUntilTrue(done, untilMs);
   }
 
@@ -228,31 +228,12 @@ export class SimDriver implements ScenarioDriver {
     const started = (await src.migrate(vm, { to, toPort: 1 })) as { migrationId: number };
     type Progress = { result: ({ outcome: string; downtimeMs: number; passes: unknown[]; transfer?: { bytesSent: number } } & Record<string, unknown>) | null };
     const result = () => (src.progress(started.migrationId) as Progress).result;
-    await this.runSettling(() => result() !== null, f.sched.nowMs() + MIGRATE_FOLLOW_MS);
+    // the vMotion service is asynchronous: follow it through the pump, whatever the topology
+    await f.pump.run(() => result() !== null, f.sched.nowMs() + MIGRATE_FOLLOW_MS);
     const r = result();
     const detail = migrateStepDetail(vm, to, r === null ? null : { ...r, bytes: r.transfer?.bytesSent ?? 0 } as never);
     f.vmMoved.set(vm, to);
     return detail;
-  }
-
-  /**
-   * Runs the scheduler one instant at a time, letting promise continuations (the vMotion service's lock
-   * hand-over, a resolved call) run at the virtual instant that resolved them before time moves on: the
-   * order is the timers' order and the microtask queue's, so it repeats. Stops when done() holds or the
-   * next timer is past untilMs.
-   */
-  private async runSettling(done: () => boolean, untilMs: number): Promise<void> {
-    const sched = this.f.sched;
-    for (;;) {
-      await new Promise<void>((r) => setImmediate(r)); // every pending continuation runs first
-      if (done()) return;
-      const next = sched.nextAtMs();
-      if (next === undefined || next > untilMs) {
-        sched.runUntil(untilMs);
-        return;
-      }
-      sched.runUntil(next);
-    }
   }
 
   private async startStream(a: ActionStep & { kind: 'traffic' }): Promise<string> {

@@ -23,6 +23,7 @@ import { eventTimeMs } from '../../lib/fabric-clock.js';
 import { PcapngWriter } from '../../lib/capture/pcapng.js';
 import type { Topology, Host as HostModel, PhysicalSwitch as SwitchModel } from '../../lib/topology/model.js';
 import { SimScheduler, SimRandom, SimTimerGroup, type SimTimer, type SimTimers } from '../../lib/sim/scheduler.js';
+import { SimPump } from './pump.js';
 import { SimLink, type SimLinkEnd } from '../../lib/sim/links.js';
 import { planFabric, type HostConfig, type SwitchConfig } from '../fabric/plan.js';
 import { EventLog } from '../common/events.js';
@@ -208,6 +209,8 @@ export interface SimFabricOptions {
 
 export class SimFabric {
   readonly sched = new SimScheduler();
+  /** Runs the scheduler one instant at a time for asynchronous daemon code (daemons/sim/pump.ts). */
+  readonly pump = new SimPump(this.sched);
   readonly random: SimRandom;
   readonly captures: SimCaptures;
   readonly nodes = new Map<string, SimNode>();

@@ -74,16 +74,17 @@ export function unservedError(what: string, method: string, path: string): VfabE
   return new VfabError('VFAB_SIM_UNSUPPORTED', `${what} (${method} ${path}); start the fabric without --sim for this (docs/simulation.md)`, { what });
 }
 
-/** What the pacer loop needs of daemons/sim/storage.ts SimPump. */
+/** What the pacer loop needs of the fabric's pump (daemons/sim/pump.ts). */
 export interface PacerPump {
   run(done: () => boolean, untilMs: number): Promise<void>;
 }
 
 /**
- * The wall-clock side of the pacer: a real timer that runs the scheduler as wall time reaches its timers.
- * With a pump (the topology's storage runs asynchronous daemon code), the scheduler runs one instant at a
- * time through it, so promise continuations run at the virtual instant that resolved them, up to
- * PACE_LOOKAHEAD_WALL_MS ahead of the wall clock; without, it runs straight through.
+ * The wall-clock side of the pacer: a real timer that runs the scheduler as wall time reaches its timers,
+ * one instant at a time through the fabric's pump, so promise continuations (storage commands, vMotion's
+ * next pass) run at the virtual instant that resolved them, up to PACE_LOOKAHEAD_WALL_MS ahead of the
+ * wall clock. Running straight through instead (WallPacer.catchUp) would resume them only after the whole
+ * catch-up: a vMotion's downtime would then be the wall time between the pacer's turns.
  */
 export class PacerLoop {
   private timer: NodeJS.Timeout | undefined;
@@ -91,14 +92,10 @@ export class PacerLoop {
   private running: Promise<void> | undefined;
   private again = false;
 
-  constructor(readonly pacer: WallPacer, private readonly onError: (e: unknown) => void, private readonly pump?: PacerPump) {}
+  constructor(readonly pacer: WallPacer, private readonly pump: PacerPump, private readonly onError: (e: unknown) => void) {}
 
   /** Runs the scheduler up to now (a control request waits for this before it acts). */
-  catchUp(): Promise<void> | void {
-    if (this.pump === undefined) {
-      this.pacer.catchUp(process.hrtime.bigint());
-      return;
-    }
+  catchUp(): Promise<void> {
     const target = this.pacer.targetMs(process.hrtime.bigint() + BigInt(PACE_LOOKAHEAD_WALL_MS * 1e6));
     return this.pump.run(() => false, target);
   }
@@ -107,21 +104,12 @@ export class PacerLoop {
   kick(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    if (this.pump === undefined) {
-      try {
-        this.catchUp();
-      } catch (e) {
-        this.onError(e);
-      }
-      this.arm();
-      return;
-    }
-    // one pumped catch-up at a time; a kick meanwhile runs another one after it
+    // one catch-up at a time; a kick meanwhile runs another one after it
     if (this.running !== undefined) {
       this.again = true;
       return;
     }
-    this.running = Promise.resolve(this.catchUp()).catch((e: unknown) => this.onError(e)).finally(() => {
+    this.running = this.catchUp().catch((e: unknown) => this.onError(e)).finally(() => {
       this.running = undefined;
       if (this.again) {
         this.again = false;

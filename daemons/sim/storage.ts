@@ -11,8 +11,8 @@
 // never fire), its wall clock is the virtual clock and its random bytes come from the run seed
 // (daemons/sim/timers.ts). Control requests the scenario driver makes (power-on, format, files, faults)
 // go to the routes the daemons register, through SimControl, with their JSON copied as over HTTP.
-// Everything asynchronous runs on the virtual clock through SimPump, which lets promise continuations run
-// at the virtual instant that resolved them. Killing an array drops the commands in flight and closes
+// Everything asynchronous runs on the virtual clock through the fabric's pump (daemons/sim/pump.ts),
+// which lets promise continuations run at the virtual instant that resolved them. Killing an array drops the commands in flight and closes
 // every path to it (hosts see their paths fail, as when stored dies); restarting it opens the same store
 // again (LUN contents kept, as a LevelDB array keeps its directory). Killing a host closes its paths at
 // the array (its SCSI-2 reservations go, as on an I_T nexus loss). Leaves out the arrays' own control API.
@@ -100,55 +100,6 @@ export function simArrayUrl(array: string): string {
 /** The URL of an array's iSCSI target for a host whose paths to it are iSCSI (the host part names the array). */
 export function simIscsiUrl(array: string): string {
   return `iscsi://${array}/${arrayIqn(array)}`;
-}
-
-/**
- * Runs the scheduler one instant at a time, letting every promise continuation queued at an instant run
- * (one macrotask turn drains the microtask queue) before time moves on, so asynchronous daemon code sees
- * time as it would on a real clock, and the order (timers' order, then the microtask queue's) repeats.
- * Calls are serialized: a second run waits for the first to end, then goes on from there.
- */
-export class SimPump {
-  private chain: Promise<void> = Promise.resolve();
-  constructor(private readonly sched: SimScheduler) {}
-
-  run(done: () => boolean, untilMs: number): Promise<void> {
-    const next = this.chain.then(() => this.loop(done, untilMs));
-    this.chain = next.catch(() => {});
-    return next;
-  }
-
-  /** Pumps until `p` settles; rejects (VFAB_SIM_TIMEOUT) if it has not by `untilMs`. */
-  async settle<T>(p: Promise<T>, untilMs: number, what: string): Promise<T> {
-    let settled = false;
-    p.then(() => (settled = true), () => (settled = true));
-    await this.run(() => settled, untilMs);
-    if (!settled) {
-      p.catch(() => {});
-      throw new VfabError('VFAB_SIM_TIMEOUT', `${what}: no answer within ${Math.round(untilMs)} ms of fabric time`);
-    }
-    return p;
-  }
-
-  private async loop(done: () => boolean, untilMs: number): Promise<void> {
-    const sched = this.sched;
-    for (;;) {
-      await turn();
-      if (done()) return;
-      const next = sched.nextAtMs();
-      if (next === undefined || next > untilMs) {
-        sched.runUntil(untilMs);
-        await turn();
-        return;
-      }
-      sched.runUntil(next);
-    }
-  }
-}
-
-/** One macrotask turn: every pending continuation runs first. */
-function turn(): Promise<void> {
-  return new Promise<void>((r) => setImmediate(r));
 }
 
 /** The routes a daemon registers on its ControlServer, called in process with JSON copied as over HTTP. */
@@ -557,13 +508,11 @@ export class SimStorage {
   private readonly hops = new Map<string, Random>();
   /** Source ports of simulated iSCSI connections (shown as the portal's `remote`). */
   private iscsiPorts = 0;
-  readonly pump: SimPump;
   /** What failed to start (an HA agent's configuration, an array's attach), for the run's warnings. */
   readonly warnings: string[] = [];
   private started = false;
 
   constructor(private readonly f: SimFabric) {
-    this.pump = new SimPump(f.sched);
     for (const a of f.topology.arrays) this.arrays.set(a.name, new SimArray(a, f.sched, f.random.stream(`array-random:${a.name}`)));
   }
 
@@ -582,10 +531,10 @@ export class SimStorage {
 
   /** Opens every array, then attaches every host (as `vfab up` does), and runs the fabric to `settleMs`. */
   async start(settleMs: number): Promise<void> {
-    await this.pump.settle(Promise.all([...this.arrays.values()].map((a) => a.start())), 0, 'opening the arrays');
+    await this.f.pump.settle(Promise.all([...this.arrays.values()].map((a) => a.start())), 0, 'opening the arrays');
     this.started = true;
     for (const h of this.hosts.values()) this.attach(h);
-    await this.pump.run(() => false, settleMs);
+    await this.f.pump.run(() => false, settleMs);
   }
 
   /** A host's core was built (start or restart): its storage attachment and datastores, as hostd builds them. */
@@ -762,7 +711,7 @@ export class SimStorage {
   /** A control request to a host's storage routes, run on the virtual clock until it answers. */
   request<T>(host: string, method: string, path: string, body: unknown, waitMs: number): Promise<T> {
     const hs = this.hostStorage(host);
-    return this.pump.settle(hs.control.call<T>(method, path, body), this.f.sched.nowMs() + waitMs, `${host}: ${method} ${path}`);
+    return this.f.pump.settle(hs.control.call<T>(method, path, body), this.f.sched.nowMs() + waitMs, `${host}: ${method} ${path}`);
   }
 
   private dsRoute(datastore: string, rest: string): string {
@@ -841,7 +790,7 @@ export class SimStorage {
       }
       case 'ats': {
         const arr = this.runningArray(fault.array);
-        await this.pump.settle(arr.setLunAts(fault.lun, fault.enabled), this.f.sched.nowMs() + SIM_CONTROL_SLACK_MS, `${fault.array}: ATS`);
+        await this.f.pump.settle(arr.setLunAts(fault.lun, fault.enabled), this.f.sched.nowMs() + SIM_CONTROL_SLACK_MS, `${fault.array}: ATS`);
         return `${fault.array}/${fault.lun}: ATS (COMPARE AND WRITE) ${fault.enabled ? 'on' : 'off'}`;
       }
     }
@@ -874,10 +823,10 @@ export class SimStorage {
    * clients retry every second) and the step waits until every path is connected again, as daemon mode does;
    * `wait` runs the fabric meanwhile (the pump; `vfab up --sim`: its wall-clock pacer).
    */
-  async restartArray(name: string, wait: (done: () => boolean, untilMs: number) => Promise<void> = (done, untilMs) => this.pump.run(done, untilMs)): Promise<void> {
+  async restartArray(name: string, wait: (done: () => boolean, untilMs: number) => Promise<void> = (done, untilMs) => this.f.pump.run(done, untilMs)): Promise<void> {
     const a = this.arrays.get(name)!;
     a.kill();
-    await this.pump.settle(a.start(), this.f.sched.nowMs() + SIM_CONTROL_SLACK_MS, `${name}: restart`);
+    await this.f.pump.settle(a.start(), this.f.sched.nowMs() + SIM_CONTROL_SLACK_MS, `${name}: restart`);
     const users = [...this.hosts.values()].filter((hs) => hs.host.config.host.storage.some((s) => s.array === name));
     for (const hs of users) this.attach(hs);
     const connected = () => users.every((hs) => {
