@@ -6,7 +6,7 @@
 import { VfabError } from '../../lib/errors.js';
 import { type CounterPoint, counterPoints } from '../../lib/counters/counters.js';
 import { control } from '../common/control-client.js';
-import { type DaemonRecord, type FabricState, daemonForEndpoint, isAlive, suggest } from './state.js';
+import { type DaemonRecord, type FabricState, daemonForEndpoint, daemonRunning, suggest } from './state.js';
 
 /** Every counter point of a host or switch daemon (VFAB_USAGE for an array: it counts I/O, not frames). */
 export async function nodeCounterPoints(state: FabricState, daemon: DaemonRecord): Promise<CounterPoint[]> {
@@ -51,7 +51,7 @@ export async function readPointCounters(state: FabricState, points: string[]): P
  * (killed, restarting) is left out, not thrown: callers compare two readings (vfab ping's MTU drops).
  */
 export async function fabricCounterPoints(state: FabricState): Promise<CounterPoint[]> {
-  const nodes = state.daemons.filter((d) => (d.kind === 'host' || d.kind === 'switch') && (d.remote === true || isAlive(d.pid)));
+  const nodes = state.daemons.filter((d) => (d.kind === 'host' || d.kind === 'switch') && daemonRunning(state, d));
   const each = await Promise.all(nodes.map((d) => nodeCounterPoints(state, d).catch(() => [] as CounterPoint[])));
   return each.flat();
 }

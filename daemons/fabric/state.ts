@@ -262,7 +262,11 @@ export function daemonForEndpoint(state: FabricState, endpoint: string): { daemo
   return { daemon: findDaemon(state, host ?? node), node, iface };
 }
 
-/** Is the daemon of this record running: its PID alive and, in a simulated fabric, the node not killed? */
+/**
+ * Is the daemon of this record running: its process provably still this daemon (checkDaemonPid: not a
+ * reused PID; a packed host's worker still in its group; a remote node counts as running) and, in a
+ * simulated fabric, the node not killed. The one check commands make before they call a daemon.
+ */
 export function daemonRunning(state: FabricState, d: DaemonRecord): boolean {
-  return isAlive(d.pid) && !(state.sim?.killed ?? []).includes(d.name);
+  return checkDaemonPid(d).state === 'running' && !(state.sim?.killed ?? []).includes(d.name);
 }

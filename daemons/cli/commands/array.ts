@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VfabError } from '../../../lib/errors.js';
 import { formatSize } from '../../../lib/storage/size.js';
-import { readState, isAlive, stateDir, type FabricState } from '../../fabric/state.js';
+import { readState, daemonRunning, stateDir, type FabricState } from '../../fabric/state.js';
 import { ARRAYS_DIR, STORE_ERROR, describeStore, readKnownStores, storeLocation, wipeStore, type StoreSummary, type WipeResult } from '../../fabric/stores.js';
 import { type CliIo, type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK } from '../io.js';
 import { suggest } from '../../fabric/state.js';
@@ -34,7 +34,7 @@ function runningArray(name: string): { state: FabricState; pid: number } | undef
     return undefined;
   }
   const d = state.daemons.find((x) => x.kind === 'array' && x.name === name);
-  return d && isAlive(d.pid) ? { state, pid: d.pid } : undefined;
+  return d && daemonRunning(state, d) ? { state, pid: d.pid } : undefined;
 }
 
 /** Array names with a store here: recorded by vfab up, or a folder under .vfab/arrays/. */

@@ -7,7 +7,7 @@
 
 import { VfabError } from '../../../lib/errors.js';
 import { control } from '../../common/control-client.js';
-import { readState, isAlive, type DaemonRecord } from '../../fabric/state.js';
+import { readState, daemonRunning, type DaemonRecord, type FabricState } from '../../fabric/state.js';
 import { type CommandTable, defineCommand, printJson, table, JSON_OPTION, UsageError, EXIT_OK, EXIT_FAILED } from '../io.js';
 
 interface HaView {
@@ -55,7 +55,7 @@ host answers.`,
     const silent: string[] = [];
     let inCluster = 0;
     for (const h of hosts) {
-      const v = await viewOf(h, state.token);
+      const v = await viewOf(state, h);
       if (v === 'none') continue;
       inCluster++;
       if (v === 'down') silent.push(h.name);
@@ -83,8 +83,9 @@ host answers.`,
 );
 
 /** A host's HA view; 'none' when it is in no cluster, 'down' when it does not answer. */
-async function viewOf(h: DaemonRecord, token: string): Promise<HaView | 'none' | 'down'> {
-  if (!isAlive(h.pid)) return 'down';
+async function viewOf(state: FabricState, h: DaemonRecord): Promise<HaView | 'none' | 'down'> {
+  const token = state.token;
+  if (!daemonRunning(state, h)) return 'down';
   try {
     return await control<HaView>(h, token, 'GET', '/control/ha', undefined, 5_000);
   } catch (e) {

@@ -3,7 +3,7 @@
 // backend listens on in the running fabric and the vNIC's MAC. Asks the VM's host (GET /control/status).
 // Leaves out starting QEMU (the user owns its command line: kernel, disks, memory).
 
-import { isAlive, readState, findVmDaemon } from '../../fabric/state.js';
+import { daemonRunning, readState, findVmDaemon } from '../../fabric/state.js';
 import { control } from '../../common/control-client.js';
 import { VfabError } from '../../../lib/errors.js';
 import { qemuNetArgs, QEMU_ARGS_FORMS, DEFAULT_QEMU_NIC_MODEL, type QemuArgsForm } from '../../../lib/guests/qemu-args.js';
@@ -46,7 +46,7 @@ backend does not speak; 3 no fabric, or the VM's host does not answer.`,
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(model)) throw new UsageError(`--model ${JSON.stringify(model)}: a QEMU device name is letters, digits, - and _ (e.g. virtio-net-pci, e1000)`);
     const state = readState();
     const host = findVmDaemon(state, vm);
-    if (!isAlive(host.pid)) throw new VfabError('VFAB_DAEMON_DOWN', `host ${host.name} (pid ${host.pid}) of VM ${vm} is not running`);
+    if (!daemonRunning(state, host)) throw new VfabError('VFAB_DAEMON_DOWN', `host ${host.name} (pid ${host.pid}) of VM ${vm} is not running`);
     const status = await control<{ guests?: Record<string, QemuGuestStatus> }>(host, state.token, 'GET', '/control/status', undefined, 5_000);
     const g = status.guests?.[vm];
     if (g === undefined || g.kind !== 'qemu') throw new UsageError(`${vm} is not a qemu guest (topology kind: qemu); QEMU arguments exist for qemu guests only`);
